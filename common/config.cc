@@ -1,0 +1,478 @@
+#include "common/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+
+namespace vitrage {
+namespace {
+
+// Where a value came from, for messages.
+struct Origin {
+  std::string file;
+  int line = 0;
+  std::string section;
+  std::string key;
+  std::string value;
+
+  std::string Describe() const {
+    return absl::StrCat(file, ":", line, ": [", section, "] ", key);
+  }
+  absl::Status Bad(absl::string_view why) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(), ": \"", value, "\" ", why));
+  }
+};
+
+absl::StatusOr<bool> ParseBool(const Origin& o) {
+  std::string v = absl::AsciiStrToLower(o.value);
+  if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+  return o.Bad("is not a boolean (use true or false)");
+}
+
+absl::StatusOr<int64_t> ParseInt(const Origin& o, int64_t min, int64_t max) {
+  int64_t v;
+  if (!absl::SimpleAtoi(o.value, &v)) return o.Bad("is not a number");
+  if (v < min || v > max) {
+    return o.Bad(absl::StrCat("is out of range [", min, ", ", max, "]"));
+  }
+  return v;
+}
+
+absl::StatusOr<double> ParseDouble(const Origin& o, double min, double max) {
+  double v;
+  if (!absl::SimpleAtod(o.value, &v) || !std::isfinite(v)) {
+    return o.Bad("is not a number");
+  }
+  if (v < min || v > max) {
+    return o.Bad(absl::StrCat("is out of range [", min, ", ", max, "]"));
+  }
+  return v;
+}
+
+// Seconds, possibly fractional ("600", "0.5").
+absl::StatusOr<absl::Duration> ParseSeconds(const Origin& o, double min,
+                                            double max) {
+  auto v = ParseDouble(o, min, max);
+  if (!v.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(o.Describe(), ": \"", o.value,
+                     "\" is not a number of seconds in [", min, ", ", max, "]"));
+  }
+  return absl::Seconds(*v);
+}
+
+// Bytes with an optional K/M/G suffix (powers of 1024).
+absl::StatusOr<uint64_t> ParseSize(const Origin& o, uint64_t min) {
+  std::string v = o.value;
+  uint64_t mult = 1;
+  if (!v.empty()) {
+    char c = absl::ascii_toupper(v.back());
+    if (c == 'K' || c == 'M' || c == 'G') {
+      mult = c == 'K' ? 1ull << 10 : c == 'M' ? 1ull << 20 : 1ull << 30;
+      v.pop_back();
+    }
+  }
+  uint64_t n;
+  if (!absl::SimpleAtoi(v, &n)) {
+    return o.Bad("is not a size (a number of bytes, optionally with K, M or G)");
+  }
+  if (n > (UINT64_MAX / mult)) return o.Bad("is too large");
+  if (n * mult < min) return o.Bad(absl::StrCat("is below the minimum ", min));
+  return n * mult;
+}
+
+absl::Status CheckAddress(const Origin& o) {
+  return ValidateAddress(o.value, o.Describe());
+}
+
+using Setter = std::function<absl::Status(const Origin&, Config&)>;
+
+struct KeySpec {
+  const char* section;  // canonical section name
+  const char* key;
+  Setter set;
+};
+
+// Every key vitrage.conf may hold. Keep docs/configuration.md in step.
+const std::vector<KeySpec>& Keys() {
+  static const auto* keys = new std::vector<KeySpec>{
+      {"DEFAULT", "debug",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.debug, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"DEFAULT", "log_dir",
+       [](const Origin& o, Config& c) {
+         c.log_dir = o.value;
+         return absl::OkStatus();
+       }},
+      {"persistency", "enable_persistency",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.enabled, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"persistency", "snapshot_interval",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.snapshot_interval,
+                          ParseSeconds(o, 1, 365 * 86400.0));
+         return absl::OkStatus();
+       }},
+      {"persistency", "persistor_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.persistency.persistor_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"persistency", "buffer_max_records",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.buffer_max_records,
+                          ParseInt(o, 1, int64_t{1} << 40));
+         return absl::OkStatus();
+       }},
+      {"persistency", "buffer_max_bytes",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.buffer_max_bytes, ParseSize(o, 1 << 20));
+         return absl::OkStatus();
+       }},
+      {"persistency", "log_retention",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.log_retention,
+                          ParseSeconds(o, 0, 365 * 86400.0));
+         return absl::OkStatus();
+       }},
+      {"persistency", "get_all_after_downtime",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.get_all_after_downtime,
+                          ParseSeconds(o, 0, 365 * 86400.0));
+         return absl::OkStatus();
+       }},
+      {"persistency", "snapshots_to_keep",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.snapshots_to_keep, ParseInt(o, 2, 100));
+         return absl::OkStatus();
+       }},
+      {"database", "connection",
+       [](const Origin& o, Config& c) -> absl::Status {
+         auto url = ParseDatabaseUrl(o.value);
+         if (!url.ok()) {
+           // The value may hold a password: never echo it.
+           return absl::InvalidArgumentError(
+               absl::StrCat(o.Describe(), ": ", url.status().message()));
+         }
+         c.database.connection = o.value;
+         return absl::OkStatus();
+       }},
+      {"database", "password_file",
+       [](const Origin& o, Config& c) {
+         c.database.password_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"database", "password_env",
+       [](const Origin& o, Config& c) {
+         c.database.password_env = o.value;
+         return absl::OkStatus();
+       }},
+      {"database", "connect_timeout",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.database.connect_timeout, ParseSeconds(o, 1, 3600));
+         return absl::OkStatus();
+       }},
+      {"graph", "listen_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.graph.listen_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"graph", "collector_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.graph.collector_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"graph", "templates_dir",
+       [](const Origin& o, Config& c) {
+         c.graph.templates_dir = o.value;
+         return absl::OkStatus();
+       }},
+      {"graph", "datasources_values_dir",
+       [](const Origin& o, Config& c) {
+         c.graph.datasources_values_dir = o.value;
+         return absl::OkStatus();
+       }},
+      {"graph", "deleted_entity_grace",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.graph.deleted_entity_grace,
+                          ParseSeconds(o, 0, 86400 * 30.0));
+         return absl::OkStatus();
+       }},
+      {"persistor", "listen_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.persistor.listen_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"persistor", "max_batch_bytes",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistor.max_batch_bytes, ParseSize(o, 64 << 10));
+         return absl::OkStatus();
+       }},
+      {"collector", "listen_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.collector.listen_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"collector", "graph_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         RETURN_IF_ERROR(CheckAddress(o));
+         c.collector.graph_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"collector", "source",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (o.value.empty()) return o.Bad("must not be empty");
+         c.collector.source = o.value;
+         return absl::OkStatus();
+       }},
+      {"collector", "topology_file",
+       [](const Origin& o, Config& c) {
+         c.collector.topology_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"collector", "synthetic_hosts",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.synthetic_hosts, ParseInt(o, 0, 1'000'000));
+         return absl::OkStatus();
+       }},
+      {"collector", "seed",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.seed, ParseInt(o, 0, INT64_MAX));
+         return absl::OkStatus();
+       }},
+      {"collector", "change_rate",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.change_rate, ParseDouble(o, 0, 1e7));
+         return absl::OkStatus();
+       }},
+      {"collector", "outbox_max_events",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.outbox_max_events,
+                          ParseInt(o, 1, int64_t{1} << 32));
+         return absl::OkStatus();
+       }},
+      {"collector", "push_batch_size",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.push_batch_size, ParseInt(o, 1, 100'000));
+         return absl::OkStatus();
+       }},
+  };
+  return *keys;
+}
+
+std::string CanonicalSection(absl::string_view s) {
+  if (s == "persistancy") return "persistency";
+  return std::string(s);
+}
+
+std::string CanonicalKey(absl::string_view k) {
+  if (k == "enable_persistancy") return "enable_persistency";
+  return std::string(k);
+}
+
+}  // namespace
+
+std::string DatabaseUrl::Redacted() const {
+  std::string out = absl::StrCat("mysql://", user);
+  if (!password.empty()) absl::StrAppend(&out, ":***");
+  absl::StrAppend(&out, "@", host, ":", port, "/", database);
+  if (!unix_socket.empty()) absl::StrAppend(&out, "?unix_socket=", unix_socket);
+  return out;
+}
+
+absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url) {
+  DatabaseUrl out;
+  size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "database URL must look like mysql://USER[:PASSWORD]@HOST[:PORT]/DB");
+  }
+  absl::string_view scheme = url.substr(0, scheme_end);
+  if (scheme != "mysql" && !absl::StartsWith(scheme, "mysql+")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "database URL scheme \"", scheme, "\" is not supported (use mysql://)"));
+  }
+  absl::string_view rest = url.substr(scheme_end + 3);
+  size_t at = rest.rfind('@');
+  if (at == absl::string_view::npos) {
+    return absl::InvalidArgumentError("database URL has no USER@ part");
+  }
+  absl::string_view userinfo = rest.substr(0, at);
+  rest = rest.substr(at + 1);
+  size_t colon = userinfo.find(':');
+  out.user = std::string(userinfo.substr(0, colon));
+  if (colon != absl::string_view::npos) {
+    out.password = std::string(userinfo.substr(colon + 1));
+  }
+  if (out.user.empty()) {
+    return absl::InvalidArgumentError("database URL has an empty user name");
+  }
+  size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) {
+    return absl::InvalidArgumentError("database URL has no /DATABASE part");
+  }
+  absl::string_view hostport = rest.substr(0, slash);
+  absl::string_view dbq = rest.substr(slash + 1);
+  size_t q = dbq.find('?');
+  out.database = std::string(dbq.substr(0, q));
+  if (out.database.empty()) {
+    return absl::InvalidArgumentError("database URL has an empty database name");
+  }
+  if (q != absl::string_view::npos) {
+    for (absl::string_view kv : absl::StrSplit(dbq.substr(q + 1), '&')) {
+      std::pair<absl::string_view, absl::string_view> p =
+          absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      if (p.first == "unix_socket") {
+        out.unix_socket = std::string(p.second);
+      } else if (p.first == "charset" || p.first == "plugin") {
+        // OpenStack URLs carry these; utf8mb4 is what we use anyway.
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "database URL option \"", p.first, "\" is not supported"));
+      }
+    }
+  }
+  if (!hostport.empty()) {
+    size_t pc = hostport.rfind(':');
+    if (pc != absl::string_view::npos) {
+      out.host = std::string(hostport.substr(0, pc));
+      int port;
+      if (!absl::SimpleAtoi(hostport.substr(pc + 1), &port) || port <= 0 ||
+          port > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "database URL port \"", hostport.substr(pc + 1), "\" is not a port"));
+      }
+      out.port = port;
+    } else {
+      out.host = std::string(hostport);
+    }
+  }
+  return out;
+}
+
+absl::Status ValidateAddress(absl::string_view address, absl::string_view what) {
+  size_t pc = address.rfind(':');
+  int port = 0;
+  if (pc == absl::string_view::npos || pc == 0 ||
+      !absl::SimpleAtoi(address.substr(pc + 1), &port) || port <= 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": \"", address, "\" is not an address (use HOST:PORT)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text,
+                                   absl::string_view filename) {
+  Config config;
+  config.path = std::string(filename);
+  std::map<std::pair<std::string, std::string>, const KeySpec*> index;
+  std::map<std::string, bool> sections;
+  for (const KeySpec& k : Keys()) {
+    index[{k.section, k.key}] = &k;
+    sections[k.section] = true;
+  }
+  // canonical (section, key) -> where it was set, to catch duplicates and
+  // the two spellings disagreeing.
+  std::map<std::pair<std::string, std::string>, Origin> seen;
+
+  std::string section;
+  int line_no = 0;
+  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    absl::string_view line = absl::StripAsciiWhitespace(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[') {
+      if (line.back() != ']') {
+        return absl::InvalidArgumentError(absl::StrCat(
+            filename, ":", line_no, ": malformed section header \"", line,
+            "\""));
+      }
+      std::string name(absl::StripAsciiWhitespace(line.substr(1, line.size() - 2)));
+      std::string canon = CanonicalSection(name);
+      if (!sections.count(canon)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(filename, ":", line_no, ": unknown section [", name,
+                         "]"));
+      }
+      section = name;
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ":", line_no, ": expected \"key = value\", got \"", line,
+          "\""));
+    }
+    if (section.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ":", line_no, ": key outside of any [section]"));
+    }
+    Origin o;
+    o.file = std::string(filename);
+    o.line = line_no;
+    o.section = section;
+    o.key = std::string(absl::StripAsciiWhitespace(line.substr(0, eq)));
+    o.value = std::string(absl::StripAsciiWhitespace(line.substr(eq + 1)));
+    std::pair<std::string, std::string> canon{CanonicalSection(section),
+                                              CanonicalKey(o.key)};
+    auto it = index.find(canon);
+    if (it == index.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ":", line_no, ": unknown key \"", o.key, "\" in [",
+          section, "]"));
+    }
+    auto prev = seen.find(canon);
+    if (prev != seen.end()) {
+      if (prev->second.key == o.key && prev->second.section == o.section) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            o.Describe(), ": set twice (first at line ", prev->second.line, ")"));
+      }
+      if (prev->second.value != o.value) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            o.Describe(), ": \"", o.value, "\" contradicts [",
+            prev->second.section, "] ", prev->second.key, " = \"",
+            prev->second.value, "\" at line ", prev->second.line));
+      }
+    }
+    seen[canon] = o;
+    RETURN_IF_ERROR(it->second->set(o, config));
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", path,
+                                            ": ", std::strerror(errno)));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace vitrage

@@ -1,0 +1,115 @@
+// vitrage.conf: the one INI configuration file of the three services.
+//
+// Every key the project knows is listed in config.cc (kKeys) with its type,
+// default and range; docs/configuration.md is the operator's copy of that
+// table. Unknown sections and keys are errors, so a typo fails start-up
+// instead of being ignored. Every error names the file, the line, the
+// section, the key and the bad value.
+//
+// The original spec spells the persistency section and its switch
+// "[persistancy] enable_persistancy"; both spellings are accepted, in either
+// section. Setting both spellings to different values is an error.
+#ifndef VITRAGE_COMMON_CONFIG_H_
+#define VITRAGE_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace vitrage {
+
+// A parsed `[database] connection` URL:
+//   mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?unix_socket=PATH]
+// (scheme may also be mysql+pymysql, as in OpenStack configs).
+struct DatabaseUrl {
+  std::string user;
+  std::string password;
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string database;
+  std::string unix_socket;
+
+  // The URL with the password replaced by "***": the only form that may be
+  // logged or shown in status and error messages.
+  std::string Redacted() const;
+};
+
+// Parses a connection URL. Errors never contain the password.
+absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url);
+
+struct Config {
+  // The file the values came from ("" for defaults).
+  std::string path;
+
+  // [DEFAULT]
+  bool debug = false;       // verbose logging (glog -v=1)
+  std::string log_dir;      // glog directory; empty: stderr only
+
+  // [persistency] (alias [persistancy])
+  struct Persistency {
+    bool enabled = true;                                  // enable_persistency
+    absl::Duration snapshot_interval = absl::Seconds(600);
+    std::string persistor_address = "127.0.0.1:9701";
+    uint64_t buffer_max_records = 1'000'000;  // journal records not yet durable
+    uint64_t buffer_max_bytes = 256ull << 20;
+    absl::Duration log_retention = absl::Seconds(3600);  // prune delay
+    // Downtime (now - time of the last durable record) above which recovery
+    // also runs get_all and reconciles.
+    absl::Duration get_all_after_downtime = absl::Seconds(3600);
+    int snapshots_to_keep = 2;
+  } persistency;
+
+  // [database]
+  struct Database {
+    std::string connection;  // see DatabaseUrl; empty: persistor refuses to start
+    std::string password_file;  // read the password from this file instead
+    std::string password_env;   // ... or from this environment variable
+    absl::Duration connect_timeout = absl::Seconds(5);
+  } database;
+
+  // [graph]
+  struct Graph {
+    std::string listen_address = "127.0.0.1:9702";
+    std::string collector_address = "127.0.0.1:9703";
+    std::string templates_dir;
+    std::string datasources_values_dir;
+    absl::Duration deleted_entity_grace = absl::Seconds(60);
+  } graph;
+
+  // [persistor]
+  struct Persistor {
+    std::string listen_address = "127.0.0.1:9701";
+    uint64_t max_batch_bytes = 8ull << 20;  // one group commit at most
+  } persistor;
+
+  // [collector]
+  struct Collector {
+    std::string listen_address = "127.0.0.1:9703";
+    std::string graph_address = "127.0.0.1:9702";
+    std::string source = "collector:default";
+    std::string topology_file;  // workload JSONL (.zst ok) or static YAML
+    int synthetic_hosts = 0;    // >0: synthetic cloud of that many hosts
+    uint64_t seed = 1;
+    double change_rate = 0;     // change events per second; 0: none
+    uint64_t outbox_max_events = 100'000;
+    int push_batch_size = 256;
+  } collector;
+};
+
+// Reads and validates `path`.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Parses INI text; `filename` is only used in messages.
+absl::StatusOr<Config> ParseConfig(absl::string_view text,
+                                   absl::string_view filename);
+
+// Parses "HOST:PORT" (port 1..65535); `what` names the key in messages.
+absl::Status ValidateAddress(absl::string_view address, absl::string_view what);
+
+}  // namespace vitrage
+
+#endif  // VITRAGE_COMMON_CONFIG_H_

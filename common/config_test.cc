@@ -1,0 +1,186 @@
+#include "common/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace vitrage {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ConfigTest, DefaultsWhenEmpty) {
+  auto c = ParseConfig("", "vitrage.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->persistency.enabled);
+  EXPECT_EQ(c->persistency.snapshot_interval, absl::Seconds(600));
+  EXPECT_EQ(c->persistency.persistor_address, "127.0.0.1:9701");
+}
+
+TEST(ConfigTest, ReadsPersistencySection) {
+  auto c = ParseConfig(
+      "# comment\n"
+      "[persistency]\n"
+      "enable_persistency = false\n"
+      "snapshot_interval = 30\n"
+      "persistor_address = 127.0.0.1:5555\n"
+      "buffer_max_bytes = 64M\n"
+      "[database]\n"
+      "connection = mysql://vitrage:secret@db.example:3307/vitrage\n",
+      "vitrage.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->persistency.enabled);
+  EXPECT_EQ(c->persistency.snapshot_interval, absl::Seconds(30));
+  EXPECT_EQ(c->persistency.persistor_address, "127.0.0.1:5555");
+  EXPECT_EQ(c->persistency.buffer_max_bytes, 64u << 20);
+  EXPECT_EQ(c->database.connection,
+            "mysql://vitrage:secret@db.example:3307/vitrage");
+}
+
+TEST(ConfigTest, AcceptsTheOriginalSpecSpelling) {
+  auto c = ParseConfig("[persistancy]\nenable_persistancy = false\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->persistency.enabled);
+  // Mixed: old key in the new section, and new key in the old section.
+  c = ParseConfig("[persistency]\nenable_persistancy = false\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->persistency.enabled);
+  c = ParseConfig("[persistancy]\nsnapshot_interval = 5\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->persistency.snapshot_interval, absl::Seconds(5));
+}
+
+TEST(ConfigTest, BothSpellingsThatDisagreeAreAnError) {
+  auto c = ParseConfig(
+      "[persistency]\nenable_persistency = true\n"
+      "[persistancy]\nenable_persistancy = false\n",
+      "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("v.conf:4"));
+  EXPECT_THAT(c.status().message(), HasSubstr("contradicts"));
+  // Agreeing spellings are fine.
+  EXPECT_TRUE(ParseConfig("[persistency]\nenable_persistency = false\n"
+                          "[persistancy]\nenable_persistancy = false\n",
+                          "v.conf")
+                  .ok());
+}
+
+TEST(ConfigTest, BadNumberNamesFileSectionKeyAndValue) {
+  auto c = ParseConfig("[persistency]\nsnapshot_interval = abc\n", "vitrage.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("vitrage.conf:2: [persistency] snapshot_interval: "
+                        "\"abc\" is not a number"));
+}
+
+TEST(ConfigTest, BadBoolIsAnError) {
+  auto c = ParseConfig("[persistency]\nenable_persistency = maybe\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("\"maybe\" is not a boolean"));
+}
+
+TEST(ConfigTest, OutOfRangeIsAnError) {
+  auto c = ParseConfig("[persistency]\nsnapshot_interval = 0\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("snapshot_interval"));
+  c = ParseConfig("[persistency]\nsnapshots_to_keep = 1\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("out of range"));
+}
+
+TEST(ConfigTest, UnknownKeyIsAnError) {
+  auto c = ParseConfig("[persistency]\nsnapshot_intervall = 5\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("unknown key \"snapshot_intervall\" in [persistency]"));
+}
+
+TEST(ConfigTest, UnknownSectionIsAnError) {
+  auto c = ParseConfig("[persistence]\nenable_persistency = true\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("unknown section [persistence]"));
+}
+
+TEST(ConfigTest, MalformedLinesAreErrors) {
+  EXPECT_THAT(ParseConfig("enable_persistency = true\n", "f").status().message(),
+              HasSubstr("outside of any [section]"));
+  EXPECT_THAT(ParseConfig("[persistency\n", "f").status().message(),
+              HasSubstr("malformed section header"));
+  EXPECT_THAT(ParseConfig("[persistency]\njust words\n", "f").status().message(),
+              HasSubstr("f:2: expected \"key = value\""));
+  EXPECT_THAT(ParseConfig("[persistency]\nsnapshot_interval=1\n"
+                          "snapshot_interval=2\n",
+                          "f")
+                  .status()
+                  .message(),
+              HasSubstr("set twice"));
+}
+
+TEST(ConfigTest, BadAddressIsAnError) {
+  auto c = ParseConfig("[persistency]\npersistor_address = localhost\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("is not an address"));
+  c = ParseConfig("[graph]\nlisten_address = 127.0.0.1:70000\n", "f");
+  ASSERT_FALSE(c.ok());
+}
+
+TEST(ConfigTest, BadDatabaseUrlNeverEchoesThePassword) {
+  auto c = ParseConfig(
+      "[database]\nconnection = postgres://u:hunter2@h/db\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("not supported"));
+  EXPECT_THAT(c.status().message(), ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  auto c = LoadConfig("/nonexistent/vitrage.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(c.status().message(), HasSubstr("/nonexistent/vitrage.conf"));
+}
+
+TEST(ConfigTest, LoadsFromFile) {
+  std::string path = ::testing::TempDir() + "/vitrage_config_test.conf";
+  {
+    std::ofstream out(path);
+    out << "[persistancy]\nenable_persistancy = no\n";
+  }
+  auto c = LoadConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->persistency.enabled);
+  EXPECT_EQ(c->path, path);
+  std::remove(path.c_str());
+}
+
+TEST(DatabaseUrlTest, ParsesAllParts) {
+  auto u = ParseDatabaseUrl(
+      "mysql+pymysql://vitrage:pw@10.0.0.5:3307/vitragedb?charset=utf8");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->user, "vitrage");
+  EXPECT_EQ(u->password, "pw");
+  EXPECT_EQ(u->host, "10.0.0.5");
+  EXPECT_EQ(u->port, 3307);
+  EXPECT_EQ(u->database, "vitragedb");
+  EXPECT_EQ(u->Redacted(), "mysql://vitrage:***@10.0.0.5:3307/vitragedb");
+}
+
+TEST(DatabaseUrlTest, UnixSocket) {
+  auto u = ParseDatabaseUrl("mysql://root@/vitrage?unix_socket=/tmp/m.sock");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->unix_socket, "/tmp/m.sock");
+  EXPECT_EQ(u->password, "");
+}
+
+TEST(DatabaseUrlTest, Rejections) {
+  EXPECT_FALSE(ParseDatabaseUrl("vitrage").ok());
+  EXPECT_FALSE(ParseDatabaseUrl("mysql://host/db").ok());
+  EXPECT_FALSE(ParseDatabaseUrl("mysql://u@host:abc/db").ok());
+  EXPECT_FALSE(ParseDatabaseUrl("mysql://u@host").ok());
+  EXPECT_FALSE(ParseDatabaseUrl("mysql://u@host/db?sslmode=x").ok());
+}
+
+}  // namespace
+}  // namespace vitrage

@@ -1,0 +1,69 @@
+#include "common/grpc_util.h"
+
+#include <glog/logging.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+// Linking the generated health descriptor makes reflection able to describe
+// grpc.health.v1.Health (gRPC 1.51's built-in health service is not in the
+// generated pool otherwise).
+#include "grpc/health/v1/health.pb.h"
+
+namespace vitrage {
+
+grpc::Status ToGrpcStatus(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+void EnableServerReflection() {
+  static bool done = [] {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::EnableDefaultHealthCheckService(true);
+    // Force the health descriptor into the generated pool.
+    (void)grpc::health::v1::HealthCheckRequest::descriptor();
+    return true;
+  }();
+  (void)done;
+}
+
+std::unique_ptr<grpc::Server> StartServer(
+    const std::string& address, const std::vector<grpc::Service*>& services,
+    int* bound_port, int max_message_bytes) {
+  EnableServerReflection();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           bound_port);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
+  builder.SetMaxSendMessageSize(max_message_bytes);
+  for (auto* s : services) builder.RegisterService(s);
+  auto server = builder.BuildAndStart();
+  if (server == nullptr || (bound_port != nullptr && *bound_port == 0)) {
+    LOG(ERROR) << "cannot listen on " << address
+               << " (address in use or not local?)";
+    return nullptr;
+  }
+  return server;
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           int max_message_bytes) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes);
+  args.SetMaxSendMessageSize(max_message_bytes);
+  // Reconnect quickly after a failover.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+}  // namespace vitrage

@@ -1,0 +1,37 @@
+// Conversions between absl::Status and grpc::Status (same codes), and the
+// server set-up every service shares: reflection + health service.
+#ifndef VITRAGE_COMMON_GRPC_UTIL_H_
+#define VITRAGE_COMMON_GRPC_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace vitrage {
+
+grpc::Status ToGrpcStatus(const absl::Status& s);
+absl::Status FromGrpcStatus(const grpc::Status& s);
+
+// Call before building any grpc::Server: registers the reflection plugin
+// so `grpcurl list/describe` works. Idempotent.
+void EnableServerReflection();
+
+// Builds and starts a server on `address` ("HOST:PORT"; port 0 picks a
+// free one) with `services`, the standard health service and reflection.
+// `bound_port` receives the port actually bound. Returns nullptr and logs
+// when the address cannot be bound.
+std::unique_ptr<grpc::Server> StartServer(
+    const std::string& address,
+    const std::vector<grpc::Service*>& services, int* bound_port,
+    int max_message_bytes = 8 << 20);
+
+// Creates a channel to "HOST:PORT" (insecure; TLS comes with issue 13).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           int max_message_bytes = 8 << 20);
+
+}  // namespace vitrage
+
+#endif  // VITRAGE_COMMON_GRPC_UTIL_H_

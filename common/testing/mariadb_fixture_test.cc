@@ -1,0 +1,70 @@
+#include "common/testing/mariadb_fixture.h"
+
+#include <signal.h>
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace vitrage::testing {
+namespace {
+
+bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
+
+TEST(MariaDbFixtureTest, StartsQueriesAndStopsLeavingNothing) {
+  std::string dir;
+  pid_t pid;
+  {
+    MariaDbFixture db;
+    ASSERT_TRUE(db.Start().ok());
+    pid = db.pid();
+    dir = db.dir();
+    EXPECT_TRUE(Alive(pid));
+    EXPECT_GT(db.port(), 0);
+    EXPECT_EQ(db.url(), "mysql://root@127.0.0.1:" + std::to_string(db.port()) +
+                            "/vitrage");
+    auto out = db.Query("SELECT 6*7");
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(*out, "42\n");
+    // The stock durability setting is kept.
+    out = db.Query("SELECT @@innodb_flush_log_at_trx_commit");
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(*out, "1\n");
+    // The database exists and is ours.
+    out = db.Query("SELECT DATABASE()");
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(*out, "vitrage\n");
+  }
+  EXPECT_FALSE(Alive(pid)) << "mariadbd " << pid << " survived the fixture";
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(MariaDbFixtureTest, DataSurvivesKill9AndRestart) {
+  MariaDbFixture db;
+  ASSERT_TRUE(db.Start().ok());
+  ASSERT_TRUE(db.Query("CREATE TABLE t (k INT PRIMARY KEY) ENGINE=InnoDB").ok());
+  ASSERT_TRUE(db.Query("INSERT INTO t VALUES (1),(2),(3)").ok());
+  int port = db.port();
+  pid_t old = db.pid();
+  db.Kill9();
+  EXPECT_FALSE(Alive(old));
+  EXPECT_FALSE(db.Query("SELECT 1").ok());
+  ASSERT_TRUE(db.Start().ok());
+  EXPECT_EQ(db.port(), port);
+  auto out = db.Query("SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "3\n");
+}
+
+TEST(MariaDbFixtureTest, TwoFixturesAreIndependent) {
+  MariaDbFixture a, b;
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  EXPECT_NE(a.port(), b.port());
+  ASSERT_TRUE(a.Query("CREATE TABLE only_a (k INT PRIMARY KEY)").ok());
+  EXPECT_FALSE(b.Query("SELECT * FROM only_a").ok());
+}
+
+}  // namespace
+}  // namespace vitrage::testing

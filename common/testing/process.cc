@@ -1,0 +1,228 @@
+#include "common/testing/process.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+extern char** environ;
+
+namespace vitrage::testing {
+
+absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
+                                       const std::string& log_path,
+                                       const std::vector<std::string>& extra_env) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) env_store.emplace_back(*e);
+  for (const auto& e : extra_env) env_store.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int fd = -1;
+  if (!log_path.empty()) {
+    fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot open ", log_path, ": ", std::strerror(errno)));
+    }
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    if (fd >= 0) close(fd);
+    return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    execvpe(args[0], args.data(), envp.data());
+    dprintf(2, "exec %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (fd >= 0) close(fd);
+  Process p;
+  p.pid_ = pid;
+  return p;
+}
+
+Process::Process(Process&& o) noexcept { *this = std::move(o); }
+
+Process& Process::operator=(Process&& o) noexcept {
+  if (this != &o) {
+    if (pid_ > 0 && !exited_) Kill9();
+    pid_ = o.pid_;
+    status_ = o.status_;
+    exited_ = o.exited_;
+    o.pid_ = -1;
+    o.exited_ = false;
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !exited_) Kill9();
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || exited_) return false;
+  int st;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+int Process::Signal(int sig) const {
+  if (pid_ <= 0 || exited_) return -1;
+  return kill(pid_, sig);
+}
+
+absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("no process");
+  absl::Time deadline = absl::Now() + timeout;
+  while (!exited_) {
+    int st;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      status_ = st;
+      break;
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("pid ", pid_, " still running after ",
+                       absl::FormatDuration(timeout)));
+    }
+    usleep(10'000);
+  }
+  return status_;
+}
+
+int Process::Stop(absl::Duration grace) {
+  if (pid_ <= 0) return -1;
+  if (exited_) return status_;
+  kill(pid_, SIGTERM);
+  kill(pid_, SIGCONT);  // a stopped process cannot act on SIGTERM
+  auto st = Wait(grace);
+  if (st.ok()) return *st;
+  Kill9();
+  return status_;
+}
+
+void Process::Kill9() {
+  if (pid_ <= 0 || exited_) return;
+  kill(pid_, SIGKILL);
+  int st;
+  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  exited_ = true;
+  status_ = st;
+}
+
+absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
+                               const std::string& log_path,
+                               absl::Duration timeout) {
+  auto p = Process::Start(argv, log_path);
+  if (!p.ok()) return p.status();
+  auto st = p->Wait(timeout);
+  if (!st.ok()) {
+    p->Kill9();
+    return absl::DeadlineExceededError(absl::StrCat(
+        absl::StrJoin(argv, " "), ": did not finish within ",
+        absl::FormatDuration(timeout)));
+  }
+  if (WIFEXITED(*st)) return WEXITSTATUS(*st);
+  return 128 + WTERMSIG(*st);
+}
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+  }
+  close(fd);
+  return port;
+}
+
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/", prefix, ".XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
+  }
+  return tmpl;
+}
+
+void RemoveTree(const std::string& path) {
+  if (path.empty() || path == "/") return;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string BinaryDir() {
+  const char* d = std::getenv("VITRAGE_BINARY_DIR");
+  if (d && *d) return d;
+  // Fallback: tests live in BUILD/<subdir>/; guess BUILD as the parent.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return ".";
+  return exe.parent_path().parent_path().string();
+}
+
+std::string SourceDir() {
+  const char* d = std::getenv("VITRAGE_SOURCE_DIR");
+  if (d && *d) return d;
+#ifdef VITRAGE_SOURCE_DIR_DEFAULT
+  return VITRAGE_SOURCE_DIR_DEFAULT;
+#else
+  return ".";
+#endif
+}
+
+}  // namespace vitrage::testing
