@@ -41,6 +41,9 @@ std::unique_ptr<grpc::Server> StartServer(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                            bound_port);
+  // gRPC sets SO_REUSEPORT by default: a second instance would silently
+  // share the port with a running one. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   for (auto* s : services) builder.RegisterService(s);

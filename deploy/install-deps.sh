@@ -15,7 +15,7 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   # tools used by tests and scripts
-  python3 python3-grpcio python3-grpc-tools zstd procps psmisc iproute2
+  python3 python3-grpcio python3-protobuf zstd procps iproute2
   # deploy tests
   pacemaker corosync resource-agents crmsh
 )

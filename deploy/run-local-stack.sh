@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The README's "run it" command: installs dependencies, builds, then runs a
+# whole local stack in a temp dir:
+#   private MariaDB (vitrage-mariadb) -> vitrage-persistor
+#   vitrage-collector (embedded default topology) -> vitrage-graph
+# and prints where to look. Ctrl-C (or --duration N) stops everything it
+# started, by pid.
+#
+#   deploy/run-local-stack.sh [--duration SECONDS] [--topology FILE]
+#                             [--no-persistency] [--keep]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+DURATION=0
+TOPOLOGY=""
+PERSISTENCY=true
+KEEP=0
+while (($#)); do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --topology) TOPOLOGY=$2; shift 2 ;;
+    --no-persistency) PERSISTENCY=false; shift ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "usage: $0 [--duration SECONDS] [--topology FILE] [--no-persistency] [--keep]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  BUILD_DIR=$BUILD_DIR bash "$ROOT/deploy/build.sh"
+fi
+
+STACK=$(mktemp -d /tmp/vitrage-stack.XXXXXX)
+PIDS=()
+cleanup() {
+  echo "stack: stopping"
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do
+    kill -TERM "${PIDS[i]}" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${PIDS[i]}" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [[ $KEEP == 0 ]]; then rm -rf "$STACK"; else echo "stack: kept $STACK"; fi
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P_PORT=$(free_port); G_PORT=$(free_port); C_PORT=$(free_port)
+
+bin() { echo "$BUILD_DIR/$1"; }
+have() { [[ -x $(bin "$1") ]]; }
+
+echo "stack: directory $STACK"
+DB_URL=""
+if [[ $PERSISTENCY == true ]]; then
+  "$(bin common/vitrage-mariadb)" --dir "$STACK/mariadb" >"$STACK/mariadb.url" 2>"$STACK/mariadb.log" &
+  PIDS+=($!)
+  for _ in $(seq 600); do
+    [[ -s $STACK/mariadb.url ]] && break
+    kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$STACK/mariadb.log"; exit 1; }
+    sleep 0.1
+  done
+  DB_URL=$(head -1 "$STACK/mariadb.url")
+  echo "stack: MariaDB at $DB_URL (log $STACK/mariadb/mariadbd.log)"
+fi
+
+cat >"$STACK/vitrage.conf" <<CONF
+[persistency]
+enable_persistency = $PERSISTENCY
+persistor_address = 127.0.0.1:$P_PORT
+snapshot_interval = 60
+
+[database]
+connection = ${DB_URL:-mysql://root@127.0.0.1:3306/vitrage}
+
+[persistor]
+listen_address = 127.0.0.1:$P_PORT
+
+[graph]
+listen_address = 127.0.0.1:$G_PORT
+collector_address = 127.0.0.1:$C_PORT
+
+[collector]
+listen_address = 127.0.0.1:$C_PORT
+graph_address = 127.0.0.1:$G_PORT
+topology_file = $TOPOLOGY
+change_rate = 5
+CONF
+echo "stack: config $STACK/vitrage.conf"
+
+start() {  # start NAME BINARY ARGS...
+  local name=$1 path; path=$(bin "$2"); shift 2
+  if [[ ! -x $path ]]; then
+    echo "stack: $name: not implemented yet (no $path)"
+    return
+  fi
+  "$path" --config "$STACK/vitrage.conf" "$@" >"$STACK/$name.log" 2>&1 &
+  PIDS+=($!)
+  echo "stack: $name pid $! (log $STACK/$name.log)"
+}
+if [[ $PERSISTENCY == true ]]; then
+  start persistor persistor_service/vitrage-persistor
+fi
+start collector collector/vitrage-collector
+start graph graph_service/vitrage-graph
+
+CTL=$(bin graph_service/vitrage-ctl)
+cat <<INFO
+
+stack: running. Where to look:
+  graph      127.0.0.1:$G_PORT   $STACK/graph.log
+  persistor  127.0.0.1:$P_PORT   $STACK/persistor.log
+  collector  127.0.0.1:$C_PORT   $STACK/collector.log
+  status:    $CTL --graph 127.0.0.1:$G_PORT status
+  topology:  $CTL --graph 127.0.0.1:$G_PORT export > graph.jsonl
+  grpcurl:   integration_tests/grpc_probe.py 127.0.0.1:$G_PORT list
+Press Ctrl-C to stop.
+INFO
+
+if [[ $DURATION != 0 ]]; then
+  sleep "$DURATION"
+  if [[ -x $CTL ]]; then "$CTL" --graph "127.0.0.1:$G_PORT" status || true; fi
+  exit 0
+fi
+while true; do sleep 3600; done

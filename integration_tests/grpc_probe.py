@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Talks to a server the way grpcurl does, without our generated stubs.
+
+    grpc_probe.py ADDRESS list                 services listed by reflection
+    grpc_probe.py ADDRESS describe SYMBOL      resolve SYMBOL (service or
+                                               message) through reflection,
+                                               print its file's name and the
+                                               service methods
+    grpc_probe.py ADDRESS health [SERVICE]     grpc.health.v1 Check, prints
+                                               the serving status
+
+Uses Debian's python3-grpcio and stubs made at run time by protoc from
+/usr/share/grpc-proto (reflection v1alpha and health v1), the same
+descriptors grpcurl uses. Exits 1 with a message on any RPC error.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+GRPC_PROTO = '/usr/share/grpc-proto'
+
+
+def load_stubs():
+    out = tempfile.mkdtemp(prefix='grpc-probe-')
+    subprocess.run(['protoc', '--proto_path=' + GRPC_PROTO,
+                    '--python_out=' + out,
+                    'grpc/reflection/v1alpha/reflection.proto',
+                    'grpc/health/v1/health.proto'], check=True)
+    for d in ('grpc', 'grpc/reflection', 'grpc/reflection/v1alpha',
+              'grpc/health', 'grpc/health/v1'):
+        open(os.path.join(out, d, '__init__.py'), 'a').close()
+    # Our generated package is named "grpc" like grpcio: load the modules
+    # by path instead of through sys.path.
+    import importlib.util
+
+    def load(name, rel):
+        spec = importlib.util.spec_from_file_location(name, os.path.join(out, rel))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    refl = load('reflection_pb2', 'grpc/reflection/v1alpha/reflection_pb2.py')
+    health = load('health_pb2', 'grpc/health/v1/health_pb2.py')
+    return refl, health
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    import grpc
+    from google.protobuf import descriptor_pb2
+    refl, health = load_stubs()
+    address, verb = argv[1], argv[2]
+    channel = grpc.insecure_channel(address)
+    try:
+        if verb in ('list', 'describe'):
+            call = channel.stream_stream(
+                '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+                request_serializer=refl.ServerReflectionRequest.SerializeToString,
+                response_deserializer=refl.ServerReflectionResponse.FromString)
+            if verb == 'list':
+                req = refl.ServerReflectionRequest(list_services='')
+                for resp in call(iter([req]), timeout=10):
+                    for s in resp.list_services_response.service:
+                        print(s.name)
+                return 0
+            symbol = argv[3]
+            req = refl.ServerReflectionRequest(file_containing_symbol=symbol)
+            for resp in call(iter([req]), timeout=10):
+                if resp.HasField('error_response'):
+                    print('error: %s' % resp.error_response.error_message)
+                    return 1
+                files = resp.file_descriptor_response.file_descriptor_proto
+                for raw in files[:1]:
+                    fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+                    print('file %s' % fd.name)
+                    for svc in fd.service:
+                        full = '%s.%s' % (fd.package, svc.name)
+                        if full == symbol:
+                            for m in svc.method:
+                                print('rpc %s' % m.name)
+                    for msg in fd.message_type:
+                        full = '%s.%s' % (fd.package, msg.name)
+                        if full == symbol:
+                            for f in msg.field:
+                                print('field %s' % f.name)
+            return 0
+        if verb == 'health':
+            call = channel.unary_unary(
+                '/grpc.health.v1.Health/Check',
+                request_serializer=health.HealthCheckRequest.SerializeToString,
+                response_deserializer=health.HealthCheckResponse.FromString)
+            service = argv[3] if len(argv) > 3 else ''
+            resp = call(health.HealthCheckRequest(service=service), timeout=10)
+            print(health.HealthCheckResponse.ServingStatus.Name(resp.status))
+            return 0
+        sys.exit(__doc__)
+    except grpc.RpcError as e:
+        print('rpc error: %s: %s' % (e.code().name, e.details()))
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
