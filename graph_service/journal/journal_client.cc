@@ -1,0 +1,274 @@
+#include "graph_service/journal/journal_client.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_util.h"
+
+namespace vitrage::journal {
+
+JournalClient::JournalClient(std::shared_ptr<grpc::Channel> channel,
+                             JournalOptions options, uint64_t epoch,
+                             uint64_t durable_seq)
+    : stub_(v1::Persistor::NewStub(channel)),
+      options_(options),
+      epoch_(epoch),
+      durable_seq_(durable_seq),
+      next_seq_(durable_seq + 1) {
+  sender_ = std::thread([this] { Run(); });
+}
+
+JournalClient::~JournalClient() { Shutdown(); }
+
+void JournalClient::Shutdown() {
+  {
+    absl::MutexLock l(&mu_);
+    shutdown_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  if (sender_.joinable()) sender_.join();
+}
+
+void JournalClient::SetOnFatal(std::function<void(const absl::Status&)> cb) {
+  absl::MutexLock l(&mu_);
+  on_fatal_ = std::move(cb);
+}
+
+uint64_t JournalClient::next_seq() const {
+  absl::MutexLock l(&mu_);
+  return next_seq_;
+}
+uint64_t JournalClient::durable_seq() const {
+  absl::MutexLock l(&mu_);
+  return durable_seq_;
+}
+uint64_t JournalClient::buffered_records() const {
+  absl::MutexLock l(&mu_);
+  return buffer_.size();
+}
+uint64_t JournalClient::buffered_bytes() const {
+  absl::MutexLock l(&mu_);
+  return buffer_bytes_;
+}
+uint64_t JournalClient::reconnects() const {
+  absl::MutexLock l(&mu_);
+  return reconnects_;
+}
+bool JournalClient::connected() const {
+  absl::MutexLock l(&mu_);
+  return connected_;
+}
+absl::Status JournalClient::fatal_status() const {
+  absl::MutexLock l(&mu_);
+  return fatal_;
+}
+
+absl::Status JournalClient::Append(v1::JournalRecord record) {
+  size_t bytes = record.ByteSizeLong();
+  absl::MutexLock l(&mu_);
+  if (!fatal_.ok()) return fatal_;
+  if (shutdown_) return absl::UnavailableError("journal is shut down");
+  if (record.seq() != next_seq_ || record.epoch() != epoch_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "journal append: record seq ", record.seq(), " epoch ", record.epoch(),
+        ", expected seq ", next_seq_, " epoch ", epoch_));
+  }
+  if (buffer_.size() + 1 > options_.max_buffer_records ||
+      (!buffer_.empty() && buffer_bytes_ + bytes > options_.max_buffer_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "journal buffer full (", buffer_.size(), " records, ", buffer_bytes_,
+        " bytes not yet durable; limits ", options_.max_buffer_records, " / ",
+        options_.max_buffer_bytes, ")"));
+  }
+  buffer_.push_back(Entry{std::move(record), bytes});
+  buffer_bytes_ += bytes;
+  ++next_seq_;
+  return absl::OkStatus();
+}
+
+absl::Status JournalClient::WaitForRoom(uint64_t records, absl::Time deadline) {
+  absl::MutexLock l(&mu_);
+  auto room = [&] {
+    mu_.AssertHeld();
+    return !fatal_.ok() || shutdown_ ||
+           (buffer_.size() + records <= options_.max_buffer_records &&
+            buffer_bytes_ < options_.max_buffer_bytes);
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
+  if (!fatal_.ok()) return fatal_;
+  if (shutdown_) return absl::UnavailableError("journal is shut down");
+  if (!room()) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "journal buffer still full (", buffer_.size(), " records, ",
+        buffer_bytes_, " bytes): persistor not acking"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JournalClient::WaitDurable(uint64_t seq, absl::Time deadline) {
+  absl::MutexLock l(&mu_);
+  auto done = [&] {
+    mu_.AssertHeld();
+    return durable_seq_ >= seq || !fatal_.ok() || shutdown_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+  if (durable_seq_ >= seq) return absl::OkStatus();
+  if (!fatal_.ok()) return fatal_;
+  if (shutdown_) return absl::UnavailableError("journal is shut down");
+  return absl::DeadlineExceededError(absl::StrCat(
+      "seq ", seq, " not durable yet (durable seq ", durable_seq_, ")"));
+}
+
+bool JournalClient::IsFatal(const grpc::Status& s) const {
+  switch (s.error_code()) {
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void JournalClient::Run() {
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (shutdown_) return;
+    }
+    absl::Time started = absl::Now();
+    grpc::Status st = RunStream();
+    absl::MutexLock l(&mu_);
+    connected_ = false;
+    if (shutdown_) return;
+    if (IsFatal(st)) {
+      fatal_ = FromGrpcStatus(st);
+      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        LOG(ERROR) << "journal: FENCED: the persistor refused epoch " << epoch_
+                   << ": " << st.error_message()
+                   << ". Another graph is active; this one stops writing.";
+      } else {
+        LOG(ERROR) << "journal: the persistor rejected the log ("
+                   << fatal_ << "); stopping: recovery must restart from "
+                   << "the store";
+      }
+      auto cb = on_fatal_;
+      absl::Status fatal = fatal_;
+      mu_.Unlock();
+      if (cb) cb(fatal);
+      mu_.Lock();
+      return;
+    }
+    ++reconnects_;
+    if (absl::Now() - started > absl::Seconds(5)) backoff = options_.min_backoff;
+    LOG(WARNING) << "journal: stream to persistor ended (" << st.error_code()
+                 << ": " << st.error_message() << "); " << buffer_.size()
+                 << " records not durable; reconnecting in "
+                 << absl::FormatDuration(backoff);
+    absl::Time until = absl::Now() + backoff;
+    auto stop = [this] {
+      mu_.AssertHeld();
+      return shutdown_;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&stop), until);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+grpc::Status JournalClient::RunStream() {
+  grpc::ClientContext context;
+  {
+    absl::MutexLock l(&mu_);
+    if (shutdown_) return grpc::Status::CANCELLED;
+    context_ = &context;
+    stream_broken_ = false;
+    sent_seq_ = durable_seq_;  // re-send everything not yet durable
+    inflight_bytes_ = 0;
+  }
+  auto stream = stub_->Append(&context);
+
+  std::thread reader([&] {
+    v1::AppendResponse resp;
+    bool first = true;
+    while (stream->Read(&resp)) {
+      absl::MutexLock l(&mu_);
+      if (first) {
+        connected_ = true;
+        first = false;
+      }
+      uint64_t d = resp.durable_seq();
+      if (d > durable_seq_) {
+        while (!buffer_.empty() && buffer_.front().record.seq() <= d) {
+          buffer_bytes_ -= buffer_.front().bytes;
+          if (buffer_.front().record.seq() <= sent_seq_) {
+            inflight_bytes_ -= buffer_.front().bytes;
+          }
+          buffer_.pop_front();
+        }
+        durable_seq_ = d;
+        // A commit from an earlier stream may have landed after all: never
+        // send below what is durable.
+        if (d > sent_seq_) sent_seq_ = d;
+      }
+    }
+    absl::MutexLock l(&mu_);
+    stream_broken_ = true;
+  });
+
+  while (true) {
+    v1::AppendRequest req;
+    req.set_epoch(epoch_);
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [&] {
+        mu_.AssertHeld();
+        if (shutdown_ || stream_broken_) return true;
+        if (buffer_.empty() || buffer_.back().record.seq() <= sent_seq_) {
+          return false;
+        }
+        return inflight_bytes_ <= options_.max_inflight_bytes;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (shutdown_ || stream_broken_) break;
+      // Entries are dense: index of sent_seq_+1 is sent_seq_+1 - front.seq.
+      size_t i = buffer_.empty() ? 0
+                                 : static_cast<size_t>(
+                                       sent_seq_ + 1 - buffer_.front().record.seq());
+      size_t bytes = 0;
+      for (; i < buffer_.size(); ++i) {
+        const Entry& e = buffer_[i];
+        if (req.records_size() > 0 &&
+            (static_cast<size_t>(req.records_size()) >= options_.max_batch_records ||
+             bytes + e.bytes > options_.max_batch_bytes)) {
+          break;
+        }
+        *req.add_records() = e.record;
+        bytes += e.bytes;
+      }
+      sent_seq_ = req.records(req.records_size() - 1).seq();
+      inflight_bytes_ += bytes;
+    }
+    if (!stream->Write(req)) break;
+  }
+  bool cancel;
+  {
+    absl::MutexLock l(&mu_);
+    cancel = shutdown_;
+  }
+  if (cancel) {
+    context.TryCancel();
+  } else {
+    stream->WritesDone();
+  }
+  reader.join();
+  grpc::Status st = stream->Finish();
+  absl::MutexLock l(&mu_);
+  context_ = nullptr;
+  return st;
+}
+
+}  // namespace vitrage::journal

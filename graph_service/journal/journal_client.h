@@ -1,0 +1,133 @@
+// The graph's side of the journal: one long-lived Append stream to the
+// persistor.
+//
+// Life of a record (see also persistor_service/README.md for the store's
+// side): the processor handles an event and makes a JournalRecord with the
+// next seq; Append() puts it in the bounded buffer; the sender thread sends
+// buffered records in batches on the stream without waiting for earlier
+// batches to commit (the persistor group-commits what queues up); the
+// persistor answers each batch with its durable seq; records up to that seq
+// leave the buffer and WaitDurable() callers waiting for them return. Only
+// then may the collector be acked.
+//
+// When the stream breaks (persistor restarted, network, database down) the
+// sender reconnects with backoff and re-sends every buffered record, i.e.
+// everything after the durable seq; the persistor acks records it already
+// has (idempotent by seq). The buffer is bounded in records and bytes: when
+// it is full Append() refuses and the caller must stop taking events
+// (back-pressure, never loss).
+//
+// Fatal answers end the client for good (fatal_status() says why):
+// FAILED_PRECONDITION means another graph holds a newer epoch (we are
+// fenced); OUT_OF_RANGE / ALREADY_EXISTS / INVALID_ARGUMENT mean the store
+// and this writer disagree about the log, which no retry can mend. The
+// owner must stop serving as active and exit non-zero.
+#ifndef VITRAGE_GRAPH_SERVICE_JOURNAL_JOURNAL_CLIENT_H_
+#define VITRAGE_GRAPH_SERVICE_JOURNAL_JOURNAL_CLIENT_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "vitrage/v1/persistor.grpc.pb.h"
+
+namespace vitrage::journal {
+
+struct JournalOptions {
+  // Records handled but not yet durable, at most.
+  uint64_t max_buffer_records = 1'000'000;
+  uint64_t max_buffer_bytes = 256ull << 20;
+  // One AppendRequest carries at most this much.
+  size_t max_batch_records = 8192;
+  size_t max_batch_bytes = 1 << 20;
+  // Sent but not yet acked, at most (keeps the persistor's queue short).
+  size_t max_inflight_bytes = 16 << 20;
+  absl::Duration min_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+class JournalClient {
+ public:
+  // `epoch` and `durable_seq` come from AcquireEpoch. The first record to
+  // append has seq durable_seq + 1. Starts the sender thread.
+  JournalClient(std::shared_ptr<grpc::Channel> channel, JournalOptions options,
+                uint64_t epoch, uint64_t durable_seq);
+  ~JournalClient();  // Shutdown()
+  JournalClient(const JournalClient&) = delete;
+  JournalClient& operator=(const JournalClient&) = delete;
+
+  // Buffers one record for sending.
+  // REQUIRES: record.seq() == next_seq(), record.epoch() == epoch().
+  // Returns RESOURCE_EXHAUSTED when the buffer is full (nothing buffered),
+  // the fatal status once the client is dead, INVALID_ARGUMENT when the
+  // REQUIRES is broken.
+  absl::Status Append(v1::JournalRecord record);
+
+  // Waits until the buffer can take `records` more records (or `deadline`).
+  // OK, DEADLINE_EXCEEDED, or the fatal status.
+  absl::Status WaitForRoom(uint64_t records, absl::Time deadline);
+
+  // Waits until every record <= seq is durable. OK, DEADLINE_EXCEEDED, or
+  // the fatal status.
+  absl::Status WaitDurable(uint64_t seq, absl::Time deadline);
+
+  // Stops the sender. Buffered records that are not durable stay unacked
+  // (their events will be re-sent by the collector to the next graph).
+  void Shutdown();
+
+  // Called once, from the sender thread, when the client dies for good.
+  void SetOnFatal(std::function<void(const absl::Status&)> cb);
+
+  uint64_t epoch() const { return epoch_; }
+  uint64_t next_seq() const;
+  uint64_t durable_seq() const;
+  uint64_t buffered_records() const;
+  uint64_t buffered_bytes() const;
+  uint64_t reconnects() const;
+  bool connected() const;
+  // OK while alive.
+  absl::Status fatal_status() const;
+
+ private:
+  struct Entry {
+    v1::JournalRecord record;
+    size_t bytes;
+  };
+
+  void Run();
+  // One stream's life; returns its final status.
+  grpc::Status RunStream();
+  bool IsFatal(const grpc::Status& s) const;
+
+  const std::unique_ptr<v1::Persistor::Stub> stub_;
+  const JournalOptions options_;
+  const uint64_t epoch_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Entry> buffer_ ABSL_GUARDED_BY(mu_);  // seqs durable+1 ...
+  uint64_t buffer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t durable_seq_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_);
+  uint64_t sent_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest sent on this stream
+  uint64_t inflight_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // in (durable, sent]
+  bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status fatal_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::function<void(const absl::Status&)> on_fatal_ ABSL_GUARDED_BY(mu_);
+
+  std::thread sender_;
+};
+
+}  // namespace vitrage::journal
+
+#endif  // VITRAGE_GRAPH_SERVICE_JOURNAL_JOURNAL_CLIENT_H_
