@@ -1,0 +1,41 @@
+// The content digest of a graph: SHA-256 (hex) over each vertex in id order
+// as json.dumps([id, props], sort_keys=True) and then each edge in
+// (source, target, label) order as json.dumps([source, target, label,
+// props], sort_keys=True), Python's default separators: byte-identical to
+// ../shared/workload/digest.py run on an export of the graph.
+#ifndef VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_
+#define VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "graph_service/graph/graph.h"
+
+namespace vitrage::graph {
+
+// Incremental SHA-256 (OpenSSL; uses the SHA extensions when present).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void Update(absl::string_view data);
+  // Returns the lowercase hex digest. The object must not be used after.
+  std::string HexDigest();
+
+ private:
+  void* ctx_;
+};
+
+// Appends the digest record of vertex `v` / edge `e` (the json.dumps text).
+void AppendVertexDigestRecord(const Graph& g, Slot v, std::string* out);
+void AppendEdgeDigestRecord(const Graph& g, Slot e, std::string* out);
+
+// The digest of `g` (see above). Never fails.
+std::string Digest(const Graph& g);
+
+}  // namespace vitrage::graph
+
+#endif  // VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_

@@ -1,0 +1,698 @@
+#include "graph_service/graph/graph.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "graph_service/graph/proto_convert.h"
+
+namespace vitrage::graph {
+namespace {
+
+constexpr absl::string_view kAlarmCategory = "ALARM";
+
+void RecordProps(const Properties& props,
+                 google::protobuf::RepeatedPtrField<v1::Property>* out) {
+  PropertiesToProto(props, out);
+}
+
+void RecordProp(KeyId k, const Value& v,
+                google::protobuf::RepeatedPtrField<v1::Property>* out) {
+  auto* p = out->Add();
+  absl::string_view name = KeyName(k);
+  p->set_key(name.data(), name.size());
+  ValueToProto(v, p->mutable_value());
+}
+
+void RecordRemovedKey(KeyId k, google::protobuf::RepeatedPtrField<std::string>* out) {
+  absl::string_view name = KeyName(k);
+  out->Add()->assign(name.data(), name.size());
+}
+
+std::string EdgeName(absl::string_view s, absl::string_view t, absl::string_view l) {
+  return absl::StrCat("edge (", s, " -> ", t, ", ", l, ")");
+}
+
+bool IsDeleted(const Properties& p) { return p.GetBool(keys::kVitrageIsDeleted); }
+
+}  // namespace
+
+// One step of ApplyDelta's undo log.
+struct Graph::Undo {
+  enum Op { kVertexAdded, kVertexChanged, kVertexRemoved, kEdgeAdded, kEdgeChanged, kEdgeRemoved };
+  Op op;
+  Value id;  // vertex id, or edge source id
+  Value target;
+  KeyId label = 0;
+  Properties old_props;
+};
+
+Graph::Graph() = default;
+Graph::Graph(const Graph&) = default;
+Graph& Graph::operator=(const Graph&) = default;
+Graph::Graph(Graph&&) noexcept = default;
+Graph& Graph::operator=(Graph&&) noexcept = default;
+Graph::~Graph() = default;
+
+void Graph::Reserve(size_t vertices, size_t edges) {
+  vertices_.reserve(vertices);
+  edges_.reserve(edges);
+  vertex_index_.reserve(vertices);
+  edge_index_.reserve(edges);
+  natural_index_.reserve(vertices);
+}
+
+void Graph::Clear() {
+  vertices_.clear();
+  free_vertices_.clear();
+  edges_.clear();
+  free_edges_.clear();
+  vertex_index_.clear();
+  edge_index_.clear();
+  natural_index_.clear();
+}
+
+// ------------------------------------------------------------- lookups
+
+Slot Graph::FindVertex(absl::string_view id) const {
+  auto it = vertex_index_.find(id);
+  return it == vertex_index_.end() ? kNoSlot : it->second;
+}
+
+uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t,
+                               absl::string_view i) {
+  return absl::Hash<std::tuple<absl::string_view, absl::string_view, absl::string_view>>()(
+      std::make_tuple(c, t, i));
+}
+
+absl::InlinedVector<Slot, 1> Graph::FindByNaturalKey(absl::string_view category,
+                                                     absl::string_view type,
+                                                     absl::string_view id) const {
+  absl::InlinedVector<Slot, 1> out;
+  auto it = natural_index_.find(NaturalKeyHash(category, type, id));
+  if (it == natural_index_.end()) return out;
+  for (Slot s : it->second) {
+    const Properties& p = vertices_[s].props;
+    if (p.GetString(keys::kVitrageCategory) == category &&
+        p.GetString(keys::kVitrageType) == type && p.GetString(keys::kId) == id) {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+void Graph::IndexNaturalKey(Slot v) {
+  const Properties& p = vertices_[v].props;
+  const Value* c = p.Find(keys::kVitrageCategory);
+  const Value* t = p.Find(keys::kVitrageType);
+  if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
+  natural_index_[NaturalKeyHash(c->string_value(), t->string_value(),
+                                p.GetString(keys::kId))]
+      .push_back(v);
+}
+
+void Graph::UnindexNaturalKey(Slot v) {
+  const Properties& p = vertices_[v].props;
+  const Value* c = p.Find(keys::kVitrageCategory);
+  const Value* t = p.Find(keys::kVitrageType);
+  if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
+  auto it = natural_index_.find(
+      NaturalKeyHash(c->string_value(), t->string_value(), p.GetString(keys::kId)));
+  if (it == natural_index_.end()) return;
+  auto& slots = it->second;
+  slots.erase(std::remove(slots.begin(), slots.end(), v), slots.end());
+  if (slots.empty()) natural_index_.erase(it);
+}
+
+Slot Graph::FindEdge(absl::string_view source_id, absl::string_view target_id,
+                     absl::string_view label) const {
+  Slot s = FindVertex(source_id);
+  if (s == kNoSlot) return kNoSlot;
+  Slot t = FindVertex(target_id);
+  if (t == kNoSlot) return kNoSlot;
+  auto it = edge_index_.find(EdgeKey{s, t, InternKey(label)});
+  return it == edge_index_.end() ? kNoSlot : it->second;
+}
+
+std::vector<Slot> Graph::VerticesById() const {
+  std::vector<Slot> out;
+  out.reserve(vertex_count());
+  ForEachVertex([&](Slot s) { out.push_back(s); });
+  std::sort(out.begin(), out.end(),
+            [this](Slot a, Slot b) { return VertexId(a) < VertexId(b); });
+  return out;
+}
+
+std::vector<Slot> Graph::EdgesByKey() const {
+  std::vector<Slot> out;
+  out.reserve(edge_count());
+  ForEachEdge([&](Slot s) { out.push_back(s); });
+  std::sort(out.begin(), out.end(), [this](Slot a, Slot b) {
+    const EdgeRec& x = edges_[a];
+    const EdgeRec& y = edges_[b];
+    if (x.source != y.source) return VertexId(x.source) < VertexId(y.source);
+    if (x.target != y.target) return VertexId(x.target) < VertexId(y.target);
+    return KeyName(x.label) < KeyName(y.label);
+  });
+  return out;
+}
+
+// -------------------------------------------------------------- queries
+
+std::vector<Slot> Graph::IncidentEdges(Slot v, const EdgeFilter& filter) const {
+  std::vector<Slot> out;
+  KeyId label = filter.label.empty() ? 0 : InternKey(filter.label);
+  auto consider = [&](Slot e) {
+    const EdgeRec& r = edges_[e];
+    if (!filter.label.empty() && r.label != label) return;
+    if (!filter.include_deleted && IsDeleted(r.props)) return;
+    out.push_back(e);
+  };
+  if (filter.direction != EdgeFilter::kIn) {
+    for (Slot e : vertices_[v].out) consider(e);
+  }
+  if (filter.direction != EdgeFilter::kOut) {
+    for (Slot e : vertices_[v].in) consider(e);
+  }
+  return out;
+}
+
+std::vector<Slot> Graph::Neighbors(Slot v, const EdgeFilter& filter) const {
+  std::vector<Slot> out;
+  for (Slot e : IncidentEdges(v, filter)) {
+    Slot n = edges_[e].source == v ? edges_[e].target : edges_[e].source;
+    if (!filter.include_deleted && IsDeleted(vertices_[n].props)) continue;
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  return out;
+}
+
+std::vector<Slot> Graph::Alarms(Slot v) const {
+  std::vector<Slot> out;
+  for (Slot n : Neighbors(v, EdgeFilter())) {
+    if (vertices_[n].props.GetString(keys::kVitrageCategory) == kAlarmCategory) {
+      out.push_back(n);
+    }
+  }
+  return out;
+}
+
+absl::Status Graph::Topology(const TopologyQuery& q, Subgraph* out) const {
+  out->vertices.clear();
+  out->edges.clear();
+  std::vector<KeyId> unused;
+  auto type_ok = [&](Slot s) {
+    if (q.vitrage_types.empty()) return true;
+    absl::string_view t = vertices_[s].props.GetString(keys::kVitrageType);
+    for (const auto& want : q.vitrage_types) {
+      if (t == want) return true;
+    }
+    return false;
+  };
+  auto vertex_ok = [&](Slot s) {
+    return (q.include_deleted || !IsDeleted(vertices_[s].props)) && type_ok(s);
+  };
+  std::vector<char> in_set(vertices_.size(), 0);
+  if (q.root_id.empty()) {
+    ForEachVertex([&](Slot s) {
+      if (vertex_ok(s)) {
+        in_set[s] = 1;
+        out->vertices.push_back(s);
+      }
+    });
+  } else {
+    Slot root = FindVertex(q.root_id);
+    if (root == kNoSlot) {
+      return absl::NotFoundError(absl::StrCat("topology root vertex ", q.root_id, " not found"));
+    }
+    // BFS ignoring direction; traversal passes only through vertices that
+    // pass the filters.
+    std::vector<uint32_t> depth(vertices_.size(), 0);
+    std::deque<Slot> queue;
+    if (vertex_ok(root)) {
+      in_set[root] = 1;
+      out->vertices.push_back(root);
+      queue.push_back(root);
+    }
+    EdgeFilter all;
+    all.include_deleted = q.include_deleted;
+    while (!queue.empty()) {
+      Slot s = queue.front();
+      queue.pop_front();
+      if (q.depth != 0 && depth[s] >= q.depth) continue;
+      for (Slot n : Neighbors(s, all)) {
+        if (in_set[n] || !vertex_ok(n)) continue;
+        in_set[n] = 1;
+        depth[n] = depth[s] + 1;
+        out->vertices.push_back(n);
+        queue.push_back(n);
+      }
+    }
+  }
+  ForEachEdge([&](Slot e) {
+    const EdgeRec& r = edges_[e];
+    if (!in_set[r.source] || !in_set[r.target]) return;
+    if (!q.include_deleted && IsDeleted(r.props)) return;
+    out->edges.push_back(e);
+  });
+  return absl::OkStatus();
+}
+
+// ----------------------------------------------------- storage primitives
+
+Slot Graph::InsertVertex(Value id, Properties props) {
+  Slot s;
+  if (!free_vertices_.empty()) {
+    s = free_vertices_.back();
+    free_vertices_.pop_back();
+  } else {
+    s = static_cast<Slot>(vertices_.size());
+    vertices_.emplace_back();
+  }
+  VertexRec& r = vertices_[s];
+  r.id = std::move(id);
+  r.props = std::move(props);
+  vertex_index_.emplace(r.id.string_value(), s);
+  IndexNaturalKey(s);
+  return s;
+}
+
+void Graph::EraseVertex(Slot v) {
+  UnindexNaturalKey(v);
+  VertexRec& r = vertices_[v];
+  vertex_index_.erase(r.id.string_value());
+  r.id = Value();
+  r.props = Properties();
+  r.out = {};
+  r.in = {};
+  free_vertices_.push_back(v);
+}
+
+Slot Graph::InsertEdge(Slot s, Slot t, KeyId label, Properties props) {
+  Slot e;
+  if (!free_edges_.empty()) {
+    e = free_edges_.back();
+    free_edges_.pop_back();
+  } else {
+    e = static_cast<Slot>(edges_.size());
+    edges_.emplace_back();
+  }
+  EdgeRec& r = edges_[e];
+  r.source = s;
+  r.target = t;
+  r.label = label;
+  r.props = std::move(props);
+  edge_index_.emplace(EdgeKey{s, t, label}, e);
+  vertices_[s].out.push_back(e);
+  vertices_[t].in.push_back(e);
+  return e;
+}
+
+void Graph::EraseEdge(Slot e) {
+  EdgeRec& r = edges_[e];
+  edge_index_.erase(EdgeKey{r.source, r.target, r.label});
+  auto& out = vertices_[r.source].out;
+  out.erase(std::find(out.begin(), out.end(), e));
+  auto& in = vertices_[r.target].in;
+  in.erase(std::find(in.begin(), in.end(), e));
+  r.source = r.target = kNoSlot;
+  r.props = Properties();
+  free_edges_.push_back(e);
+}
+
+// ------------------------------------------------------------ mutations
+
+absl::Status Graph::AddVertex(absl::string_view id, Properties props,
+                              v1::GraphDelta* delta) {
+  if (id.empty()) return absl::InvalidArgumentError("vertex with an empty id");
+  if (HasVertex(id)) {
+    return absl::AlreadyExistsError(absl::StrCat("vertex ", id, " already exists"));
+  }
+  if (delta != nullptr) {
+    auto* c = delta->add_changes()->mutable_vertex();
+    c->set_vertex_id(id.data(), id.size());
+    c->set_kind(v1::ADDED);
+    RecordProps(props, c->mutable_set());
+  }
+  InsertVertex(Value::StableString(id), std::move(props));
+  return absl::OkStatus();
+}
+
+namespace {
+// Applies set/remove to `props`; records the actual changes into
+// (set_out, removed_out) when non-null. Returns true when anything changed.
+bool MergeProps(Properties* props, const Properties& set, const std::vector<KeyId>& remove,
+                google::protobuf::RepeatedPtrField<v1::Property>* set_out,
+                google::protobuf::RepeatedPtrField<std::string>* removed_out) {
+  bool changed = false;
+  for (const auto& e : set) {
+    if (props->Set(e.first, e.second)) {
+      changed = true;
+      if (set_out) RecordProp(e.first, e.second, set_out);
+    }
+  }
+  for (KeyId k : remove) {
+    if (props->Erase(k)) {
+      changed = true;
+      if (removed_out) RecordRemovedKey(k, removed_out);
+    }
+  }
+  return changed;
+}
+
+bool TouchesNaturalKey(const Properties& set, const std::vector<KeyId>& remove) {
+  auto hit = [](KeyId k) {
+    return k == keys::kVitrageCategory || k == keys::kVitrageType || k == keys::kId;
+  };
+  for (const auto& e : set) {
+    if (hit(e.first)) return true;
+  }
+  for (KeyId k : remove) {
+    if (hit(k)) return true;
+  }
+  return false;
+}
+}  // namespace
+
+absl::Status Graph::UpdateVertex(absl::string_view id, const Properties& set,
+                                 const std::vector<KeyId>& remove,
+                                 v1::GraphDelta* delta) {
+  Slot s = FindVertex(id);
+  if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
+  bool reindex = TouchesNaturalKey(set, remove);
+  if (reindex) UnindexNaturalKey(s);
+  v1::VertexChange scratch;
+  bool changed = MergeProps(&vertices_[s].props, set, remove,
+                            delta ? scratch.mutable_set() : nullptr,
+                            delta ? scratch.mutable_removed_keys() : nullptr);
+  if (reindex) IndexNaturalKey(s);
+  if (changed && delta != nullptr) {
+    scratch.set_vertex_id(id.data(), id.size());
+    scratch.set_kind(v1::UPDATED);
+    *delta->add_changes()->mutable_vertex() = std::move(scratch);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Graph::ReplaceVertexProps(absl::string_view id, const Properties& props,
+                                       v1::GraphDelta* delta) {
+  Slot s = FindVertex(id);
+  if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
+  std::vector<KeyId> remove;
+  for (const auto& e : vertices_[s].props) {
+    if (props.Find(e.first) == nullptr) remove.push_back(e.first);
+  }
+  return UpdateVertex(id, props, remove, delta);
+}
+
+absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
+  Slot s = FindVertex(id);
+  if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
+  // Out edges then in edges (a self-loop appears in both: remove once).
+  while (!vertices_[s].out.empty() || !vertices_[s].in.empty()) {
+    Slot e = !vertices_[s].out.empty() ? vertices_[s].out.back() : vertices_[s].in.back();
+    if (delta != nullptr) {
+      const EdgeRec& r = edges_[e];
+      auto* c = delta->add_changes()->mutable_edge();
+      absl::string_view a = VertexId(r.source), b = VertexId(r.target),
+                        l = KeyName(r.label);
+      c->set_source_id(a.data(), a.size());
+      c->set_target_id(b.data(), b.size());
+      c->set_label(l.data(), l.size());
+      c->set_kind(v1::REMOVED);
+    }
+    EraseEdge(e);
+  }
+  if (delta != nullptr) {
+    auto* c = delta->add_changes()->mutable_vertex();
+    c->set_vertex_id(id.data(), id.size());
+    c->set_kind(v1::REMOVED);
+  }
+  EraseVertex(s);
+  return absl::OkStatus();
+}
+
+absl::Status Graph::AddEdge(absl::string_view source_id, absl::string_view target_id,
+                            absl::string_view label, Properties props,
+                            v1::GraphDelta* delta) {
+  Slot s = FindVertex(source_id);
+  Slot t = FindVertex(target_id);
+  if (s == kNoSlot || t == kNoSlot) {
+    return absl::NotFoundError(absl::StrCat(EdgeName(source_id, target_id, label), ": ",
+                                            s == kNoSlot ? "source" : "target", " vertex ",
+                                            s == kNoSlot ? source_id : target_id,
+                                            " not found"));
+  }
+  if (label.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(EdgeName(source_id, target_id, label), ": empty label"));
+  }
+  KeyId l = InternKey(label);
+  if (edge_index_.contains(EdgeKey{s, t, l})) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(EdgeName(source_id, target_id, label), " already exists"));
+  }
+  if (delta != nullptr) {
+    auto* c = delta->add_changes()->mutable_edge();
+    c->set_source_id(source_id.data(), source_id.size());
+    c->set_target_id(target_id.data(), target_id.size());
+    c->set_label(label.data(), label.size());
+    c->set_kind(v1::ADDED);
+    RecordProps(props, c->mutable_set());
+  }
+  InsertEdge(s, t, l, std::move(props));
+  return absl::OkStatus();
+}
+
+absl::Status Graph::UpdateEdge(absl::string_view source_id, absl::string_view target_id,
+                               absl::string_view label, const Properties& set,
+                               const std::vector<KeyId>& remove, v1::GraphDelta* delta) {
+  Slot e = FindEdge(source_id, target_id, label);
+  if (e == kNoSlot) {
+    return absl::NotFoundError(absl::StrCat(EdgeName(source_id, target_id, label), " not found"));
+  }
+  v1::EdgeChange scratch;
+  bool changed = MergeProps(&edges_[e].props, set, remove,
+                            delta ? scratch.mutable_set() : nullptr,
+                            delta ? scratch.mutable_removed_keys() : nullptr);
+  if (changed && delta != nullptr) {
+    scratch.set_source_id(source_id.data(), source_id.size());
+    scratch.set_target_id(target_id.data(), target_id.size());
+    scratch.set_label(label.data(), label.size());
+    scratch.set_kind(v1::UPDATED);
+    *delta->add_changes()->mutable_edge() = std::move(scratch);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Graph::RemoveEdge(absl::string_view source_id, absl::string_view target_id,
+                               absl::string_view label, v1::GraphDelta* delta) {
+  Slot e = FindEdge(source_id, target_id, label);
+  if (e == kNoSlot) {
+    return absl::NotFoundError(absl::StrCat(EdgeName(source_id, target_id, label), " not found"));
+  }
+  if (delta != nullptr) {
+    auto* c = delta->add_changes()->mutable_edge();
+    c->set_source_id(source_id.data(), source_id.size());
+    c->set_target_id(target_id.data(), target_id.size());
+    c->set_label(label.data(), label.size());
+    c->set_kind(v1::REMOVED);
+  }
+  EraseEdge(e);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------- replay
+
+namespace {
+std::vector<KeyId> KeysOf(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::vector<KeyId> out;
+  out.reserve(names.size());
+  for (const auto& n : names) out.push_back(InternKey(n));
+  return out;
+}
+}  // namespace
+
+absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
+                                      std::vector<Undo>* undo) {
+  auto fail = [index](const absl::Status& st) {
+    return absl::Status(st.code(), absl::StrCat("delta change ", index, ": ", st.message()));
+  };
+  if (change.has_vertex()) {
+    const v1::VertexChange& c = change.vertex();
+    const std::string& id = c.vertex_id();
+    switch (c.kind()) {
+      case v1::ADDED: {
+        absl::Status st = AddVertex(id, PropertiesFromProto(c.set()));
+        if (!st.ok()) return fail(st);
+        if (undo) undo->push_back(Undo{Undo::kVertexAdded, Value::String(id), {}, 0, {}});
+        return absl::OkStatus();
+      }
+      case v1::UPDATED: {
+        Slot s = FindVertex(id);
+        if (s == kNoSlot) {
+          return fail(absl::NotFoundError(absl::StrCat("update of missing vertex ", id)));
+        }
+        if (undo) {
+          undo->push_back(
+              Undo{Undo::kVertexChanged, Value::String(id), {}, 0, vertices_[s].props});
+        }
+        Properties set = PropertiesFromProto(c.set());
+        return UpdateVertex(id, set, KeysOf(c.removed_keys()));
+      }
+      case v1::REMOVED: {
+        Slot s = FindVertex(id);
+        if (s == kNoSlot) {
+          return fail(absl::NotFoundError(absl::StrCat("removal of missing vertex ", id)));
+        }
+        if (undo) {
+          // Remaining edges are removed with the vertex: log them first.
+          std::vector<Slot> es(vertices_[s].out.begin(), vertices_[s].out.end());
+          for (Slot e : vertices_[s].in) {
+            if (edges_[e].source != s) es.push_back(e);
+          }
+          // Undone in reverse: the vertex comes back before its edges.
+          for (Slot e : es) {
+            const EdgeRec& r = edges_[e];
+            undo->push_back(Undo{Undo::kEdgeRemoved, Value::String(VertexId(r.source)),
+                                 Value::String(VertexId(r.target)), r.label, r.props});
+          }
+          undo->push_back(Undo{Undo::kVertexRemoved, Value::String(id), {}, 0,
+                               vertices_[s].props});
+        }
+        return RemoveVertex(id);
+      }
+      default:
+        return fail(absl::InvalidArgumentError(
+            absl::StrCat("vertex ", id, ": change kind ", static_cast<int>(c.kind()))));
+    }
+  }
+  if (change.has_edge()) {
+    const v1::EdgeChange& c = change.edge();
+    switch (c.kind()) {
+      case v1::ADDED: {
+        absl::Status st = AddEdge(c.source_id(), c.target_id(), c.label(),
+                                  PropertiesFromProto(c.set()));
+        if (!st.ok()) return fail(st);
+        if (undo) {
+          undo->push_back(Undo{Undo::kEdgeAdded, Value::String(c.source_id()),
+                               Value::String(c.target_id()), InternKey(c.label()), {}});
+        }
+        return absl::OkStatus();
+      }
+      case v1::UPDATED: {
+        Slot e = FindEdge(c.source_id(), c.target_id(), c.label());
+        if (e == kNoSlot) {
+          return fail(absl::NotFoundError(absl::StrCat(
+              "update of missing ", EdgeName(c.source_id(), c.target_id(), c.label()))));
+        }
+        if (undo) {
+          undo->push_back(Undo{Undo::kEdgeChanged, Value::String(c.source_id()),
+                               Value::String(c.target_id()), edges_[e].label,
+                               edges_[e].props});
+        }
+        return UpdateEdge(c.source_id(), c.target_id(), c.label(),
+                          PropertiesFromProto(c.set()), KeysOf(c.removed_keys()));
+      }
+      case v1::REMOVED: {
+        Slot e = FindEdge(c.source_id(), c.target_id(), c.label());
+        if (e == kNoSlot) {
+          return fail(absl::NotFoundError(absl::StrCat(
+              "removal of missing ", EdgeName(c.source_id(), c.target_id(), c.label()))));
+        }
+        if (undo) {
+          undo->push_back(Undo{Undo::kEdgeRemoved, Value::String(c.source_id()),
+                               Value::String(c.target_id()), edges_[e].label,
+                               edges_[e].props});
+        }
+        EraseEdge(e);
+        return absl::OkStatus();
+      }
+      default:
+        return fail(absl::InvalidArgumentError(
+            absl::StrCat(EdgeName(c.source_id(), c.target_id(), c.label()), ": change kind ",
+                         static_cast<int>(c.kind()))));
+    }
+  }
+  return fail(absl::InvalidArgumentError("empty graph change"));
+}
+
+void Graph::Rollback(std::vector<Undo>* undo) {
+  for (auto it = undo->rbegin(); it != undo->rend(); ++it) {
+    Undo& u = *it;
+    switch (u.op) {
+      case Undo::kVertexAdded: {
+        Slot s = FindVertex(u.id.string_value());
+        // Edges added to it were undone before (reverse order).
+        EraseVertex(s);
+        break;
+      }
+      case Undo::kVertexChanged: {
+        Slot s = FindVertex(u.id.string_value());
+        UnindexNaturalKey(s);
+        vertices_[s].props = std::move(u.old_props);
+        IndexNaturalKey(s);
+        break;
+      }
+      case Undo::kVertexRemoved:
+        InsertVertex(Value::StableString(u.id.string_value()), std::move(u.old_props));
+        break;
+      case Undo::kEdgeAdded: {
+        Slot s = FindVertex(u.id.string_value());
+        Slot t = FindVertex(u.target.string_value());
+        EraseEdge(edge_index_.at(EdgeKey{s, t, u.label}));
+        break;
+      }
+      case Undo::kEdgeChanged: {
+        Slot s = FindVertex(u.id.string_value());
+        Slot t = FindVertex(u.target.string_value());
+        edges_[edge_index_.at(EdgeKey{s, t, u.label})].props = std::move(u.old_props);
+        break;
+      }
+      case Undo::kEdgeRemoved: {
+        Slot s = FindVertex(u.id.string_value());
+        Slot t = FindVertex(u.target.string_value());
+        InsertEdge(s, t, u.label, std::move(u.old_props));
+        break;
+      }
+    }
+  }
+  undo->clear();
+}
+
+absl::Status Graph::ApplyDelta(const v1::GraphDelta& delta) {
+  std::vector<Undo> undo;
+  for (int i = 0; i < delta.changes_size(); ++i) {
+    absl::Status st = ApplyChangeLogged(delta.changes(i), i, &undo);
+    if (!st.ok()) {
+      Rollback(&undo);
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Graph::ApplyChange(const v1::GraphChange& change) {
+  std::vector<Undo> undo;
+  absl::Status st = ApplyChangeLogged(change, 0, &undo);
+  if (!st.ok()) Rollback(&undo);
+  return st;
+}
+
+size_t Graph::ApproxHeapBytes() const {
+  size_t n = vertices_.capacity() * sizeof(VertexRec) + edges_.capacity() * sizeof(EdgeRec);
+  for (const auto& v : vertices_) {
+    n += v.props.HeapBytes() + v.id.HeapBytes();
+    if (v.out.size() > 4) n += v.out.capacity() * sizeof(Slot);
+    if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
+  }
+  for (const auto& e : edges_) n += e.props.HeapBytes();
+  n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);
+  n += edge_index_.capacity() * (sizeof(EdgeKey) + sizeof(Slot) + 1);
+  n += natural_index_.capacity() * (8 + sizeof(absl::InlinedVector<Slot, 1>) + 1);
+  return n;
+}
+
+}  // namespace vitrage::graph

@@ -1,0 +1,249 @@
+// The entity graph: a property multigraph of vertices keyed by vitrage_id
+// and directed edges keyed by (source id, target id, label).
+//
+// Storage: vertices and edges live in slot vectors; a slot number (Slot) is a
+// cheap handle that stays valid until that element is removed (slots are
+// reused after removal). Indexes: vertex id -> slot, (source, target, label)
+// -> edge slot, natural key (vitrage_category, vitrage_type, id) -> vertex
+// slots, and per-vertex in/out adjacency.
+//
+// Mutations come in two flavours:
+//   * AddVertex/UpdateVertex/RemoveVertex/AddEdge/UpdateEdge/RemoveEdge:
+//     validate, apply, and append what they actually changed to an optional
+//     v1::GraphDelta (the processor's path: the delta it returns is exactly
+//     what was applied, so ApplyDelta(delta) on a copy of the graph before
+//     the event reproduces the graph after it).
+//   * ApplyDelta: the replay path. All-or-nothing: on error the graph is
+//     rolled back to its state before the call.
+//
+// Thread safety: a Graph needs external synchronization. Copies are
+// independent (values are shared immutable objects with atomic reference
+// counts), so a copy can be handed to another thread (e.g. a snapshot thread
+// keeping a shadow copy current by applying the same deltas).
+#ifndef VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
+#define VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "graph_service/graph/value.h"
+#include "vitrage/v1/graph_types.pb.h"
+
+namespace vitrage::graph {
+
+using Slot = uint32_t;
+inline constexpr Slot kNoSlot = ~Slot{0};
+
+// Which edges a neighbour query follows.
+struct EdgeFilter {
+  enum Direction { kOut, kIn, kBoth };
+  Direction direction = kBoth;
+  // Only edges with this label (relationship_type); empty: any.
+  std::string label;
+  // Also follow edges (and return vertices) marked vitrage_is_deleted.
+  bool include_deleted = false;
+};
+
+// A topology query (the query API's GetTopology).
+struct TopologyQuery {
+  // Only vertices of these vitrage_types; empty: all types.
+  std::vector<std::string> vitrage_types;
+  // When non-empty: only the part reachable from this vertex, ignoring edge
+  // direction, within `depth` hops (0: unlimited).
+  std::string root_id;
+  uint32_t depth = 0;
+  // Include vertices and edges marked vitrage_is_deleted.
+  bool include_deleted = false;
+};
+
+// The result of a topology query: vertex and edge slots. Edges are those
+// whose both ends are in `vertices`.
+struct Subgraph {
+  std::vector<Slot> vertices;
+  std::vector<Slot> edges;
+};
+
+class Graph {
+ public:
+  Graph();
+  Graph(const Graph&);
+  Graph& operator=(const Graph&);
+  Graph(Graph&&) noexcept;
+  Graph& operator=(Graph&&) noexcept;
+  ~Graph();
+
+  size_t vertex_count() const { return vertex_index_.size(); }
+  size_t edge_count() const { return edge_index_.size(); }
+
+  // Pre-sizes the indexes for a load of about this many elements.
+  void Reserve(size_t vertices, size_t edges);
+
+  // ------------------------------------------------------------- vertices
+
+  // Returns the slot of vertex `id`, or kNoSlot.
+  Slot FindVertex(absl::string_view id) const;
+  bool HasVertex(absl::string_view id) const { return FindVertex(id) != kNoSlot; }
+  // REQUIRE: `v` is a live vertex slot.
+  absl::string_view VertexId(Slot v) const { return vertices_[v].id.string_value(); }
+  const Properties& VertexProps(Slot v) const { return vertices_[v].props; }
+  // Edge slots leaving / entering `v`, in insertion order.
+  const absl::InlinedVector<Slot, 4>& OutEdges(Slot v) const { return vertices_[v].out; }
+  const absl::InlinedVector<Slot, 4>& InEdges(Slot v) const { return vertices_[v].in; }
+
+  // Vertices whose (vitrage_category, vitrage_type, id) string properties
+  // equal the arguments (several when e.g. a deleted vertex and its
+  // re-created successor coexist), in no particular order.
+  absl::InlinedVector<Slot, 1> FindByNaturalKey(absl::string_view category,
+                                                absl::string_view type,
+                                                absl::string_view id) const;
+
+  // Calls fn(Slot) for every vertex, in slot order.
+  template <typename Fn>
+  void ForEachVertex(Fn fn) const {
+    for (Slot s = 0; s < vertices_.size(); ++s) {
+      if (!vertices_[s].id.is_null()) fn(s);
+    }
+  }
+  // All vertex slots ordered by vertex id (byte order).
+  std::vector<Slot> VerticesById() const;
+
+  // ---------------------------------------------------------------- edges
+
+  // Returns the slot of edge (source, target, label), or kNoSlot.
+  Slot FindEdge(absl::string_view source_id, absl::string_view target_id,
+                absl::string_view label) const;
+  // REQUIRE: `e` is a live edge slot.
+  Slot EdgeSource(Slot e) const { return edges_[e].source; }
+  Slot EdgeTarget(Slot e) const { return edges_[e].target; }
+  KeyId EdgeLabelId(Slot e) const { return edges_[e].label; }
+  absl::string_view EdgeLabel(Slot e) const { return KeyName(edges_[e].label); }
+  const Properties& EdgeProps(Slot e) const { return edges_[e].props; }
+
+  template <typename Fn>
+  void ForEachEdge(Fn fn) const {
+    for (Slot s = 0; s < edges_.size(); ++s) {
+      if (edges_[s].source != kNoSlot) fn(s);
+    }
+  }
+  // All edge slots ordered by (source id, target id, label), byte order.
+  std::vector<Slot> EdgesByKey() const;
+
+  // -------------------------------------------------------------- queries
+
+  // Neighbour vertices of `v` over edges that pass `filter` (each once, in
+  // adjacency order). Deleted neighbours are skipped unless
+  // filter.include_deleted.
+  std::vector<Slot> Neighbors(Slot v, const EdgeFilter& filter) const;
+  // Edges of `v` that pass `filter`.
+  std::vector<Slot> IncidentEdges(Slot v, const EdgeFilter& filter) const;
+  // Alarm vertices (vitrage_category "ALARM", not deleted) adjacent to `v`.
+  std::vector<Slot> Alarms(Slot v) const;
+  // See TopologyQuery. NOT_FOUND when root_id names no vertex.
+  absl::Status Topology(const TopologyQuery& query, Subgraph* out) const;
+
+  // ------------------------------------------------------------ mutations
+  //
+  // Each appends the changes it made to `delta` when non-null, and returns
+  // an error without changing anything when its precondition fails.
+
+  // Adds vertex `id` with `props`. ALREADY_EXISTS when present.
+  absl::Status AddVertex(absl::string_view id, Properties props,
+                         v1::GraphDelta* delta = nullptr);
+  // Sets the members of `set` (a null Value is stored as JSON null) and
+  // removes `remove`. Records only keys whose value actually changed; records
+  // nothing when nothing changed. NOT_FOUND when absent.
+  absl::Status UpdateVertex(absl::string_view id, const Properties& set,
+                            const std::vector<KeyId>& remove,
+                            v1::GraphDelta* delta = nullptr);
+  // Replaces all properties of `id` by `props` (records the difference).
+  absl::Status ReplaceVertexProps(absl::string_view id, const Properties& props,
+                                  v1::GraphDelta* delta = nullptr);
+  // Removes vertex `id` and its edges (edge removals recorded first).
+  // NOT_FOUND when absent.
+  absl::Status RemoveVertex(absl::string_view id, v1::GraphDelta* delta = nullptr);
+
+  // Adds edge (source, target, label). NOT_FOUND when an end is missing,
+  // ALREADY_EXISTS when present.
+  absl::Status AddEdge(absl::string_view source_id, absl::string_view target_id,
+                       absl::string_view label, Properties props,
+                       v1::GraphDelta* delta = nullptr);
+  // As UpdateVertex, for an edge.
+  absl::Status UpdateEdge(absl::string_view source_id, absl::string_view target_id,
+                          absl::string_view label, const Properties& set,
+                          const std::vector<KeyId>& remove,
+                          v1::GraphDelta* delta = nullptr);
+  // NOT_FOUND when absent.
+  absl::Status RemoveEdge(absl::string_view source_id, absl::string_view target_id,
+                          absl::string_view label, v1::GraphDelta* delta = nullptr);
+
+  // Applies `delta` in order. Validation: ADDED of an existing element,
+  // UPDATED/REMOVED of a missing one, an edge whose end is missing, or an
+  // unspecified kind fail with a status naming the change index and the
+  // element. On failure the graph is restored to its state before the call
+  // (all-or-nothing). Removing a vertex removes its remaining edges.
+  absl::Status ApplyDelta(const v1::GraphDelta& delta);
+  // Applies one change. On failure nothing is changed.
+  absl::Status ApplyChange(const v1::GraphChange& change);
+
+  // Removes everything.
+  void Clear();
+
+  // Approximate heap bytes held (for memory reporting).
+  size_t ApproxHeapBytes() const;
+
+ private:
+  struct VertexRec {
+    Value id;  // null when the slot is free
+    Properties props;
+    absl::InlinedVector<Slot, 4> out;
+    absl::InlinedVector<Slot, 4> in;
+  };
+  struct EdgeRec {
+    Slot source = kNoSlot;  // kNoSlot when the slot is free
+    Slot target = kNoSlot;
+    KeyId label = 0;
+    Properties props;
+  };
+  struct EdgeKey {
+    Slot source, target;
+    KeyId label;
+    bool operator==(const EdgeKey& o) const {
+      return source == o.source && target == o.target && label == o.label;
+    }
+    template <typename H>
+    friend H AbslHashValue(H h, const EdgeKey& k) {
+      return H::combine(std::move(h), k.source, k.target, k.label);
+    }
+  };
+  struct Undo;
+
+  Slot InsertVertex(Value id, Properties props);
+  void EraseVertex(Slot v);  // REQUIRES: no edges
+  Slot InsertEdge(Slot s, Slot t, KeyId label, Properties props);
+  void EraseEdge(Slot e);
+  void IndexNaturalKey(Slot v);
+  void UnindexNaturalKey(Slot v);
+  static uint64_t NaturalKeyHash(absl::string_view c, absl::string_view t,
+                                 absl::string_view i);
+  absl::Status ApplyChangeLogged(const v1::GraphChange& change, int index,
+                                 std::vector<Undo>* undo);
+  void Rollback(std::vector<Undo>* undo);
+
+  std::vector<VertexRec> vertices_;
+  std::vector<Slot> free_vertices_;
+  std::vector<EdgeRec> edges_;
+  std::vector<Slot> free_edges_;
+  absl::flat_hash_map<absl::string_view, Slot> vertex_index_;  // views into VertexRec::id
+  absl::flat_hash_map<EdgeKey, Slot> edge_index_;
+  absl::flat_hash_map<uint64_t, absl::InlinedVector<Slot, 1>> natural_index_;
+};
+
+}  // namespace vitrage::graph
+
+#endif  // VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_

@@ -1,0 +1,457 @@
+#include "graph_service/graph/value.h"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "glog/logging.h"
+
+namespace vitrage::graph {
+namespace internal {
+
+struct StrRep {
+  std::atomic<uint32_t> refs;
+  bool immortal;
+  uint32_t size;
+  char data[1];
+
+  static StrRep* Make(absl::string_view s, bool immortal) {
+    void* mem = ::operator new(offsetof(StrRep, data) + s.size() + 1);
+    StrRep* r = static_cast<StrRep*>(mem);
+    new (&r->refs) std::atomic<uint32_t>(1);
+    r->immortal = immortal;
+    r->size = static_cast<uint32_t>(s.size());
+    if (!s.empty()) memcpy(r->data, s.data(), s.size());
+    r->data[s.size()] = 0;
+    return r;
+  }
+  absl::string_view view() const { return absl::string_view(data, size); }
+};
+
+struct ListRep {
+  std::atomic<uint32_t> refs{1};
+  std::vector<Value> items;
+};
+
+struct MapRep {
+  std::atomic<uint32_t> refs{1};
+  std::vector<MapEntry> entries;
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::ListRep;
+using internal::MapRep;
+using internal::StrRep;
+
+// Process-wide key table. Reads (KeyName) are lock-free: names live in
+// fixed-size blocks that never move.
+class KeyTable {
+ public:
+  static constexpr size_t kBlockBits = 10;
+  static constexpr size_t kBlockSize = size_t{1} << kBlockBits;
+  static constexpr size_t kMaxBlocks = 4096;
+
+  KeyId Intern(absl::string_view key) {
+    {
+      absl::ReaderMutexLock l(&mu_);
+      auto it = index_.find(key);
+      if (it != index_.end()) return it->second;
+    }
+    absl::MutexLock l(&mu_);
+    auto it = index_.find(key);
+    if (it != index_.end()) return it->second;
+    KeyId id = count_.load(std::memory_order_relaxed);
+    size_t block = id >> kBlockBits;
+    CHECK_LT(block, kMaxBlocks) << "too many distinct property keys";
+    if (blocks_[block] == nullptr) {
+      blocks_[block].store(new Entry[kBlockSize], std::memory_order_release);
+    }
+    Entry& e = blocks_[block].load(std::memory_order_relaxed)[id & (kBlockSize - 1)];
+    e.name = std::string(key);
+    e.intern_values = false;
+    index_.emplace(absl::string_view(e.name), id);
+    count_.store(id + 1, std::memory_order_release);
+    return id;
+  }
+
+  absl::string_view Name(KeyId id) const {
+    const Entry* b = blocks_[id >> kBlockBits].load(std::memory_order_acquire);
+    return b[id & (kBlockSize - 1)].name;
+  }
+  bool InternsValues(KeyId id) const {
+    const Entry* b = blocks_[id >> kBlockBits].load(std::memory_order_acquire);
+    return b[id & (kBlockSize - 1)].intern_values;
+  }
+  void SetInternsValues(KeyId id) {
+    absl::MutexLock l(&mu_);
+    blocks_[id >> kBlockBits].load()[id & (kBlockSize - 1)].intern_values = true;
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    bool intern_values = false;
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<absl::string_view, KeyId> index_;
+  std::atomic<uint32_t> count_{0};
+  std::array<std::atomic<Entry*>, kMaxBlocks> blocks_{};
+};
+
+KeyTable& Keys() {
+  static KeyTable* t = new KeyTable();
+  return *t;
+}
+
+// Interned (immortal) string values, capped so that a flood of distinct
+// values of a "common" key cannot grow it without bound.
+class ValueInterner {
+ public:
+  static constexpr size_t kMaxEntries = 1 << 18;
+
+  StrRep* Intern(absl::string_view s) {
+    {
+      absl::ReaderMutexLock l(&mu_);
+      auto it = index_.find(s);
+      if (it != index_.end()) return it->second;
+      if (index_.size() >= kMaxEntries) return nullptr;
+    }
+    absl::MutexLock l(&mu_);
+    auto it = index_.find(s);
+    if (it != index_.end()) return it->second;
+    if (index_.size() >= kMaxEntries) return nullptr;
+    StrRep* r = StrRep::Make(s, /*immortal=*/true);
+    index_.emplace(r->view(), r);
+    return r;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<absl::string_view, StrRep*> index_;
+};
+
+ValueInterner& Interner() {
+  static ValueInterner* t = new ValueInterner();
+  return *t;
+}
+
+KeyId InternCommon(absl::string_view key) {
+  KeyId id = Keys().Intern(key);
+  Keys().SetInternsValues(id);
+  return id;
+}
+
+// Keys whose string values are interned: few distinct values, many
+// occurrences.
+const bool kCommonKeysInterned = [] {
+  for (const char* k :
+       {"vitrage_category", "vitrage_type", "state", "vitrage_aggregated_state",
+        "vitrage_operational_state", "vitrage_datasource_name", "relationship_type",
+        "vitrage_sample_timestamp", "update_timestamp", "severity", "status",
+        "project_id", "tenant_id", "host_id", "volume_type", "resource_type",
+        "vitrage_resource_type", "vitrage_severity", "vitrage_aggregated_severity",
+        "vitrage_operational_severity", "host", "zone", "created_at", "updated_at"}) {
+    InternCommon(k);
+  }
+  return true;
+}();
+
+}  // namespace
+
+KeyId InternKey(absl::string_view key) { return Keys().Intern(key); }
+absl::string_view KeyName(KeyId id) { return Keys().Name(id); }
+bool KeyInternsValues(KeyId key) {
+  (void)kCommonKeysInterned;
+  return Keys().InternsValues(key);
+}
+
+namespace keys {
+const KeyId kVitrageId = InternKey("vitrage_id");
+const KeyId kVitrageCategory = InternCommon("vitrage_category");
+const KeyId kVitrageType = InternCommon("vitrage_type");
+const KeyId kId = InternKey("id");
+const KeyId kName = InternKey("name");
+const KeyId kState = InternCommon("state");
+const KeyId kVitrageIsDeleted = InternKey("vitrage_is_deleted");
+const KeyId kVitrageIsPlaceholder = InternKey("vitrage_is_placeholder");
+const KeyId kVitrageSampleTimestamp = InternCommon("vitrage_sample_timestamp");
+const KeyId kVitrageAggregatedState = InternCommon("vitrage_aggregated_state");
+const KeyId kVitrageOperationalState = InternCommon("vitrage_operational_state");
+const KeyId kVitrageCachedId = InternKey("vitrage_cached_id");
+const KeyId kVitrageDatasourceName = InternCommon("vitrage_datasource_name");
+const KeyId kRelationshipType = InternCommon("relationship_type");
+const KeyId kUpdateTimestamp = InternCommon("update_timestamp");
+const KeyId kIsRealVitrageId = InternKey("is_real_vitrage_id");
+const KeyId kSeverity = InternCommon("severity");
+}  // namespace keys
+
+// ---------------------------------------------------------------- Value
+
+Value::Value(const Value& o) {
+  memcpy(static_cast<void*>(this), &o, sizeof(Value));
+  Retain();
+}
+
+Value::Value(Value&& o) noexcept {
+  memcpy(static_cast<void*>(this), &o, sizeof(Value));
+  o.Clear();
+}
+
+Value& Value::operator=(const Value& o) {
+  if (this != &o) {
+    o.Retain();
+    Release();
+    memcpy(static_cast<void*>(this), &o, sizeof(Value));
+  }
+  return *this;
+}
+
+Value& Value::operator=(Value&& o) noexcept {
+  if (this != &o) {
+    Release();
+    memcpy(static_cast<void*>(this), &o, sizeof(Value));
+    o.Clear();
+  }
+  return *this;
+}
+
+void Value::Retain() const {
+  switch (tag_) {
+    case kTagStr:
+      if (!u_.str->immortal) u_.str->refs.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case kTagList:
+      u_.list->refs.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case kTagMap:
+      u_.map->refs.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      break;
+  }
+}
+
+void Value::Release() {
+  switch (tag_) {
+    case kTagStr:
+      if (!u_.str->immortal &&
+          u_.str->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        ::operator delete(u_.str);
+      }
+      break;
+    case kTagList:
+      if (u_.list->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete u_.list;
+      break;
+    case kTagMap:
+      if (u_.map->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete u_.map;
+      break;
+    default:
+      break;
+  }
+  tag_ = kTagNull;
+}
+
+Value Value::Bool(bool b) {
+  Value v;
+  v.tag_ = kTagBool;
+  v.u_.b = b;
+  return v;
+}
+
+Value Value::Int(int64_t i) {
+  Value v;
+  v.tag_ = kTagInt;
+  v.u_.i = i;
+  return v;
+}
+
+Value Value::Double(double d) {
+  Value v;
+  v.tag_ = kTagDouble;
+  v.u_.d = d;
+  return v;
+}
+
+Value Value::String(absl::string_view s, bool intern) {
+  Value v;
+  if (s.size() <= kInlineMax) {
+    v.tag_ = kTagSmallStr;
+    v.small_len_ = static_cast<uint8_t>(s.size());
+    if (!s.empty()) memcpy(reinterpret_cast<char*>(&v) + 2, s.data(), s.size());
+    return v;
+  }
+  StrRep* r = intern ? Interner().Intern(s) : nullptr;
+  if (r == nullptr) r = StrRep::Make(s, false);
+  v.tag_ = kTagStr;
+  v.u_.str = r;
+  return v;
+}
+
+Value Value::StableString(absl::string_view s) {
+  Value v;
+  v.tag_ = kTagStr;
+  v.u_.str = StrRep::Make(s, false);
+  return v;
+}
+
+Value Value::List(std::vector<Value> items) {
+  Value v;
+  v.tag_ = kTagList;
+  v.u_.list = new ListRep();
+  v.u_.list->items = std::move(items);
+  return v;
+}
+
+Value Value::Map(std::vector<MapEntry> entries) {
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; });
+  // Last duplicate wins.
+  std::vector<MapEntry> out;
+  out.reserve(entries.size());
+  for (auto& e : entries) {
+    if (!out.empty() && out.back().first == e.first) {
+      out.back().second = std::move(e.second);
+    } else {
+      out.push_back(std::move(e));
+    }
+  }
+  Value v;
+  v.tag_ = kTagMap;
+  v.u_.map = new MapRep();
+  v.u_.map->entries = std::move(out);
+  return v;
+}
+
+Value::Kind Value::kind() const {
+  switch (tag_) {
+    case kTagNull: return Kind::kNull;
+    case kTagBool: return Kind::kBool;
+    case kTagInt: return Kind::kInt;
+    case kTagDouble: return Kind::kDouble;
+    case kTagSmallStr:
+    case kTagStr: return Kind::kString;
+    case kTagList: return Kind::kList;
+    default: return Kind::kMap;
+  }
+}
+
+absl::string_view Value::string_value() const {
+  if (tag_ == kTagSmallStr) {
+    return absl::string_view(reinterpret_cast<const char*>(this) + 2, small_len_);
+  }
+  return u_.str->view();
+}
+
+const std::vector<Value>& Value::list_items() const { return u_.list->items; }
+const std::vector<MapEntry>& Value::map_entries() const { return u_.map->entries; }
+
+bool Value::operator==(const Value& o) const {
+  if (is_string() && o.is_string()) {
+    if (tag_ == kTagStr && o.tag_ == kTagStr && u_.str == o.u_.str) return true;
+    return string_value() == o.string_value();
+  }
+  if (tag_ != o.tag_) return false;
+  switch (tag_) {
+    case kTagNull: return true;
+    case kTagBool: return u_.b == o.u_.b;
+    case kTagInt: return u_.i == o.u_.i;
+    case kTagDouble:
+      // Bitwise for NaN stability; +0.0 vs -0.0 print differently too.
+      return memcmp(&u_.d, &o.u_.d, sizeof(double)) == 0;
+    case kTagList: return u_.list == o.u_.list || u_.list->items == o.u_.list->items;
+    case kTagMap: return u_.map == o.u_.map || u_.map->entries == o.u_.map->entries;
+    default: return false;
+  }
+}
+
+size_t Value::HeapBytes() const {
+  switch (tag_) {
+    case kTagStr: return u_.str->immortal ? 0 : sizeof(StrRep) + u_.str->size;
+    case kTagList: {
+      size_t n = sizeof(ListRep) + u_.list->items.capacity() * sizeof(Value);
+      for (const Value& v : u_.list->items) n += v.HeapBytes();
+      return n;
+    }
+    case kTagMap: {
+      size_t n = sizeof(MapRep) + u_.map->entries.capacity() * sizeof(MapEntry);
+      for (const auto& e : u_.map->entries) n += e.second.HeapBytes();
+      return n;
+    }
+    default: return 0;
+  }
+}
+
+// ----------------------------------------------------------- Properties
+
+const Value* Properties::Find(KeyId key) const {
+  // Linear scan beats binary search for the typical ~16 members.
+  if (items_.size() <= 24) {
+    for (const auto& e : items_) {
+      if (e.first == key) return &e.second;
+      if (e.first > key) return nullptr;
+    }
+    return nullptr;
+  }
+  auto it = std::lower_bound(items_.begin(), items_.end(), key,
+                             [](const MapEntry& e, KeyId k) { return e.first < k; });
+  return (it != items_.end() && it->first == key) ? &it->second : nullptr;
+}
+
+bool Properties::Set(KeyId key, Value v) {
+  auto it = std::lower_bound(items_.begin(), items_.end(), key,
+                             [](const MapEntry& e, KeyId k) { return e.first < k; });
+  if (it != items_.end() && it->first == key) {
+    if (it->second == v) return false;
+    it->second = std::move(v);
+    return true;
+  }
+  items_.insert(it, MapEntry(key, std::move(v)));
+  return true;
+}
+
+bool Properties::Erase(KeyId key) {
+  auto it = std::lower_bound(items_.begin(), items_.end(), key,
+                             [](const MapEntry& e, KeyId k) { return e.first < k; });
+  if (it == items_.end() || it->first != key) return false;
+  items_.erase(it);
+  return true;
+}
+
+void Properties::SortAndDedupe() {
+  std::stable_sort(items_.begin(), items_.end(),
+                   [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; });
+  size_t out = 0;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (out > 0 && items_[out - 1].first == items_[i].first) {
+      items_[out - 1].second = std::move(items_[i].second);
+    } else {
+      if (out != i) items_[out] = std::move(items_[i]);
+      ++out;
+    }
+  }
+  items_.resize(out);
+}
+
+size_t Properties::HeapBytes() const {
+  size_t n = items_.capacity() * sizeof(MapEntry);
+  for (const auto& e : items_) n += e.second.HeapBytes();
+  return n;
+}
+
+std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props) {
+  std::vector<const MapEntry*> out;
+  out.reserve(props.size());
+  for (const auto& e : props) out.push_back(&e);
+  std::sort(out.begin(), out.end(), [](const MapEntry* a, const MapEntry* b) {
+    return KeyName(a->first) < KeyName(b->first);
+  });
+  return out;
+}
+
+}  // namespace vitrage::graph

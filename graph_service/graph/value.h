@@ -1,0 +1,218 @@
+// Property keys, property values and property maps of the entity graph.
+//
+// Keys are interned process-wide (KeyId, a small integer); the same KeyId
+// names the same key in every Graph. Values are JSON-like (null, bool, int,
+// double, string, list, map) and immutable: a Value is 16 bytes, strings of
+// up to 14 bytes live inline, longer strings, lists and maps are shared,
+// reference-counted heap objects, so copying a Value (and a Graph) copies a
+// pointer. Strings of "common" keys (vitrage_type, state, timestamps, ...,
+// see KeyInternsValues) are interned: every occurrence shares one immortal
+// copy.
+//
+// Thread safety: InternKey/KeyName and the value interner are thread-safe.
+// Values may be shared between threads (reference counts are atomic);
+// a Properties object needs external synchronization like any container.
+#ifndef VITRAGE_GRAPH_SERVICE_GRAPH_VALUE_H_
+#define VITRAGE_GRAPH_SERVICE_GRAPH_VALUE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace vitrage::graph {
+
+// An interned property key.
+using KeyId = uint32_t;
+
+// Returns the id of `key`, interning it on first use. Never fails; ids are
+// dense from 0 and stable for the life of the process.
+KeyId InternKey(absl::string_view key);
+
+// Returns the name of an interned key. REQUIRES: `id` came from InternKey.
+// The returned view is valid for the life of the process.
+absl::string_view KeyName(KeyId id);
+
+// True when string values of `key` are interned (low-cardinality keys such
+// as vitrage_type, state, relationship_type, timestamps).
+bool KeyInternsValues(KeyId key);
+
+// Well-known keys, interned at start-up.
+namespace keys {
+extern const KeyId kVitrageId;
+extern const KeyId kVitrageCategory;
+extern const KeyId kVitrageType;
+extern const KeyId kId;
+extern const KeyId kName;
+extern const KeyId kState;
+extern const KeyId kVitrageIsDeleted;
+extern const KeyId kVitrageIsPlaceholder;
+extern const KeyId kVitrageSampleTimestamp;
+extern const KeyId kVitrageAggregatedState;
+extern const KeyId kVitrageOperationalState;
+extern const KeyId kVitrageCachedId;
+extern const KeyId kVitrageDatasourceName;
+extern const KeyId kRelationshipType;
+extern const KeyId kUpdateTimestamp;
+extern const KeyId kIsRealVitrageId;
+extern const KeyId kSeverity;
+}  // namespace keys
+
+class Value;
+
+// A (key, value) member of a map value.
+using MapEntry = std::pair<KeyId, Value>;
+
+namespace internal {
+struct StrRep;
+struct ListRep;
+struct MapRep;
+}  // namespace internal
+
+// A JSON-like immutable value. Default-constructed: null.
+class Value {
+ public:
+  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kList, kMap };
+
+  Value() { Clear(); }
+  ~Value() { Release(); }
+  Value(const Value& o);
+  Value(Value&& o) noexcept;
+  Value& operator=(const Value& o);
+  Value& operator=(Value&& o) noexcept;
+
+  static Value Null() { return Value(); }
+  static Value Bool(bool b);
+  static Value Int(int64_t i);
+  static Value Double(double d);
+  // A string value. When `intern` is true the string is shared with every
+  // other interned occurrence (use for low-cardinality values).
+  static Value String(absl::string_view s, bool intern = false);
+  // A string value for property `key`: interned iff KeyInternsValues(key).
+  // A string value whose characters never move (never stored inline), so a
+  // string_view of it stays valid as long as any copy of the Value lives.
+  static Value StableString(absl::string_view s);
+  static Value StringFor(KeyId key, absl::string_view s) {
+    return String(s, KeyInternsValues(key));
+  }
+  static Value List(std::vector<Value> items);
+  // Map members; keys must be unique (later duplicates are dropped). Stored
+  // sorted by key id.
+  static Value Map(std::vector<MapEntry> entries);
+
+  Kind kind() const;
+  bool is_null() const { return tag_ == kTagNull; }
+  bool is_string() const { return tag_ == kTagSmallStr || tag_ == kTagStr; }
+
+  // Accessors. REQUIRE: the matching kind.
+  bool bool_value() const { return u_.b; }
+  int64_t int_value() const { return u_.i; }
+  double double_value() const { return u_.d; }
+  absl::string_view string_value() const;
+  const std::vector<Value>& list_items() const;
+  const std::vector<MapEntry>& map_entries() const;
+
+  // Convenience: the string, or "" when not a string.
+  absl::string_view AsString() const {
+    return is_string() ? string_value() : absl::string_view();
+  }
+  // True when this is the boolean true.
+  bool IsTrue() const { return tag_ == kTagBool && u_.b; }
+
+  // Deep equality (an int and a double are different values, as in JSON
+  // digests: 1 vs 1.0).
+  bool operator==(const Value& o) const;
+  bool operator!=(const Value& o) const { return !(*this == o); }
+
+  // Approximate heap bytes owned (shared objects counted in full).
+  size_t HeapBytes() const;
+
+ private:
+  enum Tag : uint8_t {
+    kTagNull, kTagBool, kTagInt, kTagDouble, kTagSmallStr, kTagStr, kTagList, kTagMap
+  };
+  static constexpr size_t kInlineMax = 14;
+
+  void Clear() {
+    tag_ = kTagNull;
+    small_len_ = 0;
+    u_.i = 0;
+  }
+  void Release();
+  void Retain() const;
+
+  uint8_t tag_;
+  uint8_t small_len_;
+  char small_[6];  // first 6 inline bytes; the rest overlay u_
+  union {
+    bool b;
+    int64_t i;
+    double d;
+    internal::StrRep* str;
+    internal::ListRep* list;
+    internal::MapRep* map;
+    char chars[8];
+  } u_;
+};
+static_assert(sizeof(Value) == 16, "Value must stay 16 bytes");
+
+// The properties of a vertex or an edge: a small map KeyId -> Value kept
+// sorted by key id. Not thread-safe.
+class Properties {
+ public:
+  Properties() = default;
+
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+
+  // Returns the value of `key`, or nullptr.
+  const Value* Find(KeyId key) const;
+  const Value* Find(absl::string_view key) const { return Find(InternKey(key)); }
+  // The string value of `key`, or "" when absent or not a string.
+  absl::string_view GetString(KeyId key) const {
+    const Value* v = Find(key);
+    return v ? v->AsString() : absl::string_view();
+  }
+  // True when `key` holds boolean true.
+  bool GetBool(KeyId key) const {
+    const Value* v = Find(key);
+    return v && v->IsTrue();
+  }
+
+  // Sets `key` to `v`. Returns true when the stored value changed.
+  bool Set(KeyId key, Value v);
+  // Removes `key`. Returns true when it was present.
+  bool Erase(KeyId key);
+  void Clear() { items_.clear(); }
+  void Reserve(size_t n) { items_.reserve(n); }
+  // Appends without ordering checks; call SortAndDedupe() afterwards.
+  void AppendUnsorted(KeyId key, Value v) { items_.emplace_back(key, std::move(v)); }
+  // Restores the sorted invariant; for duplicate keys the last one wins.
+  void SortAndDedupe();
+  void ShrinkToFit() { items_.shrink_to_fit(); }
+
+  // Members sorted by key id.
+  const std::vector<MapEntry>& items() const { return items_; }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+  bool operator==(const Properties& o) const { return items_ == o.items_; }
+  bool operator!=(const Properties& o) const { return !(*this == o); }
+
+  size_t HeapBytes() const;
+
+ private:
+  std::vector<MapEntry> items_;
+};
+
+// Returns the members of `props` ordered by key *name* (byte order), as a
+// JSON writer with sort_keys needs.
+std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props);
+
+}  // namespace vitrage::graph
+
+#endif  // VITRAGE_GRAPH_SERVICE_GRAPH_VALUE_H_
