@@ -1,0 +1,148 @@
+#include "collector/collector_service.h"
+
+#include <glog/logging.h>
+
+#include "absl/time/clock.h"
+#include "collector/passthrough.h"
+#include "graph_service/graph/digest.h"
+
+namespace vitrage::collector {
+
+std::string SampleDateNow() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+CollectorService::CollectorService(CollectorOptions options,
+                                   std::unique_ptr<Model> model,
+                                   std::shared_ptr<grpc::Channel> graph)
+    : options_(options), model_(std::move(model)), outbox_(options.outbox, graph) {}
+
+CollectorService::~CollectorService() { Shutdown(); }
+
+void CollectorService::Start() {
+  if (options_.change_rate > 0 && !generator_.joinable()) {
+    generator_ = std::thread([this] { RunGenerator(); });
+  }
+}
+
+void CollectorService::Shutdown() {
+  stop_ = true;
+  outbox_.Shutdown();
+  if (generator_.joinable()) generator_.join();
+}
+
+uint64_t CollectorService::GenerateChange() {
+  if (!outbox_.WaitForRoom()) return 0;
+  absl::MutexLock l(&mu_);
+  std::string now = SampleDateNow();
+  std::vector<Op> ops = model_->NextChange(now);
+  ++changes_;
+  v1::Event ev;
+  EncodePassthrough(ops, "update", now, ev.mutable_fields());
+  // Under mu_: GetAll sees the model and the seq that produced it together.
+  return outbox_.AddNow(std::move(ev));
+}
+
+void CollectorService::RunGenerator() {
+  const bool unlimited = options_.change_rate >= 1e6;
+  const absl::Duration period =
+      unlimited ? absl::ZeroDuration() : absl::Seconds(1.0 / options_.change_rate);
+  absl::Time next = absl::Now();
+  uint64_t made = 0;
+  LOG(INFO) << "change generator: "
+            << (unlimited ? std::string("as fast as acked")
+                          : absl::StrCat(options_.change_rate, " events/s"))
+            << (options_.max_changes ? absl::StrCat(", ", options_.max_changes,
+                                                    " changes")
+                                     : std::string());
+  while (!stop_) {
+    if (options_.max_changes != 0 && made >= options_.max_changes) {
+      LOG(INFO) << "change generator: made " << made << " changes; stopping";
+      return;
+    }
+    if (!unlimited) {
+      absl::Time now = absl::Now();
+      if (now < next) absl::SleepFor(std::min(next - now, absl::Milliseconds(100)));
+      if (absl::Now() < next) continue;
+      next += period;
+      // Don't try to catch up a long back-pressure stall in a burst.
+      if (absl::Now() - next > absl::Seconds(1)) next = absl::Now();
+    }
+    if (GenerateChange() == 0) return;
+    ++made;
+  }
+}
+
+grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
+                                      const v1::GetAllRequest* req,
+                                      grpc::ServerWriter<v1::GetAllResponse>* writer) {
+  std::string action = req->action().empty() ? "init_snapshot" : req->action();
+  if (action != "init_snapshot" && action != "snapshot") {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "GetAll action must be init_snapshot or snapshot, not \"" +
+                            action + "\"");
+  }
+  uint32_t batch = req->batch_size() == 0 ? 1000 : req->batch_size();
+  if (batch > 10000) batch = 10000;
+  std::vector<Op> ops;
+  uint64_t covered;
+  {
+    absl::MutexLock l(&mu_);
+    ops = model_->FullState();
+    covered = outbox_.counters().last_seq;
+  }
+  absl::Time started = absl::Now();
+  std::string now = SampleDateNow();
+  v1::GetAllResponse resp;
+  size_t events = 0;
+  size_t resp_bytes = 0;
+  // Responses stay well under gRPC's 4 MiB default limit.
+  constexpr size_t kMaxResponseBytes = 1 << 20;
+  const size_t per_event = options_.ops_per_get_all_event;
+  for (size_t i = 0; i < ops.size(); i += per_event) {
+    std::vector<Op> part(std::make_move_iterator(ops.begin() + i),
+                         std::make_move_iterator(ops.begin() +
+                                                 std::min(ops.size(), i + per_event)));
+    v1::Event* ev = resp.add_events();
+    EncodePassthrough(part, action, now, ev->mutable_fields());
+    ++events;
+    resp_bytes += ev->ByteSizeLong();
+    if (static_cast<uint32_t>(resp.events_size()) >= batch ||
+        resp_bytes >= kMaxResponseBytes) {
+      resp_bytes = 0;
+      if (ctx->IsCancelled() || !writer->Write(resp)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "GetAll cancelled");
+      }
+      resp.Clear();
+    }
+  }
+  resp.set_source(outbox_.source());
+  resp.set_covered_source_seq(covered);
+  if (!writer->Write(resp)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "GetAll cancelled");
+  }
+  LOG(INFO) << "get_all (" << action << "): " << ops.size() << " elements in "
+            << events << " events, covering source_seq " << covered << ", "
+            << absl::ToDoubleMilliseconds(absl::Now() - started) << " ms";
+  return grpc::Status::OK;
+}
+
+grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
+                                         const v1::CollectorStatusRequest* req,
+                                         v1::CollectorStatus* resp) {
+  OutboxCounters c = outbox_.counters();
+  resp->set_pending(c.pending);
+  resp->set_acked(c.acked);
+  resp->set_retries(c.retries);
+  resp->set_last_source_seq(c.last_seq);
+  resp->set_acked_source_seq(c.acked_seq);
+  resp->set_source(outbox_.source());
+  absl::MutexLock l(&mu_);
+  resp->set_entities(model_->graph().vertex_count());
+  resp->set_relationships(model_->graph().edge_count());
+  resp->set_changes(changes_);
+  if (req->with_digest()) resp->set_model_digest(graph::Digest(model_->graph()));
+  return grpc::Status::OK;
+}
+
+}  // namespace vitrage::collector

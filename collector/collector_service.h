@@ -1,0 +1,69 @@
+// vitrage-collector's core: the datasources' model, the change generator
+// thread, the outbox, and the Collector gRPC service (GetAll, GetStatus).
+#ifndef VITRAGE_COLLECTOR_COLLECTOR_SERVICE_H_
+#define VITRAGE_COLLECTOR_COLLECTOR_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "collector/model.h"
+#include "collector/outbox.h"
+#include "vitrage/v1/collector.grpc.pb.h"
+
+namespace vitrage::collector {
+
+struct CollectorOptions {
+  OutboxOptions outbox;
+  // Change events per second; 0: none; >= 1e6: as fast as the outbox takes.
+  double change_rate = 0;
+  // Stop generating after this many changes (0: never).
+  uint64_t max_changes = 0;
+  // Ops per pass-through event in GetAll.
+  int ops_per_get_all_event = 64;
+};
+
+class CollectorService final : public v1::Collector::Service {
+ public:
+  // Takes the initial state in `model`; pushes to `graph`.
+  CollectorService(CollectorOptions options, std::unique_ptr<Model> model,
+                   std::shared_ptr<grpc::Channel> graph);
+  ~CollectorService() override;
+
+  // Starts the change generator (if change_rate > 0).
+  void Start();
+  // Stops the generator and the outbox.
+  void Shutdown();
+
+  grpc::Status GetAll(grpc::ServerContext* ctx, const v1::GetAllRequest* req,
+                      grpc::ServerWriter<v1::GetAllResponse>* writer) override;
+  grpc::Status GetStatus(grpc::ServerContext* ctx,
+                         const v1::CollectorStatusRequest* req,
+                         v1::CollectorStatus* resp) override;
+
+  Outbox& outbox() { return outbox_; }
+
+  // Generates one change now (tests, and the generator thread). Returns its
+  // source_seq, 0 when shut down.
+  uint64_t GenerateChange();
+
+ private:
+  void RunGenerator();
+
+  const CollectorOptions options_;
+  absl::Mutex mu_;  // model_ and the seq it reflects
+  std::unique_ptr<Model> model_ ABSL_GUARDED_BY(mu_);
+  uint64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
+  Outbox outbox_;
+  std::atomic<bool> stop_{false};
+  std::thread generator_;
+};
+
+// "%Y-%m-%dT%H:%M:%SZ" of now (UTC).
+std::string SampleDateNow();
+
+}  // namespace vitrage::collector
+
+#endif  // VITRAGE_COLLECTOR_COLLECTOR_SERVICE_H_

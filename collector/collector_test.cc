@@ -1,0 +1,271 @@
+// The collector: GetAll reproduces the state, the outbox delivers every
+// event exactly once in effect across receiver restarts, back-pressure.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "collector/collector_service.h"
+#include "collector/passthrough.h"
+#include "common/grpc_util.h"
+#include "common/testing/process.h"
+#include "graph_service/graph/digest.h"
+#include "nlohmann/json.hpp"
+
+namespace vitrage::collector {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Shared(const std::string& rel) {
+  return testing::SourceDir() + "/../shared/" + rel;
+}
+
+std::string MetaDigest(const std::string& meta) {
+  std::ifstream in(Shared(meta));
+  nlohmann::json j;
+  in >> j;
+  return j["digest"].get<std::string>();
+}
+
+// A stand-in receiver for PushEvents that applies pass-through events to
+// its own graph, like the graph's pass-through transformer, with the same
+// per-source dedupe rule. Can be told to fail or to hang.
+class Receiver final : public v1::Graph::Service {
+ public:
+  grpc::Status PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
+                          v1::PushEventsResponse* resp) override {
+    absl::MutexLock l(&mu_);
+    ++calls_;
+    if (fail_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "recovering");
+    uint32_t applied = 0, dup = 0;
+    for (const auto& ev : req->events()) {
+      if (ev.source_seq() != 0) {  // 0: no dedupe (get_all)
+        uint64_t& mark = marks_[ev.source()];
+        if (ev.source_seq() <= mark) {
+          ++dup;
+          continue;
+        }
+        if (ev.source_seq() != mark + 1) {
+          return grpc::Status(grpc::StatusCode::INTERNAL, "skipped a seq");
+        }
+        mark = ev.source_seq();
+      }
+      auto ops = DecodePassthrough(ev.fields());
+      if (!ops.ok()) return ToGrpcStatus(ops.status());
+      if (auto s = model_.Apply(*ops); !s.ok()) return ToGrpcStatus(s);
+      ++applied;
+    }
+    resp->set_applied(applied);
+    resp->set_duplicates(dup);
+    return grpc::Status::OK;
+  }
+  void set_fail(bool f) {
+    absl::MutexLock l(&mu_);
+    fail_ = f;
+  }
+  std::string digest() {
+    absl::MutexLock l(&mu_);
+    return graph::Digest(model_.graph());
+  }
+  int calls() {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool fail_ = false;
+  int calls_ = 0;
+  std::map<std::string, uint64_t> marks_;
+  Model model_{0};
+};
+
+TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
+  auto model = std::make_unique<Model>(1);
+  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_10k.jsonl.zst")).ok());
+  CollectorService service(CollectorOptions{}, std::move(model), nullptr);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&service}, &port);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  grpc::ClientContext ctx;
+  v1::GetAllRequest req;
+  auto reader = stub->GetAll(&ctx, req);
+  v1::GetAllResponse resp;
+  Model rebuilt(0);
+  int batches = 0;
+  std::string source;
+  while (reader->Read(&resp)) {
+    ++batches;
+    for (const auto& ev : resp.events()) {
+      auto ops = DecodePassthrough(ev.fields());
+      ASSERT_TRUE(ops.ok()) << ops.status();
+      ASSERT_TRUE(rebuilt.Apply(*ops).ok());
+    }
+    if (!resp.source().empty()) source = resp.source();
+  }
+  grpc::Status st = reader->Finish();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GT(batches, 1);
+  EXPECT_EQ(source, "collector:default");
+  EXPECT_EQ(graph::Digest(rebuilt.graph()), MetaDigest("workload/graph_10k.meta.json"));
+  server->Shutdown();
+}
+
+TEST(CollectorTest, GetAllRejectsAnUnknownAction) {
+  CollectorService service(CollectorOptions{}, std::make_unique<Model>(1), nullptr);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&service}, &port);
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  grpc::ClientContext ctx;
+  v1::GetAllRequest req;
+  req.set_action("everything");
+  auto reader = stub->GetAll(&ctx, req);
+  v1::GetAllResponse resp;
+  while (reader->Read(&resp)) {
+  }
+  grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("everything"));
+  server->Shutdown();
+}
+
+TEST(CollectorTest, OutboxDeliversEverythingOnceAcrossReceiverRestarts) {
+  int port = testing::PickFreePort();
+  std::string addr = "127.0.0.1:" + std::to_string(port);
+  // The receiver starts with the collector's initial state, as a graph
+  // that ran get_all would.
+  auto model = std::make_unique<Model>(7);
+  model->BuildSynthetic(SyntheticForHosts(4));
+  Receiver receiver;
+  CollectorOptions opts;
+  opts.outbox.batch_size = 8;
+  opts.outbox.max_backoff = absl::Milliseconds(100);
+  CollectorService service(opts, std::move(model), MakeChannel(addr));
+  // Seed the receiver with the initial state through GetAll semantics.
+  {
+    int cport = 0;
+    auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
+    auto stub =
+        v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+    grpc::ClientContext ctx;
+    auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
+    v1::GetAllResponse resp;
+    v1::PushEventsRequest seed;
+    while (reader->Read(&resp)) {
+      for (const auto& ev : resp.events()) *seed.add_events() = ev;
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    // GetAll events carry no source: apply them directly.
+    grpc::ServerContext sctx;
+    v1::PushEventsResponse sresp;
+    ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
+    cserver->Shutdown();
+  }
+
+  auto server = StartServer(addr, {&receiver}, &port);
+  ASSERT_NE(server, nullptr);
+  for (int i = 0; i < 100; ++i) ASSERT_GT(service.GenerateChange(), 0u);
+  // The receiver goes away mid-stream; changes keep coming.
+  server->Shutdown();
+  server.reset();
+  for (int i = 0; i < 100; ++i) ASSERT_GT(service.GenerateChange(), 0u);
+  // And comes back on the same port, first refusing (recovering), then
+  // taking events.
+  receiver.set_fail(true);
+  server = StartServer(addr, {&receiver}, &port);
+  ASSERT_NE(server, nullptr);
+  absl::SleepFor(absl::Milliseconds(300));
+  receiver.set_fail(false);
+  ASSERT_TRUE(service.outbox().WaitAcked(200, absl::Now() + absl::Seconds(30)));
+  OutboxCounters c = service.outbox().counters();
+  EXPECT_EQ(c.pending, 0u);
+  EXPECT_EQ(c.acked_seq, 200u);
+  EXPECT_GT(c.retries, 0u);
+
+  grpc::ServerContext sctx;
+  v1::CollectorStatusRequest sreq;
+  sreq.set_with_digest(true);
+  v1::CollectorStatus status;
+  ASSERT_TRUE(service.GetStatus(&sctx, &sreq, &status).ok());
+  EXPECT_EQ(receiver.digest(), status.model_digest());
+  server->Shutdown();
+  service.Shutdown();
+}
+
+TEST(CollectorTest, BackPressureHoldsTheGeneratorWhenTheGraphDoesNotAck) {
+  Receiver receiver;
+  receiver.set_fail(true);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&receiver}, &port);
+  CollectorOptions opts;
+  opts.outbox.max_events = 20;
+  opts.outbox.max_backoff = absl::Milliseconds(50);
+  opts.change_rate = 1e7;  // as fast as possible
+  auto model = std::make_unique<Model>(3);
+  model->BuildSynthetic(SyntheticForHosts(2));
+  CollectorService service(opts, std::move(model),
+                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+  service.Start();
+  absl::SleepFor(absl::Milliseconds(500));
+  OutboxCounters c = service.outbox().counters();
+  EXPECT_EQ(c.last_seq, 20u) << "the generator must stop at the outbox bound";
+  EXPECT_EQ(c.pending, 20u);
+  EXPECT_EQ(c.acked, 0u);
+  EXPECT_GT(receiver.calls(), 0);
+  service.Shutdown();
+  server->Shutdown();
+}
+
+TEST(CollectorTest, GeneratorIsDeterministicInTheSeed) {
+  auto run = [](uint64_t seed) {
+    Model m(seed);
+    m.BuildSynthetic(SyntheticForHosts(6));
+    for (int i = 0; i < 500; ++i) m.NextChange("2026-11-30T10:00:00Z");
+    return graph::Digest(m.graph());
+  };
+  EXPECT_EQ(run(42), run(42));
+  EXPECT_NE(run(42), run(43));
+}
+
+TEST(CollectorTest, BadTopologyFileNamesTheLine) {
+  auto dir = testing::MakeTempDir("collector-test");
+  ASSERT_TRUE(dir.ok());
+  std::string path = *dir + "/bad.jsonl";
+  {
+    std::ofstream out(path);
+    out << "{\"id\": \"a\", \"props\": {\"vitrage_id\": \"a\"}}\n";
+    out << "{\"id\": \"b\", \"propz\": {}}\n";
+  }
+  Model m(1);
+  absl::Status s = m.LoadTopologyFile(path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("line 2"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("props"));
+  testing::RemoveTree(*dir);
+}
+
+TEST(PassthroughTest, RejectsMalformedOps) {
+  v1::MapValue fields;
+  EXPECT_THAT(DecodePassthrough(fields).status().message(), HasSubstr("\"ops\""));
+  std::vector<Op> ops(1);
+  ops[0].kind = Op::kSetVertex;
+  ops[0].id = "v";
+  EncodePassthrough(ops, "update", "2026-01-01T00:00:00Z", &fields);
+  auto back = DecodePassthrough(fields);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].id, "v");
+  // Break the op name.
+  auto* op_map = fields.mutable_entries(3)->mutable_value()->mutable_list_value()
+                     ->mutable_values(0)->mutable_map_value();
+  op_map->mutable_entries(0)->mutable_value()->set_string_value("explode");
+  EXPECT_THAT(DecodePassthrough(fields).status().message(),
+              HasSubstr("ops[0] has unknown op \"explode\""));
+}
+
+}  // namespace
+}  // namespace vitrage::collector

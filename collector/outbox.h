@@ -1,0 +1,94 @@
+// The collector's outbox: the "message bus" between the datasources and the
+// graph. Every event gets the next source_seq and waits here until the
+// graph acks it as durable; the pusher sends the oldest events first, in
+// order, one PushEvents call at a time, and re-sends after an error (graph
+// down, failover, back-pressure) with backoff. Nothing leaves the outbox
+// unacked. The outbox is bounded: Add() blocks while it is full, which holds
+// the generator back (back-pressure).
+#ifndef VITRAGE_COLLECTOR_OUTBOX_H_
+#define VITRAGE_COLLECTOR_OUTBOX_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include <grpcpp/grpcpp.h>
+
+#include "vitrage/v1/graph.grpc.pb.h"
+
+namespace vitrage::collector {
+
+struct OutboxOptions {
+  std::string source = "collector:default";
+  uint64_t max_events = 100'000;
+  int batch_size = 256;
+  absl::Duration push_timeout = absl::Seconds(30);
+  absl::Duration min_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+struct OutboxCounters {
+  uint64_t pending = 0;      // in the outbox
+  uint64_t acked = 0;        // acked by the graph
+  uint64_t retries = 0;      // failed PushEvents calls
+  uint64_t last_seq = 0;     // highest source_seq given out
+  uint64_t acked_seq = 0;    // highest source_seq acked
+  uint64_t duplicates = 0;   // acked as already applied
+};
+
+class Outbox {
+ public:
+  // Starts the pusher thread, which sends to `graph` (nullptr: nothing is
+  // pushed until SetGraphChannel).
+  Outbox(OutboxOptions options, std::shared_ptr<grpc::Channel> graph);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Gives `event` the next source_seq (returned) and queues it. Blocks
+  // while the outbox is full; returns 0 if the outbox shuts down meanwhile.
+  // `fields` is the event body; source/source_seq are set here.
+  uint64_t Add(v1::Event event);
+
+  // Waits until the outbox has room for one event (or shutdown: false).
+  bool WaitForRoom();
+
+  // Gives `event` the next source_seq and queues it even when full (the
+  // caller checked WaitForRoom and is the only producer).
+  uint64_t AddNow(v1::Event event);
+
+  // Waits until every event up to `seq` is acked (or deadline).
+  bool WaitAcked(uint64_t seq, absl::Time deadline);
+
+  // Pauses / resumes pushing (tests; an operator draining a graph).
+  void SetPaused(bool paused);
+
+  OutboxCounters counters() const;
+  const std::string& source() const { return options_.source; }
+
+  void Shutdown();
+
+ private:
+  void Run();
+
+  const OutboxOptions options_;
+  std::unique_ptr<v1::Graph::Stub> stub_;
+
+  mutable absl::Mutex mu_;
+  std::deque<v1::Event> queue_ ABSL_GUARDED_BY(mu_);
+  OutboxCounters counters_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* inflight_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread pusher_;
+};
+
+}  // namespace vitrage::collector
+
+#endif  // VITRAGE_COLLECTOR_OUTBOX_H_

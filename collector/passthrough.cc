@@ -1,0 +1,123 @@
+#include "collector/passthrough.h"
+
+#include "absl/strings/str_cat.h"
+#include "graph_service/graph/proto_convert.h"
+
+namespace vitrage::collector {
+namespace {
+
+void PutString(v1::MapValue* m, absl::string_view key, absl::string_view v) {
+  auto* e = m->add_entries();
+  e->set_key(std::string(key));
+  e->mutable_value()->set_string_value(std::string(v));
+}
+
+void PutProps(v1::MapValue* m, const graph::Properties& props) {
+  auto* e = m->add_entries();
+  e->set_key("props");
+  auto* map = e->mutable_value()->mutable_map_value();
+  graph::PropertiesToProto(props, map->mutable_entries());
+}
+
+const v1::Value* Get(const v1::MapValue& m, absl::string_view key) {
+  for (const auto& e : m.entries()) {
+    if (e.key() == key) return &e.value();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> GetString(const v1::MapValue& m, absl::string_view key,
+                                      int index) {
+  const v1::Value* v = Get(m, key);
+  if (v == nullptr || v->kind_case() != v1::Value::kStringValue) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "passthrough event: ops[", index, "] needs string field \"", key, "\""));
+  }
+  return v->string_value();
+}
+
+}  // namespace
+
+void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
+                       absl::string_view sample_date, v1::MapValue* fields) {
+  PutString(fields, "vitrage_entity_type", kPassthroughType);
+  PutString(fields, "vitrage_datasource_action", action);
+  PutString(fields, "vitrage_sample_date", sample_date);
+  auto* e = fields->add_entries();
+  e->set_key("ops");
+  auto* list = e->mutable_value()->mutable_list_value();
+  for (const Op& op : ops) {
+    auto* m = list->add_values()->mutable_map_value();
+    switch (op.kind) {
+      case Op::kSetVertex:
+        PutString(m, "op", "set_vertex");
+        PutString(m, "id", op.id);
+        PutProps(m, op.props);
+        break;
+      case Op::kRemoveVertex:
+        PutString(m, "op", "remove_vertex");
+        PutString(m, "id", op.id);
+        break;
+      case Op::kSetEdge:
+      case Op::kRemoveEdge:
+        PutString(m, "op", op.kind == Op::kSetEdge ? "set_edge" : "remove_edge");
+        PutString(m, "source", op.source);
+        PutString(m, "target", op.target);
+        PutString(m, "label", op.label);
+        if (op.kind == Op::kSetEdge) PutProps(m, op.props);
+        break;
+    }
+  }
+}
+
+absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields) {
+  const v1::Value* ops = Get(fields, "ops");
+  if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
+    return absl::InvalidArgumentError(
+        "passthrough event: field \"ops\" must be a list");
+  }
+  std::vector<Op> out;
+  out.reserve(ops->list_value().values_size());
+  int i = 0;
+  for (const v1::Value& v : ops->list_value().values()) {
+    if (v.kind_case() != v1::Value::kMapValue) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("passthrough event: ops[", i, "] is not a map"));
+    }
+    const v1::MapValue& m = v.map_value();
+    auto kind = GetString(m, "op", i);
+    if (!kind.ok()) return kind.status();
+    Op op;
+    if (*kind == "set_vertex" || *kind == "remove_vertex") {
+      op.kind = *kind == "set_vertex" ? Op::kSetVertex : Op::kRemoveVertex;
+      auto id = GetString(m, "id", i);
+      if (!id.ok()) return id.status();
+      op.id = *id;
+    } else if (*kind == "set_edge" || *kind == "remove_edge") {
+      op.kind = *kind == "set_edge" ? Op::kSetEdge : Op::kRemoveEdge;
+      for (auto [key, dst] : {std::pair{"source", &op.source},
+                              std::pair{"target", &op.target},
+                              std::pair{"label", &op.label}}) {
+        auto s = GetString(m, key, i);
+        if (!s.ok()) return s.status();
+        *dst = *s;
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "passthrough event: ops[", i, "] has unknown op \"", *kind, "\""));
+    }
+    if (op.kind == Op::kSetVertex || op.kind == Op::kSetEdge) {
+      const v1::Value* p = Get(m, "props");
+      if (p == nullptr || p->kind_case() != v1::Value::kMapValue) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "passthrough event: ops[", i, "] needs map field \"props\""));
+      }
+      op.props = graph::PropertiesFromProto(p->map_value().entries());
+    }
+    out.push_back(std::move(op));
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace vitrage::collector

@@ -1,0 +1,39 @@
+// The pass-through event: how the collector sends workload-shaped state
+// (topology files, the synthetic cloud, its changes) to the graph.
+//
+// An event's fields (v1::Event.fields):
+//   vitrage_entity_type        "vitrage.passthrough"
+//   vitrage_datasource_action  "init_snapshot" | "snapshot" | "update"
+//   vitrage_sample_date        "%Y-%m-%dT%H:%M:%SZ"
+//   ops                        list of maps, applied in order:
+//     {"op": "set_vertex", "id": ID, "props": {...}}       create, or replace
+//                                                          all properties
+//     {"op": "remove_vertex", "id": ID}                    and its edges
+//     {"op": "set_edge", "source": ID, "target": ID, "label": L,
+//      "props": {...}}                                     create or replace
+//     {"op": "remove_edge", "source": ID, "target": ID, "label": L}
+// Removing something absent is a no-op (a re-sent event is harmless).
+#ifndef VITRAGE_COLLECTOR_PASSTHROUGH_H_
+#define VITRAGE_COLLECTOR_PASSTHROUGH_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collector/model.h"
+#include "vitrage/v1/graph.pb.h"
+
+namespace vitrage::collector {
+
+inline constexpr char kPassthroughType[] = "vitrage.passthrough";
+
+// Builds the event body for `ops`.
+void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
+                       absl::string_view sample_date, v1::MapValue* fields);
+
+// Reads the ops back (INVALID_ARGUMENT naming the op index and field).
+absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields);
+
+}  // namespace vitrage::collector
+
+#endif  // VITRAGE_COLLECTOR_PASSTHROUGH_H_
