@@ -1,0 +1,64 @@
+// Snapshot format, version 1 (kFormatVersion).
+//
+// A snapshot is the graph at journal seq S plus opaque sections (the
+// per-source dedupe table, the evaluator state, the processor state). On the
+// wire and in the store it is one v1::SnapshotHeader and N v1::SnapshotChunk
+// messages (proto/vitrage/v1/snapshot.proto):
+//
+//   header: format_version = 1, seq = S, epoch, vertex_count, edge_count,
+//           chunk_count = N, uncompressed_bytes (sum of the bodies),
+//           compressed_bytes (sum of the data fields), digest (the workload
+//           digest of the graph, graph/digest.h; "" when the writer did not
+//           compute it), created_unix_micros, seq_time_unix_micros.
+//   chunk i (i = 0 .. N-1, dense, in order):
+//           index = i
+//           data = zstd frame (one frame, content size recorded) of a
+//                  serialized v1::SnapshotChunkBody
+//           crc32c = CRC32C (common/crc32c.h) of `data`, the compressed bytes
+//           uncompressed_size = size of the serialized body
+//
+// Bodies: vertices in id order (byte order) across the whole snapshot, then
+// edges in (source id, target id, label) order; a chunk may hold the last
+// vertices and the first edges. The sections (source_marks,
+// evaluator_state, processor_state) are in the last chunk only. A snapshot
+// of an empty graph still has one chunk (holding the sections, maybe empty).
+//
+// Size bounds: the writer cuts a chunk before its body would exceed
+// kMaxChunkBodyBytes, so data (<= ZSTD_compressBound of the body) stays
+// under kMaxChunkDataBytes, well below gRPC's 4 MiB message limit and
+// MySQL's 16 MiB max_allowed_packet. A single vertex or edge larger than the
+// bound gets a chunk of its own that may exceed it (the reader accepts
+// bodies up to kMaxReaderBodyBytes).
+//
+// Reader checks, each failing with a message naming the chunk
+// ("snapshot chunk 7: crc mismatch (stored 0x1a2b3c4d, computed 0x...)"):
+// unknown format_version; chunk index not the next expected one (missing,
+// repeated or reordered chunk); a chunk after chunk_count; crc32c; zstd
+// errors; decompressed size != uncompressed_size; a malformed body; a
+// vertex or edge that does not fit the graph (duplicate, missing end);
+// sections in a chunk other than the last. At the end: fewer chunks than
+// chunk_count, vertex/edge counts and byte totals different from the
+// header, and the digest (when present and verification is on).
+//
+// Compatibility: a reader rejects a format_version it does not know. Bump
+// kFormatVersion when the meaning of any field or the body layout changes.
+#ifndef VITRAGE_GRAPH_SERVICE_SNAPSHOT_FORMAT_H_
+#define VITRAGE_GRAPH_SERVICE_SNAPSHOT_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vitrage::snapshot {
+
+inline constexpr uint32_t kFormatVersion = 1;
+
+// Writer's bound on a chunk body (uncompressed).
+inline constexpr size_t kMaxChunkBodyBytes = size_t{1} << 20;  // 1 MiB
+// What that bound implies for the compressed data of a chunk.
+inline constexpr size_t kMaxChunkDataBytes = 2 * (size_t{1} << 20) - 1;  // < 2 MiB
+// Reader's bound on a body (protects against a corrupt uncompressed_size).
+inline constexpr size_t kMaxReaderBodyBytes = size_t{256} << 20;
+
+}  // namespace vitrage::snapshot
+
+#endif  // VITRAGE_GRAPH_SERVICE_SNAPSHOT_FORMAT_H_

@@ -1,0 +1,137 @@
+// Snapshot encoder and decoder (format: snapshot/format.h).
+//
+// Life of a snapshot: the snapshotter encodes a consistent graph (a shadow
+// copy kept current by applying the same deltas, or the graph itself while
+// intake is paused) with EncodeSnapshot; chunks stream out one at a time
+// (only one uncompressed body is in memory); the persistor stores header +
+// chunks and publishes them in one transaction. At recovery the decoder is
+// fed the header and then the chunks in order, building the graph chunk by
+// chunk, and Finish() verifies the whole before anything is trusted.
+#ifndef VITRAGE_GRAPH_SERVICE_SNAPSHOT_SNAPSHOT_H_
+#define VITRAGE_GRAPH_SERVICE_SNAPSHOT_SNAPSHOT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "graph_service/graph/graph.h"
+#include "graph_service/snapshot/format.h"
+#include "vitrage/v1/snapshot.pb.h"
+
+namespace vitrage::snapshot {
+
+// The opaque sections stored next to the graph.
+struct SnapshotSections {
+  // Per-source dedupe table (highest source_seq applied per source).
+  std::vector<v1::SourceMark> source_marks;
+  // Evaluator state, opaque to the codec.
+  std::string evaluator_state;
+  // Processor state (e.g. datasource get_all times), opaque to the codec.
+  std::string processor_state;
+};
+
+// Header fields the caller supplies.
+struct SnapshotInfo {
+  uint64_t seq = 0;
+  uint64_t epoch = 0;
+  int64_t created_unix_micros = 0;
+  int64_t seq_time_unix_micros = 0;
+};
+
+struct EncodeOptions {
+  // zstd level of each chunk (1 = fastest; the 100k graph is ~4 MB at 1).
+  int zstd_level = 1;
+  // Cut a chunk before its body would exceed this (<= kMaxChunkBodyBytes
+  // keeps the compressed data under 2 MiB).
+  size_t max_chunk_body_bytes = kMaxChunkBodyBytes;
+  // Compute header.digest (costs a JSON rendering + SHA-256 of the graph).
+  bool compute_digest = true;
+};
+
+// Receives each chunk, in index order. A non-OK status aborts the encode.
+using ChunkSink = std::function<absl::Status(v1::SnapshotChunk&& chunk)>;
+
+// Encodes `g` and `sections`, calling `sink` for every chunk in order, then
+// fills `*header` (its totals are known only at the end: a sender that must
+// send the header first buffers the compressed chunks, which are small, or
+// uses EncodeSnapshotToMemory).
+// REQUIRES: `g` does not change during the call.
+absl::Status EncodeSnapshot(const graph::Graph& g, const SnapshotInfo& info,
+                            const SnapshotSections& sections, const EncodeOptions& options,
+                            const ChunkSink& sink, v1::SnapshotHeader* header);
+
+struct EncodedSnapshot {
+  v1::SnapshotHeader header;
+  std::vector<v1::SnapshotChunk> chunks;
+};
+absl::StatusOr<EncodedSnapshot> EncodeSnapshotToMemory(const graph::Graph& g,
+                                                       const SnapshotInfo& info,
+                                                       const SnapshotSections& sections,
+                                                       const EncodeOptions& options = {});
+
+struct DecodeOptions {
+  // Recompute the digest at Finish() and compare with the header's.
+  bool verify_digest = true;
+};
+
+// Builds a graph from a header and its chunks. Usage:
+//   SnapshotDecoder d;
+//   RETURN_IF_ERROR(d.Begin(header));
+//   for (chunk : chunks) RETURN_IF_ERROR(d.AddChunk(chunk));
+//   RETURN_IF_ERROR(d.Finish());
+//   Graph g = d.TakeGraph();
+// Any error is final (later calls fail too); errors name the chunk.
+class SnapshotDecoder {
+ public:
+  explicit SnapshotDecoder(DecodeOptions options = {});
+
+  // REQUIRES: called once, first. Rejects an unknown format version.
+  absl::Status Begin(const v1::SnapshotHeader& header);
+  // REQUIRES: Begin succeeded. Chunks must come in index order 0, 1, ...
+  absl::Status AddChunk(const v1::SnapshotChunk& chunk);
+  // Checks that every chunk arrived and the counts, byte totals and digest
+  // match the header.
+  absl::Status Finish();
+
+  // REQUIRE: Finish() succeeded.
+  graph::Graph TakeGraph() { return std::move(graph_); }
+  SnapshotSections TakeSections() { return std::move(sections_); }
+  const v1::SnapshotHeader& header() const { return header_; }
+
+ private:
+  absl::Status Fail(absl::Status st);
+
+  DecodeOptions options_;
+  v1::SnapshotHeader header_;
+  bool begun_ = false;
+  bool finished_ = false;
+  absl::Status error_;
+  uint32_t next_index_ = 0;
+  bool sections_seen_ = false;
+  uint64_t vertices_ = 0;
+  uint64_t edges_ = 0;
+  uint64_t uncompressed_bytes_ = 0;
+  uint64_t compressed_bytes_ = 0;
+  std::string body_;
+  void* dctx_ = nullptr;
+  graph::Graph graph_;
+  SnapshotSections sections_;
+
+ public:
+  ~SnapshotDecoder();
+  SnapshotDecoder(const SnapshotDecoder&) = delete;
+  SnapshotDecoder& operator=(const SnapshotDecoder&) = delete;
+};
+
+// Convenience: decodes a whole snapshot held in memory.
+absl::StatusOr<graph::Graph> DecodeSnapshot(const v1::SnapshotHeader& header,
+                                            const std::vector<v1::SnapshotChunk>& chunks,
+                                            SnapshotSections* sections = nullptr,
+                                            const DecodeOptions& options = {});
+
+}  // namespace vitrage::snapshot
+
+#endif  // VITRAGE_GRAPH_SERVICE_SNAPSHOT_SNAPSHOT_H_

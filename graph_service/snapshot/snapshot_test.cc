@@ -1,0 +1,231 @@
+#include "graph_service/snapshot/snapshot.h"
+
+#include <zstd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+#include "common/crc32c.h"
+#include "gtest/gtest.h"
+#include "graph_service/graph/digest.h"
+#include "graph_service/graph/proto_convert.h"
+#include "graph_service/workload/workload.h"
+#include "nlohmann/json.hpp"
+
+namespace vitrage::snapshot {
+namespace {
+
+std::string SharedDir() {
+  const char* src = getenv("VITRAGE_SOURCE_DIR");
+  return std::string(src ? src : "/work/main") + "/../shared/workload/";
+}
+
+graph::Graph Load(const std::string& size) {
+  graph::Graph g;
+  absl::Status st = workload::LoadGraphFile(SharedDir() + "graph_" + size + ".jsonl.zst", &g);
+  EXPECT_TRUE(st.ok()) << st;
+  return g;
+}
+
+const graph::Graph& Graph1k() {
+  static graph::Graph* g = new graph::Graph(Load("1k"));
+  return *g;
+}
+
+SnapshotSections Sections() {
+  SnapshotSections s;
+  v1::SourceMark m;
+  m.set_source("collector:a");
+  m.set_source_seq(42);
+  s.source_marks.push_back(m);
+  m.set_source("collector:b");
+  m.set_source_seq(7);
+  s.source_marks.push_back(m);
+  s.evaluator_state = "evaluator-bytes";
+  s.processor_state = std::string("\0\1processor", 11);
+  return s;
+}
+
+SnapshotInfo Info() {
+  SnapshotInfo i;
+  i.seq = 1234;
+  i.epoch = 3;
+  i.created_unix_micros = 1700000000000000;
+  i.seq_time_unix_micros = 1699999999000000;
+  return i;
+}
+
+void RoundTrip(const std::string& size) {
+  graph::Graph g = Load(size);
+  std::string digest = graph::Digest(g);
+  auto enc = EncodeSnapshotToMemory(g, Info(), Sections());
+  ASSERT_TRUE(enc.ok()) << enc.status();
+  EXPECT_EQ(enc->header.digest(), digest);
+  EXPECT_EQ(enc->header.vertex_count(), g.vertex_count());
+  EXPECT_EQ(enc->header.edge_count(), g.edge_count());
+  EXPECT_EQ(enc->header.chunk_count(), enc->chunks.size());
+  for (const auto& c : enc->chunks) {
+    EXPECT_LT(c.data().size(), kMaxChunkDataBytes) << size << " chunk " << c.index();
+    EXPECT_LE(c.uncompressed_size(), kMaxChunkBodyBytes);
+    EXPECT_LT(c.ByteSizeLong(), size_t{2} << 20);
+  }
+  SnapshotSections sections;
+  auto dec = DecodeSnapshot(enc->header, enc->chunks, &sections);
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  EXPECT_EQ(graph::Digest(*dec), digest);
+  ASSERT_EQ(sections.source_marks.size(), 2u);
+  EXPECT_EQ(sections.source_marks[1].source(), "collector:b");
+  EXPECT_EQ(sections.source_marks[1].source_seq(), 7u);
+  EXPECT_EQ(sections.evaluator_state, "evaluator-bytes");
+  EXPECT_EQ(sections.processor_state, std::string("\0\1processor", 11));
+}
+
+TEST(SnapshotTest, RoundTrip1k) { RoundTrip("1k"); }
+TEST(SnapshotTest, RoundTrip10k) { RoundTrip("10k"); }
+TEST(SnapshotTest, RoundTrip100k) { RoundTrip("100k"); }
+
+TEST(SnapshotTest, EmptyGraphHasOneChunk) {
+  graph::Graph g;
+  auto enc = EncodeSnapshotToMemory(g, Info(), SnapshotSections());
+  ASSERT_TRUE(enc.ok());
+  EXPECT_EQ(enc->chunks.size(), 1u);
+  auto dec = DecodeSnapshot(enc->header, enc->chunks);
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  EXPECT_EQ(dec->vertex_count(), 0u);
+}
+
+TEST(SnapshotTest, BodiesAreValidProtobuf) {
+  EncodeOptions opts;
+  opts.max_chunk_body_bytes = 64 << 10;
+  auto enc = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), opts);
+  ASSERT_TRUE(enc.ok());
+  ASSERT_GT(enc->chunks.size(), 3u);
+  graph::Graph rebuilt;
+  size_t marks = 0;
+  for (const auto& c : enc->chunks) {
+    std::string body(c.uncompressed_size(), '\0');
+    ASSERT_EQ(ZSTD_decompress(body.data(), body.size(), c.data().data(), c.data().size()),
+              body.size());
+    v1::SnapshotChunkBody b;
+    ASSERT_TRUE(b.ParseFromString(body));
+    for (const auto& v : b.vertices()) ASSERT_TRUE(graph::AddVertexFromProto(v, &rebuilt).ok());
+    for (const auto& e : b.edges()) ASSERT_TRUE(graph::AddEdgeFromProto(e, &rebuilt).ok());
+    marks += b.source_marks_size();
+  }
+  EXPECT_EQ(marks, 2u);
+  EXPECT_EQ(graph::Digest(rebuilt), enc->header.digest());
+}
+
+class SnapshotCorruptionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EncodeOptions opts;
+    opts.max_chunk_body_bytes = 16 << 10;  // many small chunks
+    auto enc = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), opts);
+    ASSERT_TRUE(enc.ok());
+    snap_ = std::move(*enc);
+    ASSERT_GT(snap_.chunks.size(), 8u);
+  }
+  absl::Status Decode(const v1::SnapshotHeader& h, const std::vector<v1::SnapshotChunk>& cs) {
+    return DecodeSnapshot(h, cs).status();
+  }
+  EncodedSnapshot snap_;
+};
+
+TEST_F(SnapshotCorruptionTest, EveryFlippedBitInAChunkIsDetected) {
+  const size_t k = 1;
+  const v1::SnapshotChunk original = snap_.chunks[k];
+  // Every bit of the compressed data.
+  for (size_t bit = 0; bit < original.data().size() * 8; ++bit) {
+    v1::SnapshotChunk& c = snap_.chunks[k];
+    c = original;
+    (*c.mutable_data())[bit / 8] ^= static_cast<char>(1 << (bit % 8));
+    absl::Status st = Decode(snap_.header, snap_.chunks);
+    ASSERT_FALSE(st.ok()) << "bit " << bit;
+    ASSERT_NE(st.message().find("snapshot chunk 1: crc mismatch"), std::string::npos) << st;
+  }
+  // Every bit of the crc, the size and the index fields.
+  for (int bit = 0; bit < 32; ++bit) {
+    snap_.chunks[k] = original;
+    snap_.chunks[k].set_crc32c(original.crc32c() ^ (1u << bit));
+    EXPECT_FALSE(Decode(snap_.header, snap_.chunks).ok()) << "crc bit " << bit;
+    snap_.chunks[k] = original;
+    snap_.chunks[k].set_index(original.index() ^ (1u << bit));
+    EXPECT_FALSE(Decode(snap_.header, snap_.chunks).ok()) << "index bit " << bit;
+  }
+  for (int bit = 0; bit < 64; ++bit) {
+    snap_.chunks[k] = original;
+    snap_.chunks[k].set_uncompressed_size(original.uncompressed_size() ^ (uint64_t{1} << bit));
+    EXPECT_FALSE(Decode(snap_.header, snap_.chunks).ok()) << "size bit " << bit;
+  }
+  snap_.chunks[k] = original;
+  EXPECT_TRUE(Decode(snap_.header, snap_.chunks).ok());
+}
+
+TEST_F(SnapshotCorruptionTest, MissingChunkIsNamed) {
+  auto cs = snap_.chunks;
+  cs.erase(cs.begin() + 3);
+  absl::Status st = Decode(snap_.header, cs);
+  EXPECT_NE(st.message().find("snapshot chunk 4: out of order: expected chunk 3"),
+            std::string::npos)
+      << st;
+  cs = snap_.chunks;
+  cs.pop_back();
+  st = Decode(snap_.header, cs);
+  EXPECT_NE(st.message().find("missing"), std::string::npos) << st;
+  EXPECT_NE(st.message().find(absl::StrCat("chunk ", cs.size())), std::string::npos) << st;
+}
+
+TEST_F(SnapshotCorruptionTest, ExtraAndRepeatedChunksAreRejected) {
+  auto cs = snap_.chunks;
+  v1::SnapshotChunk extra = cs.back();
+  extra.set_index(cs.size());
+  cs.push_back(extra);
+  absl::Status st = Decode(snap_.header, cs);
+  EXPECT_NE(st.message().find(absl::StrCat("snapshot chunk ", cs.size() - 1, ": unexpected")),
+            std::string::npos)
+      << st;
+  cs = snap_.chunks;
+  cs.insert(cs.begin() + 2, cs[1]);
+  st = Decode(snap_.header, cs);
+  EXPECT_NE(st.message().find("repeated"), std::string::npos) << st;
+}
+
+TEST_F(SnapshotCorruptionTest, HeaderMismatchesAreRejected) {
+  v1::SnapshotHeader h = snap_.header;
+  h.set_format_version(2);
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("unknown format version 2"), std::string::npos);
+  h = snap_.header;
+  h.set_vertex_count(h.vertex_count() + 1);
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("vertex count mismatch"), std::string::npos);
+  h = snap_.header;
+  h.set_edge_count(h.edge_count() - 1);
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("edge count mismatch"), std::string::npos);
+  h = snap_.header;
+  h.set_digest(std::string(64, '0'));
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("digest mismatch"), std::string::npos);
+  h = snap_.header;
+  h.set_chunk_count(h.chunk_count() + 1);
+  // The last chunk (with the sections) is then not the last one.
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("sections in a chunk other than the last"),
+            std::string::npos);
+}
+
+TEST_F(SnapshotCorruptionTest, ValidCrcButBadBodyIsNamed) {
+  // A body that zstd accepts but is not a SnapshotChunkBody.
+  v1::SnapshotChunk& c = snap_.chunks[2];
+  std::string garbage = "\x0a\xff\xff\xff\x0f";
+  std::string data(ZSTD_compressBound(garbage.size()), '\0');
+  data.resize(ZSTD_compress(data.data(), data.size(), garbage.data(), garbage.size(), 1));
+  c.set_data(data);
+  c.set_uncompressed_size(garbage.size());
+  c.set_crc32c(crc32c::Value(data.data(), data.size()));
+  absl::Status st = Decode(snap_.header, snap_.chunks);
+  EXPECT_NE(st.message().find("snapshot chunk 2: malformed body"), std::string::npos) << st;
+}
+
+}  // namespace
+}  // namespace vitrage::snapshot
