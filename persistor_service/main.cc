@@ -1,0 +1,194 @@
+// vitrage-persistor: flags, configuration and wiring only; the service is in
+// server/, the database layer in mysql/.
+//
+//   vitrage-persistor --config /etc/vitrage/vitrage.conf
+//                     [--listen HOST:PORT] [--database_url URL]
+#include <glog/logging.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/config.h"
+#include "common/grpc_util.h"
+#include "common/logging.h"
+#include "persistor_service/server/persistor_service.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: vitrage-persistor [--config PATH] [--listen HOST:PORT] "
+    "[--database_url mysql://USER[:PASS]@HOST[:PORT]/DB]\n";
+
+struct Flags {
+  std::string config;
+  std::string listen;
+  std::string database_url;
+};
+
+bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string* target = nullptr;
+    std::string name;
+    for (auto [n, t] : {std::pair<const char*, std::string*>{"--config", &flags->config},
+                        {"--listen", &flags->listen},
+                        {"--database_url", &flags->database_url}}) {
+      if (arg == n || absl::StartsWith(arg, absl::StrCat(n, "="))) {
+        target = t;
+        name = n;
+      }
+    }
+    if (target == nullptr) {
+      *error = absl::StrCat("unknown argument: ", arg);
+      return false;
+    }
+    if (arg == name) {
+      if (i + 1 >= argc) {
+        *error = absl::StrCat(name, " needs a value");
+        return false;
+      }
+      *target = argv[++i];
+    } else {
+      *target = arg.substr(name.size() + 1);
+    }
+  }
+  return true;
+}
+
+std::string ReadPasswordFile(const std::string& path, bool* ok) {
+  std::ifstream in(path);
+  *ok = in.good();
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  std::string error;
+  if (!ParseFlags(argc, argv, &flags, &error)) {
+    std::cerr << "vitrage-persistor: " << error << "\n" << kUsage;
+    return 2;
+  }
+  vitrage::Config config;
+  if (!flags.config.empty()) {
+    absl::StatusOr<vitrage::Config> loaded = vitrage::LoadConfig(flags.config);
+    if (!loaded.ok()) {
+      std::cerr << "vitrage-persistor: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    config = *loaded;
+  }
+  vitrage::InitLogging(argv[0], config.log_dir, config.debug);
+
+  std::string url_text =
+      flags.database_url.empty() ? config.database.connection : flags.database_url;
+  if (url_text.empty()) {
+    LOG(ERROR) << "no database: set [database] connection in vitrage.conf or "
+                  "pass --database_url";
+    return 2;
+  }
+  absl::StatusOr<vitrage::DatabaseUrl> url = vitrage::ParseDatabaseUrl(url_text);
+  if (!url.ok()) {
+    LOG(ERROR) << "[database] connection: " << url.status().message();
+    return 2;
+  }
+  if (!config.database.password_file.empty()) {
+    bool ok = false;
+    url->password = ReadPasswordFile(config.database.password_file, &ok);
+    if (!ok) {
+      LOG(ERROR) << "[database] password_file " << config.database.password_file
+                 << ": cannot read";
+      return 2;
+    }
+  } else if (!config.database.password_env.empty()) {
+    const char* value = getenv(config.database.password_env.c_str());
+    if (value == nullptr) {
+      LOG(ERROR) << "[database] password_env: variable "
+                 << config.database.password_env << " is not set";
+      return 2;
+    }
+    url->password = value;
+  }
+  std::string listen =
+      flags.listen.empty() ? config.persistor.listen_address : flags.listen;
+  if (absl::Status s = vitrage::ValidateAddress(listen, "--listen"); !s.ok()) {
+    LOG(ERROR) << s.message();
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  vitrage::persistor::PersistorOptions options;
+  options.database.url = *url;
+  options.database.connect_timeout = config.database.connect_timeout;
+  options.max_batch_bytes = config.persistor.max_batch_bytes;
+  options.log_retention = config.persistency.log_retention;
+  options.snapshots_to_keep = config.persistency.snapshots_to_keep;
+
+  LOG(INFO) << "vitrage-persistor starting: database " << url->Redacted()
+            << ", listen " << listen;
+  std::unique_ptr<vitrage::persistor::PersistorService> service;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    absl::StatusOr<std::unique_ptr<vitrage::persistor::PersistorService>> s =
+        vitrage::persistor::PersistorService::Create(options);
+    if (s.ok()) {
+      service = std::move(*s);
+      break;
+    }
+    if (s.status().code() != absl::StatusCode::kUnavailable) {
+      LOG(ERROR) << "cannot start: " << s.status().message();
+      return 1;
+    }
+    LOG(WARNING) << "database not reachable yet, retrying in "
+                 << absl::FormatDuration(backoff) << ": "
+                 << s.status().message();
+    timespec ts = absl::ToTimespec(backoff);
+    if (sigtimedwait(&signals, nullptr, &ts) > 0) {
+      LOG(INFO) << "signal received before start-up finished; exiting";
+      return 0;
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+
+  int port = 0;
+  std::unique_ptr<grpc::Server> server =
+      vitrage::StartServer(listen, {service.get()}, &port);
+  if (server == nullptr) return 1;
+  service->AttachServer(server.get());
+  LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port
+            << ")";
+
+  int sig = 0;
+  while (sigwait(&signals, &sig) != 0) {
+  }
+  LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            << ": stopping";
+  service->BeginShutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  service->Stop();
+  LOG(INFO) << "vitrage-persistor stopped";
+  return 0;
+}

@@ -1,0 +1,253 @@
+#include "persistor_service/mysql/connection.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/resultset_metadata.h>
+#include <cppconn/statement.h>
+#include <mysql_driver.h>
+
+#include <mutex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace vitrage::persistor::mysql {
+namespace {
+
+// Connector/C++ 1.1's driver instance and mysql_library_init are not safe to
+// race; connecting is rare, so one lock is enough.
+std::mutex& ConnectMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+// Shortens a statement for error messages (blobs can be megabytes).
+std::string Excerpt(absl::string_view sql) {
+  constexpr size_t kMax = 120;
+  if (sql.size() <= kMax) return std::string(sql);
+  return absl::StrCat(sql.substr(0, kMax), "...");
+}
+
+}  // namespace
+
+bool IsConnectionError(int code) {
+  switch (code) {
+    case 2002:  // can't connect through socket
+    case 2003:  // can't connect to server
+    case 2005:  // unknown host
+    case 2006:  // server has gone away
+    case 2013:  // lost connection during query
+    case 2055:  // lost connection (system error)
+    case 2026:  // SSL connection error
+    case 1040:  // too many connections
+    case 1045:  // access denied (password changed?)
+    case 1047:  // Galera: WSREP has not yet prepared node for application use
+    case 1053:  // server shutdown in progress
+    case 1927:  // connection was killed
+    case 1180:  // Galera: not connected to primary component at commit
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
+                                  absl::string_view message,
+                                  absl::string_view server,
+                                  absl::string_view context) {
+  std::string text = absl::StrCat("mysql ", server, ": error ", code, " (",
+                                   sqlstate, ") ", message, " [", context, "]");
+  if (IsConnectionError(code)) return absl::UnavailableError(text);
+  switch (code) {
+    case 1213:
+    case 1205:
+      return absl::AbortedError(text);
+    case 1062:
+      return absl::AlreadyExistsError(text);
+    default:
+      return absl::InternalError(text);
+  }
+}
+
+Connection::Connection(std::unique_ptr<sql::Connection> conn,
+                       std::string server)
+    : conn_(std::move(conn)), server_(std::move(server)) {}
+
+Connection::~Connection() {
+  if (conn_ != nullptr) {
+    try {
+      conn_->close();
+    } catch (const std::exception&) {
+      // Closing a dead connection may throw; there is nothing to do.
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
+    const ConnectOptions& options) {
+  const DatabaseUrl& url = options.url;
+  std::string server = url.Redacted();
+  std::unique_ptr<sql::Connection> conn;
+  try {
+    sql::ConnectOptionsMap props;
+    if (!url.unix_socket.empty()) {
+      props["hostName"] = sql::SQLString("unix://" + url.unix_socket);
+    } else {
+      props["hostName"] =
+          sql::SQLString(absl::StrCat("tcp://", url.host, ":", url.port));
+    }
+    props["userName"] = sql::SQLString(url.user);
+    props["password"] = sql::SQLString(url.password);
+    props["schema"] = sql::SQLString(url.database);
+    int connect_s = std::max<int>(1, absl::ToInt64Seconds(options.connect_timeout));
+    int read_s = std::max<int>(1, absl::ToInt64Seconds(options.read_timeout));
+    props["OPT_CONNECT_TIMEOUT"] = connect_s;
+    props["OPT_READ_TIMEOUT"] = read_s;
+    props["OPT_WRITE_TIMEOUT"] = read_s;
+    props["OPT_RECONNECT"] = false;
+    {
+      std::lock_guard<std::mutex> lock(ConnectMutex());
+      sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
+      conn.reset(driver->connect(props));
+    }
+    conn->setAutoCommit(true);
+    std::unique_ptr<sql::Statement> st(conn->createStatement());
+    // Our literals rely on backslash escapes; pin the mode.
+    st->execute(
+        "SET SESSION sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION,"
+        "NO_AUTO_VALUE_ON_ZERO'");
+    st->execute("SET SESSION time_zone='+00:00'");
+  } catch (const sql::SQLException& e) {
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
+                                server, "connect");
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("mysql ", server, ": cannot connect: ", e.what()));
+  }
+  // Galera: reads must see every write acked by another node. Ignored on a
+  // plain server that lacks the variable.
+  try {
+    std::unique_ptr<sql::Statement> st(conn->createStatement());
+    st->execute("SET SESSION wsrep_sync_wait=1");
+  } catch (const sql::SQLException&) {
+  }
+  return std::unique_ptr<Connection>(
+      new Connection(std::move(conn), std::move(server)));
+}
+
+absl::StatusOr<uint64_t> Connection::Execute(const std::string& sql) {
+  if (broken_) {
+    return absl::UnavailableError(
+        absl::StrCat("mysql ", server_, ": connection is broken"));
+  }
+  try {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    int affected = st->executeUpdate(sql);
+    return static_cast<uint64_t>(affected < 0 ? 0 : affected);
+  } catch (const sql::SQLException& e) {
+    if (IsConnectionError(e.getErrorCode()) || e.getErrorCode() == 0) {
+      broken_ = true;
+    }
+    if (e.getErrorCode() == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]"));
+    }
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
+                                server_, Excerpt(sql));
+  } catch (const std::exception& e) {
+    broken_ = true;
+    return absl::InternalError(absl::StrCat("mysql ", server_, ": ", e.what(),
+                                            " [", Excerpt(sql), "]"));
+  }
+}
+
+absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
+  if (broken_) {
+    return absl::UnavailableError(
+        absl::StrCat("mysql ", server_, ": connection is broken"));
+  }
+  try {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    const unsigned columns = rs->getMetaData()->getColumnCount();
+    std::vector<Row> rows;
+    rows.reserve(rs->rowsCount());
+    while (rs->next()) {
+      Row row(columns);
+      for (unsigned i = 0; i < columns; ++i) {
+        if (!rs->isNull(i + 1)) {
+          row[i] = rs->getString(i + 1).asStdString();
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  } catch (const sql::SQLException& e) {
+    if (IsConnectionError(e.getErrorCode()) || e.getErrorCode() == 0) {
+      broken_ = true;
+    }
+    if (e.getErrorCode() == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]"));
+    }
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
+                                server_, Excerpt(sql));
+  } catch (const std::exception& e) {
+    broken_ = true;
+    return absl::InternalError(absl::StrCat("mysql ", server_, ": ", e.what(),
+                                            " [", Excerpt(sql), "]"));
+  }
+}
+
+void Connection::Rollback() {
+  if (broken_) return;
+  (void)Execute("ROLLBACK");
+}
+
+void AppendBlobLiteral(absl::string_view bytes, std::string* sql) {
+  sql->reserve(sql->size() + bytes.size() + bytes.size() / 16 + 12);
+  sql->append("_binary'");
+  for (char c : bytes) {
+    switch (c) {
+      case '\0': sql->append("\\0"); break;
+      case '\n': sql->append("\\n"); break;
+      case '\r': sql->append("\\r"); break;
+      case '\\': sql->append("\\\\"); break;
+      case '\'': sql->append("\\'"); break;
+      case '"': sql->append("\\\""); break;
+      case '\032': sql->append("\\Z"); break;
+      default: sql->push_back(c);
+    }
+  }
+  sql->push_back('\'');
+}
+
+std::string QuoteString(absl::string_view text) {
+  std::string out;
+  AppendBlobLiteral(text, &out);
+  // Text columns: drop the _binary introducer.
+  return out.substr(7);
+}
+
+absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell,
+                                    absl::string_view what) {
+  uint64_t v = 0;
+  if (!cell.has_value() || !absl::SimpleAtoi(*cell, &v)) {
+    return absl::InternalError(absl::StrCat(
+        "unexpected value for ", what, ": ", cell ? *cell : "NULL"));
+  }
+  return v;
+}
+
+absl::StatusOr<double> CellToDouble(const std::optional<std::string>& cell,
+                                    absl::string_view what) {
+  double v = 0;
+  if (!cell.has_value() || !absl::SimpleAtod(*cell, &v)) {
+    return absl::InternalError(absl::StrCat(
+        "unexpected value for ", what, ": ", cell ? *cell : "NULL"));
+  }
+  return v;
+}
+
+}  // namespace vitrage::persistor::mysql

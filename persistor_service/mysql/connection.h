@@ -1,0 +1,103 @@
+// One MySQL/MariaDB connection, and the only place where Connector/C++
+// exceptions are caught. Everything here returns absl::Status:
+//
+//   2006, 2013 (server gone / lost connection), 2002, 2003, 2055 (cannot
+//   connect), 1053, 1927 (shutdown / killed), 1047 (Galera node not ready)
+//                                   -> UNAVAILABLE, the connection is broken
+//   1213 (deadlock), 1205 (lock wait timeout)  -> ABORTED (retry the txn)
+//   1062 (duplicate key)                        -> ALREADY_EXISTS
+//   anything else                               -> INTERNAL
+//
+// Messages name the server by DatabaseUrl::Redacted() and never contain the
+// password. A Connection is not thread-safe: one thread at a time.
+#ifndef VITRAGE_PERSISTOR_SERVICE_MYSQL_CONNECTION_H_
+#define VITRAGE_PERSISTOR_SERVICE_MYSQL_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/config.h"
+
+namespace sql {
+class Connection;
+}  // namespace sql
+
+namespace vitrage::persistor::mysql {
+
+struct ConnectOptions {
+  DatabaseUrl url;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // A statement that gets no answer for this long fails with UNAVAILABLE.
+  absl::Duration read_timeout = absl::Seconds(120);
+};
+
+// One result row; a NULL cell is std::nullopt. Cells are raw bytes.
+using Row = std::vector<std::optional<std::string>>;
+
+class Connection {
+ public:
+  // Connects and sets the session up (sql_mode without NO_BACKSLASH_ESCAPES,
+  // autocommit on, READ COMMITTED is NOT changed: InnoDB default).
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(
+      const ConnectOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs a statement that returns no rows; returns the affected row count
+  // (rows actually changed, MySQL semantics).
+  absl::StatusOr<uint64_t> Execute(const std::string& sql);
+  // Runs a query; the whole result is buffered in memory.
+  absl::StatusOr<std::vector<Row>> Query(const std::string& sql);
+
+  absl::Status Begin() { return Execute("START TRANSACTION").status(); }
+  // An explicit COMMIT statement: Connector/C++ 1.1.12's commit() returns
+  // normally when the server rolled back.
+  absl::Status Commit() { return Execute("COMMIT").status(); }
+  // Best effort; errors are ignored (a broken connection rolls back anyway).
+  void Rollback();
+
+  // True after an error that left the connection unusable (UNAVAILABLE).
+  bool broken() const { return broken_; }
+  const std::string& server() const { return server_; }
+
+ private:
+  Connection(std::unique_ptr<sql::Connection> conn, std::string server);
+
+  std::unique_ptr<sql::Connection> conn_;
+  std::string server_;  // redacted URL, for messages
+  bool broken_ = false;
+};
+
+// Appends `bytes` to `sql` as a binary string literal (_binary'...'),
+// escaping every byte the MySQL lexer treats specially. Valid for any bytes
+// under any connection character set whose multi-byte sequences never
+// contain ASCII bytes (utf8, utf8mb4, latin1, binary).
+void AppendBlobLiteral(absl::string_view bytes, std::string* sql);
+// A quoted, escaped string literal for text values (owner names...).
+std::string QuoteString(absl::string_view text);
+
+// Parses an unsigned integer cell; a NULL or malformed cell is INTERNAL.
+absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell,
+                                    absl::string_view what);
+absl::StatusOr<double> CellToDouble(const std::optional<std::string>& cell,
+                                    absl::string_view what);
+
+// The mapping described above; exposed for tests.
+absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
+                                  absl::string_view message,
+                                  absl::string_view server,
+                                  absl::string_view context);
+// True for error codes that mean the connection is gone.
+bool IsConnectionError(int code);
+
+}  // namespace vitrage::persistor::mysql
+
+#endif  // VITRAGE_PERSISTOR_SERVICE_MYSQL_CONNECTION_H_

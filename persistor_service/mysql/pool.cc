@@ -1,0 +1,106 @@
+#include "persistor_service/mysql/pool.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace vitrage::persistor::mysql {
+namespace {
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
+}  // namespace
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
+}
+
+ConnectionPool::ConnectionPool(ConnectOptions options, size_t max_idle)
+    : options_(std::move(options)), max_idle_(max_idle) {}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<Connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> conn = Connect();
+  if (!conn.ok()) return conn.status();
+  return Lease(this, std::move(*conn));
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Time now = absl::Now();
+    if (now < next_attempt_) {
+      return absl::UnavailableError(absl::StrCat(
+          "database unreachable (next reconnect attempt in ",
+          absl::FormatDuration(next_attempt_ - now), "): ", last_error_));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> conn =
+      Connection::Open(options_);
+  if (conn.ok()) {
+    ReportSuccess();
+  } else {
+    ReportFailure(conn.status());
+  }
+  return conn;
+}
+
+void ConnectionPool::ReportSuccess() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!reachable_) {
+    LOG(INFO) << "database " << options_.url.Redacted()
+              << " is reachable again";
+  }
+  reachable_ = true;
+  backoff_ = absl::ZeroDuration();
+  next_attempt_ = absl::InfinitePast();
+}
+
+void ConnectionPool::ReportFailure(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return;
+  std::vector<std::unique_ptr<Connection>> dead;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reachable_) {
+    LOG(WARNING) << "database " << options_.url.Redacted()
+                 << " is unreachable, reconnecting with backoff: "
+                 << status.message();
+  }
+  reachable_ = false;
+  last_error_ = std::string(status.message());
+  backoff_ = backoff_ == absl::ZeroDuration()
+                 ? kMinBackoff
+                 : std::min(kMaxBackoff, backoff_ * 2);
+  next_attempt_ = absl::Now() + backoff_;
+  dead.swap(idle_);
+}
+
+void ConnectionPool::DropIdle() {
+  std::vector<std::unique_ptr<Connection>> dead;
+  std::lock_guard<std::mutex> lock(mu_);
+  dead.swap(idle_);
+}
+
+bool ConnectionPool::reachable() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reachable_;
+}
+
+std::string ConnectionPool::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+void ConnectionPool::Release(std::unique_ptr<Connection> conn) {
+  if (conn->broken()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+}
+
+}  // namespace vitrage::persistor::mysql

@@ -1,0 +1,462 @@
+#include "persistor_service/mysql/store.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace vitrage::persistor::mysql {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  std::vector<const char*> statements;  // each idempotent
+};
+
+// Ordered; never edit a released migration, append a new one.
+const std::vector<Migration>& Migrations() {
+  static const auto* migrations = new std::vector<Migration>{
+      {1,
+       "journal, snapshots and the fencing row",
+       {
+           "CREATE TABLE IF NOT EXISTS writer_epoch ("
+           " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " epoch BIGINT UNSIGNED NOT NULL,"
+           " owner VARCHAR(255) NOT NULL,"
+           " acquired_at TIMESTAMP(6) NULL,"
+           " durable_seq BIGINT UNSIGNED NOT NULL,"
+           " write_count BIGINT UNSIGNED NOT NULL"
+           ") ENGINE=InnoDB",
+           "INSERT IGNORE INTO writer_epoch"
+           " (id, epoch, owner, acquired_at, durable_seq, write_count)"
+           " VALUES (1, 0, '', NULL, 0, 0)",
+           "CREATE TABLE IF NOT EXISTS graph_log ("
+           " seq BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
+           " epoch BIGINT UNSIGNED NOT NULL,"
+           " crc32c INT UNSIGNED NOT NULL,"
+           " record LONGBLOB NOT NULL,"
+           " stored_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+           ") ENGINE=InnoDB",
+           "CREATE TABLE IF NOT EXISTS graph_snapshots ("
+           " snapshot_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+           " seq BIGINT UNSIGNED NOT NULL,"
+           " epoch BIGINT UNSIGNED NOT NULL,"
+           " format_version INT UNSIGNED NOT NULL,"
+           " chunk_count INT UNSIGNED NOT NULL,"
+           " stored_bytes BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+           " uncompressed_bytes BIGINT UNSIGNED NOT NULL,"
+           " header LONGBLOB NOT NULL,"
+           " header_crc32c INT UNSIGNED NOT NULL,"
+           " complete TINYINT NOT NULL DEFAULT 0,"
+           " writer VARCHAR(255) NOT NULL,"
+           " created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
+           " last_write_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
+           " published_at TIMESTAMP(6) NULL,"
+           " KEY complete_id (complete, snapshot_id)"
+           ") ENGINE=InnoDB",
+           "CREATE TABLE IF NOT EXISTS snapshot_chunks ("
+           " snapshot_id BIGINT UNSIGNED NOT NULL,"
+           " chunk_index INT UNSIGNED NOT NULL,"
+           " crc32c INT UNSIGNED NOT NULL,"
+           " uncompressed_size BIGINT UNSIGNED NOT NULL,"
+           " data LONGBLOB NOT NULL,"
+           " PRIMARY KEY (snapshot_id, chunk_index)"
+           ") ENGINE=InnoDB",
+       }},
+  };
+  return *migrations;
+}
+
+constexpr char kSnapshotColumns[] =
+    "snapshot_id, seq, epoch, chunk_count, stored_bytes, header,"
+    " header_crc32c, complete, writer,"
+    " TIMESTAMPDIFF(MICROSECOND, COALESCE(published_at, created_at),"
+    " NOW(6)) / 1e6,"
+    " TIMESTAMPDIFF(MICROSECOND, last_write_at, NOW(6)) / 1e6";
+
+absl::StatusOr<SnapshotRow> ParseSnapshotRow(const Row& r) {
+  SnapshotRow s;
+  ASSIGN_OR_RETURN(s.snapshot_id, CellToUint(r[0], "snapshot_id"));
+  ASSIGN_OR_RETURN(s.seq, CellToUint(r[1], "seq"));
+  ASSIGN_OR_RETURN(s.epoch, CellToUint(r[2], "epoch"));
+  ASSIGN_OR_RETURN(uint64_t chunks, CellToUint(r[3], "chunk_count"));
+  s.chunk_count = static_cast<uint32_t>(chunks);
+  ASSIGN_OR_RETURN(s.stored_bytes, CellToUint(r[4], "stored_bytes"));
+  s.header = r[5].value_or("");
+  ASSIGN_OR_RETURN(uint64_t hcrc, CellToUint(r[6], "header_crc32c"));
+  s.header_crc32c = static_cast<uint32_t>(hcrc);
+  ASSIGN_OR_RETURN(uint64_t complete, CellToUint(r[7], "complete"));
+  s.complete = complete != 0;
+  s.writer = r[8].value_or("");
+  ASSIGN_OR_RETURN(s.age_seconds, CellToDouble(r[9], "age"));
+  ASSIGN_OR_RETURN(s.idle_seconds, CellToDouble(r[10], "idle"));
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<int> Store::Migrate() {
+  RETURN_IF_ERROR(
+      conn_
+          ->Execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                    " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+                    " version INT UNSIGNED NOT NULL,"
+                    " updated_at TIMESTAMP(6) NOT NULL"
+                    "  DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
+          .status());
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query("SELECT version FROM schema_version WHERE id=1"));
+  int before = 0;
+  if (!rows.empty()) {
+    ASSIGN_OR_RETURN(uint64_t v, CellToUint(rows[0][0], "schema_version"));
+    before = static_cast<int>(v);
+  }
+  if (before > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", before,
+        " is newer than this vitrage-persistor's (", kSchemaVersion,
+        "); upgrade the persistor"));
+  }
+  for (const Migration& m : Migrations()) {
+    if (m.version <= before) continue;
+    LOG(INFO) << "schema migration " << m.version << ": " << m.description;
+    for (const char* statement : m.statements) {
+      RETURN_IF_ERROR(conn_->Execute(statement).status());
+    }
+    RETURN_IF_ERROR(conn_
+                        ->Execute(absl::StrCat(
+                            "INSERT INTO schema_version (id, version) VALUES (1, ",
+                            m.version,
+                            ") ON DUPLICATE KEY UPDATE version = GREATEST("
+                            "version, VALUES(version)), updated_at = NOW(6)"))
+                        .status());
+  }
+  return before;
+}
+
+absl::StatusOr<EpochRow> Store::ReadEpoch() {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(
+          "SELECT epoch, owner, durable_seq FROM writer_epoch WHERE id=1"));
+  if (rows.empty()) {
+    return absl::InternalError("writer_epoch row is missing (schema damaged?)");
+  }
+  EpochRow e;
+  ASSIGN_OR_RETURN(e.epoch, CellToUint(rows[0][0], "epoch"));
+  e.owner = rows[0][1].value_or("");
+  ASSIGN_OR_RETURN(e.durable_seq, CellToUint(rows[0][2], "durable_seq"));
+  return e;
+}
+
+absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
+  RETURN_IF_ERROR(conn_->Begin());
+  auto txn = [&]() -> absl::StatusOr<AcquiredEpoch> {
+    ASSIGN_OR_RETURN(std::vector<Row> rows,
+                     conn_->Query("SELECT epoch, owner, durable_seq FROM "
+                                  "writer_epoch WHERE id=1 FOR UPDATE"));
+    if (rows.empty()) return absl::InternalError("writer_epoch row is missing");
+    AcquiredEpoch a;
+    ASSIGN_OR_RETURN(a.previous_epoch, CellToUint(rows[0][0], "epoch"));
+    a.previous_owner = rows[0][1].value_or("");
+    ASSIGN_OR_RETURN(a.durable_seq, CellToUint(rows[0][2], "durable_seq"));
+    a.epoch = a.previous_epoch + 1;
+    ASSIGN_OR_RETURN(
+        uint64_t changed,
+        conn_->Execute(absl::StrCat(
+            "UPDATE writer_epoch SET epoch=", a.epoch,
+            ", owner=", QuoteString(owner.substr(0, 255)),
+            ", acquired_at=NOW(6), write_count=write_count+1"
+            " WHERE id=1 AND epoch=", a.previous_epoch)));
+    if (changed != 1) {
+      return absl::AbortedError("writer_epoch changed concurrently");
+    }
+    RETURN_IF_ERROR(conn_->Commit());
+    return a;
+  };
+  absl::StatusOr<AcquiredEpoch> result = txn();
+  if (!result.ok()) conn_->Rollback();
+  return result;
+}
+
+absl::StatusOr<GuardResult> Store::AppendLog(
+    uint64_t epoch, uint64_t expected_durable,
+    const std::vector<const LogRow*>& rows, size_t max_statement_bytes) {
+  RETURN_IF_ERROR(conn_->Begin());
+  auto txn = [&]() -> absl::StatusOr<GuardResult> {
+    const uint64_t last = rows.back()->seq;
+    ASSIGN_OR_RETURN(
+        uint64_t changed,
+        conn_->Execute(absl::StrCat(
+            "UPDATE writer_epoch SET durable_seq=", last,
+            ", write_count=write_count+1 WHERE id=1 AND epoch=", epoch,
+            " AND durable_seq=", expected_durable)));
+    if (changed != 1) {
+      ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
+      conn_->Rollback();
+      return now.epoch != epoch ? GuardResult::kStaleEpoch
+                                : GuardResult::kDurableMoved;
+    }
+    static constexpr char kInsert[] =
+        "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+    std::string sql;
+    sql.reserve(std::min<size_t>(max_statement_bytes + 4096, 64 << 20));
+    sql.append(kInsert);
+    bool first = true;
+    for (const LogRow* row : rows) {
+      if (!first && sql.size() + row->bytes.size() + 64 > max_statement_bytes) {
+        RETURN_IF_ERROR(conn_->Execute(sql).status());
+        sql.assign(kInsert);
+        first = true;
+      }
+      if (!first) sql.push_back(',');
+      first = false;
+      absl::StrAppend(&sql, "(", row->seq, ",", row->epoch, ",", row->crc32c,
+                      ",");
+      AppendBlobLiteral(row->bytes, &sql);
+      sql.push_back(')');
+    }
+    RETURN_IF_ERROR(conn_->Execute(sql).status());
+    RETURN_IF_ERROR(conn_->Commit());
+    return GuardResult::kDone;
+  };
+  absl::StatusOr<GuardResult> result = txn();
+  if (!result.ok()) conn_->Rollback();
+  return result;
+}
+
+absl::StatusOr<std::vector<LogRow>> Store::ReadLog(uint64_t from_seq,
+                                                   uint64_t to_seq,
+                                                   size_t max_rows) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(absl::StrCat(
+          "SELECT seq, epoch, crc32c, record FROM graph_log WHERE seq >= ",
+          from_seq, " AND seq <= ", to_seq, " ORDER BY seq LIMIT ", max_rows)));
+  std::vector<LogRow> out;
+  out.reserve(rows.size());
+  for (Row& r : rows) {
+    LogRow row;
+    ASSIGN_OR_RETURN(row.seq, CellToUint(r[0], "seq"));
+    ASSIGN_OR_RETURN(row.epoch, CellToUint(r[1], "epoch"));
+    ASSIGN_OR_RETURN(uint64_t crc, CellToUint(r[2], "crc32c"));
+    row.crc32c = static_cast<uint32_t>(crc);
+    row.bytes = std::move(r[3]).value_or("");
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+absl::StatusOr<LogBounds> Store::ReadLogBounds() {
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query("SELECT MIN(seq), MAX(seq) FROM graph_log"));
+  LogBounds b;
+  if (rows.empty() || !rows[0][0].has_value()) return b;
+  ASSIGN_OR_RETURN(b.first_seq, CellToUint(rows[0][0], "min seq"));
+  ASSIGN_OR_RETURN(b.last_seq, CellToUint(rows[0][1], "max seq"));
+  return b;
+}
+
+absl::Status Store::BeginRead() {
+  return conn_->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+      .status();
+}
+
+void Store::EndRead() { conn_->Rollback(); }
+
+absl::StatusOr<uint64_t> Store::CreateSnapshot(
+    uint64_t seq, uint64_t epoch, uint32_t format_version,
+    uint32_t chunk_count, uint64_t uncompressed_bytes,
+    const std::string& header, uint32_t header_crc32c,
+    const std::string& writer) {
+  std::string sql = absl::StrCat(
+      "INSERT INTO graph_snapshots (seq, epoch, format_version, chunk_count,"
+      " uncompressed_bytes, header, header_crc32c, complete, writer) VALUES (",
+      seq, ",", epoch, ",", format_version, ",", chunk_count, ",",
+      uncompressed_bytes, ",");
+  AppendBlobLiteral(header, &sql);
+  absl::StrAppend(&sql, ",", header_crc32c, ",0,",
+                  QuoteString(writer.substr(0, 255)), ")");
+  RETURN_IF_ERROR(conn_->Execute(sql).status());
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query("SELECT LAST_INSERT_ID()"));
+  if (rows.empty()) return absl::InternalError("no LAST_INSERT_ID");
+  return CellToUint(rows[0][0], "snapshot_id");
+}
+
+absl::Status Store::PutChunks(uint64_t snapshot_id,
+                              const std::vector<ChunkRow>& chunks) {
+  if (chunks.empty()) return absl::OkStatus();
+  uint64_t bytes = 0;
+  std::string sql =
+      "INSERT INTO snapshot_chunks (snapshot_id, chunk_index, crc32c,"
+      " uncompressed_size, data) VALUES ";
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ChunkRow& c = chunks[i];
+    if (i > 0) sql.push_back(',');
+    absl::StrAppend(&sql, "(", snapshot_id, ",", c.index, ",", c.crc32c, ",",
+                    c.uncompressed_size, ",");
+    AppendBlobLiteral(c.data, &sql);
+    sql.push_back(')');
+    bytes += c.data.size();
+  }
+  RETURN_IF_ERROR(conn_->Begin());
+  absl::Status s = conn_->Execute(sql).status();
+  if (s.ok()) {
+    s = conn_
+            ->Execute(absl::StrCat(
+                "UPDATE graph_snapshots SET stored_bytes=stored_bytes+", bytes,
+                ", last_write_at=NOW(6) WHERE snapshot_id=", snapshot_id))
+            .status();
+  }
+  if (s.ok()) s = conn_->Commit();
+  if (!s.ok()) conn_->Rollback();
+  return s;
+}
+
+absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id,
+                                                   uint64_t epoch,
+                                                   uint64_t* stored_bytes) {
+  RETURN_IF_ERROR(conn_->Begin());
+  auto txn = [&]() -> absl::StatusOr<GuardResult> {
+    ASSIGN_OR_RETURN(
+        uint64_t changed,
+        conn_->Execute(absl::StrCat(
+            "UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1"
+            " AND epoch=",
+            epoch)));
+    if (changed != 1) {
+      conn_->Rollback();
+      return GuardResult::kStaleEpoch;
+    }
+    ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
+    ASSIGN_OR_RETURN(
+        std::vector<Row> snap,
+        conn_->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes,"
+                                  " complete FROM graph_snapshots WHERE"
+                                  " snapshot_id=",
+                                  snapshot_id, " FOR UPDATE")));
+    if (snap.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          "snapshot ", snapshot_id, " vanished before it was published"));
+    }
+    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(snap[0][0], "seq"));
+    ASSIGN_OR_RETURN(uint64_t chunk_count, CellToUint(snap[0][1], "chunks"));
+    ASSIGN_OR_RETURN(*stored_bytes, CellToUint(snap[0][2], "stored_bytes"));
+    if (seq > now.durable_seq) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot seq ", seq, " is beyond the durable seq ", now.durable_seq,
+          ": append (and wait for the ack of) every record up to the"
+          " snapshot's seq before publishing it"));
+    }
+    ASSIGN_OR_RETURN(
+        std::vector<Row> count,
+        conn_->Query(absl::StrCat(
+            "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
+            snapshot_id)));
+    ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
+    if (stored != chunk_count) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
+          chunk_count, " expected"));
+    }
+    RETURN_IF_ERROR(conn_
+                        ->Execute(absl::StrCat(
+                            "UPDATE graph_snapshots SET complete=1,"
+                            " published_at=NOW(6) WHERE snapshot_id=",
+                            snapshot_id))
+                        .status());
+    RETURN_IF_ERROR(conn_->Commit());
+    return GuardResult::kDone;
+  };
+  absl::StatusOr<GuardResult> result = txn();
+  if (!result.ok()) conn_->Rollback();
+  return result;
+}
+
+absl::Status Store::DeleteSnapshot(uint64_t snapshot_id) {
+  // Hide it first, so no reader starts on a half-deleted snapshot.
+  RETURN_IF_ERROR(conn_
+                      ->Execute(absl::StrCat(
+                          "UPDATE graph_snapshots SET complete=0 WHERE"
+                          " snapshot_id=",
+                          snapshot_id))
+                      .status());
+  // Small transactions: Galera replicates each one as a write set.
+  while (true) {
+    ASSIGN_OR_RETURN(uint64_t n,
+                     conn_->Execute(absl::StrCat(
+                         "DELETE FROM snapshot_chunks WHERE snapshot_id=",
+                         snapshot_id, " ORDER BY chunk_index LIMIT 16")));
+    if (n == 0) break;
+  }
+  return conn_
+      ->Execute(absl::StrCat("DELETE FROM graph_snapshots WHERE snapshot_id=",
+                             snapshot_id))
+      .status();
+}
+
+absl::StatusOr<std::vector<SnapshotRow>> Store::ListSnapshots(bool all) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(absl::StrCat("SELECT ", kSnapshotColumns,
+                                " FROM graph_snapshots",
+                                all ? "" : " WHERE complete=1",
+                                " ORDER BY snapshot_id DESC")));
+  std::vector<SnapshotRow> out;
+  for (const Row& r : rows) {
+    ASSIGN_OR_RETURN(SnapshotRow s, ParseSnapshotRow(r));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<SnapshotRow>> Store::LatestSnapshot(
+    uint64_t older_than_id) {
+  std::string sql = absl::StrCat("SELECT ", kSnapshotColumns,
+                                 " FROM graph_snapshots WHERE complete=1");
+  if (older_than_id != 0) {
+    absl::StrAppend(&sql, " AND snapshot_id < ", older_than_id);
+  }
+  sql.append(" ORDER BY snapshot_id DESC LIMIT 1");
+  ASSIGN_OR_RETURN(std::vector<Row> rows, conn_->Query(sql));
+  if (rows.empty()) return std::optional<SnapshotRow>();
+  ASSIGN_OR_RETURN(SnapshotRow s, ParseSnapshotRow(rows[0]));
+  return std::optional<SnapshotRow>(std::move(s));
+}
+
+absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id,
+                                                        uint32_t from_index,
+                                                        size_t max_rows) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(absl::StrCat(
+          "SELECT chunk_index, crc32c, uncompressed_size, data FROM"
+          " snapshot_chunks WHERE snapshot_id=",
+          snapshot_id, " AND chunk_index >= ", from_index,
+          " ORDER BY chunk_index LIMIT ", max_rows)));
+  std::vector<ChunkRow> out;
+  out.reserve(rows.size());
+  for (Row& r : rows) {
+    ChunkRow c;
+    ASSIGN_OR_RETURN(uint64_t index, CellToUint(r[0], "chunk_index"));
+    c.index = static_cast<uint32_t>(index);
+    ASSIGN_OR_RETURN(uint64_t crc, CellToUint(r[1], "crc32c"));
+    c.crc32c = static_cast<uint32_t>(crc);
+    ASSIGN_OR_RETURN(c.uncompressed_size, CellToUint(r[2], "size"));
+    c.data = std::move(r[3]).value_or("");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> Store::PruneLog(uint64_t upto_seq, absl::Duration age,
+                                         uint64_t limit) {
+  return conn_->Execute(absl::StrCat(
+      "DELETE FROM graph_log WHERE seq <= ", upto_seq,
+      " AND stored_at < NOW(6) - INTERVAL ", absl::ToInt64Microseconds(age),
+      " MICROSECOND ORDER BY seq LIMIT ", limit));
+}
+
+}  // namespace vitrage::persistor::mysql

@@ -1,0 +1,166 @@
+// The persistor's tables and every statement run on them. Nothing above
+// this layer sees SQL. Schema (version 1, see schema.cc for the migrations):
+//
+//   schema_version  (id=1, version, updated_at)
+//   writer_epoch    (id=1, epoch, owner, acquired_at, durable_seq,
+//                    write_count)            the fencing row; durable_seq is
+//                                            the highest committed log seq
+//   graph_log       (seq PK, epoch, crc32c, record LONGBLOB, stored_at)
+//   graph_snapshots (snapshot_id PK, seq, epoch, format_version,
+//                    header LONGBLOB, header_crc32c, chunk_count,
+//                    stored_bytes, uncompressed_bytes, complete, writer,
+//                    created_at, last_write_at, published_at)
+//   snapshot_chunks (snapshot_id, chunk_index) PK, crc32c,
+//                    uncompressed_size, data LONGBLOB
+//
+// Every write that must be fenced (log append, snapshot publish) starts
+// with an UPDATE of the writer_epoch row guarded by `epoch = E`, inside the
+// same transaction: a stale writer changes 0 rows and rolls back, and on
+// Galera two racing writers conflict on that row (1213 for the loser).
+//
+// A Store wraps one Connection; not thread-safe.
+#ifndef VITRAGE_PERSISTOR_SERVICE_MYSQL_STORE_H_
+#define VITRAGE_PERSISTOR_SERVICE_MYSQL_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "persistor_service/mysql/connection.h"
+
+namespace vitrage::persistor::mysql {
+
+// The schema version this binary creates and expects.
+inline constexpr int kSchemaVersion = 1;
+
+struct EpochRow {
+  uint64_t epoch = 0;
+  std::string owner;
+  uint64_t durable_seq = 0;
+};
+
+struct AcquiredEpoch {
+  uint64_t epoch = 0;
+  uint64_t previous_epoch = 0;
+  std::string previous_owner;
+  uint64_t durable_seq = 0;
+};
+
+// One journal record as stored: its deterministic serialization + CRC32C.
+struct LogRow {
+  uint64_t seq = 0;
+  uint64_t epoch = 0;
+  uint32_t crc32c = 0;
+  std::string bytes;
+};
+
+struct LogBounds {
+  uint64_t first_seq = 0;  // 0 when the log is empty
+  uint64_t last_seq = 0;
+};
+
+struct SnapshotRow {
+  uint64_t snapshot_id = 0;
+  uint64_t seq = 0;
+  uint64_t epoch = 0;
+  uint32_t chunk_count = 0;
+  uint64_t stored_bytes = 0;
+  std::string header;  // serialized vitrage.v1.SnapshotHeader
+  uint32_t header_crc32c = 0;
+  bool complete = false;
+  std::string writer;
+  double age_seconds = 0;       // since published (or created if incomplete)
+  double idle_seconds = 0;      // since the last chunk write
+};
+
+struct ChunkRow {
+  uint32_t index = 0;
+  uint32_t crc32c = 0;  // as sent by the writer (verified on arrival)
+  uint64_t uncompressed_size = 0;
+  std::string data;
+};
+
+enum class GuardResult {
+  kDone,          // committed
+  kStaleEpoch,    // writer_epoch.epoch != the given epoch; rolled back
+  kDurableMoved,  // durable_seq != the expected one; rolled back
+};
+
+class Store {
+ public:
+  explicit Store(Connection* conn) : conn_(conn) {}
+
+  // Creates the tables or migrates them to kSchemaVersion. Idempotent; safe
+  // when two persistors start at once. Returns the version found before.
+  absl::StatusOr<int> Migrate();
+
+  absl::StatusOr<EpochRow> ReadEpoch();
+  // One transaction: epoch = epoch + 1, owner, acquired_at = now.
+  absl::StatusOr<AcquiredEpoch> AcquireEpoch(const std::string& owner);
+
+  // One transaction: checks that the current epoch is `epoch` and the
+  // durable seq is `expected_durable`, inserts `rows` (consecutive, the
+  // first = expected_durable + 1) with multi-row INSERTs of at most
+  // `max_statement_bytes` each, sets durable_seq, COMMITs.
+  // REQUIRES: rows non-empty.
+  absl::StatusOr<GuardResult> AppendLog(uint64_t epoch,
+                                        uint64_t expected_durable,
+                                        const std::vector<const LogRow*>& rows,
+                                        size_t max_statement_bytes);
+
+  // Records with from <= seq <= to, in seq order, at most `max_rows`.
+  absl::StatusOr<std::vector<LogRow>> ReadLog(uint64_t from_seq,
+                                              uint64_t to_seq,
+                                              size_t max_rows);
+  absl::StatusOr<LogBounds> ReadLogBounds();
+
+  // Starts a read-only transaction with a consistent snapshot (so a long
+  // read is not disturbed by concurrent pruning). End it with EndRead().
+  absl::Status BeginRead();
+  void EndRead();
+
+  // Snapshots. CreateSnapshot inserts an incomplete (invisible) row.
+  absl::StatusOr<uint64_t> CreateSnapshot(uint64_t seq, uint64_t epoch,
+                                          uint32_t format_version,
+                                          uint32_t chunk_count,
+                                          uint64_t uncompressed_bytes,
+                                          const std::string& header,
+                                          uint32_t header_crc32c,
+                                          const std::string& writer);
+  // Inserts chunks (autocommit, one statement) and touches last_write_at.
+  absl::Status PutChunks(uint64_t snapshot_id,
+                         const std::vector<ChunkRow>& chunks);
+  // One transaction: fences on `epoch`, checks seq <= durable_seq and that
+  // all chunk_count chunks are stored, marks the snapshot complete.
+  // FAILED_PRECONDITION / DATA_LOSS with a message on a failed check.
+  absl::StatusOr<GuardResult> PublishSnapshot(uint64_t snapshot_id,
+                                              uint64_t epoch,
+                                              uint64_t* stored_bytes);
+  // Deletes a snapshot and its chunks, in small transactions.
+  absl::Status DeleteSnapshot(uint64_t snapshot_id);
+  // Complete snapshots newest first (or every snapshot when `all`).
+  absl::StatusOr<std::vector<SnapshotRow>> ListSnapshots(bool all);
+  // The newest complete snapshot with id < older_than_id (0: no bound).
+  absl::StatusOr<std::optional<SnapshotRow>> LatestSnapshot(
+      uint64_t older_than_id);
+  absl::StatusOr<std::vector<ChunkRow>> ReadChunks(uint64_t snapshot_id,
+                                                   uint32_t from_index,
+                                                   size_t max_rows);
+
+  // Deletes log records with seq <= upto_seq stored more than `age` ago,
+  // at most `limit` (one transaction). Returns how many were deleted.
+  absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age,
+                                    uint64_t limit);
+
+  Connection* conn() const { return conn_; }
+
+ private:
+  Connection* conn_;
+};
+
+}  // namespace vitrage::persistor::mysql
+
+#endif  // VITRAGE_PERSISTOR_SERVICE_MYSQL_STORE_H_

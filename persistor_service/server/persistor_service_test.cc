@@ -1,0 +1,339 @@
+// The Persistor RPCs against a real MariaDB (one server per binary, a fresh
+// database per test) and an in-process server reached over gRPC.
+#include "persistor_service/server/persistor_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "persistor_service/server/test_util.h"
+
+namespace vitrage::persistor {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::AppendBatches;
+using testing::MakeBatch;
+using vitrage::v1::AppendRequest;
+
+class PersistorServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    db_ = new vitrage::testing::MariaDbFixture();
+    absl::Status s = db_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  static void TearDownTestSuite() {
+    delete db_;
+    db_ = nullptr;
+  }
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dbname_ = absl::StrReplaceAll(absl::StrCat("t_", info->name()), {{"/", "_"}});
+    dbname_ = dbname_.substr(0, 60);
+    auto url = testing::FreshDatabase(*db_, dbname_);
+    ASSERT_TRUE(url.ok()) << url.status();
+    options_.database.url = *url;
+    options_.log_retention = absl::ZeroDuration();
+    options_.retention_interval = absl::Hours(1);  // tests run it by hand
+  }
+
+  void StartPersistor() {
+    auto p = testing::InProcessPersistor::Start(options_);
+    ASSERT_TRUE(p.ok()) << p.status();
+    persistor_ = std::move(*p);
+    stub_ = persistor_->NewStub();
+  }
+
+  uint64_t Acquire(const std::string& owner = "test:1") {
+    auto r = testing::AcquireEpoch(stub_.get(), owner);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->epoch() : 0;
+  }
+
+  std::string Sql(const std::string& sql) {
+    auto r = db_->Query(absl::StrCat("USE `", dbname_, "`; ", sql), false);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : "";
+  }
+
+  static vitrage::testing::MariaDbFixture* db_;
+  std::string dbname_;
+  PersistorOptions options_;
+  std::unique_ptr<testing::InProcessPersistor> persistor_;
+  std::unique_ptr<vitrage::v1::Persistor::Stub> stub_;
+};
+
+vitrage::testing::MariaDbFixture* PersistorServiceTest::db_ = nullptr;
+
+TEST_F(PersistorServiceTest, AcquireEpochStoresMaxPlusOneWithDurableSeq) {
+  StartPersistor();
+  auto first = testing::AcquireEpoch(stub_.get(), "graph-a:10");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->epoch(), 1u);
+  EXPECT_EQ(first->previous_epoch(), 0u);
+  EXPECT_EQ(first->durable_seq(), 0u);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(1, 1, 7)});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  auto second = testing::AcquireEpoch(stub_.get(), "graph-b:20");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->epoch(), 2u);
+  EXPECT_EQ(second->previous_epoch(), 1u);
+  EXPECT_EQ(second->durable_seq(), 7u);
+  EXPECT_EQ(Sql("SELECT epoch, owner FROM writer_epoch"), "2\tgraph-b:20\n");
+}
+
+TEST_F(PersistorServiceTest, AppendAcksEachBatchAndReadLogReturnsAllInOrder) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 1, 10), MakeBatch(e, 11, 20),
+                                       MakeBatch(e, 21, 25)});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.acks.size(), 3u);
+  EXPECT_GE(r.acks[0], 10u);
+  EXPECT_GE(r.acks[1], 20u);
+  EXPECT_EQ(r.acks[2], 25u);
+  auto log = testing::ReadLog(stub_.get(), 0);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 25u);
+  for (uint64_t i = 0; i < 25; ++i) {
+    EXPECT_EQ((*log)[i].SerializeAsString(),
+              testing::MakeRecord(i + 1, e).SerializeAsString());
+  }
+  auto tail = testing::ReadLog(stub_.get(), 20);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 5u);
+  EXPECT_EQ(tail->front().seq(), 21u);
+  auto none = testing::ReadLog(stub_.get(), 25);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(PersistorServiceTest, ManyPipelinedBatchesAreAllDurable) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  std::vector<AppendRequest> batches;
+  for (uint64_t s = 1; s <= 2000; s += 4) batches.push_back(MakeBatch(e, s, s + 3));
+  auto r = AppendBatches(stub_.get(), batches);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.acks.size(), batches.size());
+  for (size_t i = 1; i < r.acks.size(); ++i) EXPECT_GE(r.acks[i], r.acks[i - 1]);
+  EXPECT_EQ(r.acks.back(), 2000u);
+  EXPECT_EQ(Sql("SELECT COUNT(*), MIN(seq), MAX(seq) FROM graph_log"),
+            "2000\t1\t2000\n");
+  // Group commit: fewer transactions than batches were needed (write_count
+  // counts the epoch acquisition and each commit).
+  auto commits = Sql("SELECT write_count FROM writer_epoch");
+  EXPECT_LE(std::stoul(commits), batches.size() + 1);
+}
+
+TEST_F(PersistorServiceTest, IdempotentResendIsAckedAgain) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 10)}).status.ok());
+  // A writer that reconnected resends 5..10 and continues to 15.
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 5, 15)});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.acks.size(), 1u);
+  EXPECT_EQ(r.acks[0], 15u);
+  // A pure resend of stored records.
+  auto again = AppendBatches(stub_.get(), {MakeBatch(e, 1, 3)});
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.acks, std::vector<uint64_t>{15});
+  auto log = testing::ReadLog(stub_.get(), 0);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(log->size(), 15u);
+}
+
+TEST_F(PersistorServiceTest, ResendWithDifferentContentIsAlreadyExists) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  AppendRequest changed = MakeBatch(e, 3, 6);
+  changed.mutable_records(0)->set_event_kind("something else");
+  auto r = AppendBatches(stub_.get(), {changed});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("record seq 3 is already stored with different content"));
+  EXPECT_EQ(Sql("SELECT MAX(seq), durable_seq FROM graph_log, writer_epoch"),
+            "5\t5\n");
+}
+
+TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 8, 9)});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("gap: record seq 8 but durable seq is 5"));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "5\n");
+}
+
+TEST_F(PersistorServiceTest, ErrorEndsStreamWhileClientWaitsForAcks) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub_->Append(&ctx);
+  ASSERT_TRUE(stream->Write(MakeBatch(e, 1, 2)));
+  vitrage::v1::AppendResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.durable_seq(), 2u);
+  ASSERT_TRUE(stream->Write(MakeBatch(e, 4, 4)));  // gap; no WritesDone
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(s.error_message(), HasSubstr("gap: record seq 4 but durable seq is 2"));
+}
+
+TEST_F(PersistorServiceTest, StaleEpochIsFencedAndWritesNothing) {
+  StartPersistor();
+  uint64_t old_epoch = Acquire("old-graph:1");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(old_epoch, 1, 3)}).status.ok());
+  uint64_t new_epoch = Acquire("new-graph:2");
+  ASSERT_EQ(new_epoch, old_epoch + 1);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(old_epoch, 4, 6)});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ",
+                                     new_epoch, " was acquired by new-graph:2")));
+  EXPECT_TRUE(r.acks.empty());
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "3\n");
+  // The new writer continues at 4.
+  auto ok = AppendBatches(stub_.get(), {MakeBatch(new_epoch, 4, 6)});
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+}
+
+TEST_F(PersistorServiceTest, NeverAcquiredEpochIsFailedPrecondition) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e + 5, 1, 1)});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr(absl::StrCat("epoch ", e + 5,
+                                     " was never acquired: the current epoch is ", e)));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
+}
+
+TEST_F(PersistorServiceTest, MalformedBatchesAreInvalidArgumentAndWriteNothing) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  struct Case {
+    AppendRequest request;
+    std::string message;
+  };
+  std::vector<Case> cases;
+  AppendRequest empty;
+  empty.set_epoch(e);
+  cases.push_back({empty, "empty batch"});
+  AppendRequest zero = MakeBatch(e, 1, 1);
+  zero.mutable_records(0)->set_seq(0);
+  cases.push_back({zero, "seq 0"});
+  AppendRequest holes = MakeBatch(e, 1, 3);
+  holes.mutable_records(1)->set_seq(5);
+  cases.push_back({holes, "consecutive seqs: seq 5 follows 1"});
+  AppendRequest mixed = MakeBatch(e, 1, 2);
+  mixed.mutable_records(1)->set_epoch(e + 1);
+  cases.push_back({mixed, absl::StrCat("record seq 2 has epoch ", e + 1,
+                                       " but the batch has epoch ", e)});
+  for (const Case& c : cases) {
+    auto r = AppendBatches(stub_.get(), {c.request});
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.message;
+    EXPECT_THAT(r.status.error_message(), HasSubstr(c.message));
+  }
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
+}
+
+TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(
+      AppendBatches(stub_.get(), {MakeBatch(e, 1, 100, 2000)}).status.ok());
+  grpc::ClientContext ctx;
+  vitrage::v1::ReadLogRequest req;
+  req.set_max_batch_bytes(16 << 10);
+  auto reader = stub_->ReadLog(&ctx, req);
+  vitrage::v1::ReadLogResponse resp;
+  uint64_t next = 1;
+  int responses = 0;
+  while (reader->Read(&resp)) {
+    ++responses;
+    EXPECT_LE(resp.ByteSizeLong(), 16u << 10);
+    EXPECT_EQ(resp.durable_seq(), 100u);
+    for (const auto& r : resp.records()) EXPECT_EQ(r.seq(), next++);
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(next, 101u);
+  EXPECT_GE(responses, 13);
+}
+
+TEST_F(PersistorServiceTest, ReadLogReportsCorruptedRecordAsDataLoss) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  Sql("UPDATE graph_log SET record=CONCAT(record, 'x') WHERE seq=3");
+  auto log = testing::ReadLog(stub_.get(), 0);
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(), HasSubstr("log record seq 3: crc mismatch"));
+}
+
+TEST_F(PersistorServiceTest, ReadLogReportsHoleAsDataLoss) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  Sql("DELETE FROM graph_log WHERE seq=4");
+  auto log = testing::ReadLog(stub_.get(), 0);
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(),
+              HasSubstr("hole in the log: record seq 4 is missing (next stored is 5)"));
+}
+
+TEST_F(PersistorServiceTest, GetStatusReportsEpochSeqLogAndReachability) {
+  StartPersistor();
+  uint64_t e = Acquire("graph:77");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 12)}).status.ok());
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->epoch(), e);
+  EXPECT_EQ(st->epoch_owner(), "graph:77");
+  EXPECT_EQ(st->durable_seq(), 12u);
+  EXPECT_EQ(st->first_seq(), 1u);
+  EXPECT_EQ(st->log_records(), 12u);
+  EXPECT_TRUE(st->database_reachable());
+  EXPECT_TRUE(st->snapshots().empty());
+}
+
+TEST_F(PersistorServiceTest, HealthServiceIsServingWithReachableDatabase) {
+  StartPersistor();
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(persistor_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(PersistorServiceTest, RestartKeepsEpochAndLog) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 9)}).status.ok());
+  persistor_.reset();
+  StartPersistor();
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->epoch(), e);
+  EXPECT_EQ(st->durable_seq(), 9u);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 10, 11)});
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.acks, std::vector<uint64_t>{11});
+}
+
+}  // namespace
+}  // namespace vitrage::persistor
