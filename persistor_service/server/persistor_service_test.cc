@@ -335,5 +335,235 @@ TEST_F(PersistorServiceTest, RestartKeepsEpochAndLog) {
   EXPECT_EQ(r.acks, std::vector<uint64_t>{11});
 }
 
+// --- snapshots -----------------------------------------------------------
+
+TEST_F(PersistorServiceTest, NoSnapshotIsNotFound) {
+  StartPersistor();
+  auto snap = testing::GetLatestSnapshot(stub_.get());
+  EXPECT_EQ(snap.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(snap.status().message(), HasSubstr("no complete snapshot"));
+}
+
+TEST_F(PersistorServiceTest, PutSnapshotThenGetLatestReturnsItChunkByChunk) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  testing::TestSnapshot snap = testing::MakeSnapshot(20, e, 5, 300000);
+  auto put = testing::PutSnapshot(stub_.get(), snap);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->snapshot_id(), 0u);
+  EXPECT_EQ(put->seq(), 20u);
+  EXPECT_EQ(put->stored_bytes(), 5u * 300000);
+  auto got = testing::GetLatestSnapshot(stub_.get());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->info.snapshot_id(), put->snapshot_id());
+  EXPECT_EQ(got->info.header().SerializeAsString(), snap.header.SerializeAsString());
+  ASSERT_EQ(got->chunks.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(got->chunks[i].SerializeAsString(), snap.chunks[i].SerializeAsString());
+  }
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->snapshots_size(), 1);
+  EXPECT_EQ(st->snapshots(0).snapshot_id(), put->snapshot_id());
+  EXPECT_EQ(st->snapshots(0).seq(), 20u);
+  EXPECT_EQ(st->snapshots(0).stored_bytes(), 5u * 300000);
+  EXPECT_EQ(st->snapshots(0).vertex_count(), 50u);
+  EXPECT_GE(st->snapshots(0).age_seconds(), 0.0);
+}
+
+TEST_F(PersistorServiceTest, OlderThanIdSkipsToThePreviousSnapshot) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  auto a = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 2, 1000, 1));
+  auto b = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(20, e, 2, 1000, 2));
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto older = testing::GetLatestSnapshot(stub_.get(), b->snapshot_id());
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->info.snapshot_id(), a->snapshot_id());
+  EXPECT_EQ(older->info.header().seq(), 10u);
+  auto none = testing::GetLatestSnapshot(stub_.get(), a->snapshot_id());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(none.status().message(),
+              HasSubstr(absl::StrCat("no complete snapshot older than snapshot ",
+                                     a->snapshot_id())));
+}
+
+TEST_F(PersistorServiceTest, ChunkWithBadCrcIsRejectedAndLeavesNothing) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  testing::TestSnapshot snap = testing::MakeSnapshot(5, e, 3, 1000);
+  const uint32_t good = snap.chunks[1].crc32c();
+  snap.chunks[1].set_crc32c(good ^ 1);
+  auto put = testing::PutSnapshot(stub_.get(), snap);
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(put.status().message(),
+              HasSubstr(absl::StrCat("chunk 1: crc mismatch (sent 0x",
+                                     absl::Hex(good ^ 1), ", computed 0x",
+                                     absl::Hex(good), ")")));
+  EXPECT_EQ(Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
+                " (SELECT COUNT(*) FROM snapshot_chunks)"),
+            "0\t0\n");
+  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(PersistorServiceTest, SnapshotWithStaleEpochIsFencedAndLeavesNothing) {
+  StartPersistor();
+  uint64_t old_epoch = Acquire("old:1");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(old_epoch, 1, 5)}).status.ok());
+  uint64_t new_epoch = Acquire("new:2");
+  auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(5, old_epoch, 2, 100));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(put.status().message(),
+              HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ",
+                                     new_epoch, " was acquired by new:2")));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
+}
+
+TEST_F(PersistorServiceTest, SnapshotBeyondDurableSeqIsRejected) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(9, e, 2, 100));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(put.status().message(),
+              HasSubstr("snapshot seq 9 is beyond the durable seq 5"));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
+}
+
+TEST_F(PersistorServiceTest, MalformedSnapshotStreamsAreInvalidArgument) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  // Fewer chunks than announced, then a clean half-close.
+  testing::TestSnapshot short_snap = testing::MakeSnapshot(5, e, 3, 100);
+  short_snap.chunks.pop_back();
+  auto put = testing::PutSnapshot(stub_.get(), short_snap);
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("stream ended after 2 of 3 chunks"));
+  // Chunks out of order.
+  testing::TestSnapshot swapped = testing::MakeSnapshot(5, e, 3, 100);
+  std::swap(swapped.chunks[0], swapped.chunks[1]);
+  put = testing::PutSnapshot(stub_.get(), swapped);
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("chunk index 1 out of order, expected 0"));
+  EXPECT_EQ(Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
+                " (SELECT COUNT(*) FROM snapshot_chunks)"),
+            "0\t0\n");
+}
+
+TEST_F(PersistorServiceTest, BrokenOffSnapshotStreamLeavesNothingVisible) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  testing::TestSnapshot snap = testing::MakeSnapshot(5, e, 10, 100000);
+  {
+    grpc::ClientContext ctx;
+    vitrage::v1::PutSnapshotResponse resp;
+    auto writer = stub_->PutSnapshot(&ctx, &resp);
+    vitrage::v1::PutSnapshotRequest req;
+    *req.mutable_header() = snap.header;
+    ASSERT_TRUE(writer->Write(req));
+    for (int i = 0; i < 6; ++i) {
+      *req.mutable_chunk() = snap.chunks[i];
+      ASSERT_TRUE(writer->Write(req));
+    }
+    // Wait until the server stored some chunks, then break the stream.
+    for (int i = 0; i < 200; ++i) {
+      if (Sql("SELECT COUNT(*) FROM snapshot_chunks") != "0\n") break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ctx.TryCancel();
+    EXPECT_FALSE(writer->Finish().ok());
+  }
+  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(),
+            absl::StatusCode::kNotFound);
+  // The server cleans the rows up once it sees the break.
+  std::string left;
+  for (int i = 0; i < 500; ++i) {
+    left = Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
+               " (SELECT COUNT(*) FROM snapshot_chunks)");
+    if (left == "0\t0\n") break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(left, "0\t0\n");
+}
+
+TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  auto a = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 3, 5000, 1));
+  auto b = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(20, e, 3, 5000, 2));
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Flip one byte of chunk 1 of the newest snapshot.
+  Sql(absl::StrCat("UPDATE snapshot_chunks SET data=CONCAT(LEFT(data, 100),"
+                   " CHAR(ASCII(SUBSTRING(data, 101, 1)) ^ 1),"
+                   " SUBSTRING(data, 102)) WHERE snapshot_id=",
+                   b->snapshot_id(), " AND chunk_index=1"));
+  auto got = testing::GetLatestSnapshot(stub_.get());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(got.status().message(),
+              HasSubstr(absl::StrCat("snapshot ", b->snapshot_id(),
+                                     " chunk 1: crc mismatch")));
+  auto older = testing::GetLatestSnapshot(stub_.get(), b->snapshot_id());
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->info.snapshot_id(), a->snapshot_id());
+  EXPECT_EQ(older->chunks.size(), 3u);
+}
+
+TEST_F(PersistorServiceTest, RetentionKeepsNewestTwoSnapshotsAndPrunesTheLog) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 30)}).status.ok());
+  std::vector<uint64_t> ids;
+  for (uint64_t seq : {10, 20, 30}) {
+    auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 2, 1000));
+    ASSERT_TRUE(put.ok()) << put.status();
+    ids.push_back(put->snapshot_id());
+  }
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->snapshots_size(), 2);
+  EXPECT_EQ(st->snapshots(0).snapshot_id(), ids[2]);
+  EXPECT_EQ(st->snapshots(1).snapshot_id(), ids[1]);
+  // Records <= 20 (the oldest kept snapshot) are needed by no snapshot.
+  EXPECT_EQ(st->first_seq(), 21u);
+  EXPECT_EQ(st->log_records(), 10u);
+  EXPECT_EQ(st->durable_seq(), 30u);
+  EXPECT_EQ(Sql(absl::StrCat("SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=", ids[0])),
+            "0\n");
+  auto tail = testing::ReadLog(stub_.get(), 20);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  EXPECT_EQ(tail->size(), 10u);
+  auto pruned = testing::ReadLog(stub_.get(), 5);
+  EXPECT_EQ(pruned.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(pruned.status().message(), HasSubstr("log records 6..20 were pruned"));
+  // A resend of pruned records is still acked (they were durable).
+  auto resend = AppendBatches(stub_.get(), {MakeBatch(e, 15, 31)});
+  ASSERT_TRUE(resend.status.ok()) << resend.status.error_message();
+  EXPECT_EQ(resend.acks, std::vector<uint64_t>{31});
+}
+
+TEST_F(PersistorServiceTest, RetentionWaitsForLogRetentionDelay) {
+  options_.log_retention = absl::Hours(1);
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 30)}).status.ok());
+  for (uint64_t seq : {10, 20, 30}) {
+    ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 1, 100)).ok());
+  }
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->snapshots_size(), 2);
+  EXPECT_EQ(st->first_seq(), 1u);
+  EXPECT_EQ(st->log_records(), 30u);
+}
+
 }  // namespace
 }  // namespace vitrage::persistor
