@@ -1,0 +1,34 @@
+#include "graph_service/processor/event.h"
+
+#include "absl/strings/str_cat.h"
+#include "graph_service/graph/json_value.h"
+#include "graph_service/graph/proto_convert.h"
+
+namespace vitrage::processor {
+
+namespace ekeys {
+const graph::KeyId kEntityType = graph::InternKey("vitrage_entity_type");
+const graph::KeyId kDatasourceAction = graph::InternKey("vitrage_datasource_action");
+const graph::KeyId kSampleDate = graph::InternKey("vitrage_sample_date");
+const graph::KeyId kEventType = graph::InternKey("vitrage_event_type");
+const graph::KeyId kDatasourceName = graph::InternKey("vitrage_datasource_name");
+}  // namespace ekeys
+
+Event EventFromMapValue(const v1::MapValue& fields) {
+  return Event{graph::PropertiesFromProto(fields.entries())};
+}
+
+absl::StatusOr<Event> EventFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("event is not a JSON object");
+  return Event{graph::PropertiesFromJson(j)};
+}
+
+absl::StatusOr<Event> EventFromJsonText(absl::string_view text) {
+  try {
+    return EventFromJson(nlohmann::json::parse(text.begin(), text.end()));
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("event JSON: ", e.what()));
+  }
+}
+
+}  // namespace vitrage::processor

@@ -1,0 +1,52 @@
+// The processor's event: the datasource's fields as a property map
+// (graph::Properties, interned keys, shared immutable values).
+//
+// Every event has vitrage_entity_type (picks the transformer),
+// vitrage_datasource_action (init_snapshot | snapshot | update),
+// vitrage_sample_date (%Y-%m-%dT%H:%M:%SZ), optionally vitrage_event_type
+// (update only) and vitrage_datasource_name, plus the datasource's own
+// fields (../shared/conformance/event_fields.md).
+#ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_EVENT_H_
+#define VITRAGE_GRAPH_SERVICE_PROCESSOR_EVENT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "graph_service/graph/value.h"
+#include "nlohmann/json.hpp"
+#include "vitrage/v1/graph_types.pb.h"
+
+namespace vitrage::processor {
+
+struct Event {
+  graph::Properties fields;
+
+  const graph::Value* Find(graph::KeyId k) const { return fields.Find(k); }
+  const graph::Value* Find(absl::string_view k) const { return fields.Find(k); }
+  // The string field `k`, or "" when absent or not a string.
+  absl::string_view GetString(graph::KeyId k) const { return fields.GetString(k); }
+  absl::string_view GetString(absl::string_view k) const {
+    return fields.GetString(graph::InternKey(k));
+  }
+};
+
+// Event keys.
+namespace ekeys {
+extern const graph::KeyId kEntityType;       // vitrage_entity_type
+extern const graph::KeyId kDatasourceAction; // vitrage_datasource_action
+extern const graph::KeyId kSampleDate;       // vitrage_sample_date
+extern const graph::KeyId kEventType;        // vitrage_event_type
+extern const graph::KeyId kDatasourceName;   // vitrage_datasource_name
+}  // namespace ekeys
+
+// From the proto body of v1::Event (cheap: one pass, keys interned).
+Event EventFromMapValue(const v1::MapValue& fields);
+// From a parsed JSON object. INVALID_ARGUMENT when `j` is not an object.
+absl::StatusOr<Event> EventFromJson(const nlohmann::json& j);
+// From JSON text. INVALID_ARGUMENT (with the parser's message) on bad JSON.
+absl::StatusOr<Event> EventFromJsonText(absl::string_view text);
+
+}  // namespace vitrage::processor
+
+#endif  // VITRAGE_GRAPH_SERVICE_PROCESSOR_EVENT_H_

@@ -1,0 +1,506 @@
+#include "graph_service/processor/processor.h"
+
+#include <openssl/evp.h>
+
+#include <random>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/status_macros.h"
+#include "glog/logging.h"
+
+namespace vitrage::processor {
+
+using graph::Graph;
+using graph::KeyId;
+using graph::kNoSlot;
+using graph::Properties;
+using graph::Slot;
+using graph::Value;
+namespace keys = graph::keys;
+
+namespace {
+
+const KeyId kAggregatedSeverity = graph::InternKey("vitrage_aggregated_severity");
+const KeyId kOperationalSeverity = graph::InternKey("vitrage_operational_severity");
+constexpr absl::string_view kResource = "RESOURCE";
+constexpr absl::string_view kAlarm = "ALARM";
+constexpr absl::string_view kNA = "N/A";
+
+std::string FormatUuid4(uint64_t hi, uint64_t lo) {
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                     // version 4
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant
+  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
+                         lo >> 48, lo & 0xFFFFFFFFFFFFull);
+}
+
+std::string FormatNow(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00:00", t, absl::UTCTimeZone());
+}
+
+bool IsDeleted(const Properties& p) { return p.GetBool(keys::kVitrageIsDeleted); }
+bool IsPlaceholder(const Properties& p) { return p.GetBool(keys::kVitrageIsPlaceholder); }
+
+Properties EdgeProps(const std::string& label) {
+  Properties p;
+  p.Set(keys::kRelationshipType, Value::StringFor(keys::kRelationshipType, label));
+  p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
+  return p;
+}
+
+}  // namespace
+
+IdGenerator RandomUuidGenerator() {
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^
+                                               (uint64_t{std::random_device{}()} << 32));
+  return [rng] { return FormatUuid4((*rng)(), (*rng)()); };
+}
+
+IdGenerator SeededUuidGenerator(uint64_t seed) {
+  auto rng = std::make_shared<std::mt19937_64>(seed);
+  return [rng] { return FormatUuid4((*rng)(), (*rng)()); };
+}
+
+IdGenerator ConformanceIdGenerator() {
+  auto n = std::make_shared<uint64_t>(0);
+  return [n] { return absl::StrFormat("00000000-0000-4000-8000-%012x", ++*n); };
+}
+
+Clock WallClock() {
+  return [](const Event&) { return FormatNow(absl::Now()); };
+}
+
+Clock SampleDatePlusHalfSecondClock() {
+  return [](const Event& ev) {
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(ev.GetString(ekeys::kSampleDate)),
+                         absl::UTCTimeZone(), &t, &err)) {
+      t = absl::Now();
+    }
+    return FormatNow(t + absl::Milliseconds(500));
+  };
+}
+
+std::string Md5Hex(absl::string_view s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), md, &n, EVP_md5(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (unsigned int i = 0; i < n; ++i) {
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return out;
+}
+
+Processor::Processor(Graph* graph, ProcessorOptions options)
+    : graph_(graph), options_(std::move(options)) {
+  if (!options_.id_generator) options_.id_generator = RandomUuidGenerator();
+  if (!options_.clock) options_.clock = WallClock();
+}
+
+absl::Status Processor::Process(const Event& event, v1::GraphDelta* delta) {
+  absl::string_view type = event.GetString(ekeys::kEntityType);
+  if (type.empty()) {
+    return absl::InvalidArgumentError("event field \"vitrage_entity_type\" is missing");
+  }
+  const Transformer* t = options_.transformers.Find(type);
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event field \"vitrage_entity_type\": no transformer for \"", type, "\""));
+  }
+  Entity ent;
+  RETURN_IF_ERROR(t->Transform(event, &ent));
+  ++stats_.processed;
+  if (ent.action == GraphAction::kRawOps) return ApplyRawOps(ent, delta);
+  return ProcessEntity(event, &ent, delta);
+}
+
+// ------------------------------------------------------------ helpers
+
+std::string Processor::FindId(const NaturalKey& key, bool allow_deleted) const {
+  auto slots = graph_->FindByNaturalKey(key.category, key.type, key.id);
+  Slot deleted = kNoSlot;
+  for (Slot s : slots) {
+    if (!IsDeleted(graph_->VertexProps(s))) return std::string(graph_->VertexId(s));
+    if (deleted == kNoSlot || graph_->VertexId(s) > graph_->VertexId(deleted)) deleted = s;
+  }
+  if (allow_deleted && deleted != kNoSlot) return std::string(graph_->VertexId(deleted));
+  return std::string();
+}
+
+std::string Processor::MintId() {
+  std::string id = options_.id_generator();
+  while (graph_->HasVertex(id)) id = options_.id_generator();
+  return id;
+}
+
+void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Properties* props) {
+  props->Set(keys::kVitrageId, Value::String(id));
+  props->Set(keys::kVitrageCachedId, Value::String(Md5Hex(key.ToString())));
+  props->Set(keys::kIsRealVitrageId, Value::Bool(true));
+}
+
+void Processor::Aggregate(Properties* props, Slot existing) {
+  const Properties* old = existing == kNoSlot ? nullptr : &graph_->VertexProps(existing);
+  auto get = [&](KeyId k) -> const Value* {
+    const Value* v = props->Find(k);
+    if (v == nullptr && old != nullptr) v = old->Find(k);
+    return v;
+  };
+  const Value* cat = get(keys::kVitrageCategory);
+  const Value* type = get(keys::kVitrageType);
+  absl::string_view category = cat ? cat->AsString() : kResource;
+  absl::string_view vtype = type ? type->AsString() : absl::string_view();
+  bool alarm = category == kAlarm;
+  const Value* value = get(alarm ? keys::kSeverity : keys::kState);
+  Value aggregated;  // null when there is no value
+  Value operational = Value::String(kNA);
+  if (value != nullptr && value->is_string() && !value->string_value().empty()) {
+    std::string upper = absl::AsciiStrToUpper(value->string_value());
+    const StateTable::Entry* e = options_.states.Lookup(vtype, upper);
+    if (e != nullptr) operational = Value::String(e->operational, true);
+    aggregated = Value::String(upper, true);
+  }
+  props->Set(alarm ? kAggregatedSeverity : keys::kVitrageAggregatedState, std::move(aggregated));
+  props->Set(alarm ? kOperationalSeverity : keys::kVitrageOperationalState,
+             std::move(operational));
+}
+
+bool Processor::CanUpdate(Slot existing, const Properties& props) const {
+  if (existing == kNoSlot) return true;
+  const Value* prev = graph_->VertexProps(existing).Find(keys::kVitrageSampleTimestamp);
+  const Value* next = props.Find(keys::kVitrageSampleTimestamp);
+  if (prev == nullptr || next == nullptr || !prev->is_string() || !next->is_string()) return true;
+  return prev->string_value() <= next->string_value();
+}
+
+absl::Status Processor::UpsertVertex(const std::string& id, Properties props,
+                                     bool keep_nulls_on_update, v1::GraphDelta* delta) {
+  if (!graph_->HasVertex(id)) return graph_->AddVertex(id, std::move(props), delta);
+  if (keep_nulls_on_update) return graph_->UpdateVertex(id, props, {}, delta);
+  Properties set;
+  std::vector<KeyId> remove;
+  for (const auto& e : props) {
+    if (e.second.is_null()) {
+      remove.push_back(e.first);
+    } else {
+      set.AppendUnsorted(e.first, e.second);
+    }
+  }
+  return graph_->UpdateVertex(id, set, remove, delta);
+}
+
+absl::Status Processor::UpsertEdge(const std::string& s, const std::string& t,
+                                   const std::string& label, const Properties& props,
+                                   v1::GraphDelta* delta) {
+  if (graph_->FindEdge(s, t, label) == kNoSlot) return graph_->AddEdge(s, t, label, props, delta);
+  return graph_->UpdateEdge(s, t, label, props, {}, delta);
+}
+
+absl::Status Processor::MarkEdgeDeleted(Slot e, const std::string& now, v1::GraphDelta* delta) {
+  Properties set;
+  set.Set(keys::kVitrageIsDeleted, Value::Bool(true));
+  set.Set(keys::kUpdateTimestamp, Value::String(now, true));
+  return graph_->UpdateEdge(std::string(graph_->VertexId(graph_->EdgeSource(e))),
+                            std::string(graph_->VertexId(graph_->EdgeTarget(e))),
+                            std::string(graph_->EdgeLabel(e)), set, {}, delta);
+}
+
+absl::Status Processor::RemovePlaceholderIfOrphan(Slot v, v1::GraphDelta* delta) {
+  if (!IsPlaceholder(graph_->VertexProps(v))) return absl::OkStatus();
+  for (Slot e : graph_->OutEdges(v)) {
+    if (!IsDeleted(graph_->EdgeProps(e))) return absl::OkStatus();
+  }
+  for (Slot e : graph_->InEdges(v)) {
+    if (!IsDeleted(graph_->EdgeProps(e))) return absl::OkStatus();
+  }
+  return graph_->RemoveVertex(std::string(graph_->VertexId(v)), delta);
+}
+
+namespace {
+struct ResolvedNeighbor {
+  std::string id;
+  std::string source, target;
+};
+}  // namespace
+
+absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
+                                         std::vector<Neighbor>* neighbors,
+                                         const std::vector<bool>& valid,
+                                         const std::string& /*action_ts*/,
+                                         v1::GraphDelta* delta) {
+  for (size_t i = 0; i < neighbors->size(); ++i) {
+    if (valid[i]) continue;
+    Neighbor& n = (*neighbors)[i];
+    std::string nid = FindId(n.vertex.key, false);
+    if (nid.empty()) nid = MintId();
+    Slot ns = graph_->FindVertex(nid);
+    if (ns == kNoSlot || !IsDeleted(graph_->VertexProps(ns))) {
+      if (CanUpdate(ns, n.vertex.props)) {
+        Properties props = n.vertex.props;
+        AddIdentity(n.vertex.key, nid, &props);
+        Aggregate(&props, ns);
+        if (ns != kNoSlot && n.vertex.placeholder && !IsPlaceholder(graph_->VertexProps(ns))) {
+          props.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
+          props.Set(keys::kVitrageIsDeleted, Value::Bool(IsDeleted(graph_->VertexProps(ns))));
+        }
+        if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
+        RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta));
+      }
+      if (graph_->HasVertex(nid)) {
+        const std::string& s = n.entity_is_source ? entity_id : nid;
+        const std::string& t = n.entity_is_source ? nid : entity_id;
+        RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
+                                        std::vector<Neighbor>* neighbors, const std::string& now,
+                                        v1::GraphDelta* delta) {
+  std::vector<bool> valid(neighbors->size(), false);
+  Slot v = graph_->FindVertex(entity_id);
+  if (v != kNoSlot && !neighbors->empty()) {
+    // Neighbour ids as the event names them (live vertices only).
+    std::vector<std::string> nids(neighbors->size());
+    for (size_t i = 0; i < neighbors->size(); ++i) {
+      nids[i] = FindId((*neighbors)[i].vertex.key, false);
+    }
+    std::vector<Slot> edges(graph_->OutEdges(v).begin(), graph_->OutEdges(v).end());
+    for (Slot e : graph_->InEdges(v)) {
+      if (graph_->EdgeSource(e) != v) edges.push_back(e);
+    }
+    std::vector<Slot> obsolete;
+    for (Slot e : edges) {
+      Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
+      const Properties& op = graph_->VertexProps(other);
+      absl::string_view ocat = op.GetString(keys::kVitrageCategory);
+      absl::string_view otype = op.GetString(keys::kVitrageType);
+      bool type_named = false;
+      for (const Neighbor& n : *neighbors) {
+        if (n.vertex.key.category == ocat && n.vertex.key.type == otype) {
+          type_named = true;
+          break;
+        }
+      }
+      if (!type_named) continue;
+      bool found = false;
+      for (size_t i = 0; i < neighbors->size(); ++i) {
+        const Neighbor& n = (*neighbors)[i];
+        if (nids[i].empty() || graph_->VertexId(other) != nids[i]) continue;
+        bool dir_ok = n.entity_is_source ? graph_->EdgeSource(e) == v && graph_->EdgeTarget(e) == other
+                                         : graph_->EdgeSource(e) == other && graph_->EdgeTarget(e) == v;
+        if (dir_ok && graph_->EdgeLabel(e) == n.label &&
+            graph_->EdgeProps(e) == EdgeProps(n.label)) {
+          found = true;
+          valid[i] = true;
+        }
+      }
+      if (!found) obsolete.push_back(e);
+    }
+    for (Slot e : obsolete) {
+      Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
+      RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+      RETURN_IF_ERROR(RemovePlaceholderIfOrphan(other, delta));
+    }
+  }
+  return ConnectNeighbors(entity_id, neighbors, valid, now, delta);
+}
+
+// ------------------------------------------------------------ actions
+
+absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDelta* delta) {
+  if (ent->action == GraphAction::kNone) return absl::OkStatus();
+  const std::string now = options_.clock(ev);
+  absl::string_view ds_name = ev.GetString(ekeys::kDatasourceName);
+  EntityVertex& ev_vertex = ent->vertex;
+  Properties props = ev_vertex.props;
+  auto set_ds_name = [&] {
+    if (!ds_name.empty()) {
+      props.Set(keys::kVitrageDatasourceName,
+                Value::StringFor(keys::kVitrageDatasourceName, ds_name));
+    }
+  };
+
+  switch (ent->action) {
+    case GraphAction::kCreateEntity: {
+      std::string id = FindId(ev_vertex.key, false);
+      if (id.empty()) id = MintId();
+      Slot s = graph_->FindVertex(id);
+      AddIdentity(ev_vertex.key, id, &props);
+      set_ds_name();
+      Aggregate(&props, s);
+      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), /*keep_nulls_on_update=*/true, delta));
+      return ConnectNeighbors(id, &ent->neighbors, std::vector<bool>(ent->neighbors.size(), false),
+                              now, delta);
+    }
+    case GraphAction::kUpdateEntity: {
+      std::string id = FindId(ev_vertex.key, false);
+      Slot s = id.empty() ? kNoSlot : graph_->FindVertex(id);
+      if (!CanUpdate(s, props)) {
+        ++stats_.dropped_stale;
+        VLOG(1) << "dropping out-of-order update of " << ev_vertex.key.ToString();
+        return absl::OkStatus();
+      }
+      if (id.empty()) id = MintId();
+      AddIdentity(ev_vertex.key, id, &props);
+      set_ds_name();
+      Aggregate(&props, s);
+      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), false, delta));
+      return UpdateNeighbors(id, &ent->neighbors, now, delta);
+    }
+    case GraphAction::kDeleteEntity: {
+      std::string id = FindId(ev_vertex.key, false);
+      if (id.empty()) {
+        VLOG(1) << "delete of unknown or deleted entity " << ev_vertex.key.ToString();
+        return absl::OkStatus();
+      }
+      Slot s = graph_->FindVertex(id);
+      if (!CanUpdate(s, props)) {
+        ++stats_.dropped_stale;
+        return absl::OkStatus();
+      }
+      std::vector<Slot> edges(graph_->OutEdges(s).begin(), graph_->OutEdges(s).end());
+      for (Slot e : graph_->InEdges(s)) {
+        if (graph_->EdgeSource(e) != s) edges.push_back(e);
+      }
+      std::vector<std::string> others;
+      for (Slot e : edges) {
+        Slot o = graph_->EdgeSource(e) == s ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
+        others.emplace_back(graph_->VertexId(o));
+        RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+      }
+      for (const std::string& o : others) {
+        Slot os = graph_->FindVertex(o);
+        if (os != kNoSlot && o != id) RETURN_IF_ERROR(RemovePlaceholderIfOrphan(os, delta));
+      }
+      AddIdentity(ev_vertex.key, id, &props);
+      set_ds_name();
+      Aggregate(&props, s);
+      props.Set(keys::kVitrageIsDeleted, Value::Bool(true));
+      props.Set(keys::kVitrageSampleTimestamp, Value::String(now, true));
+      return UpsertVertex(id, std::move(props), false, delta);
+    }
+    case GraphAction::kRemoveDeletedEntity: {
+      std::string id = FindId(ev_vertex.key, true);
+      if (id.empty()) return absl::OkStatus();
+      if (!IsDeleted(graph_->VertexProps(graph_->FindVertex(id)))) return absl::OkStatus();
+      return graph_->RemoveVertex(id, delta);
+    }
+    case GraphAction::kUpdateRelationship:
+    case GraphAction::kDeleteRelationship: {
+      const bool del = ent->action == GraphAction::kDeleteRelationship;
+      std::string id = FindId(ev_vertex.key, false);
+      if (id.empty()) {
+        if (del) return absl::OkStatus();
+        id = MintId();
+      }
+      AddIdentity(ev_vertex.key, id, &props);
+      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), false, delta));
+      for (Neighbor& n : ent->neighbors) {
+        std::string nid = FindId(n.vertex.key, false);
+        if (del) {
+          if (nid.empty()) continue;
+          const std::string& s = n.entity_is_source ? id : nid;
+          const std::string& t = n.entity_is_source ? nid : id;
+          Slot e = graph_->FindEdge(s, t, n.label);
+          if (e != kNoSlot) RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+          continue;
+        }
+        if (nid.empty()) {
+          // Deviation: upstream adds a property-less vertex here.
+          nid = MintId();
+          EntityVertex ph = MakePlaceholder(n.vertex.key.category, n.vertex.key.type,
+                                            n.vertex.key.id, ev.GetString(ekeys::kSampleDate));
+          AddIdentity(n.vertex.key, nid, &ph.props);
+          Aggregate(&ph.props, kNoSlot);
+          ++stats_.placeholders_created;
+          RETURN_IF_ERROR(graph_->AddVertex(nid, std::move(ph.props), delta));
+        }
+        const std::string& s = n.entity_is_source ? id : nid;
+        const std::string& t = n.entity_is_source ? nid : id;
+        RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
+      }
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InternalError(
+          absl::StrCat("unhandled graph action ", GraphActionName(ent->action)));
+  }
+}
+
+absl::Status Processor::ApplyRawOps(const Entity& ent, v1::GraphDelta* delta) {
+  // Validate first so that a bad event changes nothing.
+  absl::flat_hash_map<std::string, bool> exists;  // overlay on the graph
+  auto has = [&](const std::string& id) {
+    auto it = exists.find(id);
+    return it != exists.end() ? it->second : graph_->HasVertex(id);
+  };
+  for (size_t i = 0; i < ent.ops.size(); ++i) {
+    const RawOp& op = ent.ops[i];
+    switch (op.kind) {
+      case RawOp::kSetVertex:
+        exists[op.id] = true;
+        break;
+      case RawOp::kRemoveVertex:
+        exists[op.id] = false;
+        break;
+      case RawOp::kSetEdge:
+        if (!has(op.source) || !has(op.target)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "passthrough event: ops[", i, "] set_edge (", op.source, " -> ", op.target, ", ",
+              op.label, "): ", has(op.source) ? "target" : "source", " vertex ",
+              has(op.source) ? op.target : op.source, " does not exist"));
+        }
+        break;
+      case RawOp::kRemoveEdge:
+        break;
+    }
+  }
+  for (const RawOp& op : ent.ops) {
+    switch (op.kind) {
+      case RawOp::kSetVertex:
+        if (graph_->HasVertex(op.id)) {
+          RETURN_IF_ERROR(graph_->ReplaceVertexProps(op.id, op.props, delta));
+        } else {
+          RETURN_IF_ERROR(graph_->AddVertex(op.id, op.props, delta));
+        }
+        break;
+      case RawOp::kRemoveVertex:
+        if (graph_->HasVertex(op.id)) RETURN_IF_ERROR(graph_->RemoveVertex(op.id, delta));
+        break;
+      case RawOp::kSetEdge: {
+        Slot e = graph_->FindEdge(op.source, op.target, op.label);
+        if (e == kNoSlot) {
+          RETURN_IF_ERROR(graph_->AddEdge(op.source, op.target, op.label, op.props, delta));
+        } else {
+          std::vector<KeyId> remove;
+          for (const auto& kv : graph_->EdgeProps(e)) {
+            if (op.props.Find(kv.first) == nullptr) remove.push_back(kv.first);
+          }
+          RETURN_IF_ERROR(
+              graph_->UpdateEdge(op.source, op.target, op.label, op.props, remove, delta));
+        }
+        break;
+      }
+      case RawOp::kRemoveEdge:
+        if (graph_->FindEdge(op.source, op.target, op.label) != kNoSlot) {
+          RETURN_IF_ERROR(graph_->RemoveEdge(op.source, op.target, op.label, delta));
+        }
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vitrage::processor

@@ -1,0 +1,130 @@
+// The processor: turns datasource events into graph changes with upstream
+// Vitrage's semantics (vitrage/entity_graph/processor/processor.py), and
+// reports every change it makes as a v1::GraphDelta.
+//
+// Behaviours (../shared/conformance/README.md):
+//  * action: init_snapshot -> create_entity, snapshot -> update_entity,
+//    update -> vitrage_event_type when it names a GraphAction, else the
+//    transformer's mapping, else update_entity;
+//  * create_entity: adds the vertex, or fills the placeholder in place
+//    (keeps null values); connects neighbours; no timestamp check;
+//  * update_entity / delete_entity whose vitrage_sample_timestamp is older
+//    than the vertex's (plain string comparison, prev <= new; a missing
+//    timestamp counts as newer) are dropped whole;
+//  * update_entity merges props (a null value deletes the key), refreshes
+//    edges to neighbour types named in the event (edges to other vertices
+//    of those types are marked deleted, placeholders left without a live
+//    edge are removed), adds placeholders for unknown neighbours, and
+//    refreshes existing neighbours' timestamps when newer;
+//  * delete_entity marks the vertex and all its edges vitrage_is_deleted
+//    (timestamps = now) and removes neighbour placeholders left without a
+//    live edge; remove_deleted_entity removes a deleted vertex;
+//  * update_relationship / delete_relationship upsert / mark deleted edges;
+//  * vitrage_aggregated_state = upper-cased state, vitrage_operational_state
+//    from the StateTable ("N/A" when unmapped).
+// Deliberate differences from upstream (docs: compatibility): a dropped
+// stale delete keeps the id; update_relationship makes proper placeholders.
+//
+// Vertex ids: resolved from natural keys through the graph's index (a live
+// vertex first); a key without a live vertex gets a new id from the
+// IdGenerator. So a re-created entity gets a new vertex next to its deleted
+// predecessor, as upstream, and no id cache needs persisting.
+//
+// Thread safety: a Processor and its Graph need external synchronization.
+#ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_PROCESSOR_H_
+#define VITRAGE_GRAPH_SERVICE_PROCESSOR_PROCESSOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "graph_service/graph/graph.h"
+#include "graph_service/processor/event.h"
+#include "graph_service/processor/state_table.h"
+#include "graph_service/processor/transformer.h"
+#include "vitrage/v1/graph_types.pb.h"
+
+namespace vitrage::processor {
+
+// Mints vertex ids.
+using IdGenerator = std::function<std::string()>;
+// Random uuid4 strings.
+IdGenerator RandomUuidGenerator();
+// Deterministic uuid4-shaped ids from a seed (tests).
+IdGenerator SeededUuidGenerator(uint64_t seed);
+// The conformance corpus rule: the n-th id (n from 1) is
+// 00000000-0000-4000-8000-<n as 12 hex digits>.
+IdGenerator ConformanceIdGenerator();
+
+// "now" while an event is processed, formatted as Python's
+// str(datetime) with UTC offset: "2024-05-01 10:01:00.500000+00:00".
+using Clock = std::function<std::string(const Event&)>;
+// Wall-clock time.
+Clock WallClock();
+// The conformance corpus rule: the event's vitrage_sample_date + 0.5 s
+// (wall clock when the event has no parsable sample date).
+Clock SampleDatePlusHalfSecondClock();
+
+// md5 hex of `s` (vitrage_cached_id is md5 of the natural key string).
+std::string Md5Hex(absl::string_view s);
+
+struct ProcessorOptions {
+  IdGenerator id_generator;  // default: RandomUuidGenerator()
+  Clock clock;               // default: WallClock()
+  TransformerRegistry transformers = TransformerRegistry::Default();
+  StateTable states = StateTable::Defaults();
+};
+
+class Processor {
+ public:
+  // REQUIRES: `graph` outlives the processor.
+  explicit Processor(graph::Graph* graph, ProcessorOptions options = {});
+
+  // Processes one event. On success appends to `delta` (when non-null)
+  // exactly the changes made to the graph, in order; an event that changes
+  // nothing (e.g. a stale update) appends nothing. On error (no transformer
+  // for vitrage_entity_type, a malformed event) the graph is unchanged and
+  // the status names the field.
+  absl::Status Process(const Event& event, v1::GraphDelta* delta);
+
+  // Counters, for logs and tests.
+  struct Stats {
+    uint64_t processed = 0;
+    uint64_t dropped_stale = 0;
+    uint64_t placeholders_created = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Ctx;
+  absl::Status ProcessEntity(const Event& ev, Entity* ent, v1::GraphDelta* delta);
+  absl::Status ApplyRawOps(const Entity& ent, v1::GraphDelta* delta);
+  // Vertex id for `key`: a live vertex, else (when `allow_deleted`) a
+  // deleted one, else "" (the caller mints one).
+  std::string FindId(const NaturalKey& key, bool allow_deleted) const;
+  std::string MintId();
+  void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props);
+  void Aggregate(graph::Properties* props, graph::Slot existing);
+  bool CanUpdate(graph::Slot existing, const graph::Properties& props) const;
+  absl::Status UpsertVertex(const std::string& id, graph::Properties props, bool keep_nulls,
+                            v1::GraphDelta* delta);
+  absl::Status UpsertEdge(const std::string& s, const std::string& t, const std::string& label,
+                          const graph::Properties& props, v1::GraphDelta* delta);
+  absl::Status MarkEdgeDeleted(graph::Slot e, const std::string& now, v1::GraphDelta* delta);
+  absl::Status RemovePlaceholderIfOrphan(graph::Slot v, v1::GraphDelta* delta);
+  absl::Status ConnectNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
+                                const std::vector<bool>& valid, const std::string& action_ts,
+                                v1::GraphDelta* delta);
+  absl::Status UpdateNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
+                               const std::string& now, v1::GraphDelta* delta);
+
+  graph::Graph* graph_;
+  ProcessorOptions options_;
+  Stats stats_;
+};
+
+}  // namespace vitrage::processor
+
+#endif  // VITRAGE_GRAPH_SERVICE_PROCESSOR_PROCESSOR_H_

@@ -1,0 +1,419 @@
+#include "graph_service/processor/processor.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "graph_service/graph/digest.h"
+#include "graph_service/graph/proto_convert.h"
+#include "graph_service/processor/passthrough_transformer.h"
+#include "graph_service/workload/workload.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace vitrage::processor {
+namespace {
+
+using graph::Graph;
+using graph::kNoSlot;
+using graph::Slot;
+using nlohmann::json;
+
+std::string SharedDir() {
+  const char* src = getenv("VITRAGE_SOURCE_DIR");
+  return std::string(src ? src : "/work/main") + "/../shared/";
+}
+
+ProcessorOptions TestOptions() {
+  ProcessorOptions o;
+  o.id_generator = ConformanceIdGenerator();
+  o.clock = SampleDatePlusHalfSecondClock();
+  return o;
+}
+
+json StaticEntity(const std::string& static_id, const std::string& type, const std::string& id,
+                  const std::string& state, const std::string& action, const std::string& date) {
+  return json{{"static_id", static_id},
+              {"type", type},
+              {"id", id},
+              {"state", state},
+              {"name", id + "-name"},
+              {"metadata", {{"name", id + "-name"}, {"state", state}}},
+              {"relationships", json::array()},
+              {"vitrage_datasource_action", action},
+              {"vitrage_datasource_name", "static"},
+              {"vitrage_entity_type", "static"},
+              {"vitrage_sample_date", date}};
+}
+
+void Relate(json* e, const std::string& label, const json& other, bool entity_is_source = true) {
+  json rel{{"relationship_type", label}};
+  if (entity_is_source) {
+    rel["source"] = (*e)["static_id"];
+    rel["target"] = other;
+  } else {
+    rel["source"] = other;
+    rel["target"] = (*e)["static_id"];
+  }
+  (*e)["relationships"].push_back(rel);
+}
+
+json Ref(const std::string& static_id, const std::string& type, const std::string& id) {
+  return json{{"static_id", static_id}, {"type", type}, {"id", id}, {"metadata", json::object()}};
+}
+
+class ProcessorTest : public ::testing::Test {
+ protected:
+  ProcessorTest() : p_(&g_, TestOptions()) {}
+
+  v1::GraphDelta Process(const json& j) {
+    auto ev = EventFromJson(j);
+    EXPECT_TRUE(ev.ok());
+    Graph before = g_;
+    v1::GraphDelta d;
+    absl::Status st = p_.Process(*ev, &d);
+    EXPECT_TRUE(st.ok()) << st;
+    // Every delta replays to the same graph.
+    EXPECT_TRUE(before.ApplyDelta(d).ok());
+    EXPECT_EQ(graph::Digest(before), graph::Digest(g_));
+    return d;
+  }
+  Slot Find(const std::string& type, const std::string& id) {
+    auto s = g_.FindByNaturalKey("RESOURCE", type, id);
+    return s.empty() ? kNoSlot : s[0];
+  }
+  std::string Str(Slot s, const char* key) {
+    return std::string(g_.VertexProps(s).GetString(graph::InternKey(key)));
+  }
+  bool Bool(Slot s, const char* key) { return g_.VertexProps(s).GetBool(graph::InternKey(key)); }
+
+  Graph g_;
+  Processor p_;
+};
+
+TEST_F(ProcessorTest, StaticEntitiesAndRelationships) {
+  json r = StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  Relate(&r, "contains", Ref("s1", "switch", "switch-1"));
+  Process(r);
+  Slot router = Find("router", "router-1");
+  ASSERT_NE(router, kNoSlot);
+  EXPECT_EQ(g_.VertexId(router), "00000000-0000-4000-8000-000000000001");
+  EXPECT_EQ(Str(router, "vitrage_id"), "00000000-0000-4000-8000-000000000001");
+  EXPECT_EQ(Str(router, "vitrage_cached_id"), Md5Hex("RESOURCE:router:router-1"));
+  EXPECT_EQ(Str(router, "vitrage_cached_id"), "f137e55df1e81bcddae25cf66730fadc");
+  EXPECT_EQ(Str(router, "name"), "router-1-name");
+  EXPECT_EQ(Str(router, "state"), "available");
+  EXPECT_EQ(Str(router, "update_timestamp"), "2024-05-01T10:00:10Z");
+  EXPECT_EQ(Str(router, "vitrage_sample_timestamp"), "2024-05-01T10:00:10Z");
+  EXPECT_EQ(Str(router, "vitrage_aggregated_state"), "AVAILABLE");
+  EXPECT_EQ(Str(router, "vitrage_operational_state"), "OK");
+  EXPECT_EQ(Str(router, "vitrage_datasource_name"), "static");
+  EXPECT_TRUE(Bool(router, "is_real_vitrage_id"));
+  EXPECT_FALSE(Bool(router, "vitrage_is_placeholder"));
+  Slot sw = Find("switch", "switch-1");
+  ASSERT_NE(sw, kNoSlot);
+  Slot e = g_.FindEdge(g_.VertexId(router), g_.VertexId(sw), "contains");
+  ASSERT_NE(e, kNoSlot);
+  EXPECT_EQ(g_.EdgeProps(e).size(), 2u);
+  EXPECT_EQ(g_.EdgeProps(e).GetString(graph::keys::kRelationshipType), "contains");
+  EXPECT_FALSE(g_.EdgeProps(e).GetBool(graph::keys::kVitrageIsDeleted));
+
+  // A static entity of a type with its own transformer only merges id/type.
+  Process(StaticEntity("h0", "nova.host", "host-0", "ignored", "snapshot", "2024-05-01T10:00:10Z"));
+  Slot host = Find("nova.host", "host-0");
+  ASSERT_NE(host, kNoSlot);
+  EXPECT_EQ(Str(host, "state"), "");
+  EXPECT_EQ(Str(host, "vitrage_operational_state"), "N/A");
+  EXPECT_EQ(g_.VertexProps(host).Find("name"), nullptr);
+}
+
+TEST_F(ProcessorTest, PlaceholderCreatedThenFilled) {
+  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  Relate(&s1, "attached", Ref("s2", "switch", "switch-2"));
+  Process(s1);
+  Slot ph = Find("switch", "switch-2");
+  ASSERT_NE(ph, kNoSlot);
+  std::string ph_id(g_.VertexId(ph));
+  EXPECT_TRUE(Bool(ph, "vitrage_is_placeholder"));
+  EXPECT_EQ(Str(ph, "vitrage_sample_timestamp"), "2024-05-01T10:00:10Z");
+  EXPECT_EQ(Str(ph, "vitrage_operational_state"), "N/A");
+  const graph::Value* agg = g_.VertexProps(ph).Find("vitrage_aggregated_state");
+  ASSERT_NE(agg, nullptr);
+  EXPECT_TRUE(agg->is_null());
+  EXPECT_EQ(g_.VertexProps(ph).Find("state"), nullptr);
+  EXPECT_EQ(p_.stats().placeholders_created, 1u);
+
+  Process(StaticEntity("s2", "switch", "switch-2", "error", "snapshot", "2024-05-01T10:00:11Z"));
+  Slot filled = Find("switch", "switch-2");
+  EXPECT_EQ(g_.VertexId(filled), ph_id);  // filled in place
+  EXPECT_FALSE(Bool(filled, "vitrage_is_placeholder"));
+  EXPECT_EQ(Str(filled, "state"), "error");
+  EXPECT_EQ(Str(filled, "vitrage_aggregated_state"), "ERROR");
+  EXPECT_EQ(Str(filled, "vitrage_operational_state"), "ERROR");
+  EXPECT_EQ(g_.vertex_count(), 2u);
+}
+
+TEST_F(ProcessorTest, OutOfOrderUpdateDropped) {
+  Process(StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z"));
+  json old = StaticEntity("s1", "switch", "switch-1", "error", "update", "2024-05-01T10:00:10Z");
+  Relate(&old, "attached", Ref("h9", "nova.host", "host-9"));
+  v1::GraphDelta d = Process(old);
+  EXPECT_EQ(d.changes_size(), 0);  // dropped whole: vertex, neighbours and edges
+  EXPECT_EQ(p_.stats().dropped_stale, 1u);
+  EXPECT_EQ(Str(Find("switch", "switch-1"), "state"), "available");
+  EXPECT_EQ(Find("nova.host", "host-9"), kNoSlot);
+  // Equal timestamps are applied.
+  Process(StaticEntity("s1", "switch", "switch-1", "error", "update", "2024-05-01T10:00:20Z"));
+  EXPECT_EQ(Str(Find("switch", "switch-1"), "state"), "error");
+}
+
+TEST_F(ProcessorTest, DeleteThenRemoval) {
+  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  Relate(&s1, "attached", Ref("h9", "nova.host", "host-9"));
+  Relate(&s1, "contains", Ref("r1", "router", "router-1"), /*entity_is_source=*/false);
+  Process(s1);
+  Process(StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z"));
+  ASSERT_EQ(g_.vertex_count(), 3u);
+
+  json del = StaticEntity("s1", "switch", "switch-1", "available", "update", "2024-05-01T10:01:00Z");
+  del["vitrage_event_type"] = "delete_entity";
+  Process(del);
+  Slot sw = Find("switch", "switch-1");
+  ASSERT_NE(sw, kNoSlot);
+  EXPECT_TRUE(Bool(sw, "vitrage_is_deleted"));
+  EXPECT_EQ(Str(sw, "vitrage_sample_timestamp"), "2024-05-01 10:01:00.500000+00:00");
+  // The placeholder host lost its only live edge: removed. The router stays.
+  EXPECT_EQ(Find("nova.host", "host-9"), kNoSlot);
+  Slot r = Find("router", "router-1");
+  ASSERT_NE(r, kNoSlot);
+  Slot e = g_.FindEdge(g_.VertexId(r), g_.VertexId(sw), "contains");
+  ASSERT_NE(e, kNoSlot);
+  EXPECT_TRUE(g_.EdgeProps(e).GetBool(graph::keys::kVitrageIsDeleted));
+  EXPECT_EQ(g_.EdgeProps(e).GetString(graph::keys::kUpdateTimestamp),
+            "2024-05-01 10:01:00.500000+00:00");
+
+  json rm = del;
+  rm["vitrage_event_type"] = "remove_deleted_entity";
+  rm["vitrage_sample_date"] = "2024-05-01T10:02:30Z";
+  Process(rm);
+  EXPECT_EQ(Find("switch", "switch-1"), kNoSlot);
+  EXPECT_EQ(g_.vertex_count(), 1u);
+  EXPECT_EQ(g_.edge_count(), 0u);
+
+  // A re-created entity gets a new vertex id.
+  Process(StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:03:00Z"));
+  EXPECT_EQ(g_.VertexId(Find("switch", "switch-1")), "00000000-0000-4000-8000-000000000004");
+}
+
+TEST_F(ProcessorTest, RelationshipDeleted) {
+  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  Relate(&s1, "attached", Ref("ha", "server", "host-a"));
+  Process(s1);
+  Process(StaticEntity("hb", "server", "host-b", "available", "snapshot", "2024-05-01T10:00:10Z"));
+  // The switch now names host-b instead of host-a (same neighbour type).
+  json moved = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z");
+  Relate(&moved, "attached", Ref("hb", "server", "host-b"));
+  Process(moved);
+  Slot sw = Find("switch", "switch-1");
+  Slot hb = Find("server", "host-b");
+  ASSERT_NE(g_.FindEdge(g_.VertexId(sw), g_.VertexId(hb), "attached"), kNoSlot);
+  // host-a was a placeholder without another live edge: gone with its edge.
+  EXPECT_EQ(Find("server", "host-a"), kNoSlot);
+  EXPECT_EQ(g_.edge_count(), 1u);
+
+  // Now host-a is real; moving back marks the host-b edge deleted but keeps host-b.
+  Process(StaticEntity("ha", "server", "host-a", "available", "snapshot", "2024-05-01T10:00:30Z"));
+  json back = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:40Z");
+  Relate(&back, "attached", Ref("ha", "server", "host-a"));
+  Process(back);
+  Slot e = g_.FindEdge(g_.VertexId(sw), g_.VertexId(hb), "attached");
+  ASSERT_NE(e, kNoSlot);
+  EXPECT_TRUE(g_.EdgeProps(e).GetBool(graph::keys::kVitrageIsDeleted));
+  EXPECT_EQ(g_.EdgeProps(e).GetString(graph::keys::kUpdateTimestamp),
+            "2024-05-01 10:00:40.500000+00:00");
+  Slot ha = Find("server", "host-a");
+  Slot live = g_.FindEdge(g_.VertexId(sw), g_.VertexId(ha), "attached");
+  ASSERT_NE(live, kNoSlot);
+  EXPECT_FALSE(g_.EdgeProps(live).GetBool(graph::keys::kVitrageIsDeleted));
+}
+
+TEST_F(ProcessorTest, UnknownEntityTypeIsRejectedWithoutChange) {
+  auto ev = EventFromJsonText(R"({"vitrage_entity_type": "nova.nope",
+                                 "vitrage_datasource_action": "update"})");
+  ASSERT_TRUE(ev.ok());
+  v1::GraphDelta d;
+  absl::Status st = p_.Process(*ev, &d);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("nova.nope"), std::string::npos);
+  EXPECT_EQ(g_.vertex_count(), 0u);
+}
+
+TEST(StateTableTest, LoadsUpstreamYaml) {
+  StateTable t;
+  ASSERT_TRUE(t.LoadYaml("switch", R"(category: RESOURCE
+values:
+  - aggregated values:
+      priority: 30
+      original values:
+        - name: ERROR
+          operational_value: ERROR
+  - aggregated values:
+      priority: 10
+      original values:
+        - name: available
+          operational_value: OK
+)")
+                  .ok());
+  ASSERT_NE(t.Lookup("switch", "AVAILABLE"), nullptr);
+  EXPECT_EQ(t.Lookup("switch", "AVAILABLE")->operational, "OK");
+  EXPECT_EQ(t.Lookup("switch", "ERROR")->priority, 30);
+  EXPECT_EQ(t.Lookup("switch", "SHUTOFF"), nullptr);
+  absl::Status st = t.LoadYaml("bad", "category: RESOURCE\nvalues: 3\n");
+  EXPECT_NE(st.message().find("bad.yaml"), std::string::npos);
+}
+
+// ------------------------------------------------------- pass-through
+
+void PutString(v1::MapValue* m, const std::string& k, const std::string& v) {
+  auto* e = m->add_entries();
+  e->set_key(k);
+  e->mutable_value()->set_string_value(v);
+}
+
+TEST(PassthroughTest, GetAllOfGraph10kRebuildsItsDigest) {
+  Graph source;
+  ASSERT_TRUE(workload::LoadGraphFile(SharedDir() + "workload/graph_10k.jsonl.zst", &source).ok());
+  v1::MapValue fields;
+  PutString(&fields, "vitrage_entity_type", kPassthroughEntityType);
+  PutString(&fields, "vitrage_datasource_action", "init_snapshot");
+  PutString(&fields, "vitrage_sample_date", "2024-05-01T10:00:00Z");
+  auto* ops = fields.add_entries();
+  ops->set_key("ops");
+  auto* list = ops->mutable_value()->mutable_list_value();
+  for (Slot v : source.VerticesById()) {
+    auto* m = list->add_values()->mutable_map_value();
+    PutString(m, "op", "set_vertex");
+    PutString(m, "id", std::string(source.VertexId(v)));
+    auto* p = m->add_entries();
+    p->set_key("props");
+    graph::PropertiesToProto(source.VertexProps(v), p->mutable_value()->mutable_map_value()->mutable_entries());
+  }
+  for (Slot e : source.EdgesByKey()) {
+    auto* m = list->add_values()->mutable_map_value();
+    PutString(m, "op", "set_edge");
+    PutString(m, "source", std::string(source.VertexId(source.EdgeSource(e))));
+    PutString(m, "target", std::string(source.VertexId(source.EdgeTarget(e))));
+    PutString(m, "label", std::string(source.EdgeLabel(e)));
+    auto* p = m->add_entries();
+    p->set_key("props");
+    graph::PropertiesToProto(source.EdgeProps(e), p->mutable_value()->mutable_map_value()->mutable_entries());
+  }
+  Graph g;
+  Processor proc(&g, TestOptions());
+  v1::GraphDelta d;
+  ASSERT_TRUE(proc.Process(EventFromMapValue(fields), &d).ok());
+  std::ifstream meta(SharedDir() + "workload/graph_10k.meta.json");
+  EXPECT_EQ(graph::Digest(g), json::parse(meta)["digest"].get<std::string>());
+  Graph replay;
+  ASSERT_TRUE(replay.ApplyDelta(d).ok());
+  EXPECT_EQ(graph::Digest(replay), graph::Digest(g));
+  // Re-sending is harmless.
+  v1::GraphDelta again;
+  ASSERT_TRUE(proc.Process(EventFromMapValue(fields), &again).ok());
+  EXPECT_EQ(again.changes_size(), 0);
+}
+
+TEST(PassthroughTest, EdgeToMissingVertexFailsWithoutChange) {
+  auto ev = EventFromJsonText(R"({"vitrage_entity_type": "vitrage.passthrough",
+    "vitrage_datasource_action": "update", "vitrage_sample_date": "2024-05-01T10:00:00Z",
+    "ops": [{"op": "set_vertex", "id": "a", "props": {"x": 1}},
+            {"op": "set_edge", "source": "a", "target": "b", "label": "on", "props": {}}]})");
+  ASSERT_TRUE(ev.ok());
+  Graph g;
+  Processor proc(&g, TestOptions());
+  v1::GraphDelta d;
+  absl::Status st = proc.Process(*ev, &d);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("ops[1]"), std::string::npos) << st;
+  EXPECT_EQ(g.vertex_count(), 0u);
+}
+
+// --------------------------------------------------------- randomized
+
+TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
+  std::mt19937_64 rng(12345);
+  Graph g;
+  Processor proc(&g, TestOptions());
+  Graph shadow;
+  const char* types[] = {"switch", "router", "server", "nova.host"};
+  const char* states[] = {"available", "error", "suboptimal", "weird"};
+  const char* actions[] = {"init_snapshot", "snapshot", "update", "update", "update"};
+  const char* event_types[] = {"", "", "delete_entity", "remove_deleted_entity",
+                               "update_relationship", "delete_relationship"};
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const int kEvents = 4000;
+  for (int i = 0; i < kEvents; ++i) {
+    json ev;
+    if (pick(10) == 0) {
+      // Pass-through op mix.
+      json ops = json::array();
+      for (int k = 0; k < 3; ++k) {
+        std::string a = absl::StrCat("pt-", pick(12)), b = absl::StrCat("pt-", pick(12));
+        switch (pick(4)) {
+          case 0: ops.push_back({{"op", "set_vertex"}, {"id", a}, {"props", {{"n", pick(5)}}}}); break;
+          case 1: ops.push_back({{"op", "remove_vertex"}, {"id", a}}); break;
+          case 2:
+            ops.push_back({{"op", "set_vertex"}, {"id", a}, {"props", {{"n", 1}}}});
+            ops.push_back({{"op", "set_vertex"}, {"id", b}, {"props", {{"m", 2.5}}}});
+            ops.push_back({{"op", "set_edge"}, {"source", a}, {"target", b}, {"label", "l"},
+                           {"props", {{"w", pick(3)}}}});
+            break;
+          default:
+            ops.push_back({{"op", "remove_edge"}, {"source", a}, {"target", b}, {"label", "l"}});
+        }
+      }
+      ev = {{"vitrage_entity_type", "vitrage.passthrough"}, {"vitrage_datasource_action", "update"},
+            {"vitrage_sample_date", "2024-05-01T10:00:00Z"}, {"ops", ops}};
+    } else {
+      int t = pick(4);
+      std::string id = absl::StrCat(types[t], "-", pick(6));
+      char date[32];
+      snprintf(date, sizeof date, "2024-05-01T10:%02d:%02dZ", (i / 60) % 60 - pick(2) + 1 < 0 ? 0 : (i / 60) % 60, pick(60));
+      ev = StaticEntity(absl::StrCat("sid-", id), types[t], id, states[pick(4)], actions[pick(5)], date);
+      if (ev["vitrage_datasource_action"] == "update") {
+        std::string et = event_types[pick(6)];
+        if (!et.empty()) ev["vitrage_event_type"] = et;
+      }
+      int nrel = pick(3);
+      for (int k = 0; k < nrel; ++k) {
+        int nt = pick(4);
+        std::string nid = absl::StrCat(types[nt], "-", pick(6));
+        Relate(&ev, pick(2) ? "attached" : "contains", Ref(absl::StrCat("sid-", nid), types[nt], nid),
+               pick(2) == 0);
+      }
+    }
+    auto e = EventFromJson(ev);
+    ASSERT_TRUE(e.ok());
+    v1::GraphDelta d;
+    absl::Status st = proc.Process(*e, &d);
+    if (!st.ok()) {
+      // Only pass-through events may be rejected (edge to a missing vertex).
+      ASSERT_EQ(ev["vitrage_entity_type"], "vitrage.passthrough") << st;
+      ASSERT_EQ(d.changes_size(), 0);
+    }
+    // Round-trip the delta through its wire form, as the journal does.
+    v1::GraphDelta wire;
+    ASSERT_TRUE(wire.ParseFromString(d.SerializeAsString()));
+    ASSERT_TRUE(shadow.ApplyDelta(wire).ok()) << "event " << i << ": " << ev.dump();
+    if (i % 50 == 0 || i == kEvents - 1) {
+      ASSERT_EQ(graph::Digest(shadow), graph::Digest(g)) << "after event " << i;
+    }
+  }
+  EXPECT_GT(g.vertex_count(), 10u);
+  EXPECT_GT(proc.stats().dropped_stale, 0u);
+}
+
+}  // namespace
+}  // namespace vitrage::processor
