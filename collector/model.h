@@ -18,18 +18,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "collector/passthrough.h"
 #include "graph_service/graph/graph.h"
 
 namespace vitrage::collector {
-
-// One change to the state.
-struct Op {
-  enum Kind { kSetVertex, kRemoveVertex, kSetEdge, kRemoveEdge };
-  Kind kind = kSetVertex;
-  std::string id;                      // vertex ops
-  std::string source, target, label;   // edge ops
-  graph::Properties props;             // set ops: the full new properties
-};
 
 // Sizes of the synthetic cloud.
 struct SyntheticOptions {

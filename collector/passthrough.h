@@ -20,10 +20,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "collector/model.h"
+#include "graph_service/graph/value.h"
 #include "vitrage/v1/graph.pb.h"
 
 namespace vitrage::collector {
+
+// One change to the state.
+struct Op {
+  enum Kind { kSetVertex, kRemoveVertex, kSetEdge, kRemoveEdge };
+  Kind kind = kSetVertex;
+  std::string id;                      // vertex ops
+  std::string source, target, label;   // edge ops
+  graph::Properties props;             // set ops: the full new properties
+};
+
 
 inline constexpr char kPassthroughType[] = "vitrage.passthrough";
 

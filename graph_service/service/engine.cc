@@ -1,0 +1,892 @@
+#include "graph_service/service/engine.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_util.h"
+#include "common/status_macros.h"
+#include "graph_service/graph/digest.h"
+#include "graph_service/graph/proto_convert.h"
+#include "graph_service/snapshot/snapshot.h"
+
+namespace vitrage::service {
+namespace {
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+bool IsTransient(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* RoleName(v1::GraphRole r) { return v1::GraphRole_Name(r).c_str(); }
+
+}  // namespace
+
+Engine::Engine(EngineOptions options, std::unique_ptr<EventHandler> handler)
+    : options_(std::move(options)),
+      process_start_(absl::Now()),
+      handler_(std::move(handler)) {
+  if (options_.persistency) {
+    persistor_channel_ = MakeChannel(options_.persistor_address, 64 << 20);
+    persistor_ = v1::Persistor::NewStub(persistor_channel_);
+  }
+  collector_ = v1::Collector::NewStub(MakeChannel(options_.collector_address, 64 << 20));
+}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::SetPhase(v1::GraphRole role, const std::string& phase) {
+  absl::MutexLock l(&status_mu_);
+  if (role_ == v1::FENCED) return;
+  role_ = role;
+  phase_ = phase;
+}
+
+bool Engine::readable() const {
+  absl::MutexLock l(&status_mu_);
+  return readable_;
+}
+
+bool Engine::active() const {
+  absl::MutexLock l(&status_mu_);
+  return role_ == v1::ACTIVE;
+}
+
+void Engine::Fatal(const absl::Status& s) {
+  absl::MutexLock l(&status_mu_);
+  if (!fatal_.ok()) return;
+  fatal_ = s;
+  if (s.code() == absl::StatusCode::kFailedPrecondition) {
+    role_ = v1::FENCED;
+    phase_ = absl::StrCat("fenced: ", s.message());
+    LOG(ERROR) << "FENCED: another vitrage-graph holds a newer epoch ("
+               << s.message() << "); this one stops taking events and exits";
+  } else {
+    phase_ = absl::StrCat("failed: ", s.message());
+    LOG(ERROR) << "vitrage-graph cannot go on: " << s;
+  }
+}
+
+absl::Status Engine::WaitForFatal() {
+  absl::MutexLock l(&status_mu_);
+  auto done = [this] {
+    status_mu_.AssertHeld();
+    return !fatal_.ok() || shutdown_;
+  };
+  status_mu_.Await(absl::Condition(&done));
+  return fatal_;
+}
+
+void Engine::Shutdown() {
+  {
+    absl::MutexLock l(&status_mu_);
+    if (shutdown_) return;
+    shutdown_ = true;
+  }
+  {
+    absl::MutexLock l(&snap_mu_);
+    snap_stop_ = true;
+  }
+  if (snapshotter_.joinable()) snapshotter_.join();
+  if (journal_) journal_->Shutdown();
+}
+
+// ------------------------------------------------------------- recovery
+
+absl::Status Engine::Start() {
+  absl::Status s = Recover();
+  bool stopped;
+  {
+    absl::MutexLock l(&status_mu_);
+    stopped = shutdown_;
+  }
+  if (!s.ok()) {
+    if (!stopped) Fatal(s);
+    return s;
+  }
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_total_ms(Ms(absl::Now() - process_start_));
+    if (role_ != v1::FENCED) {
+      role_ = v1::ACTIVE;
+      phase_ = "active";
+    }
+    LOG(INFO) << "ACTIVE after " << timings_.total_ms() << " ms (epoch " << epoch_
+              << "; acquire epoch " << timings_.acquire_epoch_ms()
+              << " ms, snapshot load " << timings_.snapshot_load_ms()
+              << " ms, replay " << timings_.replay_ms() << " ms of "
+              << timings_.records_replayed() << " records, index rebuild "
+              << timings_.index_rebuild_ms() << " ms, get_all "
+              << timings_.get_all_ms() << " ms"
+              << (timings_.get_all_reason().empty()
+                      ? std::string()
+                      : absl::StrCat(" (", timings_.get_all_reason(), ")"))
+              << ")";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Recover() {
+  if (!options_.persistency) {
+    LOG(INFO) << "persistency is disabled: starting from an empty graph and get_all";
+    {
+      absl::MutexLock l(&status_mu_);
+      readable_ = true;
+    }
+    return RunGetAll("persistency disabled");
+  }
+
+  SetPhase(v1::RECOVERING, "acquiring epoch");
+  absl::Time t = absl::Now();
+  v1::AcquireEpochResponse ep;
+  RETURN_IF_ERROR(AcquireEpoch(&ep));
+  {
+    absl::MutexLock l(&status_mu_);
+    epoch_ = ep.epoch();
+    timings_.set_acquire_epoch_ms(Ms(absl::Now() - t));
+  }
+  LOG(INFO) << "recovery: epoch " << ep.epoch() << " acquired (previous "
+            << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
+            << Ms(absl::Now() - t) << " ms";
+
+  SetPhase(v1::RECOVERING, "loading snapshot");
+  t = absl::Now();
+  uint64_t snapshot_id = 0;
+  v1::SnapshotHeader header;
+  absl::Status loaded = LoadSnapshot(&snapshot_id, &header);
+  if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
+  const bool have_snapshot = loaded.ok();
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_snapshot_id(snapshot_id);
+    timings_.set_snapshot_seq(have_snapshot ? header.seq() : 0);
+    timings_.set_snapshot_load_ms(Ms(absl::Now() - t));
+  }
+  if (have_snapshot) {
+    LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq()
+              << ", " << header.vertex_count() << " vertices, " << header.edge_count()
+              << " edges, " << header.compressed_bytes() << " bytes) loaded in "
+              << Ms(absl::Now() - t) << " ms";
+  } else {
+    LOG(INFO) << "recovery: the store has no complete snapshot";
+  }
+
+  uint64_t base = have_snapshot ? header.seq() : 0;
+  SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
+  t = absl::Now();
+  int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;
+  std::string get_all_reason;
+  bool reset = false;
+  absl::Status replayed = Replay(base, ep.durable_seq(), &last_time);
+  if (!replayed.ok()) {
+    if (!absl::IsDataLoss(replayed)) return replayed;
+    LOG(ERROR) << "recovery: cannot rebuild the graph from the store: "
+               << replayed.message() << "; starting over from get_all";
+    get_all_reason = absl::StrCat("store unusable: ", replayed.message());
+    reset = true;
+    absl::MutexLock l(&mu_);
+    graph_.Clear();
+    marks_.clear();
+    applied_seq_ = ep.durable_seq();
+  }
+  uint64_t replayed_records;
+  {
+    absl::MutexLock l(&mu_);
+    replayed_records = applied_seq_ - base;
+    if (reset) replayed_records = 0;
+  }
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_replay_ms(Ms(absl::Now() - t));
+    timings_.set_records_replayed(replayed_records);
+    // The graph keeps its indexes (natural key, adjacency) current as it is
+    // built; the per-source marks were rebuilt during replay.
+    timings_.set_index_rebuild_ms(0);
+    readable_ = true;
+  }
+  LOG(INFO) << "recovery: replayed " << replayed_records << " records in "
+            << Ms(absl::Now() - t) << " ms; graph at seq " << ep.durable_seq();
+
+  if (get_all_reason.empty()) {
+    if (!have_snapshot && ep.durable_seq() == 0) {
+      get_all_reason = "fresh start: the store is empty";
+    } else if (last_time > 0) {
+      absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
+      if (down > options_.get_all_after_downtime) {
+        get_all_reason = absl::StrCat("downtime ", absl::FormatDuration(down),
+                                      " exceeds ",
+                                      absl::FormatDuration(options_.get_all_after_downtime));
+      }
+    }
+  }
+
+  journal_ = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
+                                                      ep.epoch(), ep.durable_seq());
+  journal_->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
+  StartSnapshotter();
+
+  if (!get_all_reason.empty()) {
+    if (reset) {
+      absl::MutexLock l(&mu_);
+      v1::JournalRecord rec;
+      rec.set_reset(true);
+      rec.set_event_kind("reset before get_all");
+      CommitRecordLocked(std::move(rec));
+    }
+    RETURN_IF_ERROR(RunGetAll(get_all_reason));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  int failures = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while acquiring epoch");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::AcquireEpochRequest req;
+    req.set_owner(options_.owner);
+    grpc::Status st = persistor_->AcquireEpoch(&ctx, req, resp);
+    if (st.ok()) return absl::OkStatus();
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    if (failures++ % 20 == 0) {
+      LOG(WARNING) << "recovery: persistor at " << options_.persistor_address
+                   << " not answering AcquireEpoch (" << st.error_message()
+                   << "); staying RECOVERING and retrying (never starting empty)";
+    }
+    SetPhase(v1::RECOVERING,
+             absl::StrCat("acquiring epoch: persistor unreachable (", st.error_message(), ")"));
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header) {
+  uint64_t older_than = 0;
+  uint32_t skipped = 0;
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while loading snapshot");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+    v1::GetLatestSnapshotRequest req;
+    req.set_older_than_id(older_than);
+    auto reader = persistor_->GetLatestSnapshot(&ctx, req);
+    v1::GetLatestSnapshotResponse resp;
+    snapshot::SnapshotDecoder decoder(snapshot::DecodeOptions{options_.snapshot_digest});
+    absl::Status decode_error;
+    uint64_t id = 0;
+    bool have_info = false;
+    while (reader->Read(&resp)) {
+      if (!decode_error.ok()) continue;
+      if (resp.has_info()) {
+        id = resp.info().snapshot_id();
+        have_info = true;
+        decode_error = decoder.Begin(resp.info().header());
+      } else if (!have_info) {
+        decode_error = absl::DataLossError("snapshot stream began without its header");
+      } else {
+        decode_error = decoder.AddChunk(resp.chunk());
+      }
+      if (!decode_error.ok()) ctx.TryCancel();
+    }
+    grpc::Status st = reader->Finish();
+    if (decode_error.ok() && st.ok()) decode_error = decoder.Finish();
+    if (decode_error.ok() && st.ok()) {
+      graph::Graph g = decoder.TakeGraph();
+      snapshot::SnapshotSections sections = decoder.TakeSections();
+      *header = decoder.header();
+      *snapshot_id = id;
+      absl::MutexLock l(&mu_);
+      graph_ = std::move(g);
+      marks_.clear();
+      for (const auto& m : sections.source_marks) marks_[m.source()] = m.source_seq();
+      applied_seq_ = header->seq();
+      last_record_time_ = header->seq_time_unix_micros();
+      absl::MutexLock sl(&status_mu_);
+      timings_.set_snapshots_skipped(skipped);
+      return absl::OkStatus();
+    }
+    if (decode_error.ok() && st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      absl::MutexLock l(&status_mu_);
+      timings_.set_snapshots_skipped(skipped);
+      return absl::NotFoundError(st.error_message());
+    }
+    if (!decode_error.ok() || st.error_code() == grpc::StatusCode::DATA_LOSS) {
+      std::string why = !decode_error.ok() ? std::string(decode_error.message())
+                                           : st.error_message();
+      LOG(ERROR) << "recovery: snapshot " << id << " failed verification (" << why
+                 << "); falling back to the snapshot before it";
+      ++skipped;
+      if (id == 0) return absl::DataLossError(why);
+      older_than = id;
+      continue;
+    }
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    LOG(WARNING) << "recovery: could not read the snapshot (" << st.error_message()
+                 << "); retrying (this is not the same as having none)";
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  const uint64_t base = after_seq;
+  while (true) {
+    uint64_t applied;
+    {
+      absl::MutexLock l(&mu_);
+      applied = applied_seq_;
+    }
+    if (applied >= durable_seq) break;
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while replaying");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+    v1::ReadLogRequest req;
+    req.set_after_seq(applied);
+    req.set_max_batch_bytes(3 << 20);
+    auto reader = persistor_->ReadLog(&ctx, req);
+    v1::ReadLogResponse resp;
+    absl::Status error;
+    while (error.ok() && reader->Read(&resp)) {
+      absl::MutexLock l(&mu_);
+      for (const v1::JournalRecord& rec : resp.records()) {
+        if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
+        if (rec.seq() != applied_seq_ + 1) {
+          error = absl::DataLossError(
+              applied_seq_ == base
+                  ? absl::StrCat("the log does not reach back to seq ", base + 1,
+                                 " (first record is ", rec.seq(), ")")
+                  : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1,
+                                 ", got ", rec.seq()));
+          break;
+        }
+        if (rec.reset()) {
+          graph_.Clear();
+          marks_.clear();
+        }
+        absl::Status s = graph_.ApplyDelta(rec.delta());
+        if (!s.ok()) {
+          error = absl::DataLossError(absl::StrCat("record ", rec.seq(),
+                                                   " does not apply: ", s.message()));
+          break;
+        }
+        applied_seq_ = rec.seq();
+        if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
+        last_record_time_ = rec.time_unix_micros();
+        *last_time = rec.time_unix_micros();
+      }
+    }
+    if (!error.ok()) {
+      ctx.TryCancel();
+      reader->Finish();
+      return error;
+    }
+    grpc::Status st = reader->Finish();
+    if (st.ok()) {
+      absl::MutexLock l(&mu_);
+      if (applied_seq_ < durable_seq) {
+        return absl::DataLossError(absl::StrCat("the log ends at seq ", applied_seq_,
+                                                " but the durable seq is ", durable_seq));
+      }
+      break;
+    }
+    if (st.error_code() == grpc::StatusCode::DATA_LOSS) {
+      return absl::DataLossError(st.error_message());
+    }
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    LOG(WARNING) << "recovery: ReadLog failed (" << st.error_message()
+                 << "); resuming from seq " << applied;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RunGetAll(const std::string& reason) {
+  SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, ")"));
+  LOG(INFO) << "get_all from the collector at " << options_.collector_address
+            << ": " << reason;
+  absl::Time t0 = absl::Now();
+  absl::Duration backoff = absl::Milliseconds(100);
+  int failures = 0;
+  uint64_t events = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down during get_all");
+      if (!fatal_.ok()) return fatal_;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      handler_->BeginGetAll();
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(600)));
+    v1::GetAllRequest req;
+    req.set_action("init_snapshot");
+    auto reader = collector_->GetAll(&ctx, req);
+    v1::GetAllResponse resp;
+    std::string source;
+    uint64_t covered = 0;
+    events = 0;
+    while (reader->Read(&resp)) {
+      if (journal_) {
+        absl::Status room = journal_->WaitForRoom(resp.events_size() + 1,
+                                                  absl::InfiniteFuture());
+        if (!room.ok()) return room;
+      }
+      absl::MutexLock l(&mu_);
+      for (const v1::Event& ev : resp.events()) {
+        ApplyLocked(ev, /*dedupe=*/false);
+        ++events;
+      }
+      if (!resp.source().empty()) {
+        source = resp.source();
+        covered = resp.covered_source_seq();
+      }
+    }
+    grpc::Status st = reader->Finish();
+    if (st.ok()) {
+      if (journal_) {
+        absl::Status room = journal_->WaitForRoom(1, absl::InfiniteFuture());
+        if (!room.ok()) return room;
+      }
+      absl::MutexLock l(&mu_);
+      v1::JournalRecord rec;
+      handler_->EndGetAll(&graph_, rec.mutable_delta());
+      rec.set_event_kind("get_all reconcile");
+      // The collector's events up to `covered` are in what get_all returned:
+      // when it re-sends them they are acked without being applied.
+      rec.set_source(source);
+      rec.set_source_seq(covered);
+      CommitRecordLocked(std::move(rec));
+      break;
+    }
+    if (failures++ % 10 == 0) {
+      LOG(WARNING) << "get_all: collector at " << options_.collector_address
+                   << " failed (" << st.error_message() << "); retrying";
+    }
+    SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, "): collector unreachable (",
+                                          st.error_message(), ")"));
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+  double ms = Ms(absl::Now() - t0);
+  uint64_t seq;
+  {
+    absl::MutexLock l(&mu_);
+    seq = applied_seq_;
+    LOG(INFO) << "get_all: " << events << " events, graph has " << graph_.vertex_count()
+              << " vertices and " << graph_.edge_count() << " edges, " << ms << " ms";
+  }
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_get_all_ms(ms);
+    timings_.set_get_all_reason(reason);
+  }
+  if (options_.persistency) {
+    // A snapshot after every get_all (the next recovery should not need it).
+    absl::MutexLock l(&snap_mu_);
+    snap_target_seq_ = std::max(snap_target_seq_, seq);
+    ++snap_requested_;
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- intake
+
+void Engine::NoteMarkLocked(const std::string& source, uint64_t seq) {
+  uint64_t& m = marks_[source];
+  if (seq > m) m = seq;
+}
+
+uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
+  record.set_seq(++applied_seq_);
+  record.set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  last_record_time_ = record.time_unix_micros();
+  if (!record.source().empty()) NoteMarkLocked(record.source(), record.source_seq());
+  if (!journal_) return 0;
+  record.set_epoch(journal_->epoch());
+  {
+    absl::MutexLock l(&snap_mu_);
+    snap_queue_.push_back(record);
+  }
+  absl::Status s = journal_->Append(std::move(record));
+  if (!s.ok()) {
+    // Room was reserved before applying; only a dying journal refuses.
+    LOG(ERROR) << "journal refused seq " << applied_seq_ << ": " << s;
+  }
+  return applied_seq_;
+}
+
+uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
+  v1::JournalRecord rec;
+  handler_->Handle(ev, &graph_, rec.mutable_delta(), rec.mutable_event_kind());
+  if (dedupe) {
+    rec.set_source(ev.source());
+    rec.set_source_seq(ev.source_seq());
+  }
+  return CommitRecordLocked(std::move(rec));
+}
+
+absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRequest& req) {
+  {
+    absl::MutexLock l(&status_mu_);
+    if (role_ != v1::ACTIVE) {
+      return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
+                                                 ": ", phase_));
+    }
+  }
+  constexpr int kMaxEvents = 10000;
+  if (req.events_size() > kMaxEvents) {
+    return absl::InvalidArgumentError(absl::StrCat("PushEvents: ", req.events_size(),
+                                                   " events in one request; the limit is ",
+                                                   kMaxEvents));
+  }
+  {
+    absl::ReaderMutexLock l(&mu_);
+    for (int i = 0; i < req.events_size(); ++i) {
+      const v1::Event& ev = req.events(i);
+      absl::Status s = handler_->Validate(ev);
+      if (!s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ",
+            ev.source_seq(), "): ", s.message(), "; nothing in this request was applied"));
+      }
+    }
+  }
+  v1::PushEventsResponse resp;
+  uint64_t wait_seq = 0;
+  {
+    absl::MutexLock intake(&intake_mu_);
+    if (journal_) {
+      absl::Status room = journal_->WaitForRoom(req.events_size(),
+                                                absl::Now() + absl::Seconds(5));
+      if (absl::IsDeadlineExceeded(room)) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "journal buffer full (persistor not acking): ", room.message(), "; retry later"));
+      }
+      if (!room.ok()) return absl::UnavailableError(room.message());
+    }
+    absl::MutexLock l(&mu_);
+    for (const v1::Event& ev : req.events()) {
+      if (ev.source_seq() != 0) {
+        auto it = marks_.find(ev.source());
+        if (it != marks_.end() && ev.source_seq() <= it->second) {
+          resp.set_duplicates(resp.duplicates() + 1);
+          continue;
+        }
+      }
+      ApplyLocked(ev, /*dedupe=*/true);
+      resp.set_applied(resp.applied() + 1);
+    }
+    // A re-sent event may have been applied by an earlier call whose
+    // record is not durable yet: wait for everything applied so far.
+    wait_seq = applied_seq_;
+  }
+  if (!journal_) return resp;
+  absl::Status s = journal_->WaitDurable(wait_seq, absl::Now() + options_.push_timeout);
+  if (!s.ok()) {
+    if (absl::IsDeadlineExceeded(s)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "events applied but not durable within ",
+          absl::FormatDuration(options_.push_timeout),
+          " (persistor unreachable?); re-send them: ", s.message()));
+    }
+    return absl::UnavailableError(absl::StrCat("journal failed: ", s.message()));
+  }
+  resp.set_durable_seq(wait_seq);
+  return resp;
+}
+
+// ----------------------------------------------------------------- reads
+
+absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
+                                 std::vector<v1::TopologyBatch>* batches) {
+  if (!readable()) {
+    absl::MutexLock l(&status_mu_);
+    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
+                                               ": ", phase_));
+  }
+  graph::TopologyQuery q;
+  q.vitrage_types.assign(req.vitrage_types().begin(), req.vitrage_types().end());
+  q.root_id = req.root_id();
+  q.depth = req.depth();
+  q.include_deleted = req.include_deleted();
+  size_t batch = req.batch_size() == 0 ? 1000 : std::min<uint32_t>(req.batch_size(), 10000);
+  absl::ReaderMutexLock l(&mu_);
+  graph::Subgraph sub;
+  RETURN_IF_ERROR(graph_.Topology(q, &sub));
+  v1::TopologyBatch cur;
+  size_t n = 0;
+  auto flush = [&] {
+    batches->push_back(std::move(cur));
+    cur = v1::TopologyBatch();
+    n = 0;
+  };
+  for (graph::Slot v : sub.vertices) {
+    graph::VertexToProto(graph_, v, cur.add_vertices());
+    if (++n >= batch) flush();
+  }
+  for (graph::Slot e : sub.edges) {
+    graph::EdgeToProto(graph_, e, cur.add_edges());
+    if (++n >= batch) flush();
+  }
+  if (n > 0 || batches->empty()) flush();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::GetVertexResponse> Engine::GetVertex(const std::string& id) {
+  if (!readable()) {
+    absl::MutexLock l(&status_mu_);
+    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
+                                               ": ", phase_));
+  }
+  if (id.empty()) return absl::InvalidArgumentError("GetVertex: id is empty");
+  absl::ReaderMutexLock l(&mu_);
+  graph::Slot v = graph_.FindVertex(id);
+  if (v == graph::kNoSlot) return absl::NotFoundError(absl::StrCat("no vertex \"", id, "\""));
+  v1::GetVertexResponse resp;
+  graph::VertexToProto(graph_, v, resp.mutable_vertex());
+  graph::EdgeFilter all;
+  all.include_deleted = true;
+  for (graph::Slot e : graph_.IncidentEdges(v, all)) {
+    graph::EdgeToProto(graph_, e, resp.add_edges());
+  }
+  return resp;
+}
+
+v1::GraphStatus Engine::Status(bool with_digest) {
+  v1::GraphStatus st;
+  {
+    absl::MutexLock l(&status_mu_);
+    st.set_role(role_);
+    st.set_phase(phase_);
+    st.set_epoch(epoch_);
+    *st.mutable_recovery() = timings_;
+  }
+  st.set_persistency_enabled(options_.persistency);
+  {
+    absl::ReaderMutexLock l(&mu_);
+    st.set_applied_seq(applied_seq_);
+    st.set_vertex_count(graph_.vertex_count());
+    st.set_edge_count(graph_.edge_count());
+    if (with_digest) st.set_digest(graph::Digest(graph_));
+  }
+  if (journal_) {
+    st.set_durable_seq(journal_->durable_seq());
+    st.set_buffered_records(journal_->buffered_records());
+    st.set_buffered_bytes(journal_->buffered_bytes());
+  }
+  {
+    absl::MutexLock l(&snap_mu_);
+    st.set_last_snapshot_seq(last_snapshot_seq_);
+    st.set_last_snapshot_age_seconds(
+        last_snapshot_time_ == absl::InfinitePast()
+            ? -1
+            : absl::ToDoubleSeconds(absl::Now() - last_snapshot_time_));
+    st.set_last_snapshot_error(last_snapshot_error_);
+  }
+  return st;
+}
+
+// ------------------------------------------------------------- snapshots
+
+void Engine::StartSnapshotter() {
+  {
+    absl::MutexLock l(&mu_);
+    shadow_ = std::make_unique<graph::Graph>(graph_);
+    shadow_marks_ = marks_;
+    shadow_seq_ = applied_seq_;
+    shadow_time_ = last_record_time_;
+  }
+  {
+    absl::MutexLock l(&snap_mu_);
+    last_snapshot_time_ = absl::Now();  // the interval counts from start-up
+  }
+  snapshotter_ = std::thread([this] { RunSnapshotter(); });
+}
+
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
+  if (!options_.persistency) {
+    return absl::FailedPreconditionError("persistency is disabled: no snapshots");
+  }
+  if (!active()) {
+    absl::MutexLock l(&status_mu_);
+    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
+                                               ": ", phase_));
+  }
+  uint64_t target;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    target = applied_seq_;
+  }
+  absl::MutexLock l(&snap_mu_);
+  snap_target_seq_ = std::max(snap_target_seq_, target);
+  uint64_t ticket = ++snap_requested_;
+  auto done = [&] {
+    snap_mu_.AssertHeld();
+    return snap_done_ >= ticket || snap_stop_;
+  };
+  if (!snap_mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(300))) {
+    return absl::DeadlineExceededError("snapshot did not finish within 300 s");
+  }
+  if (snap_stop_ && snap_done_ < ticket) return absl::CancelledError("shutting down");
+  return snap_result_;
+}
+
+void Engine::RunSnapshotter() {
+  while (true) {
+    std::deque<v1::JournalRecord> records;
+    bool want = false;
+    uint64_t ticket = 0;
+    {
+      absl::MutexLock l(&snap_mu_);
+      auto wake = [this] {
+        snap_mu_.AssertHeld();
+        return snap_stop_ || !snap_queue_.empty() || snap_requested_ > snap_done_;
+      };
+      snap_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+      if (snap_stop_) return;
+      records.swap(snap_queue_);
+      bool timer = absl::Now() - last_snapshot_time_ >= options_.snapshot_interval;
+      want = snap_requested_ > snap_done_ || timer;
+      ticket = snap_requested_;
+    }
+    for (const v1::JournalRecord& rec : records) {
+      if (rec.seq() <= shadow_seq_) continue;
+      if (rec.reset()) {
+        shadow_->Clear();
+        shadow_marks_.clear();
+      }
+      absl::Status s = shadow_->ApplyDelta(rec.delta());
+      if (!s.ok()) {
+        LOG(ERROR) << "snapshotter: shadow graph diverged at seq " << rec.seq() << ": "
+                   << s << "; snapshots stop until restart";
+        absl::MutexLock l(&snap_mu_);
+        last_snapshot_error_ = absl::StrCat("shadow graph diverged: ", s.message());
+        snap_done_ = snap_requested_;
+        snap_result_ = absl::InternalError(last_snapshot_error_);
+        snap_stop_ = true;
+        return;
+      }
+      shadow_seq_ = rec.seq();
+      shadow_time_ = rec.time_unix_micros();
+      if (!rec.source().empty()) {
+        uint64_t& m = shadow_marks_[rec.source()];
+        m = std::max(m, rec.source_seq());
+      }
+    }
+    if (!want) continue;
+    uint64_t target;
+    {
+      absl::MutexLock l(&snap_mu_);
+      target = snap_target_seq_;
+    }
+    if (shadow_seq_ < target) continue;  // records still on their way
+    auto result = SnapshotShadow(shadow_seq_);
+    absl::MutexLock l(&snap_mu_);
+    snap_result_ = result;
+    snap_done_ = ticket;
+    last_snapshot_time_ = absl::Now();
+    if (result.ok()) {
+      last_snapshot_seq_ = result->seq();
+      last_snapshot_error_.clear();
+    } else {
+      last_snapshot_error_ = std::string(result.status().message());
+    }
+  }
+}
+
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotShadow(uint64_t seq) {
+  absl::Time t0 = absl::Now();
+  // The snapshot must not be ahead of the durable log.
+  RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
+  snapshot::SnapshotInfo info;
+  info.seq = seq;
+  info.epoch = journal_->epoch();
+  info.created_unix_micros = absl::ToUnixMicros(absl::Now());
+  info.seq_time_unix_micros = shadow_time_;
+  snapshot::SnapshotSections sections;
+  for (const auto& [source, s] : shadow_marks_) {
+    v1::SourceMark m;
+    m.set_source(source);
+    m.set_source_seq(s);
+    sections.source_marks.push_back(std::move(m));
+  }
+  std::sort(sections.source_marks.begin(), sections.source_marks.end(),
+            [](const v1::SourceMark& a, const v1::SourceMark& b) {
+              return a.source() < b.source();
+            });
+  snapshot::EncodeOptions eo;
+  eo.compute_digest = options_.snapshot_digest;
+  auto encoded = snapshot::EncodeSnapshotToMemory(*shadow_, info, sections, eo);
+  if (!encoded.ok()) {
+    LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
+               << "; the previous snapshot stays in force";
+    return encoded.status();
+  }
+  absl::Time t1 = absl::Now();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+  v1::PutSnapshotResponse resp;
+  auto writer = persistor_->PutSnapshot(&ctx, &resp);
+  v1::PutSnapshotRequest req;
+  *req.mutable_header() = encoded->header;
+  bool ok = writer->Write(req);
+  for (auto& chunk : encoded->chunks) {
+    if (!ok) break;
+    req.Clear();
+    *req.mutable_chunk() = std::move(chunk);
+    ok = writer->Write(req);
+  }
+  if (ok) writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  if (!st.ok()) {
+    absl::Status s = FromGrpcStatus(st);
+    LOG(ERROR) << "snapshot at seq " << seq << " was not stored (" << st.error_message()
+               << "); the previous snapshot stays in force";
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) Fatal(s);
+    return s;
+  }
+  v1::TakeSnapshotResponse out;
+  out.set_snapshot_id(resp.snapshot_id());
+  out.set_seq(seq);
+  out.set_stored_bytes(resp.stored_bytes());
+  out.set_stall_ms(0);  // the shadow copy is encoded; intake never waits for it
+  out.set_total_ms(Ms(absl::Now() - t0));
+  LOG(INFO) << "snapshot " << resp.snapshot_id() << " stored: seq " << seq << ", "
+            << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
+            << " edges, " << resp.stored_bytes() << " bytes in "
+            << encoded->chunks.size() << " chunks; encode " << Ms(t1 - t0) << " ms, store "
+            << Ms(absl::Now() - t1) << " ms";
+  return out;
+}
+
+}  // namespace vitrage::service

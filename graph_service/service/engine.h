@@ -1,0 +1,170 @@
+// The graph service's engine: recovery, intake, the journal, snapshots and
+// the read side, without gRPC server code (api/ wraps it).
+//
+// Start-up (../shared/DESIGN.md section 6), each phase logged with its time
+// and reported in Status():
+//   persistency disabled: empty graph, get_all, ACTIVE.
+//   otherwise: AcquireEpoch (retried until the persistor answers; we are the
+//   only writer from then on) -> newest complete snapshot (a snapshot that
+//   fails verification is skipped for the one before it; "no snapshot" and
+//   "could not read" are different answers and only the first starts
+//   empty) -> ReadLog after its seq, applying deltas, which must reach the
+//   durable seq AcquireEpoch returned -> get_all when the downtime exceeds
+//   the limit or nothing usable was stored -> ACTIVE (intake open).
+// Queries are refused (UNAVAILABLE naming the phase) until the graph is
+// rebuilt; PushEvents until ACTIVE.
+//
+// Intake: PushEvents validates the whole request, then (one request at a
+// time, in arrival order) gives each new event the next journal seq,
+// applies it, and appends its record to the journal; it returns once the
+// last record is durable. Events whose source_seq is at or below the
+// source's high-water mark are acked without being applied.
+//
+// Snapshots: a background thread keeps a shadow copy of the graph by
+// applying the same records once they are durable, and encodes and stores
+// that copy, so processing is never held for the length of a snapshot.
+//
+// Fencing: when the persistor refuses our epoch the engine stops taking
+// events, reports FENCED, and WaitForFatal() returns so main can exit
+// non-zero.
+#ifndef VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
+#define VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "graph_service/graph/graph.h"
+#include "graph_service/journal/journal_client.h"
+#include "graph_service/service/event_handler.h"
+#include "vitrage/v1/collector.grpc.pb.h"
+#include "vitrage/v1/graph.pb.h"
+#include "vitrage/v1/persistor.grpc.pb.h"
+
+namespace vitrage::service {
+
+struct EngineOptions {
+  bool persistency = true;
+  std::string persistor_address = "127.0.0.1:9701";
+  std::string collector_address = "127.0.0.1:9703";
+  journal::JournalOptions journal;
+  absl::Duration snapshot_interval = absl::Seconds(600);
+  absl::Duration get_all_after_downtime = absl::Seconds(3600);
+  // Who we are, for AcquireEpoch (host:pid).
+  std::string owner;
+  // PushEvents waits this long for durability before answering
+  // DEADLINE_EXCEEDED (the collector re-sends).
+  absl::Duration push_timeout = absl::Seconds(20);
+  // Compute the digest into each snapshot header (verified at load).
+  bool snapshot_digest = true;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, std::unique_ptr<EventHandler> handler);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs the start-up sequence; returns when ACTIVE, or the error that
+  // stops it (shut down, fenced, unrecoverable store).
+  absl::Status Start();
+
+  absl::StatusOr<v1::PushEventsResponse> PushEvents(const v1::PushEventsRequest& req);
+
+  // Builds the answer under a read lock, then hands batches to `sink`
+  // (which may block on the network) without holding it.
+  absl::Status GetTopology(const v1::GetTopologyRequest& req,
+                           std::vector<v1::TopologyBatch>* batches);
+  absl::StatusOr<v1::GetVertexResponse> GetVertex(const std::string& id);
+  v1::GraphStatus Status(bool with_digest);
+  absl::StatusOr<v1::TakeSnapshotResponse> TakeSnapshot();
+
+  // True once the graph can answer queries.
+  bool readable() const;
+  bool active() const;
+
+  // Stops intake, the journal and the snapshotter.
+  void Shutdown();
+  // Blocks until the engine is fenced or fails after start (returns why),
+  // or Shutdown() (returns OK).
+  absl::Status WaitForFatal();
+
+ private:
+  struct Durable {
+    v1::JournalRecord record;
+  };
+
+  void SetPhase(v1::GraphRole role, const std::string& phase);
+  absl::Status Recover();
+  absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
+  // Loads the newest usable snapshot; returns NOT_FOUND when none.
+  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header);
+  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time);
+  absl::Status RunGetAll(const std::string& reason);
+  // Applies one event under mu_ and journals it. Returns its seq (0 when
+  // persistency is off).
+  uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t CommitRecordLocked(v1::JournalRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Fatal(const absl::Status& s);
+  void StartSnapshotter();
+  void RunSnapshotter();
+  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotShadow(uint64_t target_seq);
+  void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const EngineOptions options_;
+  std::shared_ptr<grpc::Channel> persistor_channel_;
+  std::unique_ptr<v1::Persistor::Stub> persistor_;
+  std::unique_ptr<v1::Collector::Stub> collector_;
+  std::unique_ptr<journal::JournalClient> journal_;
+  const absl::Time process_start_;
+
+  // The graph and everything derived from it. Writers: intake, recovery.
+  mutable absl::Mutex mu_;
+  graph::Graph graph_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<EventHandler> handler_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
+  uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_record_time_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Serializes PushEvents (arrival order) outside of mu_ waits.
+  absl::Mutex intake_mu_;
+
+  // Role, phase, timings.
+  mutable absl::Mutex status_mu_;
+  v1::GraphRole role_ ABSL_GUARDED_BY(status_mu_) = v1::STARTING;
+  std::string phase_ ABSL_GUARDED_BY(status_mu_) = "starting";
+  bool readable_ ABSL_GUARDED_BY(status_mu_) = false;
+  uint64_t epoch_ ABSL_GUARDED_BY(status_mu_) = 0;
+  v1::RecoveryTimings timings_ ABSL_GUARDED_BY(status_mu_);
+  absl::Status fatal_ ABSL_GUARDED_BY(status_mu_);
+  bool shutdown_ ABSL_GUARDED_BY(status_mu_) = false;
+
+  // Snapshotter: records queued for the shadow copy.
+  mutable absl::Mutex snap_mu_;
+  std::deque<v1::JournalRecord> snap_queue_ ABSL_GUARDED_BY(snap_mu_);
+  uint64_t snap_requested_ ABSL_GUARDED_BY(snap_mu_) = 0;  // request counter
+  uint64_t snap_done_ ABSL_GUARDED_BY(snap_mu_) = 0;
+  uint64_t snap_target_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
+  absl::StatusOr<v1::TakeSnapshotResponse> snap_result_ ABSL_GUARDED_BY(snap_mu_);
+  uint64_t last_snapshot_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
+  absl::Time last_snapshot_time_ ABSL_GUARDED_BY(snap_mu_) = absl::InfinitePast();
+  std::string last_snapshot_error_ ABSL_GUARDED_BY(snap_mu_);
+  bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
+  std::unique_ptr<graph::Graph> shadow_;  // owned by the snapshot thread
+  absl::flat_hash_map<std::string, uint64_t> shadow_marks_;
+  uint64_t shadow_seq_ = 0;
+  int64_t shadow_time_ = 0;
+  std::thread snapshotter_;
+};
+
+}  // namespace vitrage::service
+
+#endif  // VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_

@@ -1,0 +1,45 @@
+// What the engine asks of the code that turns events into graph changes.
+// The engine owns ordering, sequence numbers, dedupe and durability; a
+// handler only looks at one event and changes the graph.
+#ifndef VITRAGE_GRAPH_SERVICE_SERVICE_EVENT_HANDLER_H_
+#define VITRAGE_GRAPH_SERVICE_SERVICE_EVENT_HANDLER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "graph_service/graph/graph.h"
+#include "vitrage/v1/graph.pb.h"
+
+namespace vitrage::service {
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+
+  // Checks an event before anything of its request is applied. A request
+  // with an event that fails here is rejected whole (INVALID_ARGUMENT
+  // naming the event and the problem) and changes nothing.
+  virtual absl::Status Validate(const v1::Event& event) = 0;
+
+  // Applies a validated event to `g`, appending exactly what changed to
+  // `delta`; `kind` gets a short description ("nova.instance update").
+  // Parts of an event that cannot apply (e.g. an edge to an unknown vertex)
+  // are skipped and counted, never half-applied: `delta` always matches
+  // what `g` went through.
+  virtual void Handle(const v1::Event& event, graph::Graph* g,
+                      v1::GraphDelta* delta, std::string* kind) = 0;
+
+  // get_all reconciliation: BeginGetAll, then Handle for every get_all
+  // event, then EndGetAll appends the removal of whatever the datasources
+  // no longer report.
+  virtual void BeginGetAll() = 0;
+  virtual void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) = 0;
+
+  // Parts of events skipped so far (see Handle).
+  virtual uint64_t skipped() const = 0;
+};
+
+}  // namespace vitrage::service
+
+#endif  // VITRAGE_GRAPH_SERVICE_SERVICE_EVENT_HANDLER_H_

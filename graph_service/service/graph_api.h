@@ -1,0 +1,31 @@
+// The Graph gRPC service over an Engine.
+#ifndef VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
+#define VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
+
+#include "graph_service/service/engine.h"
+#include "vitrage/v1/graph.grpc.pb.h"
+
+namespace vitrage::service {
+
+class GraphApi final : public v1::Graph::Service {
+ public:
+  explicit GraphApi(Engine* engine) : engine_(engine) {}
+
+  grpc::Status PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
+                          v1::PushEventsResponse* resp) override;
+  grpc::Status GetTopology(grpc::ServerContext* ctx, const v1::GetTopologyRequest* req,
+                           grpc::ServerWriter<v1::TopologyBatch>* writer) override;
+  grpc::Status GetVertex(grpc::ServerContext*, const v1::GetVertexRequest* req,
+                         v1::GetVertexResponse* resp) override;
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GraphStatusRequest* req,
+                         v1::GraphStatus* resp) override;
+  grpc::Status TakeSnapshot(grpc::ServerContext*, const v1::TakeSnapshotRequest* req,
+                            v1::TakeSnapshotResponse* resp) override;
+
+ private:
+  Engine* engine_;
+};
+
+}  // namespace vitrage::service
+
+#endif  // VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_

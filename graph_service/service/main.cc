@@ -1,0 +1,116 @@
+// vitrage-graph: the entity graph service.
+//
+//   vitrage-graph --config vitrage.conf [--listen HOST:PORT]
+//                 [--persistor HOST:PORT] [--collector HOST:PORT]
+//
+// Exit codes: 0 after SIGTERM/SIGINT; 2 bad configuration; 3 fenced (another
+// graph holds a newer epoch); 1 any other failure. Pacemaker restarts or
+// moves the resource on non-zero.
+#include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "common/grpc_util.h"
+#include "common/logging.h"
+#include "graph_service/service/engine.h"
+#include "graph_service/service/graph_api.h"
+#include "graph_service/service/passthrough_handler.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vitrage-graph: the entity graph with fast failover"};
+  std::string config_path, listen, persistor, collector;
+  app.add_option("--config", config_path, "vitrage.conf");
+  app.add_option("--listen", listen, "HOST:PORT to serve on ([graph] listen_address)");
+  app.add_option("--persistor", persistor, "vitrage-persistor HOST:PORT");
+  app.add_option("--collector", collector, "vitrage-collector HOST:PORT (get_all)");
+  CLI11_PARSE(app, argc, argv);
+
+  vitrage::Config config;
+  if (!config_path.empty()) {
+    auto c = vitrage::LoadConfig(config_path);
+    if (!c.ok()) {
+      std::cerr << "vitrage-graph: " << c.status().message() << "\n";
+      return 2;
+    }
+    config = *c;
+  }
+  vitrage::InitLogging(argv[0], config.log_dir, config.debug);
+  if (!listen.empty()) config.graph.listen_address = listen;
+  if (!persistor.empty()) config.persistency.persistor_address = persistor;
+  if (!collector.empty()) config.graph.collector_address = collector;
+  for (const auto& [what, addr] :
+       {std::pair{"--listen", config.graph.listen_address},
+        std::pair{"--persistor", config.persistency.persistor_address},
+        std::pair{"--collector", config.graph.collector_address}}) {
+    if (auto s = vitrage::ValidateAddress(addr, what); !s.ok()) {
+      LOG(ERROR) << s.message();
+      return 2;
+    }
+  }
+
+  vitrage::service::EngineOptions options;
+  options.persistency = config.persistency.enabled;
+  options.persistor_address = config.persistency.persistor_address;
+  options.collector_address = config.graph.collector_address;
+  options.journal.max_buffer_records = config.persistency.buffer_max_records;
+  options.journal.max_buffer_bytes = config.persistency.buffer_max_bytes;
+  options.snapshot_interval = config.persistency.snapshot_interval;
+  options.get_all_after_downtime = config.persistency.get_all_after_downtime;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  options.owner = absl::StrCat(host, ":", getpid());
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  vitrage::service::Engine engine(options,
+                                  std::make_unique<vitrage::service::PassthroughHandler>());
+  vitrage::service::GraphApi api(&engine);
+  int port = 0;
+  auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port,
+                                     64 << 20);
+  if (!server) return 1;
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  LOG(INFO) << "vitrage-graph serving on " << config.graph.listen_address
+            << " (persistency " << (options.persistency ? "enabled" : "disabled")
+            << ", persistor " << options.persistor_address << ", collector "
+            << options.collector_address << "); recovering";
+
+  std::atomic<int> exit_code{0};
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    LOG(INFO) << "vitrage-graph: signal " << sig << ", shutting down";
+    engine.Shutdown();
+  });
+  signals.detach();
+
+  absl::Status started = engine.Start();
+  if (started.ok()) {
+    health->SetServingStatus(true);
+    absl::Status fatal = engine.WaitForFatal();
+    if (!fatal.ok()) {
+      exit_code = absl::IsFailedPrecondition(fatal) ? 3 : 1;
+    }
+  } else if (!absl::IsCancelled(started)) {
+    LOG(ERROR) << "vitrage-graph: start-up failed: " << started;
+    exit_code = absl::IsFailedPrecondition(started) ? 3 : 1;
+  }
+  health->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  engine.Shutdown();
+  LOG(INFO) << "vitrage-graph: exiting with code " << exit_code;
+  google::FlushLogFiles(google::GLOG_INFO);
+  _exit(exit_code);
+}
