@@ -22,11 +22,21 @@ std::mutex& ConnectMutex() {
   return mu;
 }
 
+// Error messages travel in proto3 `string` fields (valid UTF-8 only) and
+// may quote blob bytes: keep printable ASCII.
+std::string Printable(absl::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 // Shortens a statement for error messages (blobs can be megabytes).
 std::string Excerpt(absl::string_view sql) {
   constexpr size_t kMax = 120;
-  if (sql.size() <= kMax) return std::string(sql);
-  return absl::StrCat(sql.substr(0, kMax), "...");
+  if (sql.size() <= kMax) return Printable(sql);
+  return absl::StrCat(Printable(sql.substr(0, kMax)), "...");
 }
 
 }  // namespace
@@ -56,8 +66,9 @@ absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
                                   absl::string_view message,
                                   absl::string_view server,
                                   absl::string_view context) {
-  std::string text = absl::StrCat("mysql ", server, ": error ", code, " (",
-                                   sqlstate, ") ", message, " [", context, "]");
+  std::string text =
+      Printable(absl::StrCat("mysql ", server, ": error ", code, " (", sqlstate,
+                             ") ", message, " [", context, "]"));
   if (IsConnectionError(code)) return absl::UnavailableError(text);
   switch (code) {
     case 1213:
@@ -150,15 +161,15 @@ absl::StatusOr<uint64_t> Connection::Execute(const std::string& sql) {
       broken_ = true;
     }
     if (e.getErrorCode() == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]"));
+      return absl::UnavailableError(Printable(absl::StrCat(
+          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
     }
     return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
                                 server_, Excerpt(sql));
   } catch (const std::exception& e) {
     broken_ = true;
-    return absl::InternalError(absl::StrCat("mysql ", server_, ": ", e.what(),
-                                            " [", Excerpt(sql), "]"));
+    return absl::InternalError(Printable(absl::StrCat(
+        "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
   }
 }
 
@@ -188,15 +199,15 @@ absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
       broken_ = true;
     }
     if (e.getErrorCode() == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]"));
+      return absl::UnavailableError(Printable(absl::StrCat(
+          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
     }
     return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
                                 server_, Excerpt(sql));
   } catch (const std::exception& e) {
     broken_ = true;
-    return absl::InternalError(absl::StrCat("mysql ", server_, ": ", e.what(),
-                                            " [", Excerpt(sql), "]"));
+    return absl::InternalError(Printable(absl::StrCat(
+        "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
   }
 }
 
