@@ -61,14 +61,15 @@ std::string Digest(const Graph& g) {
   Sha256 sha;
   std::string buf;
   buf.reserve(kFlush + 4096);
-  for (Slot v : g.VerticesById()) {
+  std::vector<Slot> vertices = g.VerticesById();
+  for (Slot v : vertices) {
     AppendVertexDigestRecord(g, v, &buf);
     if (buf.size() >= kFlush) {
       sha.Update(buf);
       buf.clear();
     }
   }
-  for (Slot e : g.EdgesByKey()) {
+  for (Slot e : g.EdgesByKey(vertices)) {
     AppendEdgeDigestRecord(g, e, &buf);
     if (buf.size() >= kFlush) {
       sha.Update(buf);

@@ -145,15 +145,20 @@ std::vector<Slot> Graph::VerticesById() const {
   return out;
 }
 
-std::vector<Slot> Graph::EdgesByKey() const {
+std::vector<Slot> Graph::EdgesByKey() const { return EdgesByKey(VerticesById()); }
+
+std::vector<Slot> Graph::EdgesByKey(const std::vector<Slot>& vertices_by_id) const {
+  // Rank vertices by id once; then edges sort on integers.
+  std::vector<uint32_t> rank(vertices_.size(), 0);
+  for (uint32_t r = 0; r < vertices_by_id.size(); ++r) rank[vertices_by_id[r]] = r;
   std::vector<Slot> out;
   out.reserve(edge_count());
   ForEachEdge([&](Slot s) { out.push_back(s); });
-  std::sort(out.begin(), out.end(), [this](Slot a, Slot b) {
+  std::sort(out.begin(), out.end(), [this, &rank](Slot a, Slot b) {
     const EdgeRec& x = edges_[a];
     const EdgeRec& y = edges_[b];
-    if (x.source != y.source) return VertexId(x.source) < VertexId(y.source);
-    if (x.target != y.target) return VertexId(x.target) < VertexId(y.target);
+    if (x.source != y.source) return rank[x.source] < rank[y.source];
+    if (x.target != y.target) return rank[x.target] < rank[y.target];
     return KeyName(x.label) < KeyName(y.label);
   });
   return out;

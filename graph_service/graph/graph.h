@@ -133,6 +133,8 @@ class Graph {
   }
   // All edge slots ordered by (source id, target id, label), byte order.
   std::vector<Slot> EdgesByKey() const;
+  // The same, given VerticesById() (saves sorting the vertices again).
+  std::vector<Slot> EdgesByKey(const std::vector<Slot>& vertices_by_id) const;
 
   // -------------------------------------------------------------- queries
 

@@ -84,6 +84,7 @@ class KeyTable {
     const Entry* b = blocks_[id >> kBlockBits].load(std::memory_order_acquire);
     return b[id & (kBlockSize - 1)].name;
   }
+  uint32_t Count() const { return count_.load(std::memory_order_acquire); }
   bool InternsValues(KeyId id) const {
     const Entry* b = blocks_[id >> kBlockBits].load(std::memory_order_acquire);
     return b[id & (kBlockSize - 1)].intern_values;
@@ -164,7 +165,16 @@ const bool kCommonKeysInterned = [] {
 
 }  // namespace
 
-KeyId InternKey(absl::string_view key) { return Keys().Intern(key); }
+KeyId InternKey(absl::string_view key) {
+  // Ids never change, so a per-thread cache in front of the shared table
+  // is always right and spares the lock on hot paths (decode, replay).
+  thread_local absl::flat_hash_map<std::string, KeyId> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  KeyId id = Keys().Intern(key);
+  if (cache.size() < (1 << 16)) cache.emplace(std::string(key), id);
+  return id;
+}
 absl::string_view KeyName(KeyId id) { return Keys().Name(id); }
 bool KeyInternsValues(KeyId key) {
   (void)kCommonKeysInterned;
@@ -286,7 +296,18 @@ Value Value::String(absl::string_view s, bool intern) {
     if (!s.empty()) memcpy(reinterpret_cast<char*>(&v) + 2, s.data(), s.size());
     return v;
   }
-  StrRep* r = intern ? Interner().Intern(s) : nullptr;
+  StrRep* r = nullptr;
+  if (intern) {
+    // Interned strings are immortal: a per-thread cache is always right.
+    thread_local absl::flat_hash_map<std::string, StrRep*> cache;
+    auto it = cache.find(s);
+    if (it != cache.end()) {
+      r = it->second;
+    } else {
+      r = Interner().Intern(s);
+      if (r != nullptr && cache.size() < (1 << 16)) cache.emplace(std::string(s), r);
+    }
+  }
   if (r == nullptr) r = StrRep::Make(s, false);
   v.tag_ = kTagStr;
   v.u_.str = r;
@@ -444,12 +465,33 @@ size_t Properties::HeapBytes() const {
   return n;
 }
 
+namespace {
+// Per-thread rank of every key id by name, rebuilt when a newer key shows
+// up, so sorting members by name compares integers.
+const std::vector<uint32_t>& KeyRanks(KeyId needed) {
+  thread_local std::vector<uint32_t> ranks;
+  if (needed < ranks.size()) return ranks;
+  uint32_t n = Keys().Count();
+  std::vector<KeyId> ids(n);
+  for (uint32_t i = 0; i < n; ++i) ids[i] = i;
+  std::sort(ids.begin(), ids.end(), [](KeyId a, KeyId b) { return KeyName(a) < KeyName(b); });
+  ranks.assign(n, 0);
+  for (uint32_t r = 0; r < n; ++r) ranks[ids[r]] = r;
+  return ranks;
+}
+}  // namespace
+
 std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props) {
   std::vector<const MapEntry*> out;
   out.reserve(props.size());
-  for (const auto& e : props) out.push_back(&e);
-  std::sort(out.begin(), out.end(), [](const MapEntry* a, const MapEntry* b) {
-    return KeyName(a->first) < KeyName(b->first);
+  KeyId max_id = 0;
+  for (const auto& e : props) {
+    out.push_back(&e);
+    max_id = std::max(max_id, e.first);
+  }
+  const std::vector<uint32_t>& rank = KeyRanks(max_id);
+  std::sort(out.begin(), out.end(), [&rank](const MapEntry* a, const MapEntry* b) {
+    return rank[a->first] < rank[b->first];
   });
   return out;
 }

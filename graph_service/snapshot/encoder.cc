@@ -84,7 +84,8 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
     }
   };
   uint64_t nv = 0, ne = 0;
-  for (Slot v : g.VerticesById()) {
+  std::vector<Slot> vertices = g.VerticesById();
+  for (Slot v : vertices) {
     RETURN_IF_ERROR(w.Room(internal::VertexRecordSize(g, v)));
     internal::AppendVertex(g, v, w.body());
     ++nv;
@@ -93,7 +94,7 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
       digest_flush(false);
     }
   }
-  for (Slot e : g.EdgesByKey()) {
+  for (Slot e : g.EdgesByKey(vertices)) {
     RETURN_IF_ERROR(w.Room(internal::EdgeRecordSize(g, e)));
     internal::AppendEdge(g, e, w.body());
     ++ne;

@@ -307,12 +307,13 @@ absl::Status ExportGraphFile(const Graph& g, const std::string& path) {
       buf.clear();
     }
   };
-  for (Slot v : g.VerticesById()) {
+  std::vector<Slot> vertices = g.VerticesById();
+  for (Slot v : vertices) {
     AppendVertexLine(g, v, &buf);
     buf.push_back('\n');
     flush(false);
   }
-  for (Slot e : g.EdgesByKey()) {
+  for (Slot e : g.EdgesByKey(vertices)) {
     AppendEdgeLine(g, e, &buf);
     buf.push_back('\n');
     flush(false);
