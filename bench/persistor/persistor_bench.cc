@@ -262,8 +262,12 @@ int main(int argc, char** argv) {
   // Table.
   std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   std::string commit = GitCommit();
-  std::printf("\nvitrage-persistor benchmark  %s  commit %s  innodb_flush_log_at_trx_commit=%s\n",
-              date.c_str(), commit.c_str(), flush_setting.c_str());
+  // Other work on the machine skews these numbers: record the load.
+  std::string load = vitrage::testing::ReadFileOrEmpty("/proc/loadavg");
+  load = load.substr(0, load.find(' '));
+  std::printf("\nvitrage-persistor benchmark  %s  commit %s  innodb_flush_log_at_trx_commit=%s"
+              "  loadavg %s  (cpu: cores used by mysqld / vitrage-persistor)\n",
+              date.c_str(), commit.c_str(), flush_setting.c_str(), load.c_str());
   std::printf("%-18s %-36s %10s %7s %8s %8s %10s %7s %7s\n", "measurement", "parameters",
               "records/s", "MB/s", "p50 ms", "p99 ms", "max/total", "cpu:db", "cpu:pers");
   for (const Result& r : results) {
@@ -278,13 +282,14 @@ int main(int argc, char** argv) {
   std::ofstream out(path, std::ios::app);
   if (header) {
     out << "date\tcommit\tmeasurement\tparameters\tflush_log_at_trx_commit\trecords_per_s"
-           "\tmb_per_s\tp50_ms\tp99_ms\tmax_or_total_ms\n";
+           "\tmb_per_s\tp50_ms\tp99_ms\tmax_or_total_ms\tmysqld_cpu\tpersistor_cpu"
+           "\tloadavg\n";
   }
   for (const Result& r : results) {
-    out << absl::StrFormat("%s\t%s\t%s\t%s%s\t%s\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\n", date,
-                           commit, r.name, r.params, quick ? " quick" : "",
+    out << absl::StrFormat("%s\t%s\t%s\t%s%s\t%s\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%s\n",
+                           date, commit, r.name, r.params, quick ? " quick" : "",
                            flush_setting, r.records_per_s, r.mb_per_s, r.p50_ms,
-                           r.p99_ms, r.max_ms);
+                           r.p99_ms, r.max_ms, r.mysqld_cpu, r.persistor_cpu, load);
   }
   std::printf("appended to %s\n", path.c_str());
   vitrage::testing::RemoveTree(*dir);

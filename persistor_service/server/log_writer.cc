@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -204,6 +205,13 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
     uint64_t next = durable + 1;
     std::vector<absl::Status> verdicts(group.size());
     std::vector<const mysql::LogRow*> fresh;
+    // Streams with a rejected batch in this group: their later batches are
+    // skipped (the stream ends with the first error).
+    std::unordered_set<const BatchSink*> failed_sinks;
+    auto reject = [&](size_t i, absl::Status s) {
+      verdicts[i] = std::move(s);
+      failed_sinks.insert(group[i]->sink.get());
+    };
     bool connection_lost = false;
     for (size_t i = 0; i < group.size() && !connection_lost; ++i) {
       const PendingBatch& b = *group[i];
@@ -211,19 +219,15 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
         verdicts[i] = absl::CancelledError("an earlier batch of this stream failed");
         continue;
       }
-      bool failed_earlier = false;
-      for (size_t j = 0; j < i; ++j) {
-        if (group[j]->sink == b.sink && !verdicts[j].ok()) failed_earlier = true;
-      }
-      if (failed_earlier) {
+      if (failed_sinks.count(b.sink.get()) != 0) {
         verdicts[i] = absl::CancelledError("an earlier batch of this stream failed");
         continue;
       }
       const uint64_t first = b.rows.front().seq;
       const uint64_t last = b.rows.back().seq;
       if (first > next) {
-        verdicts[i] = absl::OutOfRangeError(absl::StrCat(
-            "gap: record seq ", first, " but durable seq is ", next - 1));
+        reject(i, absl::OutOfRangeError(absl::StrCat(
+                      "gap: record seq ", first, " but durable seq is ", next - 1)));
         continue;
       }
       if (first <= durable) {
@@ -235,7 +239,7 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
           break;
         }
         if (!s.ok()) {
-          verdicts[i] = s;
+          reject(i, s);
           continue;
         }
       }
@@ -251,7 +255,7 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
         }
       }
       if (!s.ok()) {
-        verdicts[i] = s;
+        reject(i, s);
         continue;
       }
       for (uint64_t seq = std::max(first, next); seq <= last; ++seq) {
