@@ -1,0 +1,295 @@
+// Tempest-style failover scenarios over the real binaries and a real
+// MariaDB. Each checks the outcome by content: once the collector has every
+// event acked, the graph's digest must equal the digest of the collector's
+// own model of the cloud (what the pair must end with).
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "integration_tests/stack.h"
+
+namespace vitrage::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Waits until every generated event is acked, then compares digests.
+void ExpectGraphMatchesCollector(Stack& stack) {
+  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok())
+      << stack.WaitCollectorDrained(absl::Seconds(1));
+  auto c = stack.CollectorStatus(/*digest=*/true);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto g = stack.GraphStatus(/*digest=*/true);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->digest(), c->model_digest())
+      << "graph has " << g->vertex_count() << " vertices, " << g->edge_count()
+      << " edges; collector " << c->entities() << " / " << c->relationships();
+  EXPECT_EQ(c->acked_source_seq(), c->last_source_seq());
+}
+
+StackOptions Changing(uint64_t changes, double rate) {
+  StackOptions o;
+  o.change_rate = rate;
+  o.max_changes = changes;
+  return o;
+}
+
+TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
+  Stack stack(Changing(300, 2000));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  ExpectGraphMatchesCollector(stack);
+  auto before = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok());
+
+  int st = stack.graph().Stop(absl::Seconds(20));
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->digest(), before->digest());
+  EXPECT_EQ(after->applied_seq(), before->applied_seq());
+  EXPECT_TRUE(after->recovery().get_all_reason().empty()) << after->recovery().get_all_reason();
+  EXPECT_GT(after->recovery().snapshot_id(), 0u) << "the get_all snapshot should be used";
+  EXPECT_GT(after->recovery().total_ms(), 0);
+  ExpectGraphMatchesCollector(stack);
+}
+
+TEST(FailoverTest, Kill9WhileEventsFlowLosesAndDoublesNothing) {
+  Stack stack(Changing(1500, 500));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  absl::SleepFor(absl::Seconds(1));
+  stack.graph().Kill9();
+  // Events wait in the collector's outbox while the graph is down.
+  absl::SleepFor(absl::Seconds(1));
+  auto waiting = stack.CollectorStatus();
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_GT(waiting->pending(), 0u);
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  ExpectGraphMatchesCollector(stack);
+  auto c = stack.CollectorStatus();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->acked(), 1500u);
+}
+
+TEST(FailoverTest, StaleGraphIsFencedAndWritesNothingAfterTheNewOneStarts) {
+  Stack stack(Changing(0, 0));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto a = stack.GraphStatus();
+  ASSERT_TRUE(a.ok());
+  // Pause A; B takes over with a newer epoch.
+  ASSERT_EQ(stack.graph().Signal(SIGSTOP), 0);
+  int port_b = PickFreePort();
+  auto b = stack.SpawnGraph(port_b, "-b");
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30), port_b).ok()) << stack.LogTail("graph-b");
+  auto bs = stack.GraphStatus(false, port_b);
+  ASSERT_TRUE(bs.ok());
+  EXPECT_GT(bs->epoch(), a->epoch());
+  uint64_t durable_at_b = bs->applied_seq();
+
+  // A wakes up and tries to write.
+  ASSERT_EQ(stack.graph().Signal(SIGCONT), 0);
+  auto stub = stack.GraphStub();
+  v1::PushEventsRequest req;
+  auto* ev = req.add_events();
+  ev->set_source("test");
+  ev->set_source_seq(1);
+  ev->set_json(
+      R"({"vitrage_entity_type": "vitrage.passthrough", "vitrage_datasource_action": "update",)"
+      R"( "vitrage_sample_date": "2026-11-30T10:00:00Z", "ops": [{"op": "set_vertex",)"
+      R"( "id": "stale-write", "props": {"vitrage_id": "stale-write"}}]})");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::PushEventsResponse resp;
+  grpc::Status st = stub->PushEvents(&ctx, req, &resp);
+  EXPECT_FALSE(st.ok()) << "a fenced graph must not ack";
+  auto code = stack.graph().Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << "fenced graph did not exit\n" << stack.LogTail("graph");
+  EXPECT_TRUE(WIFEXITED(*code) && WEXITSTATUS(*code) == 3) << *code;
+  EXPECT_THAT(stack.LogTail("graph", 20000), HasSubstr("FENCED"));
+
+  // Nothing A tried to write after B started is stored.
+  auto ps = stack.PersistorStatus();
+  ASSERT_TRUE(ps.ok());
+  EXPECT_EQ(ps->durable_seq(), durable_at_b);
+  EXPECT_EQ(ps->epoch(), bs->epoch());
+  auto pstub = stack.PersistorStub();
+  grpc::ClientContext rctx;
+  v1::ReadLogRequest rreq;
+  auto reader = pstub->ReadLog(&rctx, rreq);
+  v1::ReadLogResponse rresp;
+  while (reader->Read(&rresp)) {
+    for (const auto& r : rresp.records()) {
+      EXPECT_LE(r.seq(), durable_at_b);
+      for (const auto& c : r.delta().changes()) {
+        EXPECT_NE(c.vertex().vertex_id(), "stale-write");
+      }
+    }
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  b->Stop();
+}
+
+TEST(FailoverTest, PersistencyDisabledTakesTheGetAllPath) {
+  StackOptions o = Changing(200, 2000);
+  o.persistency = false;
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->persistency_enabled());
+  EXPECT_EQ(st->recovery().get_all_reason(), "persistency disabled");
+  EXPECT_EQ(st->epoch(), 0u);
+  ExpectGraphMatchesCollector(stack);
+  stack.graph().Kill9();
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  ExpectGraphMatchesCollector(stack);
+}
+
+TEST(FailoverTest, OriginalSpecSpellingDisablesPersistencyToo) {
+  StackOptions o = Changing(50, 2000);
+  o.persistency = false;
+  o.old_spelling = true;
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->persistency_enabled());
+  EXPECT_EQ(st->recovery().get_all_reason(), "persistency disabled");
+  ExpectGraphMatchesCollector(stack);
+}
+
+TEST(FailoverTest, ContradictingSpellingsStopStartUpWithAClearMessage) {
+  StackOptions o;
+  o.conf.push_back({"persistancy", "enable_persistancy = false"});
+  Stack stack(o);  // [persistency] says true, [persistancy] false
+  ASSERT_FALSE(stack.Start().ok());
+  EXPECT_THAT(stack.LogTail("persistor"), HasSubstr("contradicts"));
+  auto code = stack.persistor().Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok());
+  EXPECT_TRUE(WIFEXITED(*code) && WEXITSTATUS(*code) == 2) << *code;
+}
+
+TEST(FailoverTest, CorruptedLatestSnapshotFallsBackToThePreviousOne) {
+  Stack stack(Changing(100, 2000));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  ExpectGraphMatchesCollector(stack);
+  auto stub = stack.GraphStub();
+  uint64_t ids[2];
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    v1::TakeSnapshotResponse resp;
+    grpc::Status st = stub->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ids[i] = resp.snapshot_id();
+  }
+  ASSERT_GT(ids[1], ids[0]);
+  auto before = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok());
+  // Flip a byte in the newest snapshot's first chunk, behind the store's back.
+  auto q = stack.db().Query(absl::StrCat(
+      "UPDATE snapshot_chunks SET data = CONCAT(CHAR(ASCII(SUBSTR(data,1,1)) ^ 1),"
+      " SUBSTR(data, 2)) WHERE snapshot_id = ", ids[1], " AND chunk_index = 0"));
+  ASSERT_TRUE(q.ok()) << q.status();
+  stack.graph().Kill9();
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->recovery().snapshots_skipped(), 1u);
+  EXPECT_EQ(after->recovery().snapshot_id(), ids[0]);
+  EXPECT_EQ(after->digest(), before->digest());
+  EXPECT_THAT(stack.LogTail("graph", 20000), HasSubstr("failed verification"));
+}
+
+TEST(FailoverTest, LongDowntimeTakesTheGetAllPathAndReconciles) {
+  StackOptions o = Changing(100, 2000);
+  o.conf.push_back({"persistency", "get_all_after_downtime = 1"});
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  ExpectGraphMatchesCollector(stack);
+  stack.graph().Stop();
+  // While the graph is down the cloud is replaced by another one (a new
+  // collector run with another seed): entities the graph knows vanish.
+  stack.collector().Stop();
+  ASSERT_TRUE(stack.SetCollectorSeed(99).ok());
+  ASSERT_TRUE(stack.StartCollector().ok());
+  absl::SleepFor(absl::Milliseconds(1500));
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  auto st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_THAT(st->recovery().get_all_reason(), HasSubstr("downtime"));
+  ExpectGraphMatchesCollector(stack);
+}
+
+TEST(FailoverTest, BadEventIsRejectedWholeAndChangesNothing) {
+  Stack stack(Changing(0, 0));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto before = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok());
+  auto stub = stack.GraphStub();
+  v1::PushEventsRequest req;
+  auto* good = req.add_events();
+  good->set_source("test");
+  good->set_source_seq(1);
+  good->set_json(
+      R"({"vitrage_entity_type": "vitrage.passthrough", "vitrage_datasource_action": "update",)"
+      R"( "vitrage_sample_date": "2026-11-30T10:00:00Z", "ops": []})");
+  auto* bad = req.add_events();
+  bad->set_source("test");
+  bad->set_source_seq(2);
+  bad->set_json("{not json");
+  grpc::ClientContext ctx;
+  v1::PushEventsResponse resp;
+  grpc::Status st = stub->PushEvents(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("event 1"));
+  EXPECT_THAT(st.error_message(), HasSubstr("nothing in this request was applied"));
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->applied_seq(), before->applied_seq());
+  EXPECT_EQ(after->digest(), before->digest());
+}
+
+TEST(FailoverTest, PersistorKill9WhileEventsFlow) {
+  Stack stack(Changing(1500, 500));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  absl::SleepFor(absl::Seconds(1));
+  stack.persistor().Kill9();
+  absl::SleepFor(absl::Seconds(2));
+  // The graph keeps serving queries while the persistor is away.
+  auto st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->role(), v1::ACTIVE);
+  ASSERT_TRUE(stack.StartPersistor().ok());
+  ExpectGraphMatchesCollector(stack);
+}
+
+TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
+  Stack stack(Changing(1500, 500));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  absl::SleepFor(absl::Seconds(1));
+  stack.db().Kill9();
+  absl::SleepFor(absl::Seconds(1));
+  ASSERT_TRUE(stack.db().Start().ok());
+  ExpectGraphMatchesCollector(stack);
+  // And the store holds it: a restarted graph has the same content.
+  auto before = stack.GraphStatus(true);
+  stack.graph().Kill9();
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->digest(), before->digest());
+}
+
+}  // namespace
+}  // namespace vitrage::testing

@@ -1,0 +1,221 @@
+#include "integration_tests/stack.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_util.h"
+
+namespace vitrage::testing {
+
+std::string Binary(const std::string& rel) { return BinaryDir() + "/" + rel; }
+
+Stack::Stack(StackOptions options) : options_(std::move(options)) {
+  auto d = MakeTempDir("vitrage-stack");
+  dir_ = d.ok() ? *d : "/tmp";
+  graph_port_ = PickFreePort();
+  persistor_port_ = PickFreePort();
+  collector_port_ = PickFreePort();
+}
+
+Stack::~Stack() {
+  graph_.Kill9();
+  collector_.Stop(absl::Seconds(5));
+  persistor_.Stop(absl::Seconds(5));
+  db_.reset();
+  if (std::getenv("VITRAGE_KEEP_STACK") == nullptr) RemoveTree(dir_);
+}
+
+std::string Stack::LogTail(const std::string& name, size_t bytes) const {
+  std::string s = ReadFileOrEmpty(log(name));
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+absl::Status Stack::WriteConfig() {
+  std::map<std::string, std::vector<std::string>> extra;
+  for (const auto& [section, line] : options_.conf) extra[section].push_back(line);
+  std::ofstream out(conf_path());
+  auto section = [&](const std::string& name, std::vector<std::string> lines) {
+    out << "[" << name << "]\n";
+    for (const auto& l : lines) out << l << "\n";
+    for (const auto& l : extra[name]) out << l << "\n";
+    extra.erase(name);
+    out << "\n";
+  };
+  const char* on = options_.persistency ? "true" : "false";
+  if (options_.old_spelling) {
+    section("persistancy", {absl::StrCat("enable_persistancy = ", on)});
+    section("persistency", {absl::StrCat("persistor_address = 127.0.0.1:", persistor_port_)});
+  } else {
+    section("persistency", {absl::StrCat("enable_persistency = ", on),
+                            absl::StrCat("persistor_address = 127.0.0.1:", persistor_port_)});
+  }
+  section("database", {db_ ? "connection = " + db_->url() : ""});
+  section("persistor", {absl::StrCat("listen_address = 127.0.0.1:", persistor_port_)});
+  section("graph", {absl::StrCat("listen_address = 127.0.0.1:", graph_port_),
+                    absl::StrCat("collector_address = 127.0.0.1:", collector_port_)});
+  std::vector<std::string> c = {
+      absl::StrCat("listen_address = 127.0.0.1:", collector_port_),
+      absl::StrCat("graph_address = 127.0.0.1:", graph_port_),
+      absl::StrCat("seed = ", options_.seed),
+      absl::StrCat("change_rate = ", options_.change_rate)};
+  if (!options_.topology_file.empty()) {
+    c.push_back("topology_file = " + options_.topology_file);
+  } else {
+    c.push_back(absl::StrCat("synthetic_hosts = ", options_.synthetic_hosts));
+  }
+  section("collector", c);
+  std::vector<std::string> rest;
+  for (const auto& [name, lines] : extra) rest.push_back(name);
+  for (const auto& name : rest) section(name, {});
+  return out.good() ? absl::OkStatus() : absl::InternalError("cannot write vitrage.conf");
+}
+
+absl::Status Stack::Start() {
+  if (options_.persistency) {
+    MariaDbFixture::Options o;
+    o.dir = dir_ + "/mariadb";
+    db_ = std::make_unique<MariaDbFixture>(o);
+    if (auto s = db_->Start(); !s.ok()) return s;
+  }
+  if (auto s = WriteConfig(); !s.ok()) return s;
+  if (options_.persistency) {
+    if (auto s = StartPersistor(); !s.ok()) return s;
+  }
+  if (auto s = StartCollector(); !s.ok()) return s;
+  if (auto s = StartGraph(); !s.ok()) return s;
+  return WaitGraphActive(absl::Seconds(60));
+}
+
+absl::Status Stack::StartPersistor() {
+  auto p = Process::Start({Binary("persistor_service/vitrage-persistor"), "--config",
+                           conf_path()},
+                          log("persistor"));
+  if (!p.ok()) return p.status();
+  persistor_ = std::move(*p);
+  // Wait until it serves.
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (PersistorStatus().ok()) return absl::OkStatus();
+    if (!persistor_.running()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::InternalError("vitrage-persistor did not start:\n" + LogTail("persistor"));
+}
+
+absl::Status Stack::StartCollector() {
+  std::vector<std::string> argv = {Binary("collector/vitrage-collector"), "--config",
+                                   conf_path()};
+  if (options_.max_changes) {
+    argv.push_back("--max_changes");
+    argv.push_back(std::to_string(options_.max_changes));
+  }
+  auto p = Process::Start(argv, log("collector"));
+  if (!p.ok()) return p.status();
+  collector_ = std::move(*p);
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    if (CollectorStatus().ok()) return absl::OkStatus();
+    if (!collector_.running()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::InternalError("vitrage-collector did not start:\n" + LogTail("collector"));
+}
+
+absl::StatusOr<Process> Stack::SpawnGraph(int port, const std::string& log_suffix) {
+  std::vector<std::string> argv = {Binary("graph_service/vitrage-graph"), "--config",
+                                   conf_path()};
+  if (port != 0) {
+    argv.push_back("--listen");
+    argv.push_back(absl::StrCat("127.0.0.1:", port));
+  }
+  return Process::Start(argv, log("graph" + log_suffix));
+}
+
+absl::Status Stack::StartGraph() {
+  ++graph_starts_;
+  auto p = SpawnGraph();
+  if (!p.ok()) return p.status();
+  graph_ = std::move(*p);
+  return absl::OkStatus();
+}
+
+absl::Status Stack::WaitGraphActive(absl::Duration timeout, int port) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last;
+  while (absl::Now() < deadline) {
+    auto st = GraphStatus(false, port);
+    if (st.ok()) {
+      if (st->role() == v1::ACTIVE) return absl::OkStatus();
+      last = st->phase();
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("graph not ACTIVE within ",
+                                                  absl::FormatDuration(timeout), " (phase: ",
+                                                  last, ")\n", LogTail("graph")));
+}
+
+absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  v1::CollectorStatus last;
+  while (absl::Now() < deadline) {
+    auto st = CollectorStatus();
+    if (st.ok()) {
+      last = *st;
+      bool generated = options_.max_changes == 0 || st->changes() >= options_.max_changes;
+      if (generated && st->pending() == 0) return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "collector not drained: ", last.pending(), " pending, ", last.changes(), " changes\n",
+      LogTail("collector"), "\n--- graph:\n", LogTail("graph")));
+}
+
+std::unique_ptr<v1::Graph::Stub> Stack::GraphStub(int port) {
+  return v1::Graph::NewStub(
+      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_), 64 << 20));
+}
+
+std::unique_ptr<v1::Persistor::Stub> Stack::PersistorStub() {
+  return v1::Persistor::NewStub(
+      MakeChannel(absl::StrCat("127.0.0.1:", persistor_port_), 64 << 20));
+}
+
+absl::StatusOr<v1::GraphStatus> Stack::GraphStatus(bool digest, int port) {
+  auto stub = GraphStub(port);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::GraphStatusRequest req;
+  req.set_with_digest(digest);
+  v1::GraphStatus resp;
+  grpc::Status st = stub->GetStatus(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+absl::StatusOr<v1::CollectorStatus> Stack::CollectorStatus(bool digest) {
+  auto stub = v1::Collector::NewStub(
+      MakeChannel(absl::StrCat("127.0.0.1:", collector_port_)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::CollectorStatusRequest req;
+  req.set_with_digest(digest);
+  v1::CollectorStatus resp;
+  grpc::Status st = stub->GetStatus(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+absl::StatusOr<v1::PersistorStatus> Stack::PersistorStatus() {
+  auto stub = PersistorStub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::PersistorStatus resp;
+  grpc::Status st = stub->GetStatus(&ctx, v1::PersistorStatusRequest(), &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+}  // namespace vitrage::testing
