@@ -1,28 +1,59 @@
 // vitrage-ctl: an admin CLI over the gRPC API, for people without grpcurl.
 //
 //   vitrage-ctl [--graph HOST:PORT] status [--digest]
+//   vitrage-ctl [--graph HOST:PORT] topology [--json] [--type T]... [--root ID
+//               [--depth N]] [--include-deleted]
 //   vitrage-ctl [--graph HOST:PORT] export [FILE]      workload JSONL (stdout)
 //   vitrage-ctl [--graph HOST:PORT] digest             content digest
 //   vitrage-ctl [--graph HOST:PORT] take-snapshot
 //   vitrage-ctl [--graph HOST:PORT] vertex ID
 //   vitrage-ctl --collector HOST:PORT collector-status [--digest]
 //   vitrage-ctl --persistor HOST:PORT persistor-status
-// Exit code 0 on success, 1 on an RPC error (printed), 2 on bad usage.
+//   vitrage-ctl --persistor HOST:PORT log [--after SEQ] [--limit N] [--json]
+//   vitrage-ctl health [graph|persistor|collector]     grpc.health.v1 Check
+// Every call has a deadline (--timeout, seconds). Exit code 0 on success, 1
+// on an RPC error (printed) or a health status other than SERVING, 2 on bad
+// usage.
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
-#include <fstream>
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
 #include <iostream>
+#include <map>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/grpc_util.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/workload/workload.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.grpc.pb.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace {
+
+using vitrage::MakeChannel;
+namespace v1 = vitrage::v1;
+
+// Where the services are and how long a call may take.
+struct Targets {
+  std::string graph = "127.0.0.1:9702";
+  std::string collector = "127.0.0.1:9703";
+  std::string persistor = "127.0.0.1:9701";
+  double timeout_seconds = 30;
+
+  void Deadline(grpc::ClientContext* ctx) const {
+    if (timeout_seconds > 0) {
+      ctx->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
+    }
+  }
+};
 
 int Fail(const grpc::Status& st) {
   std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message() << "\n";
@@ -38,123 +69,402 @@ void PrintJson(const google::protobuf::Message& m) {
   std::cout << out;
 }
 
-// Reads the whole topology into a graph.
-grpc::Status FetchGraph(vitrage::v1::Graph::Stub* stub, vitrage::graph::Graph* g) {
+std::unique_ptr<v1::Graph::Stub> GraphStub(const Targets& t) {
+  return v1::Graph::NewStub(MakeChannel(t.graph, 64 << 20));
+}
+
+// ---- graph ----------------------------------------------------------------
+
+int Status(const Targets& t, bool digest) {
   grpc::ClientContext ctx;
-  vitrage::v1::GetTopologyRequest req;
-  req.set_include_deleted(true);
-  auto reader = stub->GetTopology(&ctx, req);
-  vitrage::v1::TopologyBatch b;
+  t.Deadline(&ctx);
+  v1::GraphStatusRequest req;
+  req.set_with_digest(digest);
+  v1::GraphStatus resp;
+  grpc::Status st = GraphStub(t)->GetStatus(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
+// Streams GetTopology into `vertices` and `edges`.
+grpc::Status FetchTopology(const Targets& t, const v1::GetTopologyRequest& req,
+                           std::vector<v1::Vertex>* vertices, std::vector<v1::Edge>* edges) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  auto reader = GraphStub(t)->GetTopology(&ctx, req);
+  v1::TopologyBatch b;
   while (reader->Read(&b)) {
-    for (const auto& v : b.vertices()) (void)vitrage::graph::AddVertexFromProto(v, g);
-    for (const auto& e : b.edges()) (void)vitrage::graph::AddEdgeFromProto(e, g);
+    for (auto& v : *b.mutable_vertices()) vertices->push_back(std::move(v));
+    for (auto& e : *b.mutable_edges()) edges->push_back(std::move(e));
   }
   return reader->Finish();
+}
+
+nlohmann::json ValueJson(const v1::Value& v) {
+  switch (v.kind_case()) {
+    case v1::Value::kBoolValue:
+      return v.bool_value();
+    case v1::Value::kIntValue:
+      return v.int_value();
+    case v1::Value::kDoubleValue:
+      return v.double_value();
+    case v1::Value::kStringValue:
+      return v.string_value();
+    case v1::Value::kListValue: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& x : v.list_value().values()) out.push_back(ValueJson(x));
+      return out;
+    }
+    case v1::Value::kMapValue: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& p : v.map_value().entries()) out[p.key()] = ValueJson(p.value());
+      return out;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+nlohmann::json PropertiesJson(const google::protobuf::RepeatedPtrField<v1::Property>& props) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& p : props) out[p.key()] = ValueJson(p.value());
+  return out;
+}
+
+std::string PropertyText(const google::protobuf::RepeatedPtrField<v1::Property>& props,
+                         const std::string& key) {
+  for (const auto& p : props) {
+    if (p.key() != key) continue;
+    nlohmann::json j = ValueJson(p.value());
+    return j.is_string() ? j.get<std::string>() : j.dump();
+  }
+  return "-";
+}
+
+// Prints rows as left-aligned columns.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()));
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// Upstream's `vitrage topology show` shape (networkx node-link JSON): nodes
+// with their properties, links naming their ends by node index.
+void PrintTopologyJson(const std::vector<v1::Vertex>& vertices,
+                       const std::vector<v1::Edge>& edges) {
+  nlohmann::json nodes = nlohmann::json::array(), links = nlohmann::json::array();
+  std::map<std::string, size_t> index;
+  for (const auto& v : vertices) {
+    nlohmann::json n = PropertiesJson(v.properties());
+    n["vitrage_id"] = v.id();
+    n["id"] = v.id();
+    index[v.id()] = nodes.size();
+    nodes.push_back(std::move(n));
+  }
+  for (const auto& e : edges) {
+    nlohmann::json l = PropertiesJson(e.properties());
+    l["source"] = index[e.source_id()];
+    l["target"] = index[e.target_id()];
+    l["relationship_type"] = e.label();
+    l["key"] = e.label();
+    links.push_back(std::move(l));
+  }
+  nlohmann::json out = {{"directed", true},   {"multigraph", true}, {"graph", nlohmann::json::object()},
+                        {"nodes", nodes},      {"links", links}};
+  std::cout << out.dump(2) << "\n";
+}
+
+void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
+                        const std::vector<v1::Edge>& edges) {
+  std::vector<std::vector<std::string>> rows = {
+      {"VITRAGE_ID", "CATEGORY", "TYPE", "NAME", "STATE", "DELETED"}};
+  for (const auto& v : vertices) {
+    const auto& p = v.properties();
+    rows.push_back({v.id(), PropertyText(p, "vitrage_category"), PropertyText(p, "vitrage_type"),
+                    PropertyText(p, "name"), PropertyText(p, "vitrage_aggregated_state"),
+                    PropertyText(p, "vitrage_is_deleted")});
+  }
+  PrintTable(rows);
+  std::cout << "\n";
+  rows = {{"SOURCE", "RELATIONSHIP", "TARGET", "DELETED"}};
+  for (const auto& e : edges) {
+    rows.push_back({e.source_id(), e.label(), e.target_id(),
+                    PropertyText(e.properties(), "vitrage_is_deleted")});
+  }
+  PrintTable(rows);
+  std::cout << "\n" << vertices.size() << " vertices, " << edges.size() << " edges\n";
+}
+
+int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
+  std::vector<v1::Vertex> vertices;
+  std::vector<v1::Edge> edges;
+  grpc::Status st = FetchTopology(t, req, &vertices, &edges);
+  if (!st.ok()) return Fail(st);
+  std::sort(vertices.begin(), vertices.end(),
+            [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
+  auto key = [](const v1::Edge& e) { return std::tie(e.source_id(), e.target_id(), e.label()); };
+  std::sort(edges.begin(), edges.end(),
+            [&](const v1::Edge& a, const v1::Edge& b) { return key(a) < key(b); });
+  if (json) {
+    PrintTopologyJson(vertices, edges);
+  } else {
+    PrintTopologyTable(vertices, edges);
+  }
+  return 0;
+}
+
+// export / digest: the whole graph, deleted entities included, rebuilt here.
+int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) {
+  v1::GetTopologyRequest req;
+  req.set_include_deleted(true);
+  std::vector<v1::Vertex> vertices;
+  std::vector<v1::Edge> edges;
+  grpc::Status st = FetchTopology(t, req, &vertices, &edges);
+  if (!st.ok()) return Fail(st);
+  vitrage::graph::Graph g;
+  for (const auto& v : vertices) (void)vitrage::graph::AddVertexFromProto(v, &g);
+  for (const auto& e : edges) (void)vitrage::graph::AddEdgeFromProto(e, &g);
+  if (digest_only) {
+    std::cout << vitrage::graph::Digest(g) << "\n";
+    return 0;
+  }
+  if (!path.empty()) {
+    absl::Status s = vitrage::workload::ExportGraphFile(g, path);
+    if (!s.ok()) {
+      std::cerr << "vitrage-ctl: " << s << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  std::string line;
+  for (auto v : g.VerticesById()) {
+    line.clear();
+    vitrage::workload::AppendVertexLine(g, v, &line);
+    std::cout << line << "\n";
+  }
+  for (auto e : g.EdgesByKey()) {
+    line.clear();
+    vitrage::workload::AppendEdgeLine(g, e, &line);
+    std::cout << line << "\n";
+  }
+  return 0;
+}
+
+int TakeSnapshot(const Targets& t) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::TakeSnapshotResponse resp;
+  grpc::Status st = GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
+int Vertex(const Targets& t, const std::string& id) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::GetVertexRequest req;
+  req.set_id(id);
+  v1::GetVertexResponse resp;
+  grpc::Status st = GraphStub(t)->GetVertex(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
+// ---- collector, persistor -------------------------------------------------
+
+int CollectorStatus(const Targets& t, bool digest) {
+  auto c = v1::Collector::NewStub(MakeChannel(t.collector));
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::CollectorStatusRequest req;
+  req.set_with_digest(digest);
+  v1::CollectorStatus resp;
+  grpc::Status st = c->GetStatus(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
+grpc::Status GetPersistorStatus(const Targets& t, v1::PersistorStatus* resp) {
+  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor));
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  return p->GetStatus(&ctx, v1::PersistorStatusRequest(), resp);
+}
+
+int PersistorStatus(const Targets& t) {
+  v1::PersistorStatus resp;
+  grpc::Status st = GetPersistorStatus(t, &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
+// "+3v ~1v -0v +2e ~0e -0e": vertices/edges added, updated, removed.
+std::string ChangeCounts(const v1::GraphDelta& delta) {
+  int counts[2][4] = {};  // [vertex, edge][ChangeKind]
+  auto count = [&](int what, v1::ChangeKind kind) {
+    if (kind >= 0 && kind < 4) ++counts[what][kind];
+  };
+  for (const auto& c : delta.changes()) {
+    if (c.has_vertex()) count(0, c.vertex().kind());
+    if (c.has_edge()) count(1, c.edge().kind());
+  }
+  return absl::StrCat("+", counts[0][v1::ADDED], "v ~", counts[0][v1::UPDATED], "v -",
+                      counts[0][v1::REMOVED], "v +", counts[1][v1::ADDED], "e ~",
+                      counts[1][v1::UPDATED], "e -", counts[1][v1::REMOVED], "e");
+}
+
+// Prints journal records after `after` (default: the last `limit` durable
+// ones), at most `limit`.
+int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
+  if (after < 0) {
+    v1::PersistorStatus status;
+    grpc::Status st = GetPersistorStatus(t, &status);
+    if (!st.ok()) return Fail(st);
+    uint64_t durable = status.durable_seq();
+    uint64_t first = status.first_seq() > 0 ? status.first_seq() - 1 : 0;
+    after = static_cast<int64_t>(std::max(durable > limit ? durable - limit : 0, first));
+  }
+  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, 64 << 20));
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::ReadLogRequest req;
+  req.set_after_seq(static_cast<uint64_t>(after));
+  auto reader = p->ReadLog(&ctx, req);
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "EPOCH", "SOURCE", "SOURCE_SEQ", "TIME (UTC)", "EVENT", "CHANGES"}};
+  uint64_t printed = 0;
+  v1::ReadLogResponse resp;
+  while (printed < limit && reader->Read(&resp)) {
+    for (const auto& r : resp.records()) {
+      if (printed == limit) break;
+      ++printed;
+      if (json) {
+        std::string out;
+        (void)google::protobuf::util::MessageToJsonString(r, &out);
+        std::cout << out << "\n";
+        continue;
+      }
+      absl::Time when = absl::FromUnixMicros(r.time_unix_micros());
+      rows.push_back({absl::StrCat(r.seq()), absl::StrCat(r.epoch()),
+                      r.source().empty() ? "-" : r.source(), absl::StrCat(r.source_seq()),
+                      absl::FormatTime("%Y-%m-%d %H:%M:%E3S", when, absl::UTCTimeZone()),
+                      r.event_kind().empty() ? "-" : r.event_kind(),
+                      (r.reset() ? "reset " : "") + ChangeCounts(r.delta())});
+    }
+  }
+  if (printed == limit) ctx.TryCancel();
+  grpc::Status st = reader->Finish();
+  if (!st.ok() && !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
+    return Fail(st);
+  }
+  if (!json) PrintTable(rows);
+  return 0;
+}
+
+// ---- any service ----------------------------------------------------------
+
+int Health(const Targets& t, const std::string& which) {
+  std::string addr = which == "persistor" ? t.persistor
+                     : which == "collector" ? t.collector
+                     : which == "graph"     ? t.graph
+                                            : which;
+  auto h = grpc::health::v1::Health::NewStub(MakeChannel(addr));
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status st = h->Check(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()) << "\n";
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vitrage-ctl: status, topology export and snapshots over gRPC"};
-  std::string graph_addr = "127.0.0.1:9702", collector_addr = "127.0.0.1:9703",
-              persistor_addr = "127.0.0.1:9701";
-  app.add_option("--graph", graph_addr, "vitrage-graph HOST:PORT");
-  app.add_option("--collector", collector_addr, "vitrage-collector HOST:PORT");
-  app.add_option("--persistor", persistor_addr, "vitrage-persistor HOST:PORT");
+  CLI::App app{"vitrage-ctl: status, topology, export, snapshots and the journal over gRPC"};
+  Targets t;
+  app.add_option("--graph", t.graph, "vitrage-graph HOST:PORT")->capture_default_str();
+  app.add_option("--collector", t.collector, "vitrage-collector HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--persistor", t.persistor, "vitrage-persistor HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--timeout", t.timeout_seconds, "deadline of each call, seconds (0: none)")
+      ->capture_default_str();
   app.require_subcommand(1);
-  bool digest = false;
-  auto* status = app.add_subcommand("status", "graph status (role, phase, seqs, timings)");
+
+  bool digest = false, json = false;
+  auto* status = app.add_subcommand("status", "graph status as JSON (role, phase, seqs, timings)");
   status->add_flag("--digest", digest, "also compute the content digest");
+
+  v1::GetTopologyRequest topo_req;
+  std::vector<std::string> types;
+  std::string root;
+  uint32_t depth = 0;
+  bool include_deleted = false;
+  auto* topology = app.add_subcommand("topology", "vertices and edges (table, or --json)");
+  topology->add_flag("--json", json, "node-link JSON like `vitrage topology show`");
+  topology->add_option("--type", types, "only these vitrage_types (repeatable)");
+  topology->add_option("--root", root, "only the subgraph around this vitrage_id");
+  topology->add_option("--depth", depth, "hops from --root (0: unlimited)");
+  topology->add_flag("--include-deleted", include_deleted, "also entities marked deleted");
+
   std::string export_path;
   auto* exp = app.add_subcommand("export", "the graph as workload JSONL");
   exp->add_option("file", export_path, "output file (default stdout)");
   auto* dig = app.add_subcommand("digest", "content digest of the graph");
-  auto* snap = app.add_subcommand("take-snapshot", "take a snapshot now");
+  auto* snap = app.add_subcommand("take-snapshot", "take a snapshot now and wait until stored");
   std::string vertex_id;
   auto* vertex = app.add_subcommand("vertex", "one vertex and its edges");
   vertex->add_option("id", vertex_id)->required();
+
   auto* cstatus = app.add_subcommand("collector-status", "collector outbox counters");
   cstatus->add_flag("--digest", digest, "also compute the model digest");
   auto* pstatus = app.add_subcommand("persistor-status", "persistor epoch, seqs, snapshots");
+
+  int64_t after = -1;
+  uint64_t limit = 20;
+  auto* log = app.add_subcommand("log", "journal records from the persistor (default: the last 20)");
+  log->add_option("--after", after, "records with seq > SEQ (default: the tail)");
+  log->add_option("--limit", limit, "at most N records")->capture_default_str();
+  log->add_flag("--json", json, "one JSON record per line, delta included");
+
+  std::string which = "graph";
+  auto* health = app.add_subcommand("health", "grpc.health.v1 Check; exit 0 only when SERVING");
+  health->add_option("service", which, "graph, persistor, collector or HOST:PORT")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  auto graph = vitrage::v1::Graph::NewStub(vitrage::MakeChannel(graph_addr, 64 << 20));
-  if (status->parsed()) {
-    grpc::ClientContext ctx;
-    vitrage::v1::GraphStatusRequest req;
-    req.set_with_digest(digest);
-    vitrage::v1::GraphStatus resp;
-    grpc::Status st = graph->GetStatus(&ctx, req, &resp);
-    if (!st.ok()) return Fail(st);
-    PrintJson(resp);
-    return 0;
+  if (status->parsed()) return Status(t, digest);
+  if (topology->parsed()) {
+    for (const auto& ty : types) topo_req.add_vitrage_types(ty);
+    topo_req.set_root_id(root);
+    topo_req.set_depth(depth);
+    topo_req.set_include_deleted(include_deleted);
+    return Topology(t, topo_req, json);
   }
-  if (exp->parsed() || dig->parsed()) {
-    vitrage::graph::Graph g;
-    grpc::Status st = FetchGraph(graph.get(), &g);
-    if (!st.ok()) return Fail(st);
-    if (dig->parsed()) {
-      std::cout << vitrage::graph::Digest(g) << "\n";
-      return 0;
-    }
-    if (!export_path.empty()) {
-      absl::Status s = vitrage::workload::ExportGraphFile(g, export_path);
-      if (!s.ok()) {
-        std::cerr << "vitrage-ctl: " << s << "\n";
-        return 1;
-      }
-      return 0;
-    }
-    std::string line;
-    for (auto v : g.VerticesById()) {
-      line.clear();
-      vitrage::workload::AppendVertexLine(g, v, &line);
-      std::cout << line << "\n";
-    }
-    for (auto e : g.EdgesByKey()) {
-      line.clear();
-      vitrage::workload::AppendEdgeLine(g, e, &line);
-      std::cout << line << "\n";
-    }
-    return 0;
-  }
-  if (snap->parsed()) {
-    grpc::ClientContext ctx;
-    vitrage::v1::TakeSnapshotResponse resp;
-    grpc::Status st = graph->TakeSnapshot(&ctx, vitrage::v1::TakeSnapshotRequest(), &resp);
-    if (!st.ok()) return Fail(st);
-    PrintJson(resp);
-    return 0;
-  }
-  if (vertex->parsed()) {
-    grpc::ClientContext ctx;
-    vitrage::v1::GetVertexRequest req;
-    req.set_id(vertex_id);
-    vitrage::v1::GetVertexResponse resp;
-    grpc::Status st = graph->GetVertex(&ctx, req, &resp);
-    if (!st.ok()) return Fail(st);
-    PrintJson(resp);
-    return 0;
-  }
-  if (cstatus->parsed()) {
-    auto c = vitrage::v1::Collector::NewStub(vitrage::MakeChannel(collector_addr));
-    grpc::ClientContext ctx;
-    vitrage::v1::CollectorStatusRequest req;
-    req.set_with_digest(digest);
-    vitrage::v1::CollectorStatus resp;
-    grpc::Status st = c->GetStatus(&ctx, req, &resp);
-    if (!st.ok()) return Fail(st);
-    PrintJson(resp);
-    return 0;
-  }
-  if (pstatus->parsed()) {
-    auto p = vitrage::v1::Persistor::NewStub(vitrage::MakeChannel(persistor_addr));
-    grpc::ClientContext ctx;
-    vitrage::v1::PersistorStatus resp;
-    grpc::Status st = p->GetStatus(&ctx, vitrage::v1::PersistorStatusRequest(), &resp);
-    if (!st.ok()) return Fail(st);
-    PrintJson(resp);
-    return 0;
-  }
+  if (exp->parsed()) return ExportOrDigest(t, false, export_path);
+  if (dig->parsed()) return ExportOrDigest(t, true, "");
+  if (snap->parsed()) return TakeSnapshot(t);
+  if (vertex->parsed()) return Vertex(t, vertex_id);
+  if (cstatus->parsed()) return CollectorStatus(t, digest);
+  if (pstatus->parsed()) return PersistorStatus(t);
+  if (log->parsed()) return Log(t, after, limit, json);
+  if (health->parsed()) return Health(t, which);
   return 2;
 }

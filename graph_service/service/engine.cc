@@ -36,10 +36,12 @@ const char* RoleName(v1::GraphRole r) { return v1::GraphRole_Name(r).c_str(); }
 
 }  // namespace
 
-Engine::Engine(EngineOptions options, std::unique_ptr<EventHandler> handler)
-    : options_(std::move(options)),
-      process_start_(absl::Now()),
-      handler_(std::move(handler)) {
+Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
+    : options_(std::move(options)), process_start_(absl::Now()) {
+  {
+    absl::MutexLock l(&mu_);
+    handler_ = make_handler(&graph_);
+  }
   if (options_.persistency) {
     persistor_channel_ = MakeChannel(options_.persistor_address, 64 << 20);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);

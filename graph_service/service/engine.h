@@ -66,9 +66,12 @@ struct EngineOptions {
   bool snapshot_digest = true;
 };
 
+// Makes the engine's event handler, bound to the engine's graph.
+using HandlerFactory = std::function<std::unique_ptr<EventHandler>(graph::Graph*)>;
+
 class Engine {
  public:
-  Engine(EngineOptions options, std::unique_ptr<EventHandler> handler);
+  Engine(EngineOptions options, const HandlerFactory& make_handler);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

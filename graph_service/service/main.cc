@@ -21,7 +21,7 @@
 #include "common/logging.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
-#include "graph_service/service/passthrough_handler.h"
+#include "graph_service/service/processor_handler.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vitrage-graph: the entity graph with fast failover"};
@@ -73,8 +73,20 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  vitrage::service::Engine engine(options,
-                                  std::make_unique<vitrage::service::PassthroughHandler>());
+  vitrage::processor::ProcessorOptions popts;
+  popts.id_generator = vitrage::processor::RandomUuidGenerator();
+  popts.clock = vitrage::processor::WallClock();
+  if (!config.graph.datasources_values_dir.empty()) {
+    if (auto s = popts.states.LoadDirectory(config.graph.datasources_values_dir); !s.ok()) {
+      LOG(ERROR) << "[graph] datasources_values_dir: " << s.message();
+      return 2;
+    }
+  }
+  // The engine owns the graph; the handler's processor is bound to it.
+  auto handler_factory = [&popts](vitrage::graph::Graph* g) {
+    return std::make_unique<vitrage::service::ProcessorHandler>(g, popts);
+  };
+  vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine);
   int port = 0;
   auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port,

@@ -1,0 +1,135 @@
+#include "graph_service/service/processor_handler.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "collector/passthrough.h"
+
+namespace vitrage::service {
+namespace {
+
+std::string EdgeKey(absl::string_view s, absl::string_view t, absl::string_view l) {
+  return absl::StrCat(s.size(), ":", s, t.size(), ":", t, l);
+}
+
+}  // namespace
+
+ProcessorHandler::ProcessorHandler(graph::Graph* graph, processor::ProcessorOptions options)
+    : registry_(options.transformers), processor_(graph, std::move(options)) {}
+
+absl::StatusOr<processor::Event> ProcessorHandler::Convert(const v1::Event& event) const {
+  switch (event.body_case()) {
+    case v1::Event::kFields:
+      return processor::EventFromMapValue(event.fields());
+    case v1::Event::kJson:
+      return processor::EventFromJsonText(event.json());
+    default:
+      return absl::InvalidArgumentError("event has no body (fields or json)");
+  }
+}
+
+absl::Status ProcessorHandler::Validate(const v1::Event& event) {
+  auto ev = Convert(event);
+  if (!ev.ok()) return ev.status();
+  absl::string_view type = ev->GetString(processor::ekeys::kEntityType);
+  if (type.empty()) return absl::InvalidArgumentError("vitrage_entity_type is missing");
+  if (!registry_.Has(type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vitrage_entity_type \"", type, "\" has no transformer"));
+  }
+  absl::string_view action = ev->GetString(processor::ekeys::kDatasourceAction);
+  if (action != "init_snapshot" && action != "snapshot" && action != "update") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vitrage_datasource_action \"", action,
+        "\" is not one of init_snapshot, snapshot, update"));
+  }
+  if (type == collector::kPassthroughType && event.body_case() == v1::Event::kFields) {
+    return collector::DecodePassthrough(event.fields()).status();
+  }
+  return absl::OkStatus();
+}
+
+void ProcessorHandler::NoteGetAll(const v1::Event& event) {
+  v1::MapValue parsed;
+  const v1::MapValue* fields = &event.fields();
+  if (event.body_case() != v1::Event::kFields) {
+    get_all_passthrough_only_ = false;  // json get_all events: no reconcile
+    return;
+  }
+  auto ops = collector::DecodePassthrough(*fields);
+  if (!ops.ok()) {
+    get_all_passthrough_only_ = false;
+    return;
+  }
+  for (const auto& op : *ops) {
+    if (op.kind == collector::Op::kSetVertex) seen_vertices_.insert(op.id);
+    if (op.kind == collector::Op::kSetEdge) {
+      seen_edges_.insert(EdgeKey(op.source, op.target, op.label));
+    }
+  }
+}
+
+void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
+                              v1::GraphDelta* delta, std::string* kind) {
+  (void)g;  // the processor is bound to the same graph
+  auto ev = Convert(event);
+  if (!ev.ok()) {
+    ++skipped_;
+    return;
+  }
+  absl::string_view type = ev->GetString(processor::ekeys::kEntityType);
+  *kind = absl::StrCat(type, " ", ev->GetString(processor::ekeys::kDatasourceAction));
+  if (in_get_all_) {
+    if (type == collector::kPassthroughType) {
+      NoteGetAll(event);
+    } else {
+      get_all_passthrough_only_ = false;
+    }
+  }
+  absl::Status s = processor_.Process(*ev, delta);
+  if (!s.ok()) {
+    if (skipped_++ % 1000 == 0) {
+      LOG(WARNING) << "event from \"" << event.source() << "\" #" << event.source_seq()
+                   << " (" << *kind << ") not applied: " << s.message()
+                   << " (" << skipped_ << " so far)";
+    }
+  }
+}
+
+void ProcessorHandler::BeginGetAll() {
+  in_get_all_ = true;
+  get_all_passthrough_only_ = true;
+  seen_vertices_.clear();
+  seen_edges_.clear();
+}
+
+void ProcessorHandler::EndGetAll(graph::Graph* g, v1::GraphDelta* delta) {
+  in_get_all_ = false;
+  if (!get_all_passthrough_only_) {
+    seen_vertices_.clear();
+    seen_edges_.clear();
+    return;
+  }
+  std::vector<std::tuple<std::string, std::string, std::string>> gone_edges;
+  g->ForEachEdge([&](graph::Slot e) {
+    absl::string_view s = g->VertexId(g->EdgeSource(e));
+    absl::string_view t = g->VertexId(g->EdgeTarget(e));
+    if (!seen_edges_.contains(EdgeKey(s, t, g->EdgeLabel(e)))) {
+      gone_edges.emplace_back(s, t, g->EdgeLabel(e));
+    }
+  });
+  std::vector<std::string> gone_vertices;
+  g->ForEachVertex([&](graph::Slot v) {
+    if (!seen_vertices_.contains(g->VertexId(v))) gone_vertices.emplace_back(g->VertexId(v));
+  });
+  for (const auto& [s, t, l] : gone_edges) (void)g->RemoveEdge(s, t, l, delta);
+  for (const auto& id : gone_vertices) (void)g->RemoveVertex(id, delta);
+  if (!gone_vertices.empty() || !gone_edges.empty()) {
+    LOG(INFO) << "get_all reconcile: removed " << gone_vertices.size() << " entities and "
+              << gone_edges.size() << " relationships the collector no longer reports";
+  }
+  seen_vertices_.clear();
+  seen_edges_.clear();
+}
+
+}  // namespace vitrage::service

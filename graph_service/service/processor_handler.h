@@ -1,0 +1,49 @@
+// EventHandler over the Vitrage processor (graph_service/processor): every
+// entity type with a registered transformer (static, the pass-through type
+// "vitrage.passthrough", and the datasources' types as they are added).
+//
+// get_all reconciliation: after a get_all made only of pass-through events
+// (a topology file or synthetic cloud), vertices and edges the collector no
+// longer reports are removed, since pass-through state is the full truth.
+// Datasource types reconcile through the consistency events of their own
+// transformers instead (Vitrage style), so a get_all that holds any other
+// type removes nothing here.
+#ifndef VITRAGE_GRAPH_SERVICE_SERVICE_PROCESSOR_HANDLER_H_
+#define VITRAGE_GRAPH_SERVICE_SERVICE_PROCESSOR_HANDLER_H_
+
+#include <memory>
+
+#include "absl/container/flat_hash_set.h"
+#include "graph_service/processor/processor.h"
+#include "graph_service/service/event_handler.h"
+
+namespace vitrage::service {
+
+class ProcessorHandler : public EventHandler {
+ public:
+  // REQUIRES: `graph` outlives the handler and is the graph Handle() gets.
+  ProcessorHandler(graph::Graph* graph, processor::ProcessorOptions options);
+
+  absl::Status Validate(const v1::Event& event) override;
+  void Handle(const v1::Event& event, graph::Graph* g, v1::GraphDelta* delta,
+              std::string* kind) override;
+  void BeginGetAll() override;
+  void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) override;
+  uint64_t skipped() const override { return skipped_; }
+
+ private:
+  absl::StatusOr<processor::Event> Convert(const v1::Event& event) const;
+  void NoteGetAll(const v1::Event& event);
+
+  const processor::TransformerRegistry registry_;
+  processor::Processor processor_;
+  uint64_t skipped_ = 0;
+  bool in_get_all_ = false;
+  bool get_all_passthrough_only_ = true;
+  absl::flat_hash_set<std::string> seen_vertices_;
+  absl::flat_hash_set<std::string> seen_edges_;
+};
+
+}  // namespace vitrage::service
+
+#endif  // VITRAGE_GRAPH_SERVICE_SERVICE_PROCESSOR_HANDLER_H_
