@@ -1,0 +1,107 @@
+#!/bin/bash
+# The OCF agents in deploy/ocf/ against real services, without a cluster:
+#   1. /usr/sbin/ocf-tester on vitrage-persistor (a private MariaDB);
+#   2. ocf-tester on vitrage-graph (persistor started by its agent, collector
+#      running);
+#   3. the graph agent's monitor: 7 after kill -9, 1 for a graph stuck in
+#      RECOVERING past recovery_timeout, 6 for a bad listen address, and
+#      start failing with 6 on a bad vitrage.conf.
+# Run by ctest (label "deploy"); exits 77 (skipped) without ocf-tester.
+. "$(dirname "$0")/deploy_test_lib.sh"
+
+[ -x /usr/sbin/ocf-tester ] || { echo "ocf-tester not installed: skipped"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "ocf-tester checks need root: skipped"; exit 77; }
+
+deploy_init ocf-agents
+start_mariadb
+write_conf
+
+export OCF_ROOT=/usr/lib/ocf
+
+persistor_params=(-o binary="$PERSISTOR_BIN" -o ctl="$CTL_BIN" -o config="$CONF"
+	-o listen="$PERSISTOR_ADDR" -o pidfile="$T/persistor.pid" -o logfile="$T/persistor.log")
+graph_params=(-o binary="$GRAPH_BIN" -o ctl="$CTL_BIN" -o config="$CONF"
+	-o listen="$GRAPH_ADDR" -o pidfile="$T/graph.pid" -o logfile="$T/graph.log")
+# Whatever ocf-tester leaves running is ended by its pid at exit.
+CLEANUPS+=('[ -s "$T/graph.pid" ] && end_pid "$(cat "$T/graph.pid")" 10'
+	'[ -s "$T/persistor.pid" ] && end_pid "$(cat "$T/persistor.pid")" 10')
+
+log "ocf-tester vitrage-persistor"
+/usr/sbin/ocf-tester -n vitrage-persistor-test "${persistor_params[@]}" \
+	"$OCF_DIR/vitrage-persistor" > "$T/ocf-tester-persistor.out" 2>&1
+rc=$?
+cat "$T/ocf-tester-persistor.out"
+[ $rc -eq 0 ] || die "ocf-tester failed on vitrage-persistor"
+grep -q "passed all tests" "$T/ocf-tester-persistor.out" || die "ocf-tester: no pass line"
+
+# Runs an agent action with the given OCF_RESKEY_ settings; prints nothing,
+# returns the agent's exit code.
+agent() {
+	local which=$1 action=$2
+	shift 2
+	env OCF_RESOURCE_INSTANCE="$which-test" "$@" "$OCF_DIR/$which" "$action" \
+		>> "$T/agent-actions.log" 2>&1
+}
+P_ENV=(OCF_RESKEY_binary="$PERSISTOR_BIN" OCF_RESKEY_ctl="$CTL_BIN" OCF_RESKEY_config="$CONF"
+	OCF_RESKEY_listen="$PERSISTOR_ADDR" OCF_RESKEY_pidfile="$T/persistor.pid"
+	OCF_RESKEY_logfile="$T/persistor.log")
+G_ENV=(OCF_RESKEY_binary="$GRAPH_BIN" OCF_RESKEY_ctl="$CTL_BIN" OCF_RESKEY_config="$CONF"
+	OCF_RESKEY_listen="$GRAPH_ADDR" OCF_RESKEY_pidfile="$T/graph.pid"
+	OCF_RESKEY_logfile="$T/graph.log")
+
+expect() {
+	local want=$1 what=$2 rc
+	shift 2
+	"$@"
+	rc=$?
+	[ $rc -eq "$want" ] || die "$what: agent returned $rc, expected $want (see agent-actions.log: $(tail -n 3 "$T/agent-actions.log"))"
+	log "ok: $what -> $rc"
+}
+
+# A graph started while no persistor answers stays RECOVERING (AcquireEpoch
+# retries): with recovery_timeout=1 its monitor must fail after a second.
+"$GRAPH_BIN" --config "$CONF" > "$T/graph-stuck.log" 2>&1 &
+stuck=$!
+CHILD_PIDS+=($stuck)
+echo $stuck > "$T/stuck.pid"
+for (( i = 0; i < 100; i++ )); do
+	[ "$(ctl status 2>/dev/null | json_field role)" = RECOVERING ] && break
+	sleep 0.05
+done
+expect 0 "monitor of a young RECOVERING graph" agent vitrage-graph monitor "${G_ENV[@]}" \
+	OCF_RESKEY_pidfile="$T/stuck.pid" OCF_RESKEY_recovery_timeout=60
+sleep 2.2
+expect 1 "monitor of a graph RECOVERING past recovery_timeout" agent vitrage-graph monitor \
+	"${G_ENV[@]}" OCF_RESKEY_pidfile="$T/stuck.pid" OCF_RESKEY_recovery_timeout=1
+end_pid $stuck 10
+rm -f "$T/stuck.pid"
+
+expect 0 "persistor start" agent vitrage-persistor start "${P_ENV[@]}"
+expect 0 "persistor monitor" agent vitrage-persistor monitor "${P_ENV[@]}"
+start_collector
+
+log "ocf-tester vitrage-graph"
+/usr/sbin/ocf-tester -n vitrage-graph-test "${graph_params[@]}" \
+	"$OCF_DIR/vitrage-graph" > "$T/ocf-tester-graph.out" 2>&1
+rc=$?
+cat "$T/ocf-tester-graph.out"
+[ $rc -eq 0 ] || die "ocf-tester failed on vitrage-graph"
+grep -q "passed all tests" "$T/ocf-tester-graph.out" || die "ocf-tester: no pass line"
+
+expect 0 "graph start" agent vitrage-graph start "${G_ENV[@]}"
+[ "$(ctl status | json_field role)" = ACTIVE ] || die "graph start returned before ACTIVE"
+expect 0 "graph monitor" agent vitrage-graph monitor "${G_ENV[@]}"
+kill -9 "$(cat "$T/graph.pid")"
+sleep 0.2
+expect 7 "monitor after kill -9" agent vitrage-graph monitor "${G_ENV[@]}"
+expect 0 "stop after kill -9" agent vitrage-graph stop "${G_ENV[@]}"
+expect 6 "validate-all with a bad listen address" agent vitrage-graph validate-all \
+	"${G_ENV[@]}" OCF_RESKEY_listen=nowhere
+echo "[graph]" > "$T/bad.conf"
+echo "no_such_key = 1" >> "$T/bad.conf"
+expect 6 "start with a bad vitrage.conf" agent vitrage-graph start "${G_ENV[@]}" \
+	OCF_RESKEY_config="$T/bad.conf"
+expect 7 "monitor after the failed start" agent vitrage-graph monitor "${G_ENV[@]}"
+expect 0 "persistor stop" agent vitrage-persistor stop "${P_ENV[@]}"
+expect 7 "persistor monitor after stop" agent vitrage-persistor monitor "${P_ENV[@]}"
+log "PASS"
