@@ -48,6 +48,7 @@ struct Result {
 
 std::string GitCommit() {
   std::string out = "/tmp/persistor_bench_git.txt";
+  std::remove(out.c_str());
   auto rc = vitrage::testing::RunCommand(
       {"git", "-C", VITRAGE_BENCH_SOURCE_DIR, "rev-parse", "--short", "HEAD"}, out,
       absl::Seconds(10));

@@ -182,22 +182,11 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
 
 absl::StatusOr<GuardResult> Store::AppendLog(
     uint64_t epoch, uint64_t expected_durable,
-    const std::vector<const LogRow*>& rows, size_t max_statement_bytes) {
+    const std::vector<const LogRow*>& rows, size_t max_statement_bytes,
+    const std::function<void()>& before_fence,
+    const std::function<void()>& after_fence) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
-    const uint64_t last = rows.back()->seq;
-    ASSIGN_OR_RETURN(
-        uint64_t changed,
-        conn_->Execute(absl::StrCat(
-            "UPDATE writer_epoch SET durable_seq=", last,
-            ", write_count=write_count+1 WHERE id=1 AND epoch=", epoch,
-            " AND durable_seq=", expected_durable)));
-    if (changed != 1) {
-      ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
-      conn_->Rollback();
-      return now.epoch != epoch ? GuardResult::kStaleEpoch
-                                : GuardResult::kDurableMoved;
-    }
     static constexpr char kInsert[] =
         "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
     std::string sql;
@@ -218,6 +207,22 @@ absl::StatusOr<GuardResult> Store::AppendLog(
       sql.push_back(')');
     }
     RETURN_IF_ERROR(conn_->Execute(sql).status());
+    // The fence, last: it waits for the previous group's commit (row lock)
+    // and then sees its durable_seq.
+    const uint64_t last = rows.back()->seq;
+    if (before_fence) before_fence();
+    absl::StatusOr<uint64_t> fenced = conn_->Execute(absl::StrCat(
+        "UPDATE writer_epoch SET durable_seq=", last,
+        ", write_count=write_count+1 WHERE id=1 AND epoch=", epoch,
+        " AND durable_seq=", expected_durable));
+    if (after_fence) after_fence();
+    ASSIGN_OR_RETURN(uint64_t changed, std::move(fenced));
+    if (changed != 1) {
+      ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
+      conn_->Rollback();
+      return now.epoch != epoch ? GuardResult::kStaleEpoch
+                                : GuardResult::kDurableMoved;
+    }
     RETURN_IF_ERROR(conn_->Commit());
     return GuardResult::kDone;
   };

@@ -23,6 +23,7 @@
 #define VITRAGE_PERSISTOR_SERVICE_MYSQL_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -101,15 +102,19 @@ class Store {
   // One transaction: epoch = epoch + 1, owner, acquired_at = now.
   absl::StatusOr<AcquiredEpoch> AcquireEpoch(const std::string& owner);
 
-  // One transaction: checks that the current epoch is `epoch` and the
-  // durable seq is `expected_durable`, inserts `rows` (consecutive, the
-  // first = expected_durable + 1) with multi-row INSERTs of at most
-  // `max_statement_bytes` each, sets durable_seq, COMMITs.
+  // One transaction: inserts `rows` (consecutive, the first =
+  // expected_durable + 1) with multi-row INSERTs of at most
+  // `max_statement_bytes` each, then the fence: sets durable_seq if the
+  // current epoch is `epoch` and the durable seq is `expected_durable`
+  // (waiting for the row lock of an uncommitted predecessor), then COMMITs.
+  // `before_fence` runs just before the fencing UPDATE, `after_fence` just
+  // after it (both may be empty).
   // REQUIRES: rows non-empty.
-  absl::StatusOr<GuardResult> AppendLog(uint64_t epoch,
-                                        uint64_t expected_durable,
-                                        const std::vector<const LogRow*>& rows,
-                                        size_t max_statement_bytes);
+  absl::StatusOr<GuardResult> AppendLog(
+      uint64_t epoch, uint64_t expected_durable,
+      const std::vector<const LogRow*>& rows, size_t max_statement_bytes,
+      const std::function<void()>& before_fence = nullptr,
+      const std::function<void()>& after_fence = nullptr);
 
   // Records with from <= seq <= to, in seq order, at most `max_rows`.
   absl::StatusOr<std::vector<LogRow>> ReadLog(uint64_t from_seq,

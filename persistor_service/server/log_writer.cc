@@ -11,16 +11,18 @@
 #include "common/status_macros.h"
 
 namespace vitrage::persistor {
-namespace {
-constexpr int kMaxAttempts = 8;
-}  // namespace
 
 LogWriter::LogWriter(mysql::ConnectionPool* pool, Options options)
     : pool_(pool), options_(options) {}
 
 LogWriter::~LogWriter() { Stop(); }
 
-void LogWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void LogWriter::Start() {
+  for (int i = 0; i < std::max(1, options_.pipeline_depth); ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  thread_ = std::thread([this] { Run(); });
+}
 
 void LogWriter::Enqueue(std::unique_ptr<PendingBatch> batch) {
   {
@@ -42,6 +44,15 @@ void LogWriter::Stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers_stop_ = true;
+    pipe_cv_.notify_all();
+  }
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
 }
 
 void LogWriter::Run() {
@@ -61,9 +72,10 @@ void LogWriter::Run() {
         queue_.pop_front();
       }
     }
-    ProcessGroup(group);
+    ProcessGroup(std::move(group));
   }
-  // The group in flight is done; what is still queued was never started.
+  // Finish the commits in flight; what is still queued was never started.
+  WaitDrained();
   std::deque<std::unique_ptr<PendingBatch>> rest;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -81,13 +93,42 @@ void LogWriter::Run() {
   conn_.reset();
 }
 
-absl::Status LogWriter::EnsureReady() {
-  if (conn_ == nullptr || conn_->broken()) {
-    conn_.reset();
-    state_known_ = false;
-    ASSIGN_OR_RETURN(conn_, pool_->Connect());
+void LogWriter::MarkFenced(uint64_t ticket) {
+  // In ticket order, so that "fenced_upto_ >= k" means every group up to k
+  // has run (or given up) its fencing UPDATE.
+  std::unique_lock<std::mutex> lock(mu_);
+  pipe_cv_.wait(lock, [&] { return fenced_upto_ + 1 >= ticket; });
+  if (ticket > fenced_upto_) {
+    fenced_upto_ = ticket;
+    pipe_cv_.notify_all();
   }
-  if (!state_known_ || state_dirty_.exchange(false)) {
+}
+
+void LogWriter::WaitDrained() {
+  std::unique_lock<std::mutex> lock(mu_);
+  pipe_cv_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+absl::Status LogWriter::EnsureReady() {
+  bool resync = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resync = resync_;
+  }
+  if (resync || state_dirty_.load() || !state_known_ || conn_ == nullptr ||
+      conn_->broken()) {
+    // The in-memory tail is only trusted with an empty pipeline.
+    WaitDrained();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      resync_ = false;
+    }
+    state_dirty_ = false;
+    if (conn_ == nullptr || conn_->broken()) {
+      conn_.reset();
+      state_known_ = false;
+      ASSIGN_OR_RETURN(conn_, pool_->Connect());
+    }
     RETURN_IF_ERROR(RefreshState());
   }
   return absl::OkStatus();
@@ -102,11 +143,15 @@ absl::Status LogWriter::RefreshState() {
     return row.status();
   }
   if (state_known_ && row->durable_seq != state_.durable_seq) {
-    LOG(INFO) << "durable seq re-read from the database: "
-              << row->durable_seq << " (was " << state_.durable_seq << ")";
+    LOG(INFO) << "durable seq re-read from the database: " << row->durable_seq
+              << " (was " << state_.durable_seq << ")";
   }
   state_ = *row;
   state_known_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committed_durable_ = state_.durable_seq;
+  }
   cached_durable_ = state_.durable_seq;
   cached_epoch_ = state_.epoch;
   return absl::OkStatus();
@@ -121,16 +166,16 @@ void LogWriter::DropConnection(const absl::Status& why) {
   }
 }
 
-absl::Status LogWriter::FencingError(uint64_t epoch) const {
-  if (epoch < state_.epoch) {
+absl::Status LogWriter::FencingError(uint64_t epoch,
+                                     const mysql::EpochRow& row) const {
+  if (epoch < row.epoch) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "stale epoch ", epoch, ": epoch ", state_.epoch,
-        " was acquired by ", state_.owner,
-        "; this writer is fenced and must stop"));
+        "stale epoch ", epoch, ": epoch ", row.epoch, " was acquired by ",
+        row.owner, "; this writer is fenced and must stop"));
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      "epoch ", epoch, " was never acquired: the current epoch is ",
-      state_.epoch, " (call AcquireEpoch)"));
+      "epoch ", epoch, " was never acquired: the current epoch is ", row.epoch,
+      " (call AcquireEpoch)"));
 }
 
 absl::Status LogWriter::CompareWithStored(const PendingBatch& batch,
@@ -176,67 +221,79 @@ absl::Status LogWriter::CompareWithStored(const PendingBatch& batch,
   return absl::OkStatus();
 }
 
-void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) {
-  const uint64_t epoch = group.front()->epoch;
+void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>> batches) {
+  auto g = std::make_unique<Group>();
+  g->epoch = batches.front()->epoch;
+  g->batches = std::move(batches);
   auto fail_all = [&](const absl::Status& s) {
-    for (auto& b : group) b->sink->BatchDone(s);
+    for (auto& b : g->batches) b->sink->BatchDone(s);
   };
-  absl::Status last_error;
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    if (attempt > 0) absl::SleepFor(absl::Milliseconds(10 * attempt));
+  bool drained_for_overlap = false;
+  while (true) {
     if (absl::Status s = EnsureReady(); !s.ok()) {
       fail_all(s);
       return;
     }
-    if (epoch != state_.epoch) {
+    if (g->epoch != state_.epoch) {
       // Maybe another persistor instance moved it: read before rejecting.
+      WaitDrained();
       if (absl::Status s = RefreshState(); !s.ok()) {
         fail_all(s);
         return;
       }
-      if (epoch != state_.epoch) {
-        absl::Status s = FencingError(epoch);
+      if (g->epoch != state_.epoch) {
+        absl::Status s = FencingError(g->epoch, state_);
         LOG(WARNING) << "fencing: rejected journal batch: " << s.message();
         fail_all(s);
         return;
       }
     }
+    uint64_t committed = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      committed = committed_durable_;
+    }
+    // state_.durable_seq is the tail including groups in flight.
     const uint64_t durable = state_.durable_seq;
     uint64_t next = durable + 1;
-    std::vector<absl::Status> verdicts(group.size());
-    std::vector<const mysql::LogRow*> fresh;
-    // Streams with a rejected batch in this group: their later batches are
-    // skipped (the stream ends with the first error).
+    g->verdicts.assign(g->batches.size(), absl::OkStatus());
+    g->fresh.clear();
     std::unordered_set<const BatchSink*> failed_sinks;
     auto reject = [&](size_t i, absl::Status s) {
-      verdicts[i] = std::move(s);
-      failed_sinks.insert(group[i]->sink.get());
+      g->verdicts[i] = std::move(s);
+      failed_sinks.insert(g->batches[i]->sink.get());
     };
-    bool connection_lost = false;
-    for (size_t i = 0; i < group.size() && !connection_lost; ++i) {
-      const PendingBatch& b = *group[i];
-      if (b.sink->failed()) {
-        verdicts[i] = absl::CancelledError("an earlier batch of this stream failed");
-        continue;
-      }
-      if (failed_sinks.count(b.sink.get()) != 0) {
-        verdicts[i] = absl::CancelledError("an earlier batch of this stream failed");
+    bool retry = false;
+    for (size_t i = 0; i < g->batches.size(); ++i) {
+      const PendingBatch& b = *g->batches[i];
+      if (b.sink->failed() || failed_sinks.count(b.sink.get()) != 0) {
+        g->verdicts[i] =
+            absl::CancelledError("an earlier batch of this stream failed");
         continue;
       }
       const uint64_t first = b.rows.front().seq;
       const uint64_t last = b.rows.back().seq;
       if (first > next) {
         reject(i, absl::OutOfRangeError(absl::StrCat(
-                      "gap: record seq ", first, " but durable seq is ", next - 1)));
+                      "gap: record seq ", first, " but durable seq is ",
+                      next - 1)));
         continue;
       }
       if (first <= durable) {
+        if (first <= durable && std::min(last, durable) > committed) {
+          // A resend of records still in flight: compare once committed.
+          if (!drained_for_overlap) {
+            WaitDrained();
+            drained_for_overlap = true;
+            retry = true;
+            break;
+          }
+        }
         absl::Status s = CompareWithStored(b, first, std::min(last, durable));
         if (s.code() == absl::StatusCode::kUnavailable) {
           DropConnection(s);
-          last_error = s;
-          connection_lost = true;
-          break;
+          fail_all(s);
+          return;
         }
         if (!s.ok()) {
           reject(i, s);
@@ -247,8 +304,7 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
       absl::Status s;
       for (uint64_t seq = std::max(first, durable + 1); seq < next && seq <= last;
            ++seq) {
-        const mysql::LogRow& mine = b.rows[seq - first];
-        if (fresh[seq - durable - 1]->bytes != mine.bytes) {
+        if (g->fresh[seq - durable - 1]->bytes != b.rows[seq - first].bytes) {
           s = absl::AlreadyExistsError(absl::StrCat(
               "record seq ", seq, " is already stored with different content"));
           break;
@@ -259,70 +315,142 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group) 
         continue;
       }
       for (uint64_t seq = std::max(first, next); seq <= last; ++seq) {
-        fresh.push_back(&b.rows[seq - first]);
+        g->fresh.push_back(&b.rows[seq - first]);
       }
       next = std::max(next, last + 1);
     }
-    if (connection_lost) break;
-
-    if (!fresh.empty()) {
-      mysql::Store store(conn_.get());
-      absl::StatusOr<mysql::GuardResult> r = store.AppendLog(
-          epoch, durable, fresh, options_.max_statement_bytes);
-      if (!r.ok()) {
-        last_error = r.status();
-        if (r.status().code() == absl::StatusCode::kAborted) {
-          LOG(WARNING) << "journal commit aborted, retrying: "
-                       << r.status().message();
-          state_known_ = false;
-          continue;
-        }
-        // The outcome of the COMMIT may be unknown: re-read before the next
-        // group, and let the clients resend.
-        state_known_ = false;
-        DropConnection(r.status());
-        LOG(WARNING) << "journal commit of seq " << durable + 1 << ".."
-                     << next - 1 << " failed: " << r.status().message();
-        break;
+    if (retry) continue;
+    for (size_t i = 0; i < g->batches.size(); ++i) {
+      const absl::Status& v = g->verdicts[i];
+      if (!v.ok() && v.code() != absl::StatusCode::kCancelled) {
+        LOG(WARNING) << "rejected journal batch (seq "
+                     << g->batches[i]->rows.front().seq << ".."
+                     << g->batches[i]->rows.back().seq << "): " << v.message();
       }
-      if (*r == mysql::GuardResult::kDurableMoved) {
-        LOG(WARNING) << "durable seq moved under this writer (another "
-                        "persistor instance?); re-reading";
-        state_known_ = false;
+    }
+    g->expected_durable = durable;
+    g->last = next - 1;
+    state_.durable_seq = g->last;
+    break;
+  }
+  // Dispatch in order; at most pipeline_depth groups in flight.
+  std::unique_lock<std::mutex> lock(mu_);
+  pipe_cv_.wait(lock, [&] { return in_flight_ < std::max(1, options_.pipeline_depth); });
+  g->ticket = next_ticket_++;
+  ++in_flight_;
+  dispatch_.push_back(std::move(g));
+  pipe_cv_.notify_all();
+}
+
+void LogWriter::WorkerLoop() {
+  std::unique_ptr<mysql::Connection> conn;
+  while (true) {
+    std::unique_ptr<Group> g;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      pipe_cv_.wait(lock, [&] { return workers_stop_ || !dispatch_.empty(); });
+      if (dispatch_.empty()) return;  // stopping
+      g = std::move(dispatch_.front());
+      dispatch_.pop_front();
+    }
+    absl::Status s;
+    if (!g->fresh.empty()) s = Commit(*g, conn);
+    MarkFenced(g->ticket);
+    Complete(*g, s);
+  }
+}
+
+absl::Status LogWriter::Commit(Group& g,
+                               std::unique_ptr<mysql::Connection>& conn) {
+  for (int attempt = 1;; ++attempt) {
+    {
+      // Behind a failed group this one cannot commit (its fence expects
+      // the failed group's seq); do not try.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (resync_) {
+        return absl::UnavailableError(
+            "an earlier journal commit failed; resend from the first "
+            "unacked seq");
+      }
+    }
+    if (conn == nullptr || conn->broken()) {
+      conn.reset();
+      absl::StatusOr<std::unique_ptr<mysql::Connection>> c = pool_->Connect();
+      if (!c.ok()) return c.status();
+      conn = std::move(*c);
+    }
+    mysql::Store store(conn.get());
+    // The predecessor's fencing UPDATE must come first: ours then waits
+    // for its row lock and sees its durable seq.
+    absl::StatusOr<mysql::GuardResult> r = store.AppendLog(
+        g.epoch, g.expected_durable, g.fresh, options_.max_statement_bytes,
+        [&] {
+          std::unique_lock<std::mutex> lock(mu_);
+          pipe_cv_.wait(lock, [&] { return fenced_upto_ + 1 >= g.ticket; });
+        },
+        [&] { MarkFenced(g.ticket); });
+    MarkFenced(g.ticket);
+    if (r.ok() && *r == mysql::GuardResult::kDone) return absl::OkStatus();
+    if (!r.ok()) {
+      if (r.status().code() == absl::StatusCode::kAborted && attempt < 8) {
+        LOG(WARNING) << "journal commit aborted, retrying: "
+                     << r.status().message();
+        absl::SleepFor(absl::Milliseconds(10 * attempt));
         continue;
       }
-      if (*r == mysql::GuardResult::kStaleEpoch) {
-        state_known_ = false;
-        if (absl::Status s = EnsureReady(); !s.ok()) {
-          fail_all(s);
-          return;
-        }
-        absl::Status s = FencingError(epoch);
-        LOG(WARNING) << "fencing: rejected journal batch at commit: "
-                     << s.message();
-        fail_all(s);
-        return;
+      if (r.status().code() == absl::StatusCode::kUnavailable) {
+        pool_->ReportFailure(r.status());
+        conn.reset();
       }
-      state_.durable_seq = next - 1;
-      cached_durable_ = state_.durable_seq;
+      LOG(WARNING) << "journal commit of seq " << g.expected_durable + 1 << ".."
+                   << g.last << " failed: " << r.status().message();
+      return r.status();
     }
-    for (size_t i = 0; i < group.size(); ++i) {
-      if (verdicts[i].ok()) {
-        group[i]->sink->BatchDone(state_.durable_seq);
-      } else {
-        if (verdicts[i].code() != absl::StatusCode::kCancelled) {
-          LOG(WARNING) << "rejected journal batch (seq "
-                       << group[i]->rows.front().seq << ".."
-                       << group[i]->rows.back().seq
-                       << "): " << verdicts[i].message();
-        }
-        group[i]->sink->BatchDone(verdicts[i]);
-      }
+    if (*r == mysql::GuardResult::kStaleEpoch) {
+      absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
+      absl::Status f = row.ok() ? FencingError(g.epoch, *row)
+                                : absl::FailedPreconditionError(absl::StrCat(
+                                      "epoch ", g.epoch, " is no longer current"));
+      LOG(WARNING) << "fencing: rejected journal batch at commit: "
+                   << f.message();
+      return f;
     }
-    return;
+    // kDurableMoved: the group before did not commit, or another persistor
+    // instance wrote. The clients resend.
+    return absl::UnavailableError(absl::StrCat(
+        "journal commit of seq ", g.expected_durable + 1, "..", g.last,
+        " not done: the durable seq moved (an earlier commit failed or "
+        "another persistor wrote); resend"));
   }
-  if (last_error.ok()) last_error = absl::AbortedError("too many retries");
-  fail_all(last_error);
+}
+
+void LogWriter::Complete(Group& g, const absl::Status& commit_status) {
+  uint64_t durable = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    pipe_cv_.wait(lock, [&] { return next_complete_ == g.ticket; });
+    if (!commit_status.ok()) {
+      resync_ = true;
+    } else if (!g.fresh.empty()) {
+      committed_durable_ = std::max(committed_durable_, g.last);
+    }
+    durable = committed_durable_;
+  }
+  cached_durable_ = durable;
+  for (size_t i = 0; i < g.batches.size(); ++i) {
+    if (!commit_status.ok()) {
+      g.batches[i]->sink->BatchDone(g.verdicts[i].ok() ? commit_status
+                                                       : g.verdicts[i]);
+    } else if (g.verdicts[i].ok()) {
+      g.batches[i]->sink->BatchDone(durable);
+    } else {
+      g.batches[i]->sink->BatchDone(g.verdicts[i]);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++next_complete_;
+  --in_flight_;
+  pipe_cv_.notify_all();
 }
 
 }  // namespace vitrage::persistor

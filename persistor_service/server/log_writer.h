@@ -1,11 +1,15 @@
 // The group-commit writer of the journal.
 //
-// One thread owns the write connection. Append streams hand it batches
-// (Enqueue); it takes everything queued with the same epoch (up to
-// max_batch_bytes), validates it against the durable seq, writes the new
-// records of all of them in one transaction (multi-row INSERTs, an explicit
-// COMMIT), then completes each batch with the durable seq. Batches that
-// arrive while a commit runs go into the next one.
+// Append streams hand it batches (Enqueue). The writer thread takes
+// everything queued with the same epoch (up to max_batch_bytes) as one
+// group, validates it, and hands it to a commit worker; batches that arrive
+// meanwhile form the next group (group commit). Each group is one
+// transaction: multi-row INSERTs of the new records, then
+//   UPDATE writer_epoch SET durable_seq=LAST WHERE epoch=E AND durable_seq=FIRST-1
+// then an explicit COMMIT. Two workers (two connections) pipeline: group
+// k+1 inserts while group k commits; its guarded UPDATE waits for k's row
+// lock, so commits happen in order, and if k did not commit, k+1 changes 0
+// rows and rolls back. Groups are completed (acked) in order.
 //
 // Validation, per batch, in queue order (a rejected batch writes nothing):
 //   * epoch != current: FAILED_PRECONDITION naming both epochs;
@@ -15,10 +19,12 @@
 //     compared byte for byte with what is stored; identical -> acked again,
 //     different -> ALREADY_EXISTS naming the seq;
 //   * the rest is appended.
-// When the connection is lost the group fails with UNAVAILABLE, and the
-// durable seq is re-read from the database before the next group: a commit
-// whose outcome was unknown is resolved by what is stored, and a resend of
-// it is acked (never acked unless stored, never rejected if stored).
+// When a commit fails (connection lost, COMMIT outcome unknown, fencing),
+// that group and every later group in flight that could not commit get the
+// error (UNAVAILABLE: resend), and the writer re-reads the durable seq from
+// the database once the pipeline is empty: a commit whose outcome was
+// unknown is resolved by what is stored, and a resend of it is acked (never
+// acked unless stored, never rejected if stored).
 #ifndef VITRAGE_PERSISTOR_SERVICE_SERVER_LOG_WRITER_H_
 #define VITRAGE_PERSISTOR_SERVICE_SERVER_LOG_WRITER_H_
 
@@ -26,7 +32,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -42,7 +47,7 @@ namespace vitrage::persistor {
 class BatchSink {
  public:
   virtual ~BatchSink() = default;
-  // Called once per batch, in enqueue order, from the writer thread:
+  // Called once per batch, in enqueue order, from a writer thread:
   // the durable seq, or why the batch was not (entirely) stored.
   virtual void BatchDone(const absl::StatusOr<uint64_t>& result) = 0;
   // True once a batch of this stream failed: its later batches are skipped.
@@ -59,8 +64,9 @@ struct PendingBatch {
 class LogWriter {
  public:
   struct Options {
-    size_t max_batch_bytes = 8 << 20;     // one group commit at most
-    size_t max_statement_bytes = 4 << 20; // below max_allowed_packet
+    size_t max_batch_bytes = 8 << 20;      // one group commit at most
+    size_t max_statement_bytes = 4 << 20;  // below max_allowed_packet
+    int pipeline_depth = 2;                // commit workers (connections)
   };
 
   LogWriter(mysql::ConnectionPool* pool, Options options);
@@ -70,8 +76,8 @@ class LogWriter {
   // Queues a batch (never blocks; streams limit their own bytes in flight).
   // After Stop() the batch is completed at once with UNAVAILABLE.
   void Enqueue(std::unique_ptr<PendingBatch> batch);
-  // Finishes the group in flight, fails the queued ones with UNAVAILABLE
-  // ("shutting down"), joins the thread.
+  // Finishes the groups in flight, fails the queued ones with UNAVAILABLE
+  // ("shutting down"), joins the threads.
   void Stop();
 
   // Another connection changed writer_epoch (AcquireEpoch): re-read it
@@ -83,13 +89,31 @@ class LogWriter {
   uint64_t cached_epoch() const { return cached_epoch_.load(); }
 
  private:
+  struct Group {
+    uint64_t ticket = 0;
+    uint64_t epoch = 0;
+    uint64_t expected_durable = 0;  // durable seq before this group
+    uint64_t last = 0;              // durable seq after it (if it writes)
+    std::vector<std::unique_ptr<PendingBatch>> batches;
+    std::vector<absl::Status> verdicts;
+    std::vector<const mysql::LogRow*> fresh;  // records to insert
+  };
+
   void Run();
-  void ProcessGroup(std::vector<std::unique_ptr<PendingBatch>>& group);
+  void WorkerLoop();
+  // Validates and dispatches one group (writer thread).
+  void ProcessGroup(std::vector<std::unique_ptr<PendingBatch>> batches);
+  // Runs a group's transaction (worker thread).
+  absl::Status Commit(Group& g, std::unique_ptr<mysql::Connection>& conn);
+  // Completes a group's batches in ticket order (worker thread).
+  void Complete(Group& g, const absl::Status& commit_status);
+  void WaitDrained();
+  void MarkFenced(uint64_t ticket);
   absl::Status EnsureReady();
   absl::Status RefreshState();
   void DropConnection(const absl::Status& why);
-  absl::Status FencingError(uint64_t epoch) const;
-  // Compares rows[*] with seq in [from, to] against the stored records.
+  absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) const;
+  // Compares rows of `batch` with seq in [from, to] against the stored ones.
   absl::Status CompareWithStored(const PendingBatch& batch, uint64_t from,
                                  uint64_t to);
 
@@ -102,10 +126,22 @@ class LogWriter {
   bool stopping_ = false;
   std::thread thread_;
 
+  // Pipeline (under mu_).
+  std::condition_variable pipe_cv_;
+  std::deque<std::unique_ptr<Group>> dispatch_;
+  int in_flight_ = 0;
+  uint64_t next_ticket_ = 1;
+  uint64_t next_complete_ = 1;
+  uint64_t committed_durable_ = 0;  // highest seq known committed
+  uint64_t fenced_upto_ = 0;        // tickets whose fencing UPDATE returned
+  bool resync_ = false;             // a commit failed: re-read before next
+  bool workers_stop_ = false;
+  std::vector<std::thread> workers_;
+
   // Writer thread only.
-  std::unique_ptr<mysql::Connection> conn_;
+  std::unique_ptr<mysql::Connection> conn_;  // reads, validation
   bool state_known_ = false;
-  mysql::EpochRow state_;
+  mysql::EpochRow state_;  // epoch/owner; durable_seq = tail incl. in flight
   std::atomic<bool> state_dirty_{true};
   std::atomic<uint64_t> cached_durable_{0};
   std::atomic<uint64_t> cached_epoch_{0};
