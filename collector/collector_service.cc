@@ -5,6 +5,8 @@
 #include "absl/time/clock.h"
 #include "collector/passthrough.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/workload/workload.h"
+#include "nlohmann/json.hpp"
 
 namespace vitrage::collector {
 
@@ -29,6 +31,41 @@ void CollectorService::Shutdown() {
   stop_ = true;
   outbox_.Shutdown();
   if (generator_.joinable()) generator_.join();
+  if (tail_.joinable()) tail_.join();
+}
+
+absl::Status CollectorService::StartTail(const std::string& path) {
+  auto reader = workload::LineReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  tail_ = std::thread([this, path, r = std::move(*reader)]() mutable {
+    std::string line;
+    uint64_t n = 0;
+    absl::Time t0 = absl::Now();
+    while (!stop_ && r->Next(&line)) {
+      if (line.empty()) continue;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded()) {
+        LOG(ERROR) << path << " line " << r->line_number() << ": not JSON; tail stopped";
+        return;
+      }
+      if (!outbox_.WaitForRoom()) return;
+      absl::MutexLock l(&mu_);
+      auto ops = model_->ApplyTailEvent(j);
+      if (!ops.ok()) {
+        LOG(ERROR) << path << " line " << r->line_number() << ": " << ops.status().message()
+                   << "; tail stopped";
+        return;
+      }
+      ++changes_;
+      v1::Event ev;
+      EncodePassthrough(*ops, "update", SampleDateNow(), ev.mutable_fields());
+      outbox_.AddNow(std::move(ev));
+      ++n;
+    }
+    LOG(INFO) << "tail " << path << ": queued " << n << " events in "
+              << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms";
+  });
+  return absl::OkStatus();
 }
 
 uint64_t CollectorService::GenerateChange() {
@@ -137,6 +174,9 @@ grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
   resp->set_last_source_seq(c.last_seq);
   resp->set_acked_source_seq(c.acked_seq);
   resp->set_source(outbox_.source());
+  resp->set_ack_latency_p50_ms(c.ack_p50_ms);
+  resp->set_ack_latency_p99_ms(c.ack_p99_ms);
+  resp->set_ack_latency_max_ms(c.ack_max_ms);
   absl::MutexLock l(&mu_);
   resp->set_entities(model_->graph().vertex_count());
   resp->set_relationships(model_->graph().edge_count());

@@ -45,6 +45,10 @@ class CollectorService final : public v1::Collector::Service {
 
   Outbox& outbox() { return outbox_; }
 
+  // Pushes every event of a workload event tail file (in order, as fast as
+  // the outbox takes them) from a background thread.
+  absl::Status StartTail(const std::string& path);
+
   // Generates one change now (tests, and the generator thread). Returns its
   // source_seq, 0 when shut down.
   uint64_t GenerateChange();
@@ -59,6 +63,7 @@ class CollectorService final : public v1::Collector::Service {
   Outbox outbox_;
   std::atomic<bool> stop_{false};
   std::thread generator_;
+  std::thread tail_;
 };
 
 // "%Y-%m-%dT%H:%M:%SZ" of now (UTC).

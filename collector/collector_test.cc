@@ -115,6 +115,32 @@ TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   server->Shutdown();
 }
 
+TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
+  auto model = std::make_unique<Model>(1);
+  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  Receiver receiver;
+  {  // the receiver starts from the same state
+    grpc::ServerContext sctx;
+    v1::PushEventsRequest seed;
+    EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
+                      seed.add_events()->mutable_fields());
+    v1::PushEventsResponse sresp;
+    ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
+  }
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&receiver}, &port);
+  CollectorService service(CollectorOptions{}, std::move(model),
+                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+  ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
+  ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
+  std::ifstream in(Shared("workload/events_1k_1000.meta.json"));
+  nlohmann::json meta;
+  in >> meta;
+  EXPECT_EQ(receiver.digest(), meta["final_graph_digest"].get<std::string>());
+  service.Shutdown();
+  server->Shutdown();
+}
+
 TEST(CollectorTest, GetAllRejectsAnUnknownAction) {
   CollectorService service(CollectorOptions{}, std::make_unique<Model>(1), nullptr);
   int port = 0;

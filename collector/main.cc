@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   int64_t seed = -1;
   double change_rate = -1;
   uint64_t max_changes = 0;
+  std::string tail;
   app.add_option("--config", config_path, "vitrage.conf");
   app.add_option("--listen", listen, "HOST:PORT to serve on ([collector] listen_address)");
   app.add_option("--graph", graph, "vitrage-graph HOST:PORT ([collector] graph_address)");
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--change_rate", change_rate, "change events/s (0: none)");
   app.add_option("--max_changes", max_changes, "stop generating after N changes");
   app.add_option("--source", source, "source name ([collector] source)");
+  app.add_option("--tail", tail, "push the events of a workload event tail file");
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -105,6 +107,12 @@ int main(int argc, char** argv) {
   LOG(INFO) << "vitrage-collector serving on " << cc.listen_address << " as source "
             << options.outbox.source << ", pushing to " << cc.graph_address;
   service.Start();
+  if (!tail.empty()) {
+    if (auto s = service.StartTail(tail); !s.ok()) {
+      LOG(ERROR) << "--tail: " << s.message();
+      return 2;
+    }
+  }
 
   int sig = 0;
   sigwait(&set, &sig);

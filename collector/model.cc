@@ -357,6 +357,27 @@ std::vector<Op> Model::NextChange(const std::string& now) {
   return ops;
 }
 
+absl::StatusOr<std::vector<Op>> Model::ApplyTailEvent(const nlohmann::json& event) {
+  RETURN_IF_ERROR(workload::ApplyEvent(event, &graph_, nullptr));
+  const nlohmann::json& p = event["payload"];
+  std::vector<Op> ops(1);
+  Op& op = ops[0];
+  if (event.value("is_vertex", true)) {
+    op.kind = Op::kSetVertex;
+    op.id = p["vertex_id"].get<std::string>();
+    graph::Slot v = graph_.FindVertex(op.id);
+    op.props = graph_.VertexProps(v);
+    Track(op.id, op.props, true);
+  } else {
+    op.kind = Op::kSetEdge;
+    op.source = p["source_id"].get<std::string>();
+    op.target = p["target_id"].get<std::string>();
+    op.label = p["relationship_type"].get<std::string>();
+    op.props = graph_.EdgeProps(graph_.FindEdge(op.source, op.target, op.label));
+  }
+  return ops;
+}
+
 std::vector<Op> Model::FullState() const {
   std::vector<Op> ops;
   ops.reserve(graph_.vertex_count() + graph_.edge_count());

@@ -18,6 +18,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "collector/passthrough.h"
 #include "graph_service/graph/graph.h"
 
@@ -54,6 +56,11 @@ class Model {
   // sequence of calls) and applies it. `now` is the sample time written
   // into changed elements.
   std::vector<Op> NextChange(const std::string& now);
+
+  // Applies one event of a workload event tail (FORMAT.md: a vertex's new
+  // properties merged in, null removing a key) and returns it as ops (the
+  // element's full new properties), as a datasource would report it.
+  absl::StatusOr<std::vector<Op>> ApplyTailEvent(const nlohmann::json& event);
 
   // The ops that build the current state from nothing: every vertex, then
   // every edge, each in key order.

@@ -45,6 +45,7 @@ uint64_t Outbox::AddNow(v1::Event event) {
   event.set_source(options_.source);
   event.set_source_seq(seq);
   queue_.push_back(std::move(event));
+  added_.push_back(absl::Now());
   counters_.pending = queue_.size();
   return seq;
 }
@@ -66,7 +67,19 @@ void Outbox::SetPaused(bool paused) {
 
 OutboxCounters Outbox::counters() const {
   absl::MutexLock l(&mu_);
-  return counters_;
+  OutboxCounters c = counters_;
+  if (!latency_ms_.empty()) {
+    std::vector<float> v = latency_ms_;
+    auto at = [&](double q) {
+      size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+      std::nth_element(v.begin(), v.begin() + i, v.end());
+      return v[i];
+    };
+    c.ack_p50_ms = at(0.50);
+    c.ack_p99_ms = at(0.99);
+    c.ack_max_ms = *std::max_element(v.begin(), v.end());
+  }
+  return c;
 }
 
 void Outbox::Run() {
@@ -104,8 +117,17 @@ void Outbox::Run() {
       failures = 0;
       backoff = options_.min_backoff;
       uint64_t last = req.events(req.events_size() - 1).source_seq();
+      absl::Time now = absl::Now();
+      constexpr size_t kSamples = 100'000;
       while (!queue_.empty() && queue_.front().source_seq() <= last) {
+        float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - added_.front()));
+        if (latency_ms_.size() < kSamples) {
+          latency_ms_.push_back(ms);
+        } else {
+          latency_ms_[latency_next_++ % kSamples] = ms;
+        }
         queue_.pop_front();
+        added_.pop_front();
       }
       counters_.acked += req.events_size();
       counters_.duplicates += resp.duplicates();

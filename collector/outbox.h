@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -40,6 +41,10 @@ struct OutboxCounters {
   uint64_t last_seq = 0;     // highest source_seq given out
   uint64_t acked_seq = 0;    // highest source_seq acked
   uint64_t duplicates = 0;   // acked as already applied
+  // Time from Add() to the graph's ack, over the last 100k acked events.
+  double ack_p50_ms = 0;
+  double ack_p99_ms = 0;
+  double ack_max_ms = 0;
 };
 
 class Outbox {
@@ -82,6 +87,9 @@ class Outbox {
 
   mutable absl::Mutex mu_;
   std::deque<v1::Event> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::Time> added_ ABSL_GUARDED_BY(mu_);  // parallel to queue_
+  std::vector<float> latency_ms_ ABSL_GUARDED_BY(mu_);  // ring of samples
+  size_t latency_next_ ABSL_GUARDED_BY(mu_) = 0;
   OutboxCounters counters_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
