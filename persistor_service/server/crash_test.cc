@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
 
@@ -127,6 +128,26 @@ class CrashTest : public ::testing::Test {
       ASSERT_LT(absl::Now(), deadline) << "persistor did not come up";
       absl::SleepFor(absl::Milliseconds(50));
     }
+  }
+
+  // Polls the standard health service until it reports `want` (up to 30 s);
+  // returns the last status seen.
+  grpc::health::v1::HealthCheckResponse::ServingStatus WaitForHealth(
+      grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+    auto health = grpc::health::v1::Health::NewStub(MakeChannel(address_));
+    grpc::health::v1::HealthCheckResponse::ServingStatus last =
+        grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckResponse resp;
+      if (health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok()) {
+        last = resp.status();
+        if (last == want) break;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return last;
   }
 
   std::string Sql(const std::string& sql) {
@@ -255,8 +276,12 @@ TEST_F(CrashTest, MysqldKill9WhileAppendingLosesNoAckedRecord) {
   EXPECT_FALSE(down->last_database_error().empty());
   auto refused = testing::AcquireEpoch(stub_.get(), "other:2");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
-  absl::SleepFor(absl::Milliseconds(500));
+  // The health service follows the database (the monitor pings it).
+  EXPECT_EQ(WaitForHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   ASSERT_TRUE(db_->Start().ok());
+  EXPECT_EQ(WaitForHealth(grpc::health::v1::HealthCheckResponse::SERVING),
+            grpc::health::v1::HealthCheckResponse::SERVING);
   t.join();
   EXPECT_EQ(appender.acked, target);
   EXPECT_GT(appender.errors, 0);

@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -207,6 +210,51 @@ TEST_F(PersistorServiceTest, StaleEpochIsFencedAndWritesNothing) {
   // The new writer continues at 4.
   auto ok = AppendBatches(stub_.get(), {MakeBatch(new_epoch, 4, 6)});
   EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+}
+
+TEST_F(PersistorServiceTest, EpochAcquiredDuringPipelinedAppendsFencesOldWriter) {
+  StartPersistor();
+  uint64_t old_epoch = Acquire("old:1");
+  std::atomic<uint64_t> acked{0};
+  grpc::Status final_status;
+  grpc::ClientContext ctx;
+  auto stream = stub_->Append(&ctx);
+  std::thread reader([&] {
+    vitrage::v1::AppendResponse resp;
+    while (stream->Read(&resp)) acked = resp.durable_seq();
+  });
+  uint64_t next = 1;
+  bool acquired = false;
+  vitrage::v1::AcquireEpochResponse taken;
+  while (next < 200000) {
+    if (!stream->Write(MakeBatch(old_epoch, next, next + 31))) break;
+    next += 32;
+    if (!acquired && acked > 2000) {
+      auto r = testing::AcquireEpoch(stub_.get(), "new:2");
+      ASSERT_TRUE(r.ok()) << r.status();
+      taken = *r;
+      acquired = true;
+    }
+    while (next > acked + 32 * 16 && !acquired) absl::SleepFor(absl::Microseconds(200));
+  }
+  stream->WritesDone();
+  reader.join();
+  final_status = stream->Finish();
+  ASSERT_TRUE(acquired);
+  EXPECT_EQ(final_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << final_status.error_message();
+  EXPECT_THAT(final_status.error_message(),
+              HasSubstr(absl::StrCat("stale epoch ", old_epoch)));
+  // Nothing of the old writer was committed after the new epoch: the log
+  // ends exactly at the durable seq AcquireEpoch returned.
+  EXPECT_GE(taken.durable_seq(), 2000u);
+  EXPECT_LE(acked.load(), taken.durable_seq());
+  EXPECT_EQ(Sql("SELECT MAX(seq), COUNT(*), MAX(epoch) FROM graph_log"),
+            absl::StrCat(taken.durable_seq(), "\t", taken.durable_seq(), "\t",
+                         old_epoch, "\n"));
+  auto more = AppendBatches(stub_.get(), {MakeBatch(taken.epoch(), taken.durable_seq() + 1,
+                                                    taken.durable_seq() + 5)});
+  EXPECT_TRUE(more.status.ok()) << more.status.error_message();
 }
 
 TEST_F(PersistorServiceTest, NeverAcquiredEpochIsFailedPrecondition) {
