@@ -327,6 +327,51 @@ void Graph::EraseEdge(Slot e) {
   free_edges_.push_back(e);
 }
 
+// --------------------------------------------------------- bulk loading
+
+Slot Graph::LoadVertex(Value id, Properties props) {
+  if (!id.is_string() || id.string_value().empty()) return kNoSlot;
+  if (!id.is_stable_string()) id = Value::StableString(id.string_value());
+  auto ins = vertex_index_.try_emplace(id.string_value(), kNoSlot);
+  if (!ins.second) return kNoSlot;
+  Slot s;
+  if (!free_vertices_.empty()) {
+    s = free_vertices_.back();
+    free_vertices_.pop_back();
+  } else {
+    s = static_cast<Slot>(vertices_.size());
+    vertices_.emplace_back();
+  }
+  VertexRec& r = vertices_[s];
+  r.id = std::move(id);  // the characters (the index's key) do not move
+  r.props = std::move(props);
+  ins.first->second = s;
+  IndexNaturalKey(s);
+  return s;
+}
+
+bool Graph::LoadEdge(Slot s, Slot t, KeyId label, Properties props) {
+  auto ins = edge_index_.try_emplace(EdgeKey{s, t, label}, kNoSlot);
+  if (!ins.second) return false;
+  Slot e;
+  if (!free_edges_.empty()) {
+    e = free_edges_.back();
+    free_edges_.pop_back();
+  } else {
+    e = static_cast<Slot>(edges_.size());
+    edges_.emplace_back();
+  }
+  EdgeRec& r = edges_[e];
+  r.source = s;
+  r.target = t;
+  r.label = label;
+  r.props = std::move(props);
+  ins.first->second = e;
+  vertices_[s].out.push_back(e);
+  vertices_[t].in.push_back(e);
+  return true;
+}
+
 // ------------------------------------------------------------ mutations
 
 absl::Status Graph::AddVertex(absl::string_view id, Properties props,

@@ -196,6 +196,21 @@ class Graph {
   // Removes everything.
   void Clear();
 
+  // ------------------------------------------------------- bulk loading
+  //
+  // For loaders that build a graph from trusted, already validated input
+  // (the snapshot decoder): no delta, no checks beyond uniqueness.
+
+  // Adds vertex `id` (a string; a stable one, see Value::is_stable_string,
+  // is kept as is, so a vertex can share it with its vitrage_id property).
+  // Returns its slot, or kNoSlot when the id is empty or already present.
+  Slot LoadVertex(Value id, Properties props);
+  // Adds edge (s, t, label). REQUIRES: `s` and `t` are live vertex slots.
+  // False (nothing added) when the edge exists.
+  bool LoadEdge(Slot s, Slot t, KeyId label, Properties props);
+  // One more than the highest vertex slot in use (slots are < this).
+  size_t vertex_slot_bound() const { return vertices_.size(); }
+
   // Approximate heap bytes held (for memory reporting).
   size_t ApproxHeapBytes() const;
 

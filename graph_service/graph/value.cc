@@ -445,8 +445,25 @@ bool Properties::Erase(KeyId key) {
 }
 
 void Properties::SortAndDedupe() {
-  std::stable_sort(items_.begin(), items_.end(),
-                   [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; });
+  auto less = [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; };
+  bool strictly_sorted = true;
+  for (size_t i = 1; i < items_.size(); ++i) {
+    if (items_[i - 1].first >= items_[i].first) {
+      strictly_sorted = false;
+      break;
+    }
+  }
+  if (strictly_sorted) return;
+  if (items_.size() <= 32) {
+    // Insertion sort: stable and, unlike std::stable_sort, allocation-free.
+    for (size_t i = 1; i < items_.size(); ++i) {
+      for (size_t j = i; j > 0 && less(items_[j], items_[j - 1]); --j) {
+        std::swap(items_[j], items_[j - 1]);
+      }
+    }
+  } else {
+    std::stable_sort(items_.begin(), items_.end(), less);
+  }
   size_t out = 0;
   for (size_t i = 0; i < items_.size(); ++i) {
     if (out > 0 && items_[out - 1].first == items_[i].first) {

@@ -107,6 +107,9 @@ class Value {
   Kind kind() const;
   bool is_null() const { return tag_ == kTagNull; }
   bool is_string() const { return tag_ == kTagSmallStr || tag_ == kTagStr; }
+  // True when this is a string whose characters never move (held on the
+  // heap, as StableString makes), so a view of it lives as long as the Value.
+  bool is_stable_string() const { return tag_ == kTagStr; }
 
   // Accessors. REQUIRE: the matching kind.
   bool bool_value() const { return u_.b; }

@@ -147,21 +147,6 @@ void PutValue(const Value& v, std::string* out) {
   }
 }
 
-size_t PropsSize(const Properties& p, int field_unused = 0) {
-  (void)field_unused;
-  size_t n = 0;
-  for (const MapEntry& e : p) n += LenFieldSize(PropertySize(e.first, e.second));
-  return n;
-}
-
-void PutProps(int field, const Properties& p, std::string* out) {
-  for (const MapEntry& e : p) {
-    PutTag(field, kLen, out);
-    PutVarint(PropertySize(e.first, e.second), out);
-    PutProperty(e.first, e.second, out);
-  }
-}
-
 inline size_t StrFieldSize(absl::string_view s) { return s.empty() ? 0 : LenFieldSize(s.size()); }
 
 inline void PutStrField(int field, absl::string_view s, std::string* out) {
@@ -171,13 +156,20 @@ inline void PutStrField(int field, absl::string_view s, std::string* out) {
   out->append(s.data(), s.size());
 }
 
-size_t VertexMsgSize(const graph::Graph& g, graph::Slot v) {
-  return StrFieldSize(g.VertexId(v)) + PropsSize(g.VertexProps(v));
+inline void PutStrFieldAlways(int field, absl::string_view s, std::string* out) {
+  PutTag(field, kLen, out);
+  PutVarint(s.size(), out);
+  out->append(s.data(), s.size());
 }
 
-size_t EdgeMsgSize(const graph::Graph& g, graph::Slot e) {
-  return StrFieldSize(g.VertexId(g.EdgeSource(e))) + StrFieldSize(g.VertexId(g.EdgeTarget(e))) +
-         StrFieldSize(g.EdgeLabel(e)) + PropsSize(g.EdgeProps(e));
+inline void PutVarintField(int field, uint64_t v, std::string* out) {
+  PutTag(field, kVarint, out);
+  PutVarint(v, out);
+}
+
+// PackedProperty: key index (field 1, always written), value (field 2).
+inline size_t PackedPropertySize(uint32_t index, size_t value_size) {
+  return 1 + VarintSize(index) + LenFieldSize(value_size);
 }
 
 // ------------------------------------------------------------- reading
@@ -357,7 +349,7 @@ absl::Status ParseProps(absl::string_view prop, Properties* props) {
   return absl::OkStatus();
 }
 
-absl::Status ParseVertex(absl::string_view in, graph::Graph* g) {
+absl::Status ParseVertex(absl::string_view in, graph::Graph* g, DecodeState* state) {
   Reader r(in);
   absl::string_view id, s;
   Properties props;
@@ -376,10 +368,12 @@ absl::Status ParseVertex(absl::string_view in, graph::Graph* g) {
   }
   props.SortAndDedupe();
   props.ShrinkToFit();
-  return g->AddVertex(id, std::move(props));
+  RETURN_IF_ERROR(g->AddVertex(id, std::move(props)));
+  state->vertex_slots.push_back(g->FindVertex(id));
+  return absl::OkStatus();
 }
 
-absl::Status ParseEdge(absl::string_view in, graph::Graph* g) {
+absl::Status ParseEdge(absl::string_view in, graph::Graph* g, DecodeState* state) {
   Reader r(in);
   absl::string_view src, dst, label, s;
   Properties props;
@@ -397,33 +391,203 @@ absl::Status ParseEdge(absl::string_view in, graph::Graph* g) {
   }
   props.SortAndDedupe();
   props.ShrinkToFit();
-  return g->AddEdge(src, dst, label, std::move(props));
+  RETURN_IF_ERROR(g->AddEdge(src, dst, label, std::move(props)));
+  ++state->edges;
+  return absl::OkStatus();
+}
+
+absl::Status ParsePackedProps(absl::string_view in, const std::vector<KeyId>& keys,
+                              std::vector<MapEntry>* out) {
+  Reader r(in);
+  uint64_t index = 0;
+  absl::string_view v;
+  bool have_v = false;
+  while (!r.done()) {
+    int f, wt;
+    if (!r.Tag(&f, &wt)) return Malformed("bad property tag");
+    if (f == 1 && wt == kVarint) {
+      if (!r.Varint(&index)) return Malformed("bad property key index");
+    } else if (f == 2 && wt == kLen) {
+      if (!r.Bytes(&v)) return Malformed("bad property value");
+      have_v = true;
+    } else if (!r.Skip(wt)) {
+      return Malformed("bad property field");
+    }
+  }
+  if (index >= keys.size()) {
+    return Malformed(absl::StrCat("property key index ", index, " outside the key table (",
+                                  keys.size(), " keys)"));
+  }
+  KeyId key = keys[index];
+  MapEntry& e = out->emplace_back(key, Value());
+  if (!have_v) return absl::OkStatus();
+  return ParseValue(v, key, 0, &e.second);
+}
+
+graph::Properties TakeProps(std::vector<MapEntry>* scratch) {
+  Properties props;
+  props.Reserve(scratch->size());
+  for (MapEntry& e : *scratch) props.AppendUnsorted(e.first, std::move(e.second));
+  scratch->clear();
+  props.SortAndDedupe();
+  return props;
+}
+
+absl::Status ParsePackedVertex(absl::string_view in, const std::vector<KeyId>& keys,
+                               graph::Graph* g, DecodeState* state,
+                               std::vector<MapEntry>* scratch) {
+  Reader r(in);
+  absl::string_view id, s;
+  scratch->clear();
+  while (!r.done()) {
+    int f, wt;
+    if (!r.Tag(&f, &wt)) return Malformed("bad vertex tag");
+    if (f == 1 && wt == kLen) {
+      if (!r.Bytes(&id)) return Malformed("bad vertex id");
+    } else if (f == 2 && wt == kLen) {
+      if (!r.Bytes(&s)) return Malformed("bad vertex property");
+      RETURN_IF_ERROR(ParsePackedProps(s, keys, scratch));
+    } else if (!r.Skip(wt)) {
+      return Malformed("bad vertex field");
+    }
+  }
+  if (id.empty()) return Malformed("vertex without an id");
+  // The vertex shares its id string with its vitrage_id property.
+  Value idv;
+  for (const MapEntry& e : *scratch) {
+    if (e.first == graph::keys::kVitrageId && e.second.is_stable_string() &&
+        e.second.string_value() == id) {
+      idv = e.second;
+      break;
+    }
+  }
+  if (idv.is_null()) idv = Value::StableString(id);
+  graph::Slot slot = g->LoadVertex(std::move(idv), TakeProps(scratch));
+  if (slot == graph::kNoSlot) {
+    return absl::AlreadyExistsError(absl::StrCat("vertex ", id, " already exists"));
+  }
+  state->vertex_slots.push_back(slot);
+  return absl::OkStatus();
+}
+
+absl::Status ParsePackedEdge(absl::string_view in, const std::vector<KeyId>& keys,
+                             graph::Graph* g, DecodeState* state,
+                             std::vector<MapEntry>* scratch) {
+  Reader r(in);
+  uint64_t src = 0, dst = 0, label = 0;
+  absl::string_view s;
+  scratch->clear();
+  while (!r.done()) {
+    int f, wt;
+    if (!r.Tag(&f, &wt)) return Malformed("bad edge tag");
+    if (f >= 1 && f <= 3 && wt == kVarint) {
+      if (!r.Varint(f == 1 ? &src : f == 2 ? &dst : &label)) return Malformed("bad edge key");
+    } else if (f == 4 && wt == kLen) {
+      if (!r.Bytes(&s)) return Malformed("bad edge property");
+      RETURN_IF_ERROR(ParsePackedProps(s, keys, scratch));
+    } else if (!r.Skip(wt)) {
+      return Malformed("bad edge field");
+    }
+  }
+  const auto& slots = state->vertex_slots;
+  if (src >= slots.size() || dst >= slots.size()) {
+    return Malformed(absl::StrCat("edge end ", src >= slots.size() ? src : dst,
+                                  " is not a vertex position (", slots.size(),
+                                  " vertices so far)"));
+  }
+  if (label >= keys.size() || graph::KeyName(keys[label]).empty()) {
+    return Malformed(absl::StrCat("edge label index ", label, " outside the key table"));
+  }
+  if (!g->LoadEdge(slots[src], slots[dst], keys[label], TakeProps(scratch))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("edge (", g->VertexId(slots[src]), " -> ", g->VertexId(slots[dst]), ", ",
+                     graph::KeyName(keys[label]), ") already exists"));
+  }
+  ++state->edges;
+  return absl::OkStatus();
+}
+
+absl::Status Numbered(absl::Status st, absl::string_view what, uint64_t n) {
+  return absl::Status(st.code(), absl::StrCat(what, " #", n, ": ", st.message()));
 }
 
 }  // namespace
 
-size_t VertexRecordSize(const graph::Graph& g, graph::Slot v) {
-  return LenFieldSize(VertexMsgSize(g, v));
+// ------------------------------------------------------------- PackedWriter
+
+uint32_t PackedWriter::Index(KeyId k) {
+  if (k >= index_of_.size()) index_of_.resize(k + 1, 0);
+  uint32_t& slot = index_of_[k];
+  if (slot == 0) {
+    table_.push_back(k);
+    slot = static_cast<uint32_t>(table_.size());
+    key_table_bytes_ += LenFieldSize(KeyName(k).size());
+  }
+  return slot - 1;
 }
 
-size_t EdgeRecordSize(const graph::Graph& g, graph::Slot e) {
-  return LenFieldSize(EdgeMsgSize(g, e));
+size_t PackedWriter::PrepareProps(const Properties& p) {
+  size_t n = 0;
+  for (const MapEntry& e : p) {
+    size_t vs = ValueSize(e.second);
+    value_sizes_.push_back(vs);
+    n += LenFieldSize(PackedPropertySize(Index(e.first), vs));
+  }
+  return n;
 }
 
-void AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out) {
-  PutTag(kBodyVertices, kLen, out);
-  PutVarint(VertexMsgSize(g, v), out);
+void PackedWriter::AppendProps(int field, const Properties& p, std::string* out) {
+  size_t i = 0;
+  for (const MapEntry& e : p) {
+    uint32_t index = index_of_[e.first] - 1;
+    size_t vs = value_sizes_[i++];
+    PutTag(field, kLen, out);
+    PutVarint(PackedPropertySize(index, vs), out);
+    PutVarintField(1, index, out);
+    PutTag(2, kLen, out);
+    PutVarint(vs, out);
+    PutValue(e.second, out);
+  }
+}
+
+size_t PackedWriter::PrepareVertex(const graph::Graph& g, graph::Slot v) {
+  value_sizes_.clear();
+  msg_size_ = StrFieldSize(g.VertexId(v)) + PrepareProps(g.VertexProps(v));
+  return LenFieldSize(msg_size_);
+}
+
+void PackedWriter::AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out) {
+  PutTag(kBodyPackedVertices, kLen, out);
+  PutVarint(msg_size_, out);
   PutStrField(1, g.VertexId(v), out);
-  PutProps(2, g.VertexProps(v), out);
+  AppendProps(2, g.VertexProps(v), out);
 }
 
-void AppendEdge(const graph::Graph& g, graph::Slot e, std::string* out) {
-  PutTag(kBodyEdges, kLen, out);
-  PutVarint(EdgeMsgSize(g, e), out);
-  PutStrField(1, g.VertexId(g.EdgeSource(e)), out);
-  PutStrField(2, g.VertexId(g.EdgeTarget(e)), out);
-  PutStrField(3, g.EdgeLabel(e), out);
-  PutProps(4, g.EdgeProps(e), out);
+size_t PackedWriter::PrepareEdge(const graph::Graph& g, graph::Slot e, uint64_t source,
+                                 uint64_t target) {
+  value_sizes_.clear();
+  msg_size_ = 1 + VarintSize(source) + 1 + VarintSize(target) + 1 +
+              VarintSize(Index(g.EdgeLabelId(e))) + PrepareProps(g.EdgeProps(e));
+  return LenFieldSize(msg_size_);
+}
+
+void PackedWriter::AppendEdge(const graph::Graph& g, graph::Slot e, uint64_t source,
+                              uint64_t target, std::string* out) {
+  PutTag(kBodyPackedEdges, kLen, out);
+  PutVarint(msg_size_, out);
+  PutVarintField(1, source, out);
+  PutVarintField(2, target, out);
+  PutVarintField(3, index_of_[g.EdgeLabelId(e)] - 1, out);
+  AppendProps(4, g.EdgeProps(e), out);
+}
+
+void PackedWriter::AppendKeyTable(std::string* out) {
+  for (KeyId k : table_) {
+    PutStrFieldAlways(kBodyKeys, KeyName(k), out);
+    index_of_[k] = 0;
+  }
+  table_.clear();
+  key_table_bytes_ = 0;
 }
 
 void AppendBytesField(int field, absl::string_view bytes, std::string* out) {
@@ -432,55 +596,85 @@ void AppendBytesField(int field, absl::string_view bytes, std::string* out) {
   out->append(bytes.data(), bytes.size());
 }
 
-absl::Status ParseBody(absl::string_view body, graph::Graph* g, BodySections* sections,
-                       uint64_t* vertices_added, uint64_t* edges_added) {
+absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* state,
+                       BodySections* sections) {
+  const bool v2 = state->format_version >= 2;
+  // Pass 1: the key table and the sections (the writer puts the key table
+  // last, after the elements that use it).
+  std::vector<KeyId> keys;
+  {
+    Reader r(body);
+    while (!r.done()) {
+      int f, wt;
+      if (!r.Tag(&f, &wt)) return Malformed("bad field tag");
+      absl::string_view s;
+      if (wt != kLen || f < kBodyVertices || f > kBodyPackedEdges) {
+        if (!r.Skip(wt)) return Malformed("bad field");
+        continue;
+      }
+      if (!r.Bytes(&s)) return Malformed("truncated field");
+      switch (f) {
+        case kBodyVertices:
+        case kBodyEdges:
+          if (v2) return Malformed("version 1 element in a version 2 snapshot");
+          break;
+        case kBodyKeys:
+        case kBodyPackedVertices:
+        case kBodyPackedEdges:
+          if (!v2) return Malformed("version 2 field in a version 1 snapshot");
+          if (f == kBodyKeys) keys.push_back(graph::InternKey(s));
+          break;
+        case kBodySourceMarks: {
+          v1::SourceMark m;
+          if (!m.ParseFromArray(s.data(), static_cast<int>(s.size()))) {
+            return Malformed("bad source mark");
+          }
+          sections->source_marks.push_back(std::move(m));
+          sections->present = true;
+          break;
+        }
+        case kBodyEvaluatorState:
+          sections->evaluator_state.assign(s.data(), s.size());
+          sections->present = true;
+          break;
+        case kBodyProcessorState:
+          sections->processor_state.assign(s.data(), s.size());
+          sections->present = true;
+          break;
+      }
+    }
+  }
+  // Pass 2: the elements (pass 1 validated the framing).
+  thread_local std::vector<MapEntry> scratch;
   Reader r(body);
   uint64_t vertex_index = 0, edge_index = 0;
   while (!r.done()) {
-    int f, wt;
-    if (!r.Tag(&f, &wt)) return Malformed("bad field tag");
+    int f = 0, wt = 0;
     absl::string_view s;
-    if (wt == kLen && f >= kBodyVertices && f <= kBodyProcessorState) {
-      if (!r.Bytes(&s)) return Malformed("truncated field");
-    } else {
-      if (!r.Skip(wt)) return Malformed("bad field");
+    r.Tag(&f, &wt);
+    if (wt != kLen) {
+      r.Skip(wt);
       continue;
     }
+    r.Bytes(&s);
     switch (f) {
-      case kBodyVertices: {
-        absl::Status st = ParseVertex(s, g);
-        if (!st.ok()) {
-          return absl::Status(st.code(), absl::StrCat("vertex #", vertex_index, ": ", st.message()));
-        }
+      case kBodyVertices:
+      case kBodyPackedVertices: {
+        absl::Status st = f == kBodyVertices ? ParseVertex(s, g, state)
+                                             : ParsePackedVertex(s, keys, g, state, &scratch);
+        if (!st.ok()) return Numbered(st, "vertex", vertex_index);
         ++vertex_index;
-        ++*vertices_added;
         break;
       }
-      case kBodyEdges: {
-        absl::Status st = ParseEdge(s, g);
-        if (!st.ok()) {
-          return absl::Status(st.code(), absl::StrCat("edge #", edge_index, ": ", st.message()));
-        }
+      case kBodyEdges:
+      case kBodyPackedEdges: {
+        absl::Status st = f == kBodyEdges ? ParseEdge(s, g, state)
+                                          : ParsePackedEdge(s, keys, g, state, &scratch);
+        if (!st.ok()) return Numbered(st, "edge", edge_index);
         ++edge_index;
-        ++*edges_added;
         break;
       }
-      case kBodySourceMarks: {
-        v1::SourceMark m;
-        if (!m.ParseFromArray(s.data(), static_cast<int>(s.size()))) {
-          return Malformed("bad source mark");
-        }
-        sections->source_marks.push_back(std::move(m));
-        sections->present = true;
-        break;
-      }
-      case kBodyEvaluatorState:
-        sections->evaluator_state.assign(s.data(), s.size());
-        sections->present = true;
-        break;
-      case kBodyProcessorState:
-        sections->processor_state.assign(s.data(), s.size());
-        sections->present = true;
+      default:
         break;
     }
   }

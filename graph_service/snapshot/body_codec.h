@@ -17,18 +17,43 @@
 namespace vitrage::snapshot::internal {
 
 // SnapshotChunkBody field numbers.
-inline constexpr int kBodyVertices = 1;
-inline constexpr int kBodyEdges = 2;
+inline constexpr int kBodyVertices = 1;        // version 1
+inline constexpr int kBodyEdges = 2;           // version 1
 inline constexpr int kBodySourceMarks = 3;
 inline constexpr int kBodyEvaluatorState = 4;
 inline constexpr int kBodyProcessorState = 5;
+inline constexpr int kBodyKeys = 6;            // version 2
+inline constexpr int kBodyPackedVertices = 7;  // version 2
+inline constexpr int kBodyPackedEdges = 8;     // version 2
 
-// Size of the length-delimited record (tag + length + message) that
-// AppendVertex / AppendEdge will write.
-size_t VertexRecordSize(const graph::Graph& g, graph::Slot v);
-size_t EdgeRecordSize(const graph::Graph& g, graph::Slot e);
-void AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out);
-void AppendEdge(const graph::Graph& g, graph::Slot e, std::string* out);
+// Writes format-version-2 elements into a chunk body, keeping the chunk's
+// key table. Per element: Prepare*() (assigns key indices, returns the
+// record's size), then Append*() to write it. At the end of a chunk:
+// AppendKeyTable(), which also starts a new, empty table.
+class PackedWriter {
+ public:
+  size_t PrepareVertex(const graph::Graph& g, graph::Slot v);
+  void AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out);
+  // `source` / `target`: the ends' positions in the snapshot's vertex order.
+  size_t PrepareEdge(const graph::Graph& g, graph::Slot e, uint64_t source, uint64_t target);
+  void AppendEdge(const graph::Graph& g, graph::Slot e, uint64_t source, uint64_t target,
+                  std::string* out);
+  // Bytes AppendKeyTable would write now.
+  size_t key_table_bytes() const { return key_table_bytes_; }
+  void AppendKeyTable(std::string* out);
+
+ private:
+  uint32_t Index(graph::KeyId k);
+  size_t PrepareProps(const graph::Properties& p);
+  void AppendProps(int field, const graph::Properties& p, std::string* out);
+
+  std::vector<uint32_t> index_of_;  // KeyId -> index + 1 in this chunk (0: none)
+  std::vector<graph::KeyId> table_;
+  size_t key_table_bytes_ = 0;
+  std::vector<size_t> value_sizes_;  // per property of the prepared element
+  size_t msg_size_ = 0;
+};
+
 // Appends a length-delimited bytes/message field.
 void AppendBytesField(int field, absl::string_view bytes, std::string* out);
 
@@ -40,11 +65,19 @@ struct BodySections {
   bool present = false;  // any section field seen
 };
 
-// Parses a serialized SnapshotChunkBody, adding its vertices and edges to
-// `g` and its sections to `sections`. Counts what it added. Errors describe
-// the problem (the caller adds the chunk number).
-absl::Status ParseBody(absl::string_view body, graph::Graph* g, BodySections* sections,
-                       uint64_t* vertices_added, uint64_t* edges_added);
+// State carried from chunk to chunk while decoding one snapshot.
+struct DecodeState {
+  uint32_t format_version = 0;
+  // Slot of each vertex, in snapshot order (version 2 edges refer to these).
+  std::vector<graph::Slot> vertex_slots;
+  uint64_t edges = 0;
+};
+
+// Parses a serialized SnapshotChunkBody of `state->format_version`, adding
+// its vertices and edges to `g` and its sections to `sections`. Errors
+// describe the problem (the caller adds the chunk number).
+absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* state,
+                       BodySections* sections);
 
 }  // namespace vitrage::snapshot::internal
 

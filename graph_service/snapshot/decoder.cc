@@ -1,6 +1,7 @@
 #include <zstd.h>
 
 #include <cinttypes>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,10 +14,38 @@
 
 namespace vitrage::snapshot {
 
-SnapshotDecoder::SnapshotDecoder(DecodeOptions options) : options_(options) {}
+// A chunk whose body is being (or has been) decompressed.
+struct SnapshotDecoder::Pending {
+  uint32_t index = 0;
+  uint64_t compressed_size = 0;
+  std::string data;  // the compressed bytes (the caller's chunk may not live on)
+  uint64_t uncompressed_size = 0;
+  std::string body;
+  ZSTD_DCtx* dctx = nullptr;
+  std::future<absl::Status> done;  // valid while decompression runs on the worker
+
+  ~Pending() {
+    if (done.valid()) done.wait();
+    ZSTD_freeDCtx(dctx);
+  }
+  absl::Status Decompress() {
+    body.resize(uncompressed_size);
+    size_t n = ZSTD_decompressDCtx(dctx, body.data(), body.size(), data.data(), data.size());
+    if (ZSTD_isError(n)) return absl::DataLossError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
+    if (n != uncompressed_size) {
+      return absl::DataLossError(
+          absl::StrCat("decompressed ", n, " bytes, chunk says ", uncompressed_size));
+    }
+    return absl::OkStatus();
+  }
+};
+
+SnapshotDecoder::SnapshotDecoder(DecodeOptions options)
+    : options_(options), state_(std::make_unique<internal::DecodeState>()) {}
 
 SnapshotDecoder::~SnapshotDecoder() {
-  if (dctx_ != nullptr) ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_));
+  pending_.reset();  // waits for a running decompression
+  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(spare_dctx_));
 }
 
 absl::Status SnapshotDecoder::Fail(absl::Status st) {
@@ -27,19 +56,49 @@ absl::Status SnapshotDecoder::Fail(absl::Status st) {
 absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
   if (begun_) return Fail(absl::FailedPreconditionError("snapshot: Begin called twice"));
   begun_ = true;
-  if (header.format_version() != kFormatVersion) {
-    return Fail(absl::DataLossError(
-        absl::StrCat("snapshot seq ", header.seq(), ": unknown format version ",
-                     header.format_version(), " (this reader knows ", kFormatVersion, ")")));
+  if (header.format_version() < kOldestReadableFormatVersion ||
+      header.format_version() > kFormatVersion) {
+    return Fail(absl::DataLossError(absl::StrCat(
+        "snapshot seq ", header.seq(), ": unknown format version ", header.format_version(),
+        " (this reader knows ", kOldestReadableFormatVersion, " to ", kFormatVersion, ")")));
   }
   if (header.chunk_count() == 0) {
     return Fail(absl::DataLossError(
         absl::StrCat("snapshot seq ", header.seq(), ": header has chunk_count 0")));
   }
   header_ = header;
-  graph_.Reserve(header.vertex_count() < (1u << 26) ? header.vertex_count() : 0,
+  state_->format_version = header.format_version();
+  const bool sane = header.vertex_count() < (1u << 26);
+  graph_.Reserve(sane ? header.vertex_count() : 0,
                  header.edge_count() < (1u << 26) ? header.edge_count() : 0);
-  dctx_ = ZSTD_createDCtx();
+  if (sane) state_->vertex_slots.reserve(header.vertex_count());
+  pending_ = std::make_unique<Pending>();
+  pending_->dctx = ZSTD_createDCtx();
+  pending_->index = ~0u;  // nothing pending
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotDecoder::ParsePending() {
+  Pending& p = *pending_;
+  if (p.index == ~0u) return absl::OkStatus();
+  const uint32_t i = p.index;
+  p.index = ~0u;
+  auto err = [&](absl::string_view msg) {
+    return Fail(absl::DataLossError(absl::StrCat("snapshot chunk ", i, ": ", msg)));
+  };
+  absl::Status st = p.done.valid() ? p.done.get() : p.Decompress();
+  if (!st.ok()) return err(st.message());
+  internal::BodySections sec;
+  st = internal::ParseBody(p.body, &graph_, state_.get(), &sec);
+  if (!st.ok()) return err(st.message());
+  if (sec.present) {
+    if (i + 1 != header_.chunk_count()) return err("sections in a chunk other than the last");
+    sections_.source_marks = std::move(sec.source_marks);
+    sections_.evaluator_state = std::move(sec.evaluator_state);
+    sections_.processor_state = std::move(sec.processor_state);
+  }
+  uncompressed_bytes_ += p.body.size();
+  compressed_bytes_ += p.compressed_size;
   return absl::OkStatus();
 }
 
@@ -66,31 +125,37 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
   if (chunk.uncompressed_size() > kMaxReaderBodyBytes) {
     return err(absl::StrCat("uncompressed size ", chunk.uncompressed_size(), " exceeds limit"));
   }
-  body_.resize(chunk.uncompressed_size());
-  size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), body_.data(), body_.size(),
-                                 data.data(), data.size());
-  if (ZSTD_isError(n)) return err(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
-  if (n != chunk.uncompressed_size()) {
-    return err(absl::StrCat("decompressed ", n, " bytes, chunk says ", chunk.uncompressed_size()));
-  }
-  internal::BodySections sec;
-  absl::Status st = internal::ParseBody(body_, &graph_, &sec, &vertices_, &edges_);
-  if (!st.ok()) return err(st.message());
-  if (sec.present) {
-    if (i + 1 != header_.chunk_count()) return err("sections in a chunk other than the last");
-    sections_.source_marks = std::move(sec.source_marks);
-    sections_.evaluator_state = std::move(sec.evaluator_state);
-    sections_.processor_state = std::move(sec.processor_state);
-  }
-  uncompressed_bytes_ += n;
-  compressed_bytes_ += data.size();
   ++next_index_;
-  return absl::OkStatus();
+  if (!options_.parallel) {
+    Pending& p = *pending_;
+    p.index = i;
+    p.compressed_size = data.size();
+    p.data = data;
+    p.uncompressed_size = chunk.uncompressed_size();
+    return ParsePending();
+  }
+  // Start decompressing chunk i on the worker, then parse chunk i - 1 here.
+  auto next = std::make_unique<Pending>();
+  next->index = i;
+  next->compressed_size = data.size();
+  next->data = data;
+  next->uncompressed_size = chunk.uncompressed_size();
+  next->dctx = static_cast<ZSTD_DCtx*>(spare_dctx_);
+  spare_dctx_ = nullptr;
+  if (next->dctx == nullptr) next->dctx = ZSTD_createDCtx();
+  Pending* np = next.get();
+  np->done = std::async(std::launch::async, [np] { return np->Decompress(); });
+  absl::Status st = ParsePending();
+  spare_dctx_ = pending_->dctx;
+  pending_->dctx = nullptr;
+  std::swap(pending_, next);  // `next` now holds the parsed chunk; its body is freed
+  return st;
 }
 
 absl::Status SnapshotDecoder::Finish() {
   if (!error_.ok()) return error_;
   if (!begun_) return Fail(absl::FailedPreconditionError("snapshot: Finish before header"));
+  RETURN_IF_ERROR(ParsePending());
   auto err = [&](absl::string_view msg) {
     return Fail(absl::DataLossError(absl::StrCat("snapshot seq ", header_.seq(), ": ", msg)));
   };
@@ -98,13 +163,14 @@ absl::Status SnapshotDecoder::Finish() {
     return err(absl::StrCat("chunk ", next_index_, " missing: received ", next_index_, " of ",
                             header_.chunk_count(), " chunks"));
   }
-  if (vertices_ != header_.vertex_count() || graph_.vertex_count() != vertices_) {
+  const uint64_t vertices = state_->vertex_slots.size(), edges = state_->edges;
+  if (vertices != header_.vertex_count() || graph_.vertex_count() != vertices) {
     return err(absl::StrCat("vertex count mismatch: header ", header_.vertex_count(), ", chunks ",
-                            vertices_));
+                            vertices));
   }
-  if (edges_ != header_.edge_count() || graph_.edge_count() != edges_) {
+  if (edges != header_.edge_count() || graph_.edge_count() != edges) {
     return err(absl::StrCat("edge count mismatch: header ", header_.edge_count(), ", chunks ",
-                            edges_));
+                            edges));
   }
   if (uncompressed_bytes_ != header_.uncompressed_bytes() ||
       compressed_bytes_ != header_.compressed_bytes()) {
@@ -119,8 +185,8 @@ absl::Status SnapshotDecoder::Finish() {
     }
   }
   finished_ = true;
-  body_.clear();
-  body_.shrink_to_fit();
+  pending_.reset();
+  state_.reset();
   return absl::OkStatus();
 }
 

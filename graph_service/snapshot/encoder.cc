@@ -1,5 +1,6 @@
 #include <zstd.h>
 
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,39 +17,60 @@ using graph::Slot;
 
 namespace {
 
+// Cuts chunk bodies and compresses them. With `parallel`, chunk i is
+// compressed (and checksummed) on a second thread while the caller
+// serializes chunk i + 1; chunks still reach the sink in order, on the
+// caller's thread.
 class ChunkWriter {
  public:
   ChunkWriter(const EncodeOptions& opts, const ChunkSink& sink)
       : opts_(opts), sink_(sink), cctx_(ZSTD_createCCtx()) {
     body_.reserve(opts.max_chunk_body_bytes + 4096);
   }
-  ~ChunkWriter() { ZSTD_freeCCtx(cctx_); }
-
-  std::string* body() { return &body_; }
-  // Flushes the body first when `next` more bytes would exceed the bound.
-  absl::Status Room(size_t next) {
-    if (!body_.empty() && body_.size() + next > opts_.max_chunk_body_bytes) return Flush();
-    return absl::OkStatus();
+  ~ChunkWriter() {
+    if (pending_.valid()) pending_.wait();
+    ZSTD_freeCCtx(cctx_);
   }
 
-  absl::Status Flush() {
-    v1::SnapshotChunk chunk;
-    chunk.set_index(index_++);
-    std::string* data = chunk.mutable_data();
-    data->resize(ZSTD_compressBound(body_.size()));
-    size_t n = ZSTD_compressCCtx(cctx_, data->data(), data->size(), body_.data(), body_.size(),
-                                 opts_.zstd_level);
-    if (ZSTD_isError(n)) {
-      return absl::InternalError(
-          absl::StrCat("snapshot chunk ", chunk.index(), ": zstd: ", ZSTD_getErrorName(n)));
+  std::string* body() { return &body_; }
+  internal::PackedWriter* packer() { return &packer_; }
+  // Flushes the body first when `next` more bytes (plus the key table)
+  // would exceed the bound. Returns true when it flushed.
+  absl::StatusOr<bool> Room(size_t next) {
+    if (!body_.empty() &&
+        body_.size() + next + packer_.key_table_bytes() > opts_.max_chunk_body_bytes) {
+      RETURN_IF_ERROR(Flush());
+      return true;
     }
-    data->resize(n);
-    chunk.set_crc32c(crc32c::Value(data->data(), data->size()));
-    chunk.set_uncompressed_size(body_.size());
+    return false;
+  }
+
+  // Ends the current chunk.
+  absl::Status Flush() {
+    packer_.AppendKeyTable(&body_);
+    RETURN_IF_ERROR(Deliver());
+    uint32_t index = index_++;
     uncompressed_ += body_.size();
-    compressed_ += n;
+    if (opts_.parallel) {
+      std::swap(body_, spare_);
+      body_.clear();
+      pending_ = std::async(std::launch::async, [this, index] { return Compress(index, spare_); });
+      return absl::OkStatus();
+    }
+    auto chunk = Compress(index, body_);
     body_.clear();
-    return sink_(std::move(chunk));
+    if (!chunk.ok()) return chunk.status();
+    compressed_ += chunk->data().size();
+    return sink_(std::move(*chunk));
+  }
+
+  // Waits for the chunk being compressed, if any, and hands it to the sink.
+  absl::Status Deliver() {
+    if (!pending_.valid()) return absl::OkStatus();
+    absl::StatusOr<v1::SnapshotChunk> chunk = pending_.get();
+    if (!chunk.ok()) return chunk.status();
+    compressed_ += chunk->data().size();
+    return sink_(std::move(*chunk));
   }
 
   uint32_t chunks() const { return index_; }
@@ -56,10 +78,30 @@ class ChunkWriter {
   uint64_t compressed() const { return compressed_; }
 
  private:
+  absl::StatusOr<v1::SnapshotChunk> Compress(uint32_t index, const std::string& body) {
+    v1::SnapshotChunk chunk;
+    chunk.set_index(index);
+    std::string* data = chunk.mutable_data();
+    data->resize(ZSTD_compressBound(body.size()));
+    size_t n = ZSTD_compressCCtx(cctx_, data->data(), data->size(), body.data(), body.size(),
+                                 opts_.zstd_level);
+    if (ZSTD_isError(n)) {
+      return absl::InternalError(
+          absl::StrCat("snapshot chunk ", index, ": zstd: ", ZSTD_getErrorName(n)));
+    }
+    data->resize(n);
+    chunk.set_crc32c(crc32c::Value(data->data(), data->size()));
+    chunk.set_uncompressed_size(body.size());
+    return chunk;
+  }
+
   const EncodeOptions& opts_;
   const ChunkSink& sink_;
-  ZSTD_CCtx* cctx_;
+  ZSTD_CCtx* cctx_;  // used by one compression at a time
   std::string body_;
+  std::string spare_;  // the body being compressed
+  std::future<absl::StatusOr<v1::SnapshotChunk>> pending_;
+  internal::PackedWriter packer_;
   uint32_t index_ = 0;
   uint64_t uncompressed_ = 0;
   uint64_t compressed_ = 0;
@@ -71,6 +113,7 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
                             const SnapshotSections& sections, const EncodeOptions& options,
                             const ChunkSink& sink, v1::SnapshotHeader* header) {
   ChunkWriter w(options, sink);
+  internal::PackedWriter* pw = w.packer();
   std::unique_ptr<graph::Sha256> sha;
   std::string dbuf;
   if (options.compute_digest) {
@@ -85,9 +128,13 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   };
   uint64_t nv = 0, ne = 0;
   std::vector<Slot> vertices = g.VerticesById();
+  std::vector<uint32_t> position(g.vertex_slot_bound(), 0);
+  for (uint32_t i = 0; i < vertices.size(); ++i) position[vertices[i]] = i;
   for (Slot v : vertices) {
-    RETURN_IF_ERROR(w.Room(internal::VertexRecordSize(g, v)));
-    internal::AppendVertex(g, v, w.body());
+    size_t n = pw->PrepareVertex(g, v);
+    ASSIGN_OR_RETURN(bool flushed, w.Room(n));
+    if (flushed) pw->PrepareVertex(g, v);  // indices into the new chunk's table
+    pw->AppendVertex(g, v, w.body());
     ++nv;
     if (sha) {
       graph::AppendVertexDigestRecord(g, v, &dbuf);
@@ -95,8 +142,11 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
     }
   }
   for (Slot e : g.EdgesByKey(vertices)) {
-    RETURN_IF_ERROR(w.Room(internal::EdgeRecordSize(g, e)));
-    internal::AppendEdge(g, e, w.body());
+    uint32_t s = position[g.EdgeSource(e)], t = position[g.EdgeTarget(e)];
+    size_t n = pw->PrepareEdge(g, e, s, t);
+    ASSIGN_OR_RETURN(bool flushed, w.Room(n));
+    if (flushed) pw->PrepareEdge(g, e, s, t);
+    pw->AppendEdge(g, e, s, t, w.body());
     ++ne;
     if (sha) {
       graph::AppendEdgeDigestRecord(g, e, &dbuf);
@@ -114,9 +164,10 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   if (!sections.processor_state.empty()) {
     internal::AppendBytesField(internal::kBodyProcessorState, sections.processor_state, &sec);
   }
-  RETURN_IF_ERROR(w.Room(sec.size()));
+  RETURN_IF_ERROR(w.Room(sec.size()).status());
   w.body()->append(sec);
   RETURN_IF_ERROR(w.Flush());
+  RETURN_IF_ERROR(w.Deliver());
 
   header->Clear();
   header->set_format_version(kFormatVersion);

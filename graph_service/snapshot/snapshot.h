@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@
 #include "vitrage/v1/snapshot.pb.h"
 
 namespace vitrage::snapshot {
+namespace internal {
+struct DecodeState;
+}  // namespace internal
 
 // The opaque sections stored next to the graph.
 struct SnapshotSections {
@@ -49,6 +53,9 @@ struct EncodeOptions {
   size_t max_chunk_body_bytes = kMaxChunkBodyBytes;
   // Compute header.digest (costs a JSON rendering + SHA-256 of the graph).
   bool compute_digest = true;
+  // Compress chunk i on a second thread while chunk i + 1 is serialized.
+  // The sink is still called in order on the calling thread.
+  bool parallel = true;
 };
 
 // Receives each chunk, in index order. A non-OK status aborts the encode.
@@ -75,6 +82,10 @@ absl::StatusOr<EncodedSnapshot> EncodeSnapshotToMemory(const graph::Graph& g,
 struct DecodeOptions {
   // Recompute the digest at Finish() and compare with the header's.
   bool verify_digest = true;
+  // Decompress chunk i + 1 on a second thread while chunk i is parsed.
+  // Errors found there are reported by the next AddChunk() or Finish(),
+  // still naming the chunk.
+  bool parallel = true;
 };
 
 // Builds a graph from a header and its chunks. Usage:
@@ -103,6 +114,8 @@ class SnapshotDecoder {
 
  private:
   absl::Status Fail(absl::Status st);
+  // Parses the chunk whose decompression is pending, if any.
+  absl::Status ParsePending();
 
   DecodeOptions options_;
   v1::SnapshotHeader header_;
@@ -111,12 +124,12 @@ class SnapshotDecoder {
   absl::Status error_;
   uint32_t next_index_ = 0;
   bool sections_seen_ = false;
-  uint64_t vertices_ = 0;
-  uint64_t edges_ = 0;
   uint64_t uncompressed_bytes_ = 0;
   uint64_t compressed_bytes_ = 0;
-  std::string body_;
-  void* dctx_ = nullptr;
+  struct Pending;
+  std::unique_ptr<Pending> pending_;  // the chunk being decompressed
+  void* spare_dctx_ = nullptr;        // ZSTD_DCtx handed between Pendings
+  std::unique_ptr<internal::DecodeState> state_;
   graph::Graph graph_;
   SnapshotSections sections_;
 

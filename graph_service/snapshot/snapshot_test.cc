@@ -97,26 +97,139 @@ TEST(SnapshotTest, EmptyGraphHasOneChunk) {
   EXPECT_EQ(dec->vertex_count(), 0u);
 }
 
-TEST(SnapshotTest, BodiesAreValidProtobuf) {
+// Decompresses chunk `c` and parses it with the generated parser.
+v1::SnapshotChunkBody ParseChunk(const v1::SnapshotChunk& c) {
+  std::string body(c.uncompressed_size(), '\0');
+  EXPECT_EQ(ZSTD_decompress(body.data(), body.size(), c.data().data(), c.data().size()),
+            body.size());
+  v1::SnapshotChunkBody b;
+  EXPECT_TRUE(b.ParseFromString(body));
+  return b;
+}
+
+// The generated message for a chunk's body (compressed, checksummed).
+v1::SnapshotChunk MakeChunk(uint32_t index, const v1::SnapshotChunkBody& b) {
+  std::string body = b.SerializeAsString();
+  std::string data(ZSTD_compressBound(body.size()), '\0');
+  data.resize(ZSTD_compress(data.data(), data.size(), body.data(), body.size(), 1));
+  v1::SnapshotChunk c;
+  c.set_index(index);
+  c.set_data(data);
+  c.set_crc32c(crc32c::Value(data.data(), data.size()));
+  c.set_uncompressed_size(body.size());
+  return c;
+}
+
+TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
   EncodeOptions opts;
   opts.max_chunk_body_bytes = 64 << 10;
   auto enc = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), opts);
   ASSERT_TRUE(enc.ok());
   ASSERT_GT(enc->chunks.size(), 3u);
+  EXPECT_EQ(enc->header.format_version(), 2u);
   graph::Graph rebuilt;
+  std::vector<std::string> ids;  // vertex positions -> ids
   size_t marks = 0;
   for (const auto& c : enc->chunks) {
-    std::string body(c.uncompressed_size(), '\0');
-    ASSERT_EQ(ZSTD_decompress(body.data(), body.size(), c.data().data(), c.data().size()),
-              body.size());
-    v1::SnapshotChunkBody b;
-    ASSERT_TRUE(b.ParseFromString(body));
-    for (const auto& v : b.vertices()) ASSERT_TRUE(graph::AddVertexFromProto(v, &rebuilt).ok());
-    for (const auto& e : b.edges()) ASSERT_TRUE(graph::AddEdgeFromProto(e, &rebuilt).ok());
+    v1::SnapshotChunkBody b = ParseChunk(c);
+    EXPECT_EQ(b.vertices_size() + b.edges_size(), 0) << "version 1 fields in a version 2 body";
+    auto to_props = [&](const auto& packed, auto* out) {
+      for (const v1::PackedProperty& p : packed) {
+        ASSERT_LT(p.key(), static_cast<uint32_t>(b.keys_size()));
+        v1::Property* q = out->Add();
+        q->set_key(b.keys(p.key()));
+        *q->mutable_value() = p.value();
+      }
+    };
+    for (const auto& pv : b.packed_vertices()) {
+      v1::Vertex v;
+      v.set_id(pv.id());
+      to_props(pv.properties(), v.mutable_properties());
+      ids.push_back(pv.id());
+      ASSERT_TRUE(graph::AddVertexFromProto(v, &rebuilt).ok());
+    }
+    for (const auto& pe : b.packed_edges()) {
+      v1::Edge e;
+      ASSERT_LT(pe.source(), ids.size());
+      ASSERT_LT(pe.target(), ids.size());
+      e.set_source_id(ids[pe.source()]);
+      e.set_target_id(ids[pe.target()]);
+      e.set_label(b.keys(pe.label()));
+      to_props(pe.properties(), e.mutable_properties());
+      ASSERT_TRUE(graph::AddEdgeFromProto(e, &rebuilt).ok());
+    }
     marks += b.source_marks_size();
   }
   EXPECT_EQ(marks, 2u);
   EXPECT_EQ(graph::Digest(rebuilt), enc->header.digest());
+}
+
+TEST(SnapshotTest, SerialAndParallelCodecsAgree) {
+  EncodeOptions serial;
+  serial.parallel = false;
+  serial.max_chunk_body_bytes = 32 << 10;
+  EncodeOptions parallel = serial;
+  parallel.parallel = true;
+  auto a = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), serial);
+  auto b = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), parallel);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->header.SerializeAsString(), b->header.SerializeAsString());
+  ASSERT_EQ(a->chunks.size(), b->chunks.size());
+  for (size_t i = 0; i < a->chunks.size(); ++i) {
+    EXPECT_EQ(a->chunks[i].SerializeAsString(), b->chunks[i].SerializeAsString()) << i;
+  }
+  for (bool par : {false, true}) {
+    DecodeOptions d;
+    d.parallel = par;
+    SnapshotSections sections;
+    auto g = DecodeSnapshot(a->header, a->chunks, &sections, d);
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_EQ(graph::Digest(*g), a->header.digest());
+    EXPECT_EQ(sections.evaluator_state, "evaluator-bytes");
+  }
+}
+
+TEST(SnapshotTest, VersionOneSnapshotsStillDecode) {
+  const graph::Graph& g = Graph1k();
+  // A version 1 snapshot as the previous writer made it: string keys and
+  // end ids, no key table.
+  std::vector<v1::SnapshotChunkBody> bodies(3);
+  std::vector<graph::Slot> vs = g.VerticesById();
+  size_t i = 0;
+  for (graph::Slot v : vs) graph::VertexToProto(g, v, bodies[i++ * 2 / vs.size()].add_vertices());
+  for (graph::Slot e : g.EdgesByKey(vs)) graph::EdgeToProto(g, e, bodies[2].add_edges());
+  bodies[2].set_evaluator_state("old-evaluator");
+  v1::SnapshotHeader h;
+  h.set_format_version(1);
+  h.set_seq(9);
+  h.set_vertex_count(g.vertex_count());
+  h.set_edge_count(g.edge_count());
+  h.set_chunk_count(3);
+  h.set_digest(graph::Digest(g));
+  std::vector<v1::SnapshotChunk> chunks;
+  for (uint32_t k = 0; k < 3; ++k) {
+    chunks.push_back(MakeChunk(k, bodies[k]));
+    h.set_uncompressed_bytes(h.uncompressed_bytes() + chunks.back().uncompressed_size());
+    h.set_compressed_bytes(h.compressed_bytes() + chunks.back().data().size());
+  }
+  SnapshotSections sections;
+  auto dec = DecodeSnapshot(h, chunks, &sections);
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  EXPECT_EQ(graph::Digest(*dec), h.digest());
+  EXPECT_EQ(sections.evaluator_state, "old-evaluator");
+}
+
+TEST(SnapshotTest, VersionTwoDecodeSharesVertexIdWithVitrageId) {
+  auto enc = EncodeSnapshotToMemory(Graph1k(), Info(), Sections());
+  ASSERT_TRUE(enc.ok());
+  auto dec = DecodeSnapshot(enc->header, enc->chunks);
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  size_t shared = 0;
+  dec->ForEachVertex([&](graph::Slot v) {
+    const graph::Value* vid = dec->VertexProps(v).Find(graph::keys::kVitrageId);
+    if (vid != nullptr && vid->AsString().data() == dec->VertexId(v).data()) ++shared;
+  });
+  EXPECT_EQ(shared, dec->vertex_count());
 }
 
 class SnapshotCorruptionTest : public ::testing::Test {
@@ -196,8 +309,12 @@ TEST_F(SnapshotCorruptionTest, ExtraAndRepeatedChunksAreRejected) {
 
 TEST_F(SnapshotCorruptionTest, HeaderMismatchesAreRejected) {
   v1::SnapshotHeader h = snap_.header;
-  h.set_format_version(2);
-  EXPECT_NE(Decode(h, snap_.chunks).message().find("unknown format version 2"), std::string::npos);
+  h.set_format_version(kFormatVersion + 1);
+  EXPECT_NE(Decode(h, snap_.chunks).message().find(
+                absl::StrCat("unknown format version ", kFormatVersion + 1)),
+            std::string::npos);
+  h.set_format_version(0);
+  EXPECT_NE(Decode(h, snap_.chunks).message().find("unknown format version 0"), std::string::npos);
   h = snap_.header;
   h.set_vertex_count(h.vertex_count() + 1);
   EXPECT_NE(Decode(h, snap_.chunks).message().find("vertex count mismatch"), std::string::npos);
@@ -225,6 +342,29 @@ TEST_F(SnapshotCorruptionTest, ValidCrcButBadBodyIsNamed) {
   c.set_crc32c(crc32c::Value(data.data(), data.size()));
   absl::Status st = Decode(snap_.header, snap_.chunks);
   EXPECT_NE(st.message().find("snapshot chunk 2: malformed body"), std::string::npos) << st;
+}
+
+TEST_F(SnapshotCorruptionTest, KeyIndexOutsideTheKeyTableIsNamed) {
+  // Re-encode chunk 0 with its key table cut short (valid CRC).
+  v1::SnapshotChunkBody b = ParseChunk(snap_.chunks[0]);
+  ASSERT_GT(b.keys_size(), 1);
+  b.mutable_keys()->RemoveLast();
+  snap_.chunks[0] = MakeChunk(0, b);
+  absl::Status st = Decode(snap_.header, snap_.chunks);
+  EXPECT_NE(st.message().find("snapshot chunk 0: vertex #"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("malformed body"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("outside the key table"), std::string::npos) << st;
+}
+
+TEST_F(SnapshotCorruptionTest, EdgeEndOutsideTheVerticesIsNamed) {
+  // The last chunk holds edges; point one past the last vertex.
+  v1::SnapshotChunk& last = snap_.chunks.back();
+  v1::SnapshotChunkBody b = ParseChunk(last);
+  ASSERT_GT(b.packed_edges_size(), 0);
+  b.mutable_packed_edges(0)->set_target(snap_.header.vertex_count());
+  last = MakeChunk(last.index(), b);
+  absl::Status st = Decode(snap_.header, snap_.chunks);
+  EXPECT_NE(st.message().find("is not a vertex position"), std::string::npos) << st;
 }
 
 }  // namespace
