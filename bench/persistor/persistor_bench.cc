@@ -231,6 +231,29 @@ int main(int argc, char** argv) {
                                  r.max_ms);
   }
 
+  // ReadLog of the last 300,000 records appended above (what recovery does
+  // after loading the snapshot), 1 MiB responses.
+  {
+    absl::Time t0 = absl::Now();
+    int responses = 0;
+    const uint64_t last = next_seq - 1;
+    auto log = pt::ReadLog(stub.get(), last > 300000 ? last - 300000 : 0, 1 << 20,
+                           &responses);
+    absl::Time t1 = absl::Now();
+    if (!log.ok()) {
+      std::cerr << "ReadLog: " << log.status() << "\n";
+      return 1;
+    }
+    uint64_t bytes = 0;
+    for (const auto& r : *log) bytes += r.ByteSizeLong();
+    Result r{"readlog", absl::StrFormat("records=%d responses=%d", log->size(), responses)};
+    const double secs = absl::ToDoubleSeconds(t1 - t0);
+    r.records_per_s = log->size() / secs;
+    r.mb_per_s = bytes / 1e6 / secs;
+    r.max_ms = secs * 1000;
+    results.push_back(r);
+  }
+
   // Snapshot: 1 MiB chunks of incompressible bytes (as zstd output is).
   {
     const int chunks = quick ? 10 : snapshot_mb;
