@@ -88,7 +88,7 @@ deploy_exit() {
 
 # A TCP port on 127.0.0.1 that was free a moment ago (UDP too with "udp").
 free_port() {
-	python3 - "${1:-tcp}" <<'EOF'
+	/usr/bin/python3 - "${1:-tcp}" <<'EOF'
 import socket, sys
 kind = socket.SOCK_DGRAM if sys.argv[1] == 'udp' else socket.SOCK_STREAM
 s = socket.socket(socket.AF_INET, kind)

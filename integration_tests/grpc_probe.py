@@ -8,10 +8,22 @@
                                                service methods
     grpc_probe.py ADDRESS health [SERVICE]     grpc.health.v1 Check, prints
                                                the serving status
+    grpc_probe.py ADDRESS call SERVICE/METHOD [JSON]
+                                               calls a unary or server-
+                                               streaming method; request
+                                               and response types come from
+                                               reflection, the request is
+                                               JSON (default {}), each
+                                               response is printed as JSON
+                                               (like grpcurl -d JSON ADDRESS
+                                               SERVICE/METHOD)
 
 Uses Debian's python3-grpcio and stubs made at run time by protoc from
 /usr/share/grpc-proto (reflection v1alpha and health v1), the same
-descriptors grpcurl uses. Exits 1 with a message on any RPC error.
+descriptors grpcurl uses. `call` builds the request and response classes
+from the FileDescriptorProtos the server returns (protobuf's descriptor_pool
+and message_factory), as grpcurl does. Exits 1 with a message on any RPC
+error.
 """
 import os
 import subprocess
@@ -44,6 +56,88 @@ def load_stubs():
     return refl, health
 
 
+def reflection_call(channel, refl):
+    return channel.stream_stream(
+        '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+        request_serializer=refl.ServerReflectionRequest.SerializeToString,
+        response_deserializer=refl.ServerReflectionResponse.FromString)
+
+
+def load_pool(channel, refl, symbol):
+    """A DescriptorPool with the file that defines `symbol` and every file it
+    imports, all fetched through reflection."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+    call = reflection_call(channel, refl)
+    files = {}
+
+    def fetch(req):
+        for resp in call(iter([req]), timeout=10):
+            if resp.HasField('error_response'):
+                raise LookupError(resp.error_response.error_message)
+            for raw in resp.file_descriptor_response.file_descriptor_proto:
+                fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+                files.setdefault(fd.name, fd)
+
+    fetch(refl.ServerReflectionRequest(file_containing_symbol=symbol))
+    missing = True
+    while missing:
+        missing = [d for fd in list(files.values()) for d in fd.dependency
+                   if d not in files]
+        for name in missing:
+            fetch(refl.ServerReflectionRequest(file_by_filename=name))
+    pool = descriptor_pool.DescriptorPool()
+    added = set()
+
+    def add(name):
+        if name in added:
+            return
+        for dep in files[name].dependency:
+            add(dep)
+        pool.Add(files[name])
+        added.add(name)
+    for name in files:
+        add(name)
+    return pool
+
+
+def message_class(pool, full_name):
+    from google.protobuf import message_factory
+    desc = pool.FindMessageTypeByName(full_name)
+    if hasattr(message_factory, 'GetMessageClass'):
+        return message_factory.GetMessageClass(desc)
+    return message_factory.MessageFactory(pool).GetPrototype(desc)
+
+
+def call_method(channel, refl, target, request_json):
+    from google.protobuf import json_format
+    service, _, method = target.replace('/', ' ').rpartition(' ')
+    if not service or not method:
+        print('error: expected SERVICE/METHOD, got %r' % target)
+        return 1
+    try:
+        pool = load_pool(channel, refl, service)
+        md = pool.FindServiceByName(service).FindMethodByName(method)
+    except (LookupError, KeyError) as e:
+        print('error: %s: %s' % (target, e))
+        return 1
+    if md is None or md.client_streaming:
+        print('error: %s: not a unary or server-streaming method' % target)
+        return 1
+    req_cls = message_class(pool, md.input_type.full_name)
+    resp_cls = message_class(pool, md.output_type.full_name)
+    request = json_format.Parse(request_json, req_cls())
+    path = '/%s/%s' % (service, method)
+    kwargs = dict(request_serializer=lambda m: m.SerializeToString(),
+                  response_deserializer=resp_cls.FromString)
+    if md.server_streaming:
+        responses = channel.unary_stream(path, **kwargs)(request, timeout=60)
+    else:
+        responses = [channel.unary_unary(path, **kwargs)(request, timeout=60)]
+    for resp in responses:
+        print(json_format.MessageToJson(resp))
+    return 0
+
+
 def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__)
@@ -53,11 +147,11 @@ def main(argv):
     address, verb = argv[1], argv[2]
     channel = grpc.insecure_channel(address)
     try:
+        if verb == 'call' and len(argv) > 3:
+            return call_method(channel, refl, argv[3],
+                               argv[4] if len(argv) > 4 else '{}')
         if verb in ('list', 'describe'):
-            call = channel.stream_stream(
-                '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
-                request_serializer=refl.ServerReflectionRequest.SerializeToString,
-                response_deserializer=refl.ServerReflectionResponse.FromString)
+            call = reflection_call(channel, refl)
             if verb == 'list':
                 req = refl.ServerReflectionRequest(list_services='')
                 for resp in call(iter([req]), timeout=10):
