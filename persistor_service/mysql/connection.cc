@@ -188,7 +188,10 @@ absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
       Row row(columns);
       for (unsigned i = 0; i < columns; ++i) {
         if (!rs->isNull(i + 1)) {
-          row[i] = rs->getString(i + 1).asStdString();
+          // getString returns a fresh SQLString: move its bytes out rather
+          // than copy them (chunks are megabytes).
+          sql::SQLString cell = rs->getString(i + 1);
+          row[i] = std::move(const_cast<std::string&>(cell.asStdString()));
         }
       }
       rows.push_back(std::move(row));

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -734,39 +736,87 @@ absl::Status PersistorService::DoGetLatestSnapshot(
   const uint64_t avg = std::max<uint64_t>(
       1, row.stored_bytes / std::max<uint32_t>(1, row.chunk_count));
   const size_t page = std::clamp<uint64_t>(kChunkReadBytes / avg, 1, 256);
-  uint32_t next = 0;
-  while (next < row.chunk_count) {
-    absl::StatusOr<std::vector<mysql::ChunkRow>> chunks =
-        store.ReadChunks(row.snapshot_id, next, page);
-    if (!chunks.ok()) return Note(chunks.status());
-    if (chunks->empty() || (*chunks)[0].index != next) {
-      return absl::DataLossError(absl::StrCat("snapshot ", row.snapshot_id,
-                                              " chunk ", next, " is missing"));
+  // A reader thread fetches the next page of chunks from MySQL while this
+  // one verifies and sends the current page (at most 2 pages buffered).
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<absl::StatusOr<std::vector<mysql::ChunkRow>>> pages;
+  bool producer_done = false;
+  bool consumer_gone = false;
+  std::thread producer([&] {
+    uint32_t from = 0;
+    while (from < row.chunk_count) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return consumer_gone || pages.size() < 2; });
+        if (consumer_gone) break;
+      }
+      absl::StatusOr<std::vector<mysql::ChunkRow>> chunks =
+          store.ReadChunks(row.snapshot_id, from, page);
+      const bool more = chunks.ok() && !chunks->empty();
+      if (more) from = chunks->back().index + 1;
+      std::lock_guard<std::mutex> lock(mu);
+      pages.push_back(std::move(chunks));
+      cv.notify_all();
+      if (!more) break;
     }
-    for (mysql::ChunkRow& c : *chunks) {
-      if (c.index != next) {
+    std::lock_guard<std::mutex> lock(mu);
+    producer_done = true;
+    cv.notify_all();
+  });
+  auto consume = [&]() -> absl::Status {
+    uint32_t next = 0;
+    while (next < row.chunk_count) {
+      absl::StatusOr<std::vector<mysql::ChunkRow>> chunks;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !pages.empty() || producer_done; });
+        if (pages.empty()) {
+          return absl::DataLossError(absl::StrCat(
+              "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
+        }
+        chunks = std::move(pages.front());
+        pages.pop_front();
+        cv.notify_all();
+      }
+      if (!chunks.ok()) return Note(chunks.status());
+      if (chunks->empty()) {
         return absl::DataLossError(absl::StrCat(
             "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
       }
-      const uint32_t computed = crc32c::Value(c.data);
-      if (computed != c.crc32c) {
-        return absl::DataLossError(absl::StrCat(
-            "snapshot ", row.snapshot_id, " chunk ", c.index,
-            ": crc mismatch (stored ", Hex32(c.crc32c), ", computed ",
-            Hex32(computed), ")"));
+      for (mysql::ChunkRow& c : *chunks) {
+        if (c.index != next) {
+          return absl::DataLossError(absl::StrCat(
+              "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
+        }
+        const uint32_t computed = crc32c::Value(c.data);
+        if (computed != c.crc32c) {
+          return absl::DataLossError(absl::StrCat(
+              "snapshot ", row.snapshot_id, " chunk ", c.index,
+              ": crc mismatch (stored ", Hex32(c.crc32c), ", computed ",
+              Hex32(computed), ")"));
+        }
+        vitrage::v1::GetLatestSnapshotResponse out;
+        vitrage::v1::SnapshotChunk* chunk = out.mutable_chunk();
+        chunk->set_index(c.index);
+        chunk->set_crc32c(c.crc32c);
+        chunk->set_uncompressed_size(c.uncompressed_size);
+        chunk->mutable_data()->swap(c.data);
+        if (!writer->Write(out)) return absl::CancelledError("client went away");
+        ++next;
+        if (next >= row.chunk_count) break;
       }
-      vitrage::v1::GetLatestSnapshotResponse out;
-      vitrage::v1::SnapshotChunk* chunk = out.mutable_chunk();
-      chunk->set_index(c.index);
-      chunk->set_crc32c(c.crc32c);
-      chunk->set_uncompressed_size(c.uncompressed_size);
-      chunk->mutable_data()->swap(c.data);
-      if (!writer->Write(out)) return absl::CancelledError("client went away");
-      ++next;
-      if (next >= row.chunk_count) break;
     }
+    return absl::OkStatus();
+  };
+  absl::Status result = consume();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    consumer_gone = true;
+    cv.notify_all();
   }
-  return absl::OkStatus();
+  producer.join();
+  return result;
 }
 
 grpc::Status PersistorService::ReadLog(
