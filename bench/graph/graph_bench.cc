@@ -133,6 +133,87 @@ struct Row {
   bool ok;
 };
 
+double ProcessorEventsPerSecond() {
+  double eps = 0;
+    Graph pg;
+    processor::ProcessorOptions po;
+    po.id_generator = processor::SeededUuidGenerator(1);
+    po.clock = processor::SampleDatePlusHalfSecondClock();
+    processor::Processor proc(&pg, po);
+    const int kEntities = 10000;
+    auto make = [&](int i, int round) {
+      v1::MapValue m;
+      auto put = [&](const char* k, const std::string& v) {
+        auto* e = m.add_entries();
+        e->set_key(k);
+        e->mutable_value()->set_string_value(v);
+      };
+      put("vitrage_entity_type", "static");
+      put("vitrage_datasource_action", "snapshot");
+      put("vitrage_datasource_name", "static");
+      put("vitrage_sample_date", absl::StrFormat("2024-05-01T10:%02d:%02dZ", round / 60, round % 60));
+      put("static_id", absl::StrCat("s", i));
+      put("type", "switch");
+      put("id", absl::StrCat("switch-", i));
+      put("state", round % 2 ? "available" : "error");
+      auto* rels = m.add_entries();
+      rels->set_key("relationships");
+      auto* rel = rels->mutable_value()->mutable_list_value()->add_values()->mutable_map_value();
+      auto* e = rel->add_entries();
+      e->set_key("relationship_type");
+      e->mutable_value()->set_string_value("attached");
+      e = rel->add_entries();
+      e->set_key("source");
+      e->mutable_value()->set_string_value(absl::StrCat("s", i));
+      e = rel->add_entries();
+      e->set_key("target");
+      auto* tm = e->mutable_value()->mutable_map_value();
+      auto* te = tm->add_entries();
+      te->set_key("type");
+      te->mutable_value()->set_string_value("server");
+      te = tm->add_entries();
+      te->set_key("id");
+      te->mutable_value()->set_string_value(absl::StrCat("server-", i / 4));
+      return m;
+    };
+    for (int i = 0; i < kEntities; ++i) {
+      v1::GraphDelta d;
+      Check(proc.Process(processor::EventFromMapValue(make(i, 0)), &d), "warm");
+    }
+    const int kRounds = 10;
+    std::vector<v1::MapValue> evs;
+    evs.reserve(kEntities * kRounds);
+    for (int r = 1; r <= kRounds; ++r) {
+      for (int i = 0; i < kEntities; ++i) evs.push_back(make(i, r));
+    }
+    double s = NowMs();
+    size_t changes = 0;
+    for (const auto& m : evs) {
+      v1::GraphDelta d;
+      Check(proc.Process(processor::EventFromMapValue(m), &d), "process");
+      changes += d.changes_size();
+    }
+    double ms = NowMs() - s;
+    eps = evs.size() / (ms / 1000.0);
+    fprintf(stderr, "processor: %zu events, %zu changes, %.0f ms\n", evs.size(), changes, ms);
+  return eps;
+}
+
+int Profile(const std::string& what, const Graph& g, int reps) {
+  snapshot::EncodeOptions eo;
+  eo.compute_digest = false;
+  snapshot::DecodeOptions dopt;
+  dopt.verify_digest = false;
+  auto enc = *snapshot::EncodeSnapshotToMemory(g, {}, {}, eo);
+  double t0 = NowMs();
+  for (int i = 0; i < reps; ++i) {
+    if (what == "encode") enc = *snapshot::EncodeSnapshotToMemory(g, {}, {}, eo);
+    if (what == "decode") Check(snapshot::DecodeSnapshot(enc.header, enc.chunks, nullptr, dopt).status(), "decode");
+  }
+  fprintf(stderr, "%s: %.1f ms per rep\n", what.c_str(), (NowMs() - t0) / reps);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,16 +221,24 @@ int main(int argc, char** argv) {
   std::string shared = src + "/../shared";
   std::string results = src + "/bench/results/graph.tsv";
   int reps = 3;
+  // --profile encode|decode|processor: only load and loop that part (for
+  // perf record), print nothing else, append nothing.
+  std::string profile;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--rss" && i + 1 < argc) return RssChild(argv[++i]);
     if (a == "--shared" && i + 1 < argc) shared = argv[++i];
     if (a == "--results" && i + 1 < argc) results = argv[++i];
     if (a == "--reps" && i + 1 < argc) reps = atoi(argv[++i]);
+    if (a == "--profile" && i + 1 < argc) profile = argv[++i];
   }
   const std::string wl = shared + "/workload/";
   std::vector<Row> rows;
 
+  if (profile == "processor") {
+    fprintf(stderr, "%.0f events/s\n", ProcessorEventsPerSecond());
+    return 0;
+  }
   // Load (JSONL, informational).
   Graph g;
   double t0 = NowMs();
@@ -157,6 +246,8 @@ int main(int argc, char** argv) {
   double load_ms = NowMs() - t0;
   fprintf(stderr, "loaded graph_100k: %zu vertices, %zu edges in %.0f ms\n", g.vertex_count(),
           g.edge_count(), load_ms);
+
+  if (!profile.empty()) return Profile(profile, g, reps);
 
   // Digest.
   std::string digest;
@@ -220,70 +311,7 @@ int main(int argc, char** argv) {
 
   // Processor throughput: static entity update events on existing entities,
   // each naming one neighbour, in the proto form the collector sends.
-  double eps = 0;
-  {
-    Graph pg;
-    processor::ProcessorOptions po;
-    po.id_generator = processor::SeededUuidGenerator(1);
-    po.clock = processor::SampleDatePlusHalfSecondClock();
-    processor::Processor proc(&pg, po);
-    const int kEntities = 10000;
-    auto make = [&](int i, int round) {
-      v1::MapValue m;
-      auto put = [&](const char* k, const std::string& v) {
-        auto* e = m.add_entries();
-        e->set_key(k);
-        e->mutable_value()->set_string_value(v);
-      };
-      put("vitrage_entity_type", "static");
-      put("vitrage_datasource_action", "snapshot");
-      put("vitrage_datasource_name", "static");
-      put("vitrage_sample_date", absl::StrFormat("2024-05-01T10:%02d:%02dZ", round / 60, round % 60));
-      put("static_id", absl::StrCat("s", i));
-      put("type", "switch");
-      put("id", absl::StrCat("switch-", i));
-      put("state", round % 2 ? "available" : "error");
-      auto* rels = m.add_entries();
-      rels->set_key("relationships");
-      auto* rel = rels->mutable_value()->mutable_list_value()->add_values()->mutable_map_value();
-      auto* e = rel->add_entries();
-      e->set_key("relationship_type");
-      e->mutable_value()->set_string_value("attached");
-      e = rel->add_entries();
-      e->set_key("source");
-      e->mutable_value()->set_string_value(absl::StrCat("s", i));
-      e = rel->add_entries();
-      e->set_key("target");
-      auto* tm = e->mutable_value()->mutable_map_value();
-      auto* te = tm->add_entries();
-      te->set_key("type");
-      te->mutable_value()->set_string_value("server");
-      te = tm->add_entries();
-      te->set_key("id");
-      te->mutable_value()->set_string_value(absl::StrCat("server-", i / 4));
-      return m;
-    };
-    for (int i = 0; i < kEntities; ++i) {
-      v1::GraphDelta d;
-      Check(proc.Process(processor::EventFromMapValue(make(i, 0)), &d), "warm");
-    }
-    const int kRounds = 10;
-    std::vector<v1::MapValue> evs;
-    evs.reserve(kEntities * kRounds);
-    for (int r = 1; r <= kRounds; ++r) {
-      for (int i = 0; i < kEntities; ++i) evs.push_back(make(i, r));
-    }
-    double s = NowMs();
-    size_t changes = 0;
-    for (const auto& m : evs) {
-      v1::GraphDelta d;
-      Check(proc.Process(processor::EventFromMapValue(m), &d), "process");
-      changes += d.changes_size();
-    }
-    double ms = NowMs() - s;
-    eps = evs.size() / (ms / 1000.0);
-    fprintf(stderr, "processor: %zu events, %zu changes, %.0f ms\n", evs.size(), changes, ms);
-  }
+  double eps = ProcessorEventsPerSecond();
 
   // Peak RSS of a process that holds the 100k graph (decoded from a snapshot).
   long hwm_kb = -1, rss_kb = -1;

@@ -203,35 +203,7 @@ const KeyId kSeverity = InternCommon("severity");
 
 // ---------------------------------------------------------------- Value
 
-Value::Value(const Value& o) {
-  memcpy(static_cast<void*>(this), &o, sizeof(Value));
-  Retain();
-}
-
-Value::Value(Value&& o) noexcept {
-  memcpy(static_cast<void*>(this), &o, sizeof(Value));
-  o.Clear();
-}
-
-Value& Value::operator=(const Value& o) {
-  if (this != &o) {
-    o.Retain();
-    Release();
-    memcpy(static_cast<void*>(this), &o, sizeof(Value));
-  }
-  return *this;
-}
-
-Value& Value::operator=(Value&& o) noexcept {
-  if (this != &o) {
-    Release();
-    memcpy(static_cast<void*>(this), &o, sizeof(Value));
-    o.Clear();
-  }
-  return *this;
-}
-
-void Value::Retain() const {
+void Value::RetainSlow() const {
   switch (tag_) {
     case kTagStr:
       if (!u_.str->immortal) u_.str->refs.fetch_add(1, std::memory_order_relaxed);
@@ -247,7 +219,7 @@ void Value::Retain() const {
   }
 }
 
-void Value::Release() {
+void Value::ReleaseSlow() {
   switch (tag_) {
     case kTagStr:
       if (!u_.str->immortal &&

@@ -80,10 +80,31 @@ class Value {
 
   Value() { Clear(); }
   ~Value() { Release(); }
-  Value(const Value& o);
-  Value(Value&& o) noexcept;
-  Value& operator=(const Value& o);
-  Value& operator=(Value&& o) noexcept;
+  // Copies share the heap object (reference count); moves steal it.
+  Value(const Value& o) {
+    memcpy(static_cast<void*>(this), &o, sizeof(Value));
+    Retain();
+  }
+  Value(Value&& o) noexcept {
+    memcpy(static_cast<void*>(this), &o, sizeof(Value));
+    o.Clear();
+  }
+  Value& operator=(const Value& o) {
+    if (this != &o) {
+      o.Retain();
+      Release();
+      memcpy(static_cast<void*>(this), &o, sizeof(Value));
+    }
+    return *this;
+  }
+  Value& operator=(Value&& o) noexcept {
+    if (this != &o) {
+      Release();
+      memcpy(static_cast<void*>(this), &o, sizeof(Value));
+      o.Clear();
+    }
+    return *this;
+  }
 
   static Value Null() { return Value(); }
   static Value Bool(bool b);
@@ -145,8 +166,16 @@ class Value {
     small_len_ = 0;
     u_.i = 0;
   }
-  void Release();
-  void Retain() const;
+  // Only strings held on the heap, lists and maps own anything.
+  bool owns() const { return tag_ >= kTagStr; }
+  void Release() {
+    if (owns()) ReleaseSlow();
+  }
+  void Retain() const {
+    if (owns()) RetainSlow();
+  }
+  void ReleaseSlow();
+  void RetainSlow() const;
 
   uint8_t tag_;
   uint8_t small_len_;

@@ -434,8 +434,7 @@ graph::Properties TakeProps(std::vector<MapEntry>* scratch) {
 }
 
 absl::Status ParsePackedVertex(absl::string_view in, const std::vector<KeyId>& keys,
-                               graph::Graph* g, DecodeState* state,
-                               std::vector<MapEntry>* scratch) {
+                               ParsedChunk* out, std::vector<MapEntry>* scratch) {
   Reader r(in);
   absl::string_view id, s;
   scratch->clear();
@@ -462,17 +461,12 @@ absl::Status ParsePackedVertex(absl::string_view in, const std::vector<KeyId>& k
     }
   }
   if (idv.is_null()) idv = Value::StableString(id);
-  graph::Slot slot = g->LoadVertex(std::move(idv), TakeProps(scratch));
-  if (slot == graph::kNoSlot) {
-    return absl::AlreadyExistsError(absl::StrCat("vertex ", id, " already exists"));
-  }
-  state->vertex_slots.push_back(slot);
+  out->vertices.push_back({std::move(idv), TakeProps(scratch)});
   return absl::OkStatus();
 }
 
 absl::Status ParsePackedEdge(absl::string_view in, const std::vector<KeyId>& keys,
-                             graph::Graph* g, DecodeState* state,
-                             std::vector<MapEntry>* scratch) {
+                             ParsedChunk* out, std::vector<MapEntry>* scratch) {
   Reader r(in);
   uint64_t src = 0, dst = 0, label = 0;
   absl::string_view s;
@@ -489,21 +483,10 @@ absl::Status ParsePackedEdge(absl::string_view in, const std::vector<KeyId>& key
       return Malformed("bad edge field");
     }
   }
-  const auto& slots = state->vertex_slots;
-  if (src >= slots.size() || dst >= slots.size()) {
-    return Malformed(absl::StrCat("edge end ", src >= slots.size() ? src : dst,
-                                  " is not a vertex position (", slots.size(),
-                                  " vertices so far)"));
-  }
   if (label >= keys.size() || graph::KeyName(keys[label]).empty()) {
     return Malformed(absl::StrCat("edge label index ", label, " outside the key table"));
   }
-  if (!g->LoadEdge(slots[src], slots[dst], keys[label], TakeProps(scratch))) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("edge (", g->VertexId(slots[src]), " -> ", g->VertexId(slots[dst]), ", ",
-                     graph::KeyName(keys[label]), ") already exists"));
-  }
-  ++state->edges;
+  out->edges.push_back({src, dst, keys[label], TakeProps(scratch)});
   return absl::OkStatus();
 }
 
@@ -596,9 +579,10 @@ void AppendBytesField(int field, absl::string_view bytes, std::string* out) {
   out->append(bytes.data(), bytes.size());
 }
 
-absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* state,
-                       BodySections* sections) {
-  const bool v2 = state->format_version >= 2;
+absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::Graph* g,
+                       DecodeState* state, ParsedChunk* out) {
+  const bool v2 = format_version >= 2;
+  BodySections* sections = &out->sections;
   // Pass 1: the key table and the sections (the writer puts the key table
   // last, after the elements that use it).
   std::vector<KeyId> keys;
@@ -661,7 +645,7 @@ absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* sta
       case kBodyVertices:
       case kBodyPackedVertices: {
         absl::Status st = f == kBodyVertices ? ParseVertex(s, g, state)
-                                             : ParsePackedVertex(s, keys, g, state, &scratch);
+                                             : ParsePackedVertex(s, keys, out, &scratch);
         if (!st.ok()) return Numbered(st, "vertex", vertex_index);
         ++vertex_index;
         break;
@@ -669,7 +653,7 @@ absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* sta
       case kBodyEdges:
       case kBodyPackedEdges: {
         absl::Status st = f == kBodyEdges ? ParseEdge(s, g, state)
-                                          : ParsePackedEdge(s, keys, g, state, &scratch);
+                                          : ParsePackedEdge(s, keys, out, &scratch);
         if (!st.ok()) return Numbered(st, "edge", edge_index);
         ++edge_index;
         break;
@@ -678,6 +662,43 @@ absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* sta
         break;
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status LoadParsed(ParsedChunk* chunk, graph::Graph* g, DecodeState* state) {
+  uint64_t index = 0;
+  for (ParsedChunk::Vertex& v : chunk->vertices) {
+    std::string id(v.id.AsString());
+    graph::Slot slot = g->LoadVertex(std::move(v.id), std::move(v.props));
+    if (slot == graph::kNoSlot) {
+      return Numbered(absl::AlreadyExistsError(absl::StrCat("vertex ", id, " already exists")),
+                      "vertex", index);
+    }
+    state->vertex_slots.push_back(slot);
+    ++index;
+  }
+  index = 0;
+  const auto& slots = state->vertex_slots;
+  for (ParsedChunk::Edge& e : chunk->edges) {
+    if (e.source >= slots.size() || e.target >= slots.size()) {
+      return Numbered(Malformed(absl::StrCat("edge end ",
+                                             e.source >= slots.size() ? e.source : e.target,
+                                             " is not a vertex position (", slots.size(),
+                                             " vertices so far)")),
+                      "edge", index);
+    }
+    graph::Slot s = slots[e.source], t = slots[e.target];
+    if (!g->LoadEdge(s, t, e.label, std::move(e.props))) {
+      return Numbered(absl::AlreadyExistsError(absl::StrCat(
+                          "edge (", g->VertexId(s), " -> ", g->VertexId(t), ", ",
+                          graph::KeyName(e.label), ") already exists")),
+                      "edge", index);
+    }
+    ++state->edges;
+    ++index;
+  }
+  chunk->vertices.clear();
+  chunk->edges.clear();
   return absl::OkStatus();
 }
 

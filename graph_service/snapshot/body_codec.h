@@ -73,11 +73,31 @@ struct DecodeState {
   uint64_t edges = 0;
 };
 
-// Parses a serialized SnapshotChunkBody of `state->format_version`, adding
-// its vertices and edges to `g` and its sections to `sections`. Errors
-// describe the problem (the caller adds the chunk number).
-absl::Status ParseBody(absl::string_view body, graph::Graph* g, DecodeState* state,
-                       BodySections* sections);
+// A version 2 body's elements, parsed but not yet in a graph.
+struct ParsedChunk {
+  struct Vertex {
+    graph::Value id;
+    graph::Properties props;
+  };
+  struct Edge {
+    uint64_t source, target;  // vertex positions in the snapshot
+    graph::KeyId label;
+    graph::Properties props;
+  };
+  std::vector<Vertex> vertices;
+  std::vector<Edge> edges;
+  BodySections sections;
+};
+
+// Parses a serialized SnapshotChunkBody of `format_version`. Version 2
+// elements go to `out` (no graph is touched: this may run on another
+// thread than the graph's); version 1 elements are added to `g` directly.
+// Errors describe the problem (the caller adds the chunk number).
+absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::Graph* g,
+                       DecodeState* state, ParsedChunk* out);
+
+// Adds the parsed elements of `chunk` to `g` (and empties them).
+absl::Status LoadParsed(ParsedChunk* chunk, graph::Graph* g, DecodeState* state);
 
 }  // namespace vitrage::snapshot::internal
 

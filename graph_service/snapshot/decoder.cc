@@ -22,7 +22,10 @@ struct SnapshotDecoder::Pending {
   uint64_t uncompressed_size = 0;
   std::string body;
   ZSTD_DCtx* dctx = nullptr;
-  std::future<absl::Status> done;  // valid while decompression runs on the worker
+  uint32_t format_version = 0;
+  bool parsed = false;               // Work() parsed the body into `elements`
+  internal::ParsedChunk elements;
+  std::future<absl::Status> done;  // valid while Work() runs on the worker
 
   ~Pending() {
     if (done.valid()) done.wait();
@@ -37,6 +40,14 @@ struct SnapshotDecoder::Pending {
           absl::StrCat("decompressed ", n, " bytes, chunk says ", uncompressed_size));
     }
     return absl::OkStatus();
+  }
+  // What can run off the graph's thread: decompression and, for version 2,
+  // parsing into `elements`.
+  absl::Status Work() {
+    RETURN_IF_ERROR(Decompress());
+    if (format_version < 2) return absl::OkStatus();
+    parsed = true;
+    return internal::ParseBody(body, format_version, nullptr, nullptr, &elements);
   }
 };
 
@@ -86,11 +97,15 @@ absl::Status SnapshotDecoder::ParsePending() {
   auto err = [&](absl::string_view msg) {
     return Fail(absl::DataLossError(absl::StrCat("snapshot chunk ", i, ": ", msg)));
   };
-  absl::Status st = p.done.valid() ? p.done.get() : p.Decompress();
+  absl::Status st = p.done.valid() ? p.done.get() : p.Work();
   if (!st.ok()) return err(st.message());
-  internal::BodySections sec;
-  st = internal::ParseBody(p.body, &graph_, state_.get(), &sec);
+  if (!p.parsed) {
+    st = internal::ParseBody(p.body, p.format_version, &graph_, state_.get(), &p.elements);
+    if (!st.ok()) return err(st.message());
+  }
+  st = internal::LoadParsed(&p.elements, &graph_, state_.get());
   if (!st.ok()) return err(st.message());
+  internal::BodySections& sec = p.elements.sections;
   if (sec.present) {
     if (i + 1 != header_.chunk_count()) return err("sections in a chunk other than the last");
     sections_.source_marks = std::move(sec.source_marks);
@@ -132,6 +147,9 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
     p.compressed_size = data.size();
     p.data = data;
     p.uncompressed_size = chunk.uncompressed_size();
+    p.format_version = header_.format_version();
+    p.parsed = false;
+    p.elements = internal::ParsedChunk();
     return ParsePending();
   }
   // Start decompressing chunk i on the worker, then parse chunk i - 1 here.
@@ -144,7 +162,8 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
   spare_dctx_ = nullptr;
   if (next->dctx == nullptr) next->dctx = ZSTD_createDCtx();
   Pending* np = next.get();
-  np->done = std::async(std::launch::async, [np] { return np->Decompress(); });
+  np->format_version = header_.format_version();
+  np->done = std::async(std::launch::async, [np] { return np->Work(); });
   absl::Status st = ParsePending();
   spare_dctx_ = pending_->dctx;
   pending_->dctx = nullptr;
