@@ -77,13 +77,21 @@ Clock WallClock() {
 
 Clock SampleDatePlusHalfSecondClock() {
   return [](const Event& ev) {
+    // Consecutive events mostly share a sample date: remember the last one.
+    thread_local std::string last_in, last_out;
+    absl::string_view in = ev.GetString(ekeys::kSampleDate);
+    if (!in.empty() && in == last_in) return last_out;
     absl::Time t;
     std::string err;
     if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(ev.GetString(ekeys::kSampleDate)),
                          absl::UTCTimeZone(), &t, &err)) {
       t = absl::Now();
+      last_in.clear();
+      return FormatNow(t + absl::Milliseconds(500));
     }
-    return FormatNow(t + absl::Milliseconds(500));
+    last_in.assign(in.data(), in.size());
+    last_out = FormatNow(t + absl::Milliseconds(500));
+    return last_out;
   };
 }
 
@@ -143,9 +151,28 @@ std::string Processor::MintId() {
 }
 
 void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Properties* props) {
-  props->Set(keys::kVitrageId, Value::String(id));
-  props->Set(keys::kVitrageCachedId, Value::String(Md5Hex(key.ToString())));
+  // Reuse the stored vitrage_id (no new string) when the vertex exists.
+  const Value* old_id = nullptr;
+  Slot s = graph_->FindVertex(id);
+  if (s != kNoSlot) old_id = graph_->VertexProps(s).Find(keys::kVitrageId);
+  if (old_id != nullptr && old_id->AsString() == id) {
+    props->Set(keys::kVitrageId, *old_id);
+  } else {
+    props->Set(keys::kVitrageId, Value::String(id));
+  }
+  props->Set(keys::kVitrageCachedId, CachedId(key));
   props->Set(keys::kIsRealVitrageId, Value::Bool(true));
+}
+
+Value Processor::CachedId(const NaturalKey& key) {
+  std::string k = key.ToString();
+  auto it = cached_ids_.find(k);
+  if (it != cached_ids_.end()) return it->second;
+  // Bounded: a cloud's entity count; cleared rather than evicted one by one.
+  if (cached_ids_.size() >= kMaxCachedIds) cached_ids_.clear();
+  Value v = Value::String(Md5Hex(k));
+  cached_ids_.emplace(std::move(k), v);
+  return v;
 }
 
 void Processor::Aggregate(Properties* props, Slot existing) {

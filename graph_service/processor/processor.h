@@ -39,6 +39,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/processor/event.h"
@@ -106,6 +107,8 @@ class Processor {
   std::string FindId(const NaturalKey& key, bool allow_deleted) const;
   std::string MintId();
   void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props);
+  // vitrage_cached_id of `key` (md5 of its string), memoized.
+  graph::Value CachedId(const NaturalKey& key);
   void Aggregate(graph::Properties* props, graph::Slot existing);
   bool CanUpdate(graph::Slot existing, const graph::Properties& props) const;
   absl::Status UpsertVertex(const std::string& id, graph::Properties props, bool keep_nulls,
@@ -123,6 +126,8 @@ class Processor {
   graph::Graph* graph_;
   ProcessorOptions options_;
   Stats stats_;
+  static constexpr size_t kMaxCachedIds = size_t{1} << 20;
+  absl::flat_hash_map<std::string, graph::Value> cached_ids_;  // natural key -> md5 hex
 };
 
 }  // namespace vitrage::processor
