@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vitrage-collector: datasources and the outbox to vitrage-graph"};
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   double change_rate = -1;
   uint64_t max_changes = 0;
   std::string tail;
+  std::string metrics_address;
   app.add_option("--config", config_path, "vitrage.conf");
   app.add_option("--listen", listen, "HOST:PORT to serve on ([collector] listen_address)");
   app.add_option("--graph", graph, "vitrage-graph HOST:PORT ([collector] graph_address)");
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--max_changes", max_changes, "stop generating after N changes");
   app.add_option("--source", source, "source name ([collector] source)");
   app.add_option("--tail", tail, "push the events of a workload event tail file");
+  app.add_option("--metrics", metrics_address, "Prometheus HOST:PORT ([collector] metrics_address)");
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
   if (seed >= 0) cc.seed = seed;
   if (change_rate >= 0) cc.change_rate = change_rate;
   if (!source.empty()) cc.source = source;
+  if (!metrics_address.empty()) cc.metrics_address = metrics_address;
   for (const auto& [what, addr] : {std::pair{"--listen", cc.listen_address},
                                    std::pair{"--graph", cc.graph_address}}) {
     if (auto s = vitrage::ValidateAddress(addr, what); !s.ok()) {
@@ -101,6 +105,26 @@ int main(int argc, char** argv) {
 
   vitrage::collector::CollectorService service(
       options, std::move(model), vitrage::MakeChannel(cc.graph_address));
+  if (!cc.metrics_address.empty()) {
+    namespace m = vitrage::metrics;
+    auto& pending = m::Gauge("vitrage_collector_outbox_pending", "Events waiting for the graph's ack");
+    auto& acked = m::Gauge("vitrage_collector_events_acked", "Events acked by the graph");
+    auto& retries = m::Gauge("vitrage_collector_push_retries", "PushEvents calls that failed");
+    auto& p99 = m::Gauge("vitrage_collector_ack_latency_p99_milliseconds",
+                         "99th percentile of event creation -> durable ack");
+    m::AddRefresher([&service, &pending, &acked, &retries, &p99] {
+      auto c = service.outbox().counters();
+      pending.Set(c.pending);
+      acked.Set(c.acked);
+      retries.Set(c.retries);
+      p99.Set(c.ack_p99_ms);
+    });
+    auto mport = m::StartExposer(cc.metrics_address);
+    if (!mport.ok()) {
+      LOG(ERROR) << "[collector] metrics_address: " << mport.status().message();
+      return 2;
+    }
+  }
   int port = 0;
   auto server = vitrage::StartServer(cc.listen_address, {&service}, &port);
   if (!server) return 1;

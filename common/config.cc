@@ -219,6 +219,24 @@ const std::vector<KeySpec>& Keys() {
                           ParseSeconds(o, 0, 86400 * 30.0));
          return absl::OkStatus();
        }},
+      {"graph", "metrics_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (!o.value.empty()) RETURN_IF_ERROR(CheckAddress(o));
+         c.graph.metrics_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"persistor", "metrics_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (!o.value.empty()) RETURN_IF_ERROR(CheckAddress(o));
+         c.persistor.metrics_address = o.value;
+         return absl::OkStatus();
+       }},
+      {"collector", "metrics_address",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (!o.value.empty()) RETURN_IF_ERROR(CheckAddress(o));
+         c.collector.metrics_address = o.value;
+         return absl::OkStatus();
+       }},
       {"persistor", "listen_address",
        [](const Origin& o, Config& c) -> absl::Status {
          RETURN_IF_ERROR(CheckAddress(o));

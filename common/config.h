@@ -78,12 +78,14 @@ struct Config {
     std::string templates_dir;
     std::string datasources_values_dir;
     absl::Duration deleted_entity_grace = absl::Seconds(60);
+    std::string metrics_address;  // Prometheus /metrics; empty: off
   } graph;
 
   // [persistor]
   struct Persistor {
     std::string listen_address = "127.0.0.1:9701";
     uint64_t max_batch_bytes = 8ull << 20;  // one group commit at most
+    std::string metrics_address;  // Prometheus /metrics; empty: off
   } persistor;
 
   // [collector]
@@ -97,6 +99,7 @@ struct Config {
     double change_rate = 0;     // change events per second; 0: none
     uint64_t outbox_max_events = 100'000;
     int push_batch_size = 256;
+    std::string metrics_address;  // Prometheus /metrics; empty: off
   } collector;
 };
 

@@ -127,6 +127,16 @@ TEST(ConfigTest, BadAddressIsAnError) {
   ASSERT_FALSE(c.ok());
 }
 
+TEST(ConfigTest, MetricsAddressesAreOptionalButChecked) {
+  auto c = ParseConfig("[graph]\nmetrics_address = 127.0.0.1:9802\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->graph.metrics_address, "127.0.0.1:9802");
+  EXPECT_EQ(c->persistor.metrics_address, "");
+  c = ParseConfig("[collector]\nmetrics_address = nowhere\n", "f");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("metrics_address"));
+}
+
 TEST(ConfigTest, BadDatabaseUrlNeverEchoesThePassword) {
   auto c = ParseConfig(
       "[database]\nconnection = postgres://u:hunter2@h/db\n", "f");

@@ -59,6 +59,30 @@ TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
   ExpectGraphMatchesCollector(stack);
 }
 
+TEST(FailoverTest, MetricsEndpointsReportProgress) {
+  Stack stack(Changing(200, 2000));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  ExpectGraphMatchesCollector(stack);
+  auto g = stack.FetchMetrics(stack.graph_metrics_port());
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_THAT(*g, HasSubstr("vitrage_graph_role 3"));  // ACTIVE
+  EXPECT_THAT(*g, HasSubstr("vitrage_graph_durable_lag_records 0"));
+  // Every event was either applied or acked as covered by the get_all.
+  auto value = [&](const std::string& name) {
+    size_t at = g->find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(g->substr(at + name.size() + 2));
+  };
+  EXPECT_EQ(value("vitrage_graph_events_applied_total") +
+                value("vitrage_graph_events_duplicate_total"),
+            200);
+  EXPECT_THAT(*g, HasSubstr("vitrage_graph_recovery_phase_milliseconds{phase=\"get_all\"}"));
+  EXPECT_THAT(*g, HasSubstr("vitrage_graph_push_durable_wait_seconds_bucket"));
+  auto c = stack.FetchMetrics(stack.collector_metrics_port());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(*c, HasSubstr("vitrage_collector_outbox_pending 0"));
+  EXPECT_THAT(*c, HasSubstr("vitrage_collector_events_acked 200"));
+}
+
 TEST(FailoverTest, Kill9WhileEventsFlowLosesAndDoublesNothing) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");

@@ -16,6 +16,21 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   graph_port_ = PickFreePort();
   persistor_port_ = PickFreePort();
   collector_port_ = PickFreePort();
+  graph_metrics_port_ = PickFreePort();
+  collector_metrics_port_ = PickFreePort();
+}
+
+absl::StatusOr<std::string> Stack::FetchMetrics(int port) const {
+  std::string out = absl::StrCat(dir_, "/metrics-", port, ".txt");
+  auto rc = RunCommand({"/usr/bin/python3", "-c",
+                        absl::StrCat("import urllib.request,sys; sys.stdout.write("
+                                     "urllib.request.urlopen('http://127.0.0.1:",
+                                     port, "/metrics', timeout=10).read().decode())")},
+                       out, absl::Seconds(30));
+  if (!rc.ok()) return rc.status();
+  std::string text = ReadFileOrEmpty(out);
+  if (*rc != 0) return absl::UnavailableError("GET /metrics failed: " + text);
+  return text;
 }
 
 Stack::~Stack() {
@@ -53,9 +68,11 @@ absl::Status Stack::WriteConfig() {
   section("database", {db_ ? "connection = " + db_->url() : ""});
   section("persistor", {absl::StrCat("listen_address = 127.0.0.1:", persistor_port_)});
   section("graph", {absl::StrCat("listen_address = 127.0.0.1:", graph_port_),
-                    absl::StrCat("collector_address = 127.0.0.1:", collector_port_)});
+                    absl::StrCat("collector_address = 127.0.0.1:", collector_port_),
+                    absl::StrCat("metrics_address = 127.0.0.1:", graph_metrics_port_)});
   std::vector<std::string> c = {
       absl::StrCat("listen_address = 127.0.0.1:", collector_port_),
+      absl::StrCat("metrics_address = 127.0.0.1:", collector_metrics_port_),
       absl::StrCat("graph_address = 127.0.0.1:", graph_port_),
       absl::StrCat("seed = ", options_.seed),
       absl::StrCat("change_rate = ", options_.change_rate)};

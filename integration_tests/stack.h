@@ -74,6 +74,10 @@ class Stack {
   int graph_port() const { return graph_port_; }
   int persistor_port() const { return persistor_port_; }
   int collector_port() const { return collector_port_; }
+  int graph_metrics_port() const { return graph_metrics_port_; }
+  int collector_metrics_port() const { return collector_metrics_port_; }
+  // GET http://127.0.0.1:PORT/metrics (via python3's urllib).
+  absl::StatusOr<std::string> FetchMetrics(int port) const;
   const std::string& dir() const { return dir_; }
   std::string conf_path() const { return dir_ + "/vitrage.conf"; }
   std::string log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
@@ -90,6 +94,7 @@ class Stack {
   std::string dir_;
   std::unique_ptr<MariaDbFixture> db_;
   int graph_port_, persistor_port_, collector_port_;
+  int graph_metrics_port_, collector_metrics_port_;
   Process persistor_, collector_, graph_;
   int graph_starts_ = 0;
 };

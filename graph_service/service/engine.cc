@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
@@ -49,7 +50,85 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
   collector_ = v1::Collector::NewStub(MakeChannel(options_.collector_address, 64 << 20));
 }
 
+struct Engine::Metrics {
+  prometheus::Counter* applied;
+  prometheus::Counter* duplicates;
+  prometheus::Counter* rejected;
+  prometheus::Histogram* ack_latency;
+  prometheus::Histogram* snapshot_duration;
+  prometheus::Counter* snapshot_failures;
+  prometheus::Gauge* snapshot_bytes;
+};
+
 Engine::~Engine() { Shutdown(); }
+
+void Engine::ExportMetrics() {
+  namespace m = vitrage::metrics;
+  auto mm = std::make_unique<Metrics>();
+  mm->applied = &m::Counter("vitrage_graph_events_applied_total",
+                            "Pushed events applied by the processor (get_all events not counted)");
+  mm->duplicates = &m::Counter("vitrage_graph_events_duplicate_total",
+                               "Re-sent events acked without being applied again");
+  mm->rejected = &m::Counter("vitrage_graph_push_rejected_total",
+                             "PushEvents requests rejected as invalid");
+  mm->ack_latency = &m::Histogram("vitrage_graph_push_durable_wait_seconds",
+                                  "Time PushEvents waited for its records to be durable",
+                                  m::LatencyBuckets());
+  mm->snapshot_duration = &m::Histogram("vitrage_graph_snapshot_duration_seconds",
+                                        "Encode + store time of a snapshot",
+                                        {0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60});
+  mm->snapshot_failures = &m::Counter("vitrage_graph_snapshot_failures_total",
+                                      "Snapshots that were not stored");
+  mm->snapshot_bytes = &m::Gauge("vitrage_graph_snapshot_bytes", "Size of the last snapshot");
+  auto& applied_seq = m::Gauge("vitrage_graph_applied_seq", "Highest journal seq applied");
+  auto& durable_seq = m::Gauge("vitrage_graph_durable_seq", "Highest journal seq durable");
+  auto& lag = m::Gauge("vitrage_graph_durable_lag_records",
+                       "Records applied but not yet durable");
+  auto& buf_records = m::Gauge("vitrage_graph_journal_buffer_records",
+                               "Records in the journal buffer");
+  auto& buf_bytes = m::Gauge("vitrage_graph_journal_buffer_bytes",
+                             "Bytes in the journal buffer");
+  auto& reconnects = m::Gauge("vitrage_graph_journal_reconnects",
+                              "Times the Append stream was re-opened");
+  auto& vertices = m::Gauge("vitrage_graph_vertices", "Vertices in the graph");
+  auto& edges = m::Gauge("vitrage_graph_edges", "Edges in the graph");
+  auto& role = m::Gauge("vitrage_graph_role",
+                        "GraphRole: 1 STARTING, 2 RECOVERING, 3 ACTIVE, 4 STANDBY, 5 FENCED");
+  auto& snap_age = m::Gauge("vitrage_graph_snapshot_age_seconds",
+                            "Seconds since the last stored snapshot (-1: none)");
+  auto& snap_seq = m::Gauge("vitrage_graph_snapshot_seq", "Journal seq of the last snapshot");
+  std::map<std::string, prometheus::Gauge*> phases;
+  for (const char* p : {"acquire_epoch", "snapshot_load", "replay", "index_rebuild",
+                        "get_all", "total"}) {
+    phases[p] = &m::Gauge("vitrage_graph_recovery_phase_milliseconds",
+                          "Duration of each phase of the last recovery", {{"phase", p}});
+  }
+  m::AddRefresher([=, &applied_seq, &durable_seq, &lag, &buf_records, &buf_bytes, &reconnects,
+                   &vertices, &edges, &role, &snap_age, &snap_seq] {
+    v1::GraphStatus st = Status(false);
+    applied_seq.Set(st.applied_seq());
+    durable_seq.Set(st.durable_seq());
+    lag.Set(st.applied_seq() > st.durable_seq() && options_.persistency
+                ? st.applied_seq() - st.durable_seq()
+                : 0);
+    buf_records.Set(st.buffered_records());
+    buf_bytes.Set(st.buffered_bytes());
+    reconnects.Set(journal_ ? journal_->reconnects() : 0);
+    vertices.Set(st.vertex_count());
+    edges.Set(st.edge_count());
+    role.Set(st.role());
+    snap_age.Set(st.last_snapshot_age_seconds());
+    snap_seq.Set(st.last_snapshot_seq());
+    const auto& r = st.recovery();
+    phases.at("acquire_epoch")->Set(r.acquire_epoch_ms());
+    phases.at("snapshot_load")->Set(r.snapshot_load_ms());
+    phases.at("replay")->Set(r.replay_ms());
+    phases.at("index_rebuild")->Set(r.index_rebuild_ms());
+    phases.at("get_all")->Set(r.get_all_ms());
+    phases.at("total")->Set(r.total_ms());
+  });
+  metrics_ = std::move(mm);
+}
 
 void Engine::SetPhase(v1::GraphRole role, const std::string& phase) {
   absl::MutexLock l(&status_mu_);
@@ -577,6 +656,7 @@ absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRe
       const v1::Event& ev = req.events(i);
       absl::Status s = handler_->Validate(ev);
       if (!s.ok()) {
+        if (metrics_) metrics_->rejected->Increment();
         return absl::InvalidArgumentError(absl::StrCat(
             "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ",
             ev.source_seq(), "): ", s.message(), "; nothing in this request was applied"));
@@ -612,8 +692,16 @@ absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRe
     // record is not durable yet: wait for everything applied so far.
     wait_seq = applied_seq_;
   }
+  if (metrics_) {
+    metrics_->applied->Increment(resp.applied());
+    metrics_->duplicates->Increment(resp.duplicates());
+  }
   if (!journal_) return resp;
+  absl::Time wait_start = absl::Now();
   absl::Status s = journal_->WaitDurable(wait_seq, absl::Now() + options_.push_timeout);
+  if (metrics_) {
+    metrics_->ack_latency->Observe(absl::ToDoubleSeconds(absl::Now() - wait_start));
+  }
   if (!s.ok()) {
     if (absl::IsDeadlineExceeded(s)) {
       return absl::DeadlineExceededError(absl::StrCat(
@@ -820,7 +908,12 @@ void Engine::RunSnapshotter() {
     if (result.ok()) {
       last_snapshot_seq_ = result->seq();
       last_snapshot_error_.clear();
+      if (metrics_) {
+        metrics_->snapshot_duration->Observe(result->total_ms() / 1000.0);
+        metrics_->snapshot_bytes->Set(result->stored_bytes());
+      }
     } else {
+      if (metrics_) metrics_->snapshot_failures->Increment();
       last_snapshot_error_ = std::string(result.status().message());
     }
   }

@@ -94,6 +94,11 @@ class Engine {
   bool readable() const;
   bool active() const;
 
+  // Registers the engine's Prometheus metrics (common/metrics.h). Call once,
+  // before the metrics endpoint starts. REQUIRES: the engine outlives the
+  // process's metrics endpoint.
+  void ExportMetrics();
+
   // Stops intake, the journal and the snapshotter.
   void Shutdown();
   // Blocks until the engine is fenced or fails after start (returns why),
@@ -166,6 +171,10 @@ class Engine {
   uint64_t shadow_seq_ = 0;
   int64_t shadow_time_ = 0;
   std::thread snapshotter_;
+
+  // Metrics (null until ExportMetrics).
+  struct Metrics;
+  std::unique_ptr<Metrics> metrics_;
 };
 
 }  // namespace vitrage::service

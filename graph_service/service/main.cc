@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT to serve on ([graph] listen_address)");
   app.add_option("--persistor", persistor, "vitrage-persistor HOST:PORT");
   app.add_option("--collector", collector, "vitrage-collector HOST:PORT (get_all)");
+  std::string metrics_address;
+  app.add_option("--metrics", metrics_address, "Prometheus HOST:PORT ([graph] metrics_address)");
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   if (!listen.empty()) config.graph.listen_address = listen;
   if (!persistor.empty()) config.persistency.persistor_address = persistor;
   if (!collector.empty()) config.graph.collector_address = collector;
+  if (!metrics_address.empty()) config.graph.metrics_address = metrics_address;
   for (const auto& [what, addr] :
        {std::pair{"--listen", config.graph.listen_address},
         std::pair{"--persistor", config.persistency.persistor_address},
@@ -88,6 +92,15 @@ int main(int argc, char** argv) {
   };
   vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine);
+  if (!config.graph.metrics_address.empty()) {
+    engine.ExportMetrics();
+    auto port = vitrage::metrics::StartExposer(config.graph.metrics_address);
+    if (!port.ok()) {
+      LOG(ERROR) << "[graph] metrics_address: " << port.status().message();
+      return 2;
+    }
+    LOG(INFO) << "metrics on http://" << config.graph.metrics_address << "/metrics";
+  }
   int port = 0;
   auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port,
                                      64 << 20);
