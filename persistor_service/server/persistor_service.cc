@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -47,6 +48,74 @@ std::string SerializeDeterministic(const google::protobuf::Message& m) {
 }
 
 std::string Hex32(uint32_t v) { return absl::StrCat("0x", absl::Hex(v)); }
+
+// Reads pages from the database on its own thread while the RPC thread
+// verifies and sends the previous page: reading and sending overlap. At most
+// `depth` pages wait. `fetch` runs on the prefetch thread only (it owns the
+// connection while the Prefetcher lives); it returns the next page, and
+// sets *last when no page follows.
+template <typename Page>
+class Prefetcher {
+ public:
+  struct Fetched {
+    absl::Status status;
+    Page page;
+  };
+  // Fills *page; sets *last when no page follows.
+  using Fetch = std::function<absl::Status(Page* page, bool* last)>;
+  explicit Prefetcher(Fetch fetch, size_t depth = 2)
+      : fetch_(std::move(fetch)), depth_(depth) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    thread_.join();
+  }
+  // Moves the next page into *out; false after the last one.
+  bool Next(Fetched* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !pages_.empty() || done_; });
+    if (pages_.empty()) return false;
+    *out = std::move(pages_.front());
+    pages_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+
+ private:
+  void Run() {
+    bool last = false;
+    while (!last) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || pages_.size() < depth_; });
+        if (stop_) break;
+      }
+      Fetched f;
+      f.status = fetch_(&f.page, &last);
+      if (!f.status.ok()) last = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      pages_.push_back(std::move(f));
+      cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  Fetch fetch_;
+  const size_t depth_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Fetched> pages_;
+  bool stop_ = false;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) {
   if (epoch < row.epoch) {
@@ -736,87 +805,53 @@ absl::Status PersistorService::DoGetLatestSnapshot(
   const uint64_t avg = std::max<uint64_t>(
       1, row.stored_bytes / std::max<uint32_t>(1, row.chunk_count));
   const size_t page = std::clamp<uint64_t>(kChunkReadBytes / avg, 1, 256);
-  // A reader thread fetches the next page of chunks from MySQL while this
-  // one verifies and sends the current page (at most 2 pages buffered).
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<absl::StatusOr<std::vector<mysql::ChunkRow>>> pages;
-  bool producer_done = false;
-  bool consumer_gone = false;
-  std::thread producer([&] {
-    uint32_t from = 0;
-    while (from < row.chunk_count) {
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return consumer_gone || pages.size() < 2; });
-        if (consumer_gone) break;
-      }
-      absl::StatusOr<std::vector<mysql::ChunkRow>> chunks =
-          store.ReadChunks(row.snapshot_id, from, page);
-      const bool more = chunks.ok() && !chunks->empty();
-      if (more) from = chunks->back().index + 1;
-      std::lock_guard<std::mutex> lock(mu);
-      pages.push_back(std::move(chunks));
-      cv.notify_all();
-      if (!more) break;
-    }
-    std::lock_guard<std::mutex> lock(mu);
-    producer_done = true;
-    cv.notify_all();
-  });
-  auto consume = [&]() -> absl::Status {
-    uint32_t next = 0;
-    while (next < row.chunk_count) {
-      absl::StatusOr<std::vector<mysql::ChunkRow>> chunks;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return !pages.empty() || producer_done; });
-        if (pages.empty()) {
-          return absl::DataLossError(absl::StrCat(
-              "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
+  uint32_t from = 0;
+  Prefetcher<std::vector<mysql::ChunkRow>> pages(
+      [&](std::vector<mysql::ChunkRow>* chunks, bool* last) -> absl::Status {
+        absl::StatusOr<std::vector<mysql::ChunkRow>> r =
+            store.ReadChunks(row.snapshot_id, from, page);
+        if (!r.ok()) return r.status();
+        *chunks = std::move(*r);
+        if (chunks->empty()) {
+          *last = true;
+        } else {
+          from = chunks->back().index + 1;
+          *last = from >= row.chunk_count;
         }
-        chunks = std::move(pages.front());
-        pages.pop_front();
-        cv.notify_all();
-      }
-      if (!chunks.ok()) return Note(chunks.status());
-      if (chunks->empty()) {
+        return absl::OkStatus();
+      });
+  uint32_t next = 0;
+  Prefetcher<std::vector<mysql::ChunkRow>>::Fetched chunks;
+  while (next < row.chunk_count) {
+    if (!pages.Next(&chunks) || (chunks.status.ok() && chunks.page.empty())) {
+      return absl::DataLossError(absl::StrCat("snapshot ", row.snapshot_id,
+                                              " chunk ", next, " is missing"));
+    }
+    if (!chunks.status.ok()) return Note(chunks.status);
+    for (mysql::ChunkRow& c : chunks.page) {
+      if (c.index != next) {
         return absl::DataLossError(absl::StrCat(
             "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
       }
-      for (mysql::ChunkRow& c : *chunks) {
-        if (c.index != next) {
-          return absl::DataLossError(absl::StrCat(
-              "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
-        }
-        const uint32_t computed = crc32c::Value(c.data);
-        if (computed != c.crc32c) {
-          return absl::DataLossError(absl::StrCat(
-              "snapshot ", row.snapshot_id, " chunk ", c.index,
-              ": crc mismatch (stored ", Hex32(c.crc32c), ", computed ",
-              Hex32(computed), ")"));
-        }
-        vitrage::v1::GetLatestSnapshotResponse out;
-        vitrage::v1::SnapshotChunk* chunk = out.mutable_chunk();
-        chunk->set_index(c.index);
-        chunk->set_crc32c(c.crc32c);
-        chunk->set_uncompressed_size(c.uncompressed_size);
-        chunk->mutable_data()->swap(c.data);
-        if (!writer->Write(out)) return absl::CancelledError("client went away");
-        ++next;
-        if (next >= row.chunk_count) break;
+      const uint32_t computed = crc32c::Value(c.data);
+      if (computed != c.crc32c) {
+        return absl::DataLossError(absl::StrCat(
+            "snapshot ", row.snapshot_id, " chunk ", c.index,
+            ": crc mismatch (stored ", Hex32(c.crc32c), ", computed ",
+            Hex32(computed), ")"));
       }
+      vitrage::v1::GetLatestSnapshotResponse out;
+      vitrage::v1::SnapshotChunk* chunk = out.mutable_chunk();
+      chunk->set_index(c.index);
+      chunk->set_crc32c(c.crc32c);
+      chunk->set_uncompressed_size(c.uncompressed_size);
+      chunk->mutable_data()->swap(c.data);
+      if (!writer->Write(out)) return absl::CancelledError("client went away");
+      ++next;
+      if (next >= row.chunk_count) break;
     }
-    return absl::OkStatus();
-  };
-  absl::Status result = consume();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    consumer_gone = true;
-    cv.notify_all();
   }
-  producer.join();
-  return result;
+  return absl::OkStatus();
 }
 
 grpc::Status PersistorService::ReadLog(
@@ -862,18 +897,32 @@ absl::Status PersistorService::DoReadLog(
         " were pruned (covered by a snapshot); the log starts at seq ",
         bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
   }
+  uint64_t from = request.after_seq() + 1;
+  Prefetcher<std::vector<mysql::LogRow>> pages(
+      [&](std::vector<mysql::LogRow>* rows, bool* last) -> absl::Status {
+        absl::StatusOr<std::vector<mysql::LogRow>> r =
+            store.ReadLog(from, durable, kLogReadRows);
+        if (!r.ok()) return r.status();
+        *rows = std::move(*r);
+        if (rows->empty()) {
+          *last = true;
+        } else {
+          from = rows->back().seq + 1;
+          *last = from > durable;
+        }
+        return absl::OkStatus();
+      });
   uint64_t next = request.after_seq() + 1;
   size_t out_bytes = 0;
+  Prefetcher<std::vector<mysql::LogRow>>::Fetched rows;
   while (next <= durable) {
-    absl::StatusOr<std::vector<mysql::LogRow>> rows =
-        store.ReadLog(next, durable, kLogReadRows);
-    if (!rows.ok()) return Note(rows.status());
-    if (rows->empty()) {
+    if (!pages.Next(&rows) || (rows.status.ok() && rows.page.empty())) {
       return absl::DataLossError(absl::StrCat(
           "hole in the log: records ", next, "..", durable,
           " are missing (durable seq is ", durable, ")"));
     }
-    for (const mysql::LogRow& row : *rows) {
+    if (!rows.status.ok()) return Note(rows.status);
+    for (const mysql::LogRow& row : rows.page) {
       if (row.seq != next) {
         return absl::DataLossError(
             absl::StrCat("hole in the log: record seq ", next,
