@@ -1,7 +1,6 @@
 #include <zstd.h>
 
 #include <cinttypes>
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +10,7 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/snapshot/body_codec.h"
 #include "graph_service/snapshot/snapshot.h"
+#include "graph_service/snapshot/worker.h"
 
 namespace vitrage::snapshot {
 
@@ -25,10 +25,12 @@ struct SnapshotDecoder::Pending {
   uint32_t format_version = 0;
   bool parsed = false;               // Work() parsed the body into `elements`
   internal::ParsedChunk elements;
-  std::future<absl::Status> done;  // valid while Work() runs on the worker
+  bool submitted = false;              // Work() was handed to the worker
+  internal::Worker* worker = nullptr;  // set until Work() is waited for
+  absl::Status status;                 // Work()'s result, from the worker
 
   ~Pending() {
-    if (done.valid()) done.wait();
+    if (worker != nullptr) worker->Wait();
     ZSTD_freeDCtx(dctx);
   }
   absl::Status Decompress() {
@@ -56,6 +58,7 @@ SnapshotDecoder::SnapshotDecoder(DecodeOptions options)
 
 SnapshotDecoder::~SnapshotDecoder() {
   pending_.reset();  // waits for a running decompression
+  worker_.reset();
   ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(spare_dctx_));
 }
 
@@ -97,7 +100,14 @@ absl::Status SnapshotDecoder::ParsePending() {
   auto err = [&](absl::string_view msg) {
     return Fail(absl::DataLossError(absl::StrCat("snapshot chunk ", i, ": ", msg)));
   };
-  absl::Status st = p.done.valid() ? p.done.get() : p.Work();
+  absl::Status st;
+  if (p.submitted) {
+    if (p.worker != nullptr) p.worker->Wait();
+    p.worker = nullptr;
+    st = std::move(p.status);
+  } else {
+    st = p.Work();
+  }
   if (!st.ok()) return err(st.message());
   if (!p.parsed) {
     st = internal::ParseBody(p.body, p.format_version, &graph_, state_.get(), &p.elements);
@@ -163,7 +173,15 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
   if (next->dctx == nullptr) next->dctx = ZSTD_createDCtx();
   Pending* np = next.get();
   np->format_version = header_.format_version();
-  np->done = std::async(std::launch::async, [np] { return np->Work(); });
+  if (!worker_) worker_ = std::make_unique<internal::Worker>();
+  // The worker runs one job at a time: collect chunk i - 1's first.
+  if (pending_->worker != nullptr) {
+    pending_->worker->Wait();
+    pending_->worker = nullptr;
+  }
+  np->worker = worker_.get();
+  np->submitted = true;
+  worker_->Submit([np] { np->status = np->Work(); });
   absl::Status st = ParsePending();
   spare_dctx_ = pending_->dctx;
   pending_->dctx = nullptr;
@@ -205,6 +223,7 @@ absl::Status SnapshotDecoder::Finish() {
   }
   finished_ = true;
   pending_.reset();
+  worker_.reset();
   state_.reset();
   return absl::OkStatus();
 }

@@ -1,6 +1,6 @@
 #include <zstd.h>
 
-#include <future>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +9,7 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/snapshot/body_codec.h"
 #include "graph_service/snapshot/snapshot.h"
+#include "graph_service/snapshot/worker.h"
 
 namespace vitrage::snapshot {
 
@@ -28,7 +29,7 @@ class ChunkWriter {
     body_.reserve(opts.max_chunk_body_bytes + 4096);
   }
   ~ChunkWriter() {
-    if (pending_.valid()) pending_.wait();
+    worker_.reset();  // waits for a running compression
     ZSTD_freeCCtx(cctx_);
   }
 
@@ -54,7 +55,9 @@ class ChunkWriter {
     if (opts_.parallel) {
       std::swap(body_, spare_);
       body_.clear();
-      pending_ = std::async(std::launch::async, [this, index] { return Compress(index, spare_); });
+      if (!worker_) worker_ = std::make_unique<internal::Worker>();
+      pending_ = true;
+      worker_->Submit([this, index] { result_ = Compress(index, spare_); });
       return absl::OkStatus();
     }
     auto chunk = Compress(index, body_);
@@ -66,8 +69,10 @@ class ChunkWriter {
 
   // Waits for the chunk being compressed, if any, and hands it to the sink.
   absl::Status Deliver() {
-    if (!pending_.valid()) return absl::OkStatus();
-    absl::StatusOr<v1::SnapshotChunk> chunk = pending_.get();
+    if (!pending_) return absl::OkStatus();
+    worker_->Wait();
+    pending_ = false;
+    absl::StatusOr<v1::SnapshotChunk> chunk = std::move(result_);
     if (!chunk.ok()) return chunk.status();
     compressed_ += chunk->data().size();
     return sink_(std::move(*chunk));
@@ -100,7 +105,9 @@ class ChunkWriter {
   ZSTD_CCtx* cctx_;  // used by one compression at a time
   std::string body_;
   std::string spare_;  // the body being compressed
-  std::future<absl::StatusOr<v1::SnapshotChunk>> pending_;
+  bool pending_ = false;  // a chunk is being compressed into result_
+  absl::StatusOr<v1::SnapshotChunk> result_;
+  std::unique_ptr<internal::Worker> worker_;
   internal::PackedWriter packer_;
   uint32_t index_ = 0;
   uint64_t uncompressed_ = 0;

@@ -25,6 +25,7 @@
 namespace vitrage::snapshot {
 namespace internal {
 struct DecodeState;
+class Worker;
 }  // namespace internal
 
 // The opaque sections stored next to the graph.
@@ -129,6 +130,7 @@ class SnapshotDecoder {
   struct Pending;
   std::unique_ptr<Pending> pending_;  // the chunk being decompressed
   void* spare_dctx_ = nullptr;        // ZSTD_DCtx handed between Pendings
+  std::unique_ptr<internal::Worker> worker_;
   std::unique_ptr<internal::DecodeState> state_;
   graph::Graph graph_;
   SnapshotSections sections_;
