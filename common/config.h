@@ -61,6 +61,11 @@ struct Config {
     // also runs get_all and reconciles.
     absl::Duration get_all_after_downtime = absl::Seconds(3600);
     int snapshots_to_keep = 2;
+    // Recompute a loaded snapshot's content digest and compare it with its
+    // header. Every chunk's CRC32C and the header's counts are always
+    // checked; the digest adds a full pass over the graph (about as long
+    // as the decode itself) to catch encoder bugs.
+    bool verify_snapshot_digest = false;
   } persistency;
 
   // [database]

@@ -148,7 +148,7 @@ write_conf() {
 	} > "$CONF"
 }
 
-ctl() { "$CTL_BIN" --timeout 5 --graph "$GRAPH_ADDR" --persistor "$PERSISTOR_ADDR" \
+ctl() { "$CTL_BIN" --timeout "${CTL_TIMEOUT:-5}" --graph "$GRAPH_ADDR" --persistor "$PERSISTOR_ADDR" \
 	--collector "$COLLECTOR_ADDR" "$@"; }
 
 # Starts the collector outside pacemaker; extra args are passed on.
@@ -183,19 +183,27 @@ wait_graph_active() {
 
 # Waits up to $1 seconds until the collector has nothing pending (and, with
 # $2, generated at least $2 changes), then checks that the graph's digest is
-# the collector's model digest.
+# the collector's model digest. With the change generator on, a comparison
+# counts only when no change was generated while the two digests were
+# taken; it is retried otherwise.
 check_digest() {
-	local deadline=$(( $(date +%s) + $1 )) want=${2:-0} out pending changes gd cd
+	local deadline=$(( $(date +%s) + $1 )) want=${2:-0} out pending changes after gd cd
 	while :; do
 		out=$(ctl collector-status 2>/dev/null)
 		pending=$(echo "$out" | json_field pending)
 		changes=$(echo "$out" | json_field changes)
-		[ "$pending" = 0 ] && [ "${changes:-0}" -ge "$want" ] && break
-		[ "$(date +%s)" -lt "$deadline" ] || die "collector not drained: pending=$pending changes=$changes"
-		sleep 0.1
+		if [ "$pending" = 0 ] && [ "${changes:-0}" -ge "$want" ]; then
+			gd=$(CTL_TIMEOUT=60 ctl status --digest | json_field digest)
+			out=$(CTL_TIMEOUT=60 ctl collector-status --digest)
+			cd=$(echo "$out" | json_field modelDigest)
+			after=$(echo "$out" | json_field changes)
+			if [ "$after" = "$changes" ]; then
+				[ -n "$gd" ] && [ "$gd" = "$cd" ] || die "digest mismatch: graph $gd, collector $cd (changes $changes)"
+				log "digest ok: $gd (collector changes $changes)"
+				return 0
+			fi
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || die "collector not drained or never quiet: pending=$pending changes=$changes"
+		sleep 0.05
 	done
-	gd=$(ctl --timeout 60 status --digest | json_field digest)
-	cd=$(ctl --timeout 60 collector-status --digest | json_field modelDigest)
-	[ -n "$gd" ] && [ "$gd" = "$cd" ] || die "digest mismatch: graph $gd, collector $cd"
-	log "digest ok: $gd (collector changes $changes)"
 }

@@ -39,7 +39,10 @@ StackOptions Changing(uint64_t changes, double rate) {
 }
 
 TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
-  Stack stack(Changing(300, 2000));
+  StackOptions o = Changing(300, 2000);
+  // Also recompute the loaded snapshot's digest.
+  o.conf.push_back({"persistency", "verify_snapshot_digest = true"});
+  Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   ExpectGraphMatchesCollector(stack);
   auto before = stack.GraphStatus(true);

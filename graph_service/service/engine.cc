@@ -375,7 +375,8 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     req.set_older_than_id(older_than);
     auto reader = persistor_->GetLatestSnapshot(&ctx, req);
     v1::GetLatestSnapshotResponse resp;
-    snapshot::SnapshotDecoder decoder(snapshot::DecodeOptions{options_.snapshot_digest});
+    snapshot::SnapshotDecoder decoder(
+        snapshot::DecodeOptions{options_.verify_snapshot_digest});
     absl::Status decode_error;
     uint64_t id = 0;
     bool have_info = false;

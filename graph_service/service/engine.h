@@ -62,8 +62,10 @@ struct EngineOptions {
   // PushEvents waits this long for durability before answering
   // DEADLINE_EXCEEDED (the collector re-sends).
   absl::Duration push_timeout = absl::Seconds(20);
-  // Compute the digest into each snapshot header (verified at load).
+  // Compute the content digest into each snapshot header.
   bool snapshot_digest = true;
+  // Recompute and compare it when loading a snapshot.
+  bool verify_snapshot_digest = false;
 };
 
 // Makes the engine's event handler, bound to the engine's graph.

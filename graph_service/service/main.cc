@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   options.journal.max_buffer_bytes = config.persistency.buffer_max_bytes;
   options.snapshot_interval = config.persistency.snapshot_interval;
   options.get_all_after_downtime = config.persistency.get_all_after_downtime;
+  options.verify_snapshot_digest = config.persistency.verify_snapshot_digest;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   options.owner = absl::StrCat(host, ":", getpid());
