@@ -9,9 +9,9 @@
 #      stonith-enabled=false, dc-deadtime=2s; wait for a DC.
 #   2. crm configure load update (the sample, paths and ports replaced);
 #      the graph becomes ACTIVE with the collector's digest.
-#   3. kill -9 the graph, twice: time until a graph is ACTIVE again (printed;
+#   3. kill -9 the graph, three times: time until a graph is ACTIVE again (printed;
 #      target <= 5 s), then the digest once the collector drained.
-#   4. timeout 30 crm resource stop/start of the graph, then of the persistor clone (the
+#   4. crm resource stop/start of the graph, then of the persistor clone (the
 #      graph stops with it: colocation) with the digest checked after each.
 #   5. pacemakerd and corosync are ended by their pids, the CIB and every
 #      file the cluster wrote are removed and what was there restored.
@@ -31,7 +31,7 @@ STATE=/run/vitrage-deploy-test.pids
 CIB_DIR=/var/lib/pacemaker/cib
 PE_DIR=/var/lib/pacemaker/pengine
 AGENT_DIR=/usr/lib/ocf/resource.d/vitrage
-KILLS=${VITRAGE_DEPLOY_KILLS:-2}
+KILLS=${VITRAGE_DEPLOY_KILLS:-3}
 TARGET_S=5
 
 # ---- refuse to run next to another cluster --------------------------------
