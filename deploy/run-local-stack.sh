@@ -46,6 +46,7 @@ trap 'exit 0' INT TERM
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P_PORT=$(free_port); G_PORT=$(free_port); C_PORT=$(free_port)
+GM_PORT=$(free_port); CM_PORT=$(free_port)
 
 bin() { echo "$BUILD_DIR/$1"; }
 have() { [[ -x $(bin "$1") ]]; }
@@ -79,10 +80,12 @@ listen_address = 127.0.0.1:$P_PORT
 [graph]
 listen_address = 127.0.0.1:$G_PORT
 collector_address = 127.0.0.1:$C_PORT
+metrics_address = 127.0.0.1:$GM_PORT
 
 [collector]
 listen_address = 127.0.0.1:$C_PORT
 graph_address = 127.0.0.1:$G_PORT
+metrics_address = 127.0.0.1:$CM_PORT
 topology_file = $TOPOLOGY
 change_rate = 5
 CONF
@@ -114,12 +117,15 @@ stack: running. Where to look:
   status:    $CTL --graph 127.0.0.1:$G_PORT status
   topology:  $CTL --graph 127.0.0.1:$G_PORT export > graph.jsonl
   grpcurl:   integration_tests/grpc_probe.py 127.0.0.1:$G_PORT list
+  metrics:   http://127.0.0.1:$GM_PORT/metrics (graph), http://127.0.0.1:$CM_PORT/metrics (collector)
 Press Ctrl-C to stop.
 INFO
 
 if [[ $DURATION != 0 ]]; then
   sleep "$DURATION"
-  if [[ -x $CTL ]]; then "$CTL" --graph "127.0.0.1:$G_PORT" status || true; fi
-  exit 0
+  # --duration is the smoke test of this script: the stack must be ACTIVE.
+  "$CTL" --graph "127.0.0.1:$G_PORT" status
+  "$CTL" --graph "127.0.0.1:$G_PORT" status | grep -q '"role": "ACTIVE"'
+  exit $?
 fi
 while true; do sleep 3600; done
