@@ -3,6 +3,7 @@
 #   1. /usr/sbin/ocf-tester on vitrage-persistor (a private MariaDB);
 #   2. ocf-tester on vitrage-graph (persistor started by its agent, collector
 #      running);
+#   0. crm_verify on the CIB XML sample in deploy/pacemaker/;
 #   3. the graph agent's monitor: 7 after kill -9, 1 for a graph stuck in
 #      RECOVERING past recovery_timeout, 6 for a bad listen address, and
 #      start failing with 6 on a bad vitrage.conf.
@@ -13,6 +14,23 @@
 [ "$(id -u)" = 0 ] || { echo "ocf-tester checks need root: skipped"; exit 77; }
 
 deploy_init ocf-agents
+
+# The CIB XML sample (deploy/pacemaker/*.xml) in a whole CIB: crm_verify
+# checks it against pacemaker's schema and its references, offline.
+if command -v crm_verify > /dev/null; then
+	{
+		echo '<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">'
+		echo '<configuration><crm_config><cluster_property_set id="cib-bootstrap-options">'
+		echo '<nvpair id="opt-stonith-enabled" name="stonith-enabled" value="false"/>'
+		echo "</cluster_property_set></crm_config><nodes><node id=\"1\" uname=\"$(uname -n)\"/></nodes>"
+		cat "$VITRAGE_SOURCE_DIR/deploy/pacemaker/resources.xml" \
+			"$VITRAGE_SOURCE_DIR/deploy/pacemaker/constraints.xml"
+		echo '</configuration><status/></cib>'
+	} > "$T/cib.xml"
+	crm_verify -V --xml-file "$T/cib.xml" > "$T/crm_verify.out" 2>&1 ||
+		die "deploy/pacemaker/*.xml: crm_verify: $(cat "$T/crm_verify.out")"
+	log "ok: deploy/pacemaker/resources.xml + constraints.xml pass crm_verify"
+fi
 start_mariadb
 write_conf
 
