@@ -387,7 +387,11 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       return UpdateNeighbors(id, &ent->neighbors, now, delta);
     }
     case GraphAction::kDeleteEntity: {
-      std::string id = FindId(ev_vertex.key, false);
+      std::string id = ent->vitrage_id.empty() ? FindId(ev_vertex.key, false)
+                       : graph_->HasVertex(ent->vitrage_id) &&
+                               !IsDeleted(graph_->VertexProps(graph_->FindVertex(ent->vitrage_id)))
+                           ? ent->vitrage_id
+                           : std::string();
       if (id.empty()) {
         VLOG(1) << "delete of unknown or deleted entity " << ev_vertex.key.ToString();
         return absl::OkStatus();
@@ -419,7 +423,9 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       return UpsertVertex(id, std::move(props), false, delta);
     }
     case GraphAction::kRemoveDeletedEntity: {
-      std::string id = FindId(ev_vertex.key, true);
+      std::string id = ent->vitrage_id.empty() ? FindId(ev_vertex.key, true)
+                       : graph_->HasVertex(ent->vitrage_id) ? ent->vitrage_id
+                                                            : std::string();
       if (id.empty()) return absl::OkStatus();
       if (!IsDeleted(graph_->VertexProps(graph_->FindVertex(id)))) return absl::OkStatus();
       return graph_->RemoveVertex(id, delta);

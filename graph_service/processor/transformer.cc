@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "graph_service/processor/openstack_transformers.h"
 #include "graph_service/processor/passthrough_transformer.h"
 #include "graph_service/processor/static_transformer.h"
 
@@ -89,6 +90,13 @@ TransformerRegistry TransformerRegistry::Default() {
                  "nova.host", "nova.instance", "nova.zone", "neutron.network", "neutron.port",
                  "cinder.volume", "zabbix", "openstack.cluster"}));
   r.Register(kPassthroughEntityType, std::make_shared<PassthroughTransformer>());
+  r.Register("nova.zone", std::make_shared<NovaZoneTransformer>());
+  r.Register("nova.host", std::make_shared<NovaHostTransformer>());
+  r.Register("nova.instance", std::make_shared<NovaInstanceTransformer>());
+  r.Register("cinder.volume", std::make_shared<CinderVolumeTransformer>());
+  r.Register("neutron.network", std::make_shared<NeutronNetworkTransformer>());
+  r.Register("neutron.port", std::make_shared<NeutronPortTransformer>());
+  r.Register("consistency", std::make_shared<ConsistencyTransformer>());
   return r;
 }
 

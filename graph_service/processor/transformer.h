@@ -76,6 +76,9 @@ struct RawOp {
 struct Entity {
   GraphAction action = GraphAction::kNone;
   EntityVertex vertex;
+  // When set (consistency events), the vertex is this vitrage_id rather
+  // than whatever vertex.key resolves to.
+  std::string vitrage_id;
   std::vector<Neighbor> neighbors;
   std::vector<RawOp> ops;  // kRawOps only
 };
@@ -105,8 +108,9 @@ EntityVertex MakePlaceholder(absl::string_view category, absl::string_view type,
 // vitrage_entity_type -> transformer.
 class TransformerRegistry {
  public:
-  // A registry with this build's transformers: "static" and
-  // "vitrage.passthrough".
+  // A registry with this build's transformers: "static",
+  // "vitrage.passthrough", nova.zone/host/instance, cinder.volume,
+  // neutron.network/port and consistency.
   static TransformerRegistry Default();
 
   void Register(std::string entity_type, std::shared_ptr<const Transformer> t);
