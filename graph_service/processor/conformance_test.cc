@@ -162,8 +162,7 @@ std::vector<std::string> Lines(const Graph& g) {
 
 // Scenarios where we do not match upstream yet (work in progress); they
 // run and print their difference, but do not fail.
-const char* const kPending[] = {"b_instance_state_updates", "d2_placeholder_filled",
-                                "f_migration", "h_static_topology", "k_neutron_lifecycle"};
+const char* const kPending[] = {""};
 
 class ConformanceTest : public ::testing::TestWithParam<std::string> {};
 

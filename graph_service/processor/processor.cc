@@ -264,8 +264,9 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
                                          const std::vector<bool>& valid,
                                          const std::string& /*action_ts*/,
                                          v1::GraphDelta* delta) {
+  // Upstream's _connect_neighbors: every neighbour vertex is refreshed
+  // (when newer); only edges not already valid are written.
   for (size_t i = 0; i < neighbors->size(); ++i) {
-    if (valid[i]) continue;
     Neighbor& n = (*neighbors)[i];
     std::string nid = FindId(n.vertex.key, false);
     if (nid.empty()) nid = MintId();
@@ -282,7 +283,7 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
         if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
         RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta));
       }
-      if (graph_->HasVertex(nid)) {
+      if (!valid[i] && graph_->HasVertex(nid)) {
         const std::string& s = n.entity_is_source ? entity_id : nid;
         const std::string& t = n.entity_is_source ? nid : entity_id;
         RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
@@ -309,6 +310,8 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
     }
     std::vector<Slot> obsolete;
     for (Slot e : edges) {
+      // Upstream looks at live edges only (a deleted edge keeps its time).
+      if (IsDeleted(graph_->EdgeProps(e))) continue;
       Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
       const Properties& op = graph_->VertexProps(other);
       absl::string_view ocat = op.GetString(keys::kVitrageCategory);
@@ -407,6 +410,7 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       }
       std::vector<std::string> others;
       for (Slot e : edges) {
+        if (IsDeleted(graph_->EdgeProps(e))) continue;  // keeps its deletion time
         Slot o = graph_->EdgeSource(e) == s ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
         others.emplace_back(graph_->VertexId(o));
         RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
