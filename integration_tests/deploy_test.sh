@@ -8,9 +8,11 @@
 #   1. corosync -f -c CONF and pacemakerd -f, started here (no systemd);
 #      stonith-enabled=false, dc-deadtime=2s; wait for a DC.
 #   2. crm configure load update (the sample, paths and ports replaced);
-#      the graph becomes ACTIVE with the collector's digest.
-#   3. kill -9 the graph, three times: time until a graph is ACTIVE again (printed;
-#      target <= 5 s), then the digest once the collector drained.
+#      the graph becomes ACTIVE.
+#   3. while the collector pushes changes, kill -9 the graph three times:
+#      the time until a graph is ACTIVE again is printed (target <= 5 s);
+#      once the changes stopped and the collector drained, the graph's
+#      digest must equal the collector's.
 #   4. crm resource stop/start of the graph, then of the persistor clone (the
 #      graph stops with it: colocation) with the digest checked after each.
 #   5. pacemakerd and corosync are ended by their pids, the CIB and every
