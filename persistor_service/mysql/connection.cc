@@ -129,6 +129,10 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
         "SET SESSION sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION,"
         "NO_AUTO_VALUE_ON_ZERO'");
     st->execute("SET SESSION time_zone='+00:00'");
+    // Blobs are sent as plain string literals: a binary connection charset
+    // means no conversion and no multi-byte scanning in the lexer (cheaper
+    // per row), and results come back as raw bytes.
+    st->execute("SET NAMES binary");
   } catch (const sql::SQLException& e) {
     return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
                                 server, "connect");
@@ -221,7 +225,7 @@ void Connection::Rollback() {
 
 void AppendBlobLiteral(absl::string_view bytes, std::string* sql) {
   sql->reserve(sql->size() + bytes.size() + bytes.size() / 16 + 12);
-  sql->append("_binary'");
+  sql->push_back('\'');
   for (char c : bytes) {
     switch (c) {
       case '\0': sql->append("\\0"); break;
@@ -238,10 +242,11 @@ void AppendBlobLiteral(absl::string_view bytes, std::string* sql) {
 }
 
 std::string QuoteString(absl::string_view text) {
+  // Text columns are utf8mb4 and the connection sends bytes: keep printable
+  // ASCII so that any input is a valid string.
   std::string out;
-  AppendBlobLiteral(text, &out);
-  // Text columns: drop the _binary introducer.
-  return out.substr(7);
+  AppendBlobLiteral(Printable(text), &out);
+  return out;
 }
 
 absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell,

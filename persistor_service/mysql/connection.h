@@ -43,8 +43,8 @@ using Row = std::vector<std::optional<std::string>>;
 
 class Connection {
  public:
-  // Connects and sets the session up (sql_mode without NO_BACKSLASH_ESCAPES,
-  // autocommit on, READ COMMITTED is NOT changed: InnoDB default).
+  // Connects and sets the session up: sql_mode without NO_BACKSLASH_ESCAPES,
+  // UTC, binary character set, autocommit on, wsrep_sync_wait=1 on Galera.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(
       const ConnectOptions& options);
   ~Connection();
@@ -76,12 +76,13 @@ class Connection {
   bool broken_ = false;
 };
 
-// Appends `bytes` to `sql` as a binary string literal (_binary'...'),
-// escaping every byte the MySQL lexer treats specially. Valid for any bytes
-// under any connection character set whose multi-byte sequences never
-// contain ASCII bytes (utf8, utf8mb4, latin1, binary).
+// Appends `bytes` to `sql` as a string literal ('...'), escaping every byte
+// the MySQL lexer treats specially. Connections from Open() use the binary
+// character set (SET NAMES binary), so the literal's bytes are stored as
+// they are in a BLOB column.
 void AppendBlobLiteral(absl::string_view bytes, std::string* sql);
-// A quoted, escaped string literal for text values (owner names...).
+// A quoted string literal for text columns (owner names...); bytes outside
+// printable ASCII become '?'.
 std::string QuoteString(absl::string_view text);
 
 // Parses an unsigned integer cell; a NULL or malformed cell is INTERNAL.
