@@ -286,6 +286,79 @@ TEST(FailoverTest, BadEventIsRejectedWholeAndChangesNothing) {
   EXPECT_EQ(after->digest(), before->digest());
 }
 
+TEST(FailoverTest, BadInputOnEveryGraphRpcGetsAClearError) {
+  Stack stack(Changing(0, 0));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto before = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok());
+  auto stub = stack.GraphStub();
+  auto push = [&](const v1::PushEventsRequest& req) {
+    grpc::ClientContext ctx;
+    v1::PushEventsResponse resp;
+    return stub->PushEvents(&ctx, req, &resp);
+  };
+  {
+    v1::PushEventsRequest req;
+    for (int i = 0; i < 10001; ++i) req.add_events()->set_json("{}");
+    grpc::Status st = push(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("the limit is 10000"));
+  }
+  {
+    v1::PushEventsRequest req;
+    req.add_events()->set_source("test");  // no body
+    grpc::Status st = push(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("no body"));
+  }
+  {
+    v1::PushEventsRequest req;
+    req.add_events()->set_json(
+        R"({"vitrage_entity_type": "nova.teapot", "vitrage_datasource_action": "update"})");
+    grpc::Status st = push(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("nova.teapot"));
+  }
+  {
+    v1::PushEventsRequest req;
+    req.add_events()->set_json(
+        R"({"vitrage_entity_type": "vitrage.passthrough", "vitrage_datasource_action": "sometimes"})");
+    grpc::Status st = push(req);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("sometimes"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetVertexRequest req;
+    v1::GetVertexResponse resp;
+    EXPECT_EQ(stub->GetVertex(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetVertexRequest req;
+    req.set_id("no-such-vertex");
+    v1::GetVertexResponse resp;
+    grpc::Status st = stub->GetVertex(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(st.error_message(), HasSubstr("no-such-vertex"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetTopologyRequest req;
+    req.set_root_id("no-such-vertex");
+    auto reader = stub->GetTopology(&ctx, req);
+    v1::TopologyBatch b;
+    while (reader->Read(&b)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->applied_seq(), before->applied_seq());
+  EXPECT_EQ(after->digest(), before->digest());
+}
+
 TEST(FailoverTest, PersistorKill9WhileEventsFlow) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
