@@ -13,9 +13,10 @@
 #      the time until a graph is ACTIVE again is printed (target <= 5 s);
 #      once the changes stopped and the collector drained, the graph's
 #      digest must equal the collector's.
-#   4. crm resource stop/start of the graph, then of the persistor clone (the
+#   4. kill -9 the persistor: pacemaker restarts it, the graph stays up.
+#   5. crm resource stop/start of the graph, then of the persistor clone (the
 #      graph stops with it: colocation) with the digest checked after each.
-#   5. pacemakerd and corosync are ended by their pids, the CIB and every
+#   6. pacemakerd and corosync are ended by their pids, the CIB and every
 #      file the cluster wrote are removed and what was there restored.
 #
 # Refuses to run (fails, killing nothing) when a corosync or pacemakerd is
@@ -237,6 +238,25 @@ for (( k = 1; k <= KILLS; k++ )); do
 done
 
 check_digest 90 "$MAX_CHANGES"
+
+# ---- kill -9 the persistor: restarted, the graph keeps running -----------
+# (The order is Optional: a persistor restart must not restart the graph.)
+graph_before=$(graph_pid_now)
+old=$(cat "$T/persistor.pid")
+kill -9 "$old"
+t_kill=$(now)
+while :; do
+	pid=$(cat "$T/persistor.pid" 2>/dev/null)
+	[ -n "$pid" ] && [ "$pid" != "$old" ] && ctl persistor-status > /dev/null 2>&1 && break
+	(( $(echo "$(now) - $t_kill > 60" | bc) )) && die "persistor not back 60 s after kill -9"
+	sleep 0.05
+done
+log "kill -9 of persistor pid $old -> new persistor pid $pid serving after $(echo "$(now) - $t_kill" | bc) s"
+[ "$(graph_pid_now)" = "$graph_before" ] || die "the graph was restarted with the persistor"
+ctl take-snapshot > /dev/null || die "no snapshot through the new persistor"
+[ "$(ctl status | json_field role)" = ACTIVE ] || die "graph not ACTIVE after the persistor restart"
+log "graph pid $graph_before stayed ACTIVE and stored a snapshot through the new persistor"
+timeout 30 crm_resource --cleanup -r vitrage-persistor-clone > /dev/null 2>&1
 
 # ---- stop and start by crm ------------------------------------------------
 wait_stopped() {  # pidfile, seconds
