@@ -37,6 +37,16 @@ std::string EdgeName(absl::string_view s, absl::string_view t, absl::string_view
 
 bool IsDeleted(const Properties& p) { return p.GetBool(keys::kVitrageIsDeleted); }
 
+// The id part of a vertex's natural key: its `id`, or for an alarm without
+// one (zabbix), its vitrage_cached_id (md5 of the whole natural key).
+absl::string_view NaturalId(const Properties& p, std::string* /*buf*/) {
+  const Value* id = p.Find(keys::kId);
+  if (id != nullptr || p.GetString(keys::kVitrageCategory) != kAlarmCategory) {
+    return id ? id->AsString() : absl::string_view();
+  }
+  return p.GetString(keys::kVitrageCachedId);
+}
+
 }  // namespace
 
 // One step of ApplyDelta's undo log.
@@ -93,10 +103,11 @@ absl::InlinedVector<Slot, 1> Graph::FindByNaturalKey(absl::string_view category,
   absl::InlinedVector<Slot, 1> out;
   auto it = natural_index_.find(NaturalKeyHash(category, type, id));
   if (it == natural_index_.end()) return out;
+  std::string buf;
   for (Slot s : it->second) {
     const Properties& p = vertices_[s].props;
     if (p.GetString(keys::kVitrageCategory) == category &&
-        p.GetString(keys::kVitrageType) == type && p.GetString(keys::kId) == id) {
+        p.GetString(keys::kVitrageType) == type && NaturalId(p, &buf) == id) {
       out.push_back(s);
     }
   }
@@ -108,8 +119,8 @@ void Graph::IndexNaturalKey(Slot v) {
   const Value* c = p.Find(keys::kVitrageCategory);
   const Value* t = p.Find(keys::kVitrageType);
   if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
-  natural_index_[NaturalKeyHash(c->string_value(), t->string_value(),
-                                p.GetString(keys::kId))]
+  std::string buf;
+  natural_index_[NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf))]
       .push_back(v);
 }
 
@@ -118,8 +129,9 @@ void Graph::UnindexNaturalKey(Slot v) {
   const Value* c = p.Find(keys::kVitrageCategory);
   const Value* t = p.Find(keys::kVitrageType);
   if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
+  std::string buf;
   auto it = natural_index_.find(
-      NaturalKeyHash(c->string_value(), t->string_value(), p.GetString(keys::kId)));
+      NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
   if (it == natural_index_.end()) return;
   auto& slots = it->second;
   slots.erase(std::remove(slots.begin(), slots.end(), v), slots.end());
@@ -414,7 +426,8 @@ bool MergeProps(Properties* props, const Properties& set, const std::vector<KeyI
 
 bool TouchesNaturalKey(const Properties& set, const std::vector<KeyId>& remove) {
   auto hit = [](KeyId k) {
-    return k == keys::kVitrageCategory || k == keys::kVitrageType || k == keys::kId;
+    return k == keys::kVitrageCategory || k == keys::kVitrageType || k == keys::kId ||
+           k == keys::kVitrageCachedId;
   };
   for (const auto& e : set) {
     if (hit(e.first)) return true;

@@ -97,7 +97,8 @@ class Graph {
   const absl::InlinedVector<Slot, 4>& InEdges(Slot v) const { return vertices_[v].in; }
 
   // Vertices whose (vitrage_category, vitrage_type, id) string properties
-  // equal the arguments (several when e.g. a deleted vertex and its
+  // equal the arguments (for an ALARM vertex without `id`, as zabbix's,
+  // the id part is its vitrage_cached_id, the md5 of its natural key) (several when e.g. a deleted vertex and its
   // re-created successor coexist), in no particular order.
   absl::InlinedVector<Slot, 1> FindByNaturalKey(absl::string_view category,
                                                 absl::string_view type,

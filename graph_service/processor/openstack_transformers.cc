@@ -5,7 +5,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 
 namespace vitrage::processor {
@@ -323,6 +326,81 @@ absl::Status NeutronPortTransformer::Transform(const Event& ev, Entity* out) con
   absl::string_view owner = Str(field(K("device_owner")));
   if (!device.empty() && (owner.empty() || absl::StartsWith(owner, "compute:"))) {
     out->neighbors.push_back(MakeNeighbor(ev, "nova.instance", device, kAttached, true));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- zabbix
+
+namespace {
+
+// Zabbix's trigger priorities (ZabbixTriggerSeverity).
+absl::string_view ZabbixSeverity(absl::string_view priority) {
+  static const char* const kNames[] = {"NOT CLASSIFIED", "INFORMATION", "WARNING",
+                                       "AVERAGE",        "HIGH",        "DISASTER"};
+  if (priority.size() == 1 && priority[0] >= '0' && priority[0] <= '5') {
+    return kNames[priority[0] - '0'];
+  }
+  return priority;
+}
+
+// lastchange as upstream's TIMESTAMP_FORMAT (%Y-%m-%dT%H:%M:%SZ): unix
+// seconds, or "%Y.%m.%d %H:%M:%S" / "%Y-%m-%d %H:%M:%S". "" when absent.
+std::string ZabbixTime(absl::string_view s) {
+  if (s.empty()) return "";
+  absl::Time t;
+  std::string err;
+  int64_t secs;
+  if (absl::SimpleAtoi(s, &secs)) {
+    t = absl::FromUnixSeconds(secs);
+  } else if (!absl::ParseTime("%Y.%m.%d %H:%M:%S", std::string(s), absl::UTCTimeZone(), &t, &err) &&
+             !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(s), absl::UTCTimeZone(), &t, &err)) {
+    return std::string(s);
+  }
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::Status ZabbixTransformer::Transform(const Event& ev, Entity* out) const {
+  const bool ok = ev.GetString(K("value")) == "0";
+  absl::string_view action = ev.GetString(ekeys::kDatasourceAction);
+  if (ev.GetString(ekeys::kEventType) == "delete_entity") {
+    out->action = GraphAction::kDeleteEntity;
+  } else if (action == "init_snapshot") {
+    out->action = GraphAction::kCreateEntity;
+  } else if (action == "update" || action == "snapshot") {
+    out->action = ok ? GraphAction::kDeleteEntity : GraphAction::kUpdateEntity;
+  } else {
+    RETURN_IF_ERROR(DefaultAction(ev, &out->action));
+  }
+  absl::string_view trigger = ev.GetString(K("triggerid"));
+  absl::string_view resource = ev.GetString(K("resource_name"));
+  if (trigger.empty()) return Missing("zabbix", "triggerid");
+  EntityVertex& v = out->vertex;
+  v.key = NaturalKey{"ALARM", "zabbix", absl::StrCat(resource, ":", trigger)};
+  graph::Properties& p = v.props;
+  p.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, "ALARM"));
+  p.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, "zabbix"));
+  PutIf(&p, keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
+  p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
+  p.Set(keys::kState, Value::String(ok ? "Inactive" : "Active", true));
+  std::string updated = ZabbixTime(ev.GetString(K("lastchange")));
+  if (!updated.empty()) p.Set(keys::kUpdateTimestamp, Value::String(updated, true));
+  std::string description(ev.GetString(K("description")));
+  absl::string_view zhost = ev.GetString(K("zabbix_resource_name"));
+  if (!zhost.empty() && zhost != resource) {
+    description = absl::StrReplaceAll(description, {{zhost, resource}});
+  }
+  if (ev.Find(K("description")) != nullptr) p.Set(keys::kName, Value::String(description));
+  if (ev.Find(K("priority")) != nullptr) {
+    p.Set(keys::kSeverity, Value::String(ZabbixSeverity(ev.GetString(K("priority"))), true));
+  }
+  PutIf(&p, K("rawtext"), ev.Find(K("rawtext")));
+  absl::string_view rtype = ev.GetString(K("resource_type"));
+  if (!rtype.empty() && !resource.empty()) {
+    out->neighbors.push_back(MakeNeighbor(ev, rtype, resource, "on", /*entity_is_source=*/true));
   }
   return absl::OkStatus();
 }

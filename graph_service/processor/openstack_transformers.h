@@ -62,6 +62,16 @@ class NeutronPortTransformer : public Transformer {
   absl::Status Transform(const Event& event, Entity* out) const override;
 };
 
+// zabbix: alarm vertices (category ALARM, no `id`; natural key
+// <resource_name>:<triggerid>): name = description with the zabbix host
+// name replaced by the resource name, severity from priority, state
+// Active / Inactive, update_timestamp from lastchange; value "0" (OK) ->
+// delete_entity; neighbour: the resource (alarm on resource).
+class ZabbixTransformer : public Transformer {
+ public:
+  absl::Status Transform(const Event& event, Entity* out) const override;
+};
+
 // consistency: vitrage_event_type delete_entity / remove_deleted_entity of
 // the vertex named by vitrage_id (Entity::by_vitrage_id).
 class ConsistencyTransformer : public Transformer {

@@ -28,6 +28,8 @@ namespace {
 
 const KeyId kAggregatedSeverity = graph::InternKey("vitrage_aggregated_severity");
 const KeyId kOperationalSeverity = graph::InternKey("vitrage_operational_severity");
+const KeyId kResourceId = graph::InternKey("vitrage_resource_id");
+const KeyId kResourceType = graph::InternKey("vitrage_resource_type");
 constexpr absl::string_view kResource = "RESOURCE";
 constexpr absl::string_view kAlarm = "ALARM";
 constexpr absl::string_view kNA = "N/A";
@@ -133,8 +135,12 @@ absl::Status Processor::Process(const Event& event, v1::GraphDelta* delta) {
 
 // ------------------------------------------------------------ helpers
 
-std::string Processor::FindId(const NaturalKey& key, bool allow_deleted) const {
-  auto slots = graph_->FindByNaturalKey(key.category, key.type, key.id);
+std::string Processor::FindId(const NaturalKey& key, bool allow_deleted) {
+  // Alarms have no `id` property: the graph indexes them by cached id.
+  Value cached;
+  if (key.category == kAlarm) cached = CachedId(key);
+  auto slots = graph_->FindByNaturalKey(key.category, key.type,
+                                        key.category == kAlarm ? cached.AsString() : key.id);
   Slot deleted = kNoSlot;
   for (Slot s : slots) {
     if (!IsDeleted(graph_->VertexProps(s))) return std::string(graph_->VertexId(s));
@@ -268,7 +274,7 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
   // (when newer); only edges not already valid are written.
   for (size_t i = 0; i < neighbors->size(); ++i) {
     Neighbor& n = (*neighbors)[i];
-    std::string nid = FindId(n.vertex.key, false);
+    std::string nid = n.resolved_id.empty() ? FindId(n.vertex.key, false) : n.resolved_id;
     if (nid.empty()) nid = MintId();
     Slot ns = graph_->FindVertex(nid);
     if (ns == kNoSlot || !IsDeleted(graph_->VertexProps(ns))) {
@@ -361,6 +367,18 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
                 Value::StringFor(keys::kVitrageDatasourceName, ds_name));
     }
   };
+
+  // Upstream's _add_resource_details_to_alarm: an alarm names the vertex
+  // of its resource neighbour.
+  if (ev_vertex.key.category == kAlarm) {
+    for (Neighbor& n : ent->neighbors) {
+      if (n.vertex.key.category != kResource) continue;
+      n.resolved_id = FindId(n.vertex.key, false);
+      if (n.resolved_id.empty()) n.resolved_id = MintId();
+      props.Set(kResourceId, Value::String(n.resolved_id));
+      props.Set(kResourceType, Value::StringFor(keys::kVitrageType, n.vertex.key.type));
+    }
+  }
 
   switch (ent->action) {
     case GraphAction::kCreateEntity: {

@@ -104,7 +104,8 @@ class Processor {
   absl::Status ApplyRawOps(const Entity& ent, v1::GraphDelta* delta);
   // Vertex id for `key`: a live vertex, else (when `allow_deleted`) a
   // deleted one, else "" (the caller mints one).
-  std::string FindId(const NaturalKey& key, bool allow_deleted) const;
+  // (non-const: memoizes vitrage_cached_id.)
+  std::string FindId(const NaturalKey& key, bool allow_deleted);
   std::string MintId();
   void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props);
   // vitrage_cached_id of `key` (md5 of its string), memoized.

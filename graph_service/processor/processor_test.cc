@@ -239,6 +239,63 @@ TEST_F(ProcessorTest, RelationshipDeleted) {
   EXPECT_FALSE(g_.EdgeProps(live).GetBool(graph::keys::kVitrageIsDeleted));
 }
 
+json ZabbixEvent(const std::string& action, const std::string& event_type,
+                const std::string& value, const std::string& priority, const std::string& date) {
+  json e{{"triggerid", "13002"},
+         {"resource_name", "host-0"},
+         {"resource_type", "nova.host"},
+         {"zabbix_resource_name", "compute-0"},
+         {"description", "CPU high on compute-0"},
+         {"priority", priority},
+         {"rawtext", "CPU high on {HOST.NAME}"},
+         {"lastchange", "1714557600"},
+         {"value", value},
+         {"vitrage_datasource_action", action},
+         {"vitrage_datasource_name", "zabbix"},
+         {"vitrage_entity_type", "zabbix"},
+         {"vitrage_sample_date", date}};
+  if (!event_type.empty()) e["vitrage_event_type"] = event_type;
+  return e;
+}
+
+TEST_F(ProcessorTest, ZabbixAlarmRaisedUpdatedAndCleared) {
+  Process(json{{"host", "host-0"},
+               {"zone", "zone-0"},
+               {"vitrage_datasource_action", "init_snapshot"},
+               {"vitrage_datasource_name", "nova.host"},
+               {"vitrage_entity_type", "nova.host"},
+               {"vitrage_sample_date", "2024-05-01T09:59:00Z"}});
+  Process(ZabbixEvent("update", "zabbix.alarm.problem", "1", "4", "2024-05-01T10:00:00Z"));
+  auto alarms = g_.FindByNaturalKey("ALARM", "zabbix", Md5Hex("ALARM:zabbix:host-0:13002"));
+  ASSERT_EQ(alarms.size(), 1u);
+  Slot a = alarms[0];
+  Slot host = Find("nova.host", "host-0");
+  ASSERT_NE(host, kNoSlot);
+  EXPECT_FALSE(Bool(host, "vitrage_is_placeholder"));
+  EXPECT_EQ(g_.VertexProps(a).Find(graph::keys::kId), nullptr);
+  EXPECT_EQ(Str(a, "name"), "CPU high on host-0");
+  EXPECT_EQ(Str(a, "severity"), "HIGH");
+  EXPECT_EQ(Str(a, "state"), "Active");
+  EXPECT_EQ(Str(a, "update_timestamp"), "2024-05-01T10:00:00Z");
+  EXPECT_EQ(Str(a, "vitrage_resource_id"), g_.VertexId(host));
+  EXPECT_EQ(Str(a, "vitrage_resource_type"), "nova.host");
+  EXPECT_EQ(Str(a, "vitrage_cached_id"), Md5Hex("ALARM:zabbix:host-0:13002"));
+  Slot on = g_.FindEdge(g_.VertexId(a), g_.VertexId(host), "on");
+  ASSERT_NE(on, kNoSlot);
+
+  // A second problem event updates the same vertex.
+  Process(ZabbixEvent("update", "zabbix.alarm.problem", "1", "5", "2024-05-01T10:00:10Z"));
+  EXPECT_EQ(g_.FindByNaturalKey("ALARM", "zabbix", Md5Hex("ALARM:zabbix:host-0:13002")).size(),
+            1u);
+  EXPECT_EQ(Str(a, "severity"), "DISASTER");
+
+  // OK clears: the alarm stays, deleted and inactive; its edge is deleted.
+  Process(ZabbixEvent("update", "zabbix.alarm.ok", "0", "5", "2024-05-01T10:00:20Z"));
+  EXPECT_TRUE(Bool(a, "vitrage_is_deleted"));
+  EXPECT_EQ(Str(a, "state"), "Inactive");
+  EXPECT_TRUE(g_.EdgeProps(on).GetBool(graph::keys::kVitrageIsDeleted));
+}
+
 TEST_F(ProcessorTest, UnknownEntityTypeIsRejectedWithoutChange) {
   auto ev = EventFromJsonText(R"({"vitrage_entity_type": "nova.nope",
                                  "vitrage_datasource_action": "update"})");

@@ -96,6 +96,7 @@ TransformerRegistry TransformerRegistry::Default() {
   r.Register("cinder.volume", std::make_shared<CinderVolumeTransformer>());
   r.Register("neutron.network", std::make_shared<NeutronNetworkTransformer>());
   r.Register("neutron.port", std::make_shared<NeutronPortTransformer>());
+  r.Register("zabbix", std::make_shared<ZabbixTransformer>());
   r.Register("consistency", std::make_shared<ConsistencyTransformer>());
   return r;
 }

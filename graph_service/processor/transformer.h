@@ -61,6 +61,9 @@ struct Neighbor {
   EntityVertex vertex;
   std::string label;          // relationship_type
   bool entity_is_source = true;
+  // Set by the processor when it resolved (or minted) the neighbour's id
+  // before connecting it (an alarm's resource).
+  std::string resolved_id;
 };
 
 // A pass-through operation (GraphAction::kRawOps).
