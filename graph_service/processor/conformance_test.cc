@@ -17,8 +17,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/processor/consistency.h"
 #include "graph_service/processor/processor.h"
 #include "graph_service/workload/workload.h"
 #include "gtest/gtest.h"
@@ -230,6 +232,84 @@ TEST_P(ConformanceTest, CanonicalGraphDigestMatchesUpstream) {
   }
   ADD_FAILURE() << name << ": canonical digest " << digest << ", upstream "
                 << meta["canonical_graph_digest"].get<std::string>() << diff;
+}
+
+// Processes the first `count` events of `name` (all when negative).
+void ProcessScenario(const std::string& name, int count, Graph* g, Processor* proc) {
+  std::ifstream events(ScenarioDir() + name + ".events.jsonl");
+  std::string line;
+  for (int n = 0; (count < 0 || n < count) && std::getline(events, line); ++n) {
+    auto ev = EventFromJsonText(line);
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    ASSERT_TRUE(proc->Process(*ev, nullptr).ok()) << name << " event " << n;
+  }
+  (void)g;
+}
+
+absl::Time At(const char* s) {
+  absl::Time t;
+  std::string err;
+  EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", s, absl::UTCTimeZone(), &t, &err)) << err;
+  return t;
+}
+
+ProcessorOptions CorpusOptions() {
+  ProcessorOptions opts;
+  opts.id_generator = ConformanceIdGenerator();
+  opts.clock = SampleDatePlusHalfSecondClock();
+  return opts;
+}
+
+TEST(ConsistencyTest, OutdatedPassAfterPortGetAllMatchesTheCorpusEvent) {
+  Graph g;
+  Processor proc(&g, CorpusOptions());
+  ProcessScenario("k_neutron_lifecycle", 19, &g, &proc);
+  auto events = OutdatedEntityEvents(g, "neutron.port", At("2024-05-01T10:03:20Z"),
+                                     At("2024-05-01T10:03:20Z"));
+  ASSERT_EQ(events.size(), 1u);
+  std::ifstream f(ScenarioDir() + "k_neutron_lifecycle.events.jsonl");
+  std::string line;
+  for (int i = 0; i < 20; ++i) std::getline(f, line);
+  nlohmann::json upstream = nlohmann::json::parse(line);
+  const Event& ev = events[0];
+  EXPECT_EQ(ev.GetString("id"), upstream["id"].get<std::string>());
+  EXPECT_EQ(ev.GetString("vitrage_type"), "neutron.port");
+  EXPECT_EQ(ev.GetString("vitrage_event_type"), "delete_entity");
+  EXPECT_EQ(ev.GetString("vitrage_sample_date"), upstream["vitrage_sample_date"].get<std::string>());
+  Slot port = g.FindVertex(ev.GetString("vitrage_id"));
+  ASSERT_NE(port, graph::kNoSlot);
+  EXPECT_EQ(g.VertexProps(port).GetString(keys::kId), upstream["id"].get<std::string>());
+  ASSERT_TRUE(proc.Process(ev, nullptr).ok());
+  EXPECT_TRUE(g.VertexProps(port).GetBool(keys::kVitrageIsDeleted));
+}
+
+TEST(ConsistencyTest, DeletedVerticesAreRemovedAfterSixtySecondsOnly) {
+  Graph g;
+  Processor proc(&g, CorpusOptions());
+  ProcessScenario("e_delete_instance", -1, &g, &proc);
+  size_t deleted = 0;
+  g.ForEachVertex([&](Slot v) { deleted += g.VertexProps(v).GetBool(keys::kVitrageIsDeleted); });
+  ASSERT_GT(deleted, 0u);
+  // Every vertex was stamped on 2024-05-01 by 10:05 at the latest.
+  EXPECT_TRUE(PeriodicConsistencyEvents(g, At("2024-05-01T10:00:30Z")).empty());
+  auto events = PeriodicConsistencyEvents(g, At("2024-05-01T10:10:00Z"));
+  // Only the deleted vertices age out: the others carry event sample dates
+  // ("...T...Z"), which compare as newer than any same-day cut-off.
+  ASSERT_EQ(events.size(), deleted);
+  for (const Event& ev : events) {
+    EXPECT_EQ(ev.GetString("vitrage_event_type"), "remove_deleted_entity");
+    ASSERT_TRUE(proc.Process(ev, nullptr).ok());
+  }
+  size_t left = 0;
+  g.ForEachVertex([&](Slot v) { left += g.VertexProps(v).GetBool(keys::kVitrageIsDeleted); });
+  EXPECT_EQ(left, 0u);
+  // A day later everything is stale: placeholders and all but nova.zone.
+  for (const Event& ev : PeriodicConsistencyEvents(g, At("2024-05-02T10:10:00Z"))) {
+    EXPECT_EQ(ev.GetString("vitrage_event_type"), "delete_entity");
+    Slot v = g.FindVertex(ev.GetString("vitrage_id"));
+    ASSERT_NE(v, graph::kNoSlot);
+    EXPECT_NE(g.VertexProps(v).GetString(keys::kVitrageDatasourceName), "nova.zone");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, ConformanceTest, ::testing::ValuesIn(Scenarios()),
