@@ -37,7 +37,14 @@ AGENT_DIR=/usr/lib/ocf/resource.d/vitrage
 KILLS=${VITRAGE_DEPLOY_KILLS:-3}
 TARGET_S=5
 
-# ---- refuse to run next to another cluster --------------------------------
+# ---- one deploy_test per machine; refuse to run next to another cluster -----
+# Another deploy_test (another build tree's ctest) holds this lock while it
+# runs: wait for it. The kernel drops the lock when its holder dies.
+exec 9> /run/vitrage-deploy-test.lock
+if ! flock -n 9; then
+	echo "another deploy_test is running; waiting up to 120 s for it"
+	flock -w 120 9 || { echo "FAIL: another deploy_test still runs after 120 s"; exit 1; }
+fi
 if [ -s "$STATE" ]; then
 	alive=""
 	while read -r pid comm; do
@@ -253,7 +260,12 @@ while :; do
 done
 log "kill -9 of persistor pid $old -> new persistor pid $pid serving after $(echo "$(now) - $t_kill" | bc) s"
 [ "$(graph_pid_now)" = "$graph_before" ] || die "the graph was restarted with the persistor"
-ctl take-snapshot > /dev/null || die "no snapshot through the new persistor"
+# The graph's channel may still be in reconnect backoff (up to 1 s): retry.
+for (( i = 0; i < 50; i++ )); do
+	ctl take-snapshot > "$T/take-snapshot.out" 2>&1 && break
+	sleep 0.2
+done
+grep -q snapshotId "$T/take-snapshot.out" || die "no snapshot through the new persistor: $(cat "$T/take-snapshot.out")"
 [ "$(ctl status | json_field role)" = ACTIVE ] || die "graph not ACTIVE after the persistor restart"
 log "graph pid $graph_before stayed ACTIVE and stored a snapshot through the new persistor"
 timeout 30 crm_resource --cleanup -r vitrage-persistor-clone > /dev/null 2>&1

@@ -399,13 +399,20 @@ int Health(const Targets& t, const std::string& which) {
 int main(int argc, char** argv) {
   CLI::App app{"vitrage-ctl: status, topology, export, snapshots and the journal over gRPC"};
   Targets t;
-  app.add_option("--graph", t.graph, "vitrage-graph HOST:PORT")->capture_default_str();
+  // Given twice, the last one counts (scripts prepend defaults).
+  const auto last = CLI::MultiOptionPolicy::TakeLast;
+  app.add_option("--graph", t.graph, "vitrage-graph HOST:PORT")
+      ->capture_default_str()
+      ->multi_option_policy(last);
   app.add_option("--collector", t.collector, "vitrage-collector HOST:PORT")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(last);
   app.add_option("--persistor", t.persistor, "vitrage-persistor HOST:PORT")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(last);
   app.add_option("--timeout", t.timeout_seconds, "deadline of each call, seconds (0: none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(last);
   app.require_subcommand(1);
 
   bool digest = false, json = false;
