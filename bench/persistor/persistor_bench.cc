@@ -165,14 +165,16 @@ int main(int argc, char** argv) {
   int snapshot_mb = 100;
   bool quick = false;
   bool targets_only = false;  // only the measurements the issue sets targets for
+  std::string note;           // free text added to every result line
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) (void)absl::SimpleAtod(argv[++i], &seconds);
     else if (a == "--snapshot_mb" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &snapshot_mb);
     else if (a == "--quick") quick = true;
     else if (a == "--targets") targets_only = true;
+    else if (a == "--note" && i + 1 < argc) note = argv[++i];
     else {
-      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets]\n";
+      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT]\n";
       return 2;
     }
   }
@@ -315,7 +317,9 @@ int main(int argc, char** argv) {
   }
   for (const Result& r : results) {
     out << absl::StrFormat("%s\t%s\t%s\t%s%s\t%s\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%s\n",
-                           date, commit, r.name, r.params, quick ? " quick" : (targets_only ? " targets" : ""),
+                           date, commit, r.name, r.params,
+                           absl::StrCat(quick ? " quick" : (targets_only ? " targets" : ""),
+                                        note.empty() ? "" : " " + note),
                            flush_setting, r.records_per_s, r.mb_per_s, r.p50_ms,
                            r.p99_ms, r.max_ms, r.mysqld_cpu, r.persistor_cpu, load);
   }
