@@ -50,13 +50,15 @@ struct Targets {
   void Deadline(grpc::ClientContext* ctx) const {
     if (timeout_seconds > 0) {
       ctx->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
+                        std::chrono::milliseconds(
+                            static_cast<int64_t>(timeout_seconds * 1000)));
     }
   }
 };
 
 int Fail(const grpc::Status& st) {
-  std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message() << "\n";
+  std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message()
+            << "\n";
   return 1;
 }
 
@@ -89,7 +91,8 @@ int Status(const Targets& t, bool digest) {
 
 // Streams GetTopology into `vertices` and `edges`.
 grpc::Status FetchTopology(const Targets& t, const v1::GetTopologyRequest& req,
-                           std::vector<v1::Vertex>* vertices, std::vector<v1::Edge>* edges) {
+                           std::vector<v1::Vertex>* vertices,
+                           std::vector<v1::Edge>* edges) {
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   auto reader = GraphStub(t)->GetTopology(&ctx, req);
@@ -118,7 +121,8 @@ nlohmann::json ValueJson(const v1::Value& v) {
     }
     case v1::Value::kMapValue: {
       nlohmann::json out = nlohmann::json::object();
-      for (const auto& p : v.map_value().entries()) out[p.key()] = ValueJson(p.value());
+      for (const auto& p : v.map_value().entries())
+        out[p.key()] = ValueJson(p.value());
       return out;
     }
     default:
@@ -126,14 +130,16 @@ nlohmann::json ValueJson(const v1::Value& v) {
   }
 }
 
-nlohmann::json PropertiesJson(const google::protobuf::RepeatedPtrField<v1::Property>& props) {
+nlohmann::json PropertiesJson(
+    const google::protobuf::RepeatedPtrField<v1::Property>& props) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& p : props) out[p.key()] = ValueJson(p.value());
   return out;
 }
 
-std::string PropertyText(const google::protobuf::RepeatedPtrField<v1::Property>& props,
-                         const std::string& key) {
+std::string PropertyText(
+    const google::protobuf::RepeatedPtrField<v1::Property>& props,
+    const std::string& key) {
   for (const auto& p : props) {
     if (p.key() != key) continue;
     nlohmann::json j = ValueJson(p.value());
@@ -147,13 +153,15 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
   for (const auto& r : rows) {
     width.resize(std::max(width.size(), r.size()));
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
   }
   for (const auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      if (i + 1 < r.size())
+        line += std::string(width[i] - r[i].size() + 2, ' ');
     }
     std::cout << line << "\n";
   }
@@ -163,7 +171,8 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 // with their properties, links naming their ends by node index.
 void PrintTopologyJson(const std::vector<v1::Vertex>& vertices,
                        const std::vector<v1::Edge>& edges) {
-  nlohmann::json nodes = nlohmann::json::array(), links = nlohmann::json::array();
+  nlohmann::json nodes = nlohmann::json::array(),
+                 links = nlohmann::json::array();
   std::map<std::string, size_t> index;
   for (const auto& v : vertices) {
     nlohmann::json n = PropertiesJson(v.properties());
@@ -180,8 +189,11 @@ void PrintTopologyJson(const std::vector<v1::Vertex>& vertices,
     l["key"] = e.label();
     links.push_back(std::move(l));
   }
-  nlohmann::json out = {{"directed", true},   {"multigraph", true}, {"graph", nlohmann::json::object()},
-                        {"nodes", nodes},      {"links", links}};
+  nlohmann::json out = {{"directed", true},
+                        {"multigraph", true},
+                        {"graph", nlohmann::json::object()},
+                        {"nodes", nodes},
+                        {"links", links}};
   std::cout << out.dump(2) << "\n";
 }
 
@@ -191,8 +203,9 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
       {"VITRAGE_ID", "CATEGORY", "TYPE", "NAME", "STATE", "DELETED"}};
   for (const auto& v : vertices) {
     const auto& p = v.properties();
-    rows.push_back({v.id(), PropertyText(p, "vitrage_category"), PropertyText(p, "vitrage_type"),
-                    PropertyText(p, "name"), PropertyText(p, "vitrage_aggregated_state"),
+    rows.push_back({v.id(), PropertyText(p, "vitrage_category"),
+                    PropertyText(p, "vitrage_type"), PropertyText(p, "name"),
+                    PropertyText(p, "vitrage_aggregated_state"),
                     PropertyText(p, "vitrage_is_deleted")});
   }
   PrintTable(rows);
@@ -203,7 +216,8 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
                     PropertyText(e.properties(), "vitrage_is_deleted")});
   }
   PrintTable(rows);
-  std::cout << "\n" << vertices.size() << " vertices, " << edges.size() << " edges\n";
+  std::cout << "\n"
+            << vertices.size() << " vertices, " << edges.size() << " edges\n";
 }
 
 int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
@@ -211,11 +225,15 @@ int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
   if (!st.ok()) return Fail(st);
-  std::sort(vertices.begin(), vertices.end(),
-            [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
-  auto key = [](const v1::Edge& e) { return std::tie(e.source_id(), e.target_id(), e.label()); };
-  std::sort(edges.begin(), edges.end(),
-            [&](const v1::Edge& a, const v1::Edge& b) { return key(a) < key(b); });
+  std::sort(
+      vertices.begin(), vertices.end(),
+      [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
+  auto key = [](const v1::Edge& e) {
+    return std::tie(e.source_id(), e.target_id(), e.label());
+  };
+  std::sort(
+      edges.begin(), edges.end(),
+      [&](const v1::Edge& a, const v1::Edge& b) { return key(a) < key(b); });
   if (json) {
     PrintTopologyJson(vertices, edges);
   } else {
@@ -225,7 +243,8 @@ int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
 }
 
 // export / digest: the whole graph, deleted entities included, rebuilt here.
-int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) {
+int ExportOrDigest(const Targets& t, bool digest_only,
+                   const std::string& path) {
   v1::GetTopologyRequest req;
   req.set_include_deleted(true);
   std::vector<v1::Vertex> vertices;
@@ -233,7 +252,8 @@ int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) 
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
   if (!st.ok()) return Fail(st);
   vitrage::graph::Graph g;
-  for (const auto& v : vertices) (void)vitrage::graph::AddVertexFromProto(v, &g);
+  for (const auto& v : vertices)
+    (void)vitrage::graph::AddVertexFromProto(v, &g);
   for (const auto& e : edges) (void)vitrage::graph::AddEdgeFromProto(e, &g);
   if (digest_only) {
     std::cout << vitrage::graph::Digest(g) << "\n";
@@ -265,7 +285,8 @@ int TakeSnapshot(const Targets& t) {
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::TakeSnapshotResponse resp;
-  grpc::Status st = GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
+  grpc::Status st =
+      GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
   if (!st.ok()) return Fail(st);
   PrintJson(resp);
   return 0;
@@ -323,9 +344,10 @@ std::string ChangeCounts(const v1::GraphDelta& delta) {
     if (c.has_vertex()) count(0, c.vertex().kind());
     if (c.has_edge()) count(1, c.edge().kind());
   }
-  return absl::StrCat("+", counts[0][v1::ADDED], "v ~", counts[0][v1::UPDATED], "v -",
-                      counts[0][v1::REMOVED], "v +", counts[1][v1::ADDED], "e ~",
-                      counts[1][v1::UPDATED], "e -", counts[1][v1::REMOVED], "e");
+  return absl::StrCat("+", counts[0][v1::ADDED], "v ~", counts[0][v1::UPDATED],
+                      "v -", counts[0][v1::REMOVED], "v +",
+                      counts[1][v1::ADDED], "e ~", counts[1][v1::UPDATED],
+                      "e -", counts[1][v1::REMOVED], "e");
 }
 
 // Prints journal records after `after` (default: the last `limit` durable
@@ -337,7 +359,8 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
     if (!st.ok()) return Fail(st);
     uint64_t durable = status.durable_seq();
     uint64_t first = status.first_seq() > 0 ? status.first_seq() - 1 : 0;
-    after = static_cast<int64_t>(std::max(durable > limit ? durable - limit : 0, first));
+    after = static_cast<int64_t>(
+        std::max(durable > limit ? durable - limit : 0, first));
   }
   auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, 64 << 20));
   grpc::ClientContext ctx;
@@ -345,8 +368,9 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
   v1::ReadLogRequest req;
   req.set_after_seq(static_cast<uint64_t>(after));
   auto reader = p->ReadLog(&ctx, req);
-  std::vector<std::vector<std::string>> rows = {
-      {"SEQ", "EPOCH", "SOURCE", "SOURCE_SEQ", "TIME (UTC)", "EVENT", "CHANGES"}};
+  std::vector<std::vector<std::string>> rows = {{"SEQ", "EPOCH", "SOURCE",
+                                                 "SOURCE_SEQ", "TIME (UTC)",
+                                                 "EVENT", "CHANGES"}};
   uint64_t printed = 0;
   v1::ReadLogResponse resp;
   while (printed < limit && reader->Read(&resp)) {
@@ -360,16 +384,18 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
         continue;
       }
       absl::Time when = absl::FromUnixMicros(r.time_unix_micros());
-      rows.push_back({absl::StrCat(r.seq()), absl::StrCat(r.epoch()),
-                      r.source().empty() ? "-" : r.source(), absl::StrCat(r.source_seq()),
-                      absl::FormatTime("%Y-%m-%d %H:%M:%E3S", when, absl::UTCTimeZone()),
-                      r.event_kind().empty() ? "-" : r.event_kind(),
-                      (r.reset() ? "reset " : "") + ChangeCounts(r.delta())});
+      rows.push_back(
+          {absl::StrCat(r.seq()), absl::StrCat(r.epoch()),
+           r.source().empty() ? "-" : r.source(), absl::StrCat(r.source_seq()),
+           absl::FormatTime("%Y-%m-%d %H:%M:%E3S", when, absl::UTCTimeZone()),
+           r.event_kind().empty() ? "-" : r.event_kind(),
+           (r.reset() ? "reset " : "") + ChangeCounts(r.delta())});
     }
   }
   if (printed == limit) ctx.TryCancel();
   grpc::Status st = reader->Finish();
-  if (!st.ok() && !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
+  if (!st.ok() &&
+      !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
     return Fail(st);
   }
   if (!json) PrintTable(rows);
@@ -379,7 +405,7 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
 // ---- any service ----------------------------------------------------------
 
 int Health(const Targets& t, const std::string& which) {
-  std::string addr = which == "persistor" ? t.persistor
+  std::string addr = which == "persistor"   ? t.persistor
                      : which == "collector" ? t.collector
                      : which == "graph"     ? t.graph
                                             : which;
@@ -390,14 +416,19 @@ int Health(const Targets& t, const std::string& which) {
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status st = h->Check(&ctx, req, &resp);
   if (!st.ok()) return Fail(st);
-  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()) << "\n";
-  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                   resp.status())
+            << "\n";
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
+                                                                         : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vitrage-ctl: status, topology, export, snapshots and the journal over gRPC"};
+  CLI::App app{
+      "vitrage-ctl: status, topology, export, snapshots and the journal over "
+      "gRPC"};
   Targets t;
   // Given twice, the last one counts (scripts prepend defaults).
   const auto last = CLI::MultiOptionPolicy::TakeLast;
@@ -410,13 +441,15 @@ int main(int argc, char** argv) {
   app.add_option("--persistor", t.persistor, "vitrage-persistor HOST:PORT")
       ->capture_default_str()
       ->multi_option_policy(last);
-  app.add_option("--timeout", t.timeout_seconds, "deadline of each call, seconds (0: none)")
+  app.add_option("--timeout", t.timeout_seconds,
+                 "deadline of each call, seconds (0: none)")
       ->capture_default_str()
       ->multi_option_policy(last);
   app.require_subcommand(1);
 
   bool digest = false, json = false;
-  auto* status = app.add_subcommand("status", "graph status as JSON (role, phase, seqs, timings)");
+  auto* status = app.add_subcommand(
+      "status", "graph status as JSON (role, phase, seqs, timings)");
   status->add_flag("--digest", digest, "also compute the content digest");
 
   v1::GetTopologyRequest topo_req;
@@ -424,36 +457,48 @@ int main(int argc, char** argv) {
   std::string root;
   uint32_t depth = 0;
   bool include_deleted = false;
-  auto* topology = app.add_subcommand("topology", "vertices and edges (table, or --json)");
-  topology->add_flag("--json", json, "node-link JSON like `vitrage topology show`");
-  topology->add_option("--type", types, "only these vitrage_types (repeatable)");
-  topology->add_option("--root", root, "only the subgraph around this vitrage_id");
+  auto* topology =
+      app.add_subcommand("topology", "vertices and edges (table, or --json)");
+  topology->add_flag("--json", json,
+                     "node-link JSON like `vitrage topology show`");
+  topology->add_option("--type", types,
+                       "only these vitrage_types (repeatable)");
+  topology->add_option("--root", root,
+                       "only the subgraph around this vitrage_id");
   topology->add_option("--depth", depth, "hops from --root (0: unlimited)");
-  topology->add_flag("--include-deleted", include_deleted, "also entities marked deleted");
+  topology->add_flag("--include-deleted", include_deleted,
+                     "also entities marked deleted");
 
   std::string export_path;
   auto* exp = app.add_subcommand("export", "the graph as workload JSONL");
   exp->add_option("file", export_path, "output file (default stdout)");
   auto* dig = app.add_subcommand("digest", "content digest of the graph");
-  auto* snap = app.add_subcommand("take-snapshot", "take a snapshot now and wait until stored");
+  auto* snap = app.add_subcommand("take-snapshot",
+                                  "take a snapshot now and wait until stored");
   std::string vertex_id;
   auto* vertex = app.add_subcommand("vertex", "one vertex and its edges");
   vertex->add_option("id", vertex_id)->required();
 
-  auto* cstatus = app.add_subcommand("collector-status", "collector outbox counters");
+  auto* cstatus =
+      app.add_subcommand("collector-status", "collector outbox counters");
   cstatus->add_flag("--digest", digest, "also compute the model digest");
-  auto* pstatus = app.add_subcommand("persistor-status", "persistor epoch, seqs, snapshots");
+  auto* pstatus = app.add_subcommand("persistor-status",
+                                     "persistor epoch, seqs, snapshots");
 
   int64_t after = -1;
   uint64_t limit = 20;
-  auto* log = app.add_subcommand("log", "journal records from the persistor (default: the last 20)");
-  log->add_option("--after", after, "records with seq > SEQ (default: the tail)");
+  auto* log = app.add_subcommand(
+      "log", "journal records from the persistor (default: the last 20)");
+  log->add_option("--after", after,
+                  "records with seq > SEQ (default: the tail)");
   log->add_option("--limit", limit, "at most N records")->capture_default_str();
   log->add_flag("--json", json, "one JSON record per line, delta included");
 
   std::string which = "graph";
-  auto* health = app.add_subcommand("health", "grpc.health.v1 Check; exit 0 only when SERVING");
-  health->add_option("service", which, "graph, persistor, collector or HOST:PORT")
+  auto* health = app.add_subcommand(
+      "health", "grpc.health.v1 Check; exit 0 only when SERVING");
+  health
+      ->add_option("service", which, "graph, persistor, collector or HOST:PORT")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
