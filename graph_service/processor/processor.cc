@@ -48,6 +48,15 @@ std::string FormatNow(absl::Time t) {
 bool IsDeleted(const Properties& p) { return p.GetBool(keys::kVitrageIsDeleted); }
 bool IsPlaceholder(const Properties& p) { return p.GetBool(keys::kVitrageIsPlaceholder); }
 
+// True when `p` is exactly EdgeProps(label) (no allocation).
+bool IsFreshEdge(const Properties& p, const std::string& label) {
+  if (p.size() != 2) return false;
+  const Value* rel = p.Find(keys::kRelationshipType);
+  const Value* del = p.Find(keys::kVitrageIsDeleted);
+  return rel != nullptr && del != nullptr && rel->is_string() && rel->string_value() == label &&
+         del->kind() == Value::Kind::kBool && !del->bool_value();
+}
+
 Properties EdgeProps(const std::string& label) {
   Properties p;
   p.Set(keys::kRelationshipType, Value::StringFor(keys::kRelationshipType, label));
@@ -171,13 +180,15 @@ void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Proper
 }
 
 Value Processor::CachedId(const NaturalKey& key) {
-  std::string k = key.ToString();
+  thread_local std::string k;  // reused: no allocation on a hit
+  k.clear();
+  absl::StrAppend(&k, key.category, ":", key.type, ":", key.id);
   auto it = cached_ids_.find(k);
   if (it != cached_ids_.end()) return it->second;
   // Bounded: a cloud's entity count; cleared rather than evicted one by one.
   if (cached_ids_.size() >= kMaxCachedIds) cached_ids_.clear();
   Value v = Value::String(Md5Hex(k));
-  cached_ids_.emplace(std::move(k), v);
+  cached_ids_.emplace(k, v);
   return v;
 }
 
@@ -219,6 +230,9 @@ absl::Status Processor::UpsertVertex(const std::string& id, Properties props,
                                      bool keep_nulls_on_update, v1::GraphDelta* delta) {
   if (!graph_->HasVertex(id)) return graph_->AddVertex(id, std::move(props), delta);
   if (keep_nulls_on_update) return graph_->UpdateVertex(id, props, {}, delta);
+  bool has_null = false;
+  for (const auto& e : props) has_null |= e.second.is_null();
+  if (!has_null) return graph_->UpdateVertex(id, props, {}, delta);
   Properties set;
   std::vector<KeyId> remove;
   for (const auto& e : props) {
@@ -337,7 +351,7 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
         bool dir_ok = n.entity_is_source ? graph_->EdgeSource(e) == v && graph_->EdgeTarget(e) == other
                                          : graph_->EdgeSource(e) == other && graph_->EdgeTarget(e) == v;
         if (dir_ok && graph_->EdgeLabel(e) == n.label &&
-            graph_->EdgeProps(e) == EdgeProps(n.label)) {
+            IsFreshEdge(graph_->EdgeProps(e), n.label)) {
           found = true;
           valid[i] = true;
         }
