@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   bool targets_only = false;  // only the measurements the issue sets targets for
   std::string note;           // free text added to every result line
+  std::string max_batch;      // [persistor] max_batch_bytes, e.g. "2M" ("": default)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) (void)absl::SimpleAtod(argv[++i], &seconds);
@@ -173,8 +174,9 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--targets") targets_only = true;
     else if (a == "--note" && i + 1 < argc) note = argv[++i];
+    else if (a == "--max_batch_bytes" && i + 1 < argc) max_batch = argv[++i];
     else {
-      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT]\n";
+      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT] [--max_batch_bytes SIZE]\n";
       return 2;
     }
   }
@@ -189,8 +191,15 @@ int main(int argc, char** argv) {
   const int port = vitrage::testing::PickFreePort();
   const std::string address = absl::StrCat("127.0.0.1:", port);
   std::string bin = std::string(VITRAGE_BENCH_BINARY_DIR) + "/persistor_service/vitrage-persistor";
-  auto proc = vitrage::testing::Process::Start(
-      {bin, "--listen", address, "--database_url", db.url()}, *dir + "/persistor.log");
+  std::vector<std::string> argv_p = {bin, "--listen", address, "--database_url", db.url()};
+  if (!max_batch.empty()) {
+    const std::string conf = *dir + "/vitrage.conf";
+    std::ofstream(conf) << "[persistor]\nmax_batch_bytes = " << max_batch << "\n";
+    argv_p.push_back("--config");
+    argv_p.push_back(conf);
+    note = absl::StrCat(note, note.empty() ? "" : " ", "max_batch_bytes=", max_batch);
+  }
+  auto proc = vitrage::testing::Process::Start(argv_p, *dir + "/persistor.log");
   if (!proc.ok()) {
     std::cerr << proc.status() << "\n";
     return 1;
