@@ -167,9 +167,10 @@ inline void PutVarintField(int field, uint64_t v, std::string* out) {
   PutVarint(v, out);
 }
 
-// PackedProperty: key index (field 1, always written), value (field 2).
-inline size_t PackedPropertySize(uint32_t index, size_t value_size) {
-  return 1 + VarintSize(index) + LenFieldSize(value_size);
+// PackedProperty: key index (field 1, always written), then the value in
+// place (field 2) or a reference into the value table (field 3).
+inline size_t PackedPropertySize(uint32_t index, size_t value_size, uint32_t ref) {
+  return 1 + VarintSize(index) + (ref != 0 ? 1 + VarintSize(ref) : LenFieldSize(value_size));
 }
 
 // ------------------------------------------------------------- reading
@@ -396,10 +397,17 @@ absl::Status ParseEdge(absl::string_view in, graph::Graph* g, DecodeState* state
   return absl::OkStatus();
 }
 
-absl::Status ParsePackedProps(absl::string_view in, const std::vector<KeyId>& keys,
+// A chunk's tables (format version 2).
+struct Tables {
+  std::vector<KeyId> keys;
+  std::vector<Value> values;
+};
+
+absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
                               std::vector<MapEntry>* out) {
+  const std::vector<KeyId>& keys = tables.keys;
   Reader r(in);
-  uint64_t index = 0;
+  uint64_t index = 0, ref = 0;
   absl::string_view v;
   bool have_v = false;
   while (!r.done()) {
@@ -407,6 +415,8 @@ absl::Status ParsePackedProps(absl::string_view in, const std::vector<KeyId>& ke
     if (!r.Tag(&f, &wt)) return Malformed("bad property tag");
     if (f == 1 && wt == kVarint) {
       if (!r.Varint(&index)) return Malformed("bad property key index");
+    } else if (f == 3 && wt == kVarint) {
+      if (!r.Varint(&ref)) return Malformed("bad property value reference");
     } else if (f == 2 && wt == kLen) {
       if (!r.Bytes(&v)) return Malformed("bad property value");
       have_v = true;
@@ -419,6 +429,14 @@ absl::Status ParsePackedProps(absl::string_view in, const std::vector<KeyId>& ke
                                   keys.size(), " keys)"));
   }
   KeyId key = keys[index];
+  if (ref != 0) {
+    if (have_v || ref > tables.values.size()) {
+      return Malformed(absl::StrCat("property value reference ", ref, " outside the value table (",
+                                    tables.values.size(), " values)"));
+    }
+    out->emplace_back(key, tables.values[ref - 1]);
+    return absl::OkStatus();
+  }
   MapEntry& e = out->emplace_back(key, Value());
   if (!have_v) return absl::OkStatus();
   return ParseValue(v, key, 0, &e.second);
@@ -433,7 +451,7 @@ graph::Properties TakeProps(std::vector<MapEntry>* scratch) {
   return props;
 }
 
-absl::Status ParsePackedVertex(absl::string_view in, const std::vector<KeyId>& keys,
+absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys,
                                ParsedChunk* out, std::vector<MapEntry>* scratch) {
   Reader r(in);
   absl::string_view id, s;
@@ -465,7 +483,7 @@ absl::Status ParsePackedVertex(absl::string_view in, const std::vector<KeyId>& k
   return absl::OkStatus();
 }
 
-absl::Status ParsePackedEdge(absl::string_view in, const std::vector<KeyId>& keys,
+absl::Status ParsePackedEdge(absl::string_view in, const Tables& tables,
                              ParsedChunk* out, std::vector<MapEntry>* scratch) {
   Reader r(in);
   uint64_t src = 0, dst = 0, label = 0;
@@ -478,11 +496,12 @@ absl::Status ParsePackedEdge(absl::string_view in, const std::vector<KeyId>& key
       if (!r.Varint(f == 1 ? &src : f == 2 ? &dst : &label)) return Malformed("bad edge key");
     } else if (f == 4 && wt == kLen) {
       if (!r.Bytes(&s)) return Malformed("bad edge property");
-      RETURN_IF_ERROR(ParsePackedProps(s, keys, scratch));
+      RETURN_IF_ERROR(ParsePackedProps(s, tables, scratch));
     } else if (!r.Skip(wt)) {
       return Malformed("bad edge field");
     }
   }
+  const std::vector<KeyId>& keys = tables.keys;
   if (label >= keys.size() || graph::KeyName(keys[label]).empty()) {
     return Malformed(absl::StrCat("edge label index ", label, " outside the key table"));
   }
@@ -509,12 +528,28 @@ uint32_t PackedWriter::Index(KeyId k) {
   return slot - 1;
 }
 
+uint32_t PackedWriter::ValueRef(KeyId k, const Value& v) {
+  // Only shared (interned) strings of low-cardinality keys: their chars
+  // identify them, so the lookup is by pointer.
+  if (!v.is_stable_string() || !graph::KeyInternsValues(k)) return 0;
+  absl::string_view s = v.string_value();
+  auto ins = value_index_.try_emplace(s.data(), 0);
+  if (ins.second) {
+    values_.push_back(s);
+    ins.first->second = static_cast<uint32_t>(values_.size());
+    value_table_bytes_ += LenFieldSize(s.size());
+  }
+  return ins.first->second;
+}
+
 size_t PackedWriter::PrepareProps(const Properties& p) {
   size_t n = 0;
   for (const MapEntry& e : p) {
-    size_t vs = ValueSize(e.second);
+    uint32_t ref = ValueRef(e.first, e.second);
+    size_t vs = ref != 0 ? 0 : ValueSize(e.second);
     value_sizes_.push_back(vs);
-    n += LenFieldSize(PackedPropertySize(Index(e.first), vs));
+    value_refs_.push_back(ref);
+    n += LenFieldSize(PackedPropertySize(Index(e.first), vs, ref));
   }
   return n;
 }
@@ -523,10 +558,15 @@ void PackedWriter::AppendProps(int field, const Properties& p, std::string* out)
   size_t i = 0;
   for (const MapEntry& e : p) {
     uint32_t index = index_of_[e.first] - 1;
-    size_t vs = value_sizes_[i++];
+    size_t vs = value_sizes_[i];
+    uint32_t ref = value_refs_[i++];
     PutTag(field, kLen, out);
-    PutVarint(PackedPropertySize(index, vs), out);
+    PutVarint(PackedPropertySize(index, vs, ref), out);
     PutVarintField(1, index, out);
+    if (ref != 0) {
+      PutVarintField(3, ref, out);
+      continue;
+    }
     PutTag(2, kLen, out);
     PutVarint(vs, out);
     PutValue(e.second, out);
@@ -535,6 +575,7 @@ void PackedWriter::AppendProps(int field, const Properties& p, std::string* out)
 
 size_t PackedWriter::PrepareVertex(const graph::Graph& g, graph::Slot v) {
   value_sizes_.clear();
+  value_refs_.clear();
   msg_size_ = StrFieldSize(g.VertexId(v)) + PrepareProps(g.VertexProps(v));
   return LenFieldSize(msg_size_);
 }
@@ -549,6 +590,7 @@ void PackedWriter::AppendVertex(const graph::Graph& g, graph::Slot v, std::strin
 size_t PackedWriter::PrepareEdge(const graph::Graph& g, graph::Slot e, uint64_t source,
                                  uint64_t target) {
   value_sizes_.clear();
+  value_refs_.clear();
   msg_size_ = 1 + VarintSize(source) + 1 + VarintSize(target) + 1 +
               VarintSize(Index(g.EdgeLabelId(e))) + PrepareProps(g.EdgeProps(e));
   return LenFieldSize(msg_size_);
@@ -571,6 +613,10 @@ void PackedWriter::AppendKeyTable(std::string* out) {
   }
   table_.clear();
   key_table_bytes_ = 0;
+  for (absl::string_view v : values_) PutStrFieldAlways(kBodyValues, v, out);
+  values_.clear();
+  value_index_.clear();
+  value_table_bytes_ = 0;
 }
 
 void AppendBytesField(int field, absl::string_view bytes, std::string* out) {
@@ -585,14 +631,15 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
   BodySections* sections = &out->sections;
   // Pass 1: the key table and the sections (the writer puts the key table
   // last, after the elements that use it).
-  std::vector<KeyId> keys;
+  Tables tables;
+  std::vector<KeyId>& keys = tables.keys;
   {
     Reader r(body);
     while (!r.done()) {
       int f, wt;
       if (!r.Tag(&f, &wt)) return Malformed("bad field tag");
       absl::string_view s;
-      if (wt != kLen || f < kBodyVertices || f > kBodyPackedEdges) {
+      if (wt != kLen || f < kBodyVertices || f > kBodyValues) {
         if (!r.Skip(wt)) return Malformed("bad field");
         continue;
       }
@@ -605,8 +652,10 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
         case kBodyKeys:
         case kBodyPackedVertices:
         case kBodyPackedEdges:
+        case kBodyValues:
           if (!v2) return Malformed("version 2 field in a version 1 snapshot");
           if (f == kBodyKeys) keys.push_back(graph::InternKey(s));
+          if (f == kBodyValues) tables.values.push_back(Value::String(s, /*intern=*/true));
           break;
         case kBodySourceMarks: {
           v1::SourceMark m;
@@ -645,7 +694,7 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
       case kBodyVertices:
       case kBodyPackedVertices: {
         absl::Status st = f == kBodyVertices ? ParseVertex(s, g, state)
-                                             : ParsePackedVertex(s, keys, out, &scratch);
+                                             : ParsePackedVertex(s, tables, out, &scratch);
         if (!st.ok()) return Numbered(st, "vertex", vertex_index);
         ++vertex_index;
         break;
@@ -653,7 +702,7 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
       case kBodyEdges:
       case kBodyPackedEdges: {
         absl::Status st = f == kBodyEdges ? ParseEdge(s, g, state)
-                                          : ParsePackedEdge(s, keys, out, &scratch);
+                                          : ParsePackedEdge(s, tables, out, &scratch);
         if (!st.ok()) return Numbered(st, "edge", edge_index);
         ++edge_index;
         break;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "graph_service/graph/graph.h"
@@ -25,11 +26,13 @@ inline constexpr int kBodyProcessorState = 5;
 inline constexpr int kBodyKeys = 6;            // version 2
 inline constexpr int kBodyPackedVertices = 7;  // version 2
 inline constexpr int kBodyPackedEdges = 8;     // version 2
+inline constexpr int kBodyValues = 9;          // version 2
 
 // Writes format-version-2 elements into a chunk body, keeping the chunk's
-// key table. Per element: Prepare*() (assigns key indices, returns the
-// record's size), then Append*() to write it. At the end of a chunk:
-// AppendKeyTable(), which also starts a new, empty table.
+// key table and string value table. Per element: Prepare*() (assigns table
+// indices, returns the record's size), then Append*() to write it. At the
+// end of a chunk: AppendKeyTable() writes both tables and starts new, empty
+// ones.
 class PackedWriter {
  public:
   size_t PrepareVertex(const graph::Graph& g, graph::Slot v);
@@ -39,18 +42,25 @@ class PackedWriter {
   void AppendEdge(const graph::Graph& g, graph::Slot e, uint64_t source, uint64_t target,
                   std::string* out);
   // Bytes AppendKeyTable would write now.
-  size_t key_table_bytes() const { return key_table_bytes_; }
+  size_t key_table_bytes() const { return key_table_bytes_ + value_table_bytes_; }
   void AppendKeyTable(std::string* out);
 
  private:
   uint32_t Index(graph::KeyId k);
+  // value_ref of `v` for key `k` (index + 1 into the value table), or 0
+  // when the value is written in place.
+  uint32_t ValueRef(graph::KeyId k, const graph::Value& v);
   size_t PrepareProps(const graph::Properties& p);
   void AppendProps(int field, const graph::Properties& p, std::string* out);
 
   std::vector<uint32_t> index_of_;  // KeyId -> index + 1 in this chunk (0: none)
   std::vector<graph::KeyId> table_;
   size_t key_table_bytes_ = 0;
+  absl::flat_hash_map<const char*, uint32_t> value_index_;  // chars -> ref
+  std::vector<absl::string_view> values_;
+  size_t value_table_bytes_ = 0;
   std::vector<size_t> value_sizes_;  // per property of the prepared element
+  std::vector<uint32_t> value_refs_;  // per property of the prepared element
   size_t msg_size_ = 0;
 };
 

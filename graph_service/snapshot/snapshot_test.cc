@@ -129,7 +129,7 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
   EXPECT_EQ(enc->header.format_version(), 2u);
   graph::Graph rebuilt;
   std::vector<std::string> ids;  // vertex positions -> ids
-  size_t marks = 0;
+  size_t marks = 0, refs = 0;
   for (const auto& c : enc->chunks) {
     v1::SnapshotChunkBody b = ParseChunk(c);
     EXPECT_EQ(b.vertices_size() + b.edges_size(), 0) << "version 1 fields in a version 2 body";
@@ -138,7 +138,14 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
         ASSERT_LT(p.key(), static_cast<uint32_t>(b.keys_size()));
         v1::Property* q = out->Add();
         q->set_key(b.keys(p.key()));
-        *q->mutable_value() = p.value();
+        if (p.value_ref() != 0) {
+          ASSERT_LE(p.value_ref(), static_cast<uint32_t>(b.values_size()));
+          EXPECT_FALSE(p.has_value());
+          q->mutable_value()->set_string_value(b.values(p.value_ref() - 1));
+          ++refs;
+        } else {
+          *q->mutable_value() = p.value();
+        }
       }
     };
     for (const auto& pv : b.packed_vertices()) {
@@ -161,6 +168,7 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
     marks += b.source_marks_size();
   }
   EXPECT_EQ(marks, 2u);
+  EXPECT_GT(refs, 0u) << "no value in a value table";
   EXPECT_EQ(graph::Digest(rebuilt), enc->header.digest());
 }
 
@@ -354,6 +362,16 @@ TEST_F(SnapshotCorruptionTest, KeyIndexOutsideTheKeyTableIsNamed) {
   EXPECT_NE(st.message().find("snapshot chunk 0: vertex #"), std::string::npos) << st;
   EXPECT_NE(st.message().find("malformed body"), std::string::npos) << st;
   EXPECT_NE(st.message().find("outside the key table"), std::string::npos) << st;
+}
+
+TEST_F(SnapshotCorruptionTest, ValueReferenceOutsideTheValueTableIsNamed) {
+  v1::SnapshotChunkBody b = ParseChunk(snap_.chunks[0]);
+  ASSERT_GT(b.values_size(), 1);
+  b.mutable_values()->RemoveLast();
+  snap_.chunks[0] = MakeChunk(0, b);
+  absl::Status st = Decode(snap_.header, snap_.chunks);
+  EXPECT_NE(st.message().find("snapshot chunk 0: vertex #"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("outside the value table"), std::string::npos) << st;
 }
 
 TEST_F(SnapshotCorruptionTest, EdgeEndOutsideTheVerticesIsNamed) {
