@@ -23,9 +23,15 @@
 // edges. Every chunk has its own key table (`keys`, written after the
 // elements): a PackedProperty names its key, and a PackedEdge its label, by
 // index into the table of its chunk, so property keys are stored once per
-// chunk instead of once per property (the 100k graph's bodies shrink from
-// ~101 MB to ~60 MB, which is what compression and parsing cost). Maps
-// nested in a value keep their string keys. A PackedEdge names its ends by
+// chunk instead of once per property. Likewise each chunk has a string
+// value table (`values`, also written after the elements): a
+// PackedProperty whose value is a shared (interned) string of a
+// low-cardinality key (vitrage_type, state, timestamps, ...; see
+// graph::KeyInternsValues) carries value_ref = index + 1 into it instead of
+// the value. With both tables the 100k graph's bodies shrink from ~101 MB
+// (version 1) to ~50 MB, which is what compression and parsing cost, and
+// the reader interns each such string once per chunk. Maps nested in a
+// value keep their string keys. A PackedEdge names its ends by
 // position in the snapshot's vertex order (0 = the first vertex of chunk
 // 0), so the reader needs no id lookups. The sections (source_marks,
 // evaluator_state, processor_state) are in the last chunk only. A snapshot
@@ -48,8 +54,8 @@
 // unknown format_version; chunk index not the next expected one (missing,
 // repeated or reordered chunk); a chunk after chunk_count; crc32c; zstd
 // errors; decompressed size != uncompressed_size; a malformed body; a
-// vertex or edge that does not fit the graph (duplicate, an end position
-// or key index out of range);
+// vertex or edge that does not fit the graph (duplicate, an end position,
+// key index or value reference out of range);
 // sections in a chunk other than the last. At the end: fewer chunks than
 // chunk_count, vertex/edge counts and byte totals different from the
 // header, and the digest (when present and verification is on).
