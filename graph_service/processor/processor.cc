@@ -208,10 +208,23 @@ void Processor::Aggregate(Properties* props, Slot existing) {
   Value aggregated;  // null when there is no value
   Value operational = Value::String(kNA);
   if (value != nullptr && value->is_string() && !value->string_value().empty()) {
-    std::string upper = absl::AsciiStrToUpper(value->string_value());
-    const StateTable::Entry* e = options_.states.Lookup(vtype, upper);
-    if (e != nullptr) operational = Value::String(e->operational, true);
-    aggregated = Value::String(upper, true);
+    // Memoized per (type, value): few distinct pairs, one lookup each.
+    thread_local std::string k;
+    k.clear();
+    absl::StrAppend(&k, vtype, absl::string_view("\0", 1), value->string_value());
+    auto it = aggregates_.find(k);
+    if (it == aggregates_.end()) {
+      std::string upper = absl::AsciiStrToUpper(value->string_value());
+      const StateTable::Entry* e = options_.states.Lookup(vtype, upper);
+      if (aggregates_.size() >= kMaxCachedIds) aggregates_.clear();
+      it = aggregates_
+               .emplace(k, std::make_pair(Value::String(upper, true),
+                                          e != nullptr ? Value::String(e->operational, true)
+                                                       : Value::String(kNA)))
+               .first;
+    }
+    aggregated = it->second.first;
+    operational = it->second.second;
   }
   props->Set(alarm ? kAggregatedSeverity : keys::kVitrageAggregatedState, std::move(aggregated));
   props->Set(alarm ? kOperationalSeverity : keys::kVitrageOperationalState,

@@ -38,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -129,6 +130,8 @@ class Processor {
   Stats stats_;
   static constexpr size_t kMaxCachedIds = size_t{1} << 20;
   absl::flat_hash_map<std::string, graph::Value> cached_ids_;  // natural key -> md5 hex
+  // "type\0value" -> (aggregated, operational) values.
+  absl::flat_hash_map<std::string, std::pair<graph::Value, graph::Value>> aggregates_;
 };
 
 }  // namespace vitrage::processor
