@@ -142,9 +142,11 @@ absl::Status Stack::StartCollector() {
 absl::StatusOr<Process> Stack::SpawnGraph(int port, const std::string& log_suffix) {
   std::vector<std::string> argv = {Binary("graph_service/vitrage-graph"), "--config",
                                    conf_path()};
-  if (port != 0) {
+  if (port != 0) {  // a second graph: its own ports
     argv.push_back("--listen");
     argv.push_back(absl::StrCat("127.0.0.1:", port));
+    argv.push_back("--metrics");
+    argv.push_back(absl::StrCat("127.0.0.1:", PickFreePort()));
   }
   return Process::Start(argv, log("graph" + log_suffix));
 }

@@ -951,6 +951,9 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotShadow(uint64_t seq) {
   absl::Time t1 = absl::Now();
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+  // Right after a persistor restart the channel may still be reconnecting:
+  // wait for it within the deadline instead of failing at once.
+  ctx.set_wait_for_ready(true);
   v1::PutSnapshotResponse resp;
   auto writer = persistor_->PutSnapshot(&ctx, &resp);
   v1::PutSnapshotRequest req;
