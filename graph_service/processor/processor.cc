@@ -296,12 +296,19 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
                                          std::vector<Neighbor>* neighbors,
                                          const std::vector<bool>& valid,
                                          const std::string& /*action_ts*/,
-                                         v1::GraphDelta* delta) {
+                                         v1::GraphDelta* delta,
+                                         const std::vector<std::string>* known_ids) {
   // Upstream's _connect_neighbors: every neighbour vertex is refreshed
   // (when newer); only edges not already valid are written.
   for (size_t i = 0; i < neighbors->size(); ++i) {
     Neighbor& n = (*neighbors)[i];
-    std::string nid = n.resolved_id.empty() ? FindId(n.vertex.key, false) : n.resolved_id;
+    std::string nid = n.resolved_id;
+    if (nid.empty() && known_ids != nullptr && !(*known_ids)[i].empty()) {
+      // Resolved by UpdateNeighbors; still right if that vertex still lives.
+      Slot k = graph_->FindVertex((*known_ids)[i]);
+      if (k != kNoSlot && !IsDeleted(graph_->VertexProps(k))) nid = (*known_ids)[i];
+    }
+    if (nid.empty()) nid = FindId(n.vertex.key, false);
     if (nid.empty()) nid = MintId();
     Slot ns = graph_->FindVertex(nid);
     if (ns == kNoSlot || !IsDeleted(graph_->VertexProps(ns))) {
@@ -331,9 +338,10 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
                                         v1::GraphDelta* delta) {
   std::vector<bool> valid(neighbors->size(), false);
   Slot v = graph_->FindVertex(entity_id);
+  std::vector<std::string> nids;
   if (v != kNoSlot && !neighbors->empty()) {
     // Neighbour ids as the event names them (live vertices only).
-    std::vector<std::string> nids(neighbors->size());
+    nids.resize(neighbors->size());
     for (size_t i = 0; i < neighbors->size(); ++i) {
       nids[i] = FindId((*neighbors)[i].vertex.key, false);
     }
@@ -377,7 +385,7 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
       RETURN_IF_ERROR(RemovePlaceholderIfOrphan(other, delta));
     }
   }
-  return ConnectNeighbors(entity_id, neighbors, valid, now, delta);
+  return ConnectNeighbors(entity_id, neighbors, valid, now, delta, nids.empty() ? nullptr : &nids);
 }
 
 // ------------------------------------------------------------ actions

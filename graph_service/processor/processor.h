@@ -121,7 +121,8 @@ class Processor {
   absl::Status RemovePlaceholderIfOrphan(graph::Slot v, v1::GraphDelta* delta);
   absl::Status ConnectNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
                                 const std::vector<bool>& valid, const std::string& action_ts,
-                                v1::GraphDelta* delta);
+                                v1::GraphDelta* delta,
+                                const std::vector<std::string>* known_ids = nullptr);
   absl::Status UpdateNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
                                const std::string& now, v1::GraphDelta* delta);
 
