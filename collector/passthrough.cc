@@ -70,14 +70,16 @@ void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
   }
 }
 
-absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields) {
+namespace {
+
+// Decodes (or, with out == nullptr, only checks) the ops of `fields`.
+absl::Status DecodeOps(const v1::MapValue& fields, std::vector<Op>* out_ops) {
   const v1::Value* ops = Get(fields, "ops");
   if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
     return absl::InvalidArgumentError(
         "passthrough event: field \"ops\" must be a list");
   }
-  std::vector<Op> out;
-  out.reserve(ops->list_value().values_size());
+  if (out_ops) out_ops->reserve(ops->list_value().values_size());
   int i = 0;
   for (const v1::Value& v : ops->list_value().values()) {
     if (v.kind_case() != v1::Value::kMapValue) {
@@ -112,11 +114,24 @@ absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields) {
         return absl::InvalidArgumentError(absl::StrCat(
             "passthrough event: ops[", i, "] needs map field \"props\""));
       }
-      op.props = graph::PropertiesFromProto(p->map_value().entries());
+      if (out_ops) op.props = graph::PropertiesFromProto(p->map_value().entries());
     }
-    out.push_back(std::move(op));
+    if (out_ops) out_ops->push_back(std::move(op));
     ++i;
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidatePassthrough(const v1::MapValue& fields) {
+  return DecodeOps(fields, nullptr);
+}
+
+absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields) {
+  std::vector<Op> out;
+  absl::Status s = DecodeOps(fields, &out);
+  if (!s.ok()) return s;
   return out;
 }
 

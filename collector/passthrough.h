@@ -41,6 +41,10 @@ inline constexpr char kPassthroughType[] = "vitrage.passthrough";
 void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
                        absl::string_view sample_date, v1::MapValue* fields);
 
+// Checks the shape of the ops (as DecodePassthrough, with the same
+// messages) without converting their properties.
+absl::Status ValidatePassthrough(const v1::MapValue& fields);
+
 // Reads the ops back (INVALID_ARGUMENT naming the op index and field).
 absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields);
 

@@ -29,22 +29,34 @@ absl::StatusOr<processor::Event> ProcessorHandler::Convert(const v1::Event& even
 }
 
 absl::Status ProcessorHandler::Validate(const v1::Event& event) {
-  auto ev = Convert(event);
-  if (!ev.ok()) return ev.status();
-  absl::string_view type = ev->GetString(processor::ekeys::kEntityType);
+  absl::string_view type, action;
+  processor::Event parsed;
+  if (event.body_case() == v1::Event::kFields) {
+    // The common case: read the two fields without converting the event.
+    for (const auto& e : event.fields().entries()) {
+      if (e.value().kind_case() != v1::Value::kStringValue) continue;
+      if (e.key() == "vitrage_entity_type") type = e.value().string_value();
+      if (e.key() == "vitrage_datasource_action") action = e.value().string_value();
+    }
+  } else {
+    auto ev = Convert(event);
+    if (!ev.ok()) return ev.status();
+    parsed = std::move(*ev);
+    type = parsed.GetString(processor::ekeys::kEntityType);
+    action = parsed.GetString(processor::ekeys::kDatasourceAction);
+  }
   if (type.empty()) return absl::InvalidArgumentError("vitrage_entity_type is missing");
   if (!registry_.Has(type)) {
     return absl::InvalidArgumentError(
         absl::StrCat("vitrage_entity_type \"", type, "\" has no transformer"));
   }
-  absl::string_view action = ev->GetString(processor::ekeys::kDatasourceAction);
   if (action != "init_snapshot" && action != "snapshot" && action != "update") {
     return absl::InvalidArgumentError(absl::StrCat(
         "vitrage_datasource_action \"", action,
         "\" is not one of init_snapshot, snapshot, update"));
   }
   if (type == collector::kPassthroughType && event.body_case() == v1::Event::kFields) {
-    return collector::DecodePassthrough(event.fields()).status();
+    return collector::ValidatePassthrough(event.fields());
   }
   return absl::OkStatus();
 }
