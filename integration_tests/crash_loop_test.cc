@@ -91,35 +91,9 @@ TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
   auto g = stack.GraphStatus(/*digest=*/true);
   ASSERT_TRUE(g.ok());
 
-  // Count, in the durable log, how often each of the collector's events
-  // was applied.
-  std::map<uint64_t, int> applied;
-  // Events up to a get_all's covered seq are in its state (and acked as
-  // already applied), not in records of their own.
-  uint64_t covered_by_get_all = 0;
-  auto stub = stack.PersistorStub();
-  grpc::ClientContext ctx;
-  auto reader = stub->ReadLog(&ctx, v1::ReadLogRequest());
-  v1::ReadLogResponse resp;
-  while (reader->Read(&resp)) {
-    for (const auto& r : resp.records()) {
-      if (r.source() != c->source()) continue;
-      if (r.event_kind() == "get_all reconcile") {
-        covered_by_get_all = std::max(covered_by_get_all, r.source_seq());
-      } else {
-        ++applied[r.source_seq()];
-      }
-    }
-  }
-  ASSERT_TRUE(reader->Finish().ok());
-  uint64_t lost = 0, doubled = 0;
-  for (uint64_t s = covered_by_get_all + 1; s <= c->last_source_seq(); ++s) {
-    auto it = applied.find(s);
-    if (it == applied.end()) ++lost;
-  }
-  for (const auto& [s, n] : applied) {
-    if (n > 1 || s <= covered_by_get_all) doubled += s <= covered_by_get_all ? n : n - 1;
-  }
+  auto once = stack.CheckExactlyOnce(*c);
+  ASSERT_TRUE(once.ok()) << once.status();
+  const uint64_t lost = once->lost, doubled = once->doubled;
   std::printf(
       "crash-loop summary: seed %llu, faults %llu (graph %d, persistor %d, mysqld %d), "
       "events acked %llu, lost %llu, doubled %llu, max graph recovery %.0f ms\n",

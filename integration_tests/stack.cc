@@ -1,6 +1,7 @@
 #include "integration_tests/stack.h"
 
 #include <fstream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -225,6 +226,42 @@ absl::StatusOr<v1::CollectorStatus> Stack::CollectorStatus(bool digest) {
   grpc::Status st = stub->GetStatus(&ctx, req, &resp);
   if (!st.ok()) return FromGrpcStatus(st);
   return resp;
+}
+
+absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
+    const v1::CollectorStatus& collector) {
+  ExactlyOnce out;
+  std::map<uint64_t, int> applied;
+  auto stub = PersistorStub();
+  grpc::ClientContext ctx;
+  auto reader = stub->ReadLog(&ctx, v1::ReadLogRequest());
+  v1::ReadLogResponse resp;
+  while (reader->Read(&resp)) {
+    for (const auto& r : resp.records()) {
+      if (r.source() != collector.source()) continue;
+      // Events up to a get_all's covered seq are in its state (and acked as
+      // already applied), not in records of their own.
+      if (r.event_kind() == "get_all reconcile") {
+        out.covered_by_get_all = std::max(out.covered_by_get_all, r.source_seq());
+      } else {
+        ++applied[r.source_seq()];
+      }
+    }
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) return FromGrpcStatus(st);
+  for (uint64_t s = out.covered_by_get_all + 1; s <= collector.last_source_seq(); ++s) {
+    if (!applied.count(s)) ++out.lost;
+  }
+  for (const auto& [s, n] : applied) {
+    out.applied += n;
+    if (s <= out.covered_by_get_all) {
+      out.doubled += n;
+    } else if (n > 1) {
+      out.doubled += n - 1;
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<v1::PersistorStatus> Stack::PersistorStatus() {

@@ -66,11 +66,23 @@ class Stack {
     return WriteConfig();
   }
 
+  // How often each of the collector's events is in the durable log:
+  // `lost` counts events after the last get_all's covered seq that have no
+  // record, `doubled` the extra records of events applied more than once.
+  struct ExactlyOnce {
+    uint64_t covered_by_get_all = 0;
+    uint64_t applied = 0;
+    uint64_t lost = 0;
+    uint64_t doubled = 0;
+  };
+  absl::StatusOr<ExactlyOnce> CheckExactlyOnce(const v1::CollectorStatus& collector);
+
   Process& graph() { return graph_; }
   Process& persistor() { return persistor_; }
   Process& collector() { return collector_; }
   MariaDbFixture& db() { return *db_; }
 
+  bool persistency() const { return options_.persistency; }
   int graph_port() const { return graph_port_; }
   int persistor_port() const { return persistor_port_; }
   int collector_port() const { return collector_port_; }
