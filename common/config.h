@@ -83,6 +83,9 @@ struct Config {
     std::string templates_dir;
     std::string datasources_values_dir;
     absl::Duration deleted_entity_grace = absl::Seconds(60);
+    // Vitrage's consistency pass (remove deleted entities after the grace
+    // period, delete stale placeholders) runs this often; 0: never.
+    absl::Duration consistency_interval = absl::Seconds(600);
     std::string metrics_address;  // Prometheus /metrics; empty: off
   } graph;
 

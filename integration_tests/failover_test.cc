@@ -373,6 +373,74 @@ TEST(FailoverTest, BadInputOnEveryGraphRpcGetsAClearError) {
   EXPECT_EQ(after->digest(), before->digest());
 }
 
+// Vitrage's consistency pass runs in the active graph and is journaled: a
+// deleted static entity is removed after the grace period, also after a
+// restart.
+TEST(FailoverTest, ConsistencyPassRemovesDeletedEntitiesDurably) {
+  StackOptions o;
+  o.conf.push_back({"graph", "consistency_interval = 1"});
+  o.conf.push_back({"graph", "deleted_entity_grace = 1"});
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto stub = stack.GraphStub();
+  std::string date =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  auto push = [&](uint64_t seq, const std::string& extra) {
+    v1::PushEventsRequest req;
+    auto* ev = req.add_events();
+    ev->set_source("test-static");
+    ev->set_source_seq(seq);
+    ev->set_json(absl::StrCat(
+        R"({"id": "sw-x", "static_id": "swx", "type": "switch", "name": "sw-x", )",
+        R"("state": "available", "metadata": {}, "relationships": [], )",
+        R"("vitrage_entity_type": "static", "vitrage_datasource_name": "static", )",
+        R"("vitrage_sample_date": ")", date, "\", ", extra, "}"));
+    grpc::ClientContext ctx;
+    v1::PushEventsResponse resp;
+    return stub->PushEvents(&ctx, req, &resp);
+  };
+  auto count_switch = [&](bool* deleted) {
+    grpc::ClientContext ctx;
+    v1::GetTopologyRequest req;
+    req.set_include_deleted(true);
+    req.add_vitrage_types("switch");
+    auto reader = stub->GetTopology(&ctx, req);
+    v1::TopologyBatch b;
+    int n = 0;
+    while (reader->Read(&b)) {
+      for (const auto& v : b.vertices()) {
+        ++n;
+        for (const auto& p : v.properties()) {
+          if (p.key() == "vitrage_is_deleted") *deleted = p.value().bool_value();
+        }
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return n;
+  };
+  grpc::Status st = push(1, R"("vitrage_datasource_action": "snapshot")");
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  bool deleted = false;
+  ASSERT_EQ(count_switch(&deleted), 1);
+  EXPECT_FALSE(deleted);
+  st = push(2, R"("vitrage_datasource_action": "update", "vitrage_event_type": "delete_entity")");
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  int left = 1;
+  while (absl::Now() < deadline && (left = count_switch(&deleted)) != 0) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(left, 0) << "the deleted switch was not removed\n" << stack.LogTail("graph");
+  auto before = stack.GraphStatus(true);
+  stack.graph().Kill9();
+  ASSERT_TRUE(stack.StartGraph().ok());
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->digest(), before->digest());
+  EXPECT_EQ(count_switch(&deleted), 0);
+}
+
 TEST(FailoverTest, PersistorKill9WhileEventsFlow) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");

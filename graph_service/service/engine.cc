@@ -113,7 +113,8 @@ void Engine::ExportMetrics() {
                 : 0);
     buf_records.Set(st.buffered_records());
     buf_bytes.Set(st.buffered_bytes());
-    reconnects.Set(journal_ ? journal_->reconnects() : 0);
+    journal::JournalClient* journal = PublishedJournal();
+    reconnects.Set(journal != nullptr ? journal->reconnects() : 0);
     vertices.Set(st.vertex_count());
     edges.Set(st.edge_count());
     role.Set(st.role());
@@ -128,6 +129,11 @@ void Engine::ExportMetrics() {
     phases.at("total")->Set(r.total_ms());
   });
   metrics_ = std::move(mm);
+}
+
+journal::JournalClient* Engine::PublishedJournal() const {
+  absl::MutexLock l(&status_mu_);
+  return journal_.get();
 }
 
 void Engine::SetPhase(v1::GraphRole role, const std::string& phase) {
@@ -182,8 +188,44 @@ void Engine::Shutdown() {
     absl::MutexLock l(&snap_mu_);
     snap_stop_ = true;
   }
+  // Recover() publishes journal_ and snapshotter_ under status_mu_ only
+  // while shutdown_ is false, so both are stable from here on.
   if (snapshotter_.joinable()) snapshotter_.join();
+  if (consistency_.joinable()) consistency_.join();
   if (journal_) journal_->Shutdown();
+}
+
+void Engine::RunConsistency() {
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      auto stop = [this] {
+        status_mu_.AssertHeld();
+        return shutdown_ || !fatal_.ok();
+      };
+      if (status_mu_.AwaitWithTimeout(absl::Condition(&stop), options_.consistency_interval)) {
+        return;
+      }
+    }
+    if (journal_) {
+      absl::Status room = journal_->WaitForRoom(1000, absl::Now() + absl::Seconds(5));
+      if (!room.ok()) continue;  // the persistor is away: try next time
+    }
+    absl::MutexLock intake(&intake_mu_);
+    absl::MutexLock l(&mu_);
+    std::vector<v1::GraphDelta> deltas;
+    handler_->Periodic(&graph_, absl::Now(), &deltas);
+    for (auto& d : deltas) {
+      // The changes are applied: each must be journaled, so wait (intake is
+      // held meanwhile) until the journal has room. It only gives up when
+      // the process is shutting down or fenced, and then nothing is acked.
+      if (journal_ && !journal_->WaitForRoom(1, absl::InfiniteFuture()).ok()) break;
+      v1::JournalRecord rec;
+      *rec.mutable_delta() = std::move(d);
+      rec.set_event_kind("consistency");
+      CommitRecordLocked(std::move(rec));
+    }
+  }
 }
 
 // ------------------------------------------------------------- recovery
@@ -198,6 +240,9 @@ absl::Status Engine::Start() {
   if (!s.ok()) {
     if (!stopped) Fatal(s);
     return s;
+  }
+  if (options_.consistency_interval > absl::ZeroDuration()) {
+    consistency_ = std::thread([this] { RunConsistency(); });
   }
   {
     absl::MutexLock l(&status_mu_);
@@ -315,10 +360,18 @@ absl::Status Engine::Recover() {
     }
   }
 
-  journal_ = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
-                                                      ep.epoch(), ep.durable_seq());
-  journal_->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
-  StartSnapshotter();
+  auto journal = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
+                                                         ep.epoch(), ep.durable_seq());
+  journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
+  {
+    // Status() and the metrics refresher read journal_ from other threads,
+    // and Shutdown() (signal thread) may run concurrently: publish it under
+    // status_mu_, and never after Shutdown() has looked at it.
+    absl::MutexLock l(&status_mu_);
+    if (shutdown_) return absl::CancelledError("shut down during recovery");
+    journal_ = std::move(journal);
+  }
+  RETURN_IF_ERROR(StartSnapshotter());
 
   if (!get_all_reason.empty()) {
     if (reset) {
@@ -775,8 +828,10 @@ absl::StatusOr<v1::GetVertexResponse> Engine::GetVertex(const std::string& id) {
 
 v1::GraphStatus Engine::Status(bool with_digest) {
   v1::GraphStatus st;
+  journal::JournalClient* journal;
   {
     absl::MutexLock l(&status_mu_);
+    journal = journal_.get();  // see PublishedJournal()
     st.set_role(role_);
     st.set_phase(phase_);
     st.set_epoch(epoch_);
@@ -790,10 +845,10 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_edge_count(graph_.edge_count());
     if (with_digest) st.set_digest(graph::Digest(graph_));
   }
-  if (journal_) {
-    st.set_durable_seq(journal_->durable_seq());
-    st.set_buffered_records(journal_->buffered_records());
-    st.set_buffered_bytes(journal_->buffered_bytes());
+  if (journal != nullptr) {
+    st.set_durable_seq(journal->durable_seq());
+    st.set_buffered_records(journal->buffered_records());
+    st.set_buffered_bytes(journal->buffered_bytes());
   }
   {
     absl::MutexLock l(&snap_mu_);
@@ -809,7 +864,7 @@ v1::GraphStatus Engine::Status(bool with_digest) {
 
 // ------------------------------------------------------------- snapshots
 
-void Engine::StartSnapshotter() {
+absl::Status Engine::StartSnapshotter() {
   {
     absl::MutexLock l(&mu_);
     shadow_ = std::make_unique<graph::Graph>(graph_);
@@ -821,7 +876,12 @@ void Engine::StartSnapshotter() {
     absl::MutexLock l(&snap_mu_);
     last_snapshot_time_ = absl::Now();  // the interval counts from start-up
   }
+  // Shutdown() joins snapshotter_ once shutdown_ is set: start the thread
+  // only before that, under the same lock.
+  absl::MutexLock l(&status_mu_);
+  if (shutdown_) return absl::CancelledError("shut down during recovery");
   snapshotter_ = std::thread([this] { RunSnapshotter(); });
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {

@@ -66,6 +66,9 @@ struct EngineOptions {
   bool snapshot_digest = true;
   // Recompute and compare it when loading a snapshot.
   bool verify_snapshot_digest = false;
+  // Vitrage's consistency pass (EventHandler::Periodic) runs this often
+  // while ACTIVE; zero disables it.
+  absl::Duration consistency_interval = absl::Seconds(60);
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -112,6 +115,8 @@ class Engine {
     v1::JournalRecord record;
   };
 
+  // journal_ read under status_mu_ (null until Recover() publishes it).
+  journal::JournalClient* PublishedJournal() const;
   void SetPhase(v1::GraphRole role, const std::string& phase);
   absl::Status Recover();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
@@ -124,8 +129,10 @@ class Engine {
   uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t CommitRecordLocked(v1::JournalRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fatal(const absl::Status& s);
-  void StartSnapshotter();
+  // Starts the snapshot thread; CANCELLED when Shutdown() came first.
+  absl::Status StartSnapshotter();
   void RunSnapshotter();
+  void RunConsistency();
   absl::StatusOr<v1::TakeSnapshotResponse> SnapshotShadow(uint64_t target_seq);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -133,6 +140,11 @@ class Engine {
   std::shared_ptr<grpc::Channel> persistor_channel_;
   std::unique_ptr<v1::Persistor::Stub> persistor_;
   std::unique_ptr<v1::Collector::Stub> collector_;
+  // Set once by Recover() under status_mu_ (never after Shutdown()), then
+  // never reset before destruction. Threads that are not ordered after that
+  // (gRPC status calls, metrics scrapes, the signal thread) read it through
+  // PublishedJournal() or under status_mu_; intake, the snapshotter and the
+  // recovery thread itself may read it directly.
   std::unique_ptr<journal::JournalClient> journal_;
   const absl::Time process_start_;
 
@@ -173,6 +185,7 @@ class Engine {
   uint64_t shadow_seq_ = 0;
   int64_t shadow_time_ = 0;
   std::thread snapshotter_;
+  std::thread consistency_;
 
   // Metrics (null until ExportMetrics).
   struct Metrics;

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include <vector>
 #include "graph_service/graph/graph.h"
 #include "vitrage/v1/graph.pb.h"
 
@@ -35,6 +37,16 @@ class EventHandler {
   // no longer report.
   virtual void BeginGetAll() = 0;
   virtual void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) = 0;
+
+  // The handler's own periodic pass at `now` (Vitrage's consistency
+  // enforcer: remove deleted entities after a grace period, delete stale
+  // placeholders). Each change set goes to `deltas` as one element, which
+  // the engine journals like an event. Default: nothing.
+  virtual void Periodic(graph::Graph* g, absl::Time now, std::vector<v1::GraphDelta>* deltas) {
+    (void)g;
+    (void)now;
+    (void)deltas;
+  }
 
   // Parts of events skipped so far (see Handle).
   virtual uint64_t skipped() const = 0;

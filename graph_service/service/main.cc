@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   options.snapshot_interval = config.persistency.snapshot_interval;
   options.get_all_after_downtime = config.persistency.get_all_after_downtime;
   options.verify_snapshot_digest = config.persistency.verify_snapshot_digest;
+  options.consistency_interval = config.graph.consistency_interval;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   options.owner = absl::StrCat(host, ":", getpid());
@@ -88,8 +89,10 @@ int main(int argc, char** argv) {
     }
   }
   // The engine owns the graph; the handler's processor is bound to it.
-  auto handler_factory = [&popts](vitrage::graph::Graph* g) {
-    return std::make_unique<vitrage::service::ProcessorHandler>(g, popts);
+  vitrage::processor::ConsistencyOptions consistency;
+  consistency.min_time_to_delete = config.graph.deleted_entity_grace;
+  auto handler_factory = [&popts, &consistency](vitrage::graph::Graph* g) {
+    return std::make_unique<vitrage::service::ProcessorHandler>(g, popts, consistency);
   };
   vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine);

@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/passthrough.h"
+#include "absl/time/clock.h"
+#include "graph_service/processor/consistency.h"
 
 namespace vitrage::service {
 namespace {
@@ -14,8 +16,11 @@ std::string EdgeKey(absl::string_view s, absl::string_view t, absl::string_view 
 
 }  // namespace
 
-ProcessorHandler::ProcessorHandler(graph::Graph* graph, processor::ProcessorOptions options)
-    : registry_(options.transformers), processor_(graph, std::move(options)) {}
+ProcessorHandler::ProcessorHandler(graph::Graph* graph, processor::ProcessorOptions options,
+                                   processor::ConsistencyOptions consistency)
+    : registry_(options.transformers),
+      processor_(graph, std::move(options)),
+      consistency_(std::move(consistency)) {}
 
 absl::StatusOr<processor::Event> ProcessorHandler::Convert(const v1::Event& event) const {
   switch (event.body_case()) {
@@ -96,6 +101,8 @@ void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
       NoteGetAll(event);
     } else {
       get_all_passthrough_only_ = false;
+      absl::string_view ds = ev->GetString(processor::ekeys::kDatasourceName);
+      if (!ds.empty()) get_all_datasources_.insert(std::string(ds));
     }
   }
   absl::Status s = processor_.Process(*ev, delta);
@@ -110,6 +117,8 @@ void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
 
 void ProcessorHandler::BeginGetAll() {
   in_get_all_ = true;
+  get_all_start_ = absl::Now();
+  get_all_datasources_.clear();
   get_all_passthrough_only_ = true;
   seen_vertices_.clear();
   seen_edges_.clear();
@@ -120,6 +129,18 @@ void ProcessorHandler::EndGetAll(graph::Graph* g, v1::GraphDelta* delta) {
   if (!get_all_passthrough_only_) {
     seen_vertices_.clear();
     seen_edges_.clear();
+    // Vitrage's outdated pass for every datasource the get_all reported.
+    size_t deleted = 0;
+    for (const std::string& ds : get_all_datasources_) {
+      for (const processor::Event& ev :
+           processor::OutdatedEntityEvents(*g, ds, get_all_start_, absl::Now())) {
+        if (processor_.Process(ev, delta).ok()) ++deleted;
+      }
+    }
+    if (deleted > 0) {
+      LOG(INFO) << "get_all: deleted " << deleted
+                << " entities their datasources no longer report";
+    }
     return;
   }
   std::vector<std::tuple<std::string, std::string, std::string>> gone_edges;
@@ -142,6 +163,27 @@ void ProcessorHandler::EndGetAll(graph::Graph* g, v1::GraphDelta* delta) {
   }
   seen_vertices_.clear();
   seen_edges_.clear();
+}
+
+}  // namespace vitrage::service
+
+namespace vitrage::service {
+
+void ProcessorHandler::Periodic(graph::Graph* g, absl::Time now,
+                                std::vector<v1::GraphDelta>* deltas) {
+  std::vector<processor::Event> events = processor::PeriodicConsistencyEvents(*g, now, consistency_);
+  for (const processor::Event& ev : events) {
+    v1::GraphDelta delta;
+    absl::Status s = processor_.Process(ev, &delta);
+    if (!s.ok()) {
+      LOG(WARNING) << "consistency event not applied: " << s.message();
+      continue;
+    }
+    if (delta.changes_size() > 0) deltas->push_back(std::move(delta));
+  }
+  if (!deltas->empty()) {
+    LOG(INFO) << "consistency: " << deltas->size() << " entities removed or deleted";
+  }
 }
 
 }  // namespace vitrage::service
