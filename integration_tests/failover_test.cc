@@ -98,6 +98,10 @@ TEST(FailoverTest, MetricsEndpointsReportProgress) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(*c, HasSubstr("vitrage_collector_outbox_pending 0"));
   EXPECT_THAT(*c, HasSubstr("vitrage_collector_events_acked 200"));
+  auto p = stack.FetchMetrics(stack.persistor_metrics_port());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(*p, HasSubstr("vitrage_persistor_commit_seconds_bucket"));
+  EXPECT_THAT(*p, HasSubstr("vitrage_persistor_records_committed_total"));
 }
 
 TEST(FailoverTest, Kill9WhileEventsFlowLosesAndDoublesNothing) {
@@ -463,6 +467,12 @@ TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
   absl::SleepFor(absl::Seconds(1));
   ASSERT_TRUE(stack.db().Start().ok());
   ExpectGraphMatchesCollector(stack);
+  // The persistor counted the database errors it rode out.
+  auto m = stack.FetchMetrics(stack.persistor_metrics_port());
+  ASSERT_TRUE(m.ok()) << m.status();
+  size_t at = m->find("\nvitrage_persistor_mysql_errors_total ");
+  ASSERT_NE(at, std::string::npos) << *m;
+  EXPECT_GT(std::stod(m->substr(at + 38)), 0);
   // And the store holds it: a restarted graph has the same content.
   auto before = stack.GraphStatus(true);
   stack.graph().Kill9();

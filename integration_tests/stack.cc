@@ -19,6 +19,7 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   collector_port_ = PickFreePort();
   graph_metrics_port_ = PickFreePort();
   collector_metrics_port_ = PickFreePort();
+  persistor_metrics_port_ = PickFreePort();
 }
 
 absl::StatusOr<std::string> Stack::FetchMetrics(int port) const {
@@ -67,7 +68,8 @@ absl::Status Stack::WriteConfig() {
                             absl::StrCat("persistor_address = 127.0.0.1:", persistor_port_)});
   }
   section("database", {db_ ? "connection = " + db_->url() : ""});
-  section("persistor", {absl::StrCat("listen_address = 127.0.0.1:", persistor_port_)});
+  section("persistor", {absl::StrCat("listen_address = 127.0.0.1:", persistor_port_),
+                        absl::StrCat("metrics_address = 127.0.0.1:", persistor_metrics_port_)});
   section("graph", {absl::StrCat("listen_address = 127.0.0.1:", graph_port_),
                     absl::StrCat("collector_address = 127.0.0.1:", collector_port_),
                     absl::StrCat("metrics_address = 127.0.0.1:", graph_metrics_port_)});

@@ -88,6 +88,7 @@ class Stack {
   int collector_port() const { return collector_port_; }
   int graph_metrics_port() const { return graph_metrics_port_; }
   int collector_metrics_port() const { return collector_metrics_port_; }
+  int persistor_metrics_port() const { return persistor_metrics_port_; }
   // GET http://127.0.0.1:PORT/metrics (via python3's urllib).
   absl::StatusOr<std::string> FetchMetrics(int port) const;
   const std::string& dir() const { return dir_; }
@@ -106,7 +107,7 @@ class Stack {
   std::string dir_;
   std::unique_ptr<MariaDbFixture> db_;
   int graph_port_, persistor_port_, collector_port_;
-  int graph_metrics_port_, collector_metrics_port_;
+  int graph_metrics_port_, collector_metrics_port_, persistor_metrics_port_;
   Process persistor_, collector_, graph_;
   int graph_starts_ = 0;
 };

@@ -20,18 +20,20 @@
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "persistor_service/server/persistor_service.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: vitrage-persistor [--config PATH] [--listen HOST:PORT] "
+    "usage: vitrage-persistor [--config PATH] [--listen HOST:PORT] [--metrics HOST:PORT] "
     "[--database_url mysql://USER[:PASS]@HOST[:PORT]/DB]\n";
 
 struct Flags {
   std::string config;
   std::string listen;
   std::string database_url;
+  std::string metrics;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
@@ -41,7 +43,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
     std::string name;
     for (auto [n, t] : {std::pair<const char*, std::string*>{"--config", &flags->config},
                         {"--listen", &flags->listen},
-                        {"--database_url", &flags->database_url}}) {
+                        {"--database_url", &flags->database_url},
+                        {"--metrics", &flags->metrics}}) {
       if (arg == n || absl::StartsWith(arg, absl::StrCat(n, "="))) {
         target = t;
         name = n;
@@ -173,6 +176,16 @@ int main(int argc, char** argv) {
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
 
+  std::string metrics_address =
+      flags.metrics.empty() ? config.persistor.metrics_address : flags.metrics;
+  if (!metrics_address.empty()) {
+    auto mport = vitrage::metrics::StartExposer(metrics_address);
+    if (!mport.ok()) {
+      LOG(ERROR) << "[persistor] metrics_address: " << mport.status().message();
+      return 2;
+    }
+    LOG(INFO) << "metrics on http://" << metrics_address << "/metrics";
+  }
   int port = 0;
   std::unique_ptr<grpc::Server> server =
       vitrage::StartServer(listen, {service.get()}, &port);

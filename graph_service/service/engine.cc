@@ -241,11 +241,14 @@ absl::Status Engine::Start() {
     if (!stopped) Fatal(s);
     return s;
   }
-  if (options_.consistency_interval > absl::ZeroDuration()) {
-    consistency_ = std::thread([this] { RunConsistency(); });
-  }
   {
     absl::MutexLock l(&status_mu_);
+    // As snapshotter_: Shutdown() (signal thread) reads consistency_ once
+    // shutdown_ is set, so it is started only before that, under status_mu_.
+    if (shutdown_) return absl::CancelledError("shut down during recovery");
+    if (options_.consistency_interval > absl::ZeroDuration()) {
+      consistency_ = std::thread([this] { RunConsistency(); });
+    }
     timings_.set_total_ms(Ms(absl::Now() - process_start_));
     if (role_ != v1::FENCED) {
       role_ = v1::ACTIVE;
@@ -551,7 +554,10 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
       }
       break;
     }
-    if (st.error_code() == grpc::StatusCode::DATA_LOSS) {
+    if (st.error_code() == grpc::StatusCode::DATA_LOSS ||
+        st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+      // A corrupt record, or a tail already pruned (after falling back to an
+      // older snapshot): the store cannot rebuild this graph.
       return absl::DataLossError(st.error_message());
     }
     if (!IsTransient(st)) return FromGrpcStatus(st);

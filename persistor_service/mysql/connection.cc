@@ -1,5 +1,7 @@
 #include "persistor_service/mysql/connection.h"
 
+#include "common/metrics.h"
+
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <cppconn/resultset.h>
@@ -66,6 +68,9 @@ absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
                                   absl::string_view message,
                                   absl::string_view server,
                                   absl::string_view context) {
+  static auto& errors = vitrage::metrics::Counter(
+      "vitrage_persistor_mysql_errors_total", "MySQL errors seen by the persistor");
+  errors.Increment();
   std::string text =
       Printable(absl::StrCat("mysql ", server, ": error ", code, " (", sqlstate,
                              ") ", message, " [", context, "]"));

@@ -1,5 +1,8 @@
 #include "persistor_service/server/log_writer.h"
 
+#include "absl/time/clock.h"
+#include "common/metrics.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -353,8 +356,25 @@ void LogWriter::WorkerLoop() {
       g = std::move(dispatch_.front());
       dispatch_.pop_front();
     }
+    static auto& commit_seconds = vitrage::metrics::Histogram(
+        "vitrage_persistor_commit_seconds",
+        "Time to write and commit one group of journal batches",
+        vitrage::metrics::LatencyBuckets());
+    static auto& committed = vitrage::metrics::Counter(
+        "vitrage_persistor_records_committed_total", "Journal records committed");
+    static auto& failures = vitrage::metrics::Counter(
+        "vitrage_persistor_commit_failures_total", "Group commits that failed");
     absl::Status s;
-    if (!g->fresh.empty()) s = Commit(*g, conn);
+    if (!g->fresh.empty()) {
+      absl::Time t0 = absl::Now();
+      s = Commit(*g, conn);
+      commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - t0));
+      if (s.ok()) {
+        committed.Increment(static_cast<double>(g->fresh.size()));
+      } else {
+        failures.Increment();
+      }
+    }
     MarkFenced(g->ticket);
     Complete(*g, s);
   }
