@@ -52,6 +52,8 @@ bin() { echo "$BUILD_DIR/$1"; }
 have() { [[ -x $(bin "$1") ]]; }
 
 echo "stack: directory $STACK"
+DSV_DIR="$BUILD_DIR/datasources_values"
+if ! ls "$DSV_DIR"/*.yaml >/dev/null 2>&1; then DSV_DIR=""; fi
 DB_URL=""
 if [[ $PERSISTENCY == true ]]; then
   "$(bin common/vitrage-mariadb)" --dir "$STACK/mariadb" >"$STACK/mariadb.url" 2>"$STACK/mariadb.log" &
@@ -78,6 +80,7 @@ connection = ${DB_URL:-mysql://root@127.0.0.1:3306/vitrage}
 listen_address = 127.0.0.1:$P_PORT
 
 [graph]
+datasources_values_dir = $DSV_DIR
 listen_address = 127.0.0.1:$G_PORT
 collector_address = 127.0.0.1:$C_PORT
 metrics_address = 127.0.0.1:$GM_PORT
