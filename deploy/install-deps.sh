@@ -13,7 +13,7 @@ PACKAGES=(
   libmysqlcppconn-dev mariadb-server mariadb-client
   # libraries
   libabsl-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libssl-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+  libzstd-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   # tools used by tests and scripts
   python3 python3-grpcio python3-protobuf zstd procps iproute2
   # deploy tests

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include <google/protobuf/arena.h>
+
 #include "common/grpc_util.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
@@ -592,24 +594,28 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
     v1::GetAllRequest req;
     req.set_action("init_snapshot");
     auto reader = collector_->GetAll(&ctx, req);
-    v1::GetAllResponse resp;
     std::string source;
     uint64_t covered = 0;
     events = 0;
-    while (reader->Read(&resp)) {
+    while (true) {
+      // One arena per batch: parsing and freeing a batch's many small
+      // messages costs a bump pointer and one release.
+      google::protobuf::Arena arena;
+      auto* resp = google::protobuf::Arena::CreateMessage<v1::GetAllResponse>(&arena);
+      if (!reader->Read(resp)) break;
       if (journal_) {
-        absl::Status room = journal_->WaitForRoom(resp.events_size() + 1,
+        absl::Status room = journal_->WaitForRoom(resp->events_size() + 1,
                                                   absl::InfiniteFuture());
         if (!room.ok()) return room;
       }
       absl::MutexLock l(&mu_);
-      for (const v1::Event& ev : resp.events()) {
+      for (const v1::Event& ev : resp->events()) {
         ApplyLocked(ev, /*dedupe=*/false);
         ++events;
       }
-      if (!resp.source().empty()) {
-        source = resp.source();
-        covered = resp.covered_source_seq();
+      if (!resp->source().empty()) {
+        source = resp->source();
+        covered = resp->covered_source_seq();
       }
     }
     grpc::Status st = reader->Finish();

@@ -67,21 +67,31 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
 }
 
 void ProcessorHandler::NoteGetAll(const v1::Event& event) {
-  v1::MapValue parsed;
-  const v1::MapValue* fields = &event.fields();
   if (event.body_case() != v1::Event::kFields) {
     get_all_passthrough_only_ = false;  // json get_all events: no reconcile
     return;
   }
-  auto ops = collector::DecodePassthrough(*fields);
-  if (!ops.ok()) {
-    get_all_passthrough_only_ = false;
-    return;
-  }
-  for (const auto& op : *ops) {
-    if (op.kind == collector::Op::kSetVertex) seen_vertices_.insert(op.id);
-    if (op.kind == collector::Op::kSetEdge) {
-      seen_edges_.insert(EdgeKey(op.source, op.target, op.label));
+  // Only the element keys are needed: read them without converting the
+  // properties (Validate-grade shape checks happen in Handle's processing).
+  auto str = [](const v1::MapValue& m, absl::string_view key) -> absl::string_view {
+    for (const auto& e : m.entries()) {
+      if (e.key() == key && e.value().kind_case() == v1::Value::kStringValue) {
+        return e.value().string_value();
+      }
+    }
+    return {};
+  };
+  for (const auto& f : event.fields().entries()) {
+    if (f.key() != "ops" || f.value().kind_case() != v1::Value::kListValue) continue;
+    for (const v1::Value& v : f.value().list_value().values()) {
+      if (v.kind_case() != v1::Value::kMapValue) continue;
+      const v1::MapValue& m = v.map_value();
+      absl::string_view op = str(m, "op");
+      if (op == "set_vertex") {
+        seen_vertices_.insert(std::string(str(m, "id")));
+      } else if (op == "set_edge") {
+        seen_edges_.insert(EdgeKey(str(m, "source"), str(m, "target"), str(m, "label")));
+      }
     }
   }
 }
