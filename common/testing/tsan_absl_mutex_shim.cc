@@ -81,7 +81,11 @@ struct Acquiring {
     // whose abseil is not in the global scope.
     static auto eval = reinterpret_cast<bool (*)(const absl::Condition*)>(
         Next("_ZNK4absl7debian39Condition4EvalEv"));
-    return eval(a->cond);
+    bool r = eval(a->cond);
+    // When false, absl parks the waiter and gives the mutex up inside the
+    // library: publish the reads made here for the next holder.
+    Release(a->mu);
+    return r;
   }
 };
 
