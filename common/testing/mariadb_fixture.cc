@@ -65,8 +65,27 @@ absl::Status MariaDbFixture::Start() {
   if (!installed_) {
     if (absl::Status s = InstallDb(); !s.ok()) return s;
   }
+  // The port is picked free a moment before mariadbd binds it; another
+  // process may take it meanwhile. Then try again: with a new port on the
+  // first start, with the same port (after a pause) on a restart, which must
+  // keep its address.
+  absl::Status s;
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    s = StartOnce();
+    if (s.ok() || !absl::IsUnavailable(s)) return s;
+    if (!started_once_) {
+      port_ = 0;
+    } else {
+      absl::SleepFor(absl::Seconds(1));
+    }
+  }
+  return s;
+}
+
+absl::Status MariaDbFixture::StartOnce() {
   if (port_ == 0) port_ = PickFreePort();
   if (port_ == 0) return absl::InternalError("no free port on 127.0.0.1");
+  size_t log_offset = ReadFileOrEmpty(error_log_).size();
   std::vector<std::string> argv = {
       "mariadbd", "--no-defaults", "--datadir=" + datadir_,
       "--socket=" + socket_, absl::StrCat("--port=", port_),
@@ -83,9 +102,17 @@ absl::Status MariaDbFixture::Start() {
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (true) {
     if (!server_.running()) {
+      std::string log = ReadFileOrEmpty(error_log_);
+      log = log.size() > log_offset ? log.substr(log_offset) : "";
+      if (log.find("Address already in use") != std::string::npos ||
+          log.find("Do you already have another server running on port") !=
+              std::string::npos) {
+        return absl::UnavailableError(
+            absl::StrCat("mariadbd: port ", port_, " is in use"));
+      }
       return absl::InternalError(absl::StrCat(
           "mariadbd exited during start-up; see ", error_log_, ":\n",
-          ReadFileOrEmpty(error_log_).substr(0, 4000)));
+          log.substr(0, 4000)));
     }
     auto rc = RunCommand({"mariadb-admin", "--no-defaults", "--socket=" + socket_,
                           "-uroot", "--connect-timeout=2", "ping"},
@@ -98,6 +125,7 @@ absl::Status MariaDbFixture::Start() {
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
+  started_once_ = true;
   auto created = Query(absl::StrCat("CREATE DATABASE IF NOT EXISTS `",
                                     options_.database, "`"),
                        /*use_database=*/false);

@@ -45,6 +45,8 @@ class MariaDbFixture {
   absl::Status Restart();
 
   bool running() { return server_.running(); }
+  // Makes the first start try `port` (tests of the retry).
+  void SetPortForTest(int port) { port_ = port; }
   pid_t pid() const { return server_.pid(); }
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
@@ -62,10 +64,13 @@ class MariaDbFixture {
 
  private:
   absl::Status InstallDb();
+  // One start attempt; UNAVAILABLE when the port was taken.
+  absl::Status StartOnce();
 
   Options options_;
   bool own_dir_ = false;
   bool installed_ = false;
+  bool started_once_ = false;
   std::string dir_;
   std::string datadir_;
   std::string socket_;
