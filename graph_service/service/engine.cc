@@ -145,6 +145,10 @@ void Engine::SetPhase(v1::GraphRole role, const std::string& phase) {
   phase_ = phase;
 }
 
+absl::Status Engine::NotServingLocked() const {
+  return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_), ": ", phase_));
+}
+
 bool Engine::readable() const {
   absl::MutexLock l(&status_mu_);
   return readable_;
@@ -706,8 +710,7 @@ absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRe
   {
     absl::MutexLock l(&status_mu_);
     if (role_ != v1::ACTIVE) {
-      return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
-                                                 ": ", phase_));
+      return NotServingLocked();
     }
   }
   constexpr int kMaxEvents = 10000;
@@ -787,8 +790,7 @@ absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
                                  std::vector<v1::TopologyBatch>* batches) {
   if (!readable()) {
     absl::MutexLock l(&status_mu_);
-    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
-                                               ": ", phase_));
+    return NotServingLocked();
   }
   graph::TopologyQuery q;
   q.vitrage_types.assign(req.vitrage_types().begin(), req.vitrage_types().end());
@@ -821,8 +823,7 @@ absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
 absl::StatusOr<v1::GetVertexResponse> Engine::GetVertex(const std::string& id) {
   if (!readable()) {
     absl::MutexLock l(&status_mu_);
-    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
-                                               ": ", phase_));
+    return NotServingLocked();
   }
   if (id.empty()) return absl::InvalidArgumentError("GetVertex: id is empty");
   absl::ReaderMutexLock l(&mu_);
@@ -902,8 +903,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
   }
   if (!active()) {
     absl::MutexLock l(&status_mu_);
-    return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_),
-                                               ": ", phase_));
+    return NotServingLocked();
   }
   uint64_t target;
   {

@@ -118,6 +118,9 @@ class Engine {
   // journal_ read under status_mu_ (null until Recover() publishes it).
   journal::JournalClient* PublishedJournal() const;
   void SetPhase(v1::GraphRole role, const std::string& phase);
+  // UNAVAILABLE naming the role and phase: the answer to requests the
+  // engine cannot serve yet (or any more).
+  absl::Status NotServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status Recover();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
   // Loads the newest usable snapshot; returns NOT_FOUND when none.
