@@ -64,6 +64,7 @@ class MariaDbFixture {
 
  private:
   absl::Status InstallDb();
+  std::string tmpdir() const { return dir_ + "/tmp"; }
   // One start attempt; UNAVAILABLE when the port was taken.
   absl::Status StartOnce();
 
