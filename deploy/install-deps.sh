@@ -11,6 +11,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   # MySQL client library and the server the tests start privately
   libmysqlcppconn-dev mariadb-server mariadb-client
+  # Galera tests (3-node cluster on loopback; rsync state transfer; setpriv drops to mysql)
+  galera-4 rsync socat lsof util-linux
   # libraries
   libabsl-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
