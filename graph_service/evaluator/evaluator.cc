@@ -1,0 +1,879 @@
+#include "graph_service/evaluator/evaluator.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "collector/passthrough.h"
+#include "graph_service/processor/processor.h"
+
+namespace vitrage::evaluator {
+
+using graph::Graph;
+using graph::KeyId;
+using graph::Properties;
+using graph::Slot;
+using graph::Value;
+
+namespace {
+
+const KeyId kRefs = graph::InternKey(kRefsKey);
+const KeyId kStates = graph::InternKey(kStatesKey);
+const KeyId kMarkDown = graph::InternKey(kMarkDownKey);
+const KeyId kIsMarkedDown = graph::InternKey("is_marked_down");
+const KeyId kVitrageState = graph::InternKey("vitrage_state");
+const KeyId kResourceId = graph::InternKey("vitrage_resource_id");
+const KeyId kResourceType = graph::InternKey("vitrage_resource_type");
+const KeyId kAggSeverity = graph::InternKey("vitrage_aggregated_severity");
+const KeyId kOpSeverity = graph::InternKey("vitrage_operational_severity");
+const KeyId kOnLabel = graph::InternKey("on");
+const KeyId kCausesLabel_ = graph::InternKey(kCausesLabel);
+
+constexpr int kMaxRounds = 16;
+// The pass-through event's sample date is not stored anywhere; a constant
+// keeps the events (and so the graph) independent of the clock.
+constexpr char kSampleDate[] = "1970-01-01T00:00:00Z";
+
+bool Deleted(const Properties& p) { return p.GetBool(graph::keys::kVitrageIsDeleted); }
+
+std::string Esc(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '%' || c == '|' || c == '=' || c == '/' || c == '@') {
+      absl::StrAppend(&out, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The text of a scalar value as a template would write it.
+bool ScalarEquals(const Value& v, const std::string& want) {
+  switch (v.kind()) {
+    case Value::Kind::kString:
+      return v.string_value() == want;
+    case Value::Kind::kBool:
+      return absl::EqualsIgnoreCase(want, v.bool_value() ? "true" : "false");
+    case Value::Kind::kInt:
+      return absl::StrCat(v.int_value()) == want;
+    case Value::Kind::kDouble: {
+      double d;
+      return absl::SimpleAtod(want, &d) && d == v.double_value();
+    }
+    case Value::Kind::kNull:
+      return want.empty() || want == "null" || want == "None";
+    default:
+      return false;
+  }
+}
+
+bool EntityOk(const EntityDef& e, const Properties& p) {
+  if (Deleted(p)) return false;
+  for (const PropMatch& pm : e.props) {
+    const Value* v = p.Find(pm.key);
+    if (v == nullptr) return false;
+    if (pm.regex) {
+      if (!v->is_string()) return false;
+      absl::string_view s = v->string_value();
+      if (!std::regex_search(s.begin(), s.end(), *pm.regex,
+                             std::regex_constants::match_continuous)) {
+        return false;
+      }
+    } else if (!ScalarEquals(*v, pm.value)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> StrList(const Value* v) {
+  std::vector<std::string> out;
+  if (v == nullptr || v->kind() != Value::Kind::kList) return out;
+  for (const Value& x : v->list_items()) {
+    if (x.is_string()) out.emplace_back(x.string_value());
+  }
+  return out;
+}
+
+bool ListHas(const Value* v, absl::string_view s) {
+  if (v == nullptr || v->kind() != Value::Kind::kList) return false;
+  for (const Value& x : v->list_items()) {
+    if (x.is_string() && x.string_value() == s) return true;
+  }
+  return false;
+}
+
+Value MakeList(std::vector<std::string> items) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  std::vector<Value> vals;
+  vals.reserve(items.size());
+  for (const auto& s : items) vals.push_back(Value::String(s));
+  return Value::List(std::move(vals));
+}
+
+int StatePriority(absl::string_view s) {
+  if (s == "ERROR") return 60;
+  if (s == "CRITICAL") return 55;
+  if (s == "DOWN") return 50;
+  if (s == "SUBOPTIMAL") return 40;
+  if (s == "AVAILABLE" || s == "OK" || s == "UP" || s == "RUNNING") return 10;
+  return 30;
+}
+
+// "STATE@token" entries -> the most severe state ("" when none).
+std::string DominantState(const std::vector<std::string>& entries) {
+  std::string best;
+  for (const auto& e : entries) {
+    std::string st(e.substr(0, e.find('@')));
+    if (best.empty() || StatePriority(st) > StatePriority(best) ||
+        (StatePriority(st) == StatePriority(best) && st > best)) {
+      best = st;
+    }
+  }
+  return best;
+}
+
+std::string AlarmId(absl::string_view target_id, absl::string_view name) {
+  std::string h = processor::Md5Hex(absl::StrCat("ALARM:vitrage:", target_id, ":", name));
+  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
+                      h.substr(16, 4), "-", h.substr(20, 12));
+}
+
+Slot FindLiveEdge(const Graph& g, Slot s, Slot t, KeyId label) {
+  for (Slot e : g.OutEdges(s)) {
+    if (g.EdgeTarget(e) == t && g.EdgeLabelId(e) == label) return e;
+  }
+  return graph::kNoSlot;
+}
+
+collector::Op SetVertex(absl::string_view id, Properties props) {
+  collector::Op op;
+  op.kind = collector::Op::kSetVertex;
+  op.id = std::string(id);
+  op.props = std::move(props);
+  return op;
+}
+collector::Op SetEdge(absl::string_view s, absl::string_view t, absl::string_view l,
+                      Properties props) {
+  collector::Op op;
+  op.kind = collector::Op::kSetEdge;
+  op.source = std::string(s);
+  op.target = std::string(t);
+  op.label = std::string(l);
+  op.props = std::move(props);
+  return op;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ internals
+
+struct Evaluator::Match {
+  int scenario = 0;
+  int clause = 0;
+  // Vertex id of each bound variable, in variable order.
+  std::vector<std::string> ids;
+};
+
+struct Evaluator::RefInfo {
+  int scenario = -1;
+  std::vector<std::string> vertex_ids;
+};
+
+// One action instance to do or undo on one element.
+struct Evaluator::Pending {
+  enum Kind { kAlarm, kCausal, kState, kMarkDown };
+  Kind kind = kAlarm;
+  bool undo = false;
+  std::string token;
+  // kAlarm: a = target vertex, b = alarm vertex. kCausal: a -> b.
+  // kState, kMarkDown: a = the vertex.
+  std::string a, b;
+  const Action* action = nullptr;  // null for an orphan token's undo
+};
+
+struct Step {
+  int term;
+  int from;
+  int to;
+  bool out;    // the edge leaves `from`
+  bool check;  // `to` is bound already: only check the edge
+};
+
+// For each scenario, clause and anchor variable, the order in which the
+// positive edges are followed.
+struct Evaluator::Plans {
+  std::vector<std::vector<std::vector<std::vector<Step>>>> p;
+};
+
+class Evaluator::Matcher {
+ public:
+  Matcher(const Graph& g, const Clause& c, const std::vector<Step>& steps)
+      : g_(g), c_(c), steps_(steps), bind_(c.vars.size(), graph::kNoSlot) {}
+
+  template <typename Emit>
+  void Run(int anchor, Slot v, Emit emit) {
+    bind_[anchor] = v;
+    Rec(0, emit);
+    bind_[anchor] = graph::kNoSlot;
+  }
+  const std::vector<Slot>& binding() const { return bind_; }
+
+ private:
+  template <typename Emit>
+  void Rec(size_t i, Emit& emit) {
+    if (i == steps_.size()) {
+      if (NegativesHold()) emit(bind_);
+      return;
+    }
+    const Step& st = steps_[i];
+    const EdgeTerm& term = c_.positive[st.term];
+    Slot u = bind_[st.from];
+    const auto& adj = st.out ? g_.OutEdges(u) : g_.InEdges(u);
+    for (Slot e : adj) {
+      if (g_.EdgeLabelId(e) != term.label_id) continue;
+      if (Deleted(g_.EdgeProps(e))) continue;
+      Slot w = st.out ? g_.EdgeTarget(e) : g_.EdgeSource(e);
+      if (st.check) {
+        if (w == bind_[st.to]) {
+          Rec(i + 1, emit);
+          return;
+        }
+        continue;
+      }
+      if (Used(w)) continue;
+      if (!EntityOk(*c_.vars[st.to], g_.VertexProps(w))) continue;
+      bind_[st.to] = w;
+      Rec(i + 1, emit);
+      bind_[st.to] = graph::kNoSlot;
+    }
+  }
+  bool Used(Slot w) const {
+    for (int i = 0; i < c_.bound_count; ++i) {
+      if (bind_[i] == w) return true;
+    }
+    return false;
+  }
+  // True when no live edge `label` leaves `from` (or enters it, !out) to a
+  // vertex that is `to_slot`, or, when that is unbound, matches `to_def`.
+  bool NoEdge(Slot from, bool out, KeyId label, Slot to_slot, const EntityDef& to_def) const {
+    const auto& adj = out ? g_.OutEdges(from) : g_.InEdges(from);
+    for (Slot e : adj) {
+      if (g_.EdgeLabelId(e) != label || Deleted(g_.EdgeProps(e))) continue;
+      Slot w = out ? g_.EdgeTarget(e) : g_.EdgeSource(e);
+      if (to_slot != graph::kNoSlot ? w == to_slot : EntityOk(to_def, g_.VertexProps(w))) {
+        return false;
+      }
+    }
+    return true;
+  }
+  bool NegativesHold() const {
+    for (const EdgeTerm& t : c_.negative) {
+      Slot s = bind_[t.source];
+      Slot d = bind_[t.target];
+      bool ok = s != graph::kNoSlot ? NoEdge(s, true, t.label_id, d, *c_.vars[t.target])
+                                    : NoEdge(d, false, t.label_id, s, *c_.vars[t.source]);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  const Graph& g_;
+  const Clause& c_;
+  const std::vector<Step>& steps_;
+  std::vector<Slot> bind_;
+};
+
+// ----------------------------------------------------------- construction
+
+namespace {
+std::vector<Step> PlanFrom(const Clause& c, int anchor) {
+  std::vector<Step> steps;
+  std::vector<bool> bound(c.vars.size(), false);
+  std::vector<bool> used(c.positive.size(), false);
+  bound[anchor] = true;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    // Checks first (cheap), then extensions.
+    for (size_t i = 0; i < c.positive.size(); ++i) {
+      const EdgeTerm& t = c.positive[i];
+      if (!used[i] && bound[t.source] && bound[t.target]) {
+        steps.push_back({static_cast<int>(i), t.source, t.target, true, true});
+        used[i] = true;
+        progress = true;
+      }
+    }
+    for (size_t i = 0; i < c.positive.size(); ++i) {
+      const EdgeTerm& t = c.positive[i];
+      if (used[i]) continue;
+      if (bound[t.source] != bound[t.target]) {
+        bool from_source = bound[t.source];
+        int from = from_source ? t.source : t.target;
+        int to = from_source ? t.target : t.source;
+        steps.push_back({static_cast<int>(i), from, to, from_source, false});
+        bound[to] = true;
+        used[i] = true;
+        progress = true;
+        break;
+      }
+    }
+  }
+  return steps;
+}
+}  // namespace
+
+Evaluator::Evaluator(TemplateSet templates) : templates_(std::move(templates)) {
+  BuildIndexes();
+}
+
+Evaluator::~Evaluator() = default;
+
+void Evaluator::BuildIndexes() {
+  plans_ = std::make_unique<Plans>();
+  Plans* plans = plans_.get();
+  for (const auto& t : templates_.templates) {
+    for (const Scenario& s : t->scenarios) {
+      int si = static_cast<int>(scenarios_.size());
+      scenarios_.push_back(&s);
+      scenario_by_key_[s.key] = si;
+      plans->p.emplace_back();
+      for (size_t ci = 0; ci < s.clauses.size(); ++ci) {
+        const Clause& c = s.clauses[ci];
+        plans->p.back().emplace_back();
+        for (int v = 0; v < c.bound_count; ++v) {
+          plans->p.back().back().push_back(PlanFrom(c, v));
+          Var var{si, static_cast<int>(ci), v};
+          if (c.vars[v]->vitrage_type.empty()) {
+            untyped_anchors_.push_back(var);
+          } else {
+            anchors_by_type_[c.vars[v]->vitrage_type].push_back(var);
+          }
+        }
+        for (const EdgeTerm& e : c.negative) {
+          for (int end : {e.source, e.target}) {
+            if (end < c.bound_count) continue;
+            if (c.vars[end]->vitrage_type.empty()) {
+              negated_untyped_ = true;
+            } else {
+              negated_types_.insert(c.vars[end]->vitrage_type);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// --------------------------------------------------------------- matching
+
+void Evaluator::CollectAffected(const v1::GraphDelta& delta, std::vector<std::string>* ids) {
+  for (const v1::GraphChange& ch : delta.changes()) {
+    if (ch.has_vertex()) {
+      ids->push_back(ch.vertex().vertex_id());
+    } else if (ch.has_edge()) {
+      ids->push_back(ch.edge().source_id());
+      ids->push_back(ch.edge().target_id());
+    }
+  }
+}
+
+void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::string, Match>* out) {
+  const Properties& props = g.VertexProps(v);
+  if (Deleted(props)) return;
+  ++stats_.vertices_examined;
+  const Plans* plans = plans_.get();
+  auto try_anchor = [&](const Var& a) {
+    const Scenario& s = *scenarios_[a.scenario];
+    const Clause& c = s.clauses[a.clause];
+    if (!EntityOk(*c.vars[a.var], props)) return;
+    Matcher m(g, c, plans->p[a.scenario][a.clause][a.var]);
+    m.Run(a.var, v, [&](const std::vector<Slot>& bind) {
+      ++stats_.matches;
+      Match match;
+      match.scenario = a.scenario;
+      match.clause = a.clause;
+      std::string ref = absl::StrCat(Esc(s.key), "|", a.clause);
+      for (int i = 0; i < c.bound_count; ++i) {
+        absl::string_view id = g.VertexId(bind[i]);
+        absl::StrAppend(&ref, "|", Esc(c.vars[i]->id), "=", Esc(id));
+        match.ids.emplace_back(id);
+      }
+      out->try_emplace(std::move(ref), std::move(match));
+    });
+  };
+  const Value* type = props.Find(graph::keys::kVitrageType);
+  if (type != nullptr && type->is_string()) {
+    auto it = anchors_by_type_.find(type->string_value());
+    if (it != anchors_by_type_.end()) {
+      for (const Var& a : it->second) try_anchor(a);
+    }
+  }
+  for (const Var& a : untyped_anchors_) try_anchor(a);
+}
+
+void Evaluator::IndexRef(const std::string& ref, const Match& m) {
+  auto [it, inserted] = refs_.try_emplace(ref);
+  if (!inserted) return;
+  it->second = std::make_unique<RefInfo>();
+  it->second->scenario = m.scenario;
+  it->second->vertex_ids = m.ids;
+  for (const std::string& id : m.ids) by_vertex_[id].insert(ref);
+}
+
+void Evaluator::UnindexRef(const std::string& ref) {
+  auto it = refs_.find(ref);
+  if (it == refs_.end()) return;
+  for (const std::string& id : it->second->vertex_ids) {
+    auto v = by_vertex_.find(id);
+    if (v == by_vertex_.end()) continue;
+    v->second.erase(ref);
+    if (v->second.empty()) by_vertex_.erase(v);
+  }
+  refs_.erase(it);
+}
+
+void Evaluator::Reconcile(const Graph& g, const absl::flat_hash_map<std::string, Match>& current,
+                          const absl::flat_hash_set<std::string>& recorded,
+                          std::vector<Pending>* out) {
+  (void)g;
+  auto emit = [&](const Scenario& s, int clause, const std::vector<std::string>& ids,
+                  const std::string& ref, bool undo) {
+    const Clause& c = s.clauses[clause];
+    auto id_of = [&](const std::string& entity) -> const std::string& {
+      return ids[c.VarIndex(entity)];
+    };
+    const int n = static_cast<int>(s.actions.size());
+    for (int k = 0; k < n; ++k) {
+      int ai = undo ? n - 1 - k : k;
+      const Action& a = s.actions[ai];
+      std::string token = absl::StrCat(ref, "/", ai);
+      Pending p;
+      p.undo = undo;
+      p.action = &a;
+      p.token = token;
+      switch (a.type) {
+        case ActionType::kRaiseAlarm: {
+          p.kind = Pending::kAlarm;
+          p.a = id_of(a.target);
+          p.b = AlarmId(p.a, a.alarm_name);
+          Pending causal;
+          if (!a.source.empty()) {
+            causal.kind = Pending::kCausal;
+            causal.undo = undo;
+            causal.action = &a;
+            causal.token = token;
+            causal.a = id_of(a.source);
+            causal.b = p.b;
+          }
+          if (undo && !a.source.empty()) out->push_back(causal);
+          out->push_back(std::move(p));
+          if (!undo && !a.source.empty()) out->push_back(std::move(causal));
+          continue;
+        }
+        case ActionType::kAddCausalRelationship:
+          p.kind = Pending::kCausal;
+          p.a = id_of(a.source);
+          p.b = id_of(a.target);
+          break;
+        case ActionType::kSetState:
+          p.kind = Pending::kState;
+          p.a = id_of(a.target);
+          break;
+        case ActionType::kMarkDown:
+          p.kind = Pending::kMarkDown;
+          p.a = id_of(a.target);
+          break;
+      }
+      out->push_back(std::move(p));
+    }
+  };
+  for (const std::string& ref : recorded) {
+    if (current.contains(ref)) continue;
+    auto it = refs_.find(ref);
+    if (it == refs_.end()) continue;
+    const RefInfo& info = *it->second;
+    if (info.scenario >= 0) {
+      // The clause index is the second field of the ref.
+      std::vector<absl::string_view> parts = absl::StrSplit(ref, '|');
+      int clause = 0;
+      if (parts.size() > 1 && absl::SimpleAtoi(parts[1], &clause)) {
+        emit(*scenarios_[info.scenario], clause, info.vertex_ids, ref, /*undo=*/true);
+      }
+    }
+    UnindexRef(ref);
+  }
+  for (const auto& [ref, m] : current) {
+    IndexRef(ref, m);
+    emit(*scenarios_[m.scenario], m.clause, m.ids, ref, /*undo=*/false);
+  }
+}
+
+// ----------------------------------------------------------------- events
+
+absl::Status Evaluator::Run(const Graph& g, std::vector<Pending> pending, const ApplyFn& apply) {
+  for (int round = 0; !pending.empty(); ++round) {
+    if (round == kMaxRounds) {
+      ++stats_.cascade_limit_hits;
+      LOG(WARNING) << "evaluator: actions still cascading after " << kMaxRounds
+                   << " rounds; " << pending.size()
+                   << " actions left for the next change (do the templates trigger each other?)";
+      return absl::OkStatus();
+    }
+    std::vector<std::string> next;
+    for (const Pending& p : pending) {
+      v1::Event ev;
+      std::string kind;
+      if (!BuildEvent(g, p, &ev, &kind)) continue;
+      v1::GraphDelta delta;
+      absl::Status s = apply(ev, kind, &delta);
+      if (!s.ok()) return s;
+      if (p.undo) {
+        ++stats_.actions_undone;
+      } else {
+        ++stats_.actions_done;
+      }
+      CollectAffected(delta, &next);
+    }
+    pending.clear();
+    if (next.empty()) break;
+    std::sort(next.begin(), next.end());
+    next.erase(std::unique(next.begin(), next.end()), next.end());
+    // What the actions changed may satisfy (or break) other scenarios.
+    absl::flat_hash_map<std::string, Match> current;
+    absl::flat_hash_set<std::string> recorded;
+    for (const std::string& id : next) {
+      Slot v = g.FindVertex(id);
+      if (v != graph::kNoSlot) MatchesAround(g, v, &current);
+      auto it = by_vertex_.find(id);
+      if (it != by_vertex_.end()) recorded.insert(it->second.begin(), it->second.end());
+    }
+    Reconcile(g, current, recorded, &pending);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Evaluator::Evaluate(const Graph& g, std::vector<std::string> affected,
+                                 const ApplyFn& apply) {
+  ++stats_.evaluations;
+  if (scenarios_.empty()) return absl::OkStatus();
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  if (negated_untyped_ || !negated_types_.empty()) {
+    // A vertex that can be the unbound end of a negated relationship
+    // changes the matches of its neighbours.
+    size_t n = affected.size();
+    for (size_t i = 0; i < n; ++i) {
+      Slot v = g.FindVertex(affected[i]);
+      if (v == graph::kNoSlot) continue;
+      absl::string_view type = g.VertexProps(v).GetString(graph::keys::kVitrageType);
+      if (!negated_untyped_ && !negated_types_.contains(type)) continue;
+      for (Slot e : g.OutEdges(v)) affected.emplace_back(g.VertexId(g.EdgeTarget(e)));
+      for (Slot e : g.InEdges(v)) affected.emplace_back(g.VertexId(g.EdgeSource(e)));
+    }
+    std::sort(affected.begin(), affected.end());
+    affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  }
+  absl::flat_hash_map<std::string, Match> current;
+  absl::flat_hash_set<std::string> recorded;
+  for (const std::string& id : affected) {
+    Slot v = g.FindVertex(id);
+    if (v != graph::kNoSlot) MatchesAround(g, v, &current);
+    auto it = by_vertex_.find(id);
+    if (it != by_vertex_.end()) recorded.insert(it->second.begin(), it->second.end());
+  }
+  if (current.empty() && recorded.empty()) return absl::OkStatus();
+  std::vector<Pending> pending;
+  Reconcile(g, current, recorded, &pending);
+  return Run(g, std::move(pending), apply);
+}
+
+absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
+  absl::Time t0 = absl::Now();
+  ++stats_.full_passes;
+  // Every match, each found once: anchored at its clause's first variable.
+  absl::flat_hash_map<std::string, Match> current;
+  const Plans* plans = plans_.get();
+  g.ForEachVertex([&](Slot v) {
+    const Properties& props = g.VertexProps(v);
+    if (Deleted(props)) return;
+    for (size_t si = 0; si < scenarios_.size(); ++si) {
+      const Scenario& s = *scenarios_[si];
+      for (size_t ci = 0; ci < s.clauses.size(); ++ci) {
+        const Clause& c = s.clauses[ci];
+        const std::string& type = c.vars[0]->vitrage_type;
+        if (!type.empty() && props.GetString(graph::keys::kVitrageType) != type) continue;
+        if (!EntityOk(*c.vars[0], props)) continue;
+        Matcher m(g, c, plans->p[si][ci][0]);
+        m.Run(0, v, [&](const std::vector<Slot>& bind) {
+          ++stats_.matches;
+          Match match;
+          match.scenario = static_cast<int>(si);
+          match.clause = static_cast<int>(ci);
+          std::string ref = absl::StrCat(Esc(s.key), "|", ci);
+          for (int i = 0; i < c.bound_count; ++i) {
+            absl::string_view id = g.VertexId(bind[i]);
+            absl::StrAppend(&ref, "|", Esc(c.vars[i]->id), "=", Esc(id));
+            match.ids.emplace_back(id);
+          }
+          current.try_emplace(std::move(ref), std::move(match));
+        });
+      }
+    }
+  });
+  // Tokens in the graph that no match keeps (also those of templates that
+  // are gone): undo them where they are.
+  std::vector<Pending> pending;
+  auto orphan = [&](absl::string_view token) {
+    size_t slash = token.rfind('/');
+    std::string ref(token.substr(0, slash == absl::string_view::npos ? 0 : slash));
+    return !current.contains(ref);
+  };
+  g.ForEachVertex([&](Slot v) {
+    const Properties& p = g.VertexProps(v);
+    for (const std::string& t : StrList(p.Find(kRefs))) {
+      if (!orphan(t)) continue;
+      Pending u;
+      u.kind = Pending::kAlarm;
+      u.undo = true;
+      u.token = t;
+      u.b = std::string(g.VertexId(v));
+      pending.push_back(std::move(u));
+    }
+    for (const std::string& e : StrList(p.Find(kStates))) {
+      size_t at = e.find('@');
+      std::string t = at == std::string::npos ? e : e.substr(at + 1);
+      if (!orphan(t)) continue;
+      Pending u;
+      u.kind = Pending::kState;
+      u.undo = true;
+      u.token = t;
+      u.a = std::string(g.VertexId(v));
+      pending.push_back(std::move(u));
+    }
+    for (const std::string& t : StrList(p.Find(kMarkDown))) {
+      if (!orphan(t)) continue;
+      Pending u;
+      u.kind = Pending::kMarkDown;
+      u.undo = true;
+      u.token = t;
+      u.a = std::string(g.VertexId(v));
+      pending.push_back(std::move(u));
+    }
+  });
+  g.ForEachEdge([&](Slot e) {
+    for (const std::string& t : StrList(g.EdgeProps(e).Find(kRefs))) {
+      if (!orphan(t)) continue;
+      Pending u;
+      u.kind = Pending::kCausal;
+      u.undo = true;
+      u.token = t;
+      u.a = std::string(g.VertexId(g.EdgeSource(e)));
+      u.b = std::string(g.VertexId(g.EdgeTarget(e)));
+      // Causal edges first: undoing the alarm would take them along.
+      pending.insert(pending.begin(), std::move(u));
+    }
+  });
+  size_t undos = pending.size();
+  refs_.clear();
+  by_vertex_.clear();
+  Reconcile(g, current, {}, &pending);
+  uint64_t done0 = stats_.actions_done, undone0 = stats_.actions_undone;
+  absl::Status s = Run(g, std::move(pending), apply);
+  stats_.last_full_pass_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+  LOG(INFO) << "evaluator: full pass over " << g.vertex_count() << " vertices with "
+            << scenarios_.size() << " scenarios: " << current.size() << " matches, "
+            << (stats_.actions_done - done0) << " actions done, "
+            << (stats_.actions_undone - undone0) << " undone (" << undos
+            << " tokens no match keeps), " << stats_.last_full_pass_ms << " ms";
+  return s;
+}
+
+bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std::string* kind) {
+  std::vector<collector::Op> ops;
+  const Action* a = p.action;
+  switch (p.kind) {
+    case Pending::kAlarm: {
+      Slot alarm = g.FindVertex(p.b);
+      if (p.undo) {
+        if (alarm == graph::kNoSlot) return false;
+        const Properties& old = g.VertexProps(alarm);
+        if (!ListHas(old.Find(kRefs), p.token)) return false;
+        std::vector<std::string> refs = StrList(old.Find(kRefs));
+        refs.erase(std::remove(refs.begin(), refs.end(), p.token), refs.end());
+        if (refs.empty()) {
+          collector::Op op;
+          op.kind = collector::Op::kRemoveVertex;
+          op.id = p.b;
+          ops.push_back(std::move(op));
+          *kind = absl::StrCat("evaluator clear_alarm \"", old.GetString(graph::keys::kName),
+                               "\" on ", old.GetString(kResourceId));
+        } else {
+          Properties props = old;
+          props.Set(kRefs, MakeList(std::move(refs)));
+          ops.push_back(SetVertex(p.b, std::move(props)));
+          *kind = absl::StrCat("evaluator release_alarm \"", old.GetString(graph::keys::kName),
+                               "\" on ", old.GetString(kResourceId));
+        }
+        break;
+      }
+      Slot target = g.FindVertex(p.a);
+      if (target == graph::kNoSlot) return false;
+      if (alarm != graph::kNoSlot) {
+        const Properties& old = g.VertexProps(alarm);
+        if (ListHas(old.Find(kRefs), p.token) &&
+            FindLiveEdge(g, alarm, target, kOnLabel) != graph::kNoSlot) {
+          return false;
+        }
+        Properties props = old;
+        std::vector<std::string> refs = StrList(old.Find(kRefs));
+        refs.push_back(p.token);
+        props.Set(kRefs, MakeList(std::move(refs)));
+        ops.push_back(SetVertex(p.b, std::move(props)));
+      } else {
+        std::string sev = absl::AsciiStrToUpper(a->severity);
+        Properties props;
+        props.Set(graph::keys::kVitrageId, Value::String(p.b));
+        props.Set(graph::keys::kVitrageCategory, Value::String("ALARM", true));
+        props.Set(graph::keys::kVitrageType, Value::String(kDeducedAlarmType, true));
+        props.Set(graph::keys::kName, Value::String(a->alarm_name));
+        props.Set(graph::keys::kSeverity, Value::String(a->severity));
+        props.Set(kAggSeverity, Value::String(sev));
+        props.Set(kOpSeverity, Value::String(sev));
+        props.Set(graph::keys::kState, Value::String("Active", true));
+        props.Set(kResourceId, Value::String(p.a));
+        props.Set(kResourceType,
+                  Value::String(g.VertexProps(target).GetString(graph::keys::kVitrageType)));
+        props.Set(graph::keys::kVitrageIsDeleted, Value::Bool(false));
+        props.Set(graph::keys::kVitrageIsPlaceholder, Value::Bool(false));
+        props.Set(graph::keys::kIsRealVitrageId, Value::Bool(true));
+        props.Set(graph::keys::kVitrageCachedId,
+                  Value::String(processor::Md5Hex(
+                      absl::StrCat("ALARM:vitrage:", p.a, ":", a->alarm_name))));
+        props.Set(kRefs, MakeList({p.token}));
+        ops.push_back(SetVertex(p.b, std::move(props)));
+      }
+      Slot on = alarm == graph::kNoSlot ? graph::kNoSlot : FindLiveEdge(g, alarm, target, kOnLabel);
+      if (on == graph::kNoSlot) {
+        Properties ep;
+        ep.Set(graph::keys::kRelationshipType, Value::String("on", true));
+        ep.Set(graph::keys::kVitrageIsDeleted, Value::Bool(false));
+        ops.push_back(SetEdge(p.b, p.a, "on", std::move(ep)));
+      }
+      *kind = absl::StrCat("evaluator raise_alarm \"", a->alarm_name, "\" on ", p.a);
+      break;
+    }
+    case Pending::kCausal: {
+      Slot s = g.FindVertex(p.a);
+      Slot t = g.FindVertex(p.b);
+      if (s == graph::kNoSlot || t == graph::kNoSlot) return false;
+      Slot e = FindLiveEdge(g, s, t, kCausesLabel_);
+      bool has = e != graph::kNoSlot && ListHas(g.EdgeProps(e).Find(kRefs), p.token);
+      if (p.undo) {
+        if (!has) return false;
+        std::vector<std::string> refs = StrList(g.EdgeProps(e).Find(kRefs));
+        refs.erase(std::remove(refs.begin(), refs.end(), p.token), refs.end());
+        if (refs.empty()) {
+          collector::Op op;
+          op.kind = collector::Op::kRemoveEdge;
+          op.source = p.a;
+          op.target = p.b;
+          op.label = kCausesLabel;
+          ops.push_back(std::move(op));
+        } else {
+          Properties props = g.EdgeProps(e);
+          props.Set(kRefs, MakeList(std::move(refs)));
+          ops.push_back(SetEdge(p.a, p.b, kCausesLabel, std::move(props)));
+        }
+        *kind = absl::StrCat("evaluator remove_causal_relationship ", p.a, " -> ", p.b);
+        break;
+      }
+      if (has) return false;
+      Properties props;
+      std::vector<std::string> refs;
+      if (e != graph::kNoSlot) {
+        props = g.EdgeProps(e);
+        refs = StrList(props.Find(kRefs));
+      } else {
+        props.Set(graph::keys::kRelationshipType, Value::String(kCausesLabel, true));
+        props.Set(graph::keys::kVitrageIsDeleted, Value::Bool(false));
+      }
+      refs.push_back(p.token);
+      props.Set(kRefs, MakeList(std::move(refs)));
+      ops.push_back(SetEdge(p.a, p.b, kCausesLabel, std::move(props)));
+      *kind = absl::StrCat("evaluator add_causal_relationship ", p.a, " -> ", p.b);
+      break;
+    }
+    case Pending::kState: {
+      Slot v = g.FindVertex(p.a);
+      if (v == graph::kNoSlot) return false;
+      const Properties& old = g.VertexProps(v);
+      std::vector<std::string> entries = StrList(old.Find(kStates));
+      std::string mine = p.undo ? std::string() : absl::StrCat(a->state, "@", p.token);
+      bool found = false;
+      std::vector<std::string> kept;
+      for (auto& e : entries) {
+        size_t at = e.find('@');
+        if (at != std::string::npos && absl::string_view(e).substr(at + 1) == p.token) {
+          found = found || e == mine;
+          if (!p.undo && e == mine) kept.push_back(e);
+          continue;
+        }
+        kept.push_back(e);
+      }
+      if (p.undo ? kept.size() == entries.size() : found) return false;
+      if (!p.undo) kept.push_back(mine);
+      Properties props = old;
+      std::string state = DominantState(kept);
+      if (kept.empty()) {
+        props.Erase(kStates);
+        props.Erase(kVitrageState);
+      } else {
+        props.Set(kStates, MakeList(std::move(kept)));
+        props.Set(kVitrageState, Value::String(state));
+      }
+      ops.push_back(SetVertex(p.a, std::move(props)));
+      *kind = p.undo ? absl::StrCat("evaluator unset_state on ", p.a)
+                     : absl::StrCat("evaluator set_state ", a->state, " on ", p.a);
+      break;
+    }
+    case Pending::kMarkDown: {
+      Slot v = g.FindVertex(p.a);
+      if (v == graph::kNoSlot) return false;
+      const Properties& old = g.VertexProps(v);
+      bool has = ListHas(old.Find(kMarkDown), p.token);
+      if (has != p.undo) return false;
+      std::vector<std::string> refs = StrList(old.Find(kMarkDown));
+      if (p.undo) {
+        refs.erase(std::remove(refs.begin(), refs.end(), p.token), refs.end());
+      } else {
+        refs.push_back(p.token);
+      }
+      Properties props = old;
+      if (refs.empty()) {
+        props.Erase(kMarkDown);
+      } else {
+        props.Set(kMarkDown, MakeList(refs));
+      }
+      props.Set(kIsMarkedDown, Value::Bool(!refs.empty()));
+      ops.push_back(SetVertex(p.a, std::move(props)));
+      *kind = absl::StrCat(p.undo ? "evaluator unmark_down " : "evaluator mark_down ", p.a);
+      break;
+    }
+  }
+  if (ops.empty()) return false;
+  ev->set_source(kEvaluatorSource);
+  collector::EncodePassthrough(ops, "update", kSampleDate, ev->mutable_fields());
+  return true;
+}
+
+}  // namespace vitrage::evaluator

@@ -1,0 +1,157 @@
+// The scenario evaluator: runs Vitrage templates (template.h) on the entity
+// graph and turns their actions into events.
+//
+// Matching. A scenario's condition is an OR of AND-clauses; a match of a
+// clause binds each of its positive entities to a distinct live vertex
+// (vitrage_is_deleted not true) whose properties satisfy the entity, such
+// that every positive relationship is a live edge with that label in that
+// direction and no negated relationship holds. The evaluator never scans
+// the graph on a change: for each changed vertex or edge it searches only
+// the matches that contain a changed vertex (plus, when a template has a
+// negated relationship with an unbound end, the changed vertex's
+// neighbours), starting from the clause positions the vertex can take.
+//
+// Action state lives in the graph. Every action instance has a token,
+//   "<template name>#<scenario>|<clause>|<entity>=<vertex id>|...|/<action>"
+// (the scenario, the clause and the whole binding; '%', '|', '=', '/', '@'
+// escaped as %XX), and the element an action changed carries the tokens
+// that keep it:
+//   * a deduced alarm (vitrage_category ALARM, vitrage_type "vitrage",
+//     vertex id derived from the target and the alarm name, edge "on" to
+//     the target) and a causal edge ("causes"): list vitrage_evaluator_refs;
+//     the element goes when its last token goes (raise/clear is reference
+//     counted: two scenarios raising the same alarm keep it until both
+//     clear);
+//   * set_state: list vitrage_evaluator_states of "STATE@token";
+//     vitrage_state is the most severe of them (ERROR > CRITICAL > DOWN >
+//     SUBOPTIMAL > other > AVAILABLE/OK/UP), removed with the last one;
+//   * mark_down: list vitrage_evaluator_mark_down; is_marked_down is true
+//     while it is non-empty, false after.
+// An action is "done" exactly when its token is on its element, so the
+// graph (journaled, snapshotted and replayed like any other state) is the
+// evaluator's state: after snapshot + replay nothing already done is done
+// again, and a full pass (FullPass) brings the graph in line with the
+// templates (doing what is missing, undoing tokens no match keeps, also
+// those of removed templates). The evaluator's own index (which tokens
+// mention which vertex) is only a cache rebuilt by FullPass.
+//
+// Events. Each action is one "vitrage.passthrough" event (set_vertex /
+// set_edge / remove_* ops carrying the element's full new properties, built
+// from the graph at the moment it is applied) with source "evaluator".
+// The caller applies it through the processor and journals it, then the
+// evaluator evaluates the change it made (a deduced alarm can satisfy
+// another scenario: cascades stop after 16 rounds). No wall-clock time is
+// written, so the graph is a function of the events: a fresh start and a
+// restore give the same graph.
+//
+// Thread safety: external synchronization (the engine's graph lock).
+#ifndef VITRAGE_GRAPH_SERVICE_EVALUATOR_EVALUATOR_H_
+#define VITRAGE_GRAPH_SERVICE_EVALUATOR_EVALUATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "graph_service/evaluator/template.h"
+#include "graph_service/graph/graph.h"
+#include "vitrage/v1/graph.pb.h"
+
+namespace vitrage::evaluator {
+
+inline constexpr char kEvaluatorSource[] = "evaluator";
+inline constexpr char kRefsKey[] = "vitrage_evaluator_refs";
+inline constexpr char kStatesKey[] = "vitrage_evaluator_states";
+inline constexpr char kMarkDownKey[] = "vitrage_evaluator_mark_down";
+inline constexpr char kDeducedAlarmType[] = "vitrage";
+inline constexpr char kCausesLabel[] = "causes";
+
+// Applies one action event (through the processor, journaled) and appends
+// what it changed to `delta`. A non-OK status stops the current evaluation
+// (the caller is shutting down or the event was refused).
+using ApplyFn = std::function<absl::Status(const v1::Event& event, const std::string& kind,
+                                           v1::GraphDelta* delta)>;
+
+class Evaluator {
+ public:
+  explicit Evaluator(TemplateSet templates);
+  ~Evaluator();
+
+  const TemplateSet& templates() const { return templates_; }
+
+  // Vertex ids a delta touched (its vertices and the ends of its edges).
+  static void CollectAffected(const v1::GraphDelta& delta, std::vector<std::string>* ids);
+
+  // Evaluates the scenarios around `affected` (after the change is in
+  // `g`), and applies the resulting actions through `apply`, then those
+  // their changes cause. `g` must be the graph `apply` changes.
+  absl::Status Evaluate(const graph::Graph& g, std::vector<std::string> affected,
+                        const ApplyFn& apply);
+
+  // Every match in the graph against every token in it: does what is
+  // missing, undoes what no match keeps, rebuilds the index.
+  absl::Status FullPass(const graph::Graph& g, const ApplyFn& apply);
+
+  struct Stats {
+    uint64_t evaluations = 0;      // Evaluate calls
+    uint64_t vertices_examined = 0;
+    uint64_t matches = 0;          // matches found (with repeats)
+    uint64_t actions_done = 0;
+    uint64_t actions_undone = 0;
+    uint64_t full_passes = 0;
+    double last_full_pass_ms = 0;
+    uint64_t cascade_limit_hits = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  // Active matches in the index.
+  size_t active_matches() const { return refs_.size(); }
+
+ private:
+  struct Var {
+    int scenario, clause, var;
+  };
+  struct Match;
+  struct Pending;
+  struct RefInfo;
+  class Matcher;
+  struct Plans;
+
+  // The event that does or undoes `p` on the graph as it is now; false
+  // when there is nothing to do (done already, or its vertex is gone).
+  static bool BuildEvent(const graph::Graph& g, const Pending& p, v1::Event* ev,
+                         std::string* kind);
+
+  void BuildIndexes();
+  // Matches of every clause that include vertex `v` in a bound position.
+  void MatchesAround(const graph::Graph& g, graph::Slot v,
+                     absl::flat_hash_map<std::string, Match>* out);
+  void Reconcile(const graph::Graph& g, const absl::flat_hash_map<std::string, Match>& current,
+                 const absl::flat_hash_set<std::string>& recorded, std::vector<Pending>* out);
+  absl::Status Run(const graph::Graph& g, std::vector<Pending> pending, const ApplyFn& apply);
+  void IndexRef(const std::string& ref, const Match& m);
+  void UnindexRef(const std::string& ref);
+
+  TemplateSet templates_;
+  std::unique_ptr<Plans> plans_;
+  std::vector<const Scenario*> scenarios_;
+  absl::flat_hash_map<std::string, int> scenario_by_key_;
+  // Anchor positions by the vitrage_type the entity requires ("" = any).
+  absl::flat_hash_map<std::string, std::vector<Var>> anchors_by_type_;
+  std::vector<Var> untyped_anchors_;
+  // vitrage_types of entities at the unbound end of a negated relationship
+  // (a change to such a vertex re-evaluates its neighbours).
+  absl::flat_hash_set<std::string> negated_types_;
+  bool negated_untyped_ = false;
+  // Index: active match ref -> its binding; vertex id -> refs naming it.
+  absl::flat_hash_map<std::string, std::unique_ptr<RefInfo>> refs_;
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_vertex_;
+  Stats stats_;
+};
+
+}  // namespace vitrage::evaluator
+
+#endif  // VITRAGE_GRAPH_SERVICE_EVALUATOR_EVALUATOR_H_
