@@ -22,6 +22,16 @@ CollectorService::CollectorService(CollectorOptions options,
 CollectorService::~CollectorService() { Shutdown(); }
 
 void CollectorService::Start() {
+  bool makes_changes;
+  {
+    absl::MutexLock l(&mu_);
+    makes_changes = upstream_ == nullptr || upstream_->MakesChanges();
+  }
+  if (options_.change_rate > 0 && !makes_changes) {
+    LOG(WARNING) << "change_rate " << options_.change_rate
+                 << " ignored: this datasource makes no changes";
+    return;
+  }
   if (options_.change_rate > 0 && !generator_.joinable()) {
     generator_ = std::thread([this] { RunGenerator(); });
   }
@@ -35,6 +45,14 @@ void CollectorService::Shutdown() {
 }
 
 absl::Status CollectorService::StartTail(const std::string& path) {
+  {
+    absl::MutexLock l(&mu_);
+    if (upstream_ != nullptr) {
+      return absl::FailedPreconditionError(
+          "a workload event tail needs the workload-shaped model (topology file .jsonl or "
+          "synthetic_format = workload)");
+    }
+  }
   auto reader = workload::LineReader::Open(path);
   if (!reader.ok()) return reader.status();
   tail_ = std::thread([this, path, r = std::move(*reader)]() mutable {
@@ -71,6 +89,7 @@ absl::Status CollectorService::StartTail(const std::string& path) {
 uint64_t CollectorService::GenerateChange() {
   if (!outbox_.WaitForRoom()) return 0;
   absl::MutexLock l(&mu_);
+  if (upstream_ != nullptr) return GenerateUpstreamChange();
   std::string now = SampleDateNow();
   std::vector<Op> ops = model_->NextChange(now);
   ++changes_;
@@ -121,6 +140,7 @@ grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
   }
   uint32_t batch = req->batch_size() == 0 ? 1000 : req->batch_size();
   if (batch > 10000) batch = 10000;
+  if (upstream_mode_) return GetAllUpstream(ctx, action, batch, writer);
   std::vector<Op> ops;
   uint64_t covered;
   {
@@ -178,6 +198,13 @@ grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
   resp->set_ack_latency_p99_ms(c.ack_p99_ms);
   resp->set_ack_latency_max_ms(c.ack_max_ms);
   absl::MutexLock l(&mu_);
+  if (upstream_ != nullptr) {
+    resp->set_entities(reference_->graph().vertex_count());
+    resp->set_relationships(reference_->graph().edge_count());
+    resp->set_changes(changes_);
+    if (req->with_digest()) resp->set_model_digest(CanonicalDigest(reference_->graph()));
+    return grpc::Status::OK;
+  }
   resp->set_entities(model_->graph().vertex_count());
   resp->set_relationships(model_->graph().edge_count());
   resp->set_changes(changes_);

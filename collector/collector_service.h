@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "collector/model.h"
 #include "collector/outbox.h"
+#include "collector/upstream_events.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 
 namespace vitrage::collector {
@@ -23,12 +24,22 @@ struct CollectorOptions {
   uint64_t max_changes = 0;
   // Ops per pass-through event in GetAll.
   int ops_per_get_all_event = 64;
+  // Upstream-shaped sources: seed of the reference graph's vertex ids.
+  uint64_t reference_seed = 1;
 };
 
 class CollectorService final : public v1::Collector::Service {
  public:
   // Takes the initial state in `model`; pushes to `graph`.
   CollectorService(CollectorOptions options, std::unique_ptr<Model> model,
+                   std::shared_ptr<grpc::Channel> graph);
+  // A source of upstream-shaped events (static YAML, synthetic OpenStack
+  // cloud) instead of the workload model: GetAll sends its get_all events,
+  // the generator its notifications, and GetStatus describes the reference
+  // graph (collector/upstream_events.h): entities and relationships of the
+  // graph the graph's processor builds from the events sent (from the last
+  // init_snapshot GetAll on), model_digest its CanonicalDigest.
+  CollectorService(CollectorOptions options, std::unique_ptr<UpstreamSource> source,
                    std::shared_ptr<grpc::Channel> graph);
   ~CollectorService() override;
 
@@ -50,16 +61,28 @@ class CollectorService final : public v1::Collector::Service {
   absl::Status StartTail(const std::string& path);
 
   // Generates one change now (tests, and the generator thread). Returns its
-  // source_seq, 0 when shut down.
+  // source_seq (the last one when the change is several events), 0 when
+  // shut down or when the source makes no changes.
   uint64_t GenerateChange();
+
+  // Upstream-shaped sources: the canonical digest of the reference graph
+  // ("" in workload mode).
+  std::string ReferenceDigest();
 
  private:
   void RunGenerator();
+  // Upstream mode: the GetAll stream and one change.
+  grpc::Status GetAllUpstream(grpc::ServerContext* ctx, const std::string& action,
+                              uint32_t batch, grpc::ServerWriter<v1::GetAllResponse>* writer);
+  uint64_t GenerateUpstreamChange();
 
   const CollectorOptions options_;
   absl::Mutex mu_;  // model_ and the seq it reflects
   std::unique_ptr<Model> model_ ABSL_GUARDED_BY(mu_);
   uint64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool upstream_mode_ = false;  // set by the constructor
+  std::unique_ptr<UpstreamSource> upstream_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ReferenceGraph> reference_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_;
   std::atomic<bool> stop_{false};
   std::thread generator_;

@@ -3,7 +3,14 @@
 //
 //   vitrage-collector --config vitrage.conf [--listen HOST:PORT]
 //       [--graph HOST:PORT] [--topology FILE] [--synthetic_hosts N]
+//       [--synthetic_format workload|openstack]
 //       [--seed N] [--change_rate R] [--max_changes N]
+//
+// Datasources (docs/collector.md): a topology file in the workload format
+// (.jsonl[.zst], pass-through events) or upstream's static datasource YAML
+// (.yaml/.yml, `static` events); without a file, the synthetic cloud in the
+// workload shape or, with synthetic_format = openstack, in upstream's
+// nova/neutron/cinder/zabbix shapes.
 #include <glog/logging.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,14 +21,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collector/collector_service.h"
+#include "collector/openstack_cloud.h"
+#include "collector/static_yaml.h"
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vitrage-collector: datasources and the outbox to vitrage-graph"};
-  std::string config_path, listen, graph, topology, source;
+  std::string config_path, listen, graph, topology, source, synthetic_format;
   int synthetic_hosts = -1;
   int64_t seed = -1;
   double change_rate = -1;
@@ -33,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--graph", graph, "vitrage-graph HOST:PORT ([collector] graph_address)");
   app.add_option("--topology", topology, "workload graph file (.jsonl[.zst])");
   app.add_option("--synthetic_hosts", synthetic_hosts, "synthetic cloud of N hosts");
+  app.add_option("--synthetic_format", synthetic_format,
+                 "workload | openstack ([collector] synthetic_format)");
   app.add_option("--seed", seed, "generator seed");
   app.add_option("--change_rate", change_rate, "change events/s (0: none)");
   app.add_option("--max_changes", max_changes, "stop generating after N changes");
@@ -51,12 +63,24 @@ int main(int argc, char** argv) {
     config = *c;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
+  if (auto s = vitrage::ConfigureTls(config, "vitrage-collector"); !s.ok()) {
+    LOG(ERROR) << "vitrage-collector: " << s.message();
+    return 2;
+  }
   auto& cc = config.collector;
   if (!listen.empty()) cc.listen_address = listen;
   if (!graph.empty()) cc.graph_address = graph;
   if (!topology.empty()) cc.topology_file = topology;
   if (synthetic_hosts >= 0) cc.synthetic_hosts = synthetic_hosts;
   if (seed >= 0) cc.seed = seed;
+  if (!synthetic_format.empty()) {
+    if (synthetic_format != "workload" && synthetic_format != "openstack") {
+      LOG(ERROR) << "--synthetic_format must be workload or openstack, not \""
+                 << synthetic_format << "\"";
+      return 2;
+    }
+    cc.synthetic_format = synthetic_format;
+  }
   if (change_rate >= 0) cc.change_rate = change_rate;
   if (!source.empty()) cc.source = source;
   if (!metrics_address.empty()) cc.metrics_address = metrics_address;
@@ -68,8 +92,24 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto model = std::make_unique<vitrage::collector::Model>(cc.seed);
-  if (!cc.topology_file.empty()) {
+  namespace vc = vitrage::collector;
+  auto model = std::make_unique<vc::Model>(cc.seed);
+  std::unique_ptr<vc::UpstreamSource> upstream;
+  if (vc::IsStaticYamlPath(cc.topology_file)) {
+    absl::Time t0 = absl::Now();
+    auto s = vc::StaticYamlSource::Open(cc.topology_file);
+    if (!s.ok()) {
+      LOG(ERROR) << "cannot load topology: " << s.status().message();
+      return 2;
+    }
+    upstream = std::move(*s);
+    LOG(INFO) << upstream->Describe() << " ("
+              << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms)";
+  } else if (cc.topology_file.empty() && cc.synthetic_format == "openstack") {
+    int hosts = cc.synthetic_hosts > 0 ? cc.synthetic_hosts : 8;
+    upstream = std::make_unique<vc::OpenStackCloud>(cc.seed, vc::SyntheticForHosts(hosts));
+    LOG(INFO) << upstream->Describe() << " (seed " << cc.seed << ")";
+  } else if (!cc.topology_file.empty()) {
     absl::Time t0 = absl::Now();
     if (auto s = model->LoadTopologyFile(cc.topology_file); !s.ok()) {
       LOG(ERROR) << "cannot load topology: " << s.message();
@@ -103,8 +143,12 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  vitrage::collector::CollectorService service(
-      options, std::move(model), vitrage::MakeChannel(cc.graph_address));
+  std::unique_ptr<vc::CollectorService> service_ptr =
+      upstream ? std::make_unique<vc::CollectorService>(options, std::move(upstream),
+                                                        vitrage::MakeChannel(cc.graph_address))
+               : std::make_unique<vc::CollectorService>(options, std::move(model),
+                                                        vitrage::MakeChannel(cc.graph_address));
+  vc::CollectorService& service = *service_ptr;
   if (!cc.metrics_address.empty()) {
     namespace m = vitrage::metrics;
     auto& pending = m::Gauge("vitrage_collector_outbox_pending", "Events waiting for the graph's ack");

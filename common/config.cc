@@ -286,6 +286,14 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.collector.synthetic_hosts, ParseInt(o, 0, 1'000'000));
          return absl::OkStatus();
        }},
+      {"collector", "synthetic_format",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (o.value != "workload" && o.value != "openstack") {
+           return o.Bad("must be workload or openstack");
+         }
+         c.collector.synthetic_format = o.value;
+         return absl::OkStatus();
+       }},
       {"collector", "seed",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.collector.seed, ParseInt(o, 0, INT64_MAX));
