@@ -315,6 +315,69 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.collector.push_batch_size, ParseInt(o, 1, 100'000));
          return absl::OkStatus();
        }},
+      {"ssl", "cert_file",
+       [](const Origin& o, Config& c) {
+         c.ssl.cert_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"ssl", "key_file",
+       [](const Origin& o, Config& c) {
+         c.ssl.key_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"ssl", "ca_file",
+       [](const Origin& o, Config& c) {
+         c.ssl.ca_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"ssl", "allow_plaintext",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.ssl.allow_plaintext, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"ssl", "read_only_roles",
+       [](const Origin& o, Config& c) -> absl::Status {
+         c.ssl.read_only_roles.clear();
+         for (absl::string_view r : absl::StrSplit(o.value, ',', absl::SkipWhitespace())) {
+           r = absl::StripAsciiWhitespace(r);
+           bool ok = !r.empty();
+           for (char ch : r) {
+             ok = ok && (absl::ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.' ||
+                         (ch == '*' && r.size() == 1));
+           }
+           if (!ok) {
+             return o.Bad(absl::StrCat("has a bad role \"", r,
+                                       "\" (roles are [A-Za-z0-9._-]+, \"*\" or anonymous)"));
+           }
+           c.ssl.read_only_roles.emplace_back(r);
+         }
+         return absl::OkStatus();
+       }},
+      {"limits", "max_events_per_push",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_events_per_push, ParseInt(o, 1, 1'000'000));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_event_bytes",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_event_bytes, ParseSize(o, 256));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_properties",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_properties, ParseInt(o, 1, 1'000'000));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_property_bytes",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_property_bytes, ParseSize(o, 64));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_records_per_append",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_records_per_append, ParseInt(o, 1, 10'000'000));
+         return absl::OkStatus();
+       }},
   };
   return *keys;
 }

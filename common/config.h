@@ -14,7 +14,7 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -113,6 +113,36 @@ struct Config {
     int push_batch_size = 256;
     std::string metrics_address;  // Prometheus /metrics; empty: off
   } collector;
+
+  // [ssl]: transport security of every gRPC server and client of the
+  // process (common/tls.h, docs/security.md). cert_file, key_file and
+  // ca_file are all set (mutual TLS) or all empty; when all are empty the
+  // process starts only if allow_plaintext is true.
+  struct Ssl {
+    std::string cert_file;  // this process's certificate (PEM; may hold the chain)
+    std::string key_file;   // its private key (PEM)
+    std::string ca_file;    // the CA certificate(s) every peer must chain to
+    bool allow_plaintext = false;  // no TLS, no role checks: local development only
+    // Roles (spiffe://vitrage/ROLE in a certificate's URI SAN) that may call
+    // the read-only methods (status, topology, vertex, log and snapshot
+    // reads, health, reflection). "*": any certificate of the CA;
+    // "anonymous": also TLS clients without a certificate. The default is
+    // the project's own roles (the OCF agents' vitrage-ctl uses the
+    // service's certificate).
+    std::vector<std::string> read_only_roles = {"reader", "admin", "graph", "collector",
+                                                "persistor"};
+  } ssl;
+
+  // [limits]: bounds on what a client may send (docs/security.md). A request
+  // over a bound is refused with INVALID_ARGUMENT or RESOURCE_EXHAUSTED
+  // naming the key; the service goes on serving everyone else.
+  struct Limits {
+    int max_events_per_push = 10'000;         // PushEvents: events per call
+    uint64_t max_event_bytes = 1 << 20;       // one event, serialized
+    int max_properties = 1'000;               // properties per event / vertex / edge
+    uint64_t max_property_bytes = 64 << 10;   // one property key or value
+    int max_records_per_append = 100'000;     // Append: records per message
+  } limits;
 };
 
 // Reads and validates `path`.

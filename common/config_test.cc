@@ -184,6 +184,48 @@ TEST(DatabaseUrlTest, UnixSocket) {
   EXPECT_EQ(u->password, "");
 }
 
+TEST(ConfigTest, SslSectionAndReadOnlyRoles) {
+  auto c = ParseConfig("", "v.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->ssl.allow_plaintext);
+  EXPECT_TRUE(c->ssl.cert_file.empty());
+  EXPECT_THAT(c->ssl.read_only_roles,
+              ::testing::ElementsAre("reader", "admin", "graph", "collector", "persistor"));
+  c = ParseConfig(
+      "[ssl]\ncert_file = /etc/vitrage/graph.pem\nkey_file = /etc/vitrage/graph.key\n"
+      "ca_file = /etc/vitrage/ca.pem\nread_only_roles = reader, monitoring ,*\n",
+      "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ssl.cert_file, "/etc/vitrage/graph.pem");
+  EXPECT_EQ(c->ssl.key_file, "/etc/vitrage/graph.key");
+  EXPECT_EQ(c->ssl.ca_file, "/etc/vitrage/ca.pem");
+  EXPECT_THAT(c->ssl.read_only_roles, ::testing::ElementsAre("reader", "monitoring", "*"));
+  c = ParseConfig("[ssl]\nallow_plaintext = true\n", "v.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->ssl.allow_plaintext);
+  c = ParseConfig("[ssl]\nread_only_roles = reader, bad role\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("v.conf:2: [ssl] read_only_roles"));
+  EXPECT_THAT(c.status().message(), HasSubstr("bad role \"bad role\""));
+  EXPECT_FALSE(ParseConfig("[ssl]\ncertfile = x\n", "v.conf").ok());
+}
+
+TEST(ConfigTest, LimitsSection) {
+  auto c = ParseConfig(
+      "[limits]\nmax_events_per_push = 50\nmax_event_bytes = 64K\nmax_properties = 20\n"
+      "max_property_bytes = 1K\nmax_records_per_append = 7\n",
+      "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits.max_events_per_push, 50);
+  EXPECT_EQ(c->limits.max_event_bytes, 64u << 10);
+  EXPECT_EQ(c->limits.max_properties, 20);
+  EXPECT_EQ(c->limits.max_property_bytes, 1024u);
+  EXPECT_EQ(c->limits.max_records_per_append, 7);
+  c = ParseConfig("[limits]\nmax_events_per_push = 0\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_events_per_push: \"0\" is out of range"));
+}
+
 TEST(DatabaseUrlTest, Rejections) {
   EXPECT_FALSE(ParseDatabaseUrl("vitrage").ok());
   EXPECT_FALSE(ParseDatabaseUrl("mysql://host/db").ok());

@@ -9,6 +9,8 @@
 // generated pool otherwise).
 #include "grpc/health/v1/health.pb.h"
 
+#include "common/tls.h"
+
 namespace vitrage {
 
 grpc::Status ToGrpcStatus(const absl::Status& s) {
@@ -39,7 +41,7 @@ std::unique_ptr<grpc::Server> StartServer(
     int* bound_port, int max_message_bytes) {
   EnableServerReflection();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(address, ServerCredentials(),
                            bound_port);
   // gRPC sets SO_REUSEPORT by default: a second instance would silently
   // share the port with a running one. Refuse instead.
@@ -49,6 +51,9 @@ std::unique_ptr<grpc::Server> StartServer(
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // One client connection cannot hold more than this many calls at once
+  // (more wait in the client); docs/security.md.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 128);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);
   for (auto* s : services) builder.RegisterService(s);
@@ -76,7 +81,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+  return grpc::CreateCustomChannel(address, ChannelCredentials(),
                                    args);
 }
 

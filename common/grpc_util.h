@@ -22,13 +22,16 @@ void EnableServerReflection();
 // Builds and starts a server on `address` ("HOST:PORT"; port 0 picks a
 // free one) with `services`, the standard health service and reflection.
 // `bound_port` receives the port actually bound. Returns nullptr and logs
-// when the address cannot be bound.
+// when the address cannot be bound. Mutual TLS and the per-method role
+// check when ConfigureTls (common/tls.h) set certificates, plaintext
+// otherwise.
 std::unique_ptr<grpc::Server> StartServer(
     const std::string& address,
     const std::vector<grpc::Service*>& services, int* bound_port,
     int max_message_bytes = 8 << 20);
 
-// Creates a channel to "HOST:PORT" (insecure; TLS comes with issue 13).
+// Creates a channel to "HOST:PORT": TLS with this process's certificate
+// when ConfigureTls (common/tls.h) set one, plaintext otherwise.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                            int max_message_bytes = 8 << 20);
 

@@ -17,7 +17,7 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   # tools used by tests and scripts
-  python3 python3-grpcio python3-protobuf zstd procps iproute2
+  python3 python3-grpcio python3-protobuf zstd procps iproute2 openssl
   # deploy tests
   pacemaker corosync resource-agents crmsh
 )

@@ -1,0 +1,98 @@
+#include "common/input_limits.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace vitrage {
+namespace {
+
+absl::Status Over(absl::string_view where, absl::string_view key, uint64_t found,
+                  uint64_t limit, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", found, " ", what,
+                                                 "; the limit is ", limit, " ([limits] ", key,
+                                                 ")"));
+}
+
+// Counts the properties (map members and list elements, nested ones
+// included) and checks each key and string; stops at the first violation.
+class PropertyWalker {
+ public:
+  PropertyWalker(const Config::Limits& limits, std::string where)
+      : limits_(limits), where_(std::move(where)) {}
+
+  absl::Status Map(const v1::MapValue& m) {
+    for (const v1::Property& p : m.entries()) {
+      if (auto s = Count(); !s.ok()) return s;
+      if (p.key().size() > limits_.max_property_bytes) {
+        return Over(where_, "max_property_bytes", p.key().size(),
+                    limits_.max_property_bytes, "bytes in a property name");
+      }
+      if (auto s = Value(p.value()); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Value(const v1::Value& v) {
+    switch (v.kind_case()) {
+      case v1::Value::kStringValue:
+        if (v.string_value().size() > limits_.max_property_bytes) {
+          return Over(where_, "max_property_bytes", v.string_value().size(),
+                      limits_.max_property_bytes, "bytes in a string value");
+        }
+        return absl::OkStatus();
+      case v1::Value::kListValue:
+        for (const v1::Value& x : v.list_value().values()) {
+          if (auto s = Count(); !s.ok()) return s;
+          if (auto s = Value(x); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      case v1::Value::kMapValue:
+        return Map(v.map_value());
+      default:
+        return absl::OkStatus();
+    }
+  }
+
+ private:
+  absl::Status Count() {
+    if (++count_ > static_cast<uint64_t>(limits_.max_properties)) {
+      return Over(where_, "max_properties", count_, limits_.max_properties,
+                  "properties (or more)");
+    }
+    return absl::OkStatus();
+  }
+
+  const Config::Limits& limits_;
+  const std::string where_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace
+
+absl::Status CheckPushEvents(const v1::PushEventsRequest& req, const Config::Limits& limits) {
+  if (req.events_size() > limits.max_events_per_push) {
+    return Over("PushEvents", "max_events_per_push", req.events_size(),
+                limits.max_events_per_push, "events in one call");
+  }
+  for (int i = 0; i < req.events_size(); ++i) {
+    const v1::Event& e = req.events(i);
+    std::string where = absl::StrCat("PushEvents event ", i);
+    size_t bytes = e.ByteSizeLong();
+    if (bytes > limits.max_event_bytes) {
+      return Over(where, "max_event_bytes", bytes, limits.max_event_bytes,
+                  "bytes in one event");
+    }
+    if (e.source().size() > limits.max_property_bytes) {
+      return Over(where, "max_property_bytes", e.source().size(),
+                  limits.max_property_bytes, "bytes in its source");
+    }
+    if (e.has_fields()) {
+      PropertyWalker w(limits, where);
+      if (auto s = w.Map(e.fields()); !s.ok()) return s;
+    }
+    // A JSON body (hand-written requests) is bounded by max_event_bytes
+    // only: counting its members would mean parsing it twice.
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vitrage

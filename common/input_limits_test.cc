@@ -1,0 +1,88 @@
+#include "common/input_limits.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace vitrage {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::Event EventWith(int properties, size_t value_bytes) {
+  v1::Event e;
+  e.set_source("s");
+  for (int i = 0; i < properties; ++i) {
+    auto* p = e.mutable_fields()->add_entries();
+    p->set_key("k" + std::to_string(i));
+    p->mutable_value()->set_string_value(std::string(value_bytes, 'x'));
+  }
+  return e;
+}
+
+Config::Limits Small() {
+  Config::Limits l;
+  l.max_events_per_push = 3;
+  l.max_properties = 4;
+  l.max_property_bytes = 10;
+  l.max_event_bytes = 300;
+  return l;
+}
+
+TEST(InputLimitsTest, WithinEveryLimitPasses) {
+  v1::PushEventsRequest req;
+  for (int i = 0; i < 3; ++i) *req.add_events() = EventWith(4, 10);
+  EXPECT_TRUE(CheckPushEvents(req, Small()).ok());
+}
+
+TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
+  v1::PushEventsRequest req;
+  for (int i = 0; i < 4; ++i) *req.add_events() = EventWith(1, 1);
+  absl::Status s = CheckPushEvents(req, Small());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "PushEvents: 4 events in one call; the limit is 3 ([limits] max_events_per_push)");
+
+  req.Clear();
+  *req.add_events() = EventWith(5, 1);
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(),
+              HasSubstr("PushEvents event 0: 5 properties (or more); the limit is 4 "
+                        "([limits] max_properties)"));
+
+  req.Clear();
+  *req.add_events() = EventWith(1, 1);
+  *req.add_events() = EventWith(1, 11);
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(),
+              HasSubstr("PushEvents event 1: 11 bytes in a string value; the limit is 10 "
+                        "([limits] max_property_bytes)"));
+
+  req.Clear();
+  v1::Event e = EventWith(1, 1);
+  e.mutable_fields()->mutable_entries(0)->set_key(std::string(11, 'k'));
+  *req.add_events() = e;
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("bytes in a property name"));
+
+  req.Clear();
+  e = EventWith(0, 0);
+  e.set_json(std::string(400, ' '));
+  *req.add_events() = e;
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 300 ([limits] max_event_bytes)"));
+}
+
+TEST(InputLimitsTest, NestedValuesCountAsProperties) {
+  v1::Event e;
+  auto* list = e.mutable_fields()->add_entries();
+  list->set_key("l");
+  for (int i = 0; i < 3; ++i) {
+    list->mutable_value()->mutable_list_value()->add_values()->set_int_value(i);
+  }
+  v1::PushEventsRequest req;
+  *req.add_events() = e;
+  EXPECT_TRUE(CheckPushEvents(req, Small()).ok());  // 1 + 3 = 4
+  auto* nested = req.mutable_events(0)->mutable_fields()->add_entries();
+  nested->set_key("m");
+  nested->mutable_value()->mutable_map_value()->add_entries()->set_key(std::string(11, 'n'));
+  // The fifth property is refused before its too-long key is looked at.
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 4 ([limits] max_properties)"));
+}
+
+}  // namespace
+}  // namespace vitrage

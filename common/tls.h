@@ -1,0 +1,89 @@
+// Transport security of the whole process: mutual TLS on every gRPC server
+// and client, and the role each RPC method needs (docs/security.md).
+//
+// Each main calls ConfigureTls() once, after loading vitrage.conf and before
+// it builds any server or channel; StartServer() and MakeChannel()
+// (common/grpc_util.h) then use the credentials set here. A process that
+// never calls ConfigureTls() (unit tests, tools without a config file) uses
+// plaintext, as before.
+//
+// Identity: a certificate signed by [ssl] ca_file whose URI SAN is
+// `spiffe://vitrage/ROLE` has the role ROLE (one certificate may carry
+// several such URIs). The subject CN is not used. Roles:
+//
+//   graph      calls the persistor (AcquireEpoch, Append, PutSnapshot, log
+//              and snapshot reads) and the collector's GetAll
+//   collector  calls the graph's PushEvents
+//   persistor  serves only; needs a certificate for its server side
+//   admin      vitrage-ctl: the read-only methods and Graph/TakeSnapshot
+//   reader     the read-only methods
+//
+// Read-only methods (status, topology, vertex, ReadLog, GetLatestSnapshot,
+// health, reflection) are open to the roles in [ssl] read_only_roles
+// (default: all five roles above); "*" there admits any certificate of the CA and
+// "anonymous" also TLS clients that present no certificate. Every other
+// method is open to its one role only. A refused call ends with
+// PERMISSION_DENIED (or UNAUTHENTICATED without a certificate) before the
+// service sees the request.
+#ifndef VITRAGE_COMMON_TLS_H_
+#define VITRAGE_COMMON_TLS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/config.h"
+
+namespace vitrage {
+
+// The prefix of a role URI in a certificate's subjectAltName.
+inline constexpr char kRoleUriPrefix[] = "spiffe://vitrage/";
+
+// Makes `config.ssl` the process's transport security: reads the PEM
+// files, checks that the key belongs to the certificate, that the
+// certificate chains to the CA and names at least one role, and logs the
+// identity and expiry. With no files and [ssl] allow_plaintext, logs a
+// warning and keeps plaintext; with neither, fails. A process started
+// without a config file (config.path empty: development, test harnesses)
+// keeps plaintext with a warning. `process` names the caller in messages
+// ("vitrage-graph"). REQUIRES: called once, before any StartServer or
+// MakeChannel. Errors name the [ssl] key and the file, never key material.
+absl::Status ConfigureTls(const Config& config, absl::string_view process);
+
+// True once ConfigureTls() set up certificates.
+bool TlsEnabled();
+
+// The credentials StartServer / MakeChannel use: TLS with the role check
+// when configured, insecure otherwise.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials();
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials();
+
+// What a method requires, by its full name ("/vitrage.v1.Graph/PushEvents").
+struct MethodPolicy {
+  std::string role;        // the one role that may call it ("" if none)
+  bool read_only = false;  // also open to [ssl] read_only_roles
+};
+// Unknown methods get {"" , false}: nobody may call them.
+MethodPolicy PolicyFor(absl::string_view method);
+
+// The roles a peer's certificate carries (its spiffe://vitrage/ROLE URIs).
+std::set<std::string> PeerRoles(const grpc::AuthContext& auth);
+
+// Decides one call: OK, or PERMISSION_DENIED / UNAUTHENTICATED with a
+// message that names the method, the peer's roles and the roles allowed.
+grpc::Status Authorize(absl::string_view method, bool has_certificate,
+                       const std::set<std::string>& peer_roles,
+                       const std::vector<std::string>& read_only_roles);
+
+// Calls refused by the role check since start (for tests and status).
+uint64_t RefusedCalls();
+
+}  // namespace vitrage
+
+#endif  // VITRAGE_COMMON_TLS_H_
