@@ -69,6 +69,12 @@ class CollectorService final : public v1::Collector::Service {
   // ("" in workload mode).
   std::string ReferenceDigest();
 
+  // Re-reads the datasource's file (static YAML; the operator's SIGHUP) and
+  // queues the events of what changed, as one change. Returns how many
+  // events were queued; FAILED_PRECONDITION for sources without a file, or
+  // the file's error (nothing queued, the previous state stays).
+  absl::StatusOr<size_t> Reload();
+
  private:
   void RunGenerator();
   // Upstream mode: the GetAll stream and one change.

@@ -31,6 +31,26 @@ std::string CollectorService::ReferenceDigest() {
   return reference_ ? CanonicalDigest(reference_->graph()) : std::string();
 }
 
+absl::StatusOr<size_t> CollectorService::Reload() {
+  if (!upstream_mode_) {
+    return absl::FailedPreconditionError("this datasource has no file to reload");
+  }
+  if (!outbox_.WaitForRoom()) return absl::CancelledError("shutting down");
+  absl::MutexLock l(&mu_);
+  auto events = upstream_->Reload(SampleDateNow());
+  if (!events.ok()) return events.status();
+  if (!events->empty()) ++changes_;
+  for (const nlohmann::json& j : *events) {
+    v1::Event ev;
+    JsonToMapValue(j, ev.mutable_fields());
+    if (absl::Status s = reference_->Process(ev.fields()); !s.ok()) {
+      LOG(ERROR) << "reference graph: " << s.message() << "; event " << j.dump();
+    }
+    outbox_.AddNow(std::move(ev));
+  }
+  return events->size();
+}
+
 uint64_t CollectorService::GenerateUpstreamChange() {
   std::string now = SampleDateNow();
   std::vector<nlohmann::json> events = upstream_->NextChange(now);

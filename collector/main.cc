@@ -6,6 +6,9 @@
 //       [--synthetic_format workload|openstack]
 //       [--seed N] [--change_rate R] [--max_changes N]
 //
+// SIGTERM / SIGINT stop it; SIGHUP re-reads a static YAML file and sends
+// what changed (upstream's get_changes).
+//
 // Datasources (docs/collector.md): a topology file in the workload format
 // (.jsonl[.zst], pass-through events) or upstream's static datasource YAML
 // (.yaml/.yml, `static` events); without a file, the synthetic cloud in the
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   std::unique_ptr<vc::CollectorService> service_ptr =
@@ -183,7 +187,18 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&set, &sig);
+  // SIGHUP: re-read the static datasource file and send what changed.
+  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    absl::Time t0 = absl::Now();
+    auto n = service.Reload();
+    if (n.ok()) {
+      LOG(INFO) << "SIGHUP: reloaded " << cc.topology_file << ": " << *n
+                << " changed, new or deleted entities queued ("
+                << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms)";
+    } else {
+      LOG(ERROR) << "SIGHUP: not reloaded, the previous state stays: " << n.status().message();
+    }
+  }
   auto c = service.outbox().counters();
   LOG(INFO) << "vitrage-collector: signal " << sig << ", stopping; " << c.pending
             << " events still unacked, " << c.acked << " acked";

@@ -266,16 +266,60 @@ std::string StaticYamlSource::Describe() const {
                       rels, " relationships");
 }
 
+namespace {
+
+void AddEventFields(nlohmann::json* ev, absl::string_view action, absl::string_view date) {
+  (*ev)["vitrage_entity_type"] = "static";
+  (*ev)["vitrage_datasource_name"] = "static";
+  (*ev)["vitrage_datasource_action"] = std::string(action);
+  (*ev)["vitrage_sample_date"] = std::string(date);
+}
+
+// upstream's _find_entity: the entity of the same type and id.
+const nlohmann::json* FindEntity(const nlohmann::json& e, const std::vector<nlohmann::json>& in) {
+  for (const auto& o : in) {
+    if (o["type"] == e["type"] && o["id"] == e["id"]) return &o;
+  }
+  return nullptr;
+}
+
+// upstream's _equal_entities: type, id, name and state.
+bool EqualEntities(const nlohmann::json& a, const nlohmann::json& b) {
+  for (const char* k : {"type", "id", "name", "state"}) {
+    if (a.value(k, nlohmann::json()) != b.value(k, nlohmann::json())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<nlohmann::json>> StaticYamlSource::Reload(
+    absl::string_view sample_date) {
+  auto fresh = LoadStaticYaml(path_);
+  if (!fresh.ok()) return fresh.status();
+  std::vector<nlohmann::json> out;
+  for (const auto& e : *fresh) {
+    const nlohmann::json* old = FindEntity(e, entities_);
+    if (old == nullptr || !EqualEntities(*old, e)) out.push_back(e);
+  }
+  for (const auto& e : entities_) {
+    if (FindEntity(e, *fresh) == nullptr) {
+      out.push_back(e);
+      out.back()["vitrage_event_type"] = "delete_entity";
+    }
+  }
+  for (auto& ev : out) AddEventFields(&ev, "update", sample_date);
+  entities_ = std::move(*fresh);
+  return out;
+}
+
 std::vector<nlohmann::json> StaticYamlSource::GetAll(absl::string_view action,
                                                      absl::string_view sample_date) {
   std::vector<nlohmann::json> out;
   out.reserve(entities_.size());
   for (const auto& e : entities_) {
     nlohmann::json ev = e;
-    ev["vitrage_entity_type"] = "static";
-    ev["vitrage_datasource_name"] = "static";
-    ev["vitrage_datasource_action"] = std::string(action);
-    ev["vitrage_sample_date"] = std::string(sample_date);
+    AddEventFields(&ev, action, sample_date);
     out.push_back(std::move(ev));
   }
   return out;

@@ -38,8 +38,15 @@
 //    relationships (upstream nests them by reference, which can be cyclic);
 //    a self-relationship's target is the entity itself (our transformer
 //    needs the other end as a dict).
-//  * no reloading: the file is read once at start-up (upstream's
-//    get_changes polling is not implemented).
+//  * reloading: upstream polls the directory every changes_interval; here
+//    the operator sends SIGHUP (CollectorService::Reload) and the changes
+//    are computed as upstream's StaticDriver.get_changes() does: entities
+//    (matched by type and id) that are new, or whose type, id, name or
+//    state differ, are sent as `update` events; entities gone from the
+//    file are sent with vitrage_event_type delete_entity. As upstream,
+//    relationships are not compared (an entity whose only change is a
+//    relationship is not sent). A file that no longer reads is an error
+//    and the previous state stays.
 #ifndef VITRAGE_COLLECTOR_STATIC_YAML_H_
 #define VITRAGE_COLLECTOR_STATIC_YAML_H_
 
@@ -72,6 +79,7 @@ class StaticYamlSource : public UpstreamSource {
                                      absl::string_view sample_date) override;
   std::vector<nlohmann::json> NextChange(absl::string_view) override { return {}; }
   bool MakesChanges() const override { return false; }
+  absl::StatusOr<std::vector<nlohmann::json>> Reload(absl::string_view sample_date) override;
 
   const std::vector<nlohmann::json>& entities() const { return entities_; }
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/processor/processor.h"
@@ -52,6 +53,13 @@ class UpstreamSource {
   virtual std::vector<nlohmann::json> NextChange(absl::string_view sample_date) = 0;
   // Whether NextChange can ever return events.
   virtual bool MakesChanges() const = 0;
+  // Re-reads the source's configuration and returns the events of what
+  // changed (upstream's get_changes); FAILED_PRECONDITION for sources that
+  // read nothing. On error the state is unchanged.
+  virtual absl::StatusOr<std::vector<nlohmann::json>> Reload(absl::string_view sample_date) {
+    (void)sample_date;
+    return absl::FailedPreconditionError("this datasource has no file to reload");
+  }
 };
 
 // JSON object -> event body (JSON types map one to one; integers that fit

@@ -246,6 +246,79 @@ TEST(StaticYamlTest, ProcessedAfterTheScenariosCloudGivesUpstreamsGraph) {
   EXPECT_EQ(ScenarioDigestWith(ours), ScenarioDigestWith(theirs));
 }
 
+// The scenario's file after its change (meta.json): switch-2 in error,
+// host-2 and its relationship gone, switch-3 added (attached to host-1),
+// s1 -> h1 removed (s1 otherwise unchanged, so not sent).
+constexpr char kScenarioYamlChanged[] = R"(metadata:
+  name: h_static_topology
+definitions:
+  entities:
+    - {static_id: r1, type: router, id: router-1, name: core-router, state: available}
+    - {static_id: s1, type: switch, id: switch-1, name: tor-1, state: available}
+    - {static_id: s2, type: switch, id: switch-2, name: tor-2, state: error}
+    - {static_id: s3, type: switch, id: switch-3, name: tor-3, state: available}
+    - {static_id: h0, type: nova.host, id: host-0}
+    - {static_id: h1, type: nova.host, id: host-1}
+  relationships:
+    - {source: r1, target: s1, relationship_type: contains}
+    - {source: r1, target: s2, relationship_type: contains}
+    - {source: s1, target: h0, relationship_type: attached}
+    - {source: s3, target: h1, relationship_type: attached}
+)";
+
+TEST(StaticYamlTest, ReloadSendsUpstreamsGetChangesAndGivesUpstreamsGraph) {
+  TempDir dir;
+  const std::string path = dir.Write("static.yaml", kScenarioYaml);
+  auto source = StaticYamlSource::Open(path);
+  ASSERT_TRUE(source.ok()) << source.status();
+  std::vector<json> corpus =
+      ReadJsonLines(Shared("conformance/scenarios/h_static_topology.events.jsonl"));
+  ASSERT_EQ(corpus.size(), 22u);
+  // Ours in place of the corpus's static events (11..16 get_all, 17..19
+  // get_changes); the rest (the cloud before, nova.host after) as is.
+  std::vector<json> events(corpus.begin(), corpus.begin() + 11);
+  for (json& ev : (*source)->GetAll("snapshot", "2024-05-01T10:00:10Z")) events.push_back(ev);
+  dir.Write("static.yaml", kScenarioYamlChanged);
+  auto changes = (*source)->Reload("2024-05-01T10:00:20Z");
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_EQ(changes->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Flatten((*changes)[i]).dump(1), Flatten(corpus[17 + i]).dump(1)) << "change " << i;
+    events.push_back((*changes)[i]);
+  }
+  events.push_back(corpus[20]);
+  events.push_back(corpus[21]);
+  auto digest = [](const std::vector<json>& evs) {
+    graph::Graph g;
+    processor::ProcessorOptions o;
+    o.id_generator = processor::ConformanceIdGenerator();
+    o.clock = processor::SampleDatePlusHalfSecondClock();
+    processor::Processor p(&g, o);
+    v1::MapValue fields;
+    for (const json& ev : evs) {
+      JsonToMapValue(ev, &fields);
+      absl::Status s = p.Process(processor::EventFromMapValue(fields), nullptr);
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    return std::make_pair(CanonicalDigest(g), g.vertex_count());
+  };
+  auto ours = digest(events), theirs = digest(corpus);
+  EXPECT_EQ(ours.first, theirs.first);
+  std::ifstream in(Shared("conformance/scenarios/h_static_topology.meta.json"));
+  json meta;
+  in >> meta;
+  EXPECT_EQ(ours.second, meta["vertices"].get<size_t>());
+
+  // Nothing changed: nothing sent. A broken file: an error, state kept.
+  auto none = (*source)->Reload("2024-05-01T10:00:30Z");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  dir.Write("static.yaml", "definitions: {entities: [{static_id: x}], relationships: []}\n");
+  auto bad = (*source)->Reload("2024-05-01T10:00:40Z");
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("definitions.entities[0].type"));
+  EXPECT_EQ((*source)->entities().size(), 6u);
+}
+
 TEST(StaticYamlTest, MetadataKeepsYamlTypesAndSelfRelationshipsWork) {
   TempDir dir;
   auto entities = LoadStaticYaml(dir.Write("t.yaml", R"(definitions:
@@ -552,6 +625,57 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   service.Shutdown();
   cserver->Shutdown();
   gserver->Shutdown();
+}
+
+TEST(StaticYamlTest, ServiceReloadQueuesTheChangesAndUpdatesTheReference) {
+  TempDir dir;
+  const std::string path = dir.Write("static.yaml", kScenarioYaml);
+  auto source = StaticYamlSource::Open(path);
+  ASSERT_TRUE(source.ok());
+  ProcessingReceiver receiver;
+  int gport = 0;
+  auto gserver = StartServer("127.0.0.1:0", {&receiver}, &gport);
+  ASSERT_NE(gserver, nullptr);
+  CollectorService service(CollectorOptions{}, std::move(*source),
+                           MakeChannel("127.0.0.1:" + std::to_string(gport)));
+  int cport = 0;
+  auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
+  {
+    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+    grpc::ClientContext ctx;
+    auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
+    v1::GetAllResponse resp;
+    v1::PushEventsRequest all;
+    while (reader->Read(&resp)) {
+      for (const auto& ev : resp.events()) *all.add_events() = ev;
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    grpc::ServerContext sctx;
+    v1::PushEventsResponse sresp;
+    ASSERT_TRUE(receiver.PushEvents(&sctx, &all, &sresp).ok());
+  }
+  const std::string before = service.ReferenceDigest();
+  EXPECT_EQ(receiver.canonical_digest(), before);
+  dir.Write("static.yaml", kScenarioYamlChanged);
+  auto n = service.Reload();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3u);
+  ASSERT_TRUE(service.outbox().WaitAcked(3, absl::Now() + absl::Seconds(30)));
+  EXPECT_NE(service.ReferenceDigest(), before);
+  EXPECT_EQ(receiver.canonical_digest(), service.ReferenceDigest());
+  EXPECT_EQ(receiver.deleted_and_alarms().first, 1) << "host-2 is marked deleted";
+  // A bad file changes nothing.
+  dir.Write("static.yaml", "definitions: [\n");
+  EXPECT_EQ(service.Reload().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service.outbox().counters().last_seq, 3u);
+  service.Shutdown();
+  cserver->Shutdown();
+  gserver->Shutdown();
+
+  CollectorService cloud(CollectorOptions{}, std::make_unique<OpenStackCloud>(1, SyntheticForHosts(2)),
+                         nullptr);
+  EXPECT_EQ(cloud.Reload().status().code(), absl::StatusCode::kFailedPrecondition);
+  cloud.Shutdown();
 }
 
 TEST(OpenStackCloudTest, StaticSourceMakesNoChangesAndTailIsRefused) {

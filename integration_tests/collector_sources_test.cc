@@ -117,6 +117,35 @@ definitions:
   ASSERT_TRUE(g.ok());
   EXPECT_EQ(g->vertex_count(), 4u);
   EXPECT_EQ(g->edge_count(), 3u);
+
+  // The operator edits the file and sends SIGHUP: switch-2 recovers,
+  // switch-1 goes away, a host is added (upstream's get_changes).
+  std::ofstream(path) << R"(metadata:
+  name: racks
+definitions:
+  entities:
+    - {static_id: r1, type: router, id: router-1, name: core, state: available}
+    - {static_id: s2, type: switch, id: switch-2, name: tor-2, state: available}
+    - {static_id: h0, type: nova.host, id: host-0}
+    - {static_id: h1, type: nova.host, id: host-1}
+  relationships:
+    - {source: r1, target: s2, relationship_type: contains}
+    - {source: s2, target: h1, relationship_type: attached}
+)";
+  ASSERT_EQ(stack.collector().Signal(SIGHUP), 0);
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    auto c = stack.CollectorStatus();
+    ASSERT_TRUE(c.ok()) << c.status();
+    if (c->last_source_seq() >= 3 && c->pending() == 0) break;
+    ASSERT_LT(absl::Now(), deadline) << "reload not acked: " << c->DebugString()
+                                     << stack.LogTail("collector");
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  auto c = stack.CollectorStatus();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->last_source_seq(), 3u) << "s2 changed, h1 new, s1 deleted";
+  ExpectGraphMatchesReference(stack, "after SIGHUP");
   RemoveTree(*dir);
 }
 
