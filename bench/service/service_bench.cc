@@ -3,7 +3,8 @@
 // Vitrage 9.0.0's figures on this machine and appends the numbers to
 // bench/results/service.tsv.
 //
-//   service_bench [--sizes 10k,100k] [--events 50000]
+//   service_bench [--sizes 10k,100k] [--events 50000] [--skip-throughput]
+//                 [--skip-failover]
 //
 // failover     the state is built through the real pipeline (the collector
 //              loads graph_<size>, the graph takes it with get_all and
@@ -310,9 +311,11 @@ int main(int argc, char** argv) {
       events = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--skip-throughput")) {
       throughput = false;
+    } else if (!std::strcmp(argv[i], "--skip-failover")) {
+      sizes.clear();
     } else {
       std::fprintf(stderr, "usage: service_bench [--sizes 10k,100k] [--events N] "
-                           "[--skip-throughput]\n");
+                           "[--skip-throughput] [--skip-failover]\n");
       return 2;
     }
   }

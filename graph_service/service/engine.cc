@@ -1,8 +1,11 @@
 #include "graph_service/service/engine.h"
 
+#include "graph_service/service/forked_encode.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -45,6 +48,7 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     absl::MutexLock l(&mu_);
     handler_ = make_handler(&graph_);
   }
+  LoadTemplates();
   if (options_.persistency) {
     persistor_channel_ = MakeChannel(options_.persistor_address, 64 << 20);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
@@ -229,7 +233,10 @@ void Engine::RunConsistency() {
       v1::JournalRecord rec;
       *rec.mutable_delta() = std::move(d);
       rec.set_event_kind("consistency");
+      std::vector<std::string> affected;
+      if (evaluator_on_) evaluator::Evaluator::CollectAffected(rec.delta(), &affected);
       CommitRecordLocked(std::move(rec));
+      if (!affected.empty()) EvaluateLocked(std::move(affected));
     }
   }
 }
@@ -243,6 +250,7 @@ absl::Status Engine::Start() {
     absl::MutexLock l(&status_mu_);
     stopped = shutdown_;
   }
+  if (s.ok()) s = EnableEvaluator();
   if (!s.ok()) {
     if (!stopped) Fatal(s);
     return s;
@@ -649,11 +657,9 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
   double ms = Ms(absl::Now() - t0);
-  uint64_t seq;
   {
     absl::MutexLock l(&mu_);
-    seq = applied_seq_;
-    LOG(INFO) << "get_all: " << events << " events, graph has " << graph_.vertex_count()
+    LOG(INFO) << "get_all: at seq " << applied_seq_ << ", " << events << " events, graph has " << graph_.vertex_count()
               << " vertices and " << graph_.edge_count() << " edges, " << ms << " ms";
   }
   {
@@ -664,7 +670,6 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
   if (options_.persistency) {
     // A snapshot after every get_all (the next recovery should not need it).
     absl::MutexLock l(&snap_mu_);
-    snap_target_seq_ = std::max(snap_target_seq_, seq);
     ++snap_requested_;
   }
   return absl::OkStatus();
@@ -684,10 +689,6 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
   if (!record.source().empty()) NoteMarkLocked(record.source(), record.source_seq());
   if (!journal_) return 0;
   record.set_epoch(journal_->epoch());
-  {
-    absl::MutexLock l(&snap_mu_);
-    snap_queue_.push_back(record);
-  }
   absl::Status s = journal_->Append(std::move(record));
   if (!s.ok()) {
     // Room was reserved before applying; only a dying journal refuses.
@@ -703,7 +704,12 @@ uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
     rec.set_source(ev.source());
     rec.set_source_seq(ev.source_seq());
   }
-  return CommitRecordLocked(std::move(rec));
+  if (!evaluator_on_) return CommitRecordLocked(std::move(rec));
+  std::vector<std::string> affected;
+  evaluator::Evaluator::CollectAffected(rec.delta(), &affected);
+  uint64_t seq = CommitRecordLocked(std::move(rec));
+  if (!affected.empty()) EvaluateLocked(std::move(affected));
+  return seq;
 }
 
 absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRequest& req) {
@@ -857,6 +863,7 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_vertex_count(graph_.vertex_count());
     st.set_edge_count(graph_.edge_count());
     if (with_digest) st.set_digest(graph::Digest(graph_));
+    FillEvaluatorStatusLocked(st.mutable_evaluator());
   }
   if (journal != nullptr) {
     st.set_durable_seq(journal->durable_seq());
@@ -879,13 +886,6 @@ v1::GraphStatus Engine::Status(bool with_digest) {
 
 absl::Status Engine::StartSnapshotter() {
   {
-    absl::MutexLock l(&mu_);
-    shadow_ = std::make_unique<graph::Graph>(graph_);
-    shadow_marks_ = marks_;
-    shadow_seq_ = applied_seq_;
-    shadow_time_ = last_record_time_;
-  }
-  {
     absl::MutexLock l(&snap_mu_);
     last_snapshot_time_ = absl::Now();  // the interval counts from start-up
   }
@@ -905,13 +905,8 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
     absl::MutexLock l(&status_mu_);
     return NotServingLocked();
   }
-  uint64_t target;
-  {
-    absl::ReaderMutexLock l(&mu_);
-    target = applied_seq_;
-  }
+  // A snapshot started after this point covers everything applied so far.
   absl::MutexLock l(&snap_mu_);
-  snap_target_seq_ = std::max(snap_target_seq_, target);
   uint64_t ticket = ++snap_requested_;
   auto done = [&] {
     snap_mu_.AssertHeld();
@@ -926,54 +921,20 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
 
 void Engine::RunSnapshotter() {
   while (true) {
-    std::deque<v1::JournalRecord> records;
-    bool want = false;
     uint64_t ticket = 0;
     {
       absl::MutexLock l(&snap_mu_);
       auto wake = [this] {
         snap_mu_.AssertHeld();
-        return snap_stop_ || !snap_queue_.empty() || snap_requested_ > snap_done_;
+        return snap_stop_ || snap_requested_ > snap_done_;
       };
       snap_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
       if (snap_stop_) return;
-      records.swap(snap_queue_);
       bool timer = absl::Now() - last_snapshot_time_ >= options_.snapshot_interval;
-      want = snap_requested_ > snap_done_ || timer;
+      if (snap_requested_ == snap_done_ && !timer) continue;
       ticket = snap_requested_;
     }
-    for (const v1::JournalRecord& rec : records) {
-      if (rec.seq() <= shadow_seq_) continue;
-      if (rec.reset()) {
-        shadow_->Clear();
-        shadow_marks_.clear();
-      }
-      absl::Status s = shadow_->ApplyDelta(rec.delta());
-      if (!s.ok()) {
-        LOG(ERROR) << "snapshotter: shadow graph diverged at seq " << rec.seq() << ": "
-                   << s << "; snapshots stop until restart";
-        absl::MutexLock l(&snap_mu_);
-        last_snapshot_error_ = absl::StrCat("shadow graph diverged: ", s.message());
-        snap_done_ = snap_requested_;
-        snap_result_ = absl::InternalError(last_snapshot_error_);
-        snap_stop_ = true;
-        return;
-      }
-      shadow_seq_ = rec.seq();
-      shadow_time_ = rec.time_unix_micros();
-      if (!rec.source().empty()) {
-        uint64_t& m = shadow_marks_[rec.source()];
-        m = std::max(m, rec.source_seq());
-      }
-    }
-    if (!want) continue;
-    uint64_t target;
-    {
-      absl::MutexLock l(&snap_mu_);
-      target = snap_target_seq_;
-    }
-    if (shadow_seq_ < target) continue;  // records still on their way
-    auto result = SnapshotShadow(shadow_seq_);
+    auto result = SnapshotByFork();
     absl::MutexLock l(&snap_mu_);
     snap_result_ = result;
     snap_done_ = ticket;
@@ -992,17 +953,9 @@ void Engine::RunSnapshotter() {
   }
 }
 
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotShadow(uint64_t seq) {
-  absl::Time t0 = absl::Now();
-  // The snapshot must not be ahead of the durable log.
-  RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
-  snapshot::SnapshotInfo info;
-  info.seq = seq;
-  info.epoch = journal_->epoch();
-  info.created_unix_micros = absl::ToUnixMicros(absl::Now());
-  info.seq_time_unix_micros = shadow_time_;
+snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   snapshot::SnapshotSections sections;
-  for (const auto& [source, s] : shadow_marks_) {
+  for (const auto& [source, s] : marks_) {
     v1::SourceMark m;
     m.set_source(source);
     m.set_source_seq(s);
@@ -1012,15 +965,54 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotShadow(uint64_t seq) {
             [](const v1::SourceMark& a, const v1::SourceMark& b) {
               return a.source() < b.source();
             });
+  return sections;
+}
+
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork() {
+  const absl::Time t0 = absl::Now();
+  snapshot::SnapshotInfo info;
+  info.epoch = journal_->epoch();
   snapshot::EncodeOptions eo;
   eo.compute_digest = options_.snapshot_digest;
-  auto encoded = snapshot::EncodeSnapshotToMemory(*shadow_, info, sections, eo);
+  eo.parallel = false;  // the child must not start threads
+  std::optional<absl::StatusOr<ForkedEncode>> forked;
+  double stall_ms;
+  {
+    // Intake waits only for the fork itself (the page-table copy); the
+    // child encodes the graph exactly as it is at this seq.
+    absl::MutexLock l(&mu_);
+    const absl::Time locked = absl::Now();
+    info.seq = applied_seq_;
+    info.seq_time_unix_micros = last_record_time_;
+    info.created_unix_micros = absl::ToUnixMicros(locked);
+    forked.emplace(ForkedEncode::Start([this, &info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      // In the child: mu_ is held by this (copied) thread; nothing changes.
+      return snapshot::EncodeSnapshotToMemory(graph_, info, SnapshotSectionsLocked(), eo);
+    }));
+    stall_ms = Ms(absl::Now() - locked);
+  }
+  absl::StatusOr<ForkedEncode>& child = *forked;
+  if (!child.ok()) {
+    LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
+               << child.status() << "); the previous snapshot stays in force";
+    return child.status();
+  }
+  const uint64_t seq = info.seq;
+  VLOG(1) << "snapshot at seq " << seq << ": encoder process " << child->pid()
+          << " forked, processing paused " << stall_ms << " ms";
+  // The snapshot must not be ahead of the durable log (waits while the
+  // child encodes).
+  RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
+  auto encoded = child->Wait(absl::Seconds(600), [this] {
+    absl::MutexLock l(&snap_mu_);
+    return snap_stop_;
+  });
   if (!encoded.ok()) {
     LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
                << "; the previous snapshot stays in force";
     return encoded.status();
   }
-  absl::Time t1 = absl::Now();
+  const absl::Time t1 = absl::Now();
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
   // Right after a persistor restart the channel may still be reconnecting:
@@ -1050,13 +1042,13 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotShadow(uint64_t seq) {
   out.set_snapshot_id(resp.snapshot_id());
   out.set_seq(seq);
   out.set_stored_bytes(resp.stored_bytes());
-  out.set_stall_ms(0);  // the shadow copy is encoded; intake never waits for it
+  out.set_stall_ms(stall_ms);
   out.set_total_ms(Ms(absl::Now() - t0));
   LOG(INFO) << "snapshot " << resp.snapshot_id() << " stored: seq " << seq << ", "
             << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
-            << " edges, " << resp.stored_bytes() << " bytes in "
-            << encoded->chunks.size() << " chunks; encode " << Ms(t1 - t0) << " ms, store "
-            << Ms(absl::Now() - t1) << " ms";
+            << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
+            << " chunks; processing paused " << stall_ms << " ms (fork), encode "
+            << Ms(t1 - t0) << " ms (child process), store " << Ms(absl::Now() - t1) << " ms";
   return out;
 }
 

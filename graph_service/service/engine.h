@@ -20,9 +20,10 @@
 // last record is durable. Events whose source_seq is at or below the
 // source's high-water mark are acked without being applied.
 //
-// Snapshots: a background thread keeps a shadow copy of the graph by
-// applying the same records once they are durable, and encodes and stores
-// that copy, so processing is never held for the length of a snapshot.
+// Snapshots: a background thread forks a child process that encodes the
+// graph as it was at the fork (copy-on-write, forked_encode.h) and stores
+// its output once the snapshot's seq is durable; processing waits only for
+// the fork itself.
 //
 // Fencing: when the persistor refuses our epoch the engine stops taking
 // events, reports FENCED, and WaitForFatal() returns so main can exit
@@ -41,9 +42,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "graph_service/evaluator/evaluator.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/journal/journal_client.h"
 #include "graph_service/service/event_handler.h"
+#include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.pb.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
@@ -69,6 +72,8 @@ struct EngineOptions {
   // Vitrage's consistency pass (EventHandler::Periodic) runs this often
   // while ACTIVE; zero disables it.
   absl::Duration consistency_interval = absl::Seconds(60);
+  // Vitrage templates (graph_service/evaluator); empty: no evaluator.
+  std::string templates_dir;
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -94,6 +99,9 @@ class Engine {
   absl::StatusOr<v1::GetVertexResponse> GetVertex(const std::string& id);
   v1::GraphStatus Status(bool with_digest);
   absl::StatusOr<v1::TakeSnapshotResponse> TakeSnapshot();
+  // Alarm queries (engine_evaluator.cc).
+  absl::StatusOr<v1::ListAlarmsResponse> ListAlarms(const v1::ListAlarmsRequest& req);
+  absl::StatusOr<v1::GetRcaResponse> GetRca(const v1::GetRcaRequest& req);
 
   // True once the graph can answer queries.
   bool readable() const;
@@ -136,8 +144,22 @@ class Engine {
   absl::Status StartSnapshotter();
   void RunSnapshotter();
   void RunConsistency();
-  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotShadow(uint64_t target_seq);
+  // Forks a child that encodes the graph as it is now (forked_encode.h),
+  // then stores its output with PutSnapshot.
+  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork();
+  // The snapshot's sections (dedupe marks) from the state under mu_.
+  snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The evaluator (engine_evaluator.cc). Disabled during recovery; enabled
+  // with one full pass before intake opens; then every applied change is
+  // evaluated and its actions are applied and journaled right after it.
+  void LoadTemplates();
+  absl::Status EnableEvaluator();
+  void EvaluateLocked(std::vector<std::string> affected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
+                                         v1::GraphDelta* delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const EngineOptions options_;
   std::shared_ptr<grpc::Channel> persistor_channel_;
@@ -157,6 +179,9 @@ class Engine {
   std::unique_ptr<EventHandler> handler_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
   uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
+  bool evaluator_on_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> template_errors_ ABSL_GUARDED_BY(mu_);
   int64_t last_record_time_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Serializes PushEvents (arrival order) outside of mu_ waits.
@@ -172,21 +197,15 @@ class Engine {
   absl::Status fatal_ ABSL_GUARDED_BY(status_mu_);
   bool shutdown_ ABSL_GUARDED_BY(status_mu_) = false;
 
-  // Snapshotter: records queued for the shadow copy.
+  // Snapshotter: requests and the last result.
   mutable absl::Mutex snap_mu_;
-  std::deque<v1::JournalRecord> snap_queue_ ABSL_GUARDED_BY(snap_mu_);
   uint64_t snap_requested_ ABSL_GUARDED_BY(snap_mu_) = 0;  // request counter
   uint64_t snap_done_ ABSL_GUARDED_BY(snap_mu_) = 0;
-  uint64_t snap_target_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
   absl::StatusOr<v1::TakeSnapshotResponse> snap_result_ ABSL_GUARDED_BY(snap_mu_);
   uint64_t last_snapshot_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
   absl::Time last_snapshot_time_ ABSL_GUARDED_BY(snap_mu_) = absl::InfinitePast();
   std::string last_snapshot_error_ ABSL_GUARDED_BY(snap_mu_);
   bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
-  std::unique_ptr<graph::Graph> shadow_;  // owned by the snapshot thread
-  absl::flat_hash_map<std::string, uint64_t> shadow_marks_;
-  uint64_t shadow_seq_ = 0;
-  int64_t shadow_time_ = 0;
   std::thread snapshotter_;
   std::thread consistency_;
 
