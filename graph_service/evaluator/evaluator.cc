@@ -860,11 +860,14 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
       }
       Properties props = old;
       if (refs.empty()) {
+        // Absent, not false: a vertex never marked down looks the same, so
+        // the graph does not depend on its history (fresh start = restore).
         props.Erase(kMarkDown);
+        props.Erase(kIsMarkedDown);
       } else {
         props.Set(kMarkDown, MakeList(refs));
+        props.Set(kIsMarkedDown, Value::Bool(true));
       }
-      props.Set(kIsMarkedDown, Value::Bool(!refs.empty()));
       ops.push_back(SetVertex(p.a, std::move(props)));
       *kind = absl::StrCat(p.undo ? "evaluator unmark_down " : "evaluator mark_down ", p.a);
       break;

@@ -26,7 +26,8 @@
 //     vitrage_state is the most severe of them (ERROR > CRITICAL > DOWN >
 //     SUBOPTIMAL > other > AVAILABLE/OK/UP), removed with the last one;
 //   * mark_down: list vitrage_evaluator_mark_down; is_marked_down is true
-//     while it is non-empty, false after.
+//     while it is non-empty, and removed with the last token (upstream
+//     writes false; absent keeps the graph independent of its history).
 // An action is "done" exactly when its token is on its element, so the
 // graph (journaled, snapshotted and replayed like any other state) is the
 // evaluator's state: after snapshot + replay nothing already done is done

@@ -304,6 +304,55 @@ int Vertex(const Targets& t, const std::string& id) {
   return 0;
 }
 
+// ---- alarms (the evaluator's and the datasources') -------------------------
+
+void PrintAlarmTable(const google::protobuf::RepeatedPtrField<v1::Vertex>& alarms) {
+  std::vector<std::vector<std::string>> rows = {
+      {"VITRAGE_ID", "TYPE", "NAME", "SEVERITY", "RESOURCE", "DELETED"}};
+  for (const auto& v : alarms) {
+    const auto& p = v.properties();
+    rows.push_back({v.id(), PropertyText(p, "vitrage_type"), PropertyText(p, "name"),
+                    PropertyText(p, "severity"), PropertyText(p, "vitrage_resource_id"),
+                    PropertyText(p, "vitrage_is_deleted")});
+  }
+  PrintTable(rows);
+}
+
+int Alarms(const Targets& t, const v1::ListAlarmsRequest& req, bool json) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::ListAlarmsResponse resp;
+  grpc::Status st = GraphStub(t)->ListAlarms(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  if (json) {
+    PrintJson(resp);
+    return 0;
+  }
+  PrintAlarmTable(resp.alarms());
+  std::cout << "\n" << resp.alarms_size() << " alarms\n";
+  return 0;
+}
+
+int Rca(const Targets& t, const std::string& id, bool json) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::GetRcaRequest req;
+  req.set_alarm_id(id);
+  v1::GetRcaResponse resp;
+  grpc::Status st = GraphStub(t)->GetRca(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  if (json) {
+    PrintJson(resp);
+    return 0;
+  }
+  PrintAlarmTable(resp.alarms());
+  std::cout << "\n";
+  std::vector<std::vector<std::string>> rows = {{"CAUSE", "", "EFFECT"}};
+  for (const auto& e : resp.edges()) rows.push_back({e.source_id(), e.label(), e.target_id()});
+  PrintTable(rows);
+  return 0;
+}
+
 // ---- collector, persistor -------------------------------------------------
 
 int CollectorStatus(const Targets& t, bool digest) {
@@ -494,6 +543,18 @@ int main(int argc, char** argv) {
   log->add_option("--limit", limit, "at most N records")->capture_default_str();
   log->add_flag("--json", json, "one JSON record per line, delta included");
 
+  v1::ListAlarmsRequest alarms_req;
+  std::string alarm_type;
+  bool alarms_deleted = false;
+  auto* alarms = app.add_subcommand("alarms", "alarms, deduced ones included (table, or --json)");
+  alarms->add_option("--type", alarm_type, "only this vitrage_type (vitrage: deduced)");
+  alarms->add_flag("--include-deleted", alarms_deleted, "also alarms marked deleted");
+  alarms->add_flag("--json", json, "JSON");
+  std::string rca_id;
+  auto* rca = app.add_subcommand("rca", "root-cause analysis: the causal subgraph of an alarm");
+  rca->add_option("alarm_id", rca_id)->required();
+  rca->add_flag("--json", json, "JSON");
+
   std::string which = "graph";
   auto* health = app.add_subcommand(
       "health", "grpc.health.v1 Check; exit 0 only when SERVING");
@@ -518,5 +579,11 @@ int main(int argc, char** argv) {
   if (pstatus->parsed()) return PersistorStatus(t);
   if (log->parsed()) return Log(t, after, limit, json);
   if (health->parsed()) return Health(t, which);
+  if (alarms->parsed()) {
+    alarms_req.set_vitrage_type(alarm_type);
+    alarms_req.set_include_deleted(alarms_deleted);
+    return Alarms(t, alarms_req, json);
+  }
+  if (rca->parsed()) return Rca(t, rca_id, json);
   return 2;
 }

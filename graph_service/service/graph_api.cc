@@ -48,4 +48,20 @@ grpc::Status GraphApi::TakeSnapshot(grpc::ServerContext*, const v1::TakeSnapshot
   return grpc::Status::OK;
 }
 
+grpc::Status GraphApi::ListAlarms(grpc::ServerContext*, const v1::ListAlarmsRequest* req,
+                                  v1::ListAlarmsResponse* resp) {
+  auto r = engine_->ListAlarms(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status GraphApi::GetRca(grpc::ServerContext*, const v1::GetRcaRequest* req,
+                              v1::GetRcaResponse* resp) {
+  auto r = engine_->GetRca(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
 }  // namespace vitrage::service

@@ -21,6 +21,10 @@ class GraphApi final : public v1::Graph::Service {
                          v1::GraphStatus* resp) override;
   grpc::Status TakeSnapshot(grpc::ServerContext*, const v1::TakeSnapshotRequest* req,
                             v1::TakeSnapshotResponse* resp) override;
+  grpc::Status ListAlarms(grpc::ServerContext*, const v1::ListAlarmsRequest* req,
+                          v1::ListAlarmsResponse* resp) override;
+  grpc::Status GetRca(grpc::ServerContext*, const v1::GetRcaRequest* req,
+                      v1::GetRcaResponse* resp) override;
 
  private:
   Engine* engine_;

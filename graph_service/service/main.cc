@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   options.get_all_after_downtime = config.persistency.get_all_after_downtime;
   options.verify_snapshot_digest = config.persistency.verify_snapshot_digest;
   options.consistency_interval = config.graph.consistency_interval;
+  options.templates_dir = config.graph.templates_dir;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   options.owner = absl::StrCat(host, ":", getpid());
