@@ -287,6 +287,8 @@ MethodPolicy PolicyFor(absl::string_view method) {
       {"/vitrage.v1.Graph/GetTopology", {"", true}},
       {"/vitrage.v1.Graph/GetVertex", {"", true}},
       {"/vitrage.v1.Graph/GetStatus", {"", true}},
+      {"/vitrage.v1.Graph/ListAlarms", {"", true}},
+      {"/vitrage.v1.Graph/GetRca", {"", true}},
       {"/vitrage.v1.Collector/GetAll", {"graph", false}},
       {"/vitrage.v1.Collector/GetStatus", {"", true}},
       {"/grpc.health.v1.Health/Check", {"", true}},

@@ -12,7 +12,9 @@
 #include "common/grpc_util.h"
 #include "common/testing/process.h"
 #include "common/testing/test_certs.h"
+#include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.grpc.pb.h"
+#include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace vitrage {
 namespace {
@@ -125,6 +127,28 @@ TEST(TlsPolicyTest, EachWriteMethodHasExactlyItsRole) {
   EXPECT_THAT(st.error_message(),
               HasSubstr("/vitrage.v1.Graph/PushEvents: refused for role(s) graph; "
                         "allowed: collector"));
+}
+
+// A method added to a .proto without a policy would be open to nobody:
+// every method of our services must be in the table.
+TEST(TlsPolicyTest, EveryMethodOfEveryServiceHasAPolicy) {
+  int methods = 0;
+  // Load the three files into the generated pool.
+  (void)v1::PushEventsRequest::descriptor();
+  (void)v1::AppendRequest::descriptor();
+  (void)v1::GetAllRequest::descriptor();
+  for (const char* name : {v1::Graph::service_full_name(), v1::Persistor::service_full_name(),
+                           v1::Collector::service_full_name()}) {
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    ASSERT_NE(service, nullptr) << name;
+    for (int i = 0; i < service->method_count(); ++i, ++methods) {
+      std::string path = "/" + std::string(name) + "/" + service->method(i)->name();
+      MethodPolicy p = PolicyFor(path);
+      EXPECT_TRUE(!p.role.empty() || p.read_only) << path << " has no entry in PolicyFor";
+    }
+  }
+  EXPECT_GE(methods, 15);
 }
 
 TEST(TlsPolicyTest, ReadOnlyMethodsFollowReadOnlyRoles) {

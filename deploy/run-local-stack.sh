@@ -91,6 +91,10 @@ graph_address = 127.0.0.1:$G_PORT
 metrics_address = 127.0.0.1:$CM_PORT
 topology_file = $TOPOLOGY
 change_rate = 5
+
+# Local development: plaintext, said explicitly (docs/security.md).
+[ssl]
+allow_plaintext = true
 CONF
 echo "stack: config $STACK/vitrage.conf"
 

@@ -145,6 +145,9 @@ write_conf() {
 		else
 			echo "synthetic_hosts = 4"
 		fi
+		echo
+		echo "[ssl]"
+		echo "allow_plaintext = true"
 	} > "$CONF"
 }
 

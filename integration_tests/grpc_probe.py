@@ -18,6 +18,13 @@
                                                (like grpcurl -d JSON ADDRESS
                                                SERVICE/METHOD)
 
+TLS like grpcurl: options before ADDRESS, `-cacert CA.pem` (server
+verified against it) and `-cert CERT.pem -key KEY.pem` (client certificate
+for mutual TLS), e.g.
+
+    grpc_probe.py -cacert ca.pem -cert admin.pem -key admin.key \
+        127.0.0.1:9702 call vitrage.v1.Graph/GetStatus
+
 Uses Debian's python3-grpcio and stubs made at run time by protoc from
 /usr/share/grpc-proto (reflection v1alpha and health v1), the same
 descriptors grpcurl uses. `call` builds the request and response classes
@@ -138,14 +145,35 @@ def call_method(channel, refl, target, request_json):
     return 0
 
 
+def make_channel(grpc, argv):
+    """Consumes -cacert/-cert/-key from argv; returns the channel."""
+    tls = {}
+    while len(argv) > 1 and argv[1] in ('-cacert', '-cert', '-key'):
+        if len(argv) < 3:
+            sys.exit(__doc__)
+        with open(argv[2], 'rb') as f:
+            tls[argv[1]] = f.read()
+        del argv[1:3]
+    if not tls:
+        return grpc.insecure_channel(argv[1])
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=tls.get('-cacert'),
+        private_key=tls.get('-key'),
+        certificate_chain=tls.get('-cert'))
+    return grpc.secure_channel(argv[1], creds)
+
+
 def main(argv):
-    if len(argv) < 3:
-        sys.exit(__doc__)
     import grpc
     from google.protobuf import descriptor_pb2
+    argv = list(argv)
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    channel = make_channel(grpc, argv)
+    if len(argv) < 3:
+        sys.exit(__doc__)
     refl, health = load_stubs()
-    address, verb = argv[1], argv[2]
-    channel = grpc.insecure_channel(address)
+    verb = argv[2]
     try:
         if verb == 'call' and len(argv) > 3:
             return call_method(channel, refl, argv[3],

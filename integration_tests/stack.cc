@@ -49,9 +49,18 @@ std::string Stack::LogTail(const std::string& name, size_t bytes) const {
 }
 
 absl::Status Stack::WriteConfig() {
+  if (options_.tls_dir.empty()) return WriteConfigFile(conf_path(), "");
+  for (const char* name : {"admin", "graph", "persistor", "collector"}) {
+    std::string path = std::string(name) == "admin" ? conf_path() : conf_path(name);
+    if (auto s = WriteConfigFile(path, name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Stack::WriteConfigFile(const std::string& path, const std::string& cert) {
   std::map<std::string, std::vector<std::string>> extra;
   for (const auto& [section, line] : options_.conf) extra[section].push_back(line);
-  std::ofstream out(conf_path());
+  std::ofstream out(path);
   auto section = [&](const std::string& name, std::vector<std::string> lines) {
     out << "[" << name << "]\n";
     for (const auto& l : lines) out << l << "\n";
@@ -85,6 +94,13 @@ absl::Status Stack::WriteConfig() {
     c.push_back(absl::StrCat("synthetic_hosts = ", options_.synthetic_hosts));
   }
   section("collector", c);
+  if (cert.empty()) {
+    section("ssl", {"allow_plaintext = true"});
+  } else {
+    std::string d = options_.tls_dir + "/good/";
+    section("ssl", {"cert_file = " + d + cert + ".pem", "key_file = " + d + cert + ".key",
+                    "ca_file = " + d + "ca.pem"});
+  }
   std::vector<std::string> rest;
   for (const auto& [name, lines] : extra) rest.push_back(name);
   for (const auto& name : rest) section(name, {});
@@ -109,7 +125,7 @@ absl::Status Stack::Start() {
 
 absl::Status Stack::StartPersistor() {
   auto p = Process::Start({Binary("persistor_service/vitrage-persistor"), "--config",
-                           conf_path()},
+                           conf_path("persistor")},
                           log("persistor"));
   if (!p.ok()) return p.status();
   persistor_ = std::move(*p);
@@ -125,7 +141,7 @@ absl::Status Stack::StartPersistor() {
 
 absl::Status Stack::StartCollector() {
   std::vector<std::string> argv = {Binary("collector/vitrage-collector"), "--config",
-                                   conf_path()};
+                                   conf_path("collector")};
   if (options_.max_changes) {
     argv.push_back("--max_changes");
     argv.push_back(std::to_string(options_.max_changes));
@@ -144,7 +160,7 @@ absl::Status Stack::StartCollector() {
 
 absl::StatusOr<Process> Stack::SpawnGraph(int port, const std::string& log_suffix) {
   std::vector<std::string> argv = {Binary("graph_service/vitrage-graph"), "--config",
-                                   conf_path()};
+                                   conf_path("graph")};
   if (port != 0) {  // a second graph: its own ports
     argv.push_back("--listen");
     argv.push_back(absl::StrCat("127.0.0.1:", port));

@@ -33,6 +33,13 @@ struct StackOptions {
   uint64_t max_changes = 0;   // generator stops after this many
   // Extra vitrage.conf lines per section, e.g. {"persistency", "snapshot_interval = 1"}.
   std::vector<std::pair<std::string, std::string>> conf;
+  // Mutual TLS: a TestPki directory (common/testing/test_certs.h) whose good
+  // CA issued certificates named graph, persistor, collector and admin.
+  // Each process then gets its own vitrage-NAME.conf with its certificate;
+  // vitrage.conf carries the admin one (for vitrage-ctl). The test process
+  // calls ConfigureTls itself before using the stubs below. Empty: the
+  // stack runs plaintext, said explicitly: [ssl] allow_plaintext = true.
+  std::string tls_dir;
 };
 
 class Stack {
@@ -93,6 +100,10 @@ class Stack {
   absl::StatusOr<std::string> FetchMetrics(int port) const;
   const std::string& dir() const { return dir_; }
   std::string conf_path() const { return dir_ + "/vitrage.conf"; }
+  // The file `process` (graph, persistor, collector) is started with.
+  std::string conf_path(const std::string& process) const {
+    return options_.tls_dir.empty() ? conf_path() : dir_ + "/vitrage-" + process + ".conf";
+  }
   std::string log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
   // The tail of a process log, for failure messages.
   std::string LogTail(const std::string& name, size_t bytes = 3000) const;
@@ -102,6 +113,8 @@ class Stack {
 
  private:
   absl::Status WriteConfig();
+  // One vitrage.conf; `cert`: the [ssl] certificate name ("": plaintext).
+  absl::Status WriteConfigFile(const std::string& path, const std::string& cert);
 
   StackOptions options_;
   std::string dir_;

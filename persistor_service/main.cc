@@ -21,6 +21,7 @@
 #include "common/grpc_util.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 #include "persistor_service/server/persistor_service.h"
 
 namespace {
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
     config = *loaded;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
+  if (absl::Status s = vitrage::ConfigureTls(config, "vitrage-persistor"); !s.ok()) {
+    LOG(ERROR) << "vitrage-persistor: " << s.message();
+    return 2;
+  }
 
   std::string url_text =
       flags.database_url.empty() ? config.database.connection : flags.database_url;
@@ -147,6 +152,7 @@ int main(int argc, char** argv) {
   options.database.url = *url;
   options.database.connect_timeout = config.database.connect_timeout;
   options.max_batch_bytes = config.persistor.max_batch_bytes;
+  options.max_records_per_append = config.limits.max_records_per_append;
   options.log_retention = config.persistency.log_retention;
   options.snapshots_to_keep = config.persistency.snapshots_to_keep;
 

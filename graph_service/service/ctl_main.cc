@@ -11,9 +11,14 @@
 //   vitrage-ctl --persistor HOST:PORT persistor-status
 //   vitrage-ctl --persistor HOST:PORT log [--after SEQ] [--limit N] [--json]
 //   vitrage-ctl health [graph|persistor|collector]     grpc.health.v1 Check
+// TLS (docs/security.md): --config vitrage.conf uses its [ssl] section (the
+// certificate's role must be in the server's [ssl] read_only_roles; admin
+// for take-snapshot); --cert/--key/--ca give the files directly. Without
+// either, plaintext.
 // Every call has a deadline (--timeout, seconds). Exit code 0 on success, 1
 // on an RPC error (printed) or a health status other than SERVING, 2 on bad
 // usage.
+#include <glog/logging.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
@@ -25,7 +30,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "common/grpc_util.h"
+#include "common/tls.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/workload/workload.h"
@@ -494,6 +501,16 @@ int main(int argc, char** argv) {
                  "deadline of each call, seconds (0: none)")
       ->capture_default_str()
       ->multi_option_policy(last);
+  std::string config_path;
+  vitrage::Config::Ssl ssl;
+  app.add_option("--config", config_path, "vitrage.conf whose [ssl] section to use")
+      ->multi_option_policy(last);
+  app.add_option("--cert", ssl.cert_file, "client certificate (PEM), [ssl] cert_file")
+      ->multi_option_policy(last);
+  app.add_option("--key", ssl.key_file, "its private key (PEM), [ssl] key_file")
+      ->multi_option_policy(last);
+  app.add_option("--ca", ssl.ca_file, "CA certificate(s) (PEM), [ssl] ca_file")
+      ->multi_option_policy(last);
   app.require_subcommand(1);
 
   bool digest = false, json = false;
@@ -562,6 +579,36 @@ int main(int argc, char** argv) {
       ->add_option("service", which, "graph, persistor, collector or HOST:PORT")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (!config_path.empty() || !ssl.cert_file.empty() || !ssl.key_file.empty() ||
+      !ssl.ca_file.empty()) {
+    FLAGS_minloglevel = google::GLOG_WARNING;  // stdout is for results
+    vitrage::Config config;
+    if (!config_path.empty()) {
+      auto c = vitrage::LoadConfig(config_path);
+      if (!c.ok()) {
+        std::cerr << "vitrage-ctl: " << c.status().message() << "\n";
+        return 2;
+      }
+      config = *c;
+    } else {
+      config.path = "(--cert/--key/--ca)";
+    }
+    if (!ssl.cert_file.empty() || !ssl.key_file.empty() || !ssl.ca_file.empty()) {
+      config.ssl.cert_file = ssl.cert_file;
+      config.ssl.key_file = ssl.key_file;
+      config.ssl.ca_file = ssl.ca_file;
+    }
+    // A client has nothing to warn about: plaintext just cannot reach a
+    // TLS server.
+    bool plaintext = config.ssl.cert_file.empty() && config.ssl.key_file.empty() &&
+                     config.ssl.ca_file.empty() && config.ssl.allow_plaintext;
+    if (absl::Status s = plaintext ? absl::OkStatus() : vitrage::ConfigureTls(config, "vitrage-ctl");
+        !s.ok()) {
+      std::cerr << "vitrage-ctl: " << s.message() << "\n";
+      return 2;
+    }
+  }
 
   if (status->parsed()) return Status(t, digest);
   if (topology->parsed()) {

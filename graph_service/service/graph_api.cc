@@ -1,11 +1,18 @@
 #include "graph_service/service/graph_api.h"
 
+#include <glog/logging.h>
+
 #include "common/grpc_util.h"
+#include "common/input_limits.h"
 
 namespace vitrage::service {
 
 grpc::Status GraphApi::PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
                                   v1::PushEventsResponse* resp) {
+  if (absl::Status s = CheckPushEvents(*req, limits_); !s.ok()) {
+    LOG_EVERY_N(WARNING, 100) << "refused PushEvents: " << s.message() << " (every 100th logged)";
+    return ToGrpcStatus(s);
+  }
   auto r = engine_->PushEvents(*req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = std::move(*r);

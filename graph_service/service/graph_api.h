@@ -2,6 +2,7 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
 
+#include "common/config.h"
 #include "graph_service/service/engine.h"
 #include "vitrage/v1/graph.grpc.pb.h"
 
@@ -9,7 +10,10 @@ namespace vitrage::service {
 
 class GraphApi final : public v1::Graph::Service {
  public:
-  explicit GraphApi(Engine* engine) : engine_(engine) {}
+  // PushEvents refuses requests over `limits` (common/input_limits.h)
+  // before the engine sees them.
+  explicit GraphApi(Engine* engine, Config::Limits limits = {})
+      : engine_(engine), limits_(limits) {}
 
   grpc::Status PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
                           v1::PushEventsResponse* resp) override;
@@ -28,6 +32,7 @@ class GraphApi final : public v1::Graph::Service {
 
  private:
   Engine* engine_;
+  const Config::Limits limits_;
 };
 
 }  // namespace vitrage::service

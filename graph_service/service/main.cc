@@ -20,6 +20,7 @@
 #include "common/grpc_util.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
@@ -45,6 +46,10 @@ int main(int argc, char** argv) {
     config = *c;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
+  if (auto s = vitrage::ConfigureTls(config, "vitrage-graph"); !s.ok()) {
+    LOG(ERROR) << "vitrage-graph: " << s.message();
+    return 2;
+  }
   if (!listen.empty()) config.graph.listen_address = listen;
   if (!persistor.empty()) config.persistency.persistor_address = persistor;
   if (!collector.empty()) config.graph.collector_address = collector;
@@ -96,7 +101,7 @@ int main(int argc, char** argv) {
     return std::make_unique<vitrage::service::ProcessorHandler>(g, popts, consistency);
   };
   vitrage::service::Engine engine(options, handler_factory);
-  vitrage::service::GraphApi api(&engine);
+  vitrage::service::GraphApi api(&engine, config.limits);
   if (!config.graph.metrics_address.empty()) {
     engine.ExportMetrics();
     auto port = vitrage::metrics::StartExposer(config.graph.metrics_address);

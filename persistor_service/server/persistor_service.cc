@@ -151,10 +151,11 @@ class AppendReactor
       public std::enable_shared_from_this<AppendReactor> {
  public:
   AppendReactor(LogWriter* writer, const std::atomic<bool>* shutting_down,
-                size_t max_inflight_bytes)
+                size_t max_inflight_bytes, int max_records = 100'000)
       : writer_(writer),
         shutting_down_(shutting_down),
-        max_inflight_bytes_(max_inflight_bytes) {}
+        max_inflight_bytes_(max_inflight_bytes),
+        max_records_(max_records) {}
 
   void Begin(std::shared_ptr<AppendReactor> self) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -235,6 +236,11 @@ class AppendReactor
     if (req.records_size() == 0) {
       return absl::InvalidArgumentError("empty batch: no records");
     }
+    if (req.records_size() > max_records_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Append: ", req.records_size(), " records in one message; the limit is ",
+                       max_records_, " ([limits] max_records_per_append)"));
+    }
     if (req.epoch() == 0) {
       return absl::InvalidArgumentError(
           "batch has epoch 0: call AcquireEpoch first");
@@ -308,6 +314,7 @@ class AppendReactor
   LogWriter* const writer_;
   const std::atomic<bool>* const shutting_down_;
   const size_t max_inflight_bytes_;
+  const int max_records_;
 
   std::recursive_mutex mu_;
   std::shared_ptr<AppendReactor> self_;
@@ -579,7 +586,8 @@ grpc::ServerBidiReactor<AppendRequest, AppendResponse>*
 PersistorService::Append(grpc::CallbackServerContext* /*context*/) {
   auto reactor = std::make_shared<AppendReactor>(
       &writer_, &shutting_down_, std::max<size_t>(4 * options_.max_batch_bytes,
-                                                  32 << 20));
+                                                  32 << 20),
+      options_.max_records_per_append);
   reactor->Begin(reactor);
   return reactor.get();
 }

@@ -30,6 +30,8 @@ struct PersistorOptions {
   mysql::ConnectOptions database;
   // Largest group commit ([persistor] max_batch_bytes).
   size_t max_batch_bytes = 8 << 20;
+  // Records in one AppendRequest ([limits] max_records_per_append).
+  int max_records_per_append = 100'000;
   // Log records that no kept snapshot needs are pruned once they are this
   // old ([persistency] log_retention).
   absl::Duration log_retention = absl::Hours(1);
