@@ -483,6 +483,40 @@ TEST(OpenStackCloudTest, EventsHaveTheCorpusFieldNames) {
   }
 }
 
+TEST(OpenStackCloudTest, SizeParametersGiveTheEntityCounts) {
+  SyntheticOptions o;
+  o.zones = 3;
+  o.hosts = 7;
+  o.instances_per_host = 2;
+  o.ports_per_instance = 2;
+  o.volumes_per_instance = 1;
+  o.networks = 2;
+  o.alarms_per_host = 3;
+  OpenStackCloud cloud(1, o);
+  std::map<std::string, int> n;
+  for (const json& ev : cloud.GetAll("init_snapshot", "2026-11-30T10:00:00Z")) {
+    ++n[ev["vitrage_entity_type"].get<std::string>()];
+  }
+  EXPECT_EQ(n["nova.zone"], 3);
+  EXPECT_EQ(n["nova.host"], 7);
+  EXPECT_EQ(n["neutron.network"], 2);
+  EXPECT_EQ(n["nova.instance"], 14);
+  EXPECT_EQ(n["neutron.port"], 28);
+  EXPECT_EQ(n["cinder.volume"], 14);
+  EXPECT_EQ(n["zabbix"], 21);
+  // Through the processor: plus the OpenStack cluster vertex; edges: zone
+  // in cluster, host in zone, instance on host, 2 per port, volume
+  // attached, alarm on host.
+  ReferenceGraph ref(1);
+  v1::MapValue fields;
+  for (const json& ev : cloud.GetAll("init_snapshot", "2026-11-30T10:00:00Z")) {
+    JsonToMapValue(ev, &fields);
+    ASSERT_TRUE(ref.Process(fields).ok());
+  }
+  EXPECT_EQ(ref.graph().vertex_count(), 1u + 3 + 7 + 2 + 14 + 28 + 14 + 21);
+  EXPECT_EQ(ref.graph().edge_count(), 3u + 7 + 14 + 2 * 28 + 14 + 21);
+}
+
 std::string RunCloud(uint64_t seed) {
   OpenStackCloud cloud(seed, SyntheticForHosts(6));
   std::string out;
