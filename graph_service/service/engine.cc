@@ -474,6 +474,7 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       graph_ = std::move(g);
       marks_.clear();
       for (const auto& m : sections.source_marks) marks_[m.source()] = m.source_seq();
+      NoteSnapshotEvaluatorStateLocked(sections.evaluator_state);
       applied_seq_ = header->seq();
       last_record_time_ = header->seq_time_unix_micros();
       absl::MutexLock sl(&status_mu_);
@@ -965,6 +966,7 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
             [](const v1::SourceMark& a, const v1::SourceMark& b) {
               return a.source() < b.source();
             });
+  sections.evaluator_state = EvaluatorStateLocked();
   return sections;
 }
 

@@ -160,6 +160,10 @@ class Engine {
   absl::Status ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
                                          v1::GraphDelta* delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The snapshot's evaluator_state section (engine_evaluator.cc), and what
+  // recovery makes of the one it loads.
+  std::string EvaluatorStateLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void NoteSnapshotEvaluatorStateLocked(const std::string& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EngineOptions options_;
   std::shared_ptr<grpc::Channel> persistor_channel_;

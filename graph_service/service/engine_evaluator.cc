@@ -16,7 +16,9 @@
 // ..."), so replay reproduces it without running the evaluator.
 #include <glog/logging.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "graph_service/evaluator/queries.h"
@@ -105,6 +107,37 @@ void Engine::FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const {
   st->set_actions_undone(stats.actions_undone);
   st->set_active_matches(evaluator_->active_matches());
   st->set_full_pass_ms(stats.last_full_pass_ms);
+}
+
+// The snapshot's evaluator_state section, a few text lines:
+//   vitrage-evaluator-state 1
+//   templates <name>=<content hash>,...   (TemplateSet::Fingerprint)
+//   active_matches <n>
+// The action state itself is in the graph (tokens on the elements the
+// actions changed), so it is snapshotted and journaled with the graph and
+// cannot disagree with the log; this section only tells recovery whether
+// the templates changed since the snapshot.
+std::string Engine::EvaluatorStateLocked() const {
+  if (!evaluator_) return std::string();
+  return absl::StrCat("vitrage-evaluator-state 1\ntemplates ",
+                      evaluator_->templates().Fingerprint(), "\nactive_matches ",
+                      evaluator_->active_matches(), "\n");
+}
+
+void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
+  std::string stored;
+  for (absl::string_view line : absl::StrSplit(state, '\n')) {
+    if (absl::ConsumePrefix(&line, "templates ")) stored = std::string(line);
+  }
+  std::string now = evaluator_ ? evaluator_->templates().Fingerprint() : std::string();
+  if (stored == now) {
+    if (!now.empty()) LOG(INFO) << "evaluator: the snapshot was taken with the same templates";
+    return;
+  }
+  LOG(INFO) << "evaluator: templates changed since the snapshot (then: \"" << stored
+            << "\", now: \"" << now
+            << "\"); the full pass after recovery undoes what no scenario keeps and does "
+               "what the new ones say";
 }
 
 absl::StatusOr<v1::ListAlarmsResponse> Engine::ListAlarms(const v1::ListAlarmsRequest& req) {
