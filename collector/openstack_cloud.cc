@@ -81,11 +81,12 @@ OpenStackCloud::OpenStackCloud(uint64_t seed, const SyntheticOptions& o)
         Volume vol;
         vol.id = NewUuid();
         vol.name = absl::StrCat("volume-", volumes_.size());
-        vol.attached = inst;
         vol.status = "in-use";
         vol.size = 1 + static_cast<int>(Rand(100));
         volume_ids_.Add(vol.id);
-        volumes_[vol.id] = std::move(vol);
+        std::string id = vol.id;
+        volumes_[id] = std::move(vol);
+        SetAttached(&volumes_[id], inst);
       }
     }
   }
@@ -108,13 +109,41 @@ void OpenStackCloud::AddPort(const std::string& network, const std::string& inst
   int n = next_port_++;
   p.name = absl::StrCat("port-", n);
   p.network = network;
-  p.device = instance;
   p.host = instance.empty() ? "" : instances_[instance].host;
   p.status = "ACTIVE";
   p.ip = absl::StrCat("10.", (n >> 16) & 255, ".", (n >> 8) & 255, ".", n & 255);
   p.mac = absl::StrFormat("fa:16:3e:%02x:%02x:%02x", (n >> 16) & 255, (n >> 8) & 255, n & 255);
   port_ids_.Add(p.id);
-  ports_[p.id] = std::move(p);
+  std::string id = p.id;
+  ports_[id] = std::move(p);
+  SetDevice(&ports_[id], instance);
+}
+
+void OpenStackCloud::SetDevice(Port* p, const std::string& instance) {
+  if (!p->device.empty()) {
+    auto it = ports_of_.find(p->device);
+    it->second.erase(p->id);
+    if (it->second.empty()) ports_of_.erase(it);
+  }
+  p->device = instance;
+  if (!instance.empty()) ports_of_[instance].insert(p->id);
+}
+
+void OpenStackCloud::SetAttached(Volume* v, const std::string& instance) {
+  if (!v->attached.empty()) {
+    auto it = volumes_of_.find(v->attached);
+    it->second.erase(v->id);
+    if (it->second.empty()) volumes_of_.erase(it);
+  }
+  v->attached = instance;
+  if (!instance.empty()) volumes_of_[instance].insert(v->id);
+}
+
+const std::set<std::string>& OpenStackCloud::Of(
+    const std::map<std::string, std::set<std::string>>& m, const std::string& instance) {
+  static const std::set<std::string>* const kNone = new std::set<std::string>();
+  auto it = m.find(instance);
+  return it == m.end() ? *kNone : it->second;
 }
 
 void OpenStackCloud::AddAlarm(const std::string& host) {
@@ -202,12 +231,10 @@ json OpenStackCloud::InstanceEvent(const Instance& i, absl::string_view action,
                                    absl::string_view date) const {
   json ev = Base("nova.instance", action, date);
   json volumes = json::array();
-  for (const auto& [id, v] : volumes_) {
-    if (v.attached == i.id) volumes.push_back({{"id", id}});
-  }
+  for (const std::string& id : Of(volumes_of_, i.id)) volumes.push_back({{"id", id}});
   json addresses = json::array();
-  for (const auto& [id, p] : ports_) {
-    if (p.device != i.id) continue;
+  for (const std::string& id : Of(ports_of_, i.id)) {
+    const Port& p = ports_.at(id);
     addresses.push_back({{"OS-EXT-IPS-MAC:mac_addr", p.mac},
                          {"OS-EXT-IPS:type", "fixed"},
                          {"addr", p.ip},
@@ -254,8 +281,8 @@ json OpenStackCloud::InstanceNotification(const Instance& i, absl::string_view e
   json ev = Base("nova.instance", "update", date);
   ev["vitrage_event_type"] = std::string(event_type);
   json ips = json::array();
-  for (const auto& [id, p] : ports_) {
-    if (p.device != i.id) continue;
+  for (const std::string& id : Of(ports_of_, i.id)) {
+    const Port& p = ports_.at(id);
     ips.push_back({{"nova_object.data",
                     {{"address", p.ip},
                      {"device_name", absl::StrCat("tap", p.id.substr(0, 11))},
@@ -449,7 +476,7 @@ void OpenStackCloud::DetachVolume(Volume* v, absl::string_view date, std::vector
   const std::string instance = v->attached;
   v->status = "detaching";
   out->push_back(VolumeNotification(*v, "volume.detach.start", instance, date));
-  v->attached.clear();
+  SetAttached(v, "");
   v->status = "available";
   out->push_back(VolumeNotification(*v, "volume.detach.end", "", date));
 }
@@ -494,18 +521,15 @@ std::vector<json> OpenStackCloud::NextChange(absl::string_view date) {
       }
     }
     i.host = to;
-    for (auto& [id, p] : ports_) {
-      if (p.device == i.id) p.host = to;
-    }
+    for (const std::string& id : Of(ports_of_, i.id)) ports_[id].host = to;
     out.push_back(InstanceNotification(i, "instance.live_migration_post.end", date));
   } else if (dice < 53 && instance_ids_.ids.size() > 1) {  // instance deleted
     const std::string id = Pick(instance_ids_);
-    for (auto& [vid, v] : volumes_) {
-      if (v.attached == id) DetachVolume(&v, date, &out);
-    }
-    for (auto& [pid, p] : ports_) {
-      if (p.device != id) continue;
-      p.device.clear();
+    const std::set<std::string> volumes = Of(volumes_of_, id), ports = Of(ports_of_, id);
+    for (const std::string& vid : volumes) DetachVolume(&volumes_[vid], date, &out);
+    for (const std::string& pid : ports) {
+      Port& p = ports_[pid];
+      SetDevice(&p, "");
       p.host.clear();
       p.status = "DOWN";
       out.push_back(PortNotification(p, "port.update.end", date));
@@ -530,7 +554,7 @@ std::vector<json> OpenStackCloud::NextChange(absl::string_view date) {
     if (!v.attached.empty()) {
       DetachVolume(&v, date, &out);
     } else if (!instance_ids_.ids.empty()) {
-      v.attached = Pick(instance_ids_);
+      SetAttached(&v, Pick(instance_ids_));
       v.status = "in-use";
       out.push_back(VolumeNotification(v, "volume.attach.end", v.attached, date));
     }

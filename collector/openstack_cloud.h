@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,11 @@ class OpenStackCloud : public UpstreamSource {
   void AddPort(const std::string& network, const std::string& instance);
   void AddAlarm(const std::string& host);
   void DetachVolume(Volume* v, absl::string_view date, std::vector<nlohmann::json>* out);
+  // Keep ports_of_ / volumes_of_ in step.
+  void SetDevice(Port* p, const std::string& instance);
+  void SetAttached(Volume* v, const std::string& instance);
+  static const std::set<std::string>& Of(const std::map<std::string, std::set<std::string>>& m,
+                                         const std::string& instance);
 
   std::mt19937_64 rng_;
   SyntheticOptions options_;
@@ -133,6 +139,8 @@ class OpenStackCloud : public UpstreamSource {
   std::map<std::string, Port> ports_;
   std::map<std::string, Volume> volumes_;
   std::map<std::string, Alarm> alarms_;
+  // instance id -> its ports / attached volumes (ids in order).
+  std::map<std::string, std::set<std::string>> ports_of_, volumes_of_;
   Ids instance_ids_, port_ids_, volume_ids_, alarm_ids_;
   int next_instance_ = 0, next_port_ = 0, next_trigger_ = 0;
   int64_t clock_ = 1764460800;  // zabbix lastchange: 2025-11-30T00:00:00Z, +1 s per alarm
