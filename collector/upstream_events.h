@@ -12,6 +12,12 @@
 // conversion the graph does), so "the graph the pair must end with" is
 // computed by the graph's own processor library.
 //
+// Exact when the graph's last get_all started from an empty graph or the
+// graph ran no get_all since the reference's (restarts that recover from
+// snapshot + log); a get_all over a graph that kept its state (long
+// downtime) keeps that graph's deleted vertices, which the collector cannot
+// know: docs/collector.md.
+//
 // The graph mints random vertex ids and stamps deletions with its wall
 // clock, so its raw digest cannot equal the reference's. CanonicalDigest()
 // compares them: every vertex id becomes its natural key's
