@@ -223,6 +223,29 @@ absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
   }
 }
 
+absl::Status Connection::Ping() {
+  absl::StatusOr<std::vector<Row>> rows = Query(
+      "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status',"
+      " 'wsrep_local_state_comment')");
+  if (!rows.ok()) return rows.status();
+  std::string ready, cluster, state;
+  for (const Row& r : *rows) {
+    if (r.size() < 2 || !r[0].has_value()) continue;
+    const std::string value = r[1].value_or("");
+    if (*r[0] == "wsrep_ready") ready = value;
+    if (*r[0] == "wsrep_cluster_status") cluster = value;
+    if (*r[0] == "wsrep_local_state_comment") state = value;
+  }
+  // No wsrep variables: a plain server (or wsrep off).
+  if (!ready.empty() && ready != "ON") {
+    return absl::UnavailableError(absl::StrCat(
+        "mysql ", server_, ": Galera node not ready for queries (wsrep_ready=", ready,
+        ", wsrep_cluster_status=", cluster, ", state ", state,
+        "): it is not in the primary component (quorum lost?) or not synced"));
+  }
+  return Query("SELECT 1").status();
+}
+
 void Connection::Rollback() {
   if (broken_) return;
   (void)Execute("ROLLBACK");

@@ -4,7 +4,10 @@
 //   2006, 2013 (server gone / lost connection), 2002, 2003, 2055 (cannot
 //   connect), 1053, 1927 (shutdown / killed), 1047 (Galera node not ready)
 //                                   -> UNAVAILABLE, the connection is broken
-//   1213 (deadlock), 1205 (lock wait timeout)  -> ABORTED (retry the txn)
+//   1213 (deadlock; on Galera also a certification failure or a brute-
+//   force abort by another node's commit, at any statement or at COMMIT),
+//   1205 (lock wait timeout; on Galera also a wsrep_sync_wait that timed
+//   out while the cluster reconfigures)       -> ABORTED (retry the txn)
 //   1062 (duplicate key)                        -> ALREADY_EXISTS
 //   anything else                               -> INTERNAL
 //
@@ -56,6 +59,13 @@ class Connection {
   absl::StatusOr<uint64_t> Execute(const std::string& sql);
   // Runs a query; the whole result is buffered in memory.
   absl::StatusOr<std::vector<Row>> Query(const std::string& sql);
+
+  // A cheap liveness check for the health monitor: SELECT 1, and on a Galera
+  // node also wsrep_ready. A node outside the primary component (quorum
+  // lost) or not yet synced still answers SELECT 1 (a SELECT without tables
+  // is allowed there) but refuses every table access with 1047: such a node
+  // is UNAVAILABLE here too.
+  absl::Status Ping();
 
   absl::Status Begin() { return Execute("START TRANSACTION").status(); }
   // An explicit COMMIT statement: Connector/C++ 1.1.12's commit() returns

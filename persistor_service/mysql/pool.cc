@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -9,6 +10,11 @@ namespace vitrage::persistor::mysql {
 namespace {
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
+// Start of the message of a connect refused during the backoff. Callers
+// report such a status back (ReportFailure); it is not a new failure: it
+// must neither double the backoff nor become last_error (which it quotes,
+// so the message would nest and grow on every refusal).
+constexpr char kRefusedPrefix[] = "database unreachable (next reconnect attempt in ";
 }  // namespace
 
 ConnectionPool::Lease::~Lease() {
@@ -38,8 +44,7 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
     absl::Time now = absl::Now();
     if (now < next_attempt_) {
       return absl::UnavailableError(absl::StrCat(
-          "database unreachable (next reconnect attempt in ",
-          absl::FormatDuration(next_attempt_ - now), "): ", last_error_));
+          kRefusedPrefix, absl::FormatDuration(next_attempt_ - now), "): ", last_error_));
     }
   }
   absl::StatusOr<std::unique_ptr<Connection>> conn =
@@ -65,6 +70,7 @@ void ConnectionPool::ReportSuccess() {
 
 void ConnectionPool::ReportFailure(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kUnavailable) return;
+  if (absl::StartsWith(status.message(), kRefusedPrefix)) return;
   std::vector<std::unique_ptr<Connection>> dead;
   std::lock_guard<std::mutex> lock(mu_);
   if (reachable_) {

@@ -462,7 +462,7 @@ void PersistorService::MonitorLoop() {
       if (c.ok()) conn = std::move(*c);
     }
     if (conn != nullptr) {
-      absl::Status s = conn->Query("SELECT 1").status();
+      absl::Status s = conn->Ping();
       if (s.ok()) {
         pool_.ReportSuccess();
       } else {
