@@ -76,7 +76,8 @@ absl::Status Stack::WriteConfigFile(const std::string& path, const std::string& 
     section("persistency", {absl::StrCat("enable_persistency = ", on),
                             absl::StrCat("persistor_address = 127.0.0.1:", persistor_port_)});
   }
-  section("database", {db_ ? "connection = " + db_->url() : ""});
+  std::string database = db_ ? db_->url() : options_.database_url;
+  section("database", {database.empty() ? "" : "connection = " + database});
   section("persistor", {absl::StrCat("listen_address = 127.0.0.1:", persistor_port_),
                         absl::StrCat("metrics_address = 127.0.0.1:", persistor_metrics_port_)});
   section("graph", {absl::StrCat("listen_address = 127.0.0.1:", graph_port_),
@@ -108,7 +109,7 @@ absl::Status Stack::WriteConfigFile(const std::string& path, const std::string& 
 }
 
 absl::Status Stack::Start() {
-  if (options_.persistency) {
+  if (options_.persistency && options_.database_url.empty()) {
     MariaDbFixture::Options o;
     o.dir = dir_ + "/mariadb";
     db_ = std::make_unique<MariaDbFixture>(o);
@@ -158,9 +159,32 @@ absl::Status Stack::StartCollector() {
   return absl::InternalError("vitrage-collector did not start:\n" + LogTail("collector"));
 }
 
-absl::StatusOr<Process> Stack::SpawnGraph(int port, const std::string& log_suffix) {
+absl::StatusOr<Process> Stack::SpawnPersistor(int port, const std::string& database_url,
+                                              const std::string& log_suffix) {
+  auto p = Process::Start({Binary("persistor_service/vitrage-persistor"), "--config",
+                           conf_path("persistor"), "--listen", absl::StrCat("127.0.0.1:", port),
+                           "--database_url", database_url, "--metrics",
+                           absl::StrCat("127.0.0.1:", PickFreePort())},
+                          log("persistor" + log_suffix));
+  if (!p.ok()) return p.status();
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (PersistorStatus(port).ok()) return p;
+    if (!p->running()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::InternalError("vitrage-persistor" + log_suffix + " did not start:\n" +
+                             LogTail("persistor" + log_suffix));
+}
+
+absl::StatusOr<Process> Stack::SpawnGraph(int port, const std::string& log_suffix,
+                                          const std::string& persistor_address) {
   std::vector<std::string> argv = {Binary("graph_service/vitrage-graph"), "--config",
                                    conf_path("graph")};
+  if (!persistor_address.empty()) {
+    argv.push_back("--persistor");
+    argv.push_back(persistor_address);
+  }
   if (port != 0) {  // a second graph: its own ports
     argv.push_back("--listen");
     argv.push_back(absl::StrCat("127.0.0.1:", port));
@@ -216,9 +240,9 @@ std::unique_ptr<v1::Graph::Stub> Stack::GraphStub(int port) {
       MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_), 64 << 20));
 }
 
-std::unique_ptr<v1::Persistor::Stub> Stack::PersistorStub() {
+std::unique_ptr<v1::Persistor::Stub> Stack::PersistorStub(int port) {
   return v1::Persistor::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", persistor_port_), 64 << 20));
+      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : persistor_port_), 64 << 20));
 }
 
 absl::StatusOr<v1::GraphStatus> Stack::GraphStatus(bool digest, int port) {
@@ -247,10 +271,10 @@ absl::StatusOr<v1::CollectorStatus> Stack::CollectorStatus(bool digest) {
 }
 
 absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
-    const v1::CollectorStatus& collector) {
+    const v1::CollectorStatus& collector, int persistor_port) {
   ExactlyOnce out;
   std::map<uint64_t, int> applied;
-  auto stub = PersistorStub();
+  auto stub = PersistorStub(persistor_port);
   grpc::ClientContext ctx;
   auto reader = stub->ReadLog(&ctx, v1::ReadLogRequest());
   v1::ReadLogResponse resp;
@@ -282,8 +306,8 @@ absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
   return out;
 }
 
-absl::StatusOr<v1::PersistorStatus> Stack::PersistorStatus() {
-  auto stub = PersistorStub();
+absl::StatusOr<v1::PersistorStatus> Stack::PersistorStatus(int port) {
+  auto stub = PersistorStub(port);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   v1::PersistorStatus resp;

@@ -31,6 +31,10 @@ struct StackOptions {
   uint64_t seed = 1;
   double change_rate = 0;     // 0: no generator
   uint64_t max_changes = 0;   // generator stops after this many
+  // An existing database instead of a private MariaDB, e.g. a node of a
+  // Galera cluster (mysql://USER@HOST:PORT/DB). The Stack neither starts nor
+  // stops it; db() must not be called.
+  std::string database_url;
   // Extra vitrage.conf lines per section, e.g. {"persistency", "snapshot_interval = 1"}.
   std::vector<std::pair<std::string, std::string>> conf;
   // Mutual TLS: a TestPki directory (common/testing/test_certs.h) whose good
@@ -52,9 +56,16 @@ class Stack {
   absl::Status Start();
 
   absl::Status StartPersistor();
+  // Starts another vitrage-persistor with the stack's vitrage.conf but
+  // serving on 127.0.0.1:`port` and writing to `database_url` (a persistor
+  // on another Galera node), and waits until it answers GetStatus.
+  absl::StatusOr<Process> SpawnPersistor(int port, const std::string& database_url,
+                                         const std::string& log_suffix);
   absl::Status StartCollector();
-  // Starts a graph (on the stack's graph port unless `port` is given).
-  absl::StatusOr<Process> SpawnGraph(int port = 0, const std::string& log_suffix = "");
+  // Starts a graph (on the stack's graph port unless `port` is given; with
+  // the stack's persistor unless `persistor_address` HOST:PORT is given).
+  absl::StatusOr<Process> SpawnGraph(int port = 0, const std::string& log_suffix = "",
+                                     const std::string& persistor_address = "");
   absl::Status StartGraph();
 
   // Waits until GetStatus says ACTIVE.
@@ -65,7 +76,8 @@ class Stack {
 
   absl::StatusOr<v1::GraphStatus> GraphStatus(bool digest = false, int port = 0);
   absl::StatusOr<v1::CollectorStatus> CollectorStatus(bool digest = false);
-  absl::StatusOr<v1::PersistorStatus> PersistorStatus();
+  // The stack's persistor, or the one on 127.0.0.1:`port`.
+  absl::StatusOr<v1::PersistorStatus> PersistorStatus(int port = 0);
 
   // Changes the collector's seed in vitrage.conf (for its next start).
   absl::Status SetCollectorSeed(uint64_t seed) {
@@ -82,7 +94,9 @@ class Stack {
     uint64_t lost = 0;
     uint64_t doubled = 0;
   };
-  absl::StatusOr<ExactlyOnce> CheckExactlyOnce(const v1::CollectorStatus& collector);
+  // Reads the log through the stack's persistor, or the one on `persistor_port`.
+  absl::StatusOr<ExactlyOnce> CheckExactlyOnce(const v1::CollectorStatus& collector,
+                                               int persistor_port = 0);
 
   Process& graph() { return graph_; }
   Process& persistor() { return persistor_; }
@@ -109,7 +123,7 @@ class Stack {
   std::string LogTail(const std::string& name, size_t bytes = 3000) const;
 
   std::unique_ptr<v1::Graph::Stub> GraphStub(int port = 0);
-  std::unique_ptr<v1::Persistor::Stub> PersistorStub();
+  std::unique_ptr<v1::Persistor::Stub> PersistorStub(int port = 0);
 
  private:
   absl::Status WriteConfig();
