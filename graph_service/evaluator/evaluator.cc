@@ -55,6 +55,35 @@ std::string Esc(absl::string_view s) {
   return out;
 }
 
+std::string Unesc(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int v = 0;
+    if (s[i] == '%' && i + 2 < s.size() && absl::SimpleHexAtoi(s.substr(i + 1, 2), &v)) {
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// True when `s` is the token ref + "/" + ai.
+bool TokenIs(absl::string_view s, absl::string_view ref, absl::string_view ai) {
+  return s.size() == ref.size() + 1 + ai.size() && s.substr(0, ref.size()) == ref &&
+         s[ref.size()] == '/' && s.substr(ref.size() + 1) == ai;
+}
+
+bool ListHasToken(const Value* v, absl::string_view ref, absl::string_view ai) {
+  if (v == nullptr || v->kind() != Value::Kind::kList) return false;
+  for (const Value& x : v->list_items()) {
+    if (x.is_string() && TokenIs(x.string_value(), ref, ai)) return true;
+  }
+  return false;
+}
+
 // The text of a scalar value as a template would write it.
 bool ScalarEquals(const Value& v, const std::string& want) {
   switch (v.kind()) {
@@ -80,7 +109,9 @@ bool EntityOk(const EntityDef& e, const Properties& p) {
   for (const PropMatch& pm : e.props) {
     const Value* v = p.Find(pm.key);
     if (v == nullptr) return false;
-    if (pm.regex) {
+    if (pm.prefix) {
+      if (!v->is_string() || !absl::StartsWith(v->string_value(), pm.value)) return false;
+    } else if (pm.regex) {
       if (!v->is_string()) return false;
       absl::string_view s = v->string_value();
       if (!std::regex_search(s.begin(), s.end(), *pm.regex,
@@ -180,8 +211,8 @@ collector::Op SetEdge(absl::string_view s, absl::string_view t, absl::string_vie
 struct Evaluator::Match {
   int scenario = 0;
   int clause = 0;
-  // Vertex id of each bound variable, in variable order.
-  std::vector<std::string> ids;
+  // The vertex of each bound variable, in variable order.
+  absl::InlinedVector<Slot, 4> slots;
 };
 
 struct Evaluator::RefInfo {
@@ -387,6 +418,72 @@ void Evaluator::CollectAffected(const v1::GraphDelta& delta, std::vector<std::st
   }
 }
 
+namespace {
+
+// "<scenario key>|<clause>|<entity>=<vertex id>|..." (escaped).
+std::string RefOf(const Graph& g, const Scenario& s, int clause, const std::vector<Slot>& bind) {
+  const Clause& c = s.clauses[clause];
+  std::string ref = absl::StrCat(Esc(s.key), "|", clause);
+  for (int i = 0; i < c.bound_count; ++i) {
+    absl::StrAppend(&ref, "|", Esc(c.vars[i]->id), "=", Esc(g.VertexId(bind[i])));
+  }
+  return ref;
+}
+
+// The deduced alarm `name` on `target` (found over its "on" edges).
+Slot FindDeduced(const Graph& g, Slot target, absl::string_view name) {
+  for (Slot e : g.InEdges(target)) {
+    if (g.EdgeLabelId(e) != kOnLabel) continue;
+    Slot a = g.EdgeSource(e);
+    const Properties& p = g.VertexProps(a);
+    if (p.GetString(graph::keys::kVitrageType) == kDeducedAlarmType &&
+        p.GetString(graph::keys::kName) == name) {
+      return a;
+    }
+  }
+  return graph::kNoSlot;
+}
+
+// Whether action `ai` of a match is done (its token on its element),
+// without building anything.
+bool IsDone(const Graph& g, const Clause& c, const Action& a, absl::string_view ref,
+            absl::string_view ai, const absl::InlinedVector<Slot, 4>& slots) {
+  auto slot = [&](const std::string& entity) { return slots[c.VarIndex(entity)]; };
+  switch (a.type) {
+    case ActionType::kRaiseAlarm: {
+      Slot alarm = FindDeduced(g, slot(a.target), a.alarm_name);
+      if (alarm == graph::kNoSlot || !ListHasToken(g.VertexProps(alarm).Find(kRefs), ref, ai)) {
+        return false;
+      }
+      if (a.source.empty()) return true;
+      Slot e = FindLiveEdge(g, slot(a.source), alarm, kCausesLabel_);
+      return e != graph::kNoSlot && ListHasToken(g.EdgeProps(e).Find(kRefs), ref, ai);
+    }
+    case ActionType::kAddCausalRelationship: {
+      Slot e = FindLiveEdge(g, slot(a.source), slot(a.target), kCausesLabel_);
+      return e != graph::kNoSlot && ListHasToken(g.EdgeProps(e).Find(kRefs), ref, ai);
+    }
+    case ActionType::kSetState: {
+      const Value* v = g.VertexProps(slot(a.target)).Find(kStates);
+      if (v == nullptr || v->kind() != Value::Kind::kList) return false;
+      for (const Value& x : v->list_items()) {
+        if (!x.is_string()) continue;
+        absl::string_view e = x.string_value();
+        if (e.size() > a.state.size() && e.substr(0, a.state.size()) == a.state &&
+            e[a.state.size()] == '@' && TokenIs(e.substr(a.state.size() + 1), ref, ai)) {
+          return true;
+        }
+      }
+      return false;
+    }
+    case ActionType::kMarkDown:
+      return ListHasToken(g.VertexProps(slot(a.target)).Find(kMarkDown), ref, ai);
+  }
+  return false;
+}
+
+}  // namespace
+
 void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::string, Match>* out) {
   const Properties& props = g.VertexProps(v);
   if (Deleted(props)) return;
@@ -402,13 +499,8 @@ void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::s
       Match match;
       match.scenario = a.scenario;
       match.clause = a.clause;
-      std::string ref = absl::StrCat(Esc(s.key), "|", a.clause);
-      for (int i = 0; i < c.bound_count; ++i) {
-        absl::string_view id = g.VertexId(bind[i]);
-        absl::StrAppend(&ref, "|", Esc(c.vars[i]->id), "=", Esc(id));
-        match.ids.emplace_back(id);
-      }
-      out->try_emplace(std::move(ref), std::move(match));
+      match.slots.assign(bind.begin(), bind.begin() + c.bound_count);
+      out->try_emplace(RefOf(g, s, a.clause, bind), std::move(match));
     });
   };
   const Value* type = props.Find(graph::keys::kVitrageType);
@@ -421,13 +513,15 @@ void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::s
   for (const Var& a : untyped_anchors_) try_anchor(a);
 }
 
-void Evaluator::IndexRef(const std::string& ref, const Match& m) {
+void Evaluator::IndexRef(const Graph& g, const std::string& ref, const Match& m) {
   auto [it, inserted] = refs_.try_emplace(ref);
   if (!inserted) return;
   it->second = std::make_unique<RefInfo>();
   it->second->scenario = m.scenario;
-  it->second->vertex_ids = m.ids;
-  for (const std::string& id : m.ids) by_vertex_[id].insert(ref);
+  for (Slot v : m.slots) {
+    it->second->vertex_ids.emplace_back(g.VertexId(v));
+    by_vertex_[it->second->vertex_ids.back()].insert(ref);
+  }
 }
 
 void Evaluator::UnindexRef(const std::string& ref) {
@@ -445,9 +539,10 @@ void Evaluator::UnindexRef(const std::string& ref) {
 void Evaluator::Reconcile(const Graph& g, const absl::flat_hash_map<std::string, Match>& current,
                           const absl::flat_hash_set<std::string>& recorded,
                           std::vector<Pending>* out) {
-  (void)g;
+  // `ids`: the vertex ids of the bound variables; `slots` (do only): the
+  // same vertices, for the done check.
   auto emit = [&](const Scenario& s, int clause, const std::vector<std::string>& ids,
-                  const std::string& ref, bool undo) {
+                  const absl::InlinedVector<Slot, 4>* slots, const std::string& ref, bool undo) {
     const Clause& c = s.clauses[clause];
     auto id_of = [&](const std::string& entity) -> const std::string& {
       return ids[c.VarIndex(entity)];
@@ -456,6 +551,9 @@ void Evaluator::Reconcile(const Graph& g, const absl::flat_hash_map<std::string,
     for (int k = 0; k < n; ++k) {
       int ai = undo ? n - 1 - k : k;
       const Action& a = s.actions[ai];
+      char ai_buf[16];
+      int n_ai = snprintf(ai_buf, sizeof(ai_buf), "%d", ai);
+      if (!undo && IsDone(g, c, a, ref, absl::string_view(ai_buf, n_ai), *slots)) continue;
       std::string token = absl::StrCat(ref, "/", ai);
       Pending p;
       p.undo = undo;
@@ -507,14 +605,25 @@ void Evaluator::Reconcile(const Graph& g, const absl::flat_hash_map<std::string,
       std::vector<absl::string_view> parts = absl::StrSplit(ref, '|');
       int clause = 0;
       if (parts.size() > 1 && absl::SimpleAtoi(parts[1], &clause)) {
-        emit(*scenarios_[info.scenario], clause, info.vertex_ids, ref, /*undo=*/true);
+        emit(*scenarios_[info.scenario], clause, info.vertex_ids, nullptr, ref, /*undo=*/true);
       }
     }
     UnindexRef(ref);
   }
+  std::vector<std::string> ids;
   for (const auto& [ref, m] : current) {
-    IndexRef(ref, m);
-    emit(*scenarios_[m.scenario], m.clause, m.ids, ref, /*undo=*/false);
+    IndexRef(g, ref, m);
+    const Scenario& s = *scenarios_[m.scenario];
+    // Most matches found around a change hold already with every action
+    // done: check before building anything.
+    bool all_done = true;
+    for (size_t ai = 0; ai < s.actions.size() && all_done; ++ai) {
+      all_done = IsDone(g, s.clauses[m.clause], s.actions[ai], ref, absl::StrCat(ai), m.slots);
+    }
+    if (all_done) continue;
+    ids.clear();
+    for (Slot v : m.slots) ids.emplace_back(g.VertexId(v));
+    emit(s, m.clause, ids, &m.slots, ref, /*undo=*/false);
   }
 }
 
@@ -597,6 +706,74 @@ absl::Status Evaluator::Evaluate(const Graph& g, std::vector<std::string> affect
   return Run(g, std::move(pending), apply);
 }
 
+void Evaluator::RebuildIndex(const Graph& g) {
+  absl::Time t0 = absl::Now();
+  refs_.clear();
+  by_vertex_.clear();
+  auto note = [&](absl::string_view token) {
+    size_t slash = token.rfind('/');
+    if (slash == absl::string_view::npos) return;
+    std::string ref(token.substr(0, slash));
+    if (refs_.contains(ref)) return;
+    std::vector<absl::string_view> parts = absl::StrSplit(ref, '|');
+    if (parts.size() < 3) return;
+    auto info = std::make_unique<RefInfo>();
+    auto it = scenario_by_key_.find(Unesc(parts[0]));
+    info->scenario = it == scenario_by_key_.end() ? -1 : it->second;
+    for (size_t i = 2; i < parts.size(); ++i) {
+      size_t eq = parts[i].find('=');
+      if (eq == absl::string_view::npos) continue;
+      info->vertex_ids.push_back(Unesc(parts[i].substr(eq + 1)));
+      by_vertex_[info->vertex_ids.back()].insert(ref);
+    }
+    refs_.emplace(std::move(ref), std::move(info));
+  };
+  g.ForEachVertex([&](Slot v) {
+    const Properties& p = g.VertexProps(v);
+    for (KeyId k : {kRefs, kMarkDown}) {
+      const Value* list = p.Find(k);
+      if (list == nullptr || list->kind() != Value::Kind::kList) continue;
+      for (const Value& t : list->list_items()) {
+        if (t.is_string()) note(t.string_value());
+      }
+    }
+    const Value* states = p.Find(kStates);
+    if (states != nullptr && states->kind() == Value::Kind::kList) {
+      for (const Value& e : states->list_items()) {
+        if (!e.is_string()) continue;
+        absl::string_view sv = e.string_value();
+        size_t at = sv.find('@');
+        if (at != absl::string_view::npos) note(sv.substr(at + 1));
+      }
+    }
+  });
+  g.ForEachEdge([&](Slot e) {
+    const Value* list = g.EdgeProps(e).Find(kRefs);
+    if (list == nullptr || list->kind() != Value::Kind::kList) return;
+    for (const Value& t : list->list_items()) {
+      if (t.is_string()) note(t.string_value());
+    }
+  });
+  LOG(INFO) << "evaluator: index rebuilt from the graph: " << refs_.size()
+            << " active matches naming " << by_vertex_.size() << " vertices, "
+            << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms";
+}
+
+absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affected,
+                                const ApplyFn& apply) {
+  absl::Time t0 = absl::Now();
+  RebuildIndex(g);
+  size_t n = affected.size();
+  uint64_t done0 = stats_.actions_done, undone0 = stats_.actions_undone;
+  absl::Status s = Evaluate(g, std::move(affected), apply);
+  stats_.last_full_pass_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+  LOG(INFO) << "evaluator: recovery pass around " << n << " vertices the replayed log touched: "
+            << (stats_.actions_done - done0) << " actions done, "
+            << (stats_.actions_undone - undone0) << " undone (only those whose records were "
+            << "lost with the crash), " << stats_.last_full_pass_ms << " ms";
+  return s;
+}
+
 absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
   absl::Time t0 = absl::Now();
   ++stats_.full_passes;
@@ -606,29 +783,29 @@ absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
   g.ForEachVertex([&](Slot v) {
     const Properties& props = g.VertexProps(v);
     if (Deleted(props)) return;
-    for (size_t si = 0; si < scenarios_.size(); ++si) {
+    auto anchored = [&](const Var& a) {
+      if (a.var != 0) return;
+      const size_t si = a.scenario, ci = a.clause;
       const Scenario& s = *scenarios_[si];
-      for (size_t ci = 0; ci < s.clauses.size(); ++ci) {
+      {
         const Clause& c = s.clauses[ci];
-        const std::string& type = c.vars[0]->vitrage_type;
-        if (!type.empty() && props.GetString(graph::keys::kVitrageType) != type) continue;
-        if (!EntityOk(*c.vars[0], props)) continue;
+        if (!EntityOk(*c.vars[0], props)) return;
         Matcher m(g, c, plans->p[si][ci][0]);
         m.Run(0, v, [&](const std::vector<Slot>& bind) {
           ++stats_.matches;
           Match match;
           match.scenario = static_cast<int>(si);
           match.clause = static_cast<int>(ci);
-          std::string ref = absl::StrCat(Esc(s.key), "|", ci);
-          for (int i = 0; i < c.bound_count; ++i) {
-            absl::string_view id = g.VertexId(bind[i]);
-            absl::StrAppend(&ref, "|", Esc(c.vars[i]->id), "=", Esc(id));
-            match.ids.emplace_back(id);
-          }
-          current.try_emplace(std::move(ref), std::move(match));
+          match.slots.assign(bind.begin(), bind.begin() + c.bound_count);
+          current.try_emplace(RefOf(g, s, static_cast<int>(ci), bind), std::move(match));
         });
       }
+    };
+    auto it = anchors_by_type_.find(props.GetString(graph::keys::kVitrageType));
+    if (it != anchors_by_type_.end()) {
+      for (const Var& a : it->second) anchored(a);
     }
+    for (const Var& a : untyped_anchors_) anchored(a);
   });
   // Tokens in the graph that no match keeps (also those of templates that
   // are gone): undo them where they are.

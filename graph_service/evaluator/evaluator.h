@@ -57,6 +57,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "graph_service/evaluator/template.h"
 #include "graph_service/graph/graph.h"
@@ -94,8 +95,19 @@ class Evaluator {
                         const ApplyFn& apply);
 
   // Every match in the graph against every token in it: does what is
-  // missing, undoes what no match keeps, rebuilds the index.
+  // missing, undoes what no match keeps, rebuilds the index. For a fresh
+  // start (after get_all), and after a recovery whose templates changed.
   absl::Status FullPass(const graph::Graph& g, const ApplyFn& apply);
+
+  // After snapshot + replay with the same templates: rebuilds the index
+  // from the tokens in the graph, then evaluates around `affected` (the
+  // vertices the replayed records touched). The snapshot was taken between
+  // two events (with their actions), so only a change in the replayed tail
+  // can have lost its actions' records in a crash; everything else is
+  // done already. Cost: one scan for tokens plus the tail.
+  absl::Status Recover(const graph::Graph& g, std::vector<std::string> affected,
+                       const ApplyFn& apply);
+  void RebuildIndex(const graph::Graph& g);
 
   struct Stats {
     uint64_t evaluations = 0;      // Evaluate calls
@@ -133,7 +145,7 @@ class Evaluator {
   void Reconcile(const graph::Graph& g, const absl::flat_hash_map<std::string, Match>& current,
                  const absl::flat_hash_set<std::string>& recorded, std::vector<Pending>* out);
   absl::Status Run(const graph::Graph& g, std::vector<Pending> pending, const ApplyFn& apply);
-  void IndexRef(const std::string& ref, const Match& m);
+  void IndexRef(const graph::Graph& g, const std::string& ref, const Match& m);
   void UnindexRef(const std::string& ref);
 
   TemplateSet templates_;

@@ -293,6 +293,32 @@ TEST(EvaluatorTest, FullPassOnARestoredGraphRepeatsNothingAndEqualsFreshStart) {
   EXPECT_EQ(graph::Digest(fresh.graph_), graph::Digest(live.graph_));
 }
 
+TEST(EvaluatorTest, RecoverRebuildsTheIndexAndRedoesOnlyWhatTheCrashLost) {
+  World live(kData + "/host_down");
+  live.Topology();
+  live.RaiseHostAlarm("a1", "h1", "host down");
+
+  // Restored with every action record: nothing to do, but the index is
+  // back, so clearing the alarm later undoes everything.
+  World restored(kData + "/host_down");
+  restored.graph_ = live.graph_;
+  ASSERT_TRUE(restored.evaluator_->Recover(restored.graph_, {"h1", "a1"}, restored.apply_).ok());
+  EXPECT_EQ(restored.evaluator_->stats().actions_done, 0u);
+  EXPECT_GT(restored.evaluator_->active_matches(), 0u);
+  restored.Push({World::RemoveVertex("a1")});
+  EXPECT_TRUE(restored.DeducedAlarm("i1", "instance down").empty());
+  EXPECT_EQ(restored.V("h1")->Find("vitrage_state"), nullptr);
+  EXPECT_TRUE(ListAlarms(restored.graph_, kDeducedAlarmType, false).empty());
+
+  // The crash lost the action records after the alarm's record: recovery
+  // evaluates around what the replayed tail touched and does them.
+  World lost(kData + "/host_down", /*evaluate=*/false);
+  lost.Topology();
+  lost.RaiseHostAlarm("a1", "h1", "host down");
+  ASSERT_TRUE(lost.evaluator_->Recover(lost.graph_, {"a1", "h1"}, lost.apply_).ok());
+  EXPECT_EQ(graph::Digest(lost.graph_), graph::Digest(live.graph_));
+}
+
 TEST(EvaluatorTest, FullPassUndoesWhatRemovedTemplatesDid) {
   World live(kData + "/host_down");
   live.Topology();

@@ -82,22 +82,40 @@ absl::StatusOr<std::unique_ptr<EntityDef>> MakeEntity(const Errors& err, const Y
     pm.value = kv.second.Scalar();
     if (absl::EndsWith(key, ".regex")) {
       key.resize(key.size() - 6);
-      try {
-        pm.regex = std::make_shared<const std::regex>(pm.value);
-      } catch (const std::regex_error& ex) {
-        return err.At(kv.second, absl::StrCat("entity \"", id, "\": bad regex \"", pm.value,
-                                              "\": ", ex.what()));
+      std::string lit = pm.value;
+      if (absl::EndsWith(lit, ".*")) lit.resize(lit.size() - 2);
+      if (lit.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) {
+        pm.value = lit;
+        pm.prefix = true;
+      } else {
+        try {
+          pm.regex = std::make_shared<const std::regex>(pm.value);
+        } catch (const std::regex_error& ex) {
+          return err.At(kv.second, absl::StrCat("entity \"", id, "\": bad regex \"", pm.value,
+                                                "\": ", ex.what()));
+        }
       }
     }
     if (key == "category") key = "vitrage_category";
     if (key == "type") key = "vitrage_type";
     pm.key = graph::InternKey(key);
-    if (key == "vitrage_type" && !pm.regex) e->vitrage_type = pm.value;
+    if (key == "vitrage_type" && !pm.regex && !pm.prefix) e->vitrage_type = pm.value;
     e->props.push_back(std::move(pm));
   }
   if (e->props.empty()) {
     return err.At(m, absl::StrCat("entity \"", id, "\" has no properties to match"));
   }
+  // Cheap and selective checks first: type, category, plain values, then
+  // prefixes and regexes.
+  auto rank = [](const PropMatch& pm) {
+    if (pm.regex) return 4;
+    if (pm.prefix) return 3;
+    if (pm.key == graph::keys::kVitrageType) return 0;
+    if (pm.key == graph::keys::kVitrageCategory) return 1;
+    return 2;
+  };
+  std::stable_sort(e->props.begin(), e->props.end(),
+                   [&](const PropMatch& a, const PropMatch& b) { return rank(a) < rank(b); });
   return e;
 }
 

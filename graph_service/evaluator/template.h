@@ -50,6 +50,9 @@ struct PropMatch {
   graph::KeyId key = 0;
   std::string value;
   std::shared_ptr<const std::regex> regex;  // set for "key.regex"
+  // "key.regex" whose pattern is a literal, optionally followed by ".*":
+  // the value only has to start with `value` (no regex run).
+  bool prefix = false;
 };
 
 // A template entity ("template_id" in v2, the entity's key in v3).
