@@ -242,6 +242,11 @@ const std::vector<KeySpec>& Keys() {
          c.collector.metrics_address = o.value;
          return absl::OkStatus();
        }},
+      {"graph", "standby",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.graph.standby, ParseBool(o));
+         return absl::OkStatus();
+       }},
       {"graph", "consistency_interval",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.graph.consistency_interval, ParseSeconds(o, 0, 86400 * 30.0));

@@ -87,6 +87,9 @@ struct Config {
     // period, delete stale placeholders) runs this often; 0: never.
     absl::Duration consistency_interval = absl::Seconds(600);
     std::string metrics_address;  // Prometheus /metrics; empty: off
+    // Start as a hot standby: follow the persistor's log, serve read-only
+    // queries, take over on Graph/Promote (never acquires an epoch before).
+    bool standby = false;
   } graph;
 
   // [persistor]

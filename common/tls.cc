@@ -284,6 +284,7 @@ MethodPolicy PolicyFor(absl::string_view method) {
       {"/vitrage.v1.Persistor/GetStatus", {"", true}},
       {"/vitrage.v1.Graph/PushEvents", {"collector", false}},
       {"/vitrage.v1.Graph/TakeSnapshot", {"admin", false}},
+      {"/vitrage.v1.Graph/Promote", {"admin", false}},
       {"/vitrage.v1.Graph/GetTopology", {"", true}},
       {"/vitrage.v1.Graph/GetVertex", {"", true}},
       {"/vitrage.v1.Graph/GetStatus", {"", true}},

@@ -15,7 +15,7 @@
 //              and snapshot reads) and the collector's GetAll
 //   collector  calls the graph's PushEvents
 //   persistor  serves only; needs a certificate for its server side
-//   admin      vitrage-ctl: the read-only methods and Graph/TakeSnapshot
+//   admin      vitrage-ctl: the read-only methods, Graph/TakeSnapshot and Graph/Promote
 //   reader     the read-only methods
 //
 // Read-only methods (status, topology, vertex, ReadLog, GetLatestSnapshot,

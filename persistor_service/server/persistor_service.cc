@@ -863,22 +863,69 @@ absl::Status PersistorService::DoGetLatestSnapshot(
 }
 
 grpc::Status PersistorService::ReadLog(
-    grpc::ServerContext* /*context*/, const vitrage::v1::ReadLogRequest* request,
+    grpc::ServerContext* context, const vitrage::v1::ReadLogRequest* request,
     grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) {
-  absl::Status s = DoReadLog(*request, writer);
+  absl::Status s = DoReadLog(context, *request, writer);
   if (s.code() == absl::StatusCode::kDataLoss) {
     LOG(ERROR) << "ReadLog: " << s.message();
   }
   return ToGrpcStatus(s);
 }
 
+// Follow (hot standby, ReadLogRequest.follow): after the first range the
+// stream stays open. New records are noticed through this persistor's own
+// log writer (its cached durable seq, checked every kFollowTick) or, for
+// records written through another persistor of a Galera cluster, by reading
+// the durable seq from the database every kFollowDbPoll. A heartbeat (no
+// records, the current durable seq) goes out after kFollowHeartbeat of
+// silence so the standby can tell a dead stream from a quiet log.
 absl::Status PersistorService::DoReadLog(
-    const vitrage::v1::ReadLogRequest& request,
+    grpc::ServerContext* context, const vitrage::v1::ReadLogRequest& request,
     grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) {
+  constexpr absl::Duration kFollowTick = absl::Milliseconds(2);
+  constexpr absl::Duration kFollowDbPoll = absl::Milliseconds(50);
+  constexpr absl::Duration kFollowHeartbeat = absl::Seconds(1);
   const size_t max_bytes =
       request.max_batch_bytes() == 0
           ? kDefaultReadLogBytes
           : std::min<size_t>(request.max_batch_bytes(), kMaxReadLogBytes);
+  uint64_t sent = 0;
+  RETURN_IF_ERROR(ReadLogRange(request.after_seq(), max_bytes, /*write_empty=*/true,
+                               writer, &sent));
+  if (!request.follow()) return absl::OkStatus();
+  sent = std::max(sent, request.after_seq());
+  absl::Time last_db = absl::Now();
+  absl::Time last_write = last_db;
+  while (true) {
+    if (context->IsCancelled() || shutting_down_.load()) {
+      return absl::CancelledError("follow ended");
+    }
+    absl::SleepFor(kFollowTick);
+    const absl::Time now = absl::Now();
+    if (writer_.cached_durable_seq() <= sent && now - last_db < kFollowDbPoll &&
+        now - last_write < kFollowHeartbeat) {
+      continue;
+    }
+    last_db = now;
+    uint64_t durable = 0;
+    RETURN_IF_ERROR(ReadLogRange(sent, max_bytes, /*write_empty=*/false, writer, &durable));
+    if (durable > sent) {
+      sent = durable;
+      last_write = absl::Now();
+    } else if (now - last_write >= kFollowHeartbeat) {
+      vitrage::v1::ReadLogResponse beat;
+      beat.set_durable_seq(durable);
+      if (!writer->Write(beat)) return absl::CancelledError("client went away");
+      last_write = now;
+    }
+  }
+}
+
+absl::Status PersistorService::ReadLogRange(
+    uint64_t after_seq, size_t max_bytes, bool write_empty,
+    grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer, uint64_t* durable_out) {
+  vitrage::v1::ReadLogRequest request;
+  request.set_after_seq(after_seq);
   absl::StatusOr<mysql::ConnectionPool::Lease> conn = pool_.Acquire();
   if (!conn.ok()) return Note(conn.status());
   mysql::Store store(conn->get());
@@ -890,10 +937,11 @@ absl::Status PersistorService::DoReadLog(
   absl::StatusOr<mysql::EpochRow> epoch = store.ReadEpoch();
   if (!epoch.ok()) return Note(epoch.status());
   const uint64_t durable = epoch->durable_seq;
+  *durable_out = durable;
   vitrage::v1::ReadLogResponse out;
   out.set_durable_seq(durable);
   if (request.after_seq() >= durable) {
-    if (!writer->Write(out)) return absl::CancelledError("client went away");
+    if (write_empty && !writer->Write(out)) return absl::CancelledError("client went away");
     return absl::OkStatus();
   }
   absl::StatusOr<mysql::LogBounds> bounds = store.ReadLogBounds();

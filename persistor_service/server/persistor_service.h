@@ -105,8 +105,15 @@ class PersistorService final
   absl::Status DoGetLatestSnapshot(
       const vitrage::v1::GetLatestSnapshotRequest& request,
       grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer);
-  absl::Status DoReadLog(const vitrage::v1::ReadLogRequest& request,
+  absl::Status DoReadLog(grpc::ServerContext* context,
+                         const vitrage::v1::ReadLogRequest& request,
                          grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer);
+  // Sends the records after `after_seq` up to the durable seq (returned in
+  // *durable) in batches of at most max_bytes; with `write_empty` an empty
+  // response when there is nothing to send.
+  absl::Status ReadLogRange(uint64_t after_seq, size_t max_bytes, bool write_empty,
+                            grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer,
+                            uint64_t* durable);
   absl::Status DoGetStatus(vitrage::v1::PersistorStatus* response);
 
   const PersistorOptions options_;

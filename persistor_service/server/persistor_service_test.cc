@@ -613,5 +613,60 @@ TEST_F(PersistorServiceTest, RetentionWaitsForLogRetentionDelay) {
   EXPECT_EQ(st->log_records(), 30u);
 }
 
+// Hot standby: a follow stream sends what is durable, then new records as
+// they become durable (through this persistor's writer, and through another
+// persistor on the same database, found by polling), heartbeats while the
+// log is quiet, and ends only when the client cancels.
+TEST_F(PersistorServiceTest, ReadLogFollowStreamsNewRecordsHeartbeatsAndEndsOnCancel) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 10)}).status.ok());
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  vitrage::v1::ReadLogRequest req;
+  req.set_after_seq(5);
+  req.set_follow(true);
+  auto reader = stub_->ReadLog(&ctx, req);
+  std::vector<uint64_t> seqs;
+  vitrage::v1::ReadLogResponse resp;
+  auto read_until = [&](uint64_t last) {
+    while (seqs.empty() || seqs.back() < last) {
+      if (!reader->Read(&resp)) return false;
+      for (const auto& r : resp.records()) seqs.push_back(r.seq());
+    }
+    return true;
+  };
+  ASSERT_TRUE(read_until(10));
+  EXPECT_EQ(resp.durable_seq(), 10u);
+
+  // New records through this persistor's own writer.
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 11, 20)}).status.ok());
+  ASSERT_TRUE(read_until(20));
+
+  // Records written through a second persistor on the same database (the
+  // Galera case): only the database poll sees them.
+  auto other = testing::InProcessPersistor::Start(options_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto other_stub = (*other)->NewStub();
+  ASSERT_TRUE(AppendBatches(other_stub.get(), {MakeBatch(e, 21, 30)}).status.ok());
+  ASSERT_TRUE(read_until(30));
+  std::vector<uint64_t> want;
+  for (uint64_t i = 6; i <= 30; ++i) want.push_back(i);
+  EXPECT_EQ(seqs, want);
+
+  // Quiet log: a heartbeat with no records and the current durable seq.
+  absl::Time t0 = absl::Now();
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.records_size(), 0);
+  EXPECT_EQ(resp.durable_seq(), 30u);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
+
+  ctx.TryCancel();
+  while (reader->Read(&resp)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 }  // namespace
 }  // namespace vitrage::persistor
