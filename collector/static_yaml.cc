@@ -1,5 +1,6 @@
 #include "collector/static_yaml.h"
 
+#include <glog/logging.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -45,6 +46,12 @@ class Reader {
     }
     return absl::InvalidArgumentError(
         absl::StrCat("static datasource file ", where, ": ", field, ": ", problem));
+  }
+
+  // Keys upstream's schema allows but ignores: logged, not an error.
+  void Warn(const YAML::Node& at, absl::string_view field, absl::string_view problem) const {
+    LOG(WARNING) << "static datasource file " << path_ << " line " << at.Mark().line + 1
+                 << ": " << field << ": " << problem;
   }
 
   // A plain scalar typed like YAML 1.2's core schema; quoted: string.
@@ -122,10 +129,13 @@ class Reader {
                                                      e.mark.column + 1, ": not YAML: ", e.msg));
     }
     if (!root.IsMap()) return Error(root, "(top level)", "must be a mapping with `definitions`");
+    std::string unknown;  // named when `definitions` is missing (a typo?)
     for (const auto& kv : root) {
       const std::string k = kv.first.Scalar();
       if (k != "metadata" && k != "definitions") {
-        return Error(kv.first, k, "unknown key (expected metadata, definitions)");
+        Warn(kv.first, k, "unknown key, ignored (expected metadata, definitions)");
+        absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", "\"", k, "\" at line ",
+                        kv.first.Mark().line + 1);
       }
     }
     YAML::Node meta = root["metadata"];
@@ -141,7 +151,11 @@ class Reader {
       }
     }
     YAML::Node defs = root["definitions"];
-    if (!defs.IsDefined() || defs.IsNull()) return Error(root, "definitions", "missing (required)");
+    if (!defs.IsDefined() || defs.IsNull()) {
+      return Error(root, "definitions",
+                   unknown.empty() ? std::string("missing (required)")
+                                   : absl::StrCat("missing (required); unknown key ", unknown));
+    }
     if (!defs.IsMap()) return Error(defs, "definitions", "must be a mapping");
     YAML::Node ents = defs["entities"];
     YAML::Node rels = defs["relationships"];
@@ -221,8 +235,8 @@ class Reader {
       for (const auto& kv : r) {
         const std::string k = kv.first.Scalar();
         if (k != "source" && k != "target" && k != "relationship_type") {
-          return Error(kv.first, absl::StrCat(field, ".", k),
-                       "unknown key (expected source, target, relationship_type)");
+          Warn(kv.first, absl::StrCat(field, ".", k),
+               "unknown key, ignored (expected source, target, relationship_type)");
         }
       }
       nlohmann::json rel = {{"source", ends[0]},

@@ -33,7 +33,9 @@
 //    ~, integers, floats), quoted ones stay strings;
 //  * a duplicate static_id, a relationship naming an unknown static_id and
 //    a schema violation are errors (upstream skips the entity, raises
-//    KeyError, skips the file) naming file, line and field;
+//    KeyError, skips the file) naming file, line and field; keys the schema
+//    does not name (at the top level, in a relationship) are ignored with a
+//    warning, as upstream's schema allows them;
 //  * a relationship's target dict is the target entity without its own
 //    relationships (upstream nests them by reference, which can be cyclic);
 //    a self-relationship's target is the entity itself (our transformer

@@ -321,7 +321,9 @@ TEST(StaticYamlTest, ReloadSendsUpstreamsGetChangesAndGivesUpstreamsGraph) {
 
 TEST(StaticYamlTest, MetadataKeepsYamlTypesAndSelfRelationshipsWork) {
   TempDir dir;
-  auto entities = LoadStaticYaml(dir.Write("t.yaml", R"(definitions:
+  // Keys upstream's schema ignores are ignored (with a warning).
+  auto entities = LoadStaticYaml(dir.Write("t.yaml", R"(scenarios: []
+definitions:
   entities:
     - static_id: a
       type: switch
@@ -336,6 +338,7 @@ TEST(StaticYamlTest, MetadataKeepsYamlTypesAndSelfRelationshipsWork) {
     - source: a
       target: a
       relationship_type: monitors
+      comment: watches itself
 )"));
   ASSERT_TRUE(entities.ok()) << entities.status();
   ASSERT_EQ(entities->size(), 1u);
@@ -392,7 +395,8 @@ TEST(StaticYamlTest, BadFilesNameTheLineAndTheField) {
        "  relationships:\n    - {source: a, target: a}\n",
        {"line 5", "definitions.relationships[0].relationship_type", "missing"}},
       {"definitions:\n  entities: [\n    - a\n", {"line", "not YAML"}},
-      {"definitoins:\n  entities: []\n", {"line 1", "definitoins", "unknown key"}},
+      {"definitoins:\n  entities: []\n",
+       {"line 1", "definitions: missing (required); unknown key \"definitoins\" at line 1"}},
   };
   int n = 0;
   for (const Case& c : cases) {
