@@ -224,6 +224,13 @@ absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
 }
 
 absl::Status Connection::Ping() {
+  // A plain MariaDB also reports wsrep_ready (OFF) and wsrep_cluster_status
+  // (Disconnected): only a server with wsrep_on = ON is a Galera node.
+  absl::StatusOr<std::vector<Row>> on = Query("SHOW VARIABLES WHERE Variable_name = 'wsrep_on'");
+  if (!on.ok()) return on.status();
+  const bool galera = !on->empty() && on->front().size() >= 2 &&
+                      on->front()[1].value_or("") == "ON";
+  if (!galera) return Query("SELECT 1").status();
   absl::StatusOr<std::vector<Row>> rows = Query(
       "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status',"
       " 'wsrep_local_state_comment')");
@@ -236,8 +243,7 @@ absl::Status Connection::Ping() {
     if (*r[0] == "wsrep_cluster_status") cluster = value;
     if (*r[0] == "wsrep_local_state_comment") state = value;
   }
-  // No wsrep variables: a plain server (or wsrep off).
-  if (!ready.empty() && ready != "ON") {
+  if (ready != "ON") {
     return absl::UnavailableError(absl::StrCat(
         "mysql ", server_, ": Galera node not ready for queries (wsrep_ready=", ready,
         ", wsrep_cluster_status=", cluster, ", state ", state,
