@@ -18,8 +18,7 @@
 //
 // Thread safety: a Graph needs external synchronization. Copies are
 // independent (values are shared immutable objects with atomic reference
-// counts), so a copy can be handed to another thread (e.g. a snapshot thread
-// keeping a shadow copy current by applying the same deltas).
+// counts), so a copy can be handed to another thread.
 #ifndef VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
 #define VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
 

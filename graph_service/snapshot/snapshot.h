@@ -1,8 +1,8 @@
 // Snapshot encoder and decoder (format: snapshot/format.h).
 //
-// Life of a snapshot: the snapshotter encodes a consistent graph (a shadow
-// copy kept current by applying the same deltas, or the graph itself while
-// intake is paused) with EncodeSnapshot; chunks stream out one at a time
+// Life of a snapshot: the snapshotter encodes a consistent graph (in
+// vitrage-graph, a forked child's copy-on-write image of it) with
+// EncodeSnapshot; chunks stream out one at a time
 // (only one uncompressed body is in memory); the persistor stores header +
 // chunks and publishes them in one transaction. At recovery the decoder is
 // fed the header and then the chunks in order, building the graph chunk by
