@@ -191,6 +191,7 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
   auto st = stack.GraphStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->evaluator().enabled());
+  EXPECT_EQ(st->evaluator().enable_pass(), "full pass (after get_all)");
   EXPECT_EQ(st->evaluator().templates(), 2u);
   EXPECT_EQ(st->evaluator().scenarios(), 3u);
   ASSERT_EQ(st->evaluator().template_errors_size(), 1);
@@ -249,6 +250,7 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
   EXPECT_GT(after->recovery().records_replayed(), 0u);
   EXPECT_TRUE(after->recovery().get_all_reason().empty());
   // Nothing executed again: no action counted, no evaluator record written.
+  EXPECT_EQ(after->evaluator().enable_pass(), "recovery pass");
   EXPECT_EQ(after->evaluator().actions_done(), 0u);
   EXPECT_EQ(after->evaluator().actions_undone(), 0u);
   EXPECT_EQ(after->applied_seq(), kill_seq);
@@ -287,6 +289,7 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
     auto f = stack.GraphStatus(/*digest=*/true, port);
     ASSERT_TRUE(f.ok());
     EXPECT_FALSE(f->persistency_enabled());
+    EXPECT_EQ(f->evaluator().enable_pass(), "full pass (after get_all)");
     EXPECT_GT(f->evaluator().actions_done(), 0u);  // the full pass did the work
     EXPECT_EQ(f->digest(), after->digest());
     fresh->Stop();

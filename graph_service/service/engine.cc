@@ -552,6 +552,7 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
         applied_seq_ = rec.seq();
         if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
         last_record_time_ = rec.time_unix_micros();
+        NoteReplayedLocked(rec);
         *last_time = rec.time_unix_micros();
       }
     }

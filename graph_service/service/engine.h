@@ -164,6 +164,8 @@ class Engine {
   // recovery makes of the one it loads.
   std::string EvaluatorStateLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void NoteSnapshotEvaluatorStateLocked(const std::string& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes the vertices a replayed record touched (for the recovery pass).
+  void NoteReplayedLocked(const v1::JournalRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EngineOptions options_;
   std::shared_ptr<grpc::Channel> persistor_channel_;
@@ -186,6 +188,12 @@ class Engine {
   std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
   bool evaluator_on_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> template_errors_ ABSL_GUARDED_BY(mu_);
+  // Recovery: vertex ids the replayed records touched, whether the loaded
+  // snapshot had the same templates, and whether only a full pass will do.
+  std::vector<std::string> replayed_affected_ ABSL_GUARDED_BY(mu_);
+  bool snapshot_templates_match_ ABSL_GUARDED_BY(mu_) = false;
+  bool evaluator_needs_full_pass_ ABSL_GUARDED_BY(mu_) = false;
+  std::string enable_pass_ ABSL_GUARDED_BY(mu_);
   int64_t last_record_time_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Serializes PushEvents (arrival order) outside of mu_ waits.

@@ -51,18 +51,55 @@ void Engine::LoadTemplates() {
   evaluator_ = std::make_unique<evaluator::Evaluator>(std::move(*set));
 }
 
+namespace {
+// Past this many replayed vertex ids a full pass is cheaper than the
+// recovery pass (and the list stops growing: a standby follows for long).
+constexpr size_t kMaxReplayedIds = 1 << 20;
+}  // namespace
+
+void Engine::NoteReplayedLocked(const v1::JournalRecord& rec) {
+  if (!evaluator_ || evaluator_on_ || evaluator_needs_full_pass_) return;
+  if (rec.reset() || replayed_affected_.size() > kMaxReplayedIds) {
+    evaluator_needs_full_pass_ = true;
+    std::vector<std::string>().swap(replayed_affected_);
+    return;
+  }
+  evaluator::Evaluator::CollectAffected(rec.delta(), &replayed_affected_);
+}
+
 absl::Status Engine::EnableEvaluator() {
   absl::MutexLock intake(&intake_mu_);
   absl::MutexLock l(&mu_);
   if (!evaluator_) return absl::OkStatus();
-  SetPhase(v1::RECOVERING, "evaluator full pass");
+  // A full pass after get_all (fresh start, long downtime, unusable store)
+  // and when the templates are not those of the snapshot; otherwise the
+  // recovery pass: the snapshot holds every action of the events in it.
+  std::string why;
+  {
+    absl::MutexLock sl(&status_mu_);
+    if (!timings_.get_all_reason().empty()) {
+      why = "after get_all";
+    } else if (timings_.snapshot_id() == 0) {
+      why = "no snapshot";
+    }
+  }
+  if (why.empty() && evaluator_needs_full_pass_) why = "long or reset log";
+  if (why.empty() && !snapshot_templates_match_) why = "templates changed";
+  auto apply = [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
+    mu_.AssertHeld();
+    return ApplyEvaluatorEventLocked(ev, kind, delta);
+  };
   evaluator_on_ = true;
-  absl::Status s = evaluator_->FullPass(
-      graph_, [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
-        mu_.AssertHeld();
-        return ApplyEvaluatorEventLocked(ev, kind, delta);
-      });
-  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("evaluator full pass: ", s.message()));
+  absl::Status s;
+  enable_pass_ = why.empty() ? "recovery pass" : absl::StrCat("full pass (", why, ")");
+  SetPhase(v1::RECOVERING, absl::StrCat("evaluator ", enable_pass_));
+  if (!why.empty()) {
+    s = evaluator_->FullPass(graph_, apply);
+  } else {
+    s = evaluator_->Recover(graph_, std::move(replayed_affected_), apply);
+  }
+  std::vector<std::string>().swap(replayed_affected_);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("evaluator: ", s.message()));
   return absl::OkStatus();
 }
 
@@ -107,6 +144,7 @@ void Engine::FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const {
   st->set_actions_undone(stats.actions_undone);
   st->set_active_matches(evaluator_->active_matches());
   st->set_full_pass_ms(stats.last_full_pass_ms);
+  st->set_enable_pass(enable_pass_);
 }
 
 // The snapshot's evaluator_state section, a few text lines:
@@ -130,6 +168,7 @@ void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
     if (absl::ConsumePrefix(&line, "templates ")) stored = std::string(line);
   }
   std::string now = evaluator_ ? evaluator_->templates().Fingerprint() : std::string();
+  snapshot_templates_match_ = stored == now;
   if (stored == now) {
     if (!now.empty()) LOG(INFO) << "evaluator: the snapshot was taken with the same templates";
     return;
