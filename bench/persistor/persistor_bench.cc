@@ -8,7 +8,11 @@
 // Prints a table and appends one line per measurement to
 // bench/results/persistor.tsv.
 //
-//   persistor_bench [--seconds N] [--snapshot_mb M] [--quick]
+//   persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--galera]
+//
+// --galera: the database is a 3-node MariaDB Galera cluster on loopback
+// (common/testing/galera_fixture.h), the persistor on node 0; "galera" is
+// added to every result line, and cpu:db is node 0's mariadbd.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +32,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/testing/galera_fixture.h"
 #include "common/testing/mariadb_fixture.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
@@ -167,6 +172,7 @@ int main(int argc, char** argv) {
   bool targets_only = false;  // only the measurements the issue sets targets for
   std::string note;           // free text added to every result line
   std::string max_batch;      // [persistor] max_batch_bytes, e.g. "2M" ("": default)
+  bool galera = false;        // a 3-node Galera cluster instead of one server
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) (void)absl::SimpleAtod(argv[++i], &seconds);
@@ -175,26 +181,41 @@ int main(int argc, char** argv) {
     else if (a == "--targets") targets_only = true;
     else if (a == "--note" && i + 1 < argc) note = argv[++i];
     else if (a == "--max_batch_bytes" && i + 1 < argc) max_batch = argv[++i];
+    else if (a == "--galera") galera = true;
     else {
-      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT] [--max_batch_bytes SIZE]\n";
+      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT] [--max_batch_bytes SIZE] [--galera]\n";
       return 2;
     }
   }
   vitrage::testing::MariaDbFixture db;
-  if (absl::Status s = db.Start(); !s.ok()) {
-    std::cerr << "mariadb: " << s << "\n";
-    return 1;
+  vitrage::testing::GaleraCluster cluster;
+  std::string db_url;
+  if (galera) {
+    if (absl::Status s = cluster.Start(); !s.ok()) {
+      std::cerr << "galera: " << s << "\n";
+      return 1;
+    }
+    db_url = cluster.url(0);
+    note = absl::StrCat("galera", note.empty() ? "" : " ", note);
+  } else {
+    if (absl::Status s = db.Start(); !s.ok()) {
+      std::cerr << "mariadb: " << s << "\n";
+      return 1;
+    }
+    db_url = db.url();
   }
-  auto flush = db.Query("SELECT @@innodb_flush_log_at_trx_commit", false);
+  auto flush = galera ? cluster.Query(0, "SELECT @@innodb_flush_log_at_trx_commit", false)
+                      : db.Query("SELECT @@innodb_flush_log_at_trx_commit", false);
   std::string flush_setting = flush.ok() ? std::string(absl::StripAsciiWhitespace(*flush)) : "?";
   auto dir = vitrage::testing::MakeTempDir("persistor-bench");
   const int port = vitrage::testing::PickFreePort();
   const std::string address = absl::StrCat("127.0.0.1:", port);
   std::string bin = std::string(VITRAGE_BENCH_BINARY_DIR) + "/persistor_service/vitrage-persistor";
-  std::vector<std::string> argv_p = {bin, "--listen", address, "--database_url", db.url()};
+  std::vector<std::string> argv_p = {bin, "--listen", address, "--database_url", db_url};
   if (!max_batch.empty()) {
     const std::string conf = *dir + "/vitrage.conf";
-    std::ofstream(conf) << "[persistor]\nmax_batch_bytes = " << max_batch << "\n";
+    std::ofstream(conf) << "[persistor]\nmax_batch_bytes = " << max_batch
+                        << "\n[ssl]\nallow_plaintext = true\n";
     argv_p.push_back("--config");
     argv_p.push_back(conf);
     note = absl::StrCat(note, note.empty() ? "" : " ", "max_batch_bytes=", max_batch);
@@ -204,7 +225,7 @@ int main(int argc, char** argv) {
     std::cerr << proc.status() << "\n";
     return 1;
   }
-  g_mysqld = db.pid();
+  g_mysqld = galera ? cluster.pid(0) : db.pid();
   g_persistor = proc->pid();
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub;
   for (int i = 0;; ++i) {
