@@ -188,7 +188,8 @@ TEST_F(GaleraTest, NodeKill9WhileChangesFlowLosesAndDoublesNothing) {
 
 TEST_F(GaleraTest, GraphFailsOverToAPersistorOnAnotherNodeAndSeesEveryAckedRecord) {
   const std::string db = NewDatabase("failover");
-  StackOptions o = OnNode(0, db, 2000, 400);
+  // Long enough that events are still being generated at the crash.
+  StackOptions o = OnNode(0, db, 4000, 400);
   Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph") << stack.LogTail("persistor");
   // The standby controller's persistor, on its local node 1.
