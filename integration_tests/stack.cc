@@ -86,7 +86,9 @@ absl::Status Stack::WriteConfigFile(const std::string& path, const std::string& 
   std::vector<std::string> c = {
       absl::StrCat("listen_address = 127.0.0.1:", collector_port_),
       absl::StrCat("metrics_address = 127.0.0.1:", collector_metrics_port_),
-      absl::StrCat("graph_address = 127.0.0.1:", graph_port_),
+      options_.collector_graph_address.empty()
+          ? absl::StrCat("graph_address = 127.0.0.1:", graph_port_)
+          : "graph_address = " + options_.collector_graph_address,
       absl::StrCat("seed = ", options_.seed),
       absl::StrCat("change_rate = ", options_.change_rate)};
   if (!options_.topology_file.empty()) {

@@ -44,6 +44,9 @@ struct StackOptions {
   // calls ConfigureTls itself before using the stubs below. Empty: the
   // stack runs plaintext, said explicitly: [ssl] allow_plaintext = true.
   std::string tls_dir;
+  // HOST:PORT the collector pushes to instead of the stack's graph port
+  // (e.g. a test's switchable forwarder standing in for a virtual IP).
+  std::string collector_graph_address;
 };
 
 class Stack {

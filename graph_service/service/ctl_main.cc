@@ -6,6 +6,7 @@
 //   vitrage-ctl [--graph HOST:PORT] export [FILE]      workload JSONL (stdout)
 //   vitrage-ctl [--graph HOST:PORT] digest             content digest
 //   vitrage-ctl [--graph HOST:PORT] take-snapshot
+//   vitrage-ctl [--graph HOST:PORT] promote            hot standby -> ACTIVE
 //   vitrage-ctl [--graph HOST:PORT] vertex ID
 //   vitrage-ctl --collector HOST:PORT collector-status [--digest]
 //   vitrage-ctl --persistor HOST:PORT persistor-status
@@ -299,6 +300,18 @@ int TakeSnapshot(const Targets& t) {
   return 0;
 }
 
+// Exit 0 once the graph is ACTIVE (or was already); prints the timings.
+int Promote(const Targets& t) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  v1::PromoteRequest req;
+  v1::PromoteResponse resp;
+  grpc::Status st = GraphStub(t)->Promote(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st);
+  PrintJson(resp);
+  return 0;
+}
+
 int Vertex(const Targets& t, const std::string& id) {
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
@@ -541,6 +554,8 @@ int main(int argc, char** argv) {
   auto* dig = app.add_subcommand("digest", "content digest of the graph");
   auto* snap = app.add_subcommand("take-snapshot",
                                   "take a snapshot now and wait until stored");
+  auto* promote = app.add_subcommand(
+      "promote", "make a hot standby graph ACTIVE (fences the old active)");
   std::string vertex_id;
   auto* vertex = app.add_subcommand("vertex", "one vertex and its edges");
   vertex->add_option("id", vertex_id)->required();
@@ -621,6 +636,7 @@ int main(int argc, char** argv) {
   if (exp->parsed()) return ExportOrDigest(t, false, export_path);
   if (dig->parsed()) return ExportOrDigest(t, true, "");
   if (snap->parsed()) return TakeSnapshot(t);
+  if (promote->parsed()) return Promote(t);
   if (vertex->parsed()) return Vertex(t, vertex_id);
   if (cstatus->parsed()) return CollectorStatus(t, digest);
   if (pstatus->parsed()) return PersistorStatus(t);

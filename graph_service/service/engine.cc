@@ -198,6 +198,7 @@ void Engine::Shutdown() {
     absl::MutexLock l(&snap_mu_);
     snap_stop_ = true;
   }
+  StopFollower();
   // Recover() publishes journal_ and snapshotter_ under status_mu_ only
   // while shutdown_ is false, so both are stable from here on.
   if (snapshotter_.joinable()) snapshotter_.join();
@@ -244,7 +245,7 @@ void Engine::RunConsistency() {
 // ------------------------------------------------------------- recovery
 
 absl::Status Engine::Start() {
-  absl::Status s = Recover();
+  absl::Status s = options_.standby && options_.persistency ? RunStandby() : Recover();
   bool stopped;
   {
     absl::MutexLock l(&status_mu_);
@@ -268,6 +269,7 @@ absl::Status Engine::Start() {
       role_ = v1::ACTIVE;
       phase_ = "active";
     }
+    if (promoted_) FinishPromoteLocked();
     LOG(INFO) << "ACTIVE after " << timings_.total_ms() << " ms (epoch " << epoch_
               << "; acquire epoch " << timings_.acquire_epoch_ms()
               << " ms, snapshot load " << timings_.snapshot_load_ms()
@@ -539,20 +541,8 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
                                  ", got ", rec.seq()));
           break;
         }
-        if (rec.reset()) {
-          graph_.Clear();
-          marks_.clear();
-        }
-        absl::Status s = graph_.ApplyDelta(rec.delta());
-        if (!s.ok()) {
-          error = absl::DataLossError(absl::StrCat("record ", rec.seq(),
-                                                   " does not apply: ", s.message()));
-          break;
-        }
-        applied_seq_ = rec.seq();
-        if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
-        last_record_time_ = rec.time_unix_micros();
-        NoteReplayedLocked(rec);
+        error = ApplyLogRecordLocked(rec);
+        if (!error.ok()) break;
         *last_time = rec.time_unix_micros();
       }
     }
@@ -582,6 +572,23 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
+  if (rec.reset()) {
+    graph_.Clear();
+    marks_.clear();
+  }
+  absl::Status s = graph_.ApplyDelta(rec.delta());
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("record ", rec.seq(), " does not apply: ",
+                                            s.message()));
+  }
+  applied_seq_ = rec.seq();
+  if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
+  last_record_time_ = rec.time_unix_micros();
+  NoteReplayedLocked(rec);
   return absl::OkStatus();
 }
 
@@ -881,6 +888,7 @@ v1::GraphStatus Engine::Status(bool with_digest) {
             : absl::ToDoubleSeconds(absl::Now() - last_snapshot_time_));
     st.set_last_snapshot_error(last_snapshot_error_);
   }
+  FillStandbyStatus(&st);
   return st;
 }
 

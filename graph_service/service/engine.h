@@ -25,6 +25,16 @@
 // its output once the snapshot's seq is durable; processing waits only for
 // the fork itself.
 //
+// Hot standby (options.standby, engine_standby.cc): start-up loads the
+// newest snapshot WITHOUT AcquireEpoch (a standby never fences the active),
+// then a follower thread keeps a ReadLog(follow) stream open and applies
+// each durable record as Replay does; role STANDBY, queries served,
+// PushEvents and TakeSnapshot refused, evaluator off. Promote(): AcquireEpoch
+// (fences the old active) -> stop following -> Replay up to the durable seq
+// the epoch returned -> journal + snapshotter -> evaluator -> ACTIVE. A log
+// the standby cannot follow (gap, corrupt record) makes promote fall back to
+// the normal recovery.
+//
 // Fencing: when the persistor refuses our epoch the engine stops taking
 // events, reports FENCED, and WaitForFatal() returns so main can exit
 // non-zero.
@@ -74,6 +84,8 @@ struct EngineOptions {
   absl::Duration consistency_interval = absl::Seconds(60);
   // Vitrage templates (graph_service/evaluator); empty: no evaluator.
   std::string templates_dir;
+  // Start as a hot standby (see above). Ignored without persistency.
+  bool standby = false;
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -99,6 +111,14 @@ class Engine {
   absl::StatusOr<v1::GetVertexResponse> GetVertex(const std::string& id);
   v1::GraphStatus Status(bool with_digest);
   absl::StatusOr<v1::TakeSnapshotResponse> TakeSnapshot();
+  // Hot standby: asks Start() (which waits in standby) to take over and
+  // waits up to `timeout` for ACTIVE. FAILED_PRECONDITION unless started as
+  // a standby; OK with already_active when ACTIVE already.
+  absl::StatusOr<v1::PromoteResponse> Promote(absl::Duration timeout);
+  // Called (from the follower thread, no engine lock held) when the standby
+  // becomes current (caught up with the durable seq on a live stream) or
+  // stops being so, and with false when promotion starts. Set before Start().
+  void SetStandbyListener(std::function<void(bool current)> listener);
   // Alarm queries (engine_evaluator.cc).
   absl::StatusOr<v1::ListAlarmsResponse> ListAlarms(const v1::ListAlarmsRequest& req);
   absl::StatusOr<v1::GetRcaResponse> GetRca(const v1::GetRcaRequest& req);
@@ -134,6 +154,20 @@ class Engine {
   // Loads the newest usable snapshot; returns NOT_FOUND when none.
   absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header);
   absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time);
+  // Applies one log record (REQUIRES: its seq is applied_seq_ + 1); shared by
+  // Replay and the standby's follower. DATA_LOSS when the delta does not apply.
+  absl::Status ApplyLogRecordLocked(const v1::JournalRecord& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Hot standby (engine_standby.cc). RunStandby: snapshot, follow, wait for
+  // Promote() or shutdown, then take over; returns as Recover() does.
+  absl::Status RunStandby();
+  void FollowLog();
+  void StopFollower();
+  void NoteStandbyCurrent(bool current);
+  void FillStandbyStatus(v1::GraphStatus* st);
+  // Called by Start() under status_mu_ right before ACTIVE.
+  void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status RunGetAll(const std::string& reason);
   // Applies one event under mu_ and journals it. Returns its seq (0 when
   // persistency is off).
@@ -220,6 +254,20 @@ class Engine {
   bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
   std::thread snapshotter_;
   std::thread consistency_;
+
+  // Hot standby. promote_requested_ and promote_start_ are under status_mu_.
+  bool promote_requested_ ABSL_GUARDED_BY(status_mu_) = false;
+  bool promoted_ ABSL_GUARDED_BY(status_mu_) = false;
+  absl::Time promote_start_ ABSL_GUARDED_BY(status_mu_);
+  absl::Time promote_caught_up_ ABSL_GUARDED_BY(status_mu_);
+  mutable absl::Mutex standby_mu_;
+  bool follow_stop_ ABSL_GUARDED_BY(standby_mu_) = false;
+  grpc::ClientContext* follow_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
+  uint64_t standby_durable_ ABSL_GUARDED_BY(standby_mu_) = 0;
+  absl::Time standby_last_msg_ ABSL_GUARDED_BY(standby_mu_) = absl::InfinitePast();
+  bool standby_current_ ABSL_GUARDED_BY(standby_mu_) = false;
+  std::function<void(bool)> standby_listener_;
+  std::thread follower_;
 
   // Metrics (null until ExportMetrics).
   struct Metrics;

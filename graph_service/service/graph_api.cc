@@ -71,4 +71,14 @@ grpc::Status GraphApi::GetRca(grpc::ServerContext*, const v1::GetRcaRequest* req
   return grpc::Status::OK;
 }
 
+grpc::Status GraphApi::Promote(grpc::ServerContext*, const v1::PromoteRequest* req,
+                               v1::PromoteResponse* resp) {
+  absl::Duration timeout =
+      req->timeout_ms() == 0 ? absl::Seconds(60) : absl::Milliseconds(req->timeout_ms());
+  auto r = engine_->Promote(timeout);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
 }  // namespace vitrage::service

@@ -29,6 +29,8 @@ class GraphApi final : public v1::Graph::Service {
                           v1::ListAlarmsResponse* resp) override;
   grpc::Status GetRca(grpc::ServerContext*, const v1::GetRcaRequest* req,
                       v1::GetRcaResponse* resp) override;
+  grpc::Status Promote(grpc::ServerContext*, const v1::PromoteRequest* req,
+                       v1::PromoteResponse* resp) override;
 
  private:
   Engine* engine_;

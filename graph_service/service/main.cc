@@ -1,7 +1,11 @@
 // vitrage-graph: the entity graph service.
 //
 //   vitrage-graph --config vitrage.conf [--listen HOST:PORT]
-//                 [--persistor HOST:PORT] [--collector HOST:PORT]
+//                 [--persistor HOST:PORT] [--collector HOST:PORT] [--standby]
+//
+// Health service names: "" and "vitrage.v1.Graph" are SERVING only while
+// ACTIVE; "vitrage.v1.Graph.standby" is SERVING while a hot standby is
+// current (caught up with the durable log on a live stream).
 //
 // Exit codes: 0 after SIGTERM/SIGINT; 2 bad configuration; 3 fenced (another
 // graph holds a newer epoch); 1 any other failure. Pacemaker restarts or
@@ -34,6 +38,10 @@ int main(int argc, char** argv) {
   app.add_option("--collector", collector, "vitrage-collector HOST:PORT (get_all)");
   std::string metrics_address;
   app.add_option("--metrics", metrics_address, "Prometheus HOST:PORT ([graph] metrics_address)");
+  bool standby_flag = false;
+  app.add_flag("--standby", standby_flag,
+               "start as a hot standby ([graph] standby): follow the log, take over on "
+               "vitrage-ctl promote");
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -75,6 +83,10 @@ int main(int argc, char** argv) {
   options.verify_snapshot_digest = config.persistency.verify_snapshot_digest;
   options.consistency_interval = config.graph.consistency_interval;
   options.templates_dir = config.graph.templates_dir;
+  options.standby = (config.graph.standby || standby_flag) && options.persistency;
+  if ((config.graph.standby || standby_flag) && !options.persistency) {
+    LOG(WARNING) << "standby requested but persistency is disabled: starting as an active graph";
+  }
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   options.owner = absl::StrCat(host, ":", getpid());
@@ -116,11 +128,18 @@ int main(int argc, char** argv) {
                                      64 << 20);
   if (!server) return 1;
   auto* health = server->GetHealthCheckService();
+  constexpr const char* kActiveName = "vitrage.v1.Graph";
+  constexpr const char* kStandbyName = "vitrage.v1.Graph.standby";
+  health->SetServingStatus(kActiveName, false);
+  health->SetServingStatus(kStandbyName, false);
   health->SetServingStatus(false);
+  engine.SetStandbyListener(
+      [health](bool current) { health->SetServingStatus(kStandbyName, current); });
   LOG(INFO) << "vitrage-graph serving on " << config.graph.listen_address
             << " (persistency " << (options.persistency ? "enabled" : "disabled")
             << ", persistor " << options.persistor_address << ", collector "
-            << options.collector_address << "); recovering";
+            << options.collector_address << "); "
+            << (options.standby ? "hot standby" : "recovering");
 
   std::atomic<int> exit_code{0};
   std::thread signals([&] {
@@ -133,7 +152,9 @@ int main(int argc, char** argv) {
 
   absl::Status started = engine.Start();
   if (started.ok()) {
-    health->SetServingStatus(true);
+    health->SetServingStatus(kStandbyName, false);
+    health->SetServingStatus("", true);
+    health->SetServingStatus(kActiveName, true);
     absl::Status fatal = engine.WaitForFatal();
     if (!fatal.ok()) {
       exit_code = absl::IsFailedPrecondition(fatal) ? 3 : 1;
