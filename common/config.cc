@@ -378,6 +378,11 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.limits.max_property_bytes, ParseSize(o, 64));
          return absl::OkStatus();
        }},
+      {"limits", "read_only_calls_per_second",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.read_only_calls_per_second, ParseDouble(o, 0, 1e6));
+         return absl::OkStatus();
+       }},
       {"limits", "max_records_per_append",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.limits.max_records_per_append, ParseInt(o, 1, 10'000'000));

@@ -145,6 +145,9 @@ struct Config {
     int max_properties = 1'000;               // properties per event / vertex / edge
     uint64_t max_property_bytes = 64 << 10;   // one property key or value
     int max_records_per_append = 100'000;     // Append: records per message
+    // Read-only calls (status, topology, ...) per second per client
+    // certificate, with TLS; 0: no limit.
+    double read_only_calls_per_second = 100;
   } limits;
 };
 

@@ -213,7 +213,7 @@ TEST(ConfigTest, SslSectionAndReadOnlyRoles) {
 TEST(ConfigTest, LimitsSection) {
   auto c = ParseConfig(
       "[limits]\nmax_events_per_push = 50\nmax_event_bytes = 64K\nmax_properties = 20\n"
-      "max_property_bytes = 1K\nmax_records_per_append = 7\n",
+      "max_property_bytes = 1K\nmax_records_per_append = 7\nread_only_calls_per_second = 2.5\n",
       "v.conf");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->limits.max_events_per_push, 50);
@@ -221,6 +221,7 @@ TEST(ConfigTest, LimitsSection) {
   EXPECT_EQ(c->limits.max_properties, 20);
   EXPECT_EQ(c->limits.max_property_bytes, 1024u);
   EXPECT_EQ(c->limits.max_records_per_append, 7);
+  EXPECT_EQ(c->limits.read_only_calls_per_second, 2.5);
   c = ParseConfig("[limits]\nmax_events_per_push = 0\n", "v.conf");
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_events_per_push: \"0\" is out of range"));

@@ -8,12 +8,16 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +35,7 @@ struct TlsState {
   std::string cert_pem, key_pem, ca_pem;
   std::vector<std::string> read_only_roles;
   bool anonymous_reads = false;
+  double read_only_calls_per_second = 0;
 };
 const TlsState* g_tls = nullptr;
 
@@ -172,12 +177,49 @@ void LogRefusal(const grpc::Status& st) {
                            : std::string());
 }
 
+// Read-only calls per second per client certificate ([limits]
+// read_only_calls_per_second; 0: no limit): a token bucket per certificate
+// (clients without one share a bucket), holding one second's worth. Calls
+// a peer makes in its own role (the graph's ReadLog) are not counted.
+class ReadRateLimiter {
+ public:
+  explicit ReadRateLimiter(double rate) : rate_(rate) {}
+
+  bool Allow(size_t key) {
+    if (rate_ <= 0) return true;
+    const double capacity = std::max(rate_, 1.0);
+    int64_t now = absl::GetCurrentTimeNanos();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (buckets_.size() > 10'000) buckets_.clear();  // bounded memory
+    auto [it, fresh] = buckets_.try_emplace(key, Bucket{capacity, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(capacity, b.tokens + static_cast<double>(now - b.last_ns) * 1e-9 * rate_);
+      b.last_ns = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    int64_t last_ns;
+  };
+  const double rate_;
+  std::mutex mu_;
+  std::unordered_map<size_t, Bucket> buckets_;
+};
+
 // Runs in the server's auth filter before the call reaches the service:
 // the request is not read, so nothing a refused client sent is stored.
 class RoleAuthorizer final : public grpc::AuthMetadataProcessor {
  public:
-  explicit RoleAuthorizer(std::vector<std::string> read_only_roles)
-      : read_only_roles_(std::move(read_only_roles)) {}
+  RoleAuthorizer(std::vector<std::string> read_only_roles, double read_only_calls_per_second)
+      : read_only_roles_(std::move(read_only_roles)),
+        read_only_calls_per_second_(read_only_calls_per_second),
+        limiter_(read_only_calls_per_second) {}
 
   bool IsBlocking() const override { return false; }
 
@@ -186,14 +228,32 @@ class RoleAuthorizer final : public grpc::AuthMetadataProcessor {
     std::string method;
     auto it = md.find(":path");
     if (it != md.end()) method.assign(it->second.data(), it->second.size());
-    bool has_cert = !auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME).empty();
-    grpc::Status st = Authorize(method, has_cert, PeerRoles(*auth), read_only_roles_);
+    std::vector<grpc::string_ref> cert = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    bool has_cert = !cert.empty();
+    std::set<std::string> roles = PeerRoles(*auth);
+    grpc::Status st = Authorize(method, has_cert, roles, read_only_roles_);
+    if (st.ok()) {
+      MethodPolicy p = PolicyFor(method);
+      size_t key = has_cert ? std::hash<std::string_view>()(
+                                  std::string_view(cert[0].data(), cert[0].size()))
+                            : 0;
+      if (p.read_only && !roles.count(p.role) && !limiter_.Allow(key)) {
+        st = grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat(method, ": more than ", read_only_calls_per_second_,
+                         " read-only calls per second from this client certificate; the limit is ",
+                         read_only_calls_per_second_,
+                         " ([limits] read_only_calls_per_second), retry later"));
+      }
+    }
     if (!st.ok()) LogRefusal(st);
     return st;
   }
 
  private:
   const std::vector<std::string> read_only_roles_;
+  const double read_only_calls_per_second_;
+  ReadRateLimiter limiter_;
 };
 
 }  // namespace
@@ -237,6 +297,7 @@ absl::Status ConfigureTls(const Config& config, absl::string_view process) {
   st->key_pem = std::move(*key);
   st->ca_pem = std::move(*ca);
   st->read_only_roles = ssl.read_only_roles;
+  st->read_only_calls_per_second = config.limits.read_only_calls_per_second;
   for (const std::string& r : ssl.read_only_roles) {
     if (r == "anonymous") st->anonymous_reads = true;
   }
@@ -261,7 +322,8 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
   opts.pem_root_certs = g_tls->ca_pem;
   opts.pem_key_cert_pairs.push_back({g_tls->key_pem, g_tls->cert_pem});
   auto creds = grpc::SslServerCredentials(opts);
-  creds->SetAuthMetadataProcessor(std::make_shared<RoleAuthorizer>(g_tls->read_only_roles));
+  creds->SetAuthMetadataProcessor(std::make_shared<RoleAuthorizer>(
+      g_tls->read_only_roles, g_tls->read_only_calls_per_second));
   return creds;
 }
 

@@ -215,6 +215,7 @@ TEST_F(TlsTest, BadFilesAreNamedInTheError) {
 TEST_F(TlsTest, ServerRefusesWrongPeersBeforeTheServiceSeesTheCall) {
   Config c = ConfigFor("graph");
   c.ssl.read_only_roles = {"reader"};
+  c.limits.read_only_calls_per_second = 0.5;  // one call, then one per 2 s
   ASSERT_TRUE(ConfigureTls(c, "tls_test").ok());
   ASSERT_TRUE(TlsEnabled());
   CountingGraph service;
@@ -247,13 +248,29 @@ TEST_F(TlsTest, ServerRefusesWrongPeersBeforeTheServiceSeesTheCall) {
   EXPECT_EQ(Status(Client(addr, "collector")).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(service.status_calls, 1);
 
+  // A reader over its rate: RESOURCE_EXHAUSTED naming the limit, while the
+  // collector's writes go on.
+  auto reader = Client(addr, "reader");
+  int limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::Status rs = Status(reader);
+    if (rs.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++limited;
+      EXPECT_THAT(rs.error_message(),
+                  HasSubstr("the limit is 0.5 ([limits] read_only_calls_per_second)"));
+    }
+  }
+  EXPECT_GE(limited, 10);  // the first passes, then one per 2 s
+  EXPECT_TRUE(Push(Client(addr, "collector")).ok());
+  EXPECT_EQ(service.pushed, 2);
+
   // Our own client: MakeChannel presents the graph certificate and checks
   // the server's against the CA.
   EXPECT_EQ(Push(MakeChannel(addr)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   // A plaintext client gets nothing.
   st = Push(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(service.pushed, 1);
+  EXPECT_EQ(service.pushed, 2);
   server->Shutdown();
 }
 
