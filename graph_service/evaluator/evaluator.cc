@@ -370,6 +370,25 @@ Evaluator::Evaluator(TemplateSet templates) : templates_(std::move(templates)) {
 Evaluator::~Evaluator() = default;
 
 void Evaluator::BuildIndexes() {
+  for (const char* k : {"vitrage_is_deleted", kRefsKey, kStatesKey, kMarkDownKey,
+                        "vitrage_state", "is_marked_down", "vitrage_type", "vitrage_category",
+                        "name"}) {
+    relevant_keys_.insert(k);
+  }
+  relevant_labels_.insert("on");
+  relevant_labels_.insert(kCausesLabel);
+  for (const auto& t : templates_.templates) {
+    for (const auto& e : t->entities) {
+      for (const PropMatch& pm : e->props) relevant_keys_.insert(std::string(graph::KeyName(pm.key)));
+    }
+    for (const Scenario& s : t->scenarios) {
+      for (const Clause& c : s.clauses) {
+        for (const auto* terms : {&c.positive, &c.negative}) {
+          for (const EdgeTerm& e : *terms) relevant_labels_.insert(e.label);
+        }
+      }
+    }
+  }
   plans_ = std::make_unique<Plans>();
   Plans* plans = plans_.get();
   for (const auto& t : templates_.templates) {
@@ -391,12 +410,16 @@ void Evaluator::BuildIndexes() {
           }
         }
         for (const EdgeTerm& e : c.negative) {
+          negated_labels_.insert(e.label);
           for (int end : {e.source, e.target}) {
             if (end < c.bound_count) continue;
+            int bound = end == e.source ? e.target : e.source;
+            NegatedEnd ne{e.label_id, end == e.source, c.vars[bound]->vitrage_type};
             if (c.vars[end]->vitrage_type.empty()) {
               negated_untyped_ = true;
+              negated_untyped_ends_.push_back(ne);
             } else {
-              negated_types_.insert(c.vars[end]->vitrage_type);
+              negated_types_[c.vars[end]->vitrage_type].push_back(ne);
             }
           }
         }
@@ -483,6 +506,44 @@ bool IsDone(const Graph& g, const Clause& c, const Action& a, absl::string_view 
 }
 
 }  // namespace
+
+void Evaluator::CollectRelevant(const Graph& g, const v1::GraphDelta& delta,
+                                std::vector<std::string>* ids) const {
+  auto touches = [&](const auto& set, const auto& removed) {
+    for (const auto& p : set) {
+      if (relevant_keys_.contains(p.key())) return true;
+    }
+    for (const auto& k : removed) {
+      if (relevant_keys_.contains(k)) return true;
+    }
+    return false;
+  };
+  for (const v1::GraphChange& ch : delta.changes()) {
+    if (ch.has_vertex()) {
+      const v1::VertexChange& v = ch.vertex();
+      if (v.kind() == v1::UPDATED && !touches(v.set(), v.removed_keys())) continue;
+      ids->push_back(v.vertex_id());
+    } else if (ch.has_edge()) {
+      const v1::EdgeChange& e = ch.edge();
+      if (!relevant_labels_.contains(e.label())) continue;
+      if (e.kind() == v1::UPDATED && !touches(e.set(), e.removed_keys())) continue;
+      if (negated_labels_.contains(e.label())) {
+        ids->push_back(e.source_id());
+        ids->push_back(e.target_id());
+        continue;
+      }
+      // A match the edge can make or break holds both its ends: evaluating
+      // around the one with fewer edges finds it (a network with hundreds
+      // of ports need not be walked when one port is attached).
+      auto degree = [&](const std::string& id) -> size_t {
+        Slot v = g.FindVertex(id);
+        return v == graph::kNoSlot ? 0 : g.OutEdges(v).size() + g.InEdges(v).size();
+      };
+      ids->push_back(degree(e.source_id()) <= degree(e.target_id()) ? e.source_id()
+                                                                    : e.target_id());
+    }
+  }
+}
 
 void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::string, Match>* out) {
   const Properties& props = g.VertexProps(v);
@@ -651,7 +712,7 @@ absl::Status Evaluator::Run(const Graph& g, std::vector<Pending> pending, const 
       } else {
         ++stats_.actions_done;
       }
-      CollectAffected(delta, &next);
+      CollectRelevant(g, delta, &next);
     }
     pending.clear();
     if (next.empty()) break;
@@ -685,9 +746,25 @@ absl::Status Evaluator::Evaluate(const Graph& g, std::vector<std::string> affect
       Slot v = g.FindVertex(affected[i]);
       if (v == graph::kNoSlot) continue;
       absl::string_view type = g.VertexProps(v).GetString(graph::keys::kVitrageType);
-      if (!negated_untyped_ && !negated_types_.contains(type)) continue;
-      for (Slot e : g.OutEdges(v)) affected.emplace_back(g.VertexId(g.EdgeTarget(e)));
-      for (Slot e : g.InEdges(v)) affected.emplace_back(g.VertexId(g.EdgeSource(e)));
+      auto it = negated_types_.find(type);
+      // Only neighbours over a negated relationship's label, of the type its
+      // bound end requires.
+      auto expand = [&](const std::vector<NegatedEnd>& ends) {
+        for (const NegatedEnd& ne : ends) {
+          const auto& adj = ne.unbound_is_source ? g.OutEdges(v) : g.InEdges(v);
+          for (Slot e : adj) {
+            if (g.EdgeLabelId(e) != ne.label) continue;
+            Slot w = ne.unbound_is_source ? g.EdgeTarget(e) : g.EdgeSource(e);
+            if (!ne.bound_type.empty() &&
+                g.VertexProps(w).GetString(graph::keys::kVitrageType) != ne.bound_type) {
+              continue;
+            }
+            affected.emplace_back(g.VertexId(w));
+          }
+        }
+      };
+      if (it != negated_types_.end()) expand(it->second);
+      expand(negated_untyped_ends_);
     }
     std::sort(affected.begin(), affected.end());
     affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
@@ -762,6 +839,15 @@ void Evaluator::RebuildIndex(const Graph& g) {
 absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affected,
                                 const ApplyFn& apply) {
   absl::Time t0 = absl::Now();
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  // Evaluating around a vertex costs about as much as a full pass spends
+  // on 20 vertices: past that the full pass is cheaper.
+  if (affected.size() * 20 > g.vertex_count()) {
+    LOG(INFO) << "evaluator: the replayed log touched " << affected.size() << " of "
+              << g.vertex_count() << " vertices: a full pass instead of the recovery pass";
+    return FullPass(g, apply);
+  }
   RebuildIndex(g);
   size_t n = affected.size();
   uint64_t done0 = stats_.actions_done, undone0 = stats_.actions_undone;
@@ -812,48 +898,56 @@ absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
   std::vector<Pending> pending;
   auto orphan = [&](absl::string_view token) {
     size_t slash = token.rfind('/');
-    std::string ref(token.substr(0, slash == absl::string_view::npos ? 0 : slash));
-    return !current.contains(ref);
+    return !current.contains(token.substr(0, slash == absl::string_view::npos ? 0 : slash));
+  };
+  // The tokens of list `v` (views into the graph's values).
+  auto tokens = [](const Value* v) {
+    std::vector<absl::string_view> out;
+    if (v == nullptr || v->kind() != Value::Kind::kList) return out;
+    for (const Value& x : v->list_items()) {
+      if (x.is_string()) out.push_back(x.string_value());
+    }
+    return out;
   };
   g.ForEachVertex([&](Slot v) {
     const Properties& p = g.VertexProps(v);
-    for (const std::string& t : StrList(p.Find(kRefs))) {
+    for (absl::string_view t : tokens(p.Find(kRefs))) {
       if (!orphan(t)) continue;
       Pending u;
       u.kind = Pending::kAlarm;
       u.undo = true;
-      u.token = t;
+      u.token = std::string(t);
       u.b = std::string(g.VertexId(v));
       pending.push_back(std::move(u));
     }
-    for (const std::string& e : StrList(p.Find(kStates))) {
+    for (absl::string_view e : tokens(p.Find(kStates))) {
       size_t at = e.find('@');
-      std::string t = at == std::string::npos ? e : e.substr(at + 1);
+      absl::string_view t = at == absl::string_view::npos ? e : e.substr(at + 1);
       if (!orphan(t)) continue;
       Pending u;
       u.kind = Pending::kState;
       u.undo = true;
-      u.token = t;
+      u.token = std::string(t);
       u.a = std::string(g.VertexId(v));
       pending.push_back(std::move(u));
     }
-    for (const std::string& t : StrList(p.Find(kMarkDown))) {
+    for (absl::string_view t : tokens(p.Find(kMarkDown))) {
       if (!orphan(t)) continue;
       Pending u;
       u.kind = Pending::kMarkDown;
       u.undo = true;
-      u.token = t;
+      u.token = std::string(t);
       u.a = std::string(g.VertexId(v));
       pending.push_back(std::move(u));
     }
   });
   g.ForEachEdge([&](Slot e) {
-    for (const std::string& t : StrList(g.EdgeProps(e).Find(kRefs))) {
+    for (absl::string_view t : tokens(g.EdgeProps(e).Find(kRefs))) {
       if (!orphan(t)) continue;
       Pending u;
       u.kind = Pending::kCausal;
       u.undo = true;
-      u.token = t;
+      u.token = std::string(t);
       u.a = std::string(g.VertexId(g.EdgeSource(e)));
       u.b = std::string(g.VertexId(g.EdgeTarget(e)));
       // Causal edges first: undoing the alarm would take them along.

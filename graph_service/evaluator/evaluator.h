@@ -87,6 +87,15 @@ class Evaluator {
 
   // Vertex ids a delta touched (its vertices and the ends of its edges).
   static void CollectAffected(const v1::GraphDelta& delta, std::vector<std::string>* ids);
+  // The same, leaving out changes no scenario can see: a vertex update that
+  // touches none of the keys the templates match on (nor vitrage_is_deleted
+  // nor the evaluator's own keys), an edge whose label no template uses
+  // (besides "on" and "causes", which the actions' elements use).
+  // An edge change yields only its end with fewer edges (any match it can
+  // make or break holds both ends) unless its label is negated somewhere.
+  // Call after the change is applied to `g`.
+  void CollectRelevant(const graph::Graph& g, const v1::GraphDelta& delta,
+                       std::vector<std::string>* ids) const;
 
   // Evaluates the scenarios around `affected` (after the change is in
   // `g`), and applies the resulting actions through `apply`, then those
@@ -157,8 +166,18 @@ class Evaluator {
   std::vector<Var> untyped_anchors_;
   // vitrage_types of entities at the unbound end of a negated relationship
   // (a change to such a vertex re-evaluates its neighbours).
-  absl::flat_hash_set<std::string> negated_types_;
+  struct NegatedEnd {
+    graph::KeyId label;
+    bool unbound_is_source;
+    std::string bound_type;  // "" = any
+  };
+  absl::flat_hash_map<std::string, std::vector<NegatedEnd>> negated_types_;
+  std::vector<NegatedEnd> negated_untyped_ends_;
+  absl::flat_hash_set<std::string> negated_labels_;
   bool negated_untyped_ = false;
+  // See CollectRelevant.
+  absl::flat_hash_set<std::string> relevant_keys_;
+  absl::flat_hash_set<std::string> relevant_labels_;
   // Index: active match ref -> its binding; vertex id -> refs naming it.
   absl::flat_hash_map<std::string, std::unique_ptr<RefInfo>> refs_;
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_vertex_;

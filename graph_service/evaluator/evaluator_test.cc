@@ -52,7 +52,7 @@ class World {
     ASSERT_TRUE(processor_.Process(processor::EventFromMapValue(fields), &delta).ok());
     if (!evaluate_) return;
     std::vector<std::string> ids;
-    Evaluator::CollectAffected(delta, &ids);
+    evaluator_->CollectRelevant(graph_, delta, &ids);  // as the engine does
     ASSERT_TRUE(evaluator_->Evaluate(graph_, ids, apply_).ok());
   }
   void FullPass() { ASSERT_TRUE(evaluator_->FullPass(graph_, apply_).ok()); }

@@ -235,7 +235,7 @@ void Engine::RunConsistency() {
       *rec.mutable_delta() = std::move(d);
       rec.set_event_kind("consistency");
       std::vector<std::string> affected;
-      if (evaluator_on_) evaluator::Evaluator::CollectAffected(rec.delta(), &affected);
+      if (evaluator_on_) evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
       CommitRecordLocked(std::move(rec));
       if (!affected.empty()) EvaluateLocked(std::move(affected));
     }
@@ -715,7 +715,7 @@ uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
   }
   if (!evaluator_on_) return CommitRecordLocked(std::move(rec));
   std::vector<std::string> affected;
-  evaluator::Evaluator::CollectAffected(rec.delta(), &affected);
+  evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
   uint64_t seq = CommitRecordLocked(std::move(rec));
   if (!affected.empty()) EvaluateLocked(std::move(affected));
   return seq;
