@@ -237,7 +237,9 @@ class RoleAuthorizer final : public grpc::AuthMetadataProcessor {
       size_t key = has_cert ? std::hash<std::string_view>()(
                                   std::string_view(cert[0].data(), cert[0].size()))
                             : 0;
-      if (p.read_only && !roles.count(p.role) && !limiter_.Allow(key)) {
+      bool own_role = std::any_of(p.roles.begin(), p.roles.end(),
+                                  [&](const std::string& r) { return roles.count(r) > 0; });
+      if (p.read_only && !own_role && !limiter_.Allow(key)) {
         st = grpc::Status(
             grpc::StatusCode::RESOURCE_EXHAUSTED,
             absl::StrCat(method, ": more than ", read_only_calls_per_second_,
@@ -338,25 +340,26 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials() {
 
 MethodPolicy PolicyFor(absl::string_view method) {
   static const auto* table = new std::map<std::string, MethodPolicy, std::less<>>{
-      {"/vitrage.v1.Persistor/AcquireEpoch", {"graph", false}},
-      {"/vitrage.v1.Persistor/Append", {"graph", false}},
-      {"/vitrage.v1.Persistor/PutSnapshot", {"graph", false}},
-      {"/vitrage.v1.Persistor/GetLatestSnapshot", {"graph", true}},
-      {"/vitrage.v1.Persistor/ReadLog", {"graph", true}},
-      {"/vitrage.v1.Persistor/GetStatus", {"", true}},
-      {"/vitrage.v1.Graph/PushEvents", {"collector", false}},
-      {"/vitrage.v1.Graph/TakeSnapshot", {"admin", false}},
-      {"/vitrage.v1.Graph/Promote", {"admin", false}},
-      {"/vitrage.v1.Graph/GetTopology", {"", true}},
-      {"/vitrage.v1.Graph/GetVertex", {"", true}},
-      {"/vitrage.v1.Graph/GetStatus", {"", true}},
-      {"/vitrage.v1.Graph/ListAlarms", {"", true}},
-      {"/vitrage.v1.Graph/GetRca", {"", true}},
-      {"/vitrage.v1.Collector/GetAll", {"graph", false}},
-      {"/vitrage.v1.Collector/GetStatus", {"", true}},
-      {"/grpc.health.v1.Health/Check", {"", true}},
-      {"/grpc.health.v1.Health/Watch", {"", true}},
-      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", {"", true}},
+      {"/vitrage.v1.Persistor/AcquireEpoch", {{"graph"}, false}},
+      {"/vitrage.v1.Persistor/Append", {{"graph"}, false}},
+      {"/vitrage.v1.Persistor/PutSnapshot", {{"graph"}, false}},
+      {"/vitrage.v1.Persistor/GetLatestSnapshot", {{"graph"}, true}},
+      {"/vitrage.v1.Persistor/ReadLog", {{"graph"}, true}},
+      {"/vitrage.v1.Persistor/GetStatus", {{}, true}},
+      {"/vitrage.v1.Graph/PushEvents", {{"collector"}, false}},
+      {"/vitrage.v1.Graph/TakeSnapshot", {{"admin"}, false}},
+      // The OCF agent promotes with the graph's own certificate.
+      {"/vitrage.v1.Graph/Promote", {{"admin", "graph"}, false}},
+      {"/vitrage.v1.Graph/GetTopology", {{}, true}},
+      {"/vitrage.v1.Graph/GetVertex", {{}, true}},
+      {"/vitrage.v1.Graph/GetStatus", {{}, true}},
+      {"/vitrage.v1.Graph/ListAlarms", {{}, true}},
+      {"/vitrage.v1.Graph/GetRca", {{}, true}},
+      {"/vitrage.v1.Collector/GetAll", {{"graph"}, false}},
+      {"/vitrage.v1.Collector/GetStatus", {{}, true}},
+      {"/grpc.health.v1.Health/Check", {{}, true}},
+      {"/grpc.health.v1.Health/Watch", {{}, true}},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", {{}, true}},
   };
   auto it = table->find(method);
   return it == table->end() ? MethodPolicy{} : it->second;
@@ -375,8 +378,7 @@ grpc::Status Authorize(absl::string_view method, bool has_certificate,
                        const std::set<std::string>& peer_roles,
                        const std::vector<std::string>& read_only_roles) {
   MethodPolicy p = PolicyFor(method);
-  std::vector<std::string> allowed;
-  if (!p.role.empty()) allowed.push_back(p.role);
+  std::vector<std::string> allowed = p.roles;
   if (p.read_only) allowed.insert(allowed.end(), read_only_roles.begin(), read_only_roles.end());
   for (const std::string& a : allowed) {
     if (a == "anonymous") return grpc::Status::OK;

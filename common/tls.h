@@ -16,6 +16,7 @@
 //   collector  calls the graph's PushEvents
 //   persistor  serves only; needs a certificate for its server side
 //   admin      vitrage-ctl: the read-only methods, Graph/TakeSnapshot and Graph/Promote
+//              (Promote also from the graph role: the OCF agent's promote)
 //   reader     the read-only methods
 //
 // Read-only methods (status, topology, vertex, ReadLog, GetLatestSnapshot,
@@ -66,10 +67,10 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials();
 
 // What a method requires, by its full name ("/vitrage.v1.Graph/PushEvents").
 struct MethodPolicy {
-  std::string role;        // the one role that may call it ("" if none)
+  std::vector<std::string> roles;  // the roles that may call it
   bool read_only = false;  // also open to [ssl] read_only_roles
 };
-// Unknown methods get {"" , false}: nobody may call them.
+// Unknown methods get {{}, false}: nobody may call them.
 MethodPolicy PolicyFor(absl::string_view method);
 
 // The roles a peer's certificate carries (its spiffe://vitrage/ROLE URIs).

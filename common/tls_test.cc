@@ -145,7 +145,7 @@ TEST(TlsPolicyTest, EveryMethodOfEveryServiceHasAPolicy) {
     for (int i = 0; i < service->method_count(); ++i, ++methods) {
       std::string path = "/" + std::string(name) + "/" + service->method(i)->name();
       MethodPolicy p = PolicyFor(path);
-      EXPECT_TRUE(!p.role.empty() || p.read_only) << path << " has no entry in PolicyFor";
+      EXPECT_TRUE(!p.roles.empty() || p.read_only) << path << " has no entry in PolicyFor";
     }
   }
   EXPECT_GE(methods, 15);
@@ -171,6 +171,10 @@ TEST(TlsPolicyTest, ReadOnlyMethodsFollowReadOnlyRoles) {
   EXPECT_FALSE(Authorize("/vitrage.v1.Graph/PushEvents", true, {"reader"}, {"*"}).ok());
   EXPECT_FALSE(Authorize("/vitrage.v1.Graph/TakeSnapshot", true, {"reader"}, {"*"}).ok());
   EXPECT_TRUE(Authorize("/vitrage.v1.Graph/TakeSnapshot", true, {"admin"}, {}).ok());
+  EXPECT_TRUE(Authorize("/vitrage.v1.Graph/Promote", true, {"admin"}, {}).ok());
+  EXPECT_TRUE(Authorize("/vitrage.v1.Graph/Promote", true, {"graph"}, {}).ok());
+  EXPECT_THAT(Authorize("/vitrage.v1.Graph/Promote", true, {"collector"}, {"*"}).error_message(),
+              HasSubstr("allowed: admin,graph"));
 }
 
 TEST_F(TlsTest, NoSslSectionRefusesToStartUnlessPlaintextIsExplicit) {
