@@ -64,7 +64,7 @@ void Engine::NoteReplayedLocked(const v1::JournalRecord& rec) {
     std::vector<std::string>().swap(replayed_affected_);
     return;
   }
-  evaluator::Evaluator::CollectAffected(rec.delta(), &replayed_affected_);
+  evaluator_->CollectRelevant(graph_, rec.delta(), &replayed_affected_);
 }
 
 absl::Status Engine::EnableEvaluator() {
