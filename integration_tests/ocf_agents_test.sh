@@ -106,6 +106,25 @@ cat "$T/ocf-tester-graph.out"
 [ $rc -eq 0 ] || die "ocf-tester failed on vitrage-graph"
 grep -q "passed all tests" "$T/ocf-tester-graph.out" || die "ocf-tester: no pass line"
 
+# Hot standby (promotable clone): ocf-tester with standby=true exercises
+# start (as STANDBY), promote, demote (restart as STANDBY) and stop.
+log "ocf-tester vitrage-graph standby=true"
+/usr/sbin/ocf-tester -n vitrage-graph-standby-test "${graph_params[@]}" -o standby=true \
+	"$OCF_DIR/vitrage-graph" > "$T/ocf-tester-graph-standby.out" 2>&1
+rc=$?
+cat "$T/ocf-tester-graph-standby.out"
+[ $rc -eq 0 ] || die "ocf-tester (standby=true) failed on vitrage-graph"
+grep -q "passed all tests" "$T/ocf-tester-graph-standby.out" || die "ocf-tester (standby): no pass line"
+expect 0 "standby start" agent vitrage-graph start "${G_ENV[@]}" OCF_RESKEY_standby=true
+[ "$(ctl status | json_field role)" = STANDBY ] || die "standby start did not leave a STANDBY"
+expect 0 "standby monitor (STANDBY)" agent vitrage-graph monitor "${G_ENV[@]}" OCF_RESKEY_standby=true
+expect 0 "promote" agent vitrage-graph promote "${G_ENV[@]}" OCF_RESKEY_standby=true
+expect 8 "monitor of the promoted graph (OCF_RUNNING_MASTER)" agent vitrage-graph monitor \
+	"${G_ENV[@]}" OCF_RESKEY_standby=true
+expect 0 "demote" agent vitrage-graph demote "${G_ENV[@]}" OCF_RESKEY_standby=true
+[ "$(ctl status | json_field role)" = STANDBY ] || die "demote did not leave a STANDBY"
+expect 0 "stop of the standby" agent vitrage-graph stop "${G_ENV[@]}" OCF_RESKEY_standby=true
+
 expect 0 "graph start" agent vitrage-graph start "${G_ENV[@]}"
 [ "$(ctl status | json_field role)" = ACTIVE ] || die "graph start returned before ACTIVE"
 expect 0 "graph monitor" agent vitrage-graph monitor "${G_ENV[@]}"
