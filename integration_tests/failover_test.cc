@@ -10,40 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "integration_tests/expect.h"
 #include "integration_tests/stack.h"
 
 namespace vitrage::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Waits until every generated event is acked, then compares digests.
-void ExpectGraphMatchesCollector(Stack& stack) {
-  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok())
-      << stack.WaitCollectorDrained(absl::Seconds(1));
-  auto c = stack.CollectorStatus(/*digest=*/true);
-  ASSERT_TRUE(c.ok()) << c.status();
-  auto g = stack.GraphStatus(/*digest=*/true);
-  ASSERT_TRUE(g.ok()) << g.status();
-  EXPECT_EQ(g->digest(), c->model_digest())
-      << "graph has " << g->vertex_count() << " vertices, " << g->edge_count()
-      << " edges; collector " << c->entities() << " / " << c->relationships();
-  EXPECT_EQ(c->acked_source_seq(), c->last_source_seq());
-  if (stack.persistency()) {
-    auto once = stack.CheckExactlyOnce(*c);
-    ASSERT_TRUE(once.ok()) << once.status();
-    EXPECT_EQ(once->lost, 0u);
-    EXPECT_EQ(once->doubled, 0u);
-    std::printf("summary: %s: events acked %llu (%llu covered by get_all), lost %llu, "
-                "doubled %llu, last recovery %.0f ms, digest %s\n",
-                ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                static_cast<unsigned long long>(c->acked()),
-                static_cast<unsigned long long>(once->covered_by_get_all),
-                static_cast<unsigned long long>(once->lost),
-                static_cast<unsigned long long>(once->doubled), g->recovery().total_ms(),
-                g->digest() == c->model_digest() ? "matches" : "DIFFERS");
-  }
-}
 
 StackOptions Changing(uint64_t changes, double rate) {
   StackOptions o;
@@ -58,7 +31,7 @@ TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
   o.conf.push_back({"persistency", "verify_snapshot_digest = true"});
   Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto before = stack.GraphStatus(true);
   ASSERT_TRUE(before.ok());
 
@@ -73,13 +46,13 @@ TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
   EXPECT_TRUE(after->recovery().get_all_reason().empty()) << after->recovery().get_all_reason();
   EXPECT_GT(after->recovery().snapshot_id(), 0u) << "the get_all snapshot should be used";
   EXPECT_GT(after->recovery().total_ms(), 0);
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
 }
 
 TEST(FailoverTest, MetricsEndpointsReportProgress) {
   Stack stack(Changing(200, 2000));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto g = stack.FetchMetrics(stack.graph_metrics_port());
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_role 3"));  // ACTIVE
@@ -116,7 +89,7 @@ TEST(FailoverTest, Kill9WhileEventsFlowLosesAndDoublesNothing) {
   EXPECT_GT(waiting->pending(), 0u);
   ASSERT_TRUE(stack.StartGraph().ok());
   ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto c = stack.CollectorStatus();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->acked(), 1500u);
@@ -191,11 +164,11 @@ TEST(FailoverTest, PersistencyDisabledTakesTheGetAllPath) {
   EXPECT_FALSE(st->persistency_enabled());
   EXPECT_EQ(st->recovery().get_all_reason(), "persistency disabled");
   EXPECT_EQ(st->epoch(), 0u);
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   stack.graph().Kill9();
   ASSERT_TRUE(stack.StartGraph().ok());
   ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
 }
 
 TEST(FailoverTest, OriginalSpecSpellingDisablesPersistencyToo) {
@@ -208,7 +181,7 @@ TEST(FailoverTest, OriginalSpecSpellingDisablesPersistencyToo) {
   ASSERT_TRUE(st.ok());
   EXPECT_FALSE(st->persistency_enabled());
   EXPECT_EQ(st->recovery().get_all_reason(), "persistency disabled");
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
 }
 
 TEST(FailoverTest, ContradictingSpellingsStopStartUpWithAClearMessage) {
@@ -225,7 +198,7 @@ TEST(FailoverTest, ContradictingSpellingsStopStartUpWithAClearMessage) {
 TEST(FailoverTest, CorruptedLatestSnapshotFallsBackToThePreviousOne) {
   Stack stack(Changing(100, 2000));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto stub = stack.GraphStub();
   uint64_t ids[2];
   for (int i = 0; i < 2; ++i) {
@@ -259,7 +232,7 @@ TEST(FailoverTest, LongDowntimeTakesTheGetAllPathAndReconciles) {
   o.conf.push_back({"persistency", "get_all_after_downtime = 1"});
   Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   stack.graph().Stop();
   // While the graph is down the cloud is replaced by another one (a new
   // collector run with another seed): entities the graph knows vanish.
@@ -272,7 +245,7 @@ TEST(FailoverTest, LongDowntimeTakesTheGetAllPathAndReconciles) {
   auto st = stack.GraphStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_THAT(st->recovery().get_all_reason(), HasSubstr("downtime"));
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
 }
 
 TEST(FailoverTest, BadEventIsRejectedWholeAndChangesNothing) {
@@ -456,7 +429,7 @@ TEST(FailoverTest, PersistorKill9WhileEventsFlow) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->role(), v1::ACTIVE);
   ASSERT_TRUE(stack.StartPersistor().ok());
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
 }
 
 TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
@@ -466,7 +439,7 @@ TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
   stack.db().Kill9();
   absl::SleepFor(absl::Seconds(1));
   ASSERT_TRUE(stack.db().Start().ok());
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   // The persistor counted the database errors it rode out.
   auto m = stack.FetchMetrics(stack.persistor_metrics_port());
   ASSERT_TRUE(m.ok()) << m.status();

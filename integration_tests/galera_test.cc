@@ -33,6 +33,7 @@
 #include "common/grpc_util.h"
 #include "common/testing/galera_fixture.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "integration_tests/expect.h"
 #include "integration_tests/stack.h"
 #include "persistor_service/server/test_util.h"
 
@@ -103,34 +104,6 @@ class GaleraTest : public ::testing::Test {
 GaleraCluster* GaleraTest::cluster_ = nullptr;
 absl::Status* GaleraTest::start_ = nullptr;
 
-// Waits until every generated event is acked, then compares the graph's
-// digest with the collector's model and checks exactly-once in the log read
-// through the persistor on `persistor_port` (0: the stack's).
-void ExpectGraphMatchesCollector(Stack& stack, int persistor_port = 0) {
-  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(120)).ok())
-      << stack.WaitCollectorDrained(absl::Seconds(1));
-  auto c = stack.CollectorStatus(/*digest=*/true);
-  ASSERT_TRUE(c.ok()) << c.status();
-  auto g = stack.GraphStatus(/*digest=*/true);
-  ASSERT_TRUE(g.ok()) << g.status();
-  EXPECT_EQ(g->digest(), c->model_digest())
-      << "graph has " << g->vertex_count() << " vertices, " << g->edge_count()
-      << " edges; collector " << c->entities() << " / " << c->relationships();
-  EXPECT_EQ(c->acked_source_seq(), c->last_source_seq());
-  auto once = stack.CheckExactlyOnce(*c, persistor_port);
-  ASSERT_TRUE(once.ok()) << once.status();
-  EXPECT_EQ(once->lost, 0u);
-  EXPECT_EQ(once->doubled, 0u);
-  std::printf("summary: %s: events acked %llu (%llu covered by get_all), lost %llu, "
-              "doubled %llu, last recovery %.0f ms, digest %s\n",
-              ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-              static_cast<unsigned long long>(c->acked()),
-              static_cast<unsigned long long>(once->covered_by_get_all),
-              static_cast<unsigned long long>(once->lost),
-              static_cast<unsigned long long>(once->doubled), g->recovery().total_ms(),
-              g->digest() == c->model_digest() ? "matches" : "DIFFERS");
-}
-
 // Pushes one pass-through event straight to a graph; true if it was acked.
 grpc::Status PushOne(Stack& stack, int port, const std::string& id) {
   auto stub = stack.GraphStub(port);
@@ -175,7 +148,7 @@ TEST_F(GaleraTest, NodeKill9WhileChangesFlowLosesAndDoublesNothing) {
   EXPECT_FALSE(down->database_reachable());
   ASSERT_TRUE(cluster_->RestartNode(0).ok()) << cluster_->LogTail(0);
 
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(120));
   // Every node holds the same log and durable seq.
   std::string durable = ReadOn(0, db, "SELECT durable_seq FROM writer_epoch");
   std::string count = ReadOn(0, db, "SELECT COUNT(*) FROM graph_log");
@@ -219,7 +192,7 @@ TEST_F(GaleraTest, GraphFailsOverToAPersistorOnAnotherNodeAndSeesEveryAckedRecor
   // get_all that would hide a missing record.
   EXPECT_TRUE(bs->recovery().get_all_reason().empty()) << bs->recovery().get_all_reason();
   EXPECT_GT(bs->recovery().snapshot_id(), 0u);
-  ExpectGraphMatchesCollector(stack, p1_port);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(120), p1_port);
   auto ps = stack.PersistorStatus(p1_port);
   ASSERT_TRUE(ps.ok());
   EXPECT_EQ(ps->epoch(), bs->epoch());
@@ -451,7 +424,7 @@ TEST_F(GaleraTest, NodeWithoutQuorumAnswersUnavailableNotAWrongAnswer) {
   ASSERT_TRUE(cluster_->WaitSynced(2, absl::Seconds(30)).ok()) << cluster_->LogTail(2);
   ASSERT_TRUE(cluster_->RestartNode(0).ok()) << cluster_->LogTail(0);
   ASSERT_TRUE(cluster_->RestartNode(1).ok()) << cluster_->LogTail(1);
-  ExpectGraphMatchesCollector(stack);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(120));
 }
 
 }  // namespace
