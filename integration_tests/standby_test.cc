@@ -329,10 +329,19 @@ TEST(StandbyTest, PromoteTakesOverTheDurableStateFencesTheOldActiveAndEventsFlow
   ASSERT_TRUE(WaitStandbyAt(stack, port, 1, "standby").ok());
   absl::SleepFor(absl::Seconds(1));  // changes flowing
 
-  // The active stops mid-stream (its durable state is now frozen).
+  // The active stops mid-stream. A batch it had already sent may still be
+  // committed by the persistor: its durable state is frozen once the
+  // persistor's durable seq stays the same for half a second.
   ASSERT_EQ(stack.graph().Signal(SIGSTOP), 0);
   auto ps = stack.PersistorStatus();
   ASSERT_TRUE(ps.ok());
+  for (int stable = 0; stable < 5;) {
+    absl::SleepFor(absl::Milliseconds(100));
+    auto again = stack.PersistorStatus();
+    ASSERT_TRUE(again.ok());
+    stable = again->durable_seq() == ps->durable_seq() ? stable + 1 : 0;
+    ps = again;
+  }
   const uint64_t durable = ps->durable_seq();
   auto sb = WaitStandbyAt(stack, port, durable, "standby");
   ASSERT_TRUE(sb.ok()) << sb.status();
