@@ -380,6 +380,94 @@ absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id,
   return result;
 }
 
+absl::Status Store::CheckStandbySnapshot(uint64_t seq, uint64_t epoch) {
+  ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
+  if (epoch == 0 || epoch > now.epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "standby snapshot names epoch ", epoch, " but the current epoch is ",
+        now.epoch, ": it must name the epoch of the record it ends at, which"
+        " cannot be newer than the current one"));
+  }
+  if (seq == 0) {
+    return absl::FailedPreconditionError(
+        "standby snapshot at seq 0: nothing to snapshot");
+  }
+  if (seq > now.durable_seq) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot seq ", seq, " is beyond the durable seq ", now.durable_seq,
+        ": a standby snapshot may only cover durable records"));
+  }
+  ASSIGN_OR_RETURN(
+      std::vector<Row> newest,
+      conn_->Query("SELECT snapshot_id, seq FROM graph_snapshots WHERE"
+                   " complete=1 ORDER BY seq DESC LIMIT 1"));
+  if (!newest.empty()) {
+    ASSIGN_OR_RETURN(uint64_t id, CellToUint(newest[0][0], "snapshot_id"));
+    ASSIGN_OR_RETURN(uint64_t newest_seq, CellToUint(newest[0][1], "seq"));
+    if (newest_seq >= seq) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "standby snapshot at seq ", seq, " is not newer than snapshot ", id,
+          " (seq ", newest_seq, ")"));
+    }
+  }
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rec,
+      conn_->Query(absl::StrCat("SELECT epoch FROM graph_log WHERE seq=", seq)));
+  if (rec.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "standby snapshot at seq ", seq, ": log record ", seq,
+        " is no longer stored (pruned: a newer snapshot covers it)"));
+  }
+  ASSIGN_OR_RETURN(uint64_t rec_epoch, CellToUint(rec[0][0], "epoch"));
+  if (rec_epoch != epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "standby snapshot at seq ", seq, " names epoch ", epoch,
+        " but log record ", seq, " was written in epoch ", rec_epoch));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch,
+                                           uint64_t* stored_bytes) {
+  RETURN_IF_ERROR(conn_->Begin());
+  auto txn = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(
+        std::vector<Row> snap,
+        conn_->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes"
+                                  " FROM graph_snapshots WHERE snapshot_id=",
+                                  snapshot_id, " FOR UPDATE")));
+    if (snap.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          "snapshot ", snapshot_id, " vanished before it was published"));
+    }
+    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(snap[0][0], "seq"));
+    ASSIGN_OR_RETURN(uint64_t chunk_count, CellToUint(snap[0][1], "chunks"));
+    ASSIGN_OR_RETURN(*stored_bytes, CellToUint(snap[0][2], "stored_bytes"));
+    RETURN_IF_ERROR(CheckStandbySnapshot(seq, epoch));
+    ASSIGN_OR_RETURN(
+        std::vector<Row> count,
+        conn_->Query(absl::StrCat(
+            "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
+            snapshot_id)));
+    ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
+    if (stored != chunk_count) {
+      return absl::DataLossError(absl::StrCat(
+          "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
+          chunk_count, " expected"));
+    }
+    RETURN_IF_ERROR(conn_
+                        ->Execute(absl::StrCat(
+                            "UPDATE graph_snapshots SET complete=1,"
+                            " published_at=NOW(6) WHERE snapshot_id=",
+                            snapshot_id))
+                        .status());
+    return conn_->Commit();
+  };
+  absl::Status result = txn();
+  if (!result.ok()) conn_->Rollback();
+  return result;
+}
+
 absl::Status Store::DeleteSnapshot(uint64_t snapshot_id) {
   // Hide it first, so no reader starts on a half-deleted snapshot.
   RETURN_IF_ERROR(conn_

@@ -144,6 +144,18 @@ class Store {
   absl::StatusOr<GuardResult> PublishSnapshot(uint64_t snapshot_id,
                                               uint64_t epoch,
                                               uint64_t* stored_bytes);
+  // Hot standby snapshots (SnapshotHeader.from_standby): the checks that
+  // make a snapshot from a non-writer safe, without touching the
+  // writer_epoch row (so they never conflict with, delay or fence the
+  // writer): `epoch` <= the current epoch, 1 <= seq <= durable_seq, the log
+  // record at `seq` is stored with `epoch`, and `seq` is above every
+  // complete snapshot's. FAILED_PRECONDITION naming the failed check.
+  // (persistor_service.cc explains why these suffice.)
+  absl::Status CheckStandbySnapshot(uint64_t seq, uint64_t epoch);
+  // One transaction: CheckStandbySnapshot for the snapshot's seq, all
+  // chunks stored, marks it complete.
+  absl::Status PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch,
+                                      uint64_t* stored_bytes);
   // Deletes a snapshot and its chunks, in small transactions.
   absl::Status DeleteSnapshot(uint64_t snapshot_id);
   // Complete snapshots newest first (or every snapshot when `all`).

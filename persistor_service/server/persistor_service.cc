@@ -535,8 +535,13 @@ absl::Status PersistorService::RunRetentionOnce() {
               << " ms; keeping the newest " << keep;
   }
   if (complete.empty()) return absl::OkStatus();
-  // Records up to the oldest kept snapshot's seq are needed by no snapshot.
-  const uint64_t upto = complete[std::min(keep, complete.size()) - 1]->seq;
+  // Records up to the lowest seq of the kept snapshots are needed by no
+  // snapshot. (Seqs need not grow with ids: a standby's snapshot can be
+  // published while the active's, at a lower seq, is still encoding.)
+  uint64_t upto = complete[0]->seq;
+  for (size_t i = 1; i < std::min(keep, complete.size()); ++i) {
+    upto = std::min(upto, complete[i]->seq);
+  }
   uint64_t pruned = 0;
   while (true) {
     absl::StatusOr<uint64_t> n =
@@ -650,7 +655,32 @@ absl::Status PersistorService::DoPutSnapshot(
   }
   ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_.Acquire());
   mysql::Store store(conn.get());
-  {
+  // Snapshots from a hot standby (header.from_standby; the standby holds no
+  // epoch). A snapshot at seq S is the state after applying the log's
+  // records 1..S. Once durable, a record never changes: a new writer
+  // continues at durable_seq + 1 and a fenced writer's records are
+  // refused. So a snapshot built from durable records is valid whoever
+  // builds it, and the writer is not needed to vouch for it. What this
+  // path must never do is move anything forward or fence anyone, hence:
+  //   * it never writes the writer_epoch row (no epoch, durable seq or
+  //     write count changes; no lock the writer's commits would wait for);
+  //     rejections are FAILED_PRECONDITION with the reason, never the
+  //     fencing error, and the standby does not treat them as fencing;
+  //   * header.epoch must be the epoch of record S as stored (so it is
+  //     <= the current epoch and ties the snapshot to the log it claims);
+  //   * S <= the durable seq and record S still stored (not pruned);
+  //   * S above every complete snapshot's seq, so a lagging standby cannot
+  //     push a newer snapshot out of the kept ones.
+  // Checked before the chunks are taken, and again in the publishing
+  // transaction (Store::PublishStandbySnapshot).
+  const bool from_standby = header.from_standby();
+  if (from_standby) {
+    if (absl::Status c = store.CheckStandbySnapshot(header.seq(), header.epoch()); !c.ok()) {
+      if (c.code() != absl::StatusCode::kFailedPrecondition) return Note(c);
+      LOG(INFO) << "standby snapshot at seq " << header.seq() << " refused: " << c.message();
+      return c;
+    }
+  } else {
     absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
     if (!row.ok()) return Note(row.status());
     if (row->epoch != header.epoch()) {
@@ -739,8 +769,23 @@ absl::Status PersistorService::DoPutSnapshot(
         " uncompressed bytes, chunks have ", uncompressed));
   }
   uint64_t stored_bytes = 0;
-  absl::StatusOr<mysql::GuardResult> published = RetryAborted(
-      [&] { return store.PublishSnapshot(*id, header.epoch(), &stored_bytes); });
+  if (from_standby) {
+    absl::Status p = RetryAborted([&]() -> absl::StatusOr<bool> {
+                       RETURN_IF_ERROR(store.PublishStandbySnapshot(*id, header.epoch(),
+                                                                    &stored_bytes));
+                       return true;
+                     }).status();
+    if (!p.ok()) {
+      if (p.code() != absl::StatusCode::kFailedPrecondition) return Note(p);
+      LOG(INFO) << "standby snapshot " << *id << " refused at publish: " << p.message();
+      return p;
+    }
+  }
+  absl::StatusOr<mysql::GuardResult> published =
+      from_standby ? absl::StatusOr<mysql::GuardResult>(mysql::GuardResult::kDone)
+                   : RetryAborted([&] {
+                       return store.PublishSnapshot(*id, header.epoch(), &stored_bytes);
+                     });
   if (!published.ok()) return Note(published.status());
   if (*published == mysql::GuardResult::kStaleEpoch) {
     absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
@@ -749,8 +794,10 @@ absl::Status PersistorService::DoPutSnapshot(
     LOG(WARNING) << "fencing: rejected snapshot at publish: " << f.message();
     return f;
   }
-  LOG(INFO) << "snapshot " << *id << " published: seq " << header.seq()
-            << ", epoch " << header.epoch() << ", " << header.chunk_count()
+  LOG(INFO) << (from_standby ? "standby snapshot " : "snapshot ") << *id
+            << " published: seq " << header.seq() << ", epoch " << header.epoch()
+            << (from_standby ? " (of record seq, taken by a hot standby)" : "") << ", "
+            << header.chunk_count()
             << " chunks, " << stored_bytes << " bytes, "
             << absl::ToInt64Milliseconds(absl::Now() - t0) << " ms";
   response->set_snapshot_id(*id);
@@ -1059,6 +1106,7 @@ absl::Status PersistorService::DoGetStatus(vitrage::v1::PersistorStatus* respons
     if (header.ParseFromString(s.header)) {
       sum->set_vertex_count(header.vertex_count());
       sum->set_edge_count(header.edge_count());
+      sum->set_from_standby(header.from_standby());
     }
   }
   response->set_database_reachable(true);

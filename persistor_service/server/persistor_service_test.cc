@@ -613,6 +613,111 @@ TEST_F(PersistorServiceTest, RetentionWaitsForLogRetentionDelay) {
   EXPECT_EQ(st->log_records(), 30u);
 }
 
+// Hot standby snapshots (SnapshotHeader.from_standby): accepted from a
+// non-writer when they name the epoch of their last record and cover only
+// durable records; they change no epoch, durable seq or write count, so the
+// writer goes on unfenced.
+testing::TestSnapshot StandbySnapshot(uint64_t seq, uint64_t epoch, uint32_t seed = 7) {
+  testing::TestSnapshot snap = testing::MakeSnapshot(seq, epoch, 2, 500, seed);
+  snap.header.set_from_standby(true);
+  return snap;
+}
+
+TEST_F(PersistorServiceTest, StandbySnapshotIsAcceptedWithoutTouchingTheEpoch) {
+  StartPersistor();
+  uint64_t e1 = Acquire("old:1");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e1, 1, 10)}).status.ok());
+  uint64_t e2 = Acquire("new:2");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 11, 20)}).status.ok());
+  const std::string epoch_row = Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch");
+
+  // Built from records 1..10, written in epoch e1 (older than the current).
+  auto old = testing::PutSnapshot(stub_.get(), StandbySnapshot(10, e1));
+  ASSERT_TRUE(old.ok()) << old.status();
+  auto put = testing::PutSnapshot(stub_.get(), StandbySnapshot(20, e2));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->seq(), 20u);
+  EXPECT_EQ(Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch"), epoch_row);
+
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->epoch(), e2);
+  EXPECT_EQ(st->durable_seq(), 20u);
+  ASSERT_GE(st->snapshots_size(), 2);
+  EXPECT_EQ(st->snapshots(0).snapshot_id(), put->snapshot_id());
+  EXPECT_TRUE(st->snapshots(0).from_standby());
+  EXPECT_EQ(st->snapshots(0).epoch(), e2);
+  EXPECT_EQ(st->snapshots(1).epoch(), e1);
+  auto latest = testing::GetLatestSnapshot(stub_.get());
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->info.snapshot_id(), put->snapshot_id());
+  EXPECT_TRUE(latest->info.header().from_standby());
+
+  // The writer is not fenced: it appends and stores its own snapshot.
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 21, 25)}).status.ok());
+  auto own = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(25, e2, 2, 500));
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_GT(own->snapshot_id(), put->snapshot_id());
+}
+
+TEST_F(PersistorServiceTest, StandbySnapshotThatCouldMoveAnythingIsRefused) {
+  StartPersistor();
+  uint64_t e1 = Acquire("old:1");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e1, 1, 10)}).status.ok());
+  uint64_t e2 = Acquire("new:2");
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 11, 20)}).status.ok());
+  const std::string epoch_row = Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch");
+  struct Case {
+    uint64_t seq, epoch;
+    std::string why;
+  };
+  for (const Case& c : std::vector<Case>{
+           {20, e2 + 1, absl::StrCat("names epoch ", e2 + 1, " but the current epoch is ", e2)},
+           {25, e2, "snapshot seq 25 is beyond the durable seq 20"},
+           {15, e1, absl::StrCat("log record 15 was written in epoch ", e2)},
+           {8, e2, absl::StrCat("log record 8 was written in epoch ", e1)},
+       }) {
+    auto put = testing::PutSnapshot(stub_.get(), StandbySnapshot(c.seq, c.epoch));
+    EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition) << c.why;
+    EXPECT_THAT(put.status().message(), HasSubstr(c.why));
+    EXPECT_THAT(put.status().message(), ::testing::Not(HasSubstr("stale epoch")));
+  }
+  // Nothing was left behind and nothing moved.
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
+  EXPECT_EQ(Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch"), epoch_row);
+  // Not newer than a stored snapshot.
+  ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(18, e2, 2, 500)).ok());
+  auto stale = testing::PutSnapshot(stub_.get(), StandbySnapshot(18, e2));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(stale.status().message(), HasSubstr("is not newer than snapshot"));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "1\n");
+  // The writer goes on.
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 21, 22)}).status.ok());
+}
+
+// Snapshot seqs need not grow with their ids (a standby's can be published
+// while the active's, at a lower seq, is still encoding): retention keeps
+// the records every kept snapshot needs.
+TEST_F(PersistorServiceTest, RetentionKeepsTheRecordsOfEveryKeptSnapshot) {
+  StartPersistor();
+  uint64_t e = Acquire();
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 40)}).status.ok());
+  ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 1, 100)).ok());
+  ASSERT_TRUE(testing::PutSnapshot(stub_.get(), StandbySnapshot(30, e)).ok());
+  auto late = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(25, e, 1, 100));
+  ASSERT_TRUE(late.ok()) << late.status();
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->snapshots_size(), 2);
+  EXPECT_EQ(st->snapshots(0).snapshot_id(), late->snapshot_id());
+  // The newest snapshot (seq 25) needs the records after 25.
+  EXPECT_EQ(st->first_seq(), 26u);
+  auto tail = testing::ReadLog(stub_.get(), 25);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  EXPECT_EQ(tail->size(), 15u);
+}
+
 // Hot standby: a follow stream sends what is durable, then new records as
 // they become durable (through this persistor's writer, and through another
 // persistor on the same database, found by polling), heartbeats while the
