@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "collector/model.h"
+#include "graph_service/snapshot/snapshot.h"
 #include "collector/outbox.h"
 #include "collector/upstream_events.h"
 #include "vitrage/v1/collector.grpc.pb.h"
@@ -24,6 +25,9 @@ struct CollectorOptions {
   uint64_t max_changes = 0;
   // Ops per pass-through event in GetAll.
   int ops_per_get_all_event = 64;
+  // GetAll with accept_image: send the model's graph as an image
+  // (workload / pass-through modes only). False: always events.
+  bool get_all_image = true;
   // Upstream-shaped sources: seed of the reference graph's vertex ids.
   uint64_t reference_seed = 1;
 };
@@ -81,6 +85,15 @@ class CollectorService final : public v1::Collector::Service {
   grpc::Status GetAllUpstream(grpc::ServerContext* ctx, const std::string& action,
                               uint32_t batch, grpc::ServerWriter<v1::GetAllResponse>* writer);
   uint64_t GenerateUpstreamChange();
+  // GetAll with accept_image, outside upstream mode: the model's graph as
+  // snapshot-codec chunks.
+  grpc::Status GetAllImage(grpc::ServerContext* ctx, const std::string& action,
+                           grpc::ServerWriter<v1::GetAllResponse>* writer);
+  // The image of the current model, encoded once per model state: the
+  // cache is valid while no change was made (the outbox's last seq and the
+  // change counter are those it was encoded at).
+  absl::StatusOr<std::shared_ptr<const snapshot::EncodedSnapshot>> ImageLocked(uint64_t* covered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CollectorOptions options_;
   absl::Mutex mu_;  // model_ and the seq it reflects
@@ -92,6 +105,13 @@ class CollectorService final : public v1::Collector::Service {
   Outbox outbox_;
   std::atomic<bool> stop_{false};
   std::thread generator_;
+  std::thread warm_image_;  // encodes the first image at Start()
+  struct CachedImage {
+    uint64_t covered = 0;
+    uint64_t changes = 0;
+    std::shared_ptr<const snapshot::EncodedSnapshot> image;
+  };
+  CachedImage image_cache_ ABSL_GUARDED_BY(mu_);
   std::thread tail_;
 };
 

@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   options.outbox.max_events = cc.outbox_max_events;
   options.outbox.batch_size = cc.push_batch_size;
   options.change_rate = cc.change_rate;
+  options.get_all_image = cc.get_all_image;
   options.max_changes = max_changes;
 
   sigset_t set;

@@ -309,6 +309,11 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.collector.change_rate, ParseDouble(o, 0, 1e7));
          return absl::OkStatus();
        }},
+      {"collector", "get_all_image",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.get_all_image, ParseBool(o));
+         return absl::OkStatus();
+       }},
       {"collector", "outbox_max_events",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.collector.outbox_max_events,

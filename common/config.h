@@ -113,6 +113,10 @@ struct Config {
     uint64_t seed = 1;
     double change_rate = 0;     // change events per second; 0: none
     uint64_t outbox_max_events = 100'000;
+    // Answer a GetAll that accepts it with a graph image (snapshot-codec
+    // chunks) instead of pass-through events; workload / pass-through
+    // state only (upstream and openstack shapes always send events).
+    bool get_all_image = true;
     int push_batch_size = 256;
     std::string metrics_address;  // Prometheus /metrics; empty: off
   } collector;

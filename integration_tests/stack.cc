@@ -285,7 +285,7 @@ absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
       if (r.source() != collector.source()) continue;
       // Events up to a get_all's covered seq are in its state (and acked as
       // already applied), not in records of their own.
-      if (r.event_kind() == "get_all reconcile") {
+      if (r.event_kind() == "get_all reconcile" || r.has_image_chunk()) {
         out.covered_by_get_all = std::max(out.covered_by_get_all, r.source_seq());
       } else {
         ++applied[r.source_seq()];

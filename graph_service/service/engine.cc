@@ -348,6 +348,14 @@ absl::Status Engine::Recover() {
     marks_.clear();
     applied_seq_ = ep.durable_seq();
   }
+  if (get_all_reason.empty()) {
+    absl::MutexLock l(&mu_);
+    if (DropPartialImageLocked()) {
+      LOG(WARNING) << "recovery: the log ends inside a get_all image (the graph died while "
+                      "journaling it, before intake opened); taking get_all again";
+      get_all_reason = "the previous get_all did not finish";
+    }
+  }
   uint64_t replayed_records;
   {
     absl::MutexLock l(&mu_);
@@ -580,7 +588,8 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
     graph_.Clear();
     marks_.clear();
   }
-  absl::Status s = graph_.ApplyDelta(rec.delta());
+  absl::Status s = rec.has_image_chunk() ? ApplyImageRecordLocked(rec)
+                                         : graph_.ApplyDelta(rec.delta());
   if (!s.ok()) {
     return absl::DataLossError(absl::StrCat("record ", rec.seq(), " does not apply: ",
                                             s.message()));
@@ -592,97 +601,7 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
   return absl::OkStatus();
 }
 
-absl::Status Engine::RunGetAll(const std::string& reason) {
-  SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, ")"));
-  LOG(INFO) << "get_all from the collector at " << options_.collector_address
-            << ": " << reason;
-  absl::Time t0 = absl::Now();
-  absl::Duration backoff = absl::Milliseconds(100);
-  int failures = 0;
-  uint64_t events = 0;
-  while (true) {
-    {
-      absl::MutexLock l(&status_mu_);
-      if (shutdown_) return absl::CancelledError("shut down during get_all");
-      if (!fatal_.ok()) return fatal_;
-    }
-    {
-      absl::MutexLock l(&mu_);
-      handler_->BeginGetAll();
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(600)));
-    v1::GetAllRequest req;
-    req.set_action("init_snapshot");
-    auto reader = collector_->GetAll(&ctx, req);
-    std::string source;
-    uint64_t covered = 0;
-    events = 0;
-    while (true) {
-      // One arena per batch: parsing and freeing a batch's many small
-      // messages costs a bump pointer and one release.
-      google::protobuf::Arena arena;
-      auto* resp = google::protobuf::Arena::CreateMessage<v1::GetAllResponse>(&arena);
-      if (!reader->Read(resp)) break;
-      if (journal_) {
-        absl::Status room = journal_->WaitForRoom(resp->events_size() + 1,
-                                                  absl::InfiniteFuture());
-        if (!room.ok()) return room;
-      }
-      absl::MutexLock l(&mu_);
-      for (const v1::Event& ev : resp->events()) {
-        ApplyLocked(ev, /*dedupe=*/false);
-        ++events;
-      }
-      if (!resp->source().empty()) {
-        source = resp->source();
-        covered = resp->covered_source_seq();
-      }
-    }
-    grpc::Status st = reader->Finish();
-    if (st.ok()) {
-      if (journal_) {
-        absl::Status room = journal_->WaitForRoom(1, absl::InfiniteFuture());
-        if (!room.ok()) return room;
-      }
-      absl::MutexLock l(&mu_);
-      v1::JournalRecord rec;
-      handler_->EndGetAll(&graph_, rec.mutable_delta());
-      rec.set_event_kind("get_all reconcile");
-      // The collector's events up to `covered` are in what get_all returned:
-      // when it re-sends them they are acked without being applied.
-      rec.set_source(source);
-      rec.set_source_seq(covered);
-      CommitRecordLocked(std::move(rec));
-      break;
-    }
-    if (failures++ % 10 == 0) {
-      LOG(WARNING) << "get_all: collector at " << options_.collector_address
-                   << " failed (" << st.error_message() << "); retrying";
-    }
-    SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, "): collector unreachable (",
-                                          st.error_message(), ")"));
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
-  double ms = Ms(absl::Now() - t0);
-  {
-    absl::MutexLock l(&mu_);
-    LOG(INFO) << "get_all: at seq " << applied_seq_ << ", " << events << " events, graph has " << graph_.vertex_count()
-              << " vertices and " << graph_.edge_count() << " edges, " << ms << " ms";
-  }
-  {
-    absl::MutexLock l(&status_mu_);
-    timings_.set_get_all_ms(ms);
-    timings_.set_get_all_reason(reason);
-  }
-  if (options_.persistency) {
-    // A snapshot after every get_all (the next recovery should not need it).
-    absl::MutexLock l(&snap_mu_);
-    ++snap_requested_;
-  }
-  return absl::OkStatus();
-}
+// RunGetAll: engine_get_all.cc.
 
 // ---------------------------------------------------------------- intake
 

@@ -169,6 +169,22 @@ class Engine {
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status RunGetAll(const std::string& reason);
+  // get_all images (engine_get_all.cc).
+  struct IncomingImage {
+    explicit IncomingImage(const v1::SnapshotHeader& h)
+        : header(h), decoder(snapshot::DecodeOptions{/*verify_digest=*/false, /*parallel=*/true}) {}
+    v1::SnapshotHeader header;
+    snapshot::SnapshotDecoder decoder;
+    std::vector<v1::SnapshotChunk> chunks;  // as received, journaled verbatim
+  };
+  absl::Status TakeImageChunk(v1::GetAllResponse* resp, std::unique_ptr<IncomingImage>* image);
+  absl::Status CommitImage(std::unique_ptr<IncomingImage> image, const std::string& source,
+                           uint64_t covered);
+  absl::Status ApplyImageRecordLocked(const v1::JournalRecord& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets an image whose records stopped before its last chunk; true if
+  // there was one.
+  bool DropPartialImageLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one event under mu_ and journals it. Returns its seq (0 when
   // persistency is off).
   uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -229,6 +245,8 @@ class Engine {
   bool evaluator_needs_full_pass_ ABSL_GUARDED_BY(mu_) = false;
   std::string enable_pass_ ABSL_GUARDED_BY(mu_);
   int64_t last_record_time_ ABSL_GUARDED_BY(mu_) = 0;
+  // The get_all image being rebuilt from replayed or followed records.
+  std::unique_ptr<IncomingImage> replay_image_ ABSL_GUARDED_BY(mu_);
 
   // Serializes PushEvents (arrival order) outside of mu_ waits.
   absl::Mutex intake_mu_;
