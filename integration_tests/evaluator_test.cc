@@ -185,7 +185,8 @@ absl::StatusOr<LogCount> CountLog(Stack& stack, uint64_t after) {
 TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
   std::string templates = TemplatesDir();
   Stack stack(Options(templates));
-  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started << "\n" << stack.LogTail("graph");
 
   // The broken template is reported; the two good ones run.
   auto st = stack.GraphStatus();

@@ -377,9 +377,15 @@ void Evaluator::BuildIndexes() {
   }
   relevant_labels_.insert("on");
   relevant_labels_.insert(kCausesLabel);
+  for (const char* k : {"vitrage_is_deleted", "vitrage_type", "vitrage_category"}) {
+    match_keys_.insert(k);
+  }
   for (const auto& t : templates_.templates) {
     for (const auto& e : t->entities) {
-      for (const PropMatch& pm : e->props) relevant_keys_.insert(std::string(graph::KeyName(pm.key)));
+      for (const PropMatch& pm : e->props) {
+        relevant_keys_.insert(std::string(graph::KeyName(pm.key)));
+        match_keys_.insert(std::string(graph::KeyName(pm.key)));
+      }
     }
     for (const Scenario& s : t->scenarios) {
       for (const Clause& c : s.clauses) {
@@ -429,6 +435,12 @@ void Evaluator::BuildIndexes() {
 }
 
 // --------------------------------------------------------------- matching
+
+void Evaluator::NoteReplayed(const v1::GraphDelta& delta, bool by_evaluator,
+                             std::vector<std::string>* notes) {
+  if (!by_evaluator) notes->clear();
+  CollectAffected(delta, notes);
+}
 
 void Evaluator::CollectAffected(const v1::GraphDelta& delta, std::vector<std::string>* ids) {
   for (const v1::GraphChange& ch : delta.changes()) {
@@ -509,25 +521,45 @@ bool IsDone(const Graph& g, const Clause& c, const Action& a, absl::string_view 
 
 void Evaluator::CollectRelevant(const Graph& g, const v1::GraphDelta& delta,
                                 std::vector<std::string>* ids) const {
-  auto touches = [&](const auto& set, const auto& removed) {
+  CollectRelevantImpl(g, delta, /*own=*/false, ids);
+}
+
+void Evaluator::CollectRelevantImpl(const Graph& g, const v1::GraphDelta& delta, bool own,
+                                    std::vector<std::string>* ids) const {
+  auto touches = [&](const absl::flat_hash_set<std::string>& keys, const auto& set,
+                     const auto& removed) {
     for (const auto& p : set) {
-      if (relevant_keys_.contains(p.key())) return true;
+      if (keys.contains(p.key())) return true;
     }
     for (const auto& k : removed) {
-      if (relevant_keys_.contains(k)) return true;
+      if (keys.contains(k)) return true;
     }
     return false;
   };
   for (const v1::GraphChange& ch : delta.changes()) {
     if (ch.has_vertex()) {
       const v1::VertexChange& v = ch.vertex();
-      if (v.kind() == v1::UPDATED && !touches(v.set(), v.removed_keys())) continue;
+      // An own action changed only its token list (and the value derived
+      // from it): no match can appear or go unless an entity tests a key
+      // it changed. Another change to the token keys (a datasource
+      // replacing the properties) is evaluated: the tokens may be gone.
+      if (v.kind() == v1::UPDATED &&
+          !touches(own ? match_keys_ : relevant_keys_, v.set(), v.removed_keys())) {
+        continue;
+      }
       ids->push_back(v.vertex_id());
     } else if (ch.has_edge()) {
       const v1::EdgeChange& e = ch.edge();
       if (!relevant_labels_.contains(e.label())) continue;
-      if (e.kind() == v1::UPDATED && !touches(e.set(), e.removed_keys())) continue;
-      if (negated_labels_.contains(e.label())) {
+      if (e.kind() == v1::UPDATED && !touches(relevant_keys_, e.set(), e.removed_keys())) {
+        continue;
+      }
+      // Both ends: a negated label, or an end the lazy index does not
+      // cover yet (a removed edge's refs are then only found from the end
+      // whose side of the broken match holds their tokens).
+      if (negated_labels_.contains(e.label()) ||
+          (!all_covered_ &&
+           (!covered_ids_.contains(e.source_id()) || !covered_ids_.contains(e.target_id())))) {
         ids->push_back(e.source_id());
         ids->push_back(e.target_id());
         continue;
@@ -712,12 +744,13 @@ absl::Status Evaluator::Run(const Graph& g, std::vector<Pending> pending, const 
       } else {
         ++stats_.actions_done;
       }
-      CollectRelevant(g, delta, &next);
+      CollectRelevantImpl(g, delta, /*own=*/true, &next);
     }
     pending.clear();
     if (next.empty()) break;
     std::sort(next.begin(), next.end());
     next.erase(std::unique(next.begin(), next.end()), next.end());
+    if (!all_covered_) Cover(g, next);
     // What the actions changed may satisfy (or break) other scenarios.
     absl::flat_hash_map<std::string, Match> current;
     absl::flat_hash_set<std::string> recorded;
@@ -769,6 +802,7 @@ absl::Status Evaluator::Evaluate(const Graph& g, std::vector<std::string> affect
     std::sort(affected.begin(), affected.end());
     affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
   }
+  if (!all_covered_) Cover(g, affected);
   absl::flat_hash_map<std::string, Match> current;
   absl::flat_hash_set<std::string> recorded;
   for (const std::string& id : affected) {
@@ -783,57 +817,137 @@ absl::Status Evaluator::Evaluate(const Graph& g, std::vector<std::string> affect
   return Run(g, std::move(pending), apply);
 }
 
-void Evaluator::RebuildIndex(const Graph& g) {
-  absl::Time t0 = absl::Now();
-  refs_.clear();
-  by_vertex_.clear();
-  auto note = [&](absl::string_view token) {
-    size_t slash = token.rfind('/');
-    if (slash == absl::string_view::npos) return;
-    std::string ref(token.substr(0, slash));
-    if (refs_.contains(ref)) return;
-    std::vector<absl::string_view> parts = absl::StrSplit(ref, '|');
-    if (parts.size() < 3) return;
-    auto info = std::make_unique<RefInfo>();
-    auto it = scenario_by_key_.find(Unesc(parts[0]));
-    info->scenario = it == scenario_by_key_.end() ? -1 : it->second;
-    for (size_t i = 2; i < parts.size(); ++i) {
-      size_t eq = parts[i].find('=');
-      if (eq == absl::string_view::npos) continue;
-      info->vertex_ids.push_back(Unesc(parts[i].substr(eq + 1)));
-      by_vertex_[info->vertex_ids.back()].insert(ref);
-    }
-    refs_.emplace(std::move(ref), std::move(info));
-  };
-  g.ForEachVertex([&](Slot v) {
-    const Properties& p = g.VertexProps(v);
-    for (KeyId k : {kRefs, kMarkDown}) {
-      const Value* list = p.Find(k);
-      if (list == nullptr || list->kind() != Value::Kind::kList) continue;
-      for (const Value& t : list->list_items()) {
-        if (t.is_string()) note(t.string_value());
-      }
-    }
-    const Value* states = p.Find(kStates);
-    if (states != nullptr && states->kind() == Value::Kind::kList) {
-      for (const Value& e : states->list_items()) {
-        if (!e.is_string()) continue;
-        absl::string_view sv = e.string_value();
-        size_t at = sv.find('@');
-        if (at != absl::string_view::npos) note(sv.substr(at + 1));
-      }
-    }
-  });
-  g.ForEachEdge([&](Slot e) {
-    const Value* list = g.EdgeProps(e).Find(kRefs);
+// ------------------------------------------------------------ lazy index
+
+void Evaluator::NoteToken(absl::string_view token) {
+  size_t slash = token.rfind('/');
+  if (slash == absl::string_view::npos) return;
+  absl::string_view ref = token.substr(0, slash);
+  if (refs_.contains(ref)) return;
+  std::vector<absl::string_view> parts = absl::StrSplit(ref, '|');
+  if (parts.size() < 3) return;
+  auto info = std::make_unique<RefInfo>();
+  auto it = scenario_by_key_.find(Unesc(parts[0]));
+  info->scenario = it == scenario_by_key_.end() ? -1 : it->second;
+  std::string key(ref);
+  for (size_t i = 2; i < parts.size(); ++i) {
+    size_t eq = parts[i].find('=');
+    if (eq == absl::string_view::npos) continue;
+    info->vertex_ids.push_back(Unesc(parts[i].substr(eq + 1)));
+    by_vertex_[info->vertex_ids.back()].insert(key);
+  }
+  refs_.emplace(std::move(key), std::move(info));
+}
+
+void Evaluator::DiscoverRefs(const Graph& g, const std::vector<Slot>& seeds) {
+  ++stats_.discoveries;
+  absl::flat_hash_set<Slot> scanned;
+  auto note_list = [&](const Value* list, bool states) {
     if (list == nullptr || list->kind() != Value::Kind::kList) return;
-    for (const Value& t : list->list_items()) {
-      if (t.is_string()) note(t.string_value());
+    for (const Value& x : list->list_items()) {
+      if (!x.is_string()) continue;
+      absl::string_view t = x.string_value();
+      if (states) {
+        size_t at = t.find('@');
+        if (at == absl::string_view::npos) continue;
+        t = t.substr(at + 1);
+      }
+      NoteToken(t);
     }
-  });
-  LOG(INFO) << "evaluator: index rebuilt from the graph: " << refs_.size()
-            << " active matches naming " << by_vertex_.size() << " vertices, "
-            << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms";
+  };
+  // Every token an action can have left because of vertex `x` taking a
+  // clause position: on x itself, on the deduced alarms "on" x, on the
+  // "causes" edges at x.
+  auto scan = [&](Slot x) {
+    if (!scanned.insert(x).second) return;
+    ++stats_.discovery_vertices;
+    const Properties& p = g.VertexProps(x);
+    note_list(p.Find(kRefs), false);
+    note_list(p.Find(kMarkDown), false);
+    note_list(p.Find(kStates), true);
+    for (Slot e : g.InEdges(x)) {
+      KeyId l = g.EdgeLabelId(e);
+      if (l == kOnLabel) {
+        Slot a = g.EdgeSource(e);
+        if (scanned.insert(a).second) note_list(g.VertexProps(a).Find(kRefs), false);
+      } else if (l == kCausesLabel_) {
+        note_list(g.EdgeProps(e).Find(kRefs), false);
+      }
+    }
+    for (Slot e : g.OutEdges(x)) {
+      if (g.EdgeLabelId(e) == kCausesLabel_) note_list(g.EdgeProps(e).Find(kRefs), false);
+    }
+  };
+  auto type_ok = [&](const EntityDef& def, Slot v) {
+    return def.vitrage_type.empty() ||
+           g.VertexProps(v).GetString(graph::keys::kVitrageType) == def.vitrage_type;
+  };
+  const Plans* plans = plans_.get();
+  std::vector<std::vector<Slot>> reach;
+  absl::flat_hash_set<Slot> seen;
+  for (Slot s : seeds) {
+    scan(s);
+    // Every clause position `s` can take (by type only: a broken match's
+    // vertex may no longer satisfy its entity), walked over the clause's
+    // relationships as they are now (deleted ones included); the
+    // positions are reached as sets, not enumerated as matches.
+    for (size_t si = 0; si < scenarios_.size(); ++si) {
+      const Scenario& sc = *scenarios_[si];
+      for (size_t ci = 0; ci < sc.clauses.size(); ++ci) {
+        const Clause& c = sc.clauses[ci];
+        for (int var = 0; var < c.bound_count; ++var) {
+          if (!type_ok(*c.vars[var], s)) continue;
+          reach.assign(c.vars.size(), {});
+          reach[var].push_back(s);
+          for (const Step& st : plans->p[si][ci][var]) {
+            if (st.check) continue;
+            const EdgeTerm& term = c.positive[st.term];
+            seen.clear();
+            std::vector<Slot>& to = reach[st.to];
+            for (Slot u : reach[st.from]) {
+              const auto& adj = st.out ? g.OutEdges(u) : g.InEdges(u);
+              for (Slot e : adj) {
+                if (g.EdgeLabelId(e) != term.label_id) continue;
+                Slot w = st.out ? g.EdgeTarget(e) : g.EdgeSource(e);
+                if (!type_ok(*c.vars[st.to], w) || !seen.insert(w).second) continue;
+                to.push_back(w);
+              }
+            }
+          }
+          for (const auto& r : reach) {
+            for (Slot x : r) scan(x);
+          }
+        }
+      }
+    }
+  }
+}
+
+void Evaluator::Cover(const Graph& g, const std::vector<std::string>& ids) {
+  bool all = true;
+  for (const std::string& id : ids) {
+    if (!covered_ids_.contains(id)) {
+      all = false;
+      break;
+    }
+  }
+  if (all) return;
+  // Seeds: every vertex of the change, covered or not: a ref that names
+  // only uncovered vertices and that the change broke has its tokens on
+  // the side of a removed edge or vertex that one of them is on.
+  std::vector<Slot> seeds;
+  for (const std::string& id : ids) {
+    Slot v = g.FindVertex(id);
+    if (v != graph::kNoSlot) seeds.push_back(v);
+  }
+  DiscoverRefs(g, seeds);
+  for (const std::string& id : ids) {
+    if (g.FindVertex(id) != graph::kNoSlot) {
+      covered_ids_.insert(id);
+    } else {
+      covered_ids_.erase(id);  // gone: the refs naming it are undone now
+    }
+  }
 }
 
 absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affected,
@@ -841,23 +955,28 @@ absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affecte
   absl::Time t0 = absl::Now();
   std::sort(affected.begin(), affected.end());
   affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
-  // Evaluating around a vertex costs about as much as a full pass spends
-  // on a few hundred vertices (bench/evaluator: 2-200 us against ~1.7 us
-  // per vertex): past 1/200 of the graph the full pass is cheaper.
+  // Evaluating around a vertex without the index costs up to about what a
+  // full pass spends on a few hundred vertices: past 1/200 of the graph
+  // the full pass is cheaper (and leaves the index complete).
   if (affected.size() * 200 > g.vertex_count()) {
-    LOG(INFO) << "evaluator: the replayed log touched " << affected.size() << " of "
-              << g.vertex_count() << " vertices: a full pass instead of the recovery pass";
+    LOG(INFO) << "evaluator: the recovery pass would start from " << affected.size() << " of "
+              << g.vertex_count() << " vertices: a full pass instead";
     return FullPass(g, apply);
   }
-  RebuildIndex(g);
+  refs_.clear();
+  by_vertex_.clear();
+  all_covered_ = false;
+  covered_ids_.clear();
   size_t n = affected.size();
   uint64_t done0 = stats_.actions_done, undone0 = stats_.actions_undone;
   absl::Status s = Evaluate(g, std::move(affected), apply);
   stats_.last_full_pass_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
-  LOG(INFO) << "evaluator: recovery pass around " << n << " vertices the replayed log touched: "
+  LOG(INFO) << "evaluator: recovery pass around the " << n
+            << " vertices of the last replayed change and its actions: "
             << (stats_.actions_done - done0) << " actions done, "
-            << (stats_.actions_undone - undone0) << " undone (only those whose records were "
-            << "lost with the crash), " << stats_.last_full_pass_ms << " ms";
+            << (stats_.actions_undone - undone0) << " undone (those whose records a crash "
+            << "lost), " << stats_.last_full_pass_ms << " ms; the index fills lazily ("
+            << refs_.size() << " active matches found so far)";
   return s;
 }
 
@@ -958,6 +1077,8 @@ absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
   size_t undos = pending.size();
   refs_.clear();
   by_vertex_.clear();
+  all_covered_ = true;
+  covered_ids_.clear();
   Reconcile(g, current, {}, &pending);
   uint64_t done0 = stats_.actions_done, undone0 = stats_.actions_undone;
   absl::Status s = Run(g, std::move(pending), apply);

@@ -33,8 +33,23 @@
 // evaluator's state: after snapshot + replay nothing already done is done
 // again, and a full pass (FullPass) brings the graph in line with the
 // templates (doing what is missing, undoing tokens no match keeps, also
-// those of removed templates). The evaluator's own index (which tokens
-// mention which vertex) is only a cache rebuilt by FullPass.
+// those of removed templates).
+//
+// Index. Which active matches (refs) name which vertex: needed to undo a
+// match that a change breaks. It is a cache of the tokens in the graph:
+// FullPass builds it whole; after a recovery (Recover) it starts empty and
+// is filled lazily, per vertex: the first time a change involves a vertex
+// the index does not cover yet, the evaluator discovers the tokens around
+// it (DiscoverRefs: the token lists of every vertex that can take a clause
+// position reachable from it over the clause's relationships, ignoring
+// property constraints and deletion marks, plus deduced alarms "on" them
+// and "causes" edges) and from then on the index is complete for it
+// (every later ref goes through Reconcile). A ref broken by the change
+// itself is reachable from the changed elements: an edge removal is
+// evaluated from both its ends while either is not covered, a vertex
+// removal removes its edges first. So recovery costs no index build (see
+// docs/evaluator.md). Assumption: a vertex never changes its vitrage_type
+// (it is part of its identity in Vitrage).
 //
 // Events. Each action is one "vitrage.passthrough" event (set_vertex /
 // set_edge / remove_* ops carrying the element's full new properties, built
@@ -97,6 +112,21 @@ class Evaluator {
   void CollectRelevant(const graph::Graph& g, const v1::GraphDelta& delta,
                        std::vector<std::string>* ids) const;
 
+  // While the log is replayed (evaluator off), for each record in order:
+  // keeps in `notes` what Recover must start from, the vertex ids of the
+  // last record that is not the evaluator's (`by_evaluator` false: the
+  // record's source is not kEvaluatorSource) and of the evaluator's
+  // records after it. Only ids are copied (no lookups): replay of a
+  // 10,000-event tail notes ~50,000 records.
+  static void NoteReplayed(const v1::GraphDelta& delta, bool by_evaluator,
+                           std::vector<std::string>* notes);
+  // The caller's bookkeeping next to NoteReplayed: the journal seq up to
+  // which the notes are complete (vitrage-graph: a snapshot taken with the
+  // evaluator off can hand the notes on only when no record was journaled
+  // since, e.g. by a get_all).
+  uint64_t noted_seq() const { return noted_seq_; }
+  void set_noted_seq(uint64_t seq) { noted_seq_ = seq; }
+
   // Evaluates the scenarios around `affected` (after the change is in
   // `g`), and applies the resulting actions through `apply`, then those
   // their changes cause. `g` must be the graph `apply` changes.
@@ -108,15 +138,15 @@ class Evaluator {
   // start (after get_all), and after a recovery whose templates changed.
   absl::Status FullPass(const graph::Graph& g, const ApplyFn& apply);
 
-  // After snapshot + replay with the same templates: rebuilds the index
-  // from the tokens in the graph, then evaluates around `affected` (the
-  // vertices the replayed records touched). The snapshot was taken between
-  // two events (with their actions), so only a change in the replayed tail
-  // can have lost its actions' records in a crash; everything else is
-  // done already. Cost: one scan for tokens plus the tail.
+  // After snapshot + replay with the same templates: forgets the index
+  // (it fills again lazily, see "Index" above) and evaluates around
+  // `affected`, the vertices of the changes whose evaluation a crash can
+  // have cut short: the last record that was not the evaluator's and the
+  // evaluator's records after it (events are evaluated one at a time, each
+  // right after it is journaled and before the next, so everything before
+  // that record is complete in the log). Cost: that one evaluation.
   absl::Status Recover(const graph::Graph& g, std::vector<std::string> affected,
                        const ApplyFn& apply);
-  void RebuildIndex(const graph::Graph& g);
 
   struct Stats {
     uint64_t evaluations = 0;      // Evaluate calls
@@ -127,10 +157,16 @@ class Evaluator {
     uint64_t full_passes = 0;
     double last_full_pass_ms = 0;
     uint64_t cascade_limit_hits = 0;
+    uint64_t discoveries = 0;        // DiscoverRefs calls (lazy index)
+    uint64_t discovery_vertices = 0; // vertices whose tokens they read
   };
   const Stats& stats() const { return stats_; }
-  // Active matches in the index.
+  // Active matches in the index (after a recovery: those found so far).
   size_t active_matches() const { return refs_.size(); }
+  // Vertices the index is complete for; -1 when it is complete for all.
+  int64_t covered_vertices() const {
+    return all_covered_ ? -1 : static_cast<int64_t>(covered_ids_.size());
+  }
 
  private:
   struct Var {
@@ -148,6 +184,15 @@ class Evaluator {
                          std::string* kind);
 
   void BuildIndexes();
+  // See CollectRelevant; `own`: the delta of one of the evaluator's own
+  // actions (its token-list changes need no evaluation: the action only
+  // put or took its own token).
+  void CollectRelevantImpl(const graph::Graph& g, const v1::GraphDelta& delta, bool own,
+                           std::vector<std::string>* ids) const;
+  // Lazy index (see "Index"): makes the index complete for `ids` (sorted).
+  void Cover(const graph::Graph& g, const std::vector<std::string>& ids);
+  void DiscoverRefs(const graph::Graph& g, const std::vector<graph::Slot>& seeds);
+  void NoteToken(absl::string_view token);
   // Matches of every clause that include vertex `v` in a bound position.
   void MatchesAround(const graph::Graph& g, graph::Slot v,
                      absl::flat_hash_map<std::string, Match>* out);
@@ -177,11 +222,19 @@ class Evaluator {
   bool negated_untyped_ = false;
   // See CollectRelevant.
   absl::flat_hash_set<std::string> relevant_keys_;
+  // Keys some entity's properties test (and vitrage_is_deleted, _type,
+  // _category): an own action's change matters only through these.
+  absl::flat_hash_set<std::string> match_keys_;
   absl::flat_hash_set<std::string> relevant_labels_;
   // Index: active match ref -> its binding; vertex id -> refs naming it.
   absl::flat_hash_map<std::string, std::unique_ptr<RefInfo>> refs_;
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> by_vertex_;
+  // True when the index holds every ref in the graph (after FullPass);
+  // otherwise it is complete for the vertex ids in covered_ids_.
+  bool all_covered_ = false;
+  absl::flat_hash_set<std::string> covered_ids_;
   Stats stats_;
+  uint64_t noted_seq_ = 0;
 };
 
 }  // namespace vitrage::evaluator

@@ -40,9 +40,19 @@ class World {
     apply_ = [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
       EXPECT_EQ(ev.source(), kEvaluatorSource);
       kinds.push_back(kind);
-      return processor_.Process(processor::EventFromMapValue(ev.fields()), delta);
+      absl::Status s = processor_.Process(processor::EventFromMapValue(ev.fields()), delta);
+      if (log != nullptr) log->push_back({*delta, true});
+      return s;
     };
   }
+
+  // The journal as vitrage-graph writes it: one record per datasource
+  // event, then one per action (by_evaluator).
+  struct Record {
+    v1::GraphDelta delta;
+    bool by_evaluator;
+  };
+  std::vector<Record>* log = nullptr;
 
   // A datasource event made of pass-through ops, then evaluation.
   void Push(const std::vector<collector::Op>& ops) {
@@ -50,6 +60,7 @@ class World {
     collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
     v1::GraphDelta delta;
     ASSERT_TRUE(processor_.Process(processor::EventFromMapValue(fields), &delta).ok());
+    if (log != nullptr) log->push_back({delta, false});
     if (!evaluate_) return;
     std::vector<std::string> ids;
     evaluator_->CollectRelevant(graph_, delta, &ids);  // as the engine does
@@ -82,6 +93,14 @@ class World {
     collector::Op op;
     op.kind = collector::Op::kRemoveVertex;
     op.id = id;
+    return op;
+  }
+  static collector::Op RemoveEdge(const std::string& s, const std::string& t, const char* label) {
+    collector::Op op;
+    op.kind = collector::Op::kRemoveEdge;
+    op.source = s;
+    op.target = t;
+    op.label = label;
     return op;
   }
 
@@ -293,18 +312,109 @@ TEST(EvaluatorTest, FullPassOnARestoredGraphRepeatsNothingAndEqualsFreshStart) {
   EXPECT_EQ(graph::Digest(fresh.graph_), graph::Digest(live.graph_));
 }
 
-TEST(EvaluatorTest, RecoverRebuildsTheIndexAndRedoesOnlyWhatTheCrashLost) {
+// After Recover the index is empty and fills lazily: matches made before
+// the recovery are still undone when a change breaks them, whatever
+// breaks them (an edge removed, a vertex removed, an alarm cleared), and
+// the graph stays the one an evaluator that never restarted keeps.
+TEST(EvaluatorTest, AfterRecoverTheLazyIndexUndoesMatchesMadeBeforeIt) {
+  World live(kData + "/host_down");
+  live.Topology();
+  live.Push({World::Vertex("i4", "RESOURCE", "nova.instance", "vm-4"),
+             World::Edge("h1", "i4", "contains")});
+  live.RaiseHostAlarm("a1", "h1", "host down");
+  live.RaiseHostAlarm("cpu", "h1", "cpu load 99%");
+  ASSERT_FALSE(live.DeducedAlarm("i1", "instance down").empty());
+  ASSERT_EQ(live.Refs(live.DeducedAlarm("i1", "instance down")), 2u);
+
+  World restored(kData + "/host_down");
+  restored.graph_ = live.graph_;
+  ASSERT_TRUE(restored.evaluator_->Recover(restored.graph_, {}, restored.apply_).ok());
+  EXPECT_EQ(restored.evaluator_->active_matches(), 0u);  // nothing built up front
+  EXPECT_EQ(restored.evaluator_->covered_vertices(), 0);
+
+  auto both = [&](const std::vector<collector::Op>& ops) {
+    live.Push(ops);
+    restored.Push(ops);
+    EXPECT_EQ(graph::Digest(restored.graph_), graph::Digest(live.graph_));
+  };
+  // i1 moves to h2 (no alarm there): its deduced alarm and state go; the
+  // edge is evaluated from both ends while they are not covered.
+  both({World::RemoveEdge("h1", "i1", "contains"), World::Edge("h2", "i1", "contains")});
+  EXPECT_TRUE(restored.DeducedAlarm("i1", "instance down").empty());
+  EXPECT_EQ(restored.V("i1")->Find(kStatesKey), nullptr);
+  // i2 is deleted: its deduced alarm goes with the match.
+  both({World::RemoveVertex("i2")});
+  EXPECT_TRUE(restored.DeducedAlarm("i2", "instance down").empty());
+  // One of the two alarms clears: i4's deduced alarm stays (reference
+  // counted), with one token and one causal edge less.
+  both({World::RemoveVertex("cpu")});
+  std::string i4_alarm = restored.DeducedAlarm("i4", "instance down");
+  ASSERT_FALSE(i4_alarm.empty());
+  EXPECT_EQ(restored.Refs(i4_alarm), 1u);
+  // The other clears: everything the templates did is undone.
+  both({World::RemoveVertex("a1")});
+  EXPECT_TRUE(ListAlarms(restored.graph_, kDeducedAlarmType, false).empty());
+  EXPECT_EQ(restored.V("h1")->Find("vitrage_state"), nullptr);
+  EXPECT_EQ(restored.V("h1")->Find(kMarkDownKey), nullptr);
+  EXPECT_EQ(restored.evaluator_->active_matches(), 0u);
+  EXPECT_GT(restored.evaluator_->stats().discoveries, 0u);
+  EXPECT_GT(restored.evaluator_->stats().actions_undone, 0u);
+}
+
+// A crash after the record of an event but before all of its actions'
+// records: the replay notes (NoteReplayed) hold that event and the actions
+// that made it, and the recovery pass does exactly the missing ones; with
+// the whole log replayed it does nothing.
+TEST(EvaluatorTest, RecoveryPassCompletesTheLastEventsActionsExactlyOnce) {
+  World live(kData + "/host_down");
+  live.Topology();
+  live.RaiseHostAlarm("cpu", "h2", "cpu load 99%");
+  const graph::Graph snapshot = live.graph_;
+  std::vector<World::Record> log;
+  live.log = &log;
+  live.Push({World::Vertex("i4", "RESOURCE", "nova.instance", "vm-4"),
+             World::Edge("h2", "i4", "contains")});  // cpu alarm: raise on i4
+  live.RaiseHostAlarm("a1", "h1", "host down");        // 8 actions
+  live.log = nullptr;
+  size_t last = log.size();
+  while (last > 0 && log[last - 1].by_evaluator) --last;
+  const size_t actions = log.size() - last;  // of the last event
+  ASSERT_EQ(actions, 8u);
+
+  for (size_t kept : {size_t{0}, size_t{3}, actions}) {
+    SCOPED_TRACE(absl::StrCat(kept, " of the last event's action records made it"));
+    World r(kData + "/host_down");
+    r.graph_ = snapshot;
+    std::vector<std::string> notes;
+    for (size_t i = 0; i < last + kept; ++i) {
+      ASSERT_TRUE(r.graph_.ApplyDelta(log[i].delta).ok());
+      Evaluator::NoteReplayed(log[i].delta, log[i].by_evaluator, &notes);
+    }
+    ASSERT_TRUE(r.evaluator_->Recover(r.graph_, notes, r.apply_).ok());
+    EXPECT_EQ(r.evaluator_->stats().actions_done + r.evaluator_->stats().actions_undone,
+              actions - kept);
+    EXPECT_EQ(graph::Digest(r.graph_), graph::Digest(live.graph_));
+    // ... and the recovered evaluator carries on.
+    live.log = nullptr;
+    r.Push({World::RemoveVertex("a1")});
+    EXPECT_EQ(r.V("h1")->Find("vitrage_state"), nullptr);
+    EXPECT_TRUE(r.DeducedAlarm("i1", "instance down").empty());
+    EXPECT_FALSE(r.DeducedAlarm("i4", "instance down").empty());  // the cpu alarm's
+  }
+}
+
+TEST(EvaluatorTest, RecoverRedoesOnlyWhatTheCrashLost) {
   World live(kData + "/host_down");
   live.Topology();
   live.RaiseHostAlarm("a1", "h1", "host down");
 
-  // Restored with every action record: nothing to do, but the index is
-  // back, so clearing the alarm later undoes everything.
+  // Restored with every action record: nothing to do, and the lazy index
+  // finds the matches, so clearing the alarm later undoes everything.
   World restored(kData + "/host_down");
   restored.graph_ = live.graph_;
   ASSERT_TRUE(restored.evaluator_->Recover(restored.graph_, {"h1", "a1"}, restored.apply_).ok());
   EXPECT_EQ(restored.evaluator_->stats().actions_done, 0u);
-  EXPECT_GT(restored.evaluator_->active_matches(), 0u);
+  EXPECT_GT(restored.evaluator_->active_matches(), 0u);  // found around h1 and a1
   restored.Push({World::RemoveVertex("a1")});
   EXPECT_TRUE(restored.DeducedAlarm("i1", "instance down").empty());
   EXPECT_EQ(restored.V("h1")->Find("vitrage_state"), nullptr);

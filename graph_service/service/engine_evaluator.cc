@@ -4,11 +4,23 @@
 //
 // Start-up order (DESIGN.md section 6): snapshot, replay (evaluator off:
 // the journal already holds the effects of every action taken before),
-// get_all when needed (off as well), then EnableEvaluator: one full pass
-// over the graph, which on a restored graph finds every action's token in
-// place and does nothing (the action state is part of the graph, so of the
-// snapshot and the journal), and on a fresh start does what the templates
-// say; then intake opens.
+// get_all when needed (off as well), then EnableEvaluator, then intake:
+//   * a full pass over the graph after get_all, without a snapshot, when
+//     the templates changed, or when the log holds records journaled with
+//     the evaluator off (a get_all of an earlier run that may not have
+//     finished its full pass);
+//   * otherwise the recovery pass. Each event is evaluated right after it
+//     is journaled and before the next one is handled, its actions
+//     journaled as the records right after it, and the log is a dense
+//     prefix of what was journaled: so only the last record that is not
+//     the evaluator's (and the evaluator's records after it) can be
+//     missing action records after a crash. The replay notes the vertex
+//     ids of exactly those (Evaluator::NoteReplayed) and the recovery pass
+//     evaluates around them; the evaluator's index fills lazily after it
+//     (docs/evaluator.md), so the pass costs about one event's evaluation.
+// A snapshot taken while the evaluator is off (a standby's, or one taken
+// between replay and the recovery pass) carries what that pass would start
+// from in its evaluator section (EvaluatorStateLocked).
 //
 // Every action is an event with source "evaluator", applied through the
 // handler (the processor) and journaled as its own record right after the
@@ -16,7 +28,9 @@
 // ..."), so replay reproduces it without running the evaluator.
 #include <glog/logging.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -52,19 +66,40 @@ void Engine::LoadTemplates() {
 }
 
 namespace {
-// Past this many replayed vertex ids a full pass is cheaper than the
-// recovery pass (and the list stops growing: a standby follows for long).
-constexpr size_t kMaxReplayedIds = 1 << 20;
+// A recovery pass from more vertex ids than this (a very long cascade of
+// actions after one event) is not worth it: a full pass instead.
+constexpr size_t kMaxReplayedIds = 1 << 16;
+
+// Records of these kinds are journaled with the evaluator on and evaluated
+// right after they are journaled: intake (a source that is not the
+// evaluator), the consistency pass, and the evaluator's own. Everything
+// else (reset, get_all events without a source, "get_all reconcile",
+// get_all images) is journaled while the evaluator is off; a full pass
+// follows it (and may not have finished when the graph died).
+bool EvaluatedWhenJournaled(const v1::JournalRecord& rec) {
+  if (rec.reset() || rec.has_image_header() || rec.has_image_chunk()) return false;
+  if (rec.source() == evaluator::kEvaluatorSource) return true;
+  if (rec.event_kind() == "consistency") return true;
+  return !rec.source().empty() && rec.event_kind() != "get_all reconcile";
+}
 }  // namespace
 
 void Engine::NoteReplayedLocked(const v1::JournalRecord& rec) {
   if (!evaluator_ || evaluator_on_ || evaluator_needs_full_pass_) return;
-  if (rec.reset() || replayed_affected_.size() > kMaxReplayedIds) {
+  if (!EvaluatedWhenJournaled(rec)) {
+    LOG(INFO) << "evaluator: replayed record " << rec.seq() << " (" << rec.event_kind()
+              << ") was journaled with the evaluator off: a full pass after recovery";
     evaluator_needs_full_pass_ = true;
     std::vector<std::string>().swap(replayed_affected_);
     return;
   }
-  evaluator_->CollectRelevant(graph_, rec.delta(), &replayed_affected_);
+  evaluator::Evaluator::NoteReplayed(rec.delta(), rec.source() == evaluator::kEvaluatorSource,
+                                     &replayed_affected_);
+  evaluator_->set_noted_seq(rec.seq());
+  if (replayed_affected_.size() > kMaxReplayedIds) {
+    evaluator_needs_full_pass_ = true;
+    std::vector<std::string>().swap(replayed_affected_);
+  }
 }
 
 absl::Status Engine::EnableEvaluator() {
@@ -83,7 +118,9 @@ absl::Status Engine::EnableEvaluator() {
       why = "no snapshot";
     }
   }
-  if (why.empty() && evaluator_needs_full_pass_) why = "long or reset log";
+  if (why.empty() && evaluator_needs_full_pass_) {
+    why = "records journaled with the evaluator off";
+  }
   if (why.empty() && !snapshot_templates_match_) why = "templates changed";
   auto apply = [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
     mu_.AssertHeld();
@@ -150,22 +187,71 @@ void Engine::FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const {
 // The snapshot's evaluator_state section, a few text lines:
 //   vitrage-evaluator-state 1
 //   templates <name>=<content hash>,...   (TemplateSet::Fingerprint)
-//   active_matches <n>
+//   active_matches <n>                    (informational)
+//   pass complete | recovery | full       (whether the actions of every
+//                                          event in the snapshot are in it)
+//   pending <C-escaped vertex id>         (pass recovery: one per id)
+//   seq <seq>                             (the snapshot's: pending ids and
+//                                          completeness hold for it)
 // The action state itself is in the graph (tokens on the elements the
 // actions changed), so it is snapshotted and journaled with the graph and
-// cannot disagree with the log; this section only tells recovery whether
-// the templates changed since the snapshot.
+// cannot disagree with the log. With the evaluator on, the snapshot is
+// taken between two events, each with its actions: "complete". With it
+// off (a standby following the log, or the window between replay and the
+// recovery pass), the last noted event may still miss its actions:
+// "recovery" with the ids the recovery pass would start from, or "full"
+// when a full pass is owed: after records journaled with the evaluator
+// off (a get_all: then the seq is past the last noted replayed record). A
+// section without the "pass" line (older snapshots) counts as complete.
 std::string Engine::EvaluatorStateLocked() const {
   if (!evaluator_) return std::string();
-  return absl::StrCat("vitrage-evaluator-state 1\ntemplates ",
-                      evaluator_->templates().Fingerprint(), "\nactive_matches ",
-                      evaluator_->active_matches(), "\n");
+  std::string out = absl::StrCat("vitrage-evaluator-state 1\ntemplates ",
+                                 evaluator_->templates().Fingerprint(), "\nactive_matches ",
+                                 evaluator_->active_matches(), "\n");
+  if (evaluator_on_) {
+    absl::StrAppend(&out, "pass complete\n");
+  } else if (evaluator_needs_full_pass_ || evaluator_->noted_seq() != applied_seq_) {
+    absl::StrAppend(&out, "pass full\n");
+  } else {
+    absl::StrAppend(&out, "pass recovery\n");
+    for (const std::string& id : replayed_affected_) {
+      absl::StrAppend(&out, "pending ", absl::CEscape(id), "\n");
+    }
+  }
+  absl::StrAppend(&out, "seq ", applied_seq_, "\n");
+  return out;
 }
 
 void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
-  std::string stored;
+  // The graph is the snapshot's now: what replay noted before is moot.
+  std::vector<std::string>().swap(replayed_affected_);
+  evaluator_needs_full_pass_ = false;
+  std::string stored, pass = "complete";
+  uint64_t noted_seq = 0;
   for (absl::string_view line : absl::StrSplit(state, '\n')) {
-    if (absl::ConsumePrefix(&line, "templates ")) stored = std::string(line);
+    std::string id;
+    if (absl::ConsumePrefix(&line, "templates ")) {
+      stored = std::string(line);
+    } else if (absl::ConsumePrefix(&line, "pass ")) {
+      pass = std::string(line);
+    } else if (absl::ConsumePrefix(&line, "pending ") && absl::CUnescape(line, &id)) {
+      replayed_affected_.push_back(std::move(id));
+    } else if (absl::ConsumePrefix(&line, "seq ")) {
+      absl::SimpleAtoi(line, &noted_seq);
+    }
+  }
+  if (evaluator_) evaluator_->set_noted_seq(noted_seq);
+  if (pass == "full") {
+    evaluator_needs_full_pass_ = true;
+  } else if (pass != "complete" && pass != "recovery") {
+    LOG(WARNING) << "evaluator: the snapshot's evaluator section says \"pass " << pass
+                 << "\"; a full pass after recovery";
+    evaluator_needs_full_pass_ = true;
+  }
+  if (evaluator_needs_full_pass_) std::vector<std::string>().swap(replayed_affected_);
+  if (pass != "complete") {
+    LOG(INFO) << "evaluator: the snapshot was taken with the evaluator off (pass " << pass
+              << ", " << replayed_affected_.size() << " vertex ids pending)";
   }
   std::string now = evaluator_ ? evaluator_->templates().Fingerprint() : std::string();
   snapshot_templates_match_ = stored == now;
