@@ -247,6 +247,11 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.graph.standby, ParseBool(o));
          return absl::OkStatus();
        }},
+      {"graph", "standby_stream_timeout",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.graph.standby_stream_timeout, ParseSeconds(o, 2, 3600));
+         return absl::OkStatus();
+       }},
       {"graph", "consistency_interval",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.graph.consistency_interval, ParseSeconds(o, 0, 86400 * 30.0));

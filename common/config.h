@@ -90,6 +90,9 @@ struct Config {
     // Start as a hot standby: follow the persistor's log, serve read-only
     // queries, take over on Graph/Promote (never acquires an epoch before).
     bool standby = false;
+    // A hot standby's log stream with no message (heartbeats come every
+    // second) for this long is cancelled and opened again.
+    absl::Duration standby_stream_timeout = absl::Seconds(5);
   } graph;
 
   // [persistor]

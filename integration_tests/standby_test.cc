@@ -458,5 +458,111 @@ TEST(StandbyTest, StandbyKilledDuringPromoteTheNextOnePromotesAndNothingIsLost) 
   EXPECT_EQ(c->acked(), c->last_source_seq());
 }
 
+// A log stream that goes silent (the persistor the standby follows hangs:
+// SIGSTOP) is cancelled after [graph] standby_stream_timeout and reopened;
+// once the persistor runs again the standby catches up. The active writes
+// through another persistor on the same database meanwhile.
+TEST(StandbyTest, SilentLogStreamIsCancelledReopenedAndCatchesUp) {
+  StackOptions o;
+  o.conf = {{"graph", "standby_stream_timeout = 2"}};
+  Stack stack(o);
+  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  const int p2_port = PickFreePort();
+  auto p2 = stack.SpawnPersistor(p2_port, stack.db().url(), "-2");
+  ASSERT_TRUE(p2.ok()) << p2.status();
+  int port = PickFreePort();
+  auto standby = Process::Start(
+      {Binary("graph_service/vitrage-graph"), "--config", stack.conf_path("graph"), "--listen",
+       absl::StrCat("127.0.0.1:", port), "--metrics", absl::StrCat("127.0.0.1:", PickFreePort()),
+       "--persistor", absl::StrCat("127.0.0.1:", p2_port), "--standby"},
+      stack.log("standby"));
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  ASSERT_TRUE(WaitStandbyAt(stack, port, ActiveSeq(stack), "standby").ok());
+
+  ASSERT_EQ(p2->Signal(SIGSTOP), 0);
+  auto active = stack.GraphStub();
+  ASSERT_TRUE(PushTestEvents(active.get(), 1, 50).ok());
+  const uint64_t target = ActiveSeq(stack);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline &&
+         stack.LogTail("standby", 20000).find("nothing from the persistor") == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(stack.LogTail("standby", 20000),
+              HasSubstr("cancelling it and reconnecting"));
+  auto lagging = stack.GraphStatus(false, port);
+  ASSERT_TRUE(lagging.ok());
+  EXPECT_LT(lagging->applied_seq(), target);
+  ASSERT_EQ(p2->Signal(SIGCONT), 0);
+  auto st = WaitStandbyAt(stack, port, target, "standby", absl::Seconds(30));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Digest(stack, port), Digest(stack));
+  EXPECT_THAT(stack.LogTail("standby", 20000), HasSubstr("reconnecting from seq"));
+}
+
+// Snapshots by the standby: with snapshot_interval = 2 s, the standby
+// stores them (from_standby), the active skips its periodic ones, and a
+// cold recovery (both graphs killed) loads the standby's snapshot and ends
+// with the active's digest.
+TEST(StandbyTest, StandbyTakesThePeriodicSnapshotsTheActiveSkipsAndRecoveryUsesThem) {
+  StackOptions o;
+  o.conf = {{"persistency", "snapshot_interval = 2"}};
+  Stack stack(o);
+  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  int port = PickFreePort();
+  auto standby = SpawnStandby(stack, port, "standby");
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  ASSERT_TRUE(WaitStandbyAt(stack, port, ActiveSeq(stack), "standby").ok());
+  auto active = stack.GraphStub();
+  // Events for about 6 s (three intervals).
+  for (int i = 0; i < 12; ++i) {
+    grpc::Status s = PushTestEvents(active.get(), 1 + i * 10, 10);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  const uint64_t target = ActiveSeq(stack);
+  ASSERT_TRUE(WaitStandbyAt(stack, port, target, "standby").ok());
+  // The standby stores one at the final seq within an interval or two.
+  uint64_t snapshot_id = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (snapshot_id == 0 && absl::Now() < deadline) {
+    auto ps = stack.PersistorStatus();
+    ASSERT_TRUE(ps.ok()) << ps.status();
+    if (ps->snapshots_size() > 0 && ps->snapshots(0).from_standby() &&
+        ps->snapshots(0).seq() == target) {
+      snapshot_id = ps->snapshots(0).snapshot_id();
+      // The newest two kept snapshots are both the standby's.
+      ASSERT_EQ(ps->snapshots_size(), 2);
+      EXPECT_TRUE(ps->snapshots(1).from_standby());
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_NE(snapshot_id, 0u) << stack.LogTail("standby") << stack.LogTail("graph");
+  EXPECT_THAT(stack.LogTail("standby", 20000), HasSubstr("standby snapshot "));
+  EXPECT_THAT(stack.LogTail("graph", 20000),
+              HasSubstr("periodic snapshot skipped: the hot standby stored snapshot"));
+  // The standby stays a standby; the active was not fenced.
+  auto sst = stack.GraphStatus(false, port);
+  ASSERT_TRUE(sst.ok());
+  EXPECT_EQ(sst->role(), v1::STANDBY);
+  ASSERT_TRUE(PushTestEvents(active.get(), 1000, 1).ok());
+  const uint64_t final_seq = ActiveSeq(stack);
+  const std::string digest = Digest(stack);
+
+  // Both graphs die; a new one recovers from the standby's snapshot.
+  standby->Kill9();
+  stack.graph().Kill9();
+  ASSERT_TRUE(stack.StartGraph().ok()) << stack.LogTail("graph");
+  ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(60)).ok()) << stack.LogTail("graph");
+  auto st = stack.GraphStatus(true);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->role(), v1::ACTIVE);
+  EXPECT_EQ(st->recovery().snapshot_id(), snapshot_id);
+  EXPECT_EQ(st->recovery().snapshot_seq(), target);
+  EXPECT_EQ(st->recovery().records_replayed(), final_seq - target);
+  EXPECT_EQ(st->applied_seq(), final_seq);
+  EXPECT_EQ(st->digest(), digest);
+}
+
 }  // namespace
 }  // namespace vitrage::testing

@@ -851,6 +851,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
 void Engine::RunSnapshotter() {
   while (true) {
     uint64_t ticket = 0;
+    bool periodic = false;
     {
       absl::MutexLock l(&snap_mu_);
       auto wake = [this] {
@@ -862,7 +863,10 @@ void Engine::RunSnapshotter() {
       bool timer = absl::Now() - last_snapshot_time_ >= options_.snapshot_interval;
       if (snap_requested_ == snap_done_ && !timer) continue;
       ticket = snap_requested_;
+      periodic = snap_requested_ == snap_done_;
     }
+    // A hot standby may have stored a recent one (engine_standby.cc).
+    if (periodic && SkipPeriodicSnapshot()) continue;
     auto result = SnapshotByFork();
     absl::MutexLock l(&snap_mu_);
     snap_result_ = result;

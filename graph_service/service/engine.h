@@ -86,6 +86,9 @@ struct EngineOptions {
   std::string templates_dir;
   // Start as a hot standby (see above). Ignored without persistency.
   bool standby = false;
+  // A follow stream silent this long (the persistor heartbeats every 1 s)
+  // is cancelled and reopened (engine_standby.cc).
+  absl::Duration standby_stream_timeout = absl::Seconds(5);
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -163,9 +166,20 @@ class Engine {
   // Promote() or shutdown, then take over; returns as Recover() does.
   absl::Status RunStandby();
   void FollowLog();
+  // Cancels a follow stream silent for options_.standby_stream_timeout.
+  void CheckFollowStream();
   void StopFollower();
   void NoteStandbyCurrent(bool current);
   void FillStandbyStatus(v1::GraphStatus* st);
+  // Snapshots by the standby (engine_standby.cc): a thread that stores one
+  // (from_standby) when the newest stored snapshot is 3/4 of the interval
+  // old and the standby is current; and, on the active, whether the
+  // periodic snapshot can be skipped because a standby stored one less
+  // than an interval ago (then the newest snapshot's seq and time become
+  // last_snapshot_*).
+  void RunStandbySnapshots();
+  absl::StatusOr<v1::TakeSnapshotResponse> StandbySnapshotByFork();
+  bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status RunGetAll(const std::string& reason);
@@ -282,10 +296,19 @@ class Engine {
   bool follow_stop_ ABSL_GUARDED_BY(standby_mu_) = false;
   grpc::ClientContext* follow_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
   uint64_t standby_durable_ ABSL_GUARDED_BY(standby_mu_) = 0;
+  // When the current follow stream was opened (the silence watchdog counts
+  // from the later of this and the last message).
+  absl::Time follow_stream_start_ ABSL_GUARDED_BY(standby_mu_) = absl::InfinitePast();
   absl::Time standby_last_msg_ ABSL_GUARDED_BY(standby_mu_) = absl::InfinitePast();
   bool standby_current_ ABSL_GUARDED_BY(standby_mu_) = false;
   std::function<void(bool)> standby_listener_;
   std::thread follower_;
+  // The follower's last applied record (a standby snapshot is taken only
+  // at a seq whose record epoch it knows), and the standby snapshotter.
+  uint64_t standby_record_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t standby_record_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::ClientContext* standby_snap_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
+  std::thread standby_snapshotter_;
 
   // Metrics (null until ExportMetrics).
   struct Metrics;

@@ -11,6 +11,12 @@
 //   pruned while it was away) reloads the newest snapshot; a gap or a
 //   record that does not apply is logged and retried, and a promote then
 //   falls back to the normal recovery path.
+// * A stream that stays silent for [graph] standby_stream_timeout (default
+//   5 s; the persistor heartbeats every second) is cancelled and reopened
+//   by the thread that waits for Promote (checked every 250 ms), logging
+//   why: a persistor that hangs (SIGSTOP, a stuck host) or a connection
+//   that died without a reset would otherwise leave the standby waiting
+//   forever while it looks connected.
 // * "Current" (the vitrage.v1.Graph.standby health name) means: the stream
 //   is open and the last message said applied seq == durable seq. The
 //   persistor sends a heartbeat every second; GetStatus shows the idle time.
@@ -18,19 +24,42 @@
 //   epoch returned (usually nothing: the follower is there already), start
 //   the journal and the snapshotter, then Start() enables the evaluator and
 //   goes ACTIVE. Timings go to GetStatus's RecoveryTimings (promote_*).
-// * The standby does not take snapshots (the active keeps taking them):
-//   PutSnapshot is accepted only for the current epoch and the standby has
-//   none; a standby-side snapshotter would need the persistor to accept
-//   snapshots tagged with the active's epoch from a non-writer. Not done.
+// * Snapshots by the standby, so that the active never pays for them. A
+//   snapshot at seq S built from durable records is valid whoever builds
+//   it (durable records never change), so the standby stores one with
+//   SnapshotHeader.from_standby and, as epoch, the epoch of record S (the
+//   writer that wrote it); the persistor accepts it from a non-writer only
+//   when that can move nothing forward or fence anyone (rules and
+//   reasoning in persistor_service.cc DoPutSnapshot). The standby uses the
+//   active's fork snapshotter (forked_encode.h) and takes one when: it is
+//   current (caught up on a live stream), it applied a record since the
+//   newest stored snapshot (whose epoch it knows from the stream), and the
+//   newest stored snapshot is at least 3/4 of [persistency]
+//   snapshot_interval old. The active, when its periodic timer fires,
+//   asks the persistor (GetStatus, once per interval) and skips its own
+//   when the newest snapshot is a standby's younger than the interval,
+//   logging it. Because the standby goes at 3/4 of the interval, its next
+//   one is normally stored before the active looks again; when the standby
+//   is gone, the active takes its own at most one interval after the last
+//   standby snapshot. A refusal is logged and retried at the next
+//   interval; it never stops the standby (it is not fencing).
+//   The snapshot's evaluator section records the standby's templates, so
+//   every graph instance must run the same templates (the same
+//   vitrage.conf, as a pacemaker clone does); when the snapshot the
+//   standby loaded was taken with other templates, it takes none and says
+//   so. A promote stops the standby snapshotter (an encode in progress is
+//   killed) before it acquires the epoch.
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "graph_service/service/engine.h"
+#include "graph_service/service/forked_encode.h"
 
 namespace vitrage::service {
 namespace {
@@ -79,13 +108,25 @@ absl::Status Engine::RunStandby() {
     absl::MutexLock l(&status_mu_);
     if (shutdown_) return absl::CancelledError("shut down in standby");
     follower_ = std::thread([this] { FollowLog(); });
-    auto wake = [this] {
-      status_mu_.AssertHeld();
-      return shutdown_ || promote_requested_;
-    };
-    status_mu_.Await(absl::Condition(&wake));
-    if (shutdown_) return absl::CancelledError("shut down in standby");
-    LOG(INFO) << "promote: requested; acquiring epoch (this fences the old active)";
+    if (options_.snapshot_interval > absl::ZeroDuration()) {
+      standby_snapshotter_ = std::thread([this] { RunStandbySnapshots(); });
+    }
+  }
+  // Wait for Promote() or shutdown; meanwhile watch the stream for silence.
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      auto wake = [this] {
+        status_mu_.AssertHeld();
+        return shutdown_ || promote_requested_;
+      };
+      if (status_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Milliseconds(250))) {
+        if (shutdown_) return absl::CancelledError("shut down in standby");
+        LOG(INFO) << "promote: requested; acquiring epoch (this fences the old active)";
+        break;
+      }
+    }
+    CheckFollowStream();
   }
   NoteStandbyCurrent(false);
   // The promote path reads the rest itself (Replay below).
@@ -228,16 +269,35 @@ void Engine::StopFollower() {
     absl::MutexLock l(&standby_mu_);
     follow_stop_ = true;
     if (follow_ctx_ != nullptr) follow_ctx_->TryCancel();
+    if (standby_snap_ctx_ != nullptr) standby_snap_ctx_->TryCancel();
   }
   // RunStandby (start-up thread) and Shutdown (signal thread) may both
-  // call this: the thread is started under status_mu_ only before
-  // shutdown_, and whichever caller takes it joins it.
-  std::thread t;
+  // call this: the threads are started under status_mu_ only before
+  // shutdown_, and whichever caller takes them joins them.
+  std::thread t, snap;
   {
     absl::MutexLock l(&status_mu_);
     t = std::move(follower_);
+    snap = std::move(standby_snapshotter_);
   }
   if (t.joinable()) t.join();
+  if (snap.joinable()) snap.join();
+}
+
+void Engine::CheckFollowStream() {
+  absl::MutexLock l(&standby_mu_);
+  if (follow_ctx_ == nullptr || follow_stop_) return;
+  const absl::Time last = std::max(standby_last_msg_, follow_stream_start_);
+  const absl::Duration silent = absl::Now() - last;
+  if (silent < options_.standby_stream_timeout) return;
+  LOG(WARNING) << "standby: nothing from the persistor at " << options_.persistor_address
+               << " for " << absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1)))
+               << " (it sends a heartbeat every second; [graph] standby_stream_timeout "
+               << absl::FormatDuration(options_.standby_stream_timeout)
+               << "): the stream is dead or the persistor hangs; cancelling it and reconnecting";
+  follow_ctx_->TryCancel();
+  // Counted again from now: the reconnect gets a full timeout.
+  follow_stream_start_ = absl::Now();
 }
 
 void Engine::FollowLog() {
@@ -254,6 +314,7 @@ void Engine::FollowLog() {
       absl::MutexLock l(&standby_mu_);
       if (follow_stop_) return;
       follow_ctx_ = &ctx;
+      follow_stream_start_ = absl::Now();
     }
     v1::ReadLogRequest req;
     req.set_after_seq(from);
@@ -275,6 +336,8 @@ void Engine::FollowLog() {
           }
           error = ApplyLogRecordLocked(rec);
           if (!error.ok()) break;
+          standby_record_seq_ = rec.seq();
+          standby_record_epoch_ = rec.epoch();
         }
         applied = applied_seq_;
       }
@@ -321,6 +384,217 @@ void Engine::FollowLog() {
     standby_mu_.AwaitWithTimeout(absl::Condition(&stop_cond), backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }
+}
+
+namespace {
+
+// The newest complete snapshot the persistor lists (by id), if any.
+const v1::SnapshotSummary* Newest(const v1::PersistorStatus& st) {
+  return st.snapshots_size() > 0 ? &st.snapshots(0) : nullptr;
+}
+
+uint64_t HighestSeq(const v1::PersistorStatus& st) {
+  uint64_t seq = 0;
+  for (const auto& s : st.snapshots()) seq = std::max(seq, s.seq());
+  return seq;
+}
+
+}  // namespace
+
+void Engine::RunStandbySnapshots() {
+  const absl::Duration interval = options_.snapshot_interval;
+  const absl::Duration due = interval * 3 / 4;
+  absl::Duration wait = std::min(due, absl::Seconds(1));
+  std::string last_skip;  // logged once per reason
+  auto skip = [&](const std::string& why, absl::Duration next) {
+    if (why != last_skip) LOG(INFO) << "standby snapshot: not now: " << why;
+    last_skip = why;
+    wait = next;
+  };
+  while (true) {
+    {
+      absl::MutexLock l(&standby_mu_);
+      auto stop = [this] {
+        standby_mu_.AssertHeld();
+        return follow_stop_;
+      };
+      if (standby_mu_.AwaitWithTimeout(absl::Condition(&stop),
+                                       std::max(wait, absl::Milliseconds(100)))) {
+        return;
+      }
+      if (!standby_current_) {
+        skip("the standby is not current (it follows the log first)", absl::Seconds(1));
+        continue;
+      }
+    }
+    bool templates_differ, in_image;
+    uint64_t applied, known;
+    {
+      absl::MutexLock l(&mu_);
+      applied = applied_seq_;
+      known = standby_record_seq_;
+      templates_differ = evaluator_ != nullptr && !snapshot_templates_match_;
+      in_image = replay_image_ != nullptr;
+    }
+    if (in_image) {
+      skip("the log is inside a get_all image (its records are applied at its last chunk)",
+           absl::Seconds(1));
+      continue;
+    }
+    bool loaded_one;
+    {
+      absl::MutexLock l(&status_mu_);
+      loaded_one = timings_.snapshot_id() != 0;
+    }
+    if (templates_differ && loaded_one) {
+      skip("the snapshot this standby loaded was taken with other evaluator templates "
+           "(a standby snapshot would claim its own); every graph instance must run "
+           "the same templates",
+           interval);
+      continue;
+    }
+    if (applied == 0 || known != applied) {
+      skip("no log record applied since the snapshot it loaded", interval / 4);
+      continue;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::PersistorStatus st;
+    grpc::Status gs = persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st);
+    if (!gs.ok()) {
+      skip(absl::StrCat("persistor status: ", gs.error_message()), interval / 4);
+      continue;
+    }
+    if (const v1::SnapshotSummary* newest = Newest(st);
+        newest != nullptr && absl::Seconds(newest->age_seconds()) < due) {
+      // Not due yet: look again when it is.
+      wait = due - absl::Seconds(newest->age_seconds());
+      continue;
+    }
+    if (HighestSeq(st) >= applied) {
+      skip(absl::StrCat("nothing new since the stored snapshot at seq ", HighestSeq(st)),
+           interval / 4);
+      continue;
+    }
+    last_skip.clear();
+    auto result = StandbySnapshotByFork();
+    wait = due;
+    if (!result.ok()) {
+      if (absl::IsCancelled(result.status())) return;  // promote or shutdown
+      LOG(WARNING) << "standby snapshot at seq " << applied << " not stored ("
+                   << result.status().message()
+                   << "); the active takes its own if none is stored within the interval";
+      continue;
+    }
+    absl::MutexLock l(&snap_mu_);
+    last_snapshot_time_ = absl::Now();
+    last_snapshot_seq_ = result->seq();
+    last_snapshot_error_.clear();
+  }
+}
+
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::StandbySnapshotByFork() {
+  const absl::Time t0 = absl::Now();
+  snapshot::SnapshotInfo info;
+  snapshot::EncodeOptions eo;
+  eo.compute_digest = options_.snapshot_digest;
+  eo.parallel = false;  // the child must not start threads
+  std::optional<absl::StatusOr<ForkedEncode>> forked;
+  double stall_ms;
+  {
+    // The follower waits only for the fork (as intake does on the active).
+    absl::MutexLock l(&mu_);
+    const absl::Time locked = absl::Now();
+    if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
+      // Between the records of a get_all image the graph is not yet at
+      // applied_seq_ (engine_get_all.cc applies the image at its last one).
+      return absl::FailedPreconditionError(
+          "the standby's graph is not at a record it followed (or inside a get_all image)");
+    }
+    info.seq = applied_seq_;
+    info.epoch = standby_record_epoch_;
+    info.seq_time_unix_micros = last_record_time_;
+    info.created_unix_micros = absl::ToUnixMicros(locked);
+    forked.emplace(ForkedEncode::Start([this, &info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return snapshot::EncodeSnapshotToMemory(graph_, info, SnapshotSectionsLocked(), eo);
+    }));
+    stall_ms = Ms(absl::Now() - locked);
+  }
+  absl::StatusOr<ForkedEncode>& child = *forked;
+  if (!child.ok()) return child.status();
+  auto encoded = child->Wait(absl::Seconds(600), [this] {
+    absl::MutexLock l(&standby_mu_);
+    return follow_stop_;
+  });
+  if (!encoded.ok()) return encoded.status();
+  encoded->header.set_from_standby(true);
+  const absl::Time t1 = absl::Now();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+  {
+    absl::MutexLock l(&standby_mu_);
+    if (follow_stop_) return absl::CancelledError("standby stopping");
+    standby_snap_ctx_ = &ctx;
+  }
+  v1::PutSnapshotResponse resp;
+  grpc::Status st;
+  {
+    auto writer = persistor_->PutSnapshot(&ctx, &resp);
+    v1::PutSnapshotRequest req;
+    *req.mutable_header() = encoded->header;
+    bool ok = writer->Write(req);
+    for (auto& chunk : encoded->chunks) {
+      if (!ok) break;
+      req.Clear();
+      *req.mutable_chunk() = std::move(chunk);
+      ok = writer->Write(req);
+    }
+    if (ok) writer->WritesDone();
+    st = writer->Finish();
+  }
+  {
+    absl::MutexLock l(&standby_mu_);
+    standby_snap_ctx_ = nullptr;
+    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
+  }
+  if (!st.ok()) return FromGrpcStatus(st);
+  v1::TakeSnapshotResponse out;
+  out.set_snapshot_id(resp.snapshot_id());
+  out.set_seq(info.seq);
+  out.set_stored_bytes(resp.stored_bytes());
+  out.set_stall_ms(stall_ms);
+  out.set_total_ms(Ms(absl::Now() - t0));
+  LOG(INFO) << "standby snapshot " << resp.snapshot_id() << " stored: seq " << info.seq
+            << " (records of epoch " << info.epoch << "), " << encoded->header.vertex_count()
+            << " vertices, " << encoded->header.edge_count() << " edges, "
+            << resp.stored_bytes() << " bytes; following paused " << stall_ms
+            << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
+            << Ms(absl::Now() - t1) << " ms";
+  return out;
+}
+
+bool Engine::SkipPeriodicSnapshot() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::PersistorStatus st;
+  if (!persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st).ok()) return false;
+  const v1::SnapshotSummary* newest = Newest(st);
+  if (newest == nullptr || !newest->from_standby() ||
+      absl::Seconds(newest->age_seconds()) >= options_.snapshot_interval) {
+    return false;
+  }
+  const absl::Duration age = absl::Seconds(newest->age_seconds());
+  LOG(INFO) << "snapshot: periodic snapshot skipped: the hot standby stored snapshot "
+            << newest->snapshot_id() << " (seq " << newest->seq() << ") "
+            << absl::FormatDuration(absl::Trunc(age, absl::Milliseconds(1)))
+            << " ago; next look in "
+            << absl::FormatDuration(absl::Trunc(options_.snapshot_interval - age,
+                                                absl::Milliseconds(1)));
+  absl::MutexLock l(&snap_mu_);
+  last_snapshot_time_ = absl::Now() - age;
+  last_snapshot_seq_ = newest->seq();
+  last_snapshot_error_.clear();
+  return true;
 }
 
 void Engine::FillStandbyStatus(v1::GraphStatus* st) {

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   options.consistency_interval = config.graph.consistency_interval;
   options.templates_dir = config.graph.templates_dir;
   options.standby = (config.graph.standby || standby_flag) && options.persistency;
+  options.standby_stream_timeout = config.graph.standby_stream_timeout;
   if ((config.graph.standby || standby_flag) && !options.persistency) {
     LOG(WARNING) << "standby requested but persistency is disabled: starting as an active graph";
   }
