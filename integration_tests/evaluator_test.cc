@@ -7,6 +7,7 @@
 // record after the last one before the kill, no action counted), a fresh
 // start (persistency off, get_all + full pass) builds the same graph, and
 // the recovered evaluator still clears what a cleared alarm caused.
+// vitrage-ctl alarms / rca are checked against the gRPC answers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -229,6 +230,51 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
     }
     EXPECT_GE(causes_it, 1);
   }
+  // The same through vitrage-ctl (the real binary): `alarms --type
+  // vitrage` lists every deduced alarm, `rca` prints the alarm, its causes
+  // and the "causes" edges, and an unknown id is an error naming it.
+  {
+    const std::string ctl = Binary("graph_service/vitrage-ctl");
+    const std::string graph = absl::StrCat("127.0.0.1:", stack.graph_port());
+    int runs = 0;
+    auto run = [&](std::vector<std::string> args, int* rc) {
+      std::vector<std::string> argv = {ctl, "--config", stack.conf_path("graph"), "--graph",
+                                       graph};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::string out = absl::StrCat(stack.dir(), "/ctl-", ++runs, ".out");
+      auto r = RunCommand(argv, out, absl::Seconds(60));
+      *rc = r.ok() ? *r : -1;
+      return ReadFileOrEmpty(out);
+    };
+    int rc = 0;
+    std::string out = run({"alarms", "--type", "vitrage"}, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    for (const auto& a : *deduced) EXPECT_THAT(out, ::testing::HasSubstr(a.id()));
+    EXPECT_THAT(out, ::testing::HasSubstr(absl::StrCat("\n", deduced->size(), " alarms")));
+    EXPECT_THAT(out, ::testing::HasSubstr("instance at risk"));
+    out = run({"alarms"}, &rc);  // every type: the zabbix host alarms too
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("zabbix"));
+    out = run({"rca", (*deduced)[0].id()}, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("CAUSE"));
+    grpc::ClientContext ctx;
+    v1::GetRcaRequest req;
+    req.set_alarm_id((*deduced)[0].id());
+    v1::GetRcaResponse rca;
+    ASSERT_TRUE(stack.GraphStub()->GetRca(&ctx, req, &rca).ok());
+    for (const auto& e : rca.edges()) {
+      EXPECT_THAT(out, ::testing::HasSubstr(e.source_id()));
+      EXPECT_THAT(out, ::testing::HasSubstr(e.target_id()));
+    }
+    out = run({"rca", (*deduced)[0].id(), "--json"}, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("\"causes\""));
+    out = run({"rca", "no-such-alarm"}, &rc);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("no vertex \"no-such-alarm\""));
+  }
+
   auto before = stack.GraphStatus(/*digest=*/true);
   ASSERT_TRUE(before.ok());
   EXPECT_GT(before->evaluator().actions_done(), 0u);

@@ -436,10 +436,26 @@ void Evaluator::BuildIndexes() {
 
 // --------------------------------------------------------------- matching
 
-void Evaluator::NoteReplayed(const v1::GraphDelta& delta, bool by_evaluator,
-                             std::vector<std::string>* notes) {
-  if (!by_evaluator) notes->clear();
-  CollectAffected(delta, notes);
+void Evaluator::ReplayNotes::Note(const v1::GraphDelta& delta, bool by_evaluator,
+                                  uint64_t seq) {
+  if (!by_evaluator) n_ = 0;
+  auto add = [&](const std::string& id) {
+    if (n_ < buf_.size()) {
+      buf_[n_].assign(id);
+    } else {
+      buf_.push_back(id);
+    }
+    ++n_;
+  };
+  for (const v1::GraphChange& ch : delta.changes()) {
+    if (ch.has_vertex()) {
+      add(ch.vertex().vertex_id());
+    } else if (ch.has_edge()) {
+      add(ch.edge().source_id());
+      add(ch.edge().target_id());
+    }
+  }
+  seq_ = seq;
 }
 
 void Evaluator::CollectAffected(const v1::GraphDelta& delta, std::vector<std::string>* ids) {
@@ -931,7 +947,14 @@ void Evaluator::Cover(const Graph& g, const std::vector<std::string>& ids) {
       break;
     }
   }
-  if (all) return;
+  if (all) {
+    // Forget removed vertices (the set holds live ids only, so it can tell
+    // when it covers the whole graph).
+    for (const std::string& id : ids) {
+      if (g.FindVertex(id) == graph::kNoSlot) covered_ids_.erase(id);
+    }
+    return;
+  }
   // Seeds: every vertex of the change, covered or not: a ref that names
   // only uncovered vertices and that the change broke has its tokens on
   // the side of a removed edge or vertex that one of them is on.
@@ -948,6 +971,23 @@ void Evaluator::Cover(const Graph& g, const std::vector<std::string>& ids) {
       covered_ids_.erase(id);  // gone: the refs naming it are undone now
     }
   }
+  if (covered_ids_.size() >= g.vertex_count()) {
+    // Every vertex, unless ids of vertices gone without an evaluation are
+    // left: check once, keeping only live ids.
+    absl::flat_hash_set<std::string> live;
+    g.ForEachVertex([&](Slot v) {
+      absl::string_view id = g.VertexId(v);
+      if (covered_ids_.contains(id)) live.emplace(id);
+    });
+    if (live.size() == g.vertex_count()) {
+      LOG(INFO) << "evaluator: the lazy index now covers all " << g.vertex_count()
+                << " vertices";
+      all_covered_ = true;
+      absl::flat_hash_set<std::string>().swap(covered_ids_);
+    } else {
+      covered_ids_.swap(live);
+    }
+  }
 }
 
 absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affected,
@@ -957,8 +997,9 @@ absl::Status Evaluator::Recover(const Graph& g, std::vector<std::string> affecte
   affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
   // Evaluating around a vertex without the index costs up to about what a
   // full pass spends on a few hundred vertices: past 1/200 of the graph
-  // the full pass is cheaper (and leaves the index complete).
-  if (affected.size() * 200 > g.vertex_count()) {
+  // (and a few hundred vertices) the full pass is cheaper (and leaves the
+  // index complete).
+  if (affected.size() > 256 && affected.size() * 200 > g.vertex_count()) {
     LOG(INFO) << "evaluator: the recovery pass would start from " << affected.size() << " of "
               << g.vertex_count() << " vertices: a full pass instead";
     return FullPass(g, apply);

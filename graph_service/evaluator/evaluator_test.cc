@@ -1,5 +1,6 @@
 #include "graph_service/evaluator/evaluator.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -362,7 +363,7 @@ TEST(EvaluatorTest, AfterRecoverTheLazyIndexUndoesMatchesMadeBeforeIt) {
 }
 
 // A crash after the record of an event but before all of its actions'
-// records: the replay notes (NoteReplayed) hold that event and the actions
+// records: the replay notes (ReplayNotes) hold that event and the actions
 // that made it, and the recovery pass does exactly the missing ones; with
 // the whole log replayed it does nothing.
 TEST(EvaluatorTest, RecoveryPassCompletesTheLastEventsActionsExactlyOnce) {
@@ -385,11 +386,19 @@ TEST(EvaluatorTest, RecoveryPassCompletesTheLastEventsActionsExactlyOnce) {
     SCOPED_TRACE(absl::StrCat(kept, " of the last event's action records made it"));
     World r(kData + "/host_down");
     r.graph_ = snapshot;
-    std::vector<std::string> notes;
+    Evaluator::ReplayNotes replay;
     for (size_t i = 0; i < last + kept; ++i) {
       ASSERT_TRUE(r.graph_.ApplyDelta(log[i].delta).ok());
-      Evaluator::NoteReplayed(log[i].delta, log[i].by_evaluator, &notes);
+      replay.Note(log[i].delta, log[i].by_evaluator, i + 1);
     }
+    EXPECT_EQ(replay.seq(), last + kept);
+    std::vector<std::string> notes = replay.ids();
+    // The notes: the last event (a1 on h1) and its kept actions' records,
+    // nothing of the event before it (i4 on h2, whose actions made it).
+    EXPECT_THAT(notes, ::testing::Contains("a1"));
+    EXPECT_THAT(notes, ::testing::Contains("h1"));
+    EXPECT_THAT(notes, ::testing::Not(::testing::Contains("i4")));
+    EXPECT_THAT(notes, ::testing::Not(::testing::Contains("h2")));
     ASSERT_TRUE(r.evaluator_->Recover(r.graph_, notes, r.apply_).ok());
     EXPECT_EQ(r.evaluator_->stats().actions_done + r.evaluator_->stats().actions_undone,
               actions - kept);

@@ -15,7 +15,7 @@
 //     prefix of what was journaled: so only the last record that is not
 //     the evaluator's (and the evaluator's records after it) can be
 //     missing action records after a crash. The replay notes the vertex
-//     ids of exactly those (Evaluator::NoteReplayed) and the recovery pass
+//     ids of exactly those (Evaluator::ReplayNotes) and the recovery pass
 //     evaluates around them; the evaluator's index fills lazily after it
 //     (docs/evaluator.md), so the pass costs about one event's evaluation.
 // A snapshot taken while the evaluator is off (a standby's, or one taken
@@ -86,19 +86,18 @@ bool EvaluatedWhenJournaled(const v1::JournalRecord& rec) {
 
 void Engine::NoteReplayedLocked(const v1::JournalRecord& rec) {
   if (!evaluator_ || evaluator_on_ || evaluator_needs_full_pass_) return;
+  auto& notes = evaluator_->replay_notes();
   if (!EvaluatedWhenJournaled(rec)) {
     LOG(INFO) << "evaluator: replayed record " << rec.seq() << " (" << rec.event_kind()
               << ") was journaled with the evaluator off: a full pass after recovery";
     evaluator_needs_full_pass_ = true;
-    std::vector<std::string>().swap(replayed_affected_);
+    notes.Reset({}, rec.seq());
     return;
   }
-  evaluator::Evaluator::NoteReplayed(rec.delta(), rec.source() == evaluator::kEvaluatorSource,
-                                     &replayed_affected_);
-  evaluator_->set_noted_seq(rec.seq());
-  if (replayed_affected_.size() > kMaxReplayedIds) {
+  notes.Note(rec.delta(), rec.source() == evaluator::kEvaluatorSource, rec.seq());
+  if (notes.size() > kMaxReplayedIds) {
     evaluator_needs_full_pass_ = true;
-    std::vector<std::string>().swap(replayed_affected_);
+    notes.Reset({}, rec.seq());
   }
 }
 
@@ -133,9 +132,9 @@ absl::Status Engine::EnableEvaluator() {
   if (!why.empty()) {
     s = evaluator_->FullPass(graph_, apply);
   } else {
-    s = evaluator_->Recover(graph_, std::move(replayed_affected_), apply);
+    s = evaluator_->Recover(graph_, evaluator_->replay_notes().ids(), apply);
   }
-  std::vector<std::string>().swap(replayed_affected_);
+  evaluator_->replay_notes().Reset({}, 0);
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat("evaluator: ", s.message()));
   return absl::OkStatus();
 }
@@ -210,11 +209,11 @@ std::string Engine::EvaluatorStateLocked() const {
                                  evaluator_->active_matches(), "\n");
   if (evaluator_on_) {
     absl::StrAppend(&out, "pass complete\n");
-  } else if (evaluator_needs_full_pass_ || evaluator_->noted_seq() != applied_seq_) {
+  } else if (evaluator_needs_full_pass_ || evaluator_->replay_notes().seq() != applied_seq_) {
     absl::StrAppend(&out, "pass full\n");
   } else {
     absl::StrAppend(&out, "pass recovery\n");
-    for (const std::string& id : replayed_affected_) {
+    for (const std::string& id : evaluator_->replay_notes().ids()) {
       absl::StrAppend(&out, "pending ", absl::CEscape(id), "\n");
     }
   }
@@ -224,10 +223,10 @@ std::string Engine::EvaluatorStateLocked() const {
 
 void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
   // The graph is the snapshot's now: what replay noted before is moot.
-  std::vector<std::string>().swap(replayed_affected_);
   evaluator_needs_full_pass_ = false;
   std::string stored, pass = "complete";
-  uint64_t noted_seq = 0;
+  uint64_t seq = 0;
+  std::vector<std::string> pending;
   for (absl::string_view line : absl::StrSplit(state, '\n')) {
     std::string id;
     if (absl::ConsumePrefix(&line, "templates ")) {
@@ -235,12 +234,11 @@ void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
     } else if (absl::ConsumePrefix(&line, "pass ")) {
       pass = std::string(line);
     } else if (absl::ConsumePrefix(&line, "pending ") && absl::CUnescape(line, &id)) {
-      replayed_affected_.push_back(std::move(id));
+      pending.push_back(std::move(id));
     } else if (absl::ConsumePrefix(&line, "seq ")) {
-      absl::SimpleAtoi(line, &noted_seq);
+      if (!absl::SimpleAtoi(line, &seq)) seq = 0;
     }
   }
-  if (evaluator_) evaluator_->set_noted_seq(noted_seq);
   if (pass == "full") {
     evaluator_needs_full_pass_ = true;
   } else if (pass != "complete" && pass != "recovery") {
@@ -248,11 +246,12 @@ void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
                  << "\"; a full pass after recovery";
     evaluator_needs_full_pass_ = true;
   }
-  if (evaluator_needs_full_pass_) std::vector<std::string>().swap(replayed_affected_);
+  if (evaluator_needs_full_pass_ || pass == "complete") pending.clear();
   if (pass != "complete") {
     LOG(INFO) << "evaluator: the snapshot was taken with the evaluator off (pass " << pass
-              << ", " << replayed_affected_.size() << " vertex ids pending)";
+              << ", " << pending.size() << " vertex ids pending)";
   }
+  if (evaluator_) evaluator_->replay_notes().Reset(std::move(pending), seq);
   std::string now = evaluator_ ? evaluator_->templates().Fingerprint() : std::string();
   snapshot_templates_match_ = stored == now;
   if (stored == now) {
