@@ -459,8 +459,19 @@ void Engine::RunStandbySnapshots() {
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    {
+      // A promote must not wait for this call (StopFollower cancels it).
+      absl::MutexLock l(&standby_mu_);
+      if (follow_stop_) return;
+      standby_snap_ctx_ = &ctx;
+    }
     v1::PersistorStatus st;
     grpc::Status gs = persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st);
+    {
+      absl::MutexLock l(&standby_mu_);
+      standby_snap_ctx_ = nullptr;
+      if (follow_stop_) return;
+    }
     if (!gs.ok()) {
       skip(absl::StrCat("persistor status: ", gs.error_message()), interval / 4);
       continue;
