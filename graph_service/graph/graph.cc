@@ -22,7 +22,7 @@ void RecordProp(KeyId k, const Value& v,
                 google::protobuf::RepeatedPtrField<v1::Property>* out) {
   auto* p = out->Add();
   absl::string_view name = KeyName(k);
-  p->set_key(name.data(), name.size());
+  p->mutable_key()->assign(name.data(), name.size());
   ValueToProto(v, p->mutable_value());
 }
 
@@ -394,7 +394,7 @@ absl::Status Graph::AddVertex(absl::string_view id, Properties props,
   }
   if (delta != nullptr) {
     auto* c = delta->add_changes()->mutable_vertex();
-    c->set_vertex_id(id.data(), id.size());
+    c->mutable_vertex_id()->assign(id.data(), id.size());
     c->set_kind(v1::ADDED);
     RecordProps(props, c->mutable_set());
   }
@@ -405,6 +405,7 @@ absl::Status Graph::AddVertex(absl::string_view id, Properties props,
 namespace {
 // Applies set/remove to `props`; records the actual changes into
 // (set_out, removed_out) when non-null. Returns true when anything changed.
+// (The edge path; vertices go through Graph::UpdateVertexAt.)
 bool MergeProps(Properties* props, const Properties& set, const std::vector<KeyId>& remove,
                 google::protobuf::RepeatedPtrField<v1::Property>* set_out,
                 google::protobuf::RepeatedPtrField<std::string>* removed_out) {
@@ -424,18 +425,9 @@ bool MergeProps(Properties* props, const Properties& set, const std::vector<KeyI
   return changed;
 }
 
-bool TouchesNaturalKey(const Properties& set, const std::vector<KeyId>& remove) {
-  auto hit = [](KeyId k) {
-    return k == keys::kVitrageCategory || k == keys::kVitrageType || k == keys::kId ||
-           k == keys::kVitrageCachedId;
-  };
-  for (const auto& e : set) {
-    if (hit(e.first)) return true;
-  }
-  for (KeyId k : remove) {
-    if (hit(k)) return true;
-  }
-  return false;
+bool IsNaturalKeyPart(KeyId k) {
+  return k == keys::kVitrageCategory || k == keys::kVitrageType || k == keys::kId ||
+         k == keys::kVitrageCachedId;
 }
 }  // namespace
 
@@ -444,30 +436,82 @@ absl::Status Graph::UpdateVertex(absl::string_view id, const Properties& set,
                                  v1::GraphDelta* delta) {
   Slot s = FindVertex(id);
   if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
-  bool reindex = TouchesNaturalKey(set, remove);
-  if (reindex) UnindexNaturalKey(s);
-  v1::VertexChange scratch;
-  bool changed = MergeProps(&vertices_[s].props, set, remove,
-                            delta ? scratch.mutable_set() : nullptr,
-                            delta ? scratch.mutable_removed_keys() : nullptr);
-  if (reindex) IndexNaturalKey(s);
-  if (changed && delta != nullptr) {
-    scratch.set_vertex_id(id.data(), id.size());
-    scratch.set_kind(v1::UPDATED);
-    *delta->add_changes()->mutable_vertex() = std::move(scratch);
-  }
+  UpdateVertexAt(s, set.items(), remove, delta);
   return absl::OkStatus();
+}
+
+bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set,
+                           absl::Span<const KeyId> remove, v1::GraphDelta* delta) {
+  Properties& props = vertices_[s].props;
+  // The members of `set` whose value differs, by one merge walk over both
+  // sorted lists. Typically most values are unchanged and the vertex is
+  // cold: start loading the strings, lists and maps to compare first.
+  const std::vector<MapEntry>& old = props.items();
+  for (const MapEntry& e : old) e.second.Prefetch();
+  absl::InlinedVector<const MapEntry*, 8> changed;
+  bool reindex = false;
+  {
+    auto it = old.begin();
+    for (const MapEntry& e : set) {
+      while (it != old.end() && it->first < e.first) ++it;
+      if (it == old.end() || it->first != e.first || !(it->second == e.second)) {
+        changed.push_back(&e);
+        reindex |= IsNaturalKeyPart(e.first);
+      }
+    }
+  }
+  bool any = !changed.empty();
+  for (KeyId k : remove) {
+    // (A key both set and removed counts as changed: it was set above.)
+    if (props.Find(k) != nullptr || (any && std::any_of(changed.begin(), changed.end(),
+                                                        [k](const MapEntry* e) {
+                                                          return e->first == k;
+                                                        }))) {
+      any = true;
+      reindex |= IsNaturalKeyPart(k);
+    }
+  }
+  if (!any) return false;
+  // The natural key index holds the vertex under its old key parts: take it
+  // out while they change (only then: most updates leave them alone).
+  if (reindex) UnindexNaturalKey(s);
+  v1::VertexChange* c = nullptr;
+  if (delta != nullptr) {
+    c = delta->add_changes()->mutable_vertex();
+    absl::string_view id = VertexId(s);
+    c->mutable_vertex_id()->assign(id.data(), id.size());
+    c->set_kind(v1::UPDATED);
+    c->mutable_set()->Reserve(static_cast<int>(changed.size()));
+  }
+  for (const MapEntry* e : changed) {
+    props.Set(e->first, e->second);
+    if (c != nullptr) RecordProp(e->first, e->second, c->mutable_set());
+  }
+  for (KeyId k : remove) {
+    if (props.Erase(k) && c != nullptr) RecordRemovedKey(k, c->mutable_removed_keys());
+  }
+  if (reindex) IndexNaturalKey(s);
+  return true;
 }
 
 absl::Status Graph::ReplaceVertexProps(absl::string_view id, const Properties& props,
                                        v1::GraphDelta* delta) {
   Slot s = FindVertex(id);
   if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
-  std::vector<KeyId> remove;
+  ReplaceVertexPropsAt(s, props.items(), delta);
+  return absl::OkStatus();
+}
+
+bool Graph::ReplaceVertexPropsAt(Slot s, absl::Span<const MapEntry> props,
+                                 v1::GraphDelta* delta) {
+  // Members of the vertex that `props` lacks (both sorted by key).
+  absl::InlinedVector<KeyId, 8> remove;
+  auto it = props.begin();
   for (const auto& e : vertices_[s].props) {
-    if (props.Find(e.first) == nullptr) remove.push_back(e.first);
+    while (it != props.end() && it->first < e.first) ++it;
+    if (it == props.end() || it->first != e.first) remove.push_back(e.first);
   }
-  return UpdateVertex(id, props, remove, delta);
+  return UpdateVertexAt(s, props, remove, delta);
 }
 
 absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
@@ -481,16 +525,16 @@ absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
       auto* c = delta->add_changes()->mutable_edge();
       absl::string_view a = VertexId(r.source), b = VertexId(r.target),
                         l = KeyName(r.label);
-      c->set_source_id(a.data(), a.size());
-      c->set_target_id(b.data(), b.size());
-      c->set_label(l.data(), l.size());
+      c->mutable_source_id()->assign(a.data(), a.size());
+      c->mutable_target_id()->assign(b.data(), b.size());
+      c->mutable_label()->assign(l.data(), l.size());
       c->set_kind(v1::REMOVED);
     }
     EraseEdge(e);
   }
   if (delta != nullptr) {
     auto* c = delta->add_changes()->mutable_vertex();
-    c->set_vertex_id(id.data(), id.size());
+    c->mutable_vertex_id()->assign(id.data(), id.size());
     c->set_kind(v1::REMOVED);
   }
   EraseVertex(s);
@@ -519,9 +563,9 @@ absl::Status Graph::AddEdge(absl::string_view source_id, absl::string_view targe
   }
   if (delta != nullptr) {
     auto* c = delta->add_changes()->mutable_edge();
-    c->set_source_id(source_id.data(), source_id.size());
-    c->set_target_id(target_id.data(), target_id.size());
-    c->set_label(label.data(), label.size());
+    c->mutable_source_id()->assign(source_id.data(), source_id.size());
+    c->mutable_target_id()->assign(target_id.data(), target_id.size());
+    c->mutable_label()->assign(label.data(), label.size());
     c->set_kind(v1::ADDED);
     RecordProps(props, c->mutable_set());
   }
@@ -541,9 +585,9 @@ absl::Status Graph::UpdateEdge(absl::string_view source_id, absl::string_view ta
                             delta ? scratch.mutable_set() : nullptr,
                             delta ? scratch.mutable_removed_keys() : nullptr);
   if (changed && delta != nullptr) {
-    scratch.set_source_id(source_id.data(), source_id.size());
-    scratch.set_target_id(target_id.data(), target_id.size());
-    scratch.set_label(label.data(), label.size());
+    scratch.mutable_source_id()->assign(source_id.data(), source_id.size());
+    scratch.mutable_target_id()->assign(target_id.data(), target_id.size());
+    scratch.mutable_label()->assign(label.data(), label.size());
     scratch.set_kind(v1::UPDATED);
     *delta->add_changes()->mutable_edge() = std::move(scratch);
   }
@@ -558,9 +602,9 @@ absl::Status Graph::RemoveEdge(absl::string_view source_id, absl::string_view ta
   }
   if (delta != nullptr) {
     auto* c = delta->add_changes()->mutable_edge();
-    c->set_source_id(source_id.data(), source_id.size());
-    c->set_target_id(target_id.data(), target_id.size());
-    c->set_label(label.data(), label.size());
+    c->mutable_source_id()->assign(source_id.data(), source_id.size());
+    c->mutable_target_id()->assign(target_id.data(), target_id.size());
+    c->mutable_label()->assign(label.data(), label.size());
     c->set_kind(v1::REMOVED);
   }
   EraseEdge(e);
@@ -603,7 +647,8 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
               Undo{Undo::kVertexChanged, Value::String(id), {}, 0, vertices_[s].props});
         }
         Properties set = PropertiesFromProto(c.set());
-        return UpdateVertex(id, set, KeysOf(c.removed_keys()));
+        UpdateVertexAt(s, set.items(), KeysOf(c.removed_keys()));
+        return absl::OkStatus();
       }
       case v1::REMOVED: {
         Slot s = FindVertex(id);
@@ -727,8 +772,11 @@ void Graph::Rollback(std::vector<Undo>* undo) {
 
 absl::Status Graph::ApplyDelta(const v1::GraphDelta& delta) {
   std::vector<Undo> undo;
-  for (int i = 0; i < delta.changes_size(); ++i) {
-    absl::Status st = ApplyChangeLogged(delta.changes(i), i, &undo);
+  const int n = delta.changes_size();
+  for (int i = 0; i < n; ++i) {
+    // Each change either applies or fails without changing anything, so
+    // the last one needs no undo record (most deltas hold one change).
+    absl::Status st = ApplyChangeLogged(delta.changes(i), i, i + 1 < n ? &undo : nullptr);
     if (!st.ok()) {
       Rollback(&undo);
       return st;
@@ -738,10 +786,8 @@ absl::Status Graph::ApplyDelta(const v1::GraphDelta& delta) {
 }
 
 absl::Status Graph::ApplyChange(const v1::GraphChange& change) {
-  std::vector<Undo> undo;
-  absl::Status st = ApplyChangeLogged(change, 0, &undo);
-  if (!st.ok()) Rollback(&undo);
-  return st;
+  // A single change applies or fails without changing anything.
+  return ApplyChangeLogged(change, 0, nullptr);
 }
 
 size_t Graph::ApproxHeapBytes() const {

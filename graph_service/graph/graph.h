@@ -31,6 +31,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "graph_service/graph/value.h"
 #include "vitrage/v1/graph_types.pb.h"
 
@@ -166,6 +167,14 @@ class Graph {
   // Replaces all properties of `id` by `props` (records the difference).
   absl::Status ReplaceVertexProps(absl::string_view id, const Properties& props,
                                   v1::GraphDelta* delta = nullptr);
+  // The same two for a vertex already looked up (saves the id lookup), with
+  // the members as a span (e.g. Properties::items() or a map Value's
+  // map_entries()). REQUIRE: `v` is a live vertex slot; `set` / `props`
+  // sorted by key without duplicates. Return true when anything changed.
+  bool UpdateVertexAt(Slot v, absl::Span<const MapEntry> set, absl::Span<const KeyId> remove,
+                      v1::GraphDelta* delta = nullptr);
+  bool ReplaceVertexPropsAt(Slot v, absl::Span<const MapEntry> props,
+                            v1::GraphDelta* delta = nullptr);
   // Removes vertex `id` and its edges (edge removals recorded first).
   // NOT_FOUND when absent.
   absl::Status RemoveVertex(absl::string_view id, v1::GraphDelta* delta = nullptr);

@@ -6,6 +6,9 @@
 
 namespace vitrage::graph {
 
+// Strings are written with mutable_x()->assign(data, size): protobuf 3.21's
+// set_x(data, size) first builds a temporary std::string, one allocation
+// more per field (this is on the hot path of every delta and snapshot).
 void ValueToProto(const Value& v, v1::Value* out) {
   switch (v.kind()) {
     case Value::Kind::kNull:
@@ -22,7 +25,7 @@ void ValueToProto(const Value& v, v1::Value* out) {
       break;
     case Value::Kind::kString: {
       absl::string_view s = v.string_value();
-      out->set_string_value(s.data(), s.size());
+      out->mutable_string_value()->assign(s.data(), s.size());
       break;
     }
     case Value::Kind::kList: {
@@ -35,7 +38,7 @@ void ValueToProto(const Value& v, v1::Value* out) {
       for (const auto& e : v.map_entries()) {
         auto* p = m->add_entries();
         absl::string_view k = KeyName(e.first);
-        p->set_key(k.data(), k.size());
+        p->mutable_key()->assign(k.data(), k.size());
         ValueToProto(e.second, p->mutable_value());
       }
       break;
@@ -81,7 +84,7 @@ void PropertiesToProto(const Properties& props,
   for (const auto& e : props) {
     auto* p = out->Add();
     absl::string_view k = KeyName(e.first);
-    p->set_key(k.data(), k.size());
+    p->mutable_key()->assign(k.data(), k.size());
     ValueToProto(e.second, p->mutable_value());
   }
 }
@@ -100,7 +103,7 @@ Properties PropertiesFromProto(
 
 void VertexToProto(const Graph& g, Slot v, v1::Vertex* out) {
   absl::string_view id = g.VertexId(v);
-  out->set_id(id.data(), id.size());
+  out->mutable_id()->assign(id.data(), id.size());
   PropertiesToProto(g.VertexProps(v), out->mutable_properties());
 }
 
@@ -108,9 +111,9 @@ void EdgeToProto(const Graph& g, Slot e, v1::Edge* out) {
   absl::string_view s = g.VertexId(g.EdgeSource(e));
   absl::string_view t = g.VertexId(g.EdgeTarget(e));
   absl::string_view l = g.EdgeLabel(e);
-  out->set_source_id(s.data(), s.size());
-  out->set_target_id(t.data(), t.size());
-  out->set_label(l.data(), l.size());
+  out->mutable_source_id()->assign(s.data(), s.size());
+  out->mutable_target_id()->assign(t.data(), t.size());
+  out->mutable_label()->assign(l.data(), l.size());
   PropertiesToProto(g.EdgeProps(e), out->mutable_properties());
 }
 

@@ -165,14 +165,53 @@ const bool kCommonKeysInterned = [] {
 
 }  // namespace
 
+namespace {
+
+// A cheap hash of a short string for the per-thread lookup caches below:
+// its length and its first and last 8 bytes. Only picks a cache slot; a hit
+// is always confirmed by comparing the whole string.
+inline size_t QuickHash(absl::string_view s) {
+  uint64_t a = 0, b = 0;
+  if (s.size() >= 8) {
+    memcpy(&a, s.data(), 8);
+    memcpy(&b, s.data() + s.size() - 8, 8);
+  } else if (!s.empty()) {
+    memcpy(&a, s.data(), s.size());
+  }
+  uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ s.size();
+  return static_cast<size_t>(h ^ (h >> 31) ^ (h >> 47));
+}
+
+// Per-thread, direct-mapped: the names are immortal (the key table never
+// frees them), so an entry stays right forever; a collision only evicts.
+struct KeyCacheEntry {
+  const char* name;
+  uint32_t size;
+  KeyId id;
+};
+constexpr size_t kKeyCacheSize = 4096;
+// On the heap, made at a thread's first use: a static TLS array this big
+// (64 KiB) makes pthread_create fail (EINVAL) for threads with small stacks,
+// e.g. civetweb's metrics server ("null context when constructing
+// CivetServer").
+KeyCacheEntry* KeyCache() {
+  thread_local std::unique_ptr<KeyCacheEntry[]> cache(new KeyCacheEntry[kKeyCacheSize]());
+  return cache.get();
+}
+
+}  // namespace
+
 KeyId InternKey(absl::string_view key) {
   // Ids never change, so a per-thread cache in front of the shared table
-  // is always right and spares the lock on hot paths (decode, replay).
-  thread_local absl::flat_hash_map<std::string, KeyId> cache;
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
+  // is always right and spares the lock and the full hash on hot paths
+  // (event conversion, decode, replay).
+  KeyCacheEntry& e = KeyCache()[QuickHash(key) & (kKeyCacheSize - 1)];
+  if (e.name != nullptr && e.size == key.size() && memcmp(e.name, key.data(), key.size()) == 0) {
+    return e.id;
+  }
   KeyId id = Keys().Intern(key);
-  if (cache.size() < (1 << 16)) cache.emplace(std::string(key), id);
+  absl::string_view name = Keys().Name(id);
+  e = KeyCacheEntry{name.data(), static_cast<uint32_t>(name.size()), id};
   return id;
 }
 absl::string_view KeyName(KeyId id) { return Keys().Name(id); }
@@ -270,14 +309,17 @@ Value Value::String(absl::string_view s, bool intern) {
   }
   StrRep* r = nullptr;
   if (intern) {
-    // Interned strings are immortal: a per-thread cache is always right.
-    thread_local absl::flat_hash_map<std::string, StrRep*> cache;
-    auto it = cache.find(s);
-    if (it != cache.end()) {
-      r = it->second;
+    // Interned strings are immortal: a per-thread, direct-mapped cache of
+    // them is always right (a collision only evicts).
+    constexpr size_t kCacheSize = 4096;
+    // On the heap (see KeyCache()).
+    thread_local std::unique_ptr<StrRep*[]> cache(new StrRep*[kCacheSize]());
+    StrRep*& c = cache[QuickHash(s) & (kCacheSize - 1)];
+    if (c != nullptr && c->view() == s) {
+      r = c;
     } else {
       r = Interner().Intern(s);
-      if (r != nullptr && cache.size() < (1 << 16)) cache.emplace(std::string(s), r);
+      if (r != nullptr) c = r;
     }
   }
   if (r == nullptr) r = StrRep::Make(s, false);
@@ -302,22 +344,15 @@ Value Value::List(std::vector<Value> items) {
 }
 
 Value Value::Map(std::vector<MapEntry> entries) {
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; });
-  // Last duplicate wins.
-  std::vector<MapEntry> out;
-  out.reserve(entries.size());
-  for (auto& e : entries) {
-    if (!out.empty() && out.back().first == e.first) {
-      out.back().second = std::move(e.second);
-    } else {
-      out.push_back(std::move(e));
-    }
-  }
   Value v;
   v.tag_ = kTagMap;
   v.u_.map = new MapRep();
-  v.u_.map->entries = std::move(out);
+  // Sorted by key id, the last of duplicate keys winning: Properties'
+  // invariant, restored in place (no temporary buffer for small maps).
+  Properties sorted;
+  sorted.Adopt(std::move(entries));
+  sorted.SortAndDedupe();
+  v.u_.map->entries = sorted.TakeItems();
   return v;
 }
 
@@ -397,6 +432,10 @@ const Value* Properties::Find(KeyId key) const {
 }
 
 bool Properties::Set(KeyId key, Value v) {
+  if (items_.empty() || items_.back().first < key) {  // builders often go in key order
+    items_.emplace_back(key, std::move(v));
+    return true;
+  }
   auto it = std::lower_bound(items_.begin(), items_.end(), key,
                              [](const MapEntry& e, KeyId k) { return e.first < k; });
   if (it != items_.end() && it->first == key) {

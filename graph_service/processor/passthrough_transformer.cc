@@ -27,14 +27,15 @@ const Value* MapGet(const Value& m, KeyId k) {
   return nullptr;
 }
 
-absl::Status GetString(const Value& m, KeyId k, int i, std::string* out) {
+// The view points into `m` (valid while the event lives).
+absl::Status GetString(const Value& m, KeyId k, int i, absl::string_view* out) {
   const Value* v = MapGet(m, k);
   if (v == nullptr || !v->is_string()) {
     return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i,
                                                    "] needs string field \"",
                                                    graph::KeyName(k), "\""));
   }
-  out->assign(v->string_value().data(), v->string_value().size());
+  *out = v->string_value();
   return absl::OkStatus();
 }
 
@@ -52,7 +53,7 @@ absl::Status PassthroughTransformer::Transform(const Event& ev, Entity* out) con
     if (m.kind() != Value::Kind::kMap) {
       return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i, "] is not a map"));
     }
-    std::string kind;
+    absl::string_view kind;
     absl::Status st = GetString(m, kOp, i, &kind);
     if (!st.ok()) return st;
     RawOp op;
@@ -77,9 +78,7 @@ absl::Status PassthroughTransformer::Transform(const Event& ev, Entity* out) con
         return absl::InvalidArgumentError(
             absl::StrCat("passthrough event: ops[", i, "] needs map field \"props\""));
       }
-      op.props.Reserve(p->map_entries().size());
-      for (const MapEntry& e : p->map_entries()) op.props.AppendUnsorted(e.first, e.second);
-      op.props.SortAndDedupe();
+      op.props = *p;  // map values are sorted by key without duplicates
     }
     out->ops.push_back(std::move(op));
     ++i;

@@ -45,6 +45,10 @@ std::string FormatNow(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00:00", t, absl::UTCTimeZone());
 }
 
+// At most how many keys the processor adds to a transformer's vertex
+// properties (identity, datasource name, aggregated states, flags).
+constexpr size_t kAddedKeys = 8;
+
 bool IsDeleted(const Properties& p) { return p.GetBool(keys::kVitrageIsDeleted); }
 bool IsPlaceholder(const Properties& p) { return p.GetBool(keys::kVitrageIsPlaceholder); }
 
@@ -55,6 +59,15 @@ bool IsFreshEdge(const Properties& p, const std::string& label) {
   const Value* del = p.Find(keys::kVitrageIsDeleted);
   return rel != nullptr && del != nullptr && rel->is_string() && rel->string_value() == label &&
          del->kind() == Value::Kind::kBool && !del->bool_value();
+}
+
+// A pass-through op's properties as a Properties (a copy sharing values).
+Properties PropertiesOf(const RawOp& op) {
+  Properties p;
+  absl::Span<const graph::MapEntry> items = op.prop_items();
+  p.Reserve(items.size());
+  for (const auto& e : items) p.AppendUnsorted(e.first, e.second);
+  return p;  // already sorted without duplicates
 }
 
 Properties EdgeProps(const std::string& label) {
@@ -165,10 +178,11 @@ std::string Processor::MintId() {
   return id;
 }
 
-void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Properties* props) {
+void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Properties* props,
+                            Slot s) {
   // Reuse the stored vitrage_id (no new string) when the vertex exists.
   const Value* old_id = nullptr;
-  Slot s = graph_->FindVertex(id);
+  if (s == kUnknownSlot) s = graph_->FindVertex(id);
   if (s != kNoSlot) old_id = graph_->VertexProps(s).Find(keys::kVitrageId);
   if (old_id != nullptr && old_id->AsString() == id) {
     props->Set(keys::kVitrageId, *old_id);
@@ -182,7 +196,7 @@ void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Proper
 Value Processor::CachedId(const NaturalKey& key) {
   thread_local std::string k;  // reused: no allocation on a hit
   k.clear();
-  absl::StrAppend(&k, key.category, ":", key.type, ":", key.id);
+  k.append(key.category).append(1, ':').append(key.type).append(1, ':').append(key.id);
   auto it = cached_ids_.find(k);
   if (it != cached_ids_.end()) return it->second;
   // Bounded: a cloud's entity count; cleared rather than evicted one by one.
@@ -211,7 +225,8 @@ void Processor::Aggregate(Properties* props, Slot existing) {
     // Memoized per (type, value): few distinct pairs, one lookup each.
     thread_local std::string k;
     k.clear();
-    absl::StrAppend(&k, vtype, absl::string_view("\0", 1), value->string_value());
+    k.append(vtype.data(), vtype.size()).append(1, '\0');
+    k.append(value->string_value().data(), value->string_value().size());
     auto it = aggregates_.find(k);
     if (it == aggregates_.end()) {
       std::string upper = absl::AsciiStrToUpper(value->string_value());
@@ -240,22 +255,28 @@ bool Processor::CanUpdate(Slot existing, const Properties& props) const {
 }
 
 absl::Status Processor::UpsertVertex(const std::string& id, Properties props,
-                                     bool keep_nulls_on_update, v1::GraphDelta* delta) {
-  if (!graph_->HasVertex(id)) return graph_->AddVertex(id, std::move(props), delta);
-  if (keep_nulls_on_update) return graph_->UpdateVertex(id, props, {}, delta);
+                                     bool keep_nulls_on_update, v1::GraphDelta* delta, Slot s) {
+  if (s == kUnknownSlot) s = graph_->FindVertex(id);
+  if (s == kNoSlot) return graph_->AddVertex(id, std::move(props), delta);
   bool has_null = false;
-  for (const auto& e : props) has_null |= e.second.is_null();
-  if (!has_null) return graph_->UpdateVertex(id, props, {}, delta);
+  if (!keep_nulls_on_update) {
+    for (const auto& e : props) has_null |= e.second.is_null();
+  }
+  if (!has_null) {
+    graph_->UpdateVertexAt(s, props.items(), {}, delta);
+    return absl::OkStatus();
+  }
   Properties set;
   std::vector<KeyId> remove;
   for (const auto& e : props) {
     if (e.second.is_null()) {
       remove.push_back(e.first);
     } else {
-      set.AppendUnsorted(e.first, e.second);
+      set.AppendUnsorted(e.first, e.second);  // stays sorted
     }
   }
-  return graph_->UpdateVertex(id, set, remove, delta);
+  graph_->UpdateVertexAt(s, set.items(), remove, delta);
+  return absl::OkStatus();
 }
 
 absl::Status Processor::UpsertEdge(const std::string& s, const std::string& t,
@@ -313,15 +334,18 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
     Slot ns = graph_->FindVertex(nid);
     if (ns == kNoSlot || !IsDeleted(graph_->VertexProps(ns))) {
       if (CanUpdate(ns, n.vertex.props)) {
-        Properties props = n.vertex.props;
-        AddIdentity(n.vertex.key, nid, &props);
+        // Room for what AddIdentity and Aggregate add (no regrowth).
+        Properties props;
+        props.Reserve(n.vertex.props.size() + kAddedKeys);
+        props = n.vertex.props;
+        AddIdentity(n.vertex.key, nid, &props, ns);
         Aggregate(&props, ns);
         if (ns != kNoSlot && n.vertex.placeholder && !IsPlaceholder(graph_->VertexProps(ns))) {
           props.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
           props.Set(keys::kVitrageIsDeleted, Value::Bool(IsDeleted(graph_->VertexProps(ns))));
         }
         if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
-        RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta));
+        RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta, ns));
       }
       if (!valid[i] && graph_->HasVertex(nid)) {
         const std::string& s = n.entity_is_source ? entity_id : nid;
@@ -395,7 +419,9 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
   const std::string now = options_.clock(ev);
   absl::string_view ds_name = ev.GetString(ekeys::kDatasourceName);
   EntityVertex& ev_vertex = ent->vertex;
-  Properties props = ev_vertex.props;
+  Properties props;
+  props.Reserve(ev_vertex.props.size() + kAddedKeys);
+  props = ev_vertex.props;
   auto set_ds_name = [&] {
     if (!ds_name.empty()) {
       props.Set(keys::kVitrageDatasourceName,
@@ -420,10 +446,10 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       std::string id = FindId(ev_vertex.key, false);
       if (id.empty()) id = MintId();
       Slot s = graph_->FindVertex(id);
-      AddIdentity(ev_vertex.key, id, &props);
+      AddIdentity(ev_vertex.key, id, &props, s);
       set_ds_name();
       Aggregate(&props, s);
-      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), /*keep_nulls_on_update=*/true, delta));
+      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), /*keep_nulls_on_update=*/true, delta, s));
       return ConnectNeighbors(id, &ent->neighbors, std::vector<bool>(ent->neighbors.size(), false),
                               now, delta);
     }
@@ -435,11 +461,11 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
         VLOG(1) << "dropping out-of-order update of " << ev_vertex.key.ToString();
         return absl::OkStatus();
       }
-      if (id.empty()) id = MintId();
-      AddIdentity(ev_vertex.key, id, &props);
+      if (id.empty()) id = MintId();  // (then s is kNoSlot: a new vertex)
+      AddIdentity(ev_vertex.key, id, &props, s);
       set_ds_name();
       Aggregate(&props, s);
-      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), false, delta));
+      RETURN_IF_ERROR(UpsertVertex(id, std::move(props), false, delta, s));
       return UpdateNeighbors(id, &ent->neighbors, now, delta);
     }
     case GraphAction::kDeleteEntity: {
@@ -530,56 +556,63 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
 }
 
 absl::Status Processor::ApplyRawOps(const Entity& ent, v1::GraphDelta* delta) {
-  // Validate first so that a bad event changes nothing.
-  absl::flat_hash_map<std::string, bool> exists;  // overlay on the graph
-  auto has = [&](const std::string& id) {
-    auto it = exists.find(id);
-    return it != exists.end() ? it->second : graph_->HasVertex(id);
-  };
-  for (size_t i = 0; i < ent.ops.size(); ++i) {
-    const RawOp& op = ent.ops[i];
-    switch (op.kind) {
-      case RawOp::kSetVertex:
-        exists[op.id] = true;
-        break;
-      case RawOp::kRemoveVertex:
-        exists[op.id] = false;
-        break;
-      case RawOp::kSetEdge:
-        if (!has(op.source) || !has(op.target)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "passthrough event: ops[", i, "] set_edge (", op.source, " -> ", op.target, ", ",
-              op.label, "): ", has(op.source) ? "target" : "source", " vertex ",
-              has(op.source) ? op.target : op.source, " does not exist"));
-        }
-        break;
-      case RawOp::kRemoveEdge:
-        break;
+  // Validate first so that a bad event changes nothing. Only a set_edge can
+  // fail (an end that does not exist), so events without one skip this.
+  bool has_set_edge = false;
+  for (const RawOp& op : ent.ops) has_set_edge |= op.kind == RawOp::kSetEdge;
+  if (has_set_edge) {
+    absl::flat_hash_map<absl::string_view, bool> exists;  // overlay on the graph
+    auto has = [&](absl::string_view id) {
+      auto it = exists.find(id);
+      return it != exists.end() ? it->second : graph_->HasVertex(id);
+    };
+    for (size_t i = 0; i < ent.ops.size(); ++i) {
+      const RawOp& op = ent.ops[i];
+      switch (op.kind) {
+        case RawOp::kSetVertex:
+          exists[op.id] = true;
+          break;
+        case RawOp::kRemoveVertex:
+          exists[op.id] = false;
+          break;
+        case RawOp::kSetEdge:
+          if (!has(op.source) || !has(op.target)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "passthrough event: ops[", i, "] set_edge (", op.source, " -> ", op.target,
+                ", ", op.label, "): ", has(op.source) ? "target" : "source", " vertex ",
+                has(op.source) ? op.target : op.source, " does not exist"));
+          }
+          break;
+        case RawOp::kRemoveEdge:
+          break;
+      }
     }
   }
   for (const RawOp& op : ent.ops) {
     switch (op.kind) {
-      case RawOp::kSetVertex:
-        if (graph_->HasVertex(op.id)) {
-          RETURN_IF_ERROR(graph_->ReplaceVertexProps(op.id, op.props, delta));
+      case RawOp::kSetVertex: {
+        Slot s = graph_->FindVertex(op.id);
+        if (s != kNoSlot) {
+          graph_->ReplaceVertexPropsAt(s, op.prop_items(), delta);
         } else {
-          RETURN_IF_ERROR(graph_->AddVertex(op.id, op.props, delta));
+          RETURN_IF_ERROR(graph_->AddVertex(op.id, PropertiesOf(op), delta));
         }
         break;
+      }
       case RawOp::kRemoveVertex:
         if (graph_->HasVertex(op.id)) RETURN_IF_ERROR(graph_->RemoveVertex(op.id, delta));
         break;
       case RawOp::kSetEdge: {
         Slot e = graph_->FindEdge(op.source, op.target, op.label);
+        Properties props = PropertiesOf(op);
         if (e == kNoSlot) {
-          RETURN_IF_ERROR(graph_->AddEdge(op.source, op.target, op.label, op.props, delta));
+          RETURN_IF_ERROR(graph_->AddEdge(op.source, op.target, op.label, std::move(props), delta));
         } else {
           std::vector<KeyId> remove;
           for (const auto& kv : graph_->EdgeProps(e)) {
-            if (op.props.Find(kv.first) == nullptr) remove.push_back(kv.first);
+            if (props.Find(kv.first) == nullptr) remove.push_back(kv.first);
           }
-          RETURN_IF_ERROR(
-              graph_->UpdateEdge(op.source, op.target, op.label, op.props, remove, delta));
+          RETURN_IF_ERROR(graph_->UpdateEdge(op.source, op.target, op.label, props, remove, delta));
         }
         break;
       }

@@ -108,13 +108,17 @@ class Processor {
   // (non-const: memoizes vitrage_cached_id.)
   std::string FindId(const NaturalKey& key, bool allow_deleted);
   std::string MintId();
-  void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props);
+  // `slot`, when known, is FindVertex(id) (kNoSlot: absent), saving the
+  // lookup; kUnknownSlot: look it up.
+  static constexpr graph::Slot kUnknownSlot = graph::kNoSlot - 1;
+  void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props,
+                   graph::Slot slot = kUnknownSlot);
   // vitrage_cached_id of `key` (md5 of its string), memoized.
   graph::Value CachedId(const NaturalKey& key);
   void Aggregate(graph::Properties* props, graph::Slot existing);
   bool CanUpdate(graph::Slot existing, const graph::Properties& props) const;
   absl::Status UpsertVertex(const std::string& id, graph::Properties props, bool keep_nulls,
-                            v1::GraphDelta* delta);
+                            v1::GraphDelta* delta, graph::Slot slot = kUnknownSlot);
   absl::Status UpsertEdge(const std::string& s, const std::string& t, const std::string& label,
                           const graph::Properties& props, v1::GraphDelta* delta);
   absl::Status MarkEdgeDeleted(graph::Slot e, const std::string& now, v1::GraphDelta* delta);

@@ -67,23 +67,28 @@ absl::Status StaticTransformer::Transform(const Event& ev, Entity* out) const {
     EntityVertex& v = out->vertex;
     v.key = NaturalKey{std::string(category), std::string(type), std::string(id)};
     graph::Properties& p = v.props;
-    p.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, category));
-    p.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, type));
-    p.Set(keys::kId, Value::String(id));
-    p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
-    p.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
+    // Appended in this order, then sorted: a later key wins, as Set would.
+    const Value* md = ev.Find(kMetadata);
+    bool has_md = md != nullptr && md->kind() == Value::Kind::kMap;
+    p.Reserve(8 + (has_md ? md->map_entries().size() : 0) + 8);  // + the processor's keys
+    p.AppendUnsorted(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, category));
+    p.AppendUnsorted(keys::kVitrageType, Value::StringFor(keys::kVitrageType, type));
+    p.AppendUnsorted(keys::kId, Value::String(id));
+    p.AppendUnsorted(keys::kVitrageIsDeleted, Value::Bool(false));
+    p.AppendUnsorted(keys::kVitrageIsPlaceholder, Value::Bool(false));
     if (!sample.empty()) {
-      p.Set(keys::kVitrageSampleTimestamp, Value::StringFor(keys::kVitrageSampleTimestamp, sample));
-      p.Set(keys::kUpdateTimestamp, Value::StringFor(keys::kUpdateTimestamp, sample));
+      p.AppendUnsorted(keys::kVitrageSampleTimestamp,
+                       Value::StringFor(keys::kVitrageSampleTimestamp, sample));
+      p.AppendUnsorted(keys::kUpdateTimestamp, Value::StringFor(keys::kUpdateTimestamp, sample));
     }
     const Value* state = ev.Find(keys::kState);
-    if (state != nullptr && !state->is_null()) p.Set(keys::kState, *state);
-    const Value* md = ev.Find(kMetadata);
-    if (md != nullptr && md->kind() == Value::Kind::kMap) {
+    if (state != nullptr && !state->is_null()) p.AppendUnsorted(keys::kState, *state);
+    if (has_md) {
       for (const MapEntry& e : md->map_entries()) {
-        if (!e.second.is_null()) p.Set(e.first, e.second);
+        if (!e.second.is_null()) p.AppendUnsorted(e.first, e.second);
       }
     }
+    p.SortAndDedupe();
   }
 
   absl::string_view static_id = ev.GetString(kStaticId);

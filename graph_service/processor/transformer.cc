@@ -71,15 +71,18 @@ EntityVertex MakePlaceholder(absl::string_view category, absl::string_view type,
   EntityVertex v;
   v.key = NaturalKey{std::string(category), std::string(type), std::string(id)};
   v.placeholder = is_placeholder;
-  v.props.Set(keys::kId, Value::String(id));
-  v.props.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, type));
-  v.props.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, category));
+  graph::Properties& p = v.props;
+  p.Reserve(6);
+  p.AppendUnsorted(keys::kId, Value::String(id));
+  p.AppendUnsorted(keys::kVitrageType, Value::StringFor(keys::kVitrageType, type));
+  p.AppendUnsorted(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, category));
   if (!sample_timestamp.empty()) {
-    v.props.Set(keys::kVitrageSampleTimestamp,
-                Value::StringFor(keys::kVitrageSampleTimestamp, sample_timestamp));
+    p.AppendUnsorted(keys::kVitrageSampleTimestamp,
+                     Value::StringFor(keys::kVitrageSampleTimestamp, sample_timestamp));
   }
-  v.props.Set(keys::kVitrageIsPlaceholder, Value::Bool(is_placeholder));
-  v.props.Set(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.AppendUnsorted(keys::kVitrageIsPlaceholder, Value::Bool(is_placeholder));
+  p.AppendUnsorted(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.SortAndDedupe();
   return v;
 }
 

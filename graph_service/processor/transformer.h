@@ -15,6 +15,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "graph_service/graph/value.h"
 #include "graph_service/processor/event.h"
 
@@ -66,13 +68,20 @@ struct Neighbor {
   std::string resolved_id;
 };
 
-// A pass-through operation (GraphAction::kRawOps).
+// A pass-through operation (GraphAction::kRawOps). The strings are views
+// into the event's values and `props` shares the event's map value (no
+// copy): a RawOp is valid while the event it came from lives.
 struct RawOp {
   enum Kind { kSetVertex, kRemoveVertex, kSetEdge, kRemoveEdge };
   Kind kind = kSetVertex;
-  std::string id;                     // vertex ops
-  std::string source, target, label;  // edge ops
-  graph::Properties props;            // set ops: the full new properties
+  absl::string_view id;                     // vertex ops
+  absl::string_view source, target, label;  // edge ops
+  graph::Value props;  // set ops: the full new properties, a map value
+  // The members of `props`, sorted by key (empty for remove ops).
+  absl::Span<const graph::MapEntry> prop_items() const {
+    if (props.kind() != graph::Value::Kind::kMap) return {};
+    return props.map_entries();
+  }
 };
 
 // What a transformer makes of an event.
