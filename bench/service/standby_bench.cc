@@ -2,6 +2,7 @@
 // real MariaDB. Prints a table and appends to bench/results/standby.tsv.
 //
 //   standby_bench [--sizes 10k,100k] [--rounds 3]
+//   standby_bench --sizes 100k --snapshot-cost 20
 //
 // The state is built through the real pipeline as in service_bench: the
 // collector loads graph_<size>, the active graph takes it with get_all and
@@ -15,7 +16,14 @@
 // digest of the durable state (and the old active's). Then the old active
 // is killed, a new standby is started for the next round, and the new
 // active becomes the one that is stopped.
+//
+// --snapshot-cost SECONDS: what the periodic snapshots (snapshot_interval
+// 4 s, a trickle of changes) cost the active graph in CPU time (its own
+// and its forked encoders'), first alone, then with a hot standby that
+// takes them (the active skips its own); the metric column is ms of CPU
+// per second.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -176,6 +184,78 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   return absl::OkStatus();
 }
 
+// CPU time of a process and its reaped children (the forked snapshot
+// encoders), from /proc/PID/stat, in ms.
+double CpuMs(pid_t pid) {
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
+  // Fields 14-17 (utime, stime, cutime, cstime) are f[11..14] here.
+  if (f.size() < 15) return -1;
+  double ticks = 0;
+  for (int i = 11; i <= 14; ++i) ticks += std::atof(f[i].c_str());
+  return ticks * 1000.0 / sysconf(_SC_CLK_TCK);
+}
+
+size_t CountInLog(Stack& stack, const std::string& name, const std::string& needle) {
+  std::string log = ReadFileOrEmpty(stack.log(name));
+  size_t n = 0;
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// What the periodic snapshots cost the active, without and with a hot
+// standby taking them: the active's CPU time (its own plus its reaped
+// encoder children) over `window_s` while a trickle of changes flows (so
+// that every snapshot has something new), snapshot_interval = 4 s.
+absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
+  std::printf("periodic snapshots at %s, snapshot_interval 4 s, %d s windows, 20 changes/s:\n",
+              size.c_str(), window_s);
+  StackOptions o;
+  o.topology_file = Shared("workload/graph_" + size + ".jsonl.zst");
+  o.change_rate = 20;
+  o.max_changes = 1000000;
+  o.conf = {{"persistency", "snapshot_interval = 4"}};
+  Stack stack(o);
+  if (auto s = stack.Start(); !s.ok()) return s;
+  absl::SleepFor(absl::Seconds(5));  // the get_all snapshot is stored
+  const pid_t active = stack.graph().pid();
+  auto window = [&](const char* what, pid_t standby, double* active_ms) {
+    const size_t own0 = CountInLog(stack, "graph", "] snapshot ");
+    const size_t skip0 = CountInLog(stack, "graph", "periodic snapshot skipped");
+    const double a0 = CpuMs(active), s0 = standby ? CpuMs(standby) : 0;
+    absl::SleepFor(absl::Seconds(window_s));
+    *active_ms = CpuMs(active) - a0;
+    const double sb = standby ? CpuMs(standby) - s0 : 0;
+    std::printf("  %-16s active CPU %7.0f ms (%5.1f ms/s), own snapshots %zu, skipped %zu",
+                what, *active_ms, *active_ms / window_s,
+                CountInLog(stack, "graph", "] snapshot ") - own0,
+                CountInLog(stack, "graph", "periodic snapshot skipped") - skip0);
+    if (standby) std::printf("; standby CPU %7.0f ms", sb);
+    std::printf("\n");
+    std::fflush(stdout);
+  };
+  double without = 0, with = 0;
+  window("no standby:", 0, &without);
+  int port = PickFreePort();
+  auto standby = SpawnStandby(stack, port, 1);
+  if (!standby.ok()) return standby.status();
+  auto st = stack.GraphStatus();
+  if (!st.ok()) return st.status();
+  if (auto s = WaitStandby(stack, port, st->applied_seq()); !s.ok()) return s;
+  absl::SleepFor(absl::Seconds(5));  // the standby's first snapshot, the active's first skip
+  window("with a standby:", standby->pid(), &with);
+  std::printf("  standby snapshots stored in all: %zu\n",
+              CountInLog(stack, "standby-1", "standby snapshot "));
+  g_rows.push_back({absl::StrCat("active CPU per s, periodic snapshots ", size, ", no standby"),
+                    without / window_s, "-", true});
+  g_rows.push_back({absl::StrCat("active CPU per s, periodic snapshots ", size, ", standby"),
+                    with / window_s, "< no standby", with < without});
+  standby->Kill9();
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace vitrage::testing
 
@@ -183,13 +263,17 @@ int main(int argc, char** argv) {
   using namespace vitrage::testing;
   std::vector<std::string> sizes = {"10k", "100k"};
   int rounds = 3;
+  int snapshot_window = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
       sizes = absl::StrSplit(argv[++i], ',');
     } else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--snapshot-cost") && i + 1 < argc) {
+      snapshot_window = std::max(4, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: standby_bench [--sizes 10k,100k] [--rounds N]\n");
+      std::fprintf(stderr,
+                   "usage: standby_bench [--sizes 10k,100k] [--rounds N] [--snapshot-cost SECONDS]\n");
       return 2;
     }
   }
@@ -197,6 +281,16 @@ int main(int argc, char** argv) {
   double load = 0;
   la >> load;
   for (const auto& size : sizes) {
+    if (snapshot_window > 0) {
+      // Only the snapshot cost (the promote rounds are the default run).
+      absl::Status s = BenchSnapshotCost(size, snapshot_window);
+      if (!s.ok()) {
+        std::fprintf(stderr, "snapshot cost %s: %s\n", size.c_str(),
+                     std::string(s.message()).c_str());
+        return 1;
+      }
+      continue;
+    }
     absl::Status s = BenchPromote(size, size == "100k" ? 10000 : 1000, rounds);
     if (!s.ok()) {
       std::fprintf(stderr, "promote %s: %s\n", size.c_str(), std::string(s.message()).c_str());
