@@ -857,7 +857,10 @@ void Evaluator::NoteToken(absl::string_view token) {
 
 void Evaluator::DiscoverRefs(const Graph& g, const std::vector<Slot>& seeds) {
   ++stats_.discoveries;
-  absl::flat_hash_set<Slot> scanned;
+  // Vertices read in full, and deduced alarms whose refs list was read as
+  // "on" a vertex (such an alarm may still need reading in full when it
+  // takes a position itself: its "causes" edges).
+  absl::flat_hash_set<Slot> scanned, alarm_refs_read;
   auto note_list = [&](const Value* list, bool states) {
     if (list == nullptr || list->kind() != Value::Kind::kList) return;
     for (const Value& x : list->list_items()) {
@@ -885,7 +888,9 @@ void Evaluator::DiscoverRefs(const Graph& g, const std::vector<Slot>& seeds) {
       KeyId l = g.EdgeLabelId(e);
       if (l == kOnLabel) {
         Slot a = g.EdgeSource(e);
-        if (scanned.insert(a).second) note_list(g.VertexProps(a).Find(kRefs), false);
+        if (!scanned.contains(a) && alarm_refs_read.insert(a).second) {
+          note_list(g.VertexProps(a).Find(kRefs), false);
+        }
       } else if (l == kCausesLabel_) {
         note_list(g.EdgeProps(e).Find(kRefs), false);
       }
