@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <fstream>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -12,6 +14,7 @@
 #include "common/grpc_util.h"
 #include "common/testing/process.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/snapshot/snapshot.h"
 #include "nlohmann/json.hpp"
 
 namespace vitrage::collector {
@@ -39,6 +42,95 @@ class Receiver final : public v1::Graph::Service {
                           v1::PushEventsResponse* resp) override {
     absl::MutexLock l(&mu_);
     ++calls_;
+    return ApplyLocked(req, resp);
+  }
+
+  // Without set_stream(true): UNIMPLEMENTED, as a graph without the RPC
+  // (the outbox falls back to PushEvents). With it: requests applied in
+  // order as they are read; the responses are written by a second thread,
+  // each `ack_delay` late, so a pipelining client has several requests in
+  // flight (max_in_flight() records how many). After `fail_after`
+  // requests on a stream it ends the stream with UNAVAILABLE (their
+  // responses unsent).
+  grpc::Status PushEventStream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::PushEventsResponse, v1::PushEventsRequest>* stream) override {
+    int fail_after;
+    {
+      absl::MutexLock l(&mu_);
+      if (!stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no stream here");
+      ++streams_;
+      fail_after = fail_after_;
+    }
+    std::deque<v1::PushEventsResponse> out;
+    int unanswered = 0;  // read, response not written yet
+    bool done = false;
+    absl::Mutex qmu;
+    std::thread writer([&] {
+      while (true) {
+        v1::PushEventsResponse r;
+        {
+          absl::MutexLock l(&qmu);
+          auto ready = [&] { return !out.empty() || done; };
+          qmu.Await(absl::Condition(&ready));
+          if (out.empty()) return;
+          r = std::move(out.front());
+          out.pop_front();
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+        {
+          absl::MutexLock l(&qmu);
+          --unanswered;  // before the client can see the response
+        }
+        if (!stream->Write(r)) return;
+      }
+    });
+    grpc::Status st = grpc::Status::OK;
+    v1::PushEventsRequest req;
+    int n = 0;
+    while (stream->Read(&req)) {
+      if (fail_after > 0 && ++n > fail_after) {
+        st = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream cut by the test");
+        ctx->TryCancel();
+        break;
+      }
+      v1::PushEventsResponse resp;
+      {
+        absl::MutexLock l(&mu_);
+        ++calls_;
+        st = ApplyLocked(&req, &resp);
+      }
+      if (!st.ok()) break;
+      absl::MutexLock l(&qmu);
+      out.push_back(resp);
+      ++unanswered;
+      absl::MutexLock l2(&mu_);
+      max_in_flight_ = std::max(max_in_flight_, unanswered);
+    }
+    {
+      absl::MutexLock l(&qmu);
+      if (!st.ok()) out.clear();
+      done = true;
+    }
+    writer.join();
+    return st;
+  }
+  void set_stream(bool on, int fail_after = 0) {
+    absl::MutexLock l(&mu_);
+    stream_ = on;
+    fail_after_ = fail_after;
+  }
+  int streams() {
+    absl::MutexLock l(&mu_);
+    return streams_;
+  }
+  int max_in_flight() {
+    absl::MutexLock l(&mu_);
+    return max_in_flight_;
+  }
+
+  grpc::Status ApplyLocked(const v1::PushEventsRequest* req, v1::PushEventsResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (fail_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "recovering");
     uint32_t applied = 0, dup = 0;
     for (const auto& ev : req->events()) {
@@ -78,6 +170,10 @@ class Receiver final : public v1::Graph::Service {
  private:
   absl::Mutex mu_;
   bool fail_ = false;
+  bool stream_ = false;
+  int fail_after_ = 0;
+  int streams_ = 0;
+  int max_in_flight_ = 0;
   int calls_ = 0;
   std::map<std::string, uint64_t> marks_;
   Model model_{0};
@@ -137,6 +233,113 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   nlohmann::json meta;
   in >> meta;
   EXPECT_EQ(receiver.digest(), meta["final_graph_digest"].get<std::string>());
+  service.Shutdown();
+  server->Shutdown();
+}
+
+TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
+  auto model = std::make_unique<Model>(1);
+  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_10k.jsonl.zst")).ok());
+  CollectorService service(CollectorOptions{}, std::move(model), nullptr);
+  service.Start();  // encodes the first image ahead of time
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&service}, &port);
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  for (int round = 0; round < 2; ++round) {  // the second comes from the cache
+    grpc::ClientContext ctx;
+    v1::GetAllRequest req;
+    req.set_accept_image(true);
+    auto reader = stub->GetAll(&ctx, req);
+    v1::GetAllResponse resp;
+    snapshot::SnapshotDecoder decoder;
+    int chunks = 0;
+    std::string source;
+    while (reader->Read(&resp)) {
+      EXPECT_EQ(resp.events_size(), 0);
+      ASSERT_TRUE(resp.has_image_chunk());
+      if (chunks == 0) {
+        ASSERT_TRUE(resp.has_image_header());
+        ASSERT_TRUE(decoder.Begin(resp.image_header()).ok());
+      } else {
+        EXPECT_FALSE(resp.has_image_header());
+      }
+      ASSERT_TRUE(decoder.AddChunk(resp.image_chunk()).ok());
+      ++chunks;
+      if (!resp.source().empty()) source = resp.source();
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_TRUE(decoder.Finish().ok());
+    EXPECT_GT(chunks, 1);
+    EXPECT_EQ(source, "collector:default");
+    graph::Graph g = decoder.TakeGraph();
+    EXPECT_EQ(graph::Digest(g), MetaDigest("workload/graph_10k.meta.json"));
+  }
+  server->Shutdown();
+  service.Shutdown();
+}
+
+TEST(CollectorTest, GetAllImageCanBeTurnedOff) {
+  auto model = std::make_unique<Model>(1);
+  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  CollectorOptions opts;
+  opts.get_all_image = false;
+  CollectorService service(opts, std::move(model), nullptr);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&service}, &port);
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  grpc::ClientContext ctx;
+  v1::GetAllRequest req;
+  req.set_accept_image(true);
+  auto reader = stub->GetAll(&ctx, req);
+  v1::GetAllResponse resp;
+  int events = 0;
+  while (reader->Read(&resp)) {
+    EXPECT_FALSE(resp.has_image_chunk());
+    events += resp.events_size();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_GT(events, 0);
+  server->Shutdown();
+}
+
+// The outbox pipelines requests on PushEventStream and, when the stream is
+// cut with requests in flight, sends everything unacked again on a new
+// stream: the receiver (which refuses a skipped seq) ends with the
+// collector's state, every event applied once.
+TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
+  auto model = std::make_unique<Model>(3);
+  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  Receiver receiver;
+  {
+    grpc::ServerContext sctx;
+    v1::PushEventsRequest seed;
+    EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
+                      seed.add_events()->mutable_fields());
+    v1::PushEventsResponse sresp;
+    ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
+  }
+  receiver.set_stream(true, /*fail_after=*/15);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&receiver}, &port);
+  CollectorOptions opts;
+  opts.outbox.batch_size = 10;
+  opts.outbox.window = 4;
+  opts.outbox.min_backoff = absl::Milliseconds(10);
+  opts.outbox.max_backoff = absl::Milliseconds(50);
+  CollectorService service(opts, std::move(model),
+                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+  ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
+  ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
+  std::ifstream in(Shared("workload/events_1k_1000.meta.json"));
+  nlohmann::json meta;
+  in >> meta;
+  EXPECT_EQ(receiver.digest(), meta["final_graph_digest"].get<std::string>());
+  EXPECT_GT(receiver.streams(), 1);  // cut every 15 requests: several streams
+  EXPECT_GT(receiver.max_in_flight(), 1);
+  EXPECT_LE(receiver.max_in_flight(), 4);
+  OutboxCounters c = service.outbox().counters();
+  EXPECT_EQ(c.acked_seq, 1000u);
+  EXPECT_EQ(c.pending, 0u);
   service.Shutdown();
   server->Shutdown();
 }

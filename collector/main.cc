@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   options.outbox.source = absl::StrCat(cc.source, "@", absl::ToUnixMicros(absl::Now()));
   options.outbox.max_events = cc.outbox_max_events;
   options.outbox.batch_size = cc.push_batch_size;
+  options.outbox.window = cc.push_window;
   options.change_rate = cc.change_rate;
   options.get_all_image = cc.get_all_image;
   options.max_changes = max_changes;

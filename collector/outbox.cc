@@ -82,11 +82,150 @@ OutboxCounters Outbox::counters() const {
   return c;
 }
 
+void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
+  absl::Time now = absl::Now();
+  constexpr size_t kSamples = 100'000;
+  while (!queue_.empty() && queue_.front().source_seq() <= last) {
+    float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - added_.front()));
+    if (latency_ms_.size() < kSamples) {
+      latency_ms_.push_back(ms);
+    } else {
+      latency_ms_[latency_next_++ % kSamples] = ms;
+    }
+    queue_.pop_front();
+    added_.pop_front();
+  }
+  counters_.acked += count;
+  counters_.duplicates += duplicates;
+  counters_.acked_seq = std::max(counters_.acked_seq, last);
+  counters_.pending = queue_.size();
+}
+
+grpc::Status Outbox::PushOnce() {
+  v1::PushEventsRequest req;
+  {
+    absl::MutexLock l(&mu_);
+    size_t n = std::min<size_t>(queue_.size(), options_.batch_size);
+    for (size_t i = 0; i < n; ++i) *req.add_events() = queue_[i];
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.push_timeout));
+  {
+    absl::MutexLock l(&mu_);
+    if (shutdown_) return grpc::Status(grpc::StatusCode::CANCELLED, "shut down");
+    inflight_ = &ctx;
+  }
+  v1::PushEventsResponse resp;
+  grpc::Status st = stub_->PushEvents(&ctx, req, &resp);
+  absl::MutexLock l(&mu_);
+  inflight_ = nullptr;
+  if (st.ok()) {
+    AckLocked(req.events(req.events_size() - 1).source_seq(), req.events_size(),
+              resp.duplicates());
+  }
+  return st;
+}
+
+grpc::Status Outbox::RunStream() {
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock l(&mu_);
+    if (shutdown_) return grpc::Status(grpc::StatusCode::CANCELLED, "shut down");
+    inflight_ = &ctx;
+  }
+  auto stream = stub_->PushEventStream(&ctx);
+  struct Sent {
+    uint64_t last;
+    uint64_t count;
+    absl::Time at;
+  };
+  std::deque<Sent> sent;  // guarded by mu_
+  bool reader_done = false;  // guarded by mu_
+  bool protocol_error = false;
+  // Source seqs are dense in the outbox: the events not sent yet are those
+  // after `last_sent`.
+  uint64_t last_sent = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (!queue_.empty()) last_sent = queue_.front().source_seq() - 1;
+  }
+  std::thread reader([&] {
+    v1::PushEventsResponse resp;
+    while (stream->Read(&resp)) {
+      absl::MutexLock l(&mu_);
+      if (sent.empty()) {
+        protocol_error = true;  // a response to nothing: drop the stream
+        ctx.TryCancel();
+        break;
+      }
+      Sent s = sent.front();
+      sent.pop_front();
+      AckLocked(s.last, s.count, resp.duplicates());
+    }
+    absl::MutexLock l(&mu_);
+    reader_done = true;
+  });
+  const size_t window = static_cast<size_t>(std::max(1, options_.window));
+  bool writes_done = false;
+  while (true) {
+    v1::PushEventsRequest req;
+    {
+      absl::MutexLock l(&mu_);
+      auto can_act = [&] {
+        mu_.AssertHeld();
+        bool unsent = !queue_.empty() && queue_.back().source_seq() > last_sent;
+        return shutdown_ || reader_done || (paused_ && sent.empty()) ||
+               (!paused_ && unsent && sent.size() < window);
+      };
+      // Wake up at the oldest request's deadline: a graph that neither acks
+      // nor fails is given up on like a PushEvents call that timed out.
+      absl::Time deadline =
+          sent.empty() ? absl::InfiniteFuture() : sent.front().at + options_.push_timeout;
+      mu_.AwaitWithDeadline(absl::Condition(&can_act), deadline);
+      if (shutdown_ || reader_done) break;
+      if (!sent.empty() && absl::Now() >= sent.front().at + options_.push_timeout) {
+        LOG(WARNING) << "outbox: no ack within " << absl::FormatDuration(options_.push_timeout)
+                     << " for source_seq " << sent.front().last << "; reconnecting";
+        break;
+      }
+      if (paused_ && sent.empty()) break;
+      if (paused_ || queue_.empty() || queue_.back().source_seq() <= last_sent ||
+          sent.size() >= window) {
+        continue;
+      }
+      size_t first = last_sent < queue_.front().source_seq()
+                         ? 0
+                         : static_cast<size_t>(last_sent - queue_.front().source_seq() + 1);
+      size_t n = std::min<size_t>(queue_.size() - first, options_.batch_size);
+      for (size_t i = first; i < first + n; ++i) *req.add_events() = queue_[i];
+      last_sent = req.events(req.events_size() - 1).source_seq();
+      sent.push_back(Sent{last_sent, n, absl::Now()});
+    }
+    if (!stream->Write(req)) break;  // the stream is gone: Finish says why
+  }
+  if (!writes_done) stream->WritesDone();
+  {
+    absl::MutexLock l(&mu_);
+    // Anything still unacked is sent again on the next stream.
+    if (!reader_done) ctx.TryCancel();
+  }
+  reader.join();
+  grpc::Status st = stream->Finish();
+  absl::MutexLock l(&mu_);
+  inflight_ = nullptr;
+  if (protocol_error) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "PushEventStream: the graph sent more responses than requests");
+  }
+  return st;
+}
+
 void Outbox::Run() {
   absl::Duration backoff = options_.min_backoff;
   uint64_t failures = 0;
+  bool use_stream = true;
   while (true) {
-    v1::PushEventsRequest req;
+    uint64_t first_seq = 0;
     {
       absl::MutexLock l(&mu_);
       auto ready = [this] {
@@ -95,53 +234,35 @@ void Outbox::Run() {
       };
       mu_.Await(absl::Condition(&ready));
       if (shutdown_) return;
-      size_t n = std::min<size_t>(queue_.size(), options_.batch_size);
-      for (size_t i = 0; i < n; ++i) *req.add_events() = queue_[i];
+      first_seq = queue_.front().source_seq();
     }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.push_timeout));
-    {
-      absl::MutexLock l(&mu_);
-      if (shutdown_) return;
-      inflight_ = &ctx;
+    grpc::Status st = use_stream ? RunStream() : PushOnce();
+    if (use_stream && st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      LOG(WARNING) << "outbox: the graph has no PushEventStream (" << st.error_message()
+                   << "); pushing one PushEvents call at a time";
+      use_stream = false;
+      continue;
     }
-    v1::PushEventsResponse resp;
-    grpc::Status st = stub_->PushEvents(&ctx, req, &resp);
     absl::MutexLock l(&mu_);
-    inflight_ = nullptr;
-    if (st.ok()) {
+    if (shutdown_) return;
+    bool progressed = counters_.acked_seq >= first_seq;
+    if (st.ok() || progressed) {
+      // A stream that acked something before it ended (the graph failed
+      // over, the stream was cut) is retried at once.
       if (failures > 0) {
         LOG(INFO) << "outbox: graph acks again after " << failures
                   << " failed pushes; " << queue_.size() << " events pending";
       }
       failures = 0;
       backoff = options_.min_backoff;
-      uint64_t last = req.events(req.events_size() - 1).source_seq();
-      absl::Time now = absl::Now();
-      constexpr size_t kSamples = 100'000;
-      while (!queue_.empty() && queue_.front().source_seq() <= last) {
-        float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - added_.front()));
-        if (latency_ms_.size() < kSamples) {
-          latency_ms_.push_back(ms);
-        } else {
-          latency_ms_[latency_next_++ % kSamples] = ms;
-        }
-        queue_.pop_front();
-        added_.pop_front();
-      }
-      counters_.acked += req.events_size();
-      counters_.duplicates += resp.duplicates();
-      counters_.acked_seq = last;
-      counters_.pending = queue_.size();
-      continue;
+      if (st.ok()) continue;
     }
-    if (shutdown_) return;
     ++counters_.retries;
     if (failures++ == 0 || failures % 20 == 0) {
-      LOG(WARNING) << "outbox: PushEvents failed (" << st.error_code() << ": "
-                   << st.error_message() << "); " << queue_.size()
-                   << " events wait; retrying from source_seq "
-                   << req.events(0).source_seq() << " with backoff";
+      LOG(WARNING) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents")
+                   << " failed (" << st.error_code() << ": " << st.error_message() << "); "
+                   << queue_.size() << " events wait; retrying from source_seq "
+                   << (queue_.empty() ? 0 : queue_.front().source_seq()) << " with backoff";
     }
     auto stop = [this] {
       mu_.AssertHeld();

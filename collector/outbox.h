@@ -1,8 +1,10 @@
 // The collector's outbox: the "message bus" between the datasources and the
 // graph. Every event gets the next source_seq and waits here until the
 // graph acks it as durable; the pusher sends the oldest events first, in
-// order, one PushEvents call at a time, and re-sends after an error (graph
-// down, failover, back-pressure) with backoff. Nothing leaves the outbox
+// order, on one PushEventStream with up to `window` requests in flight (a
+// graph without that RPC gets one PushEvents call at a time), and re-sends
+// everything unacked, in order, after an error (graph down, failover,
+// back-pressure) with backoff. Nothing leaves the outbox
 // unacked. The outbox is bounded: Add() blocks while it is full, which holds
 // the generator back (back-pressure).
 #ifndef VITRAGE_COLLECTOR_OUTBOX_H_
@@ -29,6 +31,9 @@ struct OutboxOptions {
   std::string source = "collector:default";
   uint64_t max_events = 100'000;
   int batch_size = 256;
+  // PushEventStream requests sent but not yet acked, at most. 1 behaves
+  // like one PushEvents call at a time.
+  int window = 4;
   absl::Duration push_timeout = absl::Seconds(30);
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
@@ -81,6 +86,15 @@ class Outbox {
 
  private:
   void Run();
+  // One PushEventStream session: returns when the stream ends (error, the
+  // graph went away, pause or shutdown). UNIMPLEMENTED: the graph has no
+  // stream; the caller falls back to PushEvents.
+  grpc::Status RunStream();
+  // One PushEvents call for the oldest events.
+  grpc::Status PushOnce();
+  // Removes the acked events up to `last` from the queue and counts them.
+  void AckLocked(uint64_t last, uint64_t count, uint64_t duplicates)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const OutboxOptions options_;
   std::unique_ptr<v1::Graph::Stub> stub_;

@@ -325,6 +325,11 @@ const std::vector<KeySpec>& Keys() {
                           ParseInt(o, 1, int64_t{1} << 32));
          return absl::OkStatus();
        }},
+      {"collector", "push_window",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.collector.push_window, ParseInt(o, 1, 64));
+         return absl::OkStatus();
+       }},
       {"collector", "push_batch_size",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.collector.push_batch_size, ParseInt(o, 1, 100'000));

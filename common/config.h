@@ -121,6 +121,7 @@ struct Config {
     // state only (upstream and openstack shapes always send events).
     bool get_all_image = true;
     int push_batch_size = 256;
+    int push_window = 4;  // PushEventStream requests in flight
     std::string metrics_address;  // Prometheus /metrics; empty: off
   } collector;
 

@@ -347,6 +347,7 @@ MethodPolicy PolicyFor(absl::string_view method) {
       {"/vitrage.v1.Persistor/ReadLog", {{"graph"}, true}},
       {"/vitrage.v1.Persistor/GetStatus", {{}, true}},
       {"/vitrage.v1.Graph/PushEvents", {{"collector"}, false}},
+      {"/vitrage.v1.Graph/PushEventStream", {{"collector"}, false}},
       {"/vitrage.v1.Graph/TakeSnapshot", {{"admin"}, false}},
       // The OCF agent promotes with the graph's own certificate.
       {"/vitrage.v1.Graph/Promote", {{"admin", "graph"}, false}},

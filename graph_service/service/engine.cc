@@ -641,6 +641,12 @@ uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
 }
 
 absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRequest& req) {
+  absl::StatusOr<PushTicket> t = ApplyPush(req);
+  if (!t.ok()) return t.status();
+  return FinishPush(std::move(*t));
+}
+
+absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest& req) {
   {
     absl::MutexLock l(&status_mu_);
     if (role_ != v1::ACTIVE) {
@@ -699,6 +705,12 @@ absl::StatusOr<v1::PushEventsResponse> Engine::PushEvents(const v1::PushEventsRe
     metrics_->applied->Increment(resp.applied());
     metrics_->duplicates->Increment(resp.duplicates());
   }
+  return PushTicket{std::move(resp), wait_seq};
+}
+
+absl::StatusOr<v1::PushEventsResponse> Engine::FinishPush(PushTicket ticket) {
+  v1::PushEventsResponse& resp = ticket.resp;
+  const uint64_t wait_seq = ticket.wait_seq;
   if (!journal_) return resp;
   absl::Time wait_start = absl::Now();
   absl::Status s = journal_->WaitDurable(wait_seq, absl::Now() + options_.push_timeout);

@@ -106,6 +106,15 @@ class Engine {
   absl::Status Start();
 
   absl::StatusOr<v1::PushEventsResponse> PushEvents(const v1::PushEventsRequest& req);
+  // PushEvents in two steps, for pipelined intake (PushEventStream):
+  // ApplyPush applies the request's events in arrival order and returns at
+  // once; FinishPush waits until they are durable and gives the response.
+  struct PushTicket {
+    v1::PushEventsResponse resp;
+    uint64_t wait_seq = 0;  // durable at this seq, every event is
+  };
+  absl::StatusOr<PushTicket> ApplyPush(const v1::PushEventsRequest& req);
+  absl::StatusOr<v1::PushEventsResponse> FinishPush(PushTicket ticket);
 
   // Builds the answer under a read lock, then hands batches to `sink`
   // (which may block on the network) without holding it.

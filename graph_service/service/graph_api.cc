@@ -2,6 +2,11 @@
 
 #include <glog/logging.h>
 
+#include <deque>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+
 #include "common/grpc_util.h"
 #include "common/input_limits.h"
 
@@ -16,6 +21,77 @@ grpc::Status GraphApi::PushEvents(grpc::ServerContext*, const v1::PushEventsRequ
   auto r = engine_->PushEvents(*req);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+// Pipelined intake. This thread reads and applies requests in arrival order
+// (Engine::ApplyPush); an acker thread waits for each one's durability in
+// the same order (Engine::FinishPush) and writes its response, so applying
+// request n + 1 overlaps with committing request n. gRPC allows one Read and
+// one Write at a time on a stream, from different threads. A request the
+// engine refuses ends the stream with its status after the requests before
+// it are acked; a durability failure ends it at once (the collector re-sends
+// everything unacked, in order, and the per-source marks ack what was
+// already applied). At most kMaxQueued requests wait for durability: a
+// client that sends more waits (the collector keeps a few in flight).
+grpc::Status GraphApi::PushEventStream(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::PushEventsResponse, v1::PushEventsRequest>* stream) {
+  constexpr size_t kMaxQueued = 64;
+  absl::Mutex mu;
+  std::deque<Engine::PushTicket> queue;
+  bool reading_done = false;
+  absl::Status ack_error;  // set by the acker: stop reading
+  std::thread acker([&] {
+    while (true) {
+      Engine::PushTicket t;
+      {
+        absl::MutexLock l(&mu);
+        auto ready = [&] { return !queue.empty() || reading_done; };
+        mu.Await(absl::Condition(&ready));
+        if (queue.empty()) return;
+        t = std::move(queue.front());
+        queue.pop_front();
+      }
+      absl::StatusOr<v1::PushEventsResponse> r = engine_->FinishPush(std::move(t));
+      absl::Status s = r.ok() ? absl::OkStatus() : r.status();
+      if (s.ok() && !stream->Write(*r)) s = absl::CancelledError("client went away");
+      if (!s.ok()) {
+        absl::MutexLock l(&mu);
+        ack_error = s;
+        queue.clear();
+        ctx->TryCancel();  // ends the Read below
+        return;
+      }
+    }
+  });
+  absl::Status error;
+  v1::PushEventsRequest req;
+  while (stream->Read(&req)) {
+    if (absl::Status s = CheckPushEvents(req, limits_); !s.ok()) {
+      LOG_EVERY_N(WARNING, 100) << "refused PushEventStream request: " << s.message()
+                                << " (every 100th logged)";
+      error = s;
+      break;
+    }
+    absl::StatusOr<Engine::PushTicket> t = engine_->ApplyPush(req);
+    if (!t.ok()) {
+      error = t.status();
+      break;
+    }
+    absl::MutexLock l(&mu);
+    auto room = [&] { return queue.size() < kMaxQueued || !ack_error.ok(); };
+    mu.Await(absl::Condition(&room));
+    if (!ack_error.ok()) break;
+    queue.push_back(std::move(*t));
+  }
+  {
+    absl::MutexLock l(&mu);
+    reading_done = true;
+  }
+  acker.join();
+  if (!ack_error.ok()) return ToGrpcStatus(ack_error);
+  if (!error.ok()) return ToGrpcStatus(error);
   return grpc::Status::OK;
 }
 

@@ -17,6 +17,9 @@ class GraphApi final : public v1::Graph::Service {
 
   grpc::Status PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
                           v1::PushEventsResponse* resp) override;
+  grpc::Status PushEventStream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::PushEventsResponse, v1::PushEventsRequest>* stream) override;
   grpc::Status GetTopology(grpc::ServerContext* ctx, const v1::GetTopologyRequest* req,
                            grpc::ServerWriter<v1::TopologyBatch>* writer) override;
   grpc::Status GetVertex(grpc::ServerContext*, const v1::GetVertexRequest* req,
