@@ -204,7 +204,17 @@ absl::Status Engine::RunStandby() {
   // As Recover(): an empty store (a fresh cluster whose graphs all started
   // as standbys) or a long silence of the log is followed by get_all.
   std::string get_all_reason;
-  if (ep.durable_seq() == 0) {
+  bool partial_image;
+  {
+    absl::MutexLock l(&mu_);
+    partial_image = DropPartialImageLocked();
+  }
+  if (partial_image) {
+    // The old active died while journaling a get_all image (before its
+    // intake opened): the durable log ends inside it (engine_get_all.cc).
+    LOG(WARNING) << "promote: the log ends inside a get_all image; taking get_all again";
+    get_all_reason = "the previous get_all did not finish";
+  } else if (ep.durable_seq() == 0) {
     get_all_reason = "fresh start: the store is empty";
   } else if (last_time > 0) {
     absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
