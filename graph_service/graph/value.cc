@@ -467,10 +467,20 @@ void Properties::SortAndDedupe() {
   if (strictly_sorted) return;
   if (items_.size() <= 32) {
     // Insertion sort: stable and, unlike std::stable_sort, allocation-free.
+    // A Value is relocatable (its moves are byte copies that empty the
+    // source), so members are moved as bytes: each ends up in exactly one
+    // place and nothing is retained or released.
+    MapEntry* a = items_.data();
+    alignas(MapEntry) unsigned char tmp[sizeof(MapEntry)];
     for (size_t i = 1; i < items_.size(); ++i) {
-      for (size_t j = i; j > 0 && less(items_[j], items_[j - 1]); --j) {
-        std::swap(items_[j], items_[j - 1]);
+      KeyId k = a[i].first;
+      if (!(k < a[i - 1].first)) continue;
+      memcpy(tmp, static_cast<void*>(&a[i]), sizeof(MapEntry));
+      size_t j = i;
+      for (; j > 0 && k < a[j - 1].first; --j) {
+        memcpy(static_cast<void*>(&a[j]), static_cast<const void*>(&a[j - 1]), sizeof(MapEntry));
       }
+      memcpy(static_cast<void*>(&a[j]), tmp, sizeof(MapEntry));
     }
   } else {
     std::stable_sort(items_.begin(), items_.end(), less);
