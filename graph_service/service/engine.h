@@ -261,9 +261,9 @@ class Engine {
   std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
   bool evaluator_on_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> template_errors_ ABSL_GUARDED_BY(mu_);
-  // Recovery: vertex ids the replayed records touched, whether the loaded
-  // snapshot had the same templates, and whether only a full pass will do.
-  std::vector<std::string> replayed_affected_ ABSL_GUARDED_BY(mu_);
+  // Recovery: whether the loaded snapshot had the same templates, and
+  // whether only a full pass will do (the ids to re-check are the
+  // evaluator's ReplayNotes).
   bool snapshot_templates_match_ ABSL_GUARDED_BY(mu_) = false;
   bool evaluator_needs_full_pass_ ABSL_GUARDED_BY(mu_) = false;
   std::string enable_pass_ ABSL_GUARDED_BY(mu_);
