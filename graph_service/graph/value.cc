@@ -175,11 +175,27 @@ inline size_t QuickHash(absl::string_view s) {
   if (s.size() >= 8) {
     memcpy(&a, s.data(), 8);
     memcpy(&b, s.data() + s.size() - 8, 8);
-  } else if (!s.empty()) {
-    memcpy(&a, s.data(), s.size());
+  } else {
+    for (size_t i = 0; i < s.size(); ++i) a = (a << 8) | static_cast<unsigned char>(s[i]);
   }
   uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ s.size();
   return static_cast<size_t>(h ^ (h >> 31) ^ (h >> 47));
+}
+
+// a[0, n) == b[0, n), inline (keys and common values are short; a libc
+// memcmp call costs more than the comparison).
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y) return false;
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
 }
 
 // Per-thread, direct-mapped: the names are immortal (the key table never
@@ -206,7 +222,7 @@ KeyId InternKey(absl::string_view key) {
   // is always right and spares the lock and the full hash on hot paths
   // (event conversion, decode, replay).
   KeyCacheEntry& e = KeyCache()[QuickHash(key) & (kKeyCacheSize - 1)];
-  if (e.name != nullptr && e.size == key.size() && memcmp(e.name, key.data(), key.size()) == 0) {
+  if (e.name != nullptr && e.size == key.size() && SameBytes(e.name, key.data(), key.size())) {
     return e.id;
   }
   KeyId id = Keys().Intern(key);
@@ -315,7 +331,7 @@ Value Value::String(absl::string_view s, bool intern) {
     // On the heap (see KeyCache()).
     thread_local std::unique_ptr<StrRep*[]> cache(new StrRep*[kCacheSize]());
     StrRep*& c = cache[QuickHash(s) & (kCacheSize - 1)];
-    if (c != nullptr && c->view() == s) {
+    if (c != nullptr && c->size == s.size() && SameBytes(c->data, s.data(), s.size())) {
       r = c;
     } else {
       r = Interner().Intern(s);
