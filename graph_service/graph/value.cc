@@ -225,7 +225,16 @@ KeyId InternKey(absl::string_view key) {
   if (e.name != nullptr && e.size == key.size() && SameBytes(e.name, key.data(), key.size())) {
     return e.id;
   }
-  KeyId id = Keys().Intern(key);
+  // Behind it, a larger per-thread map, then the shared table.
+  thread_local absl::flat_hash_map<absl::string_view, KeyId> map;  // views of immortal names
+  KeyId id;
+  auto it = map.find(key);
+  if (it != map.end()) {
+    id = it->second;
+  } else {
+    id = Keys().Intern(key);
+    if (map.size() < (1 << 16)) map.emplace(Keys().Name(id), id);
+  }
   absl::string_view name = Keys().Name(id);
   e = KeyCacheEntry{name.data(), static_cast<uint32_t>(name.size()), id};
   return id;
@@ -334,7 +343,16 @@ Value Value::String(absl::string_view s, bool intern) {
     if (c != nullptr && c->size == s.size() && SameBytes(c->data, s.data(), s.size())) {
       r = c;
     } else {
-      r = Interner().Intern(s);
+      // Behind it, a larger per-thread map (many distinct timestamps, say,
+      // would keep evicting each other from the small one).
+      thread_local absl::flat_hash_map<std::string, StrRep*> map;
+      auto it = map.find(s);
+      if (it != map.end()) {
+        r = it->second;
+      } else {
+        r = Interner().Intern(s);
+        if (r != nullptr && map.size() < (1 << 16)) map.emplace(std::string(s), r);
+      }
       if (r != nullptr) c = r;
     }
   }
