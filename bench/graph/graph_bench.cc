@@ -186,77 +186,77 @@ struct Row {
 
 double ProcessorEventsPerSecond() {
   double eps = 0;
-    Graph pg;
-    processor::ProcessorOptions po;
-    po.id_generator = processor::SeededUuidGenerator(1);
-    po.clock = processor::SampleDatePlusHalfSecondClock();
-    processor::Processor proc(&pg, po);
-    const int kEntities = 10000;
-    auto make = [&](int i, int round) {
-      v1::MapValue m;
-      auto put = [&](const char* k, const std::string& v) {
-        auto* e = m.add_entries();
-        e->set_key(k);
-        e->mutable_value()->set_string_value(v);
-      };
-      put("vitrage_entity_type", "static");
-      put("vitrage_datasource_action", "snapshot");
-      put("vitrage_datasource_name", "static");
-      put("vitrage_sample_date", absl::StrFormat("2024-05-01T10:%02d:%02dZ", round / 60, round % 60));
-      put("static_id", absl::StrCat("s", i));
-      put("type", "switch");
-      put("id", absl::StrCat("switch-", i));
-      put("state", round % 2 ? "available" : "error");
-      auto* rels = m.add_entries();
-      rels->set_key("relationships");
-      auto* rel = rels->mutable_value()->mutable_list_value()->add_values()->mutable_map_value();
-      auto* e = rel->add_entries();
-      e->set_key("relationship_type");
-      e->mutable_value()->set_string_value("attached");
-      e = rel->add_entries();
-      e->set_key("source");
-      e->mutable_value()->set_string_value(absl::StrCat("s", i));
-      e = rel->add_entries();
-      e->set_key("target");
-      auto* tm = e->mutable_value()->mutable_map_value();
-      auto* te = tm->add_entries();
-      te->set_key("type");
-      te->mutable_value()->set_string_value("server");
-      te = tm->add_entries();
-      te->set_key("id");
-      te->mutable_value()->set_string_value(absl::StrCat("server-", i / 4));
-      return m;
+  Graph pg;
+  processor::ProcessorOptions po;
+  po.id_generator = processor::SeededUuidGenerator(1);
+  po.clock = processor::SampleDatePlusHalfSecondClock();
+  processor::Processor proc(&pg, po);
+  const int kEntities = 10000;
+  auto make = [&](int i, int round) {
+    v1::MapValue m;
+    auto put = [&](const char* k, const std::string& v) {
+      auto* e = m.add_entries();
+      e->set_key(k);
+      e->mutable_value()->set_string_value(v);
     };
-    for (int i = 0; i < kEntities; ++i) {
-      v1::GraphDelta d;
-      Check(proc.Process(processor::EventFromMapValue(make(i, 0)), &d), "warm");
-    }
-    // Timed in batches of 256 events made just before (hot in cache, as a
-    // PushEvents request that gRPC has just parsed).
-    const int kRounds = 10;
-    constexpr int kBatch = 256;
-    size_t changes = 0, n = 0;
-    double ms = 0, cpu_ms = 0;
-    std::vector<v1::MapValue> batch;
-    for (int r = 1; r <= kRounds; ++r) {
-      for (int i = 0; i < kEntities; i += kBatch) {
-        batch.clear();
-        for (int k = i; k < std::min(kEntities, i + kBatch); ++k) batch.push_back(make(k, r));
-        double s = NowMs();
-        double cpu0 = ThreadCpuMs();
-        for (const auto& m : batch) {
-          v1::GraphDelta d;
-          Check(proc.Process(processor::EventFromMapValue(m), &d), "process");
-          changes += d.changes_size();
-        }
-        ms += NowMs() - s;
-        cpu_ms += ThreadCpuMs() - cpu0;
-        n += batch.size();
+    put("vitrage_entity_type", "static");
+    put("vitrage_datasource_action", "snapshot");
+    put("vitrage_datasource_name", "static");
+    put("vitrage_sample_date", absl::StrFormat("2024-05-01T10:%02d:%02dZ", round / 60, round % 60));
+    put("static_id", absl::StrCat("s", i));
+    put("type", "switch");
+    put("id", absl::StrCat("switch-", i));
+    put("state", round % 2 ? "available" : "error");
+    auto* rels = m.add_entries();
+    rels->set_key("relationships");
+    auto* rel = rels->mutable_value()->mutable_list_value()->add_values()->mutable_map_value();
+    auto* e = rel->add_entries();
+    e->set_key("relationship_type");
+    e->mutable_value()->set_string_value("attached");
+    e = rel->add_entries();
+    e->set_key("source");
+    e->mutable_value()->set_string_value(absl::StrCat("s", i));
+    e = rel->add_entries();
+    e->set_key("target");
+    auto* tm = e->mutable_value()->mutable_map_value();
+    auto* te = tm->add_entries();
+    te->set_key("type");
+    te->mutable_value()->set_string_value("server");
+    te = tm->add_entries();
+    te->set_key("id");
+    te->mutable_value()->set_string_value(absl::StrCat("server-", i / 4));
+    return m;
+  };
+  for (int i = 0; i < kEntities; ++i) {
+    v1::GraphDelta d;
+    Check(proc.Process(processor::EventFromMapValue(make(i, 0)), &d), "warm");
+  }
+  // Timed in batches of 256 events made just before (hot in cache, as a
+  // PushEvents request that gRPC has just parsed).
+  const int kRounds = 10;
+  constexpr int kBatch = 256;
+  size_t changes = 0, n = 0;
+  double ms = 0, cpu_ms = 0;
+  std::vector<v1::MapValue> batch;
+  for (int r = 1; r <= kRounds; ++r) {
+    for (int i = 0; i < kEntities; i += kBatch) {
+      batch.clear();
+      for (int k = i; k < std::min(kEntities, i + kBatch); ++k) batch.push_back(make(k, r));
+      double s = NowMs();
+      double cpu0 = ThreadCpuMs();
+      for (const auto& m : batch) {
+        v1::GraphDelta d;
+        Check(proc.Process(processor::EventFromMapValue(m), &d), "process");
+        changes += d.changes_size();
       }
+      ms += NowMs() - s;
+      cpu_ms += ThreadCpuMs() - cpu0;
+      n += batch.size();
     }
-    eps = n / (ms / 1000.0);
-    g_processor_cpu_eps = n / (cpu_ms / 1000.0);
-    fprintf(stderr, "processor: %zu events, %zu changes, %.0f ms\n", n, changes, ms);
+  }
+  eps = n / (ms / 1000.0);
+  g_processor_cpu_eps = n / (cpu_ms / 1000.0);
+  fprintf(stderr, "processor: %zu events, %zu changes, %.0f ms\n", n, changes, ms);
   return eps;
 }
 

@@ -473,7 +473,10 @@ bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set,
   }
   if (!any) return false;
   // The natural key index holds the vertex under its old key parts: take it
-  // out while they change (only then: most updates leave them alone).
+  // out while they change (only then: most updates leave them alone). So an
+  // update that sets them to the values they have no longer moves the vertex
+  // to the end of its bucket; FindByNaturalKey's order is unspecified, and a
+  // graph rebuilt from a snapshot has its buckets in slot order anyway.
   if (reindex) UnindexNaturalKey(s);
   v1::VertexChange* c = nullptr;
   if (delta != nullptr) {
