@@ -116,6 +116,8 @@ want=$(( durable < 5 ? durable : 5 ))
 expect_in "log tail ends at the durable seq" "$(printf '\n%s ' "$durable")" "$(printf '\n%s' "$out")"
 expect_in "log header" "EVENT" "$out"
 out=$(ctl log --after 0 --limit 3 --json) || die "log --json: $out"
-[ "$(echo "$out" | wc -l)" -eq 3 ] || die "log --after 0 --limit 3 --json printed: $out"
+# get_all journals a small cloud as one image record: fewer than 3 may exist.
+want3=$(( durable < 3 ? durable : 3 ))
+[ "$(echo "$out" | wc -l)" -eq "$want3" ] || die "log --after 0 --limit 3 --json printed (durable seq $durable): $out"
 expect_in "log --json starts at seq 1" '"seq":"1"' "$(echo "$out" | head -n 1)"
 log "PASS"
