@@ -115,11 +115,19 @@ int main(int argc, char** argv) {
   };
   vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine, config.limits);
+  if (!config.graph.metrics_address.empty()) engine.ExportMetrics();
+  // An active graph starts recovering now, while the metrics and gRPC
+  // servers start (a few ms of the failover time); the engine answers calls
+  // in any phase. A standby starts after its health listener is set (below).
+  absl::Status started;
+  std::thread early_start;
+  if (!options.standby) early_start = std::thread([&] { started = engine.Start(); });
   if (!config.graph.metrics_address.empty()) {
-    engine.ExportMetrics();
     auto port = vitrage::metrics::StartExposer(config.graph.metrics_address);
     if (!port.ok()) {
       LOG(ERROR) << "[graph] metrics_address: " << port.status().message();
+      engine.Shutdown();
+      if (early_start.joinable()) early_start.join();
       return 2;
     }
     LOG(INFO) << "metrics on http://" << config.graph.metrics_address << "/metrics";
@@ -127,7 +135,11 @@ int main(int argc, char** argv) {
   int port = 0;
   auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port,
                                      64 << 20);
-  if (!server) return 1;
+  if (!server) {
+    engine.Shutdown();
+    if (early_start.joinable()) early_start.join();
+    return 1;
+  }
   auto* health = server->GetHealthCheckService();
   constexpr const char* kActiveName = "vitrage.v1.Graph";
   constexpr const char* kStandbyName = "vitrage.v1.Graph.standby";
@@ -151,7 +163,11 @@ int main(int argc, char** argv) {
   });
   signals.detach();
 
-  absl::Status started = engine.Start();
+  if (early_start.joinable()) {
+    early_start.join();
+  } else {
+    started = engine.Start();
+  }
   if (started.ok()) {
     health->SetServingStatus(kStandbyName, false);
     health->SetServingStatus("", true);
