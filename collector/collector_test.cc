@@ -26,12 +26,14 @@ std::string Shared(const std::string& rel) {
   return testing::SourceDir() + "/../shared/" + rel;
 }
 
-std::string MetaDigest(const std::string& meta) {
+std::string MetaField(const std::string& meta, const std::string& field) {
   std::ifstream in(Shared(meta));
   nlohmann::json j;
   in >> j;
-  return j["digest"].get<std::string>();
+  return j[field].get<std::string>();
 }
+
+std::string MetaDigest(const std::string& meta) { return MetaField(meta, "digest"); }
 
 // A stand-in receiver for PushEvents that applies pass-through events to
 // its own graph, like the graph's pass-through transformer, with the same
@@ -229,10 +231,8 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
                            MakeChannel("127.0.0.1:" + std::to_string(port)));
   ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  std::ifstream in(Shared("workload/events_1k_1000.meta.json"));
-  nlohmann::json meta;
-  in >> meta;
-  EXPECT_EQ(receiver.digest(), meta["final_graph_digest"].get<std::string>());
+  EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
+                                         "final_graph_digest"));
   service.Shutdown();
   server->Shutdown();
 }
@@ -330,10 +330,8 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
                            MakeChannel("127.0.0.1:" + std::to_string(port)));
   ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  std::ifstream in(Shared("workload/events_1k_1000.meta.json"));
-  nlohmann::json meta;
-  in >> meta;
-  EXPECT_EQ(receiver.digest(), meta["final_graph_digest"].get<std::string>());
+  EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
+                                         "final_graph_digest"));
   EXPECT_GT(receiver.streams(), 1);  // cut every 15 requests: several streams
   EXPECT_GT(receiver.max_in_flight(), 1);
   EXPECT_LE(receiver.max_in_flight(), 4);
