@@ -1,4 +1,8 @@
 #include "common/testing/process.h"
+#include <ctime>
+#include <set>
+#include <random>
+#include <mutex>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -163,7 +167,51 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
   return 128 + WTERMSIG(*st);
 }
 
+namespace {
+
+// True when nothing is bound to 127.0.0.1:port now.
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// A port below the kernel's ephemeral range (ip_local_port_range): a port
+// the kernel chose (bind to 0) is from that range, and any outgoing
+// connection made before the service binds it (the persistor's MariaDB
+// pool, gRPC clients, other tests) may take it as its source port, which
+// made services fail to bind now and then. Ports handed out by this
+// process are not handed out again.
 int PickFreePort() {
+  static std::mutex mu;
+  static std::set<int> given;
+  static std::mt19937 rng(static_cast<uint32_t>(getpid()) * 2654435761u ^
+                          static_cast<uint32_t>(time(nullptr)));
+  int lo = 32768;
+  {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    int a = 0, b = 0;
+    if (in >> a >> b && a > 0) lo = a;
+  }
+  std::lock_guard<std::mutex> l(mu);
+  if (lo > 12000) {
+    std::uniform_int_distribution<int> pick(10000, lo - 1);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      int port = pick(rng);
+      if (given.count(port) || !PortFree(port)) continue;
+      given.insert(port);
+      return port;
+    }
+  }
+  // Fallback: let the kernel choose.
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
   sockaddr_in addr{};
@@ -178,6 +226,7 @@ int PickFreePort() {
     }
   }
   close(fd);
+  given.insert(port);
   return port;
 }
 
