@@ -17,7 +17,8 @@
 //   a snapshot and a standby following it gets the same graph; ~3 MB for
 //   100k vertices instead of one record per event (~100 MB). The source's
 //   high-water marks are kept (the image's source gets its covered seq);
-//   the evaluator makes a full pass afterwards as after any get_all.
+//   the evaluator makes a full pass afterwards as after any get_all (the
+//   get_all reason, or NoteReplayedLocked for image records, asks for it).
 //
 // A log that ends inside a run of image records is a get_all that did not
 // finish (the graph died while journaling it; intake was not open, so no
@@ -187,7 +188,6 @@ absl::Status Engine::CommitImage(std::unique_ptr<IncomingImage> image, const std
   absl::MutexLock l(&mu_);
   graph_ = image->decoder.TakeGraph();
   DropPartialImageLocked();
-  if (evaluator_) evaluator_needs_full_pass_ = true;
   for (size_t i = 0; i < n; ++i) {
     v1::JournalRecord rec;
     if (i == 0) *rec.mutable_image_header() = image->header;
@@ -229,7 +229,6 @@ absl::Status Engine::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
     if (s.ok()) {
       graph_ = replay_image_->decoder.TakeGraph();
       replay_image_.reset();
-      if (evaluator_) evaluator_needs_full_pass_ = true;
     }
   }
   if (!s.ok()) {
