@@ -1,0 +1,356 @@
+// Engine recovery at start-up (DESIGN.md section 6): AcquireEpoch, the
+// newest valid snapshot, the log after it, then get_all when needed. Moved
+// out of engine.cc; RunGetAll lives in engine_get_all.cc.
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_util.h"
+#include "common/status_macros.h"
+#include "graph_service/graph/digest.h"
+#include "graph_service/graph/proto_convert.h"
+#include "graph_service/service/engine.h"
+#include "graph_service/snapshot/snapshot.h"
+
+namespace vitrage::service {
+namespace {
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+bool IsTransient(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::Status Engine::Recover() {
+  if (!options_.persistency) {
+    LOG(INFO) << "persistency is disabled: starting from an empty graph and get_all";
+    {
+      absl::MutexLock l(&status_mu_);
+      readable_ = true;
+    }
+    return RunGetAll("persistency disabled");
+  }
+
+  SetPhase(v1::RECOVERING, "acquiring epoch");
+  absl::Time t = absl::Now();
+  v1::AcquireEpochResponse ep;
+  RETURN_IF_ERROR(AcquireEpoch(&ep));
+  {
+    absl::MutexLock l(&status_mu_);
+    epoch_ = ep.epoch();
+    timings_.set_acquire_epoch_ms(Ms(absl::Now() - t));
+  }
+  LOG(INFO) << "recovery: epoch " << ep.epoch() << " acquired (previous "
+            << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
+            << Ms(absl::Now() - t) << " ms";
+
+  SetPhase(v1::RECOVERING, "loading snapshot");
+  t = absl::Now();
+  uint64_t snapshot_id = 0;
+  v1::SnapshotHeader header;
+  absl::Status loaded = LoadSnapshot(&snapshot_id, &header);
+  if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
+  const bool have_snapshot = loaded.ok();
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_snapshot_id(snapshot_id);
+    timings_.set_snapshot_seq(have_snapshot ? header.seq() : 0);
+    timings_.set_snapshot_load_ms(Ms(absl::Now() - t));
+  }
+  if (have_snapshot) {
+    LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq()
+              << ", " << header.vertex_count() << " vertices, " << header.edge_count()
+              << " edges, " << header.compressed_bytes() << " bytes) loaded in "
+              << Ms(absl::Now() - t) << " ms";
+  } else {
+    LOG(INFO) << "recovery: the store has no complete snapshot";
+  }
+
+  uint64_t base = have_snapshot ? header.seq() : 0;
+  SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
+  t = absl::Now();
+  int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;
+  std::string get_all_reason;
+  bool reset = false;
+  absl::Status replayed = Replay(base, ep.durable_seq(), &last_time);
+  if (!replayed.ok()) {
+    if (!absl::IsDataLoss(replayed)) return replayed;
+    LOG(ERROR) << "recovery: cannot rebuild the graph from the store: "
+               << replayed.message() << "; starting over from get_all";
+    get_all_reason = absl::StrCat("store unusable: ", replayed.message());
+    reset = true;
+    absl::MutexLock l(&mu_);
+    graph_.Clear();
+    marks_.clear();
+    applied_seq_ = ep.durable_seq();
+  }
+  if (get_all_reason.empty()) {
+    absl::MutexLock l(&mu_);
+    if (DropPartialImageLocked()) {
+      LOG(WARNING) << "recovery: the log ends inside a get_all image (the graph died while "
+                      "journaling it, before intake opened); taking get_all again";
+      get_all_reason = "the previous get_all did not finish";
+    }
+  }
+  uint64_t replayed_records;
+  {
+    absl::MutexLock l(&mu_);
+    replayed_records = applied_seq_ - base;
+    if (reset) replayed_records = 0;
+  }
+  {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_replay_ms(Ms(absl::Now() - t));
+    timings_.set_records_replayed(replayed_records);
+    // The graph keeps its indexes (natural key, adjacency) current as it is
+    // built; the per-source marks were rebuilt during replay.
+    timings_.set_index_rebuild_ms(0);
+    readable_ = true;
+  }
+  LOG(INFO) << "recovery: replayed " << replayed_records << " records in "
+            << Ms(absl::Now() - t) << " ms; graph at seq " << ep.durable_seq();
+
+  if (get_all_reason.empty()) {
+    if (!have_snapshot && ep.durable_seq() == 0) {
+      get_all_reason = "fresh start: the store is empty";
+    } else if (last_time > 0) {
+      absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
+      if (down > options_.get_all_after_downtime) {
+        get_all_reason = absl::StrCat("downtime ", absl::FormatDuration(down),
+                                      " exceeds ",
+                                      absl::FormatDuration(options_.get_all_after_downtime));
+      }
+    }
+  }
+
+  auto journal = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
+                                                         ep.epoch(), ep.durable_seq());
+  journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
+  {
+    // Status() and the metrics refresher read journal_ from other threads,
+    // and Shutdown() (signal thread) may run concurrently: publish it under
+    // status_mu_, and never after Shutdown() has looked at it.
+    absl::MutexLock l(&status_mu_);
+    if (shutdown_) return absl::CancelledError("shut down during recovery");
+    journal_ = std::move(journal);
+  }
+  RETURN_IF_ERROR(StartSnapshotter());
+
+  if (!get_all_reason.empty()) {
+    if (reset) {
+      absl::MutexLock l(&mu_);
+      v1::JournalRecord rec;
+      rec.set_reset(true);
+      rec.set_event_kind("reset before get_all");
+      CommitRecordLocked(std::move(rec));
+    }
+    RETURN_IF_ERROR(RunGetAll(get_all_reason));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  int failures = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while acquiring epoch");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::AcquireEpochRequest req;
+    req.set_owner(options_.owner);
+    grpc::Status st = persistor_->AcquireEpoch(&ctx, req, resp);
+    if (st.ok()) return absl::OkStatus();
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    if (failures++ % 20 == 0) {
+      LOG(WARNING) << "recovery: persistor at " << options_.persistor_address
+                   << " not answering AcquireEpoch (" << st.error_message()
+                   << "); staying RECOVERING and retrying (never starting empty)";
+    }
+    SetPhase(v1::RECOVERING,
+             absl::StrCat("acquiring epoch: persistor unreachable (", st.error_message(), ")"));
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header) {
+  uint64_t older_than = 0;
+  uint32_t skipped = 0;
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while loading snapshot");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+    v1::GetLatestSnapshotRequest req;
+    req.set_older_than_id(older_than);
+    auto reader = persistor_->GetLatestSnapshot(&ctx, req);
+    v1::GetLatestSnapshotResponse resp;
+    snapshot::SnapshotDecoder decoder(
+        snapshot::DecodeOptions{options_.verify_snapshot_digest});
+    absl::Status decode_error;
+    uint64_t id = 0;
+    bool have_info = false;
+    while (reader->Read(&resp)) {
+      if (!decode_error.ok()) continue;
+      if (resp.has_info()) {
+        id = resp.info().snapshot_id();
+        have_info = true;
+        decode_error = decoder.Begin(resp.info().header());
+      } else if (!have_info) {
+        decode_error = absl::DataLossError("snapshot stream began without its header");
+      } else {
+        decode_error = decoder.AddChunk(resp.chunk());
+      }
+      if (!decode_error.ok()) ctx.TryCancel();
+    }
+    grpc::Status st = reader->Finish();
+    if (decode_error.ok() && st.ok()) decode_error = decoder.Finish();
+    if (decode_error.ok() && st.ok()) {
+      graph::Graph g = decoder.TakeGraph();
+      snapshot::SnapshotSections sections = decoder.TakeSections();
+      *header = decoder.header();
+      *snapshot_id = id;
+      absl::MutexLock l(&mu_);
+      graph_ = std::move(g);
+      marks_.clear();
+      for (const auto& m : sections.source_marks) marks_[m.source()] = m.source_seq();
+      NoteSnapshotEvaluatorStateLocked(sections.evaluator_state);
+      applied_seq_ = header->seq();
+      last_record_time_ = header->seq_time_unix_micros();
+      absl::MutexLock sl(&status_mu_);
+      timings_.set_snapshots_skipped(skipped);
+      return absl::OkStatus();
+    }
+    if (decode_error.ok() && st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      absl::MutexLock l(&status_mu_);
+      timings_.set_snapshots_skipped(skipped);
+      return absl::NotFoundError(st.error_message());
+    }
+    if (!decode_error.ok() || st.error_code() == grpc::StatusCode::DATA_LOSS) {
+      std::string why = !decode_error.ok() ? std::string(decode_error.message())
+                                           : st.error_message();
+      LOG(ERROR) << "recovery: snapshot " << id << " failed verification (" << why
+                 << "); falling back to the snapshot before it";
+      ++skipped;
+      if (id == 0) return absl::DataLossError(why);
+      older_than = id;
+      continue;
+    }
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    LOG(WARNING) << "recovery: could not read the snapshot (" << st.error_message()
+                 << "); retrying (this is not the same as having none)";
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time) {
+  absl::Duration backoff = absl::Milliseconds(50);
+  const uint64_t base = after_seq;
+  while (true) {
+    uint64_t applied;
+    {
+      absl::MutexLock l(&mu_);
+      applied = applied_seq_;
+    }
+    if (applied >= durable_seq) break;
+    {
+      absl::MutexLock l(&status_mu_);
+      if (shutdown_) return absl::CancelledError("shut down while replaying");
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+    v1::ReadLogRequest req;
+    req.set_after_seq(applied);
+    req.set_max_batch_bytes(3 << 20);
+    auto reader = persistor_->ReadLog(&ctx, req);
+    v1::ReadLogResponse resp;
+    absl::Status error;
+    while (error.ok() && reader->Read(&resp)) {
+      absl::MutexLock l(&mu_);
+      for (const v1::JournalRecord& rec : resp.records()) {
+        if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
+        if (rec.seq() != applied_seq_ + 1) {
+          error = absl::DataLossError(
+              applied_seq_ == base
+                  ? absl::StrCat("the log does not reach back to seq ", base + 1,
+                                 " (first record is ", rec.seq(), ")")
+                  : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1,
+                                 ", got ", rec.seq()));
+          break;
+        }
+        error = ApplyLogRecordLocked(rec);
+        if (!error.ok()) break;
+        *last_time = rec.time_unix_micros();
+      }
+    }
+    if (!error.ok()) {
+      ctx.TryCancel();
+      reader->Finish();
+      return error;
+    }
+    grpc::Status st = reader->Finish();
+    if (st.ok()) {
+      absl::MutexLock l(&mu_);
+      if (applied_seq_ < durable_seq) {
+        return absl::DataLossError(absl::StrCat("the log ends at seq ", applied_seq_,
+                                                " but the durable seq is ", durable_seq));
+      }
+      break;
+    }
+    if (st.error_code() == grpc::StatusCode::DATA_LOSS ||
+        st.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+      // A corrupt record, or a tail already pruned (after falling back to an
+      // older snapshot): the store cannot rebuild this graph.
+      return absl::DataLossError(st.error_message());
+    }
+    if (!IsTransient(st)) return FromGrpcStatus(st);
+    LOG(WARNING) << "recovery: ReadLog failed (" << st.error_message()
+                 << "); resuming from seq " << applied;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
+  if (rec.reset()) {
+    graph_.Clear();
+    marks_.clear();
+  }
+  absl::Status s = rec.has_image_chunk() ? ApplyImageRecordLocked(rec)
+                                         : graph_.ApplyDelta(rec.delta());
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("record ", rec.seq(), " does not apply: ",
+                                            s.message()));
+  }
+  applied_seq_ = rec.seq();
+  if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
+  last_record_time_ = rec.time_unix_micros();
+  NoteReplayedLocked(rec);
+  return absl::OkStatus();
+}
+
+}  // namespace vitrage::service
