@@ -94,6 +94,56 @@ absl::StatusOr<SnapshotRow> ParseSnapshotRow(const Row& r) {
   return s;
 }
 
+// What publishing checks of a graph_snapshots row.
+struct UnpublishedSnapshot {
+  uint64_t seq = 0;
+  uint64_t chunk_count = 0;
+  uint64_t stored_bytes = 0;
+};
+
+// Reads snapshot `snapshot_id`'s row and locks it until the transaction
+// ends. REQUIRES: an open transaction on conn.
+absl::StatusOr<UnpublishedSnapshot> LockSnapshotRow(Connection* conn,
+                                                    uint64_t snapshot_id) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> snap,
+      conn->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes"
+                               " FROM graph_snapshots WHERE snapshot_id=",
+                               snapshot_id, " FOR UPDATE")));
+  if (snap.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "snapshot ", snapshot_id, " vanished before it was published"));
+  }
+  UnpublishedSnapshot u;
+  ASSIGN_OR_RETURN(u.seq, CellToUint(snap[0][0], "seq"));
+  ASSIGN_OR_RETURN(u.chunk_count, CellToUint(snap[0][1], "chunks"));
+  ASSIGN_OR_RETURN(u.stored_bytes, CellToUint(snap[0][2], "stored_bytes"));
+  return u;
+}
+
+// Marks snapshot `snapshot_id` complete (readers see it from the commit
+// on) once all its `chunk_count` chunks are stored; DATA_LOSS if not.
+// REQUIRES: an open transaction on conn holding the snapshot's row lock.
+absl::Status MarkSnapshotComplete(Connection* conn, uint64_t snapshot_id,
+                                  uint64_t chunk_count) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> count,
+      conn->Query(absl::StrCat(
+          "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
+          snapshot_id)));
+  ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
+  if (stored != chunk_count) {
+    return absl::DataLossError(absl::StrCat(
+        "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
+        chunk_count, " expected"));
+  }
+  return conn
+      ->Execute(absl::StrCat("UPDATE graph_snapshots SET complete=1,"
+                             " published_at=NOW(6) WHERE snapshot_id=",
+                             snapshot_id))
+      .status();
+}
+
 }  // namespace
 
 absl::StatusOr<int> Store::Migrate() {
@@ -336,42 +386,16 @@ absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id,
       return GuardResult::kStaleEpoch;
     }
     ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
-    ASSIGN_OR_RETURN(
-        std::vector<Row> snap,
-        conn_->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes,"
-                                  " complete FROM graph_snapshots WHERE"
-                                  " snapshot_id=",
-                                  snapshot_id, " FOR UPDATE")));
-    if (snap.empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          "snapshot ", snapshot_id, " vanished before it was published"));
-    }
-    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(snap[0][0], "seq"));
-    ASSIGN_OR_RETURN(uint64_t chunk_count, CellToUint(snap[0][1], "chunks"));
-    ASSIGN_OR_RETURN(*stored_bytes, CellToUint(snap[0][2], "stored_bytes"));
-    if (seq > now.durable_seq) {
+    ASSIGN_OR_RETURN(UnpublishedSnapshot snap, LockSnapshotRow(conn_, snapshot_id));
+    *stored_bytes = snap.stored_bytes;
+    if (snap.seq > now.durable_seq) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot seq ", seq, " is beyond the durable seq ", now.durable_seq,
+          "snapshot seq ", snap.seq, " is beyond the durable seq ",
+          now.durable_seq,
           ": append (and wait for the ack of) every record up to the"
           " snapshot's seq before publishing it"));
     }
-    ASSIGN_OR_RETURN(
-        std::vector<Row> count,
-        conn_->Query(absl::StrCat(
-            "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
-            snapshot_id)));
-    ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
-    if (stored != chunk_count) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
-          chunk_count, " expected"));
-    }
-    RETURN_IF_ERROR(conn_
-                        ->Execute(absl::StrCat(
-                            "UPDATE graph_snapshots SET complete=1,"
-                            " published_at=NOW(6) WHERE snapshot_id=",
-                            snapshot_id))
-                        .status());
+    RETURN_IF_ERROR(MarkSnapshotComplete(conn_, snapshot_id, snap.chunk_count));
     RETURN_IF_ERROR(conn_->Commit());
     return GuardResult::kDone;
   };
@@ -431,36 +455,10 @@ absl::Status Store::PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch,
                                            uint64_t* stored_bytes) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(
-        std::vector<Row> snap,
-        conn_->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes"
-                                  " FROM graph_snapshots WHERE snapshot_id=",
-                                  snapshot_id, " FOR UPDATE")));
-    if (snap.empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          "snapshot ", snapshot_id, " vanished before it was published"));
-    }
-    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(snap[0][0], "seq"));
-    ASSIGN_OR_RETURN(uint64_t chunk_count, CellToUint(snap[0][1], "chunks"));
-    ASSIGN_OR_RETURN(*stored_bytes, CellToUint(snap[0][2], "stored_bytes"));
-    RETURN_IF_ERROR(CheckStandbySnapshot(seq, epoch));
-    ASSIGN_OR_RETURN(
-        std::vector<Row> count,
-        conn_->Query(absl::StrCat(
-            "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
-            snapshot_id)));
-    ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
-    if (stored != chunk_count) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
-          chunk_count, " expected"));
-    }
-    RETURN_IF_ERROR(conn_
-                        ->Execute(absl::StrCat(
-                            "UPDATE graph_snapshots SET complete=1,"
-                            " published_at=NOW(6) WHERE snapshot_id=",
-                            snapshot_id))
-                        .status());
+    ASSIGN_OR_RETURN(UnpublishedSnapshot snap, LockSnapshotRow(conn_, snapshot_id));
+    *stored_bytes = snap.stored_bytes;
+    RETURN_IF_ERROR(CheckStandbySnapshot(snap.seq, epoch));
+    RETURN_IF_ERROR(MarkSnapshotComplete(conn_, snapshot_id, snap.chunk_count));
     return conn_->Commit();
   };
   absl::Status result = txn();
