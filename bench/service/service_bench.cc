@@ -35,28 +35,23 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/service/bench_report.h"
 #include "common/grpc_util.h"
 #include "integration_tests/stack.h"
 
 namespace vitrage::testing {
 namespace {
 
-struct Row {
-  std::string metric;
-  double ours;
-  std::string unit;
-  std::string upstream;
-  std::string target;
-  bool met;
-};
-
-std::vector<Row> g_rows;
+// Constructed before main: the load average next to the rows is the one
+// at start.
+BenchReport g_report(BenchReportLayout{"service.tsv", "ours", /*with_commit=*/true,
+                                       /*with_upstream=*/true});
 int g_push_batch = 1024;  // [collector] push_batch_size of the throughput run
 int g_push_window = 4;    // [collector] push_window of the throughput run
 
 void Report(const std::string& metric, double ours, const std::string& unit,
             const std::string& upstream, const std::string& target, bool met) {
-  g_rows.push_back({metric, ours, unit, upstream, target, met});
+  g_report.Add({metric, ours, unit, upstream, target, met});
   std::printf("  %-46s %10.1f %-5s (upstream %s, target %s) %s\n", metric.c_str(), ours,
               unit.c_str(), upstream.c_str(), target.c_str(), met ? "met" : "MISSED");
   std::fflush(stdout);
@@ -91,24 +86,6 @@ double VmHwmMiB(pid_t pid) {
     }
   }
   return -1;
-}
-
-std::string Capture(const std::vector<std::string>& argv) {
-  auto dir = MakeTempDir("bench-cmd");
-  if (!dir.ok()) return "";
-  std::string out = *dir + "/out";
-  auto rc = RunCommand(argv, out);
-  std::string s = ReadFileOrEmpty(out);
-  RemoveTree(*dir);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return rc.ok() && *rc == 0 ? s : "unknown";
-}
-
-double LoadAvg() {
-  std::ifstream in("/proc/loadavg");
-  double l = 0;
-  in >> l;
-  return l;
 }
 
 absl::StatusOr<v1::CollectorStatus> CollectorAt(int port) {
@@ -373,7 +350,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  double load_before = LoadAvg();
   for (const auto& size : sizes) {
     absl::Status s = size == "100k"
                          ? BenchFailover("100k", 10000, 400, "2,785 ms")
@@ -389,24 +365,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::string commit = Capture({"git", "-C", SourceDir(), "rev-parse", "--short", "HEAD"});
-  std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
-  std::printf("\n%-46s %12s %-6s %-16s %-14s %s\n", "metric", "ours", "unit", "upstream",
-              "target", "");
-  for (const auto& r : g_rows) {
-    std::printf("%-46s %12.1f %-6s %-16s %-14s %s\n", r.metric.c_str(), r.ours, r.unit.c_str(),
-                r.upstream.c_str(), r.target.c_str(), r.met ? "met" : "MISSED");
-  }
-  std::string path = SourceDir() + "/bench/results/service.tsv";
-  bool header = ReadFileOrEmpty(path).empty();
-  std::ofstream out(path, std::ios::app);
-  if (header) out << "date\tcommit\tloadavg\tmetric\tours\tunit\tupstream\ttarget\tmet\n";
-  for (const auto& r : g_rows) {
-    out << date << "\t" << commit << "\t" << load_before << "\t" << r.metric << "\t" << r.ours
-        << "\t" << r.unit << "\t" << r.upstream << "\t" << r.target << "\t"
-        << (r.met ? "met" : "missed") << "\n";
-  }
-  std::printf("\nresults appended to %s (load average at start %.2f)\n", path.c_str(),
-              load_before);
-  return 0;
+  return g_report.Finish() ? 0 : 1;
 }

@@ -35,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/service/bench_report.h"
 #include "common/grpc_util.h"
 #include "integration_tests/stack.h"
 
@@ -43,13 +44,14 @@ namespace {
 
 std::string Shared(const std::string& rel) { return SourceDir() + "/../shared/" + rel; }
 
-struct Row {
-  std::string metric;
-  double ours;
-  std::string target;
-  bool met;
-};
-std::vector<Row> g_rows;
+// Constructed before main: the load average next to the rows is the one
+// at start.
+BenchReport g_report(BenchReportLayout{"standby.tsv", "ms", /*with_commit=*/false,
+                                       /*with_upstream=*/false});
+
+void Report(const std::string& metric, double ms, const std::string& target, bool met) {
+  g_report.Add(BenchRow{metric, ms, /*unit=*/"", /*upstream=*/"", target, met});
+}
 
 absl::StatusOr<v1::GraphStatus> StatusAt(Stack& stack, int port, bool digest = false) {
   return stack.GraphStatus(digest, port);
@@ -174,12 +176,12 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   double best = client_ms.front(), median = client_ms[client_ms.size() / 2];
   std::printf("  best %.1f ms, median %.1f ms (client); in-process best %.1f ms\n", best, median,
               internal_ms.front());
-  g_rows.push_back({absl::StrCat("promote->ACTIVE ", size, " (client, best of ", rounds, ")"),
-                    best, "<= 100 ms", best <= 100});
-  g_rows.push_back({absl::StrCat("promote->ACTIVE ", size, " (client, median)"), median,
-                    "<= 100 ms", median <= 100});
-  g_rows.push_back({absl::StrCat("promote->ACTIVE ", size, " (in-process, best)"),
-                    internal_ms.front(), "<= 100 ms", internal_ms.front() <= 100});
+  Report(absl::StrCat("promote->ACTIVE ", size, " (client, best of ", rounds, ")"),
+         best, "<= 100 ms", best <= 100);
+  Report(absl::StrCat("promote->ACTIVE ", size, " (client, median)"), median,
+         "<= 100 ms", median <= 100);
+  Report(absl::StrCat("promote->ACTIVE ", size, " (in-process, best)"),
+         internal_ms.front(), "<= 100 ms", internal_ms.front() <= 100);
   active.Kill9();
   return absl::OkStatus();
 }
@@ -248,10 +250,10 @@ absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
   window("with a standby:", standby->pid(), &with);
   std::printf("  standby snapshots stored in all: %zu\n",
               CountInLog(stack, "standby-1", "standby snapshot "));
-  g_rows.push_back({absl::StrCat("active CPU per s, periodic snapshots ", size, ", no standby"),
-                    without / window_s, "-", true});
-  g_rows.push_back({absl::StrCat("active CPU per s, periodic snapshots ", size, ", standby"),
-                    with / window_s, "< no standby", with < without});
+  Report(absl::StrCat("active CPU per s, periodic snapshots ", size, ", no standby"),
+         without / window_s, "-", true);
+  Report(absl::StrCat("active CPU per s, periodic snapshots ", size, ", standby"),
+         with / window_s, "< no standby", with < without);
   standby->Kill9();
   return absl::OkStatus();
 }
@@ -277,9 +279,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::ifstream la("/proc/loadavg");
-  double load = 0;
-  la >> load;
   for (const auto& size : sizes) {
     if (snapshot_window > 0) {
       // Only the snapshot cost (the promote rounds are the default run).
@@ -297,20 +296,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
-  std::printf("\n%-44s %10s %-12s %s\n", "metric", "ms", "target", "");
-  for (const auto& r : g_rows) {
-    std::printf("%-44s %10.1f %-12s %s\n", r.metric.c_str(), r.ours, r.target.c_str(),
-                r.met ? "met" : "MISSED");
-  }
-  std::string path = SourceDir() + "/bench/results/standby.tsv";
-  bool header = ReadFileOrEmpty(path).empty();
-  std::ofstream out(path, std::ios::app);
-  if (header) out << "date\tloadavg\tmetric\tms\ttarget\tmet\n";
-  for (const auto& r : g_rows) {
-    out << date << "\t" << load << "\t" << r.metric << "\t" << r.ours << "\t" << r.target << "\t"
-        << (r.met ? "met" : "missed") << "\n";
-  }
-  std::printf("\nresults appended to %s (load average at start %.2f)\n", path.c_str(), load);
-  return 0;
+  return g_report.Finish() ? 0 : 1;
 }
