@@ -7,7 +7,6 @@
 // can flow to whichever graph is active.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/testing/tcp_pipe.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "integration_tests/stack.h"
 
@@ -95,28 +95,7 @@ class Forwarder {
     }
   }
   void Pipe(int a, int b) {
-    char buf[1 << 16];
-    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-    bool done = false;
-    while (!done && poll(fds, 2, 200) >= 0) {
-      if (stop_) break;
-      for (int i = 0; i < 2 && !done; ++i) {
-        if (fds[i].revents == 0) continue;
-        ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-        if (n <= 0) {
-          done = true;
-          break;
-        }
-        for (ssize_t off = 0; off < n;) {
-          ssize_t w = write(fds[1 - i].fd, buf + off, n - off);
-          if (w <= 0) {
-            done = true;
-            break;
-          }
-          off += w;
-        }
-      }
-    }
+    PumpBytes(a, b, &stop_);
     std::lock_guard<std::mutex> l(mu_);
     open_.erase(a);
     open_.erase(b);

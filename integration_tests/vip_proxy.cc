@@ -25,7 +25,6 @@
 // client process per poll. Ends on SIGTERM/SIGINT (default action).
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,6 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/testing/tcp_pipe.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace {
@@ -184,27 +184,7 @@ class Proxy {
   }
 
   void Pipe(int a, int b) {
-    std::vector<char> buf(1 << 16);
-    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-    bool done = false;
-    while (!done && poll(fds, 2, -1) > 0) {
-      for (int i = 0; i < 2 && !done; ++i) {
-        if (fds[i].revents == 0) continue;
-        ssize_t n = read(fds[i].fd, buf.data(), buf.size());
-        if (n <= 0) {
-          done = true;
-          break;
-        }
-        for (ssize_t off = 0; off < n;) {
-          ssize_t w = write(fds[1 - i].fd, buf.data() + off, n - off);
-          if (w <= 0) {
-            done = true;
-            break;
-          }
-          off += w;
-        }
-      }
-    }
+    vitrage::testing::PumpBytes(a, b);
     std::lock_guard<std::mutex> l(mu_);
     open_.erase(a);
     open_.erase(b);
