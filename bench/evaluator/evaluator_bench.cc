@@ -215,6 +215,37 @@ std::string GitCommit(const std::string& src) {
   return s.empty() ? "unknown" : s;
 }
 
+// The templates written to `dir`; exits on an error (none is expected: the
+// bench wrote them).
+ev::TemplateSet LoadTemplates(const std::string& dir) {
+  auto set = ev::LoadTemplateDir(dir);
+  Check(set.status(), "templates");
+  for (const auto& e : set->errors) fprintf(stderr, "template: %s\n", e.c_str());
+  if (!set->errors.empty()) exit(1);
+  return std::move(*set);
+}
+
+// A generated change as the collector pushes it (a passthrough event),
+// through `proc`.
+void ProcessChange(vitrage::processor::Processor& proc,
+                   const std::vector<vitrage::collector::Op>& ops, v1::GraphDelta* delta) {
+  v1::MapValue fields;
+  vitrage::collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
+  Check(proc.Process(vitrage::processor::EventFromMapValue(fields), delta), "process");
+}
+
+// What a new evaluator's full pass does (actions done + undone) on a copy
+// of `g`: 0 when the incremental evaluation left `g` as the templates say.
+uint64_t FullPassActionsOnCopy(const Graph& g, const std::string& dir) {
+  Graph copy = g;
+  vitrage::processor::Processor cproc(&copy);
+  ev::Evaluator check(LoadTemplates(dir));
+  Check(check.FullPass(copy, [&](const v1::Event& e, const std::string&, v1::GraphDelta* d) {
+    return cproc.Process(vitrage::processor::EventFromMapValue(e.fields()), d);
+  }), "check full pass");
+  return check.stats().actions_done + check.stats().actions_undone;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,12 +267,9 @@ int main(int argc, char** argv) {
   std::string dir = absl::StrCat("/tmp/evaluator_bench_", getpid());
   std::filesystem::create_directories(dir);
   for (const auto& t : kTemplates) std::ofstream(dir + "/" + t[0]) << t[1];
-  auto set = ev::LoadTemplateDir(dir);
-  Check(set.status(), "templates");
-  for (const auto& e : set->errors) fprintf(stderr, "template: %s\n", e.c_str());
-  if (!set->errors.empty()) return 1;
-  const size_t n_templates = set->templates.size();
-  const size_t n_scenarios = set->scenario_count();
+  ev::TemplateSet set = LoadTemplates(dir);
+  const size_t n_templates = set.templates.size();
+  const size_t n_scenarios = set.scenario_count();
 
   Graph g;
   Check(vitrage::workload::LoadGraphFile(file, &g), "load graph");
@@ -251,7 +279,7 @@ int main(int argc, char** argv) {
           g.vertex_count(), g.edge_count(), n_templates, n_scenarios);
 
   vitrage::processor::Processor proc(&g);
-  ev::Evaluator evaluator(std::move(*set));
+  ev::Evaluator evaluator(std::move(set));
   uint64_t applied_events = 0, action_changes = 0;
   // The journal records of the tail after the snapshot (delta, evaluator's).
   struct Record {
@@ -269,9 +297,7 @@ int main(int argc, char** argv) {
     return s;
   };
   auto push = [&](const std::vector<vitrage::collector::Op>& ops, v1::GraphDelta* delta) {
-    v1::MapValue fields;
-    vitrage::collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
-    Check(proc.Process(vitrage::processor::EventFromMapValue(fields), delta), "process");
+    ProcessChange(proc, ops, delta);
   };
 
   // Warm the graph with generated changes first (alarm-N alarms appear),
@@ -335,18 +361,7 @@ int main(int argc, char** argv) {
   recording = false;
   // The incremental evaluation left the graph as the templates say: a new
   // evaluator's full pass on a copy finds nothing to do or undo.
-  uint64_t check_actions = 0;
-  {
-    Graph copy = g;
-    vitrage::processor::Processor cproc(&copy);
-    auto cset = ev::LoadTemplateDir(dir);
-    Check(cset.status(), "templates");
-    ev::Evaluator check(std::move(*cset));
-    Check(check.FullPass(copy, [&](const v1::Event& e, const std::string&, v1::GraphDelta* d) {
-      return cproc.Process(vitrage::processor::EventFromMapValue(e.fields()), d);
-    }), "check full pass");
-    check_actions = check.stats().actions_done + check.stats().actions_undone;
-  }
+  const uint64_t check_actions = FullPassActionsOnCopy(g, dir);
   if (getenv("EVALUATOR_BENCH_PER_TYPE")) {
     // Cost of one evaluation around a vertex, by vitrage_type (diagnosis).
     std::map<std::string, std::vector<std::string>> by_type;
@@ -410,9 +425,7 @@ int main(int argc, char** argv) {
   const double without_ms = decode_ms + replay_ms;
 
   // The recovery pass, with a new evaluator (empty index).
-  auto set2 = ev::LoadTemplateDir(dir);
-  Check(set2.status(), "templates");
-  ev::Evaluator recovering(std::move(*set2));
+  ev::Evaluator recovering(LoadTemplates(dir));
   vitrage::processor::Processor rproc(&rg);
   uint64_t rchanges = 0;
   std::vector<std::string> redone_kinds;
@@ -441,11 +454,8 @@ int main(int argc, char** argv) {
   rchanges = 0;
   uint64_t after_changes = 0;
   for (int i = 0; i < kAfter; ++i) {
-    std::vector<vitrage::collector::Op> ops = model.NextChange("2024-01-01 00:00:00.000000+00:00");
-    v1::MapValue fields;
-    vitrage::collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
     v1::GraphDelta d;
-    Check(rproc.Process(vitrage::processor::EventFromMapValue(fields), &d), "process");
+    ProcessChange(rproc, model.NextChange("2024-01-01 00:00:00.000000+00:00"), &d);
     after_changes += d.changes_size();
     double a = CpuMs();
     affected.clear();
@@ -455,18 +465,7 @@ int main(int argc, char** argv) {
   }
   const double after_cps = (after_changes + rchanges) / (after_ms / 1000.0);
   // The lazy index missed nothing: a full pass on a copy finds nothing to do.
-  uint64_t after_check_actions = 0;
-  {
-    Graph copy = rg;
-    vitrage::processor::Processor cproc(&copy);
-    auto cset = ev::LoadTemplateDir(dir);
-    Check(cset.status(), "templates");
-    ev::Evaluator check(std::move(*cset));
-    Check(check.FullPass(copy, [&](const v1::Event& e, const std::string&, v1::GraphDelta* d) {
-      return cproc.Process(vitrage::processor::EventFromMapValue(e.fields()), d);
-    }), "check full pass");
-    after_check_actions = check.stats().actions_done + check.stats().actions_undone;
-  }
+  const uint64_t after_check_actions = FullPassActionsOnCopy(rg, dir);
   std::filesystem::remove_all(dir);
 
   double eps = changes / (eval_ms / 1000.0);
