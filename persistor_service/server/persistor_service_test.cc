@@ -58,6 +58,20 @@ class PersistorServiceTest : public ::testing::Test {
     return r.ok() ? r->epoch() : 0;
   }
 
+  // The common start of a test: the persistor started, an epoch taken by
+  // `owner` and records 1..last_seq appended in it. Returns the epoch, or 0
+  // (never an epoch) after a failure, which is recorded: callers
+  // ASSERT_NE(e, 0u).
+  uint64_t StartWithLog(uint64_t last_seq, const std::string& owner = "test:1") {
+    StartPersistor();
+    if (HasFatalFailure()) return 0;
+    const uint64_t e = Acquire(owner);
+    if (e == 0) return 0;
+    auto r = AppendBatches(stub_.get(), {MakeBatch(e, 1, last_seq)});
+    EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+    return r.status.ok() ? e : 0;
+  }
+
   std::string Sql(const std::string& sql) {
     auto r = db_->Query(absl::StrCat("USE `", dbname_, "`; ", sql), false);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -135,9 +149,8 @@ TEST_F(PersistorServiceTest, ManyPipelinedBatchesAreAllDurable) {
 }
 
 TEST_F(PersistorServiceTest, IdempotentResendIsAckedAgain) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 10)}).status.ok());
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
   // A writer that reconnected resends 5..10 and continues to 15.
   auto r = AppendBatches(stub_.get(), {MakeBatch(e, 5, 15)});
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
@@ -153,9 +166,8 @@ TEST_F(PersistorServiceTest, IdempotentResendIsAckedAgain) {
 }
 
 TEST_F(PersistorServiceTest, ResendWithDifferentContentIsAlreadyExists) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   AppendRequest changed = MakeBatch(e, 3, 6);
   changed.mutable_records(0)->set_event_kind("something else");
   auto r = AppendBatches(stub_.get(), {changed});
@@ -167,9 +179,8 @@ TEST_F(PersistorServiceTest, ResendWithDifferentContentIsAlreadyExists) {
 }
 
 TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   auto r = AppendBatches(stub_.get(), {MakeBatch(e, 8, 9)});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_THAT(r.status.error_message(),
@@ -322,9 +333,8 @@ TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
 }
 
 TEST_F(PersistorServiceTest, ReadLogReportsCorruptedRecordAsDataLoss) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   Sql("UPDATE graph_log SET record=CONCAT(record, 'x') WHERE seq=3");
   auto log = testing::ReadLog(stub_.get(), 0);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
@@ -332,9 +342,8 @@ TEST_F(PersistorServiceTest, ReadLogReportsCorruptedRecordAsDataLoss) {
 }
 
 TEST_F(PersistorServiceTest, ReadLogReportsHoleAsDataLoss) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   Sql("DELETE FROM graph_log WHERE seq=4");
   auto log = testing::ReadLog(stub_.get(), 0);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
@@ -343,9 +352,8 @@ TEST_F(PersistorServiceTest, ReadLogReportsHoleAsDataLoss) {
 }
 
 TEST_F(PersistorServiceTest, GetStatusReportsEpochSeqLogAndReachability) {
-  StartPersistor();
-  uint64_t e = Acquire("graph:77");
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 12)}).status.ok());
+  const uint64_t e = StartWithLog(12, "graph:77");
+  ASSERT_NE(e, 0u);
   auto st = testing::GetStatus(stub_.get());
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->epoch(), e);
@@ -369,9 +377,8 @@ TEST_F(PersistorServiceTest, HealthServiceIsServingWithReachableDatabase) {
 }
 
 TEST_F(PersistorServiceTest, RestartKeepsEpochAndLog) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 9)}).status.ok());
+  const uint64_t e = StartWithLog(9);
+  ASSERT_NE(e, 0u);
   persistor_.reset();
   StartPersistor();
   auto st = testing::GetStatus(stub_.get());
@@ -393,9 +400,8 @@ TEST_F(PersistorServiceTest, NoSnapshotIsNotFound) {
 }
 
 TEST_F(PersistorServiceTest, PutSnapshotThenGetLatestReturnsItChunkByChunk) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  const uint64_t e = StartWithLog(20);
+  ASSERT_NE(e, 0u);
   testing::TestSnapshot snap = testing::MakeSnapshot(20, e, 5, 300000);
   auto put = testing::PutSnapshot(stub_.get(), snap);
   ASSERT_TRUE(put.ok()) << put.status();
@@ -421,9 +427,8 @@ TEST_F(PersistorServiceTest, PutSnapshotThenGetLatestReturnsItChunkByChunk) {
 }
 
 TEST_F(PersistorServiceTest, OlderThanIdSkipsToThePreviousSnapshot) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  const uint64_t e = StartWithLog(20);
+  ASSERT_NE(e, 0u);
   auto a = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 2, 1000, 1));
   auto b = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(20, e, 2, 1000, 2));
   ASSERT_TRUE(a.ok() && b.ok());
@@ -439,9 +444,8 @@ TEST_F(PersistorServiceTest, OlderThanIdSkipsToThePreviousSnapshot) {
 }
 
 TEST_F(PersistorServiceTest, ChunkWithBadCrcIsRejectedAndLeavesNothing) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   testing::TestSnapshot snap = testing::MakeSnapshot(5, e, 3, 1000);
   const uint32_t good = snap.chunks[1].crc32c();
   snap.chunks[1].set_crc32c(good ^ 1);
@@ -472,9 +476,8 @@ TEST_F(PersistorServiceTest, SnapshotWithStaleEpochIsFencedAndLeavesNothing) {
 }
 
 TEST_F(PersistorServiceTest, SnapshotBeyondDurableSeqIsRejected) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(9, e, 2, 100));
   EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(put.status().message(),
@@ -483,9 +486,8 @@ TEST_F(PersistorServiceTest, SnapshotBeyondDurableSeqIsRejected) {
 }
 
 TEST_F(PersistorServiceTest, MalformedSnapshotStreamsAreInvalidArgument) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   // Fewer chunks than announced, then a clean half-close.
   testing::TestSnapshot short_snap = testing::MakeSnapshot(5, e, 3, 100);
   short_snap.chunks.pop_back();
@@ -504,9 +506,8 @@ TEST_F(PersistorServiceTest, MalformedSnapshotStreamsAreInvalidArgument) {
 }
 
 TEST_F(PersistorServiceTest, BrokenOffSnapshotStreamLeavesNothingVisible) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const uint64_t e = StartWithLog(5);
+  ASSERT_NE(e, 0u);
   testing::TestSnapshot snap = testing::MakeSnapshot(5, e, 10, 100000);
   {
     grpc::ClientContext ctx;
@@ -541,9 +542,8 @@ TEST_F(PersistorServiceTest, BrokenOffSnapshotStreamLeavesNothingVisible) {
 }
 
 TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 20)}).status.ok());
+  const uint64_t e = StartWithLog(20);
+  ASSERT_NE(e, 0u);
   auto a = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 3, 5000, 1));
   auto b = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(20, e, 3, 5000, 2));
   ASSERT_TRUE(a.ok() && b.ok());
@@ -564,9 +564,8 @@ TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) 
 }
 
 TEST_F(PersistorServiceTest, RetentionKeepsNewestTwoSnapshotsAndPrunesTheLog) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 30)}).status.ok());
+  const uint64_t e = StartWithLog(30);
+  ASSERT_NE(e, 0u);
   std::vector<uint64_t> ids;
   for (uint64_t seq : {10, 20, 30}) {
     auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 2, 1000));
@@ -599,9 +598,8 @@ TEST_F(PersistorServiceTest, RetentionKeepsNewestTwoSnapshotsAndPrunesTheLog) {
 
 TEST_F(PersistorServiceTest, RetentionWaitsForLogRetentionDelay) {
   options_.log_retention = absl::Hours(1);
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 30)}).status.ok());
+  const uint64_t e = StartWithLog(30);
+  ASSERT_NE(e, 0u);
   for (uint64_t seq : {10, 20, 30}) {
     ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 1, 100)).ok());
   }
@@ -699,9 +697,8 @@ TEST_F(PersistorServiceTest, StandbySnapshotThatCouldMoveAnythingIsRefused) {
 // while the active's, at a lower seq, is still encoding): retention keeps
 // the records every kept snapshot needs.
 TEST_F(PersistorServiceTest, RetentionKeepsTheRecordsOfEveryKeptSnapshot) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 40)}).status.ok());
+  const uint64_t e = StartWithLog(40);
+  ASSERT_NE(e, 0u);
   ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 1, 100)).ok());
   ASSERT_TRUE(testing::PutSnapshot(stub_.get(), StandbySnapshot(30, e)).ok());
   auto late = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(25, e, 1, 100));
@@ -723,9 +720,8 @@ TEST_F(PersistorServiceTest, RetentionKeepsTheRecordsOfEveryKeptSnapshot) {
 // persistor on the same database, found by polling), heartbeats while the
 // log is quiet, and ends only when the client cancels.
 TEST_F(PersistorServiceTest, ReadLogFollowStreamsNewRecordsHeartbeatsAndEndsOnCancel) {
-  StartPersistor();
-  uint64_t e = Acquire();
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 10)}).status.ok());
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
