@@ -163,9 +163,16 @@ class Engine {
   absl::Status NotServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status Recover();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
-  // Loads the newest usable snapshot; returns NOT_FOUND when none.
-  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header);
-  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time);
+  // Reads the log ahead during recovery (engine_recovery.cc).
+  class LogPrefetch;
+  // Loads the newest usable snapshot; returns NOT_FOUND when none. Starts
+  // `prefetch` (if given) after the first snapshot header it receives.
+  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
+                            LogPrefetch* prefetch = nullptr);
+  // Applies the log after `after_seq` up to `durable_seq`, first what
+  // `prefetch` read (if it read from `after_seq`).
+  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
+                      LogPrefetch* prefetch = nullptr);
   // Applies one log record (REQUIRES: its seq is applied_seq_ + 1); shared by
   // Replay and the standby's follower. DATA_LOSS when the delta does not apply.
   absl::Status ApplyLogRecordLocked(const v1::JournalRecord& rec)

@@ -4,6 +4,9 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <deque>
+#include <thread>
+#include <utility>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +40,106 @@ bool IsTransient(const grpc::Status& s) {
 
 }  // namespace
 
+// Reads the log after a snapshot's seq on a thread of its own while the
+// snapshot decodes (Recover starts it as soon as the snapshot's header
+// arrives). Replay() takes the responses in order. A read-ahead that fails
+// or is stopped early costs nothing but itself: Replay reads whatever is
+// left from where it got, and reports the store's errors from its own read.
+// At most kMaxQueuedBytes wait here (then the stream waits), so a long tail
+// is not held in memory twice.
+class Engine::LogPrefetch {
+ public:
+  explicit LogPrefetch(v1::Persistor::Stub* persistor) : persistor_(persistor) {}
+  ~LogPrefetch() { Stop(); }
+  LogPrefetch(const LogPrefetch&) = delete;
+  LogPrefetch& operator=(const LogPrefetch&) = delete;
+
+  // Starts reading the records after `after_seq`. Only the first call does
+  // anything.
+  void Start(uint64_t after_seq) {
+    if (started_) return;
+    started_ = true;
+    after_seq_ = after_seq;
+    thread_ = std::thread([this] { Run(); });
+  }
+  // Whether it reads the records after `seq`.
+  bool Reads(uint64_t seq) const { return started_ && after_seq_ == seq; }
+  // The next response, waiting for it; false at the end of the stream.
+  bool Next(v1::ReadLogResponse* out) {
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+          return !p->queue_.empty() || p->done_;
+        },
+        this));
+    if (queue_.empty()) return false;
+    *out = std::move(queue_.front().first);
+    queued_bytes_ -= queue_.front().second;
+    queue_.pop_front();
+    return true;
+  }
+  // Cancels the stream and waits for the thread.
+  void Stop() {
+    if (!started_) return;
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    ctx_.TryCancel();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static constexpr size_t kMaxQueuedBytes = 64 << 20;
+
+  void Run() {
+    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+    v1::ReadLogRequest req;
+    req.set_after_seq(after_seq_);
+    req.set_max_batch_bytes(3 << 20);
+    auto reader = persistor_->ReadLog(&ctx_, req);
+    v1::ReadLogResponse resp;
+    uint64_t records = 0;
+    while (true) {
+      {
+        absl::MutexLock l(&mu_);
+        mu_.Await(absl::Condition(
+            +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+              return p->stop_ || p->queued_bytes_ < kMaxQueuedBytes;
+            },
+            this));
+        if (stop_) break;
+      }
+      if (!reader->Read(&resp)) break;
+      records += resp.records_size();
+      const size_t bytes = resp.ByteSizeLong();
+      absl::MutexLock l(&mu_);
+      queue_.emplace_back(std::move(resp), bytes);
+      queued_bytes_ += bytes;
+    }
+    ctx_.TryCancel();  // a no-op once the stream ended; ends it when stopped early
+    grpc::Status st = reader->Finish();
+    if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+      LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after "
+                << records << " records (" << st.error_message()
+                << "); the replay reads the rest itself";
+    }
+    absl::MutexLock l(&mu_);
+    done_ = true;
+  }
+
+  v1::Persistor::Stub* const persistor_;
+  bool started_ = false;
+  uint64_t after_seq_ = 0;
+  std::thread thread_;
+  grpc::ClientContext ctx_;
+  absl::Mutex mu_;
+  std::deque<std::pair<v1::ReadLogResponse, size_t>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 absl::Status Engine::Recover() {
   if (!options_.persistency) {
     LOG(INFO) << "persistency is disabled: starting from an empty graph and get_all";
@@ -47,48 +150,64 @@ absl::Status Engine::Recover() {
     return RunGetAll("persistency disabled");
   }
 
-  SetPhase(v1::RECOVERING, "acquiring epoch");
-  absl::Time t = absl::Now();
+  // The epoch is taken while the snapshot loads, and the log after the
+  // snapshot is read (LogPrefetch) while its chunks decode: the three reads
+  // overlap instead of adding up. Reading before holding the epoch is safe:
+  // a published snapshot and the durable log records never change, and the
+  // replay runs to the durable seq AcquireEpoch returns, after which an older
+  // graph can append nothing. (What an older graph could still do before it
+  // is fenced is publish two more snapshots and have the persistor prune the
+  // log before this snapshot's seq, which takes records older than
+  // [persistency] log_retention: the replay then reports DATA_LOSS and the
+  // graph starts over from get_all, as for any unusable store.)
+  SetPhase(v1::RECOVERING, "acquiring epoch, loading snapshot");
+  const absl::Time t_start = absl::Now();
   v1::AcquireEpochResponse ep;
-  RETURN_IF_ERROR(AcquireEpoch(&ep));
+  absl::Status epoch_status;
+  absl::Time t_epoch;
+  std::thread epoch_thread([&] {
+    epoch_status = AcquireEpoch(&ep);
+    t_epoch = absl::Now();
+  });
+  LogPrefetch prefetch(persistor_.get());
+  uint64_t snapshot_id = 0;
+  v1::SnapshotHeader header;
+  absl::Status loaded = LoadSnapshot(&snapshot_id, &header, &prefetch);
+  const absl::Time t_loaded = absl::Now();
+  epoch_thread.join();
+  RETURN_IF_ERROR(epoch_status);
   {
     absl::MutexLock l(&status_mu_);
     epoch_ = ep.epoch();
-    timings_.set_acquire_epoch_ms(Ms(absl::Now() - t));
+    timings_.set_acquire_epoch_ms(Ms(t_epoch - t_start));
   }
   LOG(INFO) << "recovery: epoch " << ep.epoch() << " acquired (previous "
             << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
-            << Ms(absl::Now() - t) << " ms";
-
-  SetPhase(v1::RECOVERING, "loading snapshot");
-  t = absl::Now();
-  uint64_t snapshot_id = 0;
-  v1::SnapshotHeader header;
-  absl::Status loaded = LoadSnapshot(&snapshot_id, &header);
+            << Ms(t_epoch - t_start) << " ms";
   if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
   const bool have_snapshot = loaded.ok();
   {
     absl::MutexLock l(&status_mu_);
     timings_.set_snapshot_id(snapshot_id);
     timings_.set_snapshot_seq(have_snapshot ? header.seq() : 0);
-    timings_.set_snapshot_load_ms(Ms(absl::Now() - t));
+    timings_.set_snapshot_load_ms(Ms(t_loaded - t_start));
   }
   if (have_snapshot) {
     LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq()
               << ", " << header.vertex_count() << " vertices, " << header.edge_count()
               << " edges, " << header.compressed_bytes() << " bytes) loaded in "
-              << Ms(absl::Now() - t) << " ms";
+              << Ms(t_loaded - t_start) << " ms";
   } else {
     LOG(INFO) << "recovery: the store has no complete snapshot";
   }
 
   uint64_t base = have_snapshot ? header.seq() : 0;
   SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
-  t = absl::Now();
+  absl::Time t = absl::Now();
   int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;
   std::string get_all_reason;
   bool reset = false;
-  absl::Status replayed = Replay(base, ep.durable_seq(), &last_time);
+  absl::Status replayed = Replay(base, ep.durable_seq(), &last_time, &prefetch);
   if (!replayed.ok()) {
     if (!absl::IsDataLoss(replayed)) return replayed;
     LOG(ERROR) << "recovery: cannot rebuild the graph from the store: "
@@ -192,9 +311,11 @@ absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
   }
 }
 
-absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header) {
+absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
+                                  LogPrefetch* prefetch) {
   uint64_t older_than = 0;
   uint32_t skipped = 0;
+  int failures = 0;
   absl::Duration backoff = absl::Milliseconds(50);
   while (true) {
     {
@@ -212,22 +333,38 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     absl::Status decode_error;
     uint64_t id = 0;
     bool have_info = false;
+    // Where the load time goes (logged once loaded): waiting for the header
+    // (the persistor's database read), the chunks' arrival (decoded as they
+    // come), the final checks.
+    const absl::Time t0 = absl::Now();
+    absl::Time t_header = t0;
+    absl::Duration in_decoder;
     while (reader->Read(&resp)) {
       if (!decode_error.ok()) continue;
+      const absl::Time t = absl::Now();
       if (resp.has_info()) {
+        t_header = t;
         id = resp.info().snapshot_id();
         have_info = true;
+        if (prefetch != nullptr) prefetch->Start(resp.info().header().seq());
         decode_error = decoder.Begin(resp.info().header());
       } else if (!have_info) {
         decode_error = absl::DataLossError("snapshot stream began without its header");
       } else {
         decode_error = decoder.AddChunk(resp.chunk());
       }
+      in_decoder += absl::Now() - t;
       if (!decode_error.ok()) ctx.TryCancel();
     }
     grpc::Status st = reader->Finish();
+    const absl::Time t_stream = absl::Now();
     if (decode_error.ok() && st.ok()) decode_error = decoder.Finish();
     if (decode_error.ok() && st.ok()) {
+      const absl::Time t_done = absl::Now();
+      LOG(INFO) << "recovery: snapshot " << id << ": header after " << Ms(t_header - t0)
+                << " ms, stream done after " << Ms(t_stream - t0) << " ms ("
+                << Ms(in_decoder) << " ms of it decoding), final checks "
+                << Ms(t_done - t_stream) << " ms";
       graph::Graph g = decoder.TakeGraph();
       snapshot::SnapshotSections sections = decoder.TakeSections();
       *header = decoder.header();
@@ -259,16 +396,43 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       continue;
     }
     if (!IsTransient(st)) return FromGrpcStatus(st);
-    LOG(WARNING) << "recovery: could not read the snapshot (" << st.error_message()
-                 << "); retrying (this is not the same as having none)";
+    if (failures++ % 20 == 0) {
+      LOG(WARNING) << "recovery: could not read the snapshot (" << st.error_message()
+                   << "); retrying (this is not the same as having none)";
+    }
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }
 }
 
-absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time) {
+absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
+                            LogPrefetch* prefetch) {
   absl::Duration backoff = absl::Milliseconds(50);
   const uint64_t base = after_seq;
+  auto apply = [&](const v1::ReadLogResponse& resp) -> absl::Status {
+    absl::MutexLock l(&mu_);
+    for (const v1::JournalRecord& rec : resp.records()) {
+      if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
+      if (rec.seq() != applied_seq_ + 1) {
+        return absl::DataLossError(
+            applied_seq_ == base
+                ? absl::StrCat("the log does not reach back to seq ", base + 1,
+                               " (first record is ", rec.seq(), ")")
+                : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1, ", got ",
+                               rec.seq()));
+      }
+      RETURN_IF_ERROR(ApplyLogRecordLocked(rec));
+      *last_time = rec.time_unix_micros();
+    }
+    return absl::OkStatus();
+  };
+  if (prefetch != nullptr && prefetch->Reads(after_seq)) {
+    v1::ReadLogResponse resp;
+    absl::Status error;
+    while (error.ok() && prefetch->Next(&resp)) error = apply(resp);
+    prefetch->Stop();
+    RETURN_IF_ERROR(error);
+  }
   while (true) {
     uint64_t applied;
     {
@@ -288,24 +452,7 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
     auto reader = persistor_->ReadLog(&ctx, req);
     v1::ReadLogResponse resp;
     absl::Status error;
-    while (error.ok() && reader->Read(&resp)) {
-      absl::MutexLock l(&mu_);
-      for (const v1::JournalRecord& rec : resp.records()) {
-        if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
-        if (rec.seq() != applied_seq_ + 1) {
-          error = absl::DataLossError(
-              applied_seq_ == base
-                  ? absl::StrCat("the log does not reach back to seq ", base + 1,
-                                 " (first record is ", rec.seq(), ")")
-                  : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1,
-                                 ", got ", rec.seq()));
-          break;
-        }
-        error = ApplyLogRecordLocked(rec);
-        if (!error.ok()) break;
-        *last_time = rec.time_unix_micros();
-      }
-    }
+    while (error.ok() && reader->Read(&resp)) error = apply(resp);
     if (!error.ok()) {
       ctx.TryCancel();
       reader->Finish();
