@@ -163,16 +163,9 @@ class Engine {
   absl::Status NotServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status Recover();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
-  // Reads the log ahead during recovery (engine_recovery.cc).
-  class LogPrefetch;
-  // Loads the newest usable snapshot; returns NOT_FOUND when none. Starts
-  // `prefetch` (if given) after the first snapshot header it receives.
-  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
-                            LogPrefetch* prefetch = nullptr);
-  // Applies the log after `after_seq` up to `durable_seq`, first what
-  // `prefetch` read (if it read from `after_seq`).
-  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
-                      LogPrefetch* prefetch = nullptr);
+  // Loads the newest usable snapshot; returns NOT_FOUND when none.
+  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header);
+  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time);
   // Applies one log record (REQUIRES: its seq is applied_seq_ + 1); shared by
   // Replay and the standby's follower. DATA_LOSS when the delta does not apply.
   absl::Status ApplyLogRecordLocked(const v1::JournalRecord& rec)
@@ -194,7 +187,6 @@ class Engine {
   // than an interval ago (then the newest snapshot's seq and time become
   // last_snapshot_*).
   void RunStandbySnapshots();
-  absl::StatusOr<v1::TakeSnapshotResponse> StandbySnapshotByFork();
   bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
@@ -225,8 +217,13 @@ class Engine {
   void RunSnapshotter();
   void RunConsistency();
   // Forks a child that encodes the graph as it is now (forked_encode.h),
-  // then stores its output with PutSnapshot.
-  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork();
+  // then stores its output with PutSnapshot. The active's snapshot
+  // (from_standby false) names the journal's epoch, waits until its seq is
+  // durable, and a fenced store is fatal. The hot standby's (true) names
+  // the epoch of the record it followed last, is marked from_standby, is
+  // refused (FAILED_PRECONDITION) inside a get_all image, and a promote
+  // cancels it (CANCELLED); its caller logs its failures.
+  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork(bool from_standby);
   // The snapshot's sections (dedupe marks) from the state under mu_.
   snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
