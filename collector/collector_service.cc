@@ -1,6 +1,7 @@
 #include "collector/collector_service.h"
 
 #include <glog/logging.h>
+#include <google/protobuf/arena.h>
 
 #include "absl/time/clock.h"
 #include "collector/passthrough.h"
@@ -11,8 +12,17 @@
 
 namespace vitrage::collector {
 
+// vitrage_sample_date has one-second resolution: formatted once a second.
 std::string SampleDateNow() {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local std::string cached;
+  const absl::Time now = absl::Now();
+  const int64_t second = absl::ToUnixSeconds(now);
+  if (second != cached_second) {
+    cached = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now, absl::UTCTimeZone());
+    cached_second = second;
+  }
+  return cached;
 }
 
 CollectorService::CollectorService(CollectorOptions options,
@@ -91,9 +101,7 @@ absl::Status CollectorService::StartTail(const std::string& path) {
         return;
       }
       ++changes_;
-      v1::Event ev;
-      EncodePassthrough(*ops, "update", SampleDateNow(), ev.mutable_fields());
-      outbox_.AddNow(std::move(ev));
+      QueueOpsLocked(*ops, SampleDateNow());
       ++n;
     }
     LOG(INFO) << "tail " << path << ": queued " << n << " events in "
@@ -109,10 +117,21 @@ uint64_t CollectorService::GenerateChange() {
   std::string now = SampleDateNow();
   std::vector<Op> ops = model_->NextChange(now);
   ++changes_;
-  v1::Event ev;
-  EncodePassthrough(ops, "update", now, ev.mutable_fields());
   // Under mu_: GetAll sees the model and the seq that produced it together.
-  return outbox_.AddNow(std::move(ev));
+  return QueueOpsLocked(ops, now);
+}
+
+uint64_t CollectorService::QueueOpsLocked(const std::vector<Op>& ops, const std::string& now) {
+  // Built on an arena in a stack block: the event's many small messages
+  // are encoded into the outbox and then dropped at once.
+  alignas(16) char block[32 << 10];
+  google::protobuf::ArenaOptions ao;
+  ao.initial_block = block;
+  ao.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(ao);
+  auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
+  EncodePassthrough(ops, "update", now, ev->mutable_fields());
+  return outbox_.AddNow(*ev);
 }
 
 void CollectorService::RunGenerator() {

@@ -4,11 +4,16 @@
 
 #include <algorithm>
 
+#include "common/encoded_rpc.h"
+#include "vitrage/wire/encoded.pb.h"
+
 namespace vitrage::collector {
 
 Outbox::Outbox(OutboxOptions options, std::shared_ptr<grpc::Channel> graph)
     : options_(std::move(options)),
-      stub_(graph ? v1::Graph::NewStub(graph) : nullptr) {
+      channel_(std::move(graph)),
+      stream_path_(MethodPath(v1::Graph::service_full_name(), "PushEventStream")),
+      push_path_(MethodPath(v1::Graph::service_full_name(), "PushEvents")) {
   pusher_ = std::thread([this] { Run(); });
 }
 
@@ -33,19 +38,26 @@ bool Outbox::WaitForRoom() {
   return !shutdown_;
 }
 
-uint64_t Outbox::Add(v1::Event event) {
+uint64_t Outbox::Add(const v1::Event& event) {
   if (!WaitForRoom()) return 0;
-  return AddNow(std::move(event));
+  return AddNow(event);
 }
 
-uint64_t Outbox::AddNow(v1::Event event) {
+uint64_t Outbox::AddNow(const v1::Event& event) {
+  // The event is encoded outside the lock; source and source_seq (fields 1
+  // and 2) are encoded after it once the seq is known. A parser takes the
+  // last value of a repeated scalar field, so these win over any the caller
+  // set, and field order means nothing to it.
+  std::string bytes;
+  event.SerializeToString(&bytes);
   absl::MutexLock l(&mu_);
   if (shutdown_) return 0;
   uint64_t seq = ++counters_.last_seq;
-  event.set_source(options_.source);
-  event.set_source_seq(seq);
-  queue_.push_back(std::move(event));
-  added_.push_back(absl::Now());
+  v1::Event head;
+  head.set_source(options_.source);
+  head.set_source_seq(seq);
+  head.AppendToString(&bytes);
+  queue_.push_back(Pending{seq, std::move(bytes), absl::Now()});
   counters_.pending = queue_.size();
   return seq;
 }
@@ -85,15 +97,14 @@ OutboxCounters Outbox::counters() const {
 void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
   absl::Time now = absl::Now();
   constexpr size_t kSamples = 100'000;
-  while (!queue_.empty() && queue_.front().source_seq() <= last) {
-    float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - added_.front()));
+  while (!queue_.empty() && queue_.front().seq <= last) {
+    float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - queue_.front().added));
     if (latency_ms_.size() < kSamples) {
       latency_ms_.push_back(ms);
     } else {
       latency_ms_[latency_next_++ % kSamples] = ms;
     }
     queue_.pop_front();
-    added_.pop_front();
   }
   counters_.acked += count;
   counters_.duplicates += duplicates;
@@ -102,11 +113,13 @@ void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
 }
 
 grpc::Status Outbox::PushOnce() {
-  v1::PushEventsRequest req;
+  wire::EncodedPushEventsRequest req;
+  uint64_t last = 0;
   {
     absl::MutexLock l(&mu_);
     size_t n = std::min<size_t>(queue_.size(), options_.batch_size);
-    for (size_t i = 0; i < n; ++i) *req.add_events() = queue_[i];
+    for (size_t i = 0; i < n; ++i) req.add_events(queue_[i].bytes);
+    if (n > 0) last = queue_[n - 1].seq;
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.push_timeout));
@@ -116,13 +129,10 @@ grpc::Status Outbox::PushOnce() {
     inflight_ = &ctx;
   }
   v1::PushEventsResponse resp;
-  grpc::Status st = stub_->PushEvents(&ctx, req, &resp);
+  grpc::Status st = UnaryCall(channel_, push_path_, &ctx, req, &resp);
   absl::MutexLock l(&mu_);
   inflight_ = nullptr;
-  if (st.ok()) {
-    AckLocked(req.events(req.events_size() - 1).source_seq(), req.events_size(),
-              resp.duplicates());
-  }
+  if (st.ok()) AckLocked(last, req.events_size(), resp.duplicates());
   return st;
 }
 
@@ -133,7 +143,8 @@ grpc::Status Outbox::RunStream() {
     if (shutdown_) return grpc::Status(grpc::StatusCode::CANCELLED, "shut down");
     inflight_ = &ctx;
   }
-  auto stream = stub_->PushEventStream(&ctx);
+  auto stream = OpenBidiStream<wire::EncodedPushEventsRequest, v1::PushEventsResponse>(
+      channel_, stream_path_, &ctx);
   struct Sent {
     uint64_t last;
     uint64_t count;
@@ -147,7 +158,7 @@ grpc::Status Outbox::RunStream() {
   uint64_t last_sent = 0;
   {
     absl::MutexLock l(&mu_);
-    if (!queue_.empty()) last_sent = queue_.front().source_seq() - 1;
+    if (!queue_.empty()) last_sent = queue_.front().seq - 1;
   }
   std::thread reader([&] {
     v1::PushEventsResponse resp;
@@ -168,12 +179,12 @@ grpc::Status Outbox::RunStream() {
   const size_t window = static_cast<size_t>(std::max(1, options_.window));
   bool writes_done = false;
   while (true) {
-    v1::PushEventsRequest req;
+    wire::EncodedPushEventsRequest req;
     {
       absl::MutexLock l(&mu_);
       auto can_act = [&] {
         mu_.AssertHeld();
-        bool unsent = !queue_.empty() && queue_.back().source_seq() > last_sent;
+        bool unsent = !queue_.empty() && queue_.back().seq > last_sent;
         return shutdown_ || reader_done || (paused_ && sent.empty()) ||
                (!paused_ && unsent && sent.size() < window);
       };
@@ -189,16 +200,16 @@ grpc::Status Outbox::RunStream() {
         break;
       }
       if (paused_ && sent.empty()) break;
-      if (paused_ || queue_.empty() || queue_.back().source_seq() <= last_sent ||
+      if (paused_ || queue_.empty() || queue_.back().seq <= last_sent ||
           sent.size() >= window) {
         continue;
       }
-      size_t first = last_sent < queue_.front().source_seq()
+      size_t first = last_sent < queue_.front().seq
                          ? 0
-                         : static_cast<size_t>(last_sent - queue_.front().source_seq() + 1);
+                         : static_cast<size_t>(last_sent - queue_.front().seq + 1);
       size_t n = std::min<size_t>(queue_.size() - first, options_.batch_size);
-      for (size_t i = first; i < first + n; ++i) *req.add_events() = queue_[i];
-      last_sent = req.events(req.events_size() - 1).source_seq();
+      for (size_t i = first; i < first + n; ++i) req.add_events(queue_[i].bytes);
+      last_sent = queue_[first + n - 1].seq;
       sent.push_back(Sent{last_sent, n, absl::Now()});
     }
     if (!stream->Write(req)) break;  // the stream is gone: Finish says why
@@ -230,11 +241,11 @@ void Outbox::Run() {
       absl::MutexLock l(&mu_);
       auto ready = [this] {
         mu_.AssertHeld();
-        return shutdown_ || (!paused_ && !queue_.empty() && stub_ != nullptr);
+        return shutdown_ || (!paused_ && !queue_.empty() && channel_ != nullptr);
       };
       mu_.Await(absl::Condition(&ready));
       if (shutdown_) return;
-      first_seq = queue_.front().source_seq();
+      first_seq = queue_.front().seq;
     }
     grpc::Status st = use_stream ? RunStream() : PushOnce();
     if (use_stream && st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
@@ -262,7 +273,7 @@ void Outbox::Run() {
       LOG(WARNING) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents")
                    << " failed (" << st.error_code() << ": " << st.error_message() << "); "
                    << queue_.size() << " events wait; retrying from source_seq "
-                   << (queue_.empty() ? 0 : queue_.front().source_seq()) << " with backoff";
+                   << (queue_.empty() ? 0 : queue_.front().seq) << " with backoff";
     }
     auto stop = [this] {
       mu_.AssertHeld();

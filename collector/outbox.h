@@ -5,7 +5,10 @@
 // graph without that RPC gets one PushEvents call at a time), and re-sends
 // everything unacked, in order, after an error (graph down, failover,
 // back-pressure) with backoff. Nothing leaves the outbox
-// unacked. The outbox is bounded: Add() blocks while it is full, which holds
+// unacked. Events are kept encoded (serialized once, in Add): requests are
+// vitrage.wire.EncodedPushEventsRequest, the same bytes as a
+// PushEventsRequest, so sending and re-sending never copies an event field
+// by field. The outbox is bounded: Add() blocks while it is full, which holds
 // the generator back (back-pressure).
 #ifndef VITRAGE_COLLECTOR_OUTBOX_H_
 #define VITRAGE_COLLECTOR_OUTBOX_H_
@@ -64,14 +67,14 @@ class Outbox {
   // Gives `event` the next source_seq (returned) and queues it. Blocks
   // while the outbox is full; returns 0 if the outbox shuts down meanwhile.
   // `fields` is the event body; source/source_seq are set here.
-  uint64_t Add(v1::Event event);
+  uint64_t Add(const v1::Event& event);
 
   // Waits until the outbox has room for one event (or shutdown: false).
   bool WaitForRoom();
 
   // Gives `event` the next source_seq and queues it even when full (the
   // caller checked WaitForRoom and is the only producer).
-  uint64_t AddNow(v1::Event event);
+  uint64_t AddNow(const v1::Event& event);
 
   // Waits until every event up to `seq` is acked (or deadline).
   bool WaitAcked(uint64_t seq, absl::Time deadline);
@@ -96,12 +99,19 @@ class Outbox {
   void AckLocked(uint64_t last, uint64_t count, uint64_t duplicates)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  struct Pending {
+    uint64_t seq;       // source_seq
+    std::string bytes;  // the serialized v1::Event, source and seq set
+    absl::Time added;
+  };
+
   const OutboxOptions options_;
-  std::unique_ptr<v1::Graph::Stub> stub_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::string stream_path_;  // "/vitrage.v1.Graph/PushEventStream"
+  const std::string push_path_;    // "/vitrage.v1.Graph/PushEvents"
 
   mutable absl::Mutex mu_;
-  std::deque<v1::Event> queue_ ABSL_GUARDED_BY(mu_);
-  std::deque<absl::Time> added_ ABSL_GUARDED_BY(mu_);  // parallel to queue_
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<float> latency_ms_ ABSL_GUARDED_BY(mu_);  // ring of samples
   size_t latency_next_ ABSL_GUARDED_BY(mu_) = 0;
   OutboxCounters counters_ ABSL_GUARDED_BY(mu_);

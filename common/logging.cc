@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include "absl/synchronization/mutex.h"
+
 namespace vitrage {
 
 void InitLogging(const char* program, const std::string& log_dir, bool debug) {
@@ -16,6 +18,11 @@ void InitLogging(const char* program, const std::string& log_dir, bool debug) {
   if (debug) FLAGS_v = 1;
   google::InitGoogleLogging(program);
   google::InstallFailureSignalHandler();
+  // Debian's abseil is built without NDEBUG, so absl::Mutex keeps a lock-
+  // order graph on every nested acquisition (measured: ~1 % of the graph's
+  // intake CPU). The services' lock order is checked by the TSan runs
+  // (deploy/sanitizers.sh) instead.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 }  // namespace vitrage

@@ -5,14 +5,17 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/encoded_rpc.h"
 #include "common/grpc_util.h"
+#include "vitrage/wire/encoded.pb.h"
 
 namespace vitrage::journal {
 
 JournalClient::JournalClient(std::shared_ptr<grpc::Channel> channel,
                              JournalOptions options, uint64_t epoch,
                              uint64_t durable_seq)
-    : stub_(v1::Persistor::NewStub(channel)),
+    : channel_(std::move(channel)),
+      append_path_(MethodPath(v1::Persistor::service_full_name(), "Append")),
       options_(options),
       epoch_(epoch),
       durable_seq_(durable_seq),
@@ -65,8 +68,10 @@ absl::Status JournalClient::fatal_status() const {
   return fatal_;
 }
 
-absl::Status JournalClient::Append(v1::JournalRecord record) {
-  size_t bytes = record.ByteSizeLong();
+absl::Status JournalClient::Append(const v1::JournalRecord& record) {
+  std::string encoded;
+  record.SerializeToString(&encoded);
+  const size_t bytes = encoded.size();
   absl::MutexLock l(&mu_);
   if (!fatal_.ok()) return fatal_;
   if (shutdown_) return absl::UnavailableError("journal is shut down");
@@ -82,7 +87,7 @@ absl::Status JournalClient::Append(v1::JournalRecord record) {
         " bytes not yet durable; limits ", options_.max_buffer_records, " / ",
         options_.max_buffer_bytes, ")"));
   }
-  buffer_.push_back(Entry{std::move(record), bytes});
+  buffer_.push_back(Entry{record.seq(), std::move(encoded)});
   buffer_bytes_ += bytes;
   ++next_seq_;
   return absl::OkStatus();
@@ -189,7 +194,8 @@ grpc::Status JournalClient::RunStream() {
     sent_seq_ = durable_seq_;  // re-send everything not yet durable
     inflight_bytes_ = 0;
   }
-  auto stream = stub_->Append(&context);
+  auto stream = OpenBidiStream<wire::EncodedAppendRequest, v1::AppendResponse>(
+      channel_, append_path_, &context);
 
   std::thread reader([&] {
     v1::AppendResponse resp;
@@ -202,10 +208,10 @@ grpc::Status JournalClient::RunStream() {
       }
       uint64_t d = resp.durable_seq();
       if (d > durable_seq_) {
-        while (!buffer_.empty() && buffer_.front().record.seq() <= d) {
-          buffer_bytes_ -= buffer_.front().bytes;
-          if (buffer_.front().record.seq() <= sent_seq_) {
-            inflight_bytes_ -= buffer_.front().bytes;
+        while (!buffer_.empty() && buffer_.front().seq <= d) {
+          buffer_bytes_ -= buffer_.front().bytes.size();
+          if (buffer_.front().seq <= sent_seq_) {
+            inflight_bytes_ -= buffer_.front().bytes.size();
           }
           buffer_.pop_front();
         }
@@ -220,14 +226,14 @@ grpc::Status JournalClient::RunStream() {
   });
 
   while (true) {
-    v1::AppendRequest req;
+    wire::EncodedAppendRequest req;
     req.set_epoch(epoch_);
     {
       absl::MutexLock l(&mu_);
       auto ready = [&] {
         mu_.AssertHeld();
         if (shutdown_ || stream_broken_) return true;
-        if (buffer_.empty() || buffer_.back().record.seq() <= sent_seq_) {
+        if (buffer_.empty() || buffer_.back().seq <= sent_seq_) {
           return false;
         }
         return inflight_bytes_ <= options_.max_inflight_bytes;
@@ -237,19 +243,19 @@ grpc::Status JournalClient::RunStream() {
       // Entries are dense: index of sent_seq_+1 is sent_seq_+1 - front.seq.
       size_t i = buffer_.empty() ? 0
                                  : static_cast<size_t>(
-                                       sent_seq_ + 1 - buffer_.front().record.seq());
+                                       sent_seq_ + 1 - buffer_.front().seq);
       size_t bytes = 0;
       for (; i < buffer_.size(); ++i) {
         const Entry& e = buffer_[i];
         if (req.records_size() > 0 &&
             (static_cast<size_t>(req.records_size()) >= options_.max_batch_records ||
-             bytes + e.bytes > options_.max_batch_bytes)) {
+             bytes + e.bytes.size() > options_.max_batch_bytes)) {
           break;
         }
-        *req.add_records() = e.record;
-        bytes += e.bytes;
+        req.add_records(e.bytes);
+        bytes += e.bytes.size();
+        sent_seq_ = e.seq;
       }
-      sent_seq_ = req.records(req.records_size() - 1).seq();
       inflight_bytes_ += bytes;
     }
     if (!stream->Write(req)) break;

@@ -13,7 +13,10 @@
 // When the stream breaks (persistor restarted, network, database down) the
 // sender reconnects with backoff and re-sends every buffered record, i.e.
 // everything after the durable seq; the persistor acks records it already
-// has (idempotent by seq). The buffer is bounded in records and bytes: when
+// has (idempotent by seq). Records are kept encoded from Append on: a batch
+// is the records' bytes (vitrage.wire.EncodedAppendRequest, the same bytes
+// as an AppendRequest), so sending or re-sending one never copies or
+// re-encodes a record field by field. The buffer is bounded in records and bytes: when
 // it is full Append() refuses and the caller must stop taking events
 // (back-pressure, never loss).
 //
@@ -68,7 +71,7 @@ class JournalClient {
   // Returns RESOURCE_EXHAUSTED when the buffer is full (nothing buffered),
   // the fatal status once the client is dead, INVALID_ARGUMENT when the
   // REQUIRES is broken.
-  absl::Status Append(v1::JournalRecord record);
+  absl::Status Append(const v1::JournalRecord& record);
 
   // Waits until the buffer can take `records` more records (or `deadline`).
   // OK, DEADLINE_EXCEEDED, or the fatal status.
@@ -97,8 +100,8 @@ class JournalClient {
 
  private:
   struct Entry {
-    v1::JournalRecord record;
-    size_t bytes;
+    uint64_t seq;
+    std::string bytes;  // the serialized JournalRecord
   };
 
   void Run();
@@ -106,7 +109,8 @@ class JournalClient {
   grpc::Status RunStream();
   bool IsFatal(const grpc::Status& s) const;
 
-  const std::unique_ptr<v1::Persistor::Stub> stub_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::string append_path_;  // "/vitrage.v1.Persistor/Append"
   const JournalOptions options_;
   const uint64_t epoch_;
 

@@ -280,13 +280,17 @@ void Engine::NoteMarkLocked(const std::string& source, uint64_t seq) {
 }
 
 uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
-  record.set_seq(++applied_seq_);
-  record.set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
-  last_record_time_ = record.time_unix_micros();
-  if (!record.source().empty()) NoteMarkLocked(record.source(), record.source_seq());
+  return CommitRecordLocked(&record);
+}
+
+uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
+  record->set_seq(++applied_seq_);
+  record->set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  last_record_time_ = record->time_unix_micros();
+  if (!record->source().empty()) NoteMarkLocked(record->source(), record->source_seq());
   if (!journal_) return 0;
-  record.set_epoch(journal_->epoch());
-  absl::Status s = journal_->Append(std::move(record));
+  record->set_epoch(journal_->epoch());
+  absl::Status s = journal_->Append(*record);
   if (!s.ok()) {
     // Room was reserved before applying; only a dying journal refuses.
     LOG(ERROR) << "journal refused seq " << applied_seq_ << ": " << s;
@@ -295,16 +299,32 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
 }
 
 uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
-  v1::JournalRecord rec;
+  if (record_arena_ == nullptr) {
+    // The first block is ours and survives Reset(): a typical record never
+    // makes the arena allocate.
+    constexpr size_t kBlock = 256 << 10;
+    record_arena_block_ = std::make_unique<char[]>(kBlock);
+    google::protobuf::ArenaOptions ao;
+    ao.initial_block = record_arena_block_.get();
+    ao.initial_block_size = kBlock;
+    ao.max_block_size = 1 << 20;
+    record_arena_ = std::make_unique<google::protobuf::Arena>(ao);
+  }
+  struct ResetArena {
+    google::protobuf::Arena* arena;
+    ~ResetArena() { arena->Reset(); }
+  } reset{record_arena_.get()};
+  v1::JournalRecord& rec =
+      *google::protobuf::Arena::CreateMessage<v1::JournalRecord>(record_arena_.get());
   handler_->Handle(ev, &graph_, rec.mutable_delta(), rec.mutable_event_kind());
   if (dedupe) {
     rec.set_source(ev.source());
     rec.set_source_seq(ev.source_seq());
   }
-  if (!evaluator_on_) return CommitRecordLocked(std::move(rec));
+  if (!evaluator_on_) return CommitRecordLocked(&rec);
   std::vector<std::string> affected;
   evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
-  uint64_t seq = CommitRecordLocked(std::move(rec));
+  uint64_t seq = CommitRecordLocked(&rec);
   if (!affected.empty()) EvaluateLocked(std::move(affected));
   return seq;
 }
@@ -548,7 +568,7 @@ void Engine::RunSnapshotter() {
     }
     // A hot standby may have stored a recent one (engine_standby.cc).
     if (periodic && SkipPeriodicSnapshot()) continue;
-    auto result = SnapshotByFork(/*from_standby=*/false);
+    auto result = SnapshotByFork();
     absl::MutexLock l(&snap_mu_);
     snap_result_ = result;
     snap_done_ = ticket;
@@ -583,33 +603,20 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   return sections;
 }
 
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standby) {
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork() {
   const absl::Time t0 = absl::Now();
-  const char* const what = from_standby ? "standby snapshot" : "snapshot";
   snapshot::SnapshotInfo info;
-  // The active's snapshots name its own epoch; a standby's names the epoch
-  // of the record it ends at (read with the seq, under mu_, below).
-  if (!from_standby) info.epoch = journal_->epoch();
+  info.epoch = journal_->epoch();
   snapshot::EncodeOptions eo;
   eo.compute_digest = options_.snapshot_digest;
   eo.parallel = false;  // the child must not start threads
   std::optional<absl::StatusOr<ForkedEncode>> forked;
   double stall_ms;
   {
-    // Intake (or the standby's follower) waits only for the fork itself
-    // (the page-table copy); the child encodes the graph exactly as it is
-    // at this seq.
+    // Intake waits only for the fork itself (the page-table copy); the
+    // child encodes the graph exactly as it is at this seq.
     absl::MutexLock l(&mu_);
     const absl::Time locked = absl::Now();
-    if (from_standby) {
-      if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
-        // Between the records of a get_all image the graph is not yet at
-        // applied_seq_ (engine_get_all.cc applies the image at its last one).
-        return absl::FailedPreconditionError(
-            "the standby's graph is not at a record it followed (or inside a get_all image)");
-      }
-      info.epoch = standby_record_epoch_;
-    }
     info.seq = applied_seq_;
     info.seq_time_unix_micros = last_record_time_;
     info.created_unix_micros = absl::ToUnixMicros(locked);
@@ -619,81 +626,50 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standb
     }));
     stall_ms = Ms(absl::Now() - locked);
   }
-  // The active logs its failures here; the standby snapshotter logs them
-  // (RunStandbySnapshots), and a promote or shutdown cancels it.
   absl::StatusOr<ForkedEncode>& child = *forked;
   if (!child.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
-                 << child.status() << "); the previous snapshot stays in force";
-    }
+    LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
+               << child.status() << "); the previous snapshot stays in force";
     return child.status();
   }
   const uint64_t seq = info.seq;
-  VLOG(1) << what << " at seq " << seq << ": encoder process " << child->pid()
+  VLOG(1) << "snapshot at seq " << seq << ": encoder process " << child->pid()
           << " forked, processing paused " << stall_ms << " ms";
   // The snapshot must not be ahead of the durable log (waits while the
-  // child encodes). A standby follows durable records only.
-  if (!from_standby) {
-    RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
-  }
-  auto encoded = child->Wait(absl::Seconds(600), [this, from_standby] {
-    if (from_standby) {
-      absl::MutexLock l(&standby_mu_);
-      return follow_stop_;
-    }
+  // child encodes).
+  RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
+  auto encoded = child->Wait(absl::Seconds(600), [this] {
     absl::MutexLock l(&snap_mu_);
     return snap_stop_;
   });
   if (!encoded.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
-                 << "; the previous snapshot stays in force";
-    }
+    LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
+               << "; the previous snapshot stays in force";
     return encoded.status();
   }
-  if (from_standby) encoded->header.set_from_standby(true);
   const absl::Time t1 = absl::Now();
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
-  if (from_standby) {
-    // A promote must not wait for this call (StopFollower cancels it).
-    absl::MutexLock l(&standby_mu_);
-    if (follow_stop_) return absl::CancelledError("standby stopping");
-    standby_snap_ctx_ = &ctx;
-  } else {
-    // Right after a persistor restart the channel may still be
-    // reconnecting: wait for it within the deadline instead of failing at
-    // once.
-    ctx.set_wait_for_ready(true);
-  }
+  // Right after a persistor restart the channel may still be reconnecting:
+  // wait for it within the deadline instead of failing at once.
+  ctx.set_wait_for_ready(true);
   v1::PutSnapshotResponse resp;
-  grpc::Status st;
-  {
-    auto writer = persistor_->PutSnapshot(&ctx, &resp);
-    v1::PutSnapshotRequest req;
-    *req.mutable_header() = encoded->header;
-    bool ok = writer->Write(req);
-    for (auto& chunk : encoded->chunks) {
-      if (!ok) break;
-      req.Clear();
-      *req.mutable_chunk() = std::move(chunk);
-      ok = writer->Write(req);
-    }
-    if (ok) writer->WritesDone();
-    st = writer->Finish();
+  auto writer = persistor_->PutSnapshot(&ctx, &resp);
+  v1::PutSnapshotRequest req;
+  *req.mutable_header() = encoded->header;
+  bool ok = writer->Write(req);
+  for (auto& chunk : encoded->chunks) {
+    if (!ok) break;
+    req.Clear();
+    *req.mutable_chunk() = std::move(chunk);
+    ok = writer->Write(req);
   }
-  if (from_standby) {
-    absl::MutexLock l(&standby_mu_);
-    standby_snap_ctx_ = nullptr;
-    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
-  }
+  if (ok) writer->WritesDone();
+  grpc::Status st = writer->Finish();
   if (!st.ok()) {
     absl::Status s = FromGrpcStatus(st);
-    if (from_standby) return s;
     LOG(ERROR) << "snapshot at seq " << seq << " was not stored (" << st.error_message()
                << "); the previous snapshot stays in force";
-    // Fenced: another graph took a newer epoch.
     if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) Fatal(s);
     return s;
   }
@@ -703,13 +679,11 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standb
   out.set_stored_bytes(resp.stored_bytes());
   out.set_stall_ms(stall_ms);
   out.set_total_ms(Ms(absl::Now() - t0));
-  LOG(INFO) << what << " " << resp.snapshot_id() << " stored: seq " << seq
-            << (from_standby ? absl::StrCat(" (records of epoch ", info.epoch, ")") : "") << ", "
+  LOG(INFO) << "snapshot " << resp.snapshot_id() << " stored: seq " << seq << ", "
             << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
             << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
-            << " chunks; " << (from_standby ? "following" : "processing") << " paused "
-            << stall_ms << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
-            << Ms(absl::Now() - t1) << " ms";
+            << " chunks; processing paused " << stall_ms << " ms (fork), encode "
+            << Ms(t1 - t0) << " ms (child process), store " << Ms(absl::Now() - t1) << " ms";
   return out;
 }
 

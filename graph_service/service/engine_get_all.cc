@@ -49,6 +49,15 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
   int failures = 0;
   uint64_t events = 0;
   std::string shape;
+  // However this ends (image, events, failure, shutdown), the handler must
+  // not go on treating live events as get_all events.
+  struct CloseGetAll {
+    Engine* engine;
+    ~CloseGetAll() {
+      absl::MutexLock l(&engine->mu_);
+      engine->handler_->CancelGetAll();
+    }
+  } close_get_all{this};
   while (true) {
     {
       absl::MutexLock l(&status_mu_);

@@ -35,8 +35,12 @@ class EventHandler {
   // get_all reconciliation: BeginGetAll, then Handle for every get_all
   // event, then EndGetAll appends the removal of whatever the datasources
   // no longer report.
+  // CancelGetAll ends one without reconciling (it failed, or came as a
+  // graph image, which replaces the graph as a whole): the events after it
+  // are live events again. Harmless when no get_all is open.
   virtual void BeginGetAll() = 0;
   virtual void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) = 0;
+  virtual void CancelGetAll() = 0;
 
   // The handler's own periodic pass at `now` (Vitrage's consistency
   // enforcer: remove deleted entities after a grace period, delete stale

@@ -1,8 +1,10 @@
 #include "graph_service/service/graph_api.h"
 
 #include <glog/logging.h>
+#include <google/protobuf/arena.h>
 
 #include <deque>
+#include <memory>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -66,8 +68,21 @@ grpc::Status GraphApi::PushEventStream(
     }
   });
   absl::Status error;
-  v1::PushEventsRequest req;
-  while (stream->Read(&req)) {
+  // Each request is parsed on an arena that is reset once it is applied:
+  // an event's hundreds of small messages then cost no frees.
+  // Its first block is ours and survives Reset(): most requests fit.
+  constexpr size_t kBlock = 2 << 20;
+  std::unique_ptr<char[]> block(new char[kBlock]);
+  google::protobuf::ArenaOptions ao;
+  ao.initial_block = block.get();
+  ao.initial_block_size = kBlock;
+  ao.max_block_size = 4 << 20;
+  google::protobuf::Arena arena(ao);
+  while (true) {
+    arena.Reset();
+    v1::PushEventsRequest& req =
+        *google::protobuf::Arena::CreateMessage<v1::PushEventsRequest>(&arena);
+    if (!stream->Read(&req)) break;
     if (absl::Status s = CheckPushEvents(req, limits_); !s.ok()) {
       LOG_EVERY_N(WARNING, 100) << "refused PushEventStream request: " << s.message()
                                 << " (every 100th logged)";

@@ -32,6 +32,7 @@ class ProcessorHandler : public EventHandler {
               std::string* kind) override;
   void BeginGetAll() override;
   void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) override;
+  void CancelGetAll() override;
   void Periodic(graph::Graph* g, absl::Time now, std::vector<v1::GraphDelta>* deltas) override;
   uint64_t skipped() const override { return skipped_; }
 

@@ -21,12 +21,13 @@
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "persistor_service/mysql/store.h"
+#include "vitrage/wire/encoded.pb.h"
 
 namespace vitrage::persistor {
 namespace {
 
-using vitrage::v1::AppendRequest;
 using vitrage::v1::AppendResponse;
+using vitrage::wire::EncodedAppendRequest;
 using vitrage::v1::JournalRecord;
 
 constexpr size_t kDefaultReadLogBytes = 1 << 20;
@@ -145,8 +146,15 @@ auto RetryAborted(F f) -> decltype(f()) {
 // One Append stream. Reads batches, hands them to the LogWriter, writes one
 // AppendResponse per batch in order; the first error ends the stream with
 // that status once every batch it queued has been completed.
+//
+// The stream is a raw method: a request is parsed as EncodedAppendRequest
+// (vitrage/wire/encoded.proto, the same bytes as an AppendRequest), which
+// leaves every record as the bytes the graph serialized. Each record is
+// still parsed once (on an arena, reset per request) to check it is a
+// well-formed JournalRecord with the batch's seq and epoch, and is then
+// stored byte for byte as received.
 class AppendReactor
-    : public grpc::ServerBidiReactor<AppendRequest, AppendResponse>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public BatchSink,
       public std::enable_shared_from_this<AppendReactor> {
  public:
@@ -178,7 +186,7 @@ class AppendReactor
       Advance();
       return;
     }
-    absl::StatusOr<std::unique_ptr<PendingBatch>> batch = MakeBatch(request_);
+    absl::StatusOr<std::unique_ptr<PendingBatch>> batch = ReadBatch();
     if (!batch.ok()) {
       LOG(WARNING) << "rejected journal batch: " << batch.status().message();
       SetError(batch.status());
@@ -231,47 +239,73 @@ class AppendReactor
   bool failed() const override { return failed_.load(); }
 
  private:
-  absl::StatusOr<std::unique_ptr<PendingBatch>> MakeBatch(
-      const AppendRequest& req) {
-    if (req.records_size() == 0) {
+  // Parses request_ and turns it into a batch for the writer.
+  absl::StatusOr<std::unique_ptr<PendingBatch>> ReadBatch() {
+    EncodedAppendRequest req;
+    grpc::Status st =
+        grpc::SerializationTraits<EncodedAppendRequest>::Deserialize(&request_, &req);
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Append: the request is not an AppendRequest: ", st.error_message()));
+    }
+    return MakeBatch(&req);
+  }
+
+  absl::StatusOr<std::unique_ptr<PendingBatch>> MakeBatch(EncodedAppendRequest* req) {
+    if (req->records_size() == 0) {
       return absl::InvalidArgumentError("empty batch: no records");
     }
-    if (req.records_size() > max_records_) {
+    if (req->records_size() > max_records_) {
       return absl::InvalidArgumentError(
-          absl::StrCat("Append: ", req.records_size(), " records in one message; the limit is ",
+          absl::StrCat("Append: ", req->records_size(), " records in one message; the limit is ",
                        max_records_, " ([limits] max_records_per_append)"));
     }
-    if (req.epoch() == 0) {
+    if (req->epoch() == 0) {
       return absl::InvalidArgumentError(
           "batch has epoch 0: call AcquireEpoch first");
     }
     auto batch = std::make_unique<PendingBatch>();
-    batch->epoch = req.epoch();
-    batch->rows.reserve(req.records_size());
-    uint64_t expect = req.records(0).seq();
-    for (const JournalRecord& r : req.records()) {
-      if (r.seq() == 0) {
+    batch->epoch = req->epoch();
+    batch->rows.reserve(req->records_size());
+    uint64_t expect = 0;
+    for (int i = 0; i < req->records_size(); ++i) {
+      std::string* bytes = req->mutable_records(i);
+      JournalRecord* r = google::protobuf::Arena::CreateMessage<JournalRecord>(&arena_);
+      if (!r->ParseFromString(*bytes)) {
+        arena_.Reset();
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Append: record ", i, " of the batch (", bytes->size(),
+            " bytes) is not a valid JournalRecord"));
+      }
+      const uint64_t seq = r->seq();
+      const uint64_t epoch = r->epoch();
+      if (i == 0) expect = seq;
+      if (seq == 0) {
+        arena_.Reset();
         return absl::InvalidArgumentError("record with seq 0 (seqs start at 1)");
       }
-      if (r.seq() != expect) {
+      if (seq != expect) {
+        arena_.Reset();
         return absl::InvalidArgumentError(absl::StrCat(
-            "records in a batch must have consecutive seqs: seq ", r.seq(),
+            "records in a batch must have consecutive seqs: seq ", seq,
             " follows ", expect - 1));
       }
-      if (r.epoch() != req.epoch()) {
+      if (epoch != req->epoch()) {
+        arena_.Reset();
         return absl::InvalidArgumentError(
-            absl::StrCat("record seq ", r.seq(), " has epoch ", r.epoch(),
-                         " but the batch has epoch ", req.epoch()));
+            absl::StrCat("record seq ", seq, " has epoch ", epoch,
+                         " but the batch has epoch ", req->epoch()));
       }
       mysql::LogRow row;
-      row.seq = r.seq();
-      row.epoch = r.epoch();
-      row.bytes = SerializeDeterministic(r);
+      row.seq = seq;
+      row.epoch = epoch;
+      row.bytes.swap(*bytes);
       row.crc32c = crc32c::Value(row.bytes);
       batch->bytes += row.bytes.size() + 32;
       batch->rows.push_back(std::move(row));
       ++expect;
     }
+    arena_.Reset();
     return batch;
   }
 
@@ -285,10 +319,19 @@ class AppendReactor
   void Advance() {
     if (finished_) return;
     if (!writing_ && !acks_.empty() && error_.ok()) {
-      response_.set_durable_seq(acks_.front());
+      AppendResponse response;
+      response.set_durable_seq(acks_.front());
       acks_.pop_front();
-      writing_ = true;
-      StartWrite(&response_);
+      bool own = false;
+      response_.Clear();
+      grpc::Status st =
+          grpc::SerializationTraits<AppendResponse>::Serialize(response, &response_, &own);
+      if (!st.ok()) {
+        SetError(FromGrpcStatus(st));
+      } else {
+        writing_ = true;
+        StartWrite(&response_);
+      }
     }
     if (!error_.ok()) {
       // Every queued batch must come back before the reactor may go away.
@@ -318,8 +361,9 @@ class AppendReactor
 
   std::recursive_mutex mu_;
   std::shared_ptr<AppendReactor> self_;
-  AppendRequest request_;
-  AppendResponse response_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  google::protobuf::Arena arena_;  // records being checked (MakeBatch)
   std::deque<uint64_t> acks_;
   std::deque<size_t> inflight_sizes_;
   size_t inflight_bytes_ = 0;
@@ -587,7 +631,7 @@ grpc::Status PersistorService::AcquireEpoch(
   return grpc::Status::OK;
 }
 
-grpc::ServerBidiReactor<AppendRequest, AppendResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 PersistorService::Append(grpc::CallbackServerContext* /*context*/) {
   auto reactor = std::make_shared<AppendReactor>(
       &writer_, &shutting_down_, std::max<size_t>(4 * options_.max_batch_bytes,

@@ -46,7 +46,7 @@ struct PersistorOptions {
 };
 
 class PersistorService final
-    : public vitrage::v1::Persistor::WithCallbackMethod_Append<
+    : public vitrage::v1::Persistor::WithRawCallbackMethod_Append<
           vitrage::v1::Persistor::Service> {
  public:
   // Connects, creates/migrates the schema, deletes snapshots left incomplete
@@ -70,9 +70,11 @@ class PersistorService final
   grpc::Status AcquireEpoch(grpc::ServerContext* context,
                             const vitrage::v1::AcquireEpochRequest* request,
                             vitrage::v1::AcquireEpochResponse* response) override;
-  grpc::ServerBidiReactor<vitrage::v1::AppendRequest,
-                          vitrage::v1::AppendResponse>*
-  Append(grpc::CallbackServerContext* context) override;
+  // Raw (ByteBuffer) method: the requests are read as
+  // vitrage.wire.EncodedAppendRequest (wire-identical to AppendRequest), so
+  // each record's bytes are stored as they arrived, without a re-encode.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Append(
+      grpc::CallbackServerContext* context) override;
   grpc::Status PutSnapshot(
       grpc::ServerContext* context,
       grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,

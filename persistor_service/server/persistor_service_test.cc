@@ -8,10 +8,15 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/encoded_rpc.h"
+#include "common/grpc_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "vitrage/wire/encoded.pb.h"
 #include "persistor_service/server/test_util.h"
 
 namespace vitrage::persistor {
@@ -307,6 +312,48 @@ TEST_F(PersistorServiceTest, MalformedBatchesAreInvalidArgumentAndWriteNothing) 
     EXPECT_THAT(r.status.error_message(), HasSubstr(c.message));
   }
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
+}
+
+// Records reach the persistor as bytes (vitrage.wire.EncodedAppendRequest):
+// bytes that are not a JournalRecord are refused by index, and a valid
+// record sent after them in the same batch is not stored either. Records
+// that parse are stored byte for byte as sent.
+TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
+  StartPersistor();
+  const uint64_t e = Acquire();
+  auto channel = MakeChannel(persistor_->address(), 64 << 20);
+  const std::string path = MethodPath(v1::Persistor::service_full_name(), "Append");
+  auto send = [&](const wire::EncodedAppendRequest& req, v1::AppendResponse* resp) {
+    grpc::ClientContext ctx;
+    auto stream = OpenBidiStream<wire::EncodedAppendRequest, v1::AppendResponse>(
+        channel, path, &ctx);
+    EXPECT_TRUE(stream->Write(req));
+    stream->WritesDone();
+    bool got = stream->Read(resp);
+    grpc::Status st = stream->Finish();
+    EXPECT_EQ(got, st.ok());
+    return st;
+  };
+  AppendRequest good = MakeBatch(e, 1, 2);
+  wire::EncodedAppendRequest bad;
+  bad.set_epoch(e);
+  bad.add_records(good.records(0).SerializeAsString());
+  bad.add_records(std::string("\x0a\xff\xff\xff\xff\x0f", 6));  // field 1 as a 4 GiB string
+  v1::AppendResponse resp;
+  grpc::Status st = send(bad, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("record 1 of the batch (6 bytes) is not a valid "
+                                            "JournalRecord"));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
+
+  wire::EncodedAppendRequest ok;
+  ok.set_epoch(e);
+  for (const auto& r : good.records()) ok.add_records(r.SerializeAsString());
+  st = send(ok, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.durable_seq(), 2u);
+  EXPECT_EQ(Sql("SELECT HEX(record) FROM graph_log WHERE seq = 2"),
+            absl::StrCat(absl::AsciiStrToUpper(absl::BytesToHexString(ok.records(1))), "\n"));
 }
 
 TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
