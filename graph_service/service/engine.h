@@ -47,8 +47,6 @@
 #include <string>
 #include <thread>
 
-#include <google/protobuf/arena.h>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -196,7 +194,6 @@ class Engine {
   // than an interval ago (then the newest snapshot's seq and time become
   // last_snapshot_*).
   void RunStandbySnapshots();
-  absl::StatusOr<v1::TakeSnapshotResponse> StandbySnapshotByFork();
   bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
@@ -220,18 +217,20 @@ class Engine {
   // Applies one event under mu_ and journals it. Returns its seq (0 when
   // persistency is off).
   uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Gives `record` the next seq and journals it (the journal keeps it
-  // encoded; the record itself is not kept).
   uint64_t CommitRecordLocked(v1::JournalRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t CommitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fatal(const absl::Status& s);
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
   void RunSnapshotter();
   void RunConsistency();
   // Forks a child that encodes the graph as it is now (forked_encode.h),
-  // then stores its output with PutSnapshot.
-  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork();
+  // then stores its output with PutSnapshot. The active's snapshot
+  // (from_standby false) names the journal's epoch, waits until its seq is
+  // durable, and a fenced store is fatal. The hot standby's (true) names
+  // the epoch of the record it followed last, is marked from_standby, is
+  // refused (FAILED_PRECONDITION) inside a get_all image, and a promote
+  // cancels it (CANCELLED); its caller logs its failures.
+  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork(bool from_standby);
   // The snapshot's sections (dedupe marks) from the state under mu_.
   snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -268,11 +267,6 @@ class Engine {
   mutable absl::Mutex mu_;
   graph::Graph graph_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<EventHandler> handler_ ABSL_GUARDED_BY(mu_);
-  // Where ApplyLocked builds each event's record (reset after each event:
-  // the record is encoded into the journal at commit, and its delta's
-  // hundreds of small messages cost one reset instead of as many frees).
-  std::unique_ptr<char[]> record_arena_block_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<google::protobuf::Arena> record_arena_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
   uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
