@@ -89,6 +89,10 @@ class Graph {
   // Returns the slot of vertex `id`, or kNoSlot.
   Slot FindVertex(absl::string_view id) const;
   bool HasVertex(absl::string_view id) const { return FindVertex(id) != kNoSlot; }
+  // Starts loading the index entry FindVertex(id) reads, without waiting
+  // for it (a hint for callers that know a lookup is coming; changes
+  // nothing, so it may run under a reader lock).
+  void PrefetchVertex(absl::string_view id) const { vertex_index_.prefetch(id); }
   // REQUIRE: `v` is a live vertex slot.
   absl::string_view VertexId(Slot v) const { return vertices_[v].id.string_value(); }
   const Properties& VertexProps(Slot v) const { return vertices_[v].props; }

@@ -1,8 +1,11 @@
 #include "graph_service/graph/proto_convert.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "absl/container/inlined_vector.h"
 
 namespace vitrage::graph {
 
@@ -76,6 +79,104 @@ Value ValueFromProto(const v1::Value& v, KeyId key) {
     default:
       return Value();
   }
+}
+
+bool EqualsProto(const Value& v, const v1::Value& p) {
+  switch (p.kind_case()) {
+    case v1::Value::kBoolValue:
+      return v.kind() == Value::Kind::kBool && v.bool_value() == p.bool_value();
+    case v1::Value::kIntValue:
+      return v.kind() == Value::Kind::kInt && v.int_value() == p.int_value();
+    case v1::Value::kDoubleValue: {
+      if (v.kind() != Value::Kind::kDouble) return false;
+      // Bitwise, as Value::operator==.
+      double a = v.double_value(), b = p.double_value();
+      return memcmp(&a, &b, sizeof(double)) == 0;
+    }
+    case v1::Value::kStringValue:
+      return v.is_string() && v.string_value() == absl::string_view(p.string_value());
+    case v1::Value::kListValue: {
+      if (v.kind() != Value::Kind::kList) return false;
+      const auto& items = v.list_items();
+      const auto& in = p.list_value().values();
+      if (items.size() != static_cast<size_t>(in.size())) return false;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (!EqualsProto(items[i], in.Get(static_cast<int>(i)))) return false;
+      }
+      return true;
+    }
+    case v1::Value::kMapValue:
+      // Rare in properties; a map's member order is by key id, so compare
+      // built values.
+      return v.kind() == Value::Kind::kMap && v == ValueFromProto(p, 0);
+    default:
+      return v.is_null();  // null_value, or no kind (reads as null)
+  }
+}
+
+bool ReplaceVertexPropsFromProto(Graph* g, Slot v, const v1::MapValue& props,
+                                 v1::GraphDelta* delta) {
+  // The members as (key id, value), sorted by key id, the last of duplicate
+  // keys winning (as Value::Map): a stable insertion sort (few members).
+  struct In {
+    KeyId key;
+    const v1::Value* value;
+  };
+  // The vertex's members are cold (a random vertex of a large graph): start
+  // loading all of their lines now, so that the loads overlap each other and
+  // the key interning below.
+  const std::vector<MapEntry>& old = g->VertexProps(v).items();
+  {
+    const char* p = reinterpret_cast<const char*>(old.data());
+    const size_t bytes = old.size() * sizeof(MapEntry);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+  }
+  absl::InlinedVector<In, 32> in;
+  in.reserve(props.entries_size());
+  for (const v1::Property& p : props.entries()) {
+    In x{InternKey(p.key()), &p.value()};
+    size_t i = in.size();
+    in.push_back(x);
+    while (i > 0 && in[i - 1].key > x.key) {
+      in[i] = in[i - 1];
+      --i;
+    }
+    in[i] = x;
+  }
+  size_t n = 0;  // dedupe in place, keeping the last of equal keys
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (n > 0 && in[n - 1].key == in[i].key) {
+      in[n - 1] = in[i];
+    } else {
+      in[n++] = in[i];
+    }
+  }
+  in.resize(n);
+  // One merge walk: members that differ (built), vertex keys not in `props`.
+  for (const MapEntry& e : old) e.second.Prefetch();
+  absl::InlinedVector<MapEntry, 8> set;
+  absl::InlinedVector<KeyId, 8> remove;
+  size_t j = 0;
+  for (const MapEntry& e : old) {
+    while (j < in.size() && in[j].key < e.first) {
+      set.emplace_back(in[j].key, ValueFromProto(*in[j].value, in[j].key));
+      ++j;
+    }
+    if (j < in.size() && in[j].key == e.first) {
+      if (!EqualsProto(e.second, *in[j].value)) {
+        set.emplace_back(in[j].key, ValueFromProto(*in[j].value, in[j].key));
+      }
+      ++j;
+    } else {
+      remove.push_back(e.first);
+    }
+  }
+  for (; j < in.size(); ++j) {
+    set.emplace_back(in[j].key, ValueFromProto(*in[j].value, in[j].key));
+  }
+  if (set.empty() && remove.empty()) return false;
+  return g->UpdateVertexAt(v, absl::MakeConstSpan(set.data(), set.size()),
+                           absl::MakeConstSpan(remove.data(), remove.size()), delta);
 }
 
 void PropertiesToProto(const Properties& props,

@@ -16,12 +16,24 @@ void ValueToProto(const Value& v, v1::Value* out);
 // interned when `key` interns values (pass the property's key).
 Value ValueFromProto(const v1::Value& v, KeyId key);
 
+// True when `v` == ValueFromProto(p, key) (for any key), without building
+// the value (no allocation for scalars and lists of scalars).
+bool EqualsProto(const Value& v, const v1::Value& p);
+
 // Properties -> repeated Property (in key-id order).
 void PropertiesToProto(const Properties& props,
                        google::protobuf::RepeatedPtrField<v1::Property>* out);
 // repeated Property -> Properties (duplicate keys: the last wins).
 Properties PropertiesFromProto(
     const google::protobuf::RepeatedPtrField<v1::Property>& in);
+
+// Exactly g->ReplaceVertexPropsAt(v, m.map_entries(), delta) where m is
+// ValueFromProto of a v1::Value holding `props` (so duplicate keys: the last
+// wins), but only the members whose value differs from the vertex's are
+// converted: an update that changes a few of a vertex's properties builds
+// only those. REQUIRE: `v` is a live vertex slot of `g`.
+bool ReplaceVertexPropsFromProto(Graph* g, Slot v, const v1::MapValue& props,
+                                 v1::GraphDelta* delta);
 
 // REQUIRE: `v` / `e` are live slots of `g`.
 void VertexToProto(const Graph& g, Slot v, v1::Vertex* out);

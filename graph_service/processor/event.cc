@@ -18,6 +18,35 @@ Event EventFromMapValue(const v1::MapValue& fields) {
   return Event{graph::PropertiesFromProto(fields.entries())};
 }
 
+ProtoEvent ProtoEventFromMapValue(const v1::MapValue& fields) {
+  // The pass-through type string (processor/passthrough_transformer.h; not
+  // included here to keep the event free of transformers).
+  constexpr absl::string_view kPassthrough = "vitrage.passthrough";
+  ProtoEvent out;
+  const v1::Value* type = nullptr;
+  for (const v1::Property& p : fields.entries()) {
+    if (p.key() == "vitrage_entity_type") type = &p.value();
+  }
+  if (type == nullptr || type->kind_case() != v1::Value::kStringValue ||
+      type->string_value() != kPassthrough) {
+    out.event = EventFromMapValue(fields);
+    return out;
+  }
+  out.lazy_ops = true;
+  graph::Properties& props = out.event.fields;
+  props.Reserve(fields.entries_size());
+  for (const v1::Property& p : fields.entries()) {
+    if (p.key() == "ops") {
+      out.ops = &p.value();  // the last one wins, as in EventFromMapValue
+      continue;
+    }
+    graph::KeyId k = graph::InternKey(p.key());
+    props.AppendUnsorted(k, graph::ValueFromProto(p.value(), k));
+  }
+  props.SortAndDedupe();
+  return out;
+}
+
 absl::StatusOr<Event> EventFromJson(const nlohmann::json& j) {
   if (!j.is_object()) return absl::InvalidArgumentError("event is not a JSON object");
   return Event{graph::PropertiesFromJson(j)};

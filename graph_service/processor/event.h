@@ -42,6 +42,18 @@ extern const graph::KeyId kDatasourceName;   // vitrage_datasource_name
 
 // From the proto body of v1::Event (cheap: one pass, keys interned).
 Event EventFromMapValue(const v1::MapValue& fields);
+// A v1::Event body converted for Processor::Process(const ProtoEvent&):
+// every field is in `event`, except that a pass-through event's "ops" stay
+// in the body: `ops` points at them (nullptr when absent), and the
+// processor reads them from there, converting only the properties that
+// change the graph. Valid while the body lives.
+struct ProtoEvent {
+  Event event;
+  bool lazy_ops = false;  // a pass-through event: "ops" is not in `event`
+  const v1::Value* ops = nullptr;
+};
+// The same fields as EventFromMapValue (duplicate keys: the last wins).
+ProtoEvent ProtoEventFromMapValue(const v1::MapValue& fields);
 // From a parsed JSON object. INVALID_ARGUMENT when `j` is not an object.
 absl::StatusOr<Event> EventFromJson(const nlohmann::json& j);
 // From JSON text. INVALID_ARGUMENT (with the parser's message) on bad JSON.

@@ -39,7 +39,75 @@ absl::Status GetString(const Value& m, KeyId k, int i, absl::string_view* out) {
   return absl::OkStatus();
 }
 
+// The proto counterparts (a map's duplicate keys: the last wins, as in the
+// converted map).
+const v1::Value* ProtoMapGet(const v1::MapValue& m, KeyId k) {
+  absl::string_view name = graph::KeyName(k);
+  const v1::Value* found = nullptr;
+  for (const v1::Property& e : m.entries()) {
+    if (e.key() == name) found = &e.value();
+  }
+  return found;
+}
+
+absl::Status ProtoGetString(const v1::MapValue& m, KeyId k, int i, absl::string_view* out) {
+  const v1::Value* v = ProtoMapGet(m, k);
+  if (v == nullptr || v->kind_case() != v1::Value::kStringValue) {
+    return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i,
+                                                   "] needs string field \"",
+                                                   graph::KeyName(k), "\""));
+  }
+  *out = v->string_value();
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status PassthroughTransformer::TransformOps(const v1::Value* ops, Entity* out) const {
+  // Mirrors Transform below check for check.
+  out->action = GraphAction::kRawOps;
+  if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
+    return absl::InvalidArgumentError("passthrough event: field \"ops\" must be a list");
+  }
+  out->ops.reserve(ops->list_value().values_size());
+  int i = 0;
+  for (const v1::Value& mv : ops->list_value().values()) {
+    if (mv.kind_case() != v1::Value::kMapValue) {
+      return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i, "] is not a map"));
+    }
+    const v1::MapValue& m = mv.map_value();
+    absl::string_view kind;
+    absl::Status st = ProtoGetString(m, kOp, i, &kind);
+    if (!st.ok()) return st;
+    RawOp op;
+    if (kind == "set_vertex" || kind == "remove_vertex") {
+      op.kind = kind == "set_vertex" ? RawOp::kSetVertex : RawOp::kRemoveVertex;
+      st = ProtoGetString(m, kId, i, &op.id);
+      if (!st.ok()) return st;
+    } else if (kind == "set_edge" || kind == "remove_edge") {
+      op.kind = kind == "set_edge" ? RawOp::kSetEdge : RawOp::kRemoveEdge;
+      for (auto [k, dst] : {std::pair{kSource, &op.source}, std::pair{kTarget, &op.target},
+                            std::pair{kLabel, &op.label}}) {
+        st = ProtoGetString(m, k, i, dst);
+        if (!st.ok()) return st;
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("passthrough event: ops[", i, "] has unknown op \"", kind, "\""));
+    }
+    if (op.kind == RawOp::kSetVertex || op.kind == RawOp::kSetEdge) {
+      const v1::Value* p = ProtoMapGet(m, kProps);
+      if (p == nullptr || p->kind_case() != v1::Value::kMapValue) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("passthrough event: ops[", i, "] needs map field \"props\""));
+      }
+      op.proto_props = &p->map_value();
+    }
+    out->ops.push_back(std::move(op));
+    ++i;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status PassthroughTransformer::Transform(const Event& ev, Entity* out) const {
   out->action = GraphAction::kRawOps;

@@ -29,6 +29,10 @@ inline constexpr char kPassthroughEntityType[] = "vitrage.passthrough";
 class PassthroughTransformer : public Transformer {
  public:
   absl::Status Transform(const Event& event, Entity* out) const override;
+  // The same for the "ops" field still in its proto form (ProtoEvent::ops;
+  // nullptr when the event has none): same checks, same messages; the ops'
+  // properties stay unconverted (RawOp::proto_props).
+  absl::Status TransformOps(const v1::Value* ops, Entity* out) const;
 };
 
 }  // namespace vitrage::processor

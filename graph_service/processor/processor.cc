@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
+#include "graph_service/graph/proto_convert.h"
+#include "graph_service/processor/passthrough_transformer.h"
 
 namespace vitrage::processor {
 
@@ -30,6 +32,7 @@ const KeyId kAggregatedSeverity = graph::InternKey("vitrage_aggregated_severity"
 const KeyId kOperationalSeverity = graph::InternKey("vitrage_operational_severity");
 const KeyId kResourceId = graph::InternKey("vitrage_resource_id");
 const KeyId kResourceType = graph::InternKey("vitrage_resource_type");
+const KeyId kOps = graph::InternKey("ops");
 constexpr absl::string_view kResource = "RESOURCE";
 constexpr absl::string_view kAlarm = "ALARM";
 constexpr absl::string_view kNA = "N/A";
@@ -63,6 +66,8 @@ bool IsFreshEdge(const Properties& p, const std::string& label) {
 
 // A pass-through op's properties as a Properties (a copy sharing values).
 Properties PropertiesOf(const RawOp& op) {
+  // (The same members as the converted map value: last duplicate wins.)
+  if (op.proto_props != nullptr) return graph::PropertiesFromProto(op.proto_props->entries());
   Properties p;
   absl::Span<const graph::MapEntry> items = op.prop_items();
   p.Reserve(items.size());
@@ -153,6 +158,46 @@ absl::Status Processor::Process(const Event& event, v1::GraphDelta* delta) {
   ++stats_.processed;
   if (ent.action == GraphAction::kRawOps) return ApplyRawOps(ent, delta);
   return ProcessEntity(event, &ent, delta);
+}
+
+absl::Status Processor::Process(const ProtoEvent& event, v1::GraphDelta* delta) {
+  if (!event.lazy_ops) return Process(event.event, delta);
+  absl::string_view type = event.event.GetString(ekeys::kEntityType);
+  const Transformer* t = options_.transformers.Find(type);
+  const auto* pt = dynamic_cast<const PassthroughTransformer*>(t);
+  if (pt == nullptr) {
+    // Not the pass-through transformer under this registry: convert the
+    // ops too and take the general path.
+    Event full = event.event;
+    if (event.ops != nullptr) full.fields.Set(kOps, graph::ValueFromProto(*event.ops, kOps));
+    return Process(full, delta);
+  }
+  Entity ent;
+  RETURN_IF_ERROR(pt->TransformOps(event.ops, &ent));
+  ++stats_.processed;
+  return ApplyRawOps(ent, delta);
+}
+
+void Processor::Prefetch(const v1::MapValue& fields) const {
+  // A few ops are enough: a large event (a get_all's) would only evict its
+  // own first lines again.
+  constexpr int kMaxOps = 16;
+  for (const v1::Property& f : fields.entries()) {
+    if (f.key() != "ops" || f.value().kind_case() != v1::Value::kListValue) continue;
+    int n = 0;
+    for (const v1::Value& op : f.value().list_value().values()) {
+      if (op.kind_case() != v1::Value::kMapValue || ++n > kMaxOps) break;
+      const v1::MapValue& m = op.map_value();
+      bool set_vertex = false;
+      const std::string* id = nullptr;
+      for (const v1::Property& e : m.entries()) {
+        if (e.value().kind_case() != v1::Value::kStringValue) continue;
+        if (e.key() == "op") set_vertex = e.value().string_value() == "set_vertex";
+        if (e.key() == "id") id = &e.value().string_value();
+      }
+      if (set_vertex && id != nullptr) graph_->PrefetchVertex(*id);
+    }
+  }
 }
 
 // ------------------------------------------------------------ helpers
@@ -592,7 +637,9 @@ absl::Status Processor::ApplyRawOps(const Entity& ent, v1::GraphDelta* delta) {
     switch (op.kind) {
       case RawOp::kSetVertex: {
         Slot s = graph_->FindVertex(op.id);
-        if (s != kNoSlot) {
+        if (s != kNoSlot && op.proto_props != nullptr) {
+          graph::ReplaceVertexPropsFromProto(graph_, s, *op.proto_props, delta);
+        } else if (s != kNoSlot) {
           graph_->ReplaceVertexPropsAt(s, op.prop_items(), delta);
         } else {
           RETURN_IF_ERROR(graph_->AddVertex(op.id, PropertiesOf(op), delta));

@@ -90,6 +90,22 @@ class Processor {
   // for vitrage_entity_type, a malformed event) the graph is unchanged and
   // the status names the field.
   absl::Status Process(const Event& event, v1::GraphDelta* delta);
+  // The same for an event converted by ProtoEventFromMapValue: exactly what
+  // Process(EventFromMapValue(body), delta) does, but a pass-through
+  // event's ops are read from the body, and a set_vertex of an existing
+  // vertex converts only the properties whose value changes (the common
+  // update touches a few of a vertex's properties). REQUIRES: the body
+  // `event` was made from is alive.
+  absl::Status Process(const ProtoEvent& event, v1::GraphDelta* delta);
+
+  // Starts loading the graph memory that processing the event with body
+  // `fields` will read first (the index entries of a pass-through event's
+  // set_vertex ids), without waiting for it; changes nothing. For a caller
+  // that sees events a little before it processes them (the service
+  // validates a whole request before applying it): the loads of many events
+  // then overlap instead of each event waiting for its own. Safe under a
+  // reader lock on the graph.
+  void Prefetch(const v1::MapValue& fields) const;
 
   // Counters, for logs and tests.
   struct Stats {

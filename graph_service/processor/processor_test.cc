@@ -399,6 +399,120 @@ TEST(PassthroughTest, EdgeToMissingVertexFailsWithoutChange) {
 
 // --------------------------------------------------------- randomized
 
+// A random property value in its wire form: every kind, lists of scalars,
+// a map now and then, and sometimes no kind at all (reads as null).
+void RandomWireValue(std::mt19937_64& rng, int depth, v1::Value* out) {
+  switch (rng() % (depth > 0 ? 8 : 10)) {
+    case 0: out->set_null_value(true); break;
+    case 1: out->set_bool_value(rng() % 2); break;
+    case 2: out->set_int_value(static_cast<int64_t>(rng() % 3)); break;
+    case 3: out->set_double_value((rng() % 3) * 0.5); break;
+    case 4: out->set_string_value(absl::StrCat("s", rng() % 3)); break;
+    case 5:  // long: held on the heap
+      out->set_string_value(absl::StrCat("a-long-string-value-", rng() % 3));
+      break;
+    case 6: break;  // no kind
+    case 7: out->set_string_value("2024-05-01T10:00:00Z"); break;
+    case 8: {
+      auto* l = out->mutable_list_value();
+      for (int i = 0, n = static_cast<int>(rng() % 3); i < n; ++i) {
+        RandomWireValue(rng, depth + 1, l->add_values());
+      }
+      break;
+    }
+    default: {
+      auto* m = out->mutable_map_value();
+      for (int i = 0, n = static_cast<int>(rng() % 3); i < n; ++i) {
+        auto* e = m->add_entries();
+        e->set_key(absl::StrCat("k", rng() % 2));
+        RandomWireValue(rng, depth + 1, e->mutable_value());
+      }
+    }
+  }
+}
+
+// The pass-through fast path (ProtoEvent: ops read from the proto, only
+// changed properties converted) against the converted event: same status,
+// same delta, same graph, over random ops with duplicate keys, every value
+// kind, removed and added keys, and malformed ops.
+TEST(PassthroughTest, ProtoEventMatchesConvertedEvent) {
+  std::mt19937_64 rng(777);
+  Graph slow_g, fast_g;
+  Processor slow(&slow_g, TestOptions()), fast(&fast_g, TestOptions());
+  const char* keys[] = {"state", "name", "vitrage_sample_timestamp", "update_timestamp",
+                        "attachments", "x", "vitrage_type"};
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  int fast_rejected = 0, changes = 0;
+  for (int i = 0; i < 3000; ++i) {
+    v1::MapValue fields;
+    PutString(&fields, "vitrage_entity_type", pick(20) == 0 ? "static" : kPassthroughEntityType);
+    if (pick(20) == 0) PutString(&fields, "vitrage_entity_type", kPassthroughEntityType);
+    PutString(&fields, "vitrage_datasource_action", "update");
+    PutString(&fields, "vitrage_sample_date", "2024-05-01T10:00:00Z");
+    auto* ops = fields.add_entries();
+    ops->set_key("ops");
+    if (pick(50) == 0) {
+      ops->mutable_value()->set_string_value("not a list");
+    } else {
+      auto* list = ops->mutable_value()->mutable_list_value();
+      for (int k = 0, n = 1 + pick(3); k < n; ++k) {
+        auto* m = list->add_values()->mutable_map_value();
+        std::string a = absl::StrCat("v-", pick(8)), b = absl::StrCat("v-", pick(8));
+        int kind = pick(10);
+        if (kind < 6) {
+          PutString(m, "op", "set_vertex");
+          PutString(m, "id", a);
+        } else if (kind == 6) {
+          PutString(m, "op", "remove_vertex");
+          PutString(m, "id", a);
+        } else if (kind == 7) {
+          PutString(m, "op", "set_edge");
+          PutString(m, "source", a);
+          PutString(m, "target", b);
+          PutString(m, "label", pick(2) ? "on" : "in");
+        } else if (kind == 8) {
+          PutString(m, "op", "remove_edge");
+          PutString(m, "source", a);
+          PutString(m, "target", b);
+          PutString(m, "label", "on");
+        } else {
+          PutString(m, "op", pick(2) ? "bogus" : "set_vertex");  // unknown op / no id
+        }
+        if (pick(30) == 0) PutString(m, "id", b);  // a duplicate key: the last wins
+        if (pick(30) == 0) continue;               // no props
+        auto* p = m->add_entries();
+        p->set_key("props");
+        if (pick(40) == 0) {
+          p->mutable_value()->set_int_value(1);  // props not a map
+          continue;
+        }
+        auto* pm = p->mutable_value()->mutable_map_value();
+        for (int j = 0, np = pick(6); j < np; ++j) {
+          auto* e = pm->add_entries();
+          e->set_key(keys[pick(7)]);  // duplicates now and then
+          RandomWireValue(rng, 0, e->mutable_value());
+        }
+      }
+    }
+    v1::GraphDelta ds, df;
+    absl::Status ss = slow.Process(EventFromMapValue(fields), &ds);
+    absl::Status fs = fast.Process(ProtoEventFromMapValue(fields), &df);
+    ASSERT_EQ(ss, fs) << "event " << i << ": " << fields.DebugString();
+    ASSERT_EQ(ds.SerializeAsString(), df.SerializeAsString()) << "event " << i;
+    fast_rejected += !fs.ok();
+    changes += df.changes_size();
+    if (i % 100 == 0) {
+      ASSERT_EQ(graph::Digest(slow_g), graph::Digest(fast_g)) << "event " << i;
+    }
+  }
+  EXPECT_EQ(graph::Digest(slow_g), graph::Digest(fast_g));
+  EXPECT_EQ(slow.stats().processed, fast.stats().processed);
+  // The mix exercised both outcomes.
+  EXPECT_GT(fast_rejected, 50);
+  EXPECT_GT(changes, 1000);
+}
+
+
 TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
   std::mt19937_64 rng(12345);
   Graph g;

@@ -77,6 +77,9 @@ struct RawOp {
   absl::string_view id;                     // vertex ops
   absl::string_view source, target, label;  // edge ops
   graph::Value props;  // set ops: the full new properties, a map value
+  // Set ops of an event whose ops were left in its proto body (ProtoEvent):
+  // the properties, not converted (then `props` is null). Points into the body.
+  const v1::MapValue* proto_props = nullptr;
   // The members of `props`, sorted by key (empty for remove ops).
   absl::Span<const graph::MapEntry> prop_items() const {
     if (props.kind() != graph::Value::Kind::kMap) return {};

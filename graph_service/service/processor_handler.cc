@@ -61,7 +61,11 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
         "\" is not one of init_snapshot, snapshot, update"));
   }
   if (type == collector::kPassthroughType && event.body_case() == v1::Event::kFields) {
-    return collector::ValidatePassthrough(event.fields());
+    absl::Status s = collector::ValidatePassthrough(event.fields());
+    // The engine validates a whole request before applying it: start
+    // loading what applying this event will read (a hint, no change).
+    if (s.ok()) processor_.Prefetch(event.fields());
+    return s;
   }
   return absl::OkStatus();
 }
@@ -99,10 +103,21 @@ void ProcessorHandler::NoteGetAll(const v1::Event& event) {
 void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
                               v1::GraphDelta* delta, std::string* kind) {
   (void)g;  // the processor is bound to the same graph
-  auto ev = Convert(event);
-  if (!ev.ok()) {
-    ++skipped_;
-    return;
+  // A proto body keeps a pass-through event's ops unconverted (the
+  // processor converts only what changes the graph).
+  const bool proto_body = event.body_case() == v1::Event::kFields;
+  processor::ProtoEvent proto_ev;
+  absl::StatusOr<processor::Event> converted;
+  const processor::Event* ev = &proto_ev.event;
+  if (proto_body) {
+    proto_ev = processor::ProtoEventFromMapValue(event.fields());
+  } else {
+    converted = Convert(event);
+    if (!converted.ok()) {
+      ++skipped_;
+      return;
+    }
+    ev = &*converted;
   }
   absl::string_view type = ev->GetString(processor::ekeys::kEntityType);
   *kind = absl::StrCat(type, " ", ev->GetString(processor::ekeys::kDatasourceAction));
@@ -115,7 +130,7 @@ void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
       if (!ds.empty()) get_all_datasources_.insert(std::string(ds));
     }
   }
-  absl::Status s = processor_.Process(*ev, delta);
+  absl::Status s = proto_body ? processor_.Process(proto_ev, delta) : processor_.Process(*ev, delta);
   if (!s.ok()) {
     if (skipped_++ % 1000 == 0) {
       LOG(WARNING) << "event from \"" << event.source() << "\" #" << event.source_seq()
