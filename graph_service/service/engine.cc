@@ -568,7 +568,7 @@ void Engine::RunSnapshotter() {
     }
     // A hot standby may have stored a recent one (engine_standby.cc).
     if (periodic && SkipPeriodicSnapshot()) continue;
-    auto result = SnapshotByFork();
+    auto result = SnapshotByFork(/*from_standby=*/false);
     absl::MutexLock l(&snap_mu_);
     snap_result_ = result;
     snap_done_ = ticket;
@@ -603,20 +603,33 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   return sections;
 }
 
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork() {
+absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standby) {
   const absl::Time t0 = absl::Now();
+  const char* const what = from_standby ? "standby snapshot" : "snapshot";
   snapshot::SnapshotInfo info;
-  info.epoch = journal_->epoch();
+  // The active's snapshots name its own epoch; a standby's names the epoch
+  // of the record it ends at (read with the seq, under mu_, below).
+  if (!from_standby) info.epoch = journal_->epoch();
   snapshot::EncodeOptions eo;
   eo.compute_digest = options_.snapshot_digest;
   eo.parallel = false;  // the child must not start threads
   std::optional<absl::StatusOr<ForkedEncode>> forked;
   double stall_ms;
   {
-    // Intake waits only for the fork itself (the page-table copy); the
-    // child encodes the graph exactly as it is at this seq.
+    // Intake (or the standby's follower) waits only for the fork itself
+    // (the page-table copy); the child encodes the graph exactly as it is
+    // at this seq.
     absl::MutexLock l(&mu_);
     const absl::Time locked = absl::Now();
+    if (from_standby) {
+      if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
+        // Between the records of a get_all image the graph is not yet at
+        // applied_seq_ (engine_get_all.cc applies the image at its last one).
+        return absl::FailedPreconditionError(
+            "the standby's graph is not at a record it followed (or inside a get_all image)");
+      }
+      info.epoch = standby_record_epoch_;
+    }
     info.seq = applied_seq_;
     info.seq_time_unix_micros = last_record_time_;
     info.created_unix_micros = absl::ToUnixMicros(locked);
@@ -626,50 +639,81 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork() {
     }));
     stall_ms = Ms(absl::Now() - locked);
   }
+  // The active logs its failures here; the standby snapshotter logs them
+  // (RunStandbySnapshots), and a promote or shutdown cancels it.
   absl::StatusOr<ForkedEncode>& child = *forked;
   if (!child.ok()) {
-    LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
-               << child.status() << "); the previous snapshot stays in force";
+    if (!from_standby) {
+      LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
+                 << child.status() << "); the previous snapshot stays in force";
+    }
     return child.status();
   }
   const uint64_t seq = info.seq;
-  VLOG(1) << "snapshot at seq " << seq << ": encoder process " << child->pid()
+  VLOG(1) << what << " at seq " << seq << ": encoder process " << child->pid()
           << " forked, processing paused " << stall_ms << " ms";
   // The snapshot must not be ahead of the durable log (waits while the
-  // child encodes).
-  RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
-  auto encoded = child->Wait(absl::Seconds(600), [this] {
+  // child encodes). A standby follows durable records only.
+  if (!from_standby) {
+    RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
+  }
+  auto encoded = child->Wait(absl::Seconds(600), [this, from_standby] {
+    if (from_standby) {
+      absl::MutexLock l(&standby_mu_);
+      return follow_stop_;
+    }
     absl::MutexLock l(&snap_mu_);
     return snap_stop_;
   });
   if (!encoded.ok()) {
-    LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
-               << "; the previous snapshot stays in force";
+    if (!from_standby) {
+      LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
+                 << "; the previous snapshot stays in force";
+    }
     return encoded.status();
   }
+  if (from_standby) encoded->header.set_from_standby(true);
   const absl::Time t1 = absl::Now();
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
-  // Right after a persistor restart the channel may still be reconnecting:
-  // wait for it within the deadline instead of failing at once.
-  ctx.set_wait_for_ready(true);
-  v1::PutSnapshotResponse resp;
-  auto writer = persistor_->PutSnapshot(&ctx, &resp);
-  v1::PutSnapshotRequest req;
-  *req.mutable_header() = encoded->header;
-  bool ok = writer->Write(req);
-  for (auto& chunk : encoded->chunks) {
-    if (!ok) break;
-    req.Clear();
-    *req.mutable_chunk() = std::move(chunk);
-    ok = writer->Write(req);
+  if (from_standby) {
+    // A promote must not wait for this call (StopFollower cancels it).
+    absl::MutexLock l(&standby_mu_);
+    if (follow_stop_) return absl::CancelledError("standby stopping");
+    standby_snap_ctx_ = &ctx;
+  } else {
+    // Right after a persistor restart the channel may still be
+    // reconnecting: wait for it within the deadline instead of failing at
+    // once.
+    ctx.set_wait_for_ready(true);
   }
-  if (ok) writer->WritesDone();
-  grpc::Status st = writer->Finish();
+  v1::PutSnapshotResponse resp;
+  grpc::Status st;
+  {
+    auto writer = persistor_->PutSnapshot(&ctx, &resp);
+    v1::PutSnapshotRequest req;
+    *req.mutable_header() = encoded->header;
+    bool ok = writer->Write(req);
+    for (auto& chunk : encoded->chunks) {
+      if (!ok) break;
+      req.Clear();
+      *req.mutable_chunk() = std::move(chunk);
+      ok = writer->Write(req);
+    }
+    if (ok) writer->WritesDone();
+    st = writer->Finish();
+  }
+  if (from_standby) {
+    absl::MutexLock l(&standby_mu_);
+    standby_snap_ctx_ = nullptr;
+    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
+  }
   if (!st.ok()) {
     absl::Status s = FromGrpcStatus(st);
+    if (from_standby) return s;
     LOG(ERROR) << "snapshot at seq " << seq << " was not stored (" << st.error_message()
                << "); the previous snapshot stays in force";
+    // Fenced: another graph took a newer epoch.
     if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) Fatal(s);
     return s;
   }
@@ -679,11 +723,13 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork() {
   out.set_stored_bytes(resp.stored_bytes());
   out.set_stall_ms(stall_ms);
   out.set_total_ms(Ms(absl::Now() - t0));
-  LOG(INFO) << "snapshot " << resp.snapshot_id() << " stored: seq " << seq << ", "
+  LOG(INFO) << what << " " << resp.snapshot_id() << " stored: seq " << seq
+            << (from_standby ? absl::StrCat(" (records of epoch ", info.epoch, ")") : "") << ", "
             << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
             << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
-            << " chunks; processing paused " << stall_ms << " ms (fork), encode "
-            << Ms(t1 - t0) << " ms (child process), store " << Ms(absl::Now() - t1) << " ms";
+            << " chunks; " << (from_standby ? "following" : "processing") << " paused "
+            << stall_ms << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
+            << Ms(absl::Now() - t1) << " ms";
   return out;
 }
 

@@ -498,7 +498,7 @@ void Engine::RunStandbySnapshots() {
       continue;
     }
     last_skip.clear();
-    auto result = StandbySnapshotByFork();
+    auto result = SnapshotByFork(/*from_standby=*/true);
     wait = due;
     if (!result.ok()) {
       if (absl::IsCancelled(result.status())) return;  // promote or shutdown
@@ -512,86 +512,6 @@ void Engine::RunStandbySnapshots() {
     last_snapshot_seq_ = result->seq();
     last_snapshot_error_.clear();
   }
-}
-
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::StandbySnapshotByFork() {
-  const absl::Time t0 = absl::Now();
-  snapshot::SnapshotInfo info;
-  snapshot::EncodeOptions eo;
-  eo.compute_digest = options_.snapshot_digest;
-  eo.parallel = false;  // the child must not start threads
-  std::optional<absl::StatusOr<ForkedEncode>> forked;
-  double stall_ms;
-  {
-    // The follower waits only for the fork (as intake does on the active).
-    absl::MutexLock l(&mu_);
-    const absl::Time locked = absl::Now();
-    if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
-      // Between the records of a get_all image the graph is not yet at
-      // applied_seq_ (engine_get_all.cc applies the image at its last one).
-      return absl::FailedPreconditionError(
-          "the standby's graph is not at a record it followed (or inside a get_all image)");
-    }
-    info.seq = applied_seq_;
-    info.epoch = standby_record_epoch_;
-    info.seq_time_unix_micros = last_record_time_;
-    info.created_unix_micros = absl::ToUnixMicros(locked);
-    forked.emplace(ForkedEncode::Start([this, &info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return snapshot::EncodeSnapshotToMemory(graph_, info, SnapshotSectionsLocked(), eo);
-    }));
-    stall_ms = Ms(absl::Now() - locked);
-  }
-  absl::StatusOr<ForkedEncode>& child = *forked;
-  if (!child.ok()) return child.status();
-  auto encoded = child->Wait(absl::Seconds(600), [this] {
-    absl::MutexLock l(&standby_mu_);
-    return follow_stop_;
-  });
-  if (!encoded.ok()) return encoded.status();
-  encoded->header.set_from_standby(true);
-  const absl::Time t1 = absl::Now();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
-  {
-    absl::MutexLock l(&standby_mu_);
-    if (follow_stop_) return absl::CancelledError("standby stopping");
-    standby_snap_ctx_ = &ctx;
-  }
-  v1::PutSnapshotResponse resp;
-  grpc::Status st;
-  {
-    auto writer = persistor_->PutSnapshot(&ctx, &resp);
-    v1::PutSnapshotRequest req;
-    *req.mutable_header() = encoded->header;
-    bool ok = writer->Write(req);
-    for (auto& chunk : encoded->chunks) {
-      if (!ok) break;
-      req.Clear();
-      *req.mutable_chunk() = std::move(chunk);
-      ok = writer->Write(req);
-    }
-    if (ok) writer->WritesDone();
-    st = writer->Finish();
-  }
-  {
-    absl::MutexLock l(&standby_mu_);
-    standby_snap_ctx_ = nullptr;
-    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
-  }
-  if (!st.ok()) return FromGrpcStatus(st);
-  v1::TakeSnapshotResponse out;
-  out.set_snapshot_id(resp.snapshot_id());
-  out.set_seq(info.seq);
-  out.set_stored_bytes(resp.stored_bytes());
-  out.set_stall_ms(stall_ms);
-  out.set_total_ms(Ms(absl::Now() - t0));
-  LOG(INFO) << "standby snapshot " << resp.snapshot_id() << " stored: seq " << info.seq
-            << " (records of epoch " << info.epoch << "), " << encoded->header.vertex_count()
-            << " vertices, " << encoded->header.edge_count() << " edges, "
-            << resp.stored_bytes() << " bytes; following paused " << stall_ms
-            << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
-            << Ms(absl::Now() - t1) << " ms";
-  return out;
 }
 
 bool Engine::SkipPeriodicSnapshot() {
