@@ -668,12 +668,23 @@ testing::TestSnapshot StandbySnapshot(uint64_t seq, uint64_t epoch, uint32_t see
   return snap;
 }
 
-TEST_F(PersistorServiceTest, StandbySnapshotIsAcceptedWithoutTouchingTheEpoch) {
-  StartPersistor();
-  uint64_t e1 = Acquire("old:1");
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e1, 1, 10)}).status.ok());
-  uint64_t e2 = Acquire("new:2");
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 11, 20)}).status.ok());
+// The log a standby follows across a failover: records 1..10 written in
+// epoch e1 ("old:1"), 11..20 in e2 ("new:2"), the current one.
+class StandbySnapshotTest : public PersistorServiceTest {
+ protected:
+  void SetUp() override {
+    PersistorServiceTest::SetUp();
+    if (HasFatalFailure()) return;
+    e1_ = StartWithLog(10, "old:1");
+    ASSERT_NE(e1_, 0u);
+    e2_ = Acquire("new:2");
+    ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2_, 11, 20)}).status.ok());
+  }
+  uint64_t e1_ = 0, e2_ = 0;
+};
+
+TEST_F(StandbySnapshotTest, IsAcceptedWithoutTouchingTheEpoch) {
+  const uint64_t e1 = e1_, e2 = e2_;
   const std::string epoch_row = Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch");
 
   // Built from records 1..10, written in epoch e1 (older than the current).
@@ -705,12 +716,8 @@ TEST_F(PersistorServiceTest, StandbySnapshotIsAcceptedWithoutTouchingTheEpoch) {
   EXPECT_GT(own->snapshot_id(), put->snapshot_id());
 }
 
-TEST_F(PersistorServiceTest, StandbySnapshotThatCouldMoveAnythingIsRefused) {
-  StartPersistor();
-  uint64_t e1 = Acquire("old:1");
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e1, 1, 10)}).status.ok());
-  uint64_t e2 = Acquire("new:2");
-  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 11, 20)}).status.ok());
+TEST_F(StandbySnapshotTest, ThatCouldMoveAnythingIsRefused) {
+  const uint64_t e1 = e1_, e2 = e2_;
   const std::string epoch_row = Sql("SELECT epoch, durable_seq, write_count FROM writer_epoch");
   struct Case {
     uint64_t seq, epoch;
