@@ -27,11 +27,14 @@
 #   JOBS        ninja parallelism (default 2; shared 2-core machines)
 #   TESTS       ctest -R regex to run only some tests, e.g.
 #               TESTS='^(collector_test|grpc_util_test|persistor_.*|failover_test)$'
+#   TARGETS     ninja targets to build (default: all); with TESTS, the test
+#               binaries and the services they start, e.g.
+#               TARGETS='vitrage-graph vitrage-persistor vitrage-collector failover_test'
 #   KEEP_LOGS=1 keep the service logs dir even when everything is clean
 #   Extra arguments after the sanitizer name go to ctest.
 set -uo pipefail
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 ]] || usage
 SAN=$1
 shift
@@ -48,7 +51,8 @@ JOBS=${JOBS:-2}
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DVITRAGE_SANITIZE="$SAN" || exit 1
-ninja -C "$BUILD_DIR" -j "$JOBS" || exit 1
+# shellcheck disable=SC2086  # TARGETS is a list of words
+ninja -C "$BUILD_DIR" -j "$JOBS" ${TARGETS:-} || exit 1
 
 # Short private TMPDIR: the MariaDB fixture puts its socket in it.
 LOGS=$(mktemp -d /tmp/vsan.XXXXXX)
