@@ -62,6 +62,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -353,9 +354,13 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
       // The journal buffer holds each record's bytes until it is durable.
       std::vector<std::string> journal;
       journal.reserve(r.events);
-      // Engine::ApplyLocked's arena: one record per event, reset after it.
+      // Engine::ApplyLocked's arena: one record per event, reset after it;
+      // its first block is owned by the caller and survives Reset().
+      constexpr size_t kBlock = 256 << 10;
+      std::unique_ptr<char[]> block(new char[kBlock]);
       google::protobuf::ArenaOptions ao;
-      ao.start_block_size = 64 << 10;
+      ao.initial_block = block.get();
+      ao.initial_block_size = kBlock;
       ao.max_block_size = 1 << 20;
       google::protobuf::Arena arena(ao);
       uint64_t seq = 0;

@@ -133,10 +133,13 @@ bool ReplaceVertexPropsFromProto(Graph* g, Slot v, const v1::MapValue& props,
   }
   absl::InlinedVector<In, 32> in;
   in.reserve(props.entries_size());
-  for (const v1::Property& p : props.entries()) {
-    In x{InternKey(p.key()), &p.value()};
-    size_t i = in.size();
-    in.push_back(x);
+  for (const v1::Property& p : props.entries()) in.push_back(In{InternKey(p.key()), &p.value()});
+  // By now the members' lines have arrived: start loading the values they
+  // point to (strings, lists), which the sort below overlaps.
+  for (const MapEntry& e : old) e.second.Prefetch();
+  for (size_t k = 1; k < in.size(); ++k) {
+    In x = in[k];
+    size_t i = k;
     while (i > 0 && in[i - 1].key > x.key) {
       in[i] = in[i - 1];
       --i;
@@ -153,7 +156,6 @@ bool ReplaceVertexPropsFromProto(Graph* g, Slot v, const v1::MapValue& props,
   }
   in.resize(n);
   // One merge walk: members that differ (built), vertex keys not in `props`.
-  for (const MapEntry& e : old) e.second.Prefetch();
   absl::InlinedVector<MapEntry, 8> set;
   absl::InlinedVector<KeyId, 8> remove;
   size_t j = 0;
