@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace vitrage {
 namespace {
 
@@ -65,6 +67,22 @@ TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
   e.set_json(std::string(400, ' '));
   *req.add_events() = e;
   EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 300 ([limits] max_event_bytes)"));
+}
+
+// The size check is exact at the limit: the walk's upper bound only
+// decides whether the exact size has to be computed.
+TEST(InputLimitsTest, EventBytesAreExactAtTheLimit) {
+  v1::PushEventsRequest req;
+  *req.add_events() = EventWith(4, 10);
+  req.mutable_events(0)->set_source("c:x");
+  Config::Limits l = Small();
+  const size_t exact = req.events(0).ByteSizeLong();
+  l.max_event_bytes = exact;
+  EXPECT_TRUE(CheckPushEvents(req, l).ok());
+  l.max_event_bytes = exact - 1;
+  EXPECT_THAT(CheckPushEvents(req, l).message(),
+              HasSubstr(absl::StrCat("PushEvents event 0: ", exact,
+                                     " bytes in one event; the limit is ", exact - 1)));
 }
 
 TEST(InputLimitsTest, NestedValuesCountAsProperties) {
