@@ -318,4 +318,16 @@ absl::StatusOr<v1::PersistorStatus> Stack::PersistorStatus(int port) {
   return resp;
 }
 
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
+    grpc::health::v1::Health::Stub* stub, const std::string& service, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status st = stub->Check(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp.status();
+}
+
 }  // namespace vitrage::testing

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/testing/mariadb_fixture.h"
 #include "common/testing/process.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.grpc.pb.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
@@ -144,6 +145,12 @@ class Stack {
 
 // Path of a built binary (BUILD/<rel>).
 std::string Binary(const std::string& rel);
+
+// One call of the standard health service (grpc.health.v1) for `service`
+// ("" = the whole server) with `timeout`. On failure, the call's status:
+// NOT_FOUND means the server answers but has no such name registered.
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
+    grpc::health::v1::Health::Stub* stub, const std::string& service, absl::Duration timeout);
 
 }  // namespace vitrage::testing
 

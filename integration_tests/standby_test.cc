@@ -174,13 +174,8 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port,
                                                             const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
       MakeChannel(absl::StrCat("127.0.0.1:", port)));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::health::v1::HealthCheckRequest req;
-  req.set_service(service);
-  grpc::health::v1::HealthCheckResponse resp;
-  grpc::Status st = stub->Check(&ctx, req, &resp);
-  return st.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  auto st = CheckHealth(stub.get(), service, absl::Seconds(5));
+  return st.ok() ? *st : grpc::health::v1::HealthCheckResponse::UNKNOWN;
 }
 
 absl::StatusOr<v1::PromoteResponse> Promote(Stack& stack, int port) {

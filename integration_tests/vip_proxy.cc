@@ -44,12 +44,12 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/testing/tcp_pipe.h"
+#include "integration_tests/stack.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace {
 
 using grpc::health::v1::Health;
-using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
 void Say(const std::string& line) {
@@ -130,15 +130,10 @@ class Proxy {
 
  private:
   static bool Serving(Health::Stub* stub, const std::string& service, bool* answered) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(250)));
-    HealthCheckRequest req;
-    req.set_service(service);
-    HealthCheckResponse resp;
-    grpc::Status s = stub->Check(&ctx, req, &resp);
+    auto s = vitrage::testing::CheckHealth(stub, service, absl::Milliseconds(250));
     // NOT_FOUND: the server answers but has no such name registered.
-    *answered = s.ok() || s.error_code() == grpc::StatusCode::NOT_FOUND;
-    return s.ok() && resp.status() == HealthCheckResponse::SERVING;
+    *answered = s.ok() || absl::IsNotFound(s.status());
+    return s.ok() && *s == HealthCheckResponse::SERVING;
   }
 
   static std::string State(Health::Stub* stub) {
