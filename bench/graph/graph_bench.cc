@@ -35,8 +35,10 @@
 //   the JSONL tail file and making the events, which happen in the
 //   collector, not in vitrage-graph; the protobuf wire decode, which gRPC
 //   does before the service sees the event (reported on its own row, "same,
-//   with protobuf decode", so nothing is hidden); locks, the journal's
-//   buffer bookkeeping and the evaluator (bench/results/evaluator.tsv). The
+//   with protobuf decode", so nothing is hidden); the gRPC layer's request
+//   size limits (CheckPushEvents, common/input_limits.h); locks, the
+//   journal's buffer bookkeeping and the evaluator
+//   (bench/results/evaluator.tsv). The
 //   events come in PushEvents requests of 256 (the collector's batch), each
 //   parsed just before its events are processed, so they are in cache as in
 //   the service. The final graph's digest is checked against the tail's
