@@ -29,12 +29,13 @@
 #               TESTS='^(collector_test|grpc_util_test|persistor_.*|failover_test)$'
 #   TARGETS     ninja targets to build (default: all); with TESTS, the test
 #               binaries and the services they start, e.g.
-#               TARGETS='vitrage-graph vitrage-persistor vitrage-collector failover_test'
+#               TARGETS='vitrage-graph vitrage-persistor vitrage-collector vitrage-ctl failover_test'
+#               (evaluator_integration_test and security_test run vitrage-ctl)
 #   KEEP_LOGS=1 keep the service logs dir even when everything is clean
 #   Extra arguments after the sanitizer name go to ctest.
 set -uo pipefail
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 ]] || usage
 SAN=$1
 shift
