@@ -136,7 +136,14 @@ for (( k = 1; k <= KILLS; k++ )); do
 	t_kill=$(now_ms)
 	# Nothing becomes durable after the kill until the standby is promoted:
 	# this is what the new ACTIVE must have.
-	durable=$(ctl persistor-status | json_field durableSeq)
+	# (Asked up to three times: on a loaded CI machine one status call has
+	# timed out while pacemaker and the two graphs were busy.)
+	durable=
+	for attempt in 1 2 3; do
+		durable=$(ctl persistor-status | json_field durableSeq)
+		[ -n "$durable" ] && break
+		log "persistor-status attempt $attempt gave no durable seq; asking again"
+	done
 	[ -n "$durable" ] || die "no durable seq from the persistor"
 	while :; do
 		t_active=$(vip_first "${B[$SBY]}" "$t_kill" ACTIVE)
