@@ -178,6 +178,7 @@ grpc::Status Outbox::RunStream() {
   });
   const size_t window = static_cast<size_t>(std::max(1, options_.window));
   bool writes_done = false;
+  bool write_failed = false;
   while (true) {
     wire::EncodedPushEventsRequest req;
     {
@@ -212,13 +213,20 @@ grpc::Status Outbox::RunStream() {
       last_sent = queue_[first + n - 1].seq;
       sent.push_back(Sent{last_sent, n, absl::Now()});
     }
-    if (!stream->Write(req)) break;  // the stream is gone: Finish says why
+    if (!stream->Write(req)) {
+      write_failed = true;  // the call is over: Finish says why
+      break;
+    }
   }
-  if (!writes_done) stream->WritesDone();
+  if (!writes_done && !write_failed) stream->WritesDone();
   {
     absl::MutexLock l(&mu_);
-    // Anything still unacked is sent again on the next stream.
-    if (!reader_done) ctx.TryCancel();
+    // Anything still unacked is sent again on the next stream. After a
+    // failed Write the call has already ended and the reader is about to
+    // see it: cancelling now would replace the graph's status (e.g.
+    // UNIMPLEMENTED, which makes the outbox fall back to PushEvents) by
+    // CANCELLED.
+    if (!reader_done && !write_failed) ctx.TryCancel();
   }
   reader.join();
   grpc::Status st = stream->Finish();
