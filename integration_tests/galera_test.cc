@@ -147,6 +147,17 @@ TEST_F(GaleraTest, NodeKill9WhileChangesFlowLosesAndDoublesNothing) {
   ASSERT_TRUE(down.ok()) << down.status();
   EXPECT_FALSE(down->database_reachable());
   ASSERT_TRUE(cluster_->RestartNode(0).ok()) << cluster_->LogTail(0);
+  // The persistor reconnects on its own backoff; every event may already
+  // have been acked before node 0 died (a slow machine), so wait for it
+  // before reading the log through it.
+  bool reachable = false;
+  for (absl::Time end = absl::Now() + absl::Seconds(60); !reachable && absl::Now() < end;) {
+    auto st = stack.PersistorStatus();
+    reachable = st.ok() && st->database_reachable();
+    if (!reachable) absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(reachable) << "the persistor did not reconnect to node 0 within 60 s\n"
+                         << stack.LogTail("persistor");
 
   ExpectGraphMatchesCollector(stack, absl::Seconds(120));
   // Every node holds the same log and durable seq.
