@@ -91,6 +91,29 @@ Slot Graph::FindVertex(absl::string_view id) const {
   return it == vertex_index_.end() ? kNoSlot : it->second;
 }
 
+void Graph::PrefetchVertexAt(Slot v, int step) const {
+  if (v >= vertices_.size()) return;
+  const VertexRec& r = vertices_[v];
+  switch (step) {
+    case 0: {
+      const char* p = reinterpret_cast<const char*>(&r);
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + sizeof(VertexRec) - 1);
+      break;
+    }
+    case 1: {
+      const std::vector<MapEntry>& items = r.props.items();
+      const char* p = reinterpret_cast<const char*>(items.data());
+      const size_t bytes = items.size() * sizeof(MapEntry);
+      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+      break;
+    }
+    default:
+      for (const MapEntry& e : r.props.items()) e.second.Prefetch();
+      break;
+  }
+}
+
 uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t,
                                absl::string_view i) {
   return absl::Hash<std::tuple<absl::string_view, absl::string_view, absl::string_view>>()(
@@ -291,7 +314,7 @@ Slot Graph::InsertVertex(Value id, Properties props) {
   VertexRec& r = vertices_[s];
   r.id = std::move(id);
   r.props = std::move(props);
-  vertex_index_.emplace(r.id.string_value(), s);
+  vertex_index_.emplace(IdKey(r.id.string_value()), s);
   IndexNaturalKey(s);
   return s;
 }
@@ -801,7 +824,7 @@ size_t Graph::ApproxHeapBytes() const {
     if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
   }
   for (const auto& e : edges_) n += e.props.HeapBytes();
-  n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);
+  n += vertex_index_.capacity() * (sizeof(IdKey) + sizeof(Slot) + 1);
   n += edge_index_.capacity() * (sizeof(EdgeKey) + sizeof(Slot) + 1);
   n += natural_index_.capacity() * (8 + sizeof(absl::InlinedVector<Slot, 1>) + 1);
   return n;

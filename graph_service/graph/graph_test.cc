@@ -1,6 +1,9 @@
 #include "graph_service/graph/graph.h"
 
+#include <algorithm>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "graph_service/graph/digest.h"
@@ -195,6 +198,97 @@ TEST(GraphTest, CopiesAreIndependent) {
   EXPECT_TRUE(copy.HasVertex("a-long-vertex-identifier-0001"));
   EXPECT_FALSE(copy.HasVertex("b"));
   EXPECT_EQ(copy.FindByNaturalKey("RESOURCE", "t", "a").size(), 1u);
+}
+
+TEST(GraphTest, IdsOfEveryLengthAroundTheInlineLimit) {
+  // The index keeps ids of up to 39 bytes in its slots and points to longer
+  // ones; both must find, survive a copy and a removal of the original.
+  std::vector<std::string> ids;
+  for (size_t n : {1, 2, 35, 36, 38, 39, 40, 41, 64, 200}) {
+    ids.push_back(std::string(n, 'x') + std::to_string(n));
+    ids.back().resize(n);
+    ids.back().back() = static_cast<char>('a' + n % 26);
+  }
+  auto g = std::make_unique<Graph>();
+  for (const std::string& id : ids) ASSERT_TRUE(g->AddVertex(id, Properties()).ok()) << id;
+  EXPECT_EQ(g->AddVertex(ids[7], Properties()).code(), absl::StatusCode::kAlreadyExists);
+  for (const std::string& id : ids) {
+    Slot s = g->FindVertex(id);
+    ASSERT_NE(s, kNoSlot) << id.size();
+    EXPECT_EQ(g->VertexId(s), id);
+    // A prefix or an extension of an id is another id.
+    EXPECT_FALSE(g->HasVertex(id + "!"));
+    if (id.size() > 1) {
+      EXPECT_FALSE(g->HasVertex(id.substr(0, id.size() - 1)));
+    }
+  }
+  Graph copy = *g;
+  g.reset();
+  for (const std::string& id : ids) EXPECT_TRUE(copy.HasVertex(id)) << id.size();
+  ASSERT_TRUE(copy.RemoveVertex(ids[8]).ok());
+  EXPECT_FALSE(copy.HasVertex(ids[8]));
+  ASSERT_TRUE(copy.AddVertex(ids[8], Properties()).ok());
+  EXPECT_TRUE(copy.HasVertex(ids[8]));
+  EXPECT_EQ(copy.vertex_count(), ids.size());
+}
+
+// VertexLookahead is a hint: applying a run of deltas with it gives the same
+// graph as without, also when the items ahead remove, re-add or clear the
+// vertices it has already looked up.
+TEST(GraphTest, VertexLookaheadChangesNothing) {
+  Graph base;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(base.AddVertex("vertex-" + std::to_string(i),
+                               Resource("t", std::to_string(i).c_str()))
+                    .ok());
+  }
+  // Items: updates of vertices, with removals and re-adds of the vertices
+  // a few items later will update, and a reset (Clear) in the middle.
+  struct Item {
+    v1::GraphDelta delta;
+    bool clear = false;
+  };
+  std::vector<Item> items;
+  Graph scratch = base;
+  for (int k = 0; k < 200; ++k) {
+    Item it;
+    std::string id = "vertex-" + std::to_string((k * 7) % 50);
+    if (k == 120) {
+      it.clear = true;
+      scratch.Clear();
+    } else if (k % 11 == 5 && scratch.HasVertex(id)) {
+      ASSERT_TRUE(scratch.RemoveVertex(id, &it.delta).ok());
+    } else if (!scratch.HasVertex(id)) {
+      ASSERT_TRUE(scratch.AddVertex(id, Resource("t", id.c_str()), &it.delta).ok());
+    } else {
+      ASSERT_TRUE(scratch
+                      .UpdateVertex(id, P({{"state", Value::String("s" + std::to_string(k))}}),
+                                    {}, &it.delta)
+                      .ok());
+    }
+    items.push_back(std::move(it));
+  }
+  auto run = [&](bool lookahead, int batch) {
+    Graph g = base;
+    for (size_t start = 0; start < items.size(); start += batch) {
+      const int n = static_cast<int>(std::min(items.size() - start, size_t(batch)));
+      VertexLookahead ahead(&g);
+      for (int i = 0; i < n; ++i) {
+        if (lookahead) {
+          ahead.Before(i, n, [&](int j) {
+            return VertexLookahead::FirstVertexId(items[start + j].delta);
+          });
+        }
+        const Item& it = items[start + i];
+        if (it.clear) g.Clear();
+        EXPECT_TRUE(g.ApplyDelta(it.delta).ok()) << "item " << start + i;
+      }
+    }
+    return Digest(g);
+  };
+  const std::string want = Digest(scratch);
+  EXPECT_EQ(run(false, 200), want);
+  for (int batch : {1, 3, 9, 16, 200}) EXPECT_EQ(run(true, batch), want) << "batch " << batch;
 }
 
 TEST(ProtoConvertTest, VertexRoundTrip) {

@@ -178,10 +178,11 @@ absl::Status Processor::Process(const ProtoEvent& event, v1::GraphDelta* delta) 
   return ApplyRawOps(ent, delta);
 }
 
-void Processor::Prefetch(const v1::MapValue& fields) const {
+const std::string* Processor::Prefetch(const v1::MapValue& fields) const {
   // A few ops are enough: a large event (a get_all's) would only evict its
   // own first lines again.
   constexpr int kMaxOps = 16;
+  const std::string* first = nullptr;
   for (const v1::Property& f : fields.entries()) {
     if (f.key() != "ops" || f.value().kind_case() != v1::Value::kListValue) continue;
     int n = 0;
@@ -195,9 +196,13 @@ void Processor::Prefetch(const v1::MapValue& fields) const {
         if (e.key() == "op") set_vertex = e.value().string_value() == "set_vertex";
         if (e.key() == "id") id = &e.value().string_value();
       }
-      if (set_vertex && id != nullptr) graph_->PrefetchVertex(*id);
+      if (set_vertex && id != nullptr) {
+        graph_->PrefetchVertex(*id);
+        if (first == nullptr) first = id;
+      }
     }
   }
+  return first;
 }
 
 // ------------------------------------------------------------ helpers

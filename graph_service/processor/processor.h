@@ -101,11 +101,11 @@ class Processor {
   // Starts loading the graph memory that processing the event with body
   // `fields` will read first (the index entries of a pass-through event's
   // set_vertex ids), without waiting for it; changes nothing. For a caller
-  // that sees events a little before it processes them (the service
-  // validates a whole request before applying it): the loads of many events
-  // then overlap instead of each event waiting for its own. Safe under a
-  // reader lock on the graph.
-  void Prefetch(const v1::MapValue& fields) const;
+  // that sees events a little before it processes them: the loads of many
+  // events then overlap instead of each event waiting for its own. Returns
+  // the first set_vertex op's id (a pointer into `fields`), or null, for
+  // graph::VertexLookahead's next steps.
+  const std::string* Prefetch(const v1::MapValue& fields) const;
 
   // Counters, for logs and tests.
   struct Stats {

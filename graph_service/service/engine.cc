@@ -375,7 +375,9 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       if (!room.ok()) return absl::UnavailableError(room.message());
     }
     absl::MutexLock l(&mu_);
-    for (const v1::Event& ev : req.events()) {
+    for (int i = 0; i < req.events_size(); ++i) {
+      handler_->Lookahead(req.events(), i);
+      const v1::Event& ev = req.events(i);
       if (ev.source_seq() != 0) {
         auto it = marks_.find(ev.source());
         if (it != marks_.end() && ev.source_seq() <= it->second) {

@@ -73,8 +73,11 @@ class Engine::LogPrefetch {
         },
         this));
     if (queue_.empty()) return false;
-    *out = std::move(queue_.front().first);
+    // `out`'s previous response goes back to the reading thread, which
+    // parses the next one into it (its records' objects are reused).
+    out->Swap(&queue_.front().first);
     queued_bytes_ -= queue_.front().second;
+    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(queue_.front().first));
     queue_.pop_front();
     return true;
   }
@@ -91,16 +94,17 @@ class Engine::LogPrefetch {
 
  private:
   static constexpr size_t kMaxQueuedBytes = 64 << 20;
+  static constexpr size_t kMaxSpare = 4;
 
   void Run() {
     ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
     v1::ReadLogRequest req;
     req.set_after_seq(after_seq_);
-    req.set_max_batch_bytes(3 << 20);
+    req.set_max_batch_bytes(kReadLogBatchBytes);
     auto reader = persistor_->ReadLog(&ctx_, req);
-    v1::ReadLogResponse resp;
     uint64_t records = 0;
     while (true) {
+      v1::ReadLogResponse resp;
       {
         absl::MutexLock l(&mu_);
         mu_.Await(absl::Condition(
@@ -109,6 +113,10 @@ class Engine::LogPrefetch {
             },
             this));
         if (stop_) break;
+        if (!spare_.empty()) {
+          resp.Swap(&spare_.back());
+          spare_.pop_back();
+        }
       }
       if (!reader->Read(&resp)) break;
       records += resp.records_size();
@@ -135,6 +143,7 @@ class Engine::LogPrefetch {
   grpc::ClientContext ctx_;
   absl::Mutex mu_;
   std::deque<std::pair<v1::ReadLogResponse, size_t>> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ReadLogResponse> spare_ ABSL_GUARDED_BY(mu_);  // applied, for reuse
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -411,7 +420,13 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
   const uint64_t base = after_seq;
   auto apply = [&](const v1::ReadLogResponse& resp) -> absl::Status {
     absl::MutexLock l(&mu_);
-    for (const v1::JournalRecord& rec : resp.records()) {
+    graph::VertexLookahead ahead(&graph_);
+    const int n = resp.records_size();
+    for (int i = 0; i < n; ++i) {
+      ahead.Before(i, n, [&](int j) {
+        return graph::VertexLookahead::FirstVertexId(resp.records(j).delta());
+      });
+      const v1::JournalRecord& rec = resp.records(i);
       if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
       if (rec.seq() != applied_seq_ + 1) {
         return absl::DataLossError(
@@ -448,7 +463,7 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
     v1::ReadLogRequest req;
     req.set_after_seq(applied);
-    req.set_max_batch_bytes(3 << 20);
+    req.set_max_batch_bytes(kReadLogBatchBytes);
     auto reader = persistor_->ReadLog(&ctx, req);
     v1::ReadLogResponse resp;
     absl::Status error;

@@ -329,7 +329,7 @@ void Engine::FollowLog() {
     v1::ReadLogRequest req;
     req.set_after_seq(from);
     req.set_follow(true);
-    req.set_max_batch_bytes(3 << 20);
+    req.set_max_batch_bytes(kReadLogBatchBytes);
     auto reader = persistor_->ReadLog(&ctx, req);
     v1::ReadLogResponse resp;
     absl::Status error;

@@ -38,6 +38,13 @@ class EventHandler {
   // CancelGetAll ends one without reconciling (it failed, or came as a
   // graph image, which replaces the graph as a whole): the events after it
   // are live events again. Harmless when no get_all is open.
+  // Called before Handle(events[i]) when all of `events` were validated
+  // and are handled in order: a hint to start loading what handling the
+  // events after i will read. Changes nothing.
+  virtual void Lookahead(const google::protobuf::RepeatedPtrField<v1::Event>& events, int i) {
+    (void)events;
+    (void)i;
+  }
   virtual void BeginGetAll() = 0;
   virtual void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) = 0;
   virtual void CancelGetAll() = 0;

@@ -20,7 +20,8 @@ ProcessorHandler::ProcessorHandler(graph::Graph* graph, processor::ProcessorOpti
                                    processor::ConsistencyOptions consistency)
     : registry_(options.transformers),
       processor_(graph, std::move(options)),
-      consistency_(std::move(consistency)) {}
+      consistency_(std::move(consistency)),
+      lookahead_(graph) {}
 
 absl::StatusOr<processor::Event> ProcessorHandler::Convert(const v1::Event& event) const {
   switch (event.body_case()) {
@@ -61,13 +62,17 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
         "\" is not one of init_snapshot, snapshot, update"));
   }
   if (type == collector::kPassthroughType && event.body_case() == v1::Event::kFields) {
-    absl::Status s = collector::ValidatePassthrough(event.fields());
-    // The engine validates a whole request before applying it: start
-    // loading what applying this event will read (a hint, no change).
-    if (s.ok()) processor_.Prefetch(event.fields());
-    return s;
+    return collector::ValidatePassthrough(event.fields());
   }
   return absl::OkStatus();
+}
+
+void ProcessorHandler::Lookahead(const google::protobuf::RepeatedPtrField<v1::Event>& events,
+                                 int i) {
+  lookahead_.Before(i, events.size(), [&](int j) -> const std::string* {
+    const v1::Event& ev = events.Get(j);
+    return ev.body_case() == v1::Event::kFields ? processor_.Prefetch(ev.fields()) : nullptr;
+  });
 }
 
 void ProcessorHandler::NoteGetAll(const v1::Event& event) {

@@ -30,6 +30,9 @@ class ProcessorHandler : public EventHandler {
   absl::Status Validate(const v1::Event& event) override;
   void Handle(const v1::Event& event, graph::Graph* g, v1::GraphDelta* delta,
               std::string* kind) override;
+  // Pass-through events: the index entries of their set_vertex ids, then
+  // the first one's vertex (graph::VertexLookahead).
+  void Lookahead(const google::protobuf::RepeatedPtrField<v1::Event>& events, int i) override;
   void BeginGetAll() override;
   void EndGetAll(graph::Graph* g, v1::GraphDelta* delta) override;
   void CancelGetAll() override;
@@ -52,6 +55,7 @@ class ProcessorHandler : public EventHandler {
   // the outdated-entity pass after it.
   absl::flat_hash_set<std::string> get_all_datasources_;
   absl::Time get_all_start_;
+  graph::VertexLookahead lookahead_;
 };
 
 }  // namespace vitrage::service
