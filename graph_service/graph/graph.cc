@@ -314,7 +314,7 @@ Slot Graph::InsertVertex(Value id, Properties props) {
   VertexRec& r = vertices_[s];
   r.id = std::move(id);
   r.props = std::move(props);
-  vertex_index_.emplace(IdKey(r.id.string_value()), s);
+  vertex_index_.emplace(r.id.string_value(), s);
   IndexNaturalKey(s);
   return s;
 }
@@ -824,7 +824,7 @@ size_t Graph::ApproxHeapBytes() const {
     if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
   }
   for (const auto& e : edges_) n += e.props.HeapBytes();
-  n += vertex_index_.capacity() * (sizeof(IdKey) + sizeof(Slot) + 1);
+  n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);
   n += edge_index_.capacity() * (sizeof(EdgeKey) + sizeof(Slot) + 1);
   n += natural_index_.capacity() * (8 + sizeof(absl::InlinedVector<Slot, 1>) + 1);
   return n;

@@ -24,7 +24,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -260,55 +259,6 @@ class Graph {
       return H::combine(std::move(h), k.source, k.target, k.label);
     }
   };
-  // The vertex index's key. An id of up to kInline bytes (vitrage_ids are
-  // 36-character UUIDs) is kept in the index's slot itself, so a lookup
-  // compares it within the cache lines the probe has already loaded; a view
-  // into VertexRec::id instead costs a cache miss of its own on a large
-  // graph (a fifth of the 10,000-event tail's time on graph_100k). Longer
-  // ids point to the VertexRec's stable id characters, as the view did.
-  class IdKey {
-   public:
-    explicit IdKey(absl::string_view id) {
-      if (id.size() <= kInline) {
-        size_ = static_cast<uint8_t>(id.size());
-        if (!id.empty()) memcpy(bytes_, id.data(), id.size());
-      } else {
-        size_ = kLong;
-        const char* p = id.data();
-        size_t n = id.size();
-        memcpy(bytes_, &p, sizeof p);
-        memcpy(bytes_ + sizeof p, &n, sizeof n);
-      }
-    }
-    absl::string_view view() const {
-      if (size_ != kLong) return absl::string_view(bytes_, size_);
-      const char* p;
-      size_t n;
-      memcpy(&p, bytes_, sizeof p);
-      memcpy(&n, bytes_ + sizeof p, sizeof n);
-      return absl::string_view(p, n);
-    }
-
-   private:
-    static constexpr size_t kInline = 39;
-    static constexpr uint8_t kLong = 0xff;
-    char bytes_[kInline];
-    uint8_t size_;
-  };
-  struct IdHash {
-    using is_transparent = void;
-    size_t operator()(absl::string_view id) const { return absl::Hash<absl::string_view>()(id); }
-    size_t operator()(const IdKey& k) const { return (*this)(k.view()); }
-  };
-  struct IdEq {
-    using is_transparent = void;
-    static absl::string_view View(absl::string_view id) { return id; }
-    static absl::string_view View(const IdKey& k) { return k.view(); }
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return View(a) == View(b);
-    }
-  };
   struct Undo;
 
   Slot InsertVertex(Value id, Properties props);
@@ -327,7 +277,7 @@ class Graph {
   std::vector<Slot> free_vertices_;
   std::vector<EdgeRec> edges_;
   std::vector<Slot> free_edges_;
-  absl::flat_hash_map<IdKey, Slot, IdHash, IdEq> vertex_index_;
+  absl::flat_hash_map<absl::string_view, Slot> vertex_index_;  // views into VertexRec::id
   absl::flat_hash_map<EdgeKey, Slot> edge_index_;
   absl::flat_hash_map<uint64_t, absl::InlinedVector<Slot, 1>> natural_index_;
 };
@@ -343,8 +293,10 @@ class Graph {
 // Each step reads only what the step before loaded. At 1-3 us an item, a
 // step has several microseconds to arrive. A hint: it changes nothing, and
 // a vertex added, removed or moved in between costs only a wasted load.
-// On graph_100k's 10,000-event tail: live intake (ProcessorHandler) and
-// journal replay (Engine::Replay) each about 20 % faster.
+// On graph_100k's 10,000-event tail (graph_bench --profile tail, with and
+// without --no-lookahead, best of 3, five runs each): journal replay
+// (Engine::Replay) 23-27 -> 14-17 ms, live intake (ProcessorHandler) 37-40
+// -> 35-37 ms.
 class VertexLookahead {
  public:
   // For journal records: the vertex a delta's first change is to, or null.

@@ -201,8 +201,9 @@ TEST(GraphTest, CopiesAreIndependent) {
 }
 
 TEST(GraphTest, IdsOfEveryLengthAroundTheInlineLimit) {
-  // The index keeps ids of up to 39 bytes in its slots and points to longer
-  // ones; both must find, survive a copy and a removal of the original.
+  // Short (inline in the Value) and long (shared) ids: found, not confused
+  // with their prefixes or extensions, and still found in a copy after the
+  // original is gone.
   std::vector<std::string> ids;
   for (size_t n : {1, 2, 35, 36, 38, 39, 40, 41, 64, 200}) {
     ids.push_back(std::string(n, 'x') + std::to_string(n));
