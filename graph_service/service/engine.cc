@@ -3,8 +3,11 @@
 #include "graph_service/service/forked_encode.h"
 
 #include <glog/logging.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -267,7 +270,22 @@ absl::Status Engine::Start() {
                       : absl::StrCat(" (", timings_.get_all_reason(), ")"))
               << ")";
   }
+  StopHugePages();
   return absl::OkStatus();
+}
+
+void Engine::StopHugePages() {
+  // vitrage-graph's allocator asks for 2 MiB pages (main.cc), which make
+  // filling a fresh process with the recovered graph much cheaper. Once
+  // ACTIVE, new huge pages only cost: each is zeroed (and maybe compacted
+  // for) in the fault that first touches it, and after a snapshot's fork
+  // the copy-on-write of a huge page splits it first, both while intake
+  // runs. From here on the kernel gives this process 4 KiB pages only (the
+  // huge pages it has stay until written after a fork).
+  if (::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
+    LOG(WARNING) << "could not stop huge pages (prctl PR_SET_THP_DISABLE): "
+                 << std::strerror(errno);
+  }
 }
 
 // RunGetAll: engine_get_all.cc.

@@ -170,6 +170,8 @@ class Engine {
   // engine cannot serve yet (or any more).
   absl::Status NotServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   absl::Status Recover();
+  // After recovery: no more transparent huge pages for this process.
+  static void StopHugePages();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
   // Reads the log ahead during recovery (engine_recovery.cc).
   class LogPrefetch;
