@@ -40,7 +40,8 @@
 // one arena per thread. service_bench on 2026-11-30 (2 cores, nested
 // virtualisation): failover 100k+10k spawn->ACTIVE 498 -> 190 ms, 10k+1k
 // 131 -> 78 ms, fresh start via get_all 520 -> 319 ms, peak RSS 164 -> 172
-// MiB (thp:always with one arena per thread instead: 201 MiB). Without
+// MiB (thp:always with one arena per thread instead: 201 MiB). Once ACTIVE
+// the engine stops new huge pages (Engine::StopHugePages). Without
 // jemalloc (sanitizer builds) this symbol is unused.
 extern "C" {
 const char* malloc_conf = "thp:always,narenas:1";
