@@ -82,9 +82,11 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/processor/processor.h"
+#include "graph_service/service/engine.h"
 #include "graph_service/service/processor_handler.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "graph_service/workload/workload.h"
+#include "common/reusable_arena.h"
 #include "google/protobuf/arena.h"
 #include "nlohmann/json.hpp"
 #include "vitrage/v1/journal.pb.h"
@@ -366,15 +368,8 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
       // The journal buffer holds each record's bytes until it is durable.
       std::vector<std::string> journal;
       journal.reserve(r.events);
-      // Engine::ApplyLocked's arena: one record per event, reset after it;
-      // its first block is owned by the caller and survives Reset().
-      constexpr size_t kBlock = 256 << 10;
-      std::unique_ptr<char[]> block(new char[kBlock]);
-      google::protobuf::ArenaOptions ao;
-      ao.initial_block = block.get();
-      ao.initial_block_size = kBlock;
-      ao.max_block_size = 1 << 20;
-      google::protobuf::Arena arena(ao);
+      // Engine::ApplyLocked's arena: one record per event, reset after it.
+      vitrage::ReusableArena arena(256 << 10, 1 << 20);
       uint64_t seq = 0;
       double ms = 0, cpu = 0;
       for (const std::string& bytes : batches) {
@@ -396,7 +391,7 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
           if (g_lookahead) handler.Lookahead(req.events(), i);
           // Engine::ApplyLocked + CommitRecordLocked + JournalClient::Append.
           v1::JournalRecord& rec =
-              *google::protobuf::Arena::CreateMessage<v1::JournalRecord>(&arena);
+              *google::protobuf::Arena::CreateMessage<v1::JournalRecord>(arena.get());
           handler.Handle(ev, &copy, rec.mutable_delta(), rec.mutable_event_kind());
           rec.set_source(ev.source());
           rec.set_source_seq(ev.source_seq());
@@ -433,7 +428,7 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
   // decoded into the one response message (gRPC's reader does it inside
   // vitrage-graph) and its records applied in order with the vertex
   // lookahead (Engine::Replay).
-  constexpr size_t kReadLogBatchBytes = 256 << 10;
+  constexpr size_t kReadLogBatchBytes = vitrage::service::Engine::kReadLogBatchBytes;
   std::vector<std::string> responses;
   r.changes = 0;
   {

@@ -317,21 +317,10 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
 }
 
 uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
-  if (record_arena_ == nullptr) {
-    // The first block is ours and survives Reset(): a typical record never
-    // makes the arena allocate.
-    constexpr size_t kBlock = 256 << 10;
-    record_arena_block_ = std::make_unique<char[]>(kBlock);
-    google::protobuf::ArenaOptions ao;
-    ao.initial_block = record_arena_block_.get();
-    ao.initial_block_size = kBlock;
-    ao.max_block_size = 1 << 20;
-    record_arena_ = std::make_unique<google::protobuf::Arena>(ao);
-  }
   struct ResetArena {
-    google::protobuf::Arena* arena;
+    ReusableArena* arena;
     ~ResetArena() { arena->Reset(); }
-  } reset{record_arena_.get()};
+  } reset{&record_arena_};
   v1::JournalRecord& rec =
       *google::protobuf::Arena::CreateMessage<v1::JournalRecord>(record_arena_.get());
   handler_->Handle(ev, &graph_, rec.mutable_delta(), rec.mutable_event_kind());

@@ -54,6 +54,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/reusable_arena.h"
 #include "graph_service/evaluator/evaluator.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/journal/journal_client.h"
@@ -152,16 +153,17 @@ class Engine {
   // or Shutdown() (returns OK).
   absl::Status WaitForFatal();
 
- private:
-  struct Durable {
-    v1::JournalRecord record;
-  };
   // ReadLog's batch size (recovery, read-ahead, standby follow). Small
   // batches parse into the same response message, whose record objects and
   // memory stay warm in cache from one batch to the next: replay of a
   // 10,000-record tail took 35 ms with 3 MiB batches, 15 with 256 KiB
   // (graph_bench, graph_100k).
   static constexpr uint32_t kReadLogBatchBytes = 256 << 10;
+
+ private:
+  struct Durable {
+    v1::JournalRecord record;
+  };
 
   // journal_ read under status_mu_ (null until Recover() publishes it).
   journal::JournalClient* PublishedJournal() const;
@@ -282,9 +284,9 @@ class Engine {
   std::unique_ptr<EventHandler> handler_ ABSL_GUARDED_BY(mu_);
   // Where ApplyLocked builds each event's record (reset after each event:
   // the record is encoded into the journal at commit, and its delta's
-  // hundreds of small messages cost one reset instead of as many frees).
-  std::unique_ptr<char[]> record_arena_block_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<google::protobuf::Arena> record_arena_ ABSL_GUARDED_BY(mu_);
+  // hundreds of small messages cost one reset instead of as many frees; a
+  // typical record never makes the arena allocate).
+  ReusableArena record_arena_ ABSL_GUARDED_BY(mu_){256 << 10, 1 << 20};
   absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
   uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,7 @@
 
 #include "common/grpc_util.h"
 #include "common/input_limits.h"
+#include "common/reusable_arena.h"
 
 namespace vitrage::service {
 
@@ -70,18 +71,12 @@ grpc::Status GraphApi::PushEventStream(
   absl::Status error;
   // Each request is parsed on an arena that is reset once it is applied:
   // an event's hundreds of small messages then cost no frees.
-  // Its first block is ours and survives Reset(): most requests fit.
-  constexpr size_t kBlock = 2 << 20;
-  std::unique_ptr<char[]> block(new char[kBlock]);
-  google::protobuf::ArenaOptions ao;
-  ao.initial_block = block.get();
-  ao.initial_block_size = kBlock;
-  ao.max_block_size = 4 << 20;
-  google::protobuf::Arena arena(ao);
+  // Its first block survives Reset(): most requests fit.
+  ReusableArena arena(2 << 20, 4 << 20);
   while (true) {
     arena.Reset();
     v1::PushEventsRequest& req =
-        *google::protobuf::Arena::CreateMessage<v1::PushEventsRequest>(&arena);
+        *google::protobuf::Arena::CreateMessage<v1::PushEventsRequest>(arena.get());
     if (!stream->Read(&req)) break;
     if (absl::Status s = CheckPushEvents(req, limits_); !s.ok()) {
       LOG_EVERY_N(WARNING, 100) << "refused PushEventStream request: " << s.message()
