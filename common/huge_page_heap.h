@@ -1,0 +1,52 @@
+// Lets the kernel back a process's heap with 2 MiB pages from the first
+// touch (jemalloc only).
+//
+// Why: a recovering vitrage-graph fills a fresh process with its graph, and
+// on a virtual machine each 4 KiB page fault costs ~20-30 us. jemalloc's
+// `thp:always` asks for huge pages (MADV_HUGEPAGE) on the regions it maps,
+// but it grows its address space in steps of 2, 2.5, 3, 3.5, 4 MiB... that
+// land wherever mmap puts them, so most steps hold no whole 2 MiB-aligned
+// window and are faulted in 4 KiB at a time. service_bench, graph_10k +
+// 1,000-event tail, 2026-11-30: ~2,100 of the ~2,600 page faults of a
+// failover were such heap pages.
+//
+// ReserveHugePageHeap() makes jemalloc take one large region at once: it
+// allocates `bytes` from arena 0 without touching them, frees them and
+// purges the arena. The region stays mapped (jemalloc retains its address
+// space) and MADV_HUGEPAGE, and later extents are carved from it in address
+// order, so consecutive allocations share huge pages and each 2 MiB costs
+// one fault. Nothing is touched here: the reservation is address space, not
+// memory (with strict overcommit, vm.overcommit_memory=2, it is charged).
+// Whether the kernel gives huge pages is still its call
+// (/sys/kernel/mm/transparent_hugepage, prctl PR_SET_THP_DISABLE).
+//
+// Without jemalloc in the process (sanitizer builds) this does nothing and
+// says so. Call it early in main(), before other threads start.
+#ifndef VITRAGE_COMMON_HUGE_PAGE_HEAP_H_
+#define VITRAGE_COMMON_HUGE_PAGE_HEAP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace vitrage {
+
+struct HugePageHeap {
+  bool reserved = false;
+  std::string detail;   // what happened, in words for the log
+  uintptr_t begin = 0;  // the region jemalloc now carves extents from
+  uintptr_t end = 0;
+};
+
+// 256 MiB of address space: a 100k-vertex graph peaks at ~170 MiB (beyond
+// the region jemalloc grows as usual).
+inline constexpr size_t kHugePageHeapBytes = size_t{256} << 20;
+
+// Whether jemalloc is this process's allocator.
+bool JemallocPresent();
+
+HugePageHeap ReserveHugePageHeap(size_t bytes = kHugePageHeapBytes);
+
+}  // namespace vitrage
+
+#endif  // VITRAGE_COMMON_HUGE_PAGE_HEAP_H_
