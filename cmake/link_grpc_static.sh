@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Linker launcher that links gRPC, protobuf and abseil statically into one
+# Linker launcher that links gRPC, protobuf, abseil and OpenSSL statically into one
 # executable (CMake's CXX_LINKER_LAUNCHER; set up by
 # vitrage_link_grpc_static() in the top-level CMakeLists.txt).
 #
@@ -11,12 +11,19 @@
 # 11 ms of CPU before main(), measured with `perf stat vitrage-graph --help`
 # (19.1 -> 7.7 ms task-clock on this machine).
 #
-# What it does: drops every gRPC, protobuf, abseil, upb, re2, c-ares and
-# address_sorting shared library (a path to lib*.so* or a -l flag) from the
-# link command, and appends the ARCHIVEs as one group at its end (a group:
-# abseil's archives depend on each other in cycles). Everything else (glibc,
-# libstdc++, OpenSSL, zlib, glog, prometheus-cpp, ...) stays shared, so
-# security updates of OpenSSL still reach the binary without a rebuild.
+# OpenSSL too since 2026-11-30: in a shared libcrypto the loader rewrites
+# ~110 pages of pointer tables at every start; linked statically into a
+# non-PIE executable they need no rewriting (`vitrage-graph --help`: 531 ->
+# 369 page faults, 15.8 -> 11.9 ms). An OpenSSL security update then needs
+# a rebuild of vitrage-graph (the top-level CMakeLists.txt says how to
+# build it shared instead).
+#
+# What it does: drops every gRPC, protobuf, abseil, upb, re2, c-ares,
+# address_sorting and OpenSSL shared library (a path to lib*.so* or a -l
+# flag) from the link command, and appends the ARCHIVEs as one group at its
+# end (a group: abseil's archives depend on each other in cycles).
+# Everything else (glibc, libstdc++, zlib, glog, prometheus-cpp, ...) stays
+# shared.
 #
 # Then it checks the result: one process must not hold the same library
 # twice, static and shared (two protobuf descriptor pools, two abseil
@@ -45,6 +52,8 @@ is_replaced() {
     */libcares.so | */libcares.so.* | -lcares) return 0 ;;
     */libaddress_sorting.so | */libaddress_sorting.so.* | -laddress_sorting) return 0 ;;
     */libprotobuf.so | */libprotobuf.so.* | -lprotobuf) return 0 ;;
+    */libssl.so | */libssl.so.* | -lssl) return 0 ;;
+    */libcrypto.so | */libcrypto.so.* | -lcrypto) return 0 ;;
   esac
   return 1
 }
@@ -62,9 +71,9 @@ cmd+=(-Wl,--start-group "${archives[@]}" -Wl,--end-group)
 
 if [[ -n $out ]]; then
   if dups=$(ldd "$out" 2>/dev/null |
-            grep -E 'lib(absl_|grpc|gpr|upb|re2|cares|address_sorting|protobuf)[^ ]*\.so' |
+            grep -E 'lib(absl_|grpc|gpr|upb|re2|cares|address_sorting|protobuf|ssl|crypto)[^ ]*\.so' |
             awk '{print $1}'); then
-    echo "link_grpc_static.sh: $out links gRPC/protobuf/abseil statically but still loads" \
+    echo "link_grpc_static.sh: $out links gRPC/protobuf/abseil/OpenSSL statically but still loads" \
          "these shared libraries (through another shared library?):" $dups >&2
     echo "  configure with -DVITRAGE_STATIC_GRAPH=OFF, or link that library statically too" >&2
     rm -f "$out"
