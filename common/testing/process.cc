@@ -38,7 +38,7 @@ struct ChildSetup {
 
 // Runs in the new process, on its own stack, in the parent's memory until
 // execvpe: system calls only (no allocation, no locks).
-int ChildMain(void* arg) {
+[[noreturn]] int ChildMain(void* arg) {
   const ChildSetup& s = *static_cast<const ChildSetup*>(arg);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != s.parent) _exit(127);
@@ -80,10 +80,17 @@ absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
   // no page-table copy and leaves no copy-on-write faults behind in this
   // (possibly large, multi-threaded) test or bench process. On a virtual
   // machine both are dear, and service_bench times spawn -> ACTIVE.
+  // Sanitizer builds fork instead: their interceptors keep per-thread state
+  // that a child running in this thread's memory would share.
   ChildSetup setup{getpid(), fd, args.data(), envp.data()};
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  pid_t pid = fork();
+  if (pid == 0) ChildMain(&setup);
+#else
   std::vector<char> stack(256 << 10);
   pid_t pid = clone(&ChildMain, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
                     &setup);
+#endif
   if (pid < 0) {
     if (fd >= 0) close(fd);
     return absl::InternalError(absl::StrCat("clone: ", std::strerror(errno)));

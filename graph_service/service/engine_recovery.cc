@@ -190,7 +190,8 @@ absl::Status Engine::Recover() {
     epoch_ = ep.epoch();
     timings_.set_acquire_epoch_ms(Ms(t_epoch - t_start));
   }
-  LOG(INFO) << "recovery: epoch " << ep.epoch() << " acquired (previous "
+  LOG(INFO) << "recovery: began " << Ms(t_start - process_start_)
+            << " ms after the engine was made; epoch " << ep.epoch() << " acquired (previous "
             << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
             << Ms(t_epoch - t_start) << " ms";
   if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
@@ -331,6 +332,7 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       absl::MutexLock l(&status_mu_);
       if (shutdown_) return absl::CancelledError("shut down while loading snapshot");
     }
+    const absl::Time t_call = absl::Now();
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
     v1::GetLatestSnapshotRequest req;
@@ -342,9 +344,10 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     absl::Status decode_error;
     uint64_t id = 0;
     bool have_info = false;
-    // Where the load time goes (logged once loaded): waiting for the header
+    // Where the load time goes (logged once loaded): opening the call (the
+    // connection to the persistor, on a fresh channel), waiting for the header
     // (the persistor's database read), the chunks' arrival (decoded as they
-    // come), the final checks.
+    // come), the last chunk's decoding and the final checks.
     const absl::Time t0 = absl::Now();
     absl::Time t_header = t0;
     absl::Duration in_decoder;
@@ -370,9 +373,10 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     if (decode_error.ok() && st.ok()) decode_error = decoder.Finish();
     if (decode_error.ok() && st.ok()) {
       const absl::Time t_done = absl::Now();
-      LOG(INFO) << "recovery: snapshot " << id << ": header after " << Ms(t_header - t0)
+      LOG(INFO) << "recovery: snapshot " << id << ": call open after " << Ms(t0 - t_call)
+                << " ms, header after " << Ms(t_header - t0)
                 << " ms, stream done after " << Ms(t_stream - t0) << " ms ("
-                << Ms(in_decoder) << " ms of it decoding), final checks "
+                << Ms(in_decoder) << " ms of it decoding), last chunk and final checks "
                 << Ms(t_done - t_stream) << " ms";
       graph::Graph g = decoder.TakeGraph();
       snapshot::SnapshotSections sections = decoder.TakeSections();
