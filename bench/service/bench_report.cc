@@ -1,9 +1,14 @@
 #include "bench/service/bench_report.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/testing/process.h"
@@ -31,6 +36,24 @@ double LoadAverage() {
   double l = 0;
   in >> l;
   return l;
+}
+
+ProcStat ReadProcStat(int pid) {
+  ProcStat st;
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  // The fields after the command (which may hold spaces) start after the
+  // last ')'; f[0] is field 3 (state).
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 > stat.size()) return st;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
+  // minflt is field 10, utime 14, stime 15, cutime 16, cstime 17.
+  if (f.size() < 15) return st;
+  const double tick_ms = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  st.ok = true;
+  st.minor_faults = std::atoll(f[7].c_str());
+  st.cpu_ms = (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) * tick_ms;
+  st.children_cpu_ms = (std::atof(f[13].c_str()) + std::atof(f[14].c_str())) * tick_ms;
+  return st;
 }
 
 BenchReport::BenchReport(BenchReportLayout layout)

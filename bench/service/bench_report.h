@@ -59,6 +59,15 @@ class BenchReport {
 // The 1-minute load average from /proc/loadavg (0 if unreadable).
 double LoadAverage();
 
+// What /proc/<pid>/stat says of a process's cost so far (all its threads).
+struct ProcStat {
+  bool ok = false;           // false: the process is gone or the file unreadable
+  long long minor_faults = 0;
+  double cpu_ms = 0;           // utime + stime
+  double children_cpu_ms = 0;  // cutime + cstime (its reaped children)
+};
+ProcStat ReadProcStat(int pid);
+
 }  // namespace vitrage::testing
 
 #endif  // VITRAGE_BENCH_SERVICE_BENCH_REPORT_H_

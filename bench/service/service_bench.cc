@@ -40,7 +40,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -73,20 +72,8 @@ void Report(const std::string& metric, double ours, const std::string& unit,
   std::fflush(stdout);
 }
 
-// utime + stime of a process (all its threads), seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = all.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream ss(all.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && ss >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::atof(field.c_str());  // utime, stime
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+// utime + stime of a process (all its threads), seconds (0 if unreadable).
+double CpuSeconds(pid_t pid) { return ReadProcStat(pid).cpu_ms / 1000.0; }
 
 std::string Shared(const std::string& rel) { return SourceDir() + "/../shared/" + rel; }
 
@@ -102,29 +89,6 @@ double VmHwmMiB(pid_t pid) {
     }
   }
   return -1;
-}
-
-// Minor page faults and CPU time (user + system, ms) of a process so far,
-// from /proc/<pid>/stat. On a virtual machine a page fault can cost tens of
-// microseconds, so the fault count explains much of a small failover.
-struct ProcCost {
-  long long minor_faults = -1;
-  double cpu_ms = -1;
-};
-ProcCost ProcessCost(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ProcCost c;
-  // Fields after the command (which may hold spaces) start at the last ')'.
-  size_t close = all.rfind(')');
-  if (close == std::string::npos) return c;
-  std::vector<std::string> f = absl::StrSplit(all.substr(close + 2), ' ');
-  // f[0] is field 3 (state): minflt is field 10, utime 14, stime 15.
-  if (f.size() < 13) return c;
-  const double tick_ms = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  c.minor_faults = std::atoll(f[7].c_str());
-  c.cpu_ms = (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) * tick_ms;
-  return c;
 }
 
 absl::StatusOr<v1::CollectorStatus> CollectorAt(int port) {
@@ -282,7 +246,9 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
     v1::GraphStatus after;
     auto ms = TimeGraphStart(stack, &after);
     if (!ms.ok()) return ms.status();
-    const ProcCost cost = ProcessCost(stack.graph().pid());
+    // On a virtual machine a page fault can cost tens of microseconds: the
+    // fault count explains much of a small failover.
+    const ProcStat cost = ReadProcStat(stack.graph().pid());
     auto check = stack.GraphStatus(true);
     if (!check.ok()) return check.status();
     if (check->digest() != before->digest()) {
@@ -298,7 +264,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
                 after.recovery().acquire_epoch_ms(), after.recovery().snapshot_load_ms(),
                 after.recovery().replay_ms(),
                 static_cast<unsigned long long>(after.recovery().records_replayed()),
-                cost.minor_faults, cost.cpu_ms);
+                cost.ok ? cost.minor_faults : -1LL, cost.ok ? cost.cpu_ms : -1.0);
     if (*ms < best) {
       best = *ms;
       best_internal = after.recovery().total_ms();

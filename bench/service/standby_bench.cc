@@ -189,15 +189,8 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
 // CPU time of a process and its reaped children (the forked snapshot
 // encoders), from /proc/PID/stat, in ms.
 double CpuMs(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
-  // Fields 14-17 (utime, stime, cutime, cstime) are f[11..14] here.
-  if (f.size() < 15) return -1;
-  double ticks = 0;
-  for (int i = 11; i <= 14; ++i) ticks += std::atof(f[i].c_str());
-  return ticks * 1000.0 / sysconf(_SC_CLK_TCK);
+  const ProcStat st = ReadProcStat(pid);
+  return st.ok ? st.cpu_ms + st.children_cpu_ms : -1;
 }
 
 size_t CountInLog(Stack& stack, const std::string& name, const std::string& needle) {
