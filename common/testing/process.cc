@@ -84,18 +84,20 @@ absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
   // that a child running in this thread's memory would share.
   ChildSetup setup{getpid(), fd, args.data(), envp.data()};
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr const char* kSpawnCall = "fork";
   pid_t pid = fork();
   if (pid == 0) ChildMain(&setup);
 #else
+  constexpr const char* kSpawnCall = "clone";
   std::vector<char> stack(256 << 10);
   pid_t pid = clone(&ChildMain, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
                     &setup);
 #endif
+  const int spawn_errno = errno;
+  if (fd >= 0) close(fd);  // the child has its own copy (or has exec'd)
   if (pid < 0) {
-    if (fd >= 0) close(fd);
-    return absl::InternalError(absl::StrCat("clone: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat(kSpawnCall, ": ", std::strerror(spawn_errno)));
   }
-  if (fd >= 0) close(fd);
   Process p;
   p.pid_ = pid;
   return p;
