@@ -1,5 +1,7 @@
 #include "common/huge_page_heap.h"
 
+#include <sys/prctl.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -54,5 +56,7 @@ HugePageHeap ReserveHugePageHeap(size_t bytes) {
                              " (huge pages as the kernel allows)");
   return heap;
 }
+
+bool StopNewHugePages() { return ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0; }
 
 }  // namespace vitrage

@@ -47,6 +47,14 @@ bool JemallocPresent();
 
 HugePageHeap ReserveHugePageHeap(size_t bytes = kHugePageHeapBytes);
 
+// From here on the kernel gives this process 4 KiB pages only (prctl
+// PR_SET_THP_DISABLE; the huge pages it has stay until written after a
+// fork). For after a start-up that wanted huge pages: each new one is
+// zeroed (and maybe compacted for) in the fault that first touches it, and
+// after a fork the copy-on-write of a huge page splits it first. Returns
+// false, with errno set, when the kernel refuses.
+bool StopNewHugePages();
+
 }  // namespace vitrage
 
 #endif  // VITRAGE_COMMON_HUGE_PAGE_HEAP_H_

@@ -1,7 +1,10 @@
 #include "common/huge_page_heap.h"
 
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -71,6 +74,22 @@ TEST(HugePageHeapTest, LaterAllocationsComeFromTheRegionInHugePages) {
   }
   std::printf("%zu of %zu allocations in the region, %ld page faults for %zu MiB\n", in_region,
               total, faults, allocated >> 20);
+}
+
+TEST(HugePageHeapTest, StopNewHugePagesTurnsThemOffForTheProcess) {
+  // In a child, so the other test keeps huge pages whatever the order.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const bool before = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1;
+    const bool stopped = StopNewHugePages();
+    const bool after = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1;
+    _exit(!before && stopped && after ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include "graph_service/service/forked_encode.h"
 
 #include <glog/logging.h>
-#include <sys/prctl.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +14,7 @@
 #include <google/protobuf/arena.h>
 
 #include "common/grpc_util.h"
+#include "common/huge_page_heap.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
@@ -282,12 +282,8 @@ absl::Status Engine::Start() {
 void Engine::StopHugePages() {
   // vitrage-graph's allocator asks for 2 MiB pages (main.cc), which make
   // filling a fresh process with the recovered graph much cheaper. Once
-  // ACTIVE, new huge pages only cost: each is zeroed (and maybe compacted
-  // for) in the fault that first touches it, and after a snapshot's fork
-  // the copy-on-write of a huge page splits it first, both while intake
-  // runs. From here on the kernel gives this process 4 KiB pages only (the
-  // huge pages it has stay until written after a fork).
-  if (::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
+  // ACTIVE they only cost, while intake runs (common/huge_page_heap.h).
+  if (!StopNewHugePages()) {
     LOG(WARNING) << "could not stop huge pages (prctl PR_SET_THP_DISABLE): "
                  << std::strerror(errno);
   }
