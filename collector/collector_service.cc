@@ -58,9 +58,15 @@ void CollectorService::Start() {
     return;
   }
   if (options_.change_rate > 0 && !generator_.joinable()) {
-    generator_ = std::thread([this] { RunGenerator(); });
+    generating_ = true;
+    generator_ = std::thread([this] {
+      RunGenerator();
+      generating_ = false;
+    });
   }
 }
+
+void CollectorService::StopGenerator() { generator_stop_ = true; }
 
 void CollectorService::Shutdown() {
   stop_ = true;
@@ -146,7 +152,7 @@ void CollectorService::RunGenerator() {
             << (options_.max_changes ? absl::StrCat(", ", options_.max_changes,
                                                     " changes")
                                      : std::string());
-  while (!stop_) {
+  while (!stop_ && !generator_stop_) {
     if (options_.max_changes != 0 && made >= options_.max_changes) {
       LOG(INFO) << "change generator: made " << made << " changes; stopping";
       return;
@@ -295,6 +301,7 @@ grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
   resp->set_ack_latency_p50_ms(c.ack_p50_ms);
   resp->set_ack_latency_p99_ms(c.ack_p99_ms);
   resp->set_ack_latency_max_ms(c.ack_max_ms);
+  resp->set_generating(generating_);
   absl::MutexLock l(&mu_);
   if (upstream_ != nullptr) {
     resp->set_entities(reference_->graph().vertex_count());

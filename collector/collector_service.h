@@ -51,6 +51,10 @@ class CollectorService final : public v1::Collector::Service {
   void Start();
   // Stops the generator and the outbox.
   void Shutdown();
+  // Stops the change generator for good (the operator's SIGUSR1) after the
+  // change it is making, if any; the outbox keeps pushing what is queued.
+  // GetStatus says generating = false once it has stopped.
+  void StopGenerator();
 
   grpc::Status GetAll(grpc::ServerContext* ctx, const v1::GetAllRequest* req,
                       grpc::ServerWriter<v1::GetAllResponse>* writer) override;
@@ -107,6 +111,8 @@ class CollectorService final : public v1::Collector::Service {
   std::unique_ptr<ReferenceGraph> reference_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> generator_stop_{false};
+  std::atomic<bool> generating_{false};
   std::thread generator_;
   std::thread warm_image_;  // encodes the first image at Start()
   struct CachedImage {

@@ -7,7 +7,8 @@
 //       [--seed N] [--change_rate R] [--max_changes N]
 //
 // SIGTERM / SIGINT stop it; SIGHUP re-reads a static YAML file and sends
-// what changed (upstream's get_changes).
+// what changed (upstream's get_changes); SIGUSR1 stops the change generator
+// for good while the outbox keeps pushing (the long crash loop drains with it).
 //
 // Datasources (docs/collector.md): a topology file in the workload format
 // (.jsonl[.zst], pass-through events) or upstream's static datasource YAML
@@ -147,6 +148,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   std::unique_ptr<vc::CollectorService> service_ptr =
@@ -190,7 +192,14 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   // SIGHUP: re-read the static datasource file and send what changed.
-  while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+  // SIGUSR1: stop the change generator (the outbox keeps pushing).
+  while (sigwait(&set, &sig) == 0 && (sig == SIGHUP || sig == SIGUSR1)) {
+    if (sig == SIGUSR1) {
+      service.StopGenerator();
+      LOG(INFO) << "SIGUSR1: change generator stopped; " << service.outbox().counters().pending
+                << " events still wait for the graph's ack";
+      continue;
+    }
     absl::Time t0 = absl::Now();
     auto n = service.Reload();
     if (n.ok()) {

@@ -145,7 +145,7 @@ const std::vector<KeySpec>& Keys() {
        }},
       {"persistency", "buffer_max_bytes",
        [](const Origin& o, Config& c) -> absl::Status {
-         ASSIGN_OR_RETURN(c.persistency.buffer_max_bytes, ParseSize(o, 1 << 20));
+         ASSIGN_OR_RETURN(c.persistency.buffer_max_bytes, ParseSize(o, 64 << 10));
          return absl::OkStatus();
        }},
       {"persistency", "log_retention",
@@ -168,6 +168,16 @@ const std::vector<KeySpec>& Keys() {
       {"persistency", "verify_snapshot_digest",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.persistency.verify_snapshot_digest, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"persistency", "journal_stall_timeout",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.journal_stall_timeout, ParseSeconds(o, 0, 86400.0));
+         return absl::OkStatus();
+       }},
+      {"persistency", "fence_check_interval",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.fence_check_interval, ParseSeconds(o, 0, 3600.0));
          return absl::OkStatus();
        }},
       {"database", "connection",

@@ -66,6 +66,12 @@ struct Config {
     // checked; the digest adds a full pass over the graph (about as long
     // as the decode itself) to catch encoder bugs.
     bool verify_snapshot_digest = false;
+    // The graph's journal: records waiting this long with none becoming
+    // durable make an ACTIVE graph unhealthy (0: never).
+    absl::Duration journal_stall_timeout = absl::Seconds(30);
+    // How often an ACTIVE graph checks that no newer epoch was taken (a
+    // graph fenced while idle finds out within this time; 0: never).
+    absl::Duration fence_check_interval = absl::Seconds(2);
   } persistency;
 
   // [database]

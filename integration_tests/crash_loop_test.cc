@@ -46,7 +46,8 @@ TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
   StackOptions o;
   o.seed = seed;
   o.change_rate = rate;
-  // Enough changes to keep the generator busy through the loop.
+  // The generator runs until the faults end (StopChanges below); this is
+  // only a bound in case the test dies before that.
   o.max_changes = rate * (faults * 3 + 5);
   o.conf.push_back({"persistency", "snapshot_interval = 2"});
   Stack stack(o);
@@ -84,8 +85,21 @@ TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
                                          << stack.LogTail("graph");
   }
 
-  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(180)).ok())
-      << stack.WaitCollectorDrained(absl::Seconds(1));
+  // No more changes once the faults end; then wait for what is left,
+  // allowing 5 ms per pending event beyond two minutes (the graph's
+  // intake drains thousands per second once everything is up).
+  ASSERT_TRUE(stack.StopChanges().ok());
+  auto left = stack.CollectorStatus();
+  ASSERT_TRUE(left.ok()) << left.status();
+  const absl::Duration drain =
+      absl::Seconds(120) + absl::Milliseconds(5 * static_cast<int64_t>(left->pending()));
+  std::printf("crash-loop: faults done, generator stopped after %llu changes; %llu events "
+              "pending, draining (up to %s)\n",
+              static_cast<unsigned long long>(left->changes()),
+              static_cast<unsigned long long>(left->pending()),
+              absl::FormatDuration(drain).c_str());
+  absl::Status drained = stack.WaitCollectorDrained(drain);
+  ASSERT_TRUE(drained.ok()) << drained;
   auto c = stack.CollectorStatus(/*digest=*/true);
   ASSERT_TRUE(c.ok());
   auto g = stack.GraphStatus(/*digest=*/true);

@@ -22,42 +22,12 @@
 #include "absl/time/clock.h"
 #include "common/testing/process.h"
 #include "integration_tests/stack.h"
+#include "integration_tests/test_templates.h"
 
 namespace vitrage::testing {
 namespace {
 
-constexpr char kV3[] = R"(metadata:
-  version: 3
-  name: host_alarm_affects_instances
-  type: standard
-entities:
-  host_alarm:
-    category: ALARM
-    type: zabbix
-    name.regex: alarm-.*
-  host:
-    type: nova.host
-  instance:
-    type: nova.instance
-scenarios:
-  - condition: host_alarm [on] host AND host [contains] instance
-    actions:
-      - raise_alarm:
-          target: instance
-          alarm_name: instance at risk
-          severity: warning
-          causing_alarm: host_alarm
-      - set_state:
-          target: instance
-          state: SUBOPTIMAL
-  - condition: host_alarm [on] host
-    actions:
-      - set_state:
-          target: host
-          state: ERROR
-      - mark_down:
-          target: host
-)";
+
 
 constexpr char kV2[] = R"(metadata:
   version: 2

@@ -1,5 +1,9 @@
 #include "integration_tests/stack.h"
 
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -220,6 +224,22 @@ absl::Status Stack::WaitGraphActive(absl::Duration timeout, int port) {
                                                   last, ")\n", LogTail("graph")));
 }
 
+absl::Status Stack::StopChanges() {
+  if (collector_.Signal(SIGUSR1) != 0) {
+    return absl::InternalError(absl::StrCat("cannot signal vitrage-collector (pid ",
+                                            collector_.pid(), "): ", std::strerror(errno)));
+  }
+  changes_stopped_ = true;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    auto st = CollectorStatus();
+    if (st.ok() && !st->generating()) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError("the collector's change generator did not stop within 30 s\n" +
+                                     LogTail("collector"));
+}
+
 absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   v1::CollectorStatus last;
@@ -227,13 +247,33 @@ absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
     auto st = CollectorStatus();
     if (st.ok()) {
       last = *st;
-      bool generated = options_.max_changes == 0 || st->changes() >= options_.max_changes;
+      bool generated = changes_stopped_ ? !st->generating()
+                                        : options_.max_changes == 0 ||
+                                              st->changes() >= options_.max_changes;
       if (generated && st->pending() == 0) return absl::OkStatus();
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
+  // Say where the events wait: the collector's pending seqs against the
+  // graph's dedupe mark for the source and its durable seq.
+  std::string graph = "graph status unavailable";
+  if (auto g = GraphStatus(); g.ok()) {
+    std::string mark = "none";
+    for (const auto& m : g->source_marks()) {
+      if (m.source() == last.source()) mark = absl::StrCat(m.source_seq());
+    }
+    graph = absl::StrCat("graph ", v1::GraphRole_Name(g->role()), " (", g->phase(),
+                         "): mark for the source ", mark, ", applied seq ", g->applied_seq(),
+                         ", durable seq ", g->durable_seq(), ", ", g->buffered_records(),
+                         " records buffered");
+  } else {
+    graph = absl::StrCat("graph status unavailable: ", g.status().message());
+  }
   return absl::DeadlineExceededError(absl::StrCat(
-      "collector not drained: ", last.pending(), " pending, ", last.changes(), " changes\n",
+      "collector not drained after ", absl::FormatDuration(timeout), ": ", last.pending(),
+      " pending (source ", last.source(), " seqs ", last.acked_source_seq() + 1, "..",
+      last.last_source_seq(), " not acked), ", last.changes(), " changes",
+      last.generating() ? " (generator still running)" : "", "; ", graph, "\n",
       LogTail("collector"), "\n--- graph:\n", LogTail("graph")));
 }
 

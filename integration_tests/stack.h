@@ -74,8 +74,14 @@ class Stack {
 
   // Waits until GetStatus says ACTIVE.
   absl::Status WaitGraphActive(absl::Duration timeout, int port = 0);
+  // Stops the collector's change generator (SIGUSR1) and waits until it
+  // says so; the outbox keeps pushing. WaitCollectorDrained then waits for
+  // what was generated, not for max_changes.
+  absl::Status StopChanges();
   // Waits until the collector generated `changes` changes (when
-  // max_changes is set) and has nothing pending.
+  // max_changes is set and StopChanges was not called) and has nothing
+  // pending. The error names the pending source seqs, the graph's dedupe
+  // mark for the collector's source and its durable seq.
   absl::Status WaitCollectorDrained(absl::Duration timeout);
 
   absl::StatusOr<v1::GraphStatus> GraphStatus(bool digest = false, int port = 0);
@@ -86,6 +92,11 @@ class Stack {
   // Changes the collector's seed in vitrage.conf (for its next start).
   absl::Status SetCollectorSeed(uint64_t seed) {
     options_.seed = seed;
+    return WriteConfig();
+  }
+  // Changes the collector's synthetic cloud size (for its next start).
+  absl::Status SetCollectorHosts(int hosts) {
+    options_.synthetic_hosts = hosts;
     return WriteConfig();
   }
 
@@ -141,6 +152,7 @@ class Stack {
   int graph_metrics_port_, collector_metrics_port_, persistor_metrics_port_;
   Process persistor_, collector_, graph_;
   int graph_starts_ = 0;
+  bool changes_stopped_ = false;
 };
 
 // Path of a built binary (BUILD/<rel>).

@@ -67,6 +67,15 @@ absl::Status JournalClient::fatal_status() const {
   absl::MutexLock l(&mu_);
   return fatal_;
 }
+absl::Duration JournalClient::stalled_for() const {
+  absl::MutexLock l(&mu_);
+  if (buffer_.empty()) return absl::ZeroDuration();
+  return absl::Now() - progress_;
+}
+std::string JournalClient::last_error() const {
+  absl::MutexLock l(&mu_);
+  return last_error_;
+}
 
 absl::Status JournalClient::Append(const v1::JournalRecord& record) {
   std::string encoded;
@@ -80,13 +89,7 @@ absl::Status JournalClient::Append(const v1::JournalRecord& record) {
         "journal append: record seq ", record.seq(), " epoch ", record.epoch(),
         ", expected seq ", next_seq_, " epoch ", epoch_));
   }
-  if (buffer_.size() + 1 > options_.max_buffer_records ||
-      (!buffer_.empty() && buffer_bytes_ + bytes > options_.max_buffer_bytes)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "journal buffer full (", buffer_.size(), " records, ", buffer_bytes_,
-        " bytes not yet durable; limits ", options_.max_buffer_records, " / ",
-        options_.max_buffer_bytes, ")"));
-  }
+  if (buffer_.empty()) progress_ = absl::Now();
   buffer_.push_back(Entry{record.seq(), std::move(encoded)});
   buffer_bytes_ += bytes;
   ++next_seq_;
@@ -97,7 +100,7 @@ absl::Status JournalClient::WaitForRoom(uint64_t records, absl::Time deadline) {
   absl::MutexLock l(&mu_);
   auto room = [&] {
     mu_.AssertHeld();
-    return !fatal_.ok() || shutdown_ ||
+    return !fatal_.ok() || shutdown_ || buffer_.empty() ||
            (buffer_.size() + records <= options_.max_buffer_records &&
             buffer_bytes_ < options_.max_buffer_bytes);
   };
@@ -150,6 +153,7 @@ void JournalClient::Run() {
     absl::MutexLock l(&mu_);
     connected_ = false;
     if (shutdown_) return;
+    last_error_ = FromGrpcStatus(st).ToString();
     if (IsFatal(st)) {
       fatal_ = FromGrpcStatus(st);
       if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
@@ -216,6 +220,7 @@ grpc::Status JournalClient::RunStream() {
           buffer_.pop_front();
         }
         durable_seq_ = d;
+        progress_ = absl::Now();
         // A commit from an earlier stream may have landed after all: never
         // send below what is durable.
         if (d > sent_seq_) sent_seq_ = d;

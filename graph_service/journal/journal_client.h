@@ -16,9 +16,22 @@
 // has (idempotent by seq). Records are kept encoded from Append on: a batch
 // is the records' bytes (vitrage.wire.EncodedAppendRequest, the same bytes
 // as an AppendRequest), so sending or re-sending one never copies or
-// re-encodes a record field by field. The buffer is bounded in records and bytes: when
-// it is full Append() refuses and the caller must stop taking events
-// (back-pressure, never loss).
+// re-encodes a record field by field.
+//
+// The buffer is bounded at admission, not at Append: a record describes a
+// change the graph has already made, so Append() always keeps it (a refused
+// record would leave the graph ahead of its log, and every later seq would
+// be refused too). Before the owner takes work that makes records (a push,
+// a consistency pass, a get_all batch) it calls WaitForRoom(), outside its
+// graph lock; what one admitted piece of work makes (its events' records
+// and the evaluator's action records) is then taken whole. So the buffer
+// exceeds max_buffer_records / max_buffer_bytes by at most one piece of
+// work, and intake resumes by itself once the persistor acks again
+// (back-pressure, never loss, never a jam).
+//
+// A journal that makes no progress is visible: stalled_for() says how long
+// records have waited with nothing becoming durable, last_error() why the
+// stream last ended.
 //
 // Fatal answers end the client for good (fatal_status() says why):
 // FAILED_PRECONDITION means another graph holds a newer epoch (we are
@@ -66,15 +79,20 @@ class JournalClient {
   JournalClient(const JournalClient&) = delete;
   JournalClient& operator=(const JournalClient&) = delete;
 
-  // Buffers one record for sending.
+  // Buffers one record for sending, whatever the buffer holds (see above:
+  // the limits are enforced by WaitForRoom).
   // REQUIRES: record.seq() == next_seq(), record.epoch() == epoch().
-  // Returns RESOURCE_EXHAUSTED when the buffer is full (nothing buffered),
-  // the fatal status once the client is dead, INVALID_ARGUMENT when the
-  // REQUIRES is broken.
+  // Returns the fatal status once the client is dead, UNAVAILABLE after
+  // Shutdown(), INVALID_ARGUMENT when the REQUIRES is broken; nothing is
+  // buffered then, and the caller's graph is ahead of its log: it must stop
+  // serving as active.
   absl::Status Append(const v1::JournalRecord& record);
 
-  // Waits until the buffer can take `records` more records (or `deadline`).
-  // OK, DEADLINE_EXCEEDED, or the fatal status.
+  // Admission: waits until the buffer is empty, or holds fewer than
+  // max_buffer_bytes and can take `records` more records within
+  // max_buffer_records (or `deadline`). OK, DEADLINE_EXCEEDED, UNAVAILABLE
+  // after Shutdown(), or the fatal status. A request of more records than
+  // the limit is admitted once the buffer is empty.
   absl::Status WaitForRoom(uint64_t records, absl::Time deadline);
 
   // Waits until every record <= seq is durable. OK, DEADLINE_EXCEEDED, or
@@ -97,6 +115,12 @@ class JournalClient {
   bool connected() const;
   // OK while alive.
   absl::Status fatal_status() const;
+  // How long records have been waiting with none becoming durable: zero
+  // when the buffer is empty, else the time since the later of the last
+  // durable ack and the moment the buffer stopped being empty.
+  absl::Duration stalled_for() const;
+  // Why the Append stream last ended ("" if it never did).
+  std::string last_error() const;
 
  private:
   struct Entry {
@@ -124,6 +148,9 @@ class JournalClient {
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  // See stalled_for(): when the buffer last became non-empty or advanced.
+  absl::Time progress_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include <google/protobuf/arena.h>
@@ -196,6 +197,7 @@ void Engine::Shutdown() {
   // while shutdown_ is false, so both are stable from here on.
   if (snapshotter_.joinable()) snapshotter_.join();
   if (consistency_.joinable()) consistency_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   if (journal_) journal_->Shutdown();
 }
 
@@ -220,10 +222,8 @@ void Engine::RunConsistency() {
     std::vector<v1::GraphDelta> deltas;
     handler_->Periodic(&graph_, absl::Now(), &deltas);
     for (auto& d : deltas) {
-      // The changes are applied: each must be journaled, so wait (intake is
-      // held meanwhile) until the journal has room. It only gives up when
-      // the process is shutting down or fenced, and then nothing is acked.
-      if (journal_ && !journal_->WaitForRoom(1, absl::InfiniteFuture()).ok()) break;
+      // The changes are applied: each is journaled (the journal takes every
+      // record; the pass was admitted by WaitForRoom above).
       v1::JournalRecord rec;
       *rec.mutable_delta() = std::move(d);
       rec.set_event_kind("consistency");
@@ -232,6 +232,84 @@ void Engine::RunConsistency() {
       CommitRecordLocked(std::move(rec));
       if (!affected.empty()) EvaluateLocked(std::move(affected));
     }
+  }
+}
+
+void Engine::SetHealthListener(std::function<void(bool serving)> listener) {
+  health_listener_ = std::move(listener);
+}
+
+void Engine::RunWatchdog() {
+  bool stalled = false;
+  absl::Time since;
+  uint64_t durable_at_stall = 0;
+  absl::Time next_fence_check = absl::Now() + options_.fence_check_interval;
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      auto stop = [this] {
+        status_mu_.AssertHeld();
+        return shutdown_ || !fatal_.ok();
+      };
+      if (status_mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1))) return;
+    }
+    CheckJournalStall(&stalled, &since, &durable_at_stall);
+    if (options_.fence_check_interval > absl::ZeroDuration() && absl::Now() >= next_fence_check) {
+      CheckFenced();
+      next_fence_check = absl::Now() + options_.fence_check_interval;
+    }
+  }
+}
+
+void Engine::CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall) {
+  const absl::Duration waiting = journal_->stalled_for();
+  const std::string error = journal_->last_error();
+  const bool now_stalled = options_.journal_stall_timeout > absl::ZeroDuration() &&
+                           waiting >= options_.journal_stall_timeout;
+  {
+    absl::MutexLock l(&status_mu_);
+    journal_stalled_ = waiting;
+    journal_error_ = error;
+    if (now_stalled == *stalled) return;
+    if (role_ != v1::ACTIVE) return;
+    if (now_stalled) {
+      *since = absl::Now() - waiting;
+      phase_ = absl::StrCat("active, journal stalled since ",
+                            absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", *since, absl::UTCTimeZone()),
+                            ": ", error.empty() ? "the persistor does not ack" : error);
+    } else {
+      phase_ = "active";
+    }
+  }
+  *stalled = now_stalled;
+  if (now_stalled) {
+    *durable_at_stall = journal_->durable_seq();
+    LOG(ERROR) << "journal stalled: " << journal_->buffered_records()
+               << " records have waited " << absl::FormatDuration(waiting)
+               << " with none becoming durable (last stream error: "
+               << (error.empty() ? "none" : error)
+               << "); health NOT_SERVING until the persistor acks again";
+  } else {
+    LOG(WARNING) << "journal moving again after " << absl::FormatDuration(absl::Now() - *since)
+                 << ": " << journal_->durable_seq() - *durable_at_stall
+                 << " records became durable; health SERVING";
+  }
+  if (health_listener_) health_listener_(!now_stalled);
+}
+
+void Engine::CheckFenced() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::PersistorStatus st;
+  grpc::Status s = persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st);
+  // An unreachable persistor or database says nothing about the epoch; the
+  // journal's stall shows that case.
+  if (!s.ok() || !st.database_reachable()) return;
+  const uint64_t ours = journal_->epoch();
+  if (st.epoch() > ours) {
+    Fatal(absl::FailedPreconditionError(absl::StrCat(
+        "the store's epoch is ", st.epoch(), " (owner ", st.epoch_owner(), "), ours is ", ours,
+        ": found by the periodic epoch check")));
   }
 }
 
@@ -257,6 +335,7 @@ absl::Status Engine::Start() {
     if (options_.consistency_interval > absl::ZeroDuration()) {
       consistency_ = std::thread([this] { RunConsistency(); });
     }
+    if (options_.persistency) watchdog_ = std::thread([this] { RunWatchdog(); });
     timings_.set_total_ms(Ms(absl::Now() - process_start_));
     if (role_ != v1::FENCED) {
       role_ = v1::ACTIVE;
@@ -291,6 +370,24 @@ void Engine::StopHugePages() {
 
 // RunGetAll: engine_get_all.cc.
 
+std::string Engine::RestartedSourceLocked(const v1::PushEventsRequest& req) const {
+  for (const v1::Event& ev : req.events()) {
+    if (ev.source_seq() == 0 || marks_.contains(ev.source())) continue;
+    const size_t at = ev.source().rfind('@');
+    if (at == std::string::npos) continue;
+    const absl::string_view name = absl::string_view(ev.source()).substr(0, at + 1);
+    for (const auto& [known, seq] : marks_) {
+      if (absl::StartsWith(known, name) && known.size() > name.size() &&
+          known.find('@', name.size()) == std::string::npos) {
+        return absl::StrCat("collector \"", name.substr(0, at), "\" restarted (run ",
+                            known.substr(name.size()), ", acked up to seq ", seq, ", is now run ",
+                            ev.source().substr(at + 1), ")");
+      }
+    }
+  }
+  return std::string();
+}
+
 // ---------------------------------------------------------------- intake
 
 void Engine::NoteMarkLocked(const std::string& source, uint64_t seq) {
@@ -303,6 +400,9 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
 }
 
 uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
+  if (record->has_delta() && record->delta().ByteSizeLong() > kMaxRecordDeltaBytes) {
+    return CommitSplitRecordLocked(record);
+  }
   record->set_seq(++applied_seq_);
   record->set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
   last_record_time_ = record->time_unix_micros();
@@ -311,10 +411,52 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
   record->set_epoch(journal_->epoch());
   absl::Status s = journal_->Append(*record);
   if (!s.ok()) {
-    // Room was reserved before applying; only a dying journal refuses.
-    LOG(ERROR) << "journal refused seq " << applied_seq_ << ": " << s;
+    // The journal takes every record while it lives (journal_client.h); a
+    // dead one has already made the engine fatal. Either way the graph now
+    // holds a change its log does not: it must not go on as ACTIVE.
+    Fatal(absl::Status(s.code(), absl::StrCat("the journal refused record ", applied_seq_,
+                                              " after it was applied (", s.message(),
+                                              "); restart to recover from the store")));
   }
   return applied_seq_;
+}
+
+uint64_t Engine::CommitSplitRecordLocked(v1::JournalRecord* record) {
+  // The changes of one delta apply in order, so consecutive runs of them
+  // are records of their own (same event_kind), replayed one after the
+  // other; the source mark goes with the last, so a re-sent event is
+  // deduped only once all of it is journaled (a replay that ends between
+  // parts makes the evaluator take a full pass: the parts before the last
+  // have no source). All are committed under this one hold of mu_: no
+  // snapshot or reader sees the graph between them.
+  google::protobuf::RepeatedPtrField<v1::GraphChange> changes;
+  changes.Swap(record->mutable_delta()->mutable_changes());
+  const std::string source = record->source();
+  const uint64_t source_seq = record->source_seq();
+  const std::string kind = record->event_kind();
+  const int n = changes.size();
+  int parts = 0;
+  uint64_t seq = 0;
+  for (int i = 0; i < n;) {
+    v1::JournalRecord part;
+    size_t bytes = 0;
+    while (i < n && (part.delta().changes_size() == 0 ||
+                     bytes + changes.Get(i).ByteSizeLong() <= kMaxRecordDeltaBytes)) {
+      bytes += changes.Get(i).ByteSizeLong() + 4;
+      part.mutable_delta()->mutable_changes()->Add()->Swap(changes.Mutable(i));
+      ++i;
+    }
+    ++parts;
+    part.set_event_kind(kind);
+    if (i == n) {
+      part.set_source(source);
+      part.set_source_seq(source_seq);
+    }
+    seq = CommitRecordLocked(&part);
+  }
+  LOG(INFO) << "journal: a " << kind << " record of " << n << " changes was larger than "
+            << kMaxRecordDeltaBytes << " bytes; journaled as " << parts << " records";
+  return seq;
 }
 
 uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
@@ -373,6 +515,21 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
   uint64_t wait_seq = 0;
   {
     absl::MutexLock intake(&intake_mu_);
+    std::string restarted;
+    {
+      absl::ReaderMutexLock l(&mu_);
+      restarted = RestartedSourceLocked(req);
+    }
+    if (!restarted.empty()) {
+      // The events its previous run had not got acked are lost with it
+      // (the outbox is in memory): take the collector's whole state again
+      // before its first event. Its GetAll covers what it has queued so
+      // far, and the reconcile record gives the new source its mark.
+      LOG(WARNING) << restarted << ": whatever its previous run had not got acked is lost; "
+                   << "reconciling with get_all before taking its events";
+      absl::Status s = RunGetAll(restarted, /*live=*/true);
+      if (!s.ok()) LOG(ERROR) << "reconcile after " << restarted << " failed: " << s;
+    }
     if (journal_) {
       absl::Status room = journal_->WaitForRoom(req.events_size(),
                                                 absl::Now() + absl::Seconds(5));
@@ -494,6 +651,8 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_phase(phase_);
     st.set_epoch(epoch_);
     *st.mutable_recovery() = timings_;
+    st.set_journal_stalled_seconds(absl::ToDoubleSeconds(journal_stalled_));
+    st.set_journal_last_error(journal_error_);
   }
   st.set_persistency_enabled(options_.persistency);
   {
@@ -503,7 +662,14 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_edge_count(graph_.edge_count());
     if (with_digest) st.set_digest(graph::Digest(graph_));
     FillEvaluatorStatusLocked(st.mutable_evaluator());
+    for (const auto& [source, seq] : marks_) {
+      v1::SourceMark* m = st.add_source_marks();
+      m->set_source(source);
+      m->set_source_seq(seq);
+    }
   }
+  std::sort(st.mutable_source_marks()->begin(), st.mutable_source_marks()->end(),
+            [](const v1::SourceMark& a, const v1::SourceMark& b) { return a.source() < b.source(); });
   if (journal != nullptr) {
     st.set_durable_seq(journal->durable_seq());
     st.set_buffered_records(journal->buffered_records());

@@ -92,6 +92,14 @@ struct EngineOptions {
   // A follow stream silent this long (the persistor heartbeats every 1 s)
   // is cancelled and reopened (engine_standby.cc).
   absl::Duration standby_stream_timeout = absl::Seconds(5);
+  // While ACTIVE: journal records waiting this long with none becoming
+  // durable make the graph unhealthy (health NOT_SERVING, the phase says
+  // "journal stalled"; the OCF monitor reports a failure). Zero: never.
+  absl::Duration journal_stall_timeout = absl::Seconds(30);
+  // While ACTIVE: how often the graph asks the persistor for the current
+  // epoch, so that a graph fenced while idle (no Append to be refused)
+  // stops answering as ACTIVE within this time. Zero: never.
+  absl::Duration fence_check_interval = absl::Seconds(2);
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -141,6 +149,10 @@ class Engine {
   // True once the graph can answer queries.
   bool readable() const;
   bool active() const;
+  // Called (from the engine's watchdog thread) with false when the ACTIVE
+  // graph's journal stalls for journal_stall_timeout, and with true when
+  // records become durable again. Set before Start().
+  void SetHealthListener(std::function<void(bool serving)> listener);
 
   // Registers the engine's Prometheus metrics (common/metrics.h). Call once,
   // before the metrics endpoint starts. REQUIRES: the engine outlives the
@@ -159,12 +171,12 @@ class Engine {
   // 10,000-record tail took 35 ms with 3 MiB batches, 15 with 256 KiB
   // (graph_bench, graph_100k).
   static constexpr uint32_t kReadLogBatchBytes = 256 << 10;
+  // The largest delta one journal record carries (see
+  // CommitSplitRecordLocked): well under the persistor's 8 MiB receive
+  // limit and its 3 MiB ReadLog batches.
+  static constexpr size_t kMaxRecordDeltaBytes = 1 << 20;
 
  private:
-  struct Durable {
-    v1::JournalRecord record;
-  };
-
   // journal_ read under status_mu_ (null until Recover() publishes it).
   journal::JournalClient* PublishedJournal() const;
   void SetPhase(v1::GraphRole role, const std::string& phase);
@@ -209,7 +221,18 @@ class Engine {
   bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
-  absl::Status RunGetAll(const std::string& reason);
+  // get_all from the collector: at recovery (`live` false: the graph is not
+  // serving; retried until it works; the collector may answer with an
+  // image), or while ACTIVE (`live`: the caller holds intake_mu_; events
+  // only, three attempts, the role stays ACTIVE).
+  absl::Status RunGetAll(const std::string& reason, bool live = false);
+  // A source named "<name>@<run>" (vitrage-collector's: one per run) that
+  // the graph does not know while it knows an earlier run of <name>: that
+  // collector restarted, and whatever its previous run had not got acked is
+  // gone. Returns a description of the restart ("" when none), REQUIRES a
+  // lock on mu_.
+  std::string RestartedSourceLocked(const v1::PushEventsRequest& req) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // get_all images (engine_get_all.cc).
   struct IncomingImage {
     explicit IncomingImage(const v1::SnapshotHeader& h)
@@ -233,11 +256,21 @@ class Engine {
   // encoded; the record itself is not kept).
   uint64_t CommitRecordLocked(v1::JournalRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t CommitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A record whose delta is over kMaxRecordDeltaBytes (a get_all reconcile
+  // deleting much of a large graph) goes to the journal as several: one
+  // record must fit the persistor's receive limit and a ReadLog batch.
+  uint64_t CommitSplitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fatal(const absl::Status& s);
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
   void RunSnapshotter();
   void RunConsistency();
+  // While ACTIVE, every second: the journal's stall (health listener, phase,
+  // one log line when it starts and one when it ends) and, every
+  // fence_check_interval, the store's epoch (a newer one is fatal: fenced).
+  void RunWatchdog();
+  void CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall);
+  void CheckFenced();
   // Forks a child that encodes the graph as it is now (forked_encode.h),
   // then stores its output with PutSnapshot. The active's snapshot
   // (from_standby false) names the journal's epoch, waits until its seq is
@@ -326,6 +359,11 @@ class Engine {
   bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
   std::thread snapshotter_;
   std::thread consistency_;
+  std::thread watchdog_;
+  std::function<void(bool)> health_listener_;
+  // The journal's stall as the watchdog last saw it (Status() reports it).
+  absl::Duration journal_stalled_ ABSL_GUARDED_BY(status_mu_);
+  std::string journal_error_ ABSL_GUARDED_BY(status_mu_);
 
   // Hot standby. promote_requested_ and promote_start_ are under status_mu_.
   bool promote_requested_ ABSL_GUARDED_BY(status_mu_) = false;

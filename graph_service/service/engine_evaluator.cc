@@ -141,9 +141,10 @@ absl::Status Engine::EnableEvaluator() {
 
 absl::Status Engine::ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
                                                v1::GraphDelta* delta) {
-  // The change is applied before it is journaled: wait for room first (as
-  // the consistency pass does); only shutdown or fencing give up.
-  if (journal_) RETURN_IF_ERROR(journal_->WaitForRoom(1, absl::InfiniteFuture()));
+  // No wait for room here (mu_ is held, queries would block): the work
+  // that triggered the action was admitted, and the journal takes every
+  // record of it (journal_client.h).
+  if (journal_) RETURN_IF_ERROR(journal_->fatal_status());
   v1::JournalRecord rec;
   std::string handler_kind;
   handler_->Handle(ev, &graph_, rec.mutable_delta(), &handler_kind);

@@ -40,8 +40,17 @@ double MsSince(absl::Time t) { return absl::ToDoubleMilliseconds(absl::Now() - t
 
 }  // namespace
 
-absl::Status Engine::RunGetAll(const std::string& reason) {
-  SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, ")"));
+absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
+  // A live get_all (an ACTIVE graph reconciling with a restarted collector)
+  // keeps the role: intake is held by the caller meanwhile.
+  auto phase = [&](const std::string& text) {
+    if (live) {
+      SetPhase(v1::ACTIVE, absl::StrCat("active, reconciling: ", text));
+    } else {
+      SetPhase(v1::RECOVERING, text);
+    }
+  };
+  phase(absl::StrCat("get_all (", reason, ")"));
   LOG(INFO) << "get_all from the collector at " << options_.collector_address
             << ": " << reason;
   absl::Time t0 = absl::Now();
@@ -71,8 +80,10 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(600)));
     v1::GetAllRequest req;
-    req.set_action("init_snapshot");
-    req.set_accept_image(true);
+    req.set_action(live ? "snapshot" : "init_snapshot");
+    // An image replaces the whole graph (and the evaluator's work in it):
+    // only for a graph that is not serving yet.
+    req.set_accept_image(!live);
     auto reader = collector_->GetAll(&ctx, req);
     std::string source;
     uint64_t covered = 0;
@@ -138,16 +149,29 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
       // when it re-sends them they are acked without being applied.
       rec.set_source(source);
       rec.set_source_seq(covered);
+      // Live, the evaluator is on: what the reconcile removed is evaluated
+      // as any change (at recovery it is off and a full pass follows).
+      std::vector<std::string> affected;
+      if (evaluator_on_) evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
       CommitRecordLocked(std::move(rec));
+      if (!affected.empty()) EvaluateLocked(std::move(affected));
       shape = absl::StrCat(events, " events");
       break;
+    }
+    if (live && failures >= 2) {
+      // Intake waits meanwhile: give up rather than hold it.
+      LOG(ERROR) << "get_all (" << reason << "): collector at " << options_.collector_address
+                 << " failed 3 times (" << st.error_message()
+                 << "); not reconciled, intake goes on";
+      SetPhase(v1::ACTIVE, "active");
+      return absl::UnavailableError(absl::StrCat("get_all failed: ", st.error_message()));
     }
     if (failures++ % 10 == 0) {
       LOG(WARNING) << "get_all: collector at " << options_.collector_address
                    << " failed (" << st.error_message() << "); retrying";
     }
-    SetPhase(v1::RECOVERING, absl::StrCat("get_all (", reason, "): collector unreachable (",
-                                          st.error_message(), ")"));
+    phase(absl::StrCat("get_all (", reason, "): collector unreachable (", st.error_message(),
+                       ")"));
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
@@ -158,7 +182,9 @@ absl::Status Engine::RunGetAll(const std::string& reason) {
               << graph_.vertex_count() << " vertices and " << graph_.edge_count()
               << " edges, " << ms << " ms";
   }
-  {
+  if (live) {
+    SetPhase(v1::ACTIVE, "active");
+  } else {
     absl::MutexLock l(&status_mu_);
     timings_.set_get_all_ms(ms);
     timings_.set_get_all_reason(reason);

@@ -195,7 +195,7 @@ absl::Status Engine::Recover() {
             << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
             << Ms(t_epoch - t_start) << " ms";
   if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
-  const bool have_snapshot = loaded.ok();
+  bool have_snapshot = loaded.ok();
   {
     absl::MutexLock l(&status_mu_);
     timings_.set_snapshot_id(snapshot_id);
@@ -211,6 +211,19 @@ absl::Status Engine::Recover() {
     LOG(INFO) << "recovery: the store has no complete snapshot";
   }
 
+  if (have_snapshot && header.seq() > ep.durable_seq()) {
+    // A snapshot is stored only once its seq is durable: one past the
+    // durable seq holds changes no epoch made durable. Start over.
+    LOG(ERROR) << "recovery: snapshot " << snapshot_id << " is at seq " << header.seq()
+               << ", beyond the durable seq " << ep.durable_seq()
+               << " the epoch returned; it is not used";
+    absl::MutexLock l(&mu_);
+    graph_.Clear();
+    marks_.clear();
+    applied_seq_ = 0;
+    evaluator_needs_full_pass_ = true;
+    have_snapshot = false;
+  }
   uint64_t base = have_snapshot ? header.seq() : 0;
   SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
   absl::Time t = absl::Now();
@@ -432,6 +445,11 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
       });
       const v1::JournalRecord& rec = resp.records(i);
       if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
+      // Records after the durable seq AcquireEpoch returned were never made
+      // durable by any epoch (the store drops them when it hands out the
+      // epoch; a read that began before may still show them): never apply
+      // them, the journal continues at durable_seq + 1.
+      if (rec.seq() > durable_seq) break;
       if (rec.seq() != applied_seq_ + 1) {
         return absl::DataLossError(
             applied_seq_ == base

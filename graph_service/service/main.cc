@@ -4,8 +4,9 @@
 //                 [--persistor HOST:PORT] [--collector HOST:PORT] [--standby]
 //
 // Health service names: "" and "vitrage.v1.Graph" are SERVING only while
-// ACTIVE; "vitrage.v1.Graph.standby" is SERVING while a hot standby is
-// current (caught up with the durable log on a live stream).
+// ACTIVE and the journal is not stalled ([persistency]
+// journal_stall_timeout); "vitrage.v1.Graph.standby" is SERVING while a hot
+// standby is current (caught up with the durable log on a live stream).
 //
 // Exit codes: 0 after SIGTERM/SIGINT; 2 bad configuration; 3 fenced (another
 // graph holds a newer epoch); 1 any other failure. Pacemaker restarts or
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
   options.templates_dir = config.graph.templates_dir;
   options.standby = (config.graph.standby || standby_flag) && options.persistency;
   options.standby_stream_timeout = config.graph.standby_stream_timeout;
+  options.journal_stall_timeout = config.persistency.journal_stall_timeout;
+  options.fence_check_interval = config.persistency.fence_check_interval;
   if ((config.graph.standby || standby_flag) && !options.persistency) {
     LOG(WARNING) << "standby requested but persistency is disabled: starting as an active graph";
   }
@@ -174,6 +177,11 @@ int main(int argc, char** argv) {
   health->SetServingStatus(false);
   engine.SetStandbyListener(
       [health](bool current) { health->SetServingStatus(kStandbyName, current); });
+  // An ACTIVE graph whose journal stalls is not serving: it takes no events.
+  engine.SetHealthListener([health](bool serving) {
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(kActiveName, serving);
+  });
   LOG(INFO) << "vitrage-graph serving on " << config.graph.listen_address
             << " (persistency " << (options.persistency ? "enabled" : "disabled")
             << ", persistor " << options.persistor_address << ", collector "

@@ -222,6 +222,13 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
     if (changed != 1) {
       return absl::AbortedError("writer_epoch changed concurrently");
     }
+    // Records after the durable seq were never made durable (AppendLog
+    // inserts them and moves durable_seq in one transaction, so there are
+    // none unless the table was changed by hand or by a bug): the new
+    // writer's seqs start at durable_seq + 1, so they go.
+    ASSIGN_OR_RETURN(a.dropped_records,
+                     conn_->Execute(absl::StrCat("DELETE FROM graph_log WHERE seq > ",
+                                                 a.durable_seq)));
     RETURN_IF_ERROR(conn_->Commit());
     return a;
   };

@@ -48,6 +48,7 @@ struct AcquiredEpoch {
   uint64_t previous_epoch = 0;
   std::string previous_owner;
   uint64_t durable_seq = 0;
+  uint64_t dropped_records = 0;  // records after durable_seq, deleted
 };
 
 // One journal record as stored: its deterministic serialization + CRC32C.
@@ -99,7 +100,9 @@ class Store {
   absl::StatusOr<int> Migrate();
 
   absl::StatusOr<EpochRow> ReadEpoch();
-  // One transaction: epoch = epoch + 1, owner, acquired_at = now.
+  // One transaction: epoch = epoch + 1, owner, acquired_at = now; log
+  // records after the durable seq (never durable) are deleted and counted
+  // in dropped_records.
   absl::StatusOr<AcquiredEpoch> AcquireEpoch(const std::string& owner);
 
   // One transaction: inserts `rows` (consecutive, the first =

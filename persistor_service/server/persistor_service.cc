@@ -625,6 +625,12 @@ grpc::Status PersistorService::AcquireEpoch(
                     ? std::string()
                     : absl::StrCat(" (", acquired->previous_owner, ")"))
             << "; durable seq " << acquired->durable_seq;
+  if (acquired->dropped_records > 0) {
+    LOG(ERROR) << "epoch " << acquired->epoch << ": the log held "
+               << acquired->dropped_records << " records after the durable seq "
+               << acquired->durable_seq
+               << " (never durable: no graph acked them); they were deleted";
+  }
   response->set_epoch(acquired->epoch);
   response->set_previous_epoch(acquired->previous_epoch);
   response->set_durable_seq(acquired->durable_seq);

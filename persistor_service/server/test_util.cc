@@ -22,11 +22,10 @@ absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
 }
 
 absl::StatusOr<std::unique_ptr<InProcessPersistor>> InProcessPersistor::Start(
-    PersistorOptions options) {
+    PersistorOptions options, int port) {
   auto p = std::unique_ptr<InProcessPersistor>(new InProcessPersistor());
   ASSIGN_OR_RETURN(p->service_, PersistorService::Create(std::move(options)));
-  int port = 0;
-  p->server_ = StartServer("127.0.0.1:0", {p->service_.get()}, &port);
+  p->server_ = StartServer(absl::StrCat("127.0.0.1:", port), {p->service_.get()}, &port);
   if (p->server_ == nullptr) return absl::InternalError("cannot start server");
   p->service_->AttachServer(p->server_.get());
   p->address_ = absl::StrCat("127.0.0.1:", port);

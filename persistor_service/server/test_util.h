@@ -24,8 +24,9 @@ absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
 // A PersistorService + grpc::Server on 127.0.0.1:<free port>.
 class InProcessPersistor {
  public:
+  // `port` 0: a free one (a restarted persistor passes its predecessor's).
   static absl::StatusOr<std::unique_ptr<InProcessPersistor>> Start(
-      PersistorOptions options);
+      PersistorOptions options, int port = 0);
   ~InProcessPersistor();
   const std::string& address() const { return address_; }
   PersistorService* service() { return service_.get(); }
