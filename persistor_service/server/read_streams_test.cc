@@ -124,7 +124,20 @@ TEST_F(StalledReadersTest, FiveHundredStalledReadersLeaveEpochAppendAndTheDataba
     readers.push_back(std::move(r));
   }
   LOG(INFO) << kReaders << " stalled readers opened in " << absl::Now() - t0;
-  absl::SleepFor(absl::Seconds(2));  // let the server take them all in
+  // Let the server take them all in: until the database's connection count
+  // has not moved for 2 s (it climbs to max_connections, 151, when every
+  // stalled stream holds a connection).
+  int64_t settled = ServerStatus("Threads_connected");
+  for (absl::Time since = absl::Now(); absl::Now() - since < absl::Seconds(2) &&
+                                       absl::Now() - t0 < absl::Seconds(15);) {
+    absl::SleepFor(absl::Milliseconds(200));
+    const int64_t now = ServerStatus("Threads_connected");
+    if (now != settled) {
+      settled = now;
+      since = absl::Now();
+    }
+  }
+  LOG(INFO) << "connections settled at " << settled << " after " << absl::Now() - t0;
 
   // The graph's operations still work: a failover's AcquireEpoch, Appends
   // in the new epoch, GetStatus.
