@@ -278,6 +278,23 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.persistor.max_batch_bytes, ParseSize(o, 64 << 10));
          return absl::OkStatus();
        }},
+      // 10: the persistor's own 4, 4 for writes, at least 2 for reads
+      // (persistor_service.h kMinDbConnections).
+      {"persistor", "max_db_connections",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistor.max_db_connections, ParseInt(o, 10, 10'000));
+         return absl::OkStatus();
+       }},
+      {"persistor", "max_read_streams",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistor.max_read_streams, ParseInt(o, 1, 100'000));
+         return absl::OkStatus();
+       }},
+      {"persistor", "stream_stall_timeout",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistor.stream_stall_timeout, ParseSeconds(o, 1, 3600));
+         return absl::OkStatus();
+       }},
       {"collector", "listen_address",
        [](const Origin& o, Config& c) -> absl::Status {
          RETURN_IF_ERROR(CheckAddress(o));

@@ -106,6 +106,10 @@ struct Config {
     std::string listen_address = "127.0.0.1:9701";
     uint64_t max_batch_bytes = 8ull << 20;  // one group commit at most
     std::string metrics_address;  // Prometheus /metrics; empty: off
+    int max_db_connections = 20;  // database connections of the process at most
+    int max_read_streams = 32;    // ReadLog + GetLatestSnapshot streams per caller role
+    // A read stream whose client reads nothing for this long is ended.
+    absl::Duration stream_stall_timeout = absl::Seconds(30);
   } persistor;
 
   // [collector]

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <cstdio>
 #include <fstream>
 
@@ -225,6 +227,30 @@ TEST(ConfigTest, LimitsSection) {
   c = ParseConfig("[limits]\nmax_events_per_push = 0\n", "v.conf");
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_events_per_push: \"0\" is out of range"));
+}
+
+TEST(ConfigTest, PersistorReadLimits) {
+  auto c = ParseConfig("", "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->persistor.max_db_connections, 20);
+  EXPECT_EQ(c->persistor.max_read_streams, 32);
+  EXPECT_EQ(c->persistor.stream_stall_timeout, absl::Seconds(30));
+  c = ParseConfig(
+      "[persistor]\nmax_db_connections = 40\nmax_read_streams = 8\nstream_stall_timeout = 2.5\n",
+      "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->persistor.max_db_connections, 40);
+  EXPECT_EQ(c->persistor.max_read_streams, 8);
+  EXPECT_EQ(c->persistor.stream_stall_timeout, absl::Milliseconds(2500));
+  for (const char* bad : {"max_db_connections = 9", "max_db_connections = 10001",
+                          "max_read_streams = 0", "stream_stall_timeout = 0.5",
+                          "stream_stall_timeout = 3601"}) {
+    c = ParseConfig(absl::StrCat("[persistor]\n", bad, "\n"), "v.conf");
+    ASSERT_FALSE(c.ok()) << bad;
+    const std::string key(absl::string_view(bad).substr(0, absl::string_view(bad).find(' ')));
+    EXPECT_THAT(c.status().message(), HasSubstr(absl::StrCat("[persistor] ", key, ": ")))
+        << bad;
+  }
 }
 
 TEST(DatabaseUrlTest, Rejections) {

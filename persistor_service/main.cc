@@ -155,6 +155,9 @@ int main(int argc, char** argv) {
   options.max_records_per_append = config.limits.max_records_per_append;
   options.log_retention = config.persistency.log_retention;
   options.snapshots_to_keep = config.persistency.snapshots_to_keep;
+  options.max_db_connections = config.persistor.max_db_connections;
+  options.max_read_streams = config.persistor.max_read_streams;
+  options.stream_stall_timeout = config.persistor.stream_stall_timeout;
 
   LOG(INFO) << "vitrage-persistor starting: database " << url->Redacted()
             << ", listen " << listen;

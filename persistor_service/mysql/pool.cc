@@ -17,25 +17,56 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 constexpr char kRefusedPrefix[] = "database unreachable (next reconnect attempt in ";
 }  // namespace
 
-ConnectionPool::Lease::~Lease() {
-  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
+ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    Return();
+    pool_ = other.pool_;
+    conn_ = std::move(other.conn_);
+    read_ = other.read_;
+    other.pool_ = nullptr;
+  }
+  return *this;
 }
 
-ConnectionPool::ConnectionPool(ConnectOptions options, size_t max_idle)
-    : options_(std::move(options)), max_idle_(max_idle) {}
+ConnectionPool::Lease::~Lease() { Return(); }
 
-absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+void ConnectionPool::Lease::Return() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), read_);
+  pool_ = nullptr;
+}
+
+ConnectionPool::ConnectionPool(ConnectOptions options, Limits limits)
+    : options_(std::move(options)), limits_(std::move(limits)) {}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Use use,
+                                                              absl::Duration wait) {
+  const bool read = use == Use::kRead;
+  const size_t cap = std::max<size_t>(1, read ? limits_.read : limits_.write);
+  std::unique_ptr<Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    size_t& leased = read ? leased_read_ : leased_write_;
+    if (!returned_.wait_for(lock, absl::ToChronoMilliseconds(wait),
+                            [&] { return leased < cap; })) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "all ", cap, " database connections for ", read ? "reads" : "writes",
+          " stayed in use for ", absl::FormatDuration(wait), " (", limits_.setting, ")"));
+    }
+    ++leased;  // taken before connecting, so the cap holds while we do
     if (!idle_.empty()) {
-      std::unique_ptr<Connection> conn = std::move(idle_.back());
+      conn = std::move(idle_.back());
       idle_.pop_back();
-      return Lease(this, std::move(conn));
+      return Lease(this, std::move(conn), read);
     }
   }
-  absl::StatusOr<std::unique_ptr<Connection>> conn = Connect();
-  if (!conn.ok()) return conn.status();
-  return Lease(this, std::move(*conn));
+  absl::StatusOr<std::unique_ptr<Connection>> opened = Connect();
+  if (!opened.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    --(read ? leased_read_ : leased_write_);
+    returned_.notify_one();
+    return opened.status();
+  }
+  return Lease(this, std::move(*opened), read);
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
@@ -103,10 +134,18 @@ std::string ConnectionPool::last_error() const {
   return last_error_;
 }
 
-void ConnectionPool::Release(std::unique_ptr<Connection> conn) {
-  if (conn->broken()) return;
+size_t ConnectionPool::leased(Use use) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+  return use == Use::kRead ? leased_read_ : leased_write_;
+}
+
+void ConnectionPool::Release(std::unique_ptr<Connection> conn, bool read) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --(read ? leased_read_ : leased_write_);
+  returned_.notify_all();
+  // Leased + idle never exceeds write + read: a connection is opened only
+  // when none is idle, under its cap.
+  if (!conn->broken()) idle_.push_back(std::move(conn));
 }
 
 }  // namespace vitrage::persistor::mysql

@@ -2,9 +2,17 @@
 // reconnect backoff: after a failed connect, further attempts are refused
 // with UNAVAILABLE (quickly, naming the last error) until the backoff
 // (100 ms doubling to 2 s) has passed. A successful connect resets it.
+//
+// The pool is capped: at most Limits::write connections are leased for
+// writes (AcquireEpoch, snapshots, retention) and at most Limits::read for
+// reads (ReadLog, GetLatestSnapshot, GetStatus), so the pool never holds
+// more than write + read connections and readers can never take the ones
+// the writes need. An Acquire beyond its cap waits for a lease to come back
+// and then fails with RESOURCE_EXHAUSTED naming the limit.
 #ifndef VITRAGE_PERSISTOR_SERVICE_MYSQL_POOL_H_
 #define VITRAGE_PERSISTOR_SERVICE_MYSQL_POOL_H_
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,25 +30,39 @@ class ConnectionPool {
   class Lease {
    public:
     Lease() = default;
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn)
-        : pool_(pool), conn_(std::move(conn)) {}
-    Lease(Lease&&) = default;
-    Lease& operator=(Lease&&) = default;
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn, bool read)
+        : pool_(pool), conn_(std::move(conn)), read_(read) {}
+    Lease(Lease&& other) noexcept { *this = std::move(other); }
+    Lease& operator=(Lease&& other) noexcept;
     ~Lease();
     Connection* operator->() const { return conn_.get(); }
     Connection& operator*() const { return *conn_; }
     Connection* get() const { return conn_.get(); }
 
    private:
+    void Return();
+
     ConnectionPool* pool_ = nullptr;
     std::unique_ptr<Connection> conn_;
+    bool read_ = false;
   };
 
-  ConnectionPool(ConnectOptions options, size_t max_idle);
+  enum class Use { kWrite, kRead };
+  struct Limits {
+    size_t write = 4;
+    size_t read = 8;
+    // Names the setting in RESOURCE_EXHAUSTED messages.
+    std::string setting = "[persistor] max_db_connections";
+  };
 
-  // An idle connection or a new one. UNAVAILABLE while the database is
-  // unreachable (see the backoff above).
-  absl::StatusOr<Lease> Acquire();
+  ConnectionPool(ConnectOptions options, Limits limits);
+
+  // An idle connection or a new one, once fewer than the cap of `use` are
+  // leased; waits up to `wait` for that. UNAVAILABLE while the database is
+  // unreachable (see the backoff above); RESOURCE_EXHAUSTED when every
+  // connection of `use` stayed leased for `wait`.
+  absl::StatusOr<Lease> Acquire(Use use = Use::kWrite,
+                                absl::Duration wait = absl::Seconds(10));
   // A new connection that is not pooled (the writer and the monitor own
   // theirs), under the same backoff.
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
@@ -55,14 +77,20 @@ class ConnectionPool {
 
   bool reachable() const;
   std::string last_error() const;
+  // Connections leased now for `use`.
+  size_t leased(Use use) const;
+  const Limits& limits() const { return limits_; }
   const ConnectOptions& options() const { return options_; }
 
  private:
-  void Release(std::unique_ptr<Connection> conn);
+  void Release(std::unique_ptr<Connection> conn, bool read);
 
   const ConnectOptions options_;
-  const size_t max_idle_;
+  const Limits limits_;
   mutable std::mutex mu_;
+  std::condition_variable returned_;
+  size_t leased_read_ = 0;
+  size_t leased_write_ = 0;
   std::vector<std::unique_ptr<Connection>> idle_;
   bool reachable_ = true;
   std::string last_error_;

@@ -144,6 +144,17 @@ absl::Status MarkSnapshotComplete(Connection* conn, uint64_t snapshot_id,
       .status();
 }
 
+// Deletes the chunks of `snapshot_id` 16 at a time (small write sets).
+absl::Status DeleteChunks(Connection* conn, uint64_t snapshot_id) {
+  while (true) {
+    ASSIGN_OR_RETURN(uint64_t n,
+                     conn->Execute(absl::StrCat(
+                         "DELETE FROM snapshot_chunks WHERE snapshot_id=",
+                         snapshot_id, " ORDER BY chunk_index LIMIT 16")));
+    if (n == 0) return absl::OkStatus();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<int> Store::Migrate() {
@@ -482,17 +493,68 @@ absl::Status Store::DeleteSnapshot(uint64_t snapshot_id) {
                           snapshot_id))
                       .status());
   // Small transactions: Galera replicates each one as a write set.
-  while (true) {
-    ASSIGN_OR_RETURN(uint64_t n,
-                     conn_->Execute(absl::StrCat(
-                         "DELETE FROM snapshot_chunks WHERE snapshot_id=",
-                         snapshot_id, " ORDER BY chunk_index LIMIT 16")));
-    if (n == 0) break;
-  }
+  RETURN_IF_ERROR(DeleteChunks(conn_, snapshot_id));
   return conn_
       ->Execute(absl::StrCat("DELETE FROM graph_snapshots WHERE snapshot_id=",
                              snapshot_id))
       .status();
+}
+
+absl::StatusOr<std::optional<SnapshotRow>> Store::DeleteUnpublishedSnapshot(
+    uint64_t snapshot_id) {
+  RETURN_IF_ERROR(conn_->Begin());
+  // The row lock orders this against PublishSnapshot's (LockSnapshotRow):
+  // either the publish committed first and we see complete=1, or the row
+  // is gone when the publish looks for it.
+  auto txn = [&]() -> absl::StatusOr<std::optional<SnapshotRow>> {
+    ASSIGN_OR_RETURN(std::vector<Row> rows,
+                     conn_->Query(absl::StrCat("SELECT ", kSnapshotColumns,
+                                               " FROM graph_snapshots WHERE snapshot_id=",
+                                               snapshot_id, " FOR UPDATE")));
+    if (!rows.empty()) {
+      ASSIGN_OR_RETURN(SnapshotRow row, ParseSnapshotRow(rows[0]));
+      if (row.complete) {
+        RETURN_IF_ERROR(conn_->Commit());
+        return std::optional<SnapshotRow>(std::move(row));
+      }
+      RETURN_IF_ERROR(conn_
+                          ->Execute(absl::StrCat(
+                              "DELETE FROM graph_snapshots WHERE snapshot_id=", snapshot_id))
+                          .status());
+    }
+    RETURN_IF_ERROR(conn_->Commit());
+    return std::optional<SnapshotRow>();
+  };
+  absl::StatusOr<std::optional<SnapshotRow>> kept = txn();
+  if (!kept.ok()) {
+    conn_->Rollback();
+    return kept.status();
+  }
+  if (!kept->has_value()) RETURN_IF_ERROR(DeleteChunks(conn_, snapshot_id));
+  return kept;
+}
+
+absl::StatusOr<uint64_t> Store::DeleteOrphanChunks(uint64_t max_snapshots) {
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(absl::StrCat(
+          "SELECT DISTINCT c.snapshot_id FROM snapshot_chunks c LEFT JOIN graph_snapshots s"
+          " ON s.snapshot_id = c.snapshot_id WHERE s.snapshot_id IS NULL LIMIT ",
+          max_snapshots)));
+  for (const Row& r : rows) {
+    ASSIGN_OR_RETURN(uint64_t id, CellToUint(r[0], "snapshot_id"));
+    RETURN_IF_ERROR(DeleteChunks(conn_, id));
+  }
+  return rows.size();
+}
+
+absl::StatusOr<bool> Store::SnapshotPublished(uint64_t snapshot_id) {
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query(absl::StrCat(
+                       "SELECT complete FROM graph_snapshots WHERE snapshot_id=", snapshot_id)));
+  if (rows.empty()) return false;
+  ASSIGN_OR_RETURN(uint64_t complete, CellToUint(rows[0][0], "complete"));
+  return complete != 0;
 }
 
 absl::StatusOr<std::vector<SnapshotRow>> Store::ListSnapshots(bool all) {

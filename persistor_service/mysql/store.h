@@ -161,6 +161,19 @@ class Store {
                                       uint64_t* stored_bytes);
   // Deletes a snapshot and its chunks, in small transactions.
   absl::Status DeleteSnapshot(uint64_t snapshot_id);
+  // The cleanup of a snapshot believed unpublished (a failed PutSnapshot,
+  // one abandoned by a dead persistor). One transaction locks its row (as
+  // publishing does), and deletes it only if it is not complete: a snapshot
+  // whose publish committed, even if nobody heard of it, is kept, and is
+  // returned. Then its chunks go, in small transactions (chunks left by a
+  // crash in between are swept by DeleteOrphanChunks). nullopt: deleted, or
+  // not there.
+  absl::StatusOr<std::optional<SnapshotRow>> DeleteUnpublishedSnapshot(uint64_t snapshot_id);
+  // Deletes the chunks of at most `max_snapshots` snapshots whose row is
+  // gone; returns how many snapshots it cleaned.
+  absl::StatusOr<uint64_t> DeleteOrphanChunks(uint64_t max_snapshots);
+  // True while snapshot `snapshot_id` is published and not retired.
+  absl::StatusOr<bool> SnapshotPublished(uint64_t snapshot_id);
   // Complete snapshots newest first (or every snapshot when `all`).
   absl::StatusOr<std::vector<SnapshotRow>> ListSnapshots(bool all);
   // The newest complete snapshot with id < older_than_id (0: no bound).

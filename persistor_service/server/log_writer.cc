@@ -12,8 +12,38 @@
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
 #include "common/status_macros.h"
+#include "persistor_service/server/db_errors.h"
 
 namespace vitrage::persistor {
+namespace {
+
+// After a commit failed with a duplicate key: were `rows` (consecutive seqs)
+// committed meanwhile by someone else (another persistor that got the same
+// resend), exactly as we have them? OK if every one is stored with the same
+// epoch, CRC and bytes; ALREADY_EXISTS naming the first that differs;
+// UNAVAILABLE (resend) if only some are stored.
+absl::Status SameAsStored(mysql::Store& store, const std::vector<const mysql::LogRow*>& rows) {
+  const uint64_t first = rows.front()->seq;
+  const uint64_t last = rows.back()->seq;
+  ASSIGN_OR_RETURN(std::vector<mysql::LogRow> stored, store.ReadLog(first, last, rows.size()));
+  for (const mysql::LogRow& s : stored) {
+    const mysql::LogRow& mine = *rows[s.seq - first];
+    if (s.epoch != mine.epoch || s.crc32c != mine.crc32c || s.bytes != mine.bytes) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "record seq ", s.seq, " is already stored with different content "
+          "(stored epoch ", s.epoch, ", resent epoch ", mine.epoch, ")"));
+    }
+  }
+  if (stored.size() != rows.size()) {
+    return absl::UnavailableError(absl::StrCat(
+        "journal records ", first, "..", last, ": ", stored.size(),
+        " of them were committed meanwhile by another persistor; resend from the first"
+        " unacked seq"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 LogWriter::LogWriter(mysql::ConnectionPool* pool, Options options)
     : pool_(pool), options_(options) {}
@@ -167,18 +197,6 @@ void LogWriter::DropConnection(const absl::Status& why) {
     conn_.reset();
     state_known_ = false;
   }
-}
-
-absl::Status LogWriter::FencingError(uint64_t epoch,
-                                     const mysql::EpochRow& row) const {
-  if (epoch < row.epoch) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale epoch ", epoch, ": epoch ", row.epoch, " was acquired by ",
-        row.owner, "; this writer is fenced and must stop"));
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "epoch ", epoch, " was never acquired: the current epoch is ", row.epoch,
-      " (call AcquireEpoch)"));
 }
 
 absl::Status LogWriter::CompareWithStored(const PendingBatch& batch,
@@ -411,11 +429,28 @@ absl::Status LogWriter::Commit(Group& g,
         [&] { MarkFenced(g.ticket); });
     MarkFenced(g.ticket);
     if (r.ok() && *r == mysql::GuardResult::kDone) return absl::OkStatus();
+    if (!r.ok() && r.status().code() == absl::StatusCode::kAlreadyExists) {
+      // Duplicate key: a resend of these records reached another persistor
+      // too, and its commit won. Identical records are what we would have
+      // written: done.
+      absl::Status same = SameAsStored(store, g.fresh);
+      if (same.ok()) {
+        LOG(INFO) << "journal records " << g.expected_durable + 1 << ".." << g.last
+                  << " were committed meanwhile by another persistor, identical: acked";
+        return absl::OkStatus();
+      }
+      if (same.code() == absl::StatusCode::kUnavailable && conn->broken()) {
+        pool_->ReportFailure(same);
+        conn.reset();
+      }
+      LOG(WARNING) << "journal commit of seq " << g.expected_durable + 1 << ".." << g.last
+                   << " hit records stored meanwhile: " << same.message();
+      return same;
+    }
     if (!r.ok()) {
-      if (r.status().code() == absl::StatusCode::kAborted && attempt < 8) {
-        LOG(WARNING) << "journal commit aborted, retrying: "
-                     << r.status().message();
-        absl::SleepFor(absl::Milliseconds(10 * attempt));
+      if (RetryAfterAbort(r.status(), attempt)) {
+        LOG(WARNING) << "journal commit aborted (attempt " << attempt << " of "
+                     << kTransactionAttempts << "), retrying: " << r.status().message();
         continue;
       }
       if (r.status().code() == absl::StatusCode::kUnavailable) {

@@ -112,7 +112,6 @@ class LogWriter {
   absl::Status EnsureReady();
   absl::Status RefreshState();
   void DropConnection(const absl::Status& why);
-  absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) const;
   // Compares rows of `batch` with seq in [from, to] against the stored ones.
   absl::Status CompareWithStored(const PendingBatch& batch, uint64_t from,
                                  uint64_t to);

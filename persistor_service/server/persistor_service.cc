@@ -21,6 +21,7 @@
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "persistor_service/mysql/store.h"
+#include "persistor_service/server/db_errors.h"
 #include "vitrage/wire/encoded.pb.h"
 
 namespace vitrage::persistor {
@@ -117,31 +118,6 @@ class Prefetcher {
   bool done_ = false;
   std::thread thread_;
 };
-
-absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) {
-  if (epoch < row.epoch) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale epoch ", epoch, ": epoch ", row.epoch, " was acquired by ",
-        row.owner, "; this writer is fenced and must stop"));
-  }
-  return absl::FailedPreconditionError(
-      absl::StrCat("epoch ", epoch, " was never acquired: the current epoch is ",
-                   row.epoch, " (call AcquireEpoch)"));
-}
-
-// Retries a transaction that failed with ABORTED (deadlock, Galera
-// certification conflict).
-template <typename F>
-auto RetryAborted(F f) -> decltype(f()) {
-  for (int attempt = 1;; ++attempt) {
-    auto r = f();
-    if (r.ok() || r.status().code() != absl::StatusCode::kAborted ||
-        attempt >= 5) {
-      return r;
-    }
-    absl::SleepFor(absl::Milliseconds(10 * attempt));
-  }
-}
 
 // One Append stream. Reads batches, hands them to the LogWriter, writes one
 // AppendResponse per batch in order; the first error ends the stream with
@@ -386,11 +362,17 @@ std::string HostName() {
 
 PersistorService::PersistorService(PersistorOptions options)
     : options_(std::move(options)),
-      pool_(options_.database, /*max_idle=*/8),
+      pool_(options_.database,
+            mysql::ConnectionPool::Limits{
+                static_cast<size_t>(kWriteDbConnections),
+                static_cast<size_t>(std::max(kMinDbConnections, options_.max_db_connections) -
+                                    kOwnDbConnections - kWriteDbConnections)}),
       writer_(&pool_, LogWriter::Options{options_.max_batch_bytes,
                                          std::min<size_t>(
                                              options_.max_batch_bytes,
-                                             4 << 20)}) {}
+                                             4 << 20)}),
+      read_streams_(ReadStreams::Options{std::max(1, options_.max_read_streams),
+                                         options_.stream_stall_timeout}) {}
 
 PersistorService::~PersistorService() { Stop(); }
 
@@ -435,9 +417,11 @@ absl::Status PersistorService::Init() {
                      (pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH));
     if (dead_here || s.idle_seconds >
                          absl::ToDoubleSeconds(options_.abandoned_snapshot_age)) {
-      LOG(INFO) << "deleting incomplete snapshot " << s.snapshot_id
-                << " (seq " << s.seq << ") left by " << s.writer;
-      RETURN_IF_ERROR(store.DeleteSnapshot(s.snapshot_id));
+      ASSIGN_OR_RETURN(std::optional<mysql::SnapshotRow> kept,
+                       store.DeleteUnpublishedSnapshot(s.snapshot_id));
+      LOG(INFO) << (kept.has_value() ? "kept snapshot " : "deleted incomplete snapshot ")
+                << s.snapshot_id << " (seq " << s.seq << ") left by " << s.writer
+                << (kept.has_value() ? ": it was published meanwhile" : "");
     }
   }
 
@@ -558,13 +542,20 @@ absl::Status PersistorService::RunRetentionOnce() {
     } else if (in_progress.count(s.snapshot_id) == 0 &&
                s.idle_seconds >
                    absl::ToDoubleSeconds(options_.abandoned_snapshot_age)) {
-      LOG(INFO) << "deleting abandoned incomplete snapshot " << s.snapshot_id
-                << " (seq " << s.seq << ", writer " << s.writer << ", idle "
-                << static_cast<int64_t>(s.idle_seconds) << " s)";
-      if (absl::Status st = store.DeleteSnapshot(s.snapshot_id); !st.ok()) {
-        return Note(st);
-      }
+      absl::StatusOr<std::optional<mysql::SnapshotRow>> kept =
+          store.DeleteUnpublishedSnapshot(s.snapshot_id);
+      if (!kept.ok()) return Note(kept.status());
+      LOG(INFO) << (kept->has_value() ? "kept snapshot " : "deleted abandoned incomplete snapshot ")
+                << s.snapshot_id << " (seq " << s.seq << ", writer " << s.writer << ", idle "
+                << static_cast<int64_t>(s.idle_seconds) << " s)"
+                << (kept->has_value() ? ": it was published meanwhile" : "");
     }
+  }
+  absl::StatusOr<uint64_t> orphans = store.DeleteOrphanChunks(16);
+  if (!orphans.ok()) return Note(orphans.status());
+  if (*orphans > 0) {
+    LOG(INFO) << "retention: deleted the chunks of " << *orphans
+              << " snapshots whose rows were gone (a cleanup interrupted)";
   }
   const size_t keep = static_cast<size_t>(std::max(1, options_.snapshots_to_keep));
   for (size_t i = keep; i < complete.size(); ++i) {
@@ -656,17 +647,26 @@ grpc::Status PersistorService::PutSnapshot(
   if (snapshot_id != 0) {
     if (!s.ok()) {
       // Nothing of a failed stream stays behind (best effort: a later
-      // retention pass deletes what this cannot).
+      // retention pass deletes what this cannot), unless the failure came
+      // after the publish committed (its COMMIT's reply was lost): that
+      // snapshot is kept and answered as published.
       absl::StatusOr<mysql::ConnectionPool::Lease> conn = pool_.Acquire();
       if (conn.ok()) {
         mysql::Store store(conn->get());
-        absl::Status d = store.DeleteSnapshot(snapshot_id);
-        if (d.ok()) {
-          LOG(INFO) << "deleted the rows of unpublished snapshot "
-                    << snapshot_id;
+        absl::StatusOr<std::optional<mysql::SnapshotRow>> kept =
+            store.DeleteUnpublishedSnapshot(snapshot_id);
+        if (!kept.ok()) {
+          LOG(WARNING) << "could not delete unpublished snapshot " << snapshot_id << ": "
+                       << kept.status().message();
+        } else if (kept->has_value()) {
+          LOG(WARNING) << "snapshot " << snapshot_id << " is published although its stream "
+                       << "failed after the publish (" << s.message() << "); kept";
+          response->set_snapshot_id(snapshot_id);
+          response->set_seq((*kept)->seq);
+          response->set_stored_bytes((*kept)->stored_bytes);
+          s = absl::OkStatus();
         } else {
-          LOG(WARNING) << "could not delete unpublished snapshot "
-                       << snapshot_id << ": " << d.message();
+          LOG(INFO) << "deleted the rows of unpublished snapshot " << snapshot_id;
         }
       }
     }
@@ -836,6 +836,10 @@ absl::Status PersistorService::DoPutSnapshot(
                    : RetryAborted([&] {
                        return store.PublishSnapshot(*id, header.epoch(), &stored_bytes);
                      });
+  if (published.ok() && *published == mysql::GuardResult::kDone &&
+      options_.after_publish_for_test) {
+    if (absl::Status f = options_.after_publish_for_test(*id); !f.ok()) published = f;
+  }
   if (!published.ok()) return Note(published.status());
   if (*published == mysql::GuardResult::kStaleEpoch) {
     absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
@@ -863,31 +867,42 @@ absl::Status PersistorService::DoPutSnapshot(
   return absl::OkStatus();
 }
 
+absl::StatusOr<mysql::ConnectionPool::Lease> PersistorService::AcquireRead() {
+  absl::StatusOr<mysql::ConnectionPool::Lease> lease =
+      pool_.Acquire(mysql::ConnectionPool::Use::kRead);
+  if (!lease.ok()) return Note(lease.status());
+  return lease;
+}
+
 grpc::Status PersistorService::GetLatestSnapshot(
-    grpc::ServerContext* /*context*/,
+    grpc::ServerContext* context,
     const vitrage::v1::GetLatestSnapshotRequest* request,
     grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer) {
-  absl::Status s = DoGetLatestSnapshot(*request, writer);
+  absl::StatusOr<std::unique_ptr<ReadStreams::Ticket>> stream =
+      read_streams_.Admit(context, "GetLatestSnapshot");
+  if (!stream.ok()) return ToGrpcStatus(stream.status());
+  absl::Status s = DoGetLatestSnapshot(*request, **stream, writer);
   if (s.code() == absl::StatusCode::kDataLoss) {
     LOG(ERROR) << "GetLatestSnapshot: " << s.message();
   }
   return ToGrpcStatus(s);
 }
 
+// No transaction spans the stream: the snapshot row is read once, then the
+// chunks page by page, each page with a connection leased only while it is
+// read. Chunks never change once their snapshot is published, so pages read
+// at different times fit together. Retention may retire the snapshot
+// meanwhile (it hides the row, then deletes chunks from the lowest index):
+// a page that comes back short or out of order is then told apart from a
+// lost chunk by reading the snapshot's row again.
 absl::Status PersistorService::DoGetLatestSnapshot(
-    const vitrage::v1::GetLatestSnapshotRequest& request,
+    const vitrage::v1::GetLatestSnapshotRequest& request, ReadStreams::Ticket& stream,
     grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer) {
-  absl::StatusOr<mysql::ConnectionPool::Lease> lease = pool_.Acquire();
-  if (!lease.ok()) return Note(lease.status());
-  mysql::ConnectionPool::Lease conn = std::move(*lease);
-  mysql::Store store(conn.get());
-  if (absl::Status s = store.BeginRead(); !s.ok()) return Note(s);
-  struct EndRead {
-    mysql::Store* store;
-    ~EndRead() { store->EndRead(); }
-  } end_read{&store};
-  absl::StatusOr<std::optional<mysql::SnapshotRow>> snap =
-      store.LatestSnapshot(request.older_than_id());
+  absl::StatusOr<std::optional<mysql::SnapshotRow>> snap;
+  {
+    ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead());
+    snap = mysql::Store(conn.get()).LatestSnapshot(request.older_than_id());
+  }
   if (!snap.ok()) return Note(snap.status());
   if (!snap->has_value()) {
     if (request.older_than_id() != 0) {
@@ -906,17 +921,33 @@ absl::Status PersistorService::DoGetLatestSnapshot(
         Hex32(row.header_crc32c), ", computed ", Hex32(hcrc), ")"));
   }
   msg.mutable_info()->set_snapshot_id(row.snapshot_id);
-  if (!writer->Write(msg)) return absl::CancelledError("client went away");
+  RETURN_IF_ERROR(stream.Write(writer, msg));
+  // A chunk is missing: retired meanwhile (ABORTED, ask again) or lost.
+  auto missing = [&](uint32_t index) -> absl::Status {
+    absl::StatusOr<mysql::ConnectionPool::Lease> conn = AcquireRead();
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<bool> published =
+        mysql::Store(conn->get()).SnapshotPublished(row.snapshot_id);
+    if (!published.ok()) return Note(published.status());
+    if (!*published) {
+      LOG(INFO) << "GetLatestSnapshot: snapshot " << row.snapshot_id
+                << " was retired while a stream read it (at chunk " << index << ")";
+      return absl::AbortedError(absl::StrCat(
+          "snapshot ", row.snapshot_id, " was deleted by retention while this stream read it"
+          " (at chunk ", index, " of ", row.chunk_count, "); ask for the latest snapshot again"));
+    }
+    return absl::DataLossError(
+        absl::StrCat("snapshot ", row.snapshot_id, " chunk ", index, " is missing"));
+  };
   const uint64_t avg = std::max<uint64_t>(
       1, row.stored_bytes / std::max<uint32_t>(1, row.chunk_count));
   const size_t page = std::clamp<uint64_t>(kChunkReadBytes / avg, 1, 256);
   uint32_t from = 0;
   Prefetcher<std::vector<mysql::ChunkRow>> pages(
       [&](std::vector<mysql::ChunkRow>* chunks, bool* last) -> absl::Status {
-        absl::StatusOr<std::vector<mysql::ChunkRow>> r =
-            store.ReadChunks(row.snapshot_id, from, page);
-        if (!r.ok()) return r.status();
-        *chunks = std::move(*r);
+        ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead());
+        ASSIGN_OR_RETURN(*chunks,
+                         mysql::Store(conn.get()).ReadChunks(row.snapshot_id, from, page));
         if (chunks->empty()) {
           *last = true;
         } else {
@@ -929,15 +960,11 @@ absl::Status PersistorService::DoGetLatestSnapshot(
   Prefetcher<std::vector<mysql::ChunkRow>>::Fetched chunks;
   while (next < row.chunk_count) {
     if (!pages.Next(&chunks) || (chunks.status.ok() && chunks.page.empty())) {
-      return absl::DataLossError(absl::StrCat("snapshot ", row.snapshot_id,
-                                              " chunk ", next, " is missing"));
+      return missing(next);
     }
     if (!chunks.status.ok()) return Note(chunks.status);
     for (mysql::ChunkRow& c : chunks.page) {
-      if (c.index != next) {
-        return absl::DataLossError(absl::StrCat(
-            "snapshot ", row.snapshot_id, " chunk ", next, " is missing"));
-      }
+      if (c.index != next) return missing(next);
       const uint32_t computed = crc32c::Value(c.data);
       if (computed != c.crc32c) {
         return absl::DataLossError(absl::StrCat(
@@ -951,7 +978,7 @@ absl::Status PersistorService::DoGetLatestSnapshot(
       chunk->set_crc32c(c.crc32c);
       chunk->set_uncompressed_size(c.uncompressed_size);
       chunk->mutable_data()->swap(c.data);
-      if (!writer->Write(out)) return absl::CancelledError("client went away");
+      RETURN_IF_ERROR(stream.Write(writer, out));
       ++next;
       if (next >= row.chunk_count) break;
     }
@@ -962,7 +989,10 @@ absl::Status PersistorService::DoGetLatestSnapshot(
 grpc::Status PersistorService::ReadLog(
     grpc::ServerContext* context, const vitrage::v1::ReadLogRequest* request,
     grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) {
-  absl::Status s = DoReadLog(context, *request, writer);
+  absl::StatusOr<std::unique_ptr<ReadStreams::Ticket>> stream =
+      read_streams_.Admit(context, "ReadLog");
+  if (!stream.ok()) return ToGrpcStatus(stream.status());
+  absl::Status s = DoReadLog(context, *request, **stream, writer);
   if (s.code() == absl::StatusCode::kDataLoss) {
     LOG(ERROR) << "ReadLog: " << s.message();
   }
@@ -978,7 +1008,7 @@ grpc::Status PersistorService::ReadLog(
 // silence so the standby can tell a dead stream from a quiet log.
 absl::Status PersistorService::DoReadLog(
     grpc::ServerContext* context, const vitrage::v1::ReadLogRequest& request,
-    grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) {
+    ReadStreams::Ticket& stream, grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) {
   constexpr absl::Duration kFollowTick = absl::Milliseconds(2);
   constexpr absl::Duration kFollowDbPoll = absl::Milliseconds(50);
   constexpr absl::Duration kFollowHeartbeat = absl::Seconds(1);
@@ -988,7 +1018,7 @@ absl::Status PersistorService::DoReadLog(
           : std::min<size_t>(request.max_batch_bytes(), kMaxReadLogBytes);
   uint64_t sent = 0;
   RETURN_IF_ERROR(ReadLogRange(request.after_seq(), max_bytes, /*write_empty=*/true,
-                               writer, &sent));
+                               stream, writer, &sent));
   if (!request.follow()) return absl::OkStatus();
   sent = std::max(sent, request.after_seq());
   absl::Time last_db = absl::Now();
@@ -1005,58 +1035,75 @@ absl::Status PersistorService::DoReadLog(
     }
     last_db = now;
     uint64_t durable = 0;
-    RETURN_IF_ERROR(ReadLogRange(sent, max_bytes, /*write_empty=*/false, writer, &durable));
+    RETURN_IF_ERROR(
+        ReadLogRange(sent, max_bytes, /*write_empty=*/false, stream, writer, &durable));
     if (durable > sent) {
       sent = durable;
       last_write = absl::Now();
     } else if (now - last_write >= kFollowHeartbeat) {
       vitrage::v1::ReadLogResponse beat;
       beat.set_durable_seq(durable);
-      if (!writer->Write(beat)) return absl::CancelledError("client went away");
+      RETURN_IF_ERROR(stream.Write(writer, beat));
       last_write = now;
     }
   }
 }
 
+// No transaction spans the range: the durable seq is read first, then the
+// records up to it page by page, each page with a connection leased only
+// while it is read. Records up to the durable seq never change, so pages
+// read at different times fit together; only retention can remove some
+// meanwhile (records below the oldest kept snapshot), which a page that
+// starts late shows and the log's bounds then confirm (OUT_OF_RANGE, not a
+// hole).
 absl::Status PersistorService::ReadLogRange(
-    uint64_t after_seq, size_t max_bytes, bool write_empty,
+    uint64_t after_seq, size_t max_bytes, bool write_empty, ReadStreams::Ticket& stream,
     grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer, uint64_t* durable_out) {
-  vitrage::v1::ReadLogRequest request;
-  request.set_after_seq(after_seq);
-  absl::StatusOr<mysql::ConnectionPool::Lease> conn = pool_.Acquire();
-  if (!conn.ok()) return Note(conn.status());
-  mysql::Store store(conn->get());
-  if (absl::Status s = store.BeginRead(); !s.ok()) return Note(s);
-  struct EndRead {
-    mysql::Store* store;
-    ~EndRead() { store->EndRead(); }
-  } end_read{&store};
-  absl::StatusOr<mysql::EpochRow> epoch = store.ReadEpoch();
-  if (!epoch.ok()) return Note(epoch.status());
-  const uint64_t durable = epoch->durable_seq;
-  *durable_out = durable;
+  uint64_t durable = 0;
+  {
+    ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead());
+    mysql::Store store(conn.get());
+    absl::StatusOr<mysql::EpochRow> epoch = store.ReadEpoch();
+    if (!epoch.ok()) return Note(epoch.status());
+    durable = epoch->durable_seq;
+    *durable_out = durable;
+    if (after_seq < durable) {
+      absl::StatusOr<mysql::LogBounds> bounds = store.ReadLogBounds();
+      if (!bounds.ok()) return Note(bounds.status());
+      if (bounds->first_seq == 0 || bounds->first_seq > after_seq + 1) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "log records ", after_seq + 1, "..",
+            bounds->first_seq == 0 ? durable : bounds->first_seq - 1,
+            " were pruned (covered by a snapshot); the log starts at seq ",
+            bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
+      }
+    }
+  }
   vitrage::v1::ReadLogResponse out;
   out.set_durable_seq(durable);
-  if (request.after_seq() >= durable) {
-    if (write_empty && !writer->Write(out)) return absl::CancelledError("client went away");
+  if (after_seq >= durable) {
+    if (write_empty) RETURN_IF_ERROR(stream.Write(writer, out));
     return absl::OkStatus();
   }
-  absl::StatusOr<mysql::LogBounds> bounds = store.ReadLogBounds();
-  if (!bounds.ok()) return Note(bounds.status());
-  if (bounds->first_seq == 0 || bounds->first_seq > request.after_seq() + 1) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "log records ", request.after_seq() + 1, "..",
-        bounds->first_seq == 0 ? durable : bounds->first_seq - 1,
-        " were pruned (covered by a snapshot); the log starts at seq ",
-        bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
-  }
-  uint64_t from = request.after_seq() + 1;
+  // Record `seq` is not where it should be: pruned meanwhile, or a hole.
+  auto missing = [&](uint64_t seq, const std::string& hole) -> absl::Status {
+    absl::StatusOr<mysql::ConnectionPool::Lease> conn = AcquireRead();
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<mysql::LogBounds> bounds = mysql::Store(conn->get()).ReadLogBounds();
+    if (!bounds.ok()) return Note(bounds.status());
+    if (bounds->first_seq == 0 || bounds->first_seq > seq) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "log records from seq ", seq, " were pruned (retention) while this stream read"
+          " them; the log now starts at seq ",
+          bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
+    }
+    return absl::DataLossError(hole);
+  };
+  uint64_t from = after_seq + 1;
   Prefetcher<std::vector<mysql::LogRow>> pages(
       [&](std::vector<mysql::LogRow>* rows, bool* last) -> absl::Status {
-        absl::StatusOr<std::vector<mysql::LogRow>> r =
-            store.ReadLog(from, durable, kLogReadRows);
-        if (!r.ok()) return r.status();
-        *rows = std::move(*r);
+        ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead());
+        ASSIGN_OR_RETURN(*rows, mysql::Store(conn.get()).ReadLog(from, durable, kLogReadRows));
         if (rows->empty()) {
           *last = true;
         } else {
@@ -1065,21 +1112,19 @@ absl::Status PersistorService::ReadLogRange(
         }
         return absl::OkStatus();
       });
-  uint64_t next = request.after_seq() + 1;
+  uint64_t next = after_seq + 1;
   size_t out_bytes = 0;
   Prefetcher<std::vector<mysql::LogRow>>::Fetched rows;
   while (next <= durable) {
     if (!pages.Next(&rows) || (rows.status.ok() && rows.page.empty())) {
-      return absl::DataLossError(absl::StrCat(
-          "hole in the log: records ", next, "..", durable,
-          " are missing (durable seq is ", durable, ")"));
+      return missing(next, absl::StrCat("hole in the log: records ", next, "..", durable,
+                                        " are missing (durable seq is ", durable, ")"));
     }
     if (!rows.status.ok()) return Note(rows.status);
     for (const mysql::LogRow& row : rows.page) {
       if (row.seq != next) {
-        return absl::DataLossError(
-            absl::StrCat("hole in the log: record seq ", next,
-                         " is missing (next stored is ", row.seq, ")"));
+        return missing(next, absl::StrCat("hole in the log: record seq ", next,
+                                          " is missing (next stored is ", row.seq, ")"));
       }
       const uint32_t computed = crc32c::Value(row.bytes);
       if (computed != row.crc32c) {
@@ -1088,7 +1133,7 @@ absl::Status PersistorService::ReadLogRange(
             Hex32(row.crc32c), ", computed ", Hex32(computed), ")"));
       }
       if (out.records_size() > 0 && out_bytes + row.bytes.size() + 16 > max_bytes) {
-        if (!writer->Write(out)) return absl::CancelledError("client went away");
+        RETURN_IF_ERROR(stream.Write(writer, out));
         out.clear_records();
         out_bytes = 0;
       }
@@ -1101,9 +1146,7 @@ absl::Status PersistorService::ReadLogRange(
       ++next;
     }
   }
-  if (out.records_size() > 0 && !writer->Write(out)) {
-    return absl::CancelledError("client went away");
-  }
+  if (out.records_size() > 0) RETURN_IF_ERROR(stream.Write(writer, out));
   return absl::OkStatus();
 }
 
@@ -1124,8 +1167,8 @@ grpc::Status PersistorService::GetStatus(
 }
 
 absl::Status PersistorService::DoGetStatus(vitrage::v1::PersistorStatus* response) {
-  absl::StatusOr<mysql::ConnectionPool::Lease> conn = pool_.Acquire();
-  if (!conn.ok()) return Note(conn.status());
+  absl::StatusOr<mysql::ConnectionPool::Lease> conn = AcquireRead();
+  if (!conn.ok()) return conn.status();
   mysql::Store store(conn->get());
   if (absl::Status s = store.BeginRead(); !s.ok()) return Note(s);
   struct EndRead {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "persistor_service/mysql/pool.h"
 #include "persistor_service/server/log_writer.h"
+#include "persistor_service/server/read_streams.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace vitrage::persistor {
@@ -43,7 +45,27 @@ struct PersistorOptions {
   absl::Duration abandoned_snapshot_age = absl::Minutes(10);
   // This instance, "host:pid": stored with epochs and snapshots.
   std::string instance;
+  // Database connections this persistor opens at most ([persistor]
+  // max_db_connections, at least kMinDbConnections): kOwnDbConnections
+  // of its own (the log writer's three, the health monitor's),
+  // kWriteDbConnections for AcquireEpoch, snapshot writes and retention,
+  // the rest for reads (ReadLog, GetLatestSnapshot, GetStatus).
+  int max_db_connections = 20;
+  // ReadLog + GetLatestSnapshot streams open at once per caller role
+  // ([persistor] max_read_streams); the excess gets RESOURCE_EXHAUSTED.
+  int max_read_streams = 32;
+  // A read stream whose client reads nothing for this long is ended
+  // ([persistor] stream_stall_timeout).
+  absl::Duration stream_stall_timeout = absl::Seconds(30);
+  // Fault injection, for tests only: runs right after a snapshot's publish
+  // committed; an error it returns is taken as the publish's own (a COMMIT
+  // whose reply was lost).
+  std::function<absl::Status(uint64_t snapshot_id)> after_publish_for_test;
 };
+
+inline constexpr int kOwnDbConnections = 4;
+inline constexpr int kWriteDbConnections = 4;
+inline constexpr int kMinDbConnections = kOwnDbConnections + kWriteDbConnections + 2;
 
 class PersistorService final
     : public vitrage::v1::Persistor::WithRawCallbackMethod_Append<
@@ -66,6 +88,9 @@ class PersistorService final
 
   // One retention pass (also run periodically). For tests and operators.
   absl::Status RunRetentionOnce();
+  // Read streams open now, and ended as stalled so far (tests, operators).
+  int open_read_streams() const { return read_streams_.open(); }
+  uint64_t stalled_read_streams() const { return read_streams_.stalled_total(); }
 
   grpc::Status AcquireEpoch(grpc::ServerContext* context,
                             const vitrage::v1::AcquireEpochRequest* request,
@@ -105,22 +130,27 @@ class PersistorService final
       grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,
       vitrage::v1::PutSnapshotResponse* response, uint64_t* snapshot_id);
   absl::Status DoGetLatestSnapshot(
-      const vitrage::v1::GetLatestSnapshotRequest& request,
+      const vitrage::v1::GetLatestSnapshotRequest& request, ReadStreams::Ticket& stream,
       grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer);
   absl::Status DoReadLog(grpc::ServerContext* context,
-                         const vitrage::v1::ReadLogRequest& request,
+                         const vitrage::v1::ReadLogRequest& request, ReadStreams::Ticket& stream,
                          grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer);
   // Sends the records after `after_seq` up to the durable seq (returned in
   // *durable) in batches of at most max_bytes; with `write_empty` an empty
-  // response when there is nothing to send.
+  // response when there is nothing to send. Reads page by page, each with
+  // a read connection leased only for that page.
   absl::Status ReadLogRange(uint64_t after_seq, size_t max_bytes, bool write_empty,
+                            ReadStreams::Ticket& stream,
                             grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer,
                             uint64_t* durable);
+  // A connection for a read (RESOURCE_EXHAUSTED / UNAVAILABLE noted).
+  absl::StatusOr<mysql::ConnectionPool::Lease> AcquireRead();
   absl::Status DoGetStatus(vitrage::v1::PersistorStatus* response);
 
   const PersistorOptions options_;
   mysql::ConnectionPool pool_;
   LogWriter writer_;
+  ReadStreams read_streams_;
   std::atomic<bool> shutting_down_{false};
 
   std::mutex mu_;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/crc32c.h"
 #include "common/encoded_rpc.h"
 #include "common/grpc_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -821,6 +822,120 @@ TEST_F(PersistorServiceTest, ReadLogFollowStreamsNewRecordsHeartbeatsAndEndsOnCa
   while (reader->Read(&resp)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+
+class ResendTest : public PersistorServiceTest {
+ protected:
+  // Stores records first..last as another persistor's commit would (rows
+  // and durable seq in one transaction), behind this persistor's back: its
+  // log writer still believes the durable seq it saw last.
+  void CommitElsewhere(uint64_t epoch, uint64_t first, uint64_t last,
+                       size_t payload_bytes = 100) {
+    std::string sql = "START TRANSACTION; INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+    for (uint64_t seq = first; seq <= last; ++seq) {
+      const std::string bytes = testing::MakeRecord(seq, epoch, payload_bytes).SerializeAsString();
+      absl::StrAppend(&sql, seq == first ? "" : ",", "(", seq, ",", epoch, ",",
+                      crc32c::Value(bytes), ",X'", absl::BytesToHexString(bytes), "')");
+    }
+    absl::StrAppend(&sql, "; UPDATE writer_epoch SET durable_seq=", last,
+                    " WHERE id=1; COMMIT");
+    Sql(sql);
+  }
+};
+
+TEST_F(ResendTest, RecordsCommittedMeanwhileByAnotherPersistorAreAckedWhenIdentical) {
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
+  // The graph's resend of 11..20 reached another persistor, whose commit
+  // won while ours was in flight: our INSERT meets duplicate keys (1062).
+  CommitElsewhere(e, 11, 20);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 11, 20)});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.acks, std::vector<uint64_t>{20});
+  auto more = AppendBatches(stub_.get(), {MakeBatch(e, 21, 25)});
+  ASSERT_TRUE(more.status.ok()) << more.status.error_message();
+  auto all = testing::ReadLog(stub_.get(), 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 25u);
+  EXPECT_EQ(all->back().seq(), 25u);
+}
+
+TEST_F(ResendTest, RecordsCommittedMeanwhileWithOtherContentAreAlreadyExistsNamingTheSeq) {
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
+  CommitElsewhere(e, 11, 20, /*payload_bytes=*/50);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 11, 20)});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(r.status.error_message(),
+              HasSubstr("record seq 11 is already stored with different content"));
+}
+
+TEST_F(ResendTest, RecordsPartlyCommittedMeanwhileAreUnavailableThenAckedOnResend) {
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
+  CommitElsewhere(e, 11, 15);
+  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 11, 20)});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+  auto again = AppendBatches(stub_.get(), {MakeBatch(e, 11, 20)});
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.acks, std::vector<uint64_t>{20});
+  auto all = testing::ReadLog(stub_.get(), 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->size(), 20u);
+}
+
+TEST_F(PersistorServiceTest, SnapshotWhosePublishReplyWasLostIsKeptAndAnsweredAsPublished) {
+  // The publish commits, then its connection fails before the reply: the
+  // stream's cleanup must find it published and keep it.
+  options_.after_publish_for_test = [](uint64_t id) {
+    return absl::UnavailableError(absl::StrCat(
+        "lost connection during COMMIT of snapshot ", id, " (injected)"));
+  };
+  const uint64_t e = StartWithLog(10);
+  ASSERT_NE(e, 0u);
+  testing::TestSnapshot snap = testing::MakeSnapshot(10, e, 3, 5000);
+  auto put = testing::PutSnapshot(stub_.get(), snap);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->seq(), 10u);
+  auto got = testing::GetLatestSnapshot(stub_.get());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->info.snapshot_id(), put->snapshot_id());
+  ASSERT_EQ(got->chunks.size(), 3u);
+  EXPECT_EQ(got->chunks[2].data(), snap.chunks[2].data());
+}
+
+TEST_F(PersistorServiceTest, SnapshotRetiredWhileAStreamReadsItEndsThatStreamWithAborted) {
+  const uint64_t e = StartWithLog(30);
+  ASSERT_NE(e, 0u);
+  // 40 chunks of 1 MiB: more than the stream reads ahead (2 pages of 8).
+  testing::TestSnapshot big = testing::MakeSnapshot(10, e, 40, 1 << 20, 1);
+  auto oldest = testing::PutSnapshot(stub_.get(), big);
+  ASSERT_TRUE(oldest.ok()) << oldest.status();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  auto reader = stub_->GetLatestSnapshot(&ctx, vitrage::v1::GetLatestSnapshotRequest());
+  vitrage::v1::GetLatestSnapshotResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_TRUE(resp.has_info());
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.chunk().index(), 0u);
+  // Two newer snapshots make it the third: retention deletes it.
+  for (uint64_t seq : {20, 30}) {
+    ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 1, 100)).ok());
+  }
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  ASSERT_EQ(Sql(absl::StrCat("SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
+                             oldest->snapshot_id())),
+            "0\n");
+  uint32_t last = 0;
+  while (reader->Read(&resp)) last = resp.chunk().index();
+  grpc::Status st = reader->Finish();
+  EXPECT_LT(last, 39u);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ABORTED) << st.error_message();
+  EXPECT_THAT(st.error_message(),
+              HasSubstr(absl::StrCat("snapshot ", oldest->snapshot_id(),
+                                     " was deleted by retention while this stream read it")));
 }
 
 }  // namespace
