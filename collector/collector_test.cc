@@ -469,7 +469,9 @@ void CheckDeadLettering(bool stream, bool name_events) {
   server->Shutdown();
 }
 
-TEST(OutboxDeadLetterTest, StreamSetsAsideTheNamedEventAndGoesOn) { CheckDeadLettering(true, true); }
+TEST(OutboxDeadLetterTest, StreamSetsAsideTheNamedEventAndGoesOn) {
+  CheckDeadLettering(true, true);
+}
 TEST(OutboxDeadLetterTest, PushEventsSetsAsideTheNamedEventAndGoesOn) {
   CheckDeadLettering(false, true);
 }

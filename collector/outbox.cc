@@ -128,7 +128,8 @@ void Outbox::PopDeadLocked() {
 }
 
 uint64_t Outbox::FillLocked(size_t first, size_t n,
-                            google::protobuf::RepeatedPtrField<std::string>* out, uint64_t* live) {
+                            google::protobuf::RepeatedPtrField<std::string>* out,
+                            uint64_t* live) {
   if (counters_.acked_seq < isolate_until_) n = 1;
   uint64_t last = 0;
   *live = 0;
@@ -156,7 +157,8 @@ std::string Outbox::OnRefusedLocked(const grpc::Status& st) {
     ++live;
     last_live = p.seq;
     // The graph's words (common/input_limits.cc, Engine::ApplyPush).
-    if (absl::StrContains(msg, absl::StrCat("(source \"", options_.source, "\" seq ", p.seq, ")"))) {
+    if (absl::StrContains(
+            msg, absl::StrCat("(source \"", options_.source, "\" seq ", p.seq, ")"))) {
       bad = &p;
       break;
     }

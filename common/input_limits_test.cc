@@ -46,15 +46,15 @@ TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
   req.Clear();
   *req.add_events() = EventWith(5, 1);
   EXPECT_THAT(CheckPushEvents(req, Small()).message(),
-              HasSubstr("PushEvents event 0 (source \"s\" seq 0): 5 properties (or more); the limit is 4 "
-                        "([limits] max_properties)"));
+              HasSubstr("PushEvents event 0 (source \"s\" seq 0): 5 properties (or more); "
+                        "the limit is 4 ([limits] max_properties)"));
 
   req.Clear();
   *req.add_events() = EventWith(1, 1);
   *req.add_events() = EventWith(1, 11);
   EXPECT_THAT(CheckPushEvents(req, Small()).message(),
-              HasSubstr("PushEvents event 1 (source \"s\" seq 0): 11 bytes in a string value; the limit is 10 "
-                        "([limits] max_property_bytes)"));
+              HasSubstr("PushEvents event 1 (source \"s\" seq 0): 11 bytes in a string value; "
+                        "the limit is 10 ([limits] max_property_bytes)"));
 
   req.Clear();
   v1::Event e = EventWith(1, 1);
