@@ -302,6 +302,8 @@ grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
   resp->set_ack_latency_p99_ms(c.ack_p99_ms);
   resp->set_ack_latency_max_ms(c.ack_max_ms);
   resp->set_generating(generating_);
+  resp->set_dead_lettered(c.dead_lettered);
+  for (uint64_t seq : c.dead_lettered_seqs) resp->add_dead_lettered_seqs(seq);
   absl::MutexLock l(&mu_);
   if (upstream_ != nullptr) {
     resp->set_entities(reference_->graph().vertex_count());

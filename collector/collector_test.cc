@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "collector/collector_service.h"
@@ -340,6 +342,141 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   EXPECT_EQ(c.pending, 0u);
   service.Shutdown();
   server->Shutdown();
+}
+
+// A graph that refuses, as the real one does, a whole request holding an
+// event whose JSON body starts with "bad" (INVALID_ARGUMENT naming the event,
+// or naming none when told so), and records the source_seqs it applies.
+class Refuser final : public v1::Graph::Service {
+ public:
+  explicit Refuser(bool stream, bool name_events = true)
+      : stream_(stream), name_events_(name_events) {}
+
+  grpc::Status PushEvents(grpc::ServerContext*, const v1::PushEventsRequest* req,
+                          v1::PushEventsResponse* resp) override {
+    return Apply(*req, resp);
+  }
+  grpc::Status PushEventStream(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::PushEventsResponse, v1::PushEventsRequest>* stream) override {
+    if (!stream_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no stream here");
+    v1::PushEventsRequest req;
+    while (stream->Read(&req)) {
+      v1::PushEventsResponse resp;
+      grpc::Status st = Apply(req, &resp);
+      if (!st.ok()) return st;
+      if (!stream->Write(resp)) break;
+    }
+    return grpc::Status::OK;
+  }
+  std::vector<uint64_t> applied() {
+    absl::MutexLock l(&mu_);
+    return applied_;
+  }
+  int refusals() {
+    absl::MutexLock l(&mu_);
+    return refusals_;
+  }
+
+ private:
+  grpc::Status Apply(const v1::PushEventsRequest& req, v1::PushEventsResponse* resp) {
+    absl::MutexLock l(&mu_);
+    for (int i = 0; i < req.events_size(); ++i) {
+      const v1::Event& e = req.events(i);
+      if (absl::StartsWith(e.json(), "bad")) {
+        ++refusals_;
+        return grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            name_events_ ? absl::StrCat("PushEvents: event ", i, " (source \"", e.source(),
+                                        "\" seq ", e.source_seq(),
+                                        "): a bad body; nothing in this request was applied")
+                         : "a bad request");
+      }
+    }
+    for (const v1::Event& e : req.events()) {
+      if (e.source_seq() <= mark_) {
+        resp->set_duplicates(resp->duplicates() + 1);
+        continue;
+      }
+      mark_ = e.source_seq();
+      applied_.push_back(e.source_seq());
+      resp->set_applied(resp->applied() + 1);
+    }
+    return grpc::Status::OK;
+  }
+
+  const bool stream_;
+  const bool name_events_;
+  absl::Mutex mu_;
+  uint64_t mark_ = 0;
+  std::vector<uint64_t> applied_;
+  int refusals_ = 0;
+};
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Events 7 and 13 of 20 are refused as invalid; the outbox sets each aside
+// in the dead-letter file and every other event is applied once, in order.
+void CheckDeadLettering(bool stream, bool name_events) {
+  SCOPED_TRACE(absl::StrCat("stream ", stream, ", name_events ", name_events));
+  Refuser graph(stream, name_events);
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&graph}, &port);
+  auto dir = testing::MakeTempDir("dead-letter-test");
+  ASSERT_TRUE(dir.ok());
+  OutboxOptions o;
+  o.source = "c:dl";
+  o.batch_size = 4;
+  o.window = 3;
+  o.min_backoff = absl::Milliseconds(10);
+  o.max_backoff = absl::Milliseconds(50);
+  o.dead_letter_file = *dir + "/dead-letter.jsonl";
+  std::vector<uint64_t> want;
+  {
+    Outbox outbox(o, MakeChannel("127.0.0.1:" + std::to_string(port)));
+    for (uint64_t i = 1; i <= 20; ++i) {
+      v1::Event e;
+      bool bad = i == 7 || i == 13;
+      e.set_json(bad ? absl::StrCat("bad ", i) : absl::StrCat("{\"n\": ", i, "}"));
+      ASSERT_EQ(outbox.Add(e), i);
+      if (!bad) want.push_back(i);
+    }
+    ASSERT_TRUE(outbox.WaitAcked(20, absl::Now() + absl::Seconds(30)));
+    OutboxCounters c = outbox.counters();
+    EXPECT_EQ(c.acked, 18u);
+    EXPECT_EQ(c.dead_lettered, 2u);
+    EXPECT_THAT(c.dead_lettered_seqs, ::testing::ElementsAre(7, 13));
+    EXPECT_EQ(c.pending, 0u);
+    EXPECT_EQ(c.acked_seq, 20u);
+  }
+  EXPECT_EQ(graph.applied(), want);
+  std::vector<std::string> lines = ReadLines(o.dead_letter_file);
+  ASSERT_EQ(lines.size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    const int seq = k == 0 ? 7 : 13;
+    nlohmann::json j = nlohmann::json::parse(lines[k]);
+    EXPECT_EQ(j["source"], "c:dl");
+    EXPECT_EQ(j["source_seq"], seq);
+    EXPECT_THAT(j["reason"].get<std::string>(), HasSubstr("bad"));
+    EXPECT_EQ(j["event"]["json"], absl::StrCat("bad ", seq));
+    EXPECT_EQ(j["event"]["sourceSeq"], std::to_string(seq));
+  }
+  server->Shutdown();
+}
+
+TEST(OutboxDeadLetterTest, StreamSetsAsideTheNamedEventAndGoesOn) {
+  CheckDeadLettering(true, true);
+}
+TEST(OutboxDeadLetterTest, PushEventsSetsAsideTheNamedEventAndGoesOn) {
+  CheckDeadLettering(false, true);
+}
+TEST(OutboxDeadLetterTest, RefusalNamingNoEventIsNarrowedOneEventPerRequest) {
+  CheckDeadLettering(true, false);
 }
 
 TEST(CollectorTest, GetAllRejectsAnUnknownAction) {

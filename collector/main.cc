@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   options.outbox.max_events = cc.outbox_max_events;
   options.outbox.batch_size = cc.push_batch_size;
   options.outbox.window = cc.push_window;
+  options.outbox.dead_letter_file = cc.dead_letter_file;
   options.change_rate = cc.change_rate;
   options.get_all_image = cc.get_all_image;
   options.max_changes = max_changes;
@@ -162,13 +163,16 @@ int main(int argc, char** argv) {
     auto& pending = m::Gauge("vitrage_collector_outbox_pending", "Events waiting for the graph's ack");
     auto& acked = m::Gauge("vitrage_collector_events_acked", "Events acked by the graph");
     auto& retries = m::Gauge("vitrage_collector_push_retries", "PushEvents calls that failed");
+    auto& dead = m::Gauge("vitrage_collector_events_dead_lettered",
+                          "Events the graph refused as invalid, set aside in the dead-letter file");
     auto& p99 = m::Gauge("vitrage_collector_ack_latency_p99_milliseconds",
                          "99th percentile of event creation -> durable ack");
-    m::AddRefresher([&service, &pending, &acked, &retries, &p99] {
+    m::AddRefresher([&service, &pending, &acked, &retries, &dead, &p99] {
       auto c = service.outbox().counters();
       pending.Set(c.pending);
       acked.Set(c.acked);
       retries.Set(c.retries);
+      dead.Set(c.dead_lettered);
       p99.Set(c.ack_p99_ms);
     });
     auto mport = m::StartExposer(cc.metrics_address);
@@ -181,7 +185,8 @@ int main(int argc, char** argv) {
   auto server = vitrage::StartServer(cc.listen_address, {&service}, &port);
   if (!server) return 1;
   LOG(INFO) << "vitrage-collector serving on " << cc.listen_address << " as source "
-            << options.outbox.source << ", pushing to " << cc.graph_address;
+            << options.outbox.source << ", pushing to " << cc.graph_address
+            << "; refused events go to " << cc.dead_letter_file;
   service.Start();
   if (!tail.empty()) {
     if (auto s = service.StartTail(tail); !s.ok()) {
@@ -212,7 +217,8 @@ int main(int argc, char** argv) {
   }
   auto c = service.outbox().counters();
   LOG(INFO) << "vitrage-collector: signal " << sig << ", stopping; " << c.pending
-            << " events still unacked, " << c.acked << " acked";
+            << " events still unacked, " << c.acked << " acked, " << c.dead_lettered
+            << " dead-lettered";
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "collector/dead_letter.h"
 #include "common/encoded_rpc.h"
 #include "vitrage/wire/encoded.pb.h"
 
@@ -98,6 +101,10 @@ void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
   absl::Time now = absl::Now();
   constexpr size_t kSamples = 100'000;
   while (!queue_.empty() && queue_.front().seq <= last) {
+    if (queue_.front().dead) {
+      queue_.pop_front();
+      continue;
+    }
     float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - queue_.front().added));
     if (latency_ms_.size() < kSamples) {
       latency_ms_.push_back(ms);
@@ -109,7 +116,81 @@ void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
   counters_.acked += count;
   counters_.duplicates += duplicates;
   counters_.acked_seq = std::max(counters_.acked_seq, last);
+  PopDeadLocked();
+}
+
+void Outbox::PopDeadLocked() {
+  while (!queue_.empty() && queue_.front().dead) {
+    counters_.acked_seq = std::max(counters_.acked_seq, queue_.front().seq);
+    queue_.pop_front();
+  }
   counters_.pending = queue_.size();
+}
+
+uint64_t Outbox::FillLocked(size_t first, size_t n,
+                            google::protobuf::RepeatedPtrField<std::string>* out,
+                            uint64_t* live) {
+  if (counters_.acked_seq < isolate_until_) n = 1;
+  uint64_t last = 0;
+  *live = 0;
+  for (size_t i = first; i < queue_.size() && *live < n; ++i) {
+    last = queue_[i].seq;
+    if (queue_[i].dead) continue;
+    out->Add()->assign(queue_[i].bytes);
+    ++*live;
+  }
+  return last;
+}
+
+std::string Outbox::OnRefusedLocked(const grpc::Status& st) {
+  // The refused request is the oldest unacked one (the graph acks the
+  // requests before it, in order, before it ends the call): it began at
+  // the front of the queue.
+  const std::string& msg = st.error_message();
+  const bool isolating = counters_.acked_seq < isolate_until_;
+  Pending* bad = nullptr;
+  uint64_t last_live = 0;
+  size_t live = 0;
+  for (Pending& p : queue_) {
+    if (live >= static_cast<size_t>(std::max(1, options_.batch_size))) break;
+    if (p.dead) continue;
+    ++live;
+    last_live = p.seq;
+    // The graph's words (common/input_limits.cc, Engine::ApplyPush).
+    if (absl::StrContains(
+            msg, absl::StrCat("(source \"", options_.source, "\" seq ", p.seq, ")"))) {
+      bad = &p;
+      break;
+    }
+    // While isolating, the request held this one event.
+    if (isolating) {
+      bad = &p;
+      break;
+    }
+  }
+  if (bad == nullptr) {
+    if (live == 0) return "";
+    isolate_until_ = last_live;
+    LOG(WARNING) << "outbox: the graph refused the request of source_seq "
+                 << queue_.front().seq << ".." << last_live
+                 << " as invalid without naming an event (" << msg
+                 << "); sending them one per request to find it";
+    return "";
+  }
+  bad->dead = true;
+  ++counters_.dead_lettered;
+  counters_.dead_lettered_seqs.push_back(bad->seq);
+  if (counters_.dead_lettered_seqs.size() > kMaxDeadLetteredSeqs) {
+    counters_.dead_lettered_seqs.erase(counters_.dead_lettered_seqs.begin());
+  }
+  LOG(ERROR) << "outbox: the graph refused source_seq " << bad->seq
+             << " as invalid; dead-lettered"
+             << (options_.dead_letter_file.empty() ? "" : " to ") << options_.dead_letter_file
+             << " (" << counters_.dead_lettered << " so far), going on with the events after it: "
+             << msg;
+  std::string line = DeadLetterLine(absl::Now(), options_.source, bad->seq, msg, bad->bytes);
+  PopDeadLocked();
+  return line;
 }
 
 grpc::Status Outbox::PushOnce() {
@@ -117,9 +198,9 @@ grpc::Status Outbox::PushOnce() {
   uint64_t last = 0;
   {
     absl::MutexLock l(&mu_);
-    size_t n = std::min<size_t>(queue_.size(), options_.batch_size);
-    for (size_t i = 0; i < n; ++i) req.add_events(queue_[i].bytes);
-    if (n > 0) last = queue_[n - 1].seq;
+    uint64_t live = 0;
+    last = FillLocked(0, options_.batch_size, req.mutable_events(), &live);
+    if (live == 0) return grpc::Status::OK;
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.push_timeout));
@@ -208,10 +289,10 @@ grpc::Status Outbox::RunStream() {
       size_t first = last_sent < queue_.front().seq
                          ? 0
                          : static_cast<size_t>(last_sent - queue_.front().seq + 1);
-      size_t n = std::min<size_t>(queue_.size() - first, options_.batch_size);
-      for (size_t i = first; i < first + n; ++i) req.add_events(queue_[i].bytes);
-      last_sent = queue_[first + n - 1].seq;
-      sent.push_back(Sent{last_sent, n, absl::Now()});
+      uint64_t live = 0;
+      last_sent = FillLocked(first, options_.batch_size, req.mutable_events(), &live);
+      if (live == 0) continue;  // only dead-lettered events: nothing to send
+      sent.push_back(Sent{last_sent, live, absl::Now()});
     }
     if (!stream->Write(req)) {
       write_failed = true;  // the call is over: Finish says why
@@ -260,6 +341,26 @@ void Outbox::Run() {
       LOG(WARNING) << "outbox: the graph has no PushEventStream (" << st.error_message()
                    << "); pushing one PushEvents call at a time";
       use_stream = false;
+      continue;
+    }
+    if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      // Retrying cannot succeed: set the refused event aside and go on at once.
+      std::string line;
+      {
+        absl::MutexLock l(&mu_);
+        if (shutdown_) return;
+        line = OnRefusedLocked(st);
+      }
+      if (!line.empty() && !options_.dead_letter_file.empty()) {
+        if (absl::Status w = AppendDeadLetter(options_.dead_letter_file, line); !w.ok()) {
+          LOG(ERROR) << "outbox: " << w.message() << "; the dead-lettered event: " << line;
+        }
+      } else if (!line.empty()) {
+        LOG(ERROR) << "outbox: no [collector] dead_letter_file; the dead-lettered event: "
+                   << line;
+      }
+      failures = 0;
+      backoff = options_.min_backoff;
       continue;
     }
     absl::MutexLock l(&mu_);

@@ -5,7 +5,12 @@
 // graph without that RPC gets one PushEvents call at a time), and re-sends
 // everything unacked, in order, after an error (graph down, failover,
 // back-pressure) with backoff. Nothing leaves the outbox
-// unacked. Events are kept encoded (serialized once, in Add): requests are
+// unacked, except an event the graph refuses as invalid (INVALID_ARGUMENT:
+// no retry can succeed): it is dead-lettered, written with the graph's
+// reason to the dead-letter file (collector/dead_letter.h), counted, and
+// the outbox goes on without it. The graph names the refused event
+// ("event I (source "S" seq N)"); when its answer names none, the outbox
+// re-sends that request's events one per request to find it. Events are kept encoded (serialized once, in Add): requests are
 // vitrage.wire.EncodedPushEventsRequest, the same bytes as a
 // PushEventsRequest, so sending and re-sending never copies an event field
 // by field. The outbox is bounded: Add() blocks while it is full, which holds
@@ -40,6 +45,9 @@ struct OutboxOptions {
   absl::Duration push_timeout = absl::Seconds(30);
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
+  // Where dead-lettered events go ([collector] dead_letter_file); empty:
+  // only the log.
+  std::string dead_letter_file;
 };
 
 struct OutboxCounters {
@@ -49,6 +57,10 @@ struct OutboxCounters {
   uint64_t last_seq = 0;     // highest source_seq given out
   uint64_t acked_seq = 0;    // highest source_seq acked
   uint64_t duplicates = 0;   // acked as already applied
+  // Refused by the graph as invalid and set aside (not in `acked`, but
+  // acked_seq moves past them: nothing waits behind them).
+  uint64_t dead_lettered = 0;
+  std::vector<uint64_t> dead_lettered_seqs;  // the last kMaxDeadLetteredSeqs
   // Time from Add() to the graph's ack, over the last 100k acked events.
   double ack_p50_ms = 0;
   double ack_p99_ms = 0;
@@ -57,6 +69,8 @@ struct OutboxCounters {
 
 class Outbox {
  public:
+  static constexpr size_t kMaxDeadLetteredSeqs = 10'000;
+
   // Starts the pusher thread, which sends to `graph` (nullptr: nothing is
   // pushed until SetGraphChannel).
   Outbox(OutboxOptions options, std::shared_ptr<grpc::Channel> graph);
@@ -98,11 +112,23 @@ class Outbox {
   // Removes the acked events up to `last` from the queue and counts them.
   void AckLocked(uint64_t last, uint64_t count, uint64_t duplicates)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops dead-lettered events at the front of the queue.
+  void PopDeadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The graph refused the oldest unacked request as invalid (`st`): sets
+  // the event it names aside, or starts sending one event per request to
+  // find it. Returns the line to append to the dead-letter file ("": none).
+  std::string OnRefusedLocked(const grpc::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Events for the next request: `n` queue entries from index `first`
+  // (fewer while isolating a refused event), dead ones skipped. Returns
+  // the seq of the last entry taken.
+  uint64_t FillLocked(size_t first, size_t n, google::protobuf::RepeatedPtrField<std::string>* out,
+                      uint64_t* live) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct Pending {
     uint64_t seq;       // source_seq
     std::string bytes;  // the serialized v1::Event, source and seq set
     absl::Time added;
+    bool dead = false;  // dead-lettered: never sent again
   };
 
   const OutboxOptions options_;
@@ -116,6 +142,9 @@ class Outbox {
   size_t latency_next_ ABSL_GUARDED_BY(mu_) = 0;
   OutboxCounters counters_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  // While acked_seq < isolate_until_, requests carry one event each: the
+  // graph refused a request without naming the event.
+  uint64_t isolate_until_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* inflight_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread pusher_;

@@ -362,6 +362,12 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.collector.push_batch_size, ParseInt(o, 1, 100'000));
          return absl::OkStatus();
        }},
+      {"collector", "dead_letter_file",
+       [](const Origin& o, Config& c) -> absl::Status {
+         if (o.value.empty()) return o.Bad("must name a file");
+         c.collector.dead_letter_file = o.value;
+         return absl::OkStatus();
+       }},
       {"ssl", "cert_file",
        [](const Origin& o, Config& c) {
          c.ssl.cert_file = o.value;
@@ -428,6 +434,27 @@ const std::vector<KeySpec>& Keys() {
       {"limits", "max_records_per_append",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.limits.max_records_per_append, ParseInt(o, 1, 10'000'000));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_json_depth",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_json_depth, ParseInt(o, 2, 1'000));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_distinct_keys",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_distinct_keys,
+                          ParseInt(o, 1'000, Config::kMaxDistinctKeysLimit));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_graph_vertices",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_graph_vertices, ParseInt(o, 1, int64_t{1} << 32));
+         return absl::OkStatus();
+       }},
+      {"limits", "max_graph_edges",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.limits.max_graph_edges, ParseInt(o, 1, int64_t{1} << 32));
          return absl::OkStatus();
        }},
   };

@@ -133,6 +133,9 @@ struct Config {
     int push_batch_size = 256;
     int push_window = 4;  // PushEventStream requests in flight
     std::string metrics_address;  // Prometheus /metrics; empty: off
+    // Events the graph refuses as invalid are appended here, one JSON line
+    // each (collector/dead_letter.h), and the outbox goes on without them.
+    std::string dead_letter_file = "/var/log/vitrage/collector-dead-letter.jsonl";
   } collector;
 
   // [ssl]: transport security of every gRPC server and client of the
@@ -166,7 +169,23 @@ struct Config {
     // Read-only calls (status, topology, ...) per second per client
     // certificate, with TLS; 0: no limit.
     double read_only_calls_per_second = 100;
+    // Nesting of one event's body: JSON objects and arrays, or map and list
+    // values; the event itself is depth 1. Bounds every recursive walk of a
+    // value (the converters, the digest, the encoders) and the stack it uses.
+    int max_json_depth = 64;
+    // Distinct property keys (at every nesting level) the graph process
+    // holds: keys are interned for the life of the process, and an event
+    // that would add keys beyond this is refused. At most
+    // kMaxDistinctKeysLimit, half the key table's hard capacity.
+    int max_distinct_keys = 1'000'000;
+    // Vertex and edge counts a graph image (get_all) or snapshot header may
+    // announce; checked before anything is reserved.
+    uint64_t max_graph_vertices = 50'000'000;
+    uint64_t max_graph_edges = 50'000'000;
   } limits;
+  // The largest [limits] max_distinct_keys: half the key table's capacity
+  // (graph/value.h kKeyTableCapacity), leaving room for the graph's own keys.
+  static constexpr int kMaxDistinctKeysLimit = 2'000'000;
 };
 
 // Reads and validates `path`.

@@ -253,6 +253,32 @@ TEST(ConfigTest, PersistorReadLimits) {
   }
 }
 
+TEST(ConfigTest, LimitsOnNestingKeysAndGraphSize) {
+  auto c = ParseConfig("", "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits.max_json_depth, 64);
+  EXPECT_EQ(c->limits.max_distinct_keys, 1'000'000);
+  EXPECT_EQ(c->limits.max_graph_vertices, 50'000'000u);
+  EXPECT_EQ(c->limits.max_graph_edges, 50'000'000u);
+  EXPECT_EQ(c->collector.dead_letter_file, "/var/log/vitrage/collector-dead-letter.jsonl");
+  c = ParseConfig(
+      "[limits]\nmax_json_depth = 8\nmax_distinct_keys = 5000\nmax_graph_vertices = 10\n"
+      "max_graph_edges = 20\n[collector]\ndead_letter_file = /tmp/dl.jsonl\n",
+      "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits.max_json_depth, 8);
+  EXPECT_EQ(c->limits.max_distinct_keys, 5000);
+  EXPECT_EQ(c->limits.max_graph_vertices, 10u);
+  EXPECT_EQ(c->limits.max_graph_edges, 20u);
+  EXPECT_EQ(c->collector.dead_letter_file, "/tmp/dl.jsonl");
+  c = ParseConfig("[limits]\nmax_json_depth = 1\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_json_depth: \"1\" is out of range"));
+  c = ParseConfig("[limits]\nmax_distinct_keys = 4194304\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_distinct_keys"));
+}
+
 TEST(DatabaseUrlTest, Rejections) {
   EXPECT_FALSE(ParseDatabaseUrl("vitrage").ok());
   EXPECT_FALSE(ParseDatabaseUrl("mysql://host/db").ok());

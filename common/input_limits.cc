@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 
 namespace vitrage {
 namespace {
@@ -29,7 +30,9 @@ class PropertyWalker {
   // Encoded bytes of what Map() walked, at most (only when it returned OK).
   uint64_t bound() const { return bound_; }
 
-  absl::Status Map(const v1::MapValue& m) {
+  // `depth`: the map's own nesting level (an event's fields are level 1).
+  absl::Status Map(const v1::MapValue& m, int depth = 1) {
+    if (depth > limits_.max_json_depth) return TooDeep(depth);
     for (const v1::Property& p : m.entries()) {
       if (auto s = Count(); !s.ok()) return s;
       // entry tag + length, key tag + length, value tag + length
@@ -38,12 +41,13 @@ class PropertyWalker {
         return Over(where_(), "max_property_bytes", p.key().size(),
                     limits_.max_property_bytes, "bytes in a property name");
       }
-      if (auto s = Value(p.value()); !s.ok()) return s;
+      if (auto s = Value(p.value(), depth); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
 
-  absl::Status Value(const v1::Value& v) {
+  // `depth`: the level of the map or list holding `v`.
+  absl::Status Value(const v1::Value& v, int depth) {
     // the kind's tag + length (or a 64-bit number)
     bound_ += kMaxTagAndLength;
     switch (v.kind_case()) {
@@ -55,20 +59,26 @@ class PropertyWalker {
         }
         return absl::OkStatus();
       case v1::Value::kListValue:
+        if (depth + 1 > limits_.max_json_depth) return TooDeep(depth + 1);
         for (const v1::Value& x : v.list_value().values()) {
           if (auto s = Count(); !s.ok()) return s;
           bound_ += kMaxTagAndLength;  // the element's tag + length
-          if (auto s = Value(x); !s.ok()) return s;
+          if (auto s = Value(x, depth + 1); !s.ok()) return s;
         }
         return absl::OkStatus();
       case v1::Value::kMapValue:
-        return Map(v.map_value());
+        return Map(v.map_value(), depth + 1);
       default:
         return absl::OkStatus();
     }
   }
 
  private:
+  absl::Status TooDeep(int depth) {
+    return Over(where_(), "max_json_depth", depth, limits_.max_json_depth,
+                "levels of nested maps and lists (or more)");
+  }
+
   absl::Status Count() {
     if (++count_ > static_cast<uint64_t>(limits_.max_properties)) {
       return Over(where_(), "max_properties", count_, limits_.max_properties,
@@ -95,9 +105,14 @@ absl::Status CheckPushEvents(const v1::PushEventsRequest& req, const Config::Lim
   }
   for (int i = 0; i < req.events_size(); ++i) {
     const v1::Event& e = req.events(i);
-    auto where = [i] { return absl::StrCat("PushEvents event ", i); };
+    // The same words as the engine's refusals: the collector finds the
+    // event by them (collector/outbox.cc).
+    auto where = [i, &e] {
+      return absl::StrCat("PushEvents event ", i, " (source \"", e.source(), "\" seq ",
+                          e.source_seq(), ")");
+    };
     if (e.source().size() > limits.max_property_bytes) {
-      return Over(where(), "max_property_bytes", e.source().size(),
+      return Over(absl::StrCat("PushEvents event ", i), "max_property_bytes", e.source().size(),
                   limits.max_property_bytes, "bytes in its source");
     }
     // The event's encoded size: an upper bound from the walk first (no
@@ -115,8 +130,17 @@ absl::Status CheckPushEvents(const v1::PushEventsRequest& req, const Config::Lim
                     "bytes in one event");
       }
     }
-    // A JSON body (hand-written requests) is bounded by max_event_bytes
-    // only: counting its members would mean parsing it twice.
+    // A JSON body (hand-written requests): its nesting, read off the text
+    // before any parser or converter recurses into it. Its members are
+    // bounded by max_event_bytes only: counting them would mean parsing it
+    // twice.
+    if (e.body_case() == v1::Event::kJson) {
+      int depth = JsonDepth(e.json(), limits.max_json_depth);
+      if (depth > limits.max_json_depth) {
+        return Over(where(), "max_json_depth", depth, limits.max_json_depth,
+                    "levels of nested JSON objects and arrays (or more)");
+      }
+    }
   }
   return absl::OkStatus();
 }

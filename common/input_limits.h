@@ -21,7 +21,9 @@ namespace vitrage {
 // Graph/PushEvents: max_events_per_push, and per event max_event_bytes,
 // max_properties (every key/value of the event, nested ones included) and
 // max_property_bytes (each key and each string value; a JSON body is
-// bounded by max_event_bytes only).
+// bounded by max_event_bytes only) and max_json_depth (nesting of the
+// fields' maps and lists, or of a JSON body's objects and arrays). Messages
+// name the event as "PushEvents event I (source "S" seq N)".
 absl::Status CheckPushEvents(const v1::PushEventsRequest& req, const Config::Limits& limits);
 
 }  // namespace vitrage

@@ -46,15 +46,15 @@ TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
   req.Clear();
   *req.add_events() = EventWith(5, 1);
   EXPECT_THAT(CheckPushEvents(req, Small()).message(),
-              HasSubstr("PushEvents event 0: 5 properties (or more); the limit is 4 "
-                        "([limits] max_properties)"));
+              HasSubstr("PushEvents event 0 (source \"s\" seq 0): 5 properties (or more); "
+                        "the limit is 4 ([limits] max_properties)"));
 
   req.Clear();
   *req.add_events() = EventWith(1, 1);
   *req.add_events() = EventWith(1, 11);
   EXPECT_THAT(CheckPushEvents(req, Small()).message(),
-              HasSubstr("PushEvents event 1: 11 bytes in a string value; the limit is 10 "
-                        "([limits] max_property_bytes)"));
+              HasSubstr("PushEvents event 1 (source \"s\" seq 0): 11 bytes in a string value; "
+                        "the limit is 10 ([limits] max_property_bytes)"));
 
   req.Clear();
   v1::Event e = EventWith(1, 1);
@@ -81,7 +81,7 @@ TEST(InputLimitsTest, EventBytesAreExactAtTheLimit) {
   EXPECT_TRUE(CheckPushEvents(req, l).ok());
   l.max_event_bytes = exact - 1;
   EXPECT_THAT(CheckPushEvents(req, l).message(),
-              HasSubstr(absl::StrCat("PushEvents event 0: ", exact,
+              HasSubstr(absl::StrCat("PushEvents event 0 (source \"c:x\" seq 0): ", exact,
                                      " bytes in one event; the limit is ", exact - 1)));
 }
 
@@ -100,6 +100,71 @@ TEST(InputLimitsTest, NestedValuesCountAsProperties) {
   nested->mutable_value()->mutable_map_value()->add_entries()->set_key(std::string(11, 'n'));
   // The fifth property is refused before its too-long key is looked at.
   EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 4 ([limits] max_properties)"));
+}
+
+// {"a": {"a": ... {"a": 1} ... }}: `depth` objects.
+std::string NestedJson(int depth) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += "{\"a\": ";
+  s += "1";
+  s += std::string(depth, '}');
+  return s;
+}
+
+TEST(InputLimitsTest, JsonBodyNested50000DeepIsRefusedNamingTheEvent) {
+  v1::PushEventsRequest req;
+  *req.add_events() = EventWith(1, 1);
+  v1::Event* e = req.add_events();
+  e->set_source("c:x");
+  e->set_source_seq(7);
+  e->set_json(std::string(50'000, '[') + std::string(50'000, ']'));  // 100 KB
+  absl::Status s = CheckPushEvents(req, Config::Limits{});
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("PushEvents event 1 (source \"c:x\" seq 7): 65 levels of "
+                                     "nested JSON objects and arrays (or more); the limit is 64 "
+                                     "([limits] max_json_depth)"));
+}
+
+TEST(InputLimitsTest, JsonBodyAtTheDepthLimitIsAccepted) {
+  v1::PushEventsRequest req;
+  req.add_events()->set_json(NestedJson(64));
+  EXPECT_TRUE(CheckPushEvents(req, Config::Limits{}).ok());
+  req.mutable_events(0)->set_json(NestedJson(65));
+  EXPECT_THAT(CheckPushEvents(req, Config::Limits{}).message(),
+              HasSubstr("65 levels of nested JSON objects and arrays (or more); the limit is 64"));
+  // Brackets inside strings are text, not nesting.
+  req.mutable_events(0)->set_json("{\"a\": \"" + std::string(1000, '[') + "\\\"{\"}");
+  EXPECT_TRUE(CheckPushEvents(req, Config::Limits{}).ok());
+}
+
+// Fields whose map and list values nest `depth` levels (the fields are 1).
+v1::Event NestedFields(int depth) {
+  v1::Event e;
+  v1::MapValue* m = e.mutable_fields();  // level 1
+  v1::ListValue* l = nullptr;
+  for (int level = 2; level <= depth; ++level) {
+    v1::Value* v = m != nullptr ? m->add_entries()->mutable_value() : l->add_values();
+    if (level % 2 == 0) {
+      l = v->mutable_list_value();
+      m = nullptr;
+    } else {
+      m = v->mutable_map_value();
+      l = nullptr;
+    }
+  }
+  return e;
+}
+
+TEST(InputLimitsTest, FieldsNestedDeeperThanTheLimitAreRefused) {
+  Config::Limits l;
+  l.max_json_depth = 6;
+  v1::PushEventsRequest req;
+  *req.add_events() = NestedFields(6);
+  EXPECT_TRUE(CheckPushEvents(req, l).ok()) << CheckPushEvents(req, l);
+  *req.mutable_events(0) = NestedFields(7);
+  EXPECT_THAT(CheckPushEvents(req, l).message(),
+              HasSubstr("PushEvents event 0 (source \"\" seq 0): 7 levels of nested maps and "
+                        "lists (or more); the limit is 6 ([limits] max_json_depth)"));
 }
 
 }  // namespace

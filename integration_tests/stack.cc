@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -334,8 +335,15 @@ absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
   }
   grpc::Status st = reader->Finish();
   if (!st.ok()) return FromGrpcStatus(st);
+  const std::set<uint64_t> dead(collector.dead_lettered_seqs().begin(),
+                                collector.dead_lettered_seqs().end());
   for (uint64_t s = out.covered_by_get_all + 1; s <= collector.last_source_seq(); ++s) {
-    if (!applied.count(s)) ++out.lost;
+    if (applied.count(s)) continue;
+    if (dead.count(s)) {
+      ++out.dead_lettered;
+    } else {
+      ++out.lost;
+    }
   }
   for (const auto& [s, n] : applied) {
     out.applied += n;

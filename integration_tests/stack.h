@@ -106,7 +106,8 @@ class Stack {
   struct ExactlyOnce {
     uint64_t covered_by_get_all = 0;
     uint64_t applied = 0;
-    uint64_t lost = 0;
+    uint64_t lost = 0;          // neither applied nor dead-lettered
+    uint64_t dead_lettered = 0;  // refused by the graph as invalid, set aside
     uint64_t doubled = 0;
   };
   // Reads the log through the stack's persistor, or the one on `persistor_port`.

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 
@@ -57,6 +58,8 @@ class KeyTable {
   static constexpr size_t kBlockSize = size_t{1} << kBlockBits;
   static constexpr size_t kMaxBlocks = 4096;
 
+  static_assert(kMaxBlocks * kBlockSize == kKeyTableCapacity);
+
   KeyId Intern(absl::string_view key) {
     {
       absl::ReaderMutexLock l(&mu_);
@@ -67,17 +70,23 @@ class KeyTable {
     auto it = index_.find(key);
     if (it != index_.end()) return it->second;
     KeyId id = count_.load(std::memory_order_relaxed);
-    size_t block = id >> kBlockBits;
-    CHECK_LT(block, kMaxBlocks) << "too many distinct property keys";
-    if (blocks_[block] == nullptr) {
-      blocks_[block].store(new Entry[kBlockSize], std::memory_order_release);
-    }
-    Entry& e = blocks_[block].load(std::memory_order_relaxed)[id & (kBlockSize - 1)];
+    if (id >= capacity_ - 1) return OverflowLocked(key);
+    Entry& e = EntryLocked(id);
     e.name = std::string(key);
     e.intern_values = false;
     index_.emplace(absl::string_view(e.name), id);
     count_.store(id + 1, std::memory_order_release);
     return id;
+  }
+
+  bool Contains(absl::string_view key) {
+    absl::ReaderMutexLock l(&mu_);
+    return index_.contains(key);
+  }
+  uint64_t Overflows() const { return overflows_.load(std::memory_order_relaxed); }
+  void SetCapacity(uint32_t capacity) {
+    absl::MutexLock l(&mu_);
+    capacity_ = std::min(capacity, kKeyTableCapacity);
   }
 
   absl::string_view Name(KeyId id) const {
@@ -99,9 +108,33 @@ class KeyTable {
     std::string name;
     bool intern_values = false;
   };
+  Entry& EntryLocked(KeyId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t block = id >> kBlockBits;
+    if (blocks_[block] == nullptr) {
+      blocks_[block].store(new Entry[kBlockSize], std::memory_order_release);
+    }
+    return blocks_[block].load(std::memory_order_relaxed)[id & (kBlockSize - 1)];
+  }
+
+  // The table is full: `key` gets the shared overflow id, whose name is
+  // never in the index (every later new key overflows and is counted too).
+  KeyId OverflowLocked(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Entry& e = EntryLocked(kKeyTableFull);
+    if (e.name.empty()) e.name = "vitrage_key_table_full";
+    uint64_t n = overflows_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (n == 1 || n % 100000 == 0) {
+      LOG(ERROR) << "property key table full (" << count_.load(std::memory_order_relaxed)
+                 << " distinct keys): key \"" << absl::CEscape(key.substr(0, 64))
+                 << "\" not interned (" << n << " such keys so far)";
+    }
+    return kKeyTableFull;
+  }
+
   absl::Mutex mu_;
   absl::flat_hash_map<absl::string_view, KeyId> index_;
   std::atomic<uint32_t> count_{0};
+  std::atomic<uint64_t> overflows_{0};
+  uint32_t capacity_ ABSL_GUARDED_BY(mu_) = kKeyTableCapacity;
   std::array<std::atomic<Entry*>, kMaxBlocks> blocks_{};
 };
 
@@ -233,12 +266,23 @@ KeyId InternKey(absl::string_view key) {
     id = it->second;
   } else {
     id = Keys().Intern(key);
+    if (id == kKeyTableFull) return id;  // not cached: the key has no name of its own
     if (map.size() < (1 << 16)) map.emplace(Keys().Name(id), id);
   }
   absl::string_view name = Keys().Name(id);
   e = KeyCacheEntry{name.data(), static_cast<uint32_t>(name.size()), id};
   return id;
 }
+bool KeyIsInterned(absl::string_view key) {
+  KeyCacheEntry& e = KeyCache()[QuickHash(key) & (kKeyCacheSize - 1)];
+  if (e.name != nullptr && e.size == key.size() && SameBytes(e.name, key.data(), key.size())) {
+    return e.id != kKeyTableFull;
+  }
+  return Keys().Contains(key);
+}
+uint32_t KeyCount() { return Keys().Count(); }
+uint64_t KeyTableOverflows() { return Keys().Overflows(); }
+void SetKeyTableCapacityForTest(uint32_t capacity) { Keys().SetCapacity(capacity); }
 absl::string_view KeyName(KeyId id) { return Keys().Name(id); }
 bool KeyInternsValues(KeyId key) {
   (void)kCommonKeysInterned;

@@ -29,9 +29,29 @@ namespace vitrage::graph {
 // An interned property key.
 using KeyId = uint32_t;
 
-// Returns the id of `key`, interning it on first use. Never fails; ids are
-// dense from 0 and stable for the life of the process.
+// Distinct keys the process can hold; keys are never freed.
+inline constexpr uint32_t kKeyTableCapacity = uint32_t{4096} * 1024;
+
+// Returns the id of `key`, interning it on first use. Ids are dense from 0
+// and stable for the life of the process. Never fails and never aborts:
+// when the table is full, a new key gets kKeyTableFull (named
+// "vitrage_key_table_full") and KeyTableOverflows() counts it. Input from
+// clients is kept well below the capacity ([limits] max_distinct_keys,
+// checked before anything is applied: graph/key_budget.h); code that loads
+// stored data checks KeyTableOverflows() and fails instead of keeping a
+// graph with lost key names.
 KeyId InternKey(absl::string_view key);
+inline constexpr KeyId kKeyTableFull = kKeyTableCapacity - 1;
+
+// True when `key` is interned (never interns it).
+bool KeyIsInterned(absl::string_view key);
+// Distinct keys interned so far.
+uint32_t KeyCount();
+// New keys that found the table full, since the process started.
+uint64_t KeyTableOverflows();
+// Tests: makes the table full at `capacity` keys (<= kKeyTableCapacity;
+// the overflow id stays kKeyTableFull).
+void SetKeyTableCapacityForTest(uint32_t capacity);
 
 // Returns the name of an interned key. REQUIRES: `id` came from InternKey.
 // The returned view is valid for the life of the process.

@@ -1,6 +1,7 @@
 #include "graph_service/processor/event.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "graph_service/graph/json_value.h"
 #include "graph_service/graph/proto_convert.h"
 
@@ -52,12 +53,27 @@ absl::StatusOr<Event> EventFromJson(const nlohmann::json& j) {
   return Event{graph::PropertiesFromJson(j)};
 }
 
-absl::StatusOr<Event> EventFromJsonText(absl::string_view text) {
+absl::StatusOr<nlohmann::json> ParseEventJson(absl::string_view text) {
+  // The parser is iterative, but the conversion to values recurses once
+  // per level: refuse what could overflow the stack before parsing.
+  if (int depth = JsonDepth(text, kMaxEventJsonDepth); depth > kMaxEventJsonDepth) {
+    return absl::InvalidArgumentError(absl::StrCat("event JSON nests ", depth,
+                                                   " levels (or more); at most ",
+                                                   kMaxEventJsonDepth, " are read"));
+  }
   try {
-    return EventFromJson(nlohmann::json::parse(text.begin(), text.end()));
+    nlohmann::json j = nlohmann::json::parse(text.begin(), text.end());
+    if (!j.is_object()) return absl::InvalidArgumentError("event is not a JSON object");
+    return j;
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("event JSON: ", e.what()));
   }
+}
+
+absl::StatusOr<Event> EventFromJsonText(absl::string_view text) {
+  absl::StatusOr<nlohmann::json> j = ParseEventJson(text);
+  if (!j.ok()) return j.status();
+  return EventFromJson(*j);
 }
 
 }  // namespace vitrage::processor

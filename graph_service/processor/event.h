@@ -56,7 +56,14 @@ struct ProtoEvent {
 ProtoEvent ProtoEventFromMapValue(const v1::MapValue& fields);
 // From a parsed JSON object. INVALID_ARGUMENT when `j` is not an object.
 absl::StatusOr<Event> EventFromJson(const nlohmann::json& j);
-// From JSON text. INVALID_ARGUMENT (with the parser's message) on bad JSON.
+// The deepest JSON body the converters accept, whatever [limits]
+// max_json_depth says (it is at most this): they recurse once per level.
+inline constexpr int kMaxEventJsonDepth = 1000;
+// JSON text -> a JSON object, interning nothing. INVALID_ARGUMENT (with the
+// parser's message) on bad JSON, a body that is not an object, or one
+// nested deeper than kMaxEventJsonDepth.
+absl::StatusOr<nlohmann::json> ParseEventJson(absl::string_view text);
+// From JSON text: ParseEventJson, then EventFromJson.
 absl::StatusOr<Event> EventFromJsonText(absl::string_view text);
 
 }  // namespace vitrage::processor

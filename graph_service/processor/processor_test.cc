@@ -307,6 +307,28 @@ TEST_F(ProcessorTest, UnknownEntityTypeIsRejectedWithoutChange) {
   EXPECT_EQ(g_.vertex_count(), 0u);
 }
 
+// 50,000 nested arrays (100 KB): the converters recurse once per level, so
+// such a body used to overflow the stack. Refused before it is parsed.
+TEST(EventJsonTest, BodyNested50000DeepIsRefusedNotConverted) {
+  std::string deep = R"({"vitrage_entity_type": "static", "x": )" +
+                     std::string(50'000, '[') + std::string(50'000, ']') + "}";
+  auto ev = EventFromJsonText(deep);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ev.status().message().find("event JSON nests 1001 levels (or more); at most 1000"),
+            std::string::npos)
+      << ev.status();
+}
+
+TEST(EventJsonTest, BodyAtTheDepthCapConverts) {
+  std::string body = R"({"vitrage_entity_type": "static", "x": )" +
+                     std::string(kMaxEventJsonDepth - 1, '[') +
+                     std::string(kMaxEventJsonDepth - 1, ']') + "}";
+  auto ev = EventFromJsonText(body);
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(ev->GetString(ekeys::kEntityType), "static");
+}
+
 TEST(StateTableTest, LoadsUpstreamYaml) {
   StateTable t;
   ASSERT_TRUE(t.LoadYaml("switch", R"(category: RESOURCE

@@ -19,6 +19,7 @@
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/graph/key_budget.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/snapshot/snapshot.h"
 
@@ -515,6 +516,22 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
   uint64_t wait_seq = 0;
   {
     absl::MutexLock intake(&intake_mu_);
+    // New property keys stay for the life of the process: check the
+    // request's against [limits] max_distinct_keys before applying any of
+    // it. Under intake_mu_, so no other request adds keys meanwhile.
+    {
+      graph::KeyBudget keys(options_.max_distinct_keys);
+      for (int i = 0; i < req.events_size(); ++i) {
+        const v1::Event& ev = req.events(i);
+        absl::Status s = keys.Add(ev);
+        if (!s.ok()) {
+          if (metrics_) metrics_->rejected->Increment();
+          return absl::InvalidArgumentError(absl::StrCat(
+              "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ", ev.source_seq(),
+              "): ", s.message(), "; nothing in this request was applied"));
+        }
+      }
+    }
     std::string restarted;
     {
       absl::ReaderMutexLock l(&mu_);

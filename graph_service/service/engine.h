@@ -100,6 +100,14 @@ struct EngineOptions {
   // epoch, so that a graph fenced while idle (no Append to be refused)
   // stops answering as ACTIVE within this time. Zero: never.
   absl::Duration fence_check_interval = absl::Seconds(2);
+  // [limits] max_distinct_keys: PushEvents refuses a request whose new
+  // property keys would take the process's key table beyond this
+  // (graph/key_budget.h).
+  uint64_t max_distinct_keys = 1'000'000;
+  // [limits] max_graph_vertices / max_graph_edges: the counts a snapshot or
+  // get_all image header may announce (snapshot::DecodeOptions).
+  uint64_t max_graph_vertices = 50'000'000;
+  uint64_t max_graph_edges = 50'000'000;
 };
 
 // Makes the engine's event handler, bound to the engine's graph.
@@ -235,12 +243,14 @@ class Engine {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // get_all images (engine_get_all.cc).
   struct IncomingImage {
-    explicit IncomingImage(const v1::SnapshotHeader& h)
-        : header(h), decoder(snapshot::DecodeOptions{/*verify_digest=*/false, /*parallel=*/true}) {}
+    IncomingImage(const v1::SnapshotHeader& h, const snapshot::DecodeOptions& options)
+        : header(h), decoder(options) {}
     v1::SnapshotHeader header;
     snapshot::SnapshotDecoder decoder;
     std::vector<v1::SnapshotChunk> chunks;  // as received, journaled verbatim
   };
+  // How get_all images are decoded: no digest, the graph size limits.
+  snapshot::DecodeOptions ImageDecodeOptions() const;
   absl::Status TakeImageChunk(v1::GetAllResponse* resp, std::unique_ptr<IncomingImage>* image);
   absl::Status CommitImage(std::unique_ptr<IncomingImage> image, const std::string& source,
                            uint64_t covered);

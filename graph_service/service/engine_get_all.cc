@@ -197,13 +197,22 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
   return absl::OkStatus();
 }
 
+snapshot::DecodeOptions Engine::ImageDecodeOptions() const {
+  snapshot::DecodeOptions o;
+  o.verify_digest = false;
+  o.parallel = true;
+  o.max_vertices = options_.max_graph_vertices;
+  o.max_edges = options_.max_graph_edges;
+  return o;
+}
+
 absl::Status Engine::TakeImageChunk(v1::GetAllResponse* resp,
                                     std::unique_ptr<IncomingImage>* image) {
   if (resp->has_image_header()) {
     if (*image != nullptr) {
       return absl::DataLossError("get_all image: a second image header in one stream");
     }
-    *image = std::make_unique<IncomingImage>(resp->image_header());
+    *image = std::make_unique<IncomingImage>(resp->image_header(), ImageDecodeOptions());
     absl::Status s = (*image)->decoder.Begin(resp->image_header());
     if (!s.ok()) return absl::DataLossError(absl::StrCat("get_all image: ", s.message()));
   } else if (*image == nullptr) {
@@ -246,7 +255,7 @@ absl::Status Engine::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
       LOG(WARNING) << "record " << rec.seq() << " starts a get_all image while the one before "
                    << "is incomplete; the incomplete one is dropped (its get_all did not finish)";
     }
-    replay_image_ = std::make_unique<IncomingImage>(rec.image_header());
+    replay_image_ = std::make_unique<IncomingImage>(rec.image_header(), ImageDecodeOptions());
     absl::Status s = replay_image_->decoder.Begin(rec.image_header());
     if (!s.ok()) {
       replay_image_.reset();

@@ -352,8 +352,11 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     req.set_older_than_id(older_than);
     auto reader = persistor_->GetLatestSnapshot(&ctx, req);
     v1::GetLatestSnapshotResponse resp;
-    snapshot::SnapshotDecoder decoder(
-        snapshot::DecodeOptions{options_.verify_snapshot_digest});
+    snapshot::DecodeOptions decode_options;
+    decode_options.verify_digest = options_.verify_snapshot_digest;
+    decode_options.max_vertices = options_.max_graph_vertices;
+    decode_options.max_edges = options_.max_graph_edges;
+    snapshot::SnapshotDecoder decoder(decode_options);
     absl::Status decode_error;
     uint64_t id = 0;
     bool have_info = false;
@@ -524,8 +527,17 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
     graph_.Clear();
     marks_.clear();
   }
+  const uint64_t overflows = graph::KeyTableOverflows();
   absl::Status s = rec.has_image_chunk() ? ApplyImageRecordLocked(rec)
                                          : graph_.ApplyDelta(rec.delta());
+  if (s.ok() && graph::KeyTableOverflows() != overflows) {
+    // A key the record names has no id: the graph cannot hold the record
+    // as it was written. Stop instead of going on with a wrong graph.
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "record ", rec.seq(), " does not apply: the property key table is full (",
+        graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
+        "); the log holds more distinct keys than one process can"));
+  }
   if (!s.ok()) {
     return absl::DataLossError(absl::StrCat("record ", rec.seq(), " does not apply: ",
                                             s.message()));

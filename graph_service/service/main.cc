@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   options.standby_stream_timeout = config.graph.standby_stream_timeout;
   options.journal_stall_timeout = config.persistency.journal_stall_timeout;
   options.fence_check_interval = config.persistency.fence_check_interval;
+  options.max_distinct_keys = config.limits.max_distinct_keys;
+  options.max_graph_vertices = config.limits.max_graph_vertices;
+  options.max_graph_edges = config.limits.max_graph_edges;
+  static_assert(vitrage::Config::kMaxDistinctKeysLimit <= vitrage::graph::kKeyTableCapacity / 2);
   if ((config.graph.standby || standby_flag) && !options.persistency) {
     LOG(WARNING) << "standby requested but persistency is disabled: starting as an active graph";
   }

@@ -36,7 +36,7 @@ absl::StatusOr<processor::Event> ProcessorHandler::Convert(const v1::Event& even
 
 absl::Status ProcessorHandler::Validate(const v1::Event& event) {
   absl::string_view type, action;
-  processor::Event parsed;
+  nlohmann::json parsed;
   if (event.body_case() == v1::Event::kFields) {
     // The common case: read the two fields without converting the event.
     for (const auto& e : event.fields().entries()) {
@@ -44,12 +44,21 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
       if (e.key() == "vitrage_entity_type") type = e.value().string_value();
       if (e.key() == "vitrage_datasource_action") action = e.value().string_value();
     }
+  } else if (event.body_case() == v1::Event::kJson) {
+    // Parsed, not converted: validation interns no key (a refused request
+    // must not grow the process's key table, graph/key_budget.h).
+    absl::StatusOr<nlohmann::json> j = processor::ParseEventJson(event.json());
+    if (!j.ok()) return j.status();
+    parsed = std::move(*j);
+    auto str = [&](const char* key) -> absl::string_view {
+      auto it = parsed.find(key);
+      if (it == parsed.end() || !it->is_string()) return {};
+      return it->get_ref<const std::string&>();
+    };
+    type = str("vitrage_entity_type");
+    action = str("vitrage_datasource_action");
   } else {
-    auto ev = Convert(event);
-    if (!ev.ok()) return ev.status();
-    parsed = std::move(*ev);
-    type = parsed.GetString(processor::ekeys::kEntityType);
-    action = parsed.GetString(processor::ekeys::kDatasourceAction);
+    return absl::InvalidArgumentError("event has no body (fields or json)");
   }
   if (type.empty()) return absl::InvalidArgumentError("vitrage_entity_type is missing");
   if (!registry_.Has(type)) {

@@ -80,12 +80,22 @@ absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
     return Fail(absl::DataLossError(
         absl::StrCat("snapshot seq ", header.seq(), ": header has chunk_count 0")));
   }
+  // A broken or hostile header must not size an allocation.
+  if (header.vertex_count() > options_.max_vertices) {
+    return Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "snapshot seq ", header.seq(), ": header says ", header.vertex_count(),
+        " vertices; the limit is ", options_.max_vertices, " ([limits] max_graph_vertices)")));
+  }
+  if (header.edge_count() > options_.max_edges) {
+    return Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "snapshot seq ", header.seq(), ": header says ", header.edge_count(),
+        " edges; the limit is ", options_.max_edges, " ([limits] max_graph_edges)")));
+  }
   header_ = header;
+  key_overflows_at_begin_ = graph::KeyTableOverflows();
   state_->format_version = header.format_version();
-  const bool sane = header.vertex_count() < (1u << 26);
-  graph_.Reserve(sane ? header.vertex_count() : 0,
-                 header.edge_count() < (1u << 26) ? header.edge_count() : 0);
-  if (sane) state_->vertex_slots.reserve(header.vertex_count());
+  graph_.Reserve(header.vertex_count(), header.edge_count());
+  state_->vertex_slots.reserve(header.vertex_count());
   pending_ = std::make_unique<Pending>();
   pending_->dctx = ZSTD_createDCtx();
   pending_->index = ~0u;  // nothing pending
@@ -214,6 +224,14 @@ absl::Status SnapshotDecoder::Finish() {
     return err(absl::StrCat("byte totals mismatch: header ", header_.uncompressed_bytes(), "/",
                             header_.compressed_bytes(), ", chunks ", uncompressed_bytes_, "/",
                             compressed_bytes_));
+  }
+  if (graph::KeyTableOverflows() != key_overflows_at_begin_) {
+    // Some key got no id of its own (graph/value.h): the graph is not
+    // what was encoded.
+    return Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "snapshot seq ", header_.seq(), ": the property key table is full (",
+        graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
+        "); this graph cannot be loaded in this process")));
   }
   if (options_.verify_digest && !header_.digest().empty()) {
     std::string d = graph::Digest(graph_);

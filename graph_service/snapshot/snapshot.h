@@ -57,6 +57,11 @@ struct EncodeOptions {
   // Compress chunk i on a second thread while chunk i + 1 is serialized.
   // The sink is still called in order on the calling thread.
   bool parallel = true;
+  // The largest vertex and edge counts a header may announce ([limits]
+  // max_graph_vertices / max_graph_edges): checked by Begin() before
+  // anything is reserved.
+  uint64_t max_vertices = 50'000'000;
+  uint64_t max_edges = 50'000'000;
 };
 
 // Receives each chunk, in index order. A non-OK status aborts the encode.
@@ -87,6 +92,11 @@ struct DecodeOptions {
   // Errors found there are reported by the next AddChunk() or Finish(),
   // still naming the chunk.
   bool parallel = true;
+  // The largest vertex and edge counts a header may announce ([limits]
+  // max_graph_vertices / max_graph_edges): checked by Begin() before
+  // anything is reserved.
+  uint64_t max_vertices = 50'000'000;
+  uint64_t max_edges = 50'000'000;
 };
 
 // Builds a graph from a header and its chunks. Usage:
@@ -100,12 +110,15 @@ class SnapshotDecoder {
  public:
   explicit SnapshotDecoder(DecodeOptions options = {});
 
-  // REQUIRES: called once, first. Rejects an unknown format version.
+  // REQUIRES: called once, first. Rejects an unknown format version, and
+  // vertex or edge counts over the options' limits (RESOURCE_EXHAUSTED
+  // naming the count and the limit).
   absl::Status Begin(const v1::SnapshotHeader& header);
   // REQUIRES: Begin succeeded. Chunks must come in index order 0, 1, ...
   absl::Status AddChunk(const v1::SnapshotChunk& chunk);
   // Checks that every chunk arrived and the counts, byte totals and digest
-  // match the header.
+  // match the header, and that every key found room in the process's key
+  // table (RESOURCE_EXHAUSTED otherwise, graph/value.h).
   absl::Status Finish();
 
   // REQUIRE: Finish() succeeded.
@@ -127,6 +140,7 @@ class SnapshotDecoder {
   bool sections_seen_ = false;
   uint64_t uncompressed_bytes_ = 0;
   uint64_t compressed_bytes_ = 0;
+  uint64_t key_overflows_at_begin_ = 0;
   struct Pending;
   std::unique_ptr<Pending> pending_;  // the chunk being decompressed
   void* spare_dctx_ = nullptr;        // ZSTD_DCtx handed between Pendings

@@ -315,6 +315,86 @@ TEST_F(SnapshotCorruptionTest, ExtraAndRepeatedChunksAreRejected) {
   EXPECT_NE(st.message().find("repeated"), std::string::npos) << st;
 }
 
+// A hostile or broken get_all image header: refused by Begin, before any
+// reserve, naming the count and the limit.
+TEST_F(SnapshotCorruptionTest, HeaderClaiming2To40VerticesIsRefusedBeforeAnyReserve) {
+  v1::SnapshotHeader h = snap_.header;
+  h.set_vertex_count(uint64_t{1} << 40);
+  SnapshotDecoder d;
+  absl::Status st = d.Begin(h);
+  EXPECT_TRUE(absl::IsResourceExhausted(st)) << st;
+  EXPECT_NE(st.message().find("header says 1099511627776 vertices; the limit is 50000000 "
+                              "([limits] max_graph_vertices)"),
+            std::string::npos)
+      << st;
+  EXPECT_FALSE(d.AddChunk(snap_.chunks[0]).ok());  // the error is final
+
+  h = snap_.header;
+  h.set_edge_count(uint64_t{1} << 40);
+  DecodeOptions small;
+  small.max_edges = 10;
+  SnapshotDecoder d2(small);
+  st = d2.Begin(h);
+  EXPECT_NE(st.message().find("header says 1099511627776 edges; the limit is 10 "
+                              "([limits] max_graph_edges)"),
+            std::string::npos)
+      << st;
+}
+
+TEST_F(SnapshotCorruptionTest, CountsAtTheLimitsAreAccepted) {
+  DecodeOptions exact;
+  exact.max_vertices = snap_.header.vertex_count();
+  exact.max_edges = snap_.header.edge_count();
+  EXPECT_TRUE(DecodeSnapshot(snap_.header, snap_.chunks, nullptr, exact).ok());
+}
+
+// Rewrites `from` to `to` (same length) in every chunk body, re-compressing
+// and re-checksumming: a snapshot holding a key this process never saw.
+void RenameInSnapshot(EncodedSnapshot* snap, const std::string& from, const std::string& to) {
+  ASSERT_EQ(from.size(), to.size());
+  uint64_t compressed = 0;
+  for (v1::SnapshotChunk& c : snap->chunks) {
+    std::string body(c.uncompressed_size(), '\0');
+    size_t n = ZSTD_decompress(body.data(), body.size(), c.data().data(), c.data().size());
+    ASSERT_EQ(n, body.size());
+    for (size_t at = body.find(from); at != std::string::npos; at = body.find(from, at)) {
+      body.replace(at, from.size(), to);
+    }
+    std::string data(ZSTD_compressBound(body.size()), '\0');
+    data.resize(ZSTD_compress(data.data(), data.size(), body.data(), body.size(), 1));
+    c.set_crc32c(crc32c::Value(data.data(), data.size()));
+    compressed += data.size();
+    c.set_data(std::move(data));
+  }
+  snap->header.set_compressed_bytes(compressed);
+  snap->header.clear_digest();
+}
+
+// A snapshot whose keys do not fit the process's key table fails to load
+// with an error naming the table, instead of aborting the process or
+// loading a graph with keys lost.
+TEST(SnapshotKeyTableTest, DecodeFailsWhenTheKeyTableIsFull) {
+  graph::Graph g;
+  graph::Properties p;
+  p.Set(graph::InternKey("key_table_full_probe_A"), graph::Value::Int(1));
+  ASSERT_TRUE(g.AddVertex("v", std::move(p)).ok());
+  auto enc = EncodeSnapshotToMemory(g, Info(), SnapshotSections());
+  ASSERT_TRUE(enc.ok());
+  RenameInSnapshot(&*enc, "key_table_full_probe_A", "key_table_full_probe_B");
+  ASSERT_FALSE(graph::KeyIsInterned("key_table_full_probe_B"));
+  // Full: the next new key gets the overflow id.
+  graph::SetKeyTableCapacityForTest(graph::KeyCount() + 1);
+  absl::Status st = DecodeSnapshot(enc->header, enc->chunks).status();
+  graph::SetKeyTableCapacityForTest(graph::kKeyTableCapacity);
+  EXPECT_TRUE(absl::IsResourceExhausted(st)) << st;
+  EXPECT_NE(st.message().find("the property key table is full"), std::string::npos) << st;
+  EXPECT_FALSE(graph::KeyIsInterned("key_table_full_probe_B"));
+  // With room again, the same snapshot loads.
+  auto g2 = DecodeSnapshot(enc->header, enc->chunks);
+  ASSERT_TRUE(g2.ok()) << g2.status();
+  EXPECT_TRUE(graph::KeyIsInterned("key_table_full_probe_B"));
+}
+
 TEST_F(SnapshotCorruptionTest, HeaderMismatchesAreRejected) {
   v1::SnapshotHeader h = snap_.header;
   h.set_format_version(kFormatVersion + 1);
