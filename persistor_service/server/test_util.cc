@@ -43,7 +43,7 @@ InProcessPersistor::~InProcessPersistor() {
 
 std::unique_ptr<vitrage::v1::Persistor::Stub> InProcessPersistor::NewStub()
     const {
-  return vitrage::v1::Persistor::NewStub(MakeChannel(address_));
+  return vitrage::v1::Persistor::NewStub(MakeChannel(address_, ServerRole::kPersistor));
 }
 
 vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch,
