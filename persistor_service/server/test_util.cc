@@ -22,11 +22,12 @@ absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
 }
 
 absl::StatusOr<std::unique_ptr<InProcessPersistor>> InProcessPersistor::Start(
-    PersistorOptions options) {
+    PersistorOptions options, const std::string& address) {
   auto p = std::unique_ptr<InProcessPersistor>(new InProcessPersistor());
+  const int max_message_bytes = options.max_message_bytes;
   ASSIGN_OR_RETURN(p->service_, PersistorService::Create(std::move(options)));
   int port = 0;
-  p->server_ = StartServer("127.0.0.1:0", {p->service_.get()}, &port);
+  p->server_ = StartServer(address, {p->service_.get()}, &port, max_message_bytes);
   if (p->server_ == nullptr) return absl::InternalError("cannot start server");
   p->service_->AttachServer(p->server_.get());
   p->address_ = absl::StrCat("127.0.0.1:", port);
