@@ -367,10 +367,18 @@ std::mutex g_server_refusals_mu;
 std::map<std::string, std::string, std::less<>>* g_server_refusals = nullptr;
 std::atomic<int64_t> g_last_server_refusal_log_ns{0};
 
+// Keeps (message non-empty) or forgets the refusal of `address`.
 void NoteServerRefusal(absl::string_view address, const std::string& message) {
   {
     std::lock_guard<std::mutex> lock(g_server_refusals_mu);
-    if (g_server_refusals == nullptr) g_server_refusals = new std::map<std::string, std::string, std::less<>>();
+    if (g_server_refusals == nullptr) {
+      g_server_refusals = new std::map<std::string, std::string, std::less<>>();
+    }
+    if (message.empty()) {
+      auto it = g_server_refusals->find(address);
+      if (it != g_server_refusals->end()) g_server_refusals->erase(it);
+      return;
+    }
     if (g_server_refusals->size() < 1000) (*g_server_refusals)[std::string(address)] = message;
   }
   // Channels reconnect every second or so: one line per second is enough.
@@ -410,7 +418,7 @@ class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateV
     std::vector<std::string> uris;
     for (const grpc::string_ref& u : request->uri_names()) uris.emplace_back(u.data(), u.size());
     *sync_status = CheckServerRole(address, uris, expected_);
-    if (!sync_status->ok()) NoteServerRefusal(address, sync_status->error_message());
+    NoteServerRefusal(address, sync_status->error_message());  // "" when OK: forget
     return true;
   }
 

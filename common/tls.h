@@ -83,7 +83,8 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(ServerRole expected
 // The last role-check refusal of a server dialled as `address` ("HOST:PORT"
 // as given to MakeChannel), e.g. "server at 127.0.0.1:9701 presented
 // spiffe://vitrage/reader, expected spiffe://vitrage/persistor"; empty when
-// there was none. Callers add it to their own connection errors.
+// there was none or the server there has passed the check since. Callers
+// add it to their own connection errors.
 std::string LastServerRefusal(absl::string_view address);
 
 // Checks one server certificate's URI SANs against `expected`: OK, or
