@@ -190,7 +190,7 @@ TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   auto reader = stub->GetAll(&ctx, req);
@@ -230,7 +230,7 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&receiver}, &port);
   CollectorService service(CollectorOptions{}, std::move(model),
-                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+                           MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
   ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
   EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
@@ -246,7 +246,7 @@ TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
   service.Start();  // encodes the first image ahead of time
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   for (int round = 0; round < 2; ++round) {  // the second comes from the cache
     grpc::ClientContext ctx;
     v1::GetAllRequest req;
@@ -288,7 +288,7 @@ TEST(CollectorTest, GetAllImageCanBeTurnedOff) {
   CollectorService service(opts, std::move(model), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_accept_image(true);
@@ -329,7 +329,7 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   opts.outbox.min_backoff = absl::Milliseconds(10);
   opts.outbox.max_backoff = absl::Milliseconds(50);
   CollectorService service(opts, std::move(model),
-                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+                           MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
   ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
   EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
@@ -438,7 +438,7 @@ void CheckDeadLettering(bool stream, bool name_events) {
   o.dead_letter_file = *dir + "/dead-letter.jsonl";
   std::vector<uint64_t> want;
   {
-    Outbox outbox(o, MakeChannel("127.0.0.1:" + std::to_string(port)));
+    Outbox outbox(o, MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
     for (uint64_t i = 1; i <= 20; ++i) {
       v1::Event e;
       bool bad = i == 7 || i == 13;
@@ -483,7 +483,7 @@ TEST(CollectorTest, GetAllRejectsAnUnknownAction) {
   CollectorService service(CollectorOptions{}, std::make_unique<Model>(1), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_action("everything");
@@ -508,13 +508,13 @@ TEST(CollectorTest, OutboxDeliversEverythingOnceAcrossReceiverRestarts) {
   CollectorOptions opts;
   opts.outbox.batch_size = 8;
   opts.outbox.max_backoff = absl::Milliseconds(100);
-  CollectorService service(opts, std::move(model), MakeChannel(addr));
+  CollectorService service(opts, std::move(model), MakeChannel(addr, ServerRole::kGraph));
   // Seed the receiver with the initial state through GetAll semantics.
   {
     int cport = 0;
     auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
     auto stub =
-        v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+        v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -572,7 +572,7 @@ TEST(CollectorTest, BackPressureHoldsTheGeneratorWhenTheGraphDoesNotAck) {
   auto model = std::make_unique<Model>(3);
   model->BuildSynthetic(SyntheticForHosts(2));
   CollectorService service(opts, std::move(model),
-                           MakeChannel("127.0.0.1:" + std::to_string(port)));
+                           MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
   service.Start();
   absl::SleepFor(absl::Milliseconds(500));
   OutboxCounters c = service.outbox().counters();

@@ -154,9 +154,9 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<vc::CollectorService> service_ptr =
       upstream ? std::make_unique<vc::CollectorService>(options, std::move(upstream),
-                                                        vitrage::MakeChannel(cc.graph_address))
+                                                        vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph))
                : std::make_unique<vc::CollectorService>(options, std::move(model),
-                                                        vitrage::MakeChannel(cc.graph_address));
+                                                        vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph));
   vc::CollectorService& service = *service_ptr;
   if (!cc.metrics_address.empty()) {
     namespace m = vitrage::metrics;

@@ -179,7 +179,7 @@ TEST(StaticYamlTest, GetAllThroughTheProcessorGivesUpstreamsGraph) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_action("snapshot");
@@ -612,7 +612,7 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   opts.outbox.batch_size = 16;
   opts.outbox.max_backoff = absl::Milliseconds(100);
   CollectorService service(opts, std::make_unique<OpenStackCloud>(9, SyntheticForHosts(8)),
-                           MakeChannel("127.0.0.1:" + std::to_string(gport)));
+                           MakeChannel("127.0.0.1:" + std::to_string(gport), ServerRole::kGraph));
   int cport = 0;
   auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
   ASSERT_NE(cserver, nullptr);
@@ -620,7 +620,7 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   // The graph's get_all: the events as they come, straight into the
   // receiver's processor (GetAll events carry no source).
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -665,7 +665,7 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   // starts over with it, and GetAll covers every change made.
   ProcessingReceiver fresh;
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -699,11 +699,11 @@ TEST(StaticYamlTest, ServiceReloadQueuesTheChangesAndUpdatesTheReference) {
   auto gserver = StartServer("127.0.0.1:0", {&receiver}, &gport);
   ASSERT_NE(gserver, nullptr);
   CollectorService service(CollectorOptions{}, std::move(*source),
-                           MakeChannel("127.0.0.1:" + std::to_string(gport)));
+                           MakeChannel("127.0.0.1:" + std::to_string(gport), ServerRole::kGraph));
   int cport = 0;
   auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport)));
+    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -761,7 +761,7 @@ TEST(WorkloadGetAllTest, TenKFileThroughTheGraphsProcessorReproducesItsDigest) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
   v1::GetAllResponse resp;

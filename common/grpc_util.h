@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/tls.h"
 
 namespace vitrage {
 
@@ -31,8 +32,10 @@ std::unique_ptr<grpc::Server> StartServer(
     int max_message_bytes = 8 << 20);
 
 // Creates a channel to "HOST:PORT": TLS with this process's certificate
-// when ConfigureTls (common/tls.h) set one, plaintext otherwise.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+// when ConfigureTls (common/tls.h) set one, plaintext otherwise. With TLS
+// the server must present a certificate of role `server` (and of the CA,
+// for the host dialled); any other server is refused at the handshake.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, ServerRole server,
                                            int max_message_bytes = 8 << 20);
 
 }  // namespace vitrage

@@ -2,6 +2,9 @@
 
 #include <glog/logging.h>
 #include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -329,13 +332,128 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
   return creds;
 }
 
-std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials() {
+absl::string_view RoleName(ServerRole role) {
+  switch (role) {
+    case ServerRole::kGraph:
+      return "graph";
+    case ServerRole::kPersistor:
+      return "persistor";
+    case ServerRole::kCollector:
+      return "collector";
+  }
+  return "?";
+}
+
+grpc::Status CheckServerRole(absl::string_view address, const std::vector<std::string>& uri_sans,
+                             ServerRole expected) {
+  const std::string want = absl::StrCat(kRoleUriPrefix, RoleName(expected));
+  std::vector<std::string> roles;
+  for (const std::string& uri : uri_sans) {
+    if (uri == want) return grpc::Status::OK;
+    if (absl::StartsWith(uri, kRoleUriPrefix)) roles.push_back(uri);
+  }
+  return grpc::Status(
+      grpc::StatusCode::UNAUTHENTICATED,
+      absl::StrCat("server at ", address, " presented ",
+                   roles.empty() ? std::string("no spiffe://vitrage/ role")
+                                 : absl::StrJoin(roles, ", "),
+                   ", expected ", want));
+}
+
+namespace {
+
+std::mutex g_server_refusals_mu;
+// address -> the last refusal; bounded by the addresses a process dials.
+std::map<std::string, std::string, std::less<>>* g_server_refusals = nullptr;
+std::atomic<int64_t> g_last_server_refusal_log_ns{0};
+
+// Keeps (message non-empty) or forgets the refusal of `address`.
+void NoteServerRefusal(absl::string_view address, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lock(g_server_refusals_mu);
+    if (g_server_refusals == nullptr) {
+      g_server_refusals = new std::map<std::string, std::string, std::less<>>();
+    }
+    if (message.empty()) {
+      auto it = g_server_refusals->find(address);
+      if (it != g_server_refusals->end()) g_server_refusals->erase(it);
+      return;
+    }
+    if (g_server_refusals->size() < 1000) (*g_server_refusals)[std::string(address)] = message;
+  }
+  // Channels reconnect every second or so: one line per second is enough.
+  int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = g_last_server_refusal_log_ns.load(std::memory_order_relaxed);
+  if (now - last >= 1'000'000'000 &&
+      g_last_server_refusal_log_ns.compare_exchange_strong(last, now)) {
+    LOG(ERROR) << "TLS: refused server: " << message << " (docs/security.md)";
+  }
+}
+
+// The client side of the role check: runs after gRPC verified the chain
+// against the CA, in the handshake, before any call is sent. Also does the
+// hostname check gRPC would do without a custom verifier.
+class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  ServerRoleVerifier(ServerRole expected, std::string address)
+      : expected_(expected), address_(std::move(address)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> /*callback*/,
+              grpc::Status* sync_status) override {
+    // gRPC's target name is the host without the port.
+    const std::string address = !address_.empty() ? address_
+                                                  : std::string(request->target_name().data(),
+                                                                request->target_name().size());
+    grpc::Status host;
+    // Synchronous in gRPC core (it only compares names).
+    if (!hostname_.Verify(request, [](grpc::Status) {}, &host)) {
+      *sync_status = grpc::Status(grpc::StatusCode::INTERNAL, "hostname check went async");
+      return true;
+    }
+    if (!host.ok()) {
+      *sync_status = host;
+      return true;
+    }
+    std::vector<std::string> uris;
+    for (const grpc::string_ref& u : request->uri_names()) uris.emplace_back(u.data(), u.size());
+    *sync_status = CheckServerRole(address, uris, expected_);
+    NoteServerRefusal(address, sync_status->error_message());  // "" when OK: forget
+    return true;
+  }
+
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const ServerRole expected_;
+  const std::string address_;
+  grpc::experimental::HostNameCertificateVerifier hostname_;
+};
+
+}  // namespace
+
+std::string LastServerRefusal(absl::string_view address) {
+  std::lock_guard<std::mutex> lock(g_server_refusals_mu);
+  if (g_server_refusals == nullptr) return std::string();
+  auto it = g_server_refusals->find(address);
+  return it == g_server_refusals->end() ? std::string() : it->second;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(ServerRole expected,
+                                                             absl::string_view address) {
   if (g_tls == nullptr) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions opts;
-  opts.pem_root_certs = g_tls->ca_pem;
-  opts.pem_private_key = g_tls->key_pem;
-  opts.pem_cert_chain = g_tls->cert_pem;
-  return grpc::SslCredentials(opts);
+  auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      g_tls->ca_pem, std::vector<grpc::experimental::IdentityKeyCertPair>{
+                         {g_tls->key_pem, g_tls->cert_pem}});
+  grpc::experimental::TlsChannelCredentialsOptions opts;
+  opts.set_certificate_provider(provider);
+  opts.watch_root_certs();
+  opts.watch_identity_key_cert_pairs();
+  opts.set_verify_server_certs(true);  // the chain to [ssl] ca_file
+  opts.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<ServerRoleVerifier>(
+          expected, std::string(address)));
+  return grpc::experimental::TlsCredentials(opts);
 }
 
 MethodPolicy PolicyFor(absl::string_view method) {

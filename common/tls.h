@@ -60,10 +60,37 @@ absl::Status ConfigureTls(const Config& config, absl::string_view process);
 // True once ConfigureTls() set up certificates.
 bool TlsEnabled();
 
+// The role a client requires of the server it connects to: the server's
+// certificate must carry spiffe://vitrage/<RoleName(role)>.
+enum class ServerRole { kGraph, kPersistor, kCollector };
+absl::string_view RoleName(ServerRole role);  // "graph", "persistor", "collector"
+
 // The credentials StartServer / MakeChannel use: TLS with the role check
-// when configured, insecure otherwise.
+// when configured, insecure otherwise. A channel's credentials check the
+// server's certificate three ways during the handshake: it chains to
+// [ssl] ca_file, it names the host the client dialled (DNS or IP SAN), and
+// it carries the role `expected`. A server failing the role check is
+// refused (the calls fail UNAVAILABLE), and the refusal is logged
+// (`TLS: refused server: server at ADDR presented spiffe://vitrage/reader,
+// expected spiffe://vitrage/persistor`, at most one line per second) and
+// kept for LastServerRefusal.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials();
-std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials();
+// `address` ("HOST:PORT" as dialled) names the server in the refusal;
+// without it, the host alone.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(ServerRole expected,
+                                                             absl::string_view address = "");
+
+// The last role-check refusal of a server dialled as `address` ("HOST:PORT"
+// as given to MakeChannel), e.g. "server at 127.0.0.1:9701 presented
+// spiffe://vitrage/reader, expected spiffe://vitrage/persistor"; empty when
+// there was none or the server there has passed the check since. Callers
+// add it to their own connection errors.
+std::string LastServerRefusal(absl::string_view address);
+
+// Checks one server certificate's URI SANs against `expected`: OK, or
+// UNAUTHENTICATED with the message above. `address` names the server.
+grpc::Status CheckServerRole(absl::string_view address,
+                             const std::vector<std::string>& uri_sans, ServerRole expected);
 
 // What a method requires, by its full name ("/vitrage.v1.Graph/PushEvents").
 struct MethodPolicy {

@@ -52,7 +52,7 @@ class TlsTest : public ::testing::Test {
     pki_ = new TestPki(*pki);
     for (auto [name, roles] : std::vector<std::pair<std::string, std::string>>{
              {"graph", "graph"}, {"collector", "collector"}, {"reader", "reader"},
-             {"norole", ""}}) {
+             {"persistor", "persistor"}, {"norole", ""}}) {
       ASSERT_TRUE(pki_->Issue(name, roles).ok());
     }
     ASSERT_TRUE(pki_->Issue("collector", "collector", /*other_ca=*/true).ok());
@@ -99,6 +99,20 @@ class TlsTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::GraphStatus resp;
     return stub->GetStatus(&ctx, v1::GraphStatusRequest(), &resp);
+  }
+
+  // A server (any service; the handshake decides) presenting `name`'s
+  // certificate, built without ServerCredentials() so that it can be any
+  // role while this process is the graph.
+  static std::unique_ptr<grpc::Server> ServerWithCert(const std::string& name,
+                                                      grpc::Service* service, int* port) {
+    grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    o.pem_root_certs = ReadPemFile(pki_->ca());
+    o.pem_key_cert_pairs.push_back({ReadPemFile(pki_->key(name)), ReadPemFile(pki_->cert(name))});
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(o), port);
+    b.RegisterService(service);
+    return b.BuildAndStart();
   }
 
   static std::string* dir_;
@@ -175,6 +189,25 @@ TEST(TlsPolicyTest, ReadOnlyMethodsFollowReadOnlyRoles) {
   EXPECT_TRUE(Authorize("/vitrage.v1.Graph/Promote", true, {"graph"}, {}).ok());
   EXPECT_THAT(Authorize("/vitrage.v1.Graph/Promote", true, {"collector"}, {"*"}).error_message(),
               HasSubstr("allowed: admin,graph"));
+}
+
+TEST(TlsServerRoleTest, CheckServerRoleNamesWhatWasPresentedAndExpected) {
+  EXPECT_TRUE(CheckServerRole("h:1", {"spiffe://vitrage/persistor"}, ServerRole::kPersistor).ok());
+  EXPECT_TRUE(CheckServerRole("h:1", {"spiffe://other/x", "spiffe://vitrage/graph"},
+                              ServerRole::kGraph)
+                  .ok());
+  grpc::Status st =
+      CheckServerRole("10.0.0.5:9701", {"spiffe://vitrage/reader"}, ServerRole::kPersistor);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(st.error_message(),
+            "server at 10.0.0.5:9701 presented spiffe://vitrage/reader, expected "
+            "spiffe://vitrage/persistor");
+  EXPECT_EQ(CheckServerRole("h:1", {}, ServerRole::kCollector).error_message(),
+            "server at h:1 presented no spiffe://vitrage/ role, expected "
+            "spiffe://vitrage/collector");
+  // A prefix of the role is not the role.
+  EXPECT_FALSE(
+      CheckServerRole("h:1", {"spiffe://vitrage/persistor-x"}, ServerRole::kPersistor).ok());
 }
 
 TEST_F(TlsTest, NoSslSectionRefusesToStartUnlessPlaintextIsExplicit) {
@@ -270,12 +303,64 @@ TEST_F(TlsTest, ServerRefusesWrongPeersBeforeTheServiceSeesTheCall) {
 
   // Our own client: MakeChannel presents the graph certificate and checks
   // the server's against the CA.
-  EXPECT_EQ(Push(MakeChannel(addr)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Push(MakeChannel(addr, ServerRole::kGraph)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   // A plaintext client gets nothing.
   st = Push(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(service.pushed, 2);
   server->Shutdown();
+}
+
+// After the test above (this process is the graph). A stolen reader
+// certificate on the persistor's address must not be taken for the
+// persistor: the handshake fails before any call is sent.
+TEST_F(TlsTest, ClientRefusesAServerWithoutTheExpectedRole) {
+  if (!TlsEnabled()) {
+    ASSERT_TRUE(ConfigureTls(ConfigFor("graph"), "tls_test").ok());
+  }
+  CountingGraph impostor_service;
+  int impostor_port = 0;
+  auto impostor = ServerWithCert("reader", &impostor_service, &impostor_port);
+  ASSERT_NE(impostor, nullptr);
+  const std::string impostor_addr = "127.0.0.1:" + std::to_string(impostor_port);
+  grpc::Status st = Status(MakeChannel(impostor_addr, ServerRole::kPersistor));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(impostor_service.status_calls, 0);
+  EXPECT_EQ(LastServerRefusal(impostor_addr),
+            "server at " + impostor_addr +
+                " presented spiffe://vitrage/reader, expected spiffe://vitrage/persistor");
+
+  // The real persistor's certificate is accepted for the persistor, and
+  // refused where a graph is expected.
+  CountingGraph real_service;
+  int real_port = 0;
+  auto real = ServerWithCert("persistor", &real_service, &real_port);
+  ASSERT_NE(real, nullptr);
+  const std::string real_addr = "127.0.0.1:" + std::to_string(real_port);
+  st = Status(MakeChannel(real_addr, ServerRole::kPersistor));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(real_service.status_calls, 1);
+  EXPECT_EQ(LastServerRefusal(real_addr), "");
+  EXPECT_EQ(Status(MakeChannel(real_addr, ServerRole::kGraph)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(real_service.status_calls, 1);
+  EXPECT_EQ(LastServerRefusal(real_addr),
+            "server at " + real_addr +
+                " presented spiffe://vitrage/persistor, expected spiffe://vitrage/graph");
+  // A later accepted handshake with the same address forgets the refusal.
+  EXPECT_TRUE(Status(MakeChannel(real_addr, ServerRole::kPersistor)).ok());
+  EXPECT_EQ(LastServerRefusal(real_addr), "");
+
+  // The hostname check stays: the certificate names 127.0.0.1 and
+  // localhost, not the name this client dials.
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("persistor.elsewhere.example");
+  st = Status(grpc::CreateCustomChannel(real_addr, ChannelCredentials(ServerRole::kPersistor),
+                                        args));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(real_service.status_calls, 2);
+  impostor->Shutdown();
+  real->Shutdown();
 }
 
 }  // namespace

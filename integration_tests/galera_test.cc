@@ -398,7 +398,7 @@ TEST_F(GaleraTest, NodeWithoutQuorumAnswersUnavailableNotAWrongAnswer) {
   // wsrep_ready).
   {
     auto health = grpc::health::v1::Health::NewStub(
-        MakeChannel(absl::StrCat("127.0.0.1:", stack.persistor_port())));
+        MakeChannel(absl::StrCat("127.0.0.1:", stack.persistor_port()), ServerRole::kPersistor));
     grpc::health::v1::HealthCheckResponse hr;
     absl::Time until = absl::Now() + absl::Seconds(5);
     do {

@@ -29,7 +29,7 @@ std::string TemplatesDir() {
 
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> GraphHealth(Stack& stack) {
   auto stub = grpc::health::v1::Health::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", stack.graph_port())));
+      MakeChannel(absl::StrCat("127.0.0.1:", stack.graph_port()), ServerRole::kGraph));
   return CheckHealth(stub.get(), "vitrage.v1.Graph", absl::Seconds(5));
 }
 

@@ -10,6 +10,9 @@
 //   with the right client certificate work.
 // * A flood of oversized requests does not stop a well-behaved client.
 // * A config with neither certificates nor allow_plaintext does not start.
+// * A server with a valid certificate of the wrong role (a stolen reader
+//   certificate on the persistor's address) is refused by the graph, which
+//   stays RECOVERING and says why.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -475,6 +478,85 @@ TEST_F(SecurityTest, AnonymousReadsWhenConfiguredButWritesStillNeedTheRole) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
   EXPECT_THAT(st.error_message(), HasSubstr("refused for no client certificate; allowed: graph"));
   p->Stop(absl::Seconds(5));
+}
+
+// A persistor impostor: acks everything. A graph that talked to it would
+// take its epoch and go ACTIVE on a journal that stores nothing.
+class ImpostorPersistor final : public v1::Persistor::Service {
+ public:
+  grpc::Status AcquireEpoch(grpc::ServerContext*, const v1::AcquireEpochRequest*,
+                            v1::AcquireEpochResponse* resp) override {
+    ++calls;
+    resp->set_epoch(1000);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetLatestSnapshot(grpc::ServerContext*, const v1::GetLatestSnapshotRequest*,
+                                 grpc::ServerWriter<v1::GetLatestSnapshotResponse>*) override {
+    ++calls;
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no snapshot");
+  }
+  std::atomic<int> calls{0};
+};
+
+TEST_F(SecurityTest, GraphRefusesAPersistorWithAReaderCertificate) {
+  ImpostorPersistor impostor;
+  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  o.pem_root_certs = ReadPemFile(pki_->ca());
+  o.pem_key_cert_pairs.push_back(
+      {ReadPemFile(pki_->key("reader")), ReadPemFile(pki_->cert("reader"))});
+  int impostor_port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(o), &impostor_port);
+  b.RegisterService(&impostor);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const std::string impostor_addr = absl::StrCat("127.0.0.1:", impostor_port);
+
+  const int graph_port = PickFreePort();
+  auto graph = stack_->SpawnGraph(graph_port, "-impostor", impostor_addr);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const std::string want = absl::StrCat("server at ", impostor_addr,
+                                        " presented spiffe://vitrage/reader, expected "
+                                        "spiffe://vitrage/persistor");
+  // It serves GetStatus while it retries: RECOVERING, with the reason.
+  std::string phase, log;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && graph->running()) {
+    auto st = stack_->GraphStatus(false, graph_port);
+    log = stack_->LogTail("graph-impostor", 100000);
+    if (st.ok()) {
+      ASSERT_NE(st->role(), v1::ACTIVE) << "took the impostor for the persistor\n" << log;
+      phase = st->phase();
+      if (phase.find(want) != std::string::npos &&
+          log.find("TLS: refused server: " + want) != std::string::npos) {
+        break;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(phase, HasSubstr(want));
+  EXPECT_THAT(log, HasSubstr("TLS: refused server: " + want));
+  EXPECT_THAT(log, HasSubstr("recovery: persistor at " + impostor_addr));
+  absl::SleepFor(absl::Seconds(2));  // and it stays so
+  auto st = stack_->GraphStatus(false, graph_port);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_NE(st->role(), v1::ACTIVE);
+  // vitrage-ctl checks the same for the graph it is pointed at.
+  int rc = 0;
+  std::string out = Run({Binary("graph_service/vitrage-ctl"), "--config", stack_->conf_path(),
+                         "--graph", impostor_addr, "--timeout", "5", "status"},
+                        &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("server at ", impostor_addr,
+                                          " presented spiffe://vitrage/reader, expected "
+                                          "spiffe://vitrage/graph")));
+  EXPECT_EQ(impostor.calls, 0) << "a call reached the impostor";
+  graph->Stop(absl::Seconds(5));
+  server->Shutdown();
+  // The stack's own graph did not notice.
+  auto main_graph = stack_->GraphStatus();
+  ASSERT_TRUE(main_graph.ok());
+  EXPECT_EQ(main_graph->role(), v1::ACTIVE);
 }
 
 TEST_F(SecurityTest, ConfigWithoutCertificatesOrExplicitPlaintextDoesNotStart) {

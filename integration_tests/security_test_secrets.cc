@@ -80,7 +80,7 @@ class SecretsTest : public ::testing::Test {
     auto p = Process::Start(argv, log);
     EXPECT_TRUE(p.ok());
     Shown shown;
-    auto stub = v1::Persistor::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port)));
+    auto stub = v1::Persistor::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kPersistor));
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     v1::PersistorStatus status;
     bool answered = false;

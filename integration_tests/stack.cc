@@ -280,12 +280,13 @@ absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
 
 std::unique_ptr<v1::Graph::Stub> Stack::GraphStub(int port) {
   return v1::Graph::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_), 64 << 20));
+      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_), ServerRole::kGraph, 64 << 20));
 }
 
 std::unique_ptr<v1::Persistor::Stub> Stack::PersistorStub(int port) {
   return v1::Persistor::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : persistor_port_), 64 << 20));
+      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : persistor_port_), ServerRole::kPersistor,
+                  64 << 20));
 }
 
 absl::StatusOr<v1::GraphStatus> Stack::GraphStatus(bool digest, int port) {
@@ -302,7 +303,7 @@ absl::StatusOr<v1::GraphStatus> Stack::GraphStatus(bool digest, int port) {
 
 absl::StatusOr<v1::CollectorStatus> Stack::CollectorStatus(bool digest) {
   auto stub = v1::Collector::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", collector_port_)));
+      MakeChannel(absl::StrCat("127.0.0.1:", collector_port_), ServerRole::kCollector));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   v1::CollectorStatusRequest req;

@@ -173,7 +173,7 @@ grpc::Status PushTestEvents(v1::Graph::Stub* stub, uint64_t first, int n) {
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port,
                                                             const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", port)));
+      MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kGraph));
   auto st = CheckHealth(stub.get(), service, absl::Seconds(5));
   return st.ok() ? *st : grpc::health::v1::HealthCheckResponse::UNKNOWN;
 }

@@ -102,7 +102,7 @@ class Proxy {
     acceptor.detach();
     std::vector<std::unique_ptr<Health::Stub>> stubs;
     std::vector<std::string> last(backends_.size());
-    for (const auto& b : backends_) stubs.push_back(Health::NewStub(vitrage::MakeChannel(b)));
+    for (const auto& b : backends_) stubs.push_back(Health::NewStub(vitrage::MakeChannel(b, vitrage::ServerRole::kGraph)));
     std::string target_said = "?";
     while (true) {
       const absl::Time round = absl::Now();

@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   }
   int port = 0;
   std::unique_ptr<grpc::Server> server =
-      vitrage::StartServer(listen, {service.get()}, &port);
+      vitrage::StartServer(listen, {service.get()}, &port, options.max_message_bytes);
   if (server == nullptr) return 1;
   service->AttachServer(server.get());
   LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port

@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
   g_persistor = proc->pid();
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub;
   for (int i = 0;; ++i) {
-    stub = vitrage::v1::Persistor::NewStub(vitrage::MakeChannel(address));
+    stub = vitrage::v1::Persistor::NewStub(vitrage::MakeChannel(address, vitrage::ServerRole::kPersistor));
     auto st = pt::GetStatus(stub.get());
     if (st.ok() && st->database_reachable()) break;
     if (i > 300) {

@@ -92,7 +92,7 @@ double VmHwmMiB(pid_t pid) {
 }
 
 absl::StatusOr<v1::CollectorStatus> CollectorAt(int port) {
-  auto stub = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port)));
+  auto stub = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   v1::CollectorStatus resp;
@@ -151,7 +151,7 @@ absl::StatusOr<double> TimeGraphStart(Stack& stack, v1::GraphStatus* status) {
       absl::SleepFor(absl::Milliseconds(2));
     }
     auto health = grpc::health::v1::Health::NewStub(
-        MakeChannel(absl::StrCat("127.0.0.1:", stack.graph_port())));
+        MakeChannel(absl::StrCat("127.0.0.1:", stack.graph_port()), ServerRole::kGraph));
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(absl::ToChronoTime(deadline));

@@ -109,7 +109,7 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   if (!pusher.ok()) return pusher.status();
   deadline = absl::Now() + absl::Seconds(300);
   while (true) {
-    auto cs = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", pusher_port)));
+    auto cs = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", pusher_port), ServerRole::kCollector));
     grpc::ClientContext ctx;
     v1::CollectorStatus c;
     if (cs->GetStatus(&ctx, v1::CollectorStatusRequest(), &c).ok() &&

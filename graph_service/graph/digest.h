@@ -10,24 +10,14 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/sha256.h"
 #include "graph_service/graph/graph.h"
 
 namespace vitrage::graph {
 
-// Incremental SHA-256 (OpenSSL; uses the SHA extensions when present).
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(absl::string_view data);
-  // Returns the lowercase hex digest. The object must not be used after.
-  std::string HexDigest();
-
- private:
-  void* ctx_;
-};
+// The SHA-256 of common/sha256.h (no OpenSSL): the snapshot encoder
+// computes the digest in a forked child, where OpenSSL's locks are unsafe.
+using Sha256 = ::vitrage::Sha256;
 
 // Appends the digest record of vertex `v` / edge `e` (the json.dumps text).
 void AppendVertexDigestRecord(const Graph& g, Slot v, std::string* out);

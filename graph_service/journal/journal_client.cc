@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
+#include "common/append_limits.h"
 #include "common/encoded_rpc.h"
 #include "common/grpc_util.h"
 #include "vitrage/wire/encoded.pb.h"
@@ -19,7 +21,8 @@ JournalClient::JournalClient(std::shared_ptr<grpc::Channel> channel,
       options_(options),
       epoch_(epoch),
       durable_seq_(durable_seq),
-      next_seq_(durable_seq + 1) {
+      next_seq_(durable_seq + 1),
+      batch_records_(options_.max_batch_records) {
   sender_ = std::thread([this] { Run(); });
 }
 
@@ -58,6 +61,10 @@ uint64_t JournalClient::buffered_bytes() const {
 uint64_t JournalClient::reconnects() const {
   absl::MutexLock l(&mu_);
   return reconnects_;
+}
+size_t JournalClient::batch_records_limit() const {
+  absl::MutexLock l(&mu_);
+  return batch_records_;
 }
 bool JournalClient::connected() const {
   absl::MutexLock l(&mu_);
@@ -188,6 +195,20 @@ void JournalClient::Run() {
   }
 }
 
+void JournalClient::ApplyPeerLimitsLocked() {
+  const size_t records_before = batch_records_, wire_before = batch_wire_bytes_;
+  batch_records_ = options_.max_batch_records;
+  if (peer_max_records_ > 0) batch_records_ = std::min(batch_records_, peer_max_records_);
+  // Under gRPC's receive limit, with room for the request's own fields.
+  batch_wire_bytes_ = peer_max_bytes_ > 64 ? peer_max_bytes_ - 64 : 0;
+  if (peer_max_records_ > 0 &&
+      (batch_records_ != records_before || batch_wire_bytes_ != wire_before)) {
+    LOG(INFO) << "journal: the persistor takes at most " << peer_max_records_ << " records and "
+              << peer_max_bytes_ << " bytes per Append; batches of up to " << batch_records_
+              << " records";
+  }
+}
+
 grpc::Status JournalClient::RunStream() {
   grpc::ClientContext context;
   {
@@ -197,11 +218,32 @@ grpc::Status JournalClient::RunStream() {
     stream_broken_ = false;
     sent_seq_ = durable_seq_;  // re-send everything not yet durable
     inflight_bytes_ = 0;
+    limits_known_ = false;
+    peer_max_records_ = 0;
+    peer_max_bytes_ = 0;
   }
   auto stream = OpenBidiStream<wire::EncodedAppendRequest, v1::AppendResponse>(
       channel_, append_path_, &context);
 
   std::thread reader([&] {
+    // The persistor's limits come first, before any batch is read.
+    stream->WaitForInitialMetadata();
+    {
+      const auto& md = context.GetServerInitialMetadata();
+      auto get = [&md](const char* key) -> size_t {
+        auto it = md.find(key);
+        uint64_t v = 0;
+        if (it == md.end() ||
+            !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &v)) {
+          return 0;
+        }
+        return static_cast<size_t>(v);
+      };
+      absl::MutexLock l(&mu_);
+      peer_max_records_ = get(kMaxRecordsPerAppendKey);
+      peer_max_bytes_ = get(kMaxAppendBytesKey);
+      limits_known_ = true;
+    }
     v1::AppendResponse resp;
     bool first = true;
     while (stream->Read(&resp)) {
@@ -230,6 +272,19 @@ grpc::Status JournalClient::RunStream() {
     stream_broken_ = true;
   });
 
+  {
+    absl::MutexLock l(&mu_);
+    auto known = [&] {
+      mu_.AssertHeld();
+      return limits_known_ || shutdown_ || stream_broken_;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&known), absl::Now() + options_.limits_wait);
+    if (!known()) {
+      LOG(WARNING) << "journal: the persistor announced no Append limits within "
+                   << absl::FormatDuration(options_.limits_wait) << "; batches of up to "
+                   << options_.max_batch_records << " records";
+    }
+  }
   while (true) {
     wire::EncodedAppendRequest req;
     req.set_epoch(epoch_);
@@ -245,20 +300,24 @@ grpc::Status JournalClient::RunStream() {
       };
       mu_.Await(absl::Condition(&ready));
       if (shutdown_ || stream_broken_) break;
+      ApplyPeerLimitsLocked();
       // Entries are dense: index of sent_seq_+1 is sent_seq_+1 - front.seq.
       size_t i = buffer_.empty() ? 0
                                  : static_cast<size_t>(
                                        sent_seq_ + 1 - buffer_.front().seq);
       size_t bytes = 0;
+      size_t wire_bytes = 0;  // with each record's tag and length (<= 6 bytes)
       for (; i < buffer_.size(); ++i) {
         const Entry& e = buffer_[i];
         if (req.records_size() > 0 &&
-            (static_cast<size_t>(req.records_size()) >= options_.max_batch_records ||
-             bytes + e.bytes.size() > options_.max_batch_bytes)) {
+            (static_cast<size_t>(req.records_size()) >= batch_records_ ||
+             bytes + e.bytes.size() > options_.max_batch_bytes ||
+             (batch_wire_bytes_ > 0 && wire_bytes + e.bytes.size() + 6 > batch_wire_bytes_))) {
           break;
         }
         req.add_records(e.bytes);
         bytes += e.bytes.size();
+        wire_bytes += e.bytes.size() + 6;
         sent_seq_ = e.seq;
       }
       inflight_bytes_ += bytes;

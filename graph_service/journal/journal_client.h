@@ -5,7 +5,9 @@
 // side): the processor handles an event and makes a JournalRecord with the
 // next seq; Append() puts it in the bounded buffer; the sender thread sends
 // buffered records in batches on the stream without waiting for earlier
-// batches to commit (the persistor group-commits what queues up); the
+// batches to commit (the persistor group-commits what queues up; a batch
+// holds no more records and bytes than the persistor announced when the
+// stream opened, common/append_limits.h); the
 // persistor answers each batch with its durable seq; records up to that seq
 // leave the buffer and WaitDurable() callers waiting for them return. Only
 // then may the collector be acked.
@@ -60,9 +62,13 @@ struct JournalOptions {
   // Records handled but not yet durable, at most.
   uint64_t max_buffer_records = 1'000'000;
   uint64_t max_buffer_bytes = 256ull << 20;
-  // One AppendRequest carries at most this much.
+  // One AppendRequest carries at most this much, and never more than the
+  // persistor announces when the stream opens (common/append_limits.h).
   size_t max_batch_records = 8192;
   size_t max_batch_bytes = 1 << 20;
+  // How long a new stream waits for the persistor's announcement before it
+  // sends with the limits above (a persistor that announces nothing).
+  absl::Duration limits_wait = absl::Seconds(2);
   // Sent but not yet acked, at most (keeps the persistor's queue short).
   size_t max_inflight_bytes = 16 << 20;
   absl::Duration min_backoff = absl::Milliseconds(50);
@@ -112,6 +118,9 @@ class JournalClient {
   uint64_t buffered_records() const;
   uint64_t buffered_bytes() const;
   uint64_t reconnects() const;
+  // Records per AppendRequest on the current (or last) stream: the smaller
+  // of max_batch_records and what the persistor announced.
+  size_t batch_records_limit() const;
   bool connected() const;
   // OK while alive.
   absl::Status fatal_status() const;
@@ -132,6 +141,8 @@ class JournalClient {
   // One stream's life; returns its final status.
   grpc::Status RunStream();
   bool IsFatal(const grpc::Status& s) const;
+  // Sets the batch limits in force from the persistor's announcement.
+  void ApplyPeerLimitsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<grpc::Channel> channel_;
   const std::string append_path_;  // "/vitrage.v1.Persistor/Append"
@@ -145,6 +156,12 @@ class JournalClient {
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_);
   uint64_t sent_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest sent on this stream
   uint64_t inflight_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // in (durable, sent]
+  // The persistor's announced limits on this stream (0: not yet / none).
+  bool limits_known_ ABSL_GUARDED_BY(mu_) = false;
+  size_t peer_max_records_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t peer_max_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t batch_records_ ABSL_GUARDED_BY(mu_);  // the limits in force
+  size_t batch_wire_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // 0: no wire cap
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;

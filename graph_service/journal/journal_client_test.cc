@@ -1,7 +1,8 @@
 // The journal client: admission (WaitForRoom) bounds the buffer, Append
-// always keeps an admitted record, a stalled journal says so, and after a
-// persistor outage longer than the buffer lasts everything drains to a real
-// persistor (in-process, on a private MariaDB) exactly once.
+// always keeps an admitted record, a stalled journal says so; against the
+// real persistor (in-process, on a private MariaDB): after an outage longer
+// than the buffer lasts everything drains exactly once, in batches the
+// persistor announces it takes.
 #include "graph_service/journal/journal_client.h"
 
 #include <gmock/gmock.h>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/testing/mariadb_fixture.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
 
@@ -17,10 +19,12 @@ namespace vitrage::journal {
 namespace {
 
 using persistor::testing::MakeRecord;
+namespace pt = vitrage::persistor::testing;
 
 // A channel to a port nothing listens on: the stream never opens.
 std::shared_ptr<grpc::Channel> Nowhere() {
-  return MakeChannel(absl::StrCat("127.0.0.1:", vitrage::testing::PickFreePort()));
+  return MakeChannel(absl::StrCat("127.0.0.1:", vitrage::testing::PickFreePort()),
+                     ServerRole::kPersistor);
 }
 
 JournalOptions Small() {
@@ -32,7 +36,7 @@ JournalOptions Small() {
   return o;
 }
 
-TEST(JournalClientTest, AppendKeepsEveryRecordPastTheLimitsAndAdmissionWaits) {
+TEST(JournalClientUnitTest, AppendKeepsEveryRecordPastTheLimitsAndAdmissionWaits) {
   JournalClient j(Nowhere(), Small(), /*epoch=*/4, /*durable_seq=*/10);
   // Admission of a piece of work larger than the limit, on an empty buffer.
   EXPECT_TRUE(j.WaitForRoom(50, absl::Now()).ok());
@@ -54,7 +58,7 @@ TEST(JournalClientTest, AppendKeepsEveryRecordPastTheLimitsAndAdmissionWaits) {
   EXPECT_EQ(j.next_seq(), 31u);
 }
 
-TEST(JournalClientTest, ReportsHowLongRecordsWaitAndWhy) {
+TEST(JournalClientUnitTest, ReportsHowLongRecordsWaitAndWhy) {
   JournalClient j(Nowhere(), Small(), 1, 0);
   EXPECT_EQ(j.stalled_for(), absl::ZeroDuration()) << "nothing waits";
   ASSERT_TRUE(j.Append(MakeRecord(1, 1)).ok());
@@ -64,7 +68,7 @@ TEST(JournalClientTest, ReportsHowLongRecordsWaitAndWhy) {
   EXPECT_FALSE(j.connected());
 }
 
-class JournalClientPersistorTest : public ::testing::Test {
+class JournalClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     db_ = new vitrage::testing::MariaDbFixture();
@@ -75,25 +79,85 @@ class JournalClientPersistorTest : public ::testing::Test {
     delete db_;
     db_ = nullptr;
   }
-  static vitrage::testing::MariaDbFixture* db_;
-};
-vitrage::testing::MariaDbFixture* JournalClientPersistorTest::db_ = nullptr;
 
-TEST_F(JournalClientPersistorTest, DrainsExactlyOnceAfterAnOutageLongerThanTheBuffer) {
-  auto url = persistor::testing::FreshDatabase(*db_, "journal_outage");
-  ASSERT_TRUE(url.ok()) << url.status();
-  persistor::PersistorOptions po;
-  po.database.url = *url;
-  auto p = persistor::testing::InProcessPersistor::Start(po);
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    auto url = pt::FreshDatabase(*db_, absl::StrCat("j_", info->name()).substr(0, 60));
+    ASSERT_TRUE(url.ok()) << url.status();
+    options_.database.url = *url;
+  }
+
+  static vitrage::testing::MariaDbFixture* db_;
+  persistor::PersistorOptions options_;
+};
+vitrage::testing::MariaDbFixture* JournalClientTest::db_ = nullptr;
+
+// The persistor takes 100 records per Append, the graph batches up to
+// 8192: a backlog of 5000 records built up while the persistor was down
+// must drain in batches the persistor accepts, not end the journal with
+// INVALID_ARGUMENT (the graph would exit and crash-loop).
+TEST_F(JournalClientTest, BacklogDrainsInBatchesThePersistorAnnounces) {
+  const std::string address = absl::StrCat("127.0.0.1:", vitrage::testing::PickFreePort());
+  options_.max_records_per_append = 100;
+  uint64_t epoch = 0;
+  {
+    auto p = pt::InProcessPersistor::Start(options_, address);
+    ASSERT_TRUE(p.ok()) << p.status();
+    auto stub = (*p)->NewStub();
+    auto e = pt::AcquireEpoch(stub.get(), "graph:1");
+    ASSERT_TRUE(e.ok()) << e.status();
+    epoch = e->epoch();
+  }  // the persistor is down
+
+  JournalOptions jo;
+  ASSERT_GT(jo.max_batch_records, 1000u);  // the default, which this test is about
+  JournalClient client(MakeChannel(address, ServerRole::kPersistor), jo, epoch, 0);
+  constexpr uint64_t kRecords = 5000;
+  for (uint64_t seq = 1; seq <= kRecords; ++seq) {
+    ASSERT_TRUE(client.Append(pt::MakeRecord(seq, epoch)).ok()) << seq;
+  }
+  EXPECT_EQ(client.buffered_records(), kRecords);
+
+  auto p = pt::InProcessPersistor::Start(options_, address);
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::Status s = client.WaitDurable(kRecords, absl::Now() + absl::Seconds(120));
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(client.fatal_status().ok()) << client.fatal_status();
+  EXPECT_EQ(client.batch_records_limit(), 100u);
+  EXPECT_EQ(client.buffered_records(), 0u);
+  auto stub = (*p)->NewStub();
+  auto log = pt::ReadLog(stub.get(), 0);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), kRecords);
+  EXPECT_EQ(log->back().seq(), kRecords);
+  client.Shutdown();
+}
+
+// A persistor that takes more per Append than the client batches (the
+// default 100000) leaves the client's own batch size.
+TEST_F(JournalClientTest, PersistorAtDefaultLimitLeavesTheClientsBatchSize) {
+  auto p = pt::InProcessPersistor::Start(options_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto stub = (*p)->NewStub();
+  auto e = pt::AcquireEpoch(stub.get(), "graph:1");
+  ASSERT_TRUE(e.ok()) << e.status();
+  JournalClient client(MakeChannel((*p)->address(), ServerRole::kPersistor), JournalOptions{},
+                       e->epoch(), 0);
+  ASSERT_TRUE(client.Append(pt::MakeRecord(1, e->epoch())).ok());
+  ASSERT_TRUE(client.WaitDurable(1, absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_EQ(client.batch_records_limit(), JournalOptions{}.max_batch_records);
+}
+
+TEST_F(JournalClientTest, DrainsExactlyOnceAfterAnOutageLongerThanTheBuffer) {
+  auto p = persistor::testing::InProcessPersistor::Start(options_);
   ASSERT_TRUE(p.ok()) << p.status();
   const std::string address = (*p)->address();
-  const int port = std::stoi(address.substr(address.rfind(':') + 1));
   auto stub = (*p)->NewStub();
   auto epoch = persistor::testing::AcquireEpoch(stub.get(), "journal-test");
   ASSERT_TRUE(epoch.ok()) << epoch.status();
   const uint64_t e = epoch->epoch();
 
-  JournalClient j(MakeChannel(address), Small(), e, epoch->durable_seq());
+  JournalClient j(MakeChannel(address, ServerRole::kPersistor), Small(), e, epoch->durable_seq());
   ASSERT_TRUE(j.Append(MakeRecord(1, e)).ok());
   ASSERT_TRUE(j.WaitDurable(1, absl::Now() + absl::Seconds(30)).ok());
 
@@ -112,7 +176,7 @@ TEST_F(JournalClientPersistorTest, DrainsExactlyOnceAfterAnOutageLongerThanTheBu
   EXPECT_GT(j.stalled_for(), absl::Milliseconds(400));
 
   // Back on the same address: everything drains by itself.
-  auto p2 = persistor::testing::InProcessPersistor::Start(po, port);
+  auto p2 = persistor::testing::InProcessPersistor::Start(options_, address);
   ASSERT_TRUE(p2.ok()) << p2.status();
   ASSERT_TRUE(j.WaitDurable(last, absl::Now() + absl::Seconds(30)).ok());
   EXPECT_EQ(j.buffered_records(), 0u);

@@ -15,7 +15,9 @@
 // TLS (docs/security.md): --config vitrage.conf uses its [ssl] section (the
 // certificate's role must be in the server's [ssl] read_only_roles; admin
 // for take-snapshot); --cert/--key/--ca give the files directly. Without
-// either, plaintext.
+// either, plaintext. With TLS each server must also prove its role (the
+// graph's certificate spiffe://vitrage/graph, ...), so `health ADDR` with a
+// bare address works in plaintext only.
 // Every call has a deadline (--timeout, seconds). Exit code 0 on success, 1
 // on an RPC error (printed) or a health status other than SERVING, 2 on bad
 // usage.
@@ -53,6 +55,7 @@ struct Targets {
   std::string graph = "127.0.0.1:9702";
   std::string collector = "127.0.0.1:9703";
   std::string persistor = "127.0.0.1:9701";
+  std::string health;  // `health ADDR`'s address
   double timeout_seconds = 30;
 
   void Deadline(grpc::ClientContext* ctx) const {
@@ -64,9 +67,14 @@ struct Targets {
   }
 };
 
-int Fail(const grpc::Status& st) {
+int Fail(const grpc::Status& st, const Targets& t) {
   std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message()
             << "\n";
+  // A server refused by the role check only shows as UNAVAILABLE: say why.
+  for (const std::string* addr : {&t.graph, &t.persistor, &t.collector, &t.health}) {
+    std::string why = vitrage::LastServerRefusal(*addr);
+    if (!why.empty()) std::cerr << "vitrage-ctl: " << why << " (docs/security.md)\n";
+  }
   return 1;
 }
 
@@ -80,7 +88,7 @@ void PrintJson(const google::protobuf::Message& m) {
 }
 
 std::unique_ptr<v1::Graph::Stub> GraphStub(const Targets& t) {
-  return v1::Graph::NewStub(MakeChannel(t.graph, 64 << 20));
+  return v1::Graph::NewStub(MakeChannel(t.graph, vitrage::ServerRole::kGraph, 64 << 20));
 }
 
 // ---- graph ----------------------------------------------------------------
@@ -92,7 +100,7 @@ int Status(const Targets& t, bool digest) {
   req.set_with_digest(digest);
   v1::GraphStatus resp;
   grpc::Status st = GraphStub(t)->GetStatus(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
@@ -232,7 +240,7 @@ int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
   std::vector<v1::Vertex> vertices;
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   std::sort(
       vertices.begin(), vertices.end(),
       [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
@@ -258,7 +266,7 @@ int ExportOrDigest(const Targets& t, bool digest_only,
   std::vector<v1::Vertex> vertices;
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   vitrage::graph::Graph g;
   for (const auto& v : vertices)
     (void)vitrage::graph::AddVertexFromProto(v, &g);
@@ -295,7 +303,7 @@ int TakeSnapshot(const Targets& t) {
   v1::TakeSnapshotResponse resp;
   grpc::Status st =
       GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
@@ -307,7 +315,7 @@ int Promote(const Targets& t) {
   v1::PromoteRequest req;
   v1::PromoteResponse resp;
   grpc::Status st = GraphStub(t)->Promote(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
@@ -319,7 +327,7 @@ int Vertex(const Targets& t, const std::string& id) {
   req.set_id(id);
   v1::GetVertexResponse resp;
   grpc::Status st = GraphStub(t)->GetVertex(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
@@ -343,7 +351,7 @@ int Alarms(const Targets& t, const v1::ListAlarmsRequest& req, bool json) {
   t.Deadline(&ctx);
   v1::ListAlarmsResponse resp;
   grpc::Status st = GraphStub(t)->ListAlarms(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   if (json) {
     PrintJson(resp);
     return 0;
@@ -360,7 +368,7 @@ int Rca(const Targets& t, const std::string& id, bool json) {
   req.set_alarm_id(id);
   v1::GetRcaResponse resp;
   grpc::Status st = GraphStub(t)->GetRca(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   if (json) {
     PrintJson(resp);
     return 0;
@@ -376,20 +384,20 @@ int Rca(const Targets& t, const std::string& id, bool json) {
 // ---- collector, persistor -------------------------------------------------
 
 int CollectorStatus(const Targets& t, bool digest) {
-  auto c = v1::Collector::NewStub(MakeChannel(t.collector));
+  auto c = v1::Collector::NewStub(MakeChannel(t.collector, vitrage::ServerRole::kCollector));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::CollectorStatusRequest req;
   req.set_with_digest(digest);
   v1::CollectorStatus resp;
   grpc::Status st = c->GetStatus(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
 
 grpc::Status GetPersistorStatus(const Targets& t, v1::PersistorStatus* resp) {
-  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor));
+  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, vitrage::ServerRole::kPersistor));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   return p->GetStatus(&ctx, v1::PersistorStatusRequest(), resp);
@@ -398,7 +406,7 @@ grpc::Status GetPersistorStatus(const Targets& t, v1::PersistorStatus* resp) {
 int PersistorStatus(const Targets& t) {
   v1::PersistorStatus resp;
   grpc::Status st = GetPersistorStatus(t, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
 }
@@ -425,13 +433,13 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
   if (after < 0) {
     v1::PersistorStatus status;
     grpc::Status st = GetPersistorStatus(t, &status);
-    if (!st.ok()) return Fail(st);
+    if (!st.ok()) return Fail(st, t);
     uint64_t durable = status.durable_seq();
     uint64_t first = status.first_seq() > 0 ? status.first_seq() - 1 : 0;
     after = static_cast<int64_t>(
         std::max(durable > limit ? durable - limit : 0, first));
   }
-  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, 64 << 20));
+  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, vitrage::ServerRole::kPersistor, 64 << 20));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::ReadLogRequest req;
@@ -465,7 +473,7 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
   grpc::Status st = reader->Finish();
   if (!st.ok() &&
       !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
-    return Fail(st);
+    return Fail(st, t);
   }
   if (!json) PrintTable(rows);
   return 0;
@@ -473,18 +481,32 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
 
 // ---- any service ----------------------------------------------------------
 
-int Health(const Targets& t, const std::string& which) {
+int Health(Targets t, const std::string& which) {
   std::string addr = which == "persistor"   ? t.persistor
                      : which == "collector" ? t.collector
                      : which == "graph"     ? t.graph
                                             : which;
-  auto h = grpc::health::v1::Health::NewStub(MakeChannel(addr));
+  vitrage::ServerRole role = which == "persistor"   ? vitrage::ServerRole::kPersistor
+                             : which == "collector" ? vitrage::ServerRole::kCollector
+                                                    : vitrage::ServerRole::kGraph;
+  if (addr == which) {
+    // A bare address names no role, and with TLS the client must know
+    // which server it expects (docs/security.md).
+    if (vitrage::TlsEnabled()) {
+      std::cerr << "vitrage-ctl: health " << which
+                << ": with TLS name the service: --graph|--persistor|--collector " << which
+                << " health graph|persistor|collector\n";
+      return 2;
+    }
+    t.health = addr;
+  }
+  auto h = grpc::health::v1::Health::NewStub(MakeChannel(addr, role));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   grpc::health::v1::HealthCheckRequest req;
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status st = h->Check(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return Fail(st, t);
   std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
                    resp.status())
             << "\n";

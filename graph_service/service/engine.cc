@@ -40,7 +40,8 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
   }
   LoadTemplates();
   if (options_.persistency) {
-    persistor_channel_ = MakeChannel(options_.persistor_address, 64 << 20);
+    persistor_channel_ =
+        MakeChannel(options_.persistor_address, ServerRole::kPersistor, 64 << 20);
     // Connect now, in gRPC's threads: recovery's first call then finds the
     // connection (TCP + HTTP/2 handshake) made or under way. The log line
     // "recovery: snapshot N: call open after X ms" shows what is left of it
@@ -48,7 +49,8 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     persistor_channel_->GetState(/*try_to_connect=*/true);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
   }
-  collector_ = v1::Collector::NewStub(MakeChannel(options_.collector_address, 64 << 20));
+  collector_ = v1::Collector::NewStub(
+      MakeChannel(options_.collector_address, ServerRole::kCollector, 64 << 20));
 }
 
 struct Engine::Metrics {

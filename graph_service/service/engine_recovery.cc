@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/service/engine.h"
@@ -322,13 +323,16 @@ absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
     grpc::Status st = persistor_->AcquireEpoch(&ctx, req, resp);
     if (st.ok()) return absl::OkStatus();
     if (!IsTransient(st)) return FromGrpcStatus(st);
+    // A server refused by the TLS role check shows only as UNAVAILABLE.
+    std::string refused = LastServerRefusal(options_.persistor_address);
+    if (!refused.empty()) refused = absl::StrCat("; ", refused);
     if (failures++ % 20 == 0) {
       LOG(WARNING) << "recovery: persistor at " << options_.persistor_address
-                   << " not answering AcquireEpoch (" << st.error_message()
+                   << " not answering AcquireEpoch (" << st.error_message() << refused
                    << "); staying RECOVERING and retrying (never starting empty)";
     }
-    SetPhase(v1::RECOVERING,
-             absl::StrCat("acquiring epoch: persistor unreachable (", st.error_message(), ")"));
+    SetPhase(v1::RECOVERING, absl::StrCat("acquiring epoch: persistor unreachable (",
+                                          st.error_message(), refused, ")"));
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }

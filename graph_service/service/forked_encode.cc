@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crc32c.h"
 
 namespace vitrage::service {
 namespace {
@@ -75,6 +76,9 @@ absl::StatusOr<ForkedEncode> ForkedEncode::Start(const EncodeFn& encode) {
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("memfd_create: ", std::strerror(errno)));
   }
+  // The child must not be the first to run a function-local static's
+  // initializer (forked_encode.h).
+  (void)crc32c::Value("", 0);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {

@@ -18,6 +18,26 @@
 // descriptor except its output (so it never holds the parent's listening
 // socket), dies with its parent (PR_SET_PDEATHSIG), runs at lower priority,
 // and leaves with _exit().
+//
+// What the child's path (Engine::SnapshotByFork's lambda ->
+// EncodeSnapshotToMemory, SnapshotSectionsLocked) calls, audited for locks:
+//   * SHA-256 of the digest: common/sha256.h, no locks. It used OpenSSL's
+//     EVP, whose algorithm fetch and provider caches take rwlocks that a
+//     gRPC thread doing a TLS handshake may hold at the fork
+//     (graph/digest_test checks the path makes no OpenSSL call).
+//   * zstd (one single-threaded ZSTD_CCtx), crc32c, protobuf serialization
+//     of heap messages (no arenas, no descriptor lookups), absl::StrCat /
+//     Status: no locks. EncodeOptions::parallel is off: no worker thread.
+//   * Property names: graph::KeyName() reads the key table without its
+//     lock; the encoder never interns (InternKey would lock).
+//   * mu_ of the Engine: held by the forking thread, so the child's copy is
+//     held by the child itself; SnapshotSectionsLocked needs it held.
+//   * glog: nothing logs in the child (LOG takes glog's mutex); failures go
+//     back to the parent as an 'E' frame. CHECK failures on this path would
+//     log, and there are none left (the OpenSSL digest had two).
+//   * Function-local statics (crc32c's CPU probe): initialized by the parent
+//     before the fork (Start calls crc32c once), so the child never waits
+//     on a guard another thread held.
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_FORKED_ENCODE_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_FORKED_ENCODE_H_
 

@@ -120,7 +120,7 @@ class CrashTest : public ::testing::Test {
     while (true) {
       // A fresh channel each time: a channel that saw "connection refused"
       // waits out its reconnect backoff.
-      stub_ = vitrage::v1::Persistor::NewStub(MakeChannel(address_));
+      stub_ = vitrage::v1::Persistor::NewStub(MakeChannel(address_, ServerRole::kPersistor));
       auto st = testing::GetStatus(stub_.get());
       if (st.ok() && st->database_reachable()) return;
       ASSERT_TRUE(persistor_.running())
@@ -134,7 +134,7 @@ class CrashTest : public ::testing::Test {
   // returns the last status seen.
   grpc::health::v1::HealthCheckResponse::ServingStatus WaitForHealth(
       grpc::health::v1::HealthCheckResponse::ServingStatus want) {
-    auto health = grpc::health::v1::Health::NewStub(MakeChannel(address_));
+    auto health = grpc::health::v1::Health::NewStub(MakeChannel(address_, ServerRole::kPersistor));
     grpc::health::v1::HealthCheckResponse::ServingStatus last =
         grpc::health::v1::HealthCheckResponse::UNKNOWN;
     absl::Time deadline = absl::Now() + absl::Seconds(30);

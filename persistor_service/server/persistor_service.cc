@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/append_limits.h"
 #include "common/crc32c.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
@@ -144,6 +145,7 @@ class AppendReactor
   void Begin(std::shared_ptr<AppendReactor> self) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     self_ = std::move(self);
+    StartSendInitialMetadata();  // the limits the Append handler set
     reading_ = true;
     StartRead(&request_);
   }
@@ -629,7 +631,13 @@ grpc::Status PersistorService::AcquireEpoch(
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-PersistorService::Append(grpc::CallbackServerContext* /*context*/) {
+PersistorService::Append(grpc::CallbackServerContext* context) {
+  // The writer sizes its batches to these (common/append_limits.h); they go
+  // out at once, before any batch is read.
+  context->AddInitialMetadata(kMaxRecordsPerAppendKey,
+                              std::to_string(options_.max_records_per_append));
+  context->AddInitialMetadata(kMaxAppendBytesKey,
+                              std::to_string(options_.max_message_bytes));
   auto reactor = std::make_shared<AppendReactor>(
       &writer_, &shutting_down_, std::max<size_t>(4 * options_.max_batch_bytes,
                                                   32 << 20),

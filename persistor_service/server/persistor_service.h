@@ -34,6 +34,8 @@ struct PersistorOptions {
   size_t max_batch_bytes = 8 << 20;
   // Records in one AppendRequest ([limits] max_records_per_append).
   int max_records_per_append = 100'000;
+  // gRPC's receive limit per message (give StartServer the same).
+  int max_message_bytes = 8 << 20;
   // Log records that no kept snapshot needs are pruned once they are this
   // old ([persistency] log_retention).
   absl::Duration log_retention = absl::Hours(1);

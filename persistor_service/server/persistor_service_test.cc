@@ -322,7 +322,7 @@ TEST_F(PersistorServiceTest, MalformedBatchesAreInvalidArgumentAndWriteNothing) 
 TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
   StartPersistor();
   const uint64_t e = Acquire();
-  auto channel = MakeChannel(persistor_->address(), 64 << 20);
+  auto channel = MakeChannel(persistor_->address(), ServerRole::kPersistor, 64 << 20);
   const std::string path = MethodPath(v1::Persistor::service_full_name(), "Append");
   auto send = [&](const wire::EncodedAppendRequest& req, v1::AppendResponse* resp) {
     grpc::ClientContext ctx;

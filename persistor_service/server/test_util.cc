@@ -22,10 +22,12 @@ absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
 }
 
 absl::StatusOr<std::unique_ptr<InProcessPersistor>> InProcessPersistor::Start(
-    PersistorOptions options, int port) {
+    PersistorOptions options, const std::string& address) {
   auto p = std::unique_ptr<InProcessPersistor>(new InProcessPersistor());
+  const int max_message_bytes = options.max_message_bytes;
   ASSIGN_OR_RETURN(p->service_, PersistorService::Create(std::move(options)));
-  p->server_ = StartServer(absl::StrCat("127.0.0.1:", port), {p->service_.get()}, &port);
+  int port = 0;
+  p->server_ = StartServer(address, {p->service_.get()}, &port, max_message_bytes);
   if (p->server_ == nullptr) return absl::InternalError("cannot start server");
   p->service_->AttachServer(p->server_.get());
   p->address_ = absl::StrCat("127.0.0.1:", port);
@@ -42,7 +44,7 @@ InProcessPersistor::~InProcessPersistor() {
 
 std::unique_ptr<vitrage::v1::Persistor::Stub> InProcessPersistor::NewStub()
     const {
-  return vitrage::v1::Persistor::NewStub(MakeChannel(address_));
+  return vitrage::v1::Persistor::NewStub(MakeChannel(address_, ServerRole::kPersistor));
 }
 
 vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch,

@@ -24,9 +24,9 @@ absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
 // A PersistorService + grpc::Server on 127.0.0.1:<free port>.
 class InProcessPersistor {
  public:
-  // `port` 0: a free one (a restarted persistor passes its predecessor's).
+  // `address` "127.0.0.1:0" picks a free port.
   static absl::StatusOr<std::unique_ptr<InProcessPersistor>> Start(
-      PersistorOptions options, int port = 0);
+      PersistorOptions options, const std::string& address = "127.0.0.1:0");
   ~InProcessPersistor();
   const std::string& address() const { return address_; }
   PersistorService* service() { return service_.get(); }
