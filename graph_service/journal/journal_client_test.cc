@@ -14,6 +14,7 @@
 #include "common/testing/mariadb_fixture.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
+#include "common/testing/mariadb_test.h"
 
 namespace vitrage::journal {
 namespace {
@@ -68,18 +69,8 @@ TEST(JournalClientUnitTest, ReportsHowLongRecordsWaitAndWhy) {
   EXPECT_FALSE(j.connected());
 }
 
-class JournalClientTest : public ::testing::Test {
+class JournalClientTest : public vitrage::testing::MariaDbTest {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new vitrage::testing::MariaDbFixture();
-    absl::Status s = db_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
-
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     auto url = pt::FreshDatabase(*db_, absl::StrCat("j_", info->name()).substr(0, 60));
@@ -87,10 +78,8 @@ class JournalClientTest : public ::testing::Test {
     options_.database.url = *url;
   }
 
-  static vitrage::testing::MariaDbFixture* db_;
   persistor::PersistorOptions options_;
 };
-vitrage::testing::MariaDbFixture* JournalClientTest::db_ = nullptr;
 
 // The persistor takes 100 records per Append, the graph batches up to
 // 8192: a backlog of 5000 records built up while the persistor was down

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/testing/mariadb_fixture.h"
 #include "common/testing/process.h"
+#include "common/testing/mariadb_test.h"
 
 namespace vitrage::persistor::mysql {
 namespace {
@@ -13,18 +14,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public vitrage::testing::MariaDbTest {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new vitrage::testing::MariaDbFixture();
-    absl::Status s = db_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
-
   ConnectOptions Options(const std::string& database) {
     EXPECT_TRUE(db_->Query(absl::StrCat("DROP DATABASE IF EXISTS `", database,
                                         "`; CREATE DATABASE `", database, "`"),
@@ -37,10 +28,8 @@ class StoreTest : public ::testing::Test {
     return o;
   }
 
-  static vitrage::testing::MariaDbFixture* db_;
 };
 
-vitrage::testing::MariaDbFixture* StoreTest::db_ = nullptr;
 
 // A plain server also reports wsrep_ready=OFF: Ping must not take it for a
 // Galera node without quorum (the health monitor uses Ping).

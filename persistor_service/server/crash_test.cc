@@ -17,6 +17,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
+#include "common/testing/mariadb_test.h"
 
 namespace vitrage::persistor {
 namespace {
@@ -78,18 +79,8 @@ struct Appender {
   }
 };
 
-class CrashTest : public ::testing::Test {
+class CrashTest : public vitrage::testing::MariaDbTest {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new MariaDbFixture();
-    absl::Status s = db_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
-
   void SetUp() override {
     ASSERT_TRUE(db_->running() || db_->Start().ok());
     dbname_ = absl::StrCat(
@@ -168,7 +159,6 @@ class CrashTest : public ::testing::Test {
     }
   }
 
-  static MariaDbFixture* db_;
   std::string dbname_;
   std::string url_;
   std::string dir_;
@@ -177,8 +167,6 @@ class CrashTest : public ::testing::Test {
   Process persistor_;
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub_;
 };
-
-MariaDbFixture* CrashTest::db_ = nullptr;
 
 TEST_F(CrashTest, Kill9MidBatchKeepsEveryAckedRecordAndNoPartialBatch) {
   StartPersistorProcess();

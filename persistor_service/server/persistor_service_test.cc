@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "vitrage/wire/encoded.pb.h"
 #include "persistor_service/server/test_util.h"
+#include "common/testing/mariadb_test.h"
 
 namespace vitrage::persistor {
 namespace {
@@ -28,18 +29,8 @@ using testing::AppendBatches;
 using testing::MakeBatch;
 using vitrage::v1::AppendRequest;
 
-class PersistorServiceTest : public ::testing::Test {
+class PersistorServiceTest : public vitrage::testing::MariaDbTest {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new vitrage::testing::MariaDbFixture();
-    absl::Status s = db_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
-
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dbname_ = absl::StrReplaceAll(absl::StrCat("t_", info->name()), {{"/", "_"}});
@@ -84,14 +75,12 @@ class PersistorServiceTest : public ::testing::Test {
     return r.ok() ? *r : "";
   }
 
-  static vitrage::testing::MariaDbFixture* db_;
   std::string dbname_;
   PersistorOptions options_;
   std::unique_ptr<testing::InProcessPersistor> persistor_;
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub_;
 };
 
-vitrage::testing::MariaDbFixture* PersistorServiceTest::db_ = nullptr;
 
 TEST_F(PersistorServiceTest, AcquireEpochStoresMaxPlusOneWithDurableSeq) {
   StartPersistor();

@@ -18,24 +18,15 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "persistor_service/server/test_util.h"
+#include "common/testing/mariadb_test.h"
 
 namespace vitrage::persistor {
 namespace {
 
 using ::testing::HasSubstr;
 
-class StalledReadersTest : public ::testing::Test {
+class StalledReadersTest : public vitrage::testing::MariaDbTest {
  protected:
-  static void SetUpTestSuite() {
-    db_ = new vitrage::testing::MariaDbFixture();
-    absl::Status s = db_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    delete db_;
-    db_ = nullptr;
-  }
-
   // A global status counter of the MariaDB server ("Threads_connected").
   static int64_t ServerStatus(const std::string& name) {
     auto out = db_->Query(absl::StrCat("SHOW GLOBAL STATUS LIKE '", name, "'"), false);
@@ -46,10 +37,8 @@ class StalledReadersTest : public ::testing::Test {
     return v;
   }
 
-  static vitrage::testing::MariaDbFixture* db_;
 };
 
-vitrage::testing::MariaDbFixture* StalledReadersTest::db_ = nullptr;
 
 // One raw client stream that never calls Read: flow control then blocks the
 // server's writes.
