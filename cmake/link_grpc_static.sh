@@ -7,14 +7,13 @@
 #
 # Why: vitrage-graph's process start is part of the failover time. With the
 # shared libraries the dynamic loader maps about 70 of them (gRPC, protobuf
-# and 60 abseil libraries) and resolves their symbols at every start: about
-# 11 ms of CPU before main(), measured with `perf stat vitrage-graph --help`
-# (19.1 -> 7.7 ms task-clock on this machine).
+# and 60 abseil libraries) and resolves their symbols at every start, which
+# `perf stat vitrage-graph --help` shows as CPU before main().
 #
-# OpenSSL too since 2026-11-30: in a shared libcrypto the loader rewrites
-# ~110 pages of pointer tables at every start; linked statically into a
-# non-PIE executable they need no rewriting (`vitrage-graph --help`: 531 ->
-# 369 page faults, 15.8 -> 11.9 ms). An OpenSSL security update then needs
+# OpenSSL too: in a shared libcrypto the loader rewrites ~110 pages of
+# pointer tables at every start; linked statically into a non-PIE
+# executable they need no rewriting (the figures of both are in
+# docs/performance.md). An OpenSSL security update then needs
 # a rebuild of vitrage-graph (the top-level CMakeLists.txt says how to
 # build it shared instead).
 #

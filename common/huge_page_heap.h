@@ -6,9 +6,8 @@
 // `thp:always` asks for huge pages (MADV_HUGEPAGE) on the regions it maps,
 // but it grows its address space in steps of 2, 2.5, 3, 3.5, 4 MiB... that
 // land wherever mmap puts them, so most steps hold no whole 2 MiB-aligned
-// window and are faulted in 4 KiB at a time. service_bench, graph_10k +
-// 1,000-event tail, 2026-11-30: ~2,100 of the ~2,600 page faults of a
-// failover were such heap pages.
+// window and are faulted in 4 KiB at a time: most of a small failover's
+// page faults were such heap pages (docs/performance.md).
 //
 // ReserveHugePageHeap() makes jemalloc take one large region at once: it
 // allocates `bytes` from arena 0 without touching them, frees them and

@@ -293,10 +293,8 @@ class Graph {
 // Each step reads only what the step before loaded. At 1-3 us an item, a
 // step has several microseconds to arrive. A hint: it changes nothing, and
 // a vertex added, removed or moved in between costs only a wasted load.
-// On graph_100k's 10,000-event tail (graph_bench --profile tail, with and
-// without --no-lookahead, best of 3, five runs each): journal replay
-// (Engine::Replay) 23-27 -> 14-17 ms, live intake (ProcessorHandler) 37-40
-// -> 35-37 ms.
+// graph_bench --profile tail, with and without --no-lookahead, measures
+// what it saves (docs/performance.md).
 class VertexLookahead {
  public:
   // For journal records: the vertex a delta's first change is to, or null.

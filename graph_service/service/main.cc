@@ -39,14 +39,10 @@
 // decoding itself. thp:always backs jemalloc's extents with 2 MiB pages
 // (madvise, so it works with the kernel's default "madvise" setting);
 // narenas:1 keeps one arena, so that huge pages are not left half used in
-// one arena per thread. service_bench on 2026-11-30 (2 cores, nested
-// virtualisation): failover 100k+10k spawn->ACTIVE 498 -> 190 ms, 10k+1k
-// 131 -> 78 ms, fresh start via get_all 520 -> 319 ms, peak RSS 164 -> 172
-// MiB (thp:always with one arena per thread instead: 201 MiB). main() then
+// one arena per thread (what each saved: docs/performance.md). main() then
 // reserves jemalloc's heap in one large piece (ReserveHugePageHeap,
 // common/huge_page_heap.h): without it most of jemalloc's small mappings
-// still took 4 KiB pages (10k+1k: 2,550 -> 875 page faults, best of 15
-// rounds 77-81 -> 57 ms). Once ACTIVE the engine stops new huge pages
+// still take 4 KiB pages. Once ACTIVE the engine stops new huge pages
 // (Engine::StopHugePages). Without jemalloc (sanitizer builds) this symbol
 // is unused.
 extern "C" {
