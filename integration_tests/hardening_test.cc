@@ -237,5 +237,43 @@ TEST(HardeningTest, ReconcileOfALargeGraphIsJournaledInRecordsThePersistorTakes)
   EXPECT_LE(largest, 1u << 20);
 }
 
+// Events the graph refuses as invalid (here every change: nested deeper
+// than [limits] max_json_depth allows) are set aside by the collector with
+// the graph's reason, counted, and not re-sent: intake goes on, nothing is
+// lost and the graph keeps serving. Before the fix the collector re-sent
+// the first refused request forever.
+TEST(HardeningTest, EventsTheGraphRefusesAreDeadLetteredNotResentForever) {
+  StackOptions o;
+  o.change_rate = 100;
+  o.max_changes = 50;
+  o.conf.push_back({"limits", "max_json_depth = 2"});
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  absl::Status drained = stack.WaitCollectorDrained(absl::Seconds(60));
+  ASSERT_TRUE(drained.ok()) << drained;
+  auto c = stack.CollectorStatus();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->dead_lettered(), c->last_source_seq());
+  EXPECT_GE(c->dead_lettered(), 50u);
+  auto once = stack.CheckExactlyOnce(*c);
+  ASSERT_TRUE(once.ok()) << once.status();
+  EXPECT_EQ(once->lost, 0u);
+  EXPECT_EQ(once->doubled, 0u);
+  // Those the graph's first get_all covered are in its state already.
+  EXPECT_EQ(once->dead_lettered + once->covered_by_get_all, c->dead_lettered());
+  auto g = stack.GraphStatus();
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->role(), v1::ACTIVE);
+  std::ifstream in(stack.dead_letter_path());
+  std::string line;
+  uint64_t lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_THAT(line, HasSubstr("max_json_depth"));
+  }
+  EXPECT_EQ(lines, c->dead_lettered());
+  EXPECT_THAT(stack.LogTail("collector", 1 << 20), HasSubstr("dead-letter"));
+}
+
 }  // namespace
 }  // namespace vitrage::testing

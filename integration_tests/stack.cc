@@ -95,7 +95,8 @@ absl::Status Stack::WriteConfigFile(const std::string& path, const std::string& 
           ? absl::StrCat("graph_address = 127.0.0.1:", graph_port_)
           : "graph_address = " + options_.collector_graph_address,
       absl::StrCat("seed = ", options_.seed),
-      absl::StrCat("change_rate = ", options_.change_rate)};
+      absl::StrCat("change_rate = ", options_.change_rate),
+      "dead_letter_file = " + dead_letter_path()};
   if (!options_.topology_file.empty()) {
     c.push_back("topology_file = " + options_.topology_file);
   } else {

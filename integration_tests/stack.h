@@ -135,6 +135,8 @@ class Stack {
     return options_.tls_dir.empty() ? conf_path() : dir_ + "/vitrage-" + process + ".conf";
   }
   std::string log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
+  // The collector's [collector] dead_letter_file.
+  std::string dead_letter_path() const { return dir_ + "/dead-letter.jsonl"; }
   // The tail of a process log, for failure messages.
   std::string LogTail(const std::string& name, size_t bytes = 3000) const;
 
