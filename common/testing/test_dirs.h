@@ -21,7 +21,8 @@ inline std::string RequiredEnvDir(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') {
     std::fprintf(stderr,
-                 "%s is not set: run this test through ctest (ctest --test-dir BUILD_DIR -R "
+                 "%s is not set: run this test through ctest (ctest --test-dir "
+                 "BUILD_DIR -R "
                  "NAME), or set VITRAGE_SOURCE_DIR=<repository> and "
                  "VITRAGE_BINARY_DIR=<build directory>\n",
                  name);
@@ -31,11 +32,15 @@ inline std::string RequiredEnvDir(const char* name) {
 }
 
 // The repository's testdata/ (ends in '/').
-inline std::string TestDataDir() { return RequiredEnvDir("VITRAGE_SOURCE_DIR") + "/testdata/"; }
+inline std::string TestDataDir() {
+  return RequiredEnvDir("VITRAGE_SOURCE_DIR") + "/testdata/";
+}
 
 // The workloads the build generates (graph_service/CMakeLists.txt,
 // make_workload): BUILD_DIR/workload/ (ends in '/').
-inline std::string WorkloadDir() { return RequiredEnvDir("VITRAGE_BINARY_DIR") + "/workload/"; }
+inline std::string WorkloadDir() {
+  return RequiredEnvDir("VITRAGE_BINARY_DIR") + "/workload/";
+}
 
 }  // namespace vitrage::testing
 

@@ -100,7 +100,8 @@ struct WrittenWorkload {
 // and its .meta.json. The digests are graph::Digest of the files loaded back
 // with this library (LoadGraphFile, ApplyEventTailFile's merge), i.e. what
 // digest.py computes. Each file is written to a temporary name and renamed.
-absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape, const std::vector<int>& tails,
+absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape,
+                                              const std::vector<int>& tails,
                                               const std::string& dir);
 
 }  // namespace vitrage::workload
