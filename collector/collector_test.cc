@@ -15,6 +15,7 @@
 #include "collector/passthrough.h"
 #include "common/grpc_util.h"
 #include "common/testing/process.h"
+#include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "nlohmann/json.hpp"
@@ -24,12 +25,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Shared(const std::string& rel) {
-  return testing::SourceDir() + "/../shared/" + rel;
-}
+// A generated workload file (build/workload/, make_workload).
+std::string Workload(const std::string& name) { return testing::WorkloadDir() + name; }
 
 std::string MetaField(const std::string& meta, const std::string& field) {
-  std::ifstream in(Shared(meta));
+  std::ifstream in(Workload(meta));
   nlohmann::json j;
   in >> j;
   return j[field].get<std::string>();
@@ -185,7 +185,7 @@ class Receiver final : public v1::Graph::Service {
 
 TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   auto model = std::make_unique<Model>(1);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_10k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_10k.jsonl.zst")).ok());
   CollectorService service(CollectorOptions{}, std::move(model), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
@@ -211,13 +211,13 @@ TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_GT(batches, 1);
   EXPECT_EQ(source, "collector:default");
-  EXPECT_EQ(graph::Digest(rebuilt.graph()), MetaDigest("workload/graph_10k.meta.json"));
+  EXPECT_EQ(graph::Digest(rebuilt.graph()), MetaDigest("graph_10k.meta.json"));
   server->Shutdown();
 }
 
 TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   auto model = std::make_unique<Model>(1);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_1k.jsonl.zst")).ok());
   Receiver receiver;
   {  // the receiver starts from the same state
     grpc::ServerContext sctx;
@@ -231,9 +231,9 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   auto server = StartServer("127.0.0.1:0", {&receiver}, &port);
   CollectorService service(CollectorOptions{}, std::move(model),
                            MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
-  ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
+  ASSERT_TRUE(service.StartTail(Workload("events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
+  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json",
                                          "final_graph_digest"));
   service.Shutdown();
   server->Shutdown();
@@ -241,7 +241,7 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
 
 TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
   auto model = std::make_unique<Model>(1);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_10k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_10k.jsonl.zst")).ok());
   CollectorService service(CollectorOptions{}, std::move(model), nullptr);
   service.Start();  // encodes the first image ahead of time
   int port = 0;
@@ -274,7 +274,7 @@ TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
     EXPECT_GT(chunks, 1);
     EXPECT_EQ(source, "collector:default");
     graph::Graph g = decoder.TakeGraph();
-    EXPECT_EQ(graph::Digest(g), MetaDigest("workload/graph_10k.meta.json"));
+    EXPECT_EQ(graph::Digest(g), MetaDigest("graph_10k.meta.json"));
   }
   server->Shutdown();
   service.Shutdown();
@@ -282,7 +282,7 @@ TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
 
 TEST(CollectorTest, GetAllImageCanBeTurnedOff) {
   auto model = std::make_unique<Model>(1);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_1k.jsonl.zst")).ok());
   CollectorOptions opts;
   opts.get_all_image = false;
   CollectorService service(opts, std::move(model), nullptr);
@@ -310,7 +310,7 @@ TEST(CollectorTest, GetAllImageCanBeTurnedOff) {
 // collector's state, every event applied once.
 TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   auto model = std::make_unique<Model>(3);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_1k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_1k.jsonl.zst")).ok());
   Receiver receiver;
   {
     grpc::ServerContext sctx;
@@ -330,9 +330,9 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   opts.outbox.max_backoff = absl::Milliseconds(50);
   CollectorService service(opts, std::move(model),
                            MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
-  ASSERT_TRUE(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).ok());
+  ASSERT_TRUE(service.StartTail(Workload("events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  EXPECT_EQ(receiver.digest(), MetaField("workload/events_1k_1000.meta.json",
+  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json",
                                          "final_graph_digest"));
   EXPECT_GT(receiver.streams(), 1);  // cut every 15 requests: several streams
   EXPECT_GT(receiver.max_in_flight(), 1);

@@ -1,7 +1,7 @@
 // The collector's datasources: the current state of the (simulated) cloud as
 // a graph, and the changes made to it.
 //
-// The state is a graph::Graph in the workload shape (../shared/workload/
+// The state is a graph::Graph in the workload shape (testdata/workload/
 // FORMAT.md): loaded from a topology file, or built by the synthetic cloud
 // generator. The change generator mutates it (state flips, alarms raised and
 // cleared, instances created, migrated and deleted) deterministically from a

@@ -8,7 +8,7 @@
 // order nova.zone, nova.host, neutron.network, nova.instance, neutron.port,
 // cinder.volume, zabbix (parents first, so few placeholders): API shapes
 // (nova servers, neutron ports/networks, cinder volumes, zabbix triggers)
-// with the field names of ../shared/conformance/event_fields.md.
+// with the field names of testdata/conformance/event_fields.md.
 //
 // The change generator sends notifications (vitrage_datasource_action
 // update, vitrage_event_type naming the notification), one change being one

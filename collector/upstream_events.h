@@ -4,7 +4,7 @@
 // from exactly the events the collector sent.
 //
 // An UpstreamSource produces events as JSON objects with upstream's field
-// names (../shared/conformance/event_fields.md), vitrage_entity_type,
+// names (testdata/conformance/event_fields.md), vitrage_entity_type,
 // vitrage_datasource_name, vitrage_datasource_action, vitrage_sample_date
 // (and vitrage_event_type for notifications) included. The collector turns
 // each into a v1::Event body (JsonToMapValue) and, under the same lock,

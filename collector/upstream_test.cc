@@ -20,6 +20,7 @@
 #include "collector/upstream_events.h"
 #include "common/grpc_util.h"
 #include "common/testing/process.h"
+#include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/processor/processor.h"
 #include "nlohmann/json.hpp"
@@ -30,9 +31,10 @@ namespace {
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 
-std::string Shared(const std::string& rel) {
-  return testing::SourceDir() + "/../shared/" + rel;
-}
+// The conformance corpus kept in testdata/ and the generated workloads
+// (build/workload/, make_workload).
+std::string TestData(const std::string& rel) { return testing::TestDataDir() + rel; }
+std::string Workload(const std::string& name) { return testing::WorkloadDir() + name; }
 
 std::vector<json> ReadJsonLines(const std::string& path) {
   std::ifstream in(path);
@@ -137,7 +139,7 @@ TEST(StaticYamlTest, EmitsTheEventsOfUpstreamsStaticDriver) {
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<json> ours = (*source)->GetAll("snapshot", "2024-05-01T10:00:10Z");
   std::vector<json> theirs;
-  for (const json& ev : ReadJsonLines(Shared("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static" && ev["vitrage_datasource_action"] == "snapshot") {
       theirs.push_back(ev);
     }
@@ -158,7 +160,7 @@ std::string ScenarioDigestWith(const std::vector<json>& statics) {
   o.clock = processor::SampleDatePlusHalfSecondClock();
   processor::Processor p(&g, o);
   v1::MapValue fields;
-  for (const json& ev : ReadJsonLines(Shared("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static") break;
     JsonToMapValue(ev, &fields);
     EXPECT_TRUE(p.Process(processor::EventFromMapValue(fields), nullptr).ok());
@@ -237,7 +239,7 @@ TEST(StaticYamlTest, ProcessedAfterTheScenariosCloudGivesUpstreamsGraph) {
   auto source = StaticYamlSource::Open(dir.Write("static.yaml", kScenarioYaml));
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<json> theirs;
-  for (const json& ev : ReadJsonLines(Shared("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static" && ev["vitrage_datasource_action"] == "snapshot") {
       theirs.push_back(ev);
     }
@@ -272,7 +274,7 @@ TEST(StaticYamlTest, ReloadSendsUpstreamsGetChangesAndGivesUpstreamsGraph) {
   auto source = StaticYamlSource::Open(path);
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<json> corpus =
-      ReadJsonLines(Shared("conformance/scenarios/h_static_topology.events.jsonl"));
+      ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"));
   ASSERT_EQ(corpus.size(), 22u);
   // Ours in place of the corpus's static events (11..16 get_all, 17..19
   // get_changes); the rest (the cloud before, nova.host after) as is.
@@ -304,7 +306,7 @@ TEST(StaticYamlTest, ReloadSendsUpstreamsGetChangesAndGivesUpstreamsGraph) {
   };
   auto ours = digest(events), theirs = digest(corpus);
   EXPECT_EQ(ours.first, theirs.first);
-  std::ifstream in(Shared("conformance/scenarios/h_static_topology.meta.json"));
+  std::ifstream in(TestData("conformance/scenarios/h_static_topology.meta.json"));
   json meta;
   in >> meta;
   EXPECT_EQ(ours.second, meta["vertices"].get<size_t>());
@@ -419,7 +421,7 @@ TEST(StaticYamlTest, BadFilesNameTheLineAndTheField) {
 // events of that kind have (union over actions), from event_fields.md; and
 // for dict-valued keys their sub-keys ("a.b").
 std::map<std::string, std::set<std::string>> CorpusFields() {
-  std::ifstream in(Shared("conformance/event_fields.md"));
+  std::ifstream in(TestData("conformance/event_fields.md"));
   std::map<std::string, std::set<std::string>> out;
   std::string line, kind;
   while (std::getline(in, line)) {
@@ -746,7 +748,7 @@ TEST(OpenStackCloudTest, StaticSourceMakesNoChangesAndTailIsRefused) {
   ASSERT_TRUE(source.ok());
   CollectorService service(CollectorOptions{}, std::move(*source), nullptr);
   EXPECT_EQ(service.GenerateChange(), 0u);
-  EXPECT_EQ(service.StartTail(Shared("workload/events_1k_1000.jsonl.zst")).code(),
+  EXPECT_EQ(service.StartTail(Workload("events_1k_1000.jsonl.zst")).code(),
             absl::StatusCode::kFailedPrecondition);
   service.Shutdown();
 }
@@ -756,7 +758,7 @@ TEST(OpenStackCloudTest, StaticSourceMakesNoChangesAndTailIsRefused) {
 // transformer), not the collector's own decoder.
 TEST(WorkloadGetAllTest, TenKFileThroughTheGraphsProcessorReproducesItsDigest) {
   auto model = std::make_unique<Model>(1);
-  ASSERT_TRUE(model->LoadTopologyFile(Shared("workload/graph_10k.jsonl.zst")).ok());
+  ASSERT_TRUE(model->LoadTopologyFile(Workload("graph_10k.jsonl.zst")).ok());
   CollectorService service(CollectorOptions{}, std::move(model), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
@@ -774,7 +776,7 @@ TEST(WorkloadGetAllTest, TenKFileThroughTheGraphsProcessorReproducesItsDigest) {
     }
   }
   ASSERT_TRUE(reader->Finish().ok());
-  std::ifstream in(Shared("workload/graph_10k.meta.json"));
+  std::ifstream in(Workload("graph_10k.meta.json"));
   json meta;
   in >> meta;
   EXPECT_EQ(g.vertex_count(), meta["vertices"].get<size_t>());

@@ -42,8 +42,9 @@ cluster_prepare
 
 # ---- services outside the cluster ----------------------------------------
 start_mariadb
-TOPOLOGY_FILE=$VITRAGE_SOURCE_DIR/../shared/workload/graph_10k.jsonl.zst
-[ -r "$TOPOLOGY_FILE" ] || die "no workload file $TOPOLOGY_FILE"
+# The generated 10k workload (build/workload/, make_workload).
+TOPOLOGY_FILE=$VITRAGE_BINARY_DIR/workload/graph_10k.jsonl.zst
+[ -r "$TOPOLOGY_FILE" ] || die "no workload file $TOPOLOGY_FILE (the build makes it: target vitrage_workload_files)"
 CHANGE_RATE=${VITRAGE_DEPLOY_CHANGE_RATE:-50}
 # Changes flow (50/s) through all the kills (about 45 s).
 MAX_CHANGES=${VITRAGE_DEPLOY_MAX_CHANGES:-2500}

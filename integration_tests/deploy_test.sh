@@ -39,8 +39,9 @@ CLUSTER_PIDFILES=("$T/graph.pid" "$T/persistor.pid")
 
 # ---- services outside the cluster ----------------------------------------
 start_mariadb
-TOPOLOGY_FILE=$VITRAGE_SOURCE_DIR/../shared/workload/graph_10k.jsonl.zst
-[ -r "$TOPOLOGY_FILE" ] || die "no workload file $TOPOLOGY_FILE"
+# The generated 10k workload (build/workload/, make_workload).
+TOPOLOGY_FILE=$VITRAGE_BINARY_DIR/workload/graph_10k.jsonl.zst
+[ -r "$TOPOLOGY_FILE" ] || die "no workload file $TOPOLOGY_FILE (the build makes it: target vitrage_workload_files)"
 # Changes flow for about 30 s, through the kills; digests are compared once
 # the generator stopped (a graph digest taken while changes arrive cannot
 # be compared to the collector's).

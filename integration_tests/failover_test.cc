@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/test_dirs.h"
 #include "integration_tests/expect.h"
 #include "integration_tests/stack.h"
 
@@ -232,7 +233,7 @@ TEST(FailoverTest, CorruptedLatestSnapshotFallsBackToThePreviousOne) {
 // graph died while journaling it) makes recovery take get_all again.
 TEST(FailoverTest, GetAllImageReplaysFromTheLogAndAnUnfinishedOneIsTakenAgain) {
   StackOptions o = Changing(100, 2000);
-  o.topology_file = SourceDir() + "/../shared/workload/graph_10k.jsonl.zst";
+  o.topology_file = WorkloadDir() + "graph_10k.jsonl.zst";  // build/workload/
   Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   ExpectGraphMatchesCollector(stack, absl::Seconds(90));

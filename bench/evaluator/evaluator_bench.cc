@@ -3,7 +3,8 @@
 // collector's change generator (collector/model.h, the same one the
 // service's collector runs) changes the graph.
 //
-//   evaluator_bench [--shared DIR] [--results FILE] [--changes N] [--after N]
+//   evaluator_bench [--workload DIR] [--results FILE] [--changes N] [--after N]
+//       (DIR: the generated workloads, default this build's workload/)
 //
 // Measures, in one process (graph, real processor, evaluator, as in
 // vitrage-graph's intake thread):
@@ -250,18 +251,18 @@ uint64_t FullPassActionsOnCopy(const Graph& g, const std::string& dir) {
 
 int main(int argc, char** argv) {
   std::string src = VITRAGE_SOURCE_DIR_DEFAULT;
-  std::string shared = src + "/../shared";
+  std::string workload = VITRAGE_WORKLOAD_DIR_DEFAULT;
   std::string results = src + "/bench/results/evaluator.tsv";
   int changes = 50000;
   int after_events = 2000;  // evaluated after the recovery
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--shared" && i + 1 < argc) shared = argv[++i];
+    if (a == "--workload" && i + 1 < argc) workload = argv[++i];
     if (a == "--results" && i + 1 < argc) results = argv[++i];
     if (a == "--changes" && i + 1 < argc) changes = atoi(argv[++i]);
     if (a == "--after" && i + 1 < argc) after_events = atoi(argv[++i]);
   }
-  const std::string file = shared + "/workload/graph_100k.jsonl.zst";
+  const std::string file = workload + "/graph_100k.jsonl.zst";
 
   // Templates.
   std::string dir = absl::StrCat("/tmp/evaluator_bench_", getpid());

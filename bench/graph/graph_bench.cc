@@ -1,7 +1,8 @@
 // graph_bench: the graph core on graph_100k (100,077 vertices, 131,333
 // edges), next to what upstream Vitrage 9.0.0 measured on this machine.
 //
-//   graph_bench [--shared DIR] [--results FILE] [--reps N]
+//   graph_bench [--workload DIR] [--results FILE] [--reps N]
+//       (DIR: the generated workloads, default this build's workload/)
 //   graph_bench --profile encode|decode|processor|tail [--reps N] [--no-lookahead]
 //       (GRAPH_BENCH_GRAPH_CACHE=FILE: load graph_100k from a snapshot file)
 //
@@ -498,7 +499,7 @@ int Profile(const std::string& what, const Graph& g, int reps) {
 
 int main(int argc, char** argv) {
   std::string src = VITRAGE_SOURCE_DIR_DEFAULT;
-  std::string shared = src + "/../shared";
+  std::string wl = VITRAGE_WORKLOAD_DIR_DEFAULT "/";
   std::string results = src + "/bench/results/graph.tsv";
   int reps = 3;
   // --profile encode|decode|processor|tail: only load and loop that part (for
@@ -507,13 +508,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--rss" && i + 1 < argc) return RssChild(argv[++i]);
-    if (a == "--shared" && i + 1 < argc) shared = argv[++i];
+    if (a == "--workload" && i + 1 < argc) wl = std::string(argv[++i]) + "/";
     if (a == "--results" && i + 1 < argc) results = argv[++i];
     if (a == "--reps" && i + 1 < argc) reps = atoi(argv[++i]);
     if (a == "--profile" && i + 1 < argc) profile = argv[++i];
     if (a == "--no-lookahead") g_lookahead = false;
   }
-  const std::string wl = shared + "/workload/";
   std::vector<Row> rows;
 
   if (profile == "processor") {

@@ -50,6 +50,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/service/bench_report.h"
+#include "common/testing/test_dirs.h"
 #include "common/grpc_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "integration_tests/stack.h"
@@ -75,7 +76,8 @@ void Report(const std::string& metric, double ours, const std::string& unit,
 // utime + stime of a process (all its threads), seconds (0 if unreadable).
 double CpuSeconds(pid_t pid) { return ReadProcStat(pid).cpu_ms / 1000.0; }
 
-std::string Shared(const std::string& rel) { return SourceDir() + "/../shared/" + rel; }
+// A generated workload file ($VITRAGE_BINARY_DIR/workload/, make_workload).
+std::string Workload(const std::string& name) { return WorkloadDir() + name; }
 
 double VmHwmMiB(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
@@ -202,7 +204,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
                            const std::string& upstream) {
   std::printf("failover %s + %d-event tail:\n", size.c_str(), tail);
   StackOptions o;
-  o.topology_file = Shared("workload/graph_" + size + ".jsonl.zst");
+  o.topology_file = Workload("graph_" + size + ".jsonl.zst");
   Stack stack(o);
   absl::Time t0 = absl::Now();
   if (auto s = stack.Start(); !s.ok()) return s;
@@ -223,7 +225,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
   int pusher_port = PickFreePort();
   auto pusher = Process::Start(
       {Binary("collector/vitrage-collector"), "--topology", o.topology_file, "--tail",
-       Shared(absl::StrCat("workload/events_", size, "_", tail, ".jsonl.zst")), "--listen",
+       Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")), "--listen",
        absl::StrCat("127.0.0.1:", pusher_port), "--graph",
        absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
       stack.log("pusher"));

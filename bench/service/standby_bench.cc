@@ -36,13 +36,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/service/bench_report.h"
+#include "common/testing/test_dirs.h"
 #include "common/grpc_util.h"
 #include "integration_tests/stack.h"
 
 namespace vitrage::testing {
 namespace {
 
-std::string Shared(const std::string& rel) { return SourceDir() + "/../shared/" + rel; }
+// A generated workload file ($VITRAGE_BINARY_DIR/workload/, make_workload).
+std::string Workload(const std::string& name) { return WorkloadDir() + name; }
 
 // Constructed before main: the load average next to the rows is the one
 // at start.
@@ -79,7 +81,7 @@ absl::StatusOr<Process> SpawnStandby(Stack& stack, int port, int n) {
 absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   std::printf("promote at %s (+%d-event tail followed live):\n", size.c_str(), tail);
   StackOptions o;
-  o.topology_file = Shared("workload/graph_" + size + ".jsonl.zst");
+  o.topology_file = Workload("graph_" + size + ".jsonl.zst");
   Stack stack(o);
   if (auto s = stack.Start(); !s.ok()) return s;
   auto st = stack.GraphStatus();
@@ -102,7 +104,7 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   int pusher_port = PickFreePort();
   auto pusher = Process::Start(
       {Binary("collector/vitrage-collector"), "--topology", o.topology_file, "--tail",
-       Shared(absl::StrCat("workload/events_", size, "_", tail, ".jsonl.zst")), "--listen",
+       Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")), "--listen",
        absl::StrCat("127.0.0.1:", pusher_port), "--graph",
        absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
       stack.log("pusher"));
@@ -208,7 +210,7 @@ absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
   std::printf("periodic snapshots at %s, snapshot_interval 4 s, %d s windows, 20 changes/s:\n",
               size.c_str(), window_s);
   StackOptions o;
-  o.topology_file = Shared("workload/graph_" + size + ".jsonl.zst");
+  o.topology_file = Workload("graph_" + size + ".jsonl.zst");
   o.change_rate = 20;
   o.max_changes = 1000000;
   o.conf = {{"persistency", "snapshot_interval = 4"}};

@@ -2,7 +2,7 @@
 // as json.dumps([id, props], sort_keys=True) and then each edge in
 // (source, target, label) order as json.dumps([source, target, label,
 // props], sort_keys=True), Python's default separators: byte-identical to
-// ../shared/workload/digest.py run on an export of the graph.
+// testdata/workload/digest.py run on an export of the graph.
 #ifndef VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_
 #define VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_
 

@@ -1,6 +1,6 @@
 // JSON <-> Value, and a JSON writer byte-identical to Python's
 // json.dumps(obj, sort_keys=True) with the default separators (", ", ": ")
-// and ensure_ascii=True (the workload digest, ../shared/workload/digest.py).
+// and ensure_ascii=True (the workload digest, testdata/workload/digest.py).
 #ifndef VITRAGE_GRAPH_SERVICE_GRAPH_JSON_VALUE_H_
 #define VITRAGE_GRAPH_SERVICE_GRAPH_JSON_VALUE_H_
 

@@ -18,7 +18,7 @@
 // events are "2024-05-01T10:00:00Z", so on the same day ' ' < 'T' makes
 // every event-stamped vertex look newer than the cut-off, and only vertices
 // stamped by a deletion ("... 10:01:00.500000+00:00") age out
-// (../shared/conformance/README.md, behaviours 3 and 13).
+// (testdata/conformance/README.md, behaviours 3 and 13).
 #ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_CONSISTENCY_H_
 #define VITRAGE_GRAPH_SERVICE_PROCESSOR_CONSISTENCY_H_
 

@@ -5,7 +5,7 @@
 // vitrage_datasource_action (init_snapshot | snapshot | update),
 // vitrage_sample_date (%Y-%m-%dT%H:%M:%SZ), optionally vitrage_event_type
 // (update only) and vitrage_datasource_name, plus the datasource's own
-// fields (../shared/conformance/event_fields.md).
+// fields (testdata/conformance/event_fields.md).
 #ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_EVENT_H_
 #define VITRAGE_GRAPH_SERVICE_PROCESSOR_EVENT_H_
 

@@ -2,8 +2,8 @@
 // nova.host, nova.instance, cinder.volume, neutron.network, neutron.port)
 // and of its consistency events, following vitrage/datasources/*/
 // transformer.py and vitrage/entity_graph/consistency/ of Vitrage 9.0.0
-// (behaviour: ../shared/conformance/README.md; field lists:
-// ../shared/conformance/event_fields.md; notes: docs/transformers.md).
+// (behaviour: testdata/conformance/README.md; field lists:
+// testdata/conformance/event_fields.md; notes: docs/transformers.md).
 //
 // Resource vertices are built as upstream's graph_utils.create_vertex does:
 // id, vitrage_category, vitrage_type, vitrage_sample_timestamp (the event's

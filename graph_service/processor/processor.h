@@ -2,7 +2,7 @@
 // Vitrage's semantics (vitrage/entity_graph/processor/processor.py), and
 // reports every change it makes as a v1::GraphDelta.
 //
-// Behaviours (../shared/conformance/README.md):
+// Behaviours (testdata/conformance/README.md):
 //  * action: init_snapshot -> create_entity, snapshot -> update_entity,
 //    update -> vitrage_event_type when it names a GraphAction, else the
 //    transformer's mapping, else update_entity;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/processor/passthrough_transformer.h"
@@ -21,10 +22,8 @@ using graph::kNoSlot;
 using graph::Slot;
 using nlohmann::json;
 
-std::string SharedDir() {
-  const char* src = getenv("VITRAGE_SOURCE_DIR");
-  return std::string(src ? src : "/work/main") + "/../shared/";
-}
+// The generated workloads (build/workload/, make_workload).
+std::string WorkloadDir() { return vitrage::testing::WorkloadDir(); }
 
 ProcessorOptions TestOptions() {
   ProcessorOptions o;
@@ -363,7 +362,7 @@ void PutString(v1::MapValue* m, const std::string& k, const std::string& v) {
 
 TEST(PassthroughTest, GetAllOfGraph10kRebuildsItsDigest) {
   Graph source;
-  ASSERT_TRUE(workload::LoadGraphFile(SharedDir() + "workload/graph_10k.jsonl.zst", &source).ok());
+  ASSERT_TRUE(workload::LoadGraphFile(WorkloadDir() + "graph_10k.jsonl.zst", &source).ok());
   v1::MapValue fields;
   PutString(&fields, "vitrage_entity_type", kPassthroughEntityType);
   PutString(&fields, "vitrage_datasource_action", "init_snapshot");
@@ -393,7 +392,7 @@ TEST(PassthroughTest, GetAllOfGraph10kRebuildsItsDigest) {
   Processor proc(&g, TestOptions());
   v1::GraphDelta d;
   ASSERT_TRUE(proc.Process(EventFromMapValue(fields), &d).ok());
-  std::ifstream meta(SharedDir() + "workload/graph_10k.meta.json");
+  std::ifstream meta(WorkloadDir() + "graph_10k.meta.json");
   EXPECT_EQ(graph::Digest(g), json::parse(meta)["digest"].get<std::string>());
   Graph replay;
   ASSERT_TRUE(replay.ApplyDelta(d).ok());

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "common/crc32c.h"
+#include "common/testing/test_dirs.h"
 #include "gtest/gtest.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
@@ -18,14 +19,12 @@
 namespace vitrage::snapshot {
 namespace {
 
-std::string SharedDir() {
-  const char* src = getenv("VITRAGE_SOURCE_DIR");
-  return std::string(src ? src : "/work/main") + "/../shared/workload/";
-}
+// The generated workloads (build/workload/, make_workload).
+std::string WorkloadDir() { return vitrage::testing::WorkloadDir(); }
 
 graph::Graph Load(const std::string& size) {
   graph::Graph g;
-  absl::Status st = workload::LoadGraphFile(SharedDir() + "graph_" + size + ".jsonl.zst", &g);
+  absl::Status st = workload::LoadGraphFile(WorkloadDir() + "graph_" + size + ".jsonl.zst", &g);
   EXPECT_TRUE(st.ok()) << st;
   return g;
 }

@@ -1,6 +1,6 @@
-// The Vitrage-shaped workload format (../shared/workload/FORMAT.md): load a
+// The Vitrage-shaped workload format (testdata/workload/FORMAT.md): load a
 // graph file, apply an event tail, export, and the content digest that
-// ../shared/workload/digest.py computes, byte for byte.
+// testdata/workload/digest.py computes, byte for byte.
 //
 // Graph file: one JSON object a line (.jsonl, or .jsonl.zst read by
 // streaming zstd decode):
