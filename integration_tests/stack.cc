@@ -320,23 +320,34 @@ absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
   ExactlyOnce out;
   std::map<uint64_t, int> applied;
   auto stub = PersistorStub(persistor_port);
-  grpc::ClientContext ctx;
-  auto reader = stub->ReadLog(&ctx, v1::ReadLogRequest());
-  v1::ReadLogResponse resp;
-  while (reader->Read(&resp)) {
-    for (const auto& r : resp.records()) {
-      if (r.source() != collector.source()) continue;
-      // Events up to a get_all's covered seq are in its state (and acked as
-      // already applied), not in records of their own.
-      if (r.event_kind() == "get_all reconcile" || r.has_image_chunk()) {
-        out.covered_by_get_all = std::max(out.covered_by_get_all, r.source_seq());
-      } else {
-        ++applied[r.source_seq()];
+  // Right after a mysqld restart the persistor's readers may still wait for
+  // their reconnect (UNAVAILABLE): read the whole log again until it works.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (true) {
+    out = ExactlyOnce();
+    applied.clear();
+    grpc::ClientContext ctx;
+    auto reader = stub->ReadLog(&ctx, v1::ReadLogRequest());
+    v1::ReadLogResponse resp;
+    while (reader->Read(&resp)) {
+      for (const auto& r : resp.records()) {
+        if (r.source() != collector.source()) continue;
+        // Events up to a get_all's covered seq are in its state (and acked
+        // as already applied), not in records of their own.
+        if (r.event_kind() == "get_all reconcile" || r.has_image_chunk()) {
+          out.covered_by_get_all = std::max(out.covered_by_get_all, r.source_seq());
+        } else {
+          ++applied[r.source_seq()];
+        }
       }
     }
+    grpc::Status st = reader->Finish();
+    if (st.ok()) break;
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() > deadline) {
+      return FromGrpcStatus(st);
+    }
+    absl::SleepFor(absl::Milliseconds(200));
   }
-  grpc::Status st = reader->Finish();
-  if (!st.ok()) return FromGrpcStatus(st);
   const std::set<uint64_t> dead(collector.dead_lettered_seqs().begin(),
                                 collector.dead_lettered_seqs().end());
   for (uint64_t s = out.covered_by_get_all + 1; s <= collector.last_source_seq(); ++s) {
