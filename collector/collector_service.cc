@@ -4,8 +4,8 @@
 #include <google/protobuf/arena.h>
 
 #include "absl/time/clock.h"
-#include "collector/passthrough.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "graph_service/workload/workload.h"
 #include "nlohmann/json.hpp"
@@ -121,13 +121,14 @@ uint64_t CollectorService::GenerateChange() {
   absl::MutexLock l(&mu_);
   if (upstream_ != nullptr) return GenerateUpstreamChange();
   std::string now = SampleDateNow();
-  std::vector<Op> ops = model_->NextChange(now);
+  std::vector<processor::PassthroughOp> ops = model_->NextChange(now);
   ++changes_;
   // Under mu_: GetAll sees the model and the seq that produced it together.
   return QueueOpsLocked(ops, now);
 }
 
-uint64_t CollectorService::QueueOpsLocked(const std::vector<Op>& ops, const std::string& now) {
+uint64_t CollectorService::QueueOpsLocked(
+    const std::vector<processor::PassthroughOp>& ops, const std::string& now) {
   // Built on an arena in a stack block: the event's many small messages
   // are encoded into the outbox and then dropped at once.
   alignas(16) char block[32 << 10];
@@ -136,7 +137,7 @@ uint64_t CollectorService::QueueOpsLocked(const std::vector<Op>& ops, const std:
   ao.initial_block_size = sizeof(block);
   google::protobuf::Arena arena(ao);
   auto* ev = google::protobuf::Arena::CreateMessage<v1::Event>(&arena);
-  EncodePassthrough(ops, "update", now, ev->mutable_fields());
+  processor::EncodePassthrough(ops, "update", now, ev->mutable_fields());
   return outbox_.AddNow(*ev);
 }
 
@@ -183,7 +184,7 @@ grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
   if (batch > 10000) batch = 10000;
   if (upstream_mode_) return GetAllUpstream(ctx, action, batch, writer);
   if (req->accept_image() && options_.get_all_image) return GetAllImage(ctx, action, writer);
-  std::vector<Op> ops;
+  std::vector<processor::PassthroughOp> ops;
   uint64_t covered;
   {
     absl::MutexLock l(&mu_);
@@ -199,11 +200,12 @@ grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
   constexpr size_t kMaxResponseBytes = 1 << 20;
   const size_t per_event = options_.ops_per_get_all_event;
   for (size_t i = 0; i < ops.size(); i += per_event) {
-    std::vector<Op> part(std::make_move_iterator(ops.begin() + i),
-                         std::make_move_iterator(ops.begin() +
-                                                 std::min(ops.size(), i + per_event)));
+    std::vector<processor::PassthroughOp> part(
+        std::make_move_iterator(ops.begin() + i),
+        std::make_move_iterator(ops.begin() +
+                                std::min(ops.size(), i + per_event)));
     v1::Event* ev = resp.add_events();
-    EncodePassthrough(part, action, now, ev->mutable_fields());
+    processor::EncodePassthrough(part, action, now, ev->mutable_fields());
     ++events;
     resp_bytes += ev->ByteSizeLong();
     if (static_cast<uint32_t>(resp.events_size()) >= batch ||

@@ -90,7 +90,8 @@ class CollectorService final : public v1::Collector::Service {
                               uint32_t batch, grpc::ServerWriter<v1::GetAllResponse>* writer);
   uint64_t GenerateUpstreamChange();
   // Queues `ops` as one pass-through "update" event sampled at `now`.
-  uint64_t QueueOpsLocked(const std::vector<Op>& ops, const std::string& now)
+  uint64_t QueueOpsLocked(const std::vector<processor::PassthroughOp>& ops,
+                          const std::string& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // GetAll with accept_image, outside upstream mode: the model's graph as
   // snapshot-codec chunks.

@@ -12,11 +12,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "collector/collector_service.h"
-#include "collector/passthrough.h"
 #include "common/grpc_util.h"
 #include "common/testing/process.h"
 #include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "nlohmann/json.hpp"
 
@@ -149,7 +149,7 @@ class Receiver final : public v1::Graph::Service {
         }
         mark = ev.source_seq();
       }
-      auto ops = DecodePassthrough(ev.fields());
+      auto ops = processor::DecodePassthrough(ev.fields());
       if (!ops.ok()) return ToGrpcStatus(ops.status());
       if (auto s = model_.Apply(*ops); !s.ok()) return ToGrpcStatus(s);
       ++applied;
@@ -201,7 +201,7 @@ TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   while (reader->Read(&resp)) {
     ++batches;
     for (const auto& ev : resp.events()) {
-      auto ops = DecodePassthrough(ev.fields());
+      auto ops = processor::DecodePassthrough(ev.fields());
       ASSERT_TRUE(ops.ok()) << ops.status();
       ASSERT_TRUE(rebuilt.Apply(*ops).ok());
     }
@@ -222,8 +222,9 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   {  // the receiver starts from the same state
     grpc::ServerContext sctx;
     v1::PushEventsRequest seed;
-    EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
-                      seed.add_events()->mutable_fields());
+    processor::EncodePassthrough(model->FullState(), "init_snapshot",
+                                 "2026-11-30T00:00:00Z",
+                                 seed.add_events()->mutable_fields());
     v1::PushEventsResponse sresp;
     ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
   }
@@ -315,8 +316,9 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   {
     grpc::ServerContext sctx;
     v1::PushEventsRequest seed;
-    EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
-                      seed.add_events()->mutable_fields());
+    processor::EncodePassthrough(model->FullState(), "init_snapshot",
+                                 "2026-11-30T00:00:00Z",
+                                 seed.add_events()->mutable_fields());
     v1::PushEventsResponse sresp;
     ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
   }
@@ -610,25 +612,6 @@ TEST(CollectorTest, BadTopologyFileNamesTheLine) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("line 2"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("props"));
   testing::RemoveTree(*dir);
-}
-
-TEST(PassthroughTest, RejectsMalformedOps) {
-  v1::MapValue fields;
-  EXPECT_THAT(DecodePassthrough(fields).status().message(), HasSubstr("\"ops\""));
-  std::vector<Op> ops(1);
-  ops[0].kind = Op::kSetVertex;
-  ops[0].id = "v";
-  EncodePassthrough(ops, "update", "2026-01-01T00:00:00Z", &fields);
-  auto back = DecodePassthrough(fields);
-  ASSERT_TRUE(back.ok()) << back.status();
-  ASSERT_EQ(back->size(), 1u);
-  EXPECT_EQ((*back)[0].id, "v");
-  // Break the op name.
-  auto* op_map = fields.mutable_entries(3)->mutable_value()->mutable_list_value()
-                     ->mutable_values(0)->mutable_map_value();
-  op_map->mutable_entries(0)->mutable_value()->set_string_value("explode");
-  EXPECT_THAT(DecodePassthrough(fields).status().message(),
-              HasSubstr("ops[0] has unknown op \"explode\""));
 }
 
 }  // namespace

@@ -131,20 +131,20 @@ Properties Model::ResourceProps(const std::string& id, const std::string& type,
   return p;
 }
 
-void Model::AddVertexOp(std::vector<Op>* ops, const std::string& id,
-                        Properties props) {
-  Op op;
-  op.kind = Op::kSetVertex;
+void Model::AddVertexOp(std::vector<processor::PassthroughOp>* ops,
+                        const std::string& id, Properties props) {
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kSetVertex;
   op.id = id;
   op.props = std::move(props);
   ops->push_back(std::move(op));
 }
 
-void Model::AddEdgeOp(std::vector<Op>* ops, const std::string& s,
-                      const std::string& t, const std::string& label,
-                      const std::string& now) {
-  Op op;
-  op.kind = Op::kSetEdge;
+void Model::AddEdgeOp(std::vector<processor::PassthroughOp>* ops,
+                      const std::string& s, const std::string& t,
+                      const std::string& label, const std::string& now) {
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kSetEdge;
   op.source = s;
   op.target = t;
   op.label = label;
@@ -154,12 +154,13 @@ void Model::AddEdgeOp(std::vector<Op>* ops, const std::string& s,
   ops->push_back(std::move(op));
 }
 
-void Model::RemoveVertexOps(std::vector<Op>* ops, const std::string& id) {
+void Model::RemoveVertexOps(std::vector<processor::PassthroughOp>* ops,
+                            const std::string& id) {
   graph::Slot v = graph_.FindVertex(id);
   if (v == graph::kNoSlot) return;
   auto add_edge_removal = [&](graph::Slot e) {
-    Op op;
-    op.kind = Op::kRemoveEdge;
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kRemoveEdge;
     op.source = std::string(graph_.VertexId(graph_.EdgeSource(e)));
     op.target = std::string(graph_.VertexId(graph_.EdgeTarget(e)));
     op.label = std::string(graph_.EdgeLabel(e));
@@ -169,8 +170,8 @@ void Model::RemoveVertexOps(std::vector<Op>* ops, const std::string& id) {
   for (graph::Slot e : graph_.InEdges(v)) {
     if (graph_.EdgeSource(e) != v) add_edge_removal(e);
   }
-  Op op;
-  op.kind = Op::kRemoveVertex;
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kRemoveVertex;
   op.id = id;
   ops->push_back(std::move(op));
 }
@@ -178,7 +179,7 @@ void Model::RemoveVertexOps(std::vector<Op>* ops, const std::string& id) {
 void Model::BuildSynthetic(const SyntheticOptions& o) {
   graph_ = graph::Graph();
   const std::string now = "2026-11-30T00:00:00Z";
-  std::vector<Op> ops;
+  std::vector<processor::PassthroughOp> ops;
   std::string cluster = NewId();
   AddVertexOp(&ops, cluster,
               ResourceProps(cluster, "openstack.cluster", "OpenStack Cluster",
@@ -247,10 +248,10 @@ void Model::BuildSynthetic(const SyntheticOptions& o) {
   Reindex();
 }
 
-absl::Status Model::Apply(const std::vector<Op>& ops) {
-  for (const Op& op : ops) {
+absl::Status Model::Apply(const std::vector<processor::PassthroughOp>& ops) {
+  for (const processor::PassthroughOp& op : ops) {
     switch (op.kind) {
-      case Op::kSetVertex: {
+      case processor::PassthroughOp::kSetVertex: {
         if (graph_.HasVertex(op.id)) {
           RETURN_IF_ERROR(graph_.ReplaceVertexProps(op.id, op.props));
         } else {
@@ -259,7 +260,7 @@ absl::Status Model::Apply(const std::vector<Op>& ops) {
         }
         break;
       }
-      case Op::kRemoveVertex: {
+      case processor::PassthroughOp::kRemoveVertex: {
         graph::Slot v = graph_.FindVertex(op.id);
         if (v != graph::kNoSlot) {
           Properties props = graph_.VertexProps(v);
@@ -268,14 +269,14 @@ absl::Status Model::Apply(const std::vector<Op>& ops) {
         }
         break;
       }
-      case Op::kSetEdge: {
+      case processor::PassthroughOp::kSetEdge: {
         if (graph_.FindEdge(op.source, op.target, op.label) != graph::kNoSlot) {
           RETURN_IF_ERROR(graph_.RemoveEdge(op.source, op.target, op.label));
         }
         RETURN_IF_ERROR(graph_.AddEdge(op.source, op.target, op.label, op.props));
         break;
       }
-      case Op::kRemoveEdge:
+      case processor::PassthroughOp::kRemoveEdge:
         if (graph_.FindEdge(op.source, op.target, op.label) != graph::kNoSlot) {
           RETURN_IF_ERROR(graph_.RemoveEdge(op.source, op.target, op.label));
         }
@@ -285,8 +286,9 @@ absl::Status Model::Apply(const std::vector<Op>& ops) {
   return absl::OkStatus();
 }
 
-std::vector<Op> Model::NextChange(const std::string& now) {
-  std::vector<Op> ops;
+std::vector<processor::PassthroughOp> Model::NextChange(
+    const std::string& now) {
+  std::vector<processor::PassthroughOp> ops;
   uint64_t dice = Rand(100);
   if (dice < 15 && !hosts_.empty()) {  // raise an alarm on a host or instance
     const IdSet& targets = (Rand(2) == 0 || instances_.empty()) ? hosts_ : instances_;
@@ -327,8 +329,8 @@ std::vector<Op> Model::NextChange(const std::string& now) {
     std::string to = hosts_.ids[Rand(hosts_.ids.size())];
     if (to == from) to = hosts_.ids[(hosts_.index[to] + 1) % hosts_.ids.size()];
     if (!from.empty()) {
-      Op op;
-      op.kind = Op::kRemoveEdge;
+      processor::PassthroughOp op;
+      op.kind = processor::PassthroughOp::kRemoveEdge;
       op.source = from;
       op.target = inst;
       op.label = "contains";
@@ -357,19 +359,20 @@ std::vector<Op> Model::NextChange(const std::string& now) {
   return ops;
 }
 
-absl::StatusOr<std::vector<Op>> Model::ApplyTailEvent(const nlohmann::json& event) {
+absl::StatusOr<std::vector<processor::PassthroughOp>> Model::ApplyTailEvent(
+    const nlohmann::json& event) {
   RETURN_IF_ERROR(workload::ApplyEvent(event, &graph_, nullptr));
   const nlohmann::json& p = event["payload"];
-  std::vector<Op> ops(1);
-  Op& op = ops[0];
+  std::vector<processor::PassthroughOp> ops(1);
+  processor::PassthroughOp& op = ops[0];
   if (event.value("is_vertex", true)) {
-    op.kind = Op::kSetVertex;
+    op.kind = processor::PassthroughOp::kSetVertex;
     op.id = p["vertex_id"].get<std::string>();
     graph::Slot v = graph_.FindVertex(op.id);
     op.props = graph_.VertexProps(v);
     Track(op.id, op.props, true);
   } else {
-    op.kind = Op::kSetEdge;
+    op.kind = processor::PassthroughOp::kSetEdge;
     op.source = p["source_id"].get<std::string>();
     op.target = p["target_id"].get<std::string>();
     op.label = p["relationship_type"].get<std::string>();
@@ -378,19 +381,19 @@ absl::StatusOr<std::vector<Op>> Model::ApplyTailEvent(const nlohmann::json& even
   return ops;
 }
 
-std::vector<Op> Model::FullState() const {
-  std::vector<Op> ops;
+std::vector<processor::PassthroughOp> Model::FullState() const {
+  std::vector<processor::PassthroughOp> ops;
   ops.reserve(graph_.vertex_count() + graph_.edge_count());
   for (graph::Slot v : graph_.VerticesById()) {
-    Op op;
-    op.kind = Op::kSetVertex;
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kSetVertex;
     op.id = std::string(graph_.VertexId(v));
     op.props = graph_.VertexProps(v);
     ops.push_back(std::move(op));
   }
   for (graph::Slot e : graph_.EdgesByKey()) {
-    Op op;
-    op.kind = Op::kSetEdge;
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kSetEdge;
     op.source = std::string(graph_.VertexId(graph_.EdgeSource(e)));
     op.target = std::string(graph_.VertexId(graph_.EdgeTarget(e)));
     op.label = std::string(graph_.EdgeLabel(e));

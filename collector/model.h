@@ -5,9 +5,10 @@
 // FORMAT.md): loaded from a topology file, or built by the synthetic cloud
 // generator. The change generator mutates it (state flips, alarms raised and
 // cleared, instances created, migrated and deleted) deterministically from a
-// seed. Every change is a list of Ops, sent to the graph as one pass-through
-// event (collector/passthrough.h), so the graph the pair ends with is
-// exactly this model once every event is acked: tests compare digests.
+// seed. Every change is a list of pass-through ops, sent to the graph as one
+// pass-through event (graph_service/processor/passthrough_event.h), so the
+// graph the pair ends with is exactly this model once every event is acked:
+// tests compare digests.
 #ifndef VITRAGE_COLLECTOR_MODEL_H_
 #define VITRAGE_COLLECTOR_MODEL_H_
 
@@ -19,9 +20,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
-#include "collector/passthrough.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/processor/passthrough_event.h"
+#include "nlohmann/json.hpp"
 
 namespace vitrage::collector {
 
@@ -50,21 +51,22 @@ class Model {
 
   // Applies `ops` to the state (in order). Fails without partial effect
   // only for ops the generator never makes; callers treat errors as bugs.
-  absl::Status Apply(const std::vector<Op>& ops);
+  absl::Status Apply(const std::vector<processor::PassthroughOp>& ops);
 
   // Makes the next random change (deterministic in the seed and the
   // sequence of calls) and applies it. `now` is the sample time written
   // into changed elements.
-  std::vector<Op> NextChange(const std::string& now);
+  std::vector<processor::PassthroughOp> NextChange(const std::string& now);
 
   // Applies one event of a workload event tail (FORMAT.md: a vertex's new
   // properties merged in, null removing a key) and returns it as ops (the
   // element's full new properties), as a datasource would report it.
-  absl::StatusOr<std::vector<Op>> ApplyTailEvent(const nlohmann::json& event);
+  absl::StatusOr<std::vector<processor::PassthroughOp>> ApplyTailEvent(
+      const nlohmann::json& event);
 
   // The ops that build the current state from nothing: every vertex, then
   // every edge, each in key order.
-  std::vector<Op> FullState() const;
+  std::vector<processor::PassthroughOp> FullState() const;
 
   const graph::Graph& graph() const { return graph_; }
 
@@ -81,11 +83,13 @@ class Model {
   uint64_t Rand(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
   void Reindex();
   void Track(const std::string& id, const graph::Properties& p, bool add);
-  void AddVertexOp(std::vector<Op>* ops, const std::string& id,
-                   graph::Properties props);
-  void AddEdgeOp(std::vector<Op>* ops, const std::string& s, const std::string& t,
+  void AddVertexOp(std::vector<processor::PassthroughOp>* ops,
+                   const std::string& id, graph::Properties props);
+  void AddEdgeOp(std::vector<processor::PassthroughOp>* ops,
+                 const std::string& s, const std::string& t,
                  const std::string& label, const std::string& now);
-  void RemoveVertexOps(std::vector<Op>* ops, const std::string& id);
+  void RemoveVertexOps(std::vector<processor::PassthroughOp>* ops,
+                       const std::string& id);
   graph::Properties ResourceProps(const std::string& id, const std::string& type,
                                   const std::string& name, const std::string& state,
                                   const std::string& now) const;

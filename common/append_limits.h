@@ -1,5 +1,5 @@
 // What the persistor accepts in one Append message, announced in the
-// initial metadata of every Append stream (persistor_service.cc, Append)
+// initial metadata of every Append stream (persistor_service/server/append_stream.h)
 // before it reads a batch; the graph's journal client caps its batches to
 // them. So a persistor configured with a smaller [limits]
 // max_records_per_append than the graph's batch size is obeyed instead of

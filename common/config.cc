@@ -279,7 +279,7 @@ const std::vector<KeySpec>& Keys() {
          return absl::OkStatus();
        }},
       // 10: the persistor's own 4, 4 for writes, at least 2 for reads
-      // (persistor_service.h kMinDbConnections).
+      // (persistor_service/server/options.h kMinDbConnections).
       {"persistor", "max_db_connections",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.persistor.max_db_connections, ParseInt(o, 10, 10'000));

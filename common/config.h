@@ -119,9 +119,10 @@ struct Config {
     std::string source = "collector:default";
     std::string topology_file;  // workload JSONL (.zst ok) or static YAML
     int synthetic_hosts = 0;    // >0: synthetic cloud of that many hosts
-    // Event shapes of the synthetic cloud: "workload" (pass-through
-    // events, collector/passthrough.h) or "openstack" (upstream's nova,
-    // neutron, cinder and zabbix driver events, collector/openstack_cloud.h).
+    // Event shapes of the synthetic cloud: "workload" (pass-through events,
+    // graph_service/processor/passthrough_event.h) or "openstack" (upstream's
+    // nova, neutron, cinder and zabbix driver events,
+    // collector/openstack_cloud.h).
     std::string synthetic_format = "workload";
     uint64_t seed = 1;
     double change_rate = 0;     // change events per second; 0: none

@@ -8,7 +8,7 @@
 // with INVALID_ARGUMENT whose message names the [limits] key, the value
 // found and the limit: retrying the same request cannot succeed.
 // Persistor/Append checks max_records_per_append itself
-// (persistor_service/server/persistor_service.cc).
+// (persistor_service/server/append_stream.cc).
 #ifndef VITRAGE_COMMON_INPUT_LIMITS_H_
 #define VITRAGE_COMMON_INPUT_LIMITS_H_
 

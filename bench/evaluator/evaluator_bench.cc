@@ -28,9 +28,8 @@
 //     the index fills lazily.
 // Prints a table and appends to bench/results/evaluator.tsv (date, git
 // commit, metric, value, unit, target).
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -45,10 +44,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collector/model.h"
-#include "collector/passthrough.h"
 #include "graph_service/evaluator/evaluator.h"
 #include "graph_service/evaluator/template.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/processor.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "graph_service/workload/workload.h"
@@ -229,9 +228,11 @@ ev::TemplateSet LoadTemplates(const std::string& dir) {
 // A generated change as the collector pushes it (a passthrough event),
 // through `proc`.
 void ProcessChange(vitrage::processor::Processor& proc,
-                   const std::vector<vitrage::collector::Op>& ops, v1::GraphDelta* delta) {
+                   const std::vector<vitrage::processor::PassthroughOp>& ops,
+                   v1::GraphDelta* delta) {
   v1::MapValue fields;
-  vitrage::collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
+  vitrage::processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z",
+                                        &fields);
   Check(proc.Process(vitrage::processor::EventFromMapValue(fields), delta), "process");
 }
 
@@ -297,9 +298,8 @@ int main(int argc, char** argv) {
     if (recording) tail.push_back({*delta, true, kind});
     return s;
   };
-  auto push = [&](const std::vector<vitrage::collector::Op>& ops, v1::GraphDelta* delta) {
-    ProcessChange(proc, ops, delta);
-  };
+  auto push = [&](const std::vector<vitrage::processor::PassthroughOp>& ops,
+                  v1::GraphDelta* delta) { ProcessChange(proc, ops, delta); };
 
   // Warm the graph with generated changes first (alarm-N alarms appear),
   // without evaluation: the fresh start then has work to do.
@@ -332,7 +332,8 @@ int main(int argc, char** argv) {
       Check(enc.status(), "encode");
       recording = true;
     }
-    std::vector<vitrage::collector::Op> ops = model.NextChange("2024-01-01 00:00:00.000000+00:00");
+    std::vector<vitrage::processor::PassthroughOp> ops =
+        model.NextChange("2024-01-01 00:00:00.000000+00:00");
     v1::GraphDelta d;
     double a = CpuMs();
     push(ops, &d);
@@ -350,7 +351,8 @@ int main(int argc, char** argv) {
   // them): a few more events, evaluated, until one has.
   int extra_events = 0;
   while (!tail.empty() && !tail.back().evaluator) {
-    std::vector<vitrage::collector::Op> ops = model.NextChange("2024-01-01 00:00:00.000000+00:00");
+    std::vector<vitrage::processor::PassthroughOp> ops =
+        model.NextChange("2024-01-01 00:00:00.000000+00:00");
     v1::GraphDelta d;
     push(ops, &d);
     tail.push_back({d, false, ""});

@@ -32,10 +32,10 @@
 //   events_100k_10000 applied to graph_100k through the processor, as
 //   vitrage-graph receives them from `vitrage-collector --tail`: each tail
 //   event becomes the pass-through event the collector sends (one
-//   set_vertex op with the vertex's full new properties, built with the
-//   collector's own EncodePassthrough, action "update"). Timed, per
-//   PushEvents request, what vitrage-graph does with each event on its
-//   apply path, with the service's own ProcessorHandler: Validate of every
+//   set_vertex op with the vertex's full new properties, built with
+//   processor::EncodePassthrough as the collector does, action "update").
+//   Timed, per PushEvents request, what vitrage-graph does with each
+//   event on its apply path, with the service's own ProcessorHandler: Validate of every
 //   event of the request (Engine::ApplyPush checks the whole request
 //   first), then per event the vertex lookahead (ProcessorHandler::
 //   Lookahead) and Handle (conversion of the v1::Event body, the
@@ -79,16 +79,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "collector/passthrough.h"
+#include "common/reusable_arena.h"
+#include "google/protobuf/arena.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/processor.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/processor_handler.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "graph_service/workload/workload.h"
-#include "common/reusable_arena.h"
-#include "google/protobuf/arena.h"
 #include "nlohmann/json.hpp"
 #include "vitrage/v1/journal.pb.h"
 #include "vitrage/v1/persistor.pb.h"
@@ -99,7 +99,6 @@ using vitrage::graph::Graph;
 namespace snapshot = vitrage::snapshot;
 namespace processor = vitrage::processor;
 namespace workload = vitrage::workload;
-namespace collector = vitrage::collector;
 namespace v1 = vitrage::v1;
 
 // CPU time of the calling thread (less sensitive to a loaded machine).
@@ -312,14 +311,14 @@ std::vector<std::string> MakeTailEvents(const std::string& path, const Graph& g)
     nlohmann::json j = nlohmann::json::parse(line);
     Check(workload::ApplyEvent(j, &scratch, nullptr), "tail event");
     // As collector::Model::ApplyTailEvent: the element's full new state.
-    std::vector<collector::Op> ops(1);
+    std::vector<processor::PassthroughOp> ops(1);
     const nlohmann::json& p = j["payload"];
     if (j.value("is_vertex", true)) {
-      ops[0].kind = collector::Op::kSetVertex;
+      ops[0].kind = processor::PassthroughOp::kSetVertex;
       ops[0].id = p["vertex_id"].get<std::string>();
       ops[0].props = scratch.VertexProps(scratch.FindVertex(ops[0].id));
     } else {
-      ops[0].kind = collector::Op::kSetEdge;
+      ops[0].kind = processor::PassthroughOp::kSetEdge;
       ops[0].source = p["source_id"].get<std::string>();
       ops[0].target = p["target_id"].get<std::string>();
       ops[0].label = p["relationship_type"].get<std::string>();
@@ -329,7 +328,8 @@ std::vector<std::string> MakeTailEvents(const std::string& path, const Graph& g)
     v1::Event ev;
     ev.set_source("bench");
     ev.set_source_seq(out.size() + 1);
-    collector::EncodePassthrough(ops, "update", "2024-05-01T10:00:00Z", ev.mutable_fields());
+    processor::EncodePassthrough(ops, "update", "2024-05-01T10:00:00Z",
+                                 ev.mutable_fields());
     out.push_back(ev.SerializeAsString());
   }
   Check((*reader)->status(), "tail read");

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "collector/passthrough.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/processor.h"
 
 namespace vitrage::evaluator {
@@ -186,17 +186,17 @@ Slot FindLiveEdge(const Graph& g, Slot s, Slot t, KeyId label) {
   return graph::kNoSlot;
 }
 
-collector::Op SetVertex(absl::string_view id, Properties props) {
-  collector::Op op;
-  op.kind = collector::Op::kSetVertex;
+processor::PassthroughOp SetVertex(absl::string_view id, Properties props) {
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kSetVertex;
   op.id = std::string(id);
   op.props = std::move(props);
   return op;
 }
-collector::Op SetEdge(absl::string_view s, absl::string_view t, absl::string_view l,
-                      Properties props) {
-  collector::Op op;
-  op.kind = collector::Op::kSetEdge;
+processor::PassthroughOp SetEdge(absl::string_view s, absl::string_view t,
+                                 absl::string_view l, Properties props) {
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kSetEdge;
   op.source = std::string(s);
   op.target = std::string(t);
   op.label = std::string(l);
@@ -1138,7 +1138,7 @@ absl::Status Evaluator::FullPass(const Graph& g, const ApplyFn& apply) {
 }
 
 bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std::string* kind) {
-  std::vector<collector::Op> ops;
+  std::vector<processor::PassthroughOp> ops;
   const Action* a = p.action;
   switch (p.kind) {
     case Pending::kAlarm: {
@@ -1150,8 +1150,8 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
         std::vector<std::string> refs = StrList(old.Find(kRefs));
         refs.erase(std::remove(refs.begin(), refs.end(), p.token), refs.end());
         if (refs.empty()) {
-          collector::Op op;
-          op.kind = collector::Op::kRemoveVertex;
+          processor::PassthroughOp op;
+          op.kind = processor::PassthroughOp::kRemoveVertex;
           op.id = p.b;
           ops.push_back(std::move(op));
           *kind = absl::StrCat("evaluator clear_alarm \"", old.GetString(graph::keys::kName),
@@ -1222,8 +1222,8 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
         std::vector<std::string> refs = StrList(g.EdgeProps(e).Find(kRefs));
         refs.erase(std::remove(refs.begin(), refs.end(), p.token), refs.end());
         if (refs.empty()) {
-          collector::Op op;
-          op.kind = collector::Op::kRemoveEdge;
+          processor::PassthroughOp op;
+          op.kind = processor::PassthroughOp::kRemoveEdge;
           op.source = p.a;
           op.target = p.b;
           op.label = kCausesLabel;
@@ -1314,7 +1314,8 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
   }
   if (ops.empty()) return false;
   ev->set_source(kEvaluatorSource);
-  collector::EncodePassthrough(ops, "update", kSampleDate, ev->mutable_fields());
+  processor::EncodePassthrough(ops, "update", kSampleDate,
+                               ev->mutable_fields());
   return true;
 }
 

@@ -4,13 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
-#include "collector/passthrough.h"
+#include "absl/strings/str_join.h"
 #include "graph_service/evaluator/condition.h"
 #include "graph_service/evaluator/queries.h"
 #include "graph_service/evaluator/template.h"
 #include "graph_service/graph/digest.h"
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/processor.h"
 
 namespace vitrage::evaluator {
@@ -56,9 +56,10 @@ class World {
   std::vector<Record>* log = nullptr;
 
   // A datasource event made of pass-through ops, then evaluation.
-  void Push(const std::vector<collector::Op>& ops) {
+  void Push(const std::vector<processor::PassthroughOp>& ops) {
     v1::MapValue fields;
-    collector::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
+    processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z",
+                                 &fields);
     v1::GraphDelta delta;
     ASSERT_TRUE(processor_.Process(processor::EventFromMapValue(fields), &delta).ok());
     if (log != nullptr) log->push_back({delta, false});
@@ -69,10 +70,11 @@ class World {
   }
   void FullPass() { ASSERT_TRUE(evaluator_->FullPass(graph_, apply_).ok()); }
 
-  static collector::Op Vertex(const std::string& id, const char* category, const char* type,
-                              const char* name) {
-    collector::Op op;
-    op.kind = collector::Op::kSetVertex;
+  static processor::PassthroughOp Vertex(const std::string& id,
+                                         const char* category, const char* type,
+                                         const char* name) {
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kSetVertex;
     op.id = id;
     op.props = Props({{"vitrage_id", Value::String(id)},
                       {"vitrage_category", S(category)},
@@ -81,24 +83,28 @@ class World {
                       {"vitrage_is_deleted", Value::Bool(false)}});
     return op;
   }
-  static collector::Op Edge(const std::string& s, const std::string& t, const char* label) {
-    collector::Op op;
-    op.kind = collector::Op::kSetEdge;
+  static processor::PassthroughOp Edge(const std::string& s,
+                                       const std::string& t,
+                                       const char* label) {
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kSetEdge;
     op.source = s;
     op.target = t;
     op.label = label;
     op.props = Props({{"relationship_type", S(label)}, {"vitrage_is_deleted", Value::Bool(false)}});
     return op;
   }
-  static collector::Op RemoveVertex(const std::string& id) {
-    collector::Op op;
-    op.kind = collector::Op::kRemoveVertex;
+  static processor::PassthroughOp RemoveVertex(const std::string& id) {
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kRemoveVertex;
     op.id = id;
     return op;
   }
-  static collector::Op RemoveEdge(const std::string& s, const std::string& t, const char* label) {
-    collector::Op op;
-    op.kind = collector::Op::kRemoveEdge;
+  static processor::PassthroughOp RemoveEdge(const std::string& s,
+                                             const std::string& t,
+                                             const char* label) {
+    processor::PassthroughOp op;
+    op.kind = processor::PassthroughOp::kRemoveEdge;
     op.source = s;
     op.target = t;
     op.label = label;
@@ -333,7 +339,7 @@ TEST(EvaluatorTest, AfterRecoverTheLazyIndexUndoesMatchesMadeBeforeIt) {
   EXPECT_EQ(restored.evaluator_->active_matches(), 0u);  // nothing built up front
   EXPECT_EQ(restored.evaluator_->covered_vertices(), 0);
 
-  auto both = [&](const std::vector<collector::Op>& ops) {
+  auto both = [&](const std::vector<processor::PassthroughOp>& ops) {
     live.Push(ops);
     restored.Push(ops);
     EXPECT_EQ(graph::Digest(restored.graph_), graph::Digest(live.graph_));

@@ -4,6 +4,7 @@
 #include "common/json_depth.h"
 #include "graph_service/graph/json_value.h"
 #include "graph_service/graph/proto_convert.h"
+#include "graph_service/processor/passthrough_event.h"
 
 namespace vitrage::processor {
 
@@ -20,16 +21,13 @@ Event EventFromMapValue(const v1::MapValue& fields) {
 }
 
 ProtoEvent ProtoEventFromMapValue(const v1::MapValue& fields) {
-  // The pass-through type string (processor/passthrough_transformer.h; not
-  // included here to keep the event free of transformers).
-  constexpr absl::string_view kPassthrough = "vitrage.passthrough";
   ProtoEvent out;
   const v1::Value* type = nullptr;
   for (const v1::Property& p : fields.entries()) {
     if (p.key() == "vitrage_entity_type") type = &p.value();
   }
   if (type == nullptr || type->kind_case() != v1::Value::kStringValue ||
-      type->string_value() != kPassthrough) {
+      type->string_value() != kPassthroughEntityType) {
     out.event = EventFromMapValue(fields);
     return out;
   }

@@ -1,17 +1,7 @@
 // The pass-through transformer: workload-shaped state (topology files, the
-// collector's synthetic cloud and its changes) applied as given. This is
-// the event shape collector/passthrough.h produces:
-//
-//   vitrage_entity_type        "vitrage.passthrough"
-//   vitrage_datasource_action  "init_snapshot" | "snapshot" | "update"
-//   vitrage_sample_date        "%Y-%m-%dT%H:%M:%SZ" (not written anywhere)
-//   ops                        list of maps, applied in order:
-//     {"op": "set_vertex", "id": ID, "props": {...}}     create, or replace
-//                                                        all properties
-//     {"op": "remove_vertex", "id": ID}                  and its edges
-//     {"op": "set_edge", "source": ID, "target": ID, "label": L,
-//      "props": {...}}                                   create or replace
-//     {"op": "remove_edge", "source": ID, "target": ID, "label": L}
+// collector's synthetic cloud and its changes, the evaluator's actions)
+// applied as given. The event and its ops are described in
+// passthrough_event.h.
 //
 // Removing something absent is a no-op, so a re-sent event is harmless. A
 // set_edge whose end does not exist fails the event (nothing applied).
@@ -20,11 +10,10 @@
 #ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_PASSTHROUGH_TRANSFORMER_H_
 #define VITRAGE_GRAPH_SERVICE_PROCESSOR_PASSTHROUGH_TRANSFORMER_H_
 
+#include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/transformer.h"
 
 namespace vitrage::processor {
-
-inline constexpr char kPassthroughEntityType[] = "vitrage.passthrough";
 
 class PassthroughTransformer : public Transformer {
  public:

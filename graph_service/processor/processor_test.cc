@@ -607,5 +607,29 @@ TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
   EXPECT_GT(proc.stats().dropped_stale, 0u);
 }
 
+TEST(PassthroughTest, DecodeRejectsMalformedOps) {
+  v1::MapValue fields;
+  EXPECT_NE(DecodePassthrough(fields).status().message().find("\"ops\""),
+            absl::string_view::npos);
+  std::vector<PassthroughOp> ops(1);
+  ops[0].kind = PassthroughOp::kSetVertex;
+  ops[0].id = "v";
+  EncodePassthrough(ops, "update", "2026-01-01T00:00:00Z", &fields);
+  auto back = DecodePassthrough(fields);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].id, "v");
+  // Break the op name.
+  auto* op_map = fields.mutable_entries(3)
+                     ->mutable_value()
+                     ->mutable_list_value()
+                     ->mutable_values(0)
+                     ->mutable_map_value();
+  op_map->mutable_entries(0)->mutable_value()->set_string_value("explode");
+  EXPECT_NE(DecodePassthrough(fields).status().message().find(
+                "ops[0] has unknown op \"explode\""),
+            absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace vitrage::processor

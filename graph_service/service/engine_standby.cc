@@ -30,7 +30,7 @@
 //   SnapshotHeader.from_standby and, as epoch, the epoch of record S (the
 //   writer that wrote it); the persistor accepts it from a non-writer only
 //   when that can move nothing forward or fence anyone (rules and
-//   reasoning in persistor_service.cc DoPutSnapshot). The standby uses the
+//   reasoning in persistor_service/server/snapshots.cc DoPut). The standby uses the
 //   active's fork snapshotter (forked_encode.h) and takes one when: it is
 //   current (caught up on a live stream), it applied a record since the
 //   newest stored snapshot (whose epoch it knows from the stream), and the

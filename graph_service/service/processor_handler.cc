@@ -3,9 +3,9 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
-#include "collector/passthrough.h"
 #include "absl/time/clock.h"
 #include "graph_service/processor/consistency.h"
+#include "graph_service/processor/passthrough_event.h"
 
 namespace vitrage::service {
 namespace {
@@ -70,8 +70,9 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
         "vitrage_datasource_action \"", action,
         "\" is not one of init_snapshot, snapshot, update"));
   }
-  if (type == collector::kPassthroughType && event.body_case() == v1::Event::kFields) {
-    return collector::ValidatePassthrough(event.fields());
+  if (type == processor::kPassthroughEntityType &&
+      event.body_case() == v1::Event::kFields) {
+    return processor::ValidatePassthrough(event.fields());
   }
   return absl::OkStatus();
 }
@@ -136,7 +137,7 @@ void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
   absl::string_view type = ev->GetString(processor::ekeys::kEntityType);
   *kind = absl::StrCat(type, " ", ev->GetString(processor::ekeys::kDatasourceAction));
   if (in_get_all_) {
-    if (type == collector::kPassthroughType) {
+    if (type == processor::kPassthroughEntityType) {
       NoteGetAll(event);
     } else {
       get_all_passthrough_only_ = false;

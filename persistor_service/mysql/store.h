@@ -153,7 +153,7 @@ class Store {
   // writer): `epoch` <= the current epoch, 1 <= seq <= durable_seq, the log
   // record at `seq` is stored with `epoch`, and `seq` is above every
   // complete snapshot's. FAILED_PRECONDITION naming the failed check.
-  // (persistor_service.cc explains why these suffice.)
+  // (server/snapshots.cc, DoPut, explains why these suffice.)
   absl::Status CheckStandbySnapshot(uint64_t seq, uint64_t epoch);
   // One transaction: CheckStandbySnapshot for the snapshot's seq, all
   // chunks stored, marks it complete.

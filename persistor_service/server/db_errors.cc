@@ -15,4 +15,18 @@ absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) {
       " (call AcquireEpoch)"));
 }
 
+absl::Status NoteFailure(mysql::ConnectionPool* pool, absl::Status status) {
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    pool->ReportFailure(status);
+  }
+  return status;
+}
+
+absl::StatusOr<mysql::ConnectionPool::Lease> AcquireRead(mysql::ConnectionPool* pool) {
+  absl::StatusOr<mysql::ConnectionPool::Lease> lease =
+      pool->Acquire(mysql::ConnectionPool::Use::kRead);
+  if (!lease.ok()) return NoteFailure(pool, lease.status());
+  return lease;
+}
+
 }  // namespace vitrage::persistor

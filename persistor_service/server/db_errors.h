@@ -1,15 +1,18 @@
-// How the persistor answers two database outcomes, in one place for every
+// How the persistor answers database outcomes, in one place for every
 // handler and the log writer: a transaction the database aborted (deadlock,
 // lock wait timeout, Galera certification conflict: ABORTED) is retried
-// under one policy, and a write refused by the epoch fence gets one error.
+// under one policy, a write refused by the epoch fence gets one error, and a
+// lost database (UNAVAILABLE) seen by a handler marks it unreachable.
 #ifndef VITRAGE_PERSISTOR_SERVICE_SERVER_DB_ERRORS_H_
 #define VITRAGE_PERSISTOR_SERVICE_SERVER_DB_ERRORS_H_
 
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "persistor_service/mysql/pool.h"
 #include "persistor_service/mysql/store.h"
 
 namespace vitrage::persistor {
@@ -44,6 +47,15 @@ auto RetryAborted(F f) -> decltype(f()) {
 // the current writer_epoch row: "stale epoch 6: epoch 7 was acquired by
 // host:pid; ..." or "epoch 9 was never acquired: the current epoch is 7".
 absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row);
+
+// Returns `status`; an UNAVAILABLE one is first reported to `pool` (its
+// reachability drives health and the reconnect backoff).
+absl::Status NoteFailure(mysql::ConnectionPool* pool, absl::Status status);
+
+// A connection for a read (ReadLog, GetLatestSnapshot, GetStatus): waits
+// for one of the pool's read leases; RESOURCE_EXHAUSTED or UNAVAILABLE
+// (noted) when none comes.
+absl::StatusOr<mysql::ConnectionPool::Lease> AcquireRead(mysql::ConnectionPool* pool);
 
 }  // namespace vitrage::persistor
 

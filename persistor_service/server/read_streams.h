@@ -13,8 +13,8 @@
 // persistor logs the reason and the handler ends with DEADLINE_EXCEEDED.
 //
 // A handler holds no database connection or transaction while it writes
-// (persistor_service.cc reads a page, gives the connection back, then
-// writes), so stalled clients cost at most their slots and threads.
+// (log_reader.cc and snapshots.cc read a page, give the connection back,
+// then write), so stalled clients cost at most their slots and threads.
 #ifndef VITRAGE_PERSISTOR_SERVICE_SERVER_READ_STREAMS_H_
 #define VITRAGE_PERSISTOR_SERVICE_SERVER_READ_STREAMS_H_
 

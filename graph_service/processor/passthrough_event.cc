@@ -1,9 +1,9 @@
-#include "collector/passthrough.h"
+#include "graph_service/processor/passthrough_event.h"
 
 #include "absl/strings/str_cat.h"
 #include "graph_service/graph/proto_convert.h"
 
-namespace vitrage::collector {
+namespace vitrage::processor {
 namespace {
 
 void PutString(v1::MapValue* m, absl::string_view key, absl::string_view v) {
@@ -38,33 +38,36 @@ absl::StatusOr<std::string> GetString(const v1::MapValue& m, absl::string_view k
 
 }  // namespace
 
-void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
-                       absl::string_view sample_date, v1::MapValue* fields) {
-  PutString(fields, "vitrage_entity_type", kPassthroughType);
+void EncodePassthrough(const std::vector<PassthroughOp>& ops,
+                       absl::string_view action, absl::string_view sample_date,
+                       v1::MapValue* fields) {
+  PutString(fields, "vitrage_entity_type", kPassthroughEntityType);
   PutString(fields, "vitrage_datasource_action", action);
   PutString(fields, "vitrage_sample_date", sample_date);
   auto* e = fields->add_entries();
   e->set_key("ops");
   auto* list = e->mutable_value()->mutable_list_value();
-  for (const Op& op : ops) {
+  for (const PassthroughOp& op : ops) {
     auto* m = list->add_values()->mutable_map_value();
     switch (op.kind) {
-      case Op::kSetVertex:
+      case PassthroughOp::kSetVertex:
         PutString(m, "op", "set_vertex");
         PutString(m, "id", op.id);
         PutProps(m, op.props);
         break;
-      case Op::kRemoveVertex:
+      case PassthroughOp::kRemoveVertex:
         PutString(m, "op", "remove_vertex");
         PutString(m, "id", op.id);
         break;
-      case Op::kSetEdge:
-      case Op::kRemoveEdge:
-        PutString(m, "op", op.kind == Op::kSetEdge ? "set_edge" : "remove_edge");
+      case PassthroughOp::kSetEdge:
+      case PassthroughOp::kRemoveEdge:
+        PutString(
+            m, "op",
+            op.kind == PassthroughOp::kSetEdge ? "set_edge" : "remove_edge");
         PutString(m, "source", op.source);
         PutString(m, "target", op.target);
         PutString(m, "label", op.label);
-        if (op.kind == Op::kSetEdge) PutProps(m, op.props);
+        if (op.kind == PassthroughOp::kSetEdge) PutProps(m, op.props);
         break;
     }
   }
@@ -73,7 +76,8 @@ void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
 namespace {
 
 // Decodes (or, with out == nullptr, only checks) the ops of `fields`.
-absl::Status DecodeOps(const v1::MapValue& fields, std::vector<Op>* out_ops) {
+absl::Status DecodeOps(const v1::MapValue& fields,
+                       std::vector<PassthroughOp>* out_ops) {
   const v1::Value* ops = Get(fields, "ops");
   if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
     return absl::InvalidArgumentError(
@@ -89,14 +93,16 @@ absl::Status DecodeOps(const v1::MapValue& fields, std::vector<Op>* out_ops) {
     const v1::MapValue& m = v.map_value();
     auto kind = GetString(m, "op", i);
     if (!kind.ok()) return kind.status();
-    Op op;
+    PassthroughOp op;
     if (*kind == "set_vertex" || *kind == "remove_vertex") {
-      op.kind = *kind == "set_vertex" ? Op::kSetVertex : Op::kRemoveVertex;
+      op.kind = *kind == "set_vertex" ? PassthroughOp::kSetVertex
+                                      : PassthroughOp::kRemoveVertex;
       auto id = GetString(m, "id", i);
       if (!id.ok()) return id.status();
       op.id = *id;
     } else if (*kind == "set_edge" || *kind == "remove_edge") {
-      op.kind = *kind == "set_edge" ? Op::kSetEdge : Op::kRemoveEdge;
+      op.kind = *kind == "set_edge" ? PassthroughOp::kSetEdge
+                                    : PassthroughOp::kRemoveEdge;
       for (auto [key, dst] : {std::pair{"source", &op.source},
                               std::pair{"target", &op.target},
                               std::pair{"label", &op.label}}) {
@@ -108,7 +114,8 @@ absl::Status DecodeOps(const v1::MapValue& fields, std::vector<Op>* out_ops) {
       return absl::InvalidArgumentError(absl::StrCat(
           "passthrough event: ops[", i, "] has unknown op \"", *kind, "\""));
     }
-    if (op.kind == Op::kSetVertex || op.kind == Op::kSetEdge) {
+    if (op.kind == PassthroughOp::kSetVertex ||
+        op.kind == PassthroughOp::kSetEdge) {
       const v1::Value* p = Get(m, "props");
       if (p == nullptr || p->kind_case() != v1::Value::kMapValue) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -128,11 +135,12 @@ absl::Status ValidatePassthrough(const v1::MapValue& fields) {
   return DecodeOps(fields, nullptr);
 }
 
-absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields) {
-  std::vector<Op> out;
+absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(
+    const v1::MapValue& fields) {
+  std::vector<PassthroughOp> out;
   absl::Status s = DecodeOps(fields, &out);
   if (!s.ok()) return s;
   return out;
 }
 
-}  // namespace vitrage::collector
+}  // namespace vitrage::processor

@@ -1,5 +1,7 @@
-// The pass-through event: how the collector sends workload-shaped state
-// (topology files, the synthetic cloud, its changes) to the graph.
+// The pass-through event: how workload-shaped state (the collector's
+// topology files, synthetic cloud and changes; the evaluator's own actions)
+// reaches the processor, which applies it as given (PassthroughTransformer,
+// passthrough_transformer.h).
 //
 // An event's fields (v1::Event.fields):
 //   vitrage_entity_type        "vitrage.passthrough"
@@ -13,8 +15,8 @@
 //      "props": {...}}                                     create or replace
 //     {"op": "remove_edge", "source": ID, "target": ID, "label": L}
 // Removing something absent is a no-op (a re-sent event is harmless).
-#ifndef VITRAGE_COLLECTOR_PASSTHROUGH_H_
-#define VITRAGE_COLLECTOR_PASSTHROUGH_H_
+#ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_PASSTHROUGH_EVENT_H_
+#define VITRAGE_GRAPH_SERVICE_PROCESSOR_PASSTHROUGH_EVENT_H_
 
 #include <string>
 #include <vector>
@@ -23,10 +25,10 @@
 #include "graph_service/graph/value.h"
 #include "vitrage/v1/graph.pb.h"
 
-namespace vitrage::collector {
+namespace vitrage::processor {
 
 // One change to the state.
-struct Op {
+struct PassthroughOp {
   enum Kind { kSetVertex, kRemoveVertex, kSetEdge, kRemoveEdge };
   Kind kind = kSetVertex;
   std::string id;                      // vertex ops
@@ -34,20 +36,22 @@ struct Op {
   graph::Properties props;             // set ops: the full new properties
 };
 
-
-inline constexpr char kPassthroughType[] = "vitrage.passthrough";
+// The event's vitrage_entity_type.
+inline constexpr char kPassthroughEntityType[] = "vitrage.passthrough";
 
 // Builds the event body for `ops`.
-void EncodePassthrough(const std::vector<Op>& ops, absl::string_view action,
-                       absl::string_view sample_date, v1::MapValue* fields);
+void EncodePassthrough(const std::vector<PassthroughOp>& ops,
+                       absl::string_view action, absl::string_view sample_date,
+                       v1::MapValue* fields);
 
 // Checks the shape of the ops (as DecodePassthrough, with the same
 // messages) without converting their properties.
 absl::Status ValidatePassthrough(const v1::MapValue& fields);
 
 // Reads the ops back (INVALID_ARGUMENT naming the op index and field).
-absl::StatusOr<std::vector<Op>> DecodePassthrough(const v1::MapValue& fields);
+absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(
+    const v1::MapValue& fields);
 
-}  // namespace vitrage::collector
+}  // namespace vitrage::processor
 
-#endif  // VITRAGE_COLLECTOR_PASSTHROUGH_H_
+#endif  // VITRAGE_GRAPH_SERVICE_PROCESSOR_PASSTHROUGH_EVENT_H_
