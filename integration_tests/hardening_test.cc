@@ -275,5 +275,51 @@ TEST(HardeningTest, EventsTheGraphRefusesAreDeadLetteredNotResentForever) {
   EXPECT_THAT(stack.LogTail("collector", 1 << 20), HasSubstr("dead-letter"));
 }
 
+// A request whose new property keys would take the graph's key table past
+// [limits] max_distinct_keys is refused whole (keys are never freed: before
+// the limit, enough fresh keys aborted the process at a CHECK and the
+// never-acked event crash-looped every successor). A request within the
+// limit still goes through.
+TEST(HardeningTest, FreshPropertyKeysPastTheLimitAreRefusedWhole) {
+  StackOptions o;
+  o.conf.push_back({"limits", "max_distinct_keys = 1000"});
+  Stack stack(o);
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  auto before = stack.GraphStatus(true);
+  ASSERT_TRUE(before.ok());
+  auto push = [&](uint64_t seq, int first_key, int keys) {
+    v1::PushEventsRequest req;
+    for (int e = 0; e < 2; ++e) {
+      std::string props;
+      for (int k = 0; k < keys / 2; ++k) {
+        absl::StrAppend(&props, k ? ", " : "", "\"fresh-key-", first_key + e * keys / 2 + k,
+                        "\": 1");
+      }
+      v1::Event* ev = req.add_events();
+      ev->set_source("key-test");
+      ev->set_source_seq(seq + e);
+      ev->set_json(absl::StrCat(
+          R"({"vitrage_entity_type": "vitrage.passthrough", "vitrage_datasource_action": )",
+          R"("update", "vitrage_sample_date": "2026-12-06T10:00:00Z", "ops": [{"op": )",
+          R"("set_vertex", "id": "key-test-)", seq + e, R"(", "props": {)", props, "}}]}"));
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::PushEventsResponse resp;
+    return stack.GraphStub()->PushEvents(&ctx, req, &resp);
+  };
+  grpc::Status refused = push(1, 0, 1600);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("max_distinct_keys"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("nothing in this request was applied"));
+  auto after = stack.GraphStatus(true);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->applied_seq(), before->applied_seq());
+  EXPECT_EQ(after->digest(), before->digest());
+  EXPECT_EQ(after->role(), v1::ACTIVE);
+  grpc::Status ok = push(3, 5000, 100);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
 }  // namespace
 }  // namespace vitrage::testing

@@ -521,7 +521,10 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     // New property keys stay for the life of the process: check the
     // request's against [limits] max_distinct_keys before applying any of
     // it. Under intake_mu_, so no other request adds keys meanwhile.
-    {
+    // Each key costs at least 2 bytes of the encoded request (tag and
+    // length; 3 in a JSON body), so a request whose size cannot reach the
+    // limit needs no walk (the walk parses JSON bodies a second time).
+    if (graph::KeyCount() + req.ByteSizeLong() / 2 > options_.max_distinct_keys) {
       graph::KeyBudget keys(options_.max_distinct_keys);
       for (int i = 0; i < req.events_size(); ++i) {
         const v1::Event& ev = req.events(i);
