@@ -424,6 +424,9 @@ absl::Status BenchThroughput(uint64_t events) {
 
 int main(int argc, char** argv) {
   using namespace vitrage::testing;
+  // Started by hand: this build's binaries and workloads.
+  setenv("VITRAGE_SOURCE_DIR", VITRAGE_BENCH_SOURCE_DIR, /*overwrite=*/0);
+  setenv("VITRAGE_BINARY_DIR", VITRAGE_BENCH_BINARY_DIR, /*overwrite=*/0);
   std::vector<std::string> sizes = {"10k", "100k"};
   uint64_t events = 400000;
   bool throughput = true;

@@ -22,6 +22,7 @@
 // and its forked encoders'), first alone, then with a hot standby that
 // takes them (the active skips its own); the metric column is ms of CPU
 // per second.
+#include <cstdlib>
 #include <signal.h>
 #include <unistd.h>
 
@@ -258,6 +259,9 @@ absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
 
 int main(int argc, char** argv) {
   using namespace vitrage::testing;
+  // Started by hand: this build's binaries and workloads.
+  setenv("VITRAGE_SOURCE_DIR", VITRAGE_BENCH_SOURCE_DIR, /*overwrite=*/0);
+  setenv("VITRAGE_BINARY_DIR", VITRAGE_BENCH_BINARY_DIR, /*overwrite=*/0);
   std::vector<std::string> sizes = {"10k", "100k"};
   int rounds = 3;
   int snapshot_window = 0;
