@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -49,6 +48,14 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     persistor_channel_->GetState(/*try_to_connect=*/true);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
   }
+  SnapshotterOptions snap;
+  snap.interval = options_.snapshot_interval;
+  snap.compute_digest = options_.snapshot_digest;
+  snapshotter_ = std::make_unique<Snapshotter>(
+      snap, persistor_.get(),
+      [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
+             double* stall_ms) { return ForkSnapshotEncoder(from_standby, eo, info, stall_ms); },
+      [this](const absl::Status& s) { Fatal(s); }, [this] { return SkipPeriodicSnapshot(); });
   collector_ = v1::Collector::NewStub(
       MakeChannel(options_.collector_address, ServerRole::kCollector, 64 << 20));
 }
@@ -58,9 +65,6 @@ struct Engine::Metrics {
   prometheus::Counter* duplicates;
   prometheus::Counter* rejected;
   prometheus::Histogram* ack_latency;
-  prometheus::Histogram* snapshot_duration;
-  prometheus::Counter* snapshot_failures;
-  prometheus::Gauge* snapshot_bytes;
 };
 
 Engine::~Engine() { Shutdown(); }
@@ -77,12 +81,7 @@ void Engine::ExportMetrics() {
   mm->ack_latency = &m::Histogram("vitrage_graph_push_durable_wait_seconds",
                                   "Time PushEvents waited for its records to be durable",
                                   m::LatencyBuckets());
-  mm->snapshot_duration = &m::Histogram("vitrage_graph_snapshot_duration_seconds",
-                                        "Encode + store time of a snapshot",
-                                        {0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60});
-  mm->snapshot_failures = &m::Counter("vitrage_graph_snapshot_failures_total",
-                                      "Snapshots that were not stored");
-  mm->snapshot_bytes = &m::Gauge("vitrage_graph_snapshot_bytes", "Size of the last snapshot");
+  snapshotter_->ExportMetrics();
   auto& applied_seq = m::Gauge("vitrage_graph_applied_seq", "Highest journal seq applied");
   auto& durable_seq = m::Gauge("vitrage_graph_durable_seq", "Highest journal seq durable");
   auto& lag = m::Gauge("vitrage_graph_durable_lag_records",
@@ -191,14 +190,11 @@ void Engine::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  {
-    absl::MutexLock l(&snap_mu_);
-    snap_stop_ = true;
-  }
+  snapshotter_->Stop();
   StopFollower();
   // Recover() publishes journal_ and snapshotter_ under status_mu_ only
   // while shutdown_ is false, so both are stable from here on.
-  if (snapshotter_.joinable()) snapshotter_.join();
+  snapshotter_->Join();
   if (consistency_.joinable()) consistency_.join();
   if (watchdog_.joinable()) watchdog_.join();
   if (journal_) journal_->Shutdown();
@@ -694,15 +690,7 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_buffered_records(journal->buffered_records());
     st.set_buffered_bytes(journal->buffered_bytes());
   }
-  {
-    absl::MutexLock l(&snap_mu_);
-    st.set_last_snapshot_seq(last_snapshot_seq_);
-    st.set_last_snapshot_age_seconds(
-        last_snapshot_time_ == absl::InfinitePast()
-            ? -1
-            : absl::ToDoubleSeconds(absl::Now() - last_snapshot_time_));
-    st.set_last_snapshot_error(last_snapshot_error_);
-  }
+  snapshotter_->FillStatus(&st);
   FillStandbyStatus(&st);
   return st;
 }
@@ -710,16 +698,11 @@ v1::GraphStatus Engine::Status(bool with_digest) {
 // ------------------------------------------------------------- snapshots
 
 absl::Status Engine::StartSnapshotter() {
-  {
-    absl::MutexLock l(&snap_mu_);
-    last_snapshot_time_ = absl::Now();  // the interval counts from start-up
-  }
-  // Shutdown() joins snapshotter_ once shutdown_ is set: start the thread
-  // only before that, under the same lock.
+  // Shutdown() stops the snapshotter once shutdown_ is set: start its
+  // thread only before that, under the same lock.
   absl::MutexLock l(&status_mu_);
   if (shutdown_) return absl::CancelledError("shut down during recovery");
-  snapshotter_ = std::thread([this] { RunSnapshotter(); });
-  return absl::OkStatus();
+  return snapshotter_->Start(journal_.get());
 }
 
 absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
@@ -730,56 +713,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
     absl::MutexLock l(&status_mu_);
     return NotServingLocked();
   }
-  // A snapshot started after this point covers everything applied so far.
-  absl::MutexLock l(&snap_mu_);
-  uint64_t ticket = ++snap_requested_;
-  auto done = [&] {
-    snap_mu_.AssertHeld();
-    return snap_done_ >= ticket || snap_stop_;
-  };
-  if (!snap_mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(300))) {
-    return absl::DeadlineExceededError("snapshot did not finish within 300 s");
-  }
-  if (snap_stop_ && snap_done_ < ticket) return absl::CancelledError("shutting down");
-  return snap_result_;
-}
-
-void Engine::RunSnapshotter() {
-  while (true) {
-    uint64_t ticket = 0;
-    bool periodic = false;
-    {
-      absl::MutexLock l(&snap_mu_);
-      auto wake = [this] {
-        snap_mu_.AssertHeld();
-        return snap_stop_ || snap_requested_ > snap_done_;
-      };
-      snap_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
-      if (snap_stop_) return;
-      bool timer = absl::Now() - last_snapshot_time_ >= options_.snapshot_interval;
-      if (snap_requested_ == snap_done_ && !timer) continue;
-      ticket = snap_requested_;
-      periodic = snap_requested_ == snap_done_;
-    }
-    // A hot standby may have stored a recent one (engine_standby.cc).
-    if (periodic && SkipPeriodicSnapshot()) continue;
-    auto result = SnapshotByFork(/*from_standby=*/false);
-    absl::MutexLock l(&snap_mu_);
-    snap_result_ = result;
-    snap_done_ = ticket;
-    last_snapshot_time_ = absl::Now();
-    if (result.ok()) {
-      last_snapshot_seq_ = result->seq();
-      last_snapshot_error_.clear();
-      if (metrics_) {
-        metrics_->snapshot_duration->Observe(result->total_ms() / 1000.0);
-        metrics_->snapshot_bytes->Set(result->stored_bytes());
-      }
-    } else {
-      if (metrics_) metrics_->snapshot_failures->Increment();
-      last_snapshot_error_ = std::string(result.status().message());
-    }
-  }
+  return snapshotter_->Request();
 }
 
 snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
@@ -798,134 +732,34 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   return sections;
 }
 
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standby) {
-  const absl::Time t0 = absl::Now();
-  const char* const what = from_standby ? "standby snapshot" : "snapshot";
-  snapshot::SnapshotInfo info;
-  // The active's snapshots name its own epoch; a standby's names the epoch
-  // of the record it ends at (read with the seq, under mu_, below).
-  if (!from_standby) info.epoch = journal_->epoch();
-  snapshot::EncodeOptions eo;
-  eo.compute_digest = options_.snapshot_digest;
-  eo.parallel = false;  // the child must not start threads
-  std::optional<absl::StatusOr<ForkedEncode>> forked;
-  double stall_ms;
-  {
-    // Intake (or the standby's follower) waits only for the fork itself
-    // (the page-table copy); the child encodes the graph exactly as it is
-    // at this seq.
-    absl::MutexLock l(&mu_);
-    const absl::Time locked = absl::Now();
-    if (from_standby) {
-      if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
-        // Between the records of a get_all image the graph is not yet at
-        // applied_seq_ (engine_get_all.cc applies the image at its last one).
-        return absl::FailedPreconditionError(
-            "the standby's graph is not at a record it followed (or inside a get_all image)");
-      }
-      info.epoch = standby_record_epoch_;
-    }
-    info.seq = applied_seq_;
-    info.seq_time_unix_micros = last_record_time_;
-    info.created_unix_micros = absl::ToUnixMicros(locked);
-    forked.emplace(ForkedEncode::Start([this, &info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      // In the child: mu_ is held by this (copied) thread; nothing changes.
-      return snapshot::EncodeSnapshotToMemory(graph_, info, SnapshotSectionsLocked(), eo);
-    }));
-    stall_ms = Ms(absl::Now() - locked);
-  }
-  // The active logs its failures here; the standby snapshotter logs them
-  // (RunStandbySnapshots), and a promote or shutdown cancels it.
-  absl::StatusOr<ForkedEncode>& child = *forked;
-  if (!child.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
-                 << child.status() << "); the previous snapshot stays in force";
-    }
-    return child.status();
-  }
-  const uint64_t seq = info.seq;
-  VLOG(1) << what << " at seq " << seq << ": encoder process " << child->pid()
-          << " forked, processing paused " << stall_ms << " ms";
-  // The snapshot must not be ahead of the durable log (waits while the
-  // child encodes). A standby follows durable records only.
-  if (!from_standby) {
-    RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
-  }
-  auto encoded = child->Wait(absl::Seconds(600), [this, from_standby] {
-    if (from_standby) {
-      absl::MutexLock l(&standby_mu_);
-      return follow_stop_;
-    }
-    absl::MutexLock l(&snap_mu_);
-    return snap_stop_;
-  });
-  if (!encoded.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
-                 << "; the previous snapshot stays in force";
-    }
-    return encoded.status();
-  }
-  if (from_standby) encoded->header.set_from_standby(true);
-  const absl::Time t1 = absl::Now();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+absl::StatusOr<ForkedEncode> Engine::ForkSnapshotEncoder(bool from_standby,
+                                                         const snapshot::EncodeOptions& eo,
+                                                         snapshot::SnapshotInfo* info,
+                                                         double* stall_ms) {
+  // Intake (or the standby's follower) waits only for the fork itself
+  // (the page-table copy); the child encodes the graph exactly as it is
+  // at this seq.
+  absl::MutexLock l(&mu_);
+  const absl::Time locked = absl::Now();
   if (from_standby) {
-    // A promote must not wait for this call (StopFollower cancels it).
-    absl::MutexLock l(&standby_mu_);
-    if (follow_stop_) return absl::CancelledError("standby stopping");
-    standby_snap_ctx_ = &ctx;
-  } else {
-    // Right after a persistor restart the channel may still be
-    // reconnecting: wait for it within the deadline instead of failing at
-    // once.
-    ctx.set_wait_for_ready(true);
-  }
-  v1::PutSnapshotResponse resp;
-  grpc::Status st;
-  {
-    auto writer = persistor_->PutSnapshot(&ctx, &resp);
-    v1::PutSnapshotRequest req;
-    *req.mutable_header() = encoded->header;
-    bool ok = writer->Write(req);
-    for (auto& chunk : encoded->chunks) {
-      if (!ok) break;
-      req.Clear();
-      *req.mutable_chunk() = std::move(chunk);
-      ok = writer->Write(req);
+    if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
+      // Between the records of a get_all image the graph is not yet at
+      // applied_seq_ (engine_get_all.cc applies the image at its last one).
+      return absl::FailedPreconditionError(
+          "the standby's graph is not at a record it followed (or inside a get_all image)");
     }
-    if (ok) writer->WritesDone();
-    st = writer->Finish();
+    info->epoch = standby_record_epoch_;
   }
-  if (from_standby) {
-    absl::MutexLock l(&standby_mu_);
-    standby_snap_ctx_ = nullptr;
-    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
-  }
-  if (!st.ok()) {
-    absl::Status s = FromGrpcStatus(st);
-    if (from_standby) return s;
-    LOG(ERROR) << "snapshot at seq " << seq << " was not stored (" << st.error_message()
-               << "); the previous snapshot stays in force";
-    // Fenced: another graph took a newer epoch.
-    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) Fatal(s);
-    return s;
-  }
-  v1::TakeSnapshotResponse out;
-  out.set_snapshot_id(resp.snapshot_id());
-  out.set_seq(seq);
-  out.set_stored_bytes(resp.stored_bytes());
-  out.set_stall_ms(stall_ms);
-  out.set_total_ms(Ms(absl::Now() - t0));
-  LOG(INFO) << what << " " << resp.snapshot_id() << " stored: seq " << seq
-            << (from_standby ? absl::StrCat(" (records of epoch ", info.epoch, ")") : "") << ", "
-            << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
-            << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
-            << " chunks; " << (from_standby ? "following" : "processing") << " paused "
-            << stall_ms << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
-            << Ms(absl::Now() - t1) << " ms";
-  return out;
+  info->seq = applied_seq_;
+  info->seq_time_unix_micros = last_record_time_;
+  info->created_unix_micros = absl::ToUnixMicros(locked);
+  absl::StatusOr<ForkedEncode> child =
+      ForkedEncode::Start([this, info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        // In the child: mu_ is held by this (copied) thread; nothing changes.
+        return snapshot::EncodeSnapshotToMemory(graph_, *info, SnapshotSectionsLocked(), eo);
+      });
+  *stall_ms = Ms(absl::Now() - locked);
+  return child;
 }
 
 }  // namespace vitrage::service

@@ -1,5 +1,12 @@
 // The graph service's engine: recovery, intake, the journal, snapshots and
-// the read side, without gRPC server code (api/ wraps it).
+// the read side, without gRPC server code (graph_api.h wraps it).
+//
+// Where each part lives: engine.cc (the wiring, intake, the read side, the
+// watchdog and metrics), snapshotter.h (snapshots by fork and their store;
+// the engine gives it ForkSnapshotEncoder), engine_recovery.cc (start-up),
+// engine_standby.cc (hot standby), engine_get_all.cc (get_all, images and
+// reconcile), engine_evaluator.cc (the evaluator glue). mu_ orders them:
+// whatever reads or changes the graph, its seq or its marks holds it.
 //
 // Start-up (../shared/DESIGN.md section 6), each phase logged with its time
 // and reported in Status():
@@ -20,10 +27,11 @@
 // last record is durable. Events whose source_seq is at or below the
 // source's high-water mark are acked without being applied.
 //
-// Snapshots: a background thread forks a child process that encodes the
-// graph as it was at the fork (copy-on-write, forked_encode.h) and stores
-// its output once the snapshot's seq is durable; processing waits only for
-// the fork itself.
+// Snapshots (snapshotter.h): a background thread forks a child process
+// that encodes the graph as it was at the fork (copy-on-write,
+// forked_encode.h) and stores its output once the snapshot's seq is
+// durable; processing waits only for the fork itself, under mu_
+// (ForkSnapshotEncoder).
 //
 // Hot standby (options.standby, engine_standby.cc): start-up loads the
 // newest snapshot WITHOUT AcquireEpoch (a standby never fences the active),
@@ -59,6 +67,8 @@
 #include "graph_service/graph/graph.h"
 #include "graph_service/journal/journal_client.h"
 #include "graph_service/service/event_handler.h"
+#include "graph_service/service/forked_encode.h"
+#include "graph_service/service/snapshotter.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.pb.h"
@@ -223,8 +233,7 @@ class Engine {
   // (from_standby) when the newest stored snapshot is 3/4 of the interval
   // old and the standby is current; and, on the active, whether the
   // periodic snapshot can be skipped because a standby stored one less
-  // than an interval ago (then the newest snapshot's seq and time become
-  // last_snapshot_*).
+  // than an interval ago (then the snapshotter notes that one as stored).
   void RunStandbySnapshots();
   bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
@@ -273,7 +282,6 @@ class Engine {
   void Fatal(const absl::Status& s);
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
-  void RunSnapshotter();
   void RunConsistency();
   // While ACTIVE, every second: the journal's stall (health listener, phase,
   // one log line when it starts and one when it ends) and, every
@@ -281,14 +289,14 @@ class Engine {
   void RunWatchdog();
   void CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall);
   void CheckFenced();
-  // Forks a child that encodes the graph as it is now (forked_encode.h),
-  // then stores its output with PutSnapshot. The active's snapshot
-  // (from_standby false) names the journal's epoch, waits until its seq is
-  // durable, and a fenced store is fatal. The hot standby's (true) names
-  // the epoch of the record it followed last, is marked from_standby, is
-  // refused (FAILED_PRECONDITION) inside a get_all image, and a promote
-  // cancels it (CANCELLED); its caller logs its failures.
-  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork(bool from_standby);
+  // The snapshotter's ForkFn: forks a child that encodes the graph as it
+  // is now (forked_encode.h), under mu_. The hot standby's snapshot
+  // (from_standby) names the epoch of the record it followed last, and is
+  // refused (FAILED_PRECONDITION) inside a get_all image.
+  absl::StatusOr<ForkedEncode> ForkSnapshotEncoder(bool from_standby,
+                                                   const snapshot::EncodeOptions& options,
+                                                   snapshot::SnapshotInfo* info,
+                                                   double* stall_ms);
   // The snapshot's sections (dedupe marks) from the state under mu_.
   snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -358,16 +366,9 @@ class Engine {
   absl::Status fatal_ ABSL_GUARDED_BY(status_mu_);
   bool shutdown_ ABSL_GUARDED_BY(status_mu_) = false;
 
-  // Snapshotter: requests and the last result.
-  mutable absl::Mutex snap_mu_;
-  uint64_t snap_requested_ ABSL_GUARDED_BY(snap_mu_) = 0;  // request counter
-  uint64_t snap_done_ ABSL_GUARDED_BY(snap_mu_) = 0;
-  absl::StatusOr<v1::TakeSnapshotResponse> snap_result_ ABSL_GUARDED_BY(snap_mu_);
-  uint64_t last_snapshot_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
-  absl::Time last_snapshot_time_ ABSL_GUARDED_BY(snap_mu_) = absl::InfinitePast();
-  std::string last_snapshot_error_ ABSL_GUARDED_BY(snap_mu_);
-  bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
-  std::thread snapshotter_;
+  // Made with the engine; its thread runs from StartSnapshotter() (under
+  // status_mu_, only before shutdown_) to Shutdown().
+  std::unique_ptr<Snapshotter> snapshotter_;
   std::thread consistency_;
   std::thread watchdog_;
   std::function<void(bool)> health_listener_;
