@@ -18,7 +18,6 @@
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
-#include "graph_service/graph/key_budget.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/snapshot/snapshot.h"
 
@@ -32,7 +31,9 @@ const char* RoleName(v1::GraphRole r) { return v1::GraphRole_Name(r).c_str(); }
 }  // namespace
 
 Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
-    : options_(std::move(options)), process_start_(absl::Now()) {
+    : options_(std::move(options)),
+      process_start_(absl::Now()),
+      intake_(IntakeOptions{options_.push_timeout, options_.max_distinct_keys}) {
   {
     absl::MutexLock l(&mu_);
     handler_ = make_handler(&graph_);
@@ -60,27 +61,11 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
       MakeChannel(options_.collector_address, ServerRole::kCollector, 64 << 20));
 }
 
-struct Engine::Metrics {
-  prometheus::Counter* applied;
-  prometheus::Counter* duplicates;
-  prometheus::Counter* rejected;
-  prometheus::Histogram* ack_latency;
-};
-
 Engine::~Engine() { Shutdown(); }
 
 void Engine::ExportMetrics() {
   namespace m = vitrage::metrics;
-  auto mm = std::make_unique<Metrics>();
-  mm->applied = &m::Counter("vitrage_graph_events_applied_total",
-                            "Pushed events applied by the processor (get_all events not counted)");
-  mm->duplicates = &m::Counter("vitrage_graph_events_duplicate_total",
-                               "Re-sent events acked without being applied again");
-  mm->rejected = &m::Counter("vitrage_graph_push_rejected_total",
-                             "PushEvents requests rejected as invalid");
-  mm->ack_latency = &m::Histogram("vitrage_graph_push_durable_wait_seconds",
-                                  "Time PushEvents waited for its records to be durable",
-                                  m::LatencyBuckets());
+  intake_.ExportMetrics();
   snapshotter_->ExportMetrics();
   auto& applied_seq = m::Gauge("vitrage_graph_applied_seq", "Highest journal seq applied");
   auto& durable_seq = m::Gauge("vitrage_graph_durable_seq", "Highest journal seq durable");
@@ -130,7 +115,6 @@ void Engine::ExportMetrics() {
     phases.at("get_all")->Set(r.get_all_ms());
     phases.at("total")->Set(r.total_ms());
   });
-  metrics_ = std::move(mm);
 }
 
 journal::JournalClient* Engine::PublishedJournal() const {
@@ -491,45 +475,19 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       return NotServingLocked();
     }
   }
-  constexpr int kMaxEvents = 10000;
-  if (req.events_size() > kMaxEvents) {
-    return absl::InvalidArgumentError(absl::StrCat("PushEvents: ", req.events_size(),
-                                                   " events in one request; the limit is ",
-                                                   kMaxEvents));
-  }
   {
     absl::ReaderMutexLock l(&mu_);
-    for (int i = 0; i < req.events_size(); ++i) {
-      const v1::Event& ev = req.events(i);
-      absl::Status s = handler_->Validate(ev);
-      if (!s.ok()) {
-        if (metrics_) metrics_->rejected->Increment();
-        return absl::InvalidArgumentError(absl::StrCat(
-            "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ",
-            ev.source_seq(), "): ", s.message(), "; nothing in this request was applied"));
-      }
-    }
+    RETURN_IF_ERROR(intake_.Check(req, [this](const v1::Event& ev) {
+      mu_.AssertReaderHeld();
+      return handler_->Validate(ev);
+    }));
   }
   v1::PushEventsResponse resp;
   uint64_t wait_seq = 0;
   {
     absl::MutexLock intake(&intake_mu_);
-    // New property keys stay for the life of the process: check the
-    // request's against [limits] max_distinct_keys before applying any of
-    // it. Under intake_mu_, so no other request adds keys meanwhile.
-    {
-      graph::KeyBudget keys(options_.max_distinct_keys);
-      for (int i = 0; i < req.events_size(); ++i) {
-        const v1::Event& ev = req.events(i);
-        absl::Status s = keys.Add(ev);
-        if (!s.ok()) {
-          if (metrics_) metrics_->rejected->Increment();
-          return absl::InvalidArgumentError(absl::StrCat(
-              "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ", ev.source_seq(),
-              "): ", s.message(), "; nothing in this request was applied"));
-        }
-      }
-    }
+    // Under intake_mu_, so no other request adds keys meanwhile.
+    RETURN_IF_ERROR(intake_.CheckKeys(req));
     std::string restarted;
     {
       absl::ReaderMutexLock l(&mu_);
@@ -545,15 +503,7 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       absl::Status s = RunGetAll(restarted, /*live=*/true);
       if (!s.ok()) LOG(ERROR) << "reconcile after " << restarted << " failed: " << s;
     }
-    if (journal_) {
-      absl::Status room = journal_->WaitForRoom(req.events_size(),
-                                                absl::Now() + absl::Seconds(5));
-      if (absl::IsDeadlineExceeded(room)) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "journal buffer full (persistor not acking): ", room.message(), "; retry later"));
-      }
-      if (!room.ok()) return absl::UnavailableError(room.message());
-    }
+    RETURN_IF_ERROR(Intake::Admit(journal_.get(), req.events_size()));
     absl::MutexLock l(&mu_);
     for (int i = 0; i < req.events_size(); ++i) {
       handler_->Lookahead(req.events(), i);
@@ -572,33 +522,12 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     // record is not durable yet: wait for everything applied so far.
     wait_seq = applied_seq_;
   }
-  if (metrics_) {
-    metrics_->applied->Increment(resp.applied());
-    metrics_->duplicates->Increment(resp.duplicates());
-  }
+  intake_.Count(resp);
   return PushTicket{std::move(resp), wait_seq};
 }
 
 absl::StatusOr<v1::PushEventsResponse> Engine::FinishPush(PushTicket ticket) {
-  v1::PushEventsResponse& resp = ticket.resp;
-  const uint64_t wait_seq = ticket.wait_seq;
-  if (!journal_) return resp;
-  absl::Time wait_start = absl::Now();
-  absl::Status s = journal_->WaitDurable(wait_seq, absl::Now() + options_.push_timeout);
-  if (metrics_) {
-    metrics_->ack_latency->Observe(absl::ToDoubleSeconds(absl::Now() - wait_start));
-  }
-  if (!s.ok()) {
-    if (absl::IsDeadlineExceeded(s)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "events applied but not durable within ",
-          absl::FormatDuration(options_.push_timeout),
-          " (persistor unreachable?); re-send them: ", s.message()));
-    }
-    return absl::UnavailableError(absl::StrCat("journal failed: ", s.message()));
-  }
-  resp.set_durable_seq(wait_seq);
-  return resp;
+  return intake_.Finish(journal_.get(), std::move(ticket.resp), ticket.wait_seq);
 }
 
 // ----------------------------------------------------------------- reads

@@ -1,8 +1,9 @@
 // The graph service's engine: recovery, intake, the journal, snapshots and
 // the read side, without gRPC server code (graph_api.h wraps it).
 //
-// Where each part lives: engine.cc (the wiring, intake, the read side, the
-// watchdog and metrics), snapshotter.h (snapshots by fork and their store;
+// Where each part lives: engine.cc (the wiring, applying pushed events and
+// journaling their records, the read side, the watchdog and metrics),
+// intake.h (PushEvents' checks, admission and acks), snapshotter.h (snapshots by fork and their store;
 // the engine gives it ForkSnapshotEncoder), engine_recovery.cc (start-up),
 // engine_standby.cc (hot standby), engine_get_all.cc (get_all, images and
 // reconcile), engine_evaluator.cc (the evaluator glue). mu_ orders them:
@@ -68,6 +69,7 @@
 #include "graph_service/journal/journal_client.h"
 #include "graph_service/service/event_handler.h"
 #include "graph_service/service/forked_encode.h"
+#include "graph_service/service/intake.h"
 #include "graph_service/service/snapshotter.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
@@ -355,6 +357,8 @@ class Engine {
 
   // Serializes PushEvents (arrival order) outside of mu_ waits.
   absl::Mutex intake_mu_;
+  // PushEvents' checks, admission and acks (intake.h).
+  Intake intake_;
 
   // Role, phase, timings.
   mutable absl::Mutex status_mu_;
@@ -398,10 +402,6 @@ class Engine {
   uint64_t standby_record_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* standby_snap_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
   std::thread standby_snapshotter_;
-
-  // Metrics (null until ExportMetrics).
-  struct Metrics;
-  std::unique_ptr<Metrics> metrics_;
 };
 
 }  // namespace vitrage::service
