@@ -3,11 +3,15 @@
 //
 // Where each part lives: engine.cc (the wiring, applying pushed events and
 // journaling their records, the read side, the watchdog and metrics),
-// intake.h (PushEvents' checks, admission and acks), snapshotter.h (snapshots by fork and their store;
-// the engine gives it ForkSnapshotEncoder), engine_recovery.cc (start-up),
-// engine_standby.cc (hot standby), engine_get_all.cc (get_all, images and
-// reconcile), engine_evaluator.cc (the evaluator glue). mu_ orders them:
-// whatever reads or changes the graph, its seq or its marks holds it.
+// intake.h (PushEvents' checks, admission and acks), snapshotter.h
+// (snapshots by fork and their store; the engine gives it
+// ForkSnapshotEncoder), engine_recovery.cc (start-up), engine_standby.cc
+// (hot standby), engine_get_all.cc (get_all, images and reconcile),
+// engine_evaluator.cc (the evaluator glue). mu_ orders them: whatever reads
+// or changes the graph, its seq or its marks holds it; intake_mu_, taken
+// before it, keeps the work that makes records once recovered (pushed
+// requests with their reconcile, consistency passes, enabling the
+// evaluator) one at a time, in arrival order.
 //
 // Start-up (../shared/DESIGN.md section 6), each phase logged with its time
 // and reported in Status():
@@ -22,11 +26,12 @@
 // Queries are refused (UNAVAILABLE naming the phase) until the graph is
 // rebuilt; PushEvents until ACTIVE.
 //
-// Intake: PushEvents validates the whole request, then (one request at a
-// time, in arrival order) gives each new event the next journal seq,
-// applies it, and appends its record to the journal; it returns once the
-// last record is durable. Events whose source_seq is at or below the
-// source's high-water mark are acked without being applied.
+// Intake (intake.h has the checks, admission and acks): PushEvents
+// validates the whole request, then (one request at a time, in arrival
+// order) gives each new event the next journal seq, applies it, and
+// appends its record to the journal; it returns once the last record is
+// durable. Events whose source_seq is at or below the source's high-water
+// mark are acked without being applied.
 //
 // Snapshots (snapshotter.h): a background thread forks a child process
 // that encodes the graph as it was at the fork (copy-on-write,
