@@ -180,7 +180,7 @@ void Engine::Shutdown() {
   // while shutdown_ is false, so both are stable from here on.
   snapshotter_->Join();
   if (consistency_.joinable()) consistency_.join();
-  if (watchdog_.joinable()) watchdog_.join();
+  if (watchdog_thread_.joinable()) watchdog_thread_.join();
   if (journal_) journal_->Shutdown();
 }
 
@@ -223,10 +223,6 @@ void Engine::SetHealthListener(std::function<void(bool serving)> listener) {
 }
 
 void Engine::RunWatchdog() {
-  bool stalled = false;
-  absl::Time since;
-  uint64_t durable_at_stall = 0;
-  absl::Time next_fence_check = absl::Now() + options_.fence_check_interval;
   while (true) {
     {
       absl::MutexLock l(&status_mu_);
@@ -236,63 +232,7 @@ void Engine::RunWatchdog() {
       };
       if (status_mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1))) return;
     }
-    CheckJournalStall(&stalled, &since, &durable_at_stall);
-    if (options_.fence_check_interval > absl::ZeroDuration() && absl::Now() >= next_fence_check) {
-      CheckFenced();
-      next_fence_check = absl::Now() + options_.fence_check_interval;
-    }
-  }
-}
-
-void Engine::CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall) {
-  const absl::Duration waiting = journal_->stalled_for();
-  const std::string error = journal_->last_error();
-  const bool now_stalled = options_.journal_stall_timeout > absl::ZeroDuration() &&
-                           waiting >= options_.journal_stall_timeout;
-  {
-    absl::MutexLock l(&status_mu_);
-    journal_stalled_ = waiting;
-    journal_error_ = error;
-    if (now_stalled == *stalled) return;
-    if (role_ != v1::ACTIVE) return;
-    if (now_stalled) {
-      *since = absl::Now() - waiting;
-      phase_ = absl::StrCat("active, journal stalled since ",
-                            absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", *since, absl::UTCTimeZone()),
-                            ": ", error.empty() ? "the persistor does not ack" : error);
-    } else {
-      phase_ = "active";
-    }
-  }
-  *stalled = now_stalled;
-  if (now_stalled) {
-    *durable_at_stall = journal_->durable_seq();
-    LOG(ERROR) << "journal stalled: " << journal_->buffered_records()
-               << " records have waited " << absl::FormatDuration(waiting)
-               << " with none becoming durable (last stream error: "
-               << (error.empty() ? "none" : error)
-               << "); health NOT_SERVING until the persistor acks again";
-  } else {
-    LOG(WARNING) << "journal moving again after " << absl::FormatDuration(absl::Now() - *since)
-                 << ": " << journal_->durable_seq() - *durable_at_stall
-                 << " records became durable; health SERVING";
-  }
-  if (health_listener_) health_listener_(!now_stalled);
-}
-
-void Engine::CheckFenced() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  v1::PersistorStatus st;
-  grpc::Status s = persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st);
-  // An unreachable persistor or database says nothing about the epoch; the
-  // journal's stall shows that case.
-  if (!s.ok() || !st.database_reachable()) return;
-  const uint64_t ours = journal_->epoch();
-  if (st.epoch() > ours) {
-    Fatal(absl::FailedPreconditionError(absl::StrCat(
-        "the store's epoch is ", st.epoch(), " (owner ", st.epoch_owner(), "), ours is ", ours,
-        ": found by the periodic epoch check")));
+    watchdog_->Tick();
   }
 }
 
@@ -318,7 +258,27 @@ absl::Status Engine::Start() {
     if (options_.consistency_interval > absl::ZeroDuration()) {
       consistency_ = std::thread([this] { RunConsistency(); });
     }
-    if (options_.persistency) watchdog_ = std::thread([this] { RunWatchdog(); });
+    if (options_.persistency) {
+      Watchdog::Hooks hooks;
+      hooks.report = [this](absl::Duration waiting, const std::string& error,
+                            const std::string* phase) {
+        absl::MutexLock l(&status_mu_);
+        journal_stalled_ = waiting;
+        journal_error_ = error;
+        if (phase == nullptr) return true;
+        if (role_ != v1::ACTIVE) return false;
+        phase_ = *phase;
+        return true;
+      };
+      hooks.health = [this](bool serving) {
+        if (health_listener_) health_listener_(serving);
+      };
+      hooks.fatal = [this](const absl::Status& s) { Fatal(s); };
+      watchdog_ = std::make_unique<Watchdog>(
+          WatchdogOptions{options_.journal_stall_timeout, options_.fence_check_interval},
+          journal_.get(), persistor_.get(), std::move(hooks));
+      watchdog_thread_ = std::thread([this] { RunWatchdog(); });
+    }
     timings_.set_total_ms(Ms(absl::Now() - process_start_));
     if (role_ != v1::FENCED) {
       role_ = v1::ACTIVE;

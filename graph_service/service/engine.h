@@ -2,7 +2,8 @@
 // the read side, without gRPC server code (graph_api.h wraps it).
 //
 // Where each part lives: engine.cc (the wiring, applying pushed events and
-// journaling their records, the read side, the watchdog and metrics),
+// journaling their records, the read side, metrics), watchdog.h (the
+// journal's stall and the epoch check while ACTIVE),
 // intake.h (PushEvents' checks, admission and acks), snapshotter.h
 // (snapshots by fork and their store; the engine gives it
 // ForkSnapshotEncoder), engine_recovery.cc (start-up), engine_standby.cc
@@ -76,6 +77,7 @@
 #include "graph_service/service/forked_encode.h"
 #include "graph_service/service/intake.h"
 #include "graph_service/service/snapshotter.h"
+#include "graph_service/service/watchdog.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.pb.h"
@@ -290,12 +292,9 @@ class Engine {
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
   void RunConsistency();
-  // While ACTIVE, every second: the journal's stall (health listener, phase,
-  // one log line when it starts and one when it ends) and, every
-  // fence_check_interval, the store's epoch (a newer one is fatal: fenced).
+  // While ACTIVE, every second: a round of the watchdog (watchdog.h: the
+  // journal's stall, and the store's epoch).
   void RunWatchdog();
-  void CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall);
-  void CheckFenced();
   // The snapshotter's ForkFn: forks a child that encodes the graph as it
   // is now (forked_encode.h), under mu_. The hot standby's snapshot
   // (from_standby) names the epoch of the record it followed last, and is
@@ -379,7 +378,9 @@ class Engine {
   // status_mu_, only before shutdown_) to Shutdown().
   std::unique_ptr<Snapshotter> snapshotter_;
   std::thread consistency_;
-  std::thread watchdog_;
+  // Made by Start() right before its thread, with the journal.
+  std::unique_ptr<Watchdog> watchdog_;
+  std::thread watchdog_thread_;
   std::function<void(bool)> health_listener_;
   // The journal's stall as the watchdog last saw it (Status() reports it).
   absl::Duration journal_stalled_ ABSL_GUARDED_BY(status_mu_);
