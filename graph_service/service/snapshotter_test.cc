@@ -1,90 +1,29 @@
-// The snapshotter against an in-process fake persistor whose PutSnapshot
-// stores what it receives, or refuses it as told; the graph is a small one
-// forked under the test's own lock, as the engine forks its own.
+// The snapshotter against an in-process fake persistor (test_util.h)
+// whose PutSnapshot stores what it receives, or refuses it as told; the
+// graph is a small one forked under the test's own lock, as the engine
+// forks its own.
 #include "graph_service/service/snapshotter.h"
 
-#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/service/test_util.h"
 
 namespace vitrage::service {
 namespace {
 
 constexpr uint64_t kEpoch = 7;
 
-// PutSnapshot keeps each snapshot it receives, unless told to refuse;
-// Append takes the journal's stream and never acks (nothing is appended).
-class FakePersistor final : public v1::Persistor::Service {
- public:
-  struct Stored {
-    v1::SnapshotHeader header;
-    std::vector<v1::SnapshotChunk> chunks;
-  };
-
-  grpc::Status Append(grpc::ServerContext*,
-                      grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream)
-      override {
-    v1::AppendRequest req;
-    while (stream->Read(&req)) {
-    }
-    return grpc::Status::OK;
-  }
-
-  grpc::Status PutSnapshot(grpc::ServerContext*, grpc::ServerReader<v1::PutSnapshotRequest>* reader,
-                           v1::PutSnapshotResponse* resp) override {
-    Stored s;
-    v1::PutSnapshotRequest req;
-    uint64_t bytes = 0;
-    while (reader->Read(&req)) {
-      if (req.has_header()) {
-        s.header = req.header();
-      } else {
-        bytes += req.chunk().ByteSizeLong();
-        s.chunks.push_back(req.chunk());
-      }
-    }
-    absl::MutexLock l(&mu_);
-    if (!refusal_.ok()) return refusal_;
-    stored_.push_back(std::move(s));
-    resp->set_snapshot_id(stored_.size());
-    resp->set_stored_bytes(bytes);
-    return grpc::Status::OK;
-  }
-
-  void Refuse(grpc::Status refusal) {
-    absl::MutexLock l(&mu_);
-    refusal_ = std::move(refusal);
-  }
-  std::vector<Stored> stored() {
-    absl::MutexLock l(&mu_);
-    return stored_;
-  }
-
- private:
-  absl::Mutex mu_;
-  grpc::Status refusal_ ABSL_GUARDED_BY(mu_);
-  std::vector<Stored> stored_ ABSL_GUARDED_BY(mu_);
-};
-
 class SnapshotterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&persistor_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = persistor_.channel();
+    ASSERT_NE(channel_, nullptr);
     stub_ = v1::Persistor::NewStub(channel_);
     AddVertex("v1");
     AddVertex("v2");
@@ -93,7 +32,6 @@ class SnapshotterTest : public ::testing::Test {
   void TearDown() override {
     snapshotter_.reset();
     journal_.reset();
-    server_->Shutdown();
   }
 
   // Adds a vertex as a new record: the graph is then at the next seq.
@@ -147,8 +85,7 @@ class SnapshotterTest : public ::testing::Test {
     return st;
   }
 
-  FakePersistor persistor_;
-  std::unique_ptr<grpc::Server> server_;
+  testing::FakePersistor persistor_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Persistor::Stub> stub_;
   std::unique_ptr<journal::JournalClient> journal_;
@@ -189,7 +126,7 @@ TEST_F(SnapshotterTest, FailedStoreIsReportedAndThePreviousStays) {
   ASSERT_TRUE(snapshotter_->Start(journal_.get()).ok());
   ASSERT_TRUE(snapshotter_->Request().ok());
 
-  persistor_.Refuse(grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unreachable"));
+  persistor_.RefuseSnapshots(grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unreachable"));
   auto r = snapshotter_->Request();
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
 
@@ -200,7 +137,7 @@ TEST_F(SnapshotterTest, FailedStoreIsReportedAndThePreviousStays) {
   EXPECT_TRUE(fatal().ok()) << fatal();
 
   // The next one that is stored clears the error.
-  persistor_.Refuse(grpc::Status::OK);
+  persistor_.RefuseSnapshots(grpc::Status::OK);
   ASSERT_TRUE(snapshotter_->Request().ok());
   EXPECT_EQ(Status().last_snapshot_error(), "");
 }
@@ -208,7 +145,7 @@ TEST_F(SnapshotterTest, FailedStoreIsReportedAndThePreviousStays) {
 TEST_F(SnapshotterTest, FencedStoreIsFatal) {
   Make();
   ASSERT_TRUE(snapshotter_->Start(journal_.get()).ok());
-  persistor_.Refuse(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "epoch 7 is fenced"));
+  persistor_.RefuseSnapshots(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "epoch 7 is fenced"));
   auto r = snapshotter_->Request();
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_TRUE(absl::IsFailedPrecondition(fatal())) << fatal();

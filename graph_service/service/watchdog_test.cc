@@ -1,8 +1,7 @@
-// The watchdog round by round, against an in-process fake persistor that
-// answers GetStatus as told and never acks an Append.
+// The watchdog round by round, against an in-process fake persistor
+// (test_util.h) that answers GetStatus as told and never acks an Append.
 #include "graph_service/service/watchdog.h"
 
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "graph_service/service/test_util.h"
 #include "persistor_service/server/test_util.h"
 
 namespace vitrage::service {
@@ -23,37 +21,20 @@ using ::testing::StartsWith;
 
 constexpr uint64_t kEpoch = 3;
 
-class FakePersistor final : public v1::Persistor::Service {
- public:
-  grpc::Status GetStatus(grpc::ServerContext*, const v1::PersistorStatusRequest*,
-                         v1::PersistorStatus* st) override {
-    absl::MutexLock l(&mu_);
-    *st = status_;
-    return grpc::Status::OK;
-  }
-  void Answer(uint64_t epoch, bool database_reachable) {
-    absl::MutexLock l(&mu_);
-    status_.set_epoch(epoch);
-    status_.set_epoch_owner("graph:2");
-    status_.set_database_reachable(database_reachable);
-  }
-
- private:
-  absl::Mutex mu_;
-  v1::PersistorStatus status_ ABSL_GUARDED_BY(mu_);
-};
+// GetStatus answers `epoch`, owned by "graph:2".
+v1::PersistorStatus Store(uint64_t epoch, bool database_reachable) {
+  v1::PersistorStatus st;
+  st.set_epoch(epoch);
+  st.set_epoch_owner("graph:2");
+  st.set_database_reachable(database_reachable);
+  return st;
+}
 
 class WatchdogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&persistor_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = persistor_.channel();
+    ASSERT_NE(channel_, nullptr);
     stub_ = v1::Persistor::NewStub(channel_);
     journal_ = std::make_unique<journal::JournalClient>(channel_, journal::JournalOptions(),
                                                         kEpoch, /*durable_seq=*/0);
@@ -61,7 +42,6 @@ class WatchdogTest : public ::testing::Test {
 
   void TearDown() override {
     journal_->Shutdown();
-    server_->Shutdown();
   }
 
   std::unique_ptr<Watchdog> Make(WatchdogOptions options) {
@@ -80,8 +60,7 @@ class WatchdogTest : public ::testing::Test {
     return std::make_unique<Watchdog>(options, journal_.get(), stub_.get(), std::move(hooks));
   }
 
-  FakePersistor persistor_;
-  std::unique_ptr<grpc::Server> server_;
+  testing::FakePersistor persistor_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Persistor::Stub> stub_;
   std::unique_ptr<journal::JournalClient> journal_;
@@ -128,7 +107,7 @@ TEST_F(WatchdogTest, StallIsNotTakenUntilTheGraphIsActive) {
 }
 
 TEST_F(WatchdogTest, NewerEpochInTheStoreIsFatal) {
-  persistor_.Answer(kEpoch + 1, /*database_reachable=*/true);
+  persistor_.AnswerStatus(Store(kEpoch + 1, true));
   auto watchdog = Make({absl::ZeroDuration(), absl::Milliseconds(1)});
   absl::SleepFor(absl::Milliseconds(5));
   watchdog->Tick();
@@ -138,18 +117,18 @@ TEST_F(WatchdogTest, NewerEpochInTheStoreIsFatal) {
 
 TEST_F(WatchdogTest, OurEpochOrAnUnreachableDatabaseIsNotFatal) {
   auto watchdog = Make({absl::ZeroDuration(), absl::Milliseconds(1)});
-  persistor_.Answer(kEpoch, /*database_reachable=*/true);
+  persistor_.AnswerStatus(Store(kEpoch, true));
   absl::SleepFor(absl::Milliseconds(5));
   watchdog->Tick();
   EXPECT_TRUE(fatal_.ok()) << fatal_;
-  persistor_.Answer(kEpoch + 1, /*database_reachable=*/false);
+  persistor_.AnswerStatus(Store(kEpoch + 1, false));
   absl::SleepFor(absl::Milliseconds(5));
   watchdog->Tick();
   EXPECT_TRUE(fatal_.ok()) << fatal_;
 }
 
 TEST_F(WatchdogTest, EpochIsNotAskedBeforeTheInterval) {
-  persistor_.Answer(kEpoch + 1, /*database_reachable=*/true);
+  persistor_.AnswerStatus(Store(kEpoch + 1, true));
   auto watchdog = Make({absl::ZeroDuration(), absl::Seconds(60)});
   watchdog->Tick();
   EXPECT_TRUE(fatal_.ok()) << fatal_;
