@@ -6,7 +6,8 @@
 // journal's stall and the epoch check while ACTIVE),
 // intake.h (PushEvents' checks, admission and acks), snapshotter.h
 // (snapshots by fork and their store; the engine gives it
-// ForkSnapshotEncoder), engine_recovery.cc (start-up), engine_standby.cc
+// ForkSnapshotEncoder), engine_recovery.cc (start-up; log_prefetch.h reads
+// the log while the snapshot decodes), engine_standby.cc
 // (hot standby), engine_get_all.cc (get_all, images and reconcile),
 // engine_evaluator.cc (the evaluator glue). mu_ orders them: whatever reads
 // or changes the graph, its seq or its marks holds it; intake_mu_, taken
@@ -129,6 +130,9 @@ struct EngineOptions {
   uint64_t max_graph_edges = 50'000'000;
 };
 
+// Reads the log ahead during recovery (log_prefetch.h).
+class LogPrefetch;
+
 // Makes the engine's event handler, bound to the engine's graph.
 using HandlerFactory = std::function<std::unique_ptr<EventHandler>(graph::Graph*)>;
 
@@ -214,8 +218,6 @@ class Engine {
   // After recovery: no more transparent huge pages for this process.
   static void StopHugePages();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
-  // Reads the log ahead during recovery (engine_recovery.cc).
-  class LogPrefetch;
   // Loads the newest usable snapshot; returns NOT_FOUND when none. Starts
   // `prefetch` (if given) after the first snapshot header it receives.
   absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,

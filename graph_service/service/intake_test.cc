@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
-#include "common/testing/mariadb_test.h"
 #include "common/testing/process.h"
+#include "graph_service/service/test_util.h"
 #include "persistor_service/server/test_util.h"
 
 namespace vitrage::service {
@@ -97,20 +97,8 @@ TEST(IntakeUnitTest, NothingIsAckedBeforeItIsDurable) {
   EXPECT_THAT(r.status().message(), HasSubstr("re-send them"));
 }
 
-class IntakeTest : public vitrage::testing::MariaDbTest {
+class IntakeTest : public testing::PersistorTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    auto url = pt::FreshDatabase(*db_, absl::StrCat("i_", info->name()).substr(0, 60));
-    ASSERT_TRUE(url.ok()) << url.status();
-    persistor::PersistorOptions options;
-    options.database.url = *url;
-    auto p = pt::InProcessPersistor::Start(options);
-    ASSERT_TRUE(p.ok()) << p.status();
-    persistor_ = std::move(*p);
-    stub_ = persistor_->NewStub();
-  }
-
   std::unique_ptr<journal::JournalClient> Journal(const std::string& owner) {
     auto e = pt::AcquireEpoch(stub_.get(), owner);
     EXPECT_TRUE(e.ok()) << e.status();
@@ -119,8 +107,6 @@ class IntakeTest : public vitrage::testing::MariaDbTest {
         e->epoch(), e->durable_seq());
   }
 
-  std::unique_ptr<pt::InProcessPersistor> persistor_;
-  std::unique_ptr<v1::Persistor::Stub> stub_;
 };
 
 TEST_F(IntakeTest, AckNamesTheDurableSeqOnceStored) {

@@ -1,6 +1,8 @@
 // For the service's room tests: an in-process fake persistor that keeps
 // the snapshots it is sent (or refuses them as told), answers GetStatus as
-// told, and takes an Append stream without ever acking it.
+// told, and takes an Append stream without ever acking it; and a fixture
+// with the real one (in-process, on a fresh database of a private MariaDB;
+// link vitrage_persistor_testing).
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_TEST_UTIL_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_TEST_UTIL_H_
 
@@ -14,6 +16,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/testing/mariadb_test.h"
+#include "persistor_service/server/test_util.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace vitrage::service::testing {
@@ -103,6 +107,27 @@ class FakePersistor final : public v1::Persistor::Service {
   grpc::Status refusal_ ABSL_GUARDED_BY(mu_);
   std::vector<Stored> stored_ ABSL_GUARDED_BY(mu_);
   v1::PersistorStatus status_ ABSL_GUARDED_BY(mu_);
+};
+
+// persistor_ serves a fresh database named after the test; stub_ talks to
+// it.
+class PersistorTest : public vitrage::testing::MariaDbTest {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    auto url = persistor::testing::FreshDatabase(
+        *db_, absl::StrCat("s_", info->test_suite_name(), "_", info->name()).substr(0, 60));
+    ASSERT_TRUE(url.ok()) << url.status();
+    persistor::PersistorOptions options;
+    options.database.url = *url;
+    auto p = persistor::testing::InProcessPersistor::Start(options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    persistor_ = std::move(*p);
+    stub_ = persistor_->NewStub();
+  }
+
+  std::unique_ptr<persistor::testing::InProcessPersistor> persistor_;
+  std::unique_ptr<v1::Persistor::Stub> stub_;
 };
 
 }  // namespace vitrage::service::testing
