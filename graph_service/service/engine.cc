@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,7 +18,6 @@
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
-#include "graph_service/graph/key_budget.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/snapshot/snapshot.h"
 
@@ -33,7 +31,9 @@ const char* RoleName(v1::GraphRole r) { return v1::GraphRole_Name(r).c_str(); }
 }  // namespace
 
 Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
-    : options_(std::move(options)), process_start_(absl::Now()) {
+    : options_(std::move(options)),
+      process_start_(absl::Now()),
+      intake_(IntakeOptions{options_.push_timeout, options_.max_distinct_keys}) {
   {
     absl::MutexLock l(&mu_);
     handler_ = make_handler(&graph_);
@@ -45,44 +45,28 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     // Connect now, in gRPC's threads: recovery's first call then finds the
     // connection (TCP + HTTP/2 handshake) made or under way. The log line
     // "recovery: snapshot N: call open after X ms" shows what is left of it
-    // (2026-11-30, 10k failover: 4-5 ms before, 1.3-3.3 ms after).
+    // (docs/performance.md).
     persistor_channel_->GetState(/*try_to_connect=*/true);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
   }
+  SnapshotterOptions snap;
+  snap.interval = options_.snapshot_interval;
+  snap.compute_digest = options_.snapshot_digest;
+  snapshotter_ = std::make_unique<Snapshotter>(
+      snap, persistor_.get(),
+      [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
+             double* stall_ms) { return ForkSnapshotEncoder(from_standby, eo, info, stall_ms); },
+      [this](const absl::Status& s) { Fatal(s); }, [this] { return SkipPeriodicSnapshot(); });
   collector_ = v1::Collector::NewStub(
       MakeChannel(options_.collector_address, ServerRole::kCollector, 64 << 20));
 }
-
-struct Engine::Metrics {
-  prometheus::Counter* applied;
-  prometheus::Counter* duplicates;
-  prometheus::Counter* rejected;
-  prometheus::Histogram* ack_latency;
-  prometheus::Histogram* snapshot_duration;
-  prometheus::Counter* snapshot_failures;
-  prometheus::Gauge* snapshot_bytes;
-};
 
 Engine::~Engine() { Shutdown(); }
 
 void Engine::ExportMetrics() {
   namespace m = vitrage::metrics;
-  auto mm = std::make_unique<Metrics>();
-  mm->applied = &m::Counter("vitrage_graph_events_applied_total",
-                            "Pushed events applied by the processor (get_all events not counted)");
-  mm->duplicates = &m::Counter("vitrage_graph_events_duplicate_total",
-                               "Re-sent events acked without being applied again");
-  mm->rejected = &m::Counter("vitrage_graph_push_rejected_total",
-                             "PushEvents requests rejected as invalid");
-  mm->ack_latency = &m::Histogram("vitrage_graph_push_durable_wait_seconds",
-                                  "Time PushEvents waited for its records to be durable",
-                                  m::LatencyBuckets());
-  mm->snapshot_duration = &m::Histogram("vitrage_graph_snapshot_duration_seconds",
-                                        "Encode + store time of a snapshot",
-                                        {0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60});
-  mm->snapshot_failures = &m::Counter("vitrage_graph_snapshot_failures_total",
-                                      "Snapshots that were not stored");
-  mm->snapshot_bytes = &m::Gauge("vitrage_graph_snapshot_bytes", "Size of the last snapshot");
+  intake_.ExportMetrics();
+  snapshotter_->ExportMetrics();
   auto& applied_seq = m::Gauge("vitrage_graph_applied_seq", "Highest journal seq applied");
   auto& durable_seq = m::Gauge("vitrage_graph_durable_seq", "Highest journal seq durable");
   auto& lag = m::Gauge("vitrage_graph_durable_lag_records",
@@ -131,7 +115,6 @@ void Engine::ExportMetrics() {
     phases.at("get_all")->Set(r.get_all_ms());
     phases.at("total")->Set(r.total_ms());
   });
-  metrics_ = std::move(mm);
 }
 
 journal::JournalClient* Engine::PublishedJournal() const {
@@ -191,16 +174,13 @@ void Engine::Shutdown() {
     if (shutdown_) return;
     shutdown_ = true;
   }
-  {
-    absl::MutexLock l(&snap_mu_);
-    snap_stop_ = true;
-  }
+  snapshotter_->Stop();
   StopFollower();
   // Recover() publishes journal_ and snapshotter_ under status_mu_ only
   // while shutdown_ is false, so both are stable from here on.
-  if (snapshotter_.joinable()) snapshotter_.join();
+  snapshotter_->Join();
   if (consistency_.joinable()) consistency_.join();
-  if (watchdog_.joinable()) watchdog_.join();
+  if (watchdog_thread_.joinable()) watchdog_thread_.join();
   if (journal_) journal_->Shutdown();
 }
 
@@ -243,10 +223,6 @@ void Engine::SetHealthListener(std::function<void(bool serving)> listener) {
 }
 
 void Engine::RunWatchdog() {
-  bool stalled = false;
-  absl::Time since;
-  uint64_t durable_at_stall = 0;
-  absl::Time next_fence_check = absl::Now() + options_.fence_check_interval;
   while (true) {
     {
       absl::MutexLock l(&status_mu_);
@@ -256,63 +232,7 @@ void Engine::RunWatchdog() {
       };
       if (status_mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1))) return;
     }
-    CheckJournalStall(&stalled, &since, &durable_at_stall);
-    if (options_.fence_check_interval > absl::ZeroDuration() && absl::Now() >= next_fence_check) {
-      CheckFenced();
-      next_fence_check = absl::Now() + options_.fence_check_interval;
-    }
-  }
-}
-
-void Engine::CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall) {
-  const absl::Duration waiting = journal_->stalled_for();
-  const std::string error = journal_->last_error();
-  const bool now_stalled = options_.journal_stall_timeout > absl::ZeroDuration() &&
-                           waiting >= options_.journal_stall_timeout;
-  {
-    absl::MutexLock l(&status_mu_);
-    journal_stalled_ = waiting;
-    journal_error_ = error;
-    if (now_stalled == *stalled) return;
-    if (role_ != v1::ACTIVE) return;
-    if (now_stalled) {
-      *since = absl::Now() - waiting;
-      phase_ = absl::StrCat("active, journal stalled since ",
-                            absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", *since, absl::UTCTimeZone()),
-                            ": ", error.empty() ? "the persistor does not ack" : error);
-    } else {
-      phase_ = "active";
-    }
-  }
-  *stalled = now_stalled;
-  if (now_stalled) {
-    *durable_at_stall = journal_->durable_seq();
-    LOG(ERROR) << "journal stalled: " << journal_->buffered_records()
-               << " records have waited " << absl::FormatDuration(waiting)
-               << " with none becoming durable (last stream error: "
-               << (error.empty() ? "none" : error)
-               << "); health NOT_SERVING until the persistor acks again";
-  } else {
-    LOG(WARNING) << "journal moving again after " << absl::FormatDuration(absl::Now() - *since)
-                 << ": " << journal_->durable_seq() - *durable_at_stall
-                 << " records became durable; health SERVING";
-  }
-  if (health_listener_) health_listener_(!now_stalled);
-}
-
-void Engine::CheckFenced() {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  v1::PersistorStatus st;
-  grpc::Status s = persistor_->GetStatus(&ctx, v1::PersistorStatusRequest(), &st);
-  // An unreachable persistor or database says nothing about the epoch; the
-  // journal's stall shows that case.
-  if (!s.ok() || !st.database_reachable()) return;
-  const uint64_t ours = journal_->epoch();
-  if (st.epoch() > ours) {
-    Fatal(absl::FailedPreconditionError(absl::StrCat(
-        "the store's epoch is ", st.epoch(), " (owner ", st.epoch_owner(), "), ours is ", ours,
-        ": found by the periodic epoch check")));
+    watchdog_->Tick();
   }
 }
 
@@ -338,7 +258,27 @@ absl::Status Engine::Start() {
     if (options_.consistency_interval > absl::ZeroDuration()) {
       consistency_ = std::thread([this] { RunConsistency(); });
     }
-    if (options_.persistency) watchdog_ = std::thread([this] { RunWatchdog(); });
+    if (options_.persistency) {
+      Watchdog::Hooks hooks;
+      hooks.report = [this](absl::Duration waiting, const std::string& error,
+                            const std::string* phase) {
+        absl::MutexLock l(&status_mu_);
+        journal_stalled_ = waiting;
+        journal_error_ = error;
+        if (phase == nullptr) return true;
+        if (role_ != v1::ACTIVE) return false;
+        phase_ = *phase;
+        return true;
+      };
+      hooks.health = [this](bool serving) {
+        if (health_listener_) health_listener_(serving);
+      };
+      hooks.fatal = [this](const absl::Status& s) { Fatal(s); };
+      watchdog_ = std::make_unique<Watchdog>(
+          WatchdogOptions{options_.journal_stall_timeout, options_.fence_check_interval},
+          journal_.get(), persistor_.get(), std::move(hooks));
+      watchdog_thread_ = std::thread([this] { RunWatchdog(); });
+    }
     timings_.set_total_ms(Ms(absl::Now() - process_start_));
     if (role_ != v1::FENCED) {
       role_ = v1::ACTIVE;
@@ -495,48 +435,19 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       return NotServingLocked();
     }
   }
-  constexpr int kMaxEvents = 10000;
-  if (req.events_size() > kMaxEvents) {
-    return absl::InvalidArgumentError(absl::StrCat("PushEvents: ", req.events_size(),
-                                                   " events in one request; the limit is ",
-                                                   kMaxEvents));
-  }
   {
     absl::ReaderMutexLock l(&mu_);
-    for (int i = 0; i < req.events_size(); ++i) {
-      const v1::Event& ev = req.events(i);
-      absl::Status s = handler_->Validate(ev);
-      if (!s.ok()) {
-        if (metrics_) metrics_->rejected->Increment();
-        return absl::InvalidArgumentError(absl::StrCat(
-            "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ",
-            ev.source_seq(), "): ", s.message(), "; nothing in this request was applied"));
-      }
-    }
+    RETURN_IF_ERROR(intake_.Check(req, [this](const v1::Event& ev) {
+      mu_.AssertReaderHeld();
+      return handler_->Validate(ev);
+    }));
   }
   v1::PushEventsResponse resp;
   uint64_t wait_seq = 0;
   {
     absl::MutexLock intake(&intake_mu_);
-    // New property keys stay for the life of the process: check the
-    // request's against [limits] max_distinct_keys before applying any of
-    // it. Under intake_mu_, so no other request adds keys meanwhile.
-    // Each key costs at least 2 bytes of the encoded request (tag and
-    // length; 3 in a JSON body), so a request whose size cannot reach the
-    // limit needs no walk (the walk parses JSON bodies a second time).
-    if (graph::KeyCount() + req.ByteSizeLong() / 2 > options_.max_distinct_keys) {
-      graph::KeyBudget keys(options_.max_distinct_keys);
-      for (int i = 0; i < req.events_size(); ++i) {
-        const v1::Event& ev = req.events(i);
-        absl::Status s = keys.Add(ev);
-        if (!s.ok()) {
-          if (metrics_) metrics_->rejected->Increment();
-          return absl::InvalidArgumentError(absl::StrCat(
-              "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ", ev.source_seq(),
-              "): ", s.message(), "; nothing in this request was applied"));
-        }
-      }
-    }
+    // Under intake_mu_, so no other request adds keys meanwhile.
+    RETURN_IF_ERROR(intake_.CheckKeys(req));
     std::string restarted;
     {
       absl::ReaderMutexLock l(&mu_);
@@ -552,15 +463,7 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       absl::Status s = RunGetAll(restarted, /*live=*/true);
       if (!s.ok()) LOG(ERROR) << "reconcile after " << restarted << " failed: " << s;
     }
-    if (journal_) {
-      absl::Status room = journal_->WaitForRoom(req.events_size(),
-                                                absl::Now() + absl::Seconds(5));
-      if (absl::IsDeadlineExceeded(room)) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "journal buffer full (persistor not acking): ", room.message(), "; retry later"));
-      }
-      if (!room.ok()) return absl::UnavailableError(room.message());
-    }
+    RETURN_IF_ERROR(Intake::Admit(journal_.get(), req.events_size()));
     absl::MutexLock l(&mu_);
     for (int i = 0; i < req.events_size(); ++i) {
       handler_->Lookahead(req.events(), i);
@@ -579,33 +482,12 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     // record is not durable yet: wait for everything applied so far.
     wait_seq = applied_seq_;
   }
-  if (metrics_) {
-    metrics_->applied->Increment(resp.applied());
-    metrics_->duplicates->Increment(resp.duplicates());
-  }
+  intake_.Count(resp);
   return PushTicket{std::move(resp), wait_seq};
 }
 
 absl::StatusOr<v1::PushEventsResponse> Engine::FinishPush(PushTicket ticket) {
-  v1::PushEventsResponse& resp = ticket.resp;
-  const uint64_t wait_seq = ticket.wait_seq;
-  if (!journal_) return resp;
-  absl::Time wait_start = absl::Now();
-  absl::Status s = journal_->WaitDurable(wait_seq, absl::Now() + options_.push_timeout);
-  if (metrics_) {
-    metrics_->ack_latency->Observe(absl::ToDoubleSeconds(absl::Now() - wait_start));
-  }
-  if (!s.ok()) {
-    if (absl::IsDeadlineExceeded(s)) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "events applied but not durable within ",
-          absl::FormatDuration(options_.push_timeout),
-          " (persistor unreachable?); re-send them: ", s.message()));
-    }
-    return absl::UnavailableError(absl::StrCat("journal failed: ", s.message()));
-  }
-  resp.set_durable_seq(wait_seq);
-  return resp;
+  return intake_.Finish(journal_.get(), std::move(ticket.resp), ticket.wait_seq);
 }
 
 // ----------------------------------------------------------------- reads
@@ -697,15 +579,7 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_buffered_records(journal->buffered_records());
     st.set_buffered_bytes(journal->buffered_bytes());
   }
-  {
-    absl::MutexLock l(&snap_mu_);
-    st.set_last_snapshot_seq(last_snapshot_seq_);
-    st.set_last_snapshot_age_seconds(
-        last_snapshot_time_ == absl::InfinitePast()
-            ? -1
-            : absl::ToDoubleSeconds(absl::Now() - last_snapshot_time_));
-    st.set_last_snapshot_error(last_snapshot_error_);
-  }
+  snapshotter_->FillStatus(&st);
   FillStandbyStatus(&st);
   return st;
 }
@@ -713,16 +587,11 @@ v1::GraphStatus Engine::Status(bool with_digest) {
 // ------------------------------------------------------------- snapshots
 
 absl::Status Engine::StartSnapshotter() {
-  {
-    absl::MutexLock l(&snap_mu_);
-    last_snapshot_time_ = absl::Now();  // the interval counts from start-up
-  }
-  // Shutdown() joins snapshotter_ once shutdown_ is set: start the thread
-  // only before that, under the same lock.
+  // Shutdown() stops the snapshotter once shutdown_ is set: start its
+  // thread only before that, under the same lock.
   absl::MutexLock l(&status_mu_);
   if (shutdown_) return absl::CancelledError("shut down during recovery");
-  snapshotter_ = std::thread([this] { RunSnapshotter(); });
-  return absl::OkStatus();
+  return snapshotter_->Start(journal_.get());
 }
 
 absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
@@ -733,56 +602,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
     absl::MutexLock l(&status_mu_);
     return NotServingLocked();
   }
-  // A snapshot started after this point covers everything applied so far.
-  absl::MutexLock l(&snap_mu_);
-  uint64_t ticket = ++snap_requested_;
-  auto done = [&] {
-    snap_mu_.AssertHeld();
-    return snap_done_ >= ticket || snap_stop_;
-  };
-  if (!snap_mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(300))) {
-    return absl::DeadlineExceededError("snapshot did not finish within 300 s");
-  }
-  if (snap_stop_ && snap_done_ < ticket) return absl::CancelledError("shutting down");
-  return snap_result_;
-}
-
-void Engine::RunSnapshotter() {
-  while (true) {
-    uint64_t ticket = 0;
-    bool periodic = false;
-    {
-      absl::MutexLock l(&snap_mu_);
-      auto wake = [this] {
-        snap_mu_.AssertHeld();
-        return snap_stop_ || snap_requested_ > snap_done_;
-      };
-      snap_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
-      if (snap_stop_) return;
-      bool timer = absl::Now() - last_snapshot_time_ >= options_.snapshot_interval;
-      if (snap_requested_ == snap_done_ && !timer) continue;
-      ticket = snap_requested_;
-      periodic = snap_requested_ == snap_done_;
-    }
-    // A hot standby may have stored a recent one (engine_standby.cc).
-    if (periodic && SkipPeriodicSnapshot()) continue;
-    auto result = SnapshotByFork(/*from_standby=*/false);
-    absl::MutexLock l(&snap_mu_);
-    snap_result_ = result;
-    snap_done_ = ticket;
-    last_snapshot_time_ = absl::Now();
-    if (result.ok()) {
-      last_snapshot_seq_ = result->seq();
-      last_snapshot_error_.clear();
-      if (metrics_) {
-        metrics_->snapshot_duration->Observe(result->total_ms() / 1000.0);
-        metrics_->snapshot_bytes->Set(result->stored_bytes());
-      }
-    } else {
-      if (metrics_) metrics_->snapshot_failures->Increment();
-      last_snapshot_error_ = std::string(result.status().message());
-    }
-  }
+  return snapshotter_->Request();
 }
 
 snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
@@ -801,134 +621,34 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   return sections;
 }
 
-absl::StatusOr<v1::TakeSnapshotResponse> Engine::SnapshotByFork(bool from_standby) {
-  const absl::Time t0 = absl::Now();
-  const char* const what = from_standby ? "standby snapshot" : "snapshot";
-  snapshot::SnapshotInfo info;
-  // The active's snapshots name its own epoch; a standby's names the epoch
-  // of the record it ends at (read with the seq, under mu_, below).
-  if (!from_standby) info.epoch = journal_->epoch();
-  snapshot::EncodeOptions eo;
-  eo.compute_digest = options_.snapshot_digest;
-  eo.parallel = false;  // the child must not start threads
-  std::optional<absl::StatusOr<ForkedEncode>> forked;
-  double stall_ms;
-  {
-    // Intake (or the standby's follower) waits only for the fork itself
-    // (the page-table copy); the child encodes the graph exactly as it is
-    // at this seq.
-    absl::MutexLock l(&mu_);
-    const absl::Time locked = absl::Now();
-    if (from_standby) {
-      if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
-        // Between the records of a get_all image the graph is not yet at
-        // applied_seq_ (engine_get_all.cc applies the image at its last one).
-        return absl::FailedPreconditionError(
-            "the standby's graph is not at a record it followed (or inside a get_all image)");
-      }
-      info.epoch = standby_record_epoch_;
-    }
-    info.seq = applied_seq_;
-    info.seq_time_unix_micros = last_record_time_;
-    info.created_unix_micros = absl::ToUnixMicros(locked);
-    forked.emplace(ForkedEncode::Start([this, &info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      // In the child: mu_ is held by this (copied) thread; nothing changes.
-      return snapshot::EncodeSnapshotToMemory(graph_, info, SnapshotSectionsLocked(), eo);
-    }));
-    stall_ms = Ms(absl::Now() - locked);
-  }
-  // The active logs its failures here; the standby snapshotter logs them
-  // (RunStandbySnapshots), and a promote or shutdown cancels it.
-  absl::StatusOr<ForkedEncode>& child = *forked;
-  if (!child.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << info.seq << ": cannot fork the encoder ("
-                 << child.status() << "); the previous snapshot stays in force";
-    }
-    return child.status();
-  }
-  const uint64_t seq = info.seq;
-  VLOG(1) << what << " at seq " << seq << ": encoder process " << child->pid()
-          << " forked, processing paused " << stall_ms << " ms";
-  // The snapshot must not be ahead of the durable log (waits while the
-  // child encodes). A standby follows durable records only.
-  if (!from_standby) {
-    RETURN_IF_ERROR(journal_->WaitDurable(seq, absl::Now() + absl::Seconds(60)));
-  }
-  auto encoded = child->Wait(absl::Seconds(600), [this, from_standby] {
-    if (from_standby) {
-      absl::MutexLock l(&standby_mu_);
-      return follow_stop_;
-    }
-    absl::MutexLock l(&snap_mu_);
-    return snap_stop_;
-  });
-  if (!encoded.ok()) {
-    if (!from_standby) {
-      LOG(ERROR) << "snapshot at seq " << seq << " failed to encode: " << encoded.status()
-                 << "; the previous snapshot stays in force";
-    }
-    return encoded.status();
-  }
-  if (from_standby) encoded->header.set_from_standby(true);
-  const absl::Time t1 = absl::Now();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
+absl::StatusOr<ForkedEncode> Engine::ForkSnapshotEncoder(bool from_standby,
+                                                         const snapshot::EncodeOptions& eo,
+                                                         snapshot::SnapshotInfo* info,
+                                                         double* stall_ms) {
+  // Intake (or the standby's follower) waits only for the fork itself
+  // (the page-table copy); the child encodes the graph exactly as it is
+  // at this seq.
+  absl::MutexLock l(&mu_);
+  const absl::Time locked = absl::Now();
   if (from_standby) {
-    // A promote must not wait for this call (StopFollower cancels it).
-    absl::MutexLock l(&standby_mu_);
-    if (follow_stop_) return absl::CancelledError("standby stopping");
-    standby_snap_ctx_ = &ctx;
-  } else {
-    // Right after a persistor restart the channel may still be
-    // reconnecting: wait for it within the deadline instead of failing at
-    // once.
-    ctx.set_wait_for_ready(true);
-  }
-  v1::PutSnapshotResponse resp;
-  grpc::Status st;
-  {
-    auto writer = persistor_->PutSnapshot(&ctx, &resp);
-    v1::PutSnapshotRequest req;
-    *req.mutable_header() = encoded->header;
-    bool ok = writer->Write(req);
-    for (auto& chunk : encoded->chunks) {
-      if (!ok) break;
-      req.Clear();
-      *req.mutable_chunk() = std::move(chunk);
-      ok = writer->Write(req);
+    if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
+      // Between the records of a get_all image the graph is not yet at
+      // applied_seq_ (engine_get_all.cc applies the image at its last one).
+      return absl::FailedPreconditionError(
+          "the standby's graph is not at a record it followed (or inside a get_all image)");
     }
-    if (ok) writer->WritesDone();
-    st = writer->Finish();
+    info->epoch = standby_record_epoch_;
   }
-  if (from_standby) {
-    absl::MutexLock l(&standby_mu_);
-    standby_snap_ctx_ = nullptr;
-    if (follow_stop_ && !st.ok()) return absl::CancelledError("standby stopping");
-  }
-  if (!st.ok()) {
-    absl::Status s = FromGrpcStatus(st);
-    if (from_standby) return s;
-    LOG(ERROR) << "snapshot at seq " << seq << " was not stored (" << st.error_message()
-               << "); the previous snapshot stays in force";
-    // Fenced: another graph took a newer epoch.
-    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) Fatal(s);
-    return s;
-  }
-  v1::TakeSnapshotResponse out;
-  out.set_snapshot_id(resp.snapshot_id());
-  out.set_seq(seq);
-  out.set_stored_bytes(resp.stored_bytes());
-  out.set_stall_ms(stall_ms);
-  out.set_total_ms(Ms(absl::Now() - t0));
-  LOG(INFO) << what << " " << resp.snapshot_id() << " stored: seq " << seq
-            << (from_standby ? absl::StrCat(" (records of epoch ", info.epoch, ")") : "") << ", "
-            << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
-            << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
-            << " chunks; " << (from_standby ? "following" : "processing") << " paused "
-            << stall_ms << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
-            << Ms(absl::Now() - t1) << " ms";
-  return out;
+  info->seq = applied_seq_;
+  info->seq_time_unix_micros = last_record_time_;
+  info->created_unix_micros = absl::ToUnixMicros(locked);
+  absl::StatusOr<ForkedEncode> child =
+      ForkedEncode::Start([this, info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        // In the child: mu_ is held by this (copied) thread; nothing changes.
+        return snapshot::EncodeSnapshotToMemory(graph_, *info, SnapshotSectionsLocked(), eo);
+      });
+  *stall_ms = Ms(absl::Now() - locked);
+  return child;
 }
 
 }  // namespace vitrage::service

@@ -1,5 +1,19 @@
 // The graph service's engine: recovery, intake, the journal, snapshots and
-// the read side, without gRPC server code (api/ wraps it).
+// the read side, without gRPC server code (graph_api.h wraps it).
+//
+// Where each part lives: engine.cc (the wiring, applying pushed events and
+// journaling their records, the read side, metrics), watchdog.h (the
+// journal's stall and the epoch check while ACTIVE),
+// intake.h (PushEvents' checks, admission and acks), snapshotter.h
+// (snapshots by fork and their store; the engine gives it
+// ForkSnapshotEncoder), engine_recovery.cc (start-up; log_prefetch.h reads
+// the log while the snapshot decodes), engine_standby.cc
+// (hot standby), engine_get_all.cc (get_all, images and reconcile),
+// engine_evaluator.cc (the evaluator glue). mu_ orders them: whatever reads
+// or changes the graph, its seq or its marks holds it; intake_mu_, taken
+// before it, keeps the work that makes records once recovered (pushed
+// requests with their reconcile, consistency passes, enabling the
+// evaluator) one at a time, in arrival order.
 //
 // Start-up (../shared/DESIGN.md section 6), each phase logged with its time
 // and reported in Status():
@@ -14,16 +28,18 @@
 // Queries are refused (UNAVAILABLE naming the phase) until the graph is
 // rebuilt; PushEvents until ACTIVE.
 //
-// Intake: PushEvents validates the whole request, then (one request at a
-// time, in arrival order) gives each new event the next journal seq,
-// applies it, and appends its record to the journal; it returns once the
-// last record is durable. Events whose source_seq is at or below the
-// source's high-water mark are acked without being applied.
+// Intake (intake.h has the checks, admission and acks): PushEvents
+// validates the whole request, then (one request at a time, in arrival
+// order) gives each new event the next journal seq, applies it, and
+// appends its record to the journal; it returns once the last record is
+// durable. Events whose source_seq is at or below the source's high-water
+// mark are acked without being applied.
 //
-// Snapshots: a background thread forks a child process that encodes the
-// graph as it was at the fork (copy-on-write, forked_encode.h) and stores
-// its output once the snapshot's seq is durable; processing waits only for
-// the fork itself.
+// Snapshots (snapshotter.h): a background thread forks a child process
+// that encodes the graph as it was at the fork (copy-on-write,
+// forked_encode.h) and stores its output once the snapshot's seq is
+// durable; processing waits only for the fork itself, under mu_
+// (ForkSnapshotEncoder).
 //
 // Hot standby (options.standby, engine_standby.cc): start-up loads the
 // newest snapshot WITHOUT AcquireEpoch (a standby never fences the active),
@@ -59,6 +75,10 @@
 #include "graph_service/graph/graph.h"
 #include "graph_service/journal/journal_client.h"
 #include "graph_service/service/event_handler.h"
+#include "graph_service/service/forked_encode.h"
+#include "graph_service/service/intake.h"
+#include "graph_service/service/snapshotter.h"
+#include "graph_service/service/watchdog.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 #include "vitrage/v1/graph.pb.h"
@@ -109,6 +129,9 @@ struct EngineOptions {
   uint64_t max_graph_vertices = 50'000'000;
   uint64_t max_graph_edges = 50'000'000;
 };
+
+// Reads the log ahead during recovery (log_prefetch.h).
+class LogPrefetch;
 
 // Makes the engine's event handler, bound to the engine's graph.
 using HandlerFactory = std::function<std::unique_ptr<EventHandler>(graph::Graph*)>;
@@ -175,9 +198,8 @@ class Engine {
 
   // ReadLog's batch size (recovery, read-ahead, standby follow). Small
   // batches parse into the same response message, whose record objects and
-  // memory stay warm in cache from one batch to the next: replay of a
-  // 10,000-record tail took 35 ms with 3 MiB batches, 15 with 256 KiB
-  // (graph_bench, graph_100k).
+  // memory stay warm in cache from one batch to the next (what that saved:
+  // docs/performance.md).
   static constexpr uint32_t kReadLogBatchBytes = 256 << 10;
   // The largest delta one journal record carries (see
   // CommitSplitRecordLocked): well under the persistor's 8 MiB receive
@@ -195,8 +217,6 @@ class Engine {
   // After recovery: no more transparent huge pages for this process.
   static void StopHugePages();
   absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
-  // Reads the log ahead during recovery (engine_recovery.cc).
-  class LogPrefetch;
   // Loads the newest usable snapshot; returns NOT_FOUND when none. Starts
   // `prefetch` (if given) after the first snapshot header it receives.
   absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
@@ -223,8 +243,7 @@ class Engine {
   // (from_standby) when the newest stored snapshot is 3/4 of the interval
   // old and the standby is current; and, on the active, whether the
   // periodic snapshot can be skipped because a standby stored one less
-  // than an interval ago (then the newest snapshot's seq and time become
-  // last_snapshot_*).
+  // than an interval ago (then the snapshotter notes that one as stored).
   void RunStandbySnapshots();
   bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
@@ -273,22 +292,18 @@ class Engine {
   void Fatal(const absl::Status& s);
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
-  void RunSnapshotter();
   void RunConsistency();
-  // While ACTIVE, every second: the journal's stall (health listener, phase,
-  // one log line when it starts and one when it ends) and, every
-  // fence_check_interval, the store's epoch (a newer one is fatal: fenced).
+  // While ACTIVE, every second: a round of the watchdog (watchdog.h: the
+  // journal's stall, and the store's epoch).
   void RunWatchdog();
-  void CheckJournalStall(bool* stalled, absl::Time* since, uint64_t* durable_at_stall);
-  void CheckFenced();
-  // Forks a child that encodes the graph as it is now (forked_encode.h),
-  // then stores its output with PutSnapshot. The active's snapshot
-  // (from_standby false) names the journal's epoch, waits until its seq is
-  // durable, and a fenced store is fatal. The hot standby's (true) names
-  // the epoch of the record it followed last, is marked from_standby, is
-  // refused (FAILED_PRECONDITION) inside a get_all image, and a promote
-  // cancels it (CANCELLED); its caller logs its failures.
-  absl::StatusOr<v1::TakeSnapshotResponse> SnapshotByFork(bool from_standby);
+  // The snapshotter's ForkFn: forks a child that encodes the graph as it
+  // is now (forked_encode.h), under mu_. The hot standby's snapshot
+  // (from_standby) names the epoch of the record it followed last, and is
+  // refused (FAILED_PRECONDITION) inside a get_all image.
+  absl::StatusOr<ForkedEncode> ForkSnapshotEncoder(bool from_standby,
+                                                   const snapshot::EncodeOptions& options,
+                                                   snapshot::SnapshotInfo* info,
+                                                   double* stall_ms);
   // The snapshot's sections (dedupe marks) from the state under mu_.
   snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -347,6 +362,8 @@ class Engine {
 
   // Serializes PushEvents (arrival order) outside of mu_ waits.
   absl::Mutex intake_mu_;
+  // PushEvents' checks, admission and acks (intake.h).
+  Intake intake_;
 
   // Role, phase, timings.
   mutable absl::Mutex status_mu_;
@@ -358,18 +375,13 @@ class Engine {
   absl::Status fatal_ ABSL_GUARDED_BY(status_mu_);
   bool shutdown_ ABSL_GUARDED_BY(status_mu_) = false;
 
-  // Snapshotter: requests and the last result.
-  mutable absl::Mutex snap_mu_;
-  uint64_t snap_requested_ ABSL_GUARDED_BY(snap_mu_) = 0;  // request counter
-  uint64_t snap_done_ ABSL_GUARDED_BY(snap_mu_) = 0;
-  absl::StatusOr<v1::TakeSnapshotResponse> snap_result_ ABSL_GUARDED_BY(snap_mu_);
-  uint64_t last_snapshot_seq_ ABSL_GUARDED_BY(snap_mu_) = 0;
-  absl::Time last_snapshot_time_ ABSL_GUARDED_BY(snap_mu_) = absl::InfinitePast();
-  std::string last_snapshot_error_ ABSL_GUARDED_BY(snap_mu_);
-  bool snap_stop_ ABSL_GUARDED_BY(snap_mu_) = false;
-  std::thread snapshotter_;
+  // Made with the engine; its thread runs from StartSnapshotter() (under
+  // status_mu_, only before shutdown_) to Shutdown().
+  std::unique_ptr<Snapshotter> snapshotter_;
   std::thread consistency_;
-  std::thread watchdog_;
+  // Made by Start() right before its thread, with the journal.
+  std::unique_ptr<Watchdog> watchdog_;
+  std::thread watchdog_thread_;
   std::function<void(bool)> health_listener_;
   // The journal's stall as the watchdog last saw it (Status() reports it).
   absl::Duration journal_stalled_ ABSL_GUARDED_BY(status_mu_);
@@ -397,10 +409,6 @@ class Engine {
   uint64_t standby_record_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* standby_snap_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
   std::thread standby_snapshotter_;
-
-  // Metrics (null until ExportMetrics).
-  struct Metrics;
-  std::unique_ptr<Metrics> metrics_;
 };
 
 }  // namespace vitrage::service

@@ -191,8 +191,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
   }
   if (options_.persistency) {
     // A snapshot after every get_all (the next recovery should not need it).
-    absl::MutexLock l(&snap_mu_);
-    ++snap_requested_;
+    snapshotter_->Schedule();
   }
   return absl::OkStatus();
 }

@@ -4,7 +4,6 @@
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <deque>
 #include <thread>
 #include <utility>
 #include <optional>
@@ -17,6 +16,7 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/service/engine.h"
+#include "graph_service/service/log_prefetch.h"
 #include "graph_service/snapshot/snapshot.h"
 
 namespace vitrage::service {
@@ -40,115 +40,6 @@ bool IsTransient(const grpc::Status& s) {
 }
 
 }  // namespace
-
-// Reads the log after a snapshot's seq on a thread of its own while the
-// snapshot decodes (Recover starts it as soon as the snapshot's header
-// arrives). Replay() takes the responses in order. A read-ahead that fails
-// or is stopped early costs nothing but itself: Replay reads whatever is
-// left from where it got, and reports the store's errors from its own read.
-// At most kMaxQueuedBytes wait here (then the stream waits), so a long tail
-// is not held in memory twice.
-class Engine::LogPrefetch {
- public:
-  explicit LogPrefetch(v1::Persistor::Stub* persistor) : persistor_(persistor) {}
-  ~LogPrefetch() { Stop(); }
-  LogPrefetch(const LogPrefetch&) = delete;
-  LogPrefetch& operator=(const LogPrefetch&) = delete;
-
-  // Starts reading the records after `after_seq`. Only the first call does
-  // anything.
-  void Start(uint64_t after_seq) {
-    if (started_) return;
-    started_ = true;
-    after_seq_ = after_seq;
-    thread_ = std::thread([this] { Run(); });
-  }
-  // Whether it reads the records after `seq`.
-  bool Reads(uint64_t seq) const { return started_ && after_seq_ == seq; }
-  // The next response, waiting for it; false at the end of the stream.
-  bool Next(v1::ReadLogResponse* out) {
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(
-        +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-          return !p->queue_.empty() || p->done_;
-        },
-        this));
-    if (queue_.empty()) return false;
-    // `out`'s previous response goes back to the reading thread, which
-    // parses the next one into it (its records' objects are reused).
-    out->Swap(&queue_.front().first);
-    queued_bytes_ -= queue_.front().second;
-    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(queue_.front().first));
-    queue_.pop_front();
-    return true;
-  }
-  // Cancels the stream and waits for the thread.
-  void Stop() {
-    if (!started_) return;
-    {
-      absl::MutexLock l(&mu_);
-      stop_ = true;
-    }
-    ctx_.TryCancel();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  static constexpr size_t kMaxQueuedBytes = 64 << 20;
-  static constexpr size_t kMaxSpare = 4;
-
-  void Run() {
-    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
-    v1::ReadLogRequest req;
-    req.set_after_seq(after_seq_);
-    req.set_max_batch_bytes(kReadLogBatchBytes);
-    auto reader = persistor_->ReadLog(&ctx_, req);
-    uint64_t records = 0;
-    while (true) {
-      v1::ReadLogResponse resp;
-      {
-        absl::MutexLock l(&mu_);
-        mu_.Await(absl::Condition(
-            +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-              return p->stop_ || p->queued_bytes_ < kMaxQueuedBytes;
-            },
-            this));
-        if (stop_) break;
-        if (!spare_.empty()) {
-          resp.Swap(&spare_.back());
-          spare_.pop_back();
-        }
-      }
-      if (!reader->Read(&resp)) break;
-      records += resp.records_size();
-      const size_t bytes = resp.ByteSizeLong();
-      absl::MutexLock l(&mu_);
-      queue_.emplace_back(std::move(resp), bytes);
-      queued_bytes_ += bytes;
-    }
-    ctx_.TryCancel();  // a no-op once the stream ended; ends it when stopped early
-    grpc::Status st = reader->Finish();
-    if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
-      LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after "
-                << records << " records (" << st.error_message()
-                << "); the replay reads the rest itself";
-    }
-    absl::MutexLock l(&mu_);
-    done_ = true;
-  }
-
-  v1::Persistor::Stub* const persistor_;
-  bool started_ = false;
-  uint64_t after_seq_ = 0;
-  std::thread thread_;
-  grpc::ClientContext ctx_;
-  absl::Mutex mu_;
-  std::deque<std::pair<v1::ReadLogResponse, size_t>> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::ReadLogResponse> spare_ ABSL_GUARDED_BY(mu_);  // applied, for reuse
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 absl::Status Engine::Recover() {
   if (!options_.persistency) {
@@ -179,7 +70,7 @@ absl::Status Engine::Recover() {
     epoch_status = AcquireEpoch(&ep);
     t_epoch = absl::Now();
   });
-  LogPrefetch prefetch(persistor_.get());
+  LogPrefetch prefetch(persistor_.get(), kReadLogBatchBytes);
   uint64_t snapshot_id = 0;
   v1::SnapshotHeader header;
   absl::Status loaded = LoadSnapshot(&snapshot_id, &header, &prefetch);

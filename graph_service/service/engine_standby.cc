@@ -498,7 +498,17 @@ void Engine::RunStandbySnapshots() {
       continue;
     }
     last_skip.clear();
-    auto result = SnapshotByFork(/*from_standby=*/true);
+    auto result = snapshotter_->TakeStandbySnapshot(
+        [this] {
+          absl::MutexLock l(&standby_mu_);
+          return follow_stop_;
+        },
+        [this](grpc::ClientContext* ctx) {
+          absl::MutexLock l(&standby_mu_);
+          if (ctx != nullptr && follow_stop_) return false;
+          standby_snap_ctx_ = ctx;
+          return !follow_stop_;
+        });
     wait = due;
     if (!result.ok()) {
       if (absl::IsCancelled(result.status())) return;  // promote or shutdown
@@ -507,10 +517,7 @@ void Engine::RunStandbySnapshots() {
                    << "); the active takes its own if none is stored within the interval";
       continue;
     }
-    absl::MutexLock l(&snap_mu_);
-    last_snapshot_time_ = absl::Now();
-    last_snapshot_seq_ = result->seq();
-    last_snapshot_error_.clear();
+    snapshotter_->NoteStored(result->seq(), absl::Now());
   }
 }
 
@@ -531,10 +538,7 @@ bool Engine::SkipPeriodicSnapshot() {
             << " ago; next look in "
             << absl::FormatDuration(absl::Trunc(options_.snapshot_interval - age,
                                                 absl::Milliseconds(1)));
-  absl::MutexLock l(&snap_mu_);
-  last_snapshot_time_ = absl::Now() - age;
-  last_snapshot_seq_ = newest->seq();
-  last_snapshot_error_.clear();
+  snapshotter_->NoteStored(newest->seq(), absl::Now() - age);
   return true;
 }
 

@@ -19,7 +19,7 @@
 // socket), dies with its parent (PR_SET_PDEATHSIG), runs at lower priority,
 // and leaves with _exit().
 //
-// What the child's path (Engine::SnapshotByFork's lambda ->
+// What the child's path (Engine::ForkSnapshotEncoder's lambda ->
 // EncodeSnapshotToMemory, SnapshotSectionsLocked) calls, audited for locks:
 //   * SHA-256 of the digest: common/sha256.h, no locks. It used OpenSSL's
 //     EVP, whose algorithm fetch and provider caches take rwlocks that a
