@@ -314,8 +314,14 @@ void Engine::StopHugePages() {
 // RunGetAll: engine_get_all.cc.
 
 std::string Engine::RestartedSourceLocked(const v1::PushEventsRequest& req) const {
+  // A push is almost always one source's events: look each source up once,
+  // not once per event (intake looks every event up again for dedupe).
+  const std::string* previous = nullptr;
   for (const v1::Event& ev : req.events()) {
-    if (ev.source_seq() == 0 || marks_.contains(ev.source())) continue;
+    if (ev.source_seq() == 0) continue;
+    if (previous != nullptr && ev.source() == *previous) continue;
+    previous = &ev.source();
+    if (marks_.contains(ev.source())) continue;
     const size_t at = ev.source().rfind('@');
     if (at == std::string::npos) continue;
     const absl::string_view name = absl::string_view(ev.source()).substr(0, at + 1);
