@@ -25,8 +25,7 @@ std::string SampleDateNow() {
   return cached;
 }
 
-CollectorService::CollectorService(CollectorOptions options,
-                                   std::unique_ptr<Model> model,
+CollectorService::CollectorService(CollectorOptions options, std::unique_ptr<Model> model,
                                    std::shared_ptr<grpc::Channel> graph)
     : options_(options), model_(std::move(model)), outbox_(options.outbox, graph) {}
 
@@ -127,8 +126,8 @@ uint64_t CollectorService::GenerateChange() {
   return QueueOpsLocked(ops, now);
 }
 
-uint64_t CollectorService::QueueOpsLocked(
-    const std::vector<processor::PassthroughOp>& ops, const std::string& now) {
+uint64_t CollectorService::QueueOpsLocked(const std::vector<processor::PassthroughOp>& ops,
+                                          const std::string& now) {
   // Built on an arena in a stack block: the event's many small messages
   // are encoded into the outbox and then dropped at once.
   alignas(16) char block[32 << 10];
@@ -150,8 +149,7 @@ void CollectorService::RunGenerator() {
   LOG(INFO) << "change generator: "
             << (unlimited ? std::string("as fast as acked")
                           : absl::StrCat(options_.change_rate, " events/s"))
-            << (options_.max_changes ? absl::StrCat(", ", options_.max_changes,
-                                                    " changes")
+            << (options_.max_changes ? absl::StrCat(", ", options_.max_changes, " changes")
                                      : std::string());
   while (!stop_ && !generator_stop_) {
     if (options_.max_changes != 0 && made >= options_.max_changes) {
@@ -171,14 +169,12 @@ void CollectorService::RunGenerator() {
   }
 }
 
-grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
-                                      const v1::GetAllRequest* req,
+grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx, const v1::GetAllRequest* req,
                                       grpc::ServerWriter<v1::GetAllResponse>* writer) {
   std::string action = req->action().empty() ? "init_snapshot" : req->action();
   if (action != "init_snapshot" && action != "snapshot") {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "GetAll action must be init_snapshot or snapshot, not \"" +
-                            action + "\"");
+                        "GetAll action must be init_snapshot or snapshot, not \"" + action + "\"");
   }
   uint32_t batch = req->batch_size() == 0 ? 1000 : req->batch_size();
   if (batch > 10000) batch = 10000;
@@ -202,14 +198,12 @@ grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
   for (size_t i = 0; i < ops.size(); i += per_event) {
     std::vector<processor::PassthroughOp> part(
         std::make_move_iterator(ops.begin() + i),
-        std::make_move_iterator(ops.begin() +
-                                std::min(ops.size(), i + per_event)));
+        std::make_move_iterator(ops.begin() + std::min(ops.size(), i + per_event)));
     v1::Event* ev = resp.add_events();
     processor::EncodePassthrough(part, action, now, ev->mutable_fields());
     ++events;
     resp_bytes += ev->ByteSizeLong();
-    if (static_cast<uint32_t>(resp.events_size()) >= batch ||
-        resp_bytes >= kMaxResponseBytes) {
+    if (static_cast<uint32_t>(resp.events_size()) >= batch || resp_bytes >= kMaxResponseBytes) {
       resp_bytes = 0;
       if (ctx->IsCancelled() || !writer->Write(resp)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "GetAll cancelled");
@@ -222,8 +216,8 @@ grpc::Status CollectorService::GetAll(grpc::ServerContext* ctx,
   if (!writer->Write(resp)) {
     return grpc::Status(grpc::StatusCode::CANCELLED, "GetAll cancelled");
   }
-  LOG(INFO) << "get_all (" << action << "): " << ops.size() << " elements in "
-            << events << " events, covering source_seq " << covered << ", "
+  LOG(INFO) << "get_all (" << action << "): " << ops.size() << " elements in " << events
+            << " events, covering source_seq " << covered << ", "
             << absl::ToDoubleMilliseconds(absl::Now() - started) << " ms";
   return grpc::Status::OK;
 }
@@ -261,11 +255,9 @@ grpc::Status CollectorService::GetAllImage(grpc::ServerContext* ctx, const std::
     image = ImageLocked(&covered);
   }
   if (!image.ok()) {
-    LOG(ERROR) << "get_all (" << action << "): encoding the graph image failed: "
-               << image.status();
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        "GetAll: encoding the graph image failed: " +
-                            std::string(image.status().message()));
+    LOG(ERROR) << "get_all (" << action << "): encoding the graph image failed: " << image.status();
+    return grpc::Status(grpc::StatusCode::INTERNAL, "GetAll: encoding the graph image failed: " +
+                                                        std::string(image.status().message()));
   }
   const double encode_ms = absl::ToDoubleMilliseconds(absl::Now() - started);
   const snapshot::EncodedSnapshot& img = **image;

@@ -10,9 +10,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "collector/model.h"
-#include "graph_service/snapshot/snapshot.h"
 #include "collector/outbox.h"
 #include "collector/upstream_events.h"
+#include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 
 namespace vitrage::collector {
@@ -58,8 +58,7 @@ class CollectorService final : public v1::Collector::Service {
 
   grpc::Status GetAll(grpc::ServerContext* ctx, const v1::GetAllRequest* req,
                       grpc::ServerWriter<v1::GetAllResponse>* writer) override;
-  grpc::Status GetStatus(grpc::ServerContext* ctx,
-                         const v1::CollectorStatusRequest* req,
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::CollectorStatusRequest* req,
                          v1::CollectorStatus* resp) override;
 
   Outbox& outbox() { return outbox_; }
@@ -86,12 +85,11 @@ class CollectorService final : public v1::Collector::Service {
  private:
   void RunGenerator();
   // Upstream mode: the GetAll stream and one change.
-  grpc::Status GetAllUpstream(grpc::ServerContext* ctx, const std::string& action,
-                              uint32_t batch, grpc::ServerWriter<v1::GetAllResponse>* writer);
+  grpc::Status GetAllUpstream(grpc::ServerContext* ctx, const std::string& action, uint32_t batch,
+                              grpc::ServerWriter<v1::GetAllResponse>* writer);
   uint64_t GenerateUpstreamChange();
   // Queues `ops` as one pass-through "update" event sampled at `now`.
-  uint64_t QueueOpsLocked(const std::vector<processor::PassthroughOp>& ops,
-                          const std::string& now)
+  uint64_t QueueOpsLocked(const std::vector<processor::PassthroughOp>& ops, const std::string& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // GetAll with accept_image, outside upstream mode: the model's graph as
   // snapshot-codec chunks.

@@ -8,8 +8,7 @@
 
 namespace vitrage::collector {
 
-CollectorService::CollectorService(CollectorOptions options,
-                                   std::unique_ptr<UpstreamSource> source,
+CollectorService::CollectorService(CollectorOptions options, std::unique_ptr<UpstreamSource> source,
                                    std::shared_ptr<grpc::Channel> graph)
     : CollectorService(options, std::make_unique<Model>(0), std::move(graph)) {
   absl::MutexLock l(&mu_);
@@ -70,8 +69,8 @@ uint64_t CollectorService::GenerateUpstreamChange() {
   return seq;
 }
 
-grpc::Status CollectorService::GetAllUpstream(grpc::ServerContext* ctx,
-                                              const std::string& action, uint32_t batch,
+grpc::Status CollectorService::GetAllUpstream(grpc::ServerContext* ctx, const std::string& action,
+                                              uint32_t batch,
                                               grpc::ServerWriter<v1::GetAllResponse>* writer) {
   absl::Time started = absl::Now();
   std::vector<v1::Event> events;

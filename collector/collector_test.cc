@@ -190,7 +190,8 @@ TEST(CollectorTest, GetAllOfA10kFileReproducesItsDigest) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   auto reader = stub->GetAll(&ctx, req);
@@ -222,8 +223,7 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
   {  // the receiver starts from the same state
     grpc::ServerContext sctx;
     v1::PushEventsRequest seed;
-    processor::EncodePassthrough(model->FullState(), "init_snapshot",
-                                 "2026-11-30T00:00:00Z",
+    processor::EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
                                  seed.add_events()->mutable_fields());
     v1::PushEventsResponse sresp;
     ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
@@ -234,8 +234,7 @@ TEST(CollectorTest, TailEventsArePushedAsFullElementStates) {
                            MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
   ASSERT_TRUE(service.StartTail(Workload("events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json",
-                                         "final_graph_digest"));
+  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json", "final_graph_digest"));
   service.Shutdown();
   server->Shutdown();
 }
@@ -247,7 +246,8 @@ TEST(CollectorTest, GetAllImageOfA10kFileReproducesItsDigest) {
   service.Start();  // encodes the first image ahead of time
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   for (int round = 0; round < 2; ++round) {  // the second comes from the cache
     grpc::ClientContext ctx;
     v1::GetAllRequest req;
@@ -289,7 +289,8 @@ TEST(CollectorTest, GetAllImageCanBeTurnedOff) {
   CollectorService service(opts, std::move(model), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_accept_image(true);
@@ -316,8 +317,7 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
   {
     grpc::ServerContext sctx;
     v1::PushEventsRequest seed;
-    processor::EncodePassthrough(model->FullState(), "init_snapshot",
-                                 "2026-11-30T00:00:00Z",
+    processor::EncodePassthrough(model->FullState(), "init_snapshot", "2026-11-30T00:00:00Z",
                                  seed.add_events()->mutable_fields());
     v1::PushEventsResponse sresp;
     ASSERT_TRUE(receiver.PushEvents(&sctx, &seed, &sresp).ok());
@@ -334,8 +334,7 @@ TEST(CollectorTest, OutboxStreamPipelinesAndResendsAfterACut) {
                            MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kGraph));
   ASSERT_TRUE(service.StartTail(Workload("events_1k_1000.jsonl.zst")).ok());
   ASSERT_TRUE(service.outbox().WaitAcked(1000, absl::Now() + absl::Seconds(60)));
-  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json",
-                                         "final_graph_digest"));
+  EXPECT_EQ(receiver.digest(), MetaField("events_1k_1000.meta.json", "final_graph_digest"));
   EXPECT_GT(receiver.streams(), 1);  // cut every 15 requests: several streams
   EXPECT_GT(receiver.max_in_flight(), 1);
   EXPECT_LE(receiver.max_in_flight(), 4);
@@ -389,10 +388,10 @@ class Refuser final : public v1::Graph::Service {
         ++refusals_;
         return grpc::Status(
             grpc::StatusCode::INVALID_ARGUMENT,
-            name_events_ ? absl::StrCat("PushEvents: event ", i, " (source \"", e.source(),
-                                        "\" seq ", e.source_seq(),
-                                        "): a bad body; nothing in this request was applied")
-                         : "a bad request");
+            name_events_
+                ? absl::StrCat("PushEvents: event ", i, " (source \"", e.source(), "\" seq ",
+                               e.source_seq(), "): a bad body; nothing in this request was applied")
+                : "a bad request");
       }
     }
     for (const v1::Event& e : req.events()) {
@@ -485,7 +484,8 @@ TEST(CollectorTest, GetAllRejectsAnUnknownAction) {
   CollectorService service(CollectorOptions{}, std::make_unique<Model>(1), nullptr);
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_action("everything");
@@ -515,8 +515,8 @@ TEST(CollectorTest, OutboxDeliversEverythingOnceAcrossReceiverRestarts) {
   {
     int cport = 0;
     auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
-    auto stub =
-        v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
+    auto stub = v1::Collector::NewStub(
+        MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;

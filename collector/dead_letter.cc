@@ -1,17 +1,16 @@
 #include "collector/dead_letter.h"
 
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "vitrage/v1/graph_types.pb.h"
 #include "vitrage/v1/graph.pb.h"
+#include "vitrage/v1/graph_types.pb.h"
 
 namespace vitrage::collector {
 
@@ -19,8 +18,8 @@ std::string DeadLetterLine(absl::Time time, absl::string_view source, uint64_t s
                            absl::string_view reason, const std::string& event_bytes) {
   auto quoted = [](absl::string_view s) {
     // replace: a reason quoting the event may hold bytes that are not UTF-8
-    return nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace);
+    return nlohmann::json(std::string(s))
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
   std::string event_json;
   v1::Event event;
@@ -28,10 +27,10 @@ std::string DeadLetterLine(absl::Time time, absl::string_view source, uint64_t s
       !google::protobuf::util::MessageToJsonString(event, &event_json).ok()) {
     event_json = quoted(absl::StrCat("(", event_bytes.size(), " bytes that do not parse)"));
   }
-  return absl::StrCat("{\"time\": ", quoted(absl::FormatTime(absl::RFC3339_full, time,
-                                                              absl::UTCTimeZone())),
-                      ", \"source\": ", quoted(source), ", \"source_seq\": ", source_seq,
-                      ", \"reason\": ", quoted(reason), ", \"event\": ", event_json, "}");
+  return absl::StrCat(
+      "{\"time\": ", quoted(absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone())),
+      ", \"source\": ", quoted(source), ", \"source_seq\": ", source_seq,
+      ", \"reason\": ", quoted(reason), ", \"event\": ", event_json, "}");
 }
 
 absl::Status AppendDeadLetter(const std::string& path, absl::string_view line) {

@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--max_changes", max_changes, "stop generating after N changes");
   app.add_option("--source", source, "source name ([collector] source)");
   app.add_option("--tail", tail, "push the events of a workload event tail file");
-  app.add_option("--metrics", metrics_address, "Prometheus HOST:PORT ([collector] metrics_address)");
+  app.add_option("--metrics", metrics_address,
+                 "Prometheus HOST:PORT ([collector] metrics_address)");
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -79,8 +80,8 @@ int main(int argc, char** argv) {
   if (seed >= 0) cc.seed = seed;
   if (!synthetic_format.empty()) {
     if (synthetic_format != "workload" && synthetic_format != "openstack") {
-      LOG(ERROR) << "--synthetic_format must be workload or openstack, not \""
-                 << synthetic_format << "\"";
+      LOG(ERROR) << "--synthetic_format must be workload or openstack, not \"" << synthetic_format
+                 << "\"";
       return 2;
     }
     cc.synthetic_format = synthetic_format;
@@ -88,8 +89,8 @@ int main(int argc, char** argv) {
   if (change_rate >= 0) cc.change_rate = change_rate;
   if (!source.empty()) cc.source = source;
   if (!metrics_address.empty()) cc.metrics_address = metrics_address;
-  for (const auto& [what, addr] : {std::pair{"--listen", cc.listen_address},
-                                   std::pair{"--graph", cc.graph_address}}) {
+  for (const auto& [what, addr] :
+       {std::pair{"--listen", cc.listen_address}, std::pair{"--graph", cc.graph_address}}) {
     if (auto s = vitrage::ValidateAddress(addr, what); !s.ok()) {
       LOG(ERROR) << s.message();
       return 2;
@@ -107,8 +108,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     upstream = std::move(*s);
-    LOG(INFO) << upstream->Describe() << " ("
-              << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms)";
+    LOG(INFO) << upstream->Describe() << " (" << absl::ToDoubleMilliseconds(absl::Now() - t0)
+              << " ms)";
   } else if (cc.topology_file.empty() && cc.synthetic_format == "openstack") {
     int hosts = cc.synthetic_hosts > 0 ? cc.synthetic_hosts : 8;
     upstream = std::make_unique<vc::OpenStackCloud>(cc.seed, vc::SyntheticForHosts(hosts));
@@ -119,16 +120,15 @@ int main(int argc, char** argv) {
       LOG(ERROR) << "cannot load topology: " << s.message();
       return 2;
     }
-    LOG(INFO) << "topology " << cc.topology_file << ": "
-              << model->graph().vertex_count() << " entities, "
-              << model->graph().edge_count() << " relationships ("
+    LOG(INFO) << "topology " << cc.topology_file << ": " << model->graph().vertex_count()
+              << " entities, " << model->graph().edge_count() << " relationships ("
               << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms)";
   } else {
     // The embedded default topology: a small synthetic cloud.
     int hosts = cc.synthetic_hosts > 0 ? cc.synthetic_hosts : 8;
     model->BuildSynthetic(vitrage::collector::SyntheticForHosts(hosts));
-    LOG(INFO) << "synthetic cloud (seed " << cc.seed << ", " << hosts << " hosts): "
-              << model->graph().vertex_count() << " entities, "
+    LOG(INFO) << "synthetic cloud (seed " << cc.seed << ", " << hosts
+              << " hosts): " << model->graph().vertex_count() << " entities, "
               << model->graph().edge_count() << " relationships";
   }
 
@@ -153,14 +153,17 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   std::unique_ptr<vc::CollectorService> service_ptr =
-      upstream ? std::make_unique<vc::CollectorService>(options, std::move(upstream),
-                                                        vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph))
-               : std::make_unique<vc::CollectorService>(options, std::move(model),
-                                                        vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph));
+      upstream ? std::make_unique<vc::CollectorService>(
+                     options, std::move(upstream),
+                     vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph))
+               : std::make_unique<vc::CollectorService>(
+                     options, std::move(model),
+                     vitrage::MakeChannel(cc.graph_address, vitrage::ServerRole::kGraph));
   vc::CollectorService& service = *service_ptr;
   if (!cc.metrics_address.empty()) {
     namespace m = vitrage::metrics;
-    auto& pending = m::Gauge("vitrage_collector_outbox_pending", "Events waiting for the graph's ack");
+    auto& pending =
+        m::Gauge("vitrage_collector_outbox_pending", "Events waiting for the graph's ack");
     auto& acked = m::Gauge("vitrage_collector_events_acked", "Events acked by the graph");
     auto& retries = m::Gauge("vitrage_collector_push_retries", "PushEvents calls that failed");
     auto& dead = m::Gauge("vitrage_collector_events_dead_lettered",

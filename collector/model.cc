@@ -67,9 +67,8 @@ Model::Model(uint64_t seed) : rng_(seed) {}
 std::string Model::NewId() {
   uint64_t a = rng_(), b = rng_();
   ++minted_;
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff,
-                         a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff),
-                         b & 0xffffffffffffull);
+  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                         0x8000 | ((b >> 48) & 0x3fff), b & 0xffffffffffffull);
 }
 
 void Model::Track(const std::string& id, const Properties& p, bool add) {
@@ -125,14 +124,13 @@ Properties Model::ResourceProps(const std::string& id, const std::string& type,
   SetStr(&p, "vitrage_sample_timestamp", now);
   SetStr(&p, "vitrage_aggregated_state", state);
   SetStr(&p, "vitrage_operational_state", state == "ERROR" ? "ERROR" : "OK");
-  SetStr(&p, "vitrage_cached_id",
-         Md5Hex(absl::StrCat("RESOURCE:", type, ":", type, "-", name)));
+  SetStr(&p, "vitrage_cached_id", Md5Hex(absl::StrCat("RESOURCE:", type, ":", type, "-", name)));
   SetBool(&p, "is_real_vitrage_id", true);
   return p;
 }
 
-void Model::AddVertexOp(std::vector<processor::PassthroughOp>* ops,
-                        const std::string& id, Properties props) {
+void Model::AddVertexOp(std::vector<processor::PassthroughOp>* ops, const std::string& id,
+                        Properties props) {
   processor::PassthroughOp op;
   op.kind = processor::PassthroughOp::kSetVertex;
   op.id = id;
@@ -140,9 +138,8 @@ void Model::AddVertexOp(std::vector<processor::PassthroughOp>* ops,
   ops->push_back(std::move(op));
 }
 
-void Model::AddEdgeOp(std::vector<processor::PassthroughOp>* ops,
-                      const std::string& s, const std::string& t,
-                      const std::string& label, const std::string& now) {
+void Model::AddEdgeOp(std::vector<processor::PassthroughOp>* ops, const std::string& s,
+                      const std::string& t, const std::string& label, const std::string& now) {
   processor::PassthroughOp op;
   op.kind = processor::PassthroughOp::kSetEdge;
   op.source = s;
@@ -154,8 +151,7 @@ void Model::AddEdgeOp(std::vector<processor::PassthroughOp>* ops,
   ops->push_back(std::move(op));
 }
 
-void Model::RemoveVertexOps(std::vector<processor::PassthroughOp>* ops,
-                            const std::string& id) {
+void Model::RemoveVertexOps(std::vector<processor::PassthroughOp>* ops, const std::string& id) {
   graph::Slot v = graph_.FindVertex(id);
   if (v == graph::kNoSlot) return;
   auto add_edge_removal = [&](graph::Slot e) {
@@ -182,27 +178,26 @@ void Model::BuildSynthetic(const SyntheticOptions& o) {
   std::vector<processor::PassthroughOp> ops;
   std::string cluster = NewId();
   AddVertexOp(&ops, cluster,
-              ResourceProps(cluster, "openstack.cluster", "OpenStack Cluster",
-                            "available", now));
+              ResourceProps(cluster, "openstack.cluster", "OpenStack Cluster", "available", now));
   std::vector<std::string> zones, networks;
   for (int z = 0; z < o.zones; ++z) {
     std::string id = NewId();
-    AddVertexOp(&ops, id, ResourceProps(id, "nova.zone", absl::StrCat("zone-", z),
-                                        "available", now));
+    AddVertexOp(&ops, id,
+                ResourceProps(id, "nova.zone", absl::StrCat("zone-", z), "available", now));
     AddEdgeOp(&ops, cluster, id, "contains", now);
     zones.push_back(id);
   }
   for (int n = 0; n < o.networks; ++n) {
     std::string id = NewId();
-    AddVertexOp(&ops, id, ResourceProps(id, "neutron.network",
-                                        absl::StrCat("net-", n), "ACTIVE", now));
+    AddVertexOp(&ops, id,
+                ResourceProps(id, "neutron.network", absl::StrCat("net-", n), "ACTIVE", now));
     networks.push_back(id);
   }
   int instance_no = 0, port_no = 0, volume_no = 0, alarm_no = 0;
   for (int h = 0; h < o.hosts; ++h) {
     std::string host = NewId();
-    AddVertexOp(&ops, host, ResourceProps(host, "nova.host",
-                                          absl::StrCat("host-", h), "available", now));
+    AddVertexOp(&ops, host,
+                ResourceProps(host, "nova.host", absl::StrCat("host-", h), "available", now));
     AddEdgeOp(&ops, zones[h % zones.size()], host, "contains", now);
     for (int a = 0; a < o.alarms_per_host; ++a) {
       std::string alarm = NewId();
@@ -222,23 +217,23 @@ void Model::BuildSynthetic(const SyntheticOptions& o) {
     }
     for (int i = 0; i < o.instances_per_host; ++i) {
       std::string inst = NewId();
-      AddVertexOp(&ops, inst, ResourceProps(inst, "nova.instance",
-                                            absl::StrCat("vm-", instance_no++),
-                                            "ACTIVE", now));
+      AddVertexOp(
+          &ops, inst,
+          ResourceProps(inst, "nova.instance", absl::StrCat("vm-", instance_no++), "ACTIVE", now));
       AddEdgeOp(&ops, host, inst, "contains", now);
       for (int p = 0; p < o.ports_per_instance; ++p) {
         std::string port = NewId();
-        AddVertexOp(&ops, port, ResourceProps(port, "neutron.port",
-                                              absl::StrCat("port-", port_no++),
-                                              "ACTIVE", now));
+        AddVertexOp(
+            &ops, port,
+            ResourceProps(port, "neutron.port", absl::StrCat("port-", port_no++), "ACTIVE", now));
         AddEdgeOp(&ops, networks[Rand(networks.size())], port, "contains", now);
         AddEdgeOp(&ops, port, inst, "attached", now);
       }
       for (int v = 0; v < o.volumes_per_instance; ++v) {
         std::string vol = NewId();
-        AddVertexOp(&ops, vol, ResourceProps(vol, "cinder.volume",
-                                             absl::StrCat("volume-", volume_no++),
-                                             "in-use", now));
+        AddVertexOp(&ops, vol,
+                    ResourceProps(vol, "cinder.volume", absl::StrCat("volume-", volume_no++),
+                                  "in-use", now));
         AddEdgeOp(&ops, vol, inst, "attached", now);
       }
     }
@@ -286,8 +281,7 @@ absl::Status Model::Apply(const std::vector<processor::PassthroughOp>& ops) {
   return absl::OkStatus();
 }
 
-std::vector<processor::PassthroughOp> Model::NextChange(
-    const std::string& now) {
+std::vector<processor::PassthroughOp> Model::NextChange(const std::string& now) {
   std::vector<processor::PassthroughOp> ops;
   uint64_t dice = Rand(100);
   if (dice < 15 && !hosts_.empty()) {  // raise an alarm on a host or instance
@@ -312,9 +306,9 @@ std::vector<processor::PassthroughOp> Model::NextChange(
   } else if (dice < 40 && !hosts_.empty()) {  // create an instance
     const std::string& host = hosts_.ids[Rand(hosts_.ids.size())];
     std::string inst = NewId();
-    AddVertexOp(&ops, inst, ResourceProps(inst, "nova.instance",
-                                          absl::StrCat("vm-new-", minted_),
-                                          "BUILDING", now));
+    AddVertexOp(
+        &ops, inst,
+        ResourceProps(inst, "nova.instance", absl::StrCat("vm-new-", minted_), "BUILDING", now));
     AddEdgeOp(&ops, host, inst, "contains", now);
   } else if (dice < 50 && !instances_.empty() && hosts_.ids.size() > 1) {
     // live-migrate an instance: move its host-contains edge

@@ -61,8 +61,7 @@ class Model {
   // Applies one event of a workload event tail (FORMAT.md: a vertex's new
   // properties merged in, null removing a key) and returns it as ops (the
   // element's full new properties), as a datasource would report it.
-  absl::StatusOr<std::vector<processor::PassthroughOp>> ApplyTailEvent(
-      const nlohmann::json& event);
+  absl::StatusOr<std::vector<processor::PassthroughOp>> ApplyTailEvent(const nlohmann::json& event);
 
   // The ops that build the current state from nothing: every vertex, then
   // every edge, each in key order.
@@ -83,13 +82,11 @@ class Model {
   uint64_t Rand(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
   void Reindex();
   void Track(const std::string& id, const graph::Properties& p, bool add);
-  void AddVertexOp(std::vector<processor::PassthroughOp>* ops,
-                   const std::string& id, graph::Properties props);
-  void AddEdgeOp(std::vector<processor::PassthroughOp>* ops,
-                 const std::string& s, const std::string& t,
-                 const std::string& label, const std::string& now);
-  void RemoveVertexOps(std::vector<processor::PassthroughOp>* ops,
-                       const std::string& id);
+  void AddVertexOp(std::vector<processor::PassthroughOp>* ops, const std::string& id,
+                   graph::Properties props);
+  void AddEdgeOp(std::vector<processor::PassthroughOp>* ops, const std::string& s,
+                 const std::string& t, const std::string& label, const std::string& now);
+  void RemoveVertexOps(std::vector<processor::PassthroughOp>* ops, const std::string& id);
   graph::Properties ResourceProps(const std::string& id, const std::string& type,
                                   const std::string& name, const std::string& state,
                                   const std::string& now) const;

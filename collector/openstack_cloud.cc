@@ -59,8 +59,7 @@ std::string OpenStackCloud::NewUuid() {
                          0x8000 | ((b >> 48) & 0x3fff), b & 0xffffffffffffull);
 }
 
-OpenStackCloud::OpenStackCloud(uint64_t seed, const SyntheticOptions& o)
-    : rng_(seed), options_(o) {
+OpenStackCloud::OpenStackCloud(uint64_t seed, const SyntheticOptions& o) : rng_(seed), options_(o) {
   const int zones = std::max(1, o.zones);
   for (int z = 0; z < zones; ++z) zones_.push_back(absl::StrCat("zone-", z));
   for (int n = 0; n < std::max(1, o.networks); ++n) {
@@ -355,12 +354,14 @@ json OpenStackCloud::PortFields(const Port& p, absl::string_view date) const {
               {"description", ""},
               {"device_id", p.device},
               {"device_owner", p.device.empty() ? "" : "compute:nova"},
-              {"fixed_ips", json::array({{{"ip_address", p.ip}, {"subnet_id", [&] {
-                                            for (const Network& n : networks_) {
-                                              if (n.id == p.network) return n.subnet;
-                                            }
-                                            return std::string();
-                                          }()}}})},
+              {"fixed_ips", json::array({{{"ip_address", p.ip},
+                                          {"subnet_id",
+                                           [&] {
+                                             for (const Network& n : networks_) {
+                                               if (n.id == p.network) return n.subnet;
+                                             }
+                                             return std::string();
+                                           }()}}})},
               {"id", p.id},
               {"mac_address", p.mac},
               {"name", p.name},
@@ -404,8 +405,7 @@ json OpenStackCloud::VolumeEvent(const Volume& v, absl::string_view action,
 }
 
 json OpenStackCloud::VolumeNotification(const Volume& v, absl::string_view event_type,
-                                        const std::string& instance,
-                                        absl::string_view date) const {
+                                        const std::string& instance, absl::string_view date) const {
   json ev = Base("cinder.volume", "update", date);
   ev["vitrage_event_type"] = std::string(event_type);
   json atts = json::array();
@@ -428,7 +428,8 @@ json OpenStackCloud::VolumeNotification(const Volume& v, absl::string_view event
 json OpenStackCloud::AlarmEvent(const Alarm& a, absl::string_view action, absl::string_view date,
                                 bool ok) const {
   json ev = Base("zabbix", action, date);
-  const std::string expression = absl::StrCat("{", a.host, ":system.cpu.load[percpu,avg1].last()}>5");
+  const std::string expression =
+      absl::StrCat("{", a.host, ":system.cpu.load[percpu,avg1].last()}>5");
   ev["description"] = a.description;
   ev["expression"] = expression;
   ev["lastchange"] = absl::StrCat(a.lastchange);
@@ -458,8 +459,8 @@ json OpenStackCloud::AlarmEvent(const Alarm& a, absl::string_view action, absl::
 
 std::vector<json> OpenStackCloud::GetAll(absl::string_view action, absl::string_view date) {
   std::vector<json> out;
-  out.reserve(zones_.size() + hosts_.size() + networks_.size() + instances_.size() +
-              ports_.size() + volumes_.size() + alarms_.size());
+  out.reserve(zones_.size() + hosts_.size() + networks_.size() + instances_.size() + ports_.size() +
+              volumes_.size() + alarms_.size());
   for (const std::string& z : zones_) out.push_back(ZoneEvent(z, action, date));
   for (const Host& h : hosts_) out.push_back(HostEvent(h, action, date));
   for (const Network& n : networks_) out.push_back(NetworkEvent(n, action, date));

@@ -128,8 +128,7 @@ void Outbox::PopDeadLocked() {
 }
 
 uint64_t Outbox::FillLocked(size_t first, size_t n,
-                            google::protobuf::RepeatedPtrField<std::string>* out,
-                            uint64_t* live) {
+                            google::protobuf::RepeatedPtrField<std::string>* out, uint64_t* live) {
   if (counters_.acked_seq < isolate_until_) n = 1;
   uint64_t last = 0;
   *live = 0;
@@ -157,8 +156,8 @@ std::string Outbox::OnRefusedLocked(const grpc::Status& st) {
     ++live;
     last_live = p.seq;
     // The graph's words (common/input_limits.cc, Engine::ApplyPush).
-    if (absl::StrContains(
-            msg, absl::StrCat("(source \"", options_.source, "\" seq ", p.seq, ")"))) {
+    if (absl::StrContains(msg,
+                          absl::StrCat("(source \"", options_.source, "\" seq ", p.seq, ")"))) {
       bad = &p;
       break;
     }
@@ -171,9 +170,8 @@ std::string Outbox::OnRefusedLocked(const grpc::Status& st) {
   if (bad == nullptr) {
     if (live == 0) return "";
     isolate_until_ = last_live;
-    LOG(WARNING) << "outbox: the graph refused the request of source_seq "
-                 << queue_.front().seq << ".." << last_live
-                 << " as invalid without naming an event (" << msg
+    LOG(WARNING) << "outbox: the graph refused the request of source_seq " << queue_.front().seq
+                 << ".." << last_live << " as invalid without naming an event (" << msg
                  << "); sending them one per request to find it";
     return "";
   }
@@ -183,11 +181,10 @@ std::string Outbox::OnRefusedLocked(const grpc::Status& st) {
   if (counters_.dead_lettered_seqs.size() > kMaxDeadLetteredSeqs) {
     counters_.dead_lettered_seqs.erase(counters_.dead_lettered_seqs.begin());
   }
-  LOG(ERROR) << "outbox: the graph refused source_seq " << bad->seq
-             << " as invalid; dead-lettered"
+  LOG(ERROR) << "outbox: the graph refused source_seq " << bad->seq << " as invalid; dead-lettered"
              << (options_.dead_letter_file.empty() ? "" : " to ") << options_.dead_letter_file
-             << " (" << counters_.dead_lettered << " so far), going on with the events after it: "
-             << msg;
+             << " (" << counters_.dead_lettered
+             << " so far), going on with the events after it: " << msg;
   std::string line = DeadLetterLine(absl::Now(), options_.source, bad->seq, msg, bad->bytes);
   PopDeadLocked();
   return line;
@@ -231,7 +228,7 @@ grpc::Status Outbox::RunStream() {
     uint64_t count;
     absl::Time at;
   };
-  std::deque<Sent> sent;  // guarded by mu_
+  std::deque<Sent> sent;     // guarded by mu_
   bool reader_done = false;  // guarded by mu_
   bool protocol_error = false;
   // Source seqs are dense in the outbox: the events not sent yet are those
@@ -282,8 +279,7 @@ grpc::Status Outbox::RunStream() {
         break;
       }
       if (paused_ && sent.empty()) break;
-      if (paused_ || queue_.empty() || queue_.back().seq <= last_sent ||
-          sent.size() >= window) {
+      if (paused_ || queue_.empty() || queue_.back().seq <= last_sent || sent.size() >= window) {
         continue;
       }
       size_t first = last_sent < queue_.front().seq
@@ -356,8 +352,7 @@ void Outbox::Run() {
           LOG(ERROR) << "outbox: " << w.message() << "; the dead-lettered event: " << line;
         }
       } else if (!line.empty()) {
-        LOG(ERROR) << "outbox: no [collector] dead_letter_file; the dead-lettered event: "
-                   << line;
+        LOG(ERROR) << "outbox: no [collector] dead_letter_file; the dead-lettered event: " << line;
       }
       failures = 0;
       backoff = options_.min_backoff;
@@ -370,8 +365,8 @@ void Outbox::Run() {
       // A stream that acked something before it ended (the graph failed
       // over, the stream was cut) is retried at once.
       if (failures > 0) {
-        LOG(INFO) << "outbox: graph acks again after " << failures
-                  << " failed pushes; " << queue_.size() << " events pending";
+        LOG(INFO) << "outbox: graph acks again after " << failures << " failed pushes; "
+                  << queue_.size() << " events pending";
       }
       failures = 0;
       backoff = options_.min_backoff;
@@ -379,9 +374,9 @@ void Outbox::Run() {
     }
     ++counters_.retries;
     if (failures++ == 0 || failures % 20 == 0) {
-      LOG(WARNING) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents")
-                   << " failed (" << st.error_code() << ": " << st.error_message() << "); "
-                   << queue_.size() << " events wait; retrying from source_seq "
+      LOG(WARNING) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents") << " failed ("
+                   << st.error_code() << ": " << st.error_message() << "); " << queue_.size()
+                   << " events wait; retrying from source_seq "
                    << (queue_.empty() ? 0 : queue_.front().seq) << " with backoff";
     }
     auto stop = [this] {

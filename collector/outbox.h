@@ -10,13 +10,15 @@
 // reason to the dead-letter file (collector/dead_letter.h), counted, and
 // the outbox goes on without it. The graph names the refused event
 // ("event I (source "S" seq N)"); when its answer names none, the outbox
-// re-sends that request's events one per request to find it. Events are kept encoded (serialized once, in Add): requests are
-// vitrage.wire.EncodedPushEventsRequest, the same bytes as a
+// re-sends that request's events one per request to find it. Events are kept encoded (serialized
+// once, in Add): requests are vitrage.wire.EncodedPushEventsRequest, the same bytes as a
 // PushEventsRequest, so sending and re-sending never copies an event field
 // by field. The outbox is bounded: Add() blocks while it is full, which holds
 // the generator back (back-pressure).
 #ifndef VITRAGE_COLLECTOR_OUTBOX_H_
 #define VITRAGE_COLLECTOR_OUTBOX_H_
+
+#include <grpcpp/grpcpp.h>
 
 #include <cstdint>
 #include <deque>
@@ -29,8 +31,6 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include <grpcpp/grpcpp.h>
-
 #include "vitrage/v1/graph.grpc.pb.h"
 
 namespace vitrage::collector {
@@ -51,12 +51,12 @@ struct OutboxOptions {
 };
 
 struct OutboxCounters {
-  uint64_t pending = 0;      // in the outbox
-  uint64_t acked = 0;        // acked by the graph
-  uint64_t retries = 0;      // failed PushEvents calls
-  uint64_t last_seq = 0;     // highest source_seq given out
-  uint64_t acked_seq = 0;    // highest source_seq acked
-  uint64_t duplicates = 0;   // acked as already applied
+  uint64_t pending = 0;     // in the outbox
+  uint64_t acked = 0;       // acked by the graph
+  uint64_t retries = 0;     // failed PushEvents calls
+  uint64_t last_seq = 0;    // highest source_seq given out
+  uint64_t acked_seq = 0;   // highest source_seq acked
+  uint64_t duplicates = 0;  // acked as already applied
   // Refused by the graph as invalid and set aside (not in `acked`, but
   // acked_seq moves past them: nothing waits behind them).
   uint64_t dead_lettered = 0;

@@ -50,8 +50,8 @@ class Reader {
 
   // Keys upstream's schema allows but ignores: logged, not an error.
   void Warn(const YAML::Node& at, absl::string_view field, absl::string_view problem) const {
-    LOG(WARNING) << "static datasource file " << path_ << " line " << at.Mark().line + 1
-                 << ": " << field << ": " << problem;
+    LOG(WARNING) << "static datasource file " << path_ << " line " << at.Mark().line + 1 << ": "
+                 << field << ": " << problem;
   }
 
   // A plain scalar typed like YAML 1.2's core schema; quoted: string.
@@ -261,13 +261,12 @@ absl::StatusOr<std::vector<nlohmann::json>> LoadStaticYaml(const std::string& pa
   try {
     return Reader(path).Read();
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("static datasource file ", path, " line ",
-                                                   e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("static datasource file ", path, " line ", e.mark.line + 1, ": ", e.msg));
   }
 }
 
-absl::StatusOr<std::unique_ptr<StaticYamlSource>> StaticYamlSource::Open(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<StaticYamlSource>> StaticYamlSource::Open(const std::string& path) {
   auto entities = LoadStaticYaml(path);
   if (!entities.ok()) return entities.status();
   return std::unique_ptr<StaticYamlSource>(new StaticYamlSource(path, std::move(*entities)));
@@ -276,8 +275,8 @@ absl::StatusOr<std::unique_ptr<StaticYamlSource>> StaticYamlSource::Open(
 std::string StaticYamlSource::Describe() const {
   size_t rels = 0;
   for (const auto& e : entities_) rels += e["relationships"].size();
-  return absl::StrCat("static datasource file ", path_, ": ", entities_.size(), " entities, ",
-                      rels, " relationships");
+  return absl::StrCat("static datasource file ", path_, ": ", entities_.size(), " entities, ", rels,
+                      " relationships");
 }
 
 namespace {

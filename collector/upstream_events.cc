@@ -60,8 +60,7 @@ void JsonToValue(const nlohmann::json& j, v1::Value* out) {
 // "2026-11-30 10:00:00.500000+00:00": the processor's clock format
 // (processor.h), which no datasource field uses.
 bool IsProcessorNow(absl::string_view s) {
-  if (s.size() < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||
-      s[16] != ':') {
+  if (s.size() < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') {
     return false;
   }
   return absl::EndsWith(s, "+00:00");
@@ -168,10 +167,9 @@ absl::Status ReferenceGraph::Process(const v1::MapValue& fields) {
   processor::Event ev = processor::EventFromMapValue(fields);
   absl::Status s = processor_->Process(ev, nullptr);
   if (!s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat("reference processor, event ", processed_ + 1, " (",
-                                     ev.GetString(processor::ekeys::kEntityType), "): ",
-                                     s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("reference processor, event ", processed_ + 1, " (",
+                               ev.GetString(processor::ekeys::kEntityType), "): ", s.message()));
   }
   ++processed_;
   return absl::OkStatus();

@@ -139,7 +139,8 @@ TEST(StaticYamlTest, EmitsTheEventsOfUpstreamsStaticDriver) {
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<json> ours = (*source)->GetAll("snapshot", "2024-05-01T10:00:10Z");
   std::vector<json> theirs;
-  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev :
+       ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static" && ev["vitrage_datasource_action"] == "snapshot") {
       theirs.push_back(ev);
     }
@@ -160,7 +161,8 @@ std::string ScenarioDigestWith(const std::vector<json>& statics) {
   o.clock = processor::SampleDatePlusHalfSecondClock();
   processor::Processor p(&g, o);
   v1::MapValue fields;
-  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev :
+       ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static") break;
     JsonToMapValue(ev, &fields);
     EXPECT_TRUE(p.Process(processor::EventFromMapValue(fields), nullptr).ok());
@@ -181,7 +183,8 @@ TEST(StaticYamlTest, GetAllThroughTheProcessorGivesUpstreamsGraph) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   v1::GetAllRequest req;
   req.set_action("snapshot");
@@ -209,9 +212,9 @@ TEST(StaticYamlTest, GetAllThroughTheProcessorGivesUpstreamsGraph) {
   std::map<std::string, std::string> key_of;
   g.ForEachVertex([&](graph::Slot v) {
     const auto& props = g.VertexProps(v);
-    std::string key = absl::StrCat(props.GetString(graph::keys::kVitrageType), ":",
-                                   props.GetString(graph::keys::kId), ":",
-                                   props.GetString(graph::keys::kState));
+    std::string key =
+        absl::StrCat(props.GetString(graph::keys::kVitrageType), ":",
+                     props.GetString(graph::keys::kId), ":", props.GetString(graph::keys::kState));
     key_of[std::string(g.VertexId(v))] = key;
     vertices.insert(key);
   });
@@ -220,10 +223,10 @@ TEST(StaticYamlTest, GetAllThroughTheProcessorGivesUpstreamsGraph) {
                               g.EdgeLabel(e), "-> ",
                               key_of[std::string(g.VertexId(g.EdgeTarget(e)))]));
   });
-  EXPECT_THAT(vertices, ::testing::ElementsAre("nova.host:host-0:", "nova.host:host-1:",
-                                               "nova.host:host-2:", "router:router-1:available",
-                                               "switch:switch-1:available",
-                                               "switch:switch-2:available"));
+  EXPECT_THAT(vertices,
+              ::testing::ElementsAre("nova.host:host-0:", "nova.host:host-1:", "nova.host:host-2:",
+                                     "router:router-1:available", "switch:switch-1:available",
+                                     "switch:switch-2:available"));
   EXPECT_THAT(edges, ::testing::ElementsAre(
                          "router:router-1:available -contains-> switch:switch-1:available",
                          "router:router-1:available -contains-> switch:switch-2:available",
@@ -239,7 +242,8 @@ TEST(StaticYamlTest, ProcessedAfterTheScenariosCloudGivesUpstreamsGraph) {
   auto source = StaticYamlSource::Open(dir.Write("static.yaml", kScenarioYaml));
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<json> theirs;
-  for (const json& ev : ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
+  for (const json& ev :
+       ReadJsonLines(TestData("conformance/scenarios/h_static_topology.events.jsonl"))) {
     if (ev["vitrage_entity_type"] == "static" && ev["vitrage_datasource_action"] == "snapshot") {
       theirs.push_back(ev);
     }
@@ -368,9 +372,8 @@ definitions:
   ASSERT_TRUE(p.Process(processor::EventFromMapValue(fields), nullptr).ok());
   ASSERT_EQ(g.vertex_count(), 1u);
   ASSERT_EQ(g.edge_count(), 1u);
-  g.ForEachVertex([&](graph::Slot v) {
-    EXPECT_EQ(g.VertexProps(v).Find("ports")->int_value(), 48);
-  });
+  g.ForEachVertex(
+      [&](graph::Slot v) { EXPECT_EQ(g.VertexProps(v).Find("ports")->int_value(), 48); });
 }
 
 TEST(StaticYamlTest, BadFilesNameTheLineAndTheField) {
@@ -622,7 +625,8 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   // The graph's get_all: the events as they come, straight into the
   // receiver's processor (GetAll events carry no source).
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
+    auto stub = v1::Collector::NewStub(
+        MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -667,7 +671,8 @@ TEST(OpenStackCloudTest, GetAllAndChangesThroughTheProcessorEqualTheReference) {
   // starts over with it, and GetAll covers every change made.
   ProcessingReceiver fresh;
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
+    auto stub = v1::Collector::NewStub(
+        MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -705,7 +710,8 @@ TEST(StaticYamlTest, ServiceReloadQueuesTheChangesAndUpdatesTheReference) {
   int cport = 0;
   auto cserver = StartServer("127.0.0.1:0", {&service}, &cport);
   {
-    auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
+    auto stub = v1::Collector::NewStub(
+        MakeChannel("127.0.0.1:" + std::to_string(cport), ServerRole::kCollector));
     grpc::ClientContext ctx;
     auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
     v1::GetAllResponse resp;
@@ -736,8 +742,8 @@ TEST(StaticYamlTest, ServiceReloadQueuesTheChangesAndUpdatesTheReference) {
   cserver->Shutdown();
   gserver->Shutdown();
 
-  CollectorService cloud(CollectorOptions{}, std::make_unique<OpenStackCloud>(1, SyntheticForHosts(2)),
-                         nullptr);
+  CollectorService cloud(CollectorOptions{},
+                         std::make_unique<OpenStackCloud>(1, SyntheticForHosts(2)), nullptr);
   EXPECT_EQ(cloud.Reload().status().code(), absl::StatusCode::kFailedPrecondition);
   cloud.Shutdown();
 }
@@ -763,7 +769,8 @@ TEST(WorkloadGetAllTest, TenKFileThroughTheGraphsProcessorReproducesItsDigest) {
   int port = 0;
   auto server = StartServer("127.0.0.1:0", {&service}, &port);
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Collector::NewStub(MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
+  auto stub = v1::Collector::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string(port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   auto reader = stub->GetAll(&ctx, v1::GetAllRequest());
   v1::GetAllResponse resp;

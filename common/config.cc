@@ -27,12 +27,9 @@ struct Origin {
   std::string key;
   std::string value;
 
-  std::string Describe() const {
-    return absl::StrCat(file, ":", line, ": [", section, "] ", key);
-  }
+  std::string Describe() const { return absl::StrCat(file, ":", line, ": [", section, "] ", key); }
   absl::Status Bad(absl::string_view why) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Describe(), ": \"", value, "\" ", why));
+    return absl::InvalidArgumentError(absl::StrCat(Describe(), ": \"", value, "\" ", why));
   }
 };
 
@@ -64,13 +61,11 @@ absl::StatusOr<double> ParseDouble(const Origin& o, double min, double max) {
 }
 
 // Seconds, possibly fractional ("600", "0.5").
-absl::StatusOr<absl::Duration> ParseSeconds(const Origin& o, double min,
-                                            double max) {
+absl::StatusOr<absl::Duration> ParseSeconds(const Origin& o, double min, double max) {
   auto v = ParseDouble(o, min, max);
   if (!v.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(o.Describe(), ": \"", o.value,
-                     "\" is not a number of seconds in [", min, ", ", max, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        o.Describe(), ": \"", o.value, "\" is not a number of seconds in [", min, ", ", max, "]"));
   }
   return absl::Seconds(*v);
 }
@@ -95,9 +90,7 @@ absl::StatusOr<uint64_t> ParseSize(const Origin& o, uint64_t min) {
   return n * mult;
 }
 
-absl::Status CheckAddress(const Origin& o) {
-  return ValidateAddress(o.value, o.Describe());
-}
+absl::Status CheckAddress(const Origin& o) { return ValidateAddress(o.value, o.Describe()); }
 
 using Setter = std::function<absl::Status(const Origin&, Config&)>;
 
@@ -490,8 +483,8 @@ absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url) {
   }
   absl::string_view scheme = url.substr(0, scheme_end);
   if (scheme != "mysql" && !absl::StartsWith(scheme, "mysql+")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "database URL scheme \"", scheme, "\" is not supported (use mysql://)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("database URL scheme \"", scheme, "\" is not supported (use mysql://)"));
   }
   absl::string_view rest = url.substr(scheme_end + 3);
   size_t at = rest.rfind('@');
@@ -528,8 +521,8 @@ absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url) {
       } else if (p.first == "charset" || p.first == "plugin") {
         // OpenStack URLs carry these; utf8mb4 is what we use anyway.
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "database URL option \"", p.first, "\" is not supported"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("database URL option \"", p.first, "\" is not supported"));
       }
     }
   }
@@ -538,10 +531,9 @@ absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url) {
     if (pc != absl::string_view::npos) {
       out.host = std::string(hostport.substr(0, pc));
       int port;
-      if (!absl::SimpleAtoi(hostport.substr(pc + 1), &port) || port <= 0 ||
-          port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "database URL port \"", hostport.substr(pc + 1), "\" is not a port"));
+      if (!absl::SimpleAtoi(hostport.substr(pc + 1), &port) || port <= 0 || port > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("database URL port \"", hostport.substr(pc + 1), "\" is not a port"));
       }
       out.port = port;
     } else {
@@ -555,16 +547,14 @@ absl::Status ValidateAddress(absl::string_view address, absl::string_view what) 
   size_t pc = address.rfind(':');
   int port = 0;
   if (pc == absl::string_view::npos || pc == 0 ||
-      !absl::SimpleAtoi(address.substr(pc + 1), &port) || port <= 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": \"", address, "\" is not an address (use HOST:PORT)"));
+      !absl::SimpleAtoi(address.substr(pc + 1), &port) || port <= 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": \"", address, "\" is not an address (use HOST:PORT)"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Config> ParseConfig(absl::string_view text,
-                                   absl::string_view filename) {
+absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view filename) {
   Config config;
   config.path = std::string(filename);
   std::map<std::pair<std::string, std::string>, const KeySpec*> index;
@@ -585,29 +575,26 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            filename, ":", line_no, ": malformed section header \"", line,
-            "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat(filename, ":", line_no, ": malformed section header \"", line, "\""));
       }
       std::string name(absl::StripAsciiWhitespace(line.substr(1, line.size() - 2)));
       std::string canon = CanonicalSection(name);
       if (!sections.count(canon)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(filename, ":", line_no, ": unknown section [", name,
-                         "]"));
+            absl::StrCat(filename, ":", line_no, ": unknown section [", name, "]"));
       }
       section = name;
       continue;
     }
     size_t eq = line.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          filename, ":", line_no, ": expected \"key = value\", got \"", line,
-          "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(filename, ":", line_no, ": expected \"key = value\", got \"", line, "\""));
     }
     if (section.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          filename, ":", line_no, ": key outside of any [section]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(filename, ":", line_no, ": key outside of any [section]"));
     }
     Origin o;
     o.file = std::string(filename);
@@ -615,25 +602,22 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
     o.section = section;
     o.key = std::string(absl::StripAsciiWhitespace(line.substr(0, eq)));
     o.value = std::string(absl::StripAsciiWhitespace(line.substr(eq + 1)));
-    std::pair<std::string, std::string> canon{CanonicalSection(section),
-                                              CanonicalKey(o.key)};
+    std::pair<std::string, std::string> canon{CanonicalSection(section), CanonicalKey(o.key)};
     auto it = index.find(canon);
     if (it == index.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          filename, ":", line_no, ": unknown key \"", o.key, "\" in [",
-          section, "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(filename, ":", line_no, ": unknown key \"", o.key, "\" in [", section, "]"));
     }
     auto prev = seen.find(canon);
     if (prev != seen.end()) {
       if (prev->second.key == o.key && prev->second.section == o.section) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            o.Describe(), ": set twice (first at line ", prev->second.line, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(o.Describe(), ": set twice (first at line ", prev->second.line, ")"));
       }
       if (prev->second.value != o.value) {
         return absl::InvalidArgumentError(absl::StrCat(
-            o.Describe(), ": \"", o.value, "\" contradicts [",
-            prev->second.section, "] ", prev->second.key, " = \"",
-            prev->second.value, "\" at line ", prev->second.line));
+            o.Describe(), ": \"", o.value, "\" contradicts [", prev->second.section, "] ",
+            prev->second.key, " = \"", prev->second.value, "\" at line ", prev->second.line));
       }
     }
     seen[canon] = o;
@@ -645,8 +629,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read config file ", path,
-                                            ": ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
   }
   std::stringstream ss;
   ss << in.rdbuf();

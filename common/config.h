@@ -46,12 +46,12 @@ struct Config {
   std::string path;
 
   // [DEFAULT]
-  bool debug = false;       // verbose logging (glog -v=1)
-  std::string log_dir;      // glog directory; empty: stderr only
+  bool debug = false;   // verbose logging (glog -v=1)
+  std::string log_dir;  // glog directory; empty: stderr only
 
   // [persistency] (alias [persistancy])
   struct Persistency {
-    bool enabled = true;                                  // enable_persistency
+    bool enabled = true;  // enable_persistency
     absl::Duration snapshot_interval = absl::Seconds(600);
     std::string persistor_address = "127.0.0.1:9701";
     uint64_t buffer_max_records = 1'000'000;  // journal records not yet durable
@@ -76,7 +76,7 @@ struct Config {
 
   // [database]
   struct Database {
-    std::string connection;  // see DatabaseUrl; empty: persistor refuses to start
+    std::string connection;     // see DatabaseUrl; empty: persistor refuses to start
     std::string password_file;  // read the password from this file instead
     std::string password_env;   // ... or from this environment variable
     absl::Duration connect_timeout = absl::Seconds(5);
@@ -105,9 +105,9 @@ struct Config {
   struct Persistor {
     std::string listen_address = "127.0.0.1:9701";
     uint64_t max_batch_bytes = 8ull << 20;  // one group commit at most
-    std::string metrics_address;  // Prometheus /metrics; empty: off
-    int max_db_connections = 20;  // database connections of the process at most
-    int max_read_streams = 32;    // ReadLog + GetLatestSnapshot streams per caller role
+    std::string metrics_address;            // Prometheus /metrics; empty: off
+    int max_db_connections = 20;            // database connections of the process at most
+    int max_read_streams = 32;              // ReadLog + GetLatestSnapshot streams per caller role
     // A read stream whose client reads nothing for this long is ended.
     absl::Duration stream_stall_timeout = absl::Seconds(30);
   } persistor;
@@ -125,14 +125,14 @@ struct Config {
     // collector/openstack_cloud.h).
     std::string synthetic_format = "workload";
     uint64_t seed = 1;
-    double change_rate = 0;     // change events per second; 0: none
+    double change_rate = 0;  // change events per second; 0: none
     uint64_t outbox_max_events = 100'000;
     // Answer a GetAll that accepts it with a graph image (snapshot-codec
     // chunks) instead of pass-through events; workload / pass-through
     // state only (upstream and openstack shapes always send events).
     bool get_all_image = true;
     int push_batch_size = 256;
-    int push_window = 4;  // PushEventStream requests in flight
+    int push_window = 4;          // PushEventStream requests in flight
     std::string metrics_address;  // Prometheus /metrics; empty: off
     // Events the graph refuses as invalid are appended here, one JSON line
     // each (collector/dead_letter.h), and the outbox goes on without them.
@@ -144,9 +144,9 @@ struct Config {
   // ca_file are all set (mutual TLS) or all empty; when all are empty the
   // process starts only if allow_plaintext is true.
   struct Ssl {
-    std::string cert_file;  // this process's certificate (PEM; may hold the chain)
-    std::string key_file;   // its private key (PEM)
-    std::string ca_file;    // the CA certificate(s) every peer must chain to
+    std::string cert_file;         // this process's certificate (PEM; may hold the chain)
+    std::string key_file;          // its private key (PEM)
+    std::string ca_file;           // the CA certificate(s) every peer must chain to
     bool allow_plaintext = false;  // no TLS, no role checks: local development only
     // Roles (spiffe://vitrage/ROLE in a certificate's URI SAN) that may call
     // the read-only methods (status, topology, vertex, log and snapshot
@@ -162,11 +162,11 @@ struct Config {
   // over a bound is refused with INVALID_ARGUMENT or RESOURCE_EXHAUSTED
   // naming the key; the service goes on serving everyone else.
   struct Limits {
-    int max_events_per_push = 10'000;         // PushEvents: events per call
-    uint64_t max_event_bytes = 1 << 20;       // one event, serialized
-    int max_properties = 1'000;               // properties per event / vertex / edge
-    uint64_t max_property_bytes = 64 << 10;   // one property key or value
-    int max_records_per_append = 100'000;     // Append: records per message
+    int max_events_per_push = 10'000;        // PushEvents: events per call
+    uint64_t max_event_bytes = 1 << 20;      // one event, serialized
+    int max_properties = 1'000;              // properties per event / vertex / edge
+    uint64_t max_property_bytes = 64 << 10;  // one property key or value
+    int max_records_per_append = 100'000;    // Append: records per message
     // Read-only calls (status, topology, ...) per second per client
     // certificate, with TLS; 0: no limit.
     double read_only_calls_per_second = 100;
@@ -193,8 +193,7 @@ struct Config {
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 
 // Parses INI text; `filename` is only used in messages.
-absl::StatusOr<Config> ParseConfig(absl::string_view text,
-                                   absl::string_view filename);
+absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view filename);
 
 // Parses "HOST:PORT" (port 1..65535); `what` names the key in messages.
 absl::Status ValidateAddress(absl::string_view address, absl::string_view what);

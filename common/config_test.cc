@@ -3,10 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_cat.h"
-
 #include <cstdio>
 #include <fstream>
+
+#include "absl/strings/str_cat.h"
 
 namespace vitrage {
 namespace {
@@ -37,8 +37,7 @@ TEST(ConfigTest, ReadsPersistencySection) {
   EXPECT_EQ(c->persistency.snapshot_interval, absl::Seconds(30));
   EXPECT_EQ(c->persistency.persistor_address, "127.0.0.1:5555");
   EXPECT_EQ(c->persistency.buffer_max_bytes, 64u << 20);
-  EXPECT_EQ(c->database.connection,
-            "mysql://vitrage:secret@db.example:3307/vitrage");
+  EXPECT_EQ(c->database.connection, "mysql://vitrage:secret@db.example:3307/vitrage");
 }
 
 TEST(ConfigTest, AcceptsTheOriginalSpecSpelling) {
@@ -73,9 +72,8 @@ TEST(ConfigTest, BadNumberNamesFileSectionKeyAndValue) {
   auto c = ParseConfig("[persistency]\nsnapshot_interval = abc\n", "vitrage.conf");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(c.status().message(),
-              HasSubstr("vitrage.conf:2: [persistency] snapshot_interval: "
-                        "\"abc\" is not a number"));
+  EXPECT_THAT(c.status().message(), HasSubstr("vitrage.conf:2: [persistency] snapshot_interval: "
+                                              "\"abc\" is not a number"));
 }
 
 TEST(ConfigTest, BadBoolIsAnError) {
@@ -140,8 +138,7 @@ TEST(ConfigTest, MetricsAddressesAreOptionalButChecked) {
 }
 
 TEST(ConfigTest, BadDatabaseUrlNeverEchoesThePassword) {
-  auto c = ParseConfig(
-      "[database]\nconnection = postgres://u:hunter2@h/db\n", "f");
+  auto c = ParseConfig("[database]\nconnection = postgres://u:hunter2@h/db\n", "f");
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("not supported"));
   EXPECT_THAT(c.status().message(), ::testing::Not(HasSubstr("hunter2")));
@@ -168,8 +165,7 @@ TEST(ConfigTest, LoadsFromFile) {
 }
 
 TEST(DatabaseUrlTest, ParsesAllParts) {
-  auto u = ParseDatabaseUrl(
-      "mysql+pymysql://vitrage:pw@10.0.0.5:3307/vitragedb?charset=utf8");
+  auto u = ParseDatabaseUrl("mysql+pymysql://vitrage:pw@10.0.0.5:3307/vitragedb?charset=utf8");
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->user, "vitrage");
   EXPECT_EQ(u->password, "pw");
@@ -226,7 +222,8 @@ TEST(ConfigTest, LimitsSection) {
   EXPECT_EQ(c->limits.read_only_calls_per_second, 2.5);
   c = ParseConfig("[limits]\nmax_events_per_push = 0\n", "v.conf");
   ASSERT_FALSE(c.ok());
-  EXPECT_THAT(c.status().message(), HasSubstr("[limits] max_events_per_push: \"0\" is out of range"));
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("[limits] max_events_per_push: \"0\" is out of range"));
 }
 
 TEST(ConfigTest, PersistorReadLimits) {
@@ -242,14 +239,13 @@ TEST(ConfigTest, PersistorReadLimits) {
   EXPECT_EQ(c->persistor.max_db_connections, 40);
   EXPECT_EQ(c->persistor.max_read_streams, 8);
   EXPECT_EQ(c->persistor.stream_stall_timeout, absl::Milliseconds(2500));
-  for (const char* bad : {"max_db_connections = 9", "max_db_connections = 10001",
-                          "max_read_streams = 0", "stream_stall_timeout = 0.5",
-                          "stream_stall_timeout = 3601"}) {
+  for (const char* bad :
+       {"max_db_connections = 9", "max_db_connections = 10001", "max_read_streams = 0",
+        "stream_stall_timeout = 0.5", "stream_stall_timeout = 3601"}) {
     c = ParseConfig(absl::StrCat("[persistor]\n", bad, "\n"), "v.conf");
     ASSERT_FALSE(c.ok()) << bad;
     const std::string key(absl::string_view(bad).substr(0, absl::string_view(bad).find(' ')));
-    EXPECT_THAT(c.status().message(), HasSubstr(absl::StrCat("[persistor] ", key, ": ")))
-        << bad;
+    EXPECT_THAT(c.status().message(), HasSubstr(absl::StrCat("[persistor] ", key, ": "))) << bad;
   }
 }
 

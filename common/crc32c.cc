@@ -29,9 +29,8 @@ const std::array<uint32_t, 256>& Table() {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t init_crc,
-                                                      const void* data,
-                                                      size_t n) {
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t init_crc, const void* data,
+                                                       size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint64_t crc = ~init_crc;
   while (n > 0 && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {

@@ -39,11 +39,9 @@ std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> OpenBidiStream(
 // A unary call of `path` with a Request of our choosing.
 template <typename Request, typename Response>
 grpc::Status UnaryCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& path,
-                       grpc::ClientContext* context, const Request& request,
-                       Response* response) {
+                       grpc::ClientContext* context, const Request& request, Response* response) {
   return grpc::internal::BlockingUnaryCall<Request, Response>(
-      channel.get(),
-      grpc::internal::RpcMethod(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC),
+      channel.get(), grpc::internal::RpcMethod(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC),
       context, request, response);
 }
 

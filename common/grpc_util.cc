@@ -7,22 +7,19 @@
 // Linking the generated health descriptor makes reflection able to describe
 // grpc.health.v1.Health (gRPC 1.51's built-in health service is not in the
 // generated pool otherwise).
-#include "grpc/health/v1/health.pb.h"
-
 #include "common/tls.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace vitrage {
 
 grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 void EnableServerReflection() {
@@ -36,20 +33,18 @@ void EnableServerReflection() {
   (void)done;
 }
 
-std::unique_ptr<grpc::Server> StartServer(
-    const std::string& address, const std::vector<grpc::Service*>& services,
-    int* bound_port, int max_message_bytes) {
+std::unique_ptr<grpc::Server> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services,
+                                          int* bound_port, int max_message_bytes) {
   EnableServerReflection();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, ServerCredentials(),
-                           bound_port);
+  builder.AddListeningPort(address, ServerCredentials(), bound_port);
   // gRPC sets SO_REUSEPORT by default: a second instance would silently
   // share the port with a running one. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Accept the clients' keepalive pings (see MakeChannel).
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   // One client connection cannot hold more than this many calls at once
   // (more wait in the client); docs/security.md.
@@ -59,8 +54,7 @@ std::unique_ptr<grpc::Server> StartServer(
   for (auto* s : services) builder.RegisterService(s);
   auto server = builder.BuildAndStart();
   if (server == nullptr || (bound_port != nullptr && *bound_port == 0)) {
-    LOG(ERROR) << "cannot listen on " << address
-               << " (address in use or not local?)";
+    LOG(ERROR) << "cannot listen on " << address << " (address in use or not local?)";
     return nullptr;
   }
   return server;
@@ -81,8 +75,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, ServerRol
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  return grpc::CreateCustomChannel(address, ChannelCredentials(server, address),
-                                   args);
+  return grpc::CreateCustomChannel(address, ChannelCredentials(server, address), args);
 }
 
 }  // namespace vitrage

@@ -26,10 +26,9 @@ void EnableServerReflection();
 // when the address cannot be bound. Mutual TLS and the per-method role
 // check when ConfigureTls (common/tls.h) set certificates, plaintext
 // otherwise.
-std::unique_ptr<grpc::Server> StartServer(
-    const std::string& address,
-    const std::vector<grpc::Service*>& services, int* bound_port,
-    int max_message_bytes = 8 << 20);
+std::unique_ptr<grpc::Server> StartServer(const std::string& address,
+                                          const std::vector<grpc::Service*>& services,
+                                          int* bound_port, int max_message_bytes = 8 << 20);
 
 // Creates a channel to "HOST:PORT": TLS with this process's certificate
 // when ConfigureTls (common/tls.h) set one, plaintext otherwise. With TLS

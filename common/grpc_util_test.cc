@@ -15,14 +15,12 @@ using ::testing::HasSubstr;
 
 class EmptyCollector final : public v1::Collector::Service {};
 
-std::string Probe(const std::string& addr, const std::vector<std::string>& args,
-                  int* rc) {
+std::string Probe(const std::string& addr, const std::vector<std::string>& args, int* rc) {
   auto dir = testing::MakeTempDir("probe");
   EXPECT_TRUE(dir.ok());
   std::string out = *dir + "/out";
-  std::vector<std::string> argv = {
-      "/usr/bin/python3",
-      testing::SourceDir() + "/integration_tests/grpc_probe.py", addr};
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   testing::SourceDir() + "/integration_tests/grpc_probe.py", addr};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = testing::RunCommand(argv, out, absl::Seconds(60));
   EXPECT_TRUE(r.ok()) << r.status();
@@ -83,8 +81,7 @@ TEST(GrpcUtilTest, StartServerFailsCleanlyOnABusyPort) {
   auto first = StartServer("127.0.0.1:0", {&a}, &port);
   ASSERT_NE(first, nullptr);
   int port2 = 0;
-  auto second =
-      StartServer("127.0.0.1:" + std::to_string(port), {&b}, &port2);
+  auto second = StartServer("127.0.0.1:" + std::to_string(port), {&b}, &port2);
   EXPECT_EQ(second, nullptr);
   first->Shutdown();
 }

@@ -17,8 +17,8 @@ int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t ne
 
 namespace vitrage {
 namespace {
-constexpr int kMallocxArena0 = (0 + 1) << 20;         // MALLOCX_ARENA(0)
-constexpr int kMallocxTcacheNone = (-1 + 2) << 8;     // MALLOCX_TCACHE_NONE
+constexpr int kMallocxArena0 = (0 + 1) << 20;      // MALLOCX_ARENA(0)
+constexpr int kMallocxTcacheNone = (-1 + 2) << 8;  // MALLOCX_TCACHE_NONE
 }  // namespace
 
 bool JemallocPresent() { return mallocx != nullptr && dallocx != nullptr && mallctl != nullptr; }

@@ -8,11 +8,10 @@
 namespace vitrage {
 namespace {
 
-absl::Status Over(absl::string_view where, absl::string_view key, uint64_t found,
-                  uint64_t limit, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(where, ": ", found, " ", what,
-                                                 "; the limit is ", limit, " ([limits] ", key,
-                                                 ")"));
+absl::Status Over(absl::string_view where, absl::string_view key, uint64_t found, uint64_t limit,
+                  absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", found, " ", what, "; the limit is ",
+                                                 limit, " ([limits] ", key, ")"));
 }
 
 // Counts the properties (map members and list elements, nested ones
@@ -38,8 +37,8 @@ class PropertyWalker {
       // entry tag + length, key tag + length, value tag + length
       bound_ += 3 * kMaxTagAndLength + p.key().size();
       if (p.key().size() > limits_.max_property_bytes) {
-        return Over(where_(), "max_property_bytes", p.key().size(),
-                    limits_.max_property_bytes, "bytes in a property name");
+        return Over(where_(), "max_property_bytes", p.key().size(), limits_.max_property_bytes,
+                    "bytes in a property name");
       }
       if (auto s = Value(p.value(), depth); !s.ok()) return s;
     }
@@ -100,8 +99,8 @@ class PropertyWalker {
 
 absl::Status CheckPushEvents(const v1::PushEventsRequest& req, const Config::Limits& limits) {
   if (req.events_size() > limits.max_events_per_push) {
-    return Over("PushEvents", "max_events_per_push", req.events_size(),
-                limits.max_events_per_push, "events in one call");
+    return Over("PushEvents", "max_events_per_push", req.events_size(), limits.max_events_per_push,
+                "events in one call");
   }
   for (int i = 0; i < req.events_size(); ++i) {
     const v1::Event& e = req.events(i);

@@ -41,7 +41,8 @@ TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
   for (int i = 0; i < 4; ++i) *req.add_events() = EventWith(1, 1);
   absl::Status s = CheckPushEvents(req, Small());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "PushEvents: 4 events in one call; the limit is 3 ([limits] max_events_per_push)");
+  EXPECT_EQ(s.message(),
+            "PushEvents: 4 events in one call; the limit is 3 ([limits] max_events_per_push)");
 
   req.Clear();
   *req.add_events() = EventWith(5, 1);
@@ -66,7 +67,8 @@ TEST(InputLimitsTest, EachLimitIsNamedWithValueAndBound) {
   e = EventWith(0, 0);
   e.set_json(std::string(400, ' '));
   *req.add_events() = e;
-  EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 300 ([limits] max_event_bytes)"));
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(),
+              HasSubstr("the limit is 300 ([limits] max_event_bytes)"));
 }
 
 // The size check is exact at the limit: the walk's upper bound only
@@ -99,7 +101,8 @@ TEST(InputLimitsTest, NestedValuesCountAsProperties) {
   nested->set_key("m");
   nested->mutable_value()->mutable_map_value()->add_entries()->set_key(std::string(11, 'n'));
   // The fifth property is refused before its too-long key is looked at.
-  EXPECT_THAT(CheckPushEvents(req, Small()).message(), HasSubstr("the limit is 4 ([limits] max_properties)"));
+  EXPECT_THAT(CheckPushEvents(req, Small()).message(),
+              HasSubstr("the limit is 4 ([limits] max_properties)"));
 }
 
 // {"a": {"a": ... {"a": 1} ... }}: `depth` objects.

@@ -37,8 +37,8 @@ class RefreshingRegistry : public prometheus::Collectable {
 };
 
 std::shared_ptr<prometheus::Registry>& RegistryPtr() {
-  static auto* r = new std::shared_ptr<prometheus::Registry>(
-      std::make_shared<prometheus::Registry>());
+  static auto* r =
+      new std::shared_ptr<prometheus::Registry>(std::make_shared<prometheus::Registry>());
   return *r;
 }
 
@@ -80,8 +80,8 @@ void AddRefresher(std::function<void()> fn) {
 
 absl::StatusOr<int> StartExposer(const std::string& address) {
   static std::unique_ptr<prometheus::Exposer> exposer;
-  static auto* collectable = new std::shared_ptr<RefreshingRegistry>(
-      std::make_shared<RefreshingRegistry>());
+  static auto* collectable =
+      new std::shared_ptr<RefreshingRegistry>(std::make_shared<RefreshingRegistry>());
   if (exposer) return absl::FailedPreconditionError("metrics endpoint already started");
   try {
     exposer = std::make_unique<prometheus::Exposer>(address, 2);

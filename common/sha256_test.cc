@@ -24,8 +24,7 @@ std::string OpenSslHex(const std::string& data) {
 
 // FIPS 180-4 / NIST CAVS example vectors.
 TEST(Sha256Test, KnownVectors) {
-  EXPECT_EQ(Sha256::HexOf(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256::HexOf("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(Sha256::HexOf("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),

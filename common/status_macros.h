@@ -14,10 +14,10 @@
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function
 // when it is not OK.
-#define RETURN_IF_ERROR(expr)                             \
-  do {                                                    \
-    ::absl::Status vitrage_status_ = (expr);              \
-    if (!vitrage_status_.ok()) return vitrage_status_;    \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::absl::Status vitrage_status_ = (expr);           \
+    if (!vitrage_status_.ok()) return vitrage_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (an absl::StatusOr<T>); on

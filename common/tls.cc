@@ -49,8 +49,8 @@ std::atomic<uint64_t> g_refusals_not_logged{0};
 absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view key) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("[ssl] ", key, " ", path,
-                                                   ": cannot read: ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("[ssl] ", key, " ", path, ": cannot read: ", std::strerror(errno)));
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -76,15 +76,14 @@ std::vector<X509Ptr> ParseCerts(const std::string& pem) {
 
 std::vector<std::string> RoleUris(X509* cert) {
   std::vector<std::string> roles;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return roles;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
     if (n->type != GEN_URI) continue;
     const ASN1_STRING* s = n->d.uniformResourceIdentifier;
-    std::string uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                    ASN1_STRING_length(s));
+    std::string uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s));
     if (absl::StartsWith(uri, kRoleUriPrefix)) {
       roles.push_back(uri.substr(std::strlen(kRoleUriPrefix)));
     }
@@ -106,8 +105,7 @@ std::string NotAfter(X509* cert) {
 // Checks what gRPC would only report as a failed handshake later: the key
 // matches the certificate, the certificate chains to the CA and is valid
 // now, and it names a role. Returns the roles.
-absl::StatusOr<std::vector<std::string>> CheckIdentity(const Config::Ssl& ssl,
-                                                       const TlsState& st) {
+absl::StatusOr<std::vector<std::string>> CheckIdentity(const Config::Ssl& ssl, const TlsState& st) {
   std::vector<X509Ptr> chain = ParseCerts(st.cert_pem);
   if (chain.empty()) {
     return absl::InvalidArgumentError(
@@ -123,16 +121,15 @@ absl::StatusOr<std::vector<std::string>> CheckIdentity(const Config::Ssl& ssl,
   BIO_free(kbio);
   if (key == nullptr) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[ssl] key_file ", ssl.key_file, ": no unencrypted PEM private key in it"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("[ssl] key_file ", ssl.key_file, ": no unencrypted PEM private key in it"));
   }
   bool match = X509_check_private_key(chain[0].get(), key) == 1;
   EVP_PKEY_free(key);
   if (!match) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("[ssl] key_file ", ssl.key_file,
-                                                   " is not the key of [ssl] cert_file ",
-                                                   ssl.cert_file));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "[ssl] key_file ", ssl.key_file, " is not the key of [ssl] cert_file ", ssl.cert_file));
   }
   X509_STORE* store = X509_STORE_new();
   for (auto& ca : cas) X509_STORE_add_cert(store, ca.get());
@@ -147,20 +144,19 @@ absl::StatusOr<std::vector<std::string>> CheckIdentity(const Config::Ssl& ssl,
   X509_STORE_free(store);
   ERR_clear_error();
   if (ok != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "[ssl] cert_file ", ssl.cert_file, " does not verify against [ssl] ca_file ",
-        ssl.ca_file, ": ", X509_verify_cert_error_string(err)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("[ssl] cert_file ", ssl.cert_file, " does not verify against [ssl] ca_file ",
+                     ssl.ca_file, ": ", X509_verify_cert_error_string(err)));
   }
   std::vector<std::string> roles = RoleUris(chain[0].get());
   if (roles.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("[ssl] cert_file ", ssl.cert_file, ": no subjectAltName URI ",
-                     kRoleUriPrefix, "ROLE (see docs/security.md)"));
+    return absl::InvalidArgumentError(absl::StrCat("[ssl] cert_file ", ssl.cert_file,
+                                                   ": no subjectAltName URI ", kRoleUriPrefix,
+                                                   "ROLE (see docs/security.md)"));
   }
-  LOG(INFO) << "TLS: certificate " << ssl.cert_file << " roles "
-            << absl::StrJoin(roles, ",") << ", expires " << NotAfter(chain[0].get())
-            << "; CA " << ssl.ca_file << " (" << cas.size() << " certificate"
-            << (cas.size() == 1 ? "" : "s") << ")";
+  LOG(INFO) << "TLS: certificate " << ssl.cert_file << " roles " << absl::StrJoin(roles, ",")
+            << ", expires " << NotAfter(chain[0].get()) << "; CA " << ssl.ca_file << " ("
+            << cas.size() << " certificate" << (cas.size() == 1 ? "" : "s") << ")";
   return roles;
 }
 
@@ -169,8 +165,7 @@ void LogRefusal(const grpc::Status& st) {
   g_refused.fetch_add(1, std::memory_order_relaxed);
   int64_t now = absl::GetCurrentTimeNanos();
   int64_t last = g_last_refusal_log_ns.load(std::memory_order_relaxed);
-  if (now - last < 1'000'000'000 ||
-      !g_last_refusal_log_ns.compare_exchange_strong(last, now)) {
+  if (now - last < 1'000'000'000 || !g_last_refusal_log_ns.compare_exchange_strong(last, now)) {
     g_refusals_not_logged.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -237,9 +232,9 @@ class RoleAuthorizer final : public grpc::AuthMetadataProcessor {
     grpc::Status st = Authorize(method, has_cert, roles, read_only_roles_);
     if (st.ok()) {
       MethodPolicy p = PolicyFor(method);
-      size_t key = has_cert ? std::hash<std::string_view>()(
-                                  std::string_view(cert[0].data(), cert[0].size()))
-                            : 0;
+      size_t key =
+          has_cert ? std::hash<std::string_view>()(std::string_view(cert[0].data(), cert[0].size()))
+                   : 0;
       bool own_role = std::any_of(p.roles.begin(), p.roles.end(),
                                   [&](const std::string& r) { return roles.count(r) > 0; });
       if (p.read_only && !own_role && !limiter_.Allow(key)) {
@@ -275,8 +270,9 @@ absl::Status ConfigureTls(const Config& config, absl::string_view process) {
   int set = !ssl.cert_file.empty() + !ssl.key_file.empty() + !ssl.ca_file.empty();
   if (set == 0) {
     if (!ssl.allow_plaintext) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(config.path, ": [ssl]: no cert_file, key_file and ca_file: set them for mutual TLS "
+      return absl::InvalidArgumentError(absl::StrCat(
+          config.path,
+          ": [ssl]: no cert_file, key_file and ca_file: set them for mutual TLS "
           "(docs/security.md), or set [ssl] allow_plaintext = true for local development"));
     }
     LOG(WARNING) << process
@@ -327,8 +323,8 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
   opts.pem_root_certs = g_tls->ca_pem;
   opts.pem_key_cert_pairs.push_back({g_tls->key_pem, g_tls->cert_pem});
   auto creds = grpc::SslServerCredentials(opts);
-  creds->SetAuthMetadataProcessor(std::make_shared<RoleAuthorizer>(
-      g_tls->read_only_roles, g_tls->read_only_calls_per_second));
+  creds->SetAuthMetadataProcessor(
+      std::make_shared<RoleAuthorizer>(g_tls->read_only_roles, g_tls->read_only_calls_per_second));
   return creds;
 }
 
@@ -352,12 +348,11 @@ grpc::Status CheckServerRole(absl::string_view address, const std::vector<std::s
     if (uri == want) return grpc::Status::OK;
     if (absl::StartsWith(uri, kRoleUriPrefix)) roles.push_back(uri);
   }
-  return grpc::Status(
-      grpc::StatusCode::UNAUTHENTICATED,
-      absl::StrCat("server at ", address, " presented ",
-                   roles.empty() ? std::string("no spiffe://vitrage/ role")
-                                 : absl::StrJoin(roles, ", "),
-                   ", expected ", want));
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      absl::StrCat("server at ", address, " presented ",
+                                   roles.empty() ? std::string("no spiffe://vitrage/ role")
+                                                 : absl::StrJoin(roles, ", "),
+                                   ", expected ", want));
 }
 
 namespace {
@@ -399,15 +394,15 @@ class ServerRoleVerifier final : public grpc::experimental::ExternalCertificateV
       : expected_(expected), address_(std::move(address)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> /*callback*/,
-              grpc::Status* sync_status) override {
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
     // gRPC's target name is the host without the port.
     const std::string address = !address_.empty() ? address_
                                                   : std::string(request->target_name().data(),
                                                                 request->target_name().size());
     grpc::Status host;
     // Synchronous in gRPC core (it only compares names).
-    if (!hostname_.Verify(request, [](grpc::Status) {}, &host)) {
+    if (!hostname_.Verify(
+            request, [](grpc::Status) {}, &host)) {
       *sync_status = grpc::Status(grpc::StatusCode::INTERNAL, "hostname check went async");
       return true;
     }
@@ -443,8 +438,8 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(ServerRole expected
                                                              absl::string_view address) {
   if (g_tls == nullptr) return grpc::InsecureChannelCredentials();
   auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
-      g_tls->ca_pem, std::vector<grpc::experimental::IdentityKeyCertPair>{
-                         {g_tls->key_pem, g_tls->cert_pem}});
+      g_tls->ca_pem,
+      std::vector<grpc::experimental::IdentityKeyCertPair>{{g_tls->key_pem, g_tls->cert_pem}});
   grpc::experimental::TlsChannelCredentialsOptions opts;
   opts.set_certificate_provider(provider);
   opts.watch_root_certs();
@@ -504,18 +499,18 @@ grpc::Status Authorize(absl::string_view method, bool has_certificate,
     if (a == "*" && has_certificate) return grpc::Status::OK;
     if (peer_roles.count(a)) return grpc::Status::OK;
   }
-  std::string who = has_certificate
-                        ? (peer_roles.empty() ? std::string("a certificate with no role")
-                                              : absl::StrCat("role(s) ",
-                                                             absl::StrJoin(peer_roles, ",")))
-                        : std::string("no client certificate");
+  std::string who =
+      has_certificate
+          ? (peer_roles.empty() ? std::string("a certificate with no role")
+                                : absl::StrCat("role(s) ", absl::StrJoin(peer_roles, ",")))
+          : std::string("no client certificate");
   std::string msg = absl::StrCat(
-      method.empty() ? std::string("(no method)") : std::string(method), ": refused for ",
-      who, "; allowed: ", allowed.empty() ? std::string("nobody") : absl::StrJoin(allowed, ","),
+      method.empty() ? std::string("(no method)") : std::string(method), ": refused for ", who,
+      "; allowed: ", allowed.empty() ? std::string("nobody") : absl::StrJoin(allowed, ","),
       " (docs/security.md)");
-  return grpc::Status(has_certificate ? grpc::StatusCode::PERMISSION_DENIED
-                                      : grpc::StatusCode::UNAUTHENTICATED,
-                      msg);
+  return grpc::Status(
+      has_certificate ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::UNAUTHENTICATED,
+      msg);
 }
 
 uint64_t RefusedCalls() { return g_refused.load(std::memory_order_relaxed); }

@@ -89,13 +89,13 @@ std::string LastServerRefusal(absl::string_view address);
 
 // Checks one server certificate's URI SANs against `expected`: OK, or
 // UNAUTHENTICATED with the message above. `address` names the server.
-grpc::Status CheckServerRole(absl::string_view address,
-                             const std::vector<std::string>& uri_sans, ServerRole expected);
+grpc::Status CheckServerRole(absl::string_view address, const std::vector<std::string>& uri_sans,
+                             ServerRole expected);
 
 // What a method requires, by its full name ("/vitrage.v1.Graph/PushEvents").
 struct MethodPolicy {
   std::vector<std::string> roles;  // the roles that may call it
-  bool read_only = false;  // also open to [ssl] read_only_roles
+  bool read_only = false;          // also open to [ssl] read_only_roles
 };
 // Unknown methods get {{}, false}: nobody may call them.
 MethodPolicy PolicyFor(absl::string_view method);

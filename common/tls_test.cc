@@ -50,9 +50,12 @@ class TlsTest : public ::testing::Test {
     auto pki = TestPki::Create(*dir_);
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = new TestPki(*pki);
-    for (auto [name, roles] : std::vector<std::pair<std::string, std::string>>{
-             {"graph", "graph"}, {"collector", "collector"}, {"reader", "reader"},
-             {"persistor", "persistor"}, {"norole", ""}}) {
+    for (auto [name, roles] :
+         std::vector<std::pair<std::string, std::string>>{{"graph", "graph"},
+                                                          {"collector", "collector"},
+                                                          {"reader", "reader"},
+                                                          {"persistor", "persistor"},
+                                                          {"norole", ""}}) {
       ASSERT_TRUE(pki_->Issue(name, roles).ok());
     }
     ASSERT_TRUE(pki_->Issue("collector", "collector", /*other_ca=*/true).ok());
@@ -193,9 +196,9 @@ TEST(TlsPolicyTest, ReadOnlyMethodsFollowReadOnlyRoles) {
 
 TEST(TlsServerRoleTest, CheckServerRoleNamesWhatWasPresentedAndExpected) {
   EXPECT_TRUE(CheckServerRole("h:1", {"spiffe://vitrage/persistor"}, ServerRole::kPersistor).ok());
-  EXPECT_TRUE(CheckServerRole("h:1", {"spiffe://other/x", "spiffe://vitrage/graph"},
-                              ServerRole::kGraph)
-                  .ok());
+  EXPECT_TRUE(
+      CheckServerRole("h:1", {"spiffe://other/x", "spiffe://vitrage/graph"}, ServerRole::kGraph)
+          .ok());
   grpc::Status st =
       CheckServerRole("10.0.0.5:9701", {"spiffe://vitrage/reader"}, ServerRole::kPersistor);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -303,7 +306,8 @@ TEST_F(TlsTest, ServerRefusesWrongPeersBeforeTheServiceSeesTheCall) {
 
   // Our own client: MakeChannel presents the graph certificate and checks
   // the server's against the CA.
-  EXPECT_EQ(Push(MakeChannel(addr, ServerRole::kGraph)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Push(MakeChannel(addr, ServerRole::kGraph)).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   // A plaintext client gets nothing.
   st = Push(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -355,8 +359,8 @@ TEST_F(TlsTest, ClientRefusesAServerWithoutTheExpectedRole) {
   // localhost, not the name this client dials.
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("persistor.elsewhere.example");
-  st = Status(grpc::CreateCustomChannel(real_addr, ChannelCredentials(ServerRole::kPersistor),
-                                        args));
+  st = Status(
+      grpc::CreateCustomChannel(real_addr, ChannelCredentials(ServerRole::kPersistor), args));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   EXPECT_EQ(real_service.status_calls, 2);
   impostor->Shutdown();

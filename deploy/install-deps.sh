@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  cmake g++ ninja-build pkg-config ccache git
+  cmake g++ ninja-build pkg-config ccache git clang-format
   # gRPC / protobuf
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   # MySQL client library and the server the tests start privately

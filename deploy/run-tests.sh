@@ -7,5 +7,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 export BUILD_DIR
 bash "$ROOT/deploy/build.sh"
+bash "$ROOT/deploy/check-format.sh"
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "${CTEST_JOBS:-2}" "$@"

@@ -6,14 +6,13 @@
 // graph's topology (deleted elements included) against the collector's
 // reference graph, built by the graph's processor library from exactly the
 // events the collector sent.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iterator>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -55,17 +54,16 @@ void ExpectGraphMatchesReference(Stack& stack, const char* when) {
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(collector::CanonicalDigest(*g), c->model_digest())
       << when << ": graph has " << g->vertex_count() << " vertices, " << g->edge_count()
-      << " edges; the collector's reference " << c->entities() << " / "
-      << c->relationships();
+      << " edges; the collector's reference " << c->entities() << " / " << c->relationships();
   EXPECT_EQ(g->vertex_count(), c->entities()) << when;
   EXPECT_EQ(g->edge_count(), c->relationships()) << when;
   EXPECT_EQ(c->acked_source_seq(), c->last_source_seq()) << when;
-  std::printf("summary: %s: %zu vertices, %zu edges, %llu changes in %llu events acked, "
-              "canonical digest %s\n",
-              when, g->vertex_count(), g->edge_count(),
-              static_cast<unsigned long long>(c->changes()),
-              static_cast<unsigned long long>(c->acked_source_seq()),
-              collector::CanonicalDigest(*g) == c->model_digest() ? "matches" : "DIFFERS");
+  std::printf(
+      "summary: %s: %zu vertices, %zu edges, %llu changes in %llu events acked, "
+      "canonical digest %s\n",
+      when, g->vertex_count(), g->edge_count(), static_cast<unsigned long long>(c->changes()),
+      static_cast<unsigned long long>(c->acked_source_seq()),
+      collector::CanonicalDigest(*g) == c->model_digest() ? "matches" : "DIFFERS");
 }
 
 TEST(CollectorSourcesTest, OpenStackShapedCloudAndNotificationsThroughTheServices) {
@@ -160,8 +158,8 @@ definitions:
     auto c = stack.CollectorStatus();
     ASSERT_TRUE(c.ok()) << c.status();
     if (c->last_source_seq() >= 3 && c->pending() == 0) break;
-    ASSERT_LT(absl::Now(), deadline) << "reload not acked: " << c->DebugString()
-                                     << stack.LogTail("collector");
+    ASSERT_LT(absl::Now(), deadline)
+        << "reload not acked: " << c->DebugString() << stack.LogTail("collector");
     absl::SleepFor(absl::Milliseconds(50));
   }
   auto c = stack.CollectorStatus();

@@ -31,13 +31,13 @@ uint64_t EnvOr(const char* name, uint64_t def) {
 
 TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
   const uint64_t faults = EnvOr("VITRAGE_CRASH_LOOP_FAULTS", 6);
-  const uint64_t seed =
-      EnvOr("VITRAGE_CRASH_LOOP_SEED", absl::ToUnixMicros(absl::Now()) % 1000000);
+  const uint64_t seed = EnvOr("VITRAGE_CRASH_LOOP_SEED", absl::ToUnixMicros(absl::Now()) % 1000000);
   const uint64_t rate = EnvOr("VITRAGE_CRASH_LOOP_RATE", 300);
-  std::printf("crash-loop: seed %llu, %llu faults, %llu events/s "
-              "(reproduce with VITRAGE_CRASH_LOOP_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults),
-              static_cast<unsigned long long>(rate), static_cast<unsigned long long>(seed));
+  std::printf(
+      "crash-loop: seed %llu, %llu faults, %llu events/s "
+      "(reproduce with VITRAGE_CRASH_LOOP_SEED=%llu)\n",
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults),
+      static_cast<unsigned long long>(rate), static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   auto uniform_ms = [&](int lo, int hi) {
     return absl::Milliseconds(lo + static_cast<int>(rng() % (hi - lo + 1)));
@@ -65,8 +65,7 @@ TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
       ASSERT_TRUE(stack.StartGraph().ok());
       absl::Status active = stack.WaitGraphActive(absl::Seconds(60));
       ASSERT_TRUE(active.ok()) << "fault " << i << ": " << active;
-      max_recovery_ms = std::max(max_recovery_ms,
-                                 absl::ToDoubleMilliseconds(absl::Now() - killed));
+      max_recovery_ms = std::max(max_recovery_ms, absl::ToDoubleMilliseconds(absl::Now() - killed));
       ++injected["graph"];
     } else if (target == 1) {
       stack.persistor().Kill9();
@@ -93,11 +92,11 @@ TEST(CrashLoopTest, EveryAckedEventIsInTheGraphExactlyOnce) {
   ASSERT_TRUE(left.ok()) << left.status();
   const absl::Duration drain =
       absl::Seconds(120) + absl::Milliseconds(5 * static_cast<int64_t>(left->pending()));
-  std::printf("crash-loop: faults done, generator stopped after %llu changes; %llu events "
-              "pending, draining (up to %s)\n",
-              static_cast<unsigned long long>(left->changes()),
-              static_cast<unsigned long long>(left->pending()),
-              absl::FormatDuration(drain).c_str());
+  std::printf(
+      "crash-loop: faults done, generator stopped after %llu changes; %llu events "
+      "pending, draining (up to %s)\n",
+      static_cast<unsigned long long>(left->changes()),
+      static_cast<unsigned long long>(left->pending()), absl::FormatDuration(drain).c_str());
   absl::Status drained = stack.WaitCollectorDrained(drain);
   ASSERT_TRUE(drained.ok()) << drained;
   auto c = stack.CollectorStatus(/*digest=*/true);
@@ -156,12 +155,11 @@ TEST(CrashLoopTest, PersistorDownWhileEventsFlowAppliesBackPressure) {
   ASSERT_TRUE(c.ok() && g.ok());
   EXPECT_EQ(g->digest(), c->model_digest());
   EXPECT_EQ(g->durable_seq(), g->applied_seq());
-  std::printf("persistor-down: %llu s down, max journal buffer %llu records, max collector "
-              "backlog %llu events, all %llu acked\n",
-              static_cast<unsigned long long>(down_s),
-              static_cast<unsigned long long>(max_buffered),
-              static_cast<unsigned long long>(max_pending),
-              static_cast<unsigned long long>(c->acked()));
+  std::printf(
+      "persistor-down: %llu s down, max journal buffer %llu records, max collector "
+      "backlog %llu events, all %llu acked\n",
+      static_cast<unsigned long long>(down_s), static_cast<unsigned long long>(max_buffered),
+      static_cast<unsigned long long>(max_pending), static_cast<unsigned long long>(c->acked()));
 }
 
 }  // namespace

@@ -27,8 +27,6 @@
 namespace vitrage::testing {
 namespace {
 
-
-
 constexpr char kV2[] = R"(metadata:
   version: 2
   name: host_alarm_causes_instance_alarm
@@ -169,7 +167,7 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
   ASSERT_EQ(st->evaluator().template_errors_size(), 1);
   EXPECT_THAT(st->evaluator().template_errors(0),
               ::testing::HasSubstr("broken.yaml:8: condition \"host [contains] nothing\": "
-                                 "entity \"nothing\" is not defined"));
+                                   "entity \"nothing\" is not defined"));
 
   // A snapshot while the change generator runs, so that recovery replays a
   // tail holding evaluator records.
@@ -208,8 +206,7 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
     const std::string graph = absl::StrCat("127.0.0.1:", stack.graph_port());
     int runs = 0;
     auto run = [&](std::vector<std::string> args, int* rc) {
-      std::vector<std::string> argv = {ctl, "--config", stack.conf_path("graph"), "--graph",
-                                       graph};
+      std::vector<std::string> argv = {ctl, "--config", stack.conf_path("graph"), "--graph", graph};
       argv.insert(argv.end(), args.begin(), args.end());
       std::string out = absl::StrCat(stack.dir(), "/ctl-", ++runs, ".out");
       auto r = RunCommand(argv, out, absl::Seconds(60));
@@ -292,8 +289,8 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
     std::ifstream in(stack.conf_path("graph"));
     std::stringstream ss;
     ss << in.rdbuf();
-    std::string conf = absl::StrReplaceAll(ss.str(), {{"enable_persistency = true",
-                                                       "enable_persistency = false"}});
+    std::string conf = absl::StrReplaceAll(
+        ss.str(), {{"enable_persistency = true", "enable_persistency = false"}});
     std::string fresh_conf = stack.dir() + "/vitrage-fresh.conf";
     std::ofstream(fresh_conf) << conf;
     int port = PickFreePort();
@@ -302,7 +299,8 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
          absl::StrCat("127.0.0.1:", port), "--metrics", absl::StrCat("127.0.0.1:", PickFreePort())},
         stack.log("graph-fresh"));
     ASSERT_TRUE(fresh.ok()) << fresh.status();
-    ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30), port).ok()) << stack.LogTail("graph-fresh");
+    ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30), port).ok())
+        << stack.LogTail("graph-fresh");
     auto f = stack.GraphStatus(/*digest=*/true, port);
     ASSERT_TRUE(f.ok());
     EXPECT_FALSE(f->persistency_enabled());

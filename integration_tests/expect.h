@@ -32,14 +32,14 @@ inline void ExpectGraphMatchesCollector(Stack& stack, absl::Duration drain,
   ASSERT_TRUE(once.ok()) << once.status();
   EXPECT_EQ(once->lost, 0u);
   EXPECT_EQ(once->doubled, 0u);
-  std::printf("summary: %s: events acked %llu (%llu covered by get_all), lost %llu, "
-              "doubled %llu, last recovery %.0f ms, digest %s\n",
-              ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-              static_cast<unsigned long long>(c->acked()),
-              static_cast<unsigned long long>(once->covered_by_get_all),
-              static_cast<unsigned long long>(once->lost),
-              static_cast<unsigned long long>(once->doubled), g->recovery().total_ms(),
-              g->digest() == c->model_digest() ? "matches" : "DIFFERS");
+  std::printf(
+      "summary: %s: events acked %llu (%llu covered by get_all), lost %llu, "
+      "doubled %llu, last recovery %.0f ms, digest %s\n",
+      ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+      static_cast<unsigned long long>(c->acked()),
+      static_cast<unsigned long long>(once->covered_by_get_all),
+      static_cast<unsigned long long>(once->lost), static_cast<unsigned long long>(once->doubled),
+      g->recovery().total_ms(), g->digest() == c->model_digest() ? "matches" : "DIFFERS");
 }
 
 }  // namespace vitrage::testing

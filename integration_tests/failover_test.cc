@@ -2,11 +2,10 @@
 // MariaDB. Each checks the outcome by content: once the collector has every
 // event acked, the graph's digest must equal the digest of the collector's
 // own model of the cloud (what the pair must end with).
-#include <signal.h>
-#include <sys/wait.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -63,9 +62,9 @@ TEST(FailoverTest, MetricsEndpointsReportProgress) {
     size_t at = g->find("\n" + name + " ");
     return at == std::string::npos ? -1.0 : std::stod(g->substr(at + name.size() + 2));
   };
-  EXPECT_EQ(value("vitrage_graph_events_applied_total") +
-                value("vitrage_graph_events_duplicate_total"),
-            200);
+  EXPECT_EQ(
+      value("vitrage_graph_events_applied_total") + value("vitrage_graph_events_duplicate_total"),
+      200);
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_recovery_phase_milliseconds{phase=\"get_all\"}"));
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_push_durable_wait_seconds_bucket"));
   auto c = stack.FetchMetrics(stack.collector_metrics_port());
@@ -213,9 +212,10 @@ TEST(FailoverTest, CorruptedLatestSnapshotFallsBackToThePreviousOne) {
   auto before = stack.GraphStatus(true);
   ASSERT_TRUE(before.ok());
   // Flip a byte in the newest snapshot's first chunk, behind the store's back.
-  auto q = stack.db().Query(absl::StrCat(
-      "UPDATE snapshot_chunks SET data = CONCAT(CHAR(ASCII(SUBSTR(data,1,1)) ^ 1),"
-      " SUBSTR(data, 2)) WHERE snapshot_id = ", ids[1], " AND chunk_index = 0"));
+  auto q = stack.db().Query(
+      absl::StrCat("UPDATE snapshot_chunks SET data = CONCAT(CHAR(ASCII(SUBSTR(data,1,1)) ^ 1),"
+                   " SUBSTR(data, 2)) WHERE snapshot_id = ",
+                   ids[1], " AND chunk_index = 0"));
   ASSERT_TRUE(q.ok()) << q.status();
   stack.graph().Kill9();
   ASSERT_TRUE(stack.StartGraph().ok());
@@ -365,8 +365,7 @@ TEST(FailoverTest, BadInputOnEveryGraphRpcGetsAClearError) {
     grpc::ClientContext ctx;
     v1::GetVertexRequest req;
     v1::GetVertexResponse resp;
-    EXPECT_EQ(stub->GetVertex(&ctx, req, &resp).error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(stub->GetVertex(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   {
     grpc::ClientContext ctx;
@@ -403,18 +402,17 @@ TEST(FailoverTest, ConsistencyPassRemovesDeletedEntitiesDurably) {
   Stack stack(o);
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   auto stub = stack.GraphStub();
-  std::string date =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   auto push = [&](uint64_t seq, const std::string& extra) {
     v1::PushEventsRequest req;
     auto* ev = req.add_events();
     ev->set_source("test-static");
     ev->set_source_seq(seq);
-    ev->set_json(absl::StrCat(
-        R"({"id": "sw-x", "static_id": "swx", "type": "switch", "name": "sw-x", )",
-        R"("state": "available", "metadata": {}, "relationships": [], )",
-        R"("vitrage_entity_type": "static", "vitrage_datasource_name": "static", )",
-        R"("vitrage_sample_date": ")", date, "\", ", extra, "}"));
+    ev->set_json(
+        absl::StrCat(R"({"id": "sw-x", "static_id": "swx", "type": "switch", "name": "sw-x", )",
+                     R"("state": "available", "metadata": {}, "relationships": [], )",
+                     R"("vitrage_entity_type": "static", "vitrage_datasource_name": "static", )",
+                     R"("vitrage_sample_date": ")", date, "\", ", extra, "}"));
     grpc::ClientContext ctx;
     v1::PushEventsResponse resp;
     return stub->PushEvents(&ctx, req, &resp);

@@ -17,11 +17,10 @@
 //     (never NOT_FOUND or an empty answer), nothing is acked, a new graph
 //     does not become ACTIVE; after the primary component is rebuilt the
 //     pair drains and matches.
-#include <signal.h>
-#include <sys/wait.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <set>
@@ -81,9 +80,9 @@ class GaleraTest : public ::testing::Test {
   }
   // One value read on `node` after it caught up with the cluster.
   static std::string ReadOn(int node, const std::string& db, const std::string& sql) {
-    auto s = cluster_->Query(node, absl::StrCat("SET SESSION wsrep_sync_wait=1; USE `", db,
-                                                "`; ", sql),
-                             /*use_database=*/false);
+    auto s =
+        cluster_->Query(node, absl::StrCat("SET SESSION wsrep_sync_wait=1; USE `", db, "`; ", sql),
+                        /*use_database=*/false);
     return s.ok() ? std::string(absl::StripAsciiWhitespace(*s)) : s.status().ToString();
   }
 

@@ -161,17 +161,15 @@ TEST(HardeningTest, RecordsPastTheDurableSeqAreDroppedAndARestartedCollectorReco
   ASSERT_TRUE(before.ok());
   ASSERT_GT(before->durable_seq(), 10u);
   stack.graph().Stop();
-  ASSERT_TRUE(stack.db()
-                  .Query("UPDATE writer_epoch SET durable_seq = durable_seq - 3 WHERE id = 1")
-                  .ok());
+  ASSERT_TRUE(
+      stack.db().Query("UPDATE writer_epoch SET durable_seq = durable_seq - 3 WHERE id = 1").ok());
   ASSERT_TRUE(stack.StartGraph().ok());
   ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(60)).ok());
   auto st = stack.GraphStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->applied_seq(), before->durable_seq() - 3);
   EXPECT_EQ(st->durable_seq(), st->applied_seq());
-  EXPECT_THAT(stack.LogTail("persistor", 20000),
-              HasSubstr("3 records after the durable seq"));
+  EXPECT_THAT(stack.LogTail("persistor", 20000), HasSubstr("3 records after the durable seq"));
 
   // A new collector run (another cloud): the graph notices at its first
   // push and takes the new run's whole state.

@@ -15,7 +15,6 @@
 //   stays RECOVERING and says why.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <atomic>
@@ -72,8 +71,10 @@ class SecurityTest : public ::testing::Test {
     o.synthetic_hosts = 4;
     stack_ = new Stack(o);
     absl::Status s = stack_->Start();
-    ASSERT_TRUE(s.ok()) << s << "\n" << stack_->LogTail("graph") << "\n"
-                        << stack_->LogTail("persistor") << "\n" << stack_->LogTail("collector");
+    ASSERT_TRUE(s.ok()) << s << "\n"
+                        << stack_->LogTail("graph") << "\n"
+                        << stack_->LogTail("persistor") << "\n"
+                        << stack_->LogTail("collector");
     // The snapshot after the first get_all is stored in the background:
     // wait for it, so that the scenarios see a still store.
     absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -160,9 +161,9 @@ class SecurityTest : public ::testing::Test {
                                      SourceDir() + "/integration_tests/grpc_probe.py", "-cacert",
                                      pki_->ca()};
     if (!who.name.empty()) {
-      for (const std::string& s : std::vector<std::string>{
-               "-cert", pki_->cert(who.name, who.other_ca), "-key",
-               pki_->key(who.name, who.other_ca)}) {
+      for (const std::string& s :
+           std::vector<std::string>{"-cert", pki_->cert(who.name, who.other_ca), "-key",
+                                    pki_->key(who.name, who.other_ca)}) {
         argv.push_back(s);
       }
     }
@@ -295,8 +296,7 @@ TEST_F(SecurityTest, CollectorGetAllIsOnlyForTheGraph) {
     SCOPED_TRACE(who.Describe());
     grpc::ClientContext ctx;
     Deadline(&ctx);
-    auto reader =
-        v1::Collector::NewStub(Channel(stack_->collector_port(), who))->GetAll(&ctx, {});
+    auto reader = v1::Collector::NewStub(Channel(stack_->collector_port(), who))->GetAll(&ctx, {});
     v1::GetAllResponse resp;
     EXPECT_FALSE(reader->Read(&resp)) << "got data";
     EXPECT_FALSE(reader->Finish().ok());
@@ -359,8 +359,8 @@ TEST_F(SecurityTest, GrpcurlStyleCallsWithTheRightCertificateWork) {
              "--graph", graph, "take-snapshot"},
             &rc);
   EXPECT_EQ(rc, 0) << out;
-  out = Run({ctl, "--cert", pki_->cert("reader"), "--key", pki_->key("reader"), "--ca",
-             pki_->ca(), "--graph", graph, "take-snapshot"},
+  out = Run({ctl, "--cert", pki_->cert("reader"), "--key", pki_->key("reader"), "--ca", pki_->ca(),
+             "--graph", graph, "take-snapshot"},
             &rc);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("refused for role(s) reader; allowed: admin"));
@@ -453,8 +453,8 @@ TEST_F(SecurityTest, AnonymousReadsWhenConfiguredButWritesStillNeedTheRole) {
   int port = PickFreePort();
   std::ofstream(conf) << "[collector]\nlisten_address = 127.0.0.1:" << port
                       << "\ngraph_address = 127.0.0.1:" << PickFreePort()
-                      << "\nsynthetic_hosts = 2\n" << pki_->SslSection("collector")
-                      << "read_only_roles = anonymous\n";
+                      << "\nsynthetic_hosts = 2\n"
+                      << pki_->SslSection("collector") << "read_only_roles = anonymous\n";
   auto p = Process::Start({Binary("collector/vitrage-collector"), "--config", conf},
                           *dir_ + "/anonymous.log");
   ASSERT_TRUE(p.ok());

@@ -49,8 +49,8 @@ class SecretsTest : public ::testing::Test {
   }
 
   static std::string Url(const std::string& password) {
-    return absl::StrCat("mysql://vuser", password.empty() ? "" : ":" + password, "@127.0.0.1:",
-                        db_->port(), "/vitrage");
+    return absl::StrCat("mysql://vuser", password.empty() ? "" : ":" + password,
+                        "@127.0.0.1:", db_->port(), "/vitrage");
   }
 
   // Starts a persistor with `database` lines, waits for GetStatus, and
@@ -80,7 +80,8 @@ class SecretsTest : public ::testing::Test {
     auto p = Process::Start(argv, log);
     EXPECT_TRUE(p.ok());
     Shown shown;
-    auto stub = v1::Persistor::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kPersistor));
+    auto stub = v1::Persistor::NewStub(
+        MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kPersistor));
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     v1::PersistorStatus status;
     bool answered = false;
@@ -132,14 +133,15 @@ TEST_F(SecretsTest, PasswordInTheConnectionUrlIsNeverShown) {
 TEST_F(SecretsTest, PasswordFromAFileIsNeverShown) {
   std::string file = *dir_ + "/password";
   std::ofstream(file) << kPassword << "\n";
-  Shown s = RunPersistor("file", absl::StrCat("connection = ", Url(""), "\npassword_file = ", file));
+  Shown s =
+      RunPersistor("file", absl::StrCat("connection = ", Url(""), "\npassword_file = ", file));
   EXPECT_TRUE(s.reachable) << s.everything;
   EXPECT_THAT(s.everything, Not(HasSubstr(kPassword)));
 }
 
 TEST_F(SecretsTest, PasswordFromTheEnvironmentIsNeverShown) {
-  Shown s = RunPersistor("env", absl::StrCat("connection = ", Url(""), "\npassword_env = VPW"),
-                         {}, absl::StrCat("VPW=", kPassword));
+  Shown s = RunPersistor("env", absl::StrCat("connection = ", Url(""), "\npassword_env = VPW"), {},
+                         absl::StrCat("VPW=", kPassword));
   EXPECT_TRUE(s.reachable) << s.everything;
   EXPECT_THAT(s.everything, Not(HasSubstr(kPassword)));
 }
@@ -163,11 +165,12 @@ TEST_F(SecretsTest, BadUrlFailsStartUpWithoutShowingThePassword) {
         absl::StrCat("mysql://vuser:", kPassword, "@127.0.0.1/vitrage?sslmode=", kPassword)}) {
     SCOPED_TRACE(url);
     std::string conf = *dir_ + "/bad.conf";
-    std::ofstream(conf) << "[database]\nconnection = " << url << "\n[ssl]\nallow_plaintext = true\n";
+    std::ofstream(conf) << "[database]\nconnection = " << url
+                        << "\n[ssl]\nallow_plaintext = true\n";
     std::string log = *dir_ + "/bad.log";
     std::remove(log.c_str());
-    auto p = Process::Start({BinaryDir() + "/persistor_service/vitrage-persistor", "--config", conf},
-                            log);
+    auto p = Process::Start(
+        {BinaryDir() + "/persistor_service/vitrage-persistor", "--config", conf}, log);
     ASSERT_TRUE(p.ok());
     auto code = p->Wait(absl::Seconds(30));
     ASSERT_TRUE(code.ok());

@@ -133,9 +133,9 @@ absl::Status Stack::Start() {
 }
 
 absl::Status Stack::StartPersistor() {
-  auto p = Process::Start({Binary("persistor_service/vitrage-persistor"), "--config",
-                           conf_path("persistor")},
-                          log("persistor"));
+  auto p = Process::Start(
+      {Binary("persistor_service/vitrage-persistor"), "--config", conf_path("persistor")},
+      log("persistor"));
   if (!p.ok()) return p.status();
   persistor_ = std::move(*p);
   // Wait until it serves.
@@ -169,11 +169,11 @@ absl::Status Stack::StartCollector() {
 
 absl::StatusOr<Process> Stack::SpawnPersistor(int port, const std::string& database_url,
                                               const std::string& log_suffix) {
-  auto p = Process::Start({Binary("persistor_service/vitrage-persistor"), "--config",
-                           conf_path("persistor"), "--listen", absl::StrCat("127.0.0.1:", port),
-                           "--database_url", database_url, "--metrics",
-                           absl::StrCat("127.0.0.1:", PickFreePort())},
-                          log("persistor" + log_suffix));
+  auto p = Process::Start(
+      {Binary("persistor_service/vitrage-persistor"), "--config", conf_path("persistor"),
+       "--listen", absl::StrCat("127.0.0.1:", port), "--database_url", database_url, "--metrics",
+       absl::StrCat("127.0.0.1:", PickFreePort())},
+      log("persistor" + log_suffix));
   if (!p.ok()) return p.status();
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
@@ -222,8 +222,8 @@ absl::Status Stack::WaitGraphActive(absl::Duration timeout, int port) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat("graph not ACTIVE within ",
-                                                  absl::FormatDuration(timeout), " (phase: ",
-                                                  last, ")\n", LogTail("graph")));
+                                                  absl::FormatDuration(timeout), " (phase: ", last,
+                                                  ")\n", LogTail("graph")));
 }
 
 absl::Status Stack::StopChanges() {
@@ -249,9 +249,9 @@ absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
     auto st = CollectorStatus();
     if (st.ok()) {
       last = *st;
-      bool generated = changes_stopped_ ? !st->generating()
-                                        : options_.max_changes == 0 ||
-                                              st->changes() >= options_.max_changes;
+      bool generated = changes_stopped_
+                           ? !st->generating()
+                           : options_.max_changes == 0 || st->changes() >= options_.max_changes;
       if (generated && st->pending() == 0) return absl::OkStatus();
     }
     absl::SleepFor(absl::Milliseconds(50));
@@ -280,14 +280,13 @@ absl::Status Stack::WaitCollectorDrained(absl::Duration timeout) {
 }
 
 std::unique_ptr<v1::Graph::Stub> Stack::GraphStub(int port) {
-  return v1::Graph::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_), ServerRole::kGraph, 64 << 20));
+  return v1::Graph::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port ? port : graph_port_),
+                                        ServerRole::kGraph, 64 << 20));
 }
 
 std::unique_ptr<v1::Persistor::Stub> Stack::PersistorStub(int port) {
-  return v1::Persistor::NewStub(
-      MakeChannel(absl::StrCat("127.0.0.1:", port ? port : persistor_port_), ServerRole::kPersistor,
-                  64 << 20));
+  return v1::Persistor::NewStub(MakeChannel(
+      absl::StrCat("127.0.0.1:", port ? port : persistor_port_), ServerRole::kPersistor, 64 << 20));
 }
 
 absl::StatusOr<v1::GraphStatus> Stack::GraphStatus(bool digest, int port) {
@@ -315,8 +314,8 @@ absl::StatusOr<v1::CollectorStatus> Stack::CollectorStatus(bool digest) {
   return resp;
 }
 
-absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(
-    const v1::CollectorStatus& collector, int persistor_port) {
+absl::StatusOr<Stack::ExactlyOnce> Stack::CheckExactlyOnce(const v1::CollectorStatus& collector,
+                                                           int persistor_port) {
   ExactlyOnce out;
   std::map<uint64_t, int> applied;
   auto stub = PersistorStub(persistor_port);

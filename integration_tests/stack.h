@@ -30,8 +30,8 @@ struct StackOptions {
   int synthetic_hosts = 8;
   std::string topology_file;
   uint64_t seed = 1;
-  double change_rate = 0;     // 0: no generator
-  uint64_t max_changes = 0;   // generator stops after this many
+  double change_rate = 0;    // 0: no generator
+  uint64_t max_changes = 0;  // generator stops after this many
   // An existing database instead of a private MariaDB, e.g. a node of a
   // Galera cluster (mysql://USER@HOST:PORT/DB). The Stack neither starts nor
   // stops it; db() must not be called.
@@ -106,7 +106,7 @@ class Stack {
   struct ExactlyOnce {
     uint64_t covered_by_get_all = 0;
     uint64_t applied = 0;
-    uint64_t lost = 0;          // neither applied nor dead-lettered
+    uint64_t lost = 0;           // neither applied nor dead-lettered
     uint64_t dead_lettered = 0;  // refused by the graph as invalid, set aside
     uint64_t doubled = 0;
   };

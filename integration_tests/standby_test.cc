@@ -6,14 +6,13 @@
 // test (a stand-in for the virtual IP pacemaker would move), so its events
 // can flow to whichever graph is active.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
@@ -135,8 +134,8 @@ absl::StatusOr<v1::GraphStatus> WaitStandbyAt(Stack& stack, int port, uint64_t s
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
-  return absl::DeadlineExceededError(absl::StrCat("standby not at seq ", seq, " (", last,
-                                                  ")\n", stack.LogTail(name)));
+  return absl::DeadlineExceededError(
+      absl::StrCat("standby not at seq ", seq, " (", last, ")\n", stack.LogTail(name)));
 }
 
 uint64_t ActiveSeq(Stack& stack) {
@@ -170,8 +169,7 @@ grpc::Status PushTestEvents(v1::Graph::Stub* stub, uint64_t first, int n) {
   return stub->PushEvents(&ctx, req, &resp);
 }
 
-grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port,
-                                                            const std::string& service) {
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port, const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
       MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kGraph));
   auto st = CheckHealth(stub.get(), service, absl::Seconds(5));
@@ -193,7 +191,10 @@ TEST(StandbyTest, StandbyFollowsTheLogServesReadOnlyAndNeverFences) {
   o.change_rate = 2000;
   o.max_changes = 300;
   Stack stack(o);
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(60)).ok());
   auto epoch_before = stack.PersistorStatus();
   ASSERT_TRUE(epoch_before.ok());
@@ -254,7 +255,10 @@ TEST(StandbyTest, StandbyFollowsTheLogServesReadOnlyAndNeverFences) {
 
 TEST(StandbyTest, StandbyLagsWhilePausedOrCutOffAndCatchesUp) {
   Stack stack(StackOptions{});
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   int port = PickFreePort();
   auto standby = SpawnStandby(stack, port, "standby");
   ASSERT_TRUE(standby.ok());
@@ -296,7 +300,10 @@ TEST(StandbyTest, PromoteTakesOverTheDurableStateFencesTheOldActiveAndEventsFlow
   o.collector_graph_address = absl::StrCat("127.0.0.1:", vip->port());
   Stack stack(o);
   vip->Retarget(stack.graph_port());
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   int port = PickFreePort();
   auto standby = SpawnStandby(stack, port, "standby");
   ASSERT_TRUE(standby.ok());
@@ -356,8 +363,7 @@ TEST(StandbyTest, PromoteTakesOverTheDurableStateFencesTheOldActiveAndEventsFlow
   ASSERT_TRUE(code.ok()) << "fenced graph did not exit\n" << stack.LogTail("graph");
   EXPECT_TRUE(WIFEXITED(*code) && WEXITSTATUS(*code) == 3) << *code;
 
-  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok())
-      << stack.LogTail("standby");
+  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok()) << stack.LogTail("standby");
   auto c = stack.CollectorStatus(true);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->acked_source_seq(), c->last_source_seq());
@@ -395,7 +401,10 @@ TEST(StandbyTest, StandbyKilledDuringPromoteTheNextOnePromotesAndNothingIsLost) 
   o.collector_graph_address = absl::StrCat("127.0.0.1:", vip->port());
   Stack stack(o);
   vip->Retarget(stack.graph_port());
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   int port1 = PickFreePort();
   int port2 = PickFreePort();
   auto s1 = SpawnStandby(stack, port1, "standby-1");
@@ -417,8 +426,7 @@ TEST(StandbyTest, StandbyKilledDuringPromoteTheNextOnePromotesAndNothingIsLost) 
   vip->Retarget(port2);
   stack.graph().Kill9();  // the old active is gone for good
 
-  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok())
-      << stack.LogTail("standby-2");
+  ASSERT_TRUE(stack.WaitCollectorDrained(absl::Seconds(90)).ok()) << stack.LogTail("standby-2");
   auto c = stack.CollectorStatus(true);
   ASSERT_TRUE(c.ok());
   auto g = stack.GraphStatus(true, port2);
@@ -440,7 +448,10 @@ TEST(StandbyTest, SilentLogStreamIsCancelledReopenedAndCatchesUp) {
   StackOptions o;
   o.conf = {{"graph", "standby_stream_timeout = 2"}};
   Stack stack(o);
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   const int p2_port = PickFreePort();
   auto p2 = stack.SpawnPersistor(p2_port, stack.db().url(), "-2");
   ASSERT_TRUE(p2.ok()) << p2.status();
@@ -462,8 +473,7 @@ TEST(StandbyTest, SilentLogStreamIsCancelledReopenedAndCatchesUp) {
          stack.LogTail("standby", 20000).find("nothing from the persistor") == std::string::npos) {
     absl::SleepFor(absl::Milliseconds(100));
   }
-  EXPECT_THAT(stack.LogTail("standby", 20000),
-              HasSubstr("cancelling it and reconnecting"));
+  EXPECT_THAT(stack.LogTail("standby", 20000), HasSubstr("cancelling it and reconnecting"));
   auto lagging = stack.GraphStatus(false, port);
   ASSERT_TRUE(lagging.ok());
   EXPECT_LT(lagging->applied_seq(), target);
@@ -482,7 +492,10 @@ TEST(StandbyTest, StandbyTakesThePeriodicSnapshotsTheActiveSkipsAndRecoveryUsesT
   StackOptions o;
   o.conf = {{"persistency", "snapshot_interval = 2"}};
   Stack stack(o);
-  { absl::Status started = stack.Start(); ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph"); }
+  {
+    absl::Status started = stack.Start();
+    ASSERT_TRUE(started.ok()) << started << stack.LogTail("persistor") << stack.LogTail("graph");
+  }
   int port = PickFreePort();
   auto standby = SpawnStandby(stack, port, "standby");
   ASSERT_TRUE(standby.ok()) << standby.status();

@@ -44,8 +44,8 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/testing/tcp_pipe.h"
-#include "integration_tests/stack.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "integration_tests/stack.h"
 
 namespace {
 
@@ -63,8 +63,8 @@ void Say(const std::string& line) {
 bool ParseAddress(const std::string& addr, sockaddr_in* out) {
   auto colon = addr.rfind(':');
   int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(addr.substr(colon + 1), &port) ||
-      port <= 0 || port > 65535) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port <= 0 ||
+      port > 65535) {
     return false;
   }
   *out = sockaddr_in{};
@@ -102,7 +102,8 @@ class Proxy {
     acceptor.detach();
     std::vector<std::unique_ptr<Health::Stub>> stubs;
     std::vector<std::string> last(backends_.size());
-    for (const auto& b : backends_) stubs.push_back(Health::NewStub(vitrage::MakeChannel(b, vitrage::ServerRole::kGraph)));
+    for (const auto& b : backends_)
+      stubs.push_back(Health::NewStub(vitrage::MakeChannel(b, vitrage::ServerRole::kGraph)));
     std::string target_said = "?";
     while (true) {
       const absl::Time round = absl::Now();
@@ -203,8 +204,7 @@ int main(int argc, char** argv) {
   int interval_ms = 20;
   app.add_option("--listen", listen, "IPV4:PORT to accept on")->required();
   app.add_option("--backend", backends, "IPV4:PORT of a vitrage-graph (repeat)")->required();
-  app.add_option("--interval_ms", interval_ms, "health poll interval")
-      ->check(CLI::Range(1, 10000));
+  app.add_option("--interval_ms", interval_ms, "health poll interval")->check(CLI::Range(1, 10000));
   CLI11_PARSE(app, argc, argv);
   sockaddr_in a;
   for (const auto& b : backends) {

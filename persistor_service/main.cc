@@ -120,21 +120,19 @@ int main(int argc, char** argv) {
     bool ok = false;
     url->password = ReadPasswordFile(config.database.password_file, &ok);
     if (!ok) {
-      LOG(ERROR) << "[database] password_file " << config.database.password_file
-                 << ": cannot read";
+      LOG(ERROR) << "[database] password_file " << config.database.password_file << ": cannot read";
       return 2;
     }
   } else if (!config.database.password_env.empty()) {
     const char* value = getenv(config.database.password_env.c_str());
     if (value == nullptr) {
-      LOG(ERROR) << "[database] password_env: variable "
-                 << config.database.password_env << " is not set";
+      LOG(ERROR) << "[database] password_env: variable " << config.database.password_env
+                 << " is not set";
       return 2;
     }
     url->password = value;
   }
-  std::string listen =
-      flags.listen.empty() ? config.persistor.listen_address : flags.listen;
+  std::string listen = flags.listen.empty() ? config.persistor.listen_address : flags.listen;
   if (absl::Status s = vitrage::ValidateAddress(listen, "--listen"); !s.ok()) {
     LOG(ERROR) << s.message();
     return 2;
@@ -159,8 +157,7 @@ int main(int argc, char** argv) {
   options.max_read_streams = config.persistor.max_read_streams;
   options.stream_stall_timeout = config.persistor.stream_stall_timeout;
 
-  LOG(INFO) << "vitrage-persistor starting: database " << url->Redacted()
-            << ", listen " << listen;
+  LOG(INFO) << "vitrage-persistor starting: database " << url->Redacted() << ", listen " << listen;
   std::unique_ptr<vitrage::persistor::PersistorService> service;
   absl::Duration backoff = absl::Milliseconds(100);
   while (true) {
@@ -174,9 +171,8 @@ int main(int argc, char** argv) {
       LOG(ERROR) << "cannot start: " << s.status().message();
       return 1;
     }
-    LOG(WARNING) << "database not reachable yet, retrying in "
-                 << absl::FormatDuration(backoff) << ": "
-                 << s.status().message();
+    LOG(WARNING) << "database not reachable yet, retrying in " << absl::FormatDuration(backoff)
+                 << ": " << s.status().message();
     timespec ts = absl::ToTimespec(backoff);
     if (sigtimedwait(&signals, nullptr, &ts) > 0) {
       LOG(INFO) << "signal received before start-up finished; exiting";
@@ -200,14 +196,12 @@ int main(int argc, char** argv) {
       vitrage::StartServer(listen, {service.get()}, &port, options.max_message_bytes);
   if (server == nullptr) return 1;
   service->AttachServer(server.get());
-  LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port
-            << ")";
+  LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port << ")";
 
   int sig = 0;
   while (sigwait(&signals, &sig) != 0) {
   }
-  LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
-            << ": stopping";
+  LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": stopping";
   service->BeginShutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   service->Stop();

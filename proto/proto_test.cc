@@ -30,8 +30,7 @@ TEST(ProtoTest, JournalRecordRoundTrips) {
   EXPECT_EQ(back.seq(), 42u);
   EXPECT_EQ(back.epoch(), 3u);
   ASSERT_EQ(back.delta().changes_size(), 1);
-  EXPECT_EQ(back.delta().changes(0).vertex().set(0).value().string_value(),
-            "ACTIVE");
+  EXPECT_EQ(back.delta().changes(0).vertex().set(0).value().string_value(), "ACTIVE");
 }
 
 // The encoded stand-ins (vitrage/wire/encoded.proto) serialize to exactly
@@ -80,21 +79,19 @@ TEST(ProtoTest, AllServicesAreInTheGeneratedPool) {
   (void)v1::AppendRequest::descriptor();
   (void)v1::GetAllRequest::descriptor();
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  for (const char* name :
-       {"vitrage.v1.Persistor", "vitrage.v1.Graph", "vitrage.v1.Collector",
-        "grpc.health.v1.Health"}) {
+  for (const char* name : {"vitrage.v1.Persistor", "vitrage.v1.Graph", "vitrage.v1.Collector",
+                           "grpc.health.v1.Health"}) {
     EXPECT_NE(pool->FindServiceByName(name), nullptr) << name;
   }
   const auto* persistor = pool->FindServiceByName("vitrage.v1.Persistor");
   ASSERT_NE(persistor, nullptr);
-  for (const char* m : {"AcquireEpoch", "Append", "PutSnapshot",
-                        "GetLatestSnapshot", "ReadLog", "GetStatus"}) {
+  for (const char* m :
+       {"AcquireEpoch", "Append", "PutSnapshot", "GetLatestSnapshot", "ReadLog", "GetStatus"}) {
     EXPECT_NE(persistor->FindMethodByName(m), nullptr) << m;
   }
   const auto* graph = pool->FindServiceByName("vitrage.v1.Graph");
   ASSERT_NE(graph, nullptr);
-  for (const char* m : {"PushEvents", "GetTopology", "GetVertex", "GetStatus",
-                        "TakeSnapshot"}) {
+  for (const char* m : {"PushEvents", "GetTopology", "GetVertex", "GetStatus", "TakeSnapshot"}) {
     EXPECT_NE(graph->FindMethodByName(m), nullptr) << m;
   }
 }

@@ -231,8 +231,7 @@ void ProcessChange(vitrage::processor::Processor& proc,
                    const std::vector<vitrage::processor::PassthroughOp>& ops,
                    v1::GraphDelta* delta) {
   v1::MapValue fields;
-  vitrage::processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z",
-                                        &fields);
+  vitrage::processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
   Check(proc.Process(vitrage::processor::EventFromMapValue(fields), delta), "process");
 }
 
@@ -242,9 +241,11 @@ uint64_t FullPassActionsOnCopy(const Graph& g, const std::string& dir) {
   Graph copy = g;
   vitrage::processor::Processor cproc(&copy);
   ev::Evaluator check(LoadTemplates(dir));
-  Check(check.FullPass(copy, [&](const v1::Event& e, const std::string&, v1::GraphDelta* d) {
-    return cproc.Process(vitrage::processor::EventFromMapValue(e.fields()), d);
-  }), "check full pass");
+  Check(check.FullPass(copy,
+                       [&](const v1::Event& e, const std::string&, v1::GraphDelta* d) {
+                         return cproc.Process(vitrage::processor::EventFromMapValue(e.fields()), d);
+                       }),
+        "check full pass");
   return check.stats().actions_done + check.stats().actions_undone;
 }
 
@@ -369,7 +370,8 @@ int main(int argc, char** argv) {
     // Cost of one evaluation around a vertex, by vitrage_type (diagnosis).
     std::map<std::string, std::vector<std::string>> by_type;
     g.ForEachVertex([&](vitrage::graph::Slot v) {
-      auto& ids = by_type[std::string(g.VertexProps(v).GetString(vitrage::graph::keys::kVitrageType))];
+      auto& ids =
+          by_type[std::string(g.VertexProps(v).GetString(vitrage::graph::keys::kVitrageType))];
       if (ids.size() < 300) ids.emplace_back(g.VertexId(v));
     });
     for (const auto& [type, ids] : by_type) {
@@ -491,7 +493,8 @@ int main(int argc, char** argv) {
       {"full pass, fresh start", fresh_ms, "ms", "-", true},
       {"  actions done by it", static_cast<double>(fresh_actions), "", "-", true},
       {"full pass, restored graph", restored_ms, "ms", "-", true},
-      {"  actions done by it", static_cast<double>(restored_actions), "", "= 0", restored_actions == 0},
+      {"  actions done by it", static_cast<double>(restored_actions), "", "= 0",
+       restored_actions == 0},
       {"snapshot decode + graph build (CPU, 1 thread)", decode_ms, "ms", "-", true},
       {"  wall time with 2 threads", decode_wall_ms, "ms", "-", true},
       {"replay of the tail (" + absl::StrCat(kTail + extra_events) + " events, " +
@@ -513,18 +516,19 @@ int main(int argc, char** argv) {
        after_cps, "changes/s", "-", true},
       {"  full pass on a copy afterwards: actions", static_cast<double>(after_check_actions), "",
        "= 0", after_check_actions == 0},
-      {"  index filled lazily: vertices covered", static_cast<double>(recovering.covered_vertices()),
-       "", "-", true},
-      {"  vertices whose tokens it read", static_cast<double>(recovering.stats().discovery_vertices),
-       "", "-", true},
+      {"  index filled lazily: vertices covered",
+       static_cast<double>(recovering.covered_vertices()), "", "-", true},
+      {"  vertices whose tokens it read",
+       static_cast<double>(recovering.stats().discovery_vertices), "", "-", true},
   };
   double loadavg[1] = {-1};
   getloadavg(loadavg, 1);
   rows.push_back({"machine load average (1 min, 2 cores)", loadavg[0], "", "-", true});
 
-  printf("evaluator_bench on graph_100k (%zu vertices, %zu edges after the run), %zu templates, "
-         "%zu scenarios, %d generated changes\n",
-         g.vertex_count(), g.edge_count(), n_templates, n_scenarios, changes);
+  printf(
+      "evaluator_bench on graph_100k (%zu vertices, %zu edges after the run), %zu templates, "
+      "%zu scenarios, %d generated changes\n",
+      g.vertex_count(), g.edge_count(), n_templates, n_scenarios, changes);
   printf("%-56s %14s  %-12s %s\n", "metric", "value", "target", "");
   for (const auto& r : rows) {
     printf("%-56s %12.1f %-9s %-12s %s\n", r.metric.c_str(), r.value, r.unit.c_str(),

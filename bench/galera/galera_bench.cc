@@ -60,9 +60,8 @@ std::string LoadAvg() {
 }
 
 // One stack on `database_url`; appends its rows.
-absl::Status Measure(const std::string& backend, const std::string& database_url,
-                     uint64_t events, double rate, uint64_t paced_events,
-                     std::vector<Row>* rows) {
+absl::Status Measure(const std::string& backend, const std::string& database_url, uint64_t events,
+                     double rate, uint64_t paced_events, std::vector<Row>* rows) {
   {
     StackOptions o;
     o.database_url = database_url;
@@ -84,8 +83,8 @@ absl::Status Measure(const std::string& backend, const std::string& database_url
       return absl::InternalError(backend + ": graph digest differs from the collector's");
     }
     const double measured = static_cast<double>(events - c0->acked());
-    std::string params = absl::StrFormat("events=%d batch=1024 after_active=%.0f", events,
-                                         measured);
+    std::string params =
+        absl::StrFormat("events=%d batch=1024 after_active=%.0f", events, measured);
     rows->push_back({backend, "durable events/s unthrottled", params, measured / secs, "ev/s"});
     rows->push_back({backend, "ack p99 unthrottled", params, c->ack_latency_p99_ms(), "ms"});
     std::fprintf(stderr, "%s: %.0f events in %.2f s after ACTIVE: %.0f ev/s, ack p99 %.1f ms\n",
@@ -156,13 +155,13 @@ int Main(int argc, char** argv) {
     }
   }
 
-  const std::string date =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  const std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   const std::string commit = GitCommit();
   const std::string load = LoadAvg();
-  std::printf("\nend-to-end (collector -> graph -> persistor -> database), durable acks  %s  "
-              "commit %s  loadavg %s\n",
-              date.c_str(), commit.c_str(), load.c_str());
+  std::printf(
+      "\nend-to-end (collector -> graph -> persistor -> database), durable acks  %s  "
+      "commit %s  loadavg %s\n",
+      date.c_str(), commit.c_str(), load.c_str());
   std::printf("%-8s %-30s %-40s %12s %s\n", "backend", "metric", "parameters", "value", "unit");
   for (const Row& r : rows) {
     std::printf("%-8s %-30s %-40s %12.2f %s\n", r.backend.c_str(), r.metric.c_str(),
@@ -175,9 +174,8 @@ int Main(int argc, char** argv) {
   std::ofstream out(path, std::ios::app);
   if (header) out << "date\tcommit\tloadavg\tbackend\tmetric\tparameters\tvalue\tunit\n";
   for (const Row& r : rows) {
-    out << absl::StrFormat("%s\t%s\t%s\t%s\t%s\t%s%s\t%.2f\t%s\n", date, commit, load,
-                           r.backend, r.metric, r.params, note.empty() ? "" : " " + note,
-                           r.value, r.unit);
+    out << absl::StrFormat("%s\t%s\t%s\t%s\t%s\t%s%s\t%.2f\t%s\n", date, commit, load, r.backend,
+                           r.metric, r.params, note.empty() ? "" : " " + note, r.value, r.unit);
   }
   std::printf("appended to %s\n", path.c_str());
   return 0;

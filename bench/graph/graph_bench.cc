@@ -328,8 +328,7 @@ std::vector<std::string> MakeTailEvents(const std::string& path, const Graph& g)
     v1::Event ev;
     ev.set_source("bench");
     ev.set_source_seq(out.size() + 1);
-    processor::EncodePassthrough(ops, "update", "2024-05-01T10:00:00Z",
-                                 ev.mutable_fields());
+    processor::EncodePassthrough(ops, "update", "2024-05-01T10:00:00Z", ev.mutable_fields());
     out.push_back(ev.SerializeAsString());
   }
   Check((*reader)->status(), "tail read");
@@ -459,9 +458,10 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
       vitrage::graph::VertexLookahead ahead(&copy);
       const int n = resp.records_size();
       for (int i = 0; i < n; ++i) {
-        if (g_lookahead) ahead.Before(i, n, [&](int j) {
-          return vitrage::graph::VertexLookahead::FirstVertexId(resp.records(j).delta());
-        });
+        if (g_lookahead)
+          ahead.Before(i, n, [&](int j) {
+            return vitrage::graph::VertexLookahead::FirstVertexId(resp.records(j).delta());
+          });
         Check(copy.ApplyDelta(resp.records(i).delta()), "replay");
       }
     }
@@ -488,7 +488,8 @@ int Profile(const std::string& what, const Graph& g, int reps) {
   double t0 = NowMs();
   for (int i = 0; i < reps; ++i) {
     if (what == "encode") enc = *snapshot::EncodeSnapshotToMemory(g, {}, {}, eo);
-    if (what == "decode") Check(snapshot::DecodeSnapshot(enc.header, enc.chunks, nullptr, dopt).status(), "decode");
+    if (what == "decode")
+      Check(snapshot::DecodeSnapshot(enc.header, enc.chunks, nullptr, dopt).status(), "decode");
   }
   fprintf(stderr, "%s: %.1f ms per rep (level %d, %.2f MB)\n", what.c_str(), (NowMs() - t0) / reps,
           eo.zstd_level, enc.header.compressed_bytes() / 1e6);
@@ -562,12 +563,10 @@ int main(int argc, char** argv) {
   snapshot::EncodedSnapshot enc;
   snapshot::EncodeOptions no_digest;
   no_digest.compute_digest = false;
-  double enc_ms = BestOf(reps, [&] {
-    enc = *snapshot::EncodeSnapshotToMemory(g, info, sections, no_digest);
-  });
-  double enc_digest_ms = BestOf(reps, [&] {
-    enc = *snapshot::EncodeSnapshotToMemory(g, info, sections);
-  });
+  double enc_ms =
+      BestOf(reps, [&] { enc = *snapshot::EncodeSnapshotToMemory(g, info, sections, no_digest); });
+  double enc_digest_ms =
+      BestOf(reps, [&] { enc = *snapshot::EncodeSnapshotToMemory(g, info, sections); });
   snapshot::EncodeOptions serial_enc = no_digest;
   serial_enc.parallel = false;
   double enc_serial_cpu_ms = 1e18;
@@ -634,7 +633,8 @@ int main(int argc, char** argv) {
     std::string cmd = absl::StrCat("/proc/", getpid(), "/exe --rss ", path);
     FILE* p = popen(cmd.c_str(), "r");
     size_t nv2 = 0, ne2 = 0;
-    if (p == nullptr || fscanf(p, "%zu %zu %ld %ld %zu", &nv2, &ne2, &hwm_kb, &rss_kb, &heap) != 5) {
+    if (p == nullptr ||
+        fscanf(p, "%zu %zu %ld %ld %zu", &nv2, &ne2, &hwm_kb, &rss_kb, &heap) != 5) {
       fprintf(stderr, "rss child failed\n");
     }
     if (p) pclose(p);
@@ -643,7 +643,7 @@ int main(int argc, char** argv) {
   double hwm_mib = hwm_kb / 1024.0;
 
   rows.push_back({"snapshot decode + graph build", dec_ms, "ms",
-                   "1,087 ms unpickle + 413 ms id-cache", "<= 150 ms", dec_ms <= 150});
+                  "1,087 ms unpickle + 413 ms id-cache", "<= 150 ms", dec_ms <= 150});
   rows.push_back({"  same, with digest verification", dec_digest_ms, "ms", "-", "-", true});
   rows.push_back({"  same, one thread", dec_serial_ms, "ms", "-", "-", true});
   rows.push_back({"  same, one thread, CPU time", dec_serial_cpu_ms, "ms", "-", "-", true});
@@ -652,21 +652,22 @@ int main(int argc, char** argv) {
   rows.push_back({"  same, one thread", enc_serial_ms, "ms", "-", "-", true});
   rows.push_back({"  same, one thread, CPU time", enc_serial_cpu_ms, "ms", "-", "-", true});
   rows.push_back({"snapshot size (zstd-1)", mb, "MB", "4.8 MB zlib", "<= 4.8 MB", mb <= 4.8});
-  rows.push_back({"  largest chunk", max_chunk / 1048576.0, "MiB", "-", "< 2 MiB",
-                  max_chunk < (2u << 20)});
+  rows.push_back(
+      {"  largest chunk", max_chunk / 1048576.0, "MiB", "-", "< 2 MiB", max_chunk < (2u << 20)});
   rows.push_back({"apply 10,000-event tail (journal replay)", tail.replay_ms, "ms",
                   "442 ms replay_events", "<= 20 ms", tail.digest_ok && tail.replay_ms <= 20});
   rows.push_back({"  same, CPU time", tail.replay_cpu_ms, "ms", "-", "-", true});
-  rows.push_back({"  final digest matches (1 = yes)", tail.digest_ok ? 1.0 : 0.0, "", "-", "-",
-                  true});
-  rows.push_back({"live intake of that tail (processor + record)", tail.process_ms, "ms", "-",
-                  "-", true});
+  rows.push_back(
+      {"  final digest matches (1 = yes)", tail.digest_ok ? 1.0 : 0.0, "", "-", "-", true});
+  rows.push_back(
+      {"live intake of that tail (processor + record)", tail.process_ms, "ms", "-", "-", true});
   rows.push_back({"  same, CPU time", tail.process_cpu_ms, "ms", "-", "-", true});
   rows.push_back({"  same, with protobuf decode", tail.with_decode_ms, "ms", "-", "-", true});
   rows.push_back({"  tail JSON parse + merge (workload)", tail_parse_ms, "ms", "-", "-", true});
-  rows.push_back({"processor, entity updates", eps, "events/s", "~4,000-9,000/s",
-                  ">= 200,000/s", eps >= 200000});
-  rows.push_back({"  same, events per CPU-second", g_processor_cpu_eps, "events/s", "-", "-", true});
+  rows.push_back({"processor, entity updates", eps, "events/s", "~4,000-9,000/s", ">= 200,000/s",
+                  eps >= 200000});
+  rows.push_back(
+      {"  same, events per CPU-second", g_processor_cpu_eps, "events/s", "-", "-", true});
   rows.push_back({"peak RSS holding the 100k graph", hwm_mib, "MiB", "~590 MiB", "<= 150 MiB",
                   hwm_mib > 0 && hwm_mib <= 150});
   rows.push_back({"digest (JSON + SHA-256)", digest_ms, "ms", "-", "-", true});

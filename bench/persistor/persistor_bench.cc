@@ -25,11 +25,11 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/testing/galera_fixture.h"
@@ -84,9 +84,8 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 // One Append stream; `rate` records/s (0 = as fast as the window allows).
-Result RunAppend(vitrage::v1::Persistor::Stub* stub, uint64_t epoch,
-                 uint64_t* next_seq, size_t record_bytes, size_t batch,
-                 absl::Duration duration, double rate) {
+Result RunAppend(vitrage::v1::Persistor::Stub* stub, uint64_t epoch, uint64_t* next_seq,
+                 size_t record_bytes, size_t batch, absl::Duration duration, double rate) {
   const size_t payload = record_bytes > 40 ? record_bytes - 40 : 1;
   // Template batch; only seqs change per send.
   vitrage::v1::AppendRequest tmpl;
@@ -94,8 +93,8 @@ Result RunAppend(vitrage::v1::Persistor::Stub* stub, uint64_t epoch,
   for (size_t i = 0; i < batch; ++i) *tmpl.add_records() = MakeRecord(1 + i, epoch, payload);
   const size_t actual_record_bytes = tmpl.records(0).ByteSizeLong();
   // In flight: at most ~16 MiB and 64 batches.
-  const size_t window = std::max<size_t>(
-      1, std::min<size_t>(64, (16u << 20) / (batch * actual_record_bytes)));
+  const size_t window =
+      std::max<size_t>(1, std::min<size_t>(64, (16u << 20) / (batch * actual_record_bytes)));
 
   grpc::ClientContext ctx;
   auto stream = stub->Append(&ctx);
@@ -175,15 +174,23 @@ int main(int argc, char** argv) {
   bool galera = false;        // a 3-node Galera cluster instead of one server
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--seconds" && i + 1 < argc) (void)absl::SimpleAtod(argv[++i], &seconds);
-    else if (a == "--snapshot_mb" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &snapshot_mb);
-    else if (a == "--quick") quick = true;
-    else if (a == "--targets") targets_only = true;
-    else if (a == "--note" && i + 1 < argc) note = argv[++i];
-    else if (a == "--max_batch_bytes" && i + 1 < argc) max_batch = argv[++i];
-    else if (a == "--galera") galera = true;
+    if (a == "--seconds" && i + 1 < argc)
+      (void)absl::SimpleAtod(argv[++i], &seconds);
+    else if (a == "--snapshot_mb" && i + 1 < argc)
+      (void)absl::SimpleAtoi(argv[++i], &snapshot_mb);
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--targets")
+      targets_only = true;
+    else if (a == "--note" && i + 1 < argc)
+      note = argv[++i];
+    else if (a == "--max_batch_bytes" && i + 1 < argc)
+      max_batch = argv[++i];
+    else if (a == "--galera")
+      galera = true;
     else {
-      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] [--note TEXT] [--max_batch_bytes SIZE] [--galera]\n";
+      std::cerr << "usage: persistor_bench [--seconds N] [--snapshot_mb M] [--quick] [--targets] "
+                   "[--note TEXT] [--max_batch_bytes SIZE] [--galera]\n";
       return 2;
     }
   }
@@ -229,7 +236,8 @@ int main(int argc, char** argv) {
   g_persistor = proc->pid();
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub;
   for (int i = 0;; ++i) {
-    stub = vitrage::v1::Persistor::NewStub(vitrage::MakeChannel(address, vitrage::ServerRole::kPersistor));
+    stub = vitrage::v1::Persistor::NewStub(
+        vitrage::MakeChannel(address, vitrage::ServerRole::kPersistor));
     auto st = pt::GetStatus(stub.get());
     if (st.ok() && st->database_reachable()) break;
     if (i > 300) {
@@ -253,8 +261,7 @@ int main(int argc, char** argv) {
       const Result& r = results.back();
       std::cerr << absl::StrFormat(
           "%-18s %-34s %10.0f rec/s %8.1f MB/s p99 %7.2f ms cpu mysqld %.2f persistor %.2f\n",
-          r.name, r.params, r.records_per_s, r.mb_per_s, r.p99_ms, r.mysqld_cpu,
-          r.persistor_cpu);
+          r.name, r.params, r.records_per_s, r.mb_per_s, r.p99_ms, r.mysqld_cpu, r.persistor_cpu);
     }
   }
   for (size_t batch : {1, 10}) {
@@ -262,9 +269,8 @@ int main(int argc, char** argv) {
     results.push_back(RunAppend(stub.get(), epoch->epoch(), &next_seq, 200, batch,
                                 quick ? absl::Seconds(1) : absl::Seconds(5), 10000));
     const Result& r = results.back();
-    std::cerr << absl::StrFormat("%-18s %-34s %10.0f rec/s p50 %.2f p99 %.2f max %.2f ms\n",
-                                 r.name, r.params, r.records_per_s, r.p50_ms, r.p99_ms,
-                                 r.max_ms);
+    std::cerr << absl::StrFormat("%-18s %-34s %10.0f rec/s p50 %.2f p99 %.2f max %.2f ms\n", r.name,
+                                 r.params, r.records_per_s, r.p50_ms, r.p99_ms, r.max_ms);
   }
 
   // ReadLog of the last 300,000 records appended above (what recovery does
@@ -273,8 +279,7 @@ int main(int argc, char** argv) {
     absl::Time t0 = absl::Now();
     int responses = 0;
     const uint64_t last = next_seq - 1;
-    auto log = pt::ReadLog(stub.get(), last > 300000 ? last - 300000 : 0, 1 << 20,
-                           &responses);
+    auto log = pt::ReadLog(stub.get(), last > 300000 ? last - 300000 : 0, 1 << 20, &responses);
     absl::Time t1 = absl::Now();
     if (!log.ok()) {
       std::cerr << "ReadLog: " << log.status() << "\n";
@@ -325,15 +330,16 @@ int main(int argc, char** argv) {
   // Other work on the machine skews these numbers: record the load.
   std::string load = vitrage::testing::ReadFileOrEmpty("/proc/loadavg");
   load = load.substr(0, load.find(' '));
-  std::printf("\nvitrage-persistor benchmark  %s  commit %s  innodb_flush_log_at_trx_commit=%s"
-              "  loadavg %s  (cpu: cores used by mysqld / vitrage-persistor)\n",
-              date.c_str(), commit.c_str(), flush_setting.c_str(), load.c_str());
+  std::printf(
+      "\nvitrage-persistor benchmark  %s  commit %s  innodb_flush_log_at_trx_commit=%s"
+      "  loadavg %s  (cpu: cores used by mysqld / vitrage-persistor)\n",
+      date.c_str(), commit.c_str(), flush_setting.c_str(), load.c_str());
   std::printf("%-18s %-36s %10s %7s %8s %8s %10s %7s %7s\n", "measurement", "parameters",
               "records/s", "MB/s", "p50 ms", "p99 ms", "max/total", "cpu:db", "cpu:pers");
   for (const Result& r : results) {
     std::printf("%-18s %-36s %10.0f %7.1f %8.2f %8.2f %10.1f %7.2f %7.2f\n", r.name.c_str(),
-                r.params.c_str(), r.records_per_s, r.mb_per_s, r.p50_ms, r.p99_ms,
-                r.max_ms, r.mysqld_cpu, r.persistor_cpu);
+                r.params.c_str(), r.records_per_s, r.mb_per_s, r.p50_ms, r.p99_ms, r.max_ms,
+                r.mysqld_cpu, r.persistor_cpu);
   }
   std::string results_dir = std::string(VITRAGE_BENCH_SOURCE_DIR) + "/bench/results";
   mkdir(results_dir.c_str(), 0755);
@@ -350,8 +356,8 @@ int main(int argc, char** argv) {
                            date, commit, r.name, r.params,
                            absl::StrCat(quick ? " quick" : (targets_only ? " targets" : ""),
                                         note.empty() ? "" : " " + note),
-                           flush_setting, r.records_per_s, r.mb_per_s, r.p50_ms,
-                           r.p99_ms, r.max_ms, r.mysqld_cpu, r.persistor_cpu, load);
+                           flush_setting, r.records_per_s, r.mb_per_s, r.p50_ms, r.p99_ms, r.max_ms,
+                           r.mysqld_cpu, r.persistor_cpu, load);
   }
   std::printf("appended to %s\n", path.c_str());
   vitrage::testing::RemoveTree(*dir);

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -60,8 +60,7 @@ BenchReport::BenchReport(BenchReportLayout layout)
     : layout_(std::move(layout)), load_(LoadAverage()) {}
 
 bool BenchReport::Finish() const {
-  const std::string date =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  const std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   const std::string commit =
       layout_.with_commit ? Capture({"git", "-C", SourceDir(), "rev-parse", "--short", "HEAD"})
                           : "";

@@ -61,7 +61,7 @@ double LoadAverage();
 
 // What /proc/<pid>/stat says of a process's cost so far (all its threads).
 struct ProcStat {
-  bool ok = false;           // false: the process is gone or the file unreadable
+  bool ok = false;  // false: the process is gone or the file unreadable
   long long minor_faults = 0;
   double cpu_ms = 0;           // utime + stime
   double children_cpu_ms = 0;  // cutime + cstime (its reaped children)

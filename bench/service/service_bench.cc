@@ -50,8 +50,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/service/bench_report.h"
-#include "common/testing/test_dirs.h"
 #include "common/grpc_util.h"
+#include "common/testing/test_dirs.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "integration_tests/stack.h"
 
@@ -94,7 +94,8 @@ double VmHwmMiB(pid_t pid) {
 }
 
 absl::StatusOr<v1::CollectorStatus> CollectorAt(int port) {
-  auto stub = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kCollector));
+  auto stub =
+      v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", port), ServerRole::kCollector));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   v1::CollectorStatus resp;
@@ -223,12 +224,12 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
   // The tail goes through the real pipeline: PushEvents -> processor ->
   // journal -> persistor -> MariaDB.
   int pusher_port = PickFreePort();
-  auto pusher = Process::Start(
-      {Binary("collector/vitrage-collector"), "--topology", o.topology_file, "--tail",
-       Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")), "--listen",
-       absl::StrCat("127.0.0.1:", pusher_port), "--graph",
-       absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
-      stack.log("pusher"));
+  auto pusher =
+      Process::Start({Binary("collector/vitrage-collector"), "--topology", o.topology_file,
+                      "--tail", Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")),
+                      "--listen", absl::StrCat("127.0.0.1:", pusher_port), "--graph",
+                      absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
+                     stack.log("pusher"));
   if (!pusher.ok()) return pusher.status();
   absl::Time deadline = absl::Now() + absl::Seconds(300);
   while (true) {
@@ -259,35 +260,37 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
     // in-process: the engine's own clock, from its construction in main()
     // to ACTIVE (epoch and snapshot load overlap). The rest of spawn->ACTIVE
     // is exec, dynamic loading, main() before the engine, and detection.
-    std::printf("  round %d: spawn->ACTIVE %.1f ms (before the engine %.1f ms; in-process %.1f "
-                "ms: epoch %.1f, snapshot %.1f, replay %.1f of %llu records; %lld page faults, %.0f ms "
-                "CPU), digest ok\n",
-                round, *ms, *ms - after.recovery().total_ms(), after.recovery().total_ms(),
-                after.recovery().acquire_epoch_ms(), after.recovery().snapshot_load_ms(),
-                after.recovery().replay_ms(),
-                static_cast<unsigned long long>(after.recovery().records_replayed()),
-                cost.ok ? cost.minor_faults : -1LL, cost.ok ? cost.cpu_ms : -1.0);
+    std::printf(
+        "  round %d: spawn->ACTIVE %.1f ms (before the engine %.1f ms; in-process %.1f "
+        "ms: epoch %.1f, snapshot %.1f, replay %.1f of %llu records; %lld page faults, %.0f ms "
+        "CPU), digest ok\n",
+        round, *ms, *ms - after.recovery().total_ms(), after.recovery().total_ms(),
+        after.recovery().acquire_epoch_ms(), after.recovery().snapshot_load_ms(),
+        after.recovery().replay_ms(),
+        static_cast<unsigned long long>(after.recovery().records_replayed()),
+        cost.ok ? cost.minor_faults : -1LL, cost.ok ? cost.cpu_ms : -1.0);
     if (*ms < best) {
       best = *ms;
       best_internal = after.recovery().total_ms();
       timings = after.recovery();
     }
   }
-  Report(absl::StrCat("failover ", size, "+", tail / 1000, "k spawn->ACTIVE"), best, "ms",
-         upstream, absl::StrFormat("<= %.0f ms", target_ms), best <= target_ms);
+  Report(absl::StrCat("failover ", size, "+", tail / 1000, "k spawn->ACTIVE"), best, "ms", upstream,
+         absl::StrFormat("<= %.0f ms", target_ms), best <= target_ms);
   // Where the best round's time went (rows with no target of their own).
   const std::string phase = absl::StrCat("failover ", size, "+", tail / 1000, "k phase: ");
-  Report(phase + "before the engine (exec, loading, main)", best - best_internal, "ms", "n/a",
-         "-", true);
-  Report(phase + "epoch (overlaps the snapshot load)", timings.acquire_epoch_ms(), "ms", "n/a",
-         "-", true);
+  Report(phase + "before the engine (exec, loading, main)", best - best_internal, "ms", "n/a", "-",
+         true);
+  Report(phase + "epoch (overlaps the snapshot load)", timings.acquire_epoch_ms(), "ms", "n/a", "-",
+         true);
   Report(phase + "snapshot load", timings.snapshot_load_ms(), "ms", "n/a", "-", true);
   Report(phase + "replay", timings.replay_ms(), "ms", "n/a", "-", true);
-  std::printf("  (best round: before the engine %.1f ms, in-process %.1f ms: epoch %.1f ms and "
-              "snapshot load %.1f ms overlapping, replay %.1f ms; detection: %s, %d rounds)\n",
-              best - best_internal, best_internal, timings.acquire_epoch_ms(),
-              timings.snapshot_load_ms(), timings.replay_ms(),
-              g_detect == Detect::kWatch ? "health Watch" : "GetStatus poll", g_rounds);
+  std::printf(
+      "  (best round: before the engine %.1f ms, in-process %.1f ms: epoch %.1f ms and "
+      "snapshot load %.1f ms overlapping, replay %.1f ms; detection: %s, %d rounds)\n",
+      best - best_internal, best_internal, timings.acquire_epoch_ms(), timings.snapshot_load_ms(),
+      timings.replay_ms(), g_detect == Detect::kWatch ? "health Watch" : "GetStatus poll",
+      g_rounds);
 
   if (size == "100k") {
     double rss = VmHwmMiB(stack.graph().pid());
@@ -307,7 +310,8 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
         ev->set_json(absl::StrCat(
             R"({"vitrage_entity_type": "vitrage.passthrough", "vitrage_datasource_action": )"
             R"("update", "vitrage_sample_date": "2026-11-30T10:00:00Z", "ops": [{"op": )"
-            R"("set_vertex", "id": "bench-probe", "props": {"n": )", seq, "}}]}"));
+            R"("set_vertex", "id": "bench-probe", "props": {"n": )",
+            seq, "}}]}"));
         grpc::ClientContext ctx;
         v1::PushEventsResponse resp;
         absl::Time t = absl::Now();
@@ -331,10 +335,11 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
     stop = true;
     probe.join();
     if (!s.ok()) return FromGrpcStatus(s);
-    std::printf("  snapshot: %llu bytes in %.0f ms; probe worst ack %.1f ms before, %.1f ms "
-                "during\n",
-                static_cast<unsigned long long>(snap.stored_bytes()), snap.total_ms(),
-                worst_before, worst_during);
+    std::printf(
+        "  snapshot: %llu bytes in %.0f ms; probe worst ack %.1f ms before, %.1f ms "
+        "during\n",
+        static_cast<unsigned long long>(snap.stored_bytes()), snap.total_ms(), worst_before,
+        worst_during);
     Report("processing stall during a 100k snapshot", std::max(0.0, worst_during - worst_before),
            "ms", "1,600-1,800 ms", "<= 10 ms", worst_during - worst_before <= 10);
     double rss_after = VmHwmMiB(stack.graph().pid());
@@ -382,8 +387,8 @@ absl::Status BenchThroughput(uint64_t events) {
         total += us;
         absl::StrAppend(&line, absl::StrFormat(" %s %.1f us,", procs[i].first, us));
       }
-      absl::StrAppend(&line, absl::StrFormat(" total %.1f us (%.0f events/s per busy core)",
-                                             total, 1e6 / total));
+      absl::StrAppend(&line, absl::StrFormat(" total %.1f us (%.0f events/s per busy core)", total,
+                                             1e6 / total));
       std::printf("%s\n", line.c_str());
     }
     double total_secs = absl::ToDoubleSeconds(absl::Now() - start);
@@ -393,13 +398,12 @@ absl::Status BenchThroughput(uint64_t events) {
     if (c->model_digest() != g->digest()) return absl::InternalError("digest mismatch");
     const uint64_t acked = c->acked() - c0->acked();
     double rate = acked / secs;
-    Report("durable events/s, unthrottled", rate, "ev/s", "~1,000/s", ">= 50,000/s",
-           rate >= 50000);
-    std::printf("  (%llu events acked in %.2f s once ACTIVE; %llu events in %.2f s incl. "
-                "start-up; ack p50 %.1f ms, p99 %.1f ms)\n",
-                static_cast<unsigned long long>(acked), secs,
-                static_cast<unsigned long long>(events), total_secs, c->ack_latency_p50_ms(),
-                c->ack_latency_p99_ms());
+    Report("durable events/s, unthrottled", rate, "ev/s", "~1,000/s", ">= 50,000/s", rate >= 50000);
+    std::printf(
+        "  (%llu events acked in %.2f s once ACTIVE; %llu events in %.2f s incl. "
+        "start-up; ack p50 %.1f ms, p99 %.1f ms)\n",
+        static_cast<unsigned long long>(acked), secs, static_cast<unsigned long long>(events),
+        total_secs, c->ack_latency_p50_ms(), c->ack_latency_p99_ms());
   }
   {
     StackOptions o;
@@ -411,10 +415,8 @@ absl::Status BenchThroughput(uint64_t events) {
     if (auto s = stack.WaitCollectorDrained(absl::Seconds(600)); !s.ok()) return s;
     auto c = stack.CollectorStatus();
     if (!c.ok()) return c.status();
-    Report("ack latency p99 at 10,000 events/s", c->ack_latency_p99_ms(), "ms", "n/a", "-",
-           true);
-    std::printf("  (p50 %.2f ms, max %.1f ms)\n", c->ack_latency_p50_ms(),
-                c->ack_latency_max_ms());
+    Report("ack latency p99 at 10,000 events/s", c->ack_latency_p99_ms(), "ms", "n/a", "-", true);
+    std::printf("  (p50 %.2f ms, max %.1f ms)\n", c->ack_latency_p50_ms(), c->ack_latency_max_ms());
   }
   return absl::OkStatus();
 }
@@ -449,16 +451,16 @@ int main(int argc, char** argv) {
                (!std::strcmp(argv[i + 1], "watch") || !std::strcmp(argv[i + 1], "poll"))) {
       g_detect = !std::strcmp(argv[++i], "watch") ? Detect::kWatch : Detect::kPoll;
     } else {
-      std::fprintf(stderr, "usage: service_bench [--sizes 10k,100k] [--events N] "
-                           "[--skip-throughput] [--skip-failover] [--push-batch N] [--push-window N] "
-                           "[--rounds N] [--detect watch|poll]\n");
+      std::fprintf(stderr,
+                   "usage: service_bench [--sizes 10k,100k] [--events N] "
+                   "[--skip-throughput] [--skip-failover] [--push-batch N] [--push-window N] "
+                   "[--rounds N] [--detect watch|poll]\n");
       return 2;
     }
   }
   for (const auto& size : sizes) {
-    absl::Status s = size == "100k"
-                         ? BenchFailover("100k", 10000, 400, "2,785 ms")
-                         : BenchFailover(size, 1000, 60, "989 ms");
+    absl::Status s = size == "100k" ? BenchFailover("100k", 10000, 400, "2,785 ms")
+                                    : BenchFailover(size, 1000, 60, "989 ms");
     if (!s.ok()) {
       std::fprintf(stderr, "failover %s: %s\n", size.c_str(), std::string(s.message()).c_str());
       return 1;

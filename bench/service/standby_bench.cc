@@ -22,12 +22,12 @@
 // and its forked encoders'), first alone, then with a hot standby that
 // takes them (the active skips its own); the metric column is ms of CPU
 // per second.
-#include <cstdlib>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -37,8 +37,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/service/bench_report.h"
-#include "common/testing/test_dirs.h"
 #include "common/grpc_util.h"
+#include "common/testing/test_dirs.h"
 #include "integration_tests/stack.h"
 
 namespace vitrage::testing {
@@ -73,9 +73,9 @@ absl::Status WaitStandby(Stack& stack, int port, uint64_t seq) {
 }
 
 absl::StatusOr<Process> SpawnStandby(Stack& stack, int port, int n) {
-  return Process::Start({Binary("graph_service/vitrage-graph"), "--config", stack.conf_path("graph"),
-                         "--listen", absl::StrCat("127.0.0.1:", port), "--metrics",
-                         absl::StrCat("127.0.0.1:", PickFreePort()), "--standby"},
+  return Process::Start({Binary("graph_service/vitrage-graph"), "--config",
+                         stack.conf_path("graph"), "--listen", absl::StrCat("127.0.0.1:", port),
+                         "--metrics", absl::StrCat("127.0.0.1:", PickFreePort()), "--standby"},
                         stack.log(absl::StrCat("standby-", n)));
 }
 
@@ -103,16 +103,17 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
 
   // The tail through the real pipeline while the standby follows.
   int pusher_port = PickFreePort();
-  auto pusher = Process::Start(
-      {Binary("collector/vitrage-collector"), "--topology", o.topology_file, "--tail",
-       Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")), "--listen",
-       absl::StrCat("127.0.0.1:", pusher_port), "--graph",
-       absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
-      stack.log("pusher"));
+  auto pusher =
+      Process::Start({Binary("collector/vitrage-collector"), "--topology", o.topology_file,
+                      "--tail", Workload(absl::StrCat("events_", size, "_", tail, ".jsonl.zst")),
+                      "--listen", absl::StrCat("127.0.0.1:", pusher_port), "--graph",
+                      absl::StrCat("127.0.0.1:", stack.graph_port()), "--source", "bench-tail"},
+                     stack.log("pusher"));
   if (!pusher.ok()) return pusher.status();
   deadline = absl::Now() + absl::Seconds(300);
   while (true) {
-    auto cs = v1::Collector::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", pusher_port), ServerRole::kCollector));
+    auto cs = v1::Collector::NewStub(
+        MakeChannel(absl::StrCat("127.0.0.1:", pusher_port), ServerRole::kCollector));
     grpc::ClientContext ctx;
     v1::CollectorStatus c;
     if (cs->GetStatus(&ctx, v1::CollectorStatusRequest(), &c).ok() &&
@@ -154,11 +155,12 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
       return absl::InternalError("promoted graph not ACTIVE or digest differs");
     }
     const auto& t = after->recovery();
-    std::printf("  round %d: promote -> ACTIVE %.1f ms (client), %.1f ms in-process (epoch %.1f, "
-                "catch-up %.1f of %llu records, journal+evaluator %.1f), %llu vertices, digest ok\n",
-                round, ms, t.promote_total_ms(), t.promote_epoch_ms(), t.promote_catch_up_ms(),
-                static_cast<unsigned long long>(t.promote_records()), t.promote_evaluator_ms(),
-                static_cast<unsigned long long>(after->vertex_count()));
+    std::printf(
+        "  round %d: promote -> ACTIVE %.1f ms (client), %.1f ms in-process (epoch %.1f, "
+        "catch-up %.1f of %llu records, journal+evaluator %.1f), %llu vertices, digest ok\n",
+        round, ms, t.promote_total_ms(), t.promote_epoch_ms(), t.promote_catch_up_ms(),
+        static_cast<unsigned long long>(t.promote_records()), t.promote_evaluator_ms(),
+        static_cast<unsigned long long>(after->vertex_count()));
     std::fflush(stdout);
     client_ms.push_back(ms);
     internal_ms.push_back(t.promote_total_ms());
@@ -179,12 +181,12 @@ absl::Status BenchPromote(const std::string& size, int tail, int rounds) {
   double best = client_ms.front(), median = client_ms[client_ms.size() / 2];
   std::printf("  best %.1f ms, median %.1f ms (client); in-process best %.1f ms\n", best, median,
               internal_ms.front());
-  Report(absl::StrCat("promote->ACTIVE ", size, " (client, best of ", rounds, ")"),
-         best, "<= 100 ms", best <= 100);
-  Report(absl::StrCat("promote->ACTIVE ", size, " (client, median)"), median,
-         "<= 100 ms", median <= 100);
-  Report(absl::StrCat("promote->ACTIVE ", size, " (in-process, best)"),
-         internal_ms.front(), "<= 100 ms", internal_ms.front() <= 100);
+  Report(absl::StrCat("promote->ACTIVE ", size, " (client, best of ", rounds, ")"), best,
+         "<= 100 ms", best <= 100);
+  Report(absl::StrCat("promote->ACTIVE ", size, " (client, median)"), median, "<= 100 ms",
+         median <= 100);
+  Report(absl::StrCat("promote->ACTIVE ", size, " (in-process, best)"), internal_ms.front(),
+         "<= 100 ms", internal_ms.front() <= 100);
   active.Kill9();
   return absl::OkStatus();
 }
@@ -226,9 +228,8 @@ absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
     absl::SleepFor(absl::Seconds(window_s));
     *active_ms = CpuMs(active) - a0;
     const double sb = standby ? CpuMs(standby) - s0 : 0;
-    std::printf("  %-16s active CPU %7.0f ms (%5.1f ms/s), own snapshots %zu, skipped %zu",
-                what, *active_ms, *active_ms / window_s,
-                CountInLog(stack, "graph", "] snapshot ") - own0,
+    std::printf("  %-16s active CPU %7.0f ms (%5.1f ms/s), own snapshots %zu, skipped %zu", what,
+                *active_ms, *active_ms / window_s, CountInLog(stack, "graph", "] snapshot ") - own0,
                 CountInLog(stack, "graph", "periodic snapshot skipped") - skip0);
     if (standby) std::printf("; standby CPU %7.0f ms", sb);
     std::printf("\n");
@@ -248,8 +249,8 @@ absl::Status BenchSnapshotCost(const std::string& size, int window_s) {
               CountInLog(stack, "standby-1", "standby snapshot "));
   Report(absl::StrCat("active CPU per s, periodic snapshots ", size, ", no standby"),
          without / window_s, "-", true);
-  Report(absl::StrCat("active CPU per s, periodic snapshots ", size, ", standby"),
-         with / window_s, "< no standby", with < without);
+  Report(absl::StrCat("active CPU per s, periodic snapshots ", size, ", standby"), with / window_s,
+         "< no standby", with < without);
   standby->Kill9();
   return absl::OkStatus();
 }
@@ -273,8 +274,9 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--snapshot-cost") && i + 1 < argc) {
       snapshot_window = std::max(4, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr,
-                   "usage: standby_bench [--sizes 10k,100k] [--rounds N] [--snapshot-cost SECONDS]\n");
+      std::fprintf(
+          stderr,
+          "usage: standby_bench [--sizes 10k,100k] [--rounds N] [--snapshot-cost SECONDS]\n");
       return 2;
     }
   }

@@ -43,13 +43,10 @@ GaleraCluster::~GaleraCluster() {
   }
 }
 
-std::string GaleraCluster::node_dir(int i) const {
-  return absl::StrCat(dir_, "/node", i);
-}
+std::string GaleraCluster::node_dir(int i) const { return absl::StrCat(dir_, "/node", i); }
 
 std::string GaleraCluster::url(int i) const {
-  return absl::StrCat("mysql://root@127.0.0.1:", nodes_[i].sql_port, "/",
-                      options_.database);
+  return absl::StrCat("mysql://root@127.0.0.1:", nodes_[i].sql_port, "/", options_.database);
 }
 
 std::string GaleraCluster::LogTail(int i, size_t bytes) const {
@@ -58,14 +55,12 @@ std::string GaleraCluster::LogTail(int i, size_t bytes) const {
 
 bool GaleraCluster::running(int i) { return nodes_[i].server.running(); }
 
-std::vector<std::string> GaleraCluster::AsRunUser(
-    std::vector<std::string> argv) const {
+std::vector<std::string> GaleraCluster::AsRunUser(std::vector<std::string> argv) const {
   if (run_user_.empty()) return argv;
   // setpriv execs in place (same pid) and sets the parent-death signal
   // again after the uid change (which clears it).
-  std::vector<std::string> out = {"setpriv",       "--reuid=" + run_user_,
-                                  "--regid=" + run_user_, "--init-groups",
-                                  "--pdeathsig",   "KILL"};
+  std::vector<std::string> out = {"setpriv",       "--reuid=" + run_user_, "--regid=" + run_user_,
+                                  "--init-groups", "--pdeathsig",          "KILL"};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
@@ -77,8 +72,7 @@ absl::Status GaleraCluster::Prepare() {
   }
   if (!std::filesystem::exists(kProvider)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "Galera provider ", kProvider,
-        " not found: install galera-4 (deploy/install-deps.sh)"));
+        "Galera provider ", kProvider, " not found: install galera-4 (deploy/install-deps.sh)"));
   }
   if (options_.dir.empty()) {
     auto d = MakeTempDir("vitrage-galera");
@@ -107,8 +101,7 @@ absl::Status GaleraCluster::Prepare() {
     n.gcomm_port = PickFreePort();
     n.ist_port = PickFreePort();
     n.sst_port = PickFreePort();
-    if (n.sql_port == 0 || n.gcomm_port == 0 || n.ist_port == 0 ||
-        n.sst_port == 0) {
+    if (n.sql_port == 0 || n.gcomm_port == 0 || n.ist_port == 0 || n.sst_port == 0) {
       return absl::InternalError("no free port on 127.0.0.1");
     }
     std::filesystem::create_directories(node_dir(i) + "/data");
@@ -118,8 +111,7 @@ absl::Status GaleraCluster::Prepare() {
     if (absl::Status s = WriteConfig(i); !s.ok()) return s;
   }
   if (!run_user_.empty()) {
-    auto rc = RunCommand({"chown", "-R", run_user_ + ":", dir_}, "",
-                         absl::Seconds(30));
+    auto rc = RunCommand({"chown", "-R", run_user_ + ":", dir_}, "", absl::Seconds(30));
     if (!rc.ok()) return rc.status();
     if (*rc != 0) return absl::InternalError("chown -R " + run_user_ + " failed");
   }
@@ -134,9 +126,9 @@ absl::Status GaleraCluster::WriteConfig(int i) {
   for (const Node& m : nodes_) {
     members.push_back(absl::StrCat("127.0.0.1:", m.gcomm_port));
   }
-  std::string provider_options = absl::StrCat(
-      "gmcast.listen_addr=tcp://127.0.0.1:", n.gcomm_port,
-      ";ist.recv_addr=127.0.0.1:", n.ist_port, ";gcache.size=64M");
+  std::string provider_options =
+      absl::StrCat("gmcast.listen_addr=tcp://127.0.0.1:", n.gcomm_port,
+                   ";ist.recv_addr=127.0.0.1:", n.ist_port, ";gcache.size=64M");
   if (options_.fast_evict) {
     // Galera requires keepalive and join_retrans <= suspect/3 and
     // inactive_check <= suspect/2.
@@ -189,11 +181,11 @@ absl::Status GaleraCluster::InstallAll() {
   std::vector<Process> installs;
   for (int i = 0; i < options_.nodes; ++i) {
     const std::string d = node_dir(i);
-    auto p = Process::Start(
-        AsRunUser({"mariadb-install-db", "--no-defaults", "--datadir=" + d + "/data",
-                   "--tmpdir=" + d + "/tmp",
-                   "--auth-root-authentication-method=normal", "--skip-test-db"}),
-        d + "/install-db.log", {"TMPDIR=" + d + "/tmp"});
+    auto p =
+        Process::Start(AsRunUser({"mariadb-install-db", "--no-defaults", "--datadir=" + d + "/data",
+                                  "--tmpdir=" + d + "/tmp",
+                                  "--auth-root-authentication-method=normal", "--skip-test-db"}),
+                       d + "/install-db.log", {"TMPDIR=" + d + "/tmp"});
     if (!p.ok()) return p.status();
     installs.push_back(std::move(*p));
   }
@@ -205,9 +197,8 @@ absl::Status GaleraCluster::InstallAll() {
       result.Update(st.status());
     } else if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0) {
       result.Update(absl::InternalError(absl::StrCat(
-          "mariadb-install-db for node ", i, " failed (status ", *st, "); see ",
-          node_dir(i), "/install-db.log:\n",
-          Tail(ReadFileOrEmpty(node_dir(i) + "/install-db.log"), 2000))));
+          "mariadb-install-db for node ", i, " failed (status ", *st, "); see ", node_dir(i),
+          "/install-db.log:\n", Tail(ReadFileOrEmpty(node_dir(i) + "/install-db.log"), 2000))));
     }
   }
   return result;
@@ -218,8 +209,7 @@ absl::Status GaleraCluster::Launch(int i, std::vector<std::string> extra_args) {
   if (n.server.running()) return absl::OkStatus();
   std::filesystem::remove(node_dir(i) + "/mariadbd.pid");
   // --defaults-file must be the first argument: the SST scripts re-read it.
-  std::vector<std::string> argv = {kMariadbd,
-                                   "--defaults-file=" + node_dir(i) + "/my.cnf"};
+  std::vector<std::string> argv = {kMariadbd, "--defaults-file=" + node_dir(i) + "/my.cnf"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   auto p = Process::Start(AsRunUser(argv), node_dir(i) + "/stdout.log");
   if (!p.ok()) return p.status();
@@ -254,24 +244,24 @@ absl::Status GaleraCluster::WaitSynced(int i, absl::Duration timeout, int size) 
   std::string last = "no answer";
   while (true) {
     if (!nodes_[i].server.running()) {
-      return absl::InternalError(absl::StrCat(
-          "galera node ", i, " (port ", nodes_[i].sql_port,
-          ") exited; tail of ", error_log(i), ":\n", LogTail(i)));
+      return absl::InternalError(absl::StrCat("galera node ", i, " (port ", nodes_[i].sql_port,
+                                              ") exited; tail of ", error_log(i), ":\n",
+                                              LogTail(i)));
     }
     auto st = State(i);
     if (st.ok()) {
       if (st->synced() && (size <= 0 || st->cluster_size == size)) {
         return absl::OkStatus();
       }
-      last = absl::StrCat(st->local_state, ", ", st->cluster_status, ", size ",
-                          st->cluster_size, ", ready ", st->ready ? "ON" : "OFF");
+      last = absl::StrCat(st->local_state, ", ", st->cluster_status, ", size ", st->cluster_size,
+                          ", ready ", st->ready ? "ON" : "OFF");
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "galera node ", i, " (port ", nodes_[i].sql_port, ") not Synced",
-          size > 0 ? absl::StrCat(" in a cluster of ", size) : "", " within ",
-          absl::FormatDuration(timeout), " (last: ", last, "); tail of ",
-          error_log(i), ":\n", LogTail(i)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("galera node ", i, " (port ", nodes_[i].sql_port, ") not Synced",
+                       size > 0 ? absl::StrCat(" in a cluster of ", size) : "", " within ",
+                       absl::FormatDuration(timeout), " (last: ", last, "); tail of ", error_log(i),
+                       ":\n", LogTail(i)));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
@@ -292,8 +282,7 @@ absl::Status GaleraCluster::Start() {
     if (absl::Status s = Launch(i, {}); !s.ok()) return fail(s);
     if (absl::Status s = WaitSynced(i, absl::Seconds(90)); !s.ok()) return fail(s);
   }
-  auto created = Query(0, absl::StrCat("CREATE DATABASE IF NOT EXISTS `",
-                                       options_.database, "`"),
+  auto created = Query(0, absl::StrCat("CREATE DATABASE IF NOT EXISTS `", options_.database, "`"),
                        /*use_database=*/false);
   if (!created.ok()) return fail(created.status());
   std::fprintf(stderr, "galera: %d nodes Synced in %.1f s (%s)\n", options_.nodes,
@@ -413,18 +402,19 @@ absl::StatusOr<std::string> GaleraCluster::Query(int i, const std::string& sql,
                                                  bool use_database) const {
   static std::atomic<uint64_t> counter{0};
   std::string out = absl::StrCat(dir_, "/query-", getpid(), "-", counter++, ".out");
-  std::vector<std::string> argv = {
-      "mariadb", "--no-defaults", "-h127.0.0.1",
-      absl::StrCat("-P", nodes_[i].sql_port), "-uroot", "--connect-timeout=2",
-      "-N", "-B", "-e", sql};
+  std::vector<std::string> argv = {"mariadb",     "--no-defaults",
+                                   "-h127.0.0.1", absl::StrCat("-P", nodes_[i].sql_port),
+                                   "-uroot",      "--connect-timeout=2",
+                                   "-N",          "-B",
+                                   "-e",          sql};
   if (use_database) argv.push_back(options_.database);
   auto rc = RunCommand(argv, out, absl::Seconds(60));
   std::string text = ReadFileOrEmpty(out);
   std::filesystem::remove(out);
   if (!rc.ok()) return rc.status();
   if (*rc != 0) {
-    return absl::UnavailableError(absl::StrCat("node ", i, ": mariadb -e \"", sql,
-                                               "\" exited ", *rc, ": ", text));
+    return absl::UnavailableError(
+        absl::StrCat("node ", i, ": mariadb -e \"", sql, "\" exited ", *rc, ": ", text));
   }
   return text;
 }

@@ -57,9 +57,7 @@ class GaleraCluster {
     std::string cluster_status;  // Primary / non-Primary / Disconnected
     std::string local_state;     // Synced / Donor/Desynced / Joining / ...
     bool ready = false;          // wsrep_ready
-    bool synced() const {
-      return ready && local_state == "Synced" && cluster_status == "Primary";
-    }
+    bool synced() const { return ready && local_state == "Synced" && cluster_status == "Primary"; }
   };
 
   GaleraCluster() : GaleraCluster(Options{}) {}
@@ -94,8 +92,7 @@ class GaleraCluster {
 
   // Runs SQL on node i through the mariadb client (TCP, as root); returns
   // the output (tab-separated, no column names).
-  absl::StatusOr<std::string> Query(int i, const std::string& sql,
-                                    bool use_database = true) const;
+  absl::StatusOr<std::string> Query(int i, const std::string& sql, bool use_database = true) const;
 
   int size() const { return options_.nodes; }
   bool running(int i);

@@ -3,12 +3,11 @@
 // node without quorum refuses queries, and nothing is left running.
 #include "common/testing/galera_fixture.h"
 
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -49,8 +48,9 @@ TEST(GaleraFixtureTest, ReplicatesSurvivesANodeLossAndLeavesNothingRunning) {
 
     ASSERT_TRUE(cluster.Query(0, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").ok());
     ASSERT_TRUE(cluster.Query(0, "INSERT INTO t VALUES (1, 'one')").ok());
-    EXPECT_EQ(Trimmed(cluster.Query(2, "SET SESSION wsrep_sync_wait=1; SELECT v FROM t WHERE id=1")),
-              "one");
+    EXPECT_EQ(
+        Trimmed(cluster.Query(2, "SET SESSION wsrep_sync_wait=1; SELECT v FROM t WHERE id=1")),
+        "one");
     // wsrep_mode=REQUIRED_PRIMARY_KEY: a table without one is refused.
     auto nopk = cluster.Query(1, "CREATE TABLE nopk (v INT)");
     EXPECT_FALSE(nopk.ok());

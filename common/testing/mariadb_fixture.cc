@@ -48,10 +48,12 @@ absl::Status MariaDbFixture::InstallDb() {
   // share temporary-table files in /tmp (seen: "Could not remove temporary
   // table ... Unknown table 'mysql.tmp_user_sys'").
   std::filesystem::create_directories(tmpdir());
-  std::vector<std::string> argv = {
-      "mariadb-install-db", "--no-defaults", "--datadir=" + datadir_,
-      "--tmpdir=" + tmpdir(), "--auth-root-authentication-method=normal",
-      "--skip-test-db"};
+  std::vector<std::string> argv = {"mariadb-install-db",
+                                   "--no-defaults",
+                                   "--datadir=" + datadir_,
+                                   "--tmpdir=" + tmpdir(),
+                                   "--auth-root-authentication-method=normal",
+                                   "--skip-test-db"};
   if (IsRoot()) argv.push_back("--user=root");
   std::string log = dir_ + "/install-db.log";
   absl::StatusOr<int> rc;
@@ -62,9 +64,8 @@ absl::Status MariaDbFixture::InstallDb() {
   }
   if (!rc.ok()) return rc.status();
   if (*rc != 0) {
-    return absl::InternalError(absl::StrCat(
-        "mariadb-install-db exited ", *rc, "; see ", log, ":\n",
-        ReadFileOrEmpty(log).substr(0, 2000)));
+    return absl::InternalError(absl::StrCat("mariadb-install-db exited ", *rc, "; see ", log, ":\n",
+                                            ReadFileOrEmpty(log).substr(0, 2000)));
   }
   installed_ = true;
   return absl::OkStatus();
@@ -97,13 +98,19 @@ absl::Status MariaDbFixture::StartOnce() {
   if (port_ == 0) return absl::InternalError("no free port on 127.0.0.1");
   size_t log_offset = ReadFileOrEmpty(error_log_).size();
   std::filesystem::create_directories(tmpdir());
-  std::vector<std::string> argv = {
-      "mariadbd", "--no-defaults", "--datadir=" + datadir_,
-      "--tmpdir=" + tmpdir(), "--socket=" + socket_, absl::StrCat("--port=", port_),
-      "--bind-address=127.0.0.1", "--log-error=" + error_log_,
-      "--pid-file=" + dir_ + "/mariadbd.pid", "--skip-name-resolve",
-      "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
-      "--max-connections=500"};
+  std::vector<std::string> argv = {"mariadbd",
+                                   "--no-defaults",
+                                   "--datadir=" + datadir_,
+                                   "--tmpdir=" + tmpdir(),
+                                   "--socket=" + socket_,
+                                   absl::StrCat("--port=", port_),
+                                   "--bind-address=127.0.0.1",
+                                   "--log-error=" + error_log_,
+                                   "--pid-file=" + dir_ + "/mariadbd.pid",
+                                   "--skip-name-resolve",
+                                   "--innodb-buffer-pool-size=256M",
+                                   "--innodb-log-file-size=256M",
+                                   "--max-connections=500"};
   if (IsRoot()) argv.push_back("--user=root");
   for (const auto& a : options_.extra_args) argv.push_back(a);
   auto p = Process::Start(argv, dir_ + "/mariadbd.stdout");
@@ -116,29 +123,25 @@ absl::Status MariaDbFixture::StartOnce() {
       std::string log = ReadFileOrEmpty(error_log_);
       log = log.size() > log_offset ? log.substr(log_offset) : "";
       if (log.find("Address already in use") != std::string::npos ||
-          log.find("Do you already have another server running on port") !=
-              std::string::npos) {
-        return absl::UnavailableError(
-            absl::StrCat("mariadbd: port ", port_, " is in use"));
+          log.find("Do you already have another server running on port") != std::string::npos) {
+        return absl::UnavailableError(absl::StrCat("mariadbd: port ", port_, " is in use"));
       }
-      return absl::InternalError(absl::StrCat(
-          "mariadbd exited during start-up; see ", error_log_, ":\n",
-          log.substr(0, 4000)));
+      return absl::InternalError(absl::StrCat("mariadbd exited during start-up; see ", error_log_,
+                                              ":\n", log.substr(0, 4000)));
     }
-    auto rc = RunCommand({"mariadb-admin", "--no-defaults", "--socket=" + socket_,
-                          "-uroot", "--connect-timeout=2", "ping"},
+    auto rc = RunCommand({"mariadb-admin", "--no-defaults", "--socket=" + socket_, "-uroot",
+                          "--connect-timeout=2", "ping"},
                          dir_ + "/ping.log", absl::Seconds(10));
     if (rc.ok() && *rc == 0) break;
     if (absl::Now() > deadline) {
       server_.Kill9();
-      return absl::DeadlineExceededError(absl::StrCat(
-          "mariadbd did not answer within 60 s; see ", error_log_));
+      return absl::DeadlineExceededError(
+          absl::StrCat("mariadbd did not answer within 60 s; see ", error_log_));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
   started_once_ = true;
-  auto created = Query(absl::StrCat("CREATE DATABASE IF NOT EXISTS `",
-                                    options_.database, "`"),
+  auto created = Query(absl::StrCat("CREATE DATABASE IF NOT EXISTS `", options_.database, "`"),
                        /*use_database=*/false);
   if (!created.ok()) return created.status();
   return absl::OkStatus();
@@ -157,20 +160,17 @@ absl::Status MariaDbFixture::Restart() {
   return Start();
 }
 
-absl::StatusOr<std::string> MariaDbFixture::Query(const std::string& sql,
-                                                  bool use_database) const {
+absl::StatusOr<std::string> MariaDbFixture::Query(const std::string& sql, bool use_database) const {
   std::string out = dir_ + "/query.out";
-  std::vector<std::string> argv = {"mariadb", "--no-defaults",
-                                   "--socket=" + socket_, "-uroot", "-N", "-B",
-                                   "-e", sql};
+  std::vector<std::string> argv = {
+      "mariadb", "--no-defaults", "--socket=" + socket_, "-uroot", "-N", "-B", "-e", sql};
   if (use_database) argv.push_back(options_.database);
   std::filesystem::remove(out);
   auto rc = RunCommand(argv, out, absl::Seconds(60));
   if (!rc.ok()) return rc.status();
   std::string text = ReadFileOrEmpty(out);
   if (*rc != 0) {
-    return absl::InternalError(absl::StrCat("mariadb -e \"", sql, "\" exited ",
-                                            *rc, ": ", text));
+    return absl::InternalError(absl::StrCat("mariadb -e \"", sql, "\" exited ", *rc, ": ", text));
   }
   return text;
 }

@@ -59,8 +59,7 @@ class MariaDbFixture {
 
   // Runs SQL through the mariadb client as root on the socket; returns the
   // client's output (tab-separated, no column names).
-  absl::StatusOr<std::string> Query(const std::string& sql,
-                                    bool use_database = true) const;
+  absl::StatusOr<std::string> Query(const std::string& sql, bool use_database = true) const;
 
  private:
   absl::Status InstallDb();

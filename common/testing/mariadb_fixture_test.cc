@@ -1,11 +1,10 @@
 #include "common/testing/mariadb_fixture.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <filesystem>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace vitrage::testing {
 namespace {
@@ -22,8 +21,7 @@ TEST(MariaDbFixtureTest, StartsQueriesAndStopsLeavingNothing) {
     dir = db.dir();
     EXPECT_TRUE(Alive(pid));
     EXPECT_GT(db.port(), 0);
-    EXPECT_EQ(db.url(), "mysql://root@127.0.0.1:" + std::to_string(db.port()) +
-                            "/vitrage");
+    EXPECT_EQ(db.url(), "mysql://root@127.0.0.1:" + std::to_string(db.port()) + "/vitrage");
     auto out = db.Query("SELECT 6*7");
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(*out, "42\n");

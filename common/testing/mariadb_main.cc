@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << db.url() << std::endl;
-  std::cerr << "vitrage-mariadb: mariadbd pid " << db.pid() << " in " << db.dir()
-            << " (socket " << db.socket() << ")" << std::endl;
+  std::cerr << "vitrage-mariadb: mariadbd pid " << db.pid() << " in " << db.dir() << " (socket "
+            << db.socket() << ")" << std::endl;
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "vitrage-mariadb: stopping" << std::endl;

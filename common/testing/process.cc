@@ -1,12 +1,8 @@
 #include "common/testing/process.h"
-#include <ctime>
-#include <set>
-#include <random>
-#include <mutex>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -17,8 +13,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -90,8 +90,8 @@ absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
 #else
   constexpr const char* kSpawnCall = "clone";
   std::vector<char> stack(256 << 10);
-  pid_t pid = clone(&ChildMain, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
-                    &setup);
+  pid_t pid =
+      clone(&ChildMain, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &setup);
 #endif
   const int spawn_errno = errno;
   if (fd >= 0) close(fd);  // the child has its own copy (or has exec'd)
@@ -151,8 +151,7 @@ absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
     }
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("pid ", pid_, " still running after ",
-                       absl::FormatDuration(timeout)));
+          absl::StrCat("pid ", pid_, " still running after ", absl::FormatDuration(timeout)));
     }
     usleep(10'000);
   }
@@ -180,8 +179,7 @@ void Process::Kill9() {
   status_ = st;
 }
 
-absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
-                               const std::string& log_path,
+absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv, const std::string& log_path,
                                absl::Duration timeout) {
   auto p = Process::Start(argv, log_path);
   if (!p.ok()) return p.status();
@@ -189,8 +187,7 @@ absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
   if (!st.ok()) {
     p->Kill9();
     return absl::DeadlineExceededError(absl::StrCat(
-        absl::StrJoin(argv, " "), ": did not finish within ",
-        absl::FormatDuration(timeout)));
+        absl::StrJoin(argv, " "), ": did not finish within ", absl::FormatDuration(timeout)));
   }
   if (WIFEXITED(*st)) return WEXITSTATUS(*st);
   return 128 + WTERMSIG(*st);
@@ -263,8 +260,7 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string tmpl = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/", prefix, ".XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
   }
   return tmpl;
 }

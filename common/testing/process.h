@@ -32,7 +32,7 @@ class Process {
   ~Process();
 
   pid_t pid() const { return pid_; }
-  bool running();  // false once it exited (reaps it)
+  bool running();             // false once it exited (reaps it)
   int Signal(int sig) const;  // kill(pid, sig); 0 on success
 
   // Waits up to `timeout` for exit; returns the wait status, or
@@ -53,8 +53,7 @@ class Process {
 
 // Runs a command to completion (stdout+stderr to `log_path`, "" inherits),
 // returns its exit code; error if it cannot start or exceeds `timeout`.
-absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv,
-                               const std::string& log_path,
+absl::StatusOr<int> RunCommand(const std::vector<std::string>& argv, const std::string& log_path,
                                absl::Duration timeout = absl::Seconds(120));
 
 // A TCP port on 127.0.0.1 that was free a moment ago.

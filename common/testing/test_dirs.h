@@ -32,15 +32,11 @@ inline std::string RequiredEnvDir(const char* name) {
 }
 
 // The repository's testdata/ (ends in '/').
-inline std::string TestDataDir() {
-  return RequiredEnvDir("VITRAGE_SOURCE_DIR") + "/testdata/";
-}
+inline std::string TestDataDir() { return RequiredEnvDir("VITRAGE_SOURCE_DIR") + "/testdata/"; }
 
 // The workloads the build generates (graph_service/CMakeLists.txt,
 // make_workload): BUILD_DIR/workload/ (ends in '/').
-inline std::string WorkloadDir() {
-  return RequiredEnvDir("VITRAGE_BINARY_DIR") + "/workload/";
-}
+inline std::string WorkloadDir() { return RequiredEnvDir("VITRAGE_BINARY_DIR") + "/workload/"; }
 
 }  // namespace vitrage::testing
 

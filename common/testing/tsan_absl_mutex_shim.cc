@@ -97,8 +97,7 @@ const absl::Condition& Wrap(Acquiring* a, void* storage) {
   return *static_cast<const absl::Condition*>(storage);
 }
 
-#define REAL(type, mangled)                         \
-  static auto real = reinterpret_cast<type>(Next(mangled))
+#define REAL(type, mangled) static auto real = reinterpret_cast<type>(Next(mangled))
 
 }  // namespace
 
@@ -145,8 +144,7 @@ bool Mutex::ReaderTryLock() {
 }
 
 void Mutex::LockWhen(const Condition& cond) {
-  REAL(void (*)(Mutex*, const Condition&),
-       "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  REAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
   Acquiring a{&cond, this};
   alignas(Condition) char storage[sizeof(Condition)];
   const Condition& wrapped = Wrap(&a, storage);
@@ -187,8 +185,7 @@ void Mutex::ReaderLockWhen(const Condition& cond) {
 }
 
 void Mutex::Await(const Condition& cond) {
-  REAL(void (*)(Mutex*, const Condition&),
-       "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  REAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
   Release(this);
   Acquiring a{&cond, this};
   alignas(Condition) char storage[sizeof(Condition)];

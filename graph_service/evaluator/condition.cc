@@ -32,15 +32,13 @@ class Parser {
 
  private:
   absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "condition \"", s_, "\": ", what, " at column ", pos_ + 1));
+    return absl::InvalidArgumentError(
+        absl::StrCat("condition \"", s_, "\": ", what, " at column ", pos_ + 1));
   }
   void SkipSpace() {
     while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
   }
-  static bool IsWord(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  }
+  static bool IsWord(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
   // The next word without consuming it ("" when none).
   absl::string_view PeekWord() {
     SkipSpace();

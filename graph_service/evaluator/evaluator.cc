@@ -193,8 +193,8 @@ processor::PassthroughOp SetVertex(absl::string_view id, Properties props) {
   op.props = std::move(props);
   return op;
 }
-processor::PassthroughOp SetEdge(absl::string_view s, absl::string_view t,
-                                 absl::string_view l, Properties props) {
+processor::PassthroughOp SetEdge(absl::string_view s, absl::string_view t, absl::string_view l,
+                                 Properties props) {
   processor::PassthroughOp op;
   op.kind = processor::PassthroughOp::kSetEdge;
   op.source = std::string(s);
@@ -363,16 +363,13 @@ std::vector<Step> PlanFrom(const Clause& c, int anchor) {
 }
 }  // namespace
 
-Evaluator::Evaluator(TemplateSet templates) : templates_(std::move(templates)) {
-  BuildIndexes();
-}
+Evaluator::Evaluator(TemplateSet templates) : templates_(std::move(templates)) { BuildIndexes(); }
 
 Evaluator::~Evaluator() = default;
 
 void Evaluator::BuildIndexes() {
-  for (const char* k : {"vitrage_is_deleted", kRefsKey, kStatesKey, kMarkDownKey,
-                        "vitrage_state", "is_marked_down", "vitrage_type", "vitrage_category",
-                        "name"}) {
+  for (const char* k : {"vitrage_is_deleted", kRefsKey, kStatesKey, kMarkDownKey, "vitrage_state",
+                        "is_marked_down", "vitrage_type", "vitrage_category", "name"}) {
     relevant_keys_.insert(k);
   }
   relevant_labels_.insert("on");
@@ -436,8 +433,7 @@ void Evaluator::BuildIndexes() {
 
 // --------------------------------------------------------------- matching
 
-void Evaluator::ReplayNotes::Note(const v1::GraphDelta& delta, bool by_evaluator,
-                                  uint64_t seq) {
+void Evaluator::ReplayNotes::Note(const v1::GraphDelta& delta, bool by_evaluator, uint64_t seq) {
   if (!by_evaluator) n_ = 0;
   auto add = [&](const std::string& id) {
     if (n_ < buf_.size()) {
@@ -593,7 +589,8 @@ void Evaluator::CollectRelevantImpl(const Graph& g, const v1::GraphDelta& delta,
   }
 }
 
-void Evaluator::MatchesAround(const Graph& g, Slot v, absl::flat_hash_map<std::string, Match>* out) {
+void Evaluator::MatchesAround(const Graph& g, Slot v,
+                              absl::flat_hash_map<std::string, Match>* out) {
   const Properties& props = g.VertexProps(v);
   if (Deleted(props)) return;
   ++stats_.vertices_examined;
@@ -742,8 +739,8 @@ absl::Status Evaluator::Run(const Graph& g, std::vector<Pending> pending, const 
   for (int round = 0; !pending.empty(); ++round) {
     if (round == kMaxRounds) {
       ++stats_.cascade_limit_hits;
-      LOG(WARNING) << "evaluator: actions still cascading after " << kMaxRounds
-                   << " rounds; " << pending.size()
+      LOG(WARNING) << "evaluator: actions still cascading after " << kMaxRounds << " rounds; "
+                   << pending.size()
                    << " actions left for the next change (do the templates trigger each other?)";
       return absl::OkStatus();
     }
@@ -985,8 +982,7 @@ void Evaluator::Cover(const Graph& g, const std::vector<std::string>& ids) {
       if (covered_ids_.contains(id)) live.emplace(id);
     });
     if (live.size() == g.vertex_count()) {
-      LOG(INFO) << "evaluator: the lazy index now covers all " << g.vertex_count()
-                << " vertices";
+      LOG(INFO) << "evaluator: the lazy index now covers all " << g.vertex_count() << " vertices";
       all_covered_ = true;
       absl::flat_hash_set<std::string>().swap(covered_ids_);
     } else {
@@ -1195,9 +1191,8 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
         props.Set(graph::keys::kVitrageIsDeleted, Value::Bool(false));
         props.Set(graph::keys::kVitrageIsPlaceholder, Value::Bool(false));
         props.Set(graph::keys::kIsRealVitrageId, Value::Bool(true));
-        props.Set(graph::keys::kVitrageCachedId,
-                  Value::String(processor::Md5Hex(
-                      absl::StrCat("ALARM:vitrage:", p.a, ":", a->alarm_name))));
+        props.Set(graph::keys::kVitrageCachedId, Value::String(processor::Md5Hex(absl::StrCat(
+                                                     "ALARM:vitrage:", p.a, ":", a->alarm_name))));
         props.Set(kRefs, MakeList({p.token}));
         ops.push_back(SetVertex(p.b, std::move(props)));
       }
@@ -1314,8 +1309,7 @@ bool Evaluator::BuildEvent(const Graph& g, const Pending& p, v1::Event* ev, std:
   }
   if (ops.empty()) return false;
   ev->set_source(kEvaluatorSource);
-  processor::EncodePassthrough(ops, "update", kSampleDate,
-                               ev->mutable_fields());
+  processor::EncodePassthrough(ops, "update", kSampleDate, ev->mutable_fields());
   return true;
 }
 

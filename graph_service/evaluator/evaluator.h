@@ -164,16 +164,16 @@ class Evaluator {
                        const ApplyFn& apply);
 
   struct Stats {
-    uint64_t evaluations = 0;      // Evaluate calls
+    uint64_t evaluations = 0;  // Evaluate calls
     uint64_t vertices_examined = 0;
-    uint64_t matches = 0;          // matches found (with repeats)
+    uint64_t matches = 0;  // matches found (with repeats)
     uint64_t actions_done = 0;
     uint64_t actions_undone = 0;
     uint64_t full_passes = 0;
     double last_full_pass_ms = 0;
     uint64_t cascade_limit_hits = 0;
-    uint64_t discoveries = 0;        // DiscoverRefs calls (lazy index)
-    uint64_t discovery_vertices = 0; // vertices whose tokens they read
+    uint64_t discoveries = 0;         // DiscoverRefs calls (lazy index)
+    uint64_t discovery_vertices = 0;  // vertices whose tokens they read
   };
   const Stats& stats() const { return stats_; }
   // Active matches in the index (after a recovery: those found so far).
@@ -195,8 +195,7 @@ class Evaluator {
 
   // The event that does or undoes `p` on the graph as it is now; false
   // when there is nothing to do (done already, or its vertex is gone).
-  static bool BuildEvent(const graph::Graph& g, const Pending& p, v1::Event* ev,
-                         std::string* kind);
+  static bool BuildEvent(const graph::Graph& g, const Pending& p, v1::Event* ev, std::string* kind);
 
   void BuildIndexes();
   // See CollectRelevant; `own`: the delta of one of the evaluator's own

@@ -58,8 +58,7 @@ class World {
   // A datasource event made of pass-through ops, then evaluation.
   void Push(const std::vector<processor::PassthroughOp>& ops) {
     v1::MapValue fields;
-    processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z",
-                                 &fields);
+    processor::EncodePassthrough(ops, "update", "2024-01-01T00:00:00Z", &fields);
     v1::GraphDelta delta;
     ASSERT_TRUE(processor_.Process(processor::EventFromMapValue(fields), &delta).ok());
     if (log != nullptr) log->push_back({delta, false});
@@ -70,9 +69,8 @@ class World {
   }
   void FullPass() { ASSERT_TRUE(evaluator_->FullPass(graph_, apply_).ok()); }
 
-  static processor::PassthroughOp Vertex(const std::string& id,
-                                         const char* category, const char* type,
-                                         const char* name) {
+  static processor::PassthroughOp Vertex(const std::string& id, const char* category,
+                                         const char* type, const char* name) {
     processor::PassthroughOp op;
     op.kind = processor::PassthroughOp::kSetVertex;
     op.id = id;
@@ -83,8 +81,7 @@ class World {
                       {"vitrage_is_deleted", Value::Bool(false)}});
     return op;
   }
-  static processor::PassthroughOp Edge(const std::string& s,
-                                       const std::string& t,
+  static processor::PassthroughOp Edge(const std::string& s, const std::string& t,
                                        const char* label) {
     processor::PassthroughOp op;
     op.kind = processor::PassthroughOp::kSetEdge;
@@ -100,8 +97,7 @@ class World {
     op.id = id;
     return op;
   }
-  static processor::PassthroughOp RemoveEdge(const std::string& s,
-                                             const std::string& t,
+  static processor::PassthroughOp RemoveEdge(const std::string& s, const std::string& t,
                                              const char* label) {
     processor::PassthroughOp op;
     op.kind = processor::PassthroughOp::kRemoveEdge;
@@ -381,7 +377,7 @@ TEST(EvaluatorTest, RecoveryPassCompletesTheLastEventsActionsExactlyOnce) {
   live.log = &log;
   live.Push({World::Vertex("i4", "RESOURCE", "nova.instance", "vm-4"),
              World::Edge("h2", "i4", "contains")});  // cpu alarm: raise on i4
-  live.RaiseHostAlarm("a1", "h1", "host down");        // 8 actions
+  live.RaiseHostAlarm("a1", "h1", "host down");      // 8 actions
   live.log = nullptr;
   size_t last = log.size();
   while (last > 0 && log[last - 1].by_evaluator) --last;

@@ -21,14 +21,14 @@ std::vector<Slot> ListAlarms(const graph::Graph& g, const std::string& vitrage_t
     if (!vitrage_type.empty() && p.GetString(graph::keys::kVitrageType) != vitrage_type) return;
     out.push_back(v);
   });
-  std::sort(out.begin(), out.end(),
-            [&](Slot a, Slot b) { return g.VertexId(a) < g.VertexId(b); });
+  std::sort(out.begin(), out.end(), [&](Slot a, Slot b) { return g.VertexId(a) < g.VertexId(b); });
   return out;
 }
 
 absl::Status Rca(const graph::Graph& g, const std::string& alarm_id, graph::Subgraph* out) {
   Slot root = g.FindVertex(alarm_id);
-  if (root == graph::kNoSlot) return absl::NotFoundError(absl::StrCat("no vertex \"", alarm_id, "\""));
+  if (root == graph::kNoSlot)
+    return absl::NotFoundError(absl::StrCat("no vertex \"", alarm_id, "\""));
   if (g.VertexProps(root).GetString(graph::keys::kVitrageCategory) != "ALARM") {
     return absl::InvalidArgumentError(absl::StrCat("vertex \"", alarm_id, "\" is not an alarm"));
   }

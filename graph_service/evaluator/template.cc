@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <sstream>
 
@@ -75,8 +75,8 @@ absl::StatusOr<std::unique_ptr<EntityDef>> MakeEntity(const Errors& err, const Y
     std::string key = kv.first.Scalar();
     if (key == "template_id") continue;
     if (!kv.second.IsScalar()) {
-      return err.At(kv.second, absl::StrCat("entity \"", id, "\": property \"", key,
-                                            "\" must be a scalar"));
+      return err.At(kv.second,
+                    absl::StrCat("entity \"", id, "\": property \"", key, "\" must be a scalar"));
     }
     PropMatch pm;
     pm.value = kv.second.Scalar();
@@ -128,7 +128,8 @@ class Builder {
   Builder(const Errors& err, Template* t) : err_(err), t_(t) {}
 
   absl::Status AddEntity(const YAML::Node& n, const std::string& id) {
-    if (entities_.contains(id)) return err_.At(n, absl::StrCat("entity \"", id, "\" defined twice"));
+    if (entities_.contains(id))
+      return err_.At(n, absl::StrCat("entity \"", id, "\" defined twice"));
     auto e = MakeEntity(err_, n, id);
     if (!e.ok()) return e.status();
     entities_[id] = e->get();
@@ -147,8 +148,8 @@ class Builder {
     }
     for (const std::string* end : {&r.source, &r.target}) {
       if (!entities_.contains(*end)) {
-        return err_.At(n, absl::StrCat("relationship \"", *id, "\": entity \"", *end,
-                                       "\" is not defined"));
+        return err_.At(
+            n, absl::StrCat("relationship \"", *id, "\": entity \"", *end, "\" is not defined"));
       }
     }
     if (relationships_.contains(*id) || entities_.contains(*id)) {
@@ -171,10 +172,11 @@ class Builder {
       Clause c;
       auto st = BuildClause((*dnf)[ci], &c);
       if (!st.ok()) {
-        return err_.AtLine(s.line, absl::StrCat("condition \"", condition, "\"",
-                                                dnf->size() > 1 ? absl::StrCat(" (clause ", ci + 1, ")")
-                                                                : std::string(),
-                                                ": ", st.message()));
+        return err_.AtLine(
+            s.line,
+            absl::StrCat("condition \"", condition, "\"",
+                         dnf->size() > 1 ? absl::StrCat(" (clause ", ci + 1, ")") : std::string(),
+                         ": ", st.message()));
       }
       for (const Action& a : actions) {
         for (const std::string* ref : {&a.target, &a.source}) {
@@ -187,8 +189,8 @@ class Builder {
           if (v < 0 || v >= c.bound_count) {
             return err_.AtLine(
                 s.line, absl::StrCat(ActionTypeName(a.type), ": \"", *ref,
-                                     "\" is not bound by every clause of condition \"",
-                                     condition, "\" (it must appear in a positive term)"));
+                                     "\" is not bound by every clause of condition \"", condition,
+                                     "\" (it must appear in a positive term)"));
           }
         }
       }
@@ -258,9 +260,9 @@ class Builder {
       e.label_id = graph::InternKey(t.label);
       if (t.neg) {
         if (e.source >= c->bound_count && e.target >= c->bound_count) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "NOT ", t.s, " [", t.label, "] ", t.t,
-              ": neither end is bound by a positive term of the clause"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("NOT ", t.s, " [", t.label, "] ", t.t,
+                           ": neither end is bound by a positive term of the clause"));
         }
         c->negative.push_back(e);
       } else {
@@ -270,7 +272,9 @@ class Builder {
     // The positive part must be connected.
     std::vector<int> parent(c->bound_count);
     std::iota(parent.begin(), parent.end(), 0);
-    std::function<int(int)> find = [&](int x) { return parent[x] == x ? x : parent[x] = find(parent[x]); };
+    std::function<int(int)> find = [&](int x) {
+      return parent[x] == x ? x : parent[x] = find(parent[x]);
+    };
     for (const EdgeTerm& e : c->positive) parent[find(e.source)] = find(e.target);
     for (int v = 1; v < c->bound_count; ++v) {
       if (find(v) != find(0)) {
@@ -308,8 +312,8 @@ absl::StatusOr<Action> ActionFromProps(const Errors& err, const YAML::Node& at,
   }
   const YAML::Node& tn = target_node;
   if (!tn.IsDefined() || !tn.IsMap()) {
-    return err.At(at, absl::StrCat(type_name, ": ", v3 ? "" : "action_target ",
-                                   "\"target\" is missing"));
+    return err.At(
+        at, absl::StrCat(type_name, ": ", v3 ? "" : "action_target ", "\"target\" is missing"));
   }
   auto target = Str(err, tn, "target", type_name);
   if (!target.ok()) return target.status();
@@ -472,8 +476,8 @@ absl::StatusOr<std::unique_ptr<Template>> ParseTemplate(absl::string_view text,
     } else if (version == "3") {
       t->version = 3;
     } else {
-      return err.At(meta["version"], absl::StrCat("metadata: version \"", version,
-                                                  "\" is not supported (2 or 3)"));
+      return err.At(meta["version"],
+                    absl::StrCat("metadata: version \"", version, "\" is not supported (2 or 3)"));
     }
     std::string type = OptStr(meta, "type");
     if (!type.empty() && type != "standard") {

@@ -13,13 +13,11 @@ namespace {
 
 constexpr absl::string_view kAlarmCategory = "ALARM";
 
-void RecordProps(const Properties& props,
-                 google::protobuf::RepeatedPtrField<v1::Property>* out) {
+void RecordProps(const Properties& props, google::protobuf::RepeatedPtrField<v1::Property>* out) {
   PropertiesToProto(props, out);
 }
 
-void RecordProp(KeyId k, const Value& v,
-                google::protobuf::RepeatedPtrField<v1::Property>* out) {
+void RecordProp(KeyId k, const Value& v, google::protobuf::RepeatedPtrField<v1::Property>* out) {
   auto* p = out->Add();
   absl::string_view name = KeyName(k);
   p->mutable_key()->assign(name.data(), name.size());
@@ -114,8 +112,7 @@ void Graph::PrefetchVertexAt(Slot v, int step) const {
   }
 }
 
-uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t,
-                               absl::string_view i) {
+uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i) {
   return absl::Hash<std::tuple<absl::string_view, absl::string_view, absl::string_view>>()(
       std::make_tuple(c, t, i));
 }
@@ -153,8 +150,8 @@ void Graph::UnindexNaturalKey(Slot v) {
   const Value* t = p.Find(keys::kVitrageType);
   if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
   std::string buf;
-  auto it = natural_index_.find(
-      NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
+  auto it =
+      natural_index_.find(NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
   if (it == natural_index_.end()) return;
   auto& slots = it->second;
   slots.erase(std::remove(slots.begin(), slots.end(), v), slots.end());
@@ -175,8 +172,7 @@ std::vector<Slot> Graph::VerticesById() const {
   std::vector<Slot> out;
   out.reserve(vertex_count());
   ForEachVertex([&](Slot s) { out.push_back(s); });
-  std::sort(out.begin(), out.end(),
-            [this](Slot a, Slot b) { return VertexId(a) < VertexId(b); });
+  std::sort(out.begin(), out.end(), [this](Slot a, Slot b) { return VertexId(a) < VertexId(b); });
   return out;
 }
 
@@ -409,8 +405,7 @@ bool Graph::LoadEdge(Slot s, Slot t, KeyId label, Properties props) {
 
 // ------------------------------------------------------------ mutations
 
-absl::Status Graph::AddVertex(absl::string_view id, Properties props,
-                              v1::GraphDelta* delta) {
+absl::Status Graph::AddVertex(absl::string_view id, Properties props, v1::GraphDelta* delta) {
   if (id.empty()) return absl::InvalidArgumentError("vertex with an empty id");
   if (HasVertex(id)) {
     return absl::AlreadyExistsError(absl::StrCat("vertex ", id, " already exists"));
@@ -455,16 +450,15 @@ bool IsNaturalKeyPart(KeyId k) {
 }  // namespace
 
 absl::Status Graph::UpdateVertex(absl::string_view id, const Properties& set,
-                                 const std::vector<KeyId>& remove,
-                                 v1::GraphDelta* delta) {
+                                 const std::vector<KeyId>& remove, v1::GraphDelta* delta) {
   Slot s = FindVertex(id);
   if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
   UpdateVertexAt(s, set.items(), remove, delta);
   return absl::OkStatus();
 }
 
-bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set,
-                           absl::Span<const KeyId> remove, v1::GraphDelta* delta) {
+bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set, absl::Span<const KeyId> remove,
+                           v1::GraphDelta* delta) {
   Properties& props = vertices_[s].props;
   // The members of `set` whose value differs, by one merge walk over both
   // sorted lists. Typically most values are unchanged and the vertex is
@@ -486,10 +480,9 @@ bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set,
   bool any = !changed.empty();
   for (KeyId k : remove) {
     // (A key both set and removed counts as changed: it was set above.)
-    if (props.Find(k) != nullptr || (any && std::any_of(changed.begin(), changed.end(),
-                                                        [k](const MapEntry* e) {
-                                                          return e->first == k;
-                                                        }))) {
+    if (props.Find(k) != nullptr ||
+        (any && std::any_of(changed.begin(), changed.end(),
+                            [k](const MapEntry* e) { return e->first == k; }))) {
       any = true;
       reindex |= IsNaturalKeyPart(k);
     }
@@ -528,8 +521,7 @@ absl::Status Graph::ReplaceVertexProps(absl::string_view id, const Properties& p
   return absl::OkStatus();
 }
 
-bool Graph::ReplaceVertexPropsAt(Slot s, absl::Span<const MapEntry> props,
-                                 v1::GraphDelta* delta) {
+bool Graph::ReplaceVertexPropsAt(Slot s, absl::Span<const MapEntry> props, v1::GraphDelta* delta) {
   // Members of the vertex that `props` lacks (both sorted by key).
   absl::InlinedVector<KeyId, 8> remove;
   auto it = props.begin();
@@ -549,8 +541,7 @@ absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
     if (delta != nullptr) {
       const EdgeRec& r = edges_[e];
       auto* c = delta->add_changes()->mutable_edge();
-      absl::string_view a = VertexId(r.source), b = VertexId(r.target),
-                        l = KeyName(r.label);
+      absl::string_view a = VertexId(r.source), b = VertexId(r.target), l = KeyName(r.label);
       c->mutable_source_id()->assign(a.data(), a.size());
       c->mutable_target_id()->assign(b.data(), b.size());
       c->mutable_label()->assign(l.data(), l.size());
@@ -568,15 +559,13 @@ absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
 }
 
 absl::Status Graph::AddEdge(absl::string_view source_id, absl::string_view target_id,
-                            absl::string_view label, Properties props,
-                            v1::GraphDelta* delta) {
+                            absl::string_view label, Properties props, v1::GraphDelta* delta) {
   Slot s = FindVertex(source_id);
   Slot t = FindVertex(target_id);
   if (s == kNoSlot || t == kNoSlot) {
     return absl::NotFoundError(absl::StrCat(EdgeName(source_id, target_id, label), ": ",
                                             s == kNoSlot ? "source" : "target", " vertex ",
-                                            s == kNoSlot ? source_id : target_id,
-                                            " not found"));
+                                            s == kNoSlot ? source_id : target_id, " not found"));
   }
   if (label.empty()) {
     return absl::InvalidArgumentError(
@@ -607,8 +596,7 @@ absl::Status Graph::UpdateEdge(absl::string_view source_id, absl::string_view ta
     return absl::NotFoundError(absl::StrCat(EdgeName(source_id, target_id, label), " not found"));
   }
   v1::EdgeChange scratch;
-  bool changed = MergeProps(&edges_[e].props, set, remove,
-                            delta ? scratch.mutable_set() : nullptr,
+  bool changed = MergeProps(&edges_[e].props, set, remove, delta ? scratch.mutable_set() : nullptr,
                             delta ? scratch.mutable_removed_keys() : nullptr);
   if (changed && delta != nullptr) {
     scratch.mutable_source_id()->assign(source_id.data(), source_id.size());
@@ -669,8 +657,7 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
           return fail(absl::NotFoundError(absl::StrCat("update of missing vertex ", id)));
         }
         if (undo) {
-          undo->push_back(
-              Undo{Undo::kVertexChanged, Value::String(id), {}, 0, vertices_[s].props});
+          undo->push_back(Undo{Undo::kVertexChanged, Value::String(id), {}, 0, vertices_[s].props});
         }
         Properties set = PropertiesFromProto(c.set());
         UpdateVertexAt(s, set.items(), KeysOf(c.removed_keys()));
@@ -693,8 +680,7 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
             undo->push_back(Undo{Undo::kEdgeRemoved, Value::String(VertexId(r.source)),
                                  Value::String(VertexId(r.target)), r.label, r.props});
           }
-          undo->push_back(Undo{Undo::kVertexRemoved, Value::String(id), {}, 0,
-                               vertices_[s].props});
+          undo->push_back(Undo{Undo::kVertexRemoved, Value::String(id), {}, 0, vertices_[s].props});
         }
         return RemoveVertex(id);
       }
@@ -707,12 +693,15 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
     const v1::EdgeChange& c = change.edge();
     switch (c.kind()) {
       case v1::ADDED: {
-        absl::Status st = AddEdge(c.source_id(), c.target_id(), c.label(),
-                                  PropertiesFromProto(c.set()));
+        absl::Status st =
+            AddEdge(c.source_id(), c.target_id(), c.label(), PropertiesFromProto(c.set()));
         if (!st.ok()) return fail(st);
         if (undo) {
-          undo->push_back(Undo{Undo::kEdgeAdded, Value::String(c.source_id()),
-                               Value::String(c.target_id()), InternKey(c.label()), {}});
+          undo->push_back(Undo{Undo::kEdgeAdded,
+                               Value::String(c.source_id()),
+                               Value::String(c.target_id()),
+                               InternKey(c.label()),
+                               {}});
         }
         return absl::OkStatus();
       }
@@ -724,11 +713,10 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
         }
         if (undo) {
           undo->push_back(Undo{Undo::kEdgeChanged, Value::String(c.source_id()),
-                               Value::String(c.target_id()), edges_[e].label,
-                               edges_[e].props});
+                               Value::String(c.target_id()), edges_[e].label, edges_[e].props});
         }
-        return UpdateEdge(c.source_id(), c.target_id(), c.label(),
-                          PropertiesFromProto(c.set()), KeysOf(c.removed_keys()));
+        return UpdateEdge(c.source_id(), c.target_id(), c.label(), PropertiesFromProto(c.set()),
+                          KeysOf(c.removed_keys()));
       }
       case v1::REMOVED: {
         Slot e = FindEdge(c.source_id(), c.target_id(), c.label());
@@ -738,8 +726,7 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
         }
         if (undo) {
           undo->push_back(Undo{Undo::kEdgeRemoved, Value::String(c.source_id()),
-                               Value::String(c.target_id()), edges_[e].label,
-                               edges_[e].props});
+                               Value::String(c.target_id()), edges_[e].label, edges_[e].props});
         }
         EraseEdge(e);
         return absl::OkStatus();

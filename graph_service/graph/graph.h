@@ -110,10 +110,9 @@ class Graph {
 
   // Vertices whose (vitrage_category, vitrage_type, id) string properties
   // equal the arguments (for an ALARM vertex without `id`, as zabbix's,
-  // the id part is its vitrage_cached_id, the md5 of its natural key) (several when e.g. a deleted vertex and its
-  // re-created successor coexist), in no particular order.
-  absl::InlinedVector<Slot, 1> FindByNaturalKey(absl::string_view category,
-                                                absl::string_view type,
+  // the id part is its vitrage_cached_id, the md5 of its natural key) (several when e.g. a deleted
+  // vertex and its re-created successor coexist), in no particular order.
+  absl::InlinedVector<Slot, 1> FindByNaturalKey(absl::string_view category, absl::string_view type,
                                                 absl::string_view id) const;
 
   // Calls fn(Slot) for every vertex, in slot order.
@@ -168,14 +167,12 @@ class Graph {
   // an error without changing anything when its precondition fails.
 
   // Adds vertex `id` with `props`. ALREADY_EXISTS when present.
-  absl::Status AddVertex(absl::string_view id, Properties props,
-                         v1::GraphDelta* delta = nullptr);
+  absl::Status AddVertex(absl::string_view id, Properties props, v1::GraphDelta* delta = nullptr);
   // Sets the members of `set` (a null Value is stored as JSON null) and
   // removes `remove`. Records only keys whose value actually changed; records
   // nothing when nothing changed. NOT_FOUND when absent.
   absl::Status UpdateVertex(absl::string_view id, const Properties& set,
-                            const std::vector<KeyId>& remove,
-                            v1::GraphDelta* delta = nullptr);
+                            const std::vector<KeyId>& remove, v1::GraphDelta* delta = nullptr);
   // Replaces all properties of `id` by `props` (records the difference).
   absl::Status ReplaceVertexProps(absl::string_view id, const Properties& props,
                                   v1::GraphDelta* delta = nullptr);
@@ -194,13 +191,11 @@ class Graph {
   // Adds edge (source, target, label). NOT_FOUND when an end is missing,
   // ALREADY_EXISTS when present.
   absl::Status AddEdge(absl::string_view source_id, absl::string_view target_id,
-                       absl::string_view label, Properties props,
-                       v1::GraphDelta* delta = nullptr);
+                       absl::string_view label, Properties props, v1::GraphDelta* delta = nullptr);
   // As UpdateVertex, for an edge.
   absl::Status UpdateEdge(absl::string_view source_id, absl::string_view target_id,
                           absl::string_view label, const Properties& set,
-                          const std::vector<KeyId>& remove,
-                          v1::GraphDelta* delta = nullptr);
+                          const std::vector<KeyId>& remove, v1::GraphDelta* delta = nullptr);
   // NOT_FOUND when absent.
   absl::Status RemoveEdge(absl::string_view source_id, absl::string_view target_id,
                           absl::string_view label, v1::GraphDelta* delta = nullptr);
@@ -267,10 +262,8 @@ class Graph {
   void EraseEdge(Slot e);
   void IndexNaturalKey(Slot v);
   void UnindexNaturalKey(Slot v);
-  static uint64_t NaturalKeyHash(absl::string_view c, absl::string_view t,
-                                 absl::string_view i);
-  absl::Status ApplyChangeLogged(const v1::GraphChange& change, int index,
-                                 std::vector<Undo>* undo);
+  static uint64_t NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i);
+  absl::Status ApplyChangeLogged(const v1::GraphChange& change, int index, std::vector<Undo>* undo);
   void Rollback(std::vector<Undo>* undo);
 
   std::vector<VertexRec> vertices_;

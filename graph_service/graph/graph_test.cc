@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
+#include "gtest/gtest.h"
 
 namespace vitrage::graph {
 namespace {
@@ -77,7 +77,8 @@ TEST(GraphTest, EdgesNeighborsAlarmsTopology) {
   ASSERT_TRUE(g.AddVertex("a", P({{"vitrage_category", Value::String("ALARM")},
                                   {"vitrage_type", Value::String("zabbix")}}))
                   .ok());
-  ASSERT_TRUE(g.AddEdge("z", "h", "contains", P({{"relationship_type", Value::String("contains")}})).ok());
+  ASSERT_TRUE(
+      g.AddEdge("z", "h", "contains", P({{"relationship_type", Value::String("contains")}})).ok());
   ASSERT_TRUE(g.AddEdge("h", "i", "contains", Properties()).ok());
   ASSERT_TRUE(g.AddEdge("a", "h", "on", Properties()).ok());
   EXPECT_EQ(g.AddEdge("h", "x", "on", Properties()).code(), absl::StatusCode::kNotFound);
@@ -239,9 +240,9 @@ TEST(GraphTest, IdsOfEveryLengthAroundTheInlineLimit) {
 TEST(GraphTest, VertexLookaheadChangesNothing) {
   Graph base;
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(base.AddVertex("vertex-" + std::to_string(i),
-                               Resource("t", std::to_string(i).c_str()))
-                    .ok());
+    ASSERT_TRUE(
+        base.AddVertex("vertex-" + std::to_string(i), Resource("t", std::to_string(i).c_str()))
+            .ok());
   }
   // Items: updates of vertices, with removals and re-adds of the vertices
   // a few items later will update, and a reset (Clear) in the middle.
@@ -263,8 +264,8 @@ TEST(GraphTest, VertexLookaheadChangesNothing) {
       ASSERT_TRUE(scratch.AddVertex(id, Resource("t", id.c_str()), &it.delta).ok());
     } else {
       ASSERT_TRUE(scratch
-                      .UpdateVertex(id, P({{"state", Value::String("s" + std::to_string(k))}}),
-                                    {}, &it.delta)
+                      .UpdateVertex(id, P({{"state", Value::String("s" + std::to_string(k))}}), {},
+                                    &it.delta)
                       .ok());
     }
     items.push_back(std::move(it));
@@ -276,9 +277,8 @@ TEST(GraphTest, VertexLookaheadChangesNothing) {
       VertexLookahead ahead(&g);
       for (int i = 0; i < n; ++i) {
         if (lookahead) {
-          ahead.Before(i, n, [&](int j) {
-            return VertexLookahead::FirstVertexId(items[start + j].delta);
-          });
+          ahead.Before(
+              i, n, [&](int j) { return VertexLookahead::FirstVertexId(items[start + j].delta); });
         }
         const Item& it = items[start + i];
         if (it.clear) g.Clear();

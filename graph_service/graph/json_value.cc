@@ -50,11 +50,16 @@ Value ValueFromJson(const nlohmann::json& j, KeyId key) {
 
 nlohmann::json ValueToJson(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kNull: return nullptr;
-    case Value::Kind::kBool: return v.bool_value();
-    case Value::Kind::kInt: return v.int_value();
-    case Value::Kind::kDouble: return v.double_value();
-    case Value::Kind::kString: return std::string(v.string_value());
+    case Value::Kind::kNull:
+      return nullptr;
+    case Value::Kind::kBool:
+      return v.bool_value();
+    case Value::Kind::kInt:
+      return v.int_value();
+    case Value::Kind::kDouble:
+      return v.double_value();
+    case Value::Kind::kString:
+      return std::string(v.string_value());
     case Value::Kind::kList: {
       nlohmann::json a = nlohmann::json::array();
       for (const Value& e : v.list_items()) a.push_back(ValueToJson(e));
@@ -62,7 +67,8 @@ nlohmann::json ValueToJson(const Value& v) {
     }
     case Value::Kind::kMap: {
       nlohmann::json o = nlohmann::json::object();
-      for (const auto& e : v.map_entries()) o[std::string(KeyName(e.first))] = ValueToJson(e.second);
+      for (const auto& e : v.map_entries())
+        o[std::string(KeyName(e.first))] = ValueToJson(e.second);
       return o;
     }
   }
@@ -153,7 +159,7 @@ namespace {
 const char kHex[] = "0123456789abcdef";
 
 void AppendU(uint32_t cp, std::string* out) {
-  char b[6] = {'\\', 'u', kHex[(cp >> 12) & 15], kHex[(cp >> 8) & 15], kHex[(cp >> 4) & 15],
+  char b[6] = {'\\',         'u', kHex[(cp >> 12) & 15], kHex[(cp >> 8) & 15], kHex[(cp >> 4) & 15],
                kHex[cp & 15]};
   out->append(b, 6);
 }
@@ -216,14 +222,36 @@ void AppendPythonJsonString(absl::string_view s, std::string* out) {
     }
     unsigned char c = s[i];
     switch (c) {
-      case '"': out->append("\\\""); ++i; continue;
-      case '\\': out->append("\\\\"); ++i; continue;
-      case '\n': out->append("\\n"); ++i; continue;
-      case '\r': out->append("\\r"); ++i; continue;
-      case '\t': out->append("\\t"); ++i; continue;
-      case '\b': out->append("\\b"); ++i; continue;
-      case '\f': out->append("\\f"); ++i; continue;
-      default: break;
+      case '"':
+        out->append("\\\"");
+        ++i;
+        continue;
+      case '\\':
+        out->append("\\\\");
+        ++i;
+        continue;
+      case '\n':
+        out->append("\\n");
+        ++i;
+        continue;
+      case '\r':
+        out->append("\\r");
+        ++i;
+        continue;
+      case '\t':
+        out->append("\\t");
+        ++i;
+        continue;
+      case '\b':
+        out->append("\\b");
+        ++i;
+        continue;
+      case '\f':
+        out->append("\\f");
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x80) {
       AppendU(c, out);

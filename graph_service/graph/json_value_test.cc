@@ -27,9 +27,10 @@ std::vector<std::string> PythonDumps(const std::vector<std::string>& lines) {
     std::ofstream f(path);
     for (const auto& l : lines) f << l << "\n";
   }
-  std::string cmd = std::string("/usr/bin/python3 -c 'import json,sys\n"
-                                "for l in open(sys.argv[1]):\n"
-                                "    print(json.dumps(json.loads(l), sort_keys=True))' ") +
+  std::string cmd = std::string(
+                        "/usr/bin/python3 -c 'import json,sys\n"
+                        "for l in open(sys.argv[1]):\n"
+                        "    print(json.dumps(json.loads(l), sort_keys=True))' ") +
                     path;
   FILE* p = popen(cmd.c_str(), "r");
   EXPECT_NE(p, nullptr);

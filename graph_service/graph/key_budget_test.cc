@@ -26,10 +26,10 @@ TEST(KeyBudgetTest, RefusesTheFirstKeyBeyondTheLimitAndInternsNothing) {
   KeyBudget budget(before + 2);
   absl::Status s = budget.Add(WithKeys("budget_refuse_", 3));
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
-  EXPECT_THAT(s.message(),
-              HasSubstr(absl::StrCat("property key \"budget_refuse_2\" would be distinct key ",
-                                     before + 3, "; the limit is ", before + 2,
-                                     " ([limits] max_distinct_keys")));
+  EXPECT_THAT(
+      s.message(),
+      HasSubstr(absl::StrCat("property key \"budget_refuse_2\" would be distinct key ", before + 3,
+                             "; the limit is ", before + 2, " ([limits] max_distinct_keys")));
   EXPECT_EQ(KeyCount(), before);
   EXPECT_FALSE(KeyIsInterned("budget_refuse_0"));
 }

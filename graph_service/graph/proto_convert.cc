@@ -192,8 +192,7 @@ void PropertiesToProto(const Properties& props,
   }
 }
 
-Properties PropertiesFromProto(
-    const google::protobuf::RepeatedPtrField<v1::Property>& in) {
+Properties PropertiesFromProto(const google::protobuf::RepeatedPtrField<v1::Property>& in) {
   Properties props;
   props.Reserve(in.size());
   for (const auto& p : in) {
@@ -225,8 +224,7 @@ absl::Status AddVertexFromProto(const v1::Vertex& v, Graph* g) {
 }
 
 absl::Status AddEdgeFromProto(const v1::Edge& e, Graph* g) {
-  return g->AddEdge(e.source_id(), e.target_id(), e.label(),
-                    PropertiesFromProto(e.properties()));
+  return g->AddEdge(e.source_id(), e.target_id(), e.label(), PropertiesFromProto(e.properties()));
 }
 
 }  // namespace vitrage::graph

@@ -24,8 +24,7 @@ bool EqualsProto(const Value& v, const v1::Value& p);
 void PropertiesToProto(const Properties& props,
                        google::protobuf::RepeatedPtrField<v1::Property>* out);
 // repeated Property -> Properties (duplicate keys: the last wins).
-Properties PropertiesFromProto(
-    const google::protobuf::RepeatedPtrField<v1::Property>& in);
+Properties PropertiesFromProto(const google::protobuf::RepeatedPtrField<v1::Property>& in);
 
 // Exactly g->ReplaceVertexPropsAt(v, m.map_entries(), delta) where m is
 // ValueFromProto of a v1::Value holding `props` (so duplicate keys: the last

@@ -184,13 +184,30 @@ KeyId InternCommon(absl::string_view key) {
 // Keys whose string values are interned: few distinct values, many
 // occurrences.
 const bool kCommonKeysInterned = [] {
-  for (const char* k :
-       {"vitrage_category", "vitrage_type", "state", "vitrage_aggregated_state",
-        "vitrage_operational_state", "vitrage_datasource_name", "relationship_type",
-        "vitrage_sample_timestamp", "update_timestamp", "severity", "status",
-        "project_id", "tenant_id", "host_id", "volume_type", "resource_type",
-        "vitrage_resource_type", "vitrage_severity", "vitrage_aggregated_severity",
-        "vitrage_operational_severity", "host", "zone", "created_at", "updated_at"}) {
+  for (const char* k : {"vitrage_category",
+                        "vitrage_type",
+                        "state",
+                        "vitrage_aggregated_state",
+                        "vitrage_operational_state",
+                        "vitrage_datasource_name",
+                        "relationship_type",
+                        "vitrage_sample_timestamp",
+                        "update_timestamp",
+                        "severity",
+                        "status",
+                        "project_id",
+                        "tenant_id",
+                        "host_id",
+                        "volume_type",
+                        "resource_type",
+                        "vitrage_resource_type",
+                        "vitrage_severity",
+                        "vitrage_aggregated_severity",
+                        "vitrage_operational_severity",
+                        "host",
+                        "zone",
+                        "created_at",
+                        "updated_at"}) {
     InternCommon(k);
   }
   return true;
@@ -330,8 +347,7 @@ void Value::RetainSlow() const {
 void Value::ReleaseSlow() {
   switch (tag_) {
     case kTagStr:
-      if (!u_.str->immortal &&
-          u_.str->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (!u_.str->immortal && u_.str->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         ::operator delete(u_.str);
       }
       break;
@@ -436,14 +452,21 @@ Value Value::Map(std::vector<MapEntry> entries) {
 
 Value::Kind Value::kind() const {
   switch (tag_) {
-    case kTagNull: return Kind::kNull;
-    case kTagBool: return Kind::kBool;
-    case kTagInt: return Kind::kInt;
-    case kTagDouble: return Kind::kDouble;
+    case kTagNull:
+      return Kind::kNull;
+    case kTagBool:
+      return Kind::kBool;
+    case kTagInt:
+      return Kind::kInt;
+    case kTagDouble:
+      return Kind::kDouble;
     case kTagSmallStr:
-    case kTagStr: return Kind::kString;
-    case kTagList: return Kind::kList;
-    default: return Kind::kMap;
+    case kTagStr:
+      return Kind::kString;
+    case kTagList:
+      return Kind::kList;
+    default:
+      return Kind::kMap;
   }
 }
 
@@ -464,21 +487,28 @@ bool Value::operator==(const Value& o) const {
   }
   if (tag_ != o.tag_) return false;
   switch (tag_) {
-    case kTagNull: return true;
-    case kTagBool: return u_.b == o.u_.b;
-    case kTagInt: return u_.i == o.u_.i;
+    case kTagNull:
+      return true;
+    case kTagBool:
+      return u_.b == o.u_.b;
+    case kTagInt:
+      return u_.i == o.u_.i;
     case kTagDouble:
       // Bitwise for NaN stability; +0.0 vs -0.0 print differently too.
       return memcmp(&u_.d, &o.u_.d, sizeof(double)) == 0;
-    case kTagList: return u_.list == o.u_.list || u_.list->items == o.u_.list->items;
-    case kTagMap: return u_.map == o.u_.map || u_.map->entries == o.u_.map->entries;
-    default: return false;
+    case kTagList:
+      return u_.list == o.u_.list || u_.list->items == o.u_.list->items;
+    case kTagMap:
+      return u_.map == o.u_.map || u_.map->entries == o.u_.map->entries;
+    default:
+      return false;
   }
 }
 
 size_t Value::HeapBytes() const {
   switch (tag_) {
-    case kTagStr: return u_.str->immortal ? 0 : sizeof(StrRep) + u_.str->size;
+    case kTagStr:
+      return u_.str->immortal ? 0 : sizeof(StrRep) + u_.str->size;
     case kTagList: {
       size_t n = sizeof(ListRep) + u_.list->items.capacity() * sizeof(Value);
       for (const Value& v : u_.list->items) n += v.HeapBytes();
@@ -489,7 +519,8 @@ size_t Value::HeapBytes() const {
       for (const auto& e : u_.map->entries) n += e.second.HeapBytes();
       return n;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 

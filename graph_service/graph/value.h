@@ -161,9 +161,7 @@ class Value {
   const std::vector<MapEntry>& map_entries() const;
 
   // Convenience: the string, or "" when not a string.
-  absl::string_view AsString() const {
-    return is_string() ? string_value() : absl::string_view();
-  }
+  absl::string_view AsString() const { return is_string() ? string_value() : absl::string_view(); }
   // True when this is the boolean true.
   bool IsTrue() const { return tag_ == kTagBool && u_.b; }
   // Hints the CPU to load the heap object this value points to (a string,
@@ -183,7 +181,14 @@ class Value {
 
  private:
   enum Tag : uint8_t {
-    kTagNull, kTagBool, kTagInt, kTagDouble, kTagSmallStr, kTagStr, kTagList, kTagMap
+    kTagNull,
+    kTagBool,
+    kTagInt,
+    kTagDouble,
+    kTagSmallStr,
+    kTagStr,
+    kTagList,
+    kTagMap
   };
   static constexpr size_t kInlineMax = 14;
 

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/append_limits.h"
 #include "common/encoded_rpc.h"
 #include "common/grpc_util.h"
@@ -13,9 +13,8 @@
 
 namespace vitrage::journal {
 
-JournalClient::JournalClient(std::shared_ptr<grpc::Channel> channel,
-                             JournalOptions options, uint64_t epoch,
-                             uint64_t durable_seq)
+JournalClient::JournalClient(std::shared_ptr<grpc::Channel> channel, JournalOptions options,
+                             uint64_t epoch, uint64_t durable_seq)
     : channel_(std::move(channel)),
       append_path_(MethodPath(v1::Persistor::service_full_name(), "Append")),
       options_(options),
@@ -92,9 +91,9 @@ absl::Status JournalClient::Append(const v1::JournalRecord& record) {
   if (!fatal_.ok()) return fatal_;
   if (shutdown_) return absl::UnavailableError("journal is shut down");
   if (record.seq() != next_seq_ || record.epoch() != epoch_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "journal append: record seq ", record.seq(), " epoch ", record.epoch(),
-        ", expected seq ", next_seq_, " epoch ", epoch_));
+    return absl::InvalidArgumentError(absl::StrCat("journal append: record seq ", record.seq(),
+                                                   " epoch ", record.epoch(), ", expected seq ",
+                                                   next_seq_, " epoch ", epoch_));
   }
   if (buffer_.empty()) progress_ = absl::Now();
   buffer_.push_back(Entry{record.seq(), std::move(encoded)});
@@ -115,9 +114,9 @@ absl::Status JournalClient::WaitForRoom(uint64_t records, absl::Time deadline) {
   if (!fatal_.ok()) return fatal_;
   if (shutdown_) return absl::UnavailableError("journal is shut down");
   if (!room()) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "journal buffer still full (", buffer_.size(), " records, ",
-        buffer_bytes_, " bytes): persistor not acking"));
+    return absl::DeadlineExceededError(absl::StrCat("journal buffer still full (", buffer_.size(),
+                                                    " records, ", buffer_bytes_,
+                                                    " bytes): persistor not acking"));
   }
   return absl::OkStatus();
 }
@@ -132,8 +131,8 @@ absl::Status JournalClient::WaitDurable(uint64_t seq, absl::Time deadline) {
   if (durable_seq_ >= seq) return absl::OkStatus();
   if (!fatal_.ok()) return fatal_;
   if (shutdown_) return absl::UnavailableError("journal is shut down");
-  return absl::DeadlineExceededError(absl::StrCat(
-      "seq ", seq, " not durable yet (durable seq ", durable_seq_, ")"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("seq ", seq, " not durable yet (durable seq ", durable_seq_, ")"));
 }
 
 bool JournalClient::IsFatal(const grpc::Status& s) const {
@@ -164,12 +163,11 @@ void JournalClient::Run() {
     if (IsFatal(st)) {
       fatal_ = FromGrpcStatus(st);
       if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-        LOG(ERROR) << "journal: FENCED: the persistor refused epoch " << epoch_
-                   << ": " << st.error_message()
-                   << ". Another graph is active; this one stops writing.";
+        LOG(ERROR) << "journal: FENCED: the persistor refused epoch " << epoch_ << ": "
+                   << st.error_message() << ". Another graph is active; this one stops writing.";
       } else {
-        LOG(ERROR) << "journal: the persistor rejected the log ("
-                   << fatal_ << "); stopping: recovery must restart from "
+        LOG(ERROR) << "journal: the persistor rejected the log (" << fatal_
+                   << "); stopping: recovery must restart from "
                    << "the store";
       }
       auto cb = on_fatal_;
@@ -181,10 +179,9 @@ void JournalClient::Run() {
     }
     ++reconnects_;
     if (absl::Now() - started > absl::Seconds(5)) backoff = options_.min_backoff;
-    LOG(WARNING) << "journal: stream to persistor ended (" << st.error_code()
-                 << ": " << st.error_message() << "); " << buffer_.size()
-                 << " records not durable; reconnecting in "
-                 << absl::FormatDuration(backoff);
+    LOG(WARNING) << "journal: stream to persistor ended (" << st.error_code() << ": "
+                 << st.error_message() << "); " << buffer_.size()
+                 << " records not durable; reconnecting in " << absl::FormatDuration(backoff);
     absl::Time until = absl::Now() + backoff;
     auto stop = [this] {
       mu_.AssertHeld();
@@ -302,9 +299,7 @@ grpc::Status JournalClient::RunStream() {
       if (shutdown_ || stream_broken_) break;
       ApplyPeerLimitsLocked();
       // Entries are dense: index of sent_seq_+1 is sent_seq_+1 - front.seq.
-      size_t i = buffer_.empty() ? 0
-                                 : static_cast<size_t>(
-                                       sent_seq_ + 1 - buffer_.front().seq);
+      size_t i = buffer_.empty() ? 0 : static_cast<size_t>(sent_seq_ + 1 - buffer_.front().seq);
       size_t bytes = 0;
       size_t wire_bytes = 0;  // with each record's tag and length (<= 6 bytes)
       for (; i < buffer_.size(); ++i) {

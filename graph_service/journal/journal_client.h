@@ -79,8 +79,8 @@ class JournalClient {
  public:
   // `epoch` and `durable_seq` come from AcquireEpoch. The first record to
   // append has seq durable_seq + 1. Starts the sender thread.
-  JournalClient(std::shared_ptr<grpc::Channel> channel, JournalOptions options,
-                uint64_t epoch, uint64_t durable_seq);
+  JournalClient(std::shared_ptr<grpc::Channel> channel, JournalOptions options, uint64_t epoch,
+                uint64_t durable_seq);
   ~JournalClient();  // Shutdown()
   JournalClient(const JournalClient&) = delete;
   JournalClient& operator=(const JournalClient&) = delete;
@@ -154,13 +154,13 @@ class JournalClient {
   uint64_t buffer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t durable_seq_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_);
-  uint64_t sent_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest sent on this stream
+  uint64_t sent_seq_ ABSL_GUARDED_BY(mu_) = 0;        // highest sent on this stream
   uint64_t inflight_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // in (durable, sent]
   // The persistor's announced limits on this stream (0: not yet / none).
   bool limits_known_ ABSL_GUARDED_BY(mu_) = false;
   size_t peer_max_records_ ABSL_GUARDED_BY(mu_) = 0;
   size_t peer_max_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t batch_records_ ABSL_GUARDED_BY(mu_);  // the limits in force
+  size_t batch_records_ ABSL_GUARDED_BY(mu_);         // the limits in force
   size_t batch_wire_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // 0: no wire cap
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -12,9 +12,9 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/testing/mariadb_fixture.h"
+#include "common/testing/mariadb_test.h"
 #include "common/testing/process.h"
 #include "persistor_service/server/test_util.h"
-#include "common/testing/mariadb_test.h"
 
 namespace vitrage::journal {
 namespace {

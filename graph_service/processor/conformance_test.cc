@@ -53,9 +53,8 @@ bool HasYaml(const std::string& dir) {
 std::string DatasourcesValuesDir() {
   std::string dir = vitrage::testing::RequiredEnvDir("VITRAGE_BINARY_DIR") + "/datasources_values";
   if (HasYaml(dir)) return dir;
-  std::string cmd =
-      absl::StrCat(vitrage::testing::RequiredEnvDir("VITRAGE_SOURCE_DIR"),
-                   "/deploy/fetch-datasources-values.sh '", dir, "' >/dev/null 2>&1");
+  std::string cmd = absl::StrCat(vitrage::testing::RequiredEnvDir("VITRAGE_SOURCE_DIR"),
+                                 "/deploy/fetch-datasources-values.sh '", dir, "' >/dev/null 2>&1");
   if (system(cmd.c_str()) != 0) return "";
   return HasYaml(dir) ? dir : "";
 }
@@ -89,8 +88,7 @@ std::string NaturalKeyOf(const graph::Properties& p) {
                         p.GetString(graph::InternKey("resource_name")), ":",
                         p.GetString(graph::InternKey("triggerid")));
   }
-  return absl::StrCat(category, ":", p.GetString(keys::kVitrageType), ":",
-                      p.GetString(keys::kId));
+  return absl::StrCat(category, ":", p.GetString(keys::kVitrageType), ":", p.GetString(keys::kId));
 }
 
 // Our vertex id -> canonical name ("key", "key#2", ...), numbering the
@@ -275,7 +273,8 @@ TEST(ConsistencyTest, OutdatedPassAfterPortGetAllMatchesTheCorpusEvent) {
   EXPECT_EQ(ev.GetString("id"), upstream["id"].get<std::string>());
   EXPECT_EQ(ev.GetString("vitrage_type"), "neutron.port");
   EXPECT_EQ(ev.GetString("vitrage_event_type"), "delete_entity");
-  EXPECT_EQ(ev.GetString("vitrage_sample_date"), upstream["vitrage_sample_date"].get<std::string>());
+  EXPECT_EQ(ev.GetString("vitrage_sample_date"),
+            upstream["vitrage_sample_date"].get<std::string>());
   Slot port = g.FindVertex(ev.GetString("vitrage_id"));
   ASSERT_NE(port, graph::kNoSlot);
   EXPECT_EQ(g.VertexProps(port).GetString(keys::kId), upstream["id"].get<std::string>());

@@ -33,11 +33,11 @@ struct Event {
 
 // Event keys.
 namespace ekeys {
-extern const graph::KeyId kEntityType;       // vitrage_entity_type
-extern const graph::KeyId kDatasourceAction; // vitrage_datasource_action
-extern const graph::KeyId kSampleDate;       // vitrage_sample_date
-extern const graph::KeyId kEventType;        // vitrage_event_type
-extern const graph::KeyId kDatasourceName;   // vitrage_datasource_name
+extern const graph::KeyId kEntityType;        // vitrage_entity_type
+extern const graph::KeyId kDatasourceAction;  // vitrage_datasource_action
+extern const graph::KeyId kSampleDate;        // vitrage_sample_date
+extern const graph::KeyId kEventType;         // vitrage_event_type
+extern const graph::KeyId kDatasourceName;    // vitrage_datasource_name
 }  // namespace ekeys
 
 // From the proto body of v1::Event (cheap: one pass, keys interned).

@@ -49,13 +49,20 @@ absl::string_view Str(const Value* v) { return v ? v->AsString() : absl::string_
 bool Truthy(const Value* v) {
   if (v == nullptr) return false;
   switch (v->kind()) {
-    case Value::Kind::kNull: return false;
-    case Value::Kind::kBool: return v->bool_value();
-    case Value::Kind::kInt: return v->int_value() != 0;
-    case Value::Kind::kDouble: return v->double_value() != 0;
-    case Value::Kind::kString: return !v->string_value().empty();
-    case Value::Kind::kList: return !v->list_items().empty();
-    case Value::Kind::kMap: return !v->map_entries().empty();
+    case Value::Kind::kNull:
+      return false;
+    case Value::Kind::kBool:
+      return v->bool_value();
+    case Value::Kind::kInt:
+      return v->int_value() != 0;
+    case Value::Kind::kDouble:
+      return v->double_value() != 0;
+    case Value::Kind::kString:
+      return !v->string_value().empty();
+    case Value::Kind::kList:
+      return !v->list_items().empty();
+    case Value::Kind::kMap:
+      return !v->map_entries().empty();
   }
   return false;
 }
@@ -126,10 +133,8 @@ absl::Status NovaZoneTransformer::Transform(const Event& ev, Entity* out) const 
   RETURN_IF_ERROR(DefaultAction(ev, &out->action));
   absl::string_view name = ev.GetString(K("zoneName"));
   if (name.empty()) return Missing("nova.zone", "zoneName");
-  Value state = Value::String(Truthy(Get(ev.Find(K("zoneState")), K("available")))
-                                  ? "available"
-                                  : "unavailable",
-                              true);
+  Value state = Value::String(
+      Truthy(Get(ev.Find(K("zoneState")), K("available"))) ? "available" : "unavailable", true);
   ResourceSpec spec;
   spec.type = "nova.zone";
   spec.id = name;
@@ -138,11 +143,11 @@ absl::Status NovaZoneTransformer::Transform(const Event& ev, Entity* out) const 
   spec.metadata.emplace_back(keys::kName, Value::String(name));
   out->vertex = ResourceVertex(ev, spec);
 
-  out->neighbors.push_back(MakeNeighbor(
-      ev, "openstack.cluster", "OpenStack Cluster", kContains, /*entity_is_source=*/false,
-      {{keys::kVitrageIsPlaceholder, Value::Bool(false)},
-       {keys::kState, Value::String("available", true)},
-       {keys::kName, Value::String("openstack.cluster", true)}}));
+  out->neighbors.push_back(MakeNeighbor(ev, "openstack.cluster", "OpenStack Cluster", kContains,
+                                        /*entity_is_source=*/false,
+                                        {{keys::kVitrageIsPlaceholder, Value::Bool(false)},
+                                         {keys::kState, Value::String("available", true)},
+                                         {keys::kName, Value::String("openstack.cluster", true)}}));
   const Value* hosts = ev.Find(K("hosts"));
   if (hosts != nullptr && hosts->kind() == Value::Kind::kMap) {
     const KeyId compute = K("nova-compute");
@@ -207,7 +212,8 @@ absl::Status NovaInstanceTransformer::Transform(const Event& ev, Entity* out) co
     spec.metadata.emplace_back(kHostId, Copy(host));
     spec.metadata.emplace_back(kInstanceName, Copy(ev.Find(K("OS-EXT-SRV-ATTR:instance_name"))));
   }
-  if (spec.id.empty()) return Missing("nova.instance", IsUpdate(ev) ? "nova_object.data.uuid" : "id");
+  if (spec.id.empty())
+    return Missing("nova.instance", IsUpdate(ev) ? "nova_object.data.uuid" : "id");
   spec.update_timestamp = ev.Find(ekeys::kSampleDate);
   out->vertex = ResourceVertex(ev, spec);
   if (!Str(host).empty()) {
@@ -239,7 +245,8 @@ absl::Status CinderVolumeTransformer::Transform(const Event& ev, Entity* out) co
     spec.update_timestamp = ev.Find(K("updated_at"));
     const Value* atts = ev.Find(K("volume_attachment"));
     if (atts != nullptr && atts->kind() == Value::Kind::kList) {
-      for (const Value& a : atts->list_items()) attached.push_back(Copy(Get(&a, K("instance_uuid"))));
+      for (const Value& a : atts->list_items())
+        attached.push_back(Copy(Get(&a, K("instance_uuid"))));
     }
   } else {
     spec.id = ev.GetString(keys::kId);
@@ -411,9 +418,9 @@ absl::Status ConsistencyTransformer::Transform(const Event& ev, Entity* out) con
   if (!ParseGraphAction(ev.GetString(ekeys::kEventType), &out->action) ||
       (out->action != GraphAction::kDeleteEntity &&
        out->action != GraphAction::kRemoveDeletedEntity)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "consistency event: vitrage_event_type \"", ev.GetString(ekeys::kEventType),
-        "\" is not delete_entity or remove_deleted_entity"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("consistency event: vitrage_event_type \"", ev.GetString(ekeys::kEventType),
+                     "\" is not delete_entity or remove_deleted_entity"));
   }
   out->vitrage_id = std::string(ev.GetString(keys::kVitrageId));
   if (out->vitrage_id.empty()) return Missing("consistency", "vitrage_id");

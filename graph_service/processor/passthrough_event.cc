@@ -26,21 +26,19 @@ const v1::Value* Get(const v1::MapValue& m, absl::string_view key) {
   return nullptr;
 }
 
-absl::StatusOr<std::string> GetString(const v1::MapValue& m, absl::string_view key,
-                                      int index) {
+absl::StatusOr<std::string> GetString(const v1::MapValue& m, absl::string_view key, int index) {
   const v1::Value* v = Get(m, key);
   if (v == nullptr || v->kind_case() != v1::Value::kStringValue) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "passthrough event: ops[", index, "] needs string field \"", key, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("passthrough event: ops[", index, "] needs string field \"", key, "\""));
   }
   return v->string_value();
 }
 
 }  // namespace
 
-void EncodePassthrough(const std::vector<PassthroughOp>& ops,
-                       absl::string_view action, absl::string_view sample_date,
-                       v1::MapValue* fields) {
+void EncodePassthrough(const std::vector<PassthroughOp>& ops, absl::string_view action,
+                       absl::string_view sample_date, v1::MapValue* fields) {
   PutString(fields, "vitrage_entity_type", kPassthroughEntityType);
   PutString(fields, "vitrage_datasource_action", action);
   PutString(fields, "vitrage_sample_date", sample_date);
@@ -61,9 +59,7 @@ void EncodePassthrough(const std::vector<PassthroughOp>& ops,
         break;
       case PassthroughOp::kSetEdge:
       case PassthroughOp::kRemoveEdge:
-        PutString(
-            m, "op",
-            op.kind == PassthroughOp::kSetEdge ? "set_edge" : "remove_edge");
+        PutString(m, "op", op.kind == PassthroughOp::kSetEdge ? "set_edge" : "remove_edge");
         PutString(m, "source", op.source);
         PutString(m, "target", op.target);
         PutString(m, "label", op.label);
@@ -76,12 +72,10 @@ void EncodePassthrough(const std::vector<PassthroughOp>& ops,
 namespace {
 
 // Decodes (or, with out == nullptr, only checks) the ops of `fields`.
-absl::Status DecodeOps(const v1::MapValue& fields,
-                       std::vector<PassthroughOp>* out_ops) {
+absl::Status DecodeOps(const v1::MapValue& fields, std::vector<PassthroughOp>* out_ops) {
   const v1::Value* ops = Get(fields, "ops");
   if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
-    return absl::InvalidArgumentError(
-        "passthrough event: field \"ops\" must be a list");
+    return absl::InvalidArgumentError("passthrough event: field \"ops\" must be a list");
   }
   if (out_ops) out_ops->reserve(ops->list_value().values_size());
   int i = 0;
@@ -95,31 +89,27 @@ absl::Status DecodeOps(const v1::MapValue& fields,
     if (!kind.ok()) return kind.status();
     PassthroughOp op;
     if (*kind == "set_vertex" || *kind == "remove_vertex") {
-      op.kind = *kind == "set_vertex" ? PassthroughOp::kSetVertex
-                                      : PassthroughOp::kRemoveVertex;
+      op.kind = *kind == "set_vertex" ? PassthroughOp::kSetVertex : PassthroughOp::kRemoveVertex;
       auto id = GetString(m, "id", i);
       if (!id.ok()) return id.status();
       op.id = *id;
     } else if (*kind == "set_edge" || *kind == "remove_edge") {
-      op.kind = *kind == "set_edge" ? PassthroughOp::kSetEdge
-                                    : PassthroughOp::kRemoveEdge;
-      for (auto [key, dst] : {std::pair{"source", &op.source},
-                              std::pair{"target", &op.target},
+      op.kind = *kind == "set_edge" ? PassthroughOp::kSetEdge : PassthroughOp::kRemoveEdge;
+      for (auto [key, dst] : {std::pair{"source", &op.source}, std::pair{"target", &op.target},
                               std::pair{"label", &op.label}}) {
         auto s = GetString(m, key, i);
         if (!s.ok()) return s.status();
         *dst = *s;
       }
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "passthrough event: ops[", i, "] has unknown op \"", *kind, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("passthrough event: ops[", i, "] has unknown op \"", *kind, "\""));
     }
-    if (op.kind == PassthroughOp::kSetVertex ||
-        op.kind == PassthroughOp::kSetEdge) {
+    if (op.kind == PassthroughOp::kSetVertex || op.kind == PassthroughOp::kSetEdge) {
       const v1::Value* p = Get(m, "props");
       if (p == nullptr || p->kind_case() != v1::Value::kMapValue) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "passthrough event: ops[", i, "] needs map field \"props\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("passthrough event: ops[", i, "] needs map field \"props\""));
       }
       if (out_ops) op.props = graph::PropertiesFromProto(p->map_value().entries());
     }
@@ -131,12 +121,9 @@ absl::Status DecodeOps(const v1::MapValue& fields,
 
 }  // namespace
 
-absl::Status ValidatePassthrough(const v1::MapValue& fields) {
-  return DecodeOps(fields, nullptr);
-}
+absl::Status ValidatePassthrough(const v1::MapValue& fields) { return DecodeOps(fields, nullptr); }
 
-absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(
-    const v1::MapValue& fields) {
+absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(const v1::MapValue& fields) {
   std::vector<PassthroughOp> out;
   absl::Status s = DecodeOps(fields, &out);
   if (!s.ok()) return s;

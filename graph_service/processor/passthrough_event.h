@@ -31,26 +31,24 @@ namespace vitrage::processor {
 struct PassthroughOp {
   enum Kind { kSetVertex, kRemoveVertex, kSetEdge, kRemoveEdge };
   Kind kind = kSetVertex;
-  std::string id;                      // vertex ops
-  std::string source, target, label;   // edge ops
-  graph::Properties props;             // set ops: the full new properties
+  std::string id;                     // vertex ops
+  std::string source, target, label;  // edge ops
+  graph::Properties props;            // set ops: the full new properties
 };
 
 // The event's vitrage_entity_type.
 inline constexpr char kPassthroughEntityType[] = "vitrage.passthrough";
 
 // Builds the event body for `ops`.
-void EncodePassthrough(const std::vector<PassthroughOp>& ops,
-                       absl::string_view action, absl::string_view sample_date,
-                       v1::MapValue* fields);
+void EncodePassthrough(const std::vector<PassthroughOp>& ops, absl::string_view action,
+                       absl::string_view sample_date, v1::MapValue* fields);
 
 // Checks the shape of the ops (as DecodePassthrough, with the same
 // messages) without converting their properties.
 absl::Status ValidatePassthrough(const v1::MapValue& fields);
 
 // Reads the ops back (INVALID_ARGUMENT naming the op index and field).
-absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(
-    const v1::MapValue& fields);
+absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(const v1::MapValue& fields);
 
 }  // namespace vitrage::processor
 

@@ -76,9 +76,8 @@ template <typename Values>
 absl::Status GetString(const typename Values::Map& m, KeyId k, int i, absl::string_view* out) {
   const typename Values::V* v = Values::Get(m, k);
   if (v == nullptr || !Values::IsString(*v)) {
-    return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i,
-                                                   "] needs string field \"",
-                                                   graph::KeyName(k), "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "passthrough event: ops[", i, "] needs string field \"", graph::KeyName(k), "\""));
   }
   *out = Values::String(*v);
   return absl::OkStatus();
@@ -96,7 +95,8 @@ absl::Status ParseOps(const typename Values::V* ops, Entity* out) {
   for (const typename Values::V& item : Values::Items(*ops)) {
     const typename Values::Map* m = Values::AsMap(item);
     if (m == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("passthrough event: ops[", i, "] is not a map"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("passthrough event: ops[", i, "] is not a map"));
     }
     absl::string_view kind;
     absl::Status st = GetString<Values>(*m, kOp, i, &kind);

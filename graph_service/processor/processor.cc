@@ -38,7 +38,7 @@ constexpr absl::string_view kAlarm = "ALARM";
 constexpr absl::string_view kNA = "N/A";
 
 std::string FormatUuid4(uint64_t hi, uint64_t lo) {
-  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                     // version 4
+  hi = (hi & ~uint64_t{0xF000}) | 0x4000;                      // version 4
   lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
                          lo >> 48, lo & 0xFFFFFFFFFFFFull);
@@ -292,8 +292,7 @@ void Processor::Aggregate(Properties* props, Slot existing) {
     operational = it->second.second;
   }
   props->Set(alarm ? kAggregatedSeverity : keys::kVitrageAggregatedState, std::move(aggregated));
-  props->Set(alarm ? kOperationalSeverity : keys::kVitrageOperationalState,
-             std::move(operational));
+  props->Set(alarm ? kOperationalSeverity : keys::kVitrageOperationalState, std::move(operational));
 }
 
 bool Processor::CanUpdate(Slot existing, const Properties& props) const {
@@ -366,8 +365,7 @@ struct ResolvedNeighbor {
 absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
                                          std::vector<Neighbor>* neighbors,
                                          const std::vector<bool>& valid,
-                                         const std::string& /*action_ts*/,
-                                         v1::GraphDelta* delta,
+                                         const std::string& /*action_ts*/, v1::GraphDelta* delta,
                                          const std::vector<std::string>* known_ids) {
   // Upstream's _connect_neighbors: every neighbour vertex is refreshed
   // (when newer); only edges not already valid are written.
@@ -443,8 +441,9 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
       for (size_t i = 0; i < neighbors->size(); ++i) {
         const Neighbor& n = (*neighbors)[i];
         if (nids[i].empty() || graph_->VertexId(other) != nids[i]) continue;
-        bool dir_ok = n.entity_is_source ? graph_->EdgeSource(e) == v && graph_->EdgeTarget(e) == other
-                                         : graph_->EdgeSource(e) == other && graph_->EdgeTarget(e) == v;
+        bool dir_ok = n.entity_is_source
+                          ? graph_->EdgeSource(e) == v && graph_->EdgeTarget(e) == other
+                          : graph_->EdgeSource(e) == other && graph_->EdgeTarget(e) == v;
         if (dir_ok && graph_->EdgeLabel(e) == n.label &&
             IsFreshEdge(graph_->EdgeProps(e), n.label)) {
           found = true;
@@ -556,7 +555,7 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       return UpsertVertex(id, std::move(props), false, delta);
     }
     case GraphAction::kRemoveDeletedEntity: {
-      std::string id = ent->vitrage_id.empty() ? FindId(ev_vertex.key, true)
+      std::string id = ent->vitrage_id.empty()              ? FindId(ev_vertex.key, true)
                        : graph_->HasVertex(ent->vitrage_id) ? ent->vitrage_id
                                                             : std::string();
       if (id.empty()) return absl::OkStatus();
@@ -628,8 +627,8 @@ absl::Status Processor::ApplyRawOps(const Entity& ent, v1::GraphDelta* delta) {
         case RawOp::kSetEdge:
           if (!has(op.source) || !has(op.target)) {
             return absl::InvalidArgumentError(absl::StrCat(
-                "passthrough event: ops[", i, "] set_edge (", op.source, " -> ", op.target,
-                ", ", op.label, "): ", has(op.source) ? "target" : "source", " vertex ",
+                "passthrough event: ops[", i, "] set_edge (", op.source, " -> ", op.target, ", ",
+                op.label, "): ", has(op.source) ? "target" : "source", " vertex ",
                 has(op.source) ? op.target : op.source, " does not exist"));
           }
           break;

@@ -93,7 +93,8 @@ class ProcessorTest : public ::testing::Test {
 };
 
 TEST_F(ProcessorTest, StaticEntitiesAndRelationships) {
-  json r = StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  json r =
+      StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z");
   Relate(&r, "contains", Ref("s1", "switch", "switch-1"));
   Process(r);
   Slot router = Find("router", "router-1");
@@ -129,7 +130,8 @@ TEST_F(ProcessorTest, StaticEntitiesAndRelationships) {
 }
 
 TEST_F(ProcessorTest, PlaceholderCreatedThenFilled) {
-  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  json s1 =
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
   Relate(&s1, "attached", Ref("s2", "switch", "switch-2"));
   Process(s1);
   Slot ph = Find("switch", "switch-2");
@@ -155,7 +157,8 @@ TEST_F(ProcessorTest, PlaceholderCreatedThenFilled) {
 }
 
 TEST_F(ProcessorTest, OutOfOrderUpdateDropped) {
-  Process(StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z"));
+  Process(
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z"));
   json old = StaticEntity("s1", "switch", "switch-1", "error", "update", "2024-05-01T10:00:10Z");
   Relate(&old, "attached", Ref("h9", "nova.host", "host-9"));
   v1::GraphDelta d = Process(old);
@@ -169,14 +172,17 @@ TEST_F(ProcessorTest, OutOfOrderUpdateDropped) {
 }
 
 TEST_F(ProcessorTest, DeleteThenRemoval) {
-  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  json s1 =
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
   Relate(&s1, "attached", Ref("h9", "nova.host", "host-9"));
   Relate(&s1, "contains", Ref("r1", "router", "router-1"), /*entity_is_source=*/false);
   Process(s1);
-  Process(StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z"));
+  Process(
+      StaticEntity("r1", "router", "router-1", "available", "snapshot", "2024-05-01T10:00:10Z"));
   ASSERT_EQ(g_.vertex_count(), 3u);
 
-  json del = StaticEntity("s1", "switch", "switch-1", "available", "update", "2024-05-01T10:01:00Z");
+  json del =
+      StaticEntity("s1", "switch", "switch-1", "available", "update", "2024-05-01T10:01:00Z");
   del["vitrage_event_type"] = "delete_entity";
   Process(del);
   Slot sw = Find("switch", "switch-1");
@@ -202,17 +208,20 @@ TEST_F(ProcessorTest, DeleteThenRemoval) {
   EXPECT_EQ(g_.edge_count(), 0u);
 
   // A re-created entity gets a new vertex id.
-  Process(StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:03:00Z"));
+  Process(
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:03:00Z"));
   EXPECT_EQ(g_.VertexId(Find("switch", "switch-1")), "00000000-0000-4000-8000-000000000004");
 }
 
 TEST_F(ProcessorTest, RelationshipDeleted) {
-  json s1 = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
+  json s1 =
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:10Z");
   Relate(&s1, "attached", Ref("ha", "server", "host-a"));
   Process(s1);
   Process(StaticEntity("hb", "server", "host-b", "available", "snapshot", "2024-05-01T10:00:10Z"));
   // The switch now names host-b instead of host-a (same neighbour type).
-  json moved = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z");
+  json moved =
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:20Z");
   Relate(&moved, "attached", Ref("hb", "server", "host-b"));
   Process(moved);
   Slot sw = Find("switch", "switch-1");
@@ -224,7 +233,8 @@ TEST_F(ProcessorTest, RelationshipDeleted) {
 
   // Now host-a is real; moving back marks the host-b edge deleted but keeps host-b.
   Process(StaticEntity("ha", "server", "host-a", "available", "snapshot", "2024-05-01T10:00:30Z"));
-  json back = StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:40Z");
+  json back =
+      StaticEntity("s1", "switch", "switch-1", "available", "snapshot", "2024-05-01T10:00:40Z");
   Relate(&back, "attached", Ref("ha", "server", "host-a"));
   Process(back);
   Slot e = g_.FindEdge(g_.VertexId(sw), g_.VertexId(hb), "attached");
@@ -238,8 +248,8 @@ TEST_F(ProcessorTest, RelationshipDeleted) {
   EXPECT_FALSE(g_.EdgeProps(live).GetBool(graph::keys::kVitrageIsDeleted));
 }
 
-json ZabbixEvent(const std::string& action, const std::string& event_type,
-                const std::string& value, const std::string& priority, const std::string& date) {
+json ZabbixEvent(const std::string& action, const std::string& event_type, const std::string& value,
+                 const std::string& priority, const std::string& date) {
   json e{{"triggerid", "13002"},
          {"resource_name", "host-0"},
          {"resource_type", "nova.host"},
@@ -284,8 +294,7 @@ TEST_F(ProcessorTest, ZabbixAlarmRaisedUpdatedAndCleared) {
 
   // A second problem event updates the same vertex.
   Process(ZabbixEvent("update", "zabbix.alarm.problem", "1", "5", "2024-05-01T10:00:10Z"));
-  EXPECT_EQ(g_.FindByNaturalKey("ALARM", "zabbix", Md5Hex("ALARM:zabbix:host-0:13002")).size(),
-            1u);
+  EXPECT_EQ(g_.FindByNaturalKey("ALARM", "zabbix", Md5Hex("ALARM:zabbix:host-0:13002")).size(), 1u);
   EXPECT_EQ(Str(a, "severity"), "DISASTER");
 
   // OK clears: the alarm stays, deleted and inactive; its edge is deleted.
@@ -309,8 +318,8 @@ TEST_F(ProcessorTest, UnknownEntityTypeIsRejectedWithoutChange) {
 // 50,000 nested arrays (100 KB): the converters recurse once per level, so
 // such a body used to overflow the stack. Refused before it is parsed.
 TEST(EventJsonTest, BodyNested50000DeepIsRefusedNotConverted) {
-  std::string deep = R"({"vitrage_entity_type": "static", "x": )" +
-                     std::string(50'000, '[') + std::string(50'000, ']') + "}";
+  std::string deep = R"({"vitrage_entity_type": "static", "x": )" + std::string(50'000, '[') +
+                     std::string(50'000, ']') + "}";
   auto ev = EventFromJsonText(deep);
   ASSERT_FALSE(ev.ok());
   EXPECT_EQ(ev.status().code(), absl::StatusCode::kInvalidArgument);
@@ -376,7 +385,8 @@ TEST(PassthroughTest, GetAllOfGraph10kRebuildsItsDigest) {
     PutString(m, "id", std::string(source.VertexId(v)));
     auto* p = m->add_entries();
     p->set_key("props");
-    graph::PropertiesToProto(source.VertexProps(v), p->mutable_value()->mutable_map_value()->mutable_entries());
+    graph::PropertiesToProto(source.VertexProps(v),
+                             p->mutable_value()->mutable_map_value()->mutable_entries());
   }
   for (Slot e : source.EdgesByKey()) {
     auto* m = list->add_values()->mutable_map_value();
@@ -386,7 +396,8 @@ TEST(PassthroughTest, GetAllOfGraph10kRebuildsItsDigest) {
     PutString(m, "label", std::string(source.EdgeLabel(e)));
     auto* p = m->add_entries();
     p->set_key("props");
-    graph::PropertiesToProto(source.EdgeProps(e), p->mutable_value()->mutable_map_value()->mutable_entries());
+    graph::PropertiesToProto(source.EdgeProps(e),
+                             p->mutable_value()->mutable_map_value()->mutable_entries());
   }
   Graph g;
   Processor proc(&g, TestOptions());
@@ -424,16 +435,29 @@ TEST(PassthroughTest, EdgeToMissingVertexFailsWithoutChange) {
 // a map now and then, and sometimes no kind at all (reads as null).
 void RandomWireValue(std::mt19937_64& rng, int depth, v1::Value* out) {
   switch (rng() % (depth > 0 ? 8 : 10)) {
-    case 0: out->set_null_value(true); break;
-    case 1: out->set_bool_value(rng() % 2); break;
-    case 2: out->set_int_value(static_cast<int64_t>(rng() % 3)); break;
-    case 3: out->set_double_value((rng() % 3) * 0.5); break;
-    case 4: out->set_string_value(absl::StrCat("s", rng() % 3)); break;
+    case 0:
+      out->set_null_value(true);
+      break;
+    case 1:
+      out->set_bool_value(rng() % 2);
+      break;
+    case 2:
+      out->set_int_value(static_cast<int64_t>(rng() % 3));
+      break;
+    case 3:
+      out->set_double_value((rng() % 3) * 0.5);
+      break;
+    case 4:
+      out->set_string_value(absl::StrCat("s", rng() % 3));
+      break;
     case 5:  // long: held on the heap
       out->set_string_value(absl::StrCat("a-long-string-value-", rng() % 3));
       break;
-    case 6: break;  // no kind
-    case 7: out->set_string_value("2024-05-01T10:00:00Z"); break;
+    case 6:
+      break;  // no kind
+    case 7:
+      out->set_string_value("2024-05-01T10:00:00Z");
+      break;
     case 8: {
       auto* l = out->mutable_list_value();
       for (int i = 0, n = static_cast<int>(rng() % 3); i < n; ++i) {
@@ -460,8 +484,9 @@ TEST(PassthroughTest, ProtoEventMatchesConvertedEvent) {
   std::mt19937_64 rng(777);
   Graph slow_g, fast_g;
   Processor slow(&slow_g, TestOptions()), fast(&fast_g, TestOptions());
-  const char* keys[] = {"state", "name", "vitrage_sample_timestamp", "update_timestamp",
-                        "attachments", "x", "vitrage_type"};
+  const char* keys[] = {
+      "state", "name",        "vitrage_sample_timestamp", "update_timestamp", "attachments",
+      "x",     "vitrage_type"};
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   int fast_rejected = 0, changes = 0;
   for (int i = 0; i < 3000; ++i) {
@@ -533,7 +558,6 @@ TEST(PassthroughTest, ProtoEventMatchesConvertedEvent) {
   EXPECT_GT(changes, 1000);
 }
 
-
 TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
   std::mt19937_64 rng(12345);
   Graph g;
@@ -542,8 +566,12 @@ TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
   const char* types[] = {"switch", "router", "server", "nova.host"};
   const char* states[] = {"available", "error", "suboptimal", "weird"};
   const char* actions[] = {"init_snapshot", "snapshot", "update", "update", "update"};
-  const char* event_types[] = {"", "", "delete_entity", "remove_deleted_entity",
-                               "update_relationship", "delete_relationship"};
+  const char* event_types[] = {"",
+                               "",
+                               "delete_entity",
+                               "remove_deleted_entity",
+                               "update_relationship",
+                               "delete_relationship"};
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   const int kEvents = 4000;
   for (int i = 0; i < kEvents; ++i) {
@@ -554,26 +582,37 @@ TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
       for (int k = 0; k < 3; ++k) {
         std::string a = absl::StrCat("pt-", pick(12)), b = absl::StrCat("pt-", pick(12));
         switch (pick(4)) {
-          case 0: ops.push_back({{"op", "set_vertex"}, {"id", a}, {"props", {{"n", pick(5)}}}}); break;
-          case 1: ops.push_back({{"op", "remove_vertex"}, {"id", a}}); break;
+          case 0:
+            ops.push_back({{"op", "set_vertex"}, {"id", a}, {"props", {{"n", pick(5)}}}});
+            break;
+          case 1:
+            ops.push_back({{"op", "remove_vertex"}, {"id", a}});
+            break;
           case 2:
             ops.push_back({{"op", "set_vertex"}, {"id", a}, {"props", {{"n", 1}}}});
             ops.push_back({{"op", "set_vertex"}, {"id", b}, {"props", {{"m", 2.5}}}});
-            ops.push_back({{"op", "set_edge"}, {"source", a}, {"target", b}, {"label", "l"},
+            ops.push_back({{"op", "set_edge"},
+                           {"source", a},
+                           {"target", b},
+                           {"label", "l"},
                            {"props", {{"w", pick(3)}}}});
             break;
           default:
             ops.push_back({{"op", "remove_edge"}, {"source", a}, {"target", b}, {"label", "l"}});
         }
       }
-      ev = {{"vitrage_entity_type", "vitrage.passthrough"}, {"vitrage_datasource_action", "update"},
-            {"vitrage_sample_date", "2024-05-01T10:00:00Z"}, {"ops", ops}};
+      ev = {{"vitrage_entity_type", "vitrage.passthrough"},
+            {"vitrage_datasource_action", "update"},
+            {"vitrage_sample_date", "2024-05-01T10:00:00Z"},
+            {"ops", ops}};
     } else {
       int t = pick(4);
       std::string id = absl::StrCat(types[t], "-", pick(6));
       char date[32];
-      snprintf(date, sizeof date, "2024-05-01T10:%02d:%02dZ", (i / 60) % 60 - pick(2) + 1 < 0 ? 0 : (i / 60) % 60, pick(60));
-      ev = StaticEntity(absl::StrCat("sid-", id), types[t], id, states[pick(4)], actions[pick(5)], date);
+      snprintf(date, sizeof date, "2024-05-01T10:%02d:%02dZ",
+               (i / 60) % 60 - pick(2) + 1 < 0 ? 0 : (i / 60) % 60, pick(60));
+      ev = StaticEntity(absl::StrCat("sid-", id), types[t], id, states[pick(4)], actions[pick(5)],
+                        date);
       if (ev["vitrage_datasource_action"] == "update") {
         std::string et = event_types[pick(6)];
         if (!et.empty()) ev["vitrage_event_type"] = et;
@@ -582,8 +621,8 @@ TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
       for (int k = 0; k < nrel; ++k) {
         int nt = pick(4);
         std::string nid = absl::StrCat(types[nt], "-", pick(6));
-        Relate(&ev, pick(2) ? "attached" : "contains", Ref(absl::StrCat("sid-", nid), types[nt], nid),
-               pick(2) == 0);
+        Relate(&ev, pick(2) ? "attached" : "contains",
+               Ref(absl::StrCat("sid-", nid), types[nt], nid), pick(2) == 0);
       }
     }
     auto e = EventFromJson(ev);
@@ -609,8 +648,7 @@ TEST(ProcessorRandomTest, DeltaReproducesProcessorResult) {
 
 TEST(PassthroughTest, DecodeRejectsMalformedOps) {
   v1::MapValue fields;
-  EXPECT_NE(DecodePassthrough(fields).status().message().find("\"ops\""),
-            absl::string_view::npos);
+  EXPECT_NE(DecodePassthrough(fields).status().message().find("\"ops\""), absl::string_view::npos);
   std::vector<PassthroughOp> ops(1);
   ops[0].kind = PassthroughOp::kSetVertex;
   ops[0].id = "v";
@@ -626,8 +664,7 @@ TEST(PassthroughTest, DecodeRejectsMalformedOps) {
                      ->mutable_values(0)
                      ->mutable_map_value();
   op_map->mutable_entries(0)->mutable_value()->set_string_value("explode");
-  EXPECT_NE(DecodePassthrough(fields).status().message().find(
-                "ops[0] has unknown op \"explode\""),
+  EXPECT_NE(DecodePassthrough(fields).status().message().find("ops[0] has unknown op \"explode\""),
             absl::string_view::npos);
 }
 

@@ -29,8 +29,8 @@ StateTable StateTable::Defaults() {
     t.Set(type, "SUBOPTIMAL", "SUBOPTIMAL", 20);
     t.Set(type, "AVAILABLE", "OK", 10);
   };
-  for (const char* type : {"default", "static", "switch", "nova.host", "nova.zone",
-                           "openstack.cluster"}) {
+  for (const char* type :
+       {"default", "static", "switch", "nova.host", "nova.zone", "openstack.cluster"}) {
     base(type);
   }
   t.Set("default", "ACTIVE", "OK", 10);
@@ -74,8 +74,8 @@ absl::Status StateTable::LoadYaml(absl::string_view type, absl::string_view text
     for (size_t k = 0; k < originals.size(); ++k) {
       YAML::Node name = originals[k]["name"];
       if (!name) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            type, ".yaml: values[", i, "] original values[", k, "] has no \"name\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat(type, ".yaml: values[", i, "] original values[", k, "] has no \"name\""));
       }
       std::string op = originals[k]["operational_value"]
                            ? originals[k]["operational_value"].as<std::string>("")

@@ -110,13 +110,14 @@ absl::Status StaticTransformer::Transform(const Event& ev, Entity* out) const {
       bool entity_is_source = src->is_string() && src->string_value() == static_id;
       const Value& other = entity_is_source ? *dst : *src;
       if (other.kind() != Value::Kind::kMap) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "static event: relationships[", i, "]: the other end is not an entity map"));
+        return absl::InvalidArgumentError(absl::StrCat("static event: relationships[", i,
+                                                       "]: the other end is not an entity map"));
       }
       absl::string_view ocat = MapString(other, kCategory);
       if (ocat.empty()) ocat = kResource;
       Neighbor n;
-      n.vertex = MakePlaceholder(ocat, MapString(other, kType), MapString(other, keys::kId), sample);
+      n.vertex =
+          MakePlaceholder(ocat, MapString(other, kType), MapString(other, keys::kId), sample);
       n.label = std::string(label);
       n.entity_is_source = entity_is_source;
       out->neighbors.push_back(std::move(n));

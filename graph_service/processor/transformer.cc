@@ -104,8 +104,7 @@ TransformerRegistry TransformerRegistry::Default() {
   return r;
 }
 
-void TransformerRegistry::Register(std::string entity_type,
-                                   std::shared_ptr<const Transformer> t) {
+void TransformerRegistry::Register(std::string entity_type, std::shared_ptr<const Transformer> t) {
   map_[std::move(entity_type)] = std::move(t);
 }
 

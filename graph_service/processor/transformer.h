@@ -61,7 +61,7 @@ struct EntityVertex {
 // A neighbour and the edge that links it to the entity.
 struct Neighbor {
   EntityVertex vertex;
-  std::string label;          // relationship_type
+  std::string label;  // relationship_type
   bool entity_is_source = true;
   // Set by the processor when it resolved (or minted) the neighbour's id
   // before connecting it (an alarm's resource).
@@ -76,7 +76,7 @@ struct RawOp {
   Kind kind = kSetVertex;
   absl::string_view id;                     // vertex ops
   absl::string_view source, target, label;  // edge ops
-  graph::Value props;  // set ops: the full new properties, a map value
+  graph::Value props;                       // set ops: the full new properties, a map value
   // Set ops of an event whose ops were left in its proto body (ProtoEvent):
   // the properties, not converted (then `props` is null). Points into the body.
   const v1::MapValue* proto_props = nullptr;

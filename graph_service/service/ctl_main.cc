@@ -61,15 +61,13 @@ struct Targets {
   void Deadline(grpc::ClientContext* ctx) const {
     if (timeout_seconds > 0) {
       ctx->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(
-                            static_cast<int64_t>(timeout_seconds * 1000)));
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
     }
   }
 };
 
 int Fail(const grpc::Status& st, const Targets& t) {
-  std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message()
-            << "\n";
+  std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message() << "\n";
   // A server refused by the role check only shows as UNAVAILABLE: say why.
   for (const std::string* addr : {&t.graph, &t.persistor, &t.collector, &t.health}) {
     std::string why = vitrage::LastServerRefusal(*addr);
@@ -107,8 +105,7 @@ int Status(const Targets& t, bool digest) {
 
 // Streams GetTopology into `vertices` and `edges`.
 grpc::Status FetchTopology(const Targets& t, const v1::GetTopologyRequest& req,
-                           std::vector<v1::Vertex>* vertices,
-                           std::vector<v1::Edge>* edges) {
+                           std::vector<v1::Vertex>* vertices, std::vector<v1::Edge>* edges) {
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   auto reader = GraphStub(t)->GetTopology(&ctx, req);
@@ -137,8 +134,7 @@ nlohmann::json ValueJson(const v1::Value& v) {
     }
     case v1::Value::kMapValue: {
       nlohmann::json out = nlohmann::json::object();
-      for (const auto& p : v.map_value().entries())
-        out[p.key()] = ValueJson(p.value());
+      for (const auto& p : v.map_value().entries()) out[p.key()] = ValueJson(p.value());
       return out;
     }
     default:
@@ -146,16 +142,14 @@ nlohmann::json ValueJson(const v1::Value& v) {
   }
 }
 
-nlohmann::json PropertiesJson(
-    const google::protobuf::RepeatedPtrField<v1::Property>& props) {
+nlohmann::json PropertiesJson(const google::protobuf::RepeatedPtrField<v1::Property>& props) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& p : props) out[p.key()] = ValueJson(p.value());
   return out;
 }
 
-std::string PropertyText(
-    const google::protobuf::RepeatedPtrField<v1::Property>& props,
-    const std::string& key) {
+std::string PropertyText(const google::protobuf::RepeatedPtrField<v1::Property>& props,
+                         const std::string& key) {
   for (const auto& p : props) {
     if (p.key() != key) continue;
     nlohmann::json j = ValueJson(p.value());
@@ -169,15 +163,13 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
   for (const auto& r : rows) {
     width.resize(std::max(width.size(), r.size()));
-    for (size_t i = 0; i < r.size(); ++i)
-      width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
   }
   for (const auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size())
-        line += std::string(width[i] - r[i].size() + 2, ' ');
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
     }
     std::cout << line << "\n";
   }
@@ -187,8 +179,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 // with their properties, links naming their ends by node index.
 void PrintTopologyJson(const std::vector<v1::Vertex>& vertices,
                        const std::vector<v1::Edge>& edges) {
-  nlohmann::json nodes = nlohmann::json::array(),
-                 links = nlohmann::json::array();
+  nlohmann::json nodes = nlohmann::json::array(), links = nlohmann::json::array();
   std::map<std::string, size_t> index;
   for (const auto& v : vertices) {
     nlohmann::json n = PropertiesJson(v.properties());
@@ -219,9 +210,8 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
       {"VITRAGE_ID", "CATEGORY", "TYPE", "NAME", "STATE", "DELETED"}};
   for (const auto& v : vertices) {
     const auto& p = v.properties();
-    rows.push_back({v.id(), PropertyText(p, "vitrage_category"),
-                    PropertyText(p, "vitrage_type"), PropertyText(p, "name"),
-                    PropertyText(p, "vitrage_aggregated_state"),
+    rows.push_back({v.id(), PropertyText(p, "vitrage_category"), PropertyText(p, "vitrage_type"),
+                    PropertyText(p, "name"), PropertyText(p, "vitrage_aggregated_state"),
                     PropertyText(p, "vitrage_is_deleted")});
   }
   PrintTable(rows);
@@ -232,8 +222,7 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
                     PropertyText(e.properties(), "vitrage_is_deleted")});
   }
   PrintTable(rows);
-  std::cout << "\n"
-            << vertices.size() << " vertices, " << edges.size() << " edges\n";
+  std::cout << "\n" << vertices.size() << " vertices, " << edges.size() << " edges\n";
 }
 
 int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
@@ -241,15 +230,11 @@ int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
   if (!st.ok()) return Fail(st, t);
-  std::sort(
-      vertices.begin(), vertices.end(),
-      [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
-  auto key = [](const v1::Edge& e) {
-    return std::tie(e.source_id(), e.target_id(), e.label());
-  };
-  std::sort(
-      edges.begin(), edges.end(),
-      [&](const v1::Edge& a, const v1::Edge& b) { return key(a) < key(b); });
+  std::sort(vertices.begin(), vertices.end(),
+            [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
+  auto key = [](const v1::Edge& e) { return std::tie(e.source_id(), e.target_id(), e.label()); };
+  std::sort(edges.begin(), edges.end(),
+            [&](const v1::Edge& a, const v1::Edge& b) { return key(a) < key(b); });
   if (json) {
     PrintTopologyJson(vertices, edges);
   } else {
@@ -259,8 +244,7 @@ int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
 }
 
 // export / digest: the whole graph, deleted entities included, rebuilt here.
-int ExportOrDigest(const Targets& t, bool digest_only,
-                   const std::string& path) {
+int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) {
   v1::GetTopologyRequest req;
   req.set_include_deleted(true);
   std::vector<v1::Vertex> vertices;
@@ -268,8 +252,7 @@ int ExportOrDigest(const Targets& t, bool digest_only,
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
   if (!st.ok()) return Fail(st, t);
   vitrage::graph::Graph g;
-  for (const auto& v : vertices)
-    (void)vitrage::graph::AddVertexFromProto(v, &g);
+  for (const auto& v : vertices) (void)vitrage::graph::AddVertexFromProto(v, &g);
   for (const auto& e : edges) (void)vitrage::graph::AddEdgeFromProto(e, &g);
   if (digest_only) {
     std::cout << vitrage::graph::Digest(g) << "\n";
@@ -301,8 +284,7 @@ int TakeSnapshot(const Targets& t) {
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::TakeSnapshotResponse resp;
-  grpc::Status st =
-      GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
+  grpc::Status st = GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
   if (!st.ok()) return Fail(st, t);
   PrintJson(resp);
   return 0;
@@ -421,10 +403,9 @@ std::string ChangeCounts(const v1::GraphDelta& delta) {
     if (c.has_vertex()) count(0, c.vertex().kind());
     if (c.has_edge()) count(1, c.edge().kind());
   }
-  return absl::StrCat("+", counts[0][v1::ADDED], "v ~", counts[0][v1::UPDATED],
-                      "v -", counts[0][v1::REMOVED], "v +",
-                      counts[1][v1::ADDED], "e ~", counts[1][v1::UPDATED],
-                      "e -", counts[1][v1::REMOVED], "e");
+  return absl::StrCat("+", counts[0][v1::ADDED], "v ~", counts[0][v1::UPDATED], "v -",
+                      counts[0][v1::REMOVED], "v +", counts[1][v1::ADDED], "e ~",
+                      counts[1][v1::UPDATED], "e -", counts[1][v1::REMOVED], "e");
 }
 
 // Prints journal records after `after` (default: the last `limit` durable
@@ -436,18 +417,17 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
     if (!st.ok()) return Fail(st, t);
     uint64_t durable = status.durable_seq();
     uint64_t first = status.first_seq() > 0 ? status.first_seq() - 1 : 0;
-    after = static_cast<int64_t>(
-        std::max(durable > limit ? durable - limit : 0, first));
+    after = static_cast<int64_t>(std::max(durable > limit ? durable - limit : 0, first));
   }
-  auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, vitrage::ServerRole::kPersistor, 64 << 20));
+  auto p =
+      v1::Persistor::NewStub(MakeChannel(t.persistor, vitrage::ServerRole::kPersistor, 64 << 20));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::ReadLogRequest req;
   req.set_after_seq(static_cast<uint64_t>(after));
   auto reader = p->ReadLog(&ctx, req);
-  std::vector<std::vector<std::string>> rows = {{"SEQ", "EPOCH", "SOURCE",
-                                                 "SOURCE_SEQ", "TIME (UTC)",
-                                                 "EVENT", "CHANGES"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "EPOCH", "SOURCE", "SOURCE_SEQ", "TIME (UTC)", "EVENT", "CHANGES"}};
   uint64_t printed = 0;
   v1::ReadLogResponse resp;
   while (printed < limit && reader->Read(&resp)) {
@@ -461,18 +441,16 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
         continue;
       }
       absl::Time when = absl::FromUnixMicros(r.time_unix_micros());
-      rows.push_back(
-          {absl::StrCat(r.seq()), absl::StrCat(r.epoch()),
-           r.source().empty() ? "-" : r.source(), absl::StrCat(r.source_seq()),
-           absl::FormatTime("%Y-%m-%d %H:%M:%E3S", when, absl::UTCTimeZone()),
-           r.event_kind().empty() ? "-" : r.event_kind(),
-           (r.reset() ? "reset " : "") + ChangeCounts(r.delta())});
+      rows.push_back({absl::StrCat(r.seq()), absl::StrCat(r.epoch()),
+                      r.source().empty() ? "-" : r.source(), absl::StrCat(r.source_seq()),
+                      absl::FormatTime("%Y-%m-%d %H:%M:%E3S", when, absl::UTCTimeZone()),
+                      r.event_kind().empty() ? "-" : r.event_kind(),
+                      (r.reset() ? "reset " : "") + ChangeCounts(r.delta())});
     }
   }
   if (printed == limit) ctx.TryCancel();
   grpc::Status st = reader->Finish();
-  if (!st.ok() &&
-      !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
+  if (!st.ok() && !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
     return Fail(st, t);
   }
   if (!json) PrintTable(rows);
@@ -507,11 +485,8 @@ int Health(Targets t, const std::string& which) {
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status st = h->Check(&ctx, req, &resp);
   if (!st.ok()) return Fail(st, t);
-  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                   resp.status())
-            << "\n";
-  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
-                                                                         : 1;
+  std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()) << "\n";
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
 }  // namespace
@@ -532,8 +507,7 @@ int main(int argc, char** argv) {
   app.add_option("--persistor", t.persistor, "vitrage-persistor HOST:PORT")
       ->capture_default_str()
       ->multi_option_policy(last);
-  app.add_option("--timeout", t.timeout_seconds,
-                 "deadline of each call, seconds (0: none)")
+  app.add_option("--timeout", t.timeout_seconds, "deadline of each call, seconds (0: none)")
       ->capture_default_str()
       ->multi_option_policy(last);
   std::string config_path;
@@ -549,8 +523,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   bool digest = false, json = false;
-  auto* status = app.add_subcommand(
-      "status", "graph status as JSON (role, phase, seqs, timings)");
+  auto* status = app.add_subcommand("status", "graph status as JSON (role, phase, seqs, timings)");
   status->add_flag("--digest", digest, "also compute the content digest");
 
   v1::GetTopologyRequest topo_req;
@@ -558,42 +531,33 @@ int main(int argc, char** argv) {
   std::string root;
   uint32_t depth = 0;
   bool include_deleted = false;
-  auto* topology =
-      app.add_subcommand("topology", "vertices and edges (table, or --json)");
-  topology->add_flag("--json", json,
-                     "node-link JSON like `vitrage topology show`");
-  topology->add_option("--type", types,
-                       "only these vitrage_types (repeatable)");
-  topology->add_option("--root", root,
-                       "only the subgraph around this vitrage_id");
+  auto* topology = app.add_subcommand("topology", "vertices and edges (table, or --json)");
+  topology->add_flag("--json", json, "node-link JSON like `vitrage topology show`");
+  topology->add_option("--type", types, "only these vitrage_types (repeatable)");
+  topology->add_option("--root", root, "only the subgraph around this vitrage_id");
   topology->add_option("--depth", depth, "hops from --root (0: unlimited)");
-  topology->add_flag("--include-deleted", include_deleted,
-                     "also entities marked deleted");
+  topology->add_flag("--include-deleted", include_deleted, "also entities marked deleted");
 
   std::string export_path;
   auto* exp = app.add_subcommand("export", "the graph as workload JSONL");
   exp->add_option("file", export_path, "output file (default stdout)");
   auto* dig = app.add_subcommand("digest", "content digest of the graph");
-  auto* snap = app.add_subcommand("take-snapshot",
-                                  "take a snapshot now and wait until stored");
-  auto* promote = app.add_subcommand(
-      "promote", "make a hot standby graph ACTIVE (fences the old active)");
+  auto* snap = app.add_subcommand("take-snapshot", "take a snapshot now and wait until stored");
+  auto* promote =
+      app.add_subcommand("promote", "make a hot standby graph ACTIVE (fences the old active)");
   std::string vertex_id;
   auto* vertex = app.add_subcommand("vertex", "one vertex and its edges");
   vertex->add_option("id", vertex_id)->required();
 
-  auto* cstatus =
-      app.add_subcommand("collector-status", "collector outbox counters");
+  auto* cstatus = app.add_subcommand("collector-status", "collector outbox counters");
   cstatus->add_flag("--digest", digest, "also compute the model digest");
-  auto* pstatus = app.add_subcommand("persistor-status",
-                                     "persistor epoch, seqs, snapshots");
+  auto* pstatus = app.add_subcommand("persistor-status", "persistor epoch, seqs, snapshots");
 
   int64_t after = -1;
   uint64_t limit = 20;
-  auto* log = app.add_subcommand(
-      "log", "journal records from the persistor (default: the last 20)");
-  log->add_option("--after", after,
-                  "records with seq > SEQ (default: the tail)");
+  auto* log =
+      app.add_subcommand("log", "journal records from the persistor (default: the last 20)");
+  log->add_option("--after", after, "records with seq > SEQ (default: the tail)");
   log->add_option("--limit", limit, "at most N records")->capture_default_str();
   log->add_flag("--json", json, "one JSON record per line, delta included");
 
@@ -610,10 +574,8 @@ int main(int argc, char** argv) {
   rca->add_flag("--json", json, "JSON");
 
   std::string which = "graph";
-  auto* health = app.add_subcommand(
-      "health", "grpc.health.v1 Check; exit 0 only when SERVING");
-  health
-      ->add_option("service", which, "graph, persistor, collector or HOST:PORT")
+  auto* health = app.add_subcommand("health", "grpc.health.v1 Check; exit 0 only when SERVING");
+  health->add_option("service", which, "graph, persistor, collector or HOST:PORT")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -640,7 +602,8 @@ int main(int argc, char** argv) {
     // TLS server.
     bool plaintext = config.ssl.cert_file.empty() && config.ssl.key_file.empty() &&
                      config.ssl.ca_file.empty() && config.ssl.allow_plaintext;
-    if (absl::Status s = plaintext ? absl::OkStatus() : vitrage::ConfigureTls(config, "vitrage-ctl");
+    if (absl::Status s =
+            plaintext ? absl::OkStatus() : vitrage::ConfigureTls(config, "vitrage-ctl");
         !s.ok()) {
       std::cerr << "vitrage-ctl: " << s.message() << "\n";
       return 2;

@@ -1,8 +1,7 @@
 #include "graph_service/service/engine.h"
 
-#include "graph_service/service/forked_encode.h"
-
 #include <glog/logging.h>
+#include <google/protobuf/arena.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,14 +10,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include <google/protobuf/arena.h>
-
 #include "common/grpc_util.h"
 #include "common/huge_page_heap.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
+#include "graph_service/service/forked_encode.h"
 #include "graph_service/snapshot/snapshot.h"
 
 namespace vitrage::service {
@@ -40,8 +38,7 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
   }
   LoadTemplates();
   if (options_.persistency) {
-    persistor_channel_ =
-        MakeChannel(options_.persistor_address, ServerRole::kPersistor, 64 << 20);
+    persistor_channel_ = MakeChannel(options_.persistor_address, ServerRole::kPersistor, 64 << 20);
     // Connect now, in gRPC's threads: recovery's first call then finds the
     // connection (TCP + HTTP/2 handshake) made or under way. The log line
     // "recovery: snapshot N: call open after X ms" shows what is left of it
@@ -69,14 +66,12 @@ void Engine::ExportMetrics() {
   snapshotter_->ExportMetrics();
   auto& applied_seq = m::Gauge("vitrage_graph_applied_seq", "Highest journal seq applied");
   auto& durable_seq = m::Gauge("vitrage_graph_durable_seq", "Highest journal seq durable");
-  auto& lag = m::Gauge("vitrage_graph_durable_lag_records",
-                       "Records applied but not yet durable");
-  auto& buf_records = m::Gauge("vitrage_graph_journal_buffer_records",
-                               "Records in the journal buffer");
-  auto& buf_bytes = m::Gauge("vitrage_graph_journal_buffer_bytes",
-                             "Bytes in the journal buffer");
-  auto& reconnects = m::Gauge("vitrage_graph_journal_reconnects",
-                              "Times the Append stream was re-opened");
+  auto& lag = m::Gauge("vitrage_graph_durable_lag_records", "Records applied but not yet durable");
+  auto& buf_records =
+      m::Gauge("vitrage_graph_journal_buffer_records", "Records in the journal buffer");
+  auto& buf_bytes = m::Gauge("vitrage_graph_journal_buffer_bytes", "Bytes in the journal buffer");
+  auto& reconnects =
+      m::Gauge("vitrage_graph_journal_reconnects", "Times the Append stream was re-opened");
   auto& vertices = m::Gauge("vitrage_graph_vertices", "Vertices in the graph");
   auto& edges = m::Gauge("vitrage_graph_edges", "Edges in the graph");
   auto& role = m::Gauge("vitrage_graph_role",
@@ -85,8 +80,8 @@ void Engine::ExportMetrics() {
                             "Seconds since the last stored snapshot (-1: none)");
   auto& snap_seq = m::Gauge("vitrage_graph_snapshot_seq", "Journal seq of the last snapshot");
   std::map<std::string, prometheus::Gauge*> phases;
-  for (const char* p : {"acquire_epoch", "snapshot_load", "replay", "index_rebuild",
-                        "get_all", "total"}) {
+  for (const char* p :
+       {"acquire_epoch", "snapshot_load", "replay", "index_rebuild", "get_all", "total"}) {
     phases[p] = &m::Gauge("vitrage_graph_recovery_phase_milliseconds",
                           "Duration of each phase of the last recovery", {{"phase", p}});
   }
@@ -150,8 +145,8 @@ void Engine::Fatal(const absl::Status& s) {
   if (s.code() == absl::StatusCode::kFailedPrecondition) {
     role_ = v1::FENCED;
     phase_ = absl::StrCat("fenced: ", s.message());
-    LOG(ERROR) << "FENCED: another vitrage-graph holds a newer epoch ("
-               << s.message() << "); this one stops taking events and exits";
+    LOG(ERROR) << "FENCED: another vitrage-graph holds a newer epoch (" << s.message()
+               << "); this one stops taking events and exits";
   } else {
     phase_ = absl::StrCat("failed: ", s.message());
     LOG(ERROR) << "vitrage-graph cannot go on: " << s;
@@ -286,12 +281,10 @@ absl::Status Engine::Start() {
     }
     if (promoted_) FinishPromoteLocked();
     LOG(INFO) << "ACTIVE after " << timings_.total_ms() << " ms (epoch " << epoch_
-              << "; acquire epoch " << timings_.acquire_epoch_ms()
-              << " ms, snapshot load " << timings_.snapshot_load_ms()
-              << " ms, replay " << timings_.replay_ms() << " ms of "
+              << "; acquire epoch " << timings_.acquire_epoch_ms() << " ms, snapshot load "
+              << timings_.snapshot_load_ms() << " ms, replay " << timings_.replay_ms() << " ms of "
               << timings_.records_replayed() << " records, index rebuild "
-              << timings_.index_rebuild_ms() << " ms, get_all "
-              << timings_.get_all_ms() << " ms"
+              << timings_.index_rebuild_ms() << " ms, get_all " << timings_.get_all_ms() << " ms"
               << (timings_.get_all_reason().empty()
                       ? std::string()
                       : absl::StrCat(" (", timings_.get_all_reason(), ")"))
@@ -578,8 +571,9 @@ v1::GraphStatus Engine::Status(bool with_digest) {
       m->set_source_seq(seq);
     }
   }
-  std::sort(st.mutable_source_marks()->begin(), st.mutable_source_marks()->end(),
-            [](const v1::SourceMark& a, const v1::SourceMark& b) { return a.source() < b.source(); });
+  std::sort(
+      st.mutable_source_marks()->begin(), st.mutable_source_marks()->end(),
+      [](const v1::SourceMark& a, const v1::SourceMark& b) { return a.source() < b.source(); });
   if (journal != nullptr) {
     st.set_durable_seq(journal->durable_seq());
     st.set_buffered_records(journal->buffered_records());
@@ -619,10 +613,9 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
     m.set_source_seq(s);
     sections.source_marks.push_back(std::move(m));
   }
-  std::sort(sections.source_marks.begin(), sections.source_marks.end(),
-            [](const v1::SourceMark& a, const v1::SourceMark& b) {
-              return a.source() < b.source();
-            });
+  std::sort(
+      sections.source_marks.begin(), sections.source_marks.end(),
+      [](const v1::SourceMark& a, const v1::SourceMark& b) { return a.source() < b.source(); });
   sections.evaluator_state = EvaluatorStateLocked();
   return sections;
 }

@@ -57,13 +57,13 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
 
+#include <google/protobuf/arena.h>
+
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <google/protobuf/arena.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -302,8 +302,7 @@ class Engine {
   // refused (FAILED_PRECONDITION) inside a get_all image.
   absl::StatusOr<ForkedEncode> ForkSnapshotEncoder(bool from_standby,
                                                    const snapshot::EncodeOptions& options,
-                                                   snapshot::SnapshotInfo* info,
-                                                   double* stall_ms);
+                                                   snapshot::SnapshotInfo* info, double* stall_ms);
   // The snapshot's sections (dedupe marks) from the state under mu_.
   snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -320,7 +319,8 @@ class Engine {
   // The snapshot's evaluator_state section (engine_evaluator.cc), and what
   // recovery makes of the one it loads.
   std::string EvaluatorStateLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void NoteSnapshotEvaluatorStateLocked(const std::string& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteSnapshotEvaluatorStateLocked(const std::string& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Notes the vertices a replayed record touched (for the recovery pass).
   void NoteReplayedLocked(const v1::JournalRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -58,10 +58,9 @@ void Engine::LoadTemplates() {
     LOG(ERROR) << "evaluator: template rejected: " << e;
   }
   template_errors_ = set->errors;
-  LOG(INFO) << "evaluator: " << set->templates.size() << " templates with "
-            << set->scenario_count() << " scenarios loaded from " << options_.templates_dir
-            << " (" << set->errors.size() << " rejected) in "
-            << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms";
+  LOG(INFO) << "evaluator: " << set->templates.size() << " templates with " << set->scenario_count()
+            << " scenarios loaded from " << options_.templates_dir << " (" << set->errors.size()
+            << " rejected) in " << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms";
   evaluator_ = std::make_unique<evaluator::Evaluator>(std::move(*set));
 }
 
@@ -205,9 +204,9 @@ void Engine::FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const {
 // section without the "pass" line (older snapshots) counts as complete.
 std::string Engine::EvaluatorStateLocked() const {
   if (!evaluator_) return std::string();
-  std::string out = absl::StrCat("vitrage-evaluator-state 1\ntemplates ",
-                                 evaluator_->templates().Fingerprint(), "\nactive_matches ",
-                                 evaluator_->active_matches(), "\n");
+  std::string out =
+      absl::StrCat("vitrage-evaluator-state 1\ntemplates ", evaluator_->templates().Fingerprint(),
+                   "\nactive_matches ", evaluator_->active_matches(), "\n");
   if (evaluator_on_) {
     absl::StrAppend(&out, "pass complete\n");
   } else if (evaluator_needs_full_pass_ || evaluator_->replay_notes().seq() != applied_seq_) {
@@ -249,8 +248,8 @@ void Engine::NoteSnapshotEvaluatorStateLocked(const std::string& state) {
   }
   if (evaluator_needs_full_pass_ || pass == "complete") pending.clear();
   if (pass != "complete") {
-    LOG(INFO) << "evaluator: the snapshot was taken with the evaluator off (pass " << pass
-              << ", " << pending.size() << " vertex ids pending)";
+    LOG(INFO) << "evaluator: the snapshot was taken with the evaluator off (pass " << pass << ", "
+              << pending.size() << " vertex ids pending)";
   }
   if (evaluator_) evaluator_->replay_notes().Reset(std::move(pending), seq);
   std::string now = evaluator_ ? evaluator_->templates().Fingerprint() : std::string();

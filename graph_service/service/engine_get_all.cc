@@ -25,7 +25,6 @@
 // event after it was acked): recovery drops the partial image and takes
 // get_all again.
 #include <glog/logging.h>
-
 #include <google/protobuf/arena.h>
 
 #include "absl/strings/str_cat.h"
@@ -51,8 +50,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
     }
   };
   phase(absl::StrCat("get_all (", reason, ")"));
-  LOG(INFO) << "get_all from the collector at " << options_.collector_address
-            << ": " << reason;
+  LOG(INFO) << "get_all from the collector at " << options_.collector_address << ": " << reason;
   absl::Time t0 = absl::Now();
   absl::Duration backoff = absl::Milliseconds(100);
   int failures = 0;
@@ -110,8 +108,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       }
       if (resp->events_size() == 0) continue;
       if (journal_) {
-        absl::Status room = journal_->WaitForRoom(resp->events_size() + 1,
-                                                  absl::InfiniteFuture());
+        absl::Status room = journal_->WaitForRoom(resp->events_size() + 1, absl::InfiniteFuture());
         if (!room.ok()) return room;
       }
       absl::MutexLock l(&mu_);
@@ -167,11 +164,10 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       return absl::UnavailableError(absl::StrCat("get_all failed: ", st.error_message()));
     }
     if (failures++ % 10 == 0) {
-      LOG(WARNING) << "get_all: collector at " << options_.collector_address
-                   << " failed (" << st.error_message() << "); retrying";
+      LOG(WARNING) << "get_all: collector at " << options_.collector_address << " failed ("
+                   << st.error_message() << "); retrying";
     }
-    phase(absl::StrCat("get_all (", reason, "): collector unreachable (", st.error_message(),
-                       ")"));
+    phase(absl::StrCat("get_all (", reason, "): collector unreachable (", st.error_message(), ")"));
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
@@ -179,8 +175,8 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
   {
     absl::MutexLock l(&mu_);
     LOG(INFO) << "get_all: at seq " << applied_seq_ << " (" << shape << "), graph has "
-              << graph_.vertex_count() << " vertices and " << graph_.edge_count()
-              << " edges, " << ms << " ms";
+              << graph_.vertex_count() << " vertices and " << graph_.edge_count() << " edges, "
+              << ms << " ms";
   }
   if (live) {
     SetPhase(v1::ACTIVE, "active");

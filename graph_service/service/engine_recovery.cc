@@ -4,9 +4,9 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 #include <utility>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -95,10 +95,10 @@ absl::Status Engine::Recover() {
     timings_.set_snapshot_load_ms(Ms(t_loaded - t_start));
   }
   if (have_snapshot) {
-    LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq()
-              << ", " << header.vertex_count() << " vertices, " << header.edge_count()
-              << " edges, " << header.compressed_bytes() << " bytes) loaded in "
-              << Ms(t_loaded - t_start) << " ms";
+    LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq() << ", "
+              << header.vertex_count() << " vertices, " << header.edge_count() << " edges, "
+              << header.compressed_bytes() << " bytes) loaded in " << Ms(t_loaded - t_start)
+              << " ms";
   } else {
     LOG(INFO) << "recovery: the store has no complete snapshot";
   }
@@ -125,8 +125,8 @@ absl::Status Engine::Recover() {
   absl::Status replayed = Replay(base, ep.durable_seq(), &last_time, &prefetch);
   if (!replayed.ok()) {
     if (!absl::IsDataLoss(replayed)) return replayed;
-    LOG(ERROR) << "recovery: cannot rebuild the graph from the store: "
-               << replayed.message() << "; starting over from get_all";
+    LOG(ERROR) << "recovery: cannot rebuild the graph from the store: " << replayed.message()
+               << "; starting over from get_all";
     get_all_reason = absl::StrCat("store unusable: ", replayed.message());
     reset = true;
     absl::MutexLock l(&mu_);
@@ -157,8 +157,8 @@ absl::Status Engine::Recover() {
     timings_.set_index_rebuild_ms(0);
     readable_ = true;
   }
-  LOG(INFO) << "recovery: replayed " << replayed_records << " records in "
-            << Ms(absl::Now() - t) << " ms; graph at seq " << ep.durable_seq();
+  LOG(INFO) << "recovery: replayed " << replayed_records << " records in " << Ms(absl::Now() - t)
+            << " ms; graph at seq " << ep.durable_seq();
 
   if (get_all_reason.empty()) {
     if (!have_snapshot && ep.durable_seq() == 0) {
@@ -166,15 +166,14 @@ absl::Status Engine::Recover() {
     } else if (last_time > 0) {
       absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
       if (down > options_.get_all_after_downtime) {
-        get_all_reason = absl::StrCat("downtime ", absl::FormatDuration(down),
-                                      " exceeds ",
+        get_all_reason = absl::StrCat("downtime ", absl::FormatDuration(down), " exceeds ",
                                       absl::FormatDuration(options_.get_all_after_downtime));
       }
     }
   }
 
   auto journal = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
-                                                         ep.epoch(), ep.durable_seq());
+                                                          ep.epoch(), ep.durable_seq());
   journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
   {
     // Status() and the metrics refresher read journal_ from other threads,
@@ -285,10 +284,10 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
     if (decode_error.ok() && st.ok()) {
       const absl::Time t_done = absl::Now();
       LOG(INFO) << "recovery: snapshot " << id << ": call open after " << Ms(t0 - t_call)
-                << " ms, header after " << Ms(t_header - t0)
-                << " ms, stream done after " << Ms(t_stream - t0) << " ms ("
-                << Ms(in_decoder) << " ms of it decoding), last chunk and final checks "
-                << Ms(t_done - t_stream) << " ms";
+                << " ms, header after " << Ms(t_header - t0) << " ms, stream done after "
+                << Ms(t_stream - t0) << " ms (" << Ms(in_decoder)
+                << " ms of it decoding), last chunk and final checks " << Ms(t_done - t_stream)
+                << " ms";
       graph::Graph g = decoder.TakeGraph();
       snapshot::SnapshotSections sections = decoder.TakeSections();
       *header = decoder.header();
@@ -310,8 +309,8 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       return absl::NotFoundError(st.error_message());
     }
     if (!decode_error.ok() || st.error_code() == grpc::StatusCode::DATA_LOSS) {
-      std::string why = !decode_error.ok() ? std::string(decode_error.message())
-                                           : st.error_message();
+      std::string why =
+          !decode_error.ok() ? std::string(decode_error.message()) : st.error_message();
       LOG(ERROR) << "recovery: snapshot " << id << " failed verification (" << why
                  << "); falling back to the snapshot before it";
       ++skipped;
@@ -350,11 +349,10 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
       if (rec.seq() > durable_seq) break;
       if (rec.seq() != applied_seq_ + 1) {
         return absl::DataLossError(
-            applied_seq_ == base
-                ? absl::StrCat("the log does not reach back to seq ", base + 1,
-                               " (first record is ", rec.seq(), ")")
-                : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1, ", got ",
-                               rec.seq()));
+            applied_seq_ == base ? absl::StrCat("the log does not reach back to seq ", base + 1,
+                                                " (first record is ", rec.seq(), ")")
+                                 : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1,
+                                                ", got ", rec.seq()));
       }
       RETURN_IF_ERROR(ApplyLogRecordLocked(rec));
       *last_time = rec.time_unix_micros();
@@ -409,8 +407,8 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
       return absl::DataLossError(st.error_message());
     }
     if (!IsTransient(st)) return FromGrpcStatus(st);
-    LOG(WARNING) << "recovery: ReadLog failed (" << st.error_message()
-                 << "); resuming from seq " << applied;
+    LOG(WARNING) << "recovery: ReadLog failed (" << st.error_message() << "); resuming from seq "
+                 << applied;
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }
@@ -423,19 +421,19 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
     marks_.clear();
   }
   const uint64_t overflows = graph::KeyTableOverflows();
-  absl::Status s = rec.has_image_chunk() ? ApplyImageRecordLocked(rec)
-                                         : graph_.ApplyDelta(rec.delta());
+  absl::Status s =
+      rec.has_image_chunk() ? ApplyImageRecordLocked(rec) : graph_.ApplyDelta(rec.delta());
   if (s.ok() && graph::KeyTableOverflows() != overflows) {
     // A key the record names has no id: the graph cannot hold the record
     // as it was written. Stop instead of going on with a wrong graph.
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "record ", rec.seq(), " does not apply: the property key table is full (",
-        graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
-        "); the log holds more distinct keys than one process can"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("record ", rec.seq(), " does not apply: the property key table is full (",
+                     graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
+                     "); the log holds more distinct keys than one process can"));
   }
   if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat("record ", rec.seq(), " does not apply: ",
-                                            s.message()));
+    return absl::DataLossError(
+        absl::StrCat("record ", rec.seq(), " does not apply: ", s.message()));
   }
   applied_seq_ = rec.seq();
   if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());

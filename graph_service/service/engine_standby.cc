@@ -78,8 +78,8 @@ void Engine::NoteStandbyCurrent(bool current) {
     if (standby_current_ == current) return;
     standby_current_ = current;
   }
-  LOG(INFO) << "standby: " << (current ? "current (caught up with the durable log)"
-                                       : "not current");
+  LOG(INFO) << "standby: "
+            << (current ? "current (caught up with the durable log)" : "not current");
   if (standby_listener_) standby_listener_(current);
 }
 
@@ -98,8 +98,8 @@ absl::Status Engine::RunStandby() {
     readable_ = true;
   }
   LOG(INFO) << "standby: "
-            << (loaded.ok() ? absl::StrCat("snapshot ", snapshot_id, " (seq ", header.seq(),
-                                           ", ", header.vertex_count(), " vertices) loaded")
+            << (loaded.ok() ? absl::StrCat("snapshot ", snapshot_id, " (seq ", header.seq(), ", ",
+                                           header.vertex_count(), " vertices) loaded")
                             : std::string("no snapshot stored, starting empty"))
             << " in " << Ms(absl::Now() - t)
             << " ms; following the log (no epoch taken: the active is not fenced)";
@@ -185,13 +185,13 @@ absl::Status Engine::RunStandby() {
     timings_.set_records_replayed(records);
     timings_.set_replay_ms(catch_up_ms);
   }
-  LOG(INFO) << "promote: epoch " << ep.epoch() << " acquired in " << epoch_ms
-            << " ms (previous " << ep.previous_epoch() << "); caught up " << records
-            << " records to seq " << ep.durable_seq() << " in " << catch_up_ms << " ms";
+  LOG(INFO) << "promote: epoch " << ep.epoch() << " acquired in " << epoch_ms << " ms (previous "
+            << ep.previous_epoch() << "); caught up " << records << " records to seq "
+            << ep.durable_seq() << " in " << catch_up_ms << " ms";
 
   // 3. The journal from the new epoch, and the snapshotter.
   auto journal = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
-                                                         ep.epoch(), ep.durable_seq());
+                                                          ep.epoch(), ep.durable_seq());
   journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
   {
     absl::MutexLock l(&status_mu_);
@@ -300,8 +300,8 @@ void Engine::CheckFollowStream() {
   const absl::Time last = std::max(standby_last_msg_, follow_stream_start_);
   const absl::Duration silent = absl::Now() - last;
   if (silent < options_.standby_stream_timeout) return;
-  LOG(WARNING) << "standby: nothing from the persistor at " << options_.persistor_address
-               << " for " << absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1)))
+  LOG(WARNING) << "standby: nothing from the persistor at " << options_.persistor_address << " for "
+               << absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1)))
                << " (it sends a heartbeat every second; [graph] standby_stream_timeout "
                << absl::FormatDuration(options_.standby_stream_timeout)
                << "): the stream is dead or the persistor hangs; cancelling it and reconnecting";
@@ -382,9 +382,8 @@ void Engine::FollowLog() {
       absl::Status s = LoadSnapshot(&id, &header);
       if (!s.ok()) LOG(ERROR) << "standby: snapshot reload failed: " << s;
     } else if (failures++ % 20 == 0) {
-      LOG(WARNING) << "standby: log stream from " << options_.persistor_address
-                   << " ended (" << st.error_message() << "); reconnecting from seq "
-                   << from;
+      LOG(WARNING) << "standby: log stream from " << options_.persistor_address << " ended ("
+                   << st.error_message() << "); reconnecting from seq " << from;
     }
     absl::MutexLock l(&standby_mu_);
     auto stop_cond = [this] {
@@ -457,10 +456,11 @@ void Engine::RunStandbySnapshots() {
       loaded_one = timings_.snapshot_id() != 0;
     }
     if (templates_differ && loaded_one) {
-      skip("the snapshot this standby loaded was taken with other evaluator templates "
-           "(a standby snapshot would claim its own); every graph instance must run "
-           "the same templates",
-           interval);
+      skip(
+          "the snapshot this standby loaded was taken with other evaluator templates "
+          "(a standby snapshot would claim its own); every graph instance must run "
+          "the same templates",
+          interval);
       continue;
     }
     if (applied == 0 || known != applied) {
@@ -536,8 +536,8 @@ bool Engine::SkipPeriodicSnapshot() {
             << newest->snapshot_id() << " (seq " << newest->seq() << ") "
             << absl::FormatDuration(absl::Trunc(age, absl::Milliseconds(1)))
             << " ago; next look in "
-            << absl::FormatDuration(absl::Trunc(options_.snapshot_interval - age,
-                                                absl::Milliseconds(1)));
+            << absl::FormatDuration(
+                   absl::Trunc(options_.snapshot_interval - age, absl::Milliseconds(1)));
   snapshotter_->NoteStored(newest->seq(), absl::Now() - age);
   return true;
 }
@@ -548,10 +548,9 @@ void Engine::FillStandbyStatus(v1::GraphStatus* st) {
   st->set_standby_durable_seq(standby_durable_);
   st->set_standby_lag_records(
       standby_durable_ > st->applied_seq() ? standby_durable_ - st->applied_seq() : 0);
-  st->set_standby_stream_idle_seconds(
-      standby_last_msg_ == absl::InfinitePast()
-          ? -1
-          : absl::ToDoubleSeconds(absl::Now() - standby_last_msg_));
+  st->set_standby_stream_idle_seconds(standby_last_msg_ == absl::InfinitePast()
+                                          ? -1
+                                          : absl::ToDoubleSeconds(absl::Now() - standby_last_msg_));
 }
 
 }  // namespace vitrage::service

@@ -6,10 +6,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include <vector>
 #include "graph_service/graph/graph.h"
 #include "vitrage/v1/graph.pb.h"
 
@@ -29,8 +29,8 @@ class EventHandler {
   // Parts of an event that cannot apply (e.g. an edge to an unknown vertex)
   // are skipped and counted, never half-applied: `delta` always matches
   // what `g` went through.
-  virtual void Handle(const v1::Event& event, graph::Graph* g,
-                      v1::GraphDelta* delta, std::string* kind) = 0;
+  virtual void Handle(const v1::Event& event, graph::Graph* g, v1::GraphDelta* delta,
+                      std::string* kind) = 0;
 
   // get_all reconciliation: BeginGetAll, then Handle for every get_all
   // event, then EndGetAll appends the removal of whatever the datasources

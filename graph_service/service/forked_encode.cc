@@ -117,23 +117,23 @@ absl::StatusOr<snapshot::EncodedSnapshot> ForkedEncode::Wait(
     }
     if (cancelled()) return absl::CancelledError("snapshot cancelled (shutting down)");
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "snapshot encoder process ", pid_, " did not finish within ",
-          absl::FormatDuration(timeout), "; killed"));
+      return absl::DeadlineExceededError(absl::StrCat("snapshot encoder process ", pid_,
+                                                      " did not finish within ",
+                                                      absl::FormatDuration(timeout), "; killed"));
     }
     absl::SleepFor(absl::Milliseconds(2));
   }
   const pid_t pid = pid_;
   pid_ = -1;  // reaped
   if (WIFSIGNALED(status)) {
-    return absl::InternalError(absl::StrCat("snapshot encoder process ", pid,
-                                            " died of signal ", WTERMSIG(status)));
+    return absl::InternalError(
+        absl::StrCat("snapshot encoder process ", pid, " died of signal ", WTERMSIG(status)));
   }
   auto out = ReadOutput();
   if (!out.ok()) return out.status();
   if (WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat("snapshot encoder process ", pid, " exited with ",
-                                            WEXITSTATUS(status)));
+    return absl::InternalError(
+        absl::StrCat("snapshot encoder process ", pid, " exited with ", WEXITSTATUS(status)));
   }
   return out;
 }
@@ -148,8 +148,9 @@ absl::StatusOr<snapshot::EncodedSnapshot> ForkedEncode::ReadOutput() {
   while (done < data.size()) {
     ssize_t r = ::pread(fd_, data.data() + done, data.size() - done, done);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return absl::InternalError(absl::StrCat("reading the encoder's output: ",
-                                                         r < 0 ? std::strerror(errno) : "EOF"));
+    if (r <= 0)
+      return absl::InternalError(
+          absl::StrCat("reading the encoder's output: ", r < 0 ? std::strerror(errno) : "EOF"));
     done += static_cast<size_t>(r);
   }
   snapshot::EncodedSnapshot out;

@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
-
 #include "common/grpc_util.h"
 #include "common/input_limits.h"
 #include "common/reusable_arena.h"
@@ -105,8 +104,7 @@ grpc::Status GraphApi::PushEventStream(
   return grpc::Status::OK;
 }
 
-grpc::Status GraphApi::GetTopology(grpc::ServerContext* ctx,
-                                   const v1::GetTopologyRequest* req,
+grpc::Status GraphApi::GetTopology(grpc::ServerContext* ctx, const v1::GetTopologyRequest* req,
                                    grpc::ServerWriter<v1::TopologyBatch>* writer) {
   std::vector<v1::TopologyBatch> batches;
   absl::Status s = engine_->GetTopology(*req, &batches);

@@ -14,28 +14,27 @@ void Intake::ExportMetrics() {
                          "Pushed events applied by the processor (get_all events not counted)");
   duplicates_ = &m::Counter("vitrage_graph_events_duplicate_total",
                             "Re-sent events acked without being applied again");
-  rejected_ = &m::Counter("vitrage_graph_push_rejected_total",
-                          "PushEvents requests rejected as invalid");
-  ack_latency_ = &m::Histogram("vitrage_graph_push_durable_wait_seconds",
-                               "Time PushEvents waited for its records to be durable",
-                               m::LatencyBuckets());
+  rejected_ =
+      &m::Counter("vitrage_graph_push_rejected_total", "PushEvents requests rejected as invalid");
+  ack_latency_ =
+      &m::Histogram("vitrage_graph_push_durable_wait_seconds",
+                    "Time PushEvents waited for its records to be durable", m::LatencyBuckets());
 }
 
 absl::Status Intake::Refuse(const v1::PushEventsRequest& req, int i,
                             const absl::Status& why) const {
   if (rejected_ != nullptr) rejected_->Increment();
   const v1::Event& ev = req.events(i);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "PushEvents: event ", i, " (source \"", ev.source(), "\" seq ", ev.source_seq(),
-      "): ", why.message(), "; nothing in this request was applied"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("PushEvents: event ", i, " (source \"", ev.source(), "\" seq ", ev.source_seq(),
+                   "): ", why.message(), "; nothing in this request was applied"));
 }
 
 absl::Status Intake::Check(const v1::PushEventsRequest& req,
                            const std::function<absl::Status(const v1::Event&)>& validate) const {
   if (req.events_size() > kMaxEvents) {
-    return absl::InvalidArgumentError(absl::StrCat("PushEvents: ", req.events_size(),
-                                                   " events in one request; the limit is ",
-                                                   kMaxEvents));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PushEvents: ", req.events_size(), " events in one request; the limit is ", kMaxEvents));
   }
   for (int i = 0; i < req.events_size(); ++i) {
     absl::Status s = validate(req.events(i));

@@ -106,7 +106,6 @@ class IntakeTest : public testing::PersistorTest {
         MakeChannel(persistor_->address(), ServerRole::kPersistor), journal::JournalOptions(),
         e->epoch(), e->durable_seq());
   }
-
 };
 
 TEST_F(IntakeTest, AckNamesTheDurableSeqOnceStored) {

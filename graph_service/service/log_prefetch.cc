@@ -16,9 +16,8 @@ void LogPrefetch::Start(uint64_t after_seq) {
 bool LogPrefetch::Next(v1::ReadLogResponse* out) {
   absl::MutexLock l(&mu_);
   mu_.Await(absl::Condition(
-      +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-        return !p->queue_.empty() || p->done_;
-      },
+      +[](LogPrefetch* p)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return !p->queue_.empty() || p->done_; },
       this));
   if (queue_.empty()) return false;
   // `out`'s previous response goes back to the reading thread, which
@@ -72,9 +71,8 @@ void LogPrefetch::Run() {
   ctx_.TryCancel();  // a no-op once the stream ended; ends it when stopped early
   grpc::Status st = reader->Finish();
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
-    LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after "
-              << records << " records (" << st.error_message()
-              << "); the replay reads the rest itself";
+    LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after " << records
+              << " records (" << st.error_message() << "); the replay reads the rest itself";
   }
   absl::MutexLock l(&mu_);
   done_ = true;

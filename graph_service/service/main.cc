@@ -85,10 +85,9 @@ int main(int argc, char** argv) {
   if (!persistor.empty()) config.persistency.persistor_address = persistor;
   if (!collector.empty()) config.graph.collector_address = collector;
   if (!metrics_address.empty()) config.graph.metrics_address = metrics_address;
-  for (const auto& [what, addr] :
-       {std::pair{"--listen", config.graph.listen_address},
-        std::pair{"--persistor", config.persistency.persistor_address},
-        std::pair{"--collector", config.graph.collector_address}}) {
+  for (const auto& [what, addr] : {std::pair{"--listen", config.graph.listen_address},
+                                   std::pair{"--persistor", config.persistency.persistor_address},
+                                   std::pair{"--collector", config.graph.collector_address}}) {
     if (auto s = vitrage::ValidateAddress(addr, what); !s.ok()) {
       LOG(ERROR) << s.message();
       return 2;
@@ -162,8 +161,7 @@ int main(int argc, char** argv) {
     LOG(INFO) << "metrics on http://" << config.graph.metrics_address << "/metrics";
   }
   int port = 0;
-  auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port,
-                                     64 << 20);
+  auto server = vitrage::StartServer(config.graph.listen_address, {&api}, &port, 64 << 20);
   if (!server) {
     engine.Shutdown();
     if (early_start.joinable()) early_start.join();
@@ -182,10 +180,9 @@ int main(int argc, char** argv) {
     health->SetServingStatus("", serving);
     health->SetServingStatus(kActiveName, serving);
   });
-  LOG(INFO) << "vitrage-graph serving on " << config.graph.listen_address
-            << " (persistency " << (options.persistency ? "enabled" : "disabled")
-            << ", persistor " << options.persistor_address << ", collector "
-            << options.collector_address << "); "
+  LOG(INFO) << "vitrage-graph serving on " << config.graph.listen_address << " (persistency "
+            << (options.persistency ? "enabled" : "disabled") << ", persistor "
+            << options.persistor_address << ", collector " << options.collector_address << "); "
             << (options.standby ? "hot standby" : "recovering");
 
   std::atomic<int> exit_code{0};

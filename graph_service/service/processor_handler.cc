@@ -66,12 +66,11 @@ absl::Status ProcessorHandler::Validate(const v1::Event& event) {
         absl::StrCat("vitrage_entity_type \"", type, "\" has no transformer"));
   }
   if (action != "init_snapshot" && action != "snapshot" && action != "update") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "vitrage_datasource_action \"", action,
-        "\" is not one of init_snapshot, snapshot, update"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vitrage_datasource_action \"", action,
+                     "\" is not one of init_snapshot, snapshot, update"));
   }
-  if (type == processor::kPassthroughEntityType &&
-      event.body_case() == v1::Event::kFields) {
+  if (type == processor::kPassthroughEntityType && event.body_case() == v1::Event::kFields) {
     return processor::ValidatePassthrough(event.fields());
   }
   return absl::OkStatus();
@@ -115,8 +114,8 @@ void ProcessorHandler::NoteGetAll(const v1::Event& event) {
   }
 }
 
-void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
-                              v1::GraphDelta* delta, std::string* kind) {
+void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g, v1::GraphDelta* delta,
+                              std::string* kind) {
   (void)g;  // the processor is bound to the same graph
   // A proto body keeps a pass-through event's ops unconverted (the
   // processor converts only what changes the graph).
@@ -145,12 +144,12 @@ void ProcessorHandler::Handle(const v1::Event& event, graph::Graph* g,
       if (!ds.empty()) get_all_datasources_.insert(std::string(ds));
     }
   }
-  absl::Status s = proto_body ? processor_.Process(proto_ev, delta) : processor_.Process(*ev, delta);
+  absl::Status s =
+      proto_body ? processor_.Process(proto_ev, delta) : processor_.Process(*ev, delta);
   if (!s.ok()) {
     if (skipped_++ % 1000 == 0) {
-      LOG(WARNING) << "event from \"" << event.source() << "\" #" << event.source_seq()
-                   << " (" << *kind << ") not applied: " << s.message()
-                   << " (" << skipped_ << " so far)";
+      LOG(WARNING) << "event from \"" << event.source() << "\" #" << event.source_seq() << " ("
+                   << *kind << ") not applied: " << s.message() << " (" << skipped_ << " so far)";
     }
   }
 }
@@ -185,8 +184,7 @@ void ProcessorHandler::EndGetAll(graph::Graph* g, v1::GraphDelta* delta) {
       }
     }
     if (deleted > 0) {
-      LOG(INFO) << "get_all: deleted " << deleted
-                << " entities their datasources no longer report";
+      LOG(INFO) << "get_all: deleted " << deleted << " entities their datasources no longer report";
     }
     return;
   }
@@ -218,7 +216,8 @@ namespace vitrage::service {
 
 void ProcessorHandler::Periodic(graph::Graph* g, absl::Time now,
                                 std::vector<v1::GraphDelta>* deltas) {
-  std::vector<processor::Event> events = processor::PeriodicConsistencyEvents(*g, now, consistency_);
+  std::vector<processor::Event> events =
+      processor::PeriodicConsistencyEvents(*g, now, consistency_);
   for (const processor::Event& ev : events) {
     v1::GraphDelta delta;
     absl::Status s = processor_.Process(ev, &delta);

@@ -18,8 +18,8 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
 }  // namespace
 
-Snapshotter::Snapshotter(SnapshotterOptions options, v1::Persistor::Stub* persistor,
-                         ForkFn fork, FatalFn fatal, SkipFn skip_periodic)
+Snapshotter::Snapshotter(SnapshotterOptions options, v1::Persistor::Stub* persistor, ForkFn fork,
+                         FatalFn fatal, SkipFn skip_periodic)
     : options_(std::move(options)),
       persistor_(persistor),
       fork_(std::move(fork)),
@@ -33,11 +33,11 @@ Snapshotter::~Snapshotter() {
 
 void Snapshotter::ExportMetrics() {
   namespace m = vitrage::metrics;
-  duration_metric_ = &m::Histogram("vitrage_graph_snapshot_duration_seconds",
-                                   "Encode + store time of a snapshot",
-                                   {0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60});
-  failures_metric_ = &m::Counter("vitrage_graph_snapshot_failures_total",
-                                 "Snapshots that were not stored");
+  duration_metric_ =
+      &m::Histogram("vitrage_graph_snapshot_duration_seconds", "Encode + store time of a snapshot",
+                    {0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60});
+  failures_metric_ =
+      &m::Counter("vitrage_graph_snapshot_failures_total", "Snapshots that were not stored");
   bytes_metric_ = &m::Gauge("vitrage_graph_snapshot_bytes", "Size of the last snapshot");
 }
 
@@ -94,9 +94,8 @@ void Snapshotter::NoteStored(uint64_t seq, absl::Time when) {
 void Snapshotter::FillStatus(v1::GraphStatus* st) const {
   absl::MutexLock l(&mu_);
   st->set_last_snapshot_seq(last_seq_);
-  st->set_last_snapshot_age_seconds(last_time_ == absl::InfinitePast()
-                                        ? -1
-                                        : absl::ToDoubleSeconds(absl::Now() - last_time_));
+  st->set_last_snapshot_age_seconds(
+      last_time_ == absl::InfinitePast() ? -1 : absl::ToDoubleSeconds(absl::Now() - last_time_));
   st->set_last_snapshot_error(last_error_);
 }
 
@@ -238,8 +237,8 @@ absl::StatusOr<v1::TakeSnapshotResponse> Snapshotter::SnapshotByFork(
             << (from_standby ? absl::StrCat(" (records of epoch ", info.epoch, ")") : "") << ", "
             << encoded->header.vertex_count() << " vertices, " << encoded->header.edge_count()
             << " edges, " << resp.stored_bytes() << " bytes in " << encoded->chunks.size()
-            << " chunks; " << (from_standby ? "following" : "processing") << " paused "
-            << stall_ms << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
+            << " chunks; " << (from_standby ? "following" : "processing") << " paused " << stall_ms
+            << " ms (fork), encode " << Ms(t1 - t0) << " ms (child process), store "
             << Ms(absl::Now() - t1) << " ms";
   return out;
 }

@@ -42,14 +42,13 @@ class SnapshotterTest : public ::testing::Test {
   }
 
   // The snapshotter, its journal durable up to the graph's seq.
-  void Make(absl::Duration interval = absl::Seconds(600),
-            Snapshotter::SkipFn skip = nullptr) {
+  void Make(absl::Duration interval = absl::Seconds(600), Snapshotter::SkipFn skip = nullptr) {
     SnapshotterOptions options;
     options.interval = interval;
     snapshotter_ = std::make_unique<Snapshotter>(
         options, stub_.get(),
-        [this](bool from_standby, const snapshot::EncodeOptions& eo,
-               snapshot::SnapshotInfo* info, double* stall_ms) {
+        [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
+               double* stall_ms) {
           absl::MutexLock l(&graph_mu_);
           if (from_standby) info->epoch = kEpoch - 1;
           info->seq = seq_;
@@ -70,8 +69,8 @@ class SnapshotterTest : public ::testing::Test {
       absl::MutexLock l(&graph_mu_);
       durable = seq_;
     }
-    journal_ = std::make_unique<journal::JournalClient>(channel_, journal::JournalOptions(),
-                                                        kEpoch, durable);
+    journal_ = std::make_unique<journal::JournalClient>(channel_, journal::JournalOptions(), kEpoch,
+                                                        durable);
   }
 
   absl::Status fatal() {
@@ -145,7 +144,8 @@ TEST_F(SnapshotterTest, FailedStoreIsReportedAndThePreviousStays) {
 TEST_F(SnapshotterTest, FencedStoreIsFatal) {
   Make();
   ASSERT_TRUE(snapshotter_->Start(journal_.get()).ok());
-  persistor_.RefuseSnapshots(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "epoch 7 is fenced"));
+  persistor_.RefuseSnapshots(
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "epoch 7 is fenced"));
   auto r = snapshotter_->Request();
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_TRUE(absl::IsFailedPrecondition(fatal())) << fatal();

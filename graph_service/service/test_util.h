@@ -37,8 +37,8 @@ class FakePersistor final : public v1::Persistor::Service {
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
     if (server_ != nullptr) {
-      channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+      channel_ =
+          grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     }
   }
   ~FakePersistor() override {
@@ -48,9 +48,9 @@ class FakePersistor final : public v1::Persistor::Service {
   // Null when the server did not start.
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
-  grpc::Status Append(grpc::ServerContext*,
-                      grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream)
-      override {
+  grpc::Status Append(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) override {
     v1::AppendRequest req;
     while (stream->Read(&req)) {
     }

@@ -46,8 +46,8 @@ void Watchdog::CheckJournalStall() {
   since_ = since;
   if (now_stalled) {
     durable_at_stall_ = journal_->durable_seq();
-    LOG(ERROR) << "journal stalled: " << journal_->buffered_records()
-               << " records have waited " << absl::FormatDuration(waiting)
+    LOG(ERROR) << "journal stalled: " << journal_->buffered_records() << " records have waited "
+               << absl::FormatDuration(waiting)
                << " with none becoming durable (last stream error: "
                << (error.empty() ? "none" : error)
                << "); health NOT_SERVING until the persistor acks again";
@@ -69,9 +69,9 @@ void Watchdog::CheckFenced() {
   if (!s.ok() || !st.database_reachable()) return;
   const uint64_t ours = journal_->epoch();
   if (st.epoch() > ours) {
-    hooks_.fatal(absl::FailedPreconditionError(absl::StrCat(
-        "the store's epoch is ", st.epoch(), " (owner ", st.epoch_owner(), "), ours is ", ours,
-        ": found by the periodic epoch check")));
+    hooks_.fatal(absl::FailedPreconditionError(
+        absl::StrCat("the store's epoch is ", st.epoch(), " (owner ", st.epoch_owner(),
+                     "), ours is ", ours, ": found by the periodic epoch check")));
   }
 }
 

@@ -35,8 +35,7 @@ class Watchdog {
     // error (Status), and with `phase` also sets that phase when the graph
     // is ACTIVE; returns false when it is not (the change is then not
     // taken, and is looked at again next round).
-    std::function<bool(absl::Duration waiting, const std::string& error,
-                       const std::string* phase)>
+    std::function<bool(absl::Duration waiting, const std::string& error, const std::string* phase)>
         report;
     // Hears false when a stall starts, true when it ends. May be empty.
     std::function<void(bool serving)> health;
@@ -46,8 +45,8 @@ class Watchdog {
 
   // `journal` and `persistor` outlive this. The first epoch check is one
   // fence_check_interval from now.
-  Watchdog(WatchdogOptions options, journal::JournalClient* journal,
-           v1::Persistor::Stub* persistor, Hooks hooks);
+  Watchdog(WatchdogOptions options, journal::JournalClient* journal, v1::Persistor::Stub* persistor,
+           Hooks hooks);
 
   // One round (the owner calls it every second while ACTIVE): the stall,
   // then the epoch when it is due. REQUIRES: one caller at a time.

@@ -36,13 +36,11 @@ class WatchdogTest : public ::testing::Test {
     channel_ = persistor_.channel();
     ASSERT_NE(channel_, nullptr);
     stub_ = v1::Persistor::NewStub(channel_);
-    journal_ = std::make_unique<journal::JournalClient>(channel_, journal::JournalOptions(),
-                                                        kEpoch, /*durable_seq=*/0);
+    journal_ = std::make_unique<journal::JournalClient>(channel_, journal::JournalOptions(), kEpoch,
+                                                        /*durable_seq=*/0);
   }
 
-  void TearDown() override {
-    journal_->Shutdown();
-  }
+  void TearDown() override { journal_->Shutdown(); }
 
   std::unique_ptr<Watchdog> Make(WatchdogOptions options) {
     Watchdog::Hooks hooks;

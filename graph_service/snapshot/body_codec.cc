@@ -217,14 +217,18 @@ class Reader {
     uint64_t v;
     absl::string_view s;
     switch (wt) {
-      case kVarint: return Varint(&v);
-      case kFixed64: return Fixed64(&v);
-      case kLen: return Bytes(&s);
+      case kVarint:
+        return Varint(&v);
+      case kFixed64:
+        return Fixed64(&v);
+      case kLen:
+        return Bytes(&s);
       case kFixed32:
         if (end_ - p_ < 4) return false;
         p_ += 4;
         return true;
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -451,8 +455,8 @@ graph::Properties TakeProps(std::vector<MapEntry>* scratch) {
   return props;
 }
 
-absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys,
-                               ParsedChunk* out, std::vector<MapEntry>* scratch) {
+absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedChunk* out,
+                               std::vector<MapEntry>* scratch) {
   Reader r(in);
   absl::string_view id, s;
   scratch->clear();
@@ -483,8 +487,8 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys,
   return absl::OkStatus();
 }
 
-absl::Status ParsePackedEdge(absl::string_view in, const Tables& tables,
-                             ParsedChunk* out, std::vector<MapEntry>* scratch) {
+absl::Status ParsePackedEdge(absl::string_view in, const Tables& tables, ParsedChunk* out,
+                             std::vector<MapEntry>* scratch) {
   Reader r(in);
   uint64_t src = 0, dst = 0, label = 0;
   absl::string_view s;
@@ -701,8 +705,8 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
       }
       case kBodyEdges:
       case kBodyPackedEdges: {
-        absl::Status st = f == kBodyEdges ? ParseEdge(s, g, state)
-                                          : ParsePackedEdge(s, tables, out, &scratch);
+        absl::Status st =
+            f == kBodyEdges ? ParseEdge(s, g, state) : ParsePackedEdge(s, tables, out, &scratch);
         if (!st.ok()) return Numbered(st, "edge", edge_index);
         ++edge_index;
         break;
@@ -730,18 +734,17 @@ absl::Status LoadParsed(ParsedChunk* chunk, graph::Graph* g, DecodeState* state)
   const auto& slots = state->vertex_slots;
   for (ParsedChunk::Edge& e : chunk->edges) {
     if (e.source >= slots.size() || e.target >= slots.size()) {
-      return Numbered(Malformed(absl::StrCat("edge end ",
-                                             e.source >= slots.size() ? e.source : e.target,
-                                             " is not a vertex position (", slots.size(),
-                                             " vertices so far)")),
-                      "edge", index);
+      return Numbered(
+          Malformed(absl::StrCat("edge end ", e.source >= slots.size() ? e.source : e.target,
+                                 " is not a vertex position (", slots.size(), " vertices so far)")),
+          "edge", index);
     }
     graph::Slot s = slots[e.source], t = slots[e.target];
     if (!g->LoadEdge(s, t, e.label, std::move(e.props))) {
-      return Numbered(absl::AlreadyExistsError(absl::StrCat(
-                          "edge (", g->VertexId(s), " -> ", g->VertexId(t), ", ",
-                          graph::KeyName(e.label), ") already exists")),
-                      "edge", index);
+      return Numbered(
+          absl::AlreadyExistsError(absl::StrCat("edge (", g->VertexId(s), " -> ", g->VertexId(t),
+                                                ", ", graph::KeyName(e.label), ") already exists")),
+          "edge", index);
     }
     ++state->edges;
     ++index;

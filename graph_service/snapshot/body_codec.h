@@ -18,8 +18,8 @@
 namespace vitrage::snapshot::internal {
 
 // SnapshotChunkBody field numbers.
-inline constexpr int kBodyVertices = 1;        // version 1
-inline constexpr int kBodyEdges = 2;           // version 1
+inline constexpr int kBodyVertices = 1;  // version 1
+inline constexpr int kBodyEdges = 2;     // version 1
 inline constexpr int kBodySourceMarks = 3;
 inline constexpr int kBodyEvaluatorState = 4;
 inline constexpr int kBodyProcessorState = 5;
@@ -59,7 +59,7 @@ class PackedWriter {
   absl::flat_hash_map<const char*, uint32_t> value_index_;  // chars -> ref
   std::vector<absl::string_view> values_;
   size_t value_table_bytes_ = 0;
-  std::vector<size_t> value_sizes_;  // per property of the prepared element
+  std::vector<size_t> value_sizes_;   // per property of the prepared element
   std::vector<uint32_t> value_refs_;  // per property of the prepared element
   size_t msg_size_ = 0;
 };

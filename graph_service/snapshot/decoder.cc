@@ -23,7 +23,7 @@ struct SnapshotDecoder::Pending {
   std::string body;
   ZSTD_DCtx* dctx = nullptr;
   uint32_t format_version = 0;
-  bool parsed = false;               // Work() parsed the body into `elements`
+  bool parsed = false;  // Work() parsed the body into `elements`
   internal::ParsedChunk elements;
   bool submitted = false;              // Work() was handed to the worker
   internal::Worker* worker = nullptr;  // set until Work() is waited for
@@ -87,9 +87,9 @@ absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
         " vertices; the limit is ", options_.max_vertices, " ([limits] max_graph_vertices)")));
   }
   if (header.edge_count() > options_.max_edges) {
-    return Fail(absl::ResourceExhaustedError(absl::StrCat(
-        "snapshot seq ", header.seq(), ": header says ", header.edge_count(),
-        " edges; the limit is ", options_.max_edges, " ([limits] max_graph_edges)")));
+    return Fail(absl::ResourceExhaustedError(
+        absl::StrCat("snapshot seq ", header.seq(), ": header says ", header.edge_count(),
+                     " edges; the limit is ", options_.max_edges, " ([limits] max_graph_edges)")));
   }
   header_ = header;
   key_overflows_at_begin_ = graph::KeyTableOverflows();
@@ -154,8 +154,8 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
   const std::string& data = chunk.data();
   uint32_t crc = crc32c::Value(data.data(), data.size());
   if (crc != chunk.crc32c()) {
-    return err(absl::StrFormat("crc mismatch (stored 0x%08x, computed 0x%08x)", chunk.crc32c(),
-                               crc));
+    return err(
+        absl::StrFormat("crc mismatch (stored 0x%08x, computed 0x%08x)", chunk.crc32c(), crc));
   }
   if (chunk.uncompressed_size() > kMaxReaderBodyBytes) {
     return err(absl::StrCat("uncompressed size ", chunk.uncompressed_size(), " exceeds limit"));
@@ -216,8 +216,8 @@ absl::Status SnapshotDecoder::Finish() {
                             vertices));
   }
   if (edges != header_.edge_count() || graph_.edge_count() != edges) {
-    return err(absl::StrCat("edge count mismatch: header ", header_.edge_count(), ", chunks ",
-                            edges));
+    return err(
+        absl::StrCat("edge count mismatch: header ", header_.edge_count(), ", chunks ", edges));
   }
   if (uncompressed_bytes_ != header_.uncompressed_bytes() ||
       compressed_bytes_ != header_.compressed_bytes()) {
@@ -228,10 +228,10 @@ absl::Status SnapshotDecoder::Finish() {
   if (graph::KeyTableOverflows() != key_overflows_at_begin_) {
     // Some key got no id of its own (graph/value.h): the graph is not
     // what was encoded.
-    return Fail(absl::ResourceExhaustedError(absl::StrCat(
-        "snapshot seq ", header_.seq(), ": the property key table is full (",
-        graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
-        "); this graph cannot be loaded in this process")));
+    return Fail(absl::ResourceExhaustedError(
+        absl::StrCat("snapshot seq ", header_.seq(), ": the property key table is full (",
+                     graph::KeyCount(), " distinct keys, capacity ", graph::kKeyTableCapacity,
+                     "); this graph cannot be loaded in this process")));
   }
   if (options_.verify_digest && !header_.digest().empty()) {
     std::string d = graph::Digest(graph_);

@@ -104,7 +104,7 @@ class ChunkWriter {
   const ChunkSink& sink_;
   ZSTD_CCtx* cctx_;  // used by one compression at a time
   std::string body_;
-  std::string spare_;  // the body being compressed
+  std::string spare_;     // the body being compressed
   bool pending_ = false;  // a chunk is being compressed into result_
   absl::StatusOr<v1::SnapshotChunk> result_;
   std::unique_ptr<internal::Worker> worker_;

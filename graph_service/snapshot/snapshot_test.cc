@@ -7,13 +7,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-
 #include "common/crc32c.h"
 #include "common/testing/test_dirs.h"
-#include "gtest/gtest.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/workload/workload.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace vitrage::snapshot {
@@ -397,8 +396,9 @@ TEST(SnapshotKeyTableTest, DecodeFailsWhenTheKeyTableIsFull) {
 TEST_F(SnapshotCorruptionTest, HeaderMismatchesAreRejected) {
   v1::SnapshotHeader h = snap_.header;
   h.set_format_version(kFormatVersion + 1);
-  EXPECT_NE(Decode(h, snap_.chunks).message().find(
-                absl::StrCat("unknown format version ", kFormatVersion + 1)),
+  EXPECT_NE(Decode(h, snap_.chunks)
+                .message()
+                .find(absl::StrCat("unknown format version ", kFormatVersion + 1)),
             std::string::npos);
   h.set_format_version(0);
   EXPECT_NE(Decode(h, snap_.chunks).message().find("unknown format version 0"), std::string::npos);

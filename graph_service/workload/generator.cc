@@ -29,9 +29,8 @@ struct Field {
 constexpr char kVid[] = "$vid";  // the vertex id, 11111111-...-<2n>
 constexpr char kId[] = "$id";    // the entity id, ...-<2n-1> (hosts: the name)
 constexpr char kName[] = "$name";
-constexpr char kCached[] = "$cached";  // md5 of category:type:id
-constexpr char kChanged[] =
-    "$changed";  // state or severity: what a tail event changes
+constexpr char kCached[] = "$cached";            // md5 of category:type:id
+constexpr char kChanged[] = "$changed";          // state or severity: what a tail event changes
 constexpr char kSample[] = "$sample";            // vitrage_sample_timestamp
 constexpr char kUpdate[] = "$update";            // update_timestamp
 constexpr char kUpdateIfChanged[] = "$update?";  // only once an event set it
@@ -59,8 +58,7 @@ struct KindInfo {
   const char* update;
 };
 
-const char* const kResourceStates[] = {"ACTIVE", "ERROR", "SHUTOFF",
-                                       "SUSPENDED"};
+const char* const kResourceStates[] = {"ACTIVE", "ERROR", "SHUTOFF", "SUSPENDED"};
 const char* const kAlarmSeverities[] = {"OK", "WARNING", "SEVERE", "CRITICAL"};
 constexpr char kTailTime[] = "2026-11-24T23:07:33Z";
 constexpr char kEdgeTime[] = "2017-12-24T10:32:48Z";
@@ -285,17 +283,14 @@ const KindInfo& Info(Kind k) {
   return (*kInfo)[k];
 }
 
-std::string Uuid(uint64_t n) {
-  return absl::StrFormat("11111111-1111-1111-1111-%012d", n);
-}
+std::string Uuid(uint64_t n) { return absl::StrFormat("11111111-1111-1111-1111-%012d", n); }
 
 std::string Md5Hex(absl::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(s.data(), s.size(), md, &len, EVP_md5(), nullptr);
   std::string out;
-  for (unsigned int i = 0; i < len; ++i)
-    absl::StrAppend(&out, absl::Hex(md[i], absl::kZeroPad2));
+  for (unsigned int i = 0; i < len; ++i) absl::StrAppend(&out, absl::Hex(md[i], absl::kZeroPad2));
   return out;
 }
 
@@ -340,8 +335,7 @@ struct WorkloadGenerator::Model {
     v.number = vertices.size() + 1;
     v.id = kind == kHost ? name : Uuid(2 * v.number - 1);
     const KindInfo& info = Info(kind);
-    v.cached_id =
-        Md5Hex(absl::StrCat(info.category, ":", info.type, ":", v.id));
+    v.cached_id = Md5Hex(absl::StrCat(info.category, ":", info.type, ":", v.id));
     v.name = std::move(name);
     vertices.push_back(std::move(v));
     return static_cast<uint32_t>(vertices.size() - 1);
@@ -350,8 +344,7 @@ struct WorkloadGenerator::Model {
   // Appends the vertex's properties as a JSON object. `changed` < 0 and
   // `time` null: as generated; else the value of $changed (an index into
   // the resource states or alarm severities) and the time of an event.
-  void AppendProps(uint32_t slot, int changed, const char* time,
-                   std::string* out) const {
+  void AppendProps(uint32_t slot, int changed, const char* time, std::string* out) const {
     const Vertex& v = vertices[slot];
     const KindInfo& info = Info(v.kind);
     out->push_back('{');
@@ -377,9 +370,7 @@ struct WorkloadGenerator::Model {
         text = v.cached_id;
       } else if (value == kChanged) {
         bool alarm = absl::string_view(info.category) == "ALARM";
-        text = changed < 0
-                   ? info.changed
-                   : (alarm ? kAlarmSeverities : kResourceStates)[changed];
+        text = changed < 0 ? info.changed : (alarm ? kAlarmSeverities : kResourceStates)[changed];
       } else if (value == kSample) {
         text = time ? time : info.sample;
       } else {  // kUpdate, kUpdateIfChanged
@@ -408,18 +399,15 @@ absl::StatusOr<GraphShape> StandardShape(absl::string_view size) {
 }
 
 const std::vector<WorkloadSpec>& StandardWorkloads() {
-  static const auto* kSpecs = new std::vector<WorkloadSpec>{
-      {"1k", {1000}}, {"10k", {1000}}, {"100k", {1000, 10000}}};
+  static const auto* kSpecs =
+      new std::vector<WorkloadSpec>{{"1k", {1000}}, {"10k", {1000}}, {"100k", {1000, 10000}}};
   return *kSpecs;
 }
 
-WorkloadGenerator::WorkloadGenerator(const GraphShape& shape)
-    : shape_(shape), model_(new Model) {
+WorkloadGenerator::WorkloadGenerator(const GraphShape& shape) : shape_(shape), model_(new Model) {
   Model& m = *model_;
   const GraphShape& s = shape_;
-  auto edge = [&m](uint32_t a, uint32_t b, const char* label) {
-    m.edges.push_back({a, b, label});
-  };
+  auto edge = [&m](uint32_t a, uint32_t b, const char* label) { m.edges.push_back({a, b, label}); };
   uint32_t cluster = m.Add(kCluster, "openstack.cluster-0");
   std::vector<uint32_t> networks, hosts, instances;
   for (int i = 0; i < s.networks; ++i) {
@@ -427,29 +415,25 @@ WorkloadGenerator::WorkloadGenerator(const GraphShape& shape)
   }
   std::vector<uint32_t> zones;
   for (int z = 0; z < s.zones_per_cluster; ++z) {
-    zones.push_back(
-        m.Add(kZone, absl::StrCat("nova.zone-", z, "-openstack.cluster-0")));
+    zones.push_back(m.Add(kZone, absl::StrCat("nova.zone-", z, "-openstack.cluster-0")));
   }
   for (int z = 0; z < s.zones_per_cluster; ++z) {
     for (int h = 0; h < s.hosts_per_zone; ++h) {
-      hosts.push_back(m.Add(kHost, absl::StrCat("nova.host-", h, "-",
-                                                m.vertices[zones[z]].name)));
+      hosts.push_back(m.Add(kHost, absl::StrCat("nova.host-", h, "-", m.vertices[zones[z]].name)));
     }
   }
   std::vector<std::pair<uint32_t, uint32_t>> host_alarms;
   for (uint32_t h : hosts) {
     for (int a = 0; a < s.zabbix_alarms_per_host; ++a) {
       host_alarms.push_back(
-          {m.Add(kZabbix, absl::StrCat("zabbix-", a, "-", m.vertices[h].name)),
-           h});
+          {m.Add(kZabbix, absl::StrCat("zabbix-", a, "-", m.vertices[h].name)), h});
     }
   }
   std::vector<uint32_t> instance_host;
   for (uint32_t h : hosts) {
     for (int i = 0; i < s.instances_per_host; ++i) {
       instances.push_back(
-          m.Add(kInstance,
-                absl::StrCat("nova.instance-", i, "-", m.vertices[h].name)));
+          m.Add(kInstance, absl::StrCat("nova.instance-", i, "-", m.vertices[h].name)));
       instance_host.push_back(h);
     }
   }
@@ -457,52 +441,43 @@ WorkloadGenerator::WorkloadGenerator(const GraphShape& shape)
       vitrage_alarms;  // (vertex, instance)
   for (uint32_t i : instances) {
     for (int p = 0; p < s.ports_per_instance; ++p) {
-      ports.push_back({m.Add(kPort, absl::StrCat("neutron.port-", p, "-",
-                                                 m.vertices[i].name)),
-                       i});
+      ports.push_back({m.Add(kPort, absl::StrCat("neutron.port-", p, "-", m.vertices[i].name)), i});
     }
   }
   for (uint32_t i : instances) {
     for (int v = 0; v < s.volumes_per_instance; ++v) {
-      volumes.push_back({m.Add(kVolume, absl::StrCat("cinder.volume-", v, "-",
-                                                     m.vertices[i].name)),
-                         i});
+      volumes.push_back(
+          {m.Add(kVolume, absl::StrCat("cinder.volume-", v, "-", m.vertices[i].name)), i});
     }
   }
   for (uint32_t i : instances) {
     for (int a = 0; a < s.vitrage_alarms_per_instance; ++a) {
       vitrage_alarms.push_back(
-          {m.Add(kVitrageAlarm,
-                 absl::StrCat("vitrage-", a, "-", m.vertices[i].name)),
-           i});
+          {m.Add(kVitrageAlarm, absl::StrCat("vitrage-", a, "-", m.vertices[i].name)), i});
     }
   }
   std::vector<uint32_t> controllers;
   for (int c = 0; c < s.tripleo_controllers; ++c) {
-    controllers.push_back(
-        m.Add(kController, absl::StrCat("tripleo.controller-", c)));
+    controllers.push_back(m.Add(kController, absl::StrCat("tripleo.controller-", c)));
   }
   std::vector<std::pair<uint32_t, uint32_t>> controller_alarms;
   for (uint32_t c : controllers) {
     for (int a = 0; a < s.zabbix_alarms_per_controller; ++a) {
       controller_alarms.push_back(
-          {m.Add(kZabbix, absl::StrCat("zabbix-", a, "-", m.vertices[c].name)),
-           c});
+          {m.Add(kZabbix, absl::StrCat("zabbix-", a, "-", m.vertices[c].name)), c});
     }
   }
 
   // Edges, grouped by kind as upstream's file has them.
   for (uint32_t z : zones) edge(cluster, z, "contains");
   for (size_t p = 0; p < ports.size(); ++p) {
-    if (!networks.empty())
-      edge(networks[p % networks.size()], ports[p].first, "contains");
+    if (!networks.empty()) edge(networks[p % networks.size()], ports[p].first, "contains");
   }
   for (size_t z = 0; z < zones.size(); ++z) {
     for (int h = 0; h < s.hosts_per_zone; ++h)
       edge(zones[z], hosts[z * s.hosts_per_zone + h], "contains");
   }
-  for (size_t i = 0; i < instances.size(); ++i)
-    edge(instance_host[i], instances[i], "contains");
+  for (size_t i = 0; i < instances.size(); ++i) edge(instance_host[i], instances[i], "contains");
   for (auto [a, h] : host_alarms) edge(a, h, "on");
   for (auto [p, i] : ports) edge(p, i, "attached");
   for (auto [v, i] : volumes) edge(v, i, "attached");
@@ -512,9 +487,7 @@ WorkloadGenerator::WorkloadGenerator(const GraphShape& shape)
 
 WorkloadGenerator::~WorkloadGenerator() { delete model_; }
 
-size_t WorkloadGenerator::vertex_count() const {
-  return model_->vertices.size();
-}
+size_t WorkloadGenerator::vertex_count() const { return model_->vertices.size(); }
 size_t WorkloadGenerator::edge_count() const { return model_->edges.size(); }
 
 void WorkloadGenerator::GraphLines(const LineSink& sink) const {
@@ -522,20 +495,17 @@ void WorkloadGenerator::GraphLines(const LineSink& sink) const {
   std::string line;
   for (uint32_t v = 0; v < m.vertices.size(); ++v) {
     line.clear();
-    absl::StrAppend(&line, "{\"id\":\"", Uuid(2 * m.vertices[v].number),
-                    "\",\"props\":");
+    absl::StrAppend(&line, "{\"id\":\"", Uuid(2 * m.vertices[v].number), "\",\"props\":");
     m.AppendProps(v, -1, nullptr, &line);
     line.push_back('}');
     sink(line);
   }
   for (const Model::Edge& e : m.edges) {
     line.clear();
-    absl::StrAppend(
-        &line, "{\"source\":\"", Uuid(2 * m.vertices[e.source].number),
-        "\",\"target\":\"", Uuid(2 * m.vertices[e.target].number),
-        "\",\"label\":\"", e.label,
-        "\",\"props\":{\"vitrage_is_deleted\":false,\"update_timestamp\":\"",
-        kEdgeTime, "\",\"relationship_type\":\"", e.label, "\"}}");
+    absl::StrAppend(&line, "{\"source\":\"", Uuid(2 * m.vertices[e.source].number),
+                    "\",\"target\":\"", Uuid(2 * m.vertices[e.target].number), "\",\"label\":\"",
+                    e.label, "\",\"props\":{\"vitrage_is_deleted\":false,\"update_timestamp\":\"",
+                    kEdgeTime, "\",\"relationship_type\":\"", e.label, "\"}}");
     sink(line);
   }
 }
@@ -543,19 +513,16 @@ void WorkloadGenerator::GraphLines(const LineSink& sink) const {
 void WorkloadGenerator::TailLines(int count, const LineSink& sink) const {
   const Model& m = *model_;
   if (m.vertices.empty()) return;
-  Rng rng(0x5eed0000ull + m.vertices.size() * 1000003ull +
-          static_cast<uint64_t>(count));
+  Rng rng(0x5eed0000ull + m.vertices.size() * 1000003ull + static_cast<uint64_t>(count));
   std::string line;
   for (int n = 1; n <= count; ++n) {
     uint32_t v = static_cast<uint32_t>(rng.Below(m.vertices.size()));
     int changed = static_cast<int>(rng.Below(4));
     line.clear();
-    absl::StrAppend(&line, "{\"event_id\":", n,
-                    ",\"is_vertex\":true,\"payload\":");
+    absl::StrAppend(&line, "{\"event_id\":", n, ",\"is_vertex\":true,\"payload\":");
     m.AppendProps(v, changed, kTailTime, &line);
     line.pop_back();  // the payload's '}': vertex_id goes last
-    absl::StrAppend(&line, ",\"vertex_id\":\"", Uuid(2 * m.vertices[v].number),
-                    "\"}}");
+    absl::StrAppend(&line, ",\"vertex_id\":\"", Uuid(2 * m.vertices[v].number), "\"}}");
     sink(line);
   }
 }
@@ -565,14 +532,11 @@ namespace {
 // Writes lines into a .zst file under a temporary name; Finish() publishes it.
 class ZstdFileWriter {
  public:
-  static absl::StatusOr<std::unique_ptr<ZstdFileWriter>> Open(
-      const std::string& path) {
+  static absl::StatusOr<std::unique_ptr<ZstdFileWriter>> Open(const std::string& path) {
     std::string tmp = path + ".tmp";
     FILE* f = fopen(tmp.c_str(), "wb");
-    if (f == nullptr)
-      return absl::UnavailableError(absl::StrCat(tmp, ": ", strerror(errno)));
-    return std::unique_ptr<ZstdFileWriter>(
-        new ZstdFileWriter(path, std::move(tmp), f));
+    if (f == nullptr) return absl::UnavailableError(absl::StrCat(tmp, ": ", strerror(errno)));
+    return std::unique_ptr<ZstdFileWriter>(new ZstdFileWriter(path, std::move(tmp), f));
   }
   ~ZstdFileWriter() {
     if (f_ != nullptr) {
@@ -610,10 +574,7 @@ class ZstdFileWriter {
 
  private:
   ZstdFileWriter(std::string path, std::string tmp, FILE* f)
-      : path_(std::move(path)),
-        tmp_(std::move(tmp)),
-        f_(f),
-        cctx_(ZSTD_createCCtx()) {
+      : path_(std::move(path)), tmp_(std::move(tmp)), f_(f), cctx_(ZSTD_createCCtx()) {
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, 6);
     out_.resize(ZSTD_CStreamOutSize());
   }
@@ -647,8 +608,7 @@ class ZstdFileWriter {
 absl::Status WriteText(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   FILE* f = fopen(tmp.c_str(), "wb");
-  if (f == nullptr)
-    return absl::UnavailableError(absl::StrCat(tmp, ": ", strerror(errno)));
+  if (f == nullptr) return absl::UnavailableError(absl::StrCat(tmp, ": ", strerror(errno)));
   bool ok = fwrite(text.data(), 1, text.size(), f) == text.size();
   ok &= fclose(f) == 0;
   if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
@@ -667,8 +627,7 @@ absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape,
   WrittenWorkload out;
   graph::Graph g;
   g.Reserve(gen.vertex_count(), gen.edge_count());
-  const std::string graph_name =
-      absl::StrCat(dir, "/graph_", shape.size, ".jsonl.zst");
+  const std::string graph_name = absl::StrCat(dir, "/graph_", shape.size, ".jsonl.zst");
   ASSIGN_OR_RETURN(auto writer, ZstdFileWriter::Open(graph_name));
   absl::Status st;
   int64_t line_number = 0;
@@ -678,8 +637,7 @@ absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape,
     if (!st.ok()) return;
     st = AddGraphLine(line, &g);
     if (!st.ok())
-      st = absl::InternalError(
-          absl::StrCat(graph_name, " line ", line_number, ": ", st.message()));
+      st = absl::InternalError(absl::StrCat(graph_name, " line ", line_number, ": ", st.message()));
   });
   RETURN_IF_ERROR(st);
   RETURN_IF_ERROR(writer->Finish());
@@ -690,25 +648,23 @@ absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape,
   nlohmann::ordered_json meta;
   meta["size"] = shape.size;
   meta["generator"] = "vitrage::workload::WorkloadGenerator";
-  meta["params"] = {
-      {"networks", shape.networks},
-      {"zones_per_cluster", shape.zones_per_cluster},
-      {"hosts_per_zone", shape.hosts_per_zone},
-      {"zabbix_alarms_per_host", shape.zabbix_alarms_per_host},
-      {"instances_per_host", shape.instances_per_host},
-      {"ports_per_instance", shape.ports_per_instance},
-      {"volumes_per_instance", shape.volumes_per_instance},
-      {"vitrage_alarms_per_instance", shape.vitrage_alarms_per_instance},
-      {"tripleo_controllers", shape.tripleo_controllers},
-      {"zabbix_alarms_per_controller", shape.zabbix_alarms_per_controller}};
+  meta["params"] = {{"networks", shape.networks},
+                    {"zones_per_cluster", shape.zones_per_cluster},
+                    {"hosts_per_zone", shape.hosts_per_zone},
+                    {"zabbix_alarms_per_host", shape.zabbix_alarms_per_host},
+                    {"instances_per_host", shape.instances_per_host},
+                    {"ports_per_instance", shape.ports_per_instance},
+                    {"volumes_per_instance", shape.volumes_per_instance},
+                    {"vitrage_alarms_per_instance", shape.vitrage_alarms_per_instance},
+                    {"tripleo_controllers", shape.tripleo_controllers},
+                    {"zabbix_alarms_per_controller", shape.zabbix_alarms_per_controller}};
   meta["vertices"] = out.vertices;
   meta["edges"] = out.edges;
   meta["jsonl_raw_bytes"] = writer->raw_bytes();
   meta["jsonl_zst_bytes"] = writer->zst_bytes();
   meta["digest"] = out.graph_digest;
   RETURN_IF_ERROR(
-      WriteText(absl::StrCat(dir, "/graph_", shape.size, ".meta.json"),
-                meta.dump(1) + "\n"));
+      WriteText(absl::StrCat(dir, "/graph_", shape.size, ".meta.json"), meta.dump(1) + "\n"));
 
   for (int k : tails) {
     const std::string base = absl::StrCat(dir, "/events_", shape.size, "_", k);
@@ -719,13 +675,9 @@ absl::StatusOr<WrittenWorkload> WriteWorkload(const GraphShape& shape,
       ++n;
       tail->Write(line);
       if (!st.ok()) return;
-      nlohmann::json e =
-          nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
-      st = e.is_discarded() ? absl::InternalError("invalid JSON")
-                            : ApplyEvent(e, &after, nullptr);
-      if (!st.ok())
-        st = absl::InternalError(
-            absl::StrCat(base, " event ", n, ": ", st.message()));
+      nlohmann::json e = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+      st = e.is_discarded() ? absl::InternalError("invalid JSON") : ApplyEvent(e, &after, nullptr);
+      if (!st.ok()) st = absl::InternalError(absl::StrCat(base, " event ", n, ": ", st.message()));
     });
     RETURN_IF_ERROR(st);
     RETURN_IF_ERROR(tail->Finish());

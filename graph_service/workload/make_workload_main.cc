@@ -28,9 +28,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& spec : StandardWorkloads()) {
-    if (!sizes.empty() &&
-        std::find(sizes.begin(), sizes.end(), spec.size) == sizes.end())
-      continue;
+    if (!sizes.empty() && std::find(sizes.begin(), sizes.end(), spec.size) == sizes.end()) continue;
     auto start = std::chrono::steady_clock::now();
     auto shape = StandardShape(spec.size);
     auto written = vitrage::workload::WriteWorkload(*shape, spec.tails, dir);
@@ -39,14 +37,12 @@ int main(int argc, char** argv) {
               std::string(written.status().message()).c_str());
       return 1;
     }
-    double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     printf(
         "make_workload: graph_%s: %zu vertices, %zu edges, digest %s, %zu "
         "tail(s), %.2f s\n",
-        spec.size.c_str(), written->vertices, written->edges,
-        written->graph_digest.c_str(), written->tail_digests.size(), s);
+        spec.size.c_str(), written->vertices, written->edges, written->graph_digest.c_str(),
+        written->tail_digests.size(), s);
   }
   return 0;
 }

@@ -115,8 +115,7 @@ class ZstdLineReader : public BufferedLineReader {
       ZSTD_outBuffer o{out_buf_.data(), out_buf_.size(), 0};
       size_t r = ZSTD_decompressStream(ds_, &o, &in_);
       if (ZSTD_isError(r)) {
-        status_ = absl::DataLossError(
-            absl::StrCat(path_, ": zstd: ", ZSTD_getErrorName(r)));
+        status_ = absl::DataLossError(absl::StrCat(path_, ": zstd: ", ZSTD_getErrorName(r)));
         return false;
       }
       frame_done_ = (r == 0);
@@ -142,7 +141,8 @@ absl::Status LineError(absl::string_view what, int64_t line, absl::string_view m
 
 absl::Status RequireString(const json& o, const char* field, const std::string** out) {
   auto it = o.find(field);
-  if (it == o.end()) return absl::InvalidArgumentError(absl::StrCat("missing field \"", field, "\""));
+  if (it == o.end())
+    return absl::InvalidArgumentError(absl::StrCat("missing field \"", field, "\""));
   if (!it->is_string()) {
     return absl::InvalidArgumentError(absl::StrCat("field \"", field, "\" is not a string"));
   }
@@ -152,7 +152,8 @@ absl::Status RequireString(const json& o, const char* field, const std::string**
 
 absl::Status RequireObject(const json& o, const char* field, const json** out) {
   auto it = o.find(field);
-  if (it == o.end()) return absl::InvalidArgumentError(absl::StrCat("missing field \"", field, "\""));
+  if (it == o.end())
+    return absl::InvalidArgumentError(absl::StrCat("missing field \"", field, "\""));
   if (!it->is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("field \"", field, "\" is not an object"));
   }
@@ -253,7 +254,8 @@ absl::Status ApplyEvent(const json& e, Graph* g, v1::GraphDelta* delta) {
   RETURN_IF_ERROR(RequireString(*payload, "target_id", &t));
   RETURN_IF_ERROR(RequireString(*payload, "relationship_type", &l));
   Merge(*payload, {"source_id", "target_id"}, &set, &remove);
-  if (g->FindEdge(*s, *t, *l) == graph::kNoSlot) return g->AddEdge(*s, *t, *l, std::move(set), delta);
+  if (g->FindEdge(*s, *t, *l) == graph::kNoSlot)
+    return g->AddEdge(*s, *t, *l, std::move(set), delta);
   return g->UpdateEdge(*s, *t, *l, set, remove, delta);
 }
 

@@ -62,8 +62,7 @@ absl::Status AddGraphLine(absl::string_view line, graph::Graph* g);
 
 // Applies one parsed tail event to `g`, appending what changed to `delta`
 // when non-null.
-absl::Status ApplyEvent(const nlohmann::json& event, graph::Graph* g,
-                        v1::GraphDelta* delta);
+absl::Status ApplyEvent(const nlohmann::json& event, graph::Graph* g, v1::GraphDelta* delta);
 
 // Applies every event of an event tail file in order. When `deltas` is
 // non-null, appends one GraphDelta per event. Returns the number of events.

@@ -61,8 +61,9 @@ TEST(WorkloadTest, EventTailsGiveFinalDigest) {
     auto n = ApplyEventTailFile(events, &g);
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(*n, 1000);
-    EXPECT_EQ(Digest(g), Meta(std::string("events_") + size + "_1000")["final_graph_digest"]
-                             .get<std::string>())
+    EXPECT_EQ(
+        Digest(g),
+        Meta(std::string("events_") + size + "_1000")["final_graph_digest"].get<std::string>())
         << size;
   }
 }
@@ -145,9 +146,8 @@ TEST(WorkloadGeneratorTest, SameShapeGivesSameLinesAndPinnedGraph) {
     first.append(line.data(), line.size()).push_back('\n');
     ASSERT_TRUE(AddGraphLine(line, &g).ok()) << line;
   });
-  WorkloadGenerator(*shape).GraphLines([&](absl::string_view line) {
-    second.append(line.data(), line.size()).push_back('\n');
-  });
+  WorkloadGenerator(*shape).GraphLines(
+      [&](absl::string_view line) { second.append(line.data(), line.size()).push_back('\n'); });
   EXPECT_EQ(first, second);
   EXPECT_EQ(g.vertex_count(), 1033u);
   EXPECT_EQ(g.edge_count(), 1345u);
@@ -161,8 +161,8 @@ TEST(WorkloadGeneratorTest, SameShapeGivesSameLinesAndPinnedGraph) {
     EXPECT_EQ(e["event_id"].get<int>(), events);
     graph::Slot v = g.FindVertex(e["payload"]["vertex_id"].get<std::string>());
     ASSERT_NE(v, graph::kNoSlot) << line;
-    EXPECT_EQ(e["payload"].size(), g.VertexProps(v).size() + 1 +
-                                       (g.VertexProps(v).Find("update_timestamp") ? 0 : 1))
+    EXPECT_EQ(e["payload"].size(),
+              g.VertexProps(v).size() + 1 + (g.VertexProps(v).Find("update_timestamp") ? 0 : 1))
         << line;
   });
   EXPECT_EQ(events, 50);
@@ -178,8 +178,10 @@ TEST(WorkloadTest, BadLineNamesLineAndField) {
   std::string path = ::testing::TempDir() + "/bad.jsonl";
   {
     std::ofstream f(path);
-    f << R"({"id": "a", "props": {}})" << "\n";
-    f << R"({"id": "b"})" << "\n";
+    f << R"({"id": "a", "props": {}})"
+      << "\n";
+    f << R"({"id": "b"})"
+      << "\n";
   }
   graph::Graph g;
   absl::Status st = LoadGraphFile(path, &g);
@@ -188,8 +190,10 @@ TEST(WorkloadTest, BadLineNamesLineAndField) {
   EXPECT_NE(st.message().find("props"), std::string::npos) << st;
   {
     std::ofstream f(path);
-    f << R"({"id": "a", "props": {}})" << "\n";
-    f << R"({"source": "a", "target": "zz", "label": "on", "props": {}})" << "\n";
+    f << R"({"id": "a", "props": {}})"
+      << "\n";
+    f << R"({"source": "a", "target": "zz", "label": "on", "props": {}})"
+      << "\n";
   }
   graph::Graph g2;
   st = LoadGraphFile(path, &g2);

@@ -1,7 +1,5 @@
 #include "persistor_service/mysql/connection.h"
 
-#include "common/metrics.h"
-
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 #include <cppconn/resultset.h>
@@ -13,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 
 namespace vitrage::persistor::mysql {
 namespace {
@@ -64,16 +63,13 @@ bool IsConnectionError(int code) {
   }
 }
 
-absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
-                                  absl::string_view message,
-                                  absl::string_view server,
-                                  absl::string_view context) {
-  static auto& errors = vitrage::metrics::Counter(
-      "vitrage_persistor_mysql_errors_total", "MySQL errors seen by the persistor");
+absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate, absl::string_view message,
+                                  absl::string_view server, absl::string_view context) {
+  static auto& errors = vitrage::metrics::Counter("vitrage_persistor_mysql_errors_total",
+                                                  "MySQL errors seen by the persistor");
   errors.Increment();
-  std::string text =
-      Printable(absl::StrCat("mysql ", server, ": error ", code, " (", sqlstate,
-                             ") ", message, " [", context, "]"));
+  std::string text = Printable(absl::StrCat("mysql ", server, ": error ", code, " (", sqlstate,
+                                            ") ", message, " [", context, "]"));
   if (IsConnectionError(code)) return absl::UnavailableError(text);
   switch (code) {
     case 1213:
@@ -86,8 +82,7 @@ absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
   }
 }
 
-Connection::Connection(std::unique_ptr<sql::Connection> conn,
-                       std::string server)
+Connection::Connection(std::unique_ptr<sql::Connection> conn, std::string server)
     : conn_(std::move(conn)), server_(std::move(server)) {}
 
 Connection::~Connection() {
@@ -100,8 +95,7 @@ Connection::~Connection() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
-    const ConnectOptions& options) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options) {
   const DatabaseUrl& url = options.url;
   std::string server = url.Redacted();
   std::unique_ptr<sql::Connection> conn;
@@ -110,8 +104,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
     if (!url.unix_socket.empty()) {
       props["hostName"] = sql::SQLString("unix://" + url.unix_socket);
     } else {
-      props["hostName"] =
-          sql::SQLString(absl::StrCat("tcp://", url.host, ":", url.port));
+      props["hostName"] = sql::SQLString(absl::StrCat("tcp://", url.host, ":", url.port));
     }
     props["userName"] = sql::SQLString(url.user);
     props["password"] = sql::SQLString(url.password);
@@ -139,11 +132,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
     // per row), and results come back as raw bytes.
     st->execute("SET NAMES binary");
   } catch (const sql::SQLException& e) {
-    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
-                                server, "connect");
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(), server, "connect");
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("mysql ", server, ": cannot connect: ", e.what()));
+    return absl::UnavailableError(absl::StrCat("mysql ", server, ": cannot connect: ", e.what()));
   }
   // Galera: reads must see every write acked by another node. Ignored on a
   // plain server that lacks the variable.
@@ -152,14 +143,12 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
     st->execute("SET SESSION wsrep_sync_wait=1");
   } catch (const sql::SQLException&) {
   }
-  return std::unique_ptr<Connection>(
-      new Connection(std::move(conn), std::move(server)));
+  return std::unique_ptr<Connection>(new Connection(std::move(conn), std::move(server)));
 }
 
 absl::StatusOr<uint64_t> Connection::Execute(const std::string& sql) {
   if (broken_) {
-    return absl::UnavailableError(
-        absl::StrCat("mysql ", server_, ": connection is broken"));
+    return absl::UnavailableError(absl::StrCat("mysql ", server_, ": connection is broken"));
   }
   try {
     std::unique_ptr<sql::Statement> st(conn_->createStatement());
@@ -170,22 +159,20 @@ absl::StatusOr<uint64_t> Connection::Execute(const std::string& sql) {
       broken_ = true;
     }
     if (e.getErrorCode() == 0) {
-      return absl::UnavailableError(Printable(absl::StrCat(
-          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
+      return absl::UnavailableError(
+          Printable(absl::StrCat("mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
     }
-    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
-                                server_, Excerpt(sql));
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(), server_, Excerpt(sql));
   } catch (const std::exception& e) {
     broken_ = true;
-    return absl::InternalError(Printable(absl::StrCat(
-        "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
+    return absl::InternalError(
+        Printable(absl::StrCat("mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
   }
 }
 
 absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
   if (broken_) {
-    return absl::UnavailableError(
-        absl::StrCat("mysql ", server_, ": connection is broken"));
+    return absl::UnavailableError(absl::StrCat("mysql ", server_, ": connection is broken"));
   }
   try {
     std::unique_ptr<sql::Statement> st(conn_->createStatement());
@@ -211,15 +198,14 @@ absl::StatusOr<std::vector<Row>> Connection::Query(const std::string& sql) {
       broken_ = true;
     }
     if (e.getErrorCode() == 0) {
-      return absl::UnavailableError(Printable(absl::StrCat(
-          "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
+      return absl::UnavailableError(
+          Printable(absl::StrCat("mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
     }
-    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(),
-                                server_, Excerpt(sql));
+    return StatusFromMysqlError(e.getErrorCode(), e.getSQLState(), e.what(), server_, Excerpt(sql));
   } catch (const std::exception& e) {
     broken_ = true;
-    return absl::InternalError(Printable(absl::StrCat(
-        "mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
+    return absl::InternalError(
+        Printable(absl::StrCat("mysql ", server_, ": ", e.what(), " [", Excerpt(sql), "]")));
   }
 }
 
@@ -228,8 +214,8 @@ absl::Status Connection::Ping() {
   // (Disconnected): only a server with wsrep_on = ON is a Galera node.
   absl::StatusOr<std::vector<Row>> on = Query("SHOW VARIABLES WHERE Variable_name = 'wsrep_on'");
   if (!on.ok()) return on.status();
-  const bool galera = !on->empty() && on->front().size() >= 2 &&
-                      on->front()[1].value_or("") == "ON";
+  const bool galera =
+      !on->empty() && on->front().size() >= 2 && on->front()[1].value_or("") == "ON";
   if (!galera) return Query("SELECT 1").status();
   absl::StatusOr<std::vector<Row>> rows = Query(
       "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status',"
@@ -244,10 +230,10 @@ absl::Status Connection::Ping() {
     if (*r[0] == "wsrep_local_state_comment") state = value;
   }
   if (ready != "ON") {
-    return absl::UnavailableError(absl::StrCat(
-        "mysql ", server_, ": Galera node not ready for queries (wsrep_ready=", ready,
-        ", wsrep_cluster_status=", cluster, ", state ", state,
-        "): it is not in the primary component (quorum lost?) or not synced"));
+    return absl::UnavailableError(
+        absl::StrCat("mysql ", server_, ": Galera node not ready for queries (wsrep_ready=", ready,
+                     ", wsrep_cluster_status=", cluster, ", state ", state,
+                     "): it is not in the primary component (quorum lost?) or not synced"));
   }
   return Query("SELECT 1").status();
 }
@@ -262,14 +248,29 @@ void AppendBlobLiteral(absl::string_view bytes, std::string* sql) {
   sql->push_back('\'');
   for (char c : bytes) {
     switch (c) {
-      case '\0': sql->append("\\0"); break;
-      case '\n': sql->append("\\n"); break;
-      case '\r': sql->append("\\r"); break;
-      case '\\': sql->append("\\\\"); break;
-      case '\'': sql->append("\\'"); break;
-      case '"': sql->append("\\\""); break;
-      case '\032': sql->append("\\Z"); break;
-      default: sql->push_back(c);
+      case '\0':
+        sql->append("\\0");
+        break;
+      case '\n':
+        sql->append("\\n");
+        break;
+      case '\r':
+        sql->append("\\r");
+        break;
+      case '\\':
+        sql->append("\\\\");
+        break;
+      case '\'':
+        sql->append("\\'");
+        break;
+      case '"':
+        sql->append("\\\"");
+        break;
+      case '\032':
+        sql->append("\\Z");
+        break;
+      default:
+        sql->push_back(c);
     }
   }
   sql->push_back('\'');
@@ -287,8 +288,8 @@ absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell,
                                     absl::string_view what) {
   uint64_t v = 0;
   if (!cell.has_value() || !absl::SimpleAtoi(*cell, &v)) {
-    return absl::InternalError(absl::StrCat(
-        "unexpected value for ", what, ": ", cell ? *cell : "NULL"));
+    return absl::InternalError(
+        absl::StrCat("unexpected value for ", what, ": ", cell ? *cell : "NULL"));
   }
   return v;
 }
@@ -297,8 +298,8 @@ absl::StatusOr<double> CellToDouble(const std::optional<std::string>& cell,
                                     absl::string_view what) {
   double v = 0;
   if (!cell.has_value() || !absl::SimpleAtod(*cell, &v)) {
-    return absl::InternalError(absl::StrCat(
-        "unexpected value for ", what, ": ", cell ? *cell : "NULL"));
+    return absl::InternalError(
+        absl::StrCat("unexpected value for ", what, ": ", cell ? *cell : "NULL"));
   }
   return v;
 }

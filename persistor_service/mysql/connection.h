@@ -48,8 +48,7 @@ class Connection {
  public:
   // Connects and sets the session up: sql_mode without NO_BACKSLASH_ESCAPES,
   // UTC, binary character set, autocommit on, wsrep_sync_wait=1 on Galera.
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(
-      const ConnectOptions& options);
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const ConnectOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -96,16 +95,12 @@ void AppendBlobLiteral(absl::string_view bytes, std::string* sql);
 std::string QuoteString(absl::string_view text);
 
 // Parses an unsigned integer cell; a NULL or malformed cell is INTERNAL.
-absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell,
-                                    absl::string_view what);
-absl::StatusOr<double> CellToDouble(const std::optional<std::string>& cell,
-                                    absl::string_view what);
+absl::StatusOr<uint64_t> CellToUint(const std::optional<std::string>& cell, absl::string_view what);
+absl::StatusOr<double> CellToDouble(const std::optional<std::string>& cell, absl::string_view what);
 
 // The mapping described above; exposed for tests.
-absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate,
-                                  absl::string_view message,
-                                  absl::string_view server,
-                                  absl::string_view context);
+absl::Status StatusFromMysqlError(int code, absl::string_view sqlstate, absl::string_view message,
+                                  absl::string_view server, absl::string_view context);
 // True for error codes that mean the connection is gone.
 bool IsConnectionError(int code);
 

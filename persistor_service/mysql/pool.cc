@@ -38,16 +38,14 @@ void ConnectionPool::Lease::Return() {
 ConnectionPool::ConnectionPool(ConnectOptions options, Limits limits)
     : options_(std::move(options)), limits_(std::move(limits)) {}
 
-absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Use use,
-                                                              absl::Duration wait) {
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire(Use use, absl::Duration wait) {
   const bool read = use == Use::kRead;
   const size_t cap = std::max<size_t>(1, read ? limits_.read : limits_.write);
   std::unique_ptr<Connection> conn;
   {
     std::unique_lock<std::mutex> lock(mu_);
     size_t& leased = read ? leased_read_ : leased_write_;
-    if (!returned_.wait_for(lock, absl::ToChronoMilliseconds(wait),
-                            [&] { return leased < cap; })) {
+    if (!returned_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] { return leased < cap; })) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "all ", cap, " database connections for ", read ? "reads" : "writes",
           " stayed in use for ", absl::FormatDuration(wait), " (", limits_.setting, ")"));
@@ -78,8 +76,7 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
           kRefusedPrefix, absl::FormatDuration(next_attempt_ - now), "): ", last_error_));
     }
   }
-  absl::StatusOr<std::unique_ptr<Connection>> conn =
-      Connection::Open(options_);
+  absl::StatusOr<std::unique_ptr<Connection>> conn = Connection::Open(options_);
   if (conn.ok()) {
     ReportSuccess();
   } else {
@@ -91,8 +88,7 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
 void ConnectionPool::ReportSuccess() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!reachable_) {
-    LOG(INFO) << "database " << options_.url.Redacted()
-              << " is reachable again";
+    LOG(INFO) << "database " << options_.url.Redacted() << " is reachable again";
   }
   reachable_ = true;
   backoff_ = absl::ZeroDuration();
@@ -106,14 +102,11 @@ void ConnectionPool::ReportFailure(const absl::Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (reachable_) {
     LOG(WARNING) << "database " << options_.url.Redacted()
-                 << " is unreachable, reconnecting with backoff: "
-                 << status.message();
+                 << " is unreachable, reconnecting with backoff: " << status.message();
   }
   reachable_ = false;
   last_error_ = std::string(status.message());
-  backoff_ = backoff_ == absl::ZeroDuration()
-                 ? kMinBackoff
-                 : std::min(kMaxBackoff, backoff_ * 2);
+  backoff_ = backoff_ == absl::ZeroDuration() ? kMinBackoff : std::min(kMaxBackoff, backoff_ * 2);
   next_attempt_ = absl::Now() + backoff_;
   dead.swap(idle_);
 }

@@ -61,8 +61,7 @@ class ConnectionPool {
   // leased; waits up to `wait` for that. UNAVAILABLE while the database is
   // unreachable (see the backoff above); RESOURCE_EXHAUSTED when every
   // connection of `use` stayed leased for `wait`.
-  absl::StatusOr<Lease> Acquire(Use use = Use::kWrite,
-                                absl::Duration wait = absl::Seconds(10));
+  absl::StatusOr<Lease> Acquire(Use use = Use::kWrite, absl::Duration wait = absl::Seconds(10));
   // A new connection that is not pooled (the writer and the monitor own
   // theirs), under the same backoff.
   absl::StatusOr<std::unique_ptr<Connection>> Connect();

@@ -103,16 +103,14 @@ struct UnpublishedSnapshot {
 
 // Reads snapshot `snapshot_id`'s row and locks it until the transaction
 // ends. REQUIRES: an open transaction on conn.
-absl::StatusOr<UnpublishedSnapshot> LockSnapshotRow(Connection* conn,
-                                                    uint64_t snapshot_id) {
-  ASSIGN_OR_RETURN(
-      std::vector<Row> snap,
-      conn->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes"
-                               " FROM graph_snapshots WHERE snapshot_id=",
-                               snapshot_id, " FOR UPDATE")));
+absl::StatusOr<UnpublishedSnapshot> LockSnapshotRow(Connection* conn, uint64_t snapshot_id) {
+  ASSIGN_OR_RETURN(std::vector<Row> snap,
+                   conn->Query(absl::StrCat("SELECT seq, chunk_count, stored_bytes"
+                                            " FROM graph_snapshots WHERE snapshot_id=",
+                                            snapshot_id, " FOR UPDATE")));
   if (snap.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "snapshot ", snapshot_id, " vanished before it was published"));
+    return absl::NotFoundError(
+        absl::StrCat("snapshot ", snapshot_id, " vanished before it was published"));
   }
   UnpublishedSnapshot u;
   ASSIGN_OR_RETURN(u.seq, CellToUint(snap[0][0], "seq"));
@@ -124,18 +122,14 @@ absl::StatusOr<UnpublishedSnapshot> LockSnapshotRow(Connection* conn,
 // Marks snapshot `snapshot_id` complete (readers see it from the commit
 // on) once all its `chunk_count` chunks are stored; DATA_LOSS if not.
 // REQUIRES: an open transaction on conn holding the snapshot's row lock.
-absl::Status MarkSnapshotComplete(Connection* conn, uint64_t snapshot_id,
-                                  uint64_t chunk_count) {
-  ASSIGN_OR_RETURN(
-      std::vector<Row> count,
-      conn->Query(absl::StrCat(
-          "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=",
-          snapshot_id)));
+absl::Status MarkSnapshotComplete(Connection* conn, uint64_t snapshot_id, uint64_t chunk_count) {
+  ASSIGN_OR_RETURN(std::vector<Row> count,
+                   conn->Query(absl::StrCat(
+                       "SELECT COUNT(*) FROM snapshot_chunks WHERE snapshot_id=", snapshot_id)));
   ASSIGN_OR_RETURN(uint64_t stored, CellToUint(count[0][0], "chunk count"));
   if (stored != chunk_count) {
-    return absl::DataLossError(absl::StrCat(
-        "snapshot ", snapshot_id, ": ", stored, " chunks stored but ",
-        chunk_count, " expected"));
+    return absl::DataLossError(absl::StrCat("snapshot ", snapshot_id, ": ", stored,
+                                            " chunks stored but ", chunk_count, " expected"));
   }
   return conn
       ->Execute(absl::StrCat("UPDATE graph_snapshots SET complete=1,"
@@ -147,10 +141,9 @@ absl::Status MarkSnapshotComplete(Connection* conn, uint64_t snapshot_id,
 // Deletes the chunks of `snapshot_id` 16 at a time (small write sets).
 absl::Status DeleteChunks(Connection* conn, uint64_t snapshot_id) {
   while (true) {
-    ASSIGN_OR_RETURN(uint64_t n,
-                     conn->Execute(absl::StrCat(
-                         "DELETE FROM snapshot_chunks WHERE snapshot_id=",
-                         snapshot_id, " ORDER BY chunk_index LIMIT 16")));
+    ASSIGN_OR_RETURN(uint64_t n, conn->Execute(absl::StrCat(
+                                     "DELETE FROM snapshot_chunks WHERE snapshot_id=", snapshot_id,
+                                     " ORDER BY chunk_index LIMIT 16")));
     if (n == 0) return absl::OkStatus();
   }
 }
@@ -158,14 +151,13 @@ absl::Status DeleteChunks(Connection* conn, uint64_t snapshot_id) {
 }  // namespace
 
 absl::StatusOr<int> Store::Migrate() {
-  RETURN_IF_ERROR(
-      conn_
-          ->Execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                    " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
-                    " version INT UNSIGNED NOT NULL,"
-                    " updated_at TIMESTAMP(6) NOT NULL"
-                    "  DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
-          .status());
+  RETURN_IF_ERROR(conn_
+                      ->Execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                                " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+                                " version INT UNSIGNED NOT NULL,"
+                                " updated_at TIMESTAMP(6) NOT NULL"
+                                "  DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB")
+                      .status());
   ASSIGN_OR_RETURN(std::vector<Row> rows,
                    conn_->Query("SELECT version FROM schema_version WHERE id=1"));
   int before = 0;
@@ -174,10 +166,9 @@ absl::StatusOr<int> Store::Migrate() {
     before = static_cast<int>(v);
   }
   if (before > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", before,
-        " is newer than this vitrage-persistor's (", kSchemaVersion,
-        "); upgrade the persistor"));
+    return absl::FailedPreconditionError(absl::StrCat("database schema version ", before,
+                                                      " is newer than this vitrage-persistor's (",
+                                                      kSchemaVersion, "); upgrade the persistor"));
   }
   for (const Migration& m : Migrations()) {
     if (m.version <= before) continue;
@@ -187,8 +178,7 @@ absl::StatusOr<int> Store::Migrate() {
     }
     RETURN_IF_ERROR(conn_
                         ->Execute(absl::StrCat(
-                            "INSERT INTO schema_version (id, version) VALUES (1, ",
-                            m.version,
+                            "INSERT INTO schema_version (id, version) VALUES (1, ", m.version,
                             ") ON DUPLICATE KEY UPDATE version = GREATEST("
                             "version, VALUES(version)), updated_at = NOW(6)"))
                         .status());
@@ -197,10 +187,8 @@ absl::StatusOr<int> Store::Migrate() {
 }
 
 absl::StatusOr<EpochRow> Store::ReadEpoch() {
-  ASSIGN_OR_RETURN(
-      std::vector<Row> rows,
-      conn_->Query(
-          "SELECT epoch, owner, durable_seq FROM writer_epoch WHERE id=1"));
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query("SELECT epoch, owner, durable_seq FROM writer_epoch WHERE id=1"));
   if (rows.empty()) {
     return absl::InternalError("writer_epoch row is missing (schema damaged?)");
   }
@@ -214,22 +202,20 @@ absl::StatusOr<EpochRow> Store::ReadEpoch() {
 absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<AcquiredEpoch> {
-    ASSIGN_OR_RETURN(std::vector<Row> rows,
-                     conn_->Query("SELECT epoch, owner, durable_seq FROM "
-                                  "writer_epoch WHERE id=1 FOR UPDATE"));
+    ASSIGN_OR_RETURN(std::vector<Row> rows, conn_->Query("SELECT epoch, owner, durable_seq FROM "
+                                                         "writer_epoch WHERE id=1 FOR UPDATE"));
     if (rows.empty()) return absl::InternalError("writer_epoch row is missing");
     AcquiredEpoch a;
     ASSIGN_OR_RETURN(a.previous_epoch, CellToUint(rows[0][0], "epoch"));
     a.previous_owner = rows[0][1].value_or("");
     ASSIGN_OR_RETURN(a.durable_seq, CellToUint(rows[0][2], "durable_seq"));
     a.epoch = a.previous_epoch + 1;
-    ASSIGN_OR_RETURN(
-        uint64_t changed,
-        conn_->Execute(absl::StrCat(
-            "UPDATE writer_epoch SET epoch=", a.epoch,
-            ", owner=", QuoteString(owner.substr(0, 255)),
-            ", acquired_at=NOW(6), write_count=write_count+1"
-            " WHERE id=1 AND epoch=", a.previous_epoch)));
+    ASSIGN_OR_RETURN(uint64_t changed,
+                     conn_->Execute(absl::StrCat("UPDATE writer_epoch SET epoch=", a.epoch,
+                                                 ", owner=", QuoteString(owner.substr(0, 255)),
+                                                 ", acquired_at=NOW(6), write_count=write_count+1"
+                                                 " WHERE id=1 AND epoch=",
+                                                 a.previous_epoch)));
     if (changed != 1) {
       return absl::AbortedError("writer_epoch changed concurrently");
     }
@@ -237,9 +223,8 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
     // inserts them and moves durable_seq in one transaction, so there are
     // none unless the table was changed by hand or by a bug): the new
     // writer's seqs start at durable_seq + 1, so they go.
-    ASSIGN_OR_RETURN(a.dropped_records,
-                     conn_->Execute(absl::StrCat("DELETE FROM graph_log WHERE seq > ",
-                                                 a.durable_seq)));
+    ASSIGN_OR_RETURN(a.dropped_records, conn_->Execute(absl::StrCat(
+                                            "DELETE FROM graph_log WHERE seq > ", a.durable_seq)));
     RETURN_IF_ERROR(conn_->Commit());
     return a;
   };
@@ -248,15 +233,14 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
   return result;
 }
 
-absl::StatusOr<GuardResult> Store::AppendLog(
-    uint64_t epoch, uint64_t expected_durable,
-    const std::vector<const LogRow*>& rows, size_t max_statement_bytes,
-    const std::function<void()>& before_fence,
-    const std::function<void()>& after_fence) {
+absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_durable,
+                                             const std::vector<const LogRow*>& rows,
+                                             size_t max_statement_bytes,
+                                             const std::function<void()>& before_fence,
+                                             const std::function<void()>& after_fence) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
-    static constexpr char kInsert[] =
-        "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+    static constexpr char kInsert[] = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
     std::string sql;
     sql.reserve(std::min<size_t>(max_statement_bytes + 4096, 64 << 20));
     sql.append(kInsert);
@@ -269,8 +253,7 @@ absl::StatusOr<GuardResult> Store::AppendLog(
       }
       if (!first) sql.push_back(',');
       first = false;
-      absl::StrAppend(&sql, "(", row->seq, ",", row->epoch, ",", row->crc32c,
-                      ",");
+      absl::StrAppend(&sql, "(", row->seq, ",", row->epoch, ",", row->crc32c, ",");
       AppendBlobLiteral(row->bytes, &sql);
       sql.push_back(')');
     }
@@ -279,17 +262,16 @@ absl::StatusOr<GuardResult> Store::AppendLog(
     // and then sees its durable_seq.
     const uint64_t last = rows.back()->seq;
     if (before_fence) before_fence();
-    absl::StatusOr<uint64_t> fenced = conn_->Execute(absl::StrCat(
-        "UPDATE writer_epoch SET durable_seq=", last,
-        ", write_count=write_count+1 WHERE id=1 AND epoch=", epoch,
-        " AND durable_seq=", expected_durable));
+    absl::StatusOr<uint64_t> fenced =
+        conn_->Execute(absl::StrCat("UPDATE writer_epoch SET durable_seq=", last,
+                                    ", write_count=write_count+1 WHERE id=1 AND epoch=", epoch,
+                                    " AND durable_seq=", expected_durable));
     if (after_fence) after_fence();
     ASSIGN_OR_RETURN(uint64_t changed, std::move(fenced));
     if (changed != 1) {
       ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
       conn_->Rollback();
-      return now.epoch != epoch ? GuardResult::kStaleEpoch
-                                : GuardResult::kDurableMoved;
+      return now.epoch != epoch ? GuardResult::kStaleEpoch : GuardResult::kDurableMoved;
     }
     RETURN_IF_ERROR(conn_->Commit());
     return GuardResult::kDone;
@@ -299,14 +281,12 @@ absl::StatusOr<GuardResult> Store::AppendLog(
   return result;
 }
 
-absl::StatusOr<std::vector<LogRow>> Store::ReadLog(uint64_t from_seq,
-                                                   uint64_t to_seq,
+absl::StatusOr<std::vector<LogRow>> Store::ReadLog(uint64_t from_seq, uint64_t to_seq,
                                                    size_t max_rows) {
-  ASSIGN_OR_RETURN(
-      std::vector<Row> rows,
-      conn_->Query(absl::StrCat(
-          "SELECT seq, epoch, crc32c, record FROM graph_log WHERE seq >= ",
-          from_seq, " AND seq <= ", to_seq, " ORDER BY seq LIMIT ", max_rows)));
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query(absl::StrCat(
+                       "SELECT seq, epoch, crc32c, record FROM graph_log WHERE seq >= ", from_seq,
+                       " AND seq <= ", to_seq, " ORDER BY seq LIMIT ", max_rows)));
   std::vector<LogRow> out;
   out.reserve(rows.size());
   for (Row& r : rows) {
@@ -322,8 +302,7 @@ absl::StatusOr<std::vector<LogRow>> Store::ReadLog(uint64_t from_seq,
 }
 
 absl::StatusOr<LogBounds> Store::ReadLogBounds() {
-  ASSIGN_OR_RETURN(std::vector<Row> rows,
-                   conn_->Query("SELECT MIN(seq), MAX(seq) FROM graph_log"));
+  ASSIGN_OR_RETURN(std::vector<Row> rows, conn_->Query("SELECT MIN(seq), MAX(seq) FROM graph_log"));
   LogBounds b;
   if (rows.empty() || !rows[0][0].has_value()) return b;
   ASSIGN_OR_RETURN(b.first_seq, CellToUint(rows[0][0], "min seq"));
@@ -332,34 +311,29 @@ absl::StatusOr<LogBounds> Store::ReadLogBounds() {
 }
 
 absl::Status Store::BeginRead() {
-  return conn_->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-      .status();
+  return conn_->Execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").status();
 }
 
 void Store::EndRead() { conn_->Rollback(); }
 
-absl::StatusOr<uint64_t> Store::CreateSnapshot(
-    uint64_t seq, uint64_t epoch, uint32_t format_version,
-    uint32_t chunk_count, uint64_t uncompressed_bytes,
-    const std::string& header, uint32_t header_crc32c,
-    const std::string& writer) {
+absl::StatusOr<uint64_t> Store::CreateSnapshot(uint64_t seq, uint64_t epoch,
+                                               uint32_t format_version, uint32_t chunk_count,
+                                               uint64_t uncompressed_bytes,
+                                               const std::string& header, uint32_t header_crc32c,
+                                               const std::string& writer) {
   std::string sql = absl::StrCat(
       "INSERT INTO graph_snapshots (seq, epoch, format_version, chunk_count,"
       " uncompressed_bytes, header, header_crc32c, complete, writer) VALUES (",
-      seq, ",", epoch, ",", format_version, ",", chunk_count, ",",
-      uncompressed_bytes, ",");
+      seq, ",", epoch, ",", format_version, ",", chunk_count, ",", uncompressed_bytes, ",");
   AppendBlobLiteral(header, &sql);
-  absl::StrAppend(&sql, ",", header_crc32c, ",0,",
-                  QuoteString(writer.substr(0, 255)), ")");
+  absl::StrAppend(&sql, ",", header_crc32c, ",0,", QuoteString(writer.substr(0, 255)), ")");
   RETURN_IF_ERROR(conn_->Execute(sql).status());
-  ASSIGN_OR_RETURN(std::vector<Row> rows,
-                   conn_->Query("SELECT LAST_INSERT_ID()"));
+  ASSIGN_OR_RETURN(std::vector<Row> rows, conn_->Query("SELECT LAST_INSERT_ID()"));
   if (rows.empty()) return absl::InternalError("no LAST_INSERT_ID");
   return CellToUint(rows[0][0], "snapshot_id");
 }
 
-absl::Status Store::PutChunks(uint64_t snapshot_id,
-                              const std::vector<ChunkRow>& chunks) {
+absl::Status Store::PutChunks(uint64_t snapshot_id, const std::vector<ChunkRow>& chunks) {
   if (chunks.empty()) return absl::OkStatus();
   uint64_t bytes = 0;
   std::string sql =
@@ -368,8 +342,8 @@ absl::Status Store::PutChunks(uint64_t snapshot_id,
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ChunkRow& c = chunks[i];
     if (i > 0) sql.push_back(',');
-    absl::StrAppend(&sql, "(", snapshot_id, ",", c.index, ",", c.crc32c, ",",
-                    c.uncompressed_size, ",");
+    absl::StrAppend(&sql, "(", snapshot_id, ",", c.index, ",", c.crc32c, ",", c.uncompressed_size,
+                    ",");
     AppendBlobLiteral(c.data, &sql);
     sql.push_back(')');
     bytes += c.data.size();
@@ -378,9 +352,8 @@ absl::Status Store::PutChunks(uint64_t snapshot_id,
   absl::Status s = conn_->Execute(sql).status();
   if (s.ok()) {
     s = conn_
-            ->Execute(absl::StrCat(
-                "UPDATE graph_snapshots SET stored_bytes=stored_bytes+", bytes,
-                ", last_write_at=NOW(6) WHERE snapshot_id=", snapshot_id))
+            ->Execute(absl::StrCat("UPDATE graph_snapshots SET stored_bytes=stored_bytes+", bytes,
+                                   ", last_write_at=NOW(6) WHERE snapshot_id=", snapshot_id))
             .status();
   }
   if (s.ok()) s = conn_->Commit();
@@ -388,17 +361,15 @@ absl::Status Store::PutChunks(uint64_t snapshot_id,
   return s;
 }
 
-absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id,
-                                                   uint64_t epoch,
+absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id, uint64_t epoch,
                                                    uint64_t* stored_bytes) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
     ASSIGN_OR_RETURN(
         uint64_t changed,
-        conn_->Execute(absl::StrCat(
-            "UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1"
-            " AND epoch=",
-            epoch)));
+        conn_->Execute(absl::StrCat("UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1"
+                                    " AND epoch=",
+                                    epoch)));
     if (changed != 1) {
       conn_->Rollback();
       return GuardResult::kStaleEpoch;
@@ -407,11 +378,10 @@ absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id,
     ASSIGN_OR_RETURN(UnpublishedSnapshot snap, LockSnapshotRow(conn_, snapshot_id));
     *stored_bytes = snap.stored_bytes;
     if (snap.seq > now.durable_seq) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot seq ", snap.seq, " is beyond the durable seq ",
-          now.durable_seq,
-          ": append (and wait for the ack of) every record up to the"
-          " snapshot's seq before publishing it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot seq ", snap.seq, " is beyond the durable seq ", now.durable_seq,
+                       ": append (and wait for the ack of) every record up to the"
+                       " snapshot's seq before publishing it"));
     }
     RETURN_IF_ERROR(MarkSnapshotComplete(conn_, snapshot_id, snap.chunk_count));
     RETURN_IF_ERROR(conn_->Commit());
@@ -426,45 +396,42 @@ absl::Status Store::CheckStandbySnapshot(uint64_t seq, uint64_t epoch) {
   ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
   if (epoch == 0 || epoch > now.epoch) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "standby snapshot names epoch ", epoch, " but the current epoch is ",
-        now.epoch, ": it must name the epoch of the record it ends at, which"
+        "standby snapshot names epoch ", epoch, " but the current epoch is ", now.epoch,
+        ": it must name the epoch of the record it ends at, which"
         " cannot be newer than the current one"));
   }
   if (seq == 0) {
-    return absl::FailedPreconditionError(
-        "standby snapshot at seq 0: nothing to snapshot");
+    return absl::FailedPreconditionError("standby snapshot at seq 0: nothing to snapshot");
   }
   if (seq > now.durable_seq) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot seq ", seq, " is beyond the durable seq ", now.durable_seq,
-        ": a standby snapshot may only cover durable records"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot seq ", seq, " is beyond the durable seq ", now.durable_seq,
+                     ": a standby snapshot may only cover durable records"));
   }
-  ASSIGN_OR_RETURN(
-      std::vector<Row> newest,
-      conn_->Query("SELECT snapshot_id, seq FROM graph_snapshots WHERE"
-                   " complete=1 ORDER BY seq DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(std::vector<Row> newest,
+                   conn_->Query("SELECT snapshot_id, seq FROM graph_snapshots WHERE"
+                                " complete=1 ORDER BY seq DESC LIMIT 1"));
   if (!newest.empty()) {
     ASSIGN_OR_RETURN(uint64_t id, CellToUint(newest[0][0], "snapshot_id"));
     ASSIGN_OR_RETURN(uint64_t newest_seq, CellToUint(newest[0][1], "seq"));
     if (newest_seq >= seq) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "standby snapshot at seq ", seq, " is not newer than snapshot ", id,
-          " (seq ", newest_seq, ")"));
+      return absl::FailedPreconditionError(absl::StrCat("standby snapshot at seq ", seq,
+                                                        " is not newer than snapshot ", id,
+                                                        " (seq ", newest_seq, ")"));
     }
   }
-  ASSIGN_OR_RETURN(
-      std::vector<Row> rec,
-      conn_->Query(absl::StrCat("SELECT epoch FROM graph_log WHERE seq=", seq)));
+  ASSIGN_OR_RETURN(std::vector<Row> rec,
+                   conn_->Query(absl::StrCat("SELECT epoch FROM graph_log WHERE seq=", seq)));
   if (rec.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "standby snapshot at seq ", seq, ": log record ", seq,
-        " is no longer stored (pruned: a newer snapshot covers it)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("standby snapshot at seq ", seq, ": log record ", seq,
+                     " is no longer stored (pruned: a newer snapshot covers it)"));
   }
   ASSIGN_OR_RETURN(uint64_t rec_epoch, CellToUint(rec[0][0], "epoch"));
   if (rec_epoch != epoch) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "standby snapshot at seq ", seq, " names epoch ", epoch,
-        " but log record ", seq, " was written in epoch ", rec_epoch));
+    return absl::FailedPreconditionError(absl::StrCat("standby snapshot at seq ", seq,
+                                                      " names epoch ", epoch, " but log record ",
+                                                      seq, " was written in epoch ", rec_epoch));
   }
   return absl::OkStatus();
 }
@@ -487,40 +454,36 @@ absl::Status Store::PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch,
 absl::Status Store::DeleteSnapshot(uint64_t snapshot_id) {
   // Hide it first, so no reader starts on a half-deleted snapshot.
   RETURN_IF_ERROR(conn_
-                      ->Execute(absl::StrCat(
-                          "UPDATE graph_snapshots SET complete=0 WHERE"
-                          " snapshot_id=",
-                          snapshot_id))
+                      ->Execute(absl::StrCat("UPDATE graph_snapshots SET complete=0 WHERE"
+                                             " snapshot_id=",
+                                             snapshot_id))
                       .status());
   // Small transactions: Galera replicates each one as a write set.
   RETURN_IF_ERROR(DeleteChunks(conn_, snapshot_id));
-  return conn_
-      ->Execute(absl::StrCat("DELETE FROM graph_snapshots WHERE snapshot_id=",
-                             snapshot_id))
+  return conn_->Execute(absl::StrCat("DELETE FROM graph_snapshots WHERE snapshot_id=", snapshot_id))
       .status();
 }
 
-absl::StatusOr<std::optional<SnapshotRow>> Store::DeleteUnpublishedSnapshot(
-    uint64_t snapshot_id) {
+absl::StatusOr<std::optional<SnapshotRow>> Store::DeleteUnpublishedSnapshot(uint64_t snapshot_id) {
   RETURN_IF_ERROR(conn_->Begin());
   // The row lock orders this against PublishSnapshot's (LockSnapshotRow):
   // either the publish committed first and we see complete=1, or the row
   // is gone when the publish looks for it.
   auto txn = [&]() -> absl::StatusOr<std::optional<SnapshotRow>> {
     ASSIGN_OR_RETURN(std::vector<Row> rows,
-                     conn_->Query(absl::StrCat("SELECT ", kSnapshotColumns,
-                                               " FROM graph_snapshots WHERE snapshot_id=",
-                                               snapshot_id, " FOR UPDATE")));
+                     conn_->Query(absl::StrCat(
+                         "SELECT ", kSnapshotColumns,
+                         " FROM graph_snapshots WHERE snapshot_id=", snapshot_id, " FOR UPDATE")));
     if (!rows.empty()) {
       ASSIGN_OR_RETURN(SnapshotRow row, ParseSnapshotRow(rows[0]));
       if (row.complete) {
         RETURN_IF_ERROR(conn_->Commit());
         return std::optional<SnapshotRow>(std::move(row));
       }
-      RETURN_IF_ERROR(conn_
-                          ->Execute(absl::StrCat(
-                              "DELETE FROM graph_snapshots WHERE snapshot_id=", snapshot_id))
-                          .status());
+      RETURN_IF_ERROR(
+          conn_
+              ->Execute(absl::StrCat("DELETE FROM graph_snapshots WHERE snapshot_id=", snapshot_id))
+              .status());
     }
     RETURN_IF_ERROR(conn_->Commit());
     return std::optional<SnapshotRow>();
@@ -560,10 +523,8 @@ absl::StatusOr<bool> Store::SnapshotPublished(uint64_t snapshot_id) {
 absl::StatusOr<std::vector<SnapshotRow>> Store::ListSnapshots(bool all) {
   ASSIGN_OR_RETURN(
       std::vector<Row> rows,
-      conn_->Query(absl::StrCat("SELECT ", kSnapshotColumns,
-                                " FROM graph_snapshots",
-                                all ? "" : " WHERE complete=1",
-                                " ORDER BY snapshot_id DESC")));
+      conn_->Query(absl::StrCat("SELECT ", kSnapshotColumns, " FROM graph_snapshots",
+                                all ? "" : " WHERE complete=1", " ORDER BY snapshot_id DESC")));
   std::vector<SnapshotRow> out;
   for (const Row& r : rows) {
     ASSIGN_OR_RETURN(SnapshotRow s, ParseSnapshotRow(r));
@@ -572,10 +533,9 @@ absl::StatusOr<std::vector<SnapshotRow>> Store::ListSnapshots(bool all) {
   return out;
 }
 
-absl::StatusOr<std::optional<SnapshotRow>> Store::LatestSnapshot(
-    uint64_t older_than_id) {
-  std::string sql = absl::StrCat("SELECT ", kSnapshotColumns,
-                                 " FROM graph_snapshots WHERE complete=1");
+absl::StatusOr<std::optional<SnapshotRow>> Store::LatestSnapshot(uint64_t older_than_id) {
+  std::string sql =
+      absl::StrCat("SELECT ", kSnapshotColumns, " FROM graph_snapshots WHERE complete=1");
   if (older_than_id != 0) {
     absl::StrAppend(&sql, " AND snapshot_id < ", older_than_id);
   }
@@ -586,16 +546,14 @@ absl::StatusOr<std::optional<SnapshotRow>> Store::LatestSnapshot(
   return std::optional<SnapshotRow>(std::move(s));
 }
 
-absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id,
-                                                        uint32_t from_index,
+absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id, uint32_t from_index,
                                                         size_t max_rows) {
   ASSIGN_OR_RETURN(
       std::vector<Row> rows,
-      conn_->Query(absl::StrCat(
-          "SELECT chunk_index, crc32c, uncompressed_size, data FROM"
-          " snapshot_chunks WHERE snapshot_id=",
-          snapshot_id, " AND chunk_index >= ", from_index,
-          " ORDER BY chunk_index LIMIT ", max_rows)));
+      conn_->Query(absl::StrCat("SELECT chunk_index, crc32c, uncompressed_size, data FROM"
+                                " snapshot_chunks WHERE snapshot_id=",
+                                snapshot_id, " AND chunk_index >= ", from_index,
+                                " ORDER BY chunk_index LIMIT ", max_rows)));
   std::vector<ChunkRow> out;
   out.reserve(rows.size());
   for (Row& r : rows) {
@@ -611,12 +569,10 @@ absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id,
   return out;
 }
 
-absl::StatusOr<uint64_t> Store::PruneLog(uint64_t upto_seq, absl::Duration age,
-                                         uint64_t limit) {
+absl::StatusOr<uint64_t> Store::PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit) {
   return conn_->Execute(absl::StrCat(
-      "DELETE FROM graph_log WHERE seq <= ", upto_seq,
-      " AND stored_at < NOW(6) - INTERVAL ", absl::ToInt64Microseconds(age),
-      " MICROSECOND ORDER BY seq LIMIT ", limit));
+      "DELETE FROM graph_log WHERE seq <= ", upto_seq, " AND stored_at < NOW(6) - INTERVAL ",
+      absl::ToInt64Microseconds(age), " MICROSECOND ORDER BY seq LIMIT ", limit));
 }
 
 }  // namespace vitrage::persistor::mysql

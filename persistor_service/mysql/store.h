@@ -74,8 +74,8 @@ struct SnapshotRow {
   uint32_t header_crc32c = 0;
   bool complete = false;
   std::string writer;
-  double age_seconds = 0;       // since published (or created if incomplete)
-  double idle_seconds = 0;      // since the last chunk write
+  double age_seconds = 0;   // since published (or created if incomplete)
+  double idle_seconds = 0;  // since the last chunk write
 };
 
 struct ChunkRow {
@@ -113,16 +113,14 @@ class Store {
   // `before_fence` runs just before the fencing UPDATE, `after_fence` just
   // after it (both may be empty).
   // REQUIRES: rows non-empty.
-  absl::StatusOr<GuardResult> AppendLog(
-      uint64_t epoch, uint64_t expected_durable,
-      const std::vector<const LogRow*>& rows, size_t max_statement_bytes,
-      const std::function<void()>& before_fence = nullptr,
-      const std::function<void()>& after_fence = nullptr);
+  absl::StatusOr<GuardResult> AppendLog(uint64_t epoch, uint64_t expected_durable,
+                                        const std::vector<const LogRow*>& rows,
+                                        size_t max_statement_bytes,
+                                        const std::function<void()>& before_fence = nullptr,
+                                        const std::function<void()>& after_fence = nullptr);
 
   // Records with from <= seq <= to, in seq order, at most `max_rows`.
-  absl::StatusOr<std::vector<LogRow>> ReadLog(uint64_t from_seq,
-                                              uint64_t to_seq,
-                                              size_t max_rows);
+  absl::StatusOr<std::vector<LogRow>> ReadLog(uint64_t from_seq, uint64_t to_seq, size_t max_rows);
   absl::StatusOr<LogBounds> ReadLogBounds();
 
   // Starts a read-only transaction with a consistent snapshot (so a long
@@ -131,21 +129,16 @@ class Store {
   void EndRead();
 
   // Snapshots. CreateSnapshot inserts an incomplete (invisible) row.
-  absl::StatusOr<uint64_t> CreateSnapshot(uint64_t seq, uint64_t epoch,
-                                          uint32_t format_version,
-                                          uint32_t chunk_count,
-                                          uint64_t uncompressed_bytes,
-                                          const std::string& header,
-                                          uint32_t header_crc32c,
+  absl::StatusOr<uint64_t> CreateSnapshot(uint64_t seq, uint64_t epoch, uint32_t format_version,
+                                          uint32_t chunk_count, uint64_t uncompressed_bytes,
+                                          const std::string& header, uint32_t header_crc32c,
                                           const std::string& writer);
   // Inserts chunks (autocommit, one statement) and touches last_write_at.
-  absl::Status PutChunks(uint64_t snapshot_id,
-                         const std::vector<ChunkRow>& chunks);
+  absl::Status PutChunks(uint64_t snapshot_id, const std::vector<ChunkRow>& chunks);
   // One transaction: fences on `epoch`, checks seq <= durable_seq and that
   // all chunk_count chunks are stored, marks the snapshot complete.
   // FAILED_PRECONDITION / DATA_LOSS with a message on a failed check.
-  absl::StatusOr<GuardResult> PublishSnapshot(uint64_t snapshot_id,
-                                              uint64_t epoch,
+  absl::StatusOr<GuardResult> PublishSnapshot(uint64_t snapshot_id, uint64_t epoch,
                                               uint64_t* stored_bytes);
   // Hot standby snapshots (SnapshotHeader.from_standby): the checks that
   // make a snapshot from a non-writer safe, without touching the
@@ -157,8 +150,7 @@ class Store {
   absl::Status CheckStandbySnapshot(uint64_t seq, uint64_t epoch);
   // One transaction: CheckStandbySnapshot for the snapshot's seq, all
   // chunks stored, marks it complete.
-  absl::Status PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch,
-                                      uint64_t* stored_bytes);
+  absl::Status PublishStandbySnapshot(uint64_t snapshot_id, uint64_t epoch, uint64_t* stored_bytes);
   // Deletes a snapshot and its chunks, in small transactions.
   absl::Status DeleteSnapshot(uint64_t snapshot_id);
   // The cleanup of a snapshot believed unpublished (a failed PutSnapshot,
@@ -177,16 +169,13 @@ class Store {
   // Complete snapshots newest first (or every snapshot when `all`).
   absl::StatusOr<std::vector<SnapshotRow>> ListSnapshots(bool all);
   // The newest complete snapshot with id < older_than_id (0: no bound).
-  absl::StatusOr<std::optional<SnapshotRow>> LatestSnapshot(
-      uint64_t older_than_id);
-  absl::StatusOr<std::vector<ChunkRow>> ReadChunks(uint64_t snapshot_id,
-                                                   uint32_t from_index,
+  absl::StatusOr<std::optional<SnapshotRow>> LatestSnapshot(uint64_t older_than_id);
+  absl::StatusOr<std::vector<ChunkRow>> ReadChunks(uint64_t snapshot_id, uint32_t from_index,
                                                    size_t max_rows);
 
   // Deletes log records with seq <= upto_seq stored more than `age` ago,
   // at most `limit` (one transaction). Returns how many were deleted.
-  absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age,
-                                    uint64_t limit);
+  absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit);
 
   Connection* conn() const { return conn_; }
 

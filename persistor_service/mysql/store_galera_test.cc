@@ -85,7 +85,8 @@ TEST_F(StoreGaleraTest, CommitAbortedByAnotherNodeIsAbortedAndStoresNothing) {
   // the explicit COMMIT reports it (1213), as ABORTED.
   std::vector<LogRow> rows = Rows(1, 3, epoch->epoch);
   auto r = s0.AppendLog(epoch->epoch, 0, Ptrs(rows), 1 << 20, nullptr, [&] {
-    auto q = cluster_->Query(1, "USE bf_abort; UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1");
+    auto q = cluster_->Query(
+        1, "USE bf_abort; UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1");
     EXPECT_TRUE(q.ok()) << q.status();
   });
   ASSERT_FALSE(r.ok()) << "a transaction Galera rolled back must not look committed";

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/testing/mariadb_fixture.h"
-#include "common/testing/process.h"
 #include "common/testing/mariadb_test.h"
+#include "common/testing/process.h"
 
 namespace vitrage::persistor::mysql {
 namespace {
@@ -27,9 +27,7 @@ class StoreTest : public vitrage::testing::MariaDbTest {
     o.url.database = database;
     return o;
   }
-
 };
-
 
 // A plain server also reports wsrep_ready=OFF: Ping must not take it for a
 // Galera node without quorum (the health monitor uses Ping).
@@ -43,9 +41,7 @@ TEST_F(StoreTest, PingIsOkOnAPlainServer) {
 TEST_F(StoreTest, BlobLiteralRoundTripsEveryByteValue) {
   auto conn = Connection::Open(Options("blob_rt"));
   ASSERT_TRUE(conn.ok()) << conn.status();
-  ASSERT_TRUE((*conn)
-                  ->Execute("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)")
-                  .ok());
+  ASSERT_TRUE((*conn)->Execute("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)").ok());
   std::string bytes;
   for (int rep = 0; rep < 3; ++rep) {
     for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
@@ -81,8 +77,7 @@ TEST_F(StoreTest, UnreachableServerIsUnavailableAndHidesPassword) {
   o.connect_timeout = absl::Seconds(2);
   auto conn = Connection::Open(o);
   ASSERT_FALSE(conn.ok());
-  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable)
-      << conn.status();
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable) << conn.status();
   EXPECT_THAT(conn.status().message(), Not(HasSubstr("s3cret-pw")));
 }
 

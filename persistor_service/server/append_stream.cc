@@ -36,10 +36,9 @@ using vitrage::wire::EncodedAppendRequest;
 // still parsed once (on an arena, reset per request) to check it is a
 // well-formed JournalRecord with the batch's seq and epoch, and is then
 // stored byte for byte as received.
-class AppendReactor
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
-      public BatchSink,
-      public std::enable_shared_from_this<AppendReactor> {
+class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                      public BatchSink,
+                      public std::enable_shared_from_this<AppendReactor> {
  public:
   AppendReactor(LogWriter* writer, const std::atomic<bool>* shutting_down,
                 size_t max_inflight_bytes, int max_records = 100'000)
@@ -126,8 +125,7 @@ class AppendReactor
   // Parses request_ and turns it into a batch for the writer.
   absl::StatusOr<std::unique_ptr<PendingBatch>> ReadBatch() {
     EncodedAppendRequest req;
-    grpc::Status st =
-        grpc::SerializationTraits<EncodedAppendRequest>::Deserialize(&request_, &req);
+    grpc::Status st = grpc::SerializationTraits<EncodedAppendRequest>::Deserialize(&request_, &req);
     if (!st.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Append: the request is not an AppendRequest: ", st.error_message()));
@@ -145,8 +143,7 @@ class AppendReactor
                        max_records_, " ([limits] max_records_per_append)"));
     }
     if (req->epoch() == 0) {
-      return absl::InvalidArgumentError(
-          "batch has epoch 0: call AcquireEpoch first");
+      return absl::InvalidArgumentError("batch has epoch 0: call AcquireEpoch first");
     }
     auto batch = std::make_unique<PendingBatch>();
     batch->epoch = req->epoch();
@@ -157,9 +154,9 @@ class AppendReactor
       JournalRecord* r = google::protobuf::Arena::CreateMessage<JournalRecord>(&arena_);
       if (!r->ParseFromString(*bytes)) {
         arena_.Reset();
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Append: record ", i, " of the batch (", bytes->size(),
-            " bytes) is not a valid JournalRecord"));
+        return absl::InvalidArgumentError(absl::StrCat("Append: record ", i, " of the batch (",
+                                                       bytes->size(),
+                                                       " bytes) is not a valid JournalRecord"));
       }
       const uint64_t seq = r->seq();
       const uint64_t epoch = r->epoch();
@@ -171,14 +168,12 @@ class AppendReactor
       if (seq != expect) {
         arena_.Reset();
         return absl::InvalidArgumentError(absl::StrCat(
-            "records in a batch must have consecutive seqs: seq ", seq,
-            " follows ", expect - 1));
+            "records in a batch must have consecutive seqs: seq ", seq, " follows ", expect - 1));
       }
       if (epoch != req->epoch()) {
         arena_.Reset();
-        return absl::InvalidArgumentError(
-            absl::StrCat("record seq ", seq, " has epoch ", epoch,
-                         " but the batch has epoch ", req->epoch()));
+        return absl::InvalidArgumentError(absl::StrCat("record seq ", seq, " has epoch ", epoch,
+                                                       " but the batch has epoch ", req->epoch()));
       }
       mysql::LogRow row;
       row.seq = seq;
@@ -263,8 +258,8 @@ class AppendReactor
 }  // namespace
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StartAppendStream(
-    grpc::CallbackServerContext* context, LogWriter* writer,
-    const std::atomic<bool>* shutting_down, const AppendStreamLimits& limits) {
+    grpc::CallbackServerContext* context, LogWriter* writer, const std::atomic<bool>* shutting_down,
+    const AppendStreamLimits& limits) {
   // The writer sizes its batches to these (common/append_limits.h); they go
   // out at once, before any batch is read.
   context->AddInitialMetadata(kMaxRecordsPerAppendKey,

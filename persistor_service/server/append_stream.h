@@ -31,8 +31,8 @@ struct AppendStreamLimits {
 // *shutting_down, new batches get UNAVAILABLE.
 // REQUIRES: writer and shutting_down outlive the stream.
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StartAppendStream(
-    grpc::CallbackServerContext* context, LogWriter* writer,
-    const std::atomic<bool>* shutting_down, const AppendStreamLimits& limits);
+    grpc::CallbackServerContext* context, LogWriter* writer, const std::atomic<bool>* shutting_down,
+    const AppendStreamLimits& limits);
 
 }  // namespace vitrage::persistor
 

@@ -14,10 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "common/testing/process.h"
-#include "persistor_service/server/test_util.h"
 #include "common/testing/mariadb_test.h"
+#include "common/testing/process.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "persistor_service/server/test_util.h"
 
 namespace vitrage::persistor {
 namespace {
@@ -83,8 +83,8 @@ class CrashTest : public vitrage::testing::MariaDbTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(db_->running() || db_->Start().ok());
-    dbname_ = absl::StrCat(
-        "crash_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dbname_ =
+        absl::StrCat("crash_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     dbname_ = dbname_.substr(0, 60);
     auto url = testing::FreshDatabase(*db_, dbname_);
     ASSERT_TRUE(url.ok()) << url.status();
@@ -101,8 +101,7 @@ class CrashTest : public vitrage::testing::MariaDbTest {
   }
 
   void StartPersistorProcess() {
-    std::string bin =
-        vitrage::testing::BinaryDir() + "/persistor_service/vitrage-persistor";
+    std::string bin = vitrage::testing::BinaryDir() + "/persistor_service/vitrage-persistor";
     auto p = Process::Start({bin, "--listen", address_, "--database_url", url_},
                             dir_ + "/persistor.log");
     ASSERT_TRUE(p.ok()) << p.status();
@@ -190,8 +189,8 @@ TEST_F(CrashTest, Kill9MidBatchKeepsEveryAckedRecordAndNoPartialBatch) {
   ExpectLogIsExactly(epoch->epoch(), st->durable_seq(), appender.payload);
   // The writer resumes where the store is.
   auto more = testing::AppendBatches(
-      stub_.get(), {MakeBatch(epoch->epoch(), st->durable_seq() + 1,
-                              st->durable_seq() + kBatch, appender.payload)});
+      stub_.get(), {MakeBatch(epoch->epoch(), st->durable_seq() + 1, st->durable_seq() + kBatch,
+                              appender.payload)});
   EXPECT_TRUE(more.status.ok()) << more.status.error_message();
 }
 

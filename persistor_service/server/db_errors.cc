@@ -6,13 +6,13 @@ namespace vitrage::persistor {
 
 absl::Status FencingError(uint64_t epoch, const mysql::EpochRow& row) {
   if (epoch < row.epoch) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale epoch ", epoch, ": epoch ", row.epoch, " was acquired by ", row.owner,
-        "; this writer is fenced and must stop"));
+    return absl::FailedPreconditionError(absl::StrCat("stale epoch ", epoch, ": epoch ", row.epoch,
+                                                      " was acquired by ", row.owner,
+                                                      "; this writer is fenced and must stop"));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "epoch ", epoch, " was never acquired: the current epoch is ", row.epoch,
-      " (call AcquireEpoch)"));
+  return absl::FailedPreconditionError(absl::StrCat("epoch ", epoch,
+                                                    " was never acquired: the current epoch is ",
+                                                    row.epoch, " (call AcquireEpoch)"));
 }
 
 absl::Status NoteFailure(mysql::ConnectionPool* pool, absl::Status status) {

@@ -30,15 +30,13 @@ absl::Status ReadStatus(mysql::ConnectionPool* pool, vitrage::v1::PersistorStatu
   if (!epoch.ok()) return NoteFailure(pool, epoch.status());
   absl::StatusOr<mysql::LogBounds> bounds = store.ReadLogBounds();
   if (!bounds.ok()) return NoteFailure(pool, bounds.status());
-  absl::StatusOr<std::vector<mysql::SnapshotRow>> snaps =
-      store.ListSnapshots(/*all=*/false);
+  absl::StatusOr<std::vector<mysql::SnapshotRow>> snaps = store.ListSnapshots(/*all=*/false);
   if (!snaps.ok()) return NoteFailure(pool, snaps.status());
   response->set_epoch(epoch->epoch);
   response->set_epoch_owner(epoch->owner);
   response->set_durable_seq(epoch->durable_seq);
   response->set_first_seq(bounds->first_seq);
-  response->set_log_records(
-      bounds->first_seq == 0 ? 0 : bounds->last_seq - bounds->first_seq + 1);
+  response->set_log_records(bounds->first_seq == 0 ? 0 : bounds->last_seq - bounds->first_seq + 1);
   for (const mysql::SnapshotRow& s : *snaps) {
     vitrage::v1::SnapshotSummary* sum = response->add_snapshots();
     sum->set_snapshot_id(s.snapshot_id);
@@ -98,8 +96,7 @@ void HealthMonitor::Loop() {
     absl::Duration wait = serving ? absl::Seconds(1) : absl::Milliseconds(100);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, absl::ToChronoMilliseconds(wait),
-                       [&] { return stop_; })) {
+      if (cv_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] { return stop_; })) {
         return;
       }
     }
@@ -119,8 +116,8 @@ void HealthMonitor::Loop() {
     }
     bool now = pool_->reachable();
     if (now != serving) {
-      LOG(INFO) << "health: " << (now ? "SERVING" : "NOT_SERVING")
-                << " (database " << (now ? "reachable" : "unreachable") << ")";
+      LOG(INFO) << "health: " << (now ? "SERVING" : "NOT_SERVING") << " (database "
+                << (now ? "reachable" : "unreachable") << ")";
       serving = now;
     }
     SetServing(now);

@@ -36,13 +36,12 @@ absl::Status LogReader::Read(grpc::ServerContext* context,
   constexpr absl::Duration kFollowTick = absl::Milliseconds(2);
   constexpr absl::Duration kFollowDbPoll = absl::Milliseconds(50);
   constexpr absl::Duration kFollowHeartbeat = absl::Seconds(1);
-  const size_t max_bytes =
-      request.max_batch_bytes() == 0
-          ? kDefaultReadLogBytes
-          : std::min<size_t>(request.max_batch_bytes(), kMaxReadLogBytes);
+  const size_t max_bytes = request.max_batch_bytes() == 0
+                               ? kDefaultReadLogBytes
+                               : std::min<size_t>(request.max_batch_bytes(), kMaxReadLogBytes);
   uint64_t sent = 0;
-  RETURN_IF_ERROR(ReadRange(request.after_seq(), max_bytes, /*write_empty=*/true,
-                               stream, writer, &sent));
+  RETURN_IF_ERROR(
+      ReadRange(request.after_seq(), max_bytes, /*write_empty=*/true, stream, writer, &sent));
   if (!request.follow()) return absl::OkStatus();
   sent = std::max(sent, request.after_seq());
   absl::Time last_db = absl::Now();
@@ -59,8 +58,7 @@ absl::Status LogReader::Read(grpc::ServerContext* context,
     }
     last_db = now;
     uint64_t durable = 0;
-    RETURN_IF_ERROR(
-        ReadRange(sent, max_bytes, /*write_empty=*/false, stream, writer, &durable));
+    RETURN_IF_ERROR(ReadRange(sent, max_bytes, /*write_empty=*/false, stream, writer, &durable));
     if (durable > sent) {
       sent = durable;
       last_write = absl::Now();
@@ -80,9 +78,10 @@ absl::Status LogReader::Read(grpc::ServerContext* context,
 // meanwhile (records below the oldest kept snapshot), which a page that
 // starts late shows and the log's bounds then confirm (OUT_OF_RANGE, not a
 // hole).
-absl::Status LogReader::ReadRange(
-    uint64_t after_seq, size_t max_bytes, bool write_empty, ReadStreams::Ticket& stream,
-    grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer, uint64_t* durable_out) {
+absl::Status LogReader::ReadRange(uint64_t after_seq, size_t max_bytes, bool write_empty,
+                                  ReadStreams::Ticket& stream,
+                                  grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer,
+                                  uint64_t* durable_out) {
   uint64_t durable = 0;
   {
     ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead(pool_));
@@ -95,11 +94,11 @@ absl::Status LogReader::ReadRange(
       absl::StatusOr<mysql::LogBounds> bounds = store.ReadLogBounds();
       if (!bounds.ok()) return NoteFailure(pool_, bounds.status());
       if (bounds->first_seq == 0 || bounds->first_seq > after_seq + 1) {
-        return absl::OutOfRangeError(absl::StrCat(
-            "log records ", after_seq + 1, "..",
-            bounds->first_seq == 0 ? durable : bounds->first_seq - 1,
-            " were pruned (covered by a snapshot); the log starts at seq ",
-            bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
+        return absl::OutOfRangeError(
+            absl::StrCat("log records ", after_seq + 1, "..",
+                         bounds->first_seq == 0 ? durable : bounds->first_seq - 1,
+                         " were pruned (covered by a snapshot); the log starts at seq ",
+                         bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
       }
     }
   }
@@ -116,10 +115,11 @@ absl::Status LogReader::ReadRange(
     absl::StatusOr<mysql::LogBounds> bounds = mysql::Store(conn->get()).ReadLogBounds();
     if (!bounds.ok()) return NoteFailure(pool_, bounds.status());
     if (bounds->first_seq == 0 || bounds->first_seq > seq) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "log records from seq ", seq, " were pruned (retention) while this stream read"
-          " them; the log now starts at seq ",
-          bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
+      return absl::OutOfRangeError(
+          absl::StrCat("log records from seq ", seq,
+                       " were pruned (retention) while this stream read"
+                       " them; the log now starts at seq ",
+                       bounds->first_seq == 0 ? durable + 1 : bounds->first_seq));
     }
     return absl::DataLossError(hole);
   };
@@ -152,9 +152,9 @@ absl::Status LogReader::ReadRange(
       }
       const uint32_t computed = crc32c::Value(row.bytes);
       if (computed != row.crc32c) {
-        return absl::DataLossError(absl::StrCat(
-            "log record seq ", row.seq, ": crc mismatch (stored ",
-            Hex32(row.crc32c), ", computed ", Hex32(computed), ")"));
+        return absl::DataLossError(absl::StrCat("log record seq ", row.seq,
+                                                ": crc mismatch (stored ", Hex32(row.crc32c),
+                                                ", computed ", Hex32(computed), ")"));
       }
       if (out.records_size() > 0 && out_bytes + row.bytes.size() + 16 > max_bytes) {
         RETURN_IF_ERROR(stream.Write(writer, out));
@@ -162,9 +162,9 @@ absl::Status LogReader::ReadRange(
         out_bytes = 0;
       }
       if (!out.add_records()->ParseFromString(row.bytes)) {
-        return absl::DataLossError(absl::StrCat(
-            "log record seq ", row.seq, ": stored bytes do not parse as a "
-            "JournalRecord"));
+        return absl::DataLossError(absl::StrCat("log record seq ", row.seq,
+                                                ": stored bytes do not parse as a "
+                                                "JournalRecord"));
       }
       out_bytes += row.bytes.size() + 16;
       ++next;

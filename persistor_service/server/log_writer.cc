@@ -1,8 +1,5 @@
 #include "persistor_service/server/log_writer.h"
 
-#include "absl/time/clock.h"
-#include "common/metrics.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -11,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "persistor_service/server/db_errors.h"
 
@@ -29,16 +27,17 @@ absl::Status SameAsStored(mysql::Store& store, const std::vector<const mysql::Lo
   for (const mysql::LogRow& s : stored) {
     const mysql::LogRow& mine = *rows[s.seq - first];
     if (s.epoch != mine.epoch || s.crc32c != mine.crc32c || s.bytes != mine.bytes) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "record seq ", s.seq, " is already stored with different content "
-          "(stored epoch ", s.epoch, ", resent epoch ", mine.epoch, ")"));
+      return absl::AlreadyExistsError(absl::StrCat("record seq ", s.seq,
+                                                   " is already stored with different content "
+                                                   "(stored epoch ",
+                                                   s.epoch, ", resent epoch ", mine.epoch, ")"));
     }
   }
   if (stored.size() != rows.size()) {
-    return absl::UnavailableError(absl::StrCat(
-        "journal records ", first, "..", last, ": ", stored.size(),
-        " of them were committed meanwhile by another persistor; resend from the first"
-        " unacked seq"));
+    return absl::UnavailableError(
+        absl::StrCat("journal records ", first, "..", last, ": ", stored.size(),
+                     " of them were committed meanwhile by another persistor; resend from the first"
+                     " unacked seq"));
   }
   return absl::OkStatus();
 }
@@ -66,8 +65,7 @@ void LogWriter::Enqueue(std::unique_ptr<PendingBatch> batch) {
       return;
     }
   }
-  batch->sink->BatchDone(
-      absl::UnavailableError("vitrage-persistor is shutting down"));
+  batch->sink->BatchDone(absl::UnavailableError("vitrage-persistor is shutting down"));
 }
 
 void LogWriter::Stop() {
@@ -98,8 +96,7 @@ void LogWriter::Run() {
       const uint64_t epoch = queue_.front()->epoch;
       size_t bytes = 0;
       while (!queue_.empty() && queue_.front()->epoch == epoch &&
-             (group.empty() ||
-              bytes + queue_.front()->bytes <= options_.max_batch_bytes)) {
+             (group.empty() || bytes + queue_.front()->bytes <= options_.max_batch_bytes)) {
         bytes += queue_.front()->bytes;
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -120,8 +117,7 @@ void LogWriter::Run() {
                  "UNAVAILABLE and will resend";
   }
   for (auto& b : rest) {
-    b->sink->BatchDone(
-        absl::UnavailableError("vitrage-persistor is shutting down"));
+    b->sink->BatchDone(absl::UnavailableError("vitrage-persistor is shutting down"));
   }
   conn_.reset();
 }
@@ -148,8 +144,7 @@ absl::Status LogWriter::EnsureReady() {
     std::lock_guard<std::mutex> lock(mu_);
     resync = resync_;
   }
-  if (resync || state_dirty_.load() || !state_known_ || conn_ == nullptr ||
-      conn_->broken()) {
+  if (resync || state_dirty_.load() || !state_known_ || conn_ == nullptr || conn_->broken()) {
     // The in-memory tail is only trusted with an empty pipeline.
     WaitDrained();
     {
@@ -176,8 +171,8 @@ absl::Status LogWriter::RefreshState() {
     return row.status();
   }
   if (state_known_ && row->durable_seq != state_.durable_seq) {
-    LOG(INFO) << "durable seq re-read from the database: " << row->durable_seq
-              << " (was " << state_.durable_seq << ")";
+    LOG(INFO) << "durable seq re-read from the database: " << row->durable_seq << " (was "
+              << state_.durable_seq << ")";
   }
   state_ = *row;
   state_known_ = true;
@@ -191,26 +186,23 @@ absl::Status LogWriter::RefreshState() {
 }
 
 void LogWriter::DropConnection(const absl::Status& why) {
-  if (why.code() == absl::StatusCode::kUnavailable ||
-      (conn_ != nullptr && conn_->broken())) {
+  if (why.code() == absl::StatusCode::kUnavailable || (conn_ != nullptr && conn_->broken())) {
     pool_->ReportFailure(why);
     conn_.reset();
     state_known_ = false;
   }
 }
 
-absl::Status LogWriter::CompareWithStored(const PendingBatch& batch,
-                                          uint64_t from, uint64_t to) {
+absl::Status LogWriter::CompareWithStored(const PendingBatch& batch, uint64_t from, uint64_t to) {
   mysql::Store store(conn_.get());
-  ASSIGN_OR_RETURN(std::vector<mysql::LogRow> stored,
-                   store.ReadLog(from, to, to - from + 1));
+  ASSIGN_OR_RETURN(std::vector<mysql::LogRow> stored, store.ReadLog(from, to, to - from + 1));
   const uint64_t first_row_seq = batch.rows.front().seq;
   uint64_t first_stored = stored.empty() ? to + 1 : stored.front().seq;
   if (stored.empty()) {
     ASSIGN_OR_RETURN(mysql::LogBounds bounds, store.ReadLogBounds());
     if (bounds.first_seq != 0 && bounds.first_seq <= to) {
-      return absl::DataLossError(absl::StrCat(
-          "log records ", from, "..", to, " are missing from the store"));
+      return absl::DataLossError(
+          absl::StrCat("log records ", from, "..", to, " are missing from the store"));
     }
   }
   // Records below the first stored one were pruned (a snapshot covers them):
@@ -218,26 +210,25 @@ absl::Status LogWriter::CompareWithStored(const PendingBatch& batch,
   for (size_t i = 0; i < stored.size(); ++i) {
     const mysql::LogRow& s = stored[i];
     if (s.seq != first_stored + i) {
-      return absl::DataLossError(absl::StrCat(
-          "log record seq ", first_stored + i, " is missing from the store"));
+      return absl::DataLossError(
+          absl::StrCat("log record seq ", first_stored + i, " is missing from the store"));
     }
     const mysql::LogRow& mine = batch.rows[s.seq - first_row_seq];
     if (s.bytes != mine.bytes) {
       if (crc32c::Value(s.bytes) != s.crc32c) {
         return absl::DataLossError(absl::StrCat(
             "log record seq ", s.seq, ": stored record fails its crc (stored 0x",
-            absl::Hex(s.crc32c), ", computed 0x",
-            absl::Hex(crc32c::Value(s.bytes)), ")"));
+            absl::Hex(s.crc32c), ", computed 0x", absl::Hex(crc32c::Value(s.bytes)), ")"));
       }
-      return absl::AlreadyExistsError(absl::StrCat(
-          "record seq ", s.seq, " is already stored with different content "
-          "(stored epoch ", s.epoch, ", resent epoch ", mine.epoch, ")"));
+      return absl::AlreadyExistsError(absl::StrCat("record seq ", s.seq,
+                                                   " is already stored with different content "
+                                                   "(stored epoch ",
+                                                   s.epoch, ", resent epoch ", mine.epoch, ")"));
     }
   }
   if (!stored.empty() && stored.back().seq != to) {
-    return absl::DataLossError(absl::StrCat("log record seq ",
-                                            stored.back().seq + 1,
-                                            " is missing from the store"));
+    return absl::DataLossError(
+        absl::StrCat("log record seq ", stored.back().seq + 1, " is missing from the store"));
   }
   return absl::OkStatus();
 }
@@ -288,16 +279,14 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>> batches)
     for (size_t i = 0; i < g->batches.size(); ++i) {
       const PendingBatch& b = *g->batches[i];
       if (b.sink->failed() || failed_sinks.count(b.sink.get()) != 0) {
-        g->verdicts[i] =
-            absl::CancelledError("an earlier batch of this stream failed");
+        g->verdicts[i] = absl::CancelledError("an earlier batch of this stream failed");
         continue;
       }
       const uint64_t first = b.rows.front().seq;
       const uint64_t last = b.rows.back().seq;
       if (first > next) {
-        reject(i, absl::OutOfRangeError(absl::StrCat(
-                      "gap: record seq ", first, " but durable seq is ",
-                      next - 1)));
+        reject(i, absl::OutOfRangeError(
+                      absl::StrCat("gap: record seq ", first, " but durable seq is ", next - 1)));
         continue;
       }
       if (first <= durable) {
@@ -323,11 +312,10 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>> batches)
       }
       // Overlap with records taken earlier in this group.
       absl::Status s;
-      for (uint64_t seq = std::max(first, durable + 1); seq < next && seq <= last;
-           ++seq) {
+      for (uint64_t seq = std::max(first, durable + 1); seq < next && seq <= last; ++seq) {
         if (g->fresh[seq - durable - 1]->bytes != b.rows[seq - first].bytes) {
-          s = absl::AlreadyExistsError(absl::StrCat(
-              "record seq ", seq, " is already stored with different content"));
+          s = absl::AlreadyExistsError(
+              absl::StrCat("record seq ", seq, " is already stored with different content"));
           break;
         }
       }
@@ -344,8 +332,7 @@ void LogWriter::ProcessGroup(std::vector<std::unique_ptr<PendingBatch>> batches)
     for (size_t i = 0; i < g->batches.size(); ++i) {
       const absl::Status& v = g->verdicts[i];
       if (!v.ok() && v.code() != absl::StatusCode::kCancelled) {
-        LOG(WARNING) << "rejected journal batch (seq "
-                     << g->batches[i]->rows.front().seq << ".."
+        LOG(WARNING) << "rejected journal batch (seq " << g->batches[i]->rows.front().seq << ".."
                      << g->batches[i]->rows.back().seq << "): " << v.message();
       }
     }
@@ -375,13 +362,12 @@ void LogWriter::WorkerLoop() {
       dispatch_.pop_front();
     }
     static auto& commit_seconds = vitrage::metrics::Histogram(
-        "vitrage_persistor_commit_seconds",
-        "Time to write and commit one group of journal batches",
+        "vitrage_persistor_commit_seconds", "Time to write and commit one group of journal batches",
         vitrage::metrics::LatencyBuckets());
-    static auto& committed = vitrage::metrics::Counter(
-        "vitrage_persistor_records_committed_total", "Journal records committed");
-    static auto& failures = vitrage::metrics::Counter(
-        "vitrage_persistor_commit_failures_total", "Group commits that failed");
+    static auto& committed = vitrage::metrics::Counter("vitrage_persistor_records_committed_total",
+                                                       "Journal records committed");
+    static auto& failures = vitrage::metrics::Counter("vitrage_persistor_commit_failures_total",
+                                                      "Group commits that failed");
     absl::Status s;
     if (!g->fresh.empty()) {
       absl::Time t0 = absl::Now();
@@ -398,8 +384,7 @@ void LogWriter::WorkerLoop() {
   }
 }
 
-absl::Status LogWriter::Commit(Group& g,
-                               std::unique_ptr<mysql::Connection>& conn) {
+absl::Status LogWriter::Commit(Group& g, std::unique_ptr<mysql::Connection>& conn) {
   for (int attempt = 1;; ++attempt) {
     {
       // Behind a failed group this one cannot commit (its fence expects
@@ -457,25 +442,24 @@ absl::Status LogWriter::Commit(Group& g,
         pool_->ReportFailure(r.status());
         conn.reset();
       }
-      LOG(WARNING) << "journal commit of seq " << g.expected_durable + 1 << ".."
-                   << g.last << " failed: " << r.status().message();
+      LOG(WARNING) << "journal commit of seq " << g.expected_durable + 1 << ".." << g.last
+                   << " failed: " << r.status().message();
       return r.status();
     }
     if (*r == mysql::GuardResult::kStaleEpoch) {
       absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
       absl::Status f = row.ok() ? FencingError(g.epoch, *row)
-                                : absl::FailedPreconditionError(absl::StrCat(
-                                      "epoch ", g.epoch, " is no longer current"));
-      LOG(WARNING) << "fencing: rejected journal batch at commit: "
-                   << f.message();
+                                : absl::FailedPreconditionError(
+                                      absl::StrCat("epoch ", g.epoch, " is no longer current"));
+      LOG(WARNING) << "fencing: rejected journal batch at commit: " << f.message();
       return f;
     }
     // kDurableMoved: the group before did not commit, or another persistor
     // instance wrote. The clients resend.
-    return absl::UnavailableError(absl::StrCat(
-        "journal commit of seq ", g.expected_durable + 1, "..", g.last,
-        " not done: the durable seq moved (an earlier commit failed or "
-        "another persistor wrote); resend"));
+    return absl::UnavailableError(
+        absl::StrCat("journal commit of seq ", g.expected_durable + 1, "..", g.last,
+                     " not done: the durable seq moved (an earlier commit failed or "
+                     "another persistor wrote); resend"));
   }
 }
 
@@ -494,8 +478,7 @@ void LogWriter::Complete(Group& g, const absl::Status& commit_status) {
   cached_durable_ = durable;
   for (size_t i = 0; i < g.batches.size(); ++i) {
     if (!commit_status.ok()) {
-      g.batches[i]->sink->BatchDone(g.verdicts[i].ok() ? commit_status
-                                                       : g.verdicts[i]);
+      g.batches[i]->sink->BatchDone(g.verdicts[i].ok() ? commit_status : g.verdicts[i]);
     } else if (g.verdicts[i].ok()) {
       g.batches[i]->sink->BatchDone(durable);
     } else {

@@ -113,8 +113,7 @@ class LogWriter {
   absl::Status RefreshState();
   void DropConnection(const absl::Status& why);
   // Compares rows of `batch` with seq in [from, to] against the stored ones.
-  absl::Status CompareWithStored(const PendingBatch& batch, uint64_t from,
-                                 uint64_t to);
+  absl::Status CompareWithStored(const PendingBatch& batch, uint64_t from, uint64_t to);
 
   mysql::ConnectionPool* const pool_;
   const Options options_;

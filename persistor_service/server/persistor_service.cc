@@ -33,9 +33,7 @@ PersistorService::PersistorService(PersistorOptions options)
                 static_cast<size_t>(std::max(kMinDbConnections, options_.max_db_connections) -
                                     kOwnDbConnections - kWriteDbConnections)}),
       writer_(&pool_, LogWriter::Options{options_.max_batch_bytes,
-                                         std::min<size_t>(
-                                             options_.max_batch_bytes,
-                                             4 << 20)}),
+                                         std::min<size_t>(options_.max_batch_bytes, 4 << 20)}),
       read_streams_(ReadStreams::Options{std::max(1, options_.max_read_streams),
                                          options_.stream_stall_timeout}),
       log_reader_(&pool_, &writer_, &shutting_down_),
@@ -50,8 +48,7 @@ absl::StatusOr<std::unique_ptr<PersistorService>> PersistorService::Create(
   if (options.instance.empty()) {
     options.instance = absl::StrCat(HostName(), ":", getpid());
   }
-  std::unique_ptr<PersistorService> service(
-      new PersistorService(std::move(options)));
+  std::unique_ptr<PersistorService> service(new PersistorService(std::move(options)));
   RETURN_IF_ERROR(service->Init());
   return service;
 }
@@ -61,17 +58,15 @@ absl::Status PersistorService::Init() {
   mysql::Store store(conn.get());
   ASSIGN_OR_RETURN(int before, store.Migrate());
   if (before == mysql::kSchemaVersion) {
-    LOG(INFO) << "database " << options_.database.url.Redacted()
-              << ": schema version " << before;
+    LOG(INFO) << "database " << options_.database.url.Redacted() << ": schema version " << before;
   } else {
     LOG(INFO) << "database " << options_.database.url.Redacted()
-              << ": schema migrated from version " << before << " to "
-              << mysql::kSchemaVersion;
+              << ": schema migrated from version " << before << " to " << mysql::kSchemaVersion;
   }
   ASSIGN_OR_RETURN(mysql::EpochRow epoch, store.ReadEpoch());
   LOG(INFO) << "current epoch " << epoch.epoch << " (owner "
-            << (epoch.owner.empty() ? "none" : epoch.owner)
-            << "), durable seq " << epoch.durable_seq;
+            << (epoch.owner.empty() ? "none" : epoch.owner) << "), durable seq "
+            << epoch.durable_seq;
 
   RETURN_IF_ERROR(snapshots_.DeleteLeftovers(store, HostName()));
 
@@ -97,32 +92,30 @@ void PersistorService::Stop() {
 
 absl::Status PersistorService::RunRetentionOnce() { return retention_.RunOnce(); }
 
-grpc::Status PersistorService::AcquireEpoch(
-    grpc::ServerContext* context, const vitrage::v1::AcquireEpochRequest* request,
-    vitrage::v1::AcquireEpochResponse* response) {
+grpc::Status PersistorService::AcquireEpoch(grpc::ServerContext* context,
+                                            const vitrage::v1::AcquireEpochRequest* request,
+                                            vitrage::v1::AcquireEpochResponse* response) {
   if (shutting_down_.load()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "vitrage-persistor is shutting down");
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "vitrage-persistor is shutting down");
   }
   std::string owner = request->owner().empty() ? context->peer() : request->owner();
-  absl::StatusOr<mysql::AcquiredEpoch> acquired = RetryAborted(
-      [&]() -> absl::StatusOr<mysql::AcquiredEpoch> {
+  absl::StatusOr<mysql::AcquiredEpoch> acquired =
+      RetryAborted([&]() -> absl::StatusOr<mysql::AcquiredEpoch> {
         ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_.Acquire());
         mysql::Store store(conn.get());
         return store.AcquireEpoch(owner);
       });
   writer_.InvalidateState();
   if (!acquired.ok()) return ToGrpcStatus(NoteFailure(&pool_, acquired.status()));
-  LOG(INFO) << "epoch " << acquired->epoch << " acquired by " << owner
-            << ", previous " << acquired->previous_epoch
+  LOG(INFO) << "epoch " << acquired->epoch << " acquired by " << owner << ", previous "
+            << acquired->previous_epoch
             << (acquired->previous_owner.empty()
                     ? std::string()
                     : absl::StrCat(" (", acquired->previous_owner, ")"))
             << "; durable seq " << acquired->durable_seq;
   if (acquired->dropped_records > 0) {
-    LOG(ERROR) << "epoch " << acquired->epoch << ": the log held "
-               << acquired->dropped_records << " records after the durable seq "
-               << acquired->durable_seq
+    LOG(ERROR) << "epoch " << acquired->epoch << ": the log held " << acquired->dropped_records
+               << " records after the durable seq " << acquired->durable_seq
                << " (never durable: no graph acked them); they were deleted";
   }
   response->set_epoch(acquired->epoch);

@@ -35,14 +35,12 @@
 namespace vitrage::persistor {
 
 class PersistorService final
-    : public vitrage::v1::Persistor::WithRawCallbackMethod_Append<
-          vitrage::v1::Persistor::Service> {
+    : public vitrage::v1::Persistor::WithRawCallbackMethod_Append<vitrage::v1::Persistor::Service> {
  public:
   // Connects, creates/migrates the schema, deletes snapshots left incomplete
   // by a dead persistor, starts the writer, monitor and retention threads.
   // UNAVAILABLE when the database cannot be reached (the caller retries).
-  static absl::StatusOr<std::unique_ptr<PersistorService>> Create(
-      PersistorOptions options);
+  static absl::StatusOr<std::unique_ptr<PersistorService>> Create(PersistorOptions options);
   ~PersistorService() override;
 
   // Lets the monitor drive the server's health service.
@@ -67,19 +65,14 @@ class PersistorService final
   // each record's bytes are stored as they arrived, without a re-encode.
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Append(
       grpc::CallbackServerContext* context) override;
-  grpc::Status PutSnapshot(
-      grpc::ServerContext* context,
-      grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,
-      vitrage::v1::PutSnapshotResponse* response) override;
+  grpc::Status PutSnapshot(grpc::ServerContext* context,
+                           grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,
+                           vitrage::v1::PutSnapshotResponse* response) override;
   grpc::Status GetLatestSnapshot(
-      grpc::ServerContext* context,
-      const vitrage::v1::GetLatestSnapshotRequest* request,
-      grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer)
-      override;
-  grpc::Status ReadLog(grpc::ServerContext* context,
-                       const vitrage::v1::ReadLogRequest* request,
-                       grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer)
-      override;
+      grpc::ServerContext* context, const vitrage::v1::GetLatestSnapshotRequest* request,
+      grpc::ServerWriter<vitrage::v1::GetLatestSnapshotResponse>* writer) override;
+  grpc::Status ReadLog(grpc::ServerContext* context, const vitrage::v1::ReadLogRequest* request,
+                       grpc::ServerWriter<vitrage::v1::ReadLogResponse>* writer) override;
   grpc::Status GetStatus(grpc::ServerContext* context,
                          const vitrage::v1::PersistorStatusRequest* request,
                          vitrage::v1::PersistorStatus* response) override;

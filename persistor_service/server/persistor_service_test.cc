@@ -16,16 +16,16 @@
 #include "common/crc32c.h"
 #include "common/encoded_rpc.h"
 #include "common/grpc_util.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "vitrage/wire/encoded.pb.h"
-#include "persistor_service/server/test_util.h"
 #include "common/testing/mariadb_test.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "persistor_service/server/test_util.h"
+#include "vitrage/wire/encoded.pb.h"
 
 namespace vitrage::persistor {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::AppendBatches;
+using ::testing::HasSubstr;
 using testing::MakeBatch;
 using vitrage::v1::AppendRequest;
 
@@ -81,7 +81,6 @@ class PersistorServiceTest : public vitrage::testing::MariaDbTest {
   std::unique_ptr<vitrage::v1::Persistor::Stub> stub_;
 };
 
-
 TEST_F(PersistorServiceTest, AcquireEpochStoresMaxPlusOneWithDurableSeq) {
   StartPersistor();
   auto first = testing::AcquireEpoch(stub_.get(), "graph-a:10");
@@ -102,8 +101,8 @@ TEST_F(PersistorServiceTest, AcquireEpochStoresMaxPlusOneWithDurableSeq) {
 TEST_F(PersistorServiceTest, AppendAcksEachBatchAndReadLogReturnsAllInOrder) {
   StartPersistor();
   uint64_t e = Acquire();
-  auto r = AppendBatches(stub_.get(), {MakeBatch(e, 1, 10), MakeBatch(e, 11, 20),
-                                       MakeBatch(e, 21, 25)});
+  auto r =
+      AppendBatches(stub_.get(), {MakeBatch(e, 1, 10), MakeBatch(e, 11, 20), MakeBatch(e, 21, 25)});
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   ASSERT_EQ(r.acks.size(), 3u);
   EXPECT_GE(r.acks[0], 10u);
@@ -113,8 +112,7 @@ TEST_F(PersistorServiceTest, AppendAcksEachBatchAndReadLogReturnsAllInOrder) {
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_EQ(log->size(), 25u);
   for (uint64_t i = 0; i < 25; ++i) {
-    EXPECT_EQ((*log)[i].SerializeAsString(),
-              testing::MakeRecord(i + 1, e).SerializeAsString());
+    EXPECT_EQ((*log)[i].SerializeAsString(), testing::MakeRecord(i + 1, e).SerializeAsString());
   }
   auto tail = testing::ReadLog(stub_.get(), 20);
   ASSERT_TRUE(tail.ok());
@@ -135,8 +133,7 @@ TEST_F(PersistorServiceTest, ManyPipelinedBatchesAreAllDurable) {
   ASSERT_EQ(r.acks.size(), batches.size());
   for (size_t i = 1; i < r.acks.size(); ++i) EXPECT_GE(r.acks[i], r.acks[i - 1]);
   EXPECT_EQ(r.acks.back(), 2000u);
-  EXPECT_EQ(Sql("SELECT COUNT(*), MIN(seq), MAX(seq) FROM graph_log"),
-            "2000\t1\t2000\n");
+  EXPECT_EQ(Sql("SELECT COUNT(*), MIN(seq), MAX(seq) FROM graph_log"), "2000\t1\t2000\n");
   // Group commit: fewer transactions than batches were needed (write_count
   // counts the epoch acquisition and each commit).
   auto commits = Sql("SELECT write_count FROM writer_epoch");
@@ -169,8 +166,7 @@ TEST_F(PersistorServiceTest, ResendWithDifferentContentIsAlreadyExists) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_THAT(r.status.error_message(),
               HasSubstr("record seq 3 is already stored with different content"));
-  EXPECT_EQ(Sql("SELECT MAX(seq), durable_seq FROM graph_log, writer_epoch"),
-            "5\t5\n");
+  EXPECT_EQ(Sql("SELECT MAX(seq), durable_seq FROM graph_log, writer_epoch"), "5\t5\n");
 }
 
 TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
@@ -178,8 +174,7 @@ TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
   ASSERT_NE(e, 0u);
   auto r = AppendBatches(stub_.get(), {MakeBatch(e, 8, 9)});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
-  EXPECT_THAT(r.status.error_message(),
-              HasSubstr("gap: record seq 8 but durable seq is 5"));
+  EXPECT_THAT(r.status.error_message(), HasSubstr("gap: record seq 8 but durable seq is 5"));
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "5\n");
 }
 
@@ -209,8 +204,8 @@ TEST_F(PersistorServiceTest, StaleEpochIsFencedAndWritesNothing) {
   auto r = AppendBatches(stub_.get(), {MakeBatch(old_epoch, 4, 6)});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(r.status.error_message(),
-              HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ",
-                                     new_epoch, " was acquired by new-graph:2")));
+              HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ", new_epoch,
+                                     " was acquired by new-graph:2")));
   EXPECT_TRUE(r.acks.empty());
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "3\n");
   // The new writer continues at 4.
@@ -249,17 +244,15 @@ TEST_F(PersistorServiceTest, EpochAcquiredDuringPipelinedAppendsFencesOldWriter)
   ASSERT_TRUE(acquired);
   EXPECT_EQ(final_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
       << final_status.error_message();
-  EXPECT_THAT(final_status.error_message(),
-              HasSubstr(absl::StrCat("stale epoch ", old_epoch)));
+  EXPECT_THAT(final_status.error_message(), HasSubstr(absl::StrCat("stale epoch ", old_epoch)));
   // Nothing of the old writer was committed after the new epoch: the log
   // ends exactly at the durable seq AcquireEpoch returned.
   EXPECT_GE(taken.durable_seq(), 2000u);
   EXPECT_LE(acked.load(), taken.durable_seq());
   EXPECT_EQ(Sql("SELECT MAX(seq), COUNT(*), MAX(epoch) FROM graph_log"),
-            absl::StrCat(taken.durable_seq(), "\t", taken.durable_seq(), "\t",
-                         old_epoch, "\n"));
-  auto more = AppendBatches(stub_.get(), {MakeBatch(taken.epoch(), taken.durable_seq() + 1,
-                                                    taken.durable_seq() + 5)});
+            absl::StrCat(taken.durable_seq(), "\t", taken.durable_seq(), "\t", old_epoch, "\n"));
+  auto more = AppendBatches(
+      stub_.get(), {MakeBatch(taken.epoch(), taken.durable_seq() + 1, taken.durable_seq() + 5)});
   EXPECT_TRUE(more.status.ok()) << more.status.error_message();
 }
 
@@ -268,9 +261,9 @@ TEST_F(PersistorServiceTest, NeverAcquiredEpochIsFailedPrecondition) {
   uint64_t e = Acquire();
   auto r = AppendBatches(stub_.get(), {MakeBatch(e + 5, 1, 1)});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(r.status.error_message(),
-              HasSubstr(absl::StrCat("epoch ", e + 5,
-                                     " was never acquired: the current epoch is ", e)));
+  EXPECT_THAT(
+      r.status.error_message(),
+      HasSubstr(absl::StrCat("epoch ", e + 5, " was never acquired: the current epoch is ", e)));
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
 }
 
@@ -293,12 +286,11 @@ TEST_F(PersistorServiceTest, MalformedBatchesAreInvalidArgumentAndWriteNothing) 
   cases.push_back({holes, "consecutive seqs: seq 5 follows 1"});
   AppendRequest mixed = MakeBatch(e, 1, 2);
   mixed.mutable_records(1)->set_epoch(e + 1);
-  cases.push_back({mixed, absl::StrCat("record seq 2 has epoch ", e + 1,
-                                       " but the batch has epoch ", e)});
+  cases.push_back(
+      {mixed, absl::StrCat("record seq 2 has epoch ", e + 1, " but the batch has epoch ", e)});
   for (const Case& c : cases) {
     auto r = AppendBatches(stub_.get(), {c.request});
-    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
-        << c.message;
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
     EXPECT_THAT(r.status.error_message(), HasSubstr(c.message));
   }
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "0\n");
@@ -315,8 +307,8 @@ TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
   const std::string path = MethodPath(v1::Persistor::service_full_name(), "Append");
   auto send = [&](const wire::EncodedAppendRequest& req, v1::AppendResponse* resp) {
     grpc::ClientContext ctx;
-    auto stream = OpenBidiStream<wire::EncodedAppendRequest, v1::AppendResponse>(
-        channel, path, &ctx);
+    auto stream =
+        OpenBidiStream<wire::EncodedAppendRequest, v1::AppendResponse>(channel, path, &ctx);
     EXPECT_TRUE(stream->Write(req));
     stream->WritesDone();
     bool got = stream->Read(resp);
@@ -349,8 +341,7 @@ TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
 TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
   StartPersistor();
   uint64_t e = Acquire();
-  ASSERT_TRUE(
-      AppendBatches(stub_.get(), {MakeBatch(e, 1, 100, 2000)}).status.ok());
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 100, 2000)}).status.ok());
   grpc::ClientContext ctx;
   vitrage::v1::ReadLogRequest req;
   req.set_max_batch_bytes(16 << 10);
@@ -475,9 +466,9 @@ TEST_F(PersistorServiceTest, OlderThanIdSkipsToThePreviousSnapshot) {
   EXPECT_EQ(older->info.header().seq(), 10u);
   auto none = testing::GetLatestSnapshot(stub_.get(), a->snapshot_id());
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(none.status().message(),
-              HasSubstr(absl::StrCat("no complete snapshot older than snapshot ",
-                                     a->snapshot_id())));
+  EXPECT_THAT(
+      none.status().message(),
+      HasSubstr(absl::StrCat("no complete snapshot older than snapshot ", a->snapshot_id())));
 }
 
 TEST_F(PersistorServiceTest, ChunkWithBadCrcIsRejectedAndLeavesNothing) {
@@ -489,14 +480,12 @@ TEST_F(PersistorServiceTest, ChunkWithBadCrcIsRejectedAndLeavesNothing) {
   auto put = testing::PutSnapshot(stub_.get(), snap);
   EXPECT_EQ(put.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(put.status().message(),
-              HasSubstr(absl::StrCat("chunk 1: crc mismatch (sent 0x",
-                                     absl::Hex(good ^ 1), ", computed 0x",
-                                     absl::Hex(good), ")")));
+              HasSubstr(absl::StrCat("chunk 1: crc mismatch (sent 0x", absl::Hex(good ^ 1),
+                                     ", computed 0x", absl::Hex(good), ")")));
   EXPECT_EQ(Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
                 " (SELECT COUNT(*) FROM snapshot_chunks)"),
             "0\t0\n");
-  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PersistorServiceTest, SnapshotWithStaleEpochIsFencedAndLeavesNothing) {
@@ -506,9 +495,8 @@ TEST_F(PersistorServiceTest, SnapshotWithStaleEpochIsFencedAndLeavesNothing) {
   uint64_t new_epoch = Acquire("new:2");
   auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(5, old_epoch, 2, 100));
   EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(put.status().message(),
-              HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ",
-                                     new_epoch, " was acquired by new:2")));
+  EXPECT_THAT(put.status().message(), HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ",
+                                                             new_epoch, " was acquired by new:2")));
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
 }
 
@@ -517,8 +505,7 @@ TEST_F(PersistorServiceTest, SnapshotBeyondDurableSeqIsRejected) {
   ASSERT_NE(e, 0u);
   auto put = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(9, e, 2, 100));
   EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(put.status().message(),
-              HasSubstr("snapshot seq 9 is beyond the durable seq 5"));
+  EXPECT_THAT(put.status().message(), HasSubstr("snapshot seq 9 is beyond the durable seq 5"));
   EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
 }
 
@@ -565,13 +552,13 @@ TEST_F(PersistorServiceTest, BrokenOffSnapshotStreamLeavesNothingVisible) {
     ctx.TryCancel();
     EXPECT_FALSE(writer->Finish().ok());
   }
-  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(), absl::StatusCode::kNotFound);
   // The server cleans the rows up once it sees the break.
   std::string left;
   for (int i = 0; i < 500; ++i) {
-    left = Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
-               " (SELECT COUNT(*) FROM snapshot_chunks)");
+    left =
+        Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
+            " (SELECT COUNT(*) FROM snapshot_chunks)");
     if (left == "0\t0\n") break;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -585,15 +572,15 @@ TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) 
   auto b = testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(20, e, 3, 5000, 2));
   ASSERT_TRUE(a.ok() && b.ok());
   // Flip one byte of chunk 1 of the newest snapshot.
-  Sql(absl::StrCat("UPDATE snapshot_chunks SET data=CONCAT(LEFT(data, 100),"
+  Sql(
+      absl::StrCat("UPDATE snapshot_chunks SET data=CONCAT(LEFT(data, 100),"
                    " CHAR(ASCII(SUBSTRING(data, 101, 1)) ^ 1),"
                    " SUBSTRING(data, 102)) WHERE snapshot_id=",
                    b->snapshot_id(), " AND chunk_index=1"));
   auto got = testing::GetLatestSnapshot(stub_.get());
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(got.status().message(),
-              HasSubstr(absl::StrCat("snapshot ", b->snapshot_id(),
-                                     " chunk 1: crc mismatch")));
+              HasSubstr(absl::StrCat("snapshot ", b->snapshot_id(), " chunk 1: crc mismatch")));
   auto older = testing::GetLatestSnapshot(stub_.get(), b->snapshot_id());
   ASSERT_TRUE(older.ok()) << older.status();
   EXPECT_EQ(older->info.snapshot_id(), a->snapshot_id());
@@ -813,22 +800,20 @@ TEST_F(PersistorServiceTest, ReadLogFollowStreamsNewRecordsHeartbeatsAndEndsOnCa
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
-
 class ResendTest : public PersistorServiceTest {
  protected:
   // Stores records first..last as another persistor's commit would (rows
   // and durable seq in one transaction), behind this persistor's back: its
   // log writer still believes the durable seq it saw last.
-  void CommitElsewhere(uint64_t epoch, uint64_t first, uint64_t last,
-                       size_t payload_bytes = 100) {
-    std::string sql = "START TRANSACTION; INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+  void CommitElsewhere(uint64_t epoch, uint64_t first, uint64_t last, size_t payload_bytes = 100) {
+    std::string sql =
+        "START TRANSACTION; INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
     for (uint64_t seq = first; seq <= last; ++seq) {
       const std::string bytes = testing::MakeRecord(seq, epoch, payload_bytes).SerializeAsString();
       absl::StrAppend(&sql, seq == first ? "" : ",", "(", seq, ",", epoch, ",",
                       crc32c::Value(bytes), ",X'", absl::BytesToHexString(bytes), "')");
     }
-    absl::StrAppend(&sql, "; UPDATE writer_epoch SET durable_seq=", last,
-                    " WHERE id=1; COMMIT");
+    absl::StrAppend(&sql, "; UPDATE writer_epoch SET durable_seq=", last, " WHERE id=1; COMMIT");
     Sql(sql);
   }
 };
@@ -878,8 +863,8 @@ TEST_F(PersistorServiceTest, SnapshotWhosePublishReplyWasLostIsKeptAndAnsweredAs
   // The publish commits, then its connection fails before the reply: the
   // stream's cleanup must find it published and keep it.
   options_.after_publish_for_test = [](uint64_t id) {
-    return absl::UnavailableError(absl::StrCat(
-        "lost connection during COMMIT of snapshot ", id, " (injected)"));
+    return absl::UnavailableError(
+        absl::StrCat("lost connection during COMMIT of snapshot ", id, " (injected)"));
   };
   const uint64_t e = StartWithLog(10);
   ASSERT_NE(e, 0u);

@@ -36,8 +36,7 @@ class Prefetcher {
   };
   // Fills *page; sets *last when no page follows.
   using Fetch = std::function<absl::Status(Page* page, bool* last)>;
-  explicit Prefetcher(Fetch fetch, size_t depth = 2)
-      : fetch_(std::move(fetch)), depth_(depth) {
+  explicit Prefetcher(Fetch fetch, size_t depth = 2) : fetch_(std::move(fetch)), depth_(depth) {
     thread_ = std::thread([this] { Run(); });
   }
   ~Prefetcher() {

@@ -22,10 +22,10 @@ prometheus::Counter& RefusedCounter() {
 }
 
 prometheus::Counter& StalledCounter() {
-  static auto& c = vitrage::metrics::Counter(
-      "vitrage_persistor_read_streams_stalled_total",
-      "Read streams ended because the client read nothing for "
-      "[persistor] stream_stall_timeout");
+  static auto& c =
+      vitrage::metrics::Counter("vitrage_persistor_read_streams_stalled_total",
+                                "Read streams ended because the client read nothing for "
+                                "[persistor] stream_stall_timeout");
   return c;
 }
 
@@ -77,13 +77,11 @@ absl::StatusOr<std::unique_ptr<ReadStreams::Ticket>> ReadStreams::Admit(
   if (open >= options_.max_per_role) {
     RefusedCounter().Increment();
     absl::Status refused = absl::ResourceExhaustedError(absl::StrCat(
-        method, ": ", open, " read streams of role ", role,
-        " are already open; the limit is ", options_.max_per_role,
-        " ([persistor] max_read_streams)"));
+        method, ": ", open, " read streams of role ", role, " are already open; the limit is ",
+        options_.max_per_role, " ([persistor] max_read_streams)"));
     int suppressed = 0;
     if (RefusalLogDue(&suppressed)) {
-      LOG(WARNING) << "refused read stream from " << context->peer() << ": "
-                   << refused.message()
+      LOG(WARNING) << "refused read stream from " << context->peer() << ": " << refused.message()
                    << (suppressed > 0 ? absl::StrCat(" (and ", suppressed,
                                                      " more refusals in the last second)")
                                       : "");
@@ -91,8 +89,8 @@ absl::StatusOr<std::unique_ptr<ReadStreams::Ticket>> ReadStreams::Admit(
     return refused;
   }
   ++open;
-  auto ticket = std::unique_ptr<Ticket>(
-      new Ticket(this, context, std::string(method), std::move(role)));
+  auto ticket =
+      std::unique_ptr<Ticket>(new Ticket(this, context, std::string(method), std::move(role)));
   tickets_.insert(ticket.get());
   return ticket;
 }
@@ -123,8 +121,8 @@ void ReadStreams::Watch() {
       t->stalled_ = true;
       stalled_total_.fetch_add(1);
       StalledCounter().Increment();
-      LOG(WARNING) << t->method_ << " from " << t->context_->peer() << " (role "
-                   << t->role_ << "): the client read nothing for "
+      LOG(WARNING) << t->method_ << " from " << t->context_->peer() << " (role " << t->role_
+                   << "): the client read nothing for "
                    << absl::FormatDuration(options_.stall_timeout)
                    << "; ending the stream ([persistor] stream_stall_timeout)";
       t->context_->TryCancel();
@@ -147,10 +145,10 @@ void ReadStreams::Ticket::Disarm() {
 absl::Status ReadStreams::Ticket::WriteFailed() const {
   std::lock_guard<std::mutex> lock(owner_->mu_);
   if (stalled_) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        method_, ": the client read nothing for ",
-        absl::FormatDuration(owner_->options_.stall_timeout),
-        "; stream ended ([persistor] stream_stall_timeout)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(method_, ": the client read nothing for ",
+                     absl::FormatDuration(owner_->options_.stall_timeout),
+                     "; stream ended ([persistor] stream_stall_timeout)"));
   }
   return absl::CancelledError("client went away");
 }

@@ -39,7 +39,7 @@ namespace vitrage::persistor {
 class ReadStreams {
  public:
   struct Options {
-    int max_per_role = 32;                            // [persistor] max_read_streams
+    int max_per_role = 32;                             // [persistor] max_read_streams
     absl::Duration stall_timeout = absl::Seconds(30);  // [persistor] stream_stall_timeout
   };
 
@@ -63,10 +63,8 @@ class ReadStreams {
 
    private:
     friend class ReadStreams;
-    Ticket(ReadStreams* owner, grpc::ServerContext* context, std::string method,
-           std::string role)
-        : owner_(owner), context_(context), method_(std::move(method)),
-          role_(std::move(role)) {}
+    Ticket(ReadStreams* owner, grpc::ServerContext* context, std::string method, std::string role)
+        : owner_(owner), context_(context), method_(std::move(method)), role_(std::move(role)) {}
     void Arm();
     void Disarm();
     absl::Status WriteFailed() const;

@@ -10,15 +10,15 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
-#include "persistor_service/server/test_util.h"
 #include "common/testing/mariadb_test.h"
+#include "persistor_service/server/test_util.h"
 
 namespace vitrage::persistor {
 namespace {
@@ -36,9 +36,7 @@ class StalledReadersTest : public vitrage::testing::MariaDbTest {
     if (cols.size() != 2 || !absl::SimpleAtoi(cols[1], &v)) return -1;
     return v;
   }
-
 };
-
 
 // One raw client stream that never calls Read: flow control then blocks the
 // server's writes.
@@ -117,8 +115,8 @@ TEST_F(StalledReadersTest, FiveHundredStalledReadersLeaveEpochAppendAndTheDataba
   // has not moved for 2 s (it climbs to max_connections, 151, when every
   // stalled stream holds a connection).
   int64_t settled = ServerStatus("Threads_connected");
-  for (absl::Time since = absl::Now(); absl::Now() - since < absl::Seconds(2) &&
-                                       absl::Now() - t0 < absl::Seconds(15);) {
+  for (absl::Time since = absl::Now();
+       absl::Now() - since < absl::Seconds(2) && absl::Now() - t0 < absl::Seconds(15);) {
     absl::SleepFor(absl::Milliseconds(200));
     const int64_t now = ServerStatus("Threads_connected");
     if (now != settled) {
@@ -141,8 +139,8 @@ TEST_F(StalledReadersTest, FiveHundredStalledReadersLeaveEpochAppendAndTheDataba
   auto status = testing::GetStatus(stub.get());
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(status->database_reachable());
-  LOG(INFO) << "AcquireEpoch + Append + GetStatus under " << kReaders << " stalled readers: "
-            << absl::Now() - t1;
+  LOG(INFO) << "AcquireEpoch + Append + GetStatus under " << kReaders
+            << " stalled readers: " << absl::Now() - t1;
 
   // The database's connection count stays bounded by the persistor's cap.
   const int64_t connections = ServerStatus("Threads_connected");

@@ -59,8 +59,7 @@ absl::Status Retention::RunOnce() {
   absl::StatusOr<mysql::ConnectionPool::Lease> conn = pool_->Acquire();
   if (!conn.ok()) return conn.status();
   mysql::Store store(conn->get());
-  absl::StatusOr<std::vector<mysql::SnapshotRow>> snaps =
-      store.ListSnapshots(/*all=*/true);
+  absl::StatusOr<std::vector<mysql::SnapshotRow>> snaps = store.ListSnapshots(/*all=*/true);
   if (!snaps.ok()) return NoteFailure(pool_, snaps.status());
   const std::set<uint64_t> in_progress = snapshots_->in_progress();
   std::vector<const mysql::SnapshotRow*> complete;
@@ -68,8 +67,7 @@ absl::Status Retention::RunOnce() {
     if (s.complete) {
       complete.push_back(&s);
     } else if (in_progress.count(s.snapshot_id) == 0 &&
-               s.idle_seconds >
-                   absl::ToDoubleSeconds(options_->abandoned_snapshot_age)) {
+               s.idle_seconds > absl::ToDoubleSeconds(options_->abandoned_snapshot_age)) {
       absl::StatusOr<std::optional<mysql::SnapshotRow>> kept =
           store.DeleteUnpublishedSnapshot(s.snapshot_id);
       if (!kept.ok()) return NoteFailure(pool_, kept.status());
@@ -92,9 +90,8 @@ absl::Status Retention::RunOnce() {
     if (absl::Status st = store.DeleteSnapshot(s.snapshot_id); !st.ok()) {
       return NoteFailure(pool_, st);
     }
-    LOG(INFO) << "retention: deleted snapshot " << s.snapshot_id << " (seq "
-              << s.seq << ", " << s.stored_bytes << " bytes) in "
-              << absl::ToInt64Milliseconds(absl::Now() - t0)
+    LOG(INFO) << "retention: deleted snapshot " << s.snapshot_id << " (seq " << s.seq << ", "
+              << s.stored_bytes << " bytes) in " << absl::ToInt64Milliseconds(absl::Now() - t0)
               << " ms; keeping the newest " << keep;
   }
   if (complete.empty()) return absl::OkStatus();
@@ -107,15 +104,13 @@ absl::Status Retention::RunOnce() {
   }
   uint64_t pruned = 0;
   while (true) {
-    absl::StatusOr<uint64_t> n =
-        store.PruneLog(upto, options_->log_retention, kPruneBatch);
+    absl::StatusOr<uint64_t> n = store.PruneLog(upto, options_->log_retention, kPruneBatch);
     if (!n.ok()) return NoteFailure(pool_, n.status());
     pruned += *n;
     if (*n < kPruneBatch) break;
   }
   if (pruned > 0) {
-    LOG(INFO) << "retention: pruned " << pruned
-              << " log records with seq <= " << upto
+    LOG(INFO) << "retention: pruned " << pruned << " log records with seq <= " << upto
               << " (covered by the oldest kept snapshot, older than "
               << absl::FormatDuration(options_->log_retention) << ")";
   }

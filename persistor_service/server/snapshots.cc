@@ -46,17 +46,14 @@ std::set<uint64_t> Snapshots::in_progress() const {
 }
 
 absl::Status Snapshots::DeleteLeftovers(mysql::Store& store, const std::string& host) {
-  ASSIGN_OR_RETURN(std::vector<mysql::SnapshotRow> snaps,
-                   store.ListSnapshots(/*all=*/true));
+  ASSIGN_OR_RETURN(std::vector<mysql::SnapshotRow> snaps, store.ListSnapshots(/*all=*/true));
   for (const mysql::SnapshotRow& s : snaps) {
     if (s.complete) continue;
     std::vector<std::string> parts = absl::StrSplit(s.writer, ':');
     int pid = 0;
-    bool dead_here = parts.size() == 2 && parts[0] == host &&
-                     absl::SimpleAtoi(parts[1], &pid) && pid > 0 &&
-                     (pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH));
-    if (dead_here || s.idle_seconds >
-                         absl::ToDoubleSeconds(options_->abandoned_snapshot_age)) {
+    bool dead_here = parts.size() == 2 && parts[0] == host && absl::SimpleAtoi(parts[1], &pid) &&
+                     pid > 0 && (pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH));
+    if (dead_here || s.idle_seconds > absl::ToDoubleSeconds(options_->abandoned_snapshot_age)) {
       ASSIGN_OR_RETURN(std::optional<mysql::SnapshotRow> kept,
                        store.DeleteUnpublishedSnapshot(s.snapshot_id));
       LOG(INFO) << (kept.has_value() ? "kept snapshot " : "deleted incomplete snapshot ")
@@ -107,10 +104,9 @@ absl::Status Snapshots::Put(grpc::ServerContext* context,
   return s;
 }
 
-absl::Status Snapshots::DoPut(
-    grpc::ServerContext* context,
-    grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,
-    vitrage::v1::PutSnapshotResponse* response, uint64_t* snapshot_id) {
+absl::Status Snapshots::DoPut(grpc::ServerContext* context,
+                              grpc::ServerReader<vitrage::v1::PutSnapshotRequest>* reader,
+                              vitrage::v1::PutSnapshotResponse* response, uint64_t* snapshot_id) {
   const absl::Time t0 = absl::Now();
   if (shutting_down_->load()) {
     return absl::UnavailableError("vitrage-persistor is shutting down");
@@ -120,16 +116,14 @@ absl::Status Snapshots::DoPut(
     return absl::InvalidArgumentError("empty PutSnapshot stream: no header");
   }
   if (!msg.has_header()) {
-    return absl::InvalidArgumentError(
-        "the first PutSnapshot message must be the header");
+    return absl::InvalidArgumentError("the first PutSnapshot message must be the header");
   }
   const vitrage::v1::SnapshotHeader header = msg.header();
   if (header.chunk_count() == 0) {
     return absl::InvalidArgumentError("snapshot header: chunk_count is 0");
   }
   if (header.epoch() == 0) {
-    return absl::InvalidArgumentError(
-        "snapshot header: epoch 0 (call AcquireEpoch first)");
+    return absl::InvalidArgumentError("snapshot header: epoch 0 (call AcquireEpoch first)");
   }
   ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_->Acquire());
   mysql::Store store(conn.get());
@@ -169,9 +163,8 @@ absl::Status Snapshots::DoPut(
   }
   const std::string header_bytes = SerializeDeterministic(header);
   absl::StatusOr<uint64_t> id = store.CreateSnapshot(
-      header.seq(), header.epoch(), header.format_version(),
-      header.chunk_count(), header.uncompressed_bytes(), header_bytes,
-      crc32c::Value(header_bytes), options_->instance);
+      header.seq(), header.epoch(), header.format_version(), header.chunk_count(),
+      header.uncompressed_bytes(), header_bytes, crc32c::Value(header_bytes), options_->instance);
   if (!id.ok()) return NoteFailure(pool_, id.status());
   *snapshot_id = *id;
   {
@@ -185,25 +178,24 @@ absl::Status Snapshots::DoPut(
   size_t pending_bytes = 0;
   while (reader->Read(&msg)) {
     if (!msg.has_chunk()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "snapshot ", *id, ": a second header after ", expected, " chunks"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot ", *id, ": a second header after ", expected, " chunks"));
     }
     vitrage::v1::SnapshotChunk* chunk = msg.mutable_chunk();
     if (expected >= header.chunk_count()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "snapshot ", *id, ": more chunks than the header's chunk_count ",
-          header.chunk_count()));
+          "snapshot ", *id, ": more chunks than the header's chunk_count ", header.chunk_count()));
     }
     if (chunk->index() != expected) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("snapshot ", *id, ": chunk index ", chunk->index(),
-                       " out of order, expected ", expected));
+      return absl::InvalidArgumentError(absl::StrCat("snapshot ", *id, ": chunk index ",
+                                                     chunk->index(), " out of order, expected ",
+                                                     expected));
     }
     const uint32_t computed = crc32c::Value(chunk->data());
     if (computed != chunk->crc32c()) {
-      return absl::DataLossError(absl::StrCat(
-          "snapshot ", *id, " chunk ", chunk->index(), ": crc mismatch (sent ",
-          Hex32(chunk->crc32c()), ", computed ", Hex32(computed), ")"));
+      return absl::DataLossError(absl::StrCat("snapshot ", *id, " chunk ", chunk->index(),
+                                              ": crc mismatch (sent ", Hex32(chunk->crc32c()),
+                                              ", computed ", Hex32(computed), ")"));
     }
     compressed += chunk->data().size();
     uncompressed += chunk->uncompressed_size();
@@ -226,33 +218,31 @@ absl::Status Snapshots::DoPut(
     }
   }
   if (context->IsCancelled()) {
-    return absl::CancelledError(
-        absl::StrCat("snapshot ", *id, ": stream broken off after ", expected,
-                     " of ", header.chunk_count(), " chunks"));
+    return absl::CancelledError(absl::StrCat("snapshot ", *id, ": stream broken off after ",
+                                             expected, " of ", header.chunk_count(), " chunks"));
   }
   if (expected != header.chunk_count()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot ", *id, ": stream ended after ", expected,
-                     " of ", header.chunk_count(), " chunks"));
+    return absl::InvalidArgumentError(absl::StrCat("snapshot ", *id, ": stream ended after ",
+                                                   expected, " of ", header.chunk_count(),
+                                                   " chunks"));
   }
   if (header.compressed_bytes() != 0 && header.compressed_bytes() != compressed) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "snapshot ", *id, ": header says ", header.compressed_bytes(),
-        " compressed bytes, chunks have ", compressed));
+    return absl::InvalidArgumentError(absl::StrCat("snapshot ", *id, ": header says ",
+                                                   header.compressed_bytes(),
+                                                   " compressed bytes, chunks have ", compressed));
   }
-  if (header.uncompressed_bytes() != 0 &&
-      header.uncompressed_bytes() != uncompressed) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "snapshot ", *id, ": header says ", header.uncompressed_bytes(),
-        " uncompressed bytes, chunks have ", uncompressed));
+  if (header.uncompressed_bytes() != 0 && header.uncompressed_bytes() != uncompressed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot ", *id, ": header says ", header.uncompressed_bytes(),
+                     " uncompressed bytes, chunks have ", uncompressed));
   }
   uint64_t stored_bytes = 0;
   if (from_standby) {
-    absl::Status p = RetryAborted([&]() -> absl::StatusOr<bool> {
-                       RETURN_IF_ERROR(store.PublishStandbySnapshot(*id, header.epoch(),
-                                                                    &stored_bytes));
-                       return true;
-                     }).status();
+    absl::Status p =
+        RetryAborted([&]() -> absl::StatusOr<bool> {
+          RETURN_IF_ERROR(store.PublishStandbySnapshot(*id, header.epoch(), &stored_bytes));
+          return true;
+        }).status();
     if (!p.ok()) {
       if (p.code() != absl::StatusCode::kFailedPrecondition) return NoteFailure(pool_, p);
       LOG(INFO) << "standby snapshot " << *id << " refused at publish: " << p.message();
@@ -260,10 +250,9 @@ absl::Status Snapshots::DoPut(
     }
   }
   absl::StatusOr<mysql::GuardResult> published =
-      from_standby ? absl::StatusOr<mysql::GuardResult>(mysql::GuardResult::kDone)
-                   : RetryAborted([&] {
-                       return store.PublishSnapshot(*id, header.epoch(), &stored_bytes);
-                     });
+      from_standby
+          ? absl::StatusOr<mysql::GuardResult>(mysql::GuardResult::kDone)
+          : RetryAborted([&] { return store.PublishSnapshot(*id, header.epoch(), &stored_bytes); });
   if (published.ok() && *published == mysql::GuardResult::kDone &&
       options_->after_publish_for_test) {
     if (absl::Status f = options_->after_publish_for_test(*id); !f.ok()) published = f;
@@ -276,11 +265,10 @@ absl::Status Snapshots::DoPut(
     LOG(WARNING) << "fencing: rejected snapshot at publish: " << f.message();
     return f;
   }
-  LOG(INFO) << (from_standby ? "standby snapshot " : "snapshot ") << *id
-            << " published: seq " << header.seq() << ", epoch " << header.epoch()
+  LOG(INFO) << (from_standby ? "standby snapshot " : "snapshot ") << *id << " published: seq "
+            << header.seq() << ", epoch " << header.epoch()
             << (from_standby ? " (of record seq, taken by a hot standby)" : "") << ", "
-            << header.chunk_count()
-            << " chunks, " << stored_bytes << " bytes, "
+            << header.chunk_count() << " chunks, " << stored_bytes << " bytes, "
             << absl::ToInt64Milliseconds(absl::Now() - t0) << " ms";
   response->set_snapshot_id(*id);
   response->set_seq(header.seq());
@@ -312,8 +300,8 @@ absl::Status Snapshots::GetLatest(
   if (!snap.ok()) return NoteFailure(pool_, snap.status());
   if (!snap->has_value()) {
     if (request.older_than_id() != 0) {
-      return absl::NotFoundError(absl::StrCat(
-          "no complete snapshot older than snapshot ", request.older_than_id()));
+      return absl::NotFoundError(
+          absl::StrCat("no complete snapshot older than snapshot ", request.older_than_id()));
     }
     return absl::NotFoundError("no complete snapshot");
   }
@@ -322,9 +310,9 @@ absl::Status Snapshots::GetLatest(
   vitrage::v1::GetLatestSnapshotResponse msg;
   if (hcrc != row.header_crc32c ||
       !msg.mutable_info()->mutable_header()->ParseFromString(row.header)) {
-    return absl::DataLossError(absl::StrCat(
-        "snapshot ", row.snapshot_id, ": header crc mismatch (stored ",
-        Hex32(row.header_crc32c), ", computed ", Hex32(hcrc), ")"));
+    return absl::DataLossError(
+        absl::StrCat("snapshot ", row.snapshot_id, ": header crc mismatch (stored ",
+                     Hex32(row.header_crc32c), ", computed ", Hex32(hcrc), ")"));
   }
   msg.mutable_info()->set_snapshot_id(row.snapshot_id);
   RETURN_IF_ERROR(stream.Write(writer, msg));
@@ -332,28 +320,28 @@ absl::Status Snapshots::GetLatest(
   auto missing = [&](uint32_t index) -> absl::Status {
     absl::StatusOr<mysql::ConnectionPool::Lease> conn = AcquireRead(pool_);
     if (!conn.ok()) return conn.status();
-    absl::StatusOr<bool> published =
-        mysql::Store(conn->get()).SnapshotPublished(row.snapshot_id);
+    absl::StatusOr<bool> published = mysql::Store(conn->get()).SnapshotPublished(row.snapshot_id);
     if (!published.ok()) return NoteFailure(pool_, published.status());
     if (!*published) {
       LOG(INFO) << "GetLatestSnapshot: snapshot " << row.snapshot_id
                 << " was retired while a stream read it (at chunk " << index << ")";
-      return absl::AbortedError(absl::StrCat(
-          "snapshot ", row.snapshot_id, " was deleted by retention while this stream read it"
-          " (at chunk ", index, " of ", row.chunk_count, "); ask for the latest snapshot again"));
+      return absl::AbortedError(absl::StrCat("snapshot ", row.snapshot_id,
+                                             " was deleted by retention while this stream read it"
+                                             " (at chunk ",
+                                             index, " of ", row.chunk_count,
+                                             "); ask for the latest snapshot again"));
     }
     return absl::DataLossError(
         absl::StrCat("snapshot ", row.snapshot_id, " chunk ", index, " is missing"));
   };
-  const uint64_t avg = std::max<uint64_t>(
-      1, row.stored_bytes / std::max<uint32_t>(1, row.chunk_count));
+  const uint64_t avg =
+      std::max<uint64_t>(1, row.stored_bytes / std::max<uint32_t>(1, row.chunk_count));
   const size_t page = std::clamp<uint64_t>(kChunkReadBytes / avg, 1, 256);
   uint32_t from = 0;
   Prefetcher<std::vector<mysql::ChunkRow>> pages(
       [&](std::vector<mysql::ChunkRow>* chunks, bool* last) -> absl::Status {
         ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, AcquireRead(pool_));
-        ASSIGN_OR_RETURN(*chunks,
-                         mysql::Store(conn.get()).ReadChunks(row.snapshot_id, from, page));
+        ASSIGN_OR_RETURN(*chunks, mysql::Store(conn.get()).ReadChunks(row.snapshot_id, from, page));
         if (chunks->empty()) {
           *last = true;
         } else {
@@ -373,10 +361,9 @@ absl::Status Snapshots::GetLatest(
       if (c.index != next) return missing(next);
       const uint32_t computed = crc32c::Value(c.data);
       if (computed != c.crc32c) {
-        return absl::DataLossError(absl::StrCat(
-            "snapshot ", row.snapshot_id, " chunk ", c.index,
-            ": crc mismatch (stored ", Hex32(c.crc32c), ", computed ",
-            Hex32(computed), ")"));
+        return absl::DataLossError(absl::StrCat("snapshot ", row.snapshot_id, " chunk ", c.index,
+                                                ": crc mismatch (stored ", Hex32(c.crc32c),
+                                                ", computed ", Hex32(computed), ")"));
       }
       vitrage::v1::GetLatestSnapshotResponse out;
       vitrage::v1::SnapshotChunk* chunk = out.mutable_chunk();

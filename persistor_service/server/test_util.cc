@@ -9,10 +9,10 @@ namespace vitrage::persistor::testing {
 
 absl::StatusOr<DatabaseUrl> FreshDatabase(vitrage::testing::MariaDbFixture& db,
                                           const std::string& name) {
-  RETURN_IF_ERROR(db.Query(absl::StrCat("DROP DATABASE IF EXISTS `", name,
-                                        "`; CREATE DATABASE `", name, "`"),
-                           /*use_database=*/false)
-                      .status());
+  RETURN_IF_ERROR(
+      db.Query(absl::StrCat("DROP DATABASE IF EXISTS `", name, "`; CREATE DATABASE `", name, "`"),
+               /*use_database=*/false)
+          .status());
   DatabaseUrl url;
   url.user = "root";
   url.host = "127.0.0.1";
@@ -42,13 +42,11 @@ InProcessPersistor::~InProcessPersistor() {
   if (service_ != nullptr) service_->Stop();
 }
 
-std::unique_ptr<vitrage::v1::Persistor::Stub> InProcessPersistor::NewStub()
-    const {
+std::unique_ptr<vitrage::v1::Persistor::Stub> InProcessPersistor::NewStub() const {
   return vitrage::v1::Persistor::NewStub(MakeChannel(address_, ServerRole::kPersistor));
 }
 
-vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch,
-                                      size_t payload_bytes) {
+vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch, size_t payload_bytes) {
   vitrage::v1::JournalRecord r;
   r.set_seq(seq);
   r.set_epoch(epoch);
@@ -63,8 +61,8 @@ vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch,
   return r;
 }
 
-vitrage::v1::AppendRequest MakeBatch(uint64_t epoch, uint64_t first,
-                                     uint64_t last, size_t payload_bytes) {
+vitrage::v1::AppendRequest MakeBatch(uint64_t epoch, uint64_t first, uint64_t last,
+                                     size_t payload_bytes) {
   vitrage::v1::AppendRequest req;
   req.set_epoch(epoch);
   for (uint64_t s = first; s <= last; ++s) {
@@ -89,8 +87,8 @@ AppendResult AppendBatches(vitrage::v1::Persistor::Stub* stub,
   return result;
 }
 
-absl::StatusOr<vitrage::v1::AcquireEpochResponse> AcquireEpoch(
-    vitrage::v1::Persistor::Stub* stub, const std::string& owner) {
+absl::StatusOr<vitrage::v1::AcquireEpochResponse> AcquireEpoch(vitrage::v1::Persistor::Stub* stub,
+                                                               const std::string& owner) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   vitrage::v1::AcquireEpochRequest req;
@@ -100,19 +98,19 @@ absl::StatusOr<vitrage::v1::AcquireEpochResponse> AcquireEpoch(
   return resp;
 }
 
-absl::StatusOr<vitrage::v1::PersistorStatus> GetStatus(
-    vitrage::v1::Persistor::Stub* stub) {
+absl::StatusOr<vitrage::v1::PersistorStatus> GetStatus(vitrage::v1::Persistor::Stub* stub) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   vitrage::v1::PersistorStatus resp;
-  RETURN_IF_ERROR(FromGrpcStatus(
-      stub->GetStatus(&ctx, vitrage::v1::PersistorStatusRequest(), &resp)));
+  RETURN_IF_ERROR(
+      FromGrpcStatus(stub->GetStatus(&ctx, vitrage::v1::PersistorStatusRequest(), &resp)));
   return resp;
 }
 
-absl::StatusOr<std::vector<vitrage::v1::JournalRecord>> ReadLog(
-    vitrage::v1::Persistor::Stub* stub, uint64_t after_seq,
-    uint32_t max_batch_bytes, int* responses) {
+absl::StatusOr<std::vector<vitrage::v1::JournalRecord>> ReadLog(vitrage::v1::Persistor::Stub* stub,
+                                                                uint64_t after_seq,
+                                                                uint32_t max_batch_bytes,
+                                                                int* responses) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   vitrage::v1::ReadLogRequest req;
@@ -131,8 +129,8 @@ absl::StatusOr<std::vector<vitrage::v1::JournalRecord>> ReadLog(
   return out;
 }
 
-TestSnapshot MakeSnapshot(uint64_t seq, uint64_t epoch, int chunks,
-                          size_t chunk_bytes, uint32_t seed) {
+TestSnapshot MakeSnapshot(uint64_t seq, uint64_t epoch, int chunks, size_t chunk_bytes,
+                          uint32_t seed) {
   TestSnapshot s;
   s.header.set_format_version(1);
   s.header.set_seq(seq);
@@ -162,8 +160,8 @@ TestSnapshot MakeSnapshot(uint64_t seq, uint64_t epoch, int chunks,
   return s;
 }
 
-absl::StatusOr<vitrage::v1::PutSnapshotResponse> PutSnapshot(
-    vitrage::v1::Persistor::Stub* stub, const TestSnapshot& snapshot) {
+absl::StatusOr<vitrage::v1::PutSnapshotResponse> PutSnapshot(vitrage::v1::Persistor::Stub* stub,
+                                                             const TestSnapshot& snapshot) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   vitrage::v1::PutSnapshotResponse resp;
@@ -181,8 +179,8 @@ absl::StatusOr<vitrage::v1::PutSnapshotResponse> PutSnapshot(
   return resp;
 }
 
-absl::StatusOr<FetchedSnapshot> GetLatestSnapshot(
-    vitrage::v1::Persistor::Stub* stub, uint64_t older_than_id) {
+absl::StatusOr<FetchedSnapshot> GetLatestSnapshot(vitrage::v1::Persistor::Stub* stub,
+                                                  uint64_t older_than_id) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   vitrage::v1::GetLatestSnapshotRequest req;

@@ -40,8 +40,7 @@ class InProcessPersistor {
 
 // A record with `payload_bytes` of deterministic filler in event_kind and a
 // small delta.
-vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch,
-                                      size_t payload_bytes = 100);
+vitrage::v1::JournalRecord MakeRecord(uint64_t seq, uint64_t epoch, size_t payload_bytes = 100);
 
 struct AppendResult {
   std::vector<uint64_t> acks;  // durable_seq of each response
@@ -52,33 +51,33 @@ struct AppendResult {
 AppendResult AppendBatches(vitrage::v1::Persistor::Stub* stub,
                            const std::vector<vitrage::v1::AppendRequest>& batches);
 // One batch with records first..last.
-vitrage::v1::AppendRequest MakeBatch(uint64_t epoch, uint64_t first,
-                                     uint64_t last, size_t payload_bytes = 100);
+vitrage::v1::AppendRequest MakeBatch(uint64_t epoch, uint64_t first, uint64_t last,
+                                     size_t payload_bytes = 100);
 
-absl::StatusOr<vitrage::v1::AcquireEpochResponse> AcquireEpoch(
-    vitrage::v1::Persistor::Stub* stub, const std::string& owner);
-absl::StatusOr<vitrage::v1::PersistorStatus> GetStatus(
-    vitrage::v1::Persistor::Stub* stub);
+absl::StatusOr<vitrage::v1::AcquireEpochResponse> AcquireEpoch(vitrage::v1::Persistor::Stub* stub,
+                                                               const std::string& owner);
+absl::StatusOr<vitrage::v1::PersistorStatus> GetStatus(vitrage::v1::Persistor::Stub* stub);
 // Every record after `after_seq` (and the responses' count).
-absl::StatusOr<std::vector<vitrage::v1::JournalRecord>> ReadLog(
-    vitrage::v1::Persistor::Stub* stub, uint64_t after_seq,
-    uint32_t max_batch_bytes = 0, int* responses = nullptr);
+absl::StatusOr<std::vector<vitrage::v1::JournalRecord>> ReadLog(vitrage::v1::Persistor::Stub* stub,
+                                                                uint64_t after_seq,
+                                                                uint32_t max_batch_bytes = 0,
+                                                                int* responses = nullptr);
 
 // A snapshot to send: header + chunks with correct CRCs.
 struct TestSnapshot {
   vitrage::v1::SnapshotHeader header;
   std::vector<vitrage::v1::SnapshotChunk> chunks;
 };
-TestSnapshot MakeSnapshot(uint64_t seq, uint64_t epoch, int chunks,
-                          size_t chunk_bytes, uint32_t seed = 1);
-absl::StatusOr<vitrage::v1::PutSnapshotResponse> PutSnapshot(
-    vitrage::v1::Persistor::Stub* stub, const TestSnapshot& snapshot);
+TestSnapshot MakeSnapshot(uint64_t seq, uint64_t epoch, int chunks, size_t chunk_bytes,
+                          uint32_t seed = 1);
+absl::StatusOr<vitrage::v1::PutSnapshotResponse> PutSnapshot(vitrage::v1::Persistor::Stub* stub,
+                                                             const TestSnapshot& snapshot);
 struct FetchedSnapshot {
   vitrage::v1::StoredSnapshotInfo info;
   std::vector<vitrage::v1::SnapshotChunk> chunks;
 };
-absl::StatusOr<FetchedSnapshot> GetLatestSnapshot(
-    vitrage::v1::Persistor::Stub* stub, uint64_t older_than_id = 0);
+absl::StatusOr<FetchedSnapshot> GetLatestSnapshot(vitrage::v1::Persistor::Stub* stub,
+                                                  uint64_t older_than_id = 0);
 
 }  // namespace vitrage::persistor::testing
 
