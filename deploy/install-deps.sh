@@ -18,6 +18,10 @@ PACKAGES=(
   libzstd-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   # tools used by tests and scripts
   python3 python3-grpcio python3-protobuf zstd procps iproute2 openssl
+  # the OpenStack bus (private RabbitMQ, AMQP client) and upstream Vitrage 9.0.0
+  # (oracle for conformance and the API handlers, the real vitrage-api and CLI)
+  rabbitmq-server librabbitmq-dev python3-oslo.messaging python3-vitrage vitrage-api
+  python3-vitrageclient
   # deploy tests
   pacemaker corosync resource-agents crmsh
 )
