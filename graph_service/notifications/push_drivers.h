@@ -65,11 +65,18 @@ struct PushDriverOptions {
 // passes an event without the entity's id on, and its transformer then
 // fails or keys the vertex by "None"; rejecting it here lets the caller set
 // the message aside with a reason.
-absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(
-    const Notification& n, const PushDriverOptions& options);
+absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n,
+                                                                 const PushDriverOptions& options);
 // The same with the default options (versioned nova notifications, no
 // zabbix mapping, the current time).
 absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n);
+
+// Reads upstream's [zabbix] config_file (zabbix_conf.yaml: a top-level
+// `zabbix` list of {zabbix_host, type, name}) into a mapping.
+// INVALID_ARGUMENT naming the file and entry when it cannot be read or an
+// entry lacks a key (upstream logs and runs with no mapping instead).
+absl::StatusOr<std::map<std::string, PushDriverOptions::ZabbixResource>> LoadZabbixHosts(
+    const std::string& path);
 
 // Whether some driver listens to `event_type` (regardless of payload).
 bool IsListenedEventType(const std::string& event_type);
