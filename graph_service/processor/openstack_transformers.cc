@@ -405,6 +405,8 @@ absl::Status ZabbixTransformer::Transform(const Event& ev, Entity* out) const {
     p.Set(keys::kSeverity, Value::String(ZabbixSeverity(ev.GetString(K("priority"))), true));
   }
   PutIf(&p, K("rawtext"), ev.Find(K("rawtext")));
+  // ZabbixTransformer's metadata: VProps.RESOURCE_ID = resource_name.
+  PutIf(&p, K("resource_id"), ev.Find(K("resource_name")));
   absl::string_view rtype = ev.GetString(K("resource_type"));
   if (!rtype.empty() && !resource.empty()) {
     out->neighbors.push_back(MakeNeighbor(ev, rtype, resource, "on", /*entity_is_source=*/true));

@@ -391,6 +391,18 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
         if (ns != kNoSlot && n.vertex.placeholder && !IsPlaceholder(graph_->VertexProps(ns))) {
           props.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
           props.Set(keys::kVitrageIsDeleted, Value::Bool(IsDeleted(graph_->VertexProps(ns))));
+        } else if (ns != kNoSlot && n.vertex.placeholder) {
+          // A placeholder naming a placeholder: upstream's
+          // update_vertex(v, overwrite=False) adds only the keys the vertex
+          // lacks (its sample timestamp stays); None values still remove.
+          const Properties& cur = graph_->VertexProps(ns);
+          Properties only_new;
+          for (const auto& e : props) {
+            if (e.second.is_null() || cur.Find(e.first) == nullptr) {
+              only_new.AppendUnsorted(e.first, e.second);  // stays sorted
+            }
+          }
+          props = std::move(only_new);
         }
         if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
         RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta, ns));
