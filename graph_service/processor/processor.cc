@@ -250,7 +250,16 @@ void Processor::ForgetId(const NaturalKey& key, const std::string& id) {
 
 void Processor::ForgetIdOfVertex(const std::string& id) {
   Slot s = graph_->FindVertex(id);
-  if (s == kNoSlot) return;
+  if (s == kNoSlot) {
+    // Upstream scans its cache by value (a removed placeholder's id; rare).
+    for (auto it = ids_.begin(); it != ids_.end(); ++it) {
+      if (it->second == id) {
+        ids_.erase(it);
+        return;
+      }
+    }
+    return;
+  }
   auto it = ids_.find(graph_->VertexProps(s).GetString(keys::kVitrageCachedId));
   if (it != ids_.end() && it->second == id) ids_.erase(it);
 }
@@ -602,8 +611,14 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
         Slot os = graph_->FindVertex(o);
         if (os != kNoSlot && o != id) RETURN_IF_ERROR(RemovePlaceholderIfOrphan(os, delta));
       }
-      // (No datasource name: upstream sets it on create and update only.)
-      AddIdentity(ev_vertex.key, id, &props);
+      // (No datasource name: upstream sets it on create and update only.
+      // A consistency event's vertex carries its vitrage_id only.)
+      if (ent->vitrage_id.empty()) {
+        AddIdentity(ev_vertex.key, id, &props);
+      } else {
+        props.Set(keys::kVitrageId, Value::String(id));
+        props.Set(keys::kIsRealVitrageId, Value::Bool(true));
+      }
       Aggregate(&props, s);
       props.Set(keys::kVitrageIsDeleted, Value::Bool(true));
       props.Set(keys::kVitrageSampleTimestamp, Value::String(now, true));

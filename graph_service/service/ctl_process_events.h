@@ -14,9 +14,8 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_CTL_PROCESS_EVENTS_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_CTL_PROCESS_EVENTS_H_
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace vitrage::ctl {
 

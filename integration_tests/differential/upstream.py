@@ -102,6 +102,9 @@ def _install_deviations():
        forgets it before the processor drops the event.
     2. update_relationship adds a proper placeholder for an unknown
        neighbour (upstream: a vertex without properties).
+    3. A port's device is an instance neighbour only when device_id is set
+       and device_owner is compute:* (or absent); upstream makes every
+       port's device_id (a router's, a DHCP agent's, "") a nova.instance.
     """
     base = transformer_base.TransformerBase
     forget = base.__dict__["_delete_id_from_cache"].__func__
@@ -119,6 +122,28 @@ def _install_deviations():
         forget(cls, vitrage_id)
 
     base._delete_id_from_cache = classmethod(delete_id_from_cache)
+
+    from vitrage.datasources.neutron.port import transformer as port_t
+    port_neighbors = port_t.PortTransformer._create_port_neighbors
+
+    def create_port_neighbors(self, entity_event, device_id_property,
+                              network_id_property):
+        neighbors = port_neighbors(self, entity_event, device_id_property,
+                                   network_id_property)
+        run = _current[0]
+        if not run.deviations:
+            return neighbors
+        body = entity_event.get("port", entity_event)
+        device = body.get("device_id")
+        owner = body.get("device_owner") or ""
+        if not device or not (owner == "" or owner.startswith("compute:")):
+            run.deviation_hits["port_device_not_an_instance"] += 1
+            # (the instance id was minted all the same: keep the count)
+            return [n for n in neighbors
+                    if n.vertex.get("vitrage_type") != "nova.instance"]
+        return neighbors
+
+    port_t.PortTransformer._create_port_neighbors = create_port_neighbors
 
 
 def _update_relationship_with_placeholders(self, vertex, neighbors):
@@ -147,7 +172,8 @@ class Upstream(object):
         self.errors = 0
         self.deviations = deviations
         self.deviation_hits = {"stale_delete_keeps_id": 0,
-                               "update_relationship_placeholder": 0}
+                               "update_relationship_placeholder": 0,
+                               "port_device_not_an_instance": 0}
         self._event = None
         self._pending_key = None
         _current[0] = self
