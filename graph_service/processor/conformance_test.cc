@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -22,6 +23,7 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/processor/consistency.h"
+#include "graph_service/processor/corpus_run.h"
 #include "graph_service/processor/processor.h"
 #include "graph_service/workload/workload.h"
 #include "gtest/gtest.h"
@@ -59,9 +61,9 @@ std::string DatasourcesValuesDir() {
   return HasYaml(dir) ? dir : "";
 }
 
-std::vector<std::string> Scenarios() {
+std::vector<std::string> ScenariosIn(const std::string& dir) {
   std::vector<std::string> out;
-  DIR* d = opendir(ScenarioDir().c_str());
+  DIR* d = opendir(dir.c_str());
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
@@ -73,68 +75,26 @@ std::vector<std::string> Scenarios() {
   return out;
 }
 
+std::vector<std::string> Scenarios() { return ScenariosIn(ScenarioDir()); }
+
+// testdata/differential: the differential harness's shrunk seeds and the
+// issue's regression scenarios (integration_tests/differential/README.md),
+// with upstream's graph, in the corpus's layout.
+std::string DifferentialDir() { return vitrage::testing::TestDataDir() + "differential/"; }
+
+// Every scenario, as a path under testdata/ without the suffix.
+std::vector<std::string> AllScenarios() {
+  std::vector<std::string> out;
+  for (const auto& n : Scenarios()) out.push_back("conformance/scenarios/" + n);
+  for (const auto& n : ScenariosIn(DifferentialDir())) out.push_back("differential/" + n);
+  return out;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-// The natural key a vertex's id was minted for (README: canonical form).
-std::string NaturalKeyOf(const graph::Properties& p) {
-  absl::string_view category = p.GetString(keys::kVitrageCategory);
-  if (category == "ALARM") {
-    return absl::StrCat("ALARM:", p.GetString(keys::kVitrageType), ":",
-                        p.GetString(graph::InternKey("resource_name")), ":",
-                        p.GetString(graph::InternKey("triggerid")));
-  }
-  return absl::StrCat(category, ":", p.GetString(keys::kVitrageType), ":", p.GetString(keys::kId));
-}
-
-// Our vertex id -> canonical name ("key", "key#2", ...), numbering the
-// vertices of one key in the order their ids were minted.
-absl::flat_hash_map<std::string, std::string> CanonicalNames(
-    const Graph& g, const absl::flat_hash_map<std::string, size_t>& mint_order) {
-  std::map<std::string, std::vector<std::pair<size_t, std::string>>> by_key;
-  g.ForEachVertex([&](Slot v) {
-    std::string id(g.VertexId(v));
-    auto it = mint_order.find(id);
-    by_key[NaturalKeyOf(g.VertexProps(v))].emplace_back(
-        it == mint_order.end() ? SIZE_MAX : it->second, id);
-  });
-  absl::flat_hash_map<std::string, std::string> out;
-  for (auto& [key, ids] : by_key) {
-    std::sort(ids.begin(), ids.end());
-    for (size_t i = 0; i < ids.size(); ++i) {
-      out[ids[i].second] = i == 0 ? key : absl::StrCat(key, "#", i + 1);
-    }
-  }
-  return out;
-}
-
-Graph Canonical(const Graph& g, const absl::flat_hash_map<std::string, std::string>& names) {
-  Graph c;
-  const graph::KeyId kResourceId = graph::InternKey("vitrage_resource_id");
-  auto canon = [&](absl::string_view id) {
-    auto it = names.find(id);
-    return it == names.end() ? std::string(id) : it->second;
-  };
-  g.ForEachVertex([&](Slot v) {
-    graph::Properties p = g.VertexProps(v);
-    std::string name = canon(g.VertexId(v));
-    if (p.Find(keys::kVitrageId) != nullptr) p.Set(keys::kVitrageId, graph::Value::String(name));
-    const graph::Value* r = p.Find(kResourceId);
-    if (r != nullptr && r->is_string()) {
-      p.Set(kResourceId, graph::Value::String(canon(r->string_value())));
-    }
-    EXPECT_TRUE(c.AddVertex(name, std::move(p)).ok()) << name;
-  });
-  g.ForEachEdge([&](Slot e) {
-    EXPECT_TRUE(c.AddEdge(canon(g.VertexId(g.EdgeSource(e))), canon(g.VertexId(g.EdgeTarget(e))),
-                          g.EdgeLabel(e), g.EdgeProps(e))
-                    .ok());
-  });
-  return c;
 }
 
 // Lines of `g` (workload layout), sorted, for a readable difference.
@@ -164,7 +124,8 @@ const char* const kPending[] = {""};
 class ConformanceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ConformanceTest, CanonicalGraphDigestMatchesUpstream) {
-  const std::string name = GetParam();
+  const std::string path = vitrage::testing::TestDataDir() + GetParam();
+  const std::string name = GetParam().substr(GetParam().rfind('/') + 1);
   std::string values = DatasourcesValuesDir();
   // Without upstream's state mappings the comparison means nothing: a
   // failure, not a skip, so that a CI run without them cannot pass.
@@ -173,47 +134,29 @@ TEST_P(ConformanceTest, CanonicalGraphDigestMatchesUpstream) {
          "  deploy/fetch-datasources-values.sh $VITRAGE_BINARY_DIR/datasources_values\n"
          "(apt-get download vitrage-common; deploy/build.sh runs it), or copy "
          "/etc/vitrage/datasources_values/*.yaml of a vitrage-common package there";
-  nlohmann::json meta = nlohmann::json::parse(ReadFile(ScenarioDir() + name + ".meta.json"));
-  ProcessorOptions opts;
-  auto minted = std::make_shared<absl::flat_hash_map<std::string, size_t>>();
-  IdGenerator ids = ConformanceIdGenerator();
-  opts.id_generator = [ids, minted] {
-    std::string id = ids();
-    minted->emplace(id, minted->size());
-    return id;
-  };
-  opts.clock = SampleDatePlusHalfSecondClock();
-  ASSERT_TRUE(opts.states.LoadDirectory(values).ok());
-  Graph g;
-  Processor proc(&g, opts);
-
-  std::ifstream events(ScenarioDir() + name + ".events.jsonl");
+  nlohmann::json meta = nlohmann::json::parse(ReadFile(path + ".meta.json"));
+  // The README's rules: corpus ids and clock, key#n by every id minted for
+  // the key, consistency events' raw ids through meta.json's id_map.
+  auto run = CorpusRun::Create(values);
+  ASSERT_TRUE(run.ok()) << run.status();
+  (*run)->SetUpstreamIdMap(meta["id_map"].get<std::map<std::string, std::string>>());
+  std::ifstream events(path + ".events.jsonl");
   std::string line;
   int n = 0;
   while (std::getline(events, line)) {
     if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line);
-    if (j.value("vitrage_entity_type", "") == "consistency" && j.contains("vitrage_id")) {
-      // Upstream's raw id -> its natural key -> our id for that key.
-      std::string key = meta["id_map"].value(j["vitrage_id"].get<std::string>(), "");
-      for (const auto& [ours, canon] : CanonicalNames(g, *minted)) {
-        if (canon == key) j["vitrage_id"] = ours;
-      }
-    }
-    auto ev = EventFromJson(j);
-    ASSERT_TRUE(ev.ok()) << ev.status();
-    v1::GraphDelta delta;
-    absl::Status st = proc.Process(*ev, &delta);
+    absl::Status st = (*run)->ProcessJson(nlohmann::json::parse(line));
     ASSERT_TRUE(st.ok()) << name << " event " << n << ": " << st;
     ++n;
   }
-  Graph canonical = Canonical(g, CanonicalNames(g, *minted));
+  auto c = (*run)->Canonical();
+  ASSERT_TRUE(c.ok()) << c.status();
+  Graph& canonical = *c;
   std::string digest = graph::Digest(canonical);
   if (digest == meta["canonical_graph_digest"].get<std::string>()) return;
 
   Graph expected;
-  ASSERT_TRUE(
-      workload::LoadGraphFile(ScenarioDir() + name + ".canonical.graph.jsonl", &expected).ok());
+  ASSERT_TRUE(workload::LoadGraphFile(path + ".canonical.graph.jsonl", &expected).ok());
   std::vector<std::string> ours = Lines(canonical), theirs = Lines(expected);
   std::vector<std::string> missing, extra;
   std::set_difference(theirs.begin(), theirs.end(), ours.begin(), ours.end(),
@@ -321,8 +264,14 @@ TEST(ConformanceCorpusTest, TestdataHoldsEveryScenario) {
       << "in " << ScenarioDir();
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, ConformanceTest, ::testing::ValuesIn(Scenarios()),
-                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Scenarios, ConformanceTest, ::testing::ValuesIn(AllScenarios()),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           std::string n = i.param;
+                           for (char& c : n) {
+                             if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace vitrage::processor

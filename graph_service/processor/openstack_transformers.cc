@@ -405,7 +405,7 @@ absl::Status ZabbixTransformer::Transform(const Event& ev, Entity* out) const {
     p.Set(keys::kSeverity, Value::String(ZabbixSeverity(ev.GetString(K("priority"))), true));
   }
   PutIf(&p, K("rawtext"), ev.Find(K("rawtext")));
-  // ZabbixTransformer's metadata: VProps.RESOURCE_ID = resource_name.
+  // Upstream's metadata: resource_id is the event's resource name.
   PutIf(&p, K("resource_id"), ev.Find(K("resource_name")));
   absl::string_view rtype = ev.GetString(K("resource_type"));
   if (!rtype.empty() && !resource.empty()) {
@@ -436,6 +436,10 @@ absl::Status ConsistencyTransformer::Transform(const Event& ev, Entity* out) con
   PutIf(&p, keys::kVitrageType, ev.Find(keys::kVitrageType));
   PutIf(&p, keys::kVitrageCategory, ev.Find(keys::kVitrageCategory));
   PutIf(&p, keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
+  // graph_utils.create_vertex's defaults: a deleted placeholder stops
+  // being one.
+  p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
   return absl::OkStatus();
 }
 

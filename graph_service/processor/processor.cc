@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <random>
 #include <utility>
 
@@ -32,6 +33,8 @@ const KeyId kAggregatedSeverity = graph::InternKey("vitrage_aggregated_severity"
 const KeyId kOperationalSeverity = graph::InternKey("vitrage_operational_severity");
 const KeyId kResourceId = graph::InternKey("vitrage_resource_id");
 const KeyId kResourceType = graph::InternKey("vitrage_resource_type");
+const KeyId kResourceProjectId = graph::InternKey("vitrage_resource_project_id");
+const KeyId kProjectId = graph::InternKey("project_id");
 const KeyId kOps = graph::InternKey("ops");
 constexpr absl::string_view kResource = "RESOURCE";
 constexpr absl::string_view kAlarm = "ALARM";
@@ -222,10 +225,43 @@ std::string Processor::FindId(const NaturalKey& key, bool allow_deleted) {
   return std::string();
 }
 
-std::string Processor::MintId() {
+std::string Processor::MintId(const NaturalKey& key) {
   std::string id = options_.id_generator();
   while (graph_->HasVertex(id)) id = options_.id_generator();
+  if (options_.on_mint) options_.on_mint(id, key.ToString());
   return id;
+}
+
+std::string Processor::ResolveId(const NaturalKey& key) {
+  Value cid = CachedId(key);
+  auto it = ids_.find(cid.AsString());
+  if (it != ids_.end()) return it->second;
+  std::string id = FindId(key, false);
+  if (id.empty()) id = MintId(key);
+  if (ids_.size() >= kMaxIds) ids_.clear();
+  ids_.emplace(std::string(cid.AsString()), id);
+  return id;
+}
+
+void Processor::ForgetId(const NaturalKey& key, const std::string& id) {
+  auto it = ids_.find(CachedId(key).AsString());
+  if (it != ids_.end() && it->second == id) ids_.erase(it);
+}
+
+void Processor::ForgetIdOfVertex(const std::string& id) {
+  Slot s = graph_->FindVertex(id);
+  if (s == kNoSlot) {
+    // Upstream scans its cache by value (a removed placeholder's id; rare).
+    for (auto it = ids_.begin(); it != ids_.end(); ++it) {
+      if (it->second == id) {
+        ids_.erase(it);
+        return;
+      }
+    }
+    return;
+  }
+  auto it = ids_.find(graph_->VertexProps(s).GetString(keys::kVitrageCachedId));
+  if (it != ids_.end() && it->second == id) ids_.erase(it);
 }
 
 void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Properties* props,
@@ -355,63 +391,54 @@ absl::Status Processor::RemovePlaceholderIfOrphan(Slot v, v1::GraphDelta* delta)
   return graph_->RemoveVertex(std::string(graph_->VertexId(v)), delta);
 }
 
-namespace {
-struct ResolvedNeighbor {
-  std::string id;
-  std::string source, target;
-};
-}  // namespace
-
 absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
                                          std::vector<Neighbor>* neighbors,
-                                         const std::vector<bool>& valid,
-                                         const std::string& /*action_ts*/, v1::GraphDelta* delta,
-                                         const std::vector<std::string>* known_ids) {
+                                         const std::vector<bool>& valid, v1::GraphDelta* delta) {
   // Upstream's _connect_neighbors: every neighbour vertex is refreshed
-  // (when newer); only edges not already valid are written.
+  // (when newer); only edges not already valid are written. Every
+  // neighbour's resolved_id is set (ProcessEntity).
   for (size_t i = 0; i < neighbors->size(); ++i) {
     Neighbor& n = (*neighbors)[i];
-    std::string nid = n.resolved_id;
-    if (nid.empty() && known_ids != nullptr && !(*known_ids)[i].empty()) {
-      // Resolved by UpdateNeighbors; still right if that vertex still lives.
-      Slot k = graph_->FindVertex((*known_ids)[i]);
-      if (k != kNoSlot && !IsDeleted(graph_->VertexProps(k))) nid = (*known_ids)[i];
-    }
-    if (nid.empty()) nid = FindId(n.vertex.key, false);
-    if (nid.empty()) nid = MintId();
+    const std::string& nid = n.resolved_id;
     Slot ns = graph_->FindVertex(nid);
-    if (ns == kNoSlot || !IsDeleted(graph_->VertexProps(ns))) {
-      if (CanUpdate(ns, n.vertex.props)) {
-        // Room for what AddIdentity and Aggregate add (no regrowth).
-        Properties props;
-        props.Reserve(n.vertex.props.size() + kAddedKeys);
-        props = n.vertex.props;
-        AddIdentity(n.vertex.key, nid, &props, ns);
-        Aggregate(&props, ns);
-        if (ns != kNoSlot && n.vertex.placeholder && !IsPlaceholder(graph_->VertexProps(ns))) {
+    if (ns != kNoSlot && IsDeleted(graph_->VertexProps(ns))) continue;
+    if (CanUpdate(ns, n.vertex.props)) {
+      // Room for what AddIdentity and Aggregate add (no regrowth).
+      Properties props;
+      props.Reserve(n.vertex.props.size() + kAddedKeys);
+      props = n.vertex.props;
+      AddIdentity(n.vertex.key, nid, &props, ns);
+      Aggregate(&props, ns);
+      // update_entity_graph_vertex: a placeholder naming a real vertex
+      // overwrites it as a real one; naming a placeholder, it only adds the
+      // keys the vertex lacks (overwrite off; a null value still removes).
+      bool overwrite = true;
+      if (ns != kNoSlot && n.vertex.placeholder) {
+        const Properties& old = graph_->VertexProps(ns);
+        if (!IsPlaceholder(old)) {
           props.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
-          props.Set(keys::kVitrageIsDeleted, Value::Bool(IsDeleted(graph_->VertexProps(ns))));
-        } else if (ns != kNoSlot && n.vertex.placeholder) {
-          // A placeholder naming a placeholder: upstream's
-          // update_vertex(v, overwrite=False) adds only the keys the vertex
-          // lacks (its sample timestamp stays); None values still remove.
-          const Properties& cur = graph_->VertexProps(ns);
-          Properties only_new;
-          for (const auto& e : props) {
-            if (e.second.is_null() || cur.Find(e.first) == nullptr) {
-              only_new.AppendUnsorted(e.first, e.second);  // stays sorted
-            }
-          }
-          props = std::move(only_new);
+          props.Set(keys::kVitrageIsDeleted, Value::Bool(IsDeleted(old)));
+        } else {
+          overwrite = false;
         }
-        if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
-        RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta, ns));
       }
-      if (!valid[i] && graph_->HasVertex(nid)) {
-        const std::string& s = n.entity_is_source ? entity_id : nid;
-        const std::string& t = n.entity_is_source ? nid : entity_id;
-        RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
+      if (!overwrite) {
+        const Properties& old = graph_->VertexProps(ns);
+        Properties added;
+        for (const auto& e : props) {
+          if (e.second.is_null() || old.Find(e.first) == nullptr) {
+            added.AppendUnsorted(e.first, e.second);  // stays sorted
+          }
+        }
+        props = std::move(added);
       }
+      if (ns == kNoSlot && n.vertex.placeholder) ++stats_.placeholders_created;
+      RETURN_IF_ERROR(UpsertVertex(nid, std::move(props), false, delta, ns));
+    }
+    if (!valid[i]) {
+      const std::string& s = n.entity_is_source ? entity_id : nid;
+      const std::string& t = n.entity_is_source ? nid : entity_id;
+      RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
     }
   }
   return absl::OkStatus();
@@ -422,21 +449,13 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
                                         v1::GraphDelta* delta) {
   std::vector<bool> valid(neighbors->size(), false);
   Slot v = graph_->FindVertex(entity_id);
-  std::vector<std::string> nids;
   if (v != kNoSlot && !neighbors->empty()) {
-    // Neighbour ids as the event names them (live vertices only).
-    nids.resize(neighbors->size());
-    for (size_t i = 0; i < neighbors->size(); ++i) {
-      nids[i] = FindId((*neighbors)[i].vertex.key, false);
-    }
     std::vector<Slot> edges(graph_->OutEdges(v).begin(), graph_->OutEdges(v).end());
     for (Slot e : graph_->InEdges(v)) {
       if (graph_->EdgeSource(e) != v) edges.push_back(e);
     }
     std::vector<Slot> obsolete;
     for (Slot e : edges) {
-      // Upstream looks at live edges only (a deleted edge keeps its time).
-      if (IsDeleted(graph_->EdgeProps(e))) continue;
       Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
       const Properties& op = graph_->VertexProps(other);
       absl::string_view ocat = op.GetString(keys::kVitrageCategory);
@@ -449,10 +468,11 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
         }
       }
       if (!type_named) continue;
+      // Edge.__eq__: the same ends, label and props as the event's edge.
       bool found = false;
       for (size_t i = 0; i < neighbors->size(); ++i) {
         const Neighbor& n = (*neighbors)[i];
-        if (nids[i].empty() || graph_->VertexId(other) != nids[i]) continue;
+        if (graph_->VertexId(other) != n.resolved_id) continue;
         bool dir_ok = n.entity_is_source
                           ? graph_->EdgeSource(e) == v && graph_->EdgeTarget(e) == other
                           : graph_->EdgeSource(e) == other && graph_->EdgeTarget(e) == v;
@@ -464,16 +484,48 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
       }
       if (!found) obsolete.push_back(e);
     }
+    // By ends (a removed placeholder takes its other edges along).
+    std::vector<std::array<std::string, 3>> ends;
     for (Slot e : obsolete) {
-      Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
-      RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
-      RETURN_IF_ERROR(RemovePlaceholderIfOrphan(other, delta));
+      ends.push_back({std::string(graph_->VertexId(graph_->EdgeSource(e))),
+                      std::string(graph_->VertexId(graph_->EdgeTarget(e))),
+                      std::string(graph_->EdgeLabel(e))});
+    }
+    for (const auto& [src, tgt, label] : ends) {
+      Slot e = graph_->FindEdge(src, tgt, label);
+      if (e == kNoSlot) continue;
+      const std::string& other_id = src == entity_id ? tgt : src;
+      // (mark_deleted leaves an already deleted edge as it is: it keeps the
+      // time it was deleted at.)
+      if (!IsDeleted(graph_->EdgeProps(e))) RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+      Slot other = graph_->FindVertex(other_id);
+      if (other != kNoSlot) RETURN_IF_ERROR(RemovePlaceholderIfOrphan(other, delta));
     }
   }
-  return ConnectNeighbors(entity_id, neighbors, valid, now, delta, nids.empty() ? nullptr : &nids);
+  return ConnectNeighbors(entity_id, neighbors, valid, delta);
 }
 
 // ------------------------------------------------------------ actions
+
+void Processor::AddResourceDetails(Properties* props, const std::vector<Neighbor>& neighbors) {
+  // Upstream's _add_resource_details_to_alarm: an alarm names the vertex
+  // of its (last) resource neighbour, and that resource's project.
+  const Neighbor* resource = nullptr;
+  for (const Neighbor& n : neighbors) {
+    if (n.vertex.key.category == kResource) resource = &n;
+  }
+  if (resource == nullptr) return;
+  props->Set(kResourceId, Value::String(resource->resolved_id));
+  props->Set(kResourceType, Value::StringFor(keys::kVitrageType, resource->vertex.key.type));
+  const Value* project = resource->vertex.props.Find(kProjectId);
+  if (project == nullptr || !project->is_string() || project->string_value().empty()) {
+    Slot rs = graph_->FindVertex(resource->resolved_id);
+    project = rs == kNoSlot ? nullptr : graph_->VertexProps(rs).Find(kProjectId);
+  }
+  if (project != nullptr && project->is_string() && !project->string_value().empty()) {
+    props->Set(kResourceProjectId, *project);
+  }
+}
 
 absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDelta* delta) {
   if (ent->action == GraphAction::kNone) return absl::OkStatus();
@@ -490,39 +542,35 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
     }
   };
 
-  // Upstream's _add_resource_details_to_alarm: an alarm names the vertex
-  // of its resource neighbour.
-  if (ev_vertex.key.category == kAlarm) {
-    for (Neighbor& n : ent->neighbors) {
-      if (n.vertex.key.category != kResource) continue;
-      n.resolved_id = FindId(n.vertex.key, false);
-      if (n.resolved_id.empty()) n.resolved_id = MintId();
-      props.Set(kResourceId, Value::String(n.resolved_id));
-      props.Set(kResourceType, Value::StringFor(keys::kVitrageType, n.vertex.key.type));
-    }
+  // Upstream's transform: the entity's id, then its neighbours', each from
+  // the id cache or minted (also when the action is then dropped). A
+  // consistency event names its vertex.
+  std::string id = ent->vitrage_id;
+  if (id.empty() && ent->action != GraphAction::kRemoveDeletedEntity) {
+    id = ResolveId(ev_vertex.key);
   }
+  for (Neighbor& n : ent->neighbors) n.resolved_id = ResolveId(n.vertex.key);
+  const bool alarm = ev_vertex.key.category == kAlarm;
 
   switch (ent->action) {
     case GraphAction::kCreateEntity: {
-      std::string id = FindId(ev_vertex.key, false);
-      if (id.empty()) id = MintId();
+      if (alarm) AddResourceDetails(&props, ent->neighbors);
       Slot s = graph_->FindVertex(id);
       AddIdentity(ev_vertex.key, id, &props, s);
       set_ds_name();
       Aggregate(&props, s);
       RETURN_IF_ERROR(UpsertVertex(id, std::move(props), /*keep_nulls_on_update=*/true, delta, s));
       return ConnectNeighbors(id, &ent->neighbors, std::vector<bool>(ent->neighbors.size(), false),
-                              now, delta);
+                              delta);
     }
     case GraphAction::kUpdateEntity: {
-      std::string id = FindId(ev_vertex.key, false);
-      Slot s = id.empty() ? kNoSlot : graph_->FindVertex(id);
+      Slot s = graph_->FindVertex(id);
       if (!CanUpdate(s, props)) {
         ++stats_.dropped_stale;
         VLOG(1) << "dropping out-of-order update of " << ev_vertex.key.ToString();
         return absl::OkStatus();
       }
-      if (id.empty()) id = MintId();  // (then s is kNoSlot: a new vertex)
+      if (alarm) AddResourceDetails(&props, ent->neighbors);
       AddIdentity(ev_vertex.key, id, &props, s);
       set_ds_name();
       Aggregate(&props, s);
@@ -530,18 +578,22 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       return UpdateNeighbors(id, &ent->neighbors, now, delta);
     }
     case GraphAction::kDeleteEntity: {
-      std::string id = ent->vitrage_id.empty() ? FindId(ev_vertex.key, false)
-                       : graph_->HasVertex(ent->vitrage_id) &&
-                               !IsDeleted(graph_->VertexProps(graph_->FindVertex(ent->vitrage_id)))
-                           ? ent->vitrage_id
-                           : std::string();
-      if (id.empty()) {
-        VLOG(1) << "delete of unknown or deleted entity " << ev_vertex.key.ToString();
+      Slot s = graph_->FindVertex(id);
+      const bool live = s != kNoSlot && !IsDeleted(graph_->VertexProps(s));
+      if (live && !CanUpdate(s, props)) {
+        // Deviation: upstream forgets the id of a dropped stale delete too
+        // (the next event then makes a second live vertex); we keep it.
+        ++stats_.dropped_stale;
         return absl::OkStatus();
       }
-      Slot s = graph_->FindVertex(id);
-      if (!CanUpdate(s, props)) {
-        ++stats_.dropped_stale;
+      // Upstream's transform forgets the entity's id on every delete.
+      if (ent->vitrage_id.empty()) {
+        ForgetId(ev_vertex.key, id);
+      } else {
+        ForgetIdOfVertex(id);
+      }
+      if (!live) {
+        VLOG(1) << "delete of unknown or deleted entity " << ev_vertex.key.ToString();
         return absl::OkStatus();
       }
       std::vector<Slot> edges(graph_->OutEdges(s).begin(), graph_->OutEdges(s).end());
@@ -550,53 +602,54 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
       }
       std::vector<std::string> others;
       for (Slot e : edges) {
-        if (IsDeleted(graph_->EdgeProps(e))) continue;  // keeps its deletion time
         Slot o = graph_->EdgeSource(e) == s ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
         others.emplace_back(graph_->VertexId(o));
+        if (IsDeleted(graph_->EdgeProps(e))) continue;  // keeps its deletion time
         RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
       }
       for (const std::string& o : others) {
         Slot os = graph_->FindVertex(o);
         if (os != kNoSlot && o != id) RETURN_IF_ERROR(RemovePlaceholderIfOrphan(os, delta));
       }
-      AddIdentity(ev_vertex.key, id, &props);
-      set_ds_name();
+      // (No datasource name: upstream sets it on create and update only.
+      // A consistency event's vertex carries its vitrage_id only.)
+      if (ent->vitrage_id.empty()) {
+        AddIdentity(ev_vertex.key, id, &props);
+      } else {
+        props.Set(keys::kVitrageId, Value::String(id));
+        props.Set(keys::kIsRealVitrageId, Value::Bool(true));
+      }
       Aggregate(&props, s);
       props.Set(keys::kVitrageIsDeleted, Value::Bool(true));
       props.Set(keys::kVitrageSampleTimestamp, Value::String(now, true));
       return UpsertVertex(id, std::move(props), false, delta);
     }
     case GraphAction::kRemoveDeletedEntity: {
-      std::string id = ent->vitrage_id.empty()              ? FindId(ev_vertex.key, true)
-                       : graph_->HasVertex(ent->vitrage_id) ? ent->vitrage_id
-                                                            : std::string();
-      if (id.empty()) return absl::OkStatus();
-      if (!IsDeleted(graph_->VertexProps(graph_->FindVertex(id)))) return absl::OkStatus();
+      if (id.empty()) id = FindId(ev_vertex.key, true);
+      Slot s = id.empty() ? kNoSlot : graph_->FindVertex(id);
+      if (s == kNoSlot || !IsDeleted(graph_->VertexProps(s)) || !CanUpdate(s, props)) {
+        return absl::OkStatus();
+      }
       return graph_->RemoveVertex(id, delta);
     }
     case GraphAction::kUpdateRelationship:
     case GraphAction::kDeleteRelationship: {
       const bool del = ent->action == GraphAction::kDeleteRelationship;
-      std::string id = FindId(ev_vertex.key, false);
-      if (id.empty()) {
-        if (del) return absl::OkStatus();
-        id = MintId();
-      }
       AddIdentity(ev_vertex.key, id, &props);
       RETURN_IF_ERROR(UpsertVertex(id, std::move(props), false, delta));
       for (Neighbor& n : ent->neighbors) {
-        std::string nid = FindId(n.vertex.key, false);
+        const std::string& nid = n.resolved_id;
+        const std::string& s = n.entity_is_source ? id : nid;
+        const std::string& t = n.entity_is_source ? nid : id;
         if (del) {
-          if (nid.empty()) continue;
-          const std::string& s = n.entity_is_source ? id : nid;
-          const std::string& t = n.entity_is_source ? nid : id;
           Slot e = graph_->FindEdge(s, t, n.label);
-          if (e != kNoSlot) RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+          if (e != kNoSlot && !IsDeleted(graph_->EdgeProps(e))) {
+            RETURN_IF_ERROR(MarkEdgeDeleted(e, now, delta));
+          }
           continue;
         }
-        if (nid.empty()) {
+        if (!graph_->HasVertex(nid)) {
           // Deviation: upstream adds a property-less vertex here.
-          nid = MintId();
           EntityVertex ph = MakePlaceholder(n.vertex.key.category, n.vertex.key.type,
                                             n.vertex.key.id, ev.GetString(ekeys::kSampleDate));
           AddIdentity(n.vertex.key, nid, &ph.props);
@@ -604,8 +657,6 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
           ++stats_.placeholders_created;
           RETURN_IF_ERROR(graph_->AddVertex(nid, std::move(ph.props), delta));
         }
-        const std::string& s = n.entity_is_source ? id : nid;
-        const std::string& t = n.entity_is_source ? nid : id;
         RETURN_IF_ERROR(UpsertEdge(s, t, n.label, EdgeProps(n.label), delta));
       }
       return absl::OkStatus();

@@ -25,10 +25,15 @@
 // Deliberate differences from upstream (docs: compatibility): a dropped
 // stale delete keeps the id; update_relationship makes proper placeholders.
 //
-// Vertex ids: resolved from natural keys through the graph's index (a live
-// vertex first); a key without a live vertex gets a new id from the
-// IdGenerator. So a re-created entity gets a new vertex next to its deleted
-// predecessor, as upstream, and no id cache needs persisting.
+// Vertex ids: as upstream's TransformerBase.key_to_uuid_cache. Every key an
+// event names (the entity, then its neighbours) is resolved before the
+// action runs: a cached id, else the graph's live vertex of the key, else a
+// new id from the IdGenerator (minted also for events then dropped);
+// delete_entity forgets the entity's id (even for a vertex that is not
+// there or already deleted). So a re-created entity gets a new vertex next
+// to its deleted predecessor, and a removed placeholder's key keeps its id,
+// as upstream. The cache is only memory: after a restart it refills from
+// the graph's live vertices, so nothing needs persisting.
 //
 // Thread safety: a Processor and its Graph need external synchronization.
 #ifndef VITRAGE_GRAPH_SERVICE_PROCESSOR_PROCESSOR_H_
@@ -72,8 +77,13 @@ Clock SampleDatePlusHalfSecondClock();
 // md5 hex of `s` (vitrage_cached_id is md5 of the natural key string).
 std::string Md5Hex(absl::string_view s);
 
+// Told of every id the processor mints, with the natural key
+// ("category:type:id") it was minted for (the corpus's canonical form).
+using MintObserver = std::function<void(const std::string& id, const std::string& key)>;
+
 struct ProcessorOptions {
   IdGenerator id_generator;  // default: RandomUuidGenerator()
+  MintObserver on_mint;      // optional
   Clock clock;               // default: WallClock()
   TransformerRegistry transformers = TransformerRegistry::Default();
   StateTable states = StateTable::Defaults();
@@ -123,7 +133,14 @@ class Processor {
   // deleted one, else "" (the caller mints one).
   // (non-const: memoizes vitrage_cached_id.)
   std::string FindId(const NaturalKey& key, bool allow_deleted);
-  std::string MintId();
+  std::string MintId(const NaturalKey& key);
+  // The id upstream's cache gives `key` (cached, else the live vertex's,
+  // else minted and cached).
+  std::string ResolveId(const NaturalKey& key);
+  // Forgets `key`'s cached id when it is `id`.
+  void ForgetId(const NaturalKey& key, const std::string& id);
+  // Forgets the cached id `id` (a consistency event's vitrage_id).
+  void ForgetIdOfVertex(const std::string& id);
   // `slot`, when known, is FindVertex(id) (kNoSlot: absent), saving the
   // lookup; kUnknownSlot: look it up.
   static constexpr graph::Slot kUnknownSlot = graph::kNoSlot - 1;
@@ -140,9 +157,8 @@ class Processor {
   absl::Status MarkEdgeDeleted(graph::Slot e, const std::string& now, v1::GraphDelta* delta);
   absl::Status RemovePlaceholderIfOrphan(graph::Slot v, v1::GraphDelta* delta);
   absl::Status ConnectNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
-                                const std::vector<bool>& valid, const std::string& action_ts,
-                                v1::GraphDelta* delta,
-                                const std::vector<std::string>* known_ids = nullptr);
+                                const std::vector<bool>& valid, v1::GraphDelta* delta);
+  void AddResourceDetails(graph::Properties* props, const std::vector<Neighbor>& neighbors);
   absl::Status UpdateNeighbors(const std::string& entity_id, std::vector<Neighbor>* neighbors,
                                const std::string& now, v1::GraphDelta* delta);
 
@@ -151,6 +167,10 @@ class Processor {
   Stats stats_;
   static constexpr size_t kMaxCachedIds = size_t{1} << 20;
   absl::flat_hash_map<std::string, graph::Value> cached_ids_;  // natural key -> md5 hex
+  // vitrage_cached_id (md5 of the natural key) -> vertex id: upstream's
+  // key_to_uuid_cache. Bounded by clearing (it refills from the graph).
+  static constexpr size_t kMaxIds = size_t{1} << 23;
+  absl::flat_hash_map<std::string, std::string> ids_;
   // "type\0value" -> (aggregated, operational) values.
   absl::flat_hash_map<std::string, std::pair<graph::Value, graph::Value>> aggregates_;
 };

@@ -12,6 +12,8 @@
 //   vitrage-ctl --persistor HOST:PORT persistor-status
 //   vitrage-ctl --persistor HOST:PORT log [--after SEQ] [--limit N] [--json]
 //   vitrage-ctl health [graph|persistor|collector]     grpc.health.v1 Check
+//   vitrage-ctl process-events EVENTS.jsonl --values DIR   offline, corpus rules
+//               (ctl_process_events.h)
 // TLS (docs/security.md): --config vitrage.conf uses its [ssl] section (the
 // certificate's role must be in the server's [ssl] read_only_roles; admin
 // for take-snapshot); --cert/--key/--ca give the files directly. Without
@@ -38,6 +40,7 @@
 #include "common/tls.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
+#include "graph_service/service/ctl_process_events.h"
 #include "graph_service/workload/workload.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -577,7 +580,9 @@ int main(int argc, char** argv) {
   auto* health = app.add_subcommand("health", "grpc.health.v1 Check; exit 0 only when SERVING");
   health->add_option("service", which, "graph, persistor, collector or HOST:PORT")
       ->capture_default_str();
+  vitrage::ctl::ProcessEventsCommand process_events(&app);
   CLI11_PARSE(app, argc, argv);
+  if (process_events.parsed()) return process_events.Run();
 
   if (!config_path.empty() || !ssl.cert_file.empty() || !ssl.key_file.empty() ||
       !ssl.ca_file.empty()) {
