@@ -32,6 +32,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "common/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vitrage-collector: datasources and the outbox to vitrage-graph"};
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("--tail", tail, "push the events of a workload event tail file");
   app.add_option("--metrics", metrics_address,
                  "Prometheus HOST:PORT ([collector] metrics_address)");
+  app.set_version_flag("--version", vitrage::VersionLine("vitrage-collector"));
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -66,6 +68,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     config = *c;
+  }
+  if (absl::Status s = vitrage::CheckPaths(config, "vitrage-collector"); !s.ok()) {
+    std::cerr << "vitrage-collector: " << s.message() << "\n";
+    return 2;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
   if (auto s = vitrage::ConfigureTls(config, "vitrage-collector"); !s.ok()) {
@@ -124,7 +130,7 @@ int main(int argc, char** argv) {
               << " entities, " << model->graph().edge_count() << " relationships ("
               << absl::ToDoubleMilliseconds(absl::Now() - t0) << " ms)";
   } else {
-    // The embedded default topology: a small synthetic cloud.
+    // No topology file: a small synthetic cloud (8 hosts unless told).
     int hosts = cc.synthetic_hosts > 0 ? cc.synthetic_hosts : 8;
     model->BuildSynthetic(vitrage::collector::SyntheticForHosts(hosts));
     LOG(INFO) << "synthetic cloud (seed " << cc.seed << ", " << hosts

@@ -1,8 +1,12 @@
 #include "common/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -60,14 +64,50 @@ absl::StatusOr<double> ParseDouble(const Origin& o, double min, double max) {
   return v;
 }
 
-// Seconds, possibly fractional ("600", "0.5").
-absl::StatusOr<absl::Duration> ParseSeconds(const Origin& o, double min, double max) {
-  auto v = ParseDouble(o, min, max);
-  if (!v.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        o.Describe(), ": \"", o.value, "\" is not a number of seconds in [", min, ", ", max, "]"));
+// A bound of a duration range in the largest unit that divides it ("0",
+// "500ms", "30s", "10m", "2h", "365d").
+std::string DurationBound(double seconds) {
+  if (seconds == 0) return "0";
+  const std::pair<double, const char*> units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+  for (const auto& [unit, name] : units) {
+    double n = seconds / unit;
+    if (n >= 1 && n == std::floor(n)) return absl::StrCat(n, name);
   }
-  return absl::Seconds(*v);
+  return absl::StrCat(seconds * 1000, "ms");
+}
+
+// A duration: a plain number is seconds ("600", "0.5"); otherwise a number
+// with a unit, or several ("500ms", "30s", "10m", "2h", "1d", "1h30m").
+absl::StatusOr<absl::Duration> ParseSeconds(const Origin& o, double min, double max) {
+  absl::Duration d;
+  double plain;
+  bool ok;
+  if (absl::SimpleAtod(o.value, &plain)) {
+    ok = std::isfinite(plain);
+    d = absl::Seconds(ok ? plain : 0);
+  } else {
+    // absl::ParseDuration knows ns..h; days are added here.
+    std::string text = o.value;
+    double days = 0;
+    size_t dpos = text.find('d');
+    ok = true;
+    if (dpos != std::string::npos) {
+      ok = absl::SimpleAtod(text.substr(0, dpos), &days) && std::isfinite(days) && days >= 0;
+      text = text.substr(dpos + 1);
+    }
+    absl::Duration rest = absl::ZeroDuration();
+    if (ok && !text.empty()) ok = absl::ParseDuration(text, &rest);
+    d = absl::Hours(24 * days) + rest;
+  }
+  if (!ok || o.value.empty()) {
+    return o.Bad(
+        "is not a duration (a number of seconds, or with a unit: 500ms, 30s, 10m, 2h, 1d)");
+  }
+  if (d < absl::Seconds(min) || d > absl::Seconds(max)) {
+    return o.Bad(
+        absl::StrCat("is out of range [", DurationBound(min), ", ", DurationBound(max), "]"));
+  }
+  return d;
 }
 
 // Bytes with an optional K/M/G suffix (powers of 1024).
@@ -545,11 +585,20 @@ absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url) {
 
 absl::Status ValidateAddress(absl::string_view address, absl::string_view what) {
   size_t pc = address.rfind(':');
-  int port = 0;
-  if (pc == absl::string_view::npos || pc == 0 ||
-      !absl::SimpleAtoi(address.substr(pc + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": \"", address, "\" is not an address (use HOST:PORT)"));
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": \"", address, "\" ", why));
+  };
+  if (pc == absl::string_view::npos || pc == 0) {
+    return bad("is not an address (use HOST:PORT)");
+  }
+  absl::string_view port_text = address.substr(pc + 1);
+  int64_t port = 0;
+  if (port_text.empty()) return bad("has no port (use HOST:PORT)");
+  if (!absl::SimpleAtoi(port_text, &port)) {
+    return bad(absl::StrCat("has \"", port_text, "\" for a port, which is not a number"));
+  }
+  if (port <= 0 || port > 65535) {
+    return bad(absl::StrCat("has ", port_text, " for a port, which is not a port (1-65535)"));
   }
   return absl::OkStatus();
 }
@@ -622,8 +671,45 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view fil
     }
     seen[canon] = o;
     RETURN_IF_ERROR(it->second->set(o, config));
+    config.origins[absl::StrCat(canon.first, " ", canon.second)] = o.Describe();
   }
   return config;
+}
+
+std::string Config::Where(absl::string_view section, absl::string_view key) const {
+  auto it = origins.find(absl::StrCat(section, " ", key));
+  if (it != origins.end()) return it->second;
+  return absl::StrCat("[", section, "] ", key);
+}
+
+absl::Status CheckPaths(const Config& config, absl::string_view program) {
+  auto bad = [&](absl::string_view section, absl::string_view key, const std::string& value,
+                 absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.Where(section, key), ": \"", value, "\" ", why));
+  };
+  auto check_dir = [&](absl::string_view section, absl::string_view key, const std::string& dir,
+                       bool writable) -> absl::Status {
+    if (dir.empty()) return absl::OkStatus();
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) {
+      return bad(section, key, dir,
+                 errno == ENOENT ? std::string("does not exist")
+                                 : absl::StrCat("cannot be used: ", std::strerror(errno)));
+    }
+    if (!S_ISDIR(st.st_mode)) return bad(section, key, dir, "is not a directory");
+    if (writable && access(dir.c_str(), W_OK | X_OK) != 0) {
+      return bad(section, key, dir, absl::StrCat("is not writable: ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(check_dir("DEFAULT", "log_dir", config.log_dir, true));
+  if (program == "vitrage-graph") {
+    RETURN_IF_ERROR(check_dir("graph", "templates_dir", config.graph.templates_dir, false));
+    RETURN_IF_ERROR(
+        check_dir("graph", "datasources_values_dir", config.graph.datasources_values_dir, false));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Config> LoadConfig(const std::string& path) {

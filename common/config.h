@@ -13,6 +13,7 @@
 #define VITRAGE_COMMON_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ absl::StatusOr<DatabaseUrl> ParseDatabaseUrl(absl::string_view url);
 struct Config {
   // The file the values came from ("" for defaults).
   std::string path;
+  // Where each key was set: "SECTION KEY" (canonical names) ->
+  // "FILE:LINE: [SECTION] KEY" as written, for messages about a value that
+  // parses but does not work (CheckPaths).
+  std::map<std::string, std::string> origins;
+  // origins' entry for the key, or "[SECTION] KEY" when it was not set.
+  std::string Where(absl::string_view section, absl::string_view key) const;
 
   // [DEFAULT]
   bool debug = false;   // verbose logging (glog -v=1)
@@ -194,6 +201,13 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 
 // Parses INI text; `filename` is only used in messages.
 absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view filename);
+
+// Checks what the values name on this machine, for `program`
+// ("vitrage-graph", "vitrage-persistor", "vitrage-collector"): [DEFAULT]
+// log_dir is a writable directory; for vitrage-graph, [graph] templates_dir
+// and datasources_values_dir are directories. Empty values are not checked.
+// The error has ParseConfig's shape: FILE:LINE: [SECTION] KEY: "VALUE" why.
+absl::Status CheckPaths(const Config& config, absl::string_view program);
 
 // Parses "HOST:PORT" (port 1..65535); `what` names the key in messages.
 absl::Status ValidateAddress(absl::string_view address, absl::string_view what);

@@ -69,10 +69,10 @@ TEST(ConfigTest, BothSpellingsThatDisagreeAreAnError) {
 }
 
 TEST(ConfigTest, BadNumberNamesFileSectionKeyAndValue) {
-  auto c = ParseConfig("[persistency]\nsnapshot_interval = abc\n", "vitrage.conf");
+  auto c = ParseConfig("[persistency]\nbuffer_max_records = abc\n", "vitrage.conf");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(c.status().message(), HasSubstr("vitrage.conf:2: [persistency] snapshot_interval: "
+  EXPECT_THAT(c.status().message(), HasSubstr("vitrage.conf:2: [persistency] buffer_max_records: "
                                               "\"abc\" is not a number"));
 }
 
@@ -125,6 +125,82 @@ TEST(ConfigTest, BadAddressIsAnError) {
   EXPECT_THAT(c.status().message(), HasSubstr("is not an address"));
   c = ParseConfig("[graph]\nlisten_address = 127.0.0.1:70000\n", "f");
   ASSERT_FALSE(c.ok());
+}
+
+// Issue 26: a port out of range is not "not an address", and says so in
+// the shape of every other bad value.
+TEST(ConfigTest, PortOutOfRangeSaysItIsNotAPort) {
+  auto c = ParseConfig("[graph]\nlisten_address = 127.0.0.1:99999\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "v.conf:2: [graph] listen_address: \"127.0.0.1:99999\" has 99999 for a port, which "
+            "is not a port (1-65535)");
+  c = ParseConfig("[collector]\ngraph_address = 127.0.0.1:http\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("\"http\" for a port, which is not a number"));
+  c = ParseConfig("[collector]\ngraph_address = 127.0.0.1:\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("has no port (use HOST:PORT)"));
+}
+
+// Issue 26: durations take units; a plain number is seconds.
+TEST(ConfigTest, DurationsTakeUnits) {
+  struct Case {
+    const char* text;
+    absl::Duration want;
+  } cases[] = {{"600", absl::Seconds(600)},  {"0.5", absl::Milliseconds(500)},
+               {"10m", absl::Minutes(10)},   {"30s", absl::Seconds(30)},
+               {"2h", absl::Hours(2)},       {"1500ms", absl::Milliseconds(1500)},
+               {"1h30m", absl::Minutes(90)}, {"1d", absl::Hours(24)},
+               {"1d12h", absl::Hours(36)}};
+  for (const Case& k : cases) {
+    auto c = ParseConfig(absl::StrCat("[persistency]\nlog_retention = ", k.text, "\n"), "f");
+    ASSERT_TRUE(c.ok()) << k.text << ": " << c.status();
+    EXPECT_EQ(c->persistency.log_retention, k.want) << k.text;
+  }
+  auto c = ParseConfig("[persistency]\nlog_retention = 10 minutes\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "v.conf:2: [persistency] log_retention: \"10 minutes\" is not a duration (a number "
+            "of seconds, or with a unit: 500ms, 30s, 10m, 2h, 1d)");
+  c = ParseConfig("[persistency]\nsnapshot_interval = 500ms\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "v.conf:2: [persistency] snapshot_interval: \"500ms\" is out of range [1s, 365d]");
+  c = ParseConfig("[persistency]\nsnapshot_interval = -5s\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("is out of range"));
+  c = ParseConfig("[persistency]\njournal_stall_timeout = 2d\n", "v.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("\"2d\" is out of range [0, 1d]"));
+}
+
+// Issue 26: a directory that is not there stops start-up in the same shape,
+// naming the line it was set on.
+TEST(ConfigTest, CheckPathsNamesTheLine) {
+  std::string dir = ::testing::TempDir();
+  auto c = ParseConfig(absl::StrCat("[DEFAULT]\nlog_dir = ", dir,
+                                    "\n[graph]\n\ntemplates_dir = /nonexistent/templates\n"),
+                       "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  // The persistor and collector have no templates.
+  EXPECT_TRUE(CheckPaths(*c, "vitrage-persistor").ok());
+  absl::Status s = CheckPaths(*c, "vitrage-graph");
+  EXPECT_EQ(s.message(),
+            "v.conf:5: [graph] templates_dir: \"/nonexistent/templates\" does not exist");
+  c = ParseConfig("[DEFAULT]\nlog_dir = /nonexistent/log\n", "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(CheckPaths(*c, "vitrage-collector").message(),
+            "v.conf:2: [DEFAULT] log_dir: \"/nonexistent/log\" does not exist");
+  c = ParseConfig("[DEFAULT]\nlog_dir = /etc/hostname\n", "v.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(CheckPaths(*c, "vitrage-graph").message(),
+            "v.conf:2: [DEFAULT] log_dir: \"/etc/hostname\" is not a directory");
+  Config defaults;
+  EXPECT_TRUE(CheckPaths(defaults, "vitrage-graph").ok());
+  defaults.graph.templates_dir = "/nonexistent";
+  EXPECT_EQ(CheckPaths(defaults, "vitrage-graph").message(),
+            "[graph] templates_dir: \"/nonexistent\" does not exist");
 }
 
 TEST(ConfigTest, MetricsAddressesAreOptionalButChecked) {

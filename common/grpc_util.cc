@@ -7,6 +7,8 @@
 // Linking the generated health descriptor makes reflection able to describe
 // grpc.health.v1.Health (gRPC 1.51's built-in health service is not in the
 // generated pool otherwise).
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 #include "common/tls.h"
 #include "grpc/health/v1/health.pb.h"
 
@@ -20,6 +22,26 @@ grpc::Status ToGrpcStatus(const absl::Status& s) {
 absl::Status FromGrpcStatus(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+namespace {
+constexpr char kConfigurationErrorUrl[] = "type.vitrage/configuration-error";
+}  // namespace
+
+absl::Status WrongServiceError(absl::string_view address, absl::string_view service,
+                               absl::string_view what) {
+  absl::Status s = absl::InvalidArgumentError(absl::StrCat(
+      what, what.empty() ? "" : ": ", address, " does not serve ", service, " (wrong port?)"));
+  s.SetPayload(kConfigurationErrorUrl, absl::Cord("1"));
+  return s;
+}
+
+bool IsWrongService(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+}
+
+bool IsConfigurationError(const absl::Status& s) {
+  return s.GetPayload(kConfigurationErrorUrl).has_value();
 }
 
 void EnableServerReflection() {

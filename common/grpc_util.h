@@ -16,6 +16,16 @@ namespace vitrage {
 grpc::Status ToGrpcStatus(const absl::Status& s);
 absl::Status FromGrpcStatus(const grpc::Status& s);
 
+// A live address that answered a call with UNIMPLEMENTED serves some other
+// service (the port of another of our servers, or another program): the
+// error says "ADDR does not serve SERVICE (wrong port?)", prefixed with
+// `what` (the key or flag that named ADDR) when given, and is a
+// configuration error (IsConfigurationError): the binaries exit with code 2.
+absl::Status WrongServiceError(absl::string_view address, absl::string_view service,
+                               absl::string_view what = "");
+bool IsWrongService(const grpc::Status& s);
+bool IsConfigurationError(const absl::Status& s);
+
 // Call before building any grpc::Server: registers the reflection plugin
 // so `grpcurl list/describe` works. Idempotent.
 void EnableServerReflection();

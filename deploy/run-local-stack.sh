@@ -2,7 +2,7 @@
 # The README's "run it" command: installs dependencies, builds, then runs a
 # whole local stack in a temp dir:
 #   private MariaDB (vitrage-mariadb) -> vitrage-persistor
-#   vitrage-collector (embedded default topology) -> vitrage-graph
+#   vitrage-collector (a synthetic cloud, or --topology FILE) -> vitrage-graph
 # and prints where to look. Ctrl-C (or --duration N) stops everything it
 # started, by pid.
 #
@@ -115,24 +115,28 @@ start collector collector/vitrage-collector
 start graph graph_service/vitrage-graph
 
 CTL=$(bin graph_service/vitrage-ctl)
+CONF=$STACK/vitrage.conf
 cat <<INFO
 
 stack: running. Where to look:
   graph      127.0.0.1:$G_PORT   $STACK/graph.log
   persistor  127.0.0.1:$P_PORT   $STACK/persistor.log
   collector  127.0.0.1:$C_PORT   $STACK/collector.log
-  status:    $CTL --graph 127.0.0.1:$G_PORT status
-  topology:  $CTL --graph 127.0.0.1:$G_PORT export > graph.jsonl
+  status:    $CTL --config $CONF status
+  topology:  $CTL --config $CONF topology --type nova.host
+  log:       $CTL --config $CONF log --limit 5
   grpcurl:   integration_tests/grpc_probe.py 127.0.0.1:$G_PORT list
   metrics:   http://127.0.0.1:$GM_PORT/metrics (graph), http://127.0.0.1:$CM_PORT/metrics (collector)
+The commands of docs/diagnostics.md run as written in a shell that did:
+  export PATH=$BUILD_DIR/graph_service:$ROOT/integration_tests:\$PATH VITRAGE_CONFIG=$CONF GRAPH=127.0.0.1:$G_PORT PERSISTOR=127.0.0.1:$P_PORT COLLECTOR=127.0.0.1:$C_PORT
 Press Ctrl-C to stop.
 INFO
 
 if [[ $DURATION != 0 ]]; then
   sleep "$DURATION"
   # --duration is the smoke test of this script: the stack must be ACTIVE.
-  "$CTL" --graph "127.0.0.1:$G_PORT" status
-  "$CTL" --graph "127.0.0.1:$G_PORT" status | grep -q '"role": "ACTIVE"'
+  "$CTL" --config "$CONF" status
+  "$CTL" --config "$CONF" status | grep -q '"role": "ACTIVE"'
   exit $?
 fi
 while true; do sleep 3600; done

@@ -22,15 +22,32 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "persistor_service/server/persistor_service.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: vitrage-persistor [--config PATH] [--listen HOST:PORT] [--metrics HOST:PORT] "
-    "[--database_url mysql://USER[:PASS]@HOST[:PORT]/DB]\n";
+    "[--database_url mysql://USER[:PASS]@HOST[:PORT]/DB] [--help] [--version]\n";
+
+constexpr char kHelp[] =
+    "vitrage-persistor: writes what vitrage-graph sends (journal records, snapshots), in\n"
+    "order and fenced by epoch, to MySQL/MariaDB, and serves it back.\n"
+    "\n"
+    "  --config PATH        vitrage.conf ([database], [persistor], [persistency], [ssl])\n"
+    "  --listen HOST:PORT   serve on this address ([persistor] listen_address)\n"
+    "  --metrics HOST:PORT  Prometheus /metrics ([persistor] metrics_address)\n"
+    "  --database_url URL   mysql://USER[:PASS]@HOST[:PORT]/DB ([database] connection)\n"
+    "  --help               this text\n"
+    "  --version            the version\n"
+    "\n"
+    "Exit codes: 0 after SIGTERM/SIGINT, 2 bad configuration, 1 anything else.\n"
+    "See persistor_service/README.md and docs/configuration.md.\n";
 
 struct Flags {
+  bool help = false;
+  bool version = false;
   std::string config;
   std::string listen;
   std::string database_url;
@@ -40,6 +57,14 @@ struct Flags {
 bool ParseFlags(int argc, char** argv, Flags* flags, std::string* error) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags->help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      flags->version = true;
+      continue;
+    }
     std::string* target = nullptr;
     std::string name;
     for (auto [n, t] : {std::pair<const char*, std::string*>{"--config", &flags->config},
@@ -89,6 +114,14 @@ int main(int argc, char** argv) {
     std::cerr << "vitrage-persistor: " << error << "\n" << kUsage;
     return 2;
   }
+  if (flags.help) {
+    std::cout << kUsage << "\n" << kHelp;
+    return 0;
+  }
+  if (flags.version) {
+    std::cout << vitrage::VersionLine("vitrage-persistor") << "\n";
+    return 0;
+  }
   vitrage::Config config;
   if (!flags.config.empty()) {
     absl::StatusOr<vitrage::Config> loaded = vitrage::LoadConfig(flags.config);
@@ -97,6 +130,10 @@ int main(int argc, char** argv) {
       return 2;
     }
     config = *loaded;
+  }
+  if (absl::Status s = vitrage::CheckPaths(config, "vitrage-persistor"); !s.ok()) {
+    std::cerr << "vitrage-persistor: " << s.message() << "\n";
+    return 2;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
   if (absl::Status s = vitrage::ConfigureTls(config, "vitrage-persistor"); !s.ok()) {

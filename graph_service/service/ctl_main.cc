@@ -7,37 +7,52 @@
 //   vitrage-ctl [--graph HOST:PORT] digest             content digest
 //   vitrage-ctl [--graph HOST:PORT] take-snapshot
 //   vitrage-ctl [--graph HOST:PORT] promote            hot standby -> ACTIVE
-//   vitrage-ctl [--graph HOST:PORT] vertex ID
-//   vitrage-ctl --collector HOST:PORT collector-status [--digest]
-//   vitrage-ctl --persistor HOST:PORT persistor-status
-//   vitrage-ctl --persistor HOST:PORT log [--after SEQ] [--limit N] [--json]
-//   vitrage-ctl health [graph|persistor|collector]     grpc.health.v1 Check
+//   vitrage-ctl [--graph HOST:PORT] vertex ID [--type T]
+//   vitrage-ctl [--graph HOST:PORT] alarms [--type T] | rca ALARM
+//   vitrage-ctl [--collector HOST:PORT] collector-status [--digest]
+//   vitrage-ctl [--persistor HOST:PORT] persistor-status
+//   vitrage-ctl [--persistor HOST:PORT] log [--after SEQ] [--limit N] [--json]
+//   vitrage-ctl health [graph|persistor|collector|HOST:PORT]   grpc.health.v1
 //   vitrage-ctl process-events EVENTS.jsonl --values DIR   offline, corpus rules
 //               (ctl_process_events.h)
-// TLS (docs/security.md): --config vitrage.conf uses its [ssl] section (the
+//
+// Addresses: --graph, --persistor, --collector; else the `listen_address`
+// keys of --config FILE (or of the file $VITRAGE_CONFIG names); else the
+// defaults 127.0.0.1:9702, :9701, :9703. A HOST without a port takes the
+// service's default port. ID (vertex, --root, rca) is a vitrage_id, an
+// entity id (the `id` property) or a name.
+// TLS (docs/security.md): the config file's [ssl] section (the
 // certificate's role must be in the server's [ssl] read_only_roles; admin
 // for take-snapshot); --cert/--key/--ca give the files directly. Without
 // either, plaintext. With TLS each server must also prove its role (the
 // graph's certificate spiffe://vitrage/graph, ...), so `health ADDR` with a
 // bare address works in plaintext only.
-// Every call has a deadline (--timeout, seconds). Exit code 0 on success, 1
-// on an RPC error (printed) or a health status other than SERVING, 2 on bad
-// usage.
+// Every call has a deadline (--timeout, seconds). Exit code 0 on success; 1
+// on an error (said in words), a health status other than SERVING, or an
+// empty answer to a specific question (topology --type/--root, vertex,
+// alarms --type, log --after); 2 on bad usage or configuration, including
+// an address that serves another service (wrong port).
 #include <glog/logging.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <set>
+#include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/grpc_util.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/service/ctl_process_events.h"
@@ -53,6 +68,39 @@ namespace {
 using vitrage::MakeChannel;
 namespace v1 = vitrage::v1;
 
+// Exit codes.
+constexpr int kFailed = 1;  // an error, NOT_SERVING, or nothing matched
+constexpr int kUsage = 2;   // bad usage or configuration (wrong port included)
+
+// The services vitrage-ctl talks to.
+enum class Service { kGraph, kPersistor, kCollector, kHealth };
+
+const char* ProgramName(Service s) {
+  switch (s) {
+    case Service::kGraph:
+      return "vitrage-graph";
+    case Service::kPersistor:
+      return "vitrage-persistor";
+    case Service::kCollector:
+      return "vitrage-collector";
+    default:
+      return "the server";
+  }
+}
+
+const char* GrpcServiceName(Service s) {
+  switch (s) {
+    case Service::kGraph:
+      return "vitrage.v1.Graph";
+    case Service::kPersistor:
+      return "vitrage.v1.Persistor";
+    case Service::kCollector:
+      return "vitrage.v1.Collector";
+    default:
+      return "grpc.health.v1.Health";
+  }
+}
+
 // Where the services are and how long a call may take.
 struct Targets {
   std::string graph = "127.0.0.1:9702";
@@ -67,16 +115,73 @@ struct Targets {
                         std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
     }
   }
+  const std::string& Address(Service s) const {
+    switch (s) {
+      case Service::kGraph:
+        return graph;
+      case Service::kPersistor:
+        return persistor;
+      case Service::kCollector:
+        return collector;
+      default:
+        return health;
+    }
+  }
 };
 
-int Fail(const grpc::Status& st, const Targets& t) {
-  std::cerr << "vitrage-ctl: " << st.error_code() << ": " << st.error_message() << "\n";
+// An RPC error in words: what failed, where, and why; never a bare code.
+std::string InWords(const grpc::Status& st, const Targets& t, Service s) {
+  const std::string& addr = t.Address(s);
+  const std::string who = absl::StrCat(ProgramName(s), " at ", addr);
+  const std::string& msg = st.error_message();
+  auto with = [&](const std::string& words) {
+    return msg.empty() ? words : absl::StrCat(words, ": ", msg);
+  };
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return with(absl::StrCat(who, " is not reachable"));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::StrCat(who, " did not answer within ", t.timeout_seconds,
+                          " s (--timeout SECONDS)");
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return absl::StrCat(addr, " does not serve ", GrpcServiceName(s), " (wrong port?)");
+    case grpc::StatusCode::NOT_FOUND:
+      return with("not found");
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return with(absl::StrCat(who, " refused the request"));
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return with(absl::StrCat(who, " cannot do it now"));
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return with(absl::StrCat(who, " denied it (the certificate's role)"));
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return with(absl::StrCat(who, " needs a client certificate"));
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return with(absl::StrCat(who, " is busy or the answer is too large"));
+    case grpc::StatusCode::CANCELLED:
+      return with("the call was cancelled");
+    case grpc::StatusCode::DATA_LOSS:
+      return with(absl::StrCat(who, " lost data"));
+    default:
+      return with(absl::StrCat(who, " failed"));
+  }
+}
+
+int Fail(const grpc::Status& st, const Targets& t, Service s) {
+  std::cerr << "vitrage-ctl: " << InWords(st, t, s) << "\n";
   // A server refused by the role check only shows as UNAVAILABLE: say why.
   for (const std::string* addr : {&t.graph, &t.persistor, &t.collector, &t.health}) {
     std::string why = vitrage::LastServerRefusal(*addr);
     if (!why.empty()) std::cerr << "vitrage-ctl: " << why << " (docs/security.md)\n";
   }
-  return 1;
+  // A live address serving something else is a configuration error.
+  return st.error_code() == grpc::StatusCode::UNIMPLEMENTED ? kUsage : kFailed;
+}
+
+// Prints why nothing was printed; the exit code of an empty answer.
+int Nothing(const std::string& what) {
+  std::cerr << "vitrage-ctl: " << what << "\n";
+  return kFailed;
 }
 
 void PrintJson(const google::protobuf::Message& m) {
@@ -101,7 +206,7 @@ int Status(const Targets& t, bool digest) {
   req.set_with_digest(digest);
   v1::GraphStatus resp;
   grpc::Status st = GraphStub(t)->GetStatus(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   PrintJson(resp);
   return 0;
 }
@@ -151,14 +256,26 @@ nlohmann::json PropertiesJson(const google::protobuf::RepeatedPtrField<v1::Prope
   return out;
 }
 
+// A property as table text: "-" when absent or null.
 std::string PropertyText(const google::protobuf::RepeatedPtrField<v1::Property>& props,
                          const std::string& key) {
   for (const auto& p : props) {
     if (p.key() != key) continue;
     nlohmann::json j = ValueJson(p.value());
+    if (j.is_null()) return "-";
     return j.is_string() ? j.get<std::string>() : j.dump();
   }
   return "-";
+}
+
+// A vertex's state for tables. A placeholder (an entity another one
+// names, not reported itself yet) has none: say so.
+std::string StateText(const v1::Vertex& v) {
+  std::string state = PropertyText(v.properties(), "vitrage_aggregated_state");
+  if (state == "-" && PropertyText(v.properties(), "vitrage_is_placeholder") == "true") {
+    return "(placeholder)";
+  }
+  return state;
 }
 
 // Prints rows as left-aligned columns.
@@ -214,8 +331,7 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
   for (const auto& v : vertices) {
     const auto& p = v.properties();
     rows.push_back({v.id(), PropertyText(p, "vitrage_category"), PropertyText(p, "vitrage_type"),
-                    PropertyText(p, "name"), PropertyText(p, "vitrage_aggregated_state"),
-                    PropertyText(p, "vitrage_is_deleted")});
+                    PropertyText(p, "name"), StateText(v), PropertyText(p, "vitrage_is_deleted")});
   }
   PrintTable(rows);
   std::cout << "\n";
@@ -228,11 +344,142 @@ void PrintTopologyTable(const std::vector<v1::Vertex>& vertices,
   std::cout << "\n" << vertices.size() << " vertices, " << edges.size() << " edges\n";
 }
 
-int Topology(const Targets& t, const v1::GetTopologyRequest& req, bool json) {
+// Levenshtein distance, for "did you mean".
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidates closest to `word` (a typo or a prefix), best first.
+std::vector<std::string> Closest(const std::string& word, const std::set<std::string>& candidates) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const auto& c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (d <= std::max<size_t>(2, word.size() / 4) ||
+        (!word.empty() && (absl::StartsWith(c, word) || absl::StartsWith(word, c)))) {
+      scored.emplace_back(d, c);
+    }
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (const auto& [d, c] : scored) out.push_back(c);
+  return out;
+}
+
+std::string Quoted(const std::vector<std::string>& words, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < words.size() && i < max; ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ", ", "\"", words[i], "\"");
+  }
+  if (words.size() > max) absl::StrAppend(&out, ", ...");
+  return out;
+}
+
+// The vertex `ref` names: its vitrage_id, else the vertices whose entity id
+// (`id`) or `name` is `ref` (of vitrage_type `type` when given). Several
+// matches are an error that lists them.
+absl::StatusOr<std::string> ResolveVertex(const Targets& t, const std::string& ref,
+                                          const std::string& type, int* exit_code) {
+  *exit_code = kFailed;
+  {
+    grpc::ClientContext ctx;
+    t.Deadline(&ctx);
+    v1::GetVertexRequest req;
+    req.set_id(ref);
+    v1::GetVertexResponse resp;
+    grpc::Status st = GraphStub(t)->GetVertex(&ctx, req, &resp);
+    if (st.ok() &&
+        (type.empty() || PropertyText(resp.vertex().properties(), "vitrage_type") == type)) {
+      return ref;
+    }
+    if (!st.ok() && st.error_code() != grpc::StatusCode::NOT_FOUND) {
+      *exit_code = Fail(st, t, Service::kGraph);
+      return absl::UnavailableError("");
+    }
+  }
+  v1::GetTopologyRequest req;
+  if (!type.empty()) req.add_vitrage_types(type);
   std::vector<v1::Vertex> vertices;
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) {
+    *exit_code = Fail(st, t, Service::kGraph);
+    return absl::UnavailableError("");
+  }
+  std::vector<const v1::Vertex*> by_id, by_name;
+  for (const auto& v : vertices) {
+    if (PropertyText(v.properties(), "id") == ref) by_id.push_back(&v);
+    if (PropertyText(v.properties(), "name") == ref) by_name.push_back(&v);
+  }
+  const auto& found = by_id.empty() ? by_name : by_id;
+  std::string of_type = type.empty() ? "" : absl::StrCat(" of type ", type);
+  if (found.empty()) {
+    return absl::NotFoundError(absl::StrCat("no vertex \"", ref, "\"", of_type,
+                                            " (looked up by vitrage_id, entity id and name)"));
+  }
+  if (found.size() > 1) {
+    std::string list;
+    for (const v1::Vertex* v : found) {
+      absl::StrAppend(&list, "\n  ", v->id(), "  ", PropertyText(v->properties(), "vitrage_type"),
+                      "  ", PropertyText(v->properties(), "name"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(found.size(), " vertices", of_type, " are \"",
+                                                      ref,
+                                                      "\"; give a vitrage_id or --type:", list));
+  }
+  return found[0]->id();
+}
+
+int Topology(const Targets& t, v1::GetTopologyRequest req, bool json) {
+  if (!req.root_id().empty()) {
+    int code;
+    auto root = ResolveVertex(t, req.root_id(), "", &code);
+    if (!root.ok())
+      return root.status().message().empty() ? code : Nothing(std::string(root.status().message()));
+    req.set_root_id(*root);
+  }
+  std::vector<v1::Vertex> vertices;
+  std::vector<v1::Edge> edges;
+  grpc::Status st = FetchTopology(t, req, &vertices, &edges);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
+  if (vertices.empty() && req.vitrage_types_size() > 0) {
+    // A specific question with no answer: say so, and which types exist.
+    std::string asked;
+    for (const auto& ty : req.vitrage_types()) {
+      absl::StrAppend(&asked, asked.empty() ? "" : ", ", ty);
+    }
+    std::set<std::string> types;
+    std::vector<v1::Vertex> all;
+    std::vector<v1::Edge> all_edges;
+    v1::GetTopologyRequest every;
+    every.set_include_deleted(req.include_deleted());
+    if (FetchTopology(t, every, &all, &all_edges).ok()) {
+      for (const auto& v : all) types.insert(PropertyText(v.properties(), "vitrage_type"));
+    }
+    std::string hint;
+    for (const auto& ty : req.vitrage_types()) {
+      std::vector<std::string> close = Closest(ty, types);
+      if (!close.empty()) {
+        hint = absl::StrCat("; did you mean ", Quoted(close, 3), "?");
+        break;
+      }
+    }
+    if (hint.empty() && !types.empty()) {
+      hint = absl::StrCat("; the graph's types: ", Quoted({types.begin(), types.end()}, 20));
+    }
+    return Nothing(absl::StrCat("nothing matched: no vertex of type ", asked,
+                                req.root_id().empty() ? "" : " around the root", hint));
+  }
   std::sort(vertices.begin(), vertices.end(),
             [](const v1::Vertex& a, const v1::Vertex& b) { return a.id() < b.id(); });
   auto key = [](const v1::Edge& e) { return std::tie(e.source_id(), e.target_id(), e.label()); };
@@ -253,7 +500,7 @@ int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) 
   std::vector<v1::Vertex> vertices;
   std::vector<v1::Edge> edges;
   grpc::Status st = FetchTopology(t, req, &vertices, &edges);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   vitrage::graph::Graph g;
   for (const auto& v : vertices) (void)vitrage::graph::AddVertexFromProto(v, &g);
   for (const auto& e : edges) (void)vitrage::graph::AddEdgeFromProto(e, &g);
@@ -264,8 +511,8 @@ int ExportOrDigest(const Targets& t, bool digest_only, const std::string& path) 
   if (!path.empty()) {
     absl::Status s = vitrage::workload::ExportGraphFile(g, path);
     if (!s.ok()) {
-      std::cerr << "vitrage-ctl: " << s << "\n";
-      return 1;
+      std::cerr << "vitrage-ctl: " << s.message() << "\n";
+      return kFailed;
     }
     return 0;
   }
@@ -288,7 +535,7 @@ int TakeSnapshot(const Targets& t) {
   t.Deadline(&ctx);
   v1::TakeSnapshotResponse resp;
   grpc::Status st = GraphStub(t)->TakeSnapshot(&ctx, v1::TakeSnapshotRequest(), &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   PrintJson(resp);
   return 0;
 }
@@ -300,19 +547,23 @@ int Promote(const Targets& t) {
   v1::PromoteRequest req;
   v1::PromoteResponse resp;
   grpc::Status st = GraphStub(t)->Promote(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   PrintJson(resp);
   return 0;
 }
 
-int Vertex(const Targets& t, const std::string& id) {
+int Vertex(const Targets& t, const std::string& ref, const std::string& type) {
+  int code;
+  auto id = ResolveVertex(t, ref, type, &code);
+  if (!id.ok())
+    return id.status().message().empty() ? code : Nothing(std::string(id.status().message()));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::GetVertexRequest req;
-  req.set_id(id);
+  req.set_id(*id);
   v1::GetVertexResponse resp;
   grpc::Status st = GraphStub(t)->GetVertex(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   PrintJson(resp);
   return 0;
 }
@@ -336,7 +587,10 @@ int Alarms(const Targets& t, const v1::ListAlarmsRequest& req, bool json) {
   t.Deadline(&ctx);
   v1::ListAlarmsResponse resp;
   grpc::Status st = GraphStub(t)->ListAlarms(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
+  if (resp.alarms_size() == 0 && !req.vitrage_type().empty()) {
+    return Nothing(absl::StrCat("nothing matched: no alarm of type ", req.vitrage_type()));
+  }
   if (json) {
     PrintJson(resp);
     return 0;
@@ -346,23 +600,38 @@ int Alarms(const Targets& t, const v1::ListAlarmsRequest& req, bool json) {
   return 0;
 }
 
-int Rca(const Targets& t, const std::string& id, bool json) {
+int Rca(const Targets& t, const std::string& ref, bool json) {
+  int code;
+  auto id = ResolveVertex(t, ref, "", &code);
+  if (!id.ok())
+    return id.status().message().empty() ? code : Nothing(std::string(id.status().message()));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   v1::GetRcaRequest req;
-  req.set_alarm_id(id);
+  req.set_alarm_id(*id);
   v1::GetRcaResponse resp;
   grpc::Status st = GraphStub(t)->GetRca(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kGraph);
   if (json) {
     PrintJson(resp);
     return 0;
   }
   PrintAlarmTable(resp.alarms());
+  // Each "causes" edge as one row: the cause, then the alarm it causes,
+  // both by name and vitrage_id (the alarm table above has the rest).
+  std::map<std::string, std::string> names;
+  for (const auto& a : resp.alarms()) names[a.id()] = PropertyText(a.properties(), "name");
+  auto named = [&](const std::string& id) {
+    auto it = names.find(id);
+    return it == names.end() ? id : absl::StrCat(it->second, " (", id, ")");
+  };
   std::cout << "\n";
-  std::vector<std::vector<std::string>> rows = {{"CAUSE", "", "EFFECT"}};
-  for (const auto& e : resp.edges()) rows.push_back({e.source_id(), e.label(), e.target_id()});
+  std::vector<std::vector<std::string>> rows = {{"CAUSE", "RELATIONSHIP", "EFFECT"}};
+  for (const auto& e : resp.edges()) {
+    rows.push_back({named(e.source_id()), e.label(), named(e.target_id())});
+  }
   PrintTable(rows);
+  std::cout << "\n" << resp.alarms_size() << " alarms, " << resp.edges_size() << " causal links\n";
   return 0;
 }
 
@@ -376,7 +645,7 @@ int CollectorStatus(const Targets& t, bool digest) {
   req.set_with_digest(digest);
   v1::CollectorStatus resp;
   grpc::Status st = c->GetStatus(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kCollector);
   PrintJson(resp);
   return 0;
 }
@@ -391,7 +660,7 @@ grpc::Status GetPersistorStatus(const Targets& t, v1::PersistorStatus* resp) {
 int PersistorStatus(const Targets& t) {
   v1::PersistorStatus resp;
   grpc::Status st = GetPersistorStatus(t, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, Service::kPersistor);
   PrintJson(resp);
   return 0;
 }
@@ -414,10 +683,11 @@ std::string ChangeCounts(const v1::GraphDelta& delta) {
 // Prints journal records after `after` (default: the last `limit` durable
 // ones), at most `limit`.
 int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
+  const bool asked_after = after >= 0;
   if (after < 0) {
     v1::PersistorStatus status;
     grpc::Status st = GetPersistorStatus(t, &status);
-    if (!st.ok()) return Fail(st, t);
+    if (!st.ok()) return Fail(st, t, Service::kPersistor);
     uint64_t durable = status.durable_seq();
     uint64_t first = status.first_seq() > 0 ? status.first_seq() - 1 : 0;
     after = static_cast<int64_t>(std::max(durable > limit ? durable - limit : 0, first));
@@ -454,7 +724,15 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
   if (printed == limit) ctx.TryCancel();
   grpc::Status st = reader->Finish();
   if (!st.ok() && !(printed == limit && st.error_code() == grpc::StatusCode::CANCELLED)) {
-    return Fail(st, t);
+    return Fail(st, t, Service::kPersistor);
+  }
+  if (printed == 0 && asked_after) {
+    v1::PersistorStatus status;
+    std::string durable;
+    if (GetPersistorStatus(t, &status).ok()) {
+      durable = absl::StrCat(" (the durable seq is ", status.durable_seq(), ")");
+    }
+    return Nothing(absl::StrCat("nothing matched: no journal record after seq ", after, durable));
   }
   if (!json) PrintTable(rows);
   return 0;
@@ -462,34 +740,113 @@ int Log(const Targets& t, int64_t after, uint64_t limit, bool json) {
 
 // ---- any service ----------------------------------------------------------
 
+// Whether `addr` serves `service`: a call of its GetStatus answered with
+// anything but UNIMPLEMENTED. (Every server of ours has the health service,
+// so a health check alone cannot tell a wrong port.)
+grpc::Status CheckServes(const Targets& t, Service service) {
+  grpc::ClientContext ctx;
+  t.Deadline(&ctx);
+  grpc::Status st;
+  switch (service) {
+    case Service::kGraph: {
+      v1::GraphStatus resp;
+      st = GraphStub(t)->GetStatus(&ctx, v1::GraphStatusRequest(), &resp);
+      break;
+    }
+    case Service::kPersistor: {
+      auto p = v1::Persistor::NewStub(MakeChannel(t.persistor, vitrage::ServerRole::kPersistor));
+      v1::PersistorStatus resp;
+      st = p->GetStatus(&ctx, v1::PersistorStatusRequest(), &resp);
+      break;
+    }
+    case Service::kCollector: {
+      auto c = v1::Collector::NewStub(MakeChannel(t.collector, vitrage::ServerRole::kCollector));
+      v1::CollectorStatus resp;
+      st = c->GetStatus(&ctx, v1::CollectorStatusRequest(), &resp);
+      break;
+    }
+    default:
+      break;
+  }
+  return st;
+}
+
 int Health(Targets t, const std::string& which) {
-  std::string addr = which == "persistor"   ? t.persistor
-                     : which == "collector" ? t.collector
-                     : which == "graph"     ? t.graph
-                                            : which;
-  vitrage::ServerRole role = which == "persistor"   ? vitrage::ServerRole::kPersistor
-                             : which == "collector" ? vitrage::ServerRole::kCollector
-                                                    : vitrage::ServerRole::kGraph;
-  if (addr == which) {
+  Service service = which == "persistor"   ? Service::kPersistor
+                    : which == "collector" ? Service::kCollector
+                    : which == "graph"     ? Service::kGraph
+                                           : Service::kHealth;
+  vitrage::ServerRole role = service == Service::kPersistor   ? vitrage::ServerRole::kPersistor
+                             : service == Service::kCollector ? vitrage::ServerRole::kCollector
+                                                              : vitrage::ServerRole::kGraph;
+  if (service == Service::kHealth) {
     // A bare address names no role, and with TLS the client must know
     // which server it expects (docs/security.md).
     if (vitrage::TlsEnabled()) {
       std::cerr << "vitrage-ctl: health " << which
                 << ": with TLS name the service: --graph|--persistor|--collector " << which
                 << " health graph|persistor|collector\n";
-      return 2;
+      return kUsage;
     }
-    t.health = addr;
+    if (absl::Status s = vitrage::ValidateAddress(which, "health"); !s.ok()) {
+      std::vector<std::string> close = Closest(which, {"graph", "persistor", "collector"});
+      std::cerr << "vitrage-ctl: " << s.message() << "; "
+                << (close.empty() ? std::string("name a service (graph, persistor, collector)")
+                                  : absl::StrCat("did you mean ", Quoted(close, 1), "?"))
+                << " or give HOST:PORT\n";
+      return kUsage;
+    }
+    t.health = which;
   }
+  const std::string& addr = t.Address(service);
   auto h = grpc::health::v1::Health::NewStub(MakeChannel(addr, role));
   grpc::ClientContext ctx;
   t.Deadline(&ctx);
   grpc::health::v1::HealthCheckRequest req;
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status st = h->Check(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, t);
+  if (!st.ok()) return Fail(st, t, service);
+  if (service != Service::kHealth) {
+    grpc::Status serves = CheckServes(t, service);
+    if (serves.error_code() == grpc::StatusCode::UNIMPLEMENTED) return Fail(serves, t, service);
+  }
   std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()) << "\n";
-  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : kFailed;
+}
+
+// ---- command line ---------------------------------------------------------
+
+// An address from the command line or the config file, made dialable: a
+// wildcard listen address (0.0.0.0, [::]) is dialled on loopback, a host
+// without a port gets the service's default port.
+absl::StatusOr<std::string> Dialable(std::string addr, const std::string& default_port,
+                                     const std::string& what) {
+  if (addr.find(':') == std::string::npos || (addr.front() == '[' && addr.back() == ']')) {
+    addr = absl::StrCat(addr, ":", default_port);
+  }
+  if (absl::StartsWith(addr, "0.0.0.0:")) addr = absl::StrCat("127.0.0.1", addr.substr(7));
+  if (absl::StartsWith(addr, "[::]:")) addr = absl::StrCat("[::1]", addr.substr(4));
+  if (absl::Status s = vitrage::ValidateAddress(addr, what); !s.ok()) {
+    return s;
+  }
+  return addr;
+}
+
+// The first word that is not an option (or an option's value): the command.
+// "" when there is none. Options that take a value are the global ones.
+std::string CommandWord(int argc, char** argv) {
+  static const std::set<std::string> with_value = {
+      "--graph", "--collector", "--persistor", "--timeout", "--config", "--cert", "--key", "--ca"};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
+    if (!a.empty() && a[0] == '-') {
+      if (with_value.count(a)) ++i;
+      continue;
+    }
+    return a;
+  }
+  return "";
 }
 
 }  // namespace
@@ -498,24 +855,33 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vitrage-ctl: status, topology, export, snapshots and the journal over "
       "gRPC"};
+  app.set_version_flag("--version", vitrage::VersionLine("vitrage-ctl"));
   Targets t;
   // Given twice, the last one counts (scripts prepend defaults).
   const auto last = CLI::MultiOptionPolicy::TakeLast;
-  app.add_option("--graph", t.graph, "vitrage-graph HOST:PORT")
-      ->capture_default_str()
-      ->multi_option_policy(last);
-  app.add_option("--collector", t.collector, "vitrage-collector HOST:PORT")
-      ->capture_default_str()
-      ->multi_option_policy(last);
-  app.add_option("--persistor", t.persistor, "vitrage-persistor HOST:PORT")
-      ->capture_default_str()
-      ->multi_option_policy(last);
+  auto* graph_opt = app.add_option("--graph", t.graph,
+                                   "vitrage-graph HOST[:PORT] (else the config's [graph] "
+                                   "listen_address)")
+                        ->capture_default_str()
+                        ->multi_option_policy(last);
+  auto* collector_opt = app.add_option("--collector", t.collector,
+                                       "vitrage-collector HOST[:PORT] (else the config's "
+                                       "[collector] listen_address)")
+                            ->capture_default_str()
+                            ->multi_option_policy(last);
+  auto* persistor_opt = app.add_option("--persistor", t.persistor,
+                                       "vitrage-persistor HOST[:PORT] (else the config's "
+                                       "[persistor] listen_address)")
+                            ->capture_default_str()
+                            ->multi_option_policy(last);
   app.add_option("--timeout", t.timeout_seconds, "deadline of each call, seconds (0: none)")
       ->capture_default_str()
       ->multi_option_policy(last);
   std::string config_path;
   vitrage::Config::Ssl ssl;
-  app.add_option("--config", config_path, "vitrage.conf whose [ssl] section to use")
+  app.add_option("--config", config_path,
+                 "vitrage.conf: the services' addresses and the [ssl] section "
+                 "(default: $VITRAGE_CONFIG)")
       ->multi_option_policy(last);
   app.add_option("--cert", ssl.cert_file, "client certificate (PEM), [ssl] cert_file")
       ->multi_option_policy(last);
@@ -537,8 +903,9 @@ int main(int argc, char** argv) {
   auto* topology = app.add_subcommand("topology", "vertices and edges (table, or --json)");
   topology->add_flag("--json", json, "node-link JSON like `vitrage topology show`");
   topology->add_option("--type", types, "only these vitrage_types (repeatable)");
-  topology->add_option("--root", root, "only the subgraph around this vitrage_id");
-  topology->add_option("--depth", depth, "hops from --root (0: unlimited)");
+  topology->add_option("--root", root,
+                       "only the subgraph around this vertex (vitrage_id, entity id or name)");
+  auto* depth_opt = topology->add_option("--depth", depth, "hops from --root (0: unlimited)");
   topology->add_flag("--include-deleted", include_deleted, "also entities marked deleted");
 
   std::string export_path;
@@ -548,9 +915,10 @@ int main(int argc, char** argv) {
   auto* snap = app.add_subcommand("take-snapshot", "take a snapshot now and wait until stored");
   auto* promote =
       app.add_subcommand("promote", "make a hot standby graph ACTIVE (fences the old active)");
-  std::string vertex_id;
+  std::string vertex_id, vertex_type;
   auto* vertex = app.add_subcommand("vertex", "one vertex and its edges");
-  vertex->add_option("id", vertex_id)->required();
+  vertex->add_option("id", vertex_id, "vitrage_id, entity id (`id`) or name")->required();
+  vertex->add_option("--type", vertex_type, "the vertex's vitrage_type (when ID is ambiguous)");
 
   auto* cstatus = app.add_subcommand("collector-status", "collector outbox counters");
   cstatus->add_flag("--digest", digest, "also compute the model digest");
@@ -573,7 +941,7 @@ int main(int argc, char** argv) {
   alarms->add_flag("--json", json, "JSON");
   std::string rca_id;
   auto* rca = app.add_subcommand("rca", "root-cause analysis: the causal subgraph of an alarm");
-  rca->add_option("alarm_id", rca_id)->required();
+  rca->add_option("alarm", rca_id, "the alarm's vitrage_id or name")->required();
   rca->add_flag("--json", json, "JSON");
 
   std::string which = "graph";
@@ -581,23 +949,79 @@ int main(int argc, char** argv) {
   health->add_option("service", which, "graph, persistor, collector or HOST:PORT")
       ->capture_default_str();
   vitrage::ctl::ProcessEventsCommand process_events(&app);
+
+  // An unknown command: suggest the closest, instead of CLI11's "A
+  // subcommand is required".
+  std::set<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    commands.insert(sub->get_name());
+  }
+  bool asks_help = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    asks_help = asks_help || a == "--help" || a == "-h" || a == "--version";
+  }
+  std::string command = CommandWord(argc, argv);
+  if (!asks_help && !commands.count(command)) {
+    std::vector<std::string> all(commands.begin(), commands.end());
+    if (command.empty()) {
+      std::cerr << "vitrage-ctl: give a command: " << absl::StrJoin(all, ", ")
+                << " (vitrage-ctl --help)\n";
+    } else {
+      std::vector<std::string> close = Closest(command, commands);
+      std::cerr << "vitrage-ctl: unknown command \"" << command << "\"";
+      if (!close.empty()) {
+        std::cerr << "; did you mean " << Quoted(close, 3) << "?\n";
+      } else {
+        std::cerr << "; the commands: " << absl::StrJoin(all, ", ") << "\n";
+      }
+    }
+    return kUsage;
+  }
   CLI11_PARSE(app, argc, argv);
   if (process_events.parsed()) return process_events.Run();
 
+  if (config_path.empty()) {
+    const char* env = std::getenv("VITRAGE_CONFIG");
+    if (env != nullptr) config_path = env;
+  }
+  FLAGS_minloglevel = google::GLOG_WARNING;  // stdout is for results
+  vitrage::Config config;
+  if (!config_path.empty()) {
+    auto c = vitrage::LoadConfig(config_path);
+    if (!c.ok()) {
+      std::cerr << "vitrage-ctl: " << c.status().message() << "\n";
+      return kUsage;
+    }
+    config = *c;
+    // The services' addresses: where each one listens, unless given.
+    auto set = [&](CLI::Option* opt, std::string* target, const char* section,
+                   const std::string& value) {
+      if (opt->count() == 0 && config.origins.count(absl::StrCat(section, " listen_address"))) {
+        *target = value;
+      }
+    };
+    set(graph_opt, &t.graph, "graph", config.graph.listen_address);
+    set(collector_opt, &t.collector, "collector", config.collector.listen_address);
+    set(persistor_opt, &t.persistor, "persistor", config.persistor.listen_address);
+    if (persistor_opt->count() == 0 && !config.origins.count("persistor listen_address") &&
+        config.origins.count("persistency persistor_address")) {
+      t.persistor = config.persistency.persistor_address;
+    }
+  }
+  for (auto [target, port, what] :
+       {std::tuple{&t.graph, "9702", "--graph"}, std::tuple{&t.collector, "9703", "--collector"},
+        std::tuple{&t.persistor, "9701", "--persistor"}}) {
+    auto addr = Dialable(*target, port, what);
+    if (!addr.ok()) {
+      std::cerr << "vitrage-ctl: " << addr.status().message() << "\n";
+      return kUsage;
+    }
+    *target = *addr;
+  }
   if (!config_path.empty() || !ssl.cert_file.empty() || !ssl.key_file.empty() ||
       !ssl.ca_file.empty()) {
-    FLAGS_minloglevel = google::GLOG_WARNING;  // stdout is for results
-    vitrage::Config config;
-    if (!config_path.empty()) {
-      auto c = vitrage::LoadConfig(config_path);
-      if (!c.ok()) {
-        std::cerr << "vitrage-ctl: " << c.status().message() << "\n";
-        return 2;
-      }
-      config = *c;
-    } else {
-      config.path = "(--cert/--key/--ca)";
-    }
+    if (config_path.empty()) config.path = "(--cert/--key/--ca)";
     if (!ssl.cert_file.empty() || !ssl.key_file.empty() || !ssl.ca_file.empty()) {
       config.ssl.cert_file = ssl.cert_file;
       config.ssl.key_file = ssl.key_file;
@@ -611,12 +1035,17 @@ int main(int argc, char** argv) {
             plaintext ? absl::OkStatus() : vitrage::ConfigureTls(config, "vitrage-ctl");
         !s.ok()) {
       std::cerr << "vitrage-ctl: " << s.message() << "\n";
-      return 2;
+      return kUsage;
     }
   }
 
   if (status->parsed()) return Status(t, digest);
   if (topology->parsed()) {
+    if (depth_opt->count() > 0 && root.empty()) {
+      std::cerr << "vitrage-ctl: topology: --depth counts hops from --root; give --root ID "
+                   "(a vitrage_id, entity id or name) or leave --depth out\n";
+      return kUsage;
+    }
     for (const auto& ty : types) topo_req.add_vitrage_types(ty);
     topo_req.set_root_id(root);
     topo_req.set_depth(depth);
@@ -627,7 +1056,7 @@ int main(int argc, char** argv) {
   if (dig->parsed()) return ExportOrDigest(t, true, "");
   if (snap->parsed()) return TakeSnapshot(t);
   if (promote->parsed()) return Promote(t);
-  if (vertex->parsed()) return Vertex(t, vertex_id);
+  if (vertex->parsed()) return Vertex(t, vertex_id, vertex_type);
   if (cstatus->parsed()) return CollectorStatus(t, digest);
   if (pstatus->parsed()) return PersistorStatus(t);
   if (log->parsed()) return Log(t, after, limit, json);
@@ -638,5 +1067,5 @@ int main(int argc, char** argv) {
     return Alarms(t, alarms_req, json);
   }
   if (rca->parsed()) return Rca(t, rca_id, json);
-  return 2;
+  return kUsage;
 }

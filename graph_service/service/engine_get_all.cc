@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "graph_service/service/engine.h"
 
@@ -154,6 +155,10 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       if (!affected.empty()) EvaluateLocked(std::move(affected));
       shape = absl::StrCat(events, " events");
       break;
+    }
+    if (!live && IsWrongService(st)) {
+      return WrongServiceError(options_.collector_address, "vitrage.v1.Collector",
+                               "[graph] collector_address");
     }
     if (live && failures >= 2) {
       // Intake waits meanwhile: give up rather than hold it.

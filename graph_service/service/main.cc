@@ -27,6 +27,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   app.add_flag("--standby", standby_flag,
                "start as a hot standby ([graph] standby): follow the log, take over on "
                "vitrage-ctl promote");
+  app.set_version_flag("--version", vitrage::VersionLine("vitrage-graph"));
   CLI11_PARSE(app, argc, argv);
 
   vitrage::Config config;
@@ -74,6 +76,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     config = *c;
+  }
+  // Before logging starts: a log_dir that is not there would have glog
+  // write "COULD NOT CREATE A LOGGINGFILE" and go on.
+  if (absl::Status s = vitrage::CheckPaths(config, "vitrage-graph"); !s.ok()) {
+    std::cerr << "vitrage-graph: " << s.message() << "\n";
+    return 2;
   }
   vitrage::InitLogging(argv[0], config.log_dir, config.debug);
   LOG(INFO) << "memory: " << heap.detail;
@@ -131,7 +139,8 @@ int main(int argc, char** argv) {
   popts.clock = vitrage::processor::WallClock();
   if (!config.graph.datasources_values_dir.empty()) {
     if (auto s = popts.states.LoadDirectory(config.graph.datasources_values_dir); !s.ok()) {
-      LOG(ERROR) << "[graph] datasources_values_dir: " << s.message();
+      LOG(ERROR) << config.Where("graph", "datasources_values_dir") << ": \""
+                 << config.graph.datasources_values_dir << "\" " << s.message();
       return 2;
     }
   }
@@ -205,8 +214,13 @@ int main(int argc, char** argv) {
     health->SetServingStatus(kActiveName, true);
     absl::Status fatal = engine.WaitForFatal();
     if (!fatal.ok()) {
-      exit_code = absl::IsFailedPrecondition(fatal) ? 3 : 1;
+      exit_code = vitrage::IsConfigurationError(fatal) ? 2
+                  : absl::IsFailedPrecondition(fatal)  ? 3
+                                                       : 1;
     }
+  } else if (vitrage::IsConfigurationError(started)) {
+    // Engine::Fatal logged it.
+    exit_code = 2;
   } else if (!absl::IsCancelled(started)) {
     LOG(ERROR) << "vitrage-graph: start-up failed: " << started;
     exit_code = absl::IsFailedPrecondition(started) ? 3 : 1;
