@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/processor/event_json.h"
 #include "graph_service/processor/processor.h"
 #include "nlohmann/json.hpp"
 #include "vitrage/v1/graph_types.pb.h"
@@ -68,9 +69,8 @@ class UpstreamSource {
   }
 };
 
-// JSON object -> event body (JSON types map one to one; integers that fit
-// int64 stay integers). REQUIRES: `obj` is an object.
-void JsonToMapValue(const nlohmann::json& obj, v1::MapValue* out);
+// JSON object -> event body: the graph's converter (processor/event_json.h).
+using processor::JsonToMapValue;
 
 // See the file comment.
 std::string CanonicalDigest(const graph::Graph& g);
