@@ -37,8 +37,14 @@ class BusIntakeTest : public RabbitMqTest {
     return std::make_unique<Stack>(o);
   }
   std::vector<std::string> PublishArgs(const std::string& cmd) const {
-    return {"/usr/bin/python3", SourceDir() + "/integration_tests/bus_publish.py", "--url",
-            rabbit_->url(), "--durable", cmd, "--topic", topic_};
+    return {"/usr/bin/python3",
+            SourceDir() + "/integration_tests/bus_publish.py",
+            "--url",
+            rabbit_->url(),
+            "--durable",
+            cmd,
+            "--topic",
+            topic_};
   }
   // Publishes `count` nova notifications (bus-vm-FIRST..) in `procs`
   // parallel publishers and waits until all are confirmed.
@@ -47,9 +53,9 @@ class BusIntakeTest : public RabbitMqTest {
     const int each = (count + procs - 1) / procs;
     for (int p = 0; p < procs && p * each < count; ++p) {
       std::vector<std::string> argv = PublishArgs("nova");
-      for (const std::string& a : {std::string("--count"),
-                                   std::to_string(std::min(each, count - p * each)),
-                                   std::string("--first"), std::to_string(first + p * each)}) {
+      for (const std::string& a :
+           {std::string("--count"), std::to_string(std::min(each, count - p * each)),
+            std::string("--first"), std::to_string(first + p * each)}) {
         argv.push_back(a);
       }
       auto proc = Process::Start(argv, log);
@@ -125,8 +131,8 @@ class BusIntakeTest : public RabbitMqTest {
 TEST_F(BusIntakeTest, NovaNotificationsBecomeDurableRecordsAndGraphVertices) {
   auto stack = MakeStack("t_basic");
   ASSERT_TRUE(stack->Start().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.connected(); },
-                      absl::Seconds(60))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.connected(); }, absl::Seconds(60))
                   .ok());
   const uint64_t before = stack->GraphStatus()->vertex_count();
   Publish(0, 100, 2, stack->dir() + "/publish.log");
@@ -149,8 +155,8 @@ TEST_F(BusIntakeTest, NovaNotificationsBecomeDurableRecordsAndGraphVertices) {
 TEST_F(BusIntakeTest, Kill9OfTheGraphWithThousandsWaitingAppliesEachOnceAfterRecovery) {
   auto stack = MakeStack("t_kill");
   ASSERT_TRUE(stack->Start().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.connected(); },
-                      absl::Seconds(60))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.connected(); }, absl::Seconds(60))
                   .ok());
   stack->graph().Kill9();
   const int n = 2000;
@@ -162,8 +168,9 @@ TEST_F(BusIntakeTest, Kill9OfTheGraphWithThousandsWaitingAppliesEachOnceAfterRec
   // Restart, let it take some, kill -9 in the middle of the drain (records
   // durable but not acked are redelivered), restart again.
   ASSERT_TRUE(stack->StartGraph().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 200; },
-                      absl::Seconds(120))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 200; },
+                  absl::Seconds(120))
                   .ok());
   stack->graph().Kill9();
   ASSERT_TRUE(stack->StartGraph().ok());
@@ -189,8 +196,8 @@ TEST_F(BusIntakeTest, Kill9OfTheGraphWithThousandsWaitingAppliesEachOnceAfterRec
 TEST_F(BusIntakeTest, BadMessagesGoToTheDeadLetterQueueWithTheirReason) {
   auto stack = MakeStack("t_bad");
   ASSERT_TRUE(stack->Start().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.connected(); },
-                      absl::Seconds(60))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.connected(); }, absl::Seconds(60))
                   .ok());
   const std::string log = stack->dir() + "/publish.log";
   const std::vector<std::string> bodies = {
@@ -231,12 +238,13 @@ TEST_F(BusIntakeTest, BadMessagesGoToTheDeadLetterQueueWithTheirReason) {
 TEST_F(BusIntakeTest, YBrokerKill9WhileMessagesFlowLosesAndDoublesNone) {
   auto stack = MakeStack("t_brokerkill");
   ASSERT_TRUE(stack->Start().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.connected(); },
-                      absl::Seconds(60))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.connected(); }, absl::Seconds(60))
                   .ok());
   Publish(0, 600, 3, stack->dir() + "/publish.log");
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 50; },
-                      absl::Seconds(120))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 50; },
+                  absl::Seconds(120))
                   .ok());
   rabbit_->Kill9();
   // And the persistor too, while the graph holds unacked messages.
@@ -266,12 +274,13 @@ TEST_F(BusIntakeTest, ZBrokerDownAtStartIsWaitedForAndJoined) {
   EXPECT_TRUE(st->bus().enabled());
   EXPECT_FALSE(st->bus().connected());
   ASSERT_TRUE(rabbit_->Start().ok());
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.connected(); },
-                      absl::Seconds(120))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.connected(); }, absl::Seconds(120))
                   .ok());
   Publish(0, 20, 1, stack->dir() + "/publish.log");
-  ASSERT_TRUE(WaitBus(*stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 20; },
-                      absl::Seconds(120))
+  ASSERT_TRUE(WaitBus(
+                  *stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 20; },
+                  absl::Seconds(120))
                   .ok());
   ExpectEachOnce(*stack, 20);
   const std::string glog = ReadFileOrEmpty(stack->log("graph"));
