@@ -247,7 +247,9 @@ absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>&
       acks.push_back(d.tag);
       continue;
     }
-    absl::StatusOr<EventSink::Applied> r = req.status();
+    // (A StatusOr cannot hold an OK status: set below when req is ok.)
+    absl::StatusOr<EventSink::Applied> r = absl::UnknownError("not applied");
+    if (!req.ok()) r = req.status();
     while (req.ok()) {
       r = sink_->Apply(*req);
       if (r.ok() || absl::IsInvalidArgument(r.status())) break;
