@@ -20,6 +20,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -63,7 +64,18 @@ absl::StatusOr<Process> Process::Start(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_store;
-  for (char** e = environ; *e != nullptr; ++e) env_store.emplace_back(*e);
+  // An extra_env entry replaces the inherited variable of the same name
+  // (getenv finds the first one).
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    const std::string_view name = var.substr(0, var.find('='));
+    bool replaced = false;
+    for (const auto& x : extra_env) {
+      replaced |=
+          x.size() > name.size() && x.compare(0, name.size(), name) == 0 && x[name.size()] == '=';
+    }
+    if (!replaced) env_store.emplace_back(*e);
+  }
   for (const auto& e : extra_env) env_store.push_back(e);
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());

@@ -27,7 +27,12 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
+<<<<<<< HEAD
 #include "common/version.h"
+=======
+#include "graph_service/bus/listener.h"
+#include "graph_service/service/bus_sink.h"
+>>>>>>> bus
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
@@ -152,6 +157,22 @@ int main(int argc, char** argv) {
   };
   vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine, config.limits);
+  // The OpenStack bus (no transport_url: none). It consumes only once the
+  // engine is ACTIVE (below): after snapshot, replay and evaluator; a
+  // standby starts it when promoted.
+  std::unique_ptr<vitrage::service::EngineBusSink> bus_sink;
+  std::unique_ptr<vitrage::bus::Listener> bus;
+  if (!config.bus.transport_url.empty()) {
+    auto bus_options = vitrage::bus::ListenerOptions::FromConfig(config);
+    if (!bus_options.ok()) {
+      LOG(ERROR) << bus_options.status().message();
+      return 2;
+    }
+    bus_sink = std::make_unique<vitrage::service::EngineBusSink>(&engine);
+    bus = std::make_unique<vitrage::bus::Listener>(std::move(*bus_options), bus_sink.get());
+    api.SetStatusHook(
+        [l = bus.get()](vitrage::v1::GraphStatus* st) { l->FillStatus(st->mutable_bus()); });
+  }
   if (!config.graph.metrics_address.empty()) engine.ExportMetrics();
   // An active graph starts recovering now, while the metrics and gRPC
   // servers start (a few ms of the failover time); the engine answers calls
@@ -212,6 +233,7 @@ int main(int argc, char** argv) {
     health->SetServingStatus(kStandbyName, false);
     health->SetServingStatus("", true);
     health->SetServingStatus(kActiveName, true);
+    if (bus) bus->Start();
     absl::Status fatal = engine.WaitForFatal();
     if (!fatal.ok()) {
       exit_code = vitrage::IsConfigurationError(fatal) ? 2
@@ -225,6 +247,7 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "vitrage-graph: start-up failed: " << started;
     exit_code = absl::IsFailedPrecondition(started) ? 3 : 1;
   }
+  if (bus) bus->Stop();
   health->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   engine.Shutdown();
