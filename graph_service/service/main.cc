@@ -34,8 +34,8 @@
 // jemalloc's options for this process (read at its first allocation; a
 // MALLOC_CONF environment variable is applied after them, so an operator
 // can still change any of them). A recovering graph fills a fresh process
-// with ~130 MiB of small objects (100k vertices): with 4 KiB pages that is
-// some 33,000 page faults, which on a virtual machine cost more than the
+// with its many small objects: with 4 KiB pages that is a page fault for
+// every few dozen of them, which on a virtual machine costs more than the
 // decoding itself. thp:always backs jemalloc's extents with 2 MiB pages
 // (madvise, so it works with the kernel's default "madvise" setting);
 // narenas:1 keeps one arena, so that huge pages are not left half used in
