@@ -3,7 +3,7 @@
 // recovery pass around the last replayed event, or a full pass), the
 // snapshot's evaluator section, and running it after a change.
 //
-// Start-up order (DESIGN.md section 6): snapshot, replay (evaluator off:
+// Start-up order (../shared/DESIGN.md section 6): snapshot, replay (evaluator off:
 // the journal already holds the effects of every action taken before),
 // get_all when needed (off as well), then Enable, then intake:
 //   * a full pass over the graph after get_all, without a snapshot, when

@@ -1,4 +1,4 @@
-// get_all: the graph takes the collector's full state (DESIGN.md section 6,
+// get_all: the graph takes the collector's full state (../shared/DESIGN.md section 6,
 // "fresh start" and "long downtime"), and the reconcile with a collector
 // that restarted.
 //

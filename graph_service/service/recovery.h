@@ -1,4 +1,4 @@
-// Recovery: the graph rebuilt from the store (DESIGN.md section 6).
+// Recovery: the graph rebuilt from the store (../shared/DESIGN.md section 6).
 //
 // Run (start-up): AcquireEpoch (retried until the persistor answers; we
 // are the only writer from then on), while the newest complete snapshot
