@@ -10,8 +10,8 @@
 # and 60 abseil libraries) and resolves their symbols at every start, which
 # `perf stat vitrage-graph --help` shows as CPU before main().
 #
-# OpenSSL too: in a shared libcrypto the loader rewrites ~110 pages of
-# pointer tables at every start; linked statically into a non-PIE
+# OpenSSL too: in a shared libcrypto the loader rewrites pages of pointer
+# tables at every start; linked statically into a non-PIE
 # executable they need no rewriting (the figures of both are in
 # docs/performance.md). An OpenSSL security update then needs
 # a rebuild of vitrage-graph (the top-level CMakeLists.txt says how to

@@ -42,7 +42,7 @@ HugePageHeap ReserveHugePageHeap(size_t bytes) {
   // Purged, the freed region is "retained" address space, which requests
   // of any size may split (a "dirty" extent is reused only for requests of
   // at least 1/64 of its size, opt.lg_extent_max_active_fit). Nothing was
-  // touched, so there is nothing to give back: this costs ~0.1 ms.
+  // touched, so there is nothing to give back: this is cheap.
   if (int e = mallctl("arena.0.purge", nullptr, nullptr, nullptr, 0); e != 0) {
     heap.detail = absl::StrCat("mallctl arena.0.purge: ", std::strerror(e),
                                "; the reserved heap is used only for large requests");

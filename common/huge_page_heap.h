@@ -2,7 +2,8 @@
 // touch (jemalloc only).
 //
 // Why: a recovering vitrage-graph fills a fresh process with its graph, and
-// on a virtual machine each 4 KiB page fault costs ~20-30 us. jemalloc's
+// on a virtual machine each 4 KiB page fault is expensive
+// (docs/performance.md). jemalloc's
 // `thp:always` asks for huge pages (MADV_HUGEPAGE) on the regions it maps,
 // but it grows its address space in steps of 2, 2.5, 3, 3.5, 4 MiB... that
 // land wherever mmap puts them, so most steps hold no whole 2 MiB-aligned
@@ -37,8 +38,9 @@ struct HugePageHeap {
   uintptr_t end = 0;
 };
 
-// 256 MiB of address space: a 100k-vertex graph peaks at ~170 MiB (beyond
-// the region jemalloc grows as usual).
+// 256 MiB of address space: room for the largest graph the benchmarks
+// recover (its peak: docs/performance.md; beyond it jemalloc grows as
+// usual).
 inline constexpr size_t kHugePageHeapBytes = size_t{256} << 20;
 
 // Whether jemalloc is this process's allocator.

@@ -6,7 +6,7 @@
 // at the fork, and a child that waits for one hangs. Parent and child use
 // this one implementation, so both always agree on a digest.
 //
-// Portable C++, about 200 MB/s; the digest is computed once per snapshot.
+// Portable C++, not the fastest; the digest is computed once per snapshot.
 #ifndef VITRAGE_COMMON_SHA256_H_
 #define VITRAGE_COMMON_SHA256_H_
 

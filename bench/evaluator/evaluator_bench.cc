@@ -20,7 +20,7 @@
 //     before the end, a crash that lost the action records of the last
 //     event that had actions, decode + replay of the tail (what recovery
 //     costs without the evaluator), and what the evaluator adds: noting
-//     the replayed records (Engine::NoteReplayedLocked: the last external
+//     the replayed records (EvaluatorGlue::NoteReplayed: the last external
 //     record and the evaluator's records after it) and the recovery pass
 //     (lazy index, evaluation around those). The recovered graph must
 //     equal the live one (EVALUATOR_BENCH_VERBOSE=1 lists the lost and the

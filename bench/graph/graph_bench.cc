@@ -23,7 +23,7 @@
 //   to 256 KiB as the persistor serves them (Engine::kReadLogBatchBytes),
 //   each batch decoded into the one response message (gRPC's reader does
 //   this inside vitrage-graph, so it is timed) and its records applied in
-//   order with Graph::ApplyDelta and the vertex lookahead (Engine::Replay).
+//   order with Graph::ApplyDelta and the vertex lookahead (Recovery::Replay).
 //   Until 2026-11-30 this row timed the live path below (the rows before
 //   then under this name measure that, not the replay); the replay had its
 //   own row, "replay of the tail's journal deltas", which decoded each
@@ -427,7 +427,7 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
   // batches of up to 256 KiB, Engine::kReadLogBatchBytes), each batch
   // decoded into the one response message (gRPC's reader does it inside
   // vitrage-graph) and its records applied in order with the vertex
-  // lookahead (Engine::Replay).
+  // lookahead (Recovery::Replay).
   constexpr size_t kReadLogBatchBytes = vitrage::service::Engine::kReadLogBatchBytes;
   std::vector<std::string> responses;
   r.changes = 0;
@@ -452,7 +452,7 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
     Graph copy = g;
     double s = NowMs();
     double c = ThreadCpuMs();
-    v1::ReadLogResponse resp;  // one per ReadLog call, as Engine::Replay's
+    v1::ReadLogResponse resp;  // one per ReadLog call, as Recovery::Replay's
     for (const std::string& bytes : responses) {
       if (!resp.ParseFromString(bytes)) Check(absl::DataLossError("batch decode"), "replay");
       vitrage::graph::VertexLookahead ahead(&copy);

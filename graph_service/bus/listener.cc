@@ -14,7 +14,7 @@
 namespace vitrage::bus {
 namespace {
 
-// The source of a message's events. Engine::kBusSourcePrefix is the same
+// The source of a message's events. service::kBusSourcePrefix (graph_state.h) is the same
 // literal; a message_id keeps [A-Za-z0-9._:-] and %-escapes the rest ('@'
 // would make the intake take it for a collector run).
 constexpr char kSourcePrefix[] = "bus:";

@@ -283,8 +283,8 @@ class Graph {
 // mainly, Before(i) starts the loads for the items ahead of item i, one step
 // per item: the index probe kIndex items ahead, the vertex record kRecord
 // ahead, its property members kMembers ahead, their values kValues ahead.
-// Each step reads only what the step before loaded. At 1-3 us an item, a
-// step has several microseconds to arrive. A hint: it changes nothing, and
+// Each step reads only what the step before loaded. An item takes long
+// enough to process that a step has time to arrive. A hint: it changes nothing, and
 // a vertex added, removed or moved in between costs only a wasted load.
 // graph_bench --profile tail, with and without --no-lookahead, measures
 // what it saves (docs/performance.md).

@@ -1,7 +1,9 @@
 #include "graph_service/processor/passthrough_event.h"
 
-#include "absl/strings/str_cat.h"
+#include <utility>
+
 #include "graph_service/graph/proto_convert.h"
+#include "graph_service/processor/passthrough_transformer.h"
 
 namespace vitrage::processor {
 namespace {
@@ -24,15 +26,6 @@ const v1::Value* Get(const v1::MapValue& m, absl::string_view key) {
     if (e.key() == key) return &e.value();
   }
   return nullptr;
-}
-
-absl::StatusOr<std::string> GetString(const v1::MapValue& m, absl::string_view key, int index) {
-  const v1::Value* v = Get(m, key);
-  if (v == nullptr || v->kind_case() != v1::Value::kStringValue) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("passthrough event: ops[", index, "] needs string field \"", key, "\""));
-  }
-  return v->string_value();
 }
 
 }  // namespace
@@ -71,62 +64,49 @@ void EncodePassthrough(const std::vector<PassthroughOp>& ops, absl::string_view 
 
 namespace {
 
-// Decodes (or, with out == nullptr, only checks) the ops of `fields`.
-absl::Status DecodeOps(const v1::MapValue& fields, std::vector<PassthroughOp>* out_ops) {
-  const v1::Value* ops = Get(fields, "ops");
-  if (ops == nullptr || ops->kind_case() != v1::Value::kListValue) {
-    return absl::InvalidArgumentError("passthrough event: field \"ops\" must be a list");
-  }
-  if (out_ops) out_ops->reserve(ops->list_value().values_size());
-  int i = 0;
-  for (const v1::Value& v : ops->list_value().values()) {
-    if (v.kind_case() != v1::Value::kMapValue) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("passthrough event: ops[", i, "] is not a map"));
-    }
-    const v1::MapValue& m = v.map_value();
-    auto kind = GetString(m, "op", i);
-    if (!kind.ok()) return kind.status();
-    PassthroughOp op;
-    if (*kind == "set_vertex" || *kind == "remove_vertex") {
-      op.kind = *kind == "set_vertex" ? PassthroughOp::kSetVertex : PassthroughOp::kRemoveVertex;
-      auto id = GetString(m, "id", i);
-      if (!id.ok()) return id.status();
-      op.id = *id;
-    } else if (*kind == "set_edge" || *kind == "remove_edge") {
-      op.kind = *kind == "set_edge" ? PassthroughOp::kSetEdge : PassthroughOp::kRemoveEdge;
-      for (auto [key, dst] : {std::pair{"source", &op.source}, std::pair{"target", &op.target},
-                              std::pair{"label", &op.label}}) {
-        auto s = GetString(m, key, i);
-        if (!s.ok()) return s.status();
-        *dst = *s;
-      }
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("passthrough event: ops[", i, "] has unknown op \"", *kind, "\""));
-    }
-    if (op.kind == PassthroughOp::kSetVertex || op.kind == PassthroughOp::kSetEdge) {
-      const v1::Value* p = Get(m, "props");
-      if (p == nullptr || p->kind_case() != v1::Value::kMapValue) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("passthrough event: ops[", i, "] needs map field \"props\""));
-      }
-      if (out_ops) op.props = graph::PropertiesFromProto(p->map_value().entries());
-    }
-    if (out_ops) out_ops->push_back(std::move(op));
-    ++i;
-  }
-  return absl::OkStatus();
+// The ops of `fields` as the processor reads them (one parser:
+// PassthroughTransformer::TransformOps); the ops point into `fields`.
+absl::Status ParseOps(const v1::MapValue& fields, Entity* out) {
+  return PassthroughTransformer().TransformOps(Get(fields, "ops"), out);
 }
 
 }  // namespace
 
-absl::Status ValidatePassthrough(const v1::MapValue& fields) { return DecodeOps(fields, nullptr); }
+absl::Status ValidatePassthrough(const v1::MapValue& fields) {
+  Entity parsed;
+  return ParseOps(fields, &parsed);
+}
 
 absl::StatusOr<std::vector<PassthroughOp>> DecodePassthrough(const v1::MapValue& fields) {
-  std::vector<PassthroughOp> out;
-  absl::Status s = DecodeOps(fields, &out);
+  Entity parsed;
+  absl::Status s = ParseOps(fields, &parsed);
   if (!s.ok()) return s;
+  std::vector<PassthroughOp> out;
+  out.reserve(parsed.ops.size());
+  for (const RawOp& raw : parsed.ops) {
+    PassthroughOp op;
+    switch (raw.kind) {
+      case RawOp::kSetVertex:
+        op.kind = PassthroughOp::kSetVertex;
+        break;
+      case RawOp::kRemoveVertex:
+        op.kind = PassthroughOp::kRemoveVertex;
+        break;
+      case RawOp::kSetEdge:
+        op.kind = PassthroughOp::kSetEdge;
+        break;
+      case RawOp::kRemoveEdge:
+        op.kind = PassthroughOp::kRemoveEdge;
+        break;
+    }
+    op.id = std::string(raw.id);
+    op.source = std::string(raw.source);
+    op.target = std::string(raw.target);
+    op.label = std::string(raw.label);
+    if (raw.proto_props != nullptr)
+      op.props = graph::PropertiesFromProto(raw.proto_props->entries());
+    out.push_back(std::move(op));
+  }
   return out;
 }
 

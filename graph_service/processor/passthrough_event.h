@@ -43,8 +43,11 @@ inline constexpr char kPassthroughEntityType[] = "vitrage.passthrough";
 void EncodePassthrough(const std::vector<PassthroughOp>& ops, absl::string_view action,
                        absl::string_view sample_date, v1::MapValue* fields);
 
-// Checks the shape of the ops (as DecodePassthrough, with the same
-// messages) without converting their properties.
+// Both read the ops with the processor's own parser
+// (PassthroughTransformer::TransformOps): what passes here is what the
+// processor applies, with the same messages.
+//
+// Checks the shape of the ops without converting their properties.
 absl::Status ValidatePassthrough(const v1::MapValue& fields);
 
 // Reads the ops back (INVALID_ARGUMENT naming the op index and field).

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@
 #include "common/huge_page_heap.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
+#include "graph_service/evaluator/queries.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "graph_service/service/forked_encode.h"
@@ -31,18 +34,17 @@ const char* RoleName(v1::GraphRole r) { return v1::GraphRole_Name(r).c_str(); }
 Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     : options_(std::move(options)),
       process_start_(absl::Now()),
+      evaluator_(options_.templates_dir),
       intake_(IntakeOptions{options_.push_timeout, options_.max_distinct_keys}) {
   {
-    absl::MutexLock l(&mu_);
-    handler_ = make_handler(&graph_);
+    absl::MutexLock l(&state_.mu);
+    state_.handler = make_handler(&state_.graph);
   }
-  LoadTemplates();
   if (options_.persistency) {
     persistor_channel_ = MakeChannel(options_.persistor_address, ServerRole::kPersistor, 64 << 20);
     // Connect now, in gRPC's threads: recovery's first call then finds the
     // connection (TCP + HTTP/2 handshake) made or under way. The log line
-    // "recovery: snapshot N: call open after X ms" shows what is left of it
-    // (docs/performance.md).
+    // "recovery: snapshot N: call open after X ms" shows what is left of it.
     persistor_channel_->GetState(/*try_to_connect=*/true);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
   }
@@ -53,9 +55,71 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
       snap, persistor_.get(),
       [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
              double* stall_ms) { return ForkSnapshotEncoder(from_standby, eo, info, stall_ms); },
-      [this](const absl::Status& s) { Fatal(s); }, [this] { return SkipPeriodicSnapshot(); });
+      [this](const absl::Status& s) { Fatal(s); },
+      [this] {
+        return StandbyStoredRecently(persistor_.get(), options_.snapshot_interval,
+                                     snapshotter_.get());
+      });
   collector_ = v1::Collector::NewStub(
       MakeChannel(options_.collector_address, ServerRole::kCollector, 64 << 20));
+  MakeRooms();
+}
+
+void Engine::MakeRooms() {
+  GetAll::Hooks g;
+  g.stopped = [this] {
+    absl::MutexLock l(&status_mu_);
+    if (shutdown_) return absl::CancelledError("shut down during get_all");
+    return fatal_;
+  };
+  g.phase = [this](v1::GraphRole role, const std::string& phase) { SetPhase(role, phase); };
+  g.apply_locked = [this](const v1::Event& ev)
+                       ABSL_NO_THREAD_SAFETY_ANALYSIS { ApplyLocked(ev, /*dedupe=*/false); };
+  g.commit_locked = [this](v1::JournalRecord* rec)
+                        ABSL_NO_THREAD_SAFETY_ANALYSIS { CommitEvaluatedLocked(rec); };
+  // Get_all runs on the thread that publishes the journal (recovery) or
+  // under intake_mu_ after it.
+  g.journal = [this] { return journal_.get(); };
+  get_all_ =
+      std::make_unique<GetAll>(GetAllOptions{options_.collector_address,
+                                             options_.max_graph_vertices, options_.max_graph_edges},
+                               collector_.get(), &state_, std::move(g));
+  if (!options_.persistency) return;
+
+  auto timings = [this](const std::function<void(v1::RecoveryTimings*)>& edit) {
+    EditTimings(edit);
+  };
+  Recovery::Hooks r;
+  r.stopped = [this] { return ShuttingDown(); };
+  r.phase = [this](const std::string& phase) { SetPhase(v1::RECOVERING, phase); };
+  r.timings = timings;
+  r.epoch = [this](uint64_t epoch) {
+    absl::MutexLock l(&status_mu_);
+    epoch_ = epoch;
+  };
+  RecoveryOptions ro;
+  ro.persistor_address = options_.persistor_address;
+  ro.owner = options_.owner;
+  ro.get_all_after_downtime = options_.get_all_after_downtime;
+  ro.verify_snapshot_digest = options_.verify_snapshot_digest;
+  ro.max_graph_vertices = options_.max_graph_vertices;
+  ro.max_graph_edges = options_.max_graph_edges;
+  recovery_ = std::make_unique<Recovery>(std::move(ro), persistor_.get(), &state_, get_all_.get(),
+                                         &evaluator_, std::move(r));
+  if (!options_.standby) return;
+
+  StandbyFollower::Hooks s;
+  s.phase = [this](const std::string& phase) { SetPhase(v1::STANDBY, phase); };
+  s.timings = timings;
+  s.readable = [this] {
+    absl::MutexLock l(&status_mu_);
+    readable_ = true;
+  };
+  follower_ = std::make_unique<StandbyFollower>(
+      StandbyOptions{options_.persistor_address, options_.standby_stream_timeout,
+                     options_.snapshot_interval},
+      persistor_.get(), &state_, recovery_.get(), get_all_.get(), &evaluator_, snapshotter_.get(),
+      std::move(s));
 }
 
 Engine::~Engine() { Shutdown(); }
@@ -128,6 +192,21 @@ absl::Status Engine::NotServingLocked() const {
   return absl::UnavailableError(absl::StrCat("vitrage-graph is ", RoleName(role_), ": ", phase_));
 }
 
+absl::Status Engine::CheckReadable() const {
+  absl::MutexLock l(&status_mu_);
+  return readable_ ? absl::OkStatus() : NotServingLocked();
+}
+
+bool Engine::ShuttingDown() const {
+  absl::MutexLock l(&status_mu_);
+  return shutdown_;
+}
+
+void Engine::EditTimings(const std::function<void(v1::RecoveryTimings*)>& edit) {
+  absl::MutexLock l(&status_mu_);
+  edit(&timings_);
+}
+
 bool Engine::readable() const {
   absl::MutexLock l(&status_mu_);
   return readable_;
@@ -147,9 +226,6 @@ void Engine::Fatal(const absl::Status& s) {
     phase_ = absl::StrCat("fenced: ", s.message());
     LOG(ERROR) << "FENCED: another vitrage-graph holds a newer epoch (" << s.message()
                << "); this one stops taking events and exits";
-  } else if (IsConfigurationError(s)) {
-    phase_ = absl::StrCat("failed: ", s.message());
-    LOG(ERROR) << "vitrage-graph: configuration error: " << s.message();
   } else {
     phase_ = absl::StrCat("failed: ", s.message());
     LOG(ERROR) << "vitrage-graph cannot go on: " << s;
@@ -173,7 +249,7 @@ void Engine::Shutdown() {
     shutdown_ = true;
   }
   snapshotter_->Stop();
-  StopFollower();
+  if (follower_) follower_->Stop();
   // Recover() publishes journal_ and snapshotter_ under status_mu_ only
   // while shutdown_ is false, so both are stable from here on.
   snapshotter_->Join();
@@ -199,19 +275,16 @@ void Engine::RunConsistency() {
       if (!room.ok()) continue;  // the persistor is away: try next time
     }
     absl::MutexLock intake(&intake_mu_);
-    absl::MutexLock l(&mu_);
+    absl::MutexLock l(&state_.mu);
     std::vector<v1::GraphDelta> deltas;
-    handler_->Periodic(&graph_, absl::Now(), &deltas);
+    state_.handler->Periodic(&state_.graph, absl::Now(), &deltas);
     for (auto& d : deltas) {
       // The changes are applied: each is journaled (the journal takes every
       // record; the pass was admitted by WaitForRoom above).
       v1::JournalRecord rec;
       *rec.mutable_delta() = std::move(d);
       rec.set_event_kind("consistency");
-      std::vector<std::string> affected;
-      if (evaluator_on_) evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
-      CommitRecordLocked(std::move(rec));
-      if (!affected.empty()) EvaluateLocked(std::move(affected));
+      CommitEvaluatedLocked(&rec);
     }
   }
 }
@@ -234,7 +307,29 @@ void Engine::RunWatchdog() {
   }
 }
 
-// ------------------------------------------------------------- recovery
+void Engine::StartWatchdogLocked() {
+  Watchdog::Hooks hooks;
+  hooks.report = [this](absl::Duration waiting, const std::string& error,
+                        const std::string* phase) {
+    absl::MutexLock l(&status_mu_);
+    journal_stalled_ = waiting;
+    journal_error_ = error;
+    if (phase == nullptr) return true;
+    if (role_ != v1::ACTIVE) return false;
+    phase_ = *phase;
+    return true;
+  };
+  hooks.health = [this](bool serving) {
+    if (health_listener_) health_listener_(serving);
+  };
+  hooks.fatal = [this](const absl::Status& s) { Fatal(s); };
+  watchdog_ = std::make_unique<Watchdog>(
+      WatchdogOptions{options_.journal_stall_timeout, options_.fence_check_interval},
+      journal_.get(), persistor_.get(), std::move(hooks));
+  watchdog_thread_ = std::thread([this] { RunWatchdog(); });
+}
+
+// ------------------------------------------------------------- start-up
 
 absl::Status Engine::Start() {
   absl::Status s = options_.standby && options_.persistency ? RunStandby() : Recover();
@@ -256,27 +351,7 @@ absl::Status Engine::Start() {
     if (options_.consistency_interval > absl::ZeroDuration()) {
       consistency_ = std::thread([this] { RunConsistency(); });
     }
-    if (options_.persistency) {
-      Watchdog::Hooks hooks;
-      hooks.report = [this](absl::Duration waiting, const std::string& error,
-                            const std::string* phase) {
-        absl::MutexLock l(&status_mu_);
-        journal_stalled_ = waiting;
-        journal_error_ = error;
-        if (phase == nullptr) return true;
-        if (role_ != v1::ACTIVE) return false;
-        phase_ = *phase;
-        return true;
-      };
-      hooks.health = [this](bool serving) {
-        if (health_listener_) health_listener_(serving);
-      };
-      hooks.fatal = [this](const absl::Status& s) { Fatal(s); };
-      watchdog_ = std::make_unique<Watchdog>(
-          WatchdogOptions{options_.journal_stall_timeout, options_.fence_check_interval},
-          journal_.get(), persistor_.get(), std::move(hooks));
-      watchdog_thread_ = std::thread([this] { RunWatchdog(); });
-    }
+    if (options_.persistency) StartWatchdogLocked();
     timings_.set_total_ms(Ms(absl::Now() - process_start_));
     if (role_ != v1::FENCED) {
       role_ = v1::ACTIVE;
@@ -307,62 +382,192 @@ void Engine::StopHugePages() {
   }
 }
 
-// RunGetAll: engine_get_all.cc.
+absl::Status Engine::Recover() {
+  if (!options_.persistency) {
+    LOG(INFO) << "persistency is disabled: starting from an empty graph and get_all";
+    {
+      absl::MutexLock l(&status_mu_);
+      readable_ = true;
+    }
+    return RunGetAll("persistency disabled");
+  }
+  ASSIGN_OR_RETURN(Recovery::Outcome outcome, recovery_->Run(process_start_));
+  {
+    absl::MutexLock l(&status_mu_);
+    readable_ = true;
+  }
+  return OpenJournal(outcome, /*promoted=*/false);
+}
 
-std::string Engine::RestartedSourceLocked(const v1::PushEventsRequest& req) const {
-  // A push is almost always one source's events: look each source up once,
-  // not once per event (intake looks every event up again for dedupe).
-  const std::string* previous = nullptr;
-  for (const v1::Event& ev : req.events()) {
-    if (ev.source_seq() == 0) continue;
-    if (previous != nullptr && ev.source() == *previous) continue;
-    previous = &ev.source();
-    if (marks_.contains(ev.source())) continue;
-    const size_t at = ev.source().rfind('@');
-    if (at == std::string::npos) continue;
-    const absl::string_view name = absl::string_view(ev.source()).substr(0, at + 1);
-    for (const auto& [known, seq] : marks_) {
-      if (absl::StartsWith(known, name) && known.size() > name.size() &&
-          known.find('@', name.size()) == std::string::npos) {
-        return absl::StrCat("collector \"", name.substr(0, at), "\" restarted (run ",
-                            known.substr(name.size()), ", acked up to seq ", seq, ", is now run ",
-                            ev.source().substr(at + 1), ")");
+absl::Status Engine::RunStandby() {
+  RETURN_IF_ERROR(follower_->Start());
+  // Wait for Promote() or shutdown; meanwhile watch the stream for silence.
+  while (true) {
+    {
+      absl::MutexLock l(&status_mu_);
+      auto wake = [this] {
+        status_mu_.AssertHeld();
+        return shutdown_ || promote_requested_;
+      };
+      if (status_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Milliseconds(250))) {
+        if (shutdown_) return absl::CancelledError("shut down in standby");
+        LOG(INFO) << "promote: requested; acquiring epoch (this fences the old active)";
+        break;
       }
     }
+    follower_->CheckStream();
   }
-  return std::string();
+  follower_->StopForPromote();
+  ASSIGN_OR_RETURN(Recovery::Outcome outcome, recovery_->CatchUp(process_start_));
+  {
+    absl::MutexLock l(&status_mu_);
+    readable_ = true;
+  }
+  return OpenJournal(outcome, /*promoted=*/outcome.caught_up);
+}
+
+absl::Status Engine::OpenJournal(const Recovery::Outcome& outcome, bool promoted) {
+  auto journal = std::make_unique<journal::JournalClient>(
+      persistor_channel_, options_.journal, outcome.epoch.epoch(), outcome.epoch.durable_seq());
+  journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
+  {
+    // Status() and the metrics refresher read journal_ from other threads,
+    // and Shutdown() (signal thread) may run concurrently: publish it under
+    // status_mu_, and never after Shutdown() has looked at it.
+    absl::MutexLock l(&status_mu_);
+    if (shutdown_) return absl::CancelledError("shut down during recovery");
+    journal_ = std::move(journal);
+    if (promoted) {
+      promoted_ = true;
+      promote_caught_up_ = absl::Now();
+    }
+  }
+  RETURN_IF_ERROR(StartSnapshotter());
+  if (outcome.reset) {
+    absl::MutexLock l(&state_.mu);
+    v1::JournalRecord rec;
+    rec.set_reset(true);
+    rec.set_event_kind("reset before get_all");
+    CommitRecordLocked(&rec);
+  }
+  if (!outcome.get_all_reason.empty()) RETURN_IF_ERROR(RunGetAll(outcome.get_all_reason));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
+  ASSIGN_OR_RETURN(absl::Duration took, get_all_->Run(reason, live));
+  if (!live) {
+    absl::MutexLock l(&status_mu_);
+    timings_.set_get_all_ms(Ms(took));
+    timings_.set_get_all_reason(reason);
+  }
+  // A snapshot after every get_all (the next recovery should not need it).
+  if (options_.persistency) snapshotter_->Schedule();
+  return absl::OkStatus();
+}
+
+void Engine::FinishPromoteLocked() {
+  const absl::Time now = absl::Now();
+  timings_.set_promote_evaluator_ms(Ms(now - promote_caught_up_));
+  timings_.set_promote_total_ms(Ms(now - promote_start_));
+  LOG(INFO) << "promote: ACTIVE " << timings_.promote_total_ms()
+            << " ms after the promote command (epoch " << epoch_ << "; acquire epoch "
+            << timings_.promote_epoch_ms() << " ms, catch-up " << timings_.promote_catch_up_ms()
+            << " ms of " << timings_.promote_records() << " records, journal + evaluator "
+            << timings_.promote_evaluator_ms() << " ms)";
+}
+
+absl::StatusOr<v1::PromoteResponse> Engine::Promote(absl::Duration timeout) {
+  v1::PromoteResponse resp;
+  absl::MutexLock l(&status_mu_);
+  if (role_ == v1::ACTIVE) {
+    resp.set_already_active(true);
+  } else {
+    if (!options_.standby || !options_.persistency) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Promote: this vitrage-graph was not started as a standby ([graph] standby / "
+          "--standby); it is ",
+          v1::GraphRole_Name(role_), ": ", phase_));
+    }
+    if (!fatal_.ok() || shutdown_) return NotServingLocked();
+    if (!promote_requested_) {
+      promote_requested_ = true;
+      promote_start_ = absl::Now();
+      LOG(INFO) << "promote: command received";
+    }
+    auto done = [this] {
+      status_mu_.AssertHeld();
+      return role_ == v1::ACTIVE || role_ == v1::FENCED || !fatal_.ok() || shutdown_;
+    };
+    if (!status_mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "Promote: not ACTIVE within ", absl::FormatDuration(timeout), " (", phase_, ")"));
+    }
+    if (role_ != v1::ACTIVE) {
+      if (!fatal_.ok()) return fatal_;
+      return NotServingLocked();
+    }
+  }
+  resp.set_epoch(epoch_);
+  *resp.mutable_timings() = timings_;
+  return resp;
+}
+
+void Engine::SetStandbyListener(std::function<void(bool current)> listener) {
+  if (follower_) follower_->SetListener(std::move(listener));
+}
+
+absl::Status Engine::EnableEvaluator() {
+  absl::MutexLock intake(&intake_mu_);
+  absl::MutexLock l(&state_.mu);
+  // A full pass after get_all (fresh start, long downtime, unusable store)
+  // and without a snapshot; evaluator_glue.h says what else owes one.
+  std::string why;
+  {
+    absl::MutexLock sl(&status_mu_);
+    if (!timings_.get_all_reason().empty()) {
+      why = "after get_all";
+    } else if (timings_.snapshot_id() == 0) {
+      why = "no snapshot";
+    }
+  }
+  return evaluator_.Enable(
+      state_.graph, why,
+      [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
+        state_.mu.AssertHeld();
+        return ApplyEvaluatorEventLocked(ev, kind, delta);
+      },
+      [this](const std::string& pass) {
+        SetPhase(v1::RECOVERING, absl::StrCat("evaluator ", pass));
+      });
+}
+
+absl::Status Engine::ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
+                                               v1::GraphDelta* delta) {
+  // No wait for room here (mu is held, queries would block): the work
+  // that triggered the action was admitted, and the journal takes every
+  // record of it (journal_client.h).
+  if (journal_) RETURN_IF_ERROR(journal_->fatal_status());
+  v1::JournalRecord rec;
+  std::string handler_kind;
+  state_.handler->Handle(ev, &state_.graph, rec.mutable_delta(), &handler_kind);
+  *delta = rec.delta();
+  rec.set_event_kind(kind);
+  rec.set_source(ev.source());
+  CommitRecordLocked(&rec);
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------- intake
-
-void Engine::NoteMarkLocked(const std::string& source, uint64_t seq) {
-  uint64_t& m = marks_[source];
-  if (seq > m) m = seq;
-  if (absl::StartsWith(source, kBusSourcePrefix)) {
-    bus_marks_.emplace_back(applied_seq_, source);
-    PruneBusMarksLocked();
-  }
-}
-
-void Engine::PruneBusMarksLocked() {
-  while (!bus_marks_.empty() && bus_marks_.front().first + kBusMarkRecords < applied_seq_) {
-    marks_.erase(bus_marks_.front().second);
-    bus_marks_.pop_front();
-  }
-}
-
-uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
-  return CommitRecordLocked(&record);
-}
 
 uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
   if (record->has_delta() && record->delta().ByteSizeLong() > kMaxRecordDeltaBytes) {
     return CommitSplitRecordLocked(record);
   }
-  record->set_seq(++applied_seq_);
+  record->set_seq(++state_.applied_seq);
   record->set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
-  last_record_time_ = record->time_unix_micros();
-  if (!record->source().empty()) NoteMarkLocked(record->source(), record->source_seq());
+  state_.last_record_time = record->time_unix_micros();
+  if (!record->source().empty()) state_.NoteMarkLocked(record->source(), record->source_seq());
   if (!journal_) return 0;
   record->set_epoch(journal_->epoch());
   absl::Status s = journal_->Append(*record);
@@ -370,11 +575,11 @@ uint64_t Engine::CommitRecordLocked(v1::JournalRecord* record) {
     // The journal takes every record while it lives (journal_client.h); a
     // dead one has already made the engine fatal. Either way the graph now
     // holds a change its log does not: it must not go on as ACTIVE.
-    Fatal(absl::Status(s.code(), absl::StrCat("the journal refused record ", applied_seq_,
+    Fatal(absl::Status(s.code(), absl::StrCat("the journal refused record ", state_.applied_seq,
                                               " after it was applied (", s.message(),
                                               "); restart to recover from the store")));
   }
-  return applied_seq_;
+  return state_.applied_seq;
 }
 
 uint64_t Engine::CommitSplitRecordLocked(v1::JournalRecord* record) {
@@ -383,7 +588,7 @@ uint64_t Engine::CommitSplitRecordLocked(v1::JournalRecord* record) {
   // other; the source mark goes with the last, so a re-sent event is
   // deduped only once all of it is journaled (a replay that ends between
   // parts makes the evaluator take a full pass: the parts before the last
-  // have no source). All are committed under this one hold of mu_: no
+  // have no source). All are committed under this one hold of mu: no
   // snapshot or reader sees the graph between them.
   google::protobuf::RepeatedPtrField<v1::GraphChange> changes;
   changes.Swap(record->mutable_delta()->mutable_changes());
@@ -422,16 +627,24 @@ uint64_t Engine::ApplyLocked(const v1::Event& ev, bool dedupe) {
   } reset{&record_arena_};
   v1::JournalRecord& rec =
       *google::protobuf::Arena::CreateMessage<v1::JournalRecord>(record_arena_.get());
-  handler_->Handle(ev, &graph_, rec.mutable_delta(), rec.mutable_event_kind());
+  state_.handler->Handle(ev, &state_.graph, rec.mutable_delta(), rec.mutable_event_kind());
   if (dedupe) {
     rec.set_source(ev.source());
     rec.set_source_seq(ev.source_seq());
   }
-  if (!evaluator_on_) return CommitRecordLocked(&rec);
+  return CommitEvaluatedLocked(&rec);
+}
+
+uint64_t Engine::CommitEvaluatedLocked(v1::JournalRecord* record) {
+  if (!evaluator_.on()) return CommitRecordLocked(record);
   std::vector<std::string> affected;
-  evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
-  uint64_t seq = CommitRecordLocked(&rec);
-  if (!affected.empty()) EvaluateLocked(std::move(affected));
+  evaluator_.CollectRelevant(state_.graph, record->delta(), &affected);
+  const uint64_t seq = CommitRecordLocked(record);
+  evaluator_.Evaluate(state_.graph, std::move(affected),
+                      [this](const v1::Event& ev, const std::string& kind, v1::GraphDelta* delta) {
+                        state_.mu.AssertHeld();
+                        return ApplyEvaluatorEventLocked(ev, kind, delta);
+                      });
   return seq;
 }
 
@@ -449,10 +662,10 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     }
   }
   {
-    absl::ReaderMutexLock l(&mu_);
+    absl::ReaderMutexLock l(&state_.mu);
     RETURN_IF_ERROR(intake_.Check(req, [this](const v1::Event& ev) {
-      mu_.AssertReaderHeld();
-      return handler_->Validate(ev);
+      state_.mu.AssertReaderHeld();
+      return state_.handler->Validate(ev);
     }));
   }
   v1::PushEventsResponse resp;
@@ -463,8 +676,8 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     RETURN_IF_ERROR(intake_.CheckKeys(req));
     std::string restarted;
     {
-      absl::ReaderMutexLock l(&mu_);
-      restarted = RestartedSourceLocked(req);
+      absl::ReaderMutexLock l(&state_.mu);
+      restarted = RestartedSource(req, state_.marks);
     }
     if (!restarted.empty()) {
       // The events its previous run had not got acked are lost with it
@@ -477,13 +690,13 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       if (!s.ok()) LOG(ERROR) << "reconcile after " << restarted << " failed: " << s;
     }
     RETURN_IF_ERROR(Intake::Admit(journal_.get(), req.events_size()));
-    absl::MutexLock l(&mu_);
+    absl::MutexLock l(&state_.mu);
     for (int i = 0; i < req.events_size(); ++i) {
-      handler_->Lookahead(req.events(), i);
+      state_.handler->Lookahead(req.events(), i);
       const v1::Event& ev = req.events(i);
       if (ev.source_seq() != 0) {
-        auto it = marks_.find(ev.source());
-        if (it != marks_.end() && ev.source_seq() <= it->second) {
+        auto it = state_.marks.find(ev.source());
+        if (it != state_.marks.end() && ev.source_seq() <= it->second) {
           resp.set_duplicates(resp.duplicates() + 1);
           continue;
         }
@@ -493,7 +706,7 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     }
     // A re-sent event may have been applied by an earlier call whose
     // record is not durable yet: wait for everything applied so far.
-    wait_seq = applied_seq_;
+    wait_seq = state_.applied_seq;
   }
   intake_.Count(resp);
   return PushTicket{std::move(resp), wait_seq};
@@ -507,19 +720,17 @@ absl::StatusOr<v1::PushEventsResponse> Engine::FinishPush(PushTicket ticket) {
 
 absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
                                  std::vector<v1::TopologyBatch>* batches) {
-  if (!readable()) {
-    absl::MutexLock l(&status_mu_);
-    return NotServingLocked();
-  }
+  RETURN_IF_ERROR(CheckReadable());
   graph::TopologyQuery q;
   q.vitrage_types.assign(req.vitrage_types().begin(), req.vitrage_types().end());
   q.root_id = req.root_id();
   q.depth = req.depth();
   q.include_deleted = req.include_deleted();
   size_t batch = req.batch_size() == 0 ? 1000 : std::min<uint32_t>(req.batch_size(), 10000);
-  absl::ReaderMutexLock l(&mu_);
+  absl::ReaderMutexLock l(&state_.mu);
+  const graph::Graph& g = state_.graph;
   graph::Subgraph sub;
-  RETURN_IF_ERROR(graph_.Topology(q, &sub));
+  RETURN_IF_ERROR(g.Topology(q, &sub));
   v1::TopologyBatch cur;
   size_t n = 0;
   auto flush = [&] {
@@ -528,11 +739,11 @@ absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
     n = 0;
   };
   for (graph::Slot v : sub.vertices) {
-    graph::VertexToProto(graph_, v, cur.add_vertices());
+    graph::VertexToProto(g, v, cur.add_vertices());
     if (++n >= batch) flush();
   }
   for (graph::Slot e : sub.edges) {
-    graph::EdgeToProto(graph_, e, cur.add_edges());
+    graph::EdgeToProto(g, e, cur.add_edges());
     if (++n >= batch) flush();
   }
   if (n > 0 || batches->empty()) flush();
@@ -540,20 +751,18 @@ absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,
 }
 
 absl::StatusOr<v1::GetVertexResponse> Engine::GetVertex(const std::string& id) {
-  if (!readable()) {
-    absl::MutexLock l(&status_mu_);
-    return NotServingLocked();
-  }
+  RETURN_IF_ERROR(CheckReadable());
   if (id.empty()) return absl::InvalidArgumentError("GetVertex: id is empty");
-  absl::ReaderMutexLock l(&mu_);
-  graph::Slot v = graph_.FindVertex(id);
+  absl::ReaderMutexLock l(&state_.mu);
+  const graph::Graph& g = state_.graph;
+  graph::Slot v = g.FindVertex(id);
   if (v == graph::kNoSlot) return absl::NotFoundError(absl::StrCat("no vertex \"", id, "\""));
   v1::GetVertexResponse resp;
-  graph::VertexToProto(graph_, v, resp.mutable_vertex());
+  graph::VertexToProto(g, v, resp.mutable_vertex());
   graph::EdgeFilter all;
   all.include_deleted = true;
-  for (graph::Slot e : graph_.IncidentEdges(v, all)) {
-    graph::EdgeToProto(graph_, e, resp.add_edges());
+  for (graph::Slot e : g.IncidentEdges(v, all)) {
+    graph::EdgeToProto(g, e, resp.add_edges());
   }
   return resp;
 }
@@ -573,13 +782,13 @@ v1::GraphStatus Engine::Status(bool with_digest) {
   }
   st.set_persistency_enabled(options_.persistency);
   {
-    absl::ReaderMutexLock l(&mu_);
-    st.set_applied_seq(applied_seq_);
-    st.set_vertex_count(graph_.vertex_count());
-    st.set_edge_count(graph_.edge_count());
-    if (with_digest) st.set_digest(graph::Digest(graph_));
-    FillEvaluatorStatusLocked(st.mutable_evaluator());
-    for (const auto& [source, seq] : marks_) {
+    absl::ReaderMutexLock l(&state_.mu);
+    st.set_applied_seq(state_.applied_seq);
+    st.set_vertex_count(state_.graph.vertex_count());
+    st.set_edge_count(state_.graph.edge_count());
+    if (with_digest) st.set_digest(graph::Digest(state_.graph));
+    evaluator_.FillStatus(st.mutable_evaluator());
+    for (const auto& [source, seq] : state_.marks) {
       // One per bus message: counted, not listed.
       if (absl::StartsWith(source, kBusSourcePrefix)) {
         st.mutable_bus()->set_message_marks(st.bus().message_marks() + 1);
@@ -599,8 +808,32 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_buffered_bytes(journal->buffered_bytes());
   }
   snapshotter_->FillStatus(&st);
-  FillStandbyStatus(&st);
+  if (follower_) follower_->FillStatus(&st);
   return st;
+}
+
+absl::StatusOr<v1::ListAlarmsResponse> Engine::ListAlarms(const v1::ListAlarmsRequest& req) {
+  RETURN_IF_ERROR(CheckReadable());
+  absl::ReaderMutexLock l(&state_.mu);
+  v1::ListAlarmsResponse resp;
+  for (graph::Slot v :
+       evaluator::ListAlarms(state_.graph, req.vitrage_type(), req.include_deleted())) {
+    graph::VertexToProto(state_.graph, v, resp.add_alarms());
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::GetRcaResponse> Engine::GetRca(const v1::GetRcaRequest& req) {
+  RETURN_IF_ERROR(CheckReadable());
+  if (req.alarm_id().empty()) return absl::InvalidArgumentError("GetRca: alarm_id is empty");
+  absl::ReaderMutexLock l(&state_.mu);
+  graph::Subgraph sub;
+  absl::Status s = evaluator::Rca(state_.graph, req.alarm_id(), &sub);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("GetRca: ", s.message()));
+  v1::GetRcaResponse resp;
+  for (graph::Slot v : sub.vertices) graph::VertexToProto(state_.graph, v, resp.add_alarms());
+  for (graph::Slot e : sub.edges) graph::EdgeToProto(state_.graph, e, resp.add_edges());
+  return resp;
 }
 
 // ------------------------------------------------------------- snapshots
@@ -626,7 +859,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Engine::TakeSnapshot() {
 
 snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   snapshot::SnapshotSections sections;
-  for (const auto& [source, s] : marks_) {
+  for (const auto& [source, s] : state_.marks) {
     v1::SourceMark m;
     m.set_source(source);
     m.set_source_seq(s);
@@ -635,7 +868,7 @@ snapshot::SnapshotSections Engine::SnapshotSectionsLocked() const {
   std::sort(
       sections.source_marks.begin(), sections.source_marks.end(),
       [](const v1::SourceMark& a, const v1::SourceMark& b) { return a.source() < b.source(); });
-  sections.evaluator_state = EvaluatorStateLocked();
+  sections.evaluator_state = evaluator_.StateSection(state_.applied_seq);
   return sections;
 }
 
@@ -646,24 +879,19 @@ absl::StatusOr<ForkedEncode> Engine::ForkSnapshotEncoder(bool from_standby,
   // Intake (or the standby's follower) waits only for the fork itself
   // (the page-table copy); the child encodes the graph exactly as it is
   // at this seq.
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&state_.mu);
   const absl::Time locked = absl::Now();
   if (from_standby) {
-    if (standby_record_seq_ != applied_seq_ || replay_image_ != nullptr) {
-      // Between the records of a get_all image the graph is not yet at
-      // applied_seq_ (engine_get_all.cc applies the image at its last one).
-      return absl::FailedPreconditionError(
-          "the standby's graph is not at a record it followed (or inside a get_all image)");
-    }
-    info->epoch = standby_record_epoch_;
+    if (!follower_) return absl::FailedPreconditionError("not a standby");
+    ASSIGN_OR_RETURN(info->epoch, follower_->FollowedEpochLocked());
   }
-  info->seq = applied_seq_;
-  info->seq_time_unix_micros = last_record_time_;
+  info->seq = state_.applied_seq;
+  info->seq_time_unix_micros = state_.last_record_time;
   info->created_unix_micros = absl::ToUnixMicros(locked);
   absl::StatusOr<ForkedEncode> child =
       ForkedEncode::Start([this, info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        // In the child: mu_ is held by this (copied) thread; nothing changes.
-        return snapshot::EncodeSnapshotToMemory(graph_, *info, SnapshotSectionsLocked(), eo);
+        // In the child: mu is held by this (copied) thread; nothing changes.
+        return snapshot::EncodeSnapshotToMemory(state_.graph, *info, SnapshotSectionsLocked(), eo);
       });
   *stall_ms = Ms(absl::Now() - locked);
   return child;

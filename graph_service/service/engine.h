@@ -1,30 +1,35 @@
-// The graph service's engine: recovery, intake, the journal, snapshots and
-// the read side, without gRPC server code (graph_api.h wraps it).
+// The graph service's engine: the wiring of its rooms, and the locks that
+// order them. No gRPC server code (graph_api.h wraps it).
 //
-// Where each part lives: engine.cc (the wiring, applying pushed events and
-// journaling their records, the read side, metrics), watchdog.h (the
-// journal's stall and the epoch check while ACTIVE),
-// intake.h (PushEvents' checks, admission and acks), snapshotter.h
-// (snapshots by fork and their store; the engine gives it
-// ForkSnapshotEncoder), engine_recovery.cc (start-up; log_prefetch.h reads
-// the log while the snapshot decodes), engine_standby.cc
-// (hot standby), engine_get_all.cc (get_all, images and reconcile),
-// engine_evaluator.cc (the evaluator glue). mu_ orders them: whatever reads
-// or changes the graph, its seq or its marks holds it; intake_mu_, taken
-// before it, keeps the work that makes records once recovered (pushed
-// requests with their reconcile, consistency passes, enabling the
-// evaluator) one at a time, in arrival order.
+// Where each part lives:
+//   graph_state.h       the graph, its marks and applied seq, under mu
+//   intake.h            PushEvents' checks, admission and acks
+//   recovery.h          start-up: epoch, snapshot load, log replay
+//                       (log_prefetch.h reads the log while the snapshot
+//                       decodes); a standby's catch-up on promote
+//   standby_follower.h  hot standby: follows the log, standby snapshots
+//   get_all.h           get_all (events or a graph image) and the
+//                       reconcile with a restarted collector
+//   evaluator_glue.h    the template evaluator's side of the engine
+//   snapshotter.h       snapshots by fork and their store (the engine gives
+//                       it ForkSnapshotEncoder)
+//   watchdog.h          the journal's stall and the epoch check while ACTIVE
+// engine.cc keeps applying pushed events and journaling their records, the
+// read side, status and metrics. GraphState::mu orders the rooms: whatever
+// reads or changes the graph, its seq or its marks holds it; intake_mu_,
+// taken before it, keeps the work that makes records once recovered
+// (pushed requests with their reconcile, consistency passes, enabling the
+// evaluator) one at a time, in arrival order; status_mu_ (role, phase,
+// timings) is taken last.
 //
 // Start-up (../shared/DESIGN.md section 6), each phase logged with its time
 // and reported in Status():
 //   persistency disabled: empty graph, get_all, ACTIVE.
-//   otherwise: AcquireEpoch (retried until the persistor answers; we are the
-//   only writer from then on) -> newest complete snapshot (a snapshot that
-//   fails verification is skipped for the one before it; "no snapshot" and
-//   "could not read" are different answers and only the first starts
-//   empty) -> ReadLog after its seq, applying deltas, which must reach the
-//   durable seq AcquireEpoch returned -> get_all when the downtime exceeds
-//   the limit or nothing usable was stored -> ACTIVE (intake open).
+//   otherwise: Recovery::Run (AcquireEpoch; the newest complete snapshot;
+//   the log after it up to the durable seq AcquireEpoch returned) -> the
+//   journal and the snapshotter -> get_all when the downtime exceeds the
+//   limit or nothing usable was stored -> the evaluator -> ACTIVE (intake
+//   open).
 // Queries are refused (UNAVAILABLE naming the phase) until the graph is
 // rebuilt; PushEvents until ACTIVE.
 //
@@ -38,18 +43,18 @@
 // Snapshots (snapshotter.h): a background thread forks a child process
 // that encodes the graph as it was at the fork (copy-on-write,
 // forked_encode.h) and stores its output once the snapshot's seq is
-// durable; processing waits only for the fork itself, under mu_
-// (ForkSnapshotEncoder).
+// durable; processing waits only for the fork itself, under
+// GraphState::mu (ForkSnapshotEncoder).
 //
-// Hot standby (options.standby, engine_standby.cc): start-up loads the
+// Hot standby (options.standby, standby_follower.h): start-up loads the
 // newest snapshot WITHOUT AcquireEpoch (a standby never fences the active),
 // then a follower thread keeps a ReadLog(follow) stream open and applies
 // each durable record as Replay does; role STANDBY, queries served,
-// PushEvents and TakeSnapshot refused, evaluator off. Promote(): AcquireEpoch
-// (fences the old active) -> stop following -> Replay up to the durable seq
-// the epoch returned -> journal + snapshotter -> evaluator -> ACTIVE. A log
-// the standby cannot follow (gap, corrupt record) makes promote fall back to
-// the normal recovery.
+// PushEvents and TakeSnapshot refused, evaluator off. Promote(): stop
+// following -> Recovery::CatchUp (AcquireEpoch fences the old active;
+// Replay up to the durable seq the epoch returned) -> journal +
+// snapshotter -> evaluator -> ACTIVE. A log the standby cannot follow
+// (gap, corrupt record) makes promote fall back to the normal recovery.
 //
 // Fencing: when the persistor refuses our epoch the engine stops taking
 // events, reports FENCED, and WaitForFatal() returns so main can exit
@@ -57,27 +62,28 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_ENGINE_H_
 
-#include <google/protobuf/arena.h>
-
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/reusable_arena.h"
-#include "graph_service/evaluator/evaluator.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/journal/journal_client.h"
+#include "graph_service/service/evaluator_glue.h"
 #include "graph_service/service/event_handler.h"
 #include "graph_service/service/forked_encode.h"
+#include "graph_service/service/get_all.h"
+#include "graph_service/service/graph_state.h"
 #include "graph_service/service/intake.h"
+#include "graph_service/service/recovery.h"
 #include "graph_service/service/snapshotter.h"
+#include "graph_service/service/standby_follower.h"
 #include "graph_service/service/watchdog.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "vitrage/v1/collector.grpc.pb.h"
@@ -85,12 +91,6 @@
 #include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace vitrage::service {
-
-// Events of one message of the OpenStack bus come with source
-// kBusSourcePrefix + the message's message_id and source_seq 1..n: a
-// redelivered message is recognised by its mark (graph_service/bus/).
-inline constexpr char kBusSourcePrefix[] = "bus:";
-inline constexpr uint64_t kBusMarkRecords = 200'000;
 
 struct EngineOptions {
   bool persistency = true;
@@ -116,7 +116,7 @@ struct EngineOptions {
   // Start as a hot standby (see above). Ignored without persistency.
   bool standby = false;
   // A follow stream silent this long (the persistor heartbeats every 1 s)
-  // is cancelled and reopened (engine_standby.cc).
+  // is cancelled and reopened (standby_follower.h).
   absl::Duration standby_stream_timeout = absl::Seconds(5);
   // While ACTIVE: journal records waiting this long with none becoming
   // durable make the graph unhealthy (health NOT_SERVING, the phase says
@@ -135,9 +135,6 @@ struct EngineOptions {
   uint64_t max_graph_vertices = 50'000'000;
   uint64_t max_graph_edges = 50'000'000;
 };
-
-// Reads the log ahead during recovery (log_prefetch.h).
-class LogPrefetch;
 
 // Makes the engine's event handler, bound to the engine's graph.
 using HandlerFactory = std::function<std::unique_ptr<EventHandler>(graph::Graph*)>;
@@ -179,7 +176,7 @@ class Engine {
   // becomes current (caught up with the durable seq on a live stream) or
   // stops being so, and with false when promotion starts. Set before Start().
   void SetStandbyListener(std::function<void(bool current)> listener);
-  // Alarm queries (engine_evaluator.cc).
+  // Alarm queries (graph_service/evaluator/queries.h).
   absl::StatusOr<v1::ListAlarmsResponse> ListAlarms(const v1::ListAlarmsRequest& req);
   absl::StatusOr<v1::GetRcaResponse> GetRca(const v1::GetRcaRequest& req);
 
@@ -202,99 +199,63 @@ class Engine {
   // or Shutdown() (returns OK).
   absl::Status WaitForFatal();
 
-  // ReadLog's batch size (recovery, read-ahead, standby follow). Small
-  // batches parse into the same response message, whose record objects and
-  // memory stay warm in cache from one batch to the next (what that saved:
-  // docs/performance.md).
-  static constexpr uint32_t kReadLogBatchBytes = 256 << 10;
+  // ReadLog's batch size (recovery.h).
+  static constexpr uint32_t kReadLogBatchBytes = Recovery::kReadLogBatchBytes;
   // The largest delta one journal record carries (see
   // CommitSplitRecordLocked): well under the persistor's 8 MiB receive
   // limit and its 3 MiB ReadLog batches.
   static constexpr size_t kMaxRecordDeltaBytes = 1 << 20;
 
  private:
-  // journal_ read under status_mu_ (null until Recover() publishes it).
+  // journal_ read under status_mu_ (null until the journal is published).
   journal::JournalClient* PublishedJournal() const;
   void SetPhase(v1::GraphRole role, const std::string& phase);
   // UNAVAILABLE naming the role and phase: the answer to requests the
   // engine cannot serve yet (or any more).
   absl::Status NotServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
+  // Refused (NotServingLocked) unless the graph can answer queries.
+  absl::Status CheckReadable() const;
+  // True once Shutdown() began.
+  bool ShuttingDown() const;
+  // Runs `edit` on the recovery timings under status_mu_.
+  void EditTimings(const std::function<void(v1::RecoveryTimings*)>& edit);
+  // The rooms, made by the constructor (engine.cc).
+  void MakeRooms();
   absl::Status Recover();
+  // Hot standby: the follower until Promote() or shutdown, then the
+  // catch-up; returns as Recover() does.
+  absl::Status RunStandby();
+  // After Recovery::Run or CatchUp: publishes the journal (epoch and
+  // durable seq of `outcome`), starts the snapshotter, journals the reset
+  // and runs get_all as `outcome` says.
+  absl::Status OpenJournal(const Recovery::Outcome& outcome, bool promoted);
   // After recovery: no more transparent huge pages for this process.
   static void StopHugePages();
-  absl::Status AcquireEpoch(v1::AcquireEpochResponse* resp);
-  // Loads the newest usable snapshot; returns NOT_FOUND when none. Starts
-  // `prefetch` (if given) after the first snapshot header it receives.
-  absl::Status LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
-                            LogPrefetch* prefetch = nullptr);
-  // Applies the log after `after_seq` up to `durable_seq`, first what
-  // `prefetch` read (if it read from `after_seq`).
-  absl::Status Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
-                      LogPrefetch* prefetch = nullptr);
-  // Applies one log record (REQUIRES: its seq is applied_seq_ + 1); shared by
-  // Replay and the standby's follower. DATA_LOSS when the delta does not apply.
-  absl::Status ApplyLogRecordLocked(const v1::JournalRecord& rec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // Hot standby (engine_standby.cc). RunStandby: snapshot, follow, wait for
-  // Promote() or shutdown, then take over; returns as Recover() does.
-  absl::Status RunStandby();
-  void FollowLog();
-  // Cancels a follow stream silent for options_.standby_stream_timeout.
-  void CheckFollowStream();
-  void StopFollower();
-  void NoteStandbyCurrent(bool current);
-  void FillStandbyStatus(v1::GraphStatus* st);
-  // Snapshots by the standby (engine_standby.cc): a thread that stores one
-  // (from_standby) when the newest stored snapshot is 3/4 of the interval
-  // old and the standby is current; and, on the active, whether the
-  // periodic snapshot can be skipped because a standby stored one less
-  // than an interval ago (then the snapshotter notes that one as stored).
-  void RunStandbySnapshots();
-  bool SkipPeriodicSnapshot();
   // Called by Start() under status_mu_ right before ACTIVE.
   void FinishPromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
-  // get_all from the collector: at recovery (`live` false: the graph is not
-  // serving; retried until it works; the collector may answer with an
-  // image), or while ACTIVE (`live`: the caller holds intake_mu_; events
-  // only, three attempts, the role stays ACTIVE).
+  // get_all (get_all.h) with the recovery timings and the snapshot after it.
   absl::Status RunGetAll(const std::string& reason, bool live = false);
-  // A source named "<name>@<run>" (vitrage-collector's: one per run) that
-  // the graph does not know while it knows an earlier run of <name>: that
-  // collector restarted, and whatever its previous run had not got acked is
-  // gone. Returns a description of the restart ("" when none), REQUIRES a
-  // lock on mu_.
-  std::string RestartedSourceLocked(const v1::PushEventsRequest& req) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // get_all images (engine_get_all.cc).
-  struct IncomingImage {
-    IncomingImage(const v1::SnapshotHeader& h, const snapshot::DecodeOptions& options)
-        : header(h), decoder(options) {}
-    v1::SnapshotHeader header;
-    snapshot::SnapshotDecoder decoder;
-    std::vector<v1::SnapshotChunk> chunks;  // as received, journaled verbatim
-  };
-  // How get_all images are decoded: no digest, the graph size limits.
-  snapshot::DecodeOptions ImageDecodeOptions() const;
-  absl::Status TakeImageChunk(v1::GetAllResponse* resp, std::unique_ptr<IncomingImage>* image);
-  absl::Status CommitImage(std::unique_ptr<IncomingImage> image, const std::string& source,
-                           uint64_t covered);
-  absl::Status ApplyImageRecordLocked(const v1::JournalRecord& rec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Forgets an image whose records stopped before its last chunk; true if
-  // there was one.
-  bool DropPartialImageLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies one event under mu_ and journals it. Returns its seq (0 when
+  // Applies one event under mu and journals it. Returns its seq (0 when
   // persistency is off).
-  uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  // Journals `record` (already applied) and then evaluates what it changed
+  // when the evaluator is on. Returns its seq.
+  uint64_t CommitEvaluatedLocked(v1::JournalRecord* record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // Gives `record` the next seq and journals it (the journal keeps it
   // encoded; the record itself is not kept).
-  uint64_t CommitRecordLocked(v1::JournalRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t CommitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t CommitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // A record whose delta is over kMaxRecordDeltaBytes (a get_all reconcile
   // deleting much of a large graph) goes to the journal as several: one
   // record must fit the persistor's receive limit and a ReadLog batch.
-  uint64_t CommitSplitRecordLocked(v1::JournalRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t CommitSplitRecordLocked(v1::JournalRecord* record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  // The evaluator's ApplyFn: applies an action's event through the handler
+  // and journals it.
+  absl::Status ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
+                                         v1::GraphDelta* delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  absl::Status EnableEvaluator();
   void Fatal(const absl::Status& s);
   // Starts the snapshot thread; CANCELLED when Shutdown() came first.
   absl::Status StartSnapshotter();
@@ -302,80 +263,41 @@ class Engine {
   // While ACTIVE, every second: a round of the watchdog (watchdog.h: the
   // journal's stall, and the store's epoch).
   void RunWatchdog();
+  void StartWatchdogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(status_mu_);
   // The snapshotter's ForkFn: forks a child that encodes the graph as it
-  // is now (forked_encode.h), under mu_. The hot standby's snapshot
+  // is now (forked_encode.h), under mu. The hot standby's snapshot
   // (from_standby) names the epoch of the record it followed last, and is
   // refused (FAILED_PRECONDITION) inside a get_all image.
   absl::StatusOr<ForkedEncode> ForkSnapshotEncoder(bool from_standby,
                                                    const snapshot::EncodeOptions& options,
                                                    snapshot::SnapshotInfo* info, double* stall_ms);
-  // The snapshot's sections (dedupe marks) from the state under mu_.
-  snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteMarkLocked(const std::string& source, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // The evaluator (engine_evaluator.cc). Disabled during recovery; enabled
-  // with one full pass before intake opens; then every applied change is
-  // evaluated and its actions are applied and journaled right after it.
-  void LoadTemplates();
-  absl::Status EnableEvaluator();
-  void EvaluateLocked(std::vector<std::string> affected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ApplyEvaluatorEventLocked(const v1::Event& ev, const std::string& kind,
-                                         v1::GraphDelta* delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FillEvaluatorStatusLocked(v1::EvaluatorStatus* st) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The snapshot's evaluator_state section (engine_evaluator.cc), and what
-  // recovery makes of the one it loads.
-  std::string EvaluatorStateLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void NoteSnapshotEvaluatorStateLocked(const std::string& state)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Notes the vertices a replayed record touched (for the recovery pass).
-  void NoteReplayedLocked(const v1::JournalRecord& rec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The snapshot's sections (dedupe marks, evaluator state) from the state
+  // under mu.
+  snapshot::SnapshotSections SnapshotSectionsLocked() const ABSL_SHARED_LOCKS_REQUIRED(state_.mu);
 
   const EngineOptions options_;
   std::shared_ptr<grpc::Channel> persistor_channel_;
   std::unique_ptr<v1::Persistor::Stub> persistor_;
   std::unique_ptr<v1::Collector::Stub> collector_;
-  // Set once by Recover() under status_mu_ (never after Shutdown()), then
-  // never reset before destruction. Threads that are not ordered after that
-  // (gRPC status calls, metrics scrapes, the signal thread) read it through
-  // PublishedJournal() or under status_mu_; intake, the snapshotter and the
-  // recovery thread itself may read it directly.
+  // Set once by OpenJournal() under status_mu_ (never after Shutdown()),
+  // then never reset before destruction. Threads that are not ordered
+  // after that (gRPC status calls, metrics scrapes, the signal thread) read
+  // it through PublishedJournal() or under status_mu_; intake, the
+  // snapshotter and the recovery thread itself may read it directly.
   std::unique_ptr<journal::JournalClient> journal_;
   const absl::Time process_start_;
 
-  // The graph and everything derived from it. Writers: intake, recovery.
-  mutable absl::Mutex mu_;
-  graph::Graph graph_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<EventHandler> handler_ ABSL_GUARDED_BY(mu_);
+  // The graph and everything derived from it. Writers: intake, recovery,
+  // the standby follower, get_all, the evaluator.
+  GraphState state_;
   // Where ApplyLocked builds each event's record (reset after each event:
   // the record is encoded into the journal at commit, and its delta's
   // hundreds of small messages cost one reset instead of as many frees; a
   // typical record never makes the arena allocate).
-  ReusableArena record_arena_ ABSL_GUARDED_BY(mu_){256 << 10, 1 << 20};
-  absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
-  // The marks of bus messages (sources kBusSourcePrefix + message_id, one
-  // per message) in the order they were noted, with the applied seq then:
-  // each is kept for kBusMarkRecords journal records, long enough for any
-  // redelivery (a message is redelivered only while unacked, at most the
-  // bus prefetch at a time), and then dropped so that marks do not grow
-  // with every message ever taken. Marks loaded from a snapshot count from
-  // the snapshot's seq.
-  std::deque<std::pair<uint64_t, std::string>> bus_marks_ ABSL_GUARDED_BY(mu_);
-  void PruneBusMarksLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
-  bool evaluator_on_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::string> template_errors_ ABSL_GUARDED_BY(mu_);
-  // Recovery: whether the loaded snapshot had the same templates, and
-  // whether only a full pass will do (the ids to re-check are the
-  // evaluator's ReplayNotes).
-  bool snapshot_templates_match_ ABSL_GUARDED_BY(mu_) = false;
-  bool evaluator_needs_full_pass_ ABSL_GUARDED_BY(mu_) = false;
-  std::string enable_pass_ ABSL_GUARDED_BY(mu_);
-  int64_t last_record_time_ ABSL_GUARDED_BY(mu_) = 0;
-  // The get_all image being rebuilt from replayed or followed records.
-  std::unique_ptr<IncomingImage> replay_image_ ABSL_GUARDED_BY(mu_);
+  ReusableArena record_arena_ ABSL_GUARDED_BY(state_.mu){256 << 10, 1 << 20};
+  EvaluatorGlue evaluator_ ABSL_GUARDED_BY(state_.mu);
 
-  // Serializes PushEvents (arrival order) outside of mu_ waits.
+  // Serializes PushEvents (arrival order) outside of mu waits.
   absl::Mutex intake_mu_;
   // PushEvents' checks, admission and acks (intake.h).
   Intake intake_;
@@ -393,6 +315,10 @@ class Engine {
   // Made with the engine; its thread runs from StartSnapshotter() (under
   // status_mu_, only before shutdown_) to Shutdown().
   std::unique_ptr<Snapshotter> snapshotter_;
+  // The rooms (MakeRooms). follower_ only in a standby.
+  std::unique_ptr<GetAll> get_all_;
+  std::unique_ptr<Recovery> recovery_;
+  std::unique_ptr<StandbyFollower> follower_;
   std::thread consistency_;
   // Made by Start() right before its thread, with the journal.
   std::unique_ptr<Watchdog> watchdog_;
@@ -402,28 +328,11 @@ class Engine {
   absl::Duration journal_stalled_ ABSL_GUARDED_BY(status_mu_);
   std::string journal_error_ ABSL_GUARDED_BY(status_mu_);
 
-  // Hot standby. promote_requested_ and promote_start_ are under status_mu_.
+  // Hot standby: the promote's request and timings.
   bool promote_requested_ ABSL_GUARDED_BY(status_mu_) = false;
   bool promoted_ ABSL_GUARDED_BY(status_mu_) = false;
   absl::Time promote_start_ ABSL_GUARDED_BY(status_mu_);
   absl::Time promote_caught_up_ ABSL_GUARDED_BY(status_mu_);
-  mutable absl::Mutex standby_mu_;
-  bool follow_stop_ ABSL_GUARDED_BY(standby_mu_) = false;
-  grpc::ClientContext* follow_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
-  uint64_t standby_durable_ ABSL_GUARDED_BY(standby_mu_) = 0;
-  // When the current follow stream was opened (the silence watchdog counts
-  // from the later of this and the last message).
-  absl::Time follow_stream_start_ ABSL_GUARDED_BY(standby_mu_) = absl::InfinitePast();
-  absl::Time standby_last_msg_ ABSL_GUARDED_BY(standby_mu_) = absl::InfinitePast();
-  bool standby_current_ ABSL_GUARDED_BY(standby_mu_) = false;
-  std::function<void(bool)> standby_listener_;
-  std::thread follower_;
-  // The follower's last applied record (a standby snapshot is taken only
-  // at a seq whose record epoch it knows), and the standby snapshotter.
-  uint64_t standby_record_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t standby_record_epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::ClientContext* standby_snap_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
-  std::thread standby_snapshotter_;
 };
 
 }  // namespace vitrage::service

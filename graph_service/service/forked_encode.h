@@ -3,10 +3,9 @@
 // it can encode the graph at leisure while the parent keeps taking events.
 //
 // Why not a shadow copy: a shadow graph kept current by re-applying every
-// journal record doubles the graph's memory (the 100k graph: ~130 MiB more),
-// costs a full copy at start-up (~200 ms of every failover at 100k
-// vertices) and a copy of every record on the intake path. fork() costs the
-// page-table copy (a few ms for a few hundred MiB), paid while the graph's
+// journal record doubles the graph's memory, costs a full copy at start-up
+// (in every failover) and a copy of every record on the intake path.
+// fork() costs only the page-table copy, paid while the graph's
 // lock is held: that is the whole processing stall. Pages the parent writes
 // during the encode are copied then, one by one.
 //

@@ -120,7 +120,7 @@ void Snapshotter::Run() {
       ticket = requested_;
       periodic = requested_ == done_;
     }
-    // A hot standby may have stored a recent one (engine_standby.cc).
+    // A hot standby may have stored a recent one (standby_follower.h).
     if (periodic && skip_periodic_ && skip_periodic_()) continue;
     auto result = SnapshotByFork(/*from_standby=*/false, stopping, nullptr);
     absl::MutexLock l(&mu_);

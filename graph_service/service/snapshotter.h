@@ -13,7 +13,7 @@
 //
 // The active's thread stores one on request (Request), every interval,
 // and never twice at once. The hot standby stores its own through
-// TakeStandbySnapshot (engine_standby.cc decides when).
+// TakeStandbySnapshot (standby_follower.h decides when).
 //
 // The snapshotter knows nothing of the graph or its lock: the owner's
 // ForkFn forks the encoder.

@@ -28,8 +28,8 @@
 // PackedProperty whose value is a shared (interned) string of a
 // low-cardinality key (vitrage_type, state, timestamps, ...; see
 // graph::KeyInternsValues) carries value_ref = index + 1 into it instead of
-// the value. With both tables the 100k graph's bodies shrink from ~101 MB
-// (version 1) to ~50 MB, which is what compression and parsing cost, and
+// the value. Both tables halve the bodies (docs/performance.md), which is
+// what compression and parsing cost, and
 // the reader interns each such string once per chunk. Maps nested in a
 // value keep their string keys. A PackedEdge names its ends by
 // position in the snapshot's vertex order (0 = the first vertex of chunk
@@ -65,7 +65,7 @@
 // reader decompresses chunk i + 1 while it parses chunk i. The digest is
 // optional on both sides (EncodeOptions::compute_digest,
 // DecodeOptions::verify_digest); it costs a JSON rendering and SHA-256 of
-// the graph (~400 ms at 100k vertices), more than the codec itself.
+// the graph, more than the codec itself.
 //
 // Compatibility: a reader rejects a format_version outside
 // [kOldestReadableFormatVersion, kFormatVersion]. Bump kFormatVersion when

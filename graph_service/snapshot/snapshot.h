@@ -47,7 +47,7 @@ struct SnapshotInfo {
 };
 
 struct EncodeOptions {
-  // zstd level of each chunk (1 = fastest; the 100k graph is ~4 MB at 1).
+  // zstd level of each chunk (1 = fastest).
   int zstd_level = 1;
   // Cut a chunk before its body would exceed this (<= kMaxChunkBodyBytes
   // keeps the compressed data under 2 MiB).

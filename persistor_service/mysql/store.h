@@ -1,5 +1,5 @@
 // The persistor's tables and every statement run on them. Nothing above
-// this layer sees SQL. Schema (version 1, see schema.cc for the migrations):
+// this layer sees SQL. Schema (version 1; the migrations: Migrations() in store.cc):
 //
 //   schema_version  (id=1, version, updated_at)
 //   writer_epoch    (id=1, epoch, owner, acquired_at, durable_seq,

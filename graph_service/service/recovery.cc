@@ -1,22 +1,17 @@
-// Engine recovery at start-up (DESIGN.md section 6): AcquireEpoch, the
-// newest valid snapshot, the log after it, then get_all when needed. Moved
-// out of engine.cc; RunGetAll lives in engine_get_all.cc.
+#include "graph_service/service/recovery.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <optional>
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
-#include "graph_service/graph/digest.h"
-#include "graph_service/graph/proto_convert.h"
-#include "graph_service/service/engine.h"
+#include "graph_service/graph/key_budget.h"
 #include "graph_service/service/log_prefetch.h"
 #include "graph_service/snapshot/snapshot.h"
 
@@ -42,16 +37,16 @@ bool IsTransient(const grpc::Status& s) {
 
 }  // namespace
 
-absl::Status Engine::Recover() {
-  if (!options_.persistency) {
-    LOG(INFO) << "persistency is disabled: starting from an empty graph and get_all";
-    {
-      absl::MutexLock l(&status_mu_);
-      readable_ = true;
-    }
-    return RunGetAll("persistency disabled");
-  }
+Recovery::Recovery(RecoveryOptions options, v1::Persistor::Stub* persistor, GraphState* state,
+                   GetAll* images, EvaluatorGlue* evaluator, Hooks hooks)
+    : options_(std::move(options)),
+      persistor_(persistor),
+      state_(state),
+      images_(images),
+      evaluator_(evaluator),
+      hooks_(std::move(hooks)) {}
 
+absl::StatusOr<Recovery::Outcome> Recovery::Run(absl::Time began) {
   // The epoch is taken while the snapshot loads, and the log after the
   // snapshot is read (LogPrefetch) while its chunks decode: the three reads
   // overlap instead of adding up. Reading before holding the epoch is safe:
@@ -62,39 +57,39 @@ absl::Status Engine::Recover() {
   // log before this snapshot's seq, which takes records older than
   // [persistency] log_retention: the replay then reports DATA_LOSS and the
   // graph starts over from get_all, as for any unusable store.)
-  SetPhase(v1::RECOVERING, "acquiring epoch, loading snapshot");
+  hooks_.phase("acquiring epoch, loading snapshot");
   const absl::Time t_start = absl::Now();
-  v1::AcquireEpochResponse ep;
+  Outcome out;
+  v1::AcquireEpochResponse& ep = out.epoch;
   absl::Status epoch_status;
   absl::Time t_epoch;
   std::thread epoch_thread([&] {
     epoch_status = AcquireEpoch(&ep);
     t_epoch = absl::Now();
   });
-  LogPrefetch prefetch(persistor_.get(), kReadLogBatchBytes);
+  LogPrefetch prefetch(persistor_, kReadLogBatchBytes);
   uint64_t snapshot_id = 0;
   v1::SnapshotHeader header;
-  absl::Status loaded = LoadSnapshot(&snapshot_id, &header, &prefetch);
+  uint32_t skipped = 0;
+  absl::Status loaded = LoadSnapshot(&snapshot_id, &header, &prefetch, &skipped);
   const absl::Time t_loaded = absl::Now();
   epoch_thread.join();
   RETURN_IF_ERROR(epoch_status);
-  {
-    absl::MutexLock l(&status_mu_);
-    epoch_ = ep.epoch();
-    timings_.set_acquire_epoch_ms(Ms(t_epoch - t_start));
-  }
-  LOG(INFO) << "recovery: began " << Ms(t_start - process_start_)
-            << " ms after the engine was made; epoch " << ep.epoch() << " acquired (previous "
-            << ep.previous_epoch() << "), durable seq " << ep.durable_seq() << ", "
-            << Ms(t_epoch - t_start) << " ms";
+  hooks_.epoch(ep.epoch());
+  hooks_.timings([&](v1::RecoveryTimings* t) {
+    t->set_acquire_epoch_ms(Ms(t_epoch - t_start));
+    t->set_snapshots_skipped(skipped);
+  });
+  LOG(INFO) << "recovery: began " << Ms(t_start - began) << " ms after the engine was made; epoch "
+            << ep.epoch() << " acquired (previous " << ep.previous_epoch() << "), durable seq "
+            << ep.durable_seq() << ", " << Ms(t_epoch - t_start) << " ms";
   if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
   bool have_snapshot = loaded.ok();
-  {
-    absl::MutexLock l(&status_mu_);
-    timings_.set_snapshot_id(snapshot_id);
-    timings_.set_snapshot_seq(have_snapshot ? header.seq() : 0);
-    timings_.set_snapshot_load_ms(Ms(t_loaded - t_start));
-  }
+  hooks_.timings([&](v1::RecoveryTimings* t) {
+    t->set_snapshot_id(snapshot_id);
+    t->set_snapshot_seq(have_snapshot ? header.seq() : 0);
+    t->set_snapshot_load_ms(Ms(t_loaded - t_start));
+  });
   if (have_snapshot) {
     LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq() << ", "
               << header.vertex_count() << " vertices, " << header.edge_count() << " edges, "
@@ -110,115 +105,135 @@ absl::Status Engine::Recover() {
     LOG(ERROR) << "recovery: snapshot " << snapshot_id << " is at seq " << header.seq()
                << ", beyond the durable seq " << ep.durable_seq()
                << " the epoch returned; it is not used";
-    absl::MutexLock l(&mu_);
-    graph_.Clear();
-    marks_.clear();
-    bus_marks_.clear();
-    applied_seq_ = 0;
-    evaluator_needs_full_pass_ = true;
+    absl::MutexLock l(&state_->mu);
+    state_->ClearLocked(0);
+    evaluator_->NeedFullPass();
     have_snapshot = false;
   }
   uint64_t base = have_snapshot ? header.seq() : 0;
-  SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
+  hooks_.phase(absl::StrCat("replaying log after seq ", base));
   absl::Time t = absl::Now();
   int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;
-  std::string get_all_reason;
-  bool reset = false;
   absl::Status replayed = Replay(base, ep.durable_seq(), &last_time, &prefetch);
   if (!replayed.ok()) {
     if (!absl::IsDataLoss(replayed)) return replayed;
     LOG(ERROR) << "recovery: cannot rebuild the graph from the store: " << replayed.message()
                << "; starting over from get_all";
-    get_all_reason = absl::StrCat("store unusable: ", replayed.message());
-    reset = true;
-    absl::MutexLock l(&mu_);
-    graph_.Clear();
-    marks_.clear();
-    bus_marks_.clear();
-    applied_seq_ = ep.durable_seq();
-  }
-  if (get_all_reason.empty()) {
-    absl::MutexLock l(&mu_);
-    if (DropPartialImageLocked()) {
-      LOG(WARNING) << "recovery: the log ends inside a get_all image (the graph died while "
-                      "journaling it, before intake opened); taking get_all again";
-      get_all_reason = "the previous get_all did not finish";
-    }
+    out.get_all_reason = absl::StrCat("store unusable: ", replayed.message());
+    out.reset = true;
+    absl::MutexLock l(&state_->mu);
+    state_->ClearLocked(ep.durable_seq());
   }
   uint64_t replayed_records;
   {
-    absl::MutexLock l(&mu_);
-    replayed_records = applied_seq_ - base;
-    if (reset) replayed_records = 0;
+    absl::MutexLock l(&state_->mu);
+    replayed_records = out.reset ? 0 : state_->applied_seq - base;
+    if (!out.reset) {
+      out.get_all_reason = GetAllReasonLocked(!have_snapshot && ep.durable_seq() == 0, last_time);
+    }
   }
-  {
-    absl::MutexLock l(&status_mu_);
-    timings_.set_replay_ms(Ms(absl::Now() - t));
-    timings_.set_records_replayed(replayed_records);
+  hooks_.timings([&](v1::RecoveryTimings* timings) {
+    timings->set_replay_ms(Ms(absl::Now() - t));
+    timings->set_records_replayed(replayed_records);
     // The graph keeps its indexes (natural key, adjacency) current as it is
     // built; the per-source marks were rebuilt during replay.
-    timings_.set_index_rebuild_ms(0);
-    readable_ = true;
-  }
+    timings->set_index_rebuild_ms(0);
+  });
   LOG(INFO) << "recovery: replayed " << replayed_records << " records in " << Ms(absl::Now() - t)
             << " ms; graph at seq " << ep.durable_seq();
-
-  if (get_all_reason.empty()) {
-    if (!have_snapshot && ep.durable_seq() == 0) {
-      get_all_reason = "fresh start: the store is empty";
-    } else if (last_time > 0) {
-      absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
-      if (down > options_.get_all_after_downtime) {
-        get_all_reason = absl::StrCat("downtime ", absl::FormatDuration(down), " exceeds ",
-                                      absl::FormatDuration(options_.get_all_after_downtime));
-      }
-    }
-  }
-
-  auto journal = std::make_unique<journal::JournalClient>(persistor_channel_, options_.journal,
-                                                          ep.epoch(), ep.durable_seq());
-  journal->SetOnFatal([this](const absl::Status& s) { Fatal(s); });
-  {
-    // Status() and the metrics refresher read journal_ from other threads,
-    // and Shutdown() (signal thread) may run concurrently: publish it under
-    // status_mu_, and never after Shutdown() has looked at it.
-    absl::MutexLock l(&status_mu_);
-    if (shutdown_) return absl::CancelledError("shut down during recovery");
-    journal_ = std::move(journal);
-  }
-  RETURN_IF_ERROR(StartSnapshotter());
-
-  if (!get_all_reason.empty()) {
-    if (reset) {
-      absl::MutexLock l(&mu_);
-      v1::JournalRecord rec;
-      rec.set_reset(true);
-      rec.set_event_kind("reset before get_all");
-      CommitRecordLocked(std::move(rec));
-    }
-    RETURN_IF_ERROR(RunGetAll(get_all_reason));
-  }
-  return absl::OkStatus();
+  return out;
 }
 
-absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
+absl::StatusOr<Recovery::Outcome> Recovery::CatchUp(absl::Time began) {
+  // 1. Fence the old active.
+  hooks_.phase("promoting: acquiring epoch");
+  absl::Time t = absl::Now();
+  Outcome out;
+  v1::AcquireEpochResponse& ep = out.epoch;
+  RETURN_IF_ERROR(AcquireEpoch(&ep));
+  const double epoch_ms = Ms(absl::Now() - t);
+  hooks_.epoch(ep.epoch());
+  hooks_.timings([&](v1::RecoveryTimings* timings) {
+    timings->set_acquire_epoch_ms(epoch_ms);
+    timings->set_promote_epoch_ms(epoch_ms);
+  });
+
+  // 2. Read to the end of the durable log. Nothing new becomes durable now.
+  hooks_.phase(absl::StrCat("promoting: reading the log to seq ", ep.durable_seq()));
+  t = absl::Now();
+  uint64_t before;
+  int64_t last_time;
+  {
+    absl::MutexLock l(&state_->mu);
+    before = state_->applied_seq;
+    last_time = state_->last_record_time;
+  }
+  absl::Status caught_up =
+      before > ep.durable_seq()
+          ? absl::DataLossError(absl::StrCat("the standby applied seq ", before,
+                                             " but the durable seq is ", ep.durable_seq()))
+          : Replay(before, ep.durable_seq(), &last_time);
+  if (!caught_up.ok()) {
+    if (!absl::IsDataLoss(caught_up)) return caught_up;
+    LOG(ERROR) << "promote: the standby cannot reach the durable log (" << caught_up.message()
+               << "); falling back to the normal recovery (new epoch, snapshot, replay)";
+    {
+      absl::MutexLock l(&state_->mu);
+      state_->ClearLocked(0);
+    }
+    return Run(began);
+  }
+  out.caught_up = true;
+  uint64_t records;
+  {
+    absl::MutexLock l(&state_->mu);
+    records = state_->applied_seq - before;
+    // As Run: an empty store (a fresh cluster whose graphs all started as
+    // standbys) or a long silence of the log is followed by get_all.
+    out.get_all_reason = GetAllReasonLocked(ep.durable_seq() == 0, last_time);
+  }
+  const double catch_up_ms = Ms(absl::Now() - t);
+  hooks_.timings([&](v1::RecoveryTimings* timings) {
+    timings->set_promote_catch_up_ms(catch_up_ms);
+    timings->set_promote_records(records);
+    timings->set_records_replayed(records);
+    timings->set_replay_ms(catch_up_ms);
+  });
+  LOG(INFO) << "promote: epoch " << ep.epoch() << " acquired in " << epoch_ms << " ms (previous "
+            << ep.previous_epoch() << "); caught up " << records << " records to seq "
+            << ep.durable_seq() << " in " << catch_up_ms << " ms";
+  return out;
+}
+
+std::string Recovery::GetAllReasonLocked(bool empty_store, int64_t last_time) {
+  if (images_->DropPartialImageLocked()) {
+    // The graph died while journaling a get_all image, before its intake
+    // opened (get_all.h).
+    LOG(WARNING) << "recovery: the log ends inside a get_all image; taking get_all again";
+    return "the previous get_all did not finish";
+  }
+  if (empty_store) return "fresh start: the store is empty";
+  if (last_time > 0) {
+    absl::Duration down = absl::Now() - absl::FromUnixMicros(last_time);
+    if (down > options_.get_all_after_downtime) {
+      return absl::StrCat("downtime ", absl::FormatDuration(down), " exceeds ",
+                          absl::FormatDuration(options_.get_all_after_downtime));
+    }
+  }
+  return std::string();
+}
+
+absl::Status Recovery::AcquireEpoch(v1::AcquireEpochResponse* resp) {
   absl::Duration backoff = absl::Milliseconds(50);
   int failures = 0;
   while (true) {
-    {
-      absl::MutexLock l(&status_mu_);
-      if (shutdown_) return absl::CancelledError("shut down while acquiring epoch");
-    }
+    if (hooks_.stopped()) return absl::CancelledError("shut down while acquiring epoch");
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
     v1::AcquireEpochRequest req;
     req.set_owner(options_.owner);
     grpc::Status st = persistor_->AcquireEpoch(&ctx, req, resp);
     if (st.ok()) return absl::OkStatus();
-    if (IsWrongService(st)) {
-      return WrongServiceError(options_.persistor_address, "vitrage.v1.Persistor",
-                               "[persistency] persistor_address");
-    }
     if (!IsTransient(st)) return FromGrpcStatus(st);
     // A server refused by the TLS role check shows only as UNAVAILABLE.
     std::string refused = LastServerRefusal(options_.persistor_address);
@@ -228,24 +243,21 @@ absl::Status Engine::AcquireEpoch(v1::AcquireEpochResponse* resp) {
                    << " not answering AcquireEpoch (" << st.error_message() << refused
                    << "); staying RECOVERING and retrying (never starting empty)";
     }
-    SetPhase(v1::RECOVERING, absl::StrCat("acquiring epoch: persistor unreachable (",
-                                          st.error_message(), refused, ")"));
+    hooks_.phase(
+        absl::StrCat("acquiring epoch: persistor unreachable (", st.error_message(), refused, ")"));
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }
 }
 
-absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
-                                  LogPrefetch* prefetch) {
+absl::Status Recovery::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* header,
+                                    LogPrefetch* prefetch, uint32_t* skipped_out) {
   uint64_t older_than = 0;
   uint32_t skipped = 0;
   int failures = 0;
   absl::Duration backoff = absl::Milliseconds(50);
   while (true) {
-    {
-      absl::MutexLock l(&status_mu_);
-      if (shutdown_) return absl::CancelledError("shut down while loading snapshot");
-    }
+    if (hooks_.stopped()) return absl::CancelledError("shut down while loading snapshot");
     const absl::Time t_call = absl::Now();
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
@@ -299,26 +311,20 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       snapshot::SnapshotSections sections = decoder.TakeSections();
       *header = decoder.header();
       *snapshot_id = id;
-      absl::MutexLock l(&mu_);
-      graph_ = std::move(g);
-      marks_.clear();
-      bus_marks_.clear();
+      absl::MutexLock l(&state_->mu);
+      state_->graph = std::move(g);
+      state_->ClearMarksLocked();
       for (const auto& m : sections.source_marks) {
-        marks_[m.source()] = m.source_seq();
-        if (absl::StartsWith(m.source(), kBusSourcePrefix)) {
-          bus_marks_.emplace_back(header->seq(), m.source());
-        }
+        state_->NoteMarkAtLocked(m.source(), m.source_seq(), header->seq());
       }
-      NoteSnapshotEvaluatorStateLocked(sections.evaluator_state);
-      applied_seq_ = header->seq();
-      last_record_time_ = header->seq_time_unix_micros();
-      absl::MutexLock sl(&status_mu_);
-      timings_.set_snapshots_skipped(skipped);
+      evaluator_->NoteSnapshotState(sections.evaluator_state);
+      state_->applied_seq = header->seq();
+      state_->last_record_time = header->seq_time_unix_micros();
+      if (skipped_out != nullptr) *skipped_out = skipped;
       return absl::OkStatus();
     }
     if (decode_error.ok() && st.error_code() == grpc::StatusCode::NOT_FOUND) {
-      absl::MutexLock l(&status_mu_);
-      timings_.set_snapshots_skipped(skipped);
+      if (skipped_out != nullptr) *skipped_out = skipped;
       return absl::NotFoundError(st.error_message());
     }
     if (!decode_error.ok() || st.error_code() == grpc::StatusCode::DATA_LOSS) {
@@ -341,33 +347,34 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
   }
 }
 
-absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
-                            LogPrefetch* prefetch) {
+absl::Status Recovery::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* last_time,
+                              LogPrefetch* prefetch) {
   absl::Duration backoff = absl::Milliseconds(50);
   const uint64_t base = after_seq;
   auto apply = [&](const v1::ReadLogResponse& resp) -> absl::Status {
-    absl::MutexLock l(&mu_);
-    graph::VertexLookahead ahead(&graph_);
+    absl::MutexLock l(&state_->mu);
+    graph::VertexLookahead ahead(&state_->graph);
     const int n = resp.records_size();
     for (int i = 0; i < n; ++i) {
       ahead.Before(i, n, [&](int j) {
         return graph::VertexLookahead::FirstVertexId(resp.records(j).delta());
       });
       const v1::JournalRecord& rec = resp.records(i);
-      if (rec.seq() <= applied_seq_) continue;  // overlap after a retry
+      if (rec.seq() <= state_->applied_seq) continue;  // overlap after a retry
       // Records after the durable seq AcquireEpoch returned were never made
       // durable by any epoch (the store drops them when it hands out the
       // epoch; a read that began before may still show them): never apply
       // them, the journal continues at durable_seq + 1.
       if (rec.seq() > durable_seq) break;
-      if (rec.seq() != applied_seq_ + 1) {
+      if (rec.seq() != state_->applied_seq + 1) {
         return absl::DataLossError(
-            applied_seq_ == base ? absl::StrCat("the log does not reach back to seq ", base + 1,
-                                                " (first record is ", rec.seq(), ")")
-                                 : absl::StrCat("gap in the log: expected seq ", applied_seq_ + 1,
-                                                ", got ", rec.seq()));
+            state_->applied_seq == base
+                ? absl::StrCat("the log does not reach back to seq ", base + 1,
+                               " (first record is ", rec.seq(), ")")
+                : absl::StrCat("gap in the log: expected seq ", state_->applied_seq + 1, ", got ",
+                               rec.seq()));
       }
-      RETURN_IF_ERROR(ApplyLogRecordLocked(rec));
+      RETURN_IF_ERROR(ApplyRecordLocked(rec));
       *last_time = rec.time_unix_micros();
     }
     return absl::OkStatus();
@@ -382,14 +389,11 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
   while (true) {
     uint64_t applied;
     {
-      absl::MutexLock l(&mu_);
-      applied = applied_seq_;
+      absl::MutexLock l(&state_->mu);
+      applied = state_->applied_seq;
     }
     if (applied >= durable_seq) break;
-    {
-      absl::MutexLock l(&status_mu_);
-      if (shutdown_) return absl::CancelledError("shut down while replaying");
-    }
+    if (hooks_.stopped()) return absl::CancelledError("shut down while replaying");
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(300)));
     v1::ReadLogRequest req;
@@ -406,9 +410,9 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
     }
     grpc::Status st = reader->Finish();
     if (st.ok()) {
-      absl::MutexLock l(&mu_);
-      if (applied_seq_ < durable_seq) {
-        return absl::DataLossError(absl::StrCat("the log ends at seq ", applied_seq_,
+      absl::MutexLock l(&state_->mu);
+      if (state_->applied_seq < durable_seq) {
+        return absl::DataLossError(absl::StrCat("the log ends at seq ", state_->applied_seq,
                                                 " but the durable seq is ", durable_seq));
       }
       break;
@@ -428,15 +432,14 @@ absl::Status Engine::Replay(uint64_t after_seq, uint64_t durable_seq, int64_t* l
   return absl::OkStatus();
 }
 
-absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
+absl::Status Recovery::ApplyRecordLocked(const v1::JournalRecord& rec) {
   if (rec.reset()) {
-    graph_.Clear();
-    marks_.clear();
-    bus_marks_.clear();
+    state_->graph.Clear();
+    state_->ClearMarksLocked();
   }
   const uint64_t overflows = graph::KeyTableOverflows();
-  absl::Status s =
-      rec.has_image_chunk() ? ApplyImageRecordLocked(rec) : graph_.ApplyDelta(rec.delta());
+  absl::Status s = rec.has_image_chunk() ? images_->ApplyImageRecordLocked(rec)
+                                         : state_->graph.ApplyDelta(rec.delta());
   if (s.ok() && graph::KeyTableOverflows() != overflows) {
     // A key the record names has no id: the graph cannot hold the record
     // as it was written. Stop instead of going on with a wrong graph.
@@ -449,10 +452,10 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
     return absl::DataLossError(
         absl::StrCat("record ", rec.seq(), " does not apply: ", s.message()));
   }
-  applied_seq_ = rec.seq();
-  if (!rec.source().empty()) NoteMarkLocked(rec.source(), rec.source_seq());
-  last_record_time_ = rec.time_unix_micros();
-  NoteReplayedLocked(rec);
+  state_->applied_seq = rec.seq();
+  if (!rec.source().empty()) state_->NoteMarkLocked(rec.source(), rec.source_seq());
+  state_->last_record_time = rec.time_unix_micros();
+  evaluator_->NoteReplayed(rec);
   return absl::OkStatus();
 }
 

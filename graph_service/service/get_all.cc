@@ -1,53 +1,59 @@
-// get_all: the graph takes the collector's full state (DESIGN.md section 6,
-// "fresh start" and "long downtime").
-//
-// Two shapes, chosen by the collector:
-//
-// * Events (upstream and openstack datasources, or a collector with
-//   [collector] get_all_image = false): every event goes through the
-//   processor and is journaled as its own record, then a reconcile record
-//   removes what the datasources no longer report.
-//
-// * A graph image (the workload / pass-through state, when the request says
-//   accept_image): the snapshot codec's chunks. Pass-through set_vertex /
-//   set_edge events followed by the reconcile make the graph exactly the
-//   collector's graph, whatever it held before, so the image simply
-//   replaces it. It is journaled as image records (journal.proto): the
-//   chunks as received, one per record, so the log stays replayable without
-//   a snapshot and a standby following it gets the same graph; ~3 MB for
-//   100k vertices instead of one record per event (~100 MB). The source's
-//   high-water marks are kept (the image's source gets its covered seq);
-//   the evaluator makes a full pass afterwards as after any get_all (the
-//   get_all reason, or NoteReplayedLocked for image records, asks for it).
-//
-// A log that ends inside a run of image records is a get_all that did not
-// finish (the graph died while journaling it; intake was not open, so no
-// event after it was acked): recovery drops the partial image and takes
-// get_all again.
+#include "graph_service/service/get_all.h"
+
 #include <glog/logging.h>
 #include <google/protobuf/arena.h>
 
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
-#include "graph_service/service/engine.h"
 
 namespace vitrage::service {
-namespace {
 
-double MsSince(absl::Time t) { return absl::ToDoubleMilliseconds(absl::Now() - t); }
+std::string RestartedSource(const v1::PushEventsRequest& req,
+                            const absl::flat_hash_map<std::string, uint64_t>& marks) {
+  // A push is almost always one source's events: look each source up once,
+  // not once per event (intake looks every event up again for dedupe).
+  const std::string* previous = nullptr;
+  for (const v1::Event& ev : req.events()) {
+    if (ev.source_seq() == 0) continue;
+    if (previous != nullptr && ev.source() == *previous) continue;
+    previous = &ev.source();
+    if (marks.contains(ev.source())) continue;
+    const size_t at = ev.source().rfind('@');
+    if (at == std::string::npos) continue;
+    const absl::string_view name = absl::string_view(ev.source()).substr(0, at + 1);
+    for (const auto& [known, seq] : marks) {
+      if (absl::StartsWith(known, name) && known.size() > name.size() &&
+          known.find('@', name.size()) == std::string::npos) {
+        return absl::StrCat("collector \"", name.substr(0, at), "\" restarted (run ",
+                            known.substr(name.size()), ", acked up to seq ", seq, ", is now run ",
+                            ev.source().substr(at + 1), ")");
+      }
+    }
+  }
+  return std::string();
+}
 
-}  // namespace
+GetAll::GetAll(GetAllOptions options, v1::Collector::Stub* collector, GraphState* state,
+               Hooks hooks)
+    : options_(std::move(options)),
+      collector_(collector),
+      state_(state),
+      hooks_(std::move(hooks)) {}
 
-absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
+absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live) {
   // A live get_all (an ACTIVE graph reconciling with a restarted collector)
   // keeps the role: intake is held by the caller meanwhile.
   auto phase = [&](const std::string& text) {
     if (live) {
-      SetPhase(v1::ACTIVE, absl::StrCat("active, reconciling: ", text));
+      hooks_.phase(v1::ACTIVE, absl::StrCat("active, reconciling: ", text));
     } else {
-      SetPhase(v1::RECOVERING, text);
+      hooks_.phase(v1::RECOVERING, text);
     }
   };
   phase(absl::StrCat("get_all (", reason, ")"));
@@ -60,21 +66,17 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
   // However this ends (image, events, failure, shutdown), the handler must
   // not go on treating live events as get_all events.
   struct CloseGetAll {
-    Engine* engine;
+    GraphState* state;
     ~CloseGetAll() {
-      absl::MutexLock l(&engine->mu_);
-      engine->handler_->CancelGetAll();
+      absl::MutexLock l(&state->mu);
+      state->handler->CancelGetAll();
     }
-  } close_get_all{this};
+  } close_get_all{state_};
   while (true) {
+    RETURN_IF_ERROR(hooks_.stopped());
     {
-      absl::MutexLock l(&status_mu_);
-      if (shutdown_) return absl::CancelledError("shut down during get_all");
-      if (!fatal_.ok()) return fatal_;
-    }
-    {
-      absl::MutexLock l(&mu_);
-      handler_->BeginGetAll();
+      absl::MutexLock l(&state_->mu);
+      state_->handler->BeginGetAll();
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(600)));
@@ -84,6 +86,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
     // only for a graph that is not serving yet.
     req.set_accept_image(!live);
     auto reader = collector_->GetAll(&ctx, req);
+    journal::JournalClient* journal = hooks_.journal();
     std::string source;
     uint64_t covered = 0;
     events = 0;
@@ -108,13 +111,12 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
         continue;
       }
       if (resp->events_size() == 0) continue;
-      if (journal_) {
-        absl::Status room = journal_->WaitForRoom(resp->events_size() + 1, absl::InfiniteFuture());
-        if (!room.ok()) return room;
+      if (journal != nullptr) {
+        RETURN_IF_ERROR(journal->WaitForRoom(resp->events_size() + 1, absl::InfiniteFuture()));
       }
-      absl::MutexLock l(&mu_);
+      absl::MutexLock l(&state_->mu);
       for (const v1::Event& ev : resp->events()) {
-        ApplyLocked(ev, /*dedupe=*/false);
+        hooks_.apply_locked(ev);
         ++events;
       }
     }
@@ -135,13 +137,10 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       shape = "graph image";
       break;
     } else if (st.ok()) {
-      if (journal_) {
-        absl::Status room = journal_->WaitForRoom(1, absl::InfiniteFuture());
-        if (!room.ok()) return room;
-      }
-      absl::MutexLock l(&mu_);
+      if (journal != nullptr) RETURN_IF_ERROR(journal->WaitForRoom(1, absl::InfiniteFuture()));
+      absl::MutexLock l(&state_->mu);
       v1::JournalRecord rec;
-      handler_->EndGetAll(&graph_, rec.mutable_delta());
+      state_->handler->EndGetAll(&state_->graph, rec.mutable_delta());
       rec.set_event_kind("get_all reconcile");
       // The collector's events up to `covered` are in what get_all returned:
       // when it re-sends them they are acked without being applied.
@@ -149,10 +148,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       rec.set_source_seq(covered);
       // Live, the evaluator is on: what the reconcile removed is evaluated
       // as any change (at recovery it is off and a full pass follows).
-      std::vector<std::string> affected;
-      if (evaluator_on_) evaluator_->CollectRelevant(graph_, rec.delta(), &affected);
-      CommitRecordLocked(std::move(rec));
-      if (!affected.empty()) EvaluateLocked(std::move(affected));
+      hooks_.commit_locked(&rec);
       shape = absl::StrCat(events, " events");
       break;
     }
@@ -165,7 +161,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       LOG(ERROR) << "get_all (" << reason << "): collector at " << options_.collector_address
                  << " failed 3 times (" << st.error_message()
                  << "); not reconciled, intake goes on";
-      SetPhase(v1::ACTIVE, "active");
+      hooks_.phase(v1::ACTIVE, "active");
       return absl::UnavailableError(absl::StrCat("get_all failed: ", st.error_message()));
     }
     if (failures++ % 10 == 0) {
@@ -176,28 +172,18 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
-  double ms = MsSince(t0);
+  const absl::Duration took = absl::Now() - t0;
   {
-    absl::MutexLock l(&mu_);
-    LOG(INFO) << "get_all: at seq " << applied_seq_ << " (" << shape << "), graph has "
-              << graph_.vertex_count() << " vertices and " << graph_.edge_count() << " edges, "
-              << ms << " ms";
+    absl::MutexLock l(&state_->mu);
+    LOG(INFO) << "get_all: at seq " << state_->applied_seq << " (" << shape << "), graph has "
+              << state_->graph.vertex_count() << " vertices and " << state_->graph.edge_count()
+              << " edges, " << absl::ToDoubleMilliseconds(took) << " ms";
   }
-  if (live) {
-    SetPhase(v1::ACTIVE, "active");
-  } else {
-    absl::MutexLock l(&status_mu_);
-    timings_.set_get_all_ms(ms);
-    timings_.set_get_all_reason(reason);
-  }
-  if (options_.persistency) {
-    // A snapshot after every get_all (the next recovery should not need it).
-    snapshotter_->Schedule();
-  }
-  return absl::OkStatus();
+  if (live) hooks_.phase(v1::ACTIVE, "active");
+  return took;
 }
 
-snapshot::DecodeOptions Engine::ImageDecodeOptions() const {
+snapshot::DecodeOptions GetAll::ImageDecodeOptions() const {
   snapshot::DecodeOptions o;
   o.verify_digest = false;
   o.parallel = true;
@@ -206,7 +192,7 @@ snapshot::DecodeOptions Engine::ImageDecodeOptions() const {
   return o;
 }
 
-absl::Status Engine::TakeImageChunk(v1::GetAllResponse* resp,
+absl::Status GetAll::TakeImageChunk(v1::GetAllResponse* resp,
                                     std::unique_ptr<IncomingImage>* image) {
   if (resp->has_image_header()) {
     if (*image != nullptr) {
@@ -225,12 +211,13 @@ absl::Status Engine::TakeImageChunk(v1::GetAllResponse* resp,
   return absl::OkStatus();
 }
 
-absl::Status Engine::CommitImage(std::unique_ptr<IncomingImage> image, const std::string& source,
+absl::Status GetAll::CommitImage(std::unique_ptr<IncomingImage> image, const std::string& source,
                                  uint64_t covered) {
   const size_t n = image->chunks.size();
-  if (journal_) RETURN_IF_ERROR(journal_->WaitForRoom(n, absl::InfiniteFuture()));
-  absl::MutexLock l(&mu_);
-  graph_ = image->decoder.TakeGraph();
+  journal::JournalClient* journal = hooks_.journal();
+  if (journal != nullptr) RETURN_IF_ERROR(journal->WaitForRoom(n, absl::InfiniteFuture()));
+  absl::MutexLock l(&state_->mu);
+  state_->graph = image->decoder.TakeGraph();
   DropPartialImageLocked();
   for (size_t i = 0; i < n; ++i) {
     v1::JournalRecord rec;
@@ -241,7 +228,7 @@ absl::Status Engine::CommitImage(std::unique_ptr<IncomingImage> image, const std
       rec.set_source(source);
       rec.set_source_seq(covered);
     }
-    CommitRecordLocked(std::move(rec));
+    hooks_.commit_locked(&rec);
   }
   LOG(INFO) << "get_all: graph image of " << image->header.vertex_count() << " vertices and "
             << image->header.edge_count() << " edges (" << image->header.compressed_bytes()
@@ -249,7 +236,7 @@ absl::Status Engine::CommitImage(std::unique_ptr<IncomingImage> image, const std
   return absl::OkStatus();
 }
 
-absl::Status Engine::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
+absl::Status GetAll::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
   if (rec.has_image_header()) {
     if (replay_image_ != nullptr) {
       LOG(WARNING) << "record " << rec.seq() << " starts a get_all image while the one before "
@@ -271,7 +258,7 @@ absl::Status Engine::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
   if (s.ok() && rec.image_chunk().index() + 1 == replay_image_->header.chunk_count()) {
     s = replay_image_->decoder.Finish();
     if (s.ok()) {
-      graph_ = replay_image_->decoder.TakeGraph();
+      state_->graph = replay_image_->decoder.TakeGraph();
       replay_image_.reset();
     }
   }
@@ -283,7 +270,7 @@ absl::Status Engine::ApplyImageRecordLocked(const v1::JournalRecord& rec) {
   return absl::OkStatus();
 }
 
-bool Engine::DropPartialImageLocked() {
+bool GetAll::DropPartialImageLocked() {
   if (replay_image_ == nullptr) return false;
   replay_image_.reset();
   return true;
