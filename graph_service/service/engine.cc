@@ -79,6 +79,15 @@ void Engine::ExportMetrics() {
   auto& snap_age = m::Gauge("vitrage_graph_snapshot_age_seconds",
                             "Seconds since the last stored snapshot (-1: none)");
   auto& snap_seq = m::Gauge("vitrage_graph_snapshot_seq", "Journal seq of the last snapshot");
+  auto& journal_connected = m::Gauge("vitrage_graph_journal_connected",
+                                     "1 while the journal's link to the persistor is up");
+  auto& journal_state_seconds =
+      m::Gauge("vitrage_graph_journal_state_seconds",
+               "Seconds since the journal's link to the persistor went up or down");
+  auto& lag_seconds = m::Gauge("vitrage_graph_durable_lag_seconds",
+                               "Age of the oldest record not yet durable (0: none waits)");
+  auto& get_all_received = m::Gauge("vitrage_graph_get_all_received",
+                                    "Entities received by the running (or last) get_all");
   std::map<std::string, prometheus::Gauge*> phases;
   for (const char* p :
        {"acquire_epoch", "snapshot_load", "replay", "index_rebuild", "get_all", "total"}) {
@@ -86,7 +95,8 @@ void Engine::ExportMetrics() {
                           "Duration of each phase of the last recovery", {{"phase", p}});
   }
   m::AddRefresher([=, &applied_seq, &durable_seq, &lag, &buf_records, &buf_bytes, &reconnects,
-                   &vertices, &edges, &role, &snap_age, &snap_seq] {
+                   &vertices, &edges, &role, &snap_age, &snap_seq, &journal_connected,
+                   &journal_state_seconds, &lag_seconds, &get_all_received] {
     v1::GraphStatus st = Status(false);
     applied_seq.Set(st.applied_seq());
     durable_seq.Set(st.durable_seq());
@@ -102,6 +112,10 @@ void Engine::ExportMetrics() {
     role.Set(st.role());
     snap_age.Set(st.last_snapshot_age_seconds());
     snap_seq.Set(st.last_snapshot_seq());
+    journal_connected.Set(st.journal_connected() ? 1 : 0);
+    journal_state_seconds.Set(st.journal_since_seconds());
+    lag_seconds.Set(st.journal_lag_seconds());
+    get_all_received.Set(static_cast<double>(st.get_all_received()));
     const auto& r = st.recovery();
     phases.at("acquire_epoch")->Set(r.acquire_epoch_ms());
     phases.at("snapshot_load")->Set(r.snapshot_load_ms());
@@ -578,6 +592,25 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_durable_seq(journal->durable_seq());
     st.set_buffered_records(journal->buffered_records());
     st.set_buffered_bytes(journal->buffered_bytes());
+    // The link to the persistor and the durable lag (issue 26).
+    const absl::Time since = journal->link_since();
+    st.set_journal_connected(journal->link_up());
+    st.set_journal_since(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", since, absl::UTCTimeZone()));
+    st.set_journal_since_seconds(absl::ToDoubleSeconds(absl::Now() - since));
+    st.set_journal_lag_records(
+        st.applied_seq() > st.durable_seq() ? st.applied_seq() - st.durable_seq() : 0);
+    st.set_journal_lag_seconds(absl::ToDoubleSeconds(journal->lag_age()));
+  }
+  {
+    absl::MutexLock l(&status_mu_);
+    const bool running = get_all_running_.load();
+    st.set_get_all_running(running);
+    st.set_get_all_received(get_all_received_.load());
+    if (get_all_start_ != absl::InfinitePast()) {
+      const absl::Time end =
+          running || get_all_end_ == absl::InfinitePast() ? absl::Now() : get_all_end_;
+      st.set_get_all_seconds(absl::ToDoubleSeconds(end - get_all_start_));
+    }
   }
   snapshotter_->FillStatus(&st);
   FillStandbyStatus(&st);

@@ -59,6 +59,7 @@
 
 #include <google/protobuf/arena.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -409,6 +410,13 @@ class Engine {
   uint64_t standby_record_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* standby_snap_ctx_ ABSL_GUARDED_BY(standby_mu_) = nullptr;
   std::thread standby_snapshotter_;
+
+  // A get_all's progress for status (issue 26): entities received so far,
+  // when it began and ended (the times are written before/after the flag).
+  std::atomic<uint64_t> get_all_received_{0};
+  std::atomic<bool> get_all_running_{false};
+  absl::Time get_all_start_ ABSL_GUARDED_BY(status_mu_) = absl::InfinitePast();
+  absl::Time get_all_end_ ABSL_GUARDED_BY(status_mu_) = absl::InfinitePast();
 };
 
 }  // namespace vitrage::service

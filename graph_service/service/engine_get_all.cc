@@ -65,6 +65,32 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
       engine->handler_->CancelGetAll();
     }
   } close_get_all{this};
+  // Progress for status (get_all_received etc.) and the log (every 5 s).
+  get_all_received_.store(0);
+  {
+    absl::MutexLock l(&status_mu_);
+    get_all_start_ = t0;
+    get_all_end_ = absl::InfinitePast();
+  }
+  get_all_running_.store(true);
+  struct EndProgress {
+    Engine* engine;
+    ~EndProgress() {
+      absl::MutexLock l(&engine->status_mu_);
+      engine->get_all_end_ = absl::Now();
+      engine->get_all_running_.store(false);
+    }
+  } end_progress{this};
+  absl::Time next_progress_log = t0 + absl::Seconds(5);
+  auto progress = [&](uint64_t received) {
+    get_all_received_.store(received);
+    const absl::Time now = absl::Now();
+    if (now < next_progress_log) return;
+    next_progress_log = now + absl::Seconds(5);
+    LOG(INFO) << "get_all: " << received << " entities received so far in "
+              << absl::FormatDuration(absl::Trunc(now - t0, absl::Milliseconds(100)))
+              << " (collector at " << options_.collector_address << ")";
+  };
   while (true) {
     {
       absl::MutexLock l(&status_mu_);
@@ -104,6 +130,9 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
           ctx.TryCancel();
           break;
         }
+        // An image's vertices, in proportion to its chunks received.
+        const uint64_t chunks = std::max<uint64_t>(1, image->header.chunk_count());
+        progress(image->header.vertex_count() * image->chunks.size() / chunks);
         continue;
       }
       if (resp->events_size() == 0) continue;
@@ -116,6 +145,7 @@ absl::Status Engine::RunGetAll(const std::string& reason, bool live) {
         ApplyLocked(ev, /*dedupe=*/false);
         ++events;
       }
+      progress(events);
     }
     grpc::Status st = reader->Finish();
     if (bad_image.ok() && st.ok() && image != nullptr) {

@@ -117,6 +117,13 @@ absl::Status Engine::Recover() {
     have_snapshot = false;
   }
   uint64_t base = have_snapshot ? header.seq() : 0;
+  if (have_snapshot) {
+    // Status and metrics report the stored snapshot from now on, its age
+    // counting from when it was taken (not 0 and "just now").
+    snapshotter_->NoteRecovered(snapshot_id, header.seq(),
+                                absl::FromUnixMicros(header.created_unix_micros()),
+                                header.compressed_bytes());
+  }
   SetPhase(v1::RECOVERING, absl::StrCat("replaying log after seq ", base));
   absl::Time t = absl::Now();
   int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;

@@ -97,6 +97,11 @@ absl::Status Engine::RunStandby() {
     timings_.set_snapshot_load_ms(Ms(absl::Now() - t));
     readable_ = true;
   }
+  if (loaded.ok()) {
+    snapshotter_->NoteRecovered(snapshot_id, header.seq(),
+                                absl::FromUnixMicros(header.created_unix_micros()),
+                                header.compressed_bytes());
+  }
   LOG(INFO) << "standby: "
             << (loaded.ok() ? absl::StrCat("snapshot ", snapshot_id, " (seq ", header.seq(), ", ",
                                            header.vertex_count(), " vertices) loaded")

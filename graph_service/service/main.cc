@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   options.persistor_address = config.persistency.persistor_address;
   options.collector_address = config.graph.collector_address;
   options.journal.max_buffer_records = config.persistency.buffer_max_records;
+  options.journal.persistor_address = config.persistency.persistor_address;
   options.journal.max_buffer_bytes = config.persistency.buffer_max_bytes;
   options.snapshot_interval = config.persistency.snapshot_interval;
   options.get_all_after_downtime = config.persistency.get_all_after_downtime;
