@@ -29,7 +29,7 @@ MARIADBD=$(sed -n 's/.*mariadbd pid \([0-9]*\).*/\1/p' "$OUT")
 [ -n "$MARIADBD" ] || die "no mariadbd pid printed"
 kill -0 "$MARIADBD" 2>/dev/null || die "mariadbd pid $MARIADBD is not running"
 log "ok: MariaDB's pid printed ($MARIADBD)"
-PIDS=$(sed -n 's/.* pid \([0-9][0-9]*\).*/\1/p; s/.*vitrage-mariadb pid \([0-9]*\),.*/\1/p' "$OUT" | sort -u)
+PIDS=$(grep -o 'pid [0-9][0-9]*' "$OUT" | awk '{ print $2 }' | sort -u)
 [ "$(echo "$PIDS" | wc -w)" -ge 5 ] || die "fewer than 5 pids printed: $PIDS"
 
 CTL=$VITRAGE_BINARY_DIR/graph_service/vitrage-ctl
