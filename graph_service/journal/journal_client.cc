@@ -304,7 +304,6 @@ grpc::Status JournalClient::RunStream() {
       if (first) {
         connected_ = true;
         first = false;
-        LinkUpLocked();
       }
       uint64_t d = resp.durable_seq();
       if (d > durable_seq_) {
@@ -321,6 +320,7 @@ grpc::Status JournalClient::RunStream() {
         // send below what is durable.
         if (d > sent_seq_) sent_seq_ = d;
       }
+      LinkUpLocked();  // the persistor acks again (no-op while up)
     }
     absl::MutexLock l(&mu_);
     stream_broken_ = true;
