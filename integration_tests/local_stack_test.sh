@@ -12,7 +12,19 @@ set -u
 : "${VITRAGE_SOURCE_DIR:?set by ctest}" "${VITRAGE_BINARY_DIR:?set by ctest}"
 OUT=$(mktemp /tmp/local-stack-test.XXXXXX)
 log() { echo "[$(date +%H:%M:%S.%3N)] $*"; }
-die() { log "FAIL: $*"; echo "--- script output:"; cat "$OUT"; [ -n "${SCRIPT:-}" ] && kill -TERM "$SCRIPT" 2>/dev/null; exit 1; }
+# On failure: the script, then every pid it printed (a script that does not
+# stop on SIGTERM must not leave its stack behind).
+die() {
+	log "FAIL: $*"
+	echo "--- script output:"
+	cat "$OUT"
+	[ -n "${SCRIPT:-}" ] && kill -TERM "$SCRIPT" 2>/dev/null
+	local p
+	for p in $(grep -o 'pid [0-9][0-9]*' "$OUT" | awk '{ print $2 }' | sort -ru); do
+		kill -TERM "$p" 2>/dev/null
+	done
+	exit 1
+}
 
 SKIP_BUILD=1 BUILD_DIR=$VITRAGE_BINARY_DIR bash "$VITRAGE_SOURCE_DIR/deploy/run-local-stack.sh" \
 	--duration 600 > "$OUT" 2>&1 &
