@@ -113,7 +113,7 @@ void Outbox::NoteLinkDownLocked(const grpc::Status& st, bool use_stream) {
                << ": " << st.error_message() << "); " << queue_.size()
                << " events wait, kept until acked; retrying from source_seq "
                << (queue_.empty() ? 0 : queue_.front().seq)
-               << " with backoff (one line when the graph acks again)";
+               << " with backoff (one line when it is back)";
 }
 
 void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
