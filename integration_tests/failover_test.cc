@@ -52,6 +52,10 @@ TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
   auto before = stack.GraphStatus(true);
   ASSERT_TRUE(before.ok());
   ASSERT_GT(before->last_snapshot_seq(), 0u) << "the get_all snapshot";
+  // The fresh start's get_all left its totals in status (issue 26).
+  EXPECT_FALSE(before->get_all_running());
+  EXPECT_GT(before->get_all_received(), 0u);
+  EXPECT_GT(before->get_all_seconds(), 0);
   const absl::Time before_at = absl::Now();
 
   int st = stack.graph().Stop(absl::Seconds(20));
