@@ -300,9 +300,9 @@ grpc::Status PersistorService::GetStatus(grpc::ServerContext* /*context*/,
   } else {
     // Before start-up finished the store is not read: it may have no
     // schema yet.
-    std::string error = pool_.last_error();
+    // No error yet: the first attempt is still under way.
     response->set_database_reachable(false);
-    response->set_last_database_error(error.empty() ? "not connected yet" : error);
+    response->set_last_database_error(pool_.last_error());
   }
   response->set_ready(ready);
   const absl::Time since = pool_.unreachable_since();
