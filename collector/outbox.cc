@@ -97,8 +97,38 @@ OutboxCounters Outbox::counters() const {
   return c;
 }
 
+void Outbox::NoteLinkDownLocked(const grpc::Status& st, bool use_stream) {
+  down_max_pending_ = std::max(down_max_pending_, queue_.size());
+  ++down_failures_;
+  if (link_down_) {
+    VLOG(1) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents") << " failed again ("
+            << st.error_code() << ": " << st.error_message() << "); " << queue_.size()
+            << " events wait";
+    return;
+  }
+  link_down_ = true;
+  down_since_ = absl::Now();
+  LOG(WARNING) << "outbox: link to the graph down: "
+               << (use_stream ? "PushEventStream" : "PushEvents") << " failed (" << st.error_code()
+               << ": " << st.error_message() << "); " << queue_.size()
+               << " events wait, kept until acked; retrying from source_seq "
+               << (queue_.empty() ? 0 : queue_.front().seq)
+               << " with backoff (one line when it is back)";
+}
+
 void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
   absl::Time now = absl::Now();
+  if (link_down_) {
+    down_max_pending_ = std::max(down_max_pending_, queue_.size());
+    LOG(INFO) << "outbox: link to the graph back after "
+              << absl::FormatDuration(absl::Trunc(now - down_since_, absl::Milliseconds(1)))
+              << " down (" << down_failures_ << " failed attempts): up to " << down_max_pending_
+              << " events waited; acked again up to source_seq " << last << ", "
+              << (queue_.empty() ? 0 : queue_.size() - 1) << " more pending";
+    link_down_ = false;
+    down_failures_ = 0;
+    down_max_pending_ = 0;
+  }
   constexpr size_t kSamples = 100'000;
   while (!queue_.empty() && queue_.front().seq <= last) {
     if (queue_.front().dead) {
@@ -318,7 +348,6 @@ grpc::Status Outbox::RunStream() {
 
 void Outbox::Run() {
   absl::Duration backoff = options_.min_backoff;
-  uint64_t failures = 0;
   bool use_stream = true;
   while (true) {
     uint64_t first_seq = 0;
@@ -354,7 +383,6 @@ void Outbox::Run() {
       } else if (!line.empty()) {
         LOG(ERROR) << "outbox: no [collector] dead_letter_file; the dead-lettered event: " << line;
       }
-      failures = 0;
       backoff = options_.min_backoff;
       continue;
     }
@@ -363,22 +391,14 @@ void Outbox::Run() {
     bool progressed = counters_.acked_seq >= first_seq;
     if (st.ok() || progressed) {
       // A stream that acked something before it ended (the graph failed
-      // over, the stream was cut) is retried at once.
-      if (failures > 0) {
-        LOG(INFO) << "outbox: graph acks again after " << failures << " failed pushes; "
-                  << queue_.size() << " events pending";
-      }
-      failures = 0;
+      // over, the stream was cut) is retried at once. The link is "back"
+      // only at the next ack (AckLocked), never because an old stream
+      // had acked before it broke.
       backoff = options_.min_backoff;
       if (st.ok()) continue;
     }
     ++counters_.retries;
-    if (failures++ == 0 || failures % 20 == 0) {
-      LOG(WARNING) << "outbox: " << (use_stream ? "PushEventStream" : "PushEvents") << " failed ("
-                   << st.error_code() << ": " << st.error_message() << "); " << queue_.size()
-                   << " events wait; retrying from source_seq "
-                   << (queue_.empty() ? 0 : queue_.front().seq) << " with backoff";
-    }
+    NoteLinkDownLocked(st, use_stream);
     auto stop = [this] {
       mu_.AssertHeld();
       return shutdown_;

@@ -146,6 +146,14 @@ class Outbox {
   // graph refused a request without naming the event.
   uint64_t isolate_until_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // The link to the graph, for the log: one line when it goes down (a push
+  // or stream failed), one when it is back (the first ack after that).
+  void NoteLinkDownLocked(const grpc::Status& st, bool use_stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool link_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time down_since_ ABSL_GUARDED_BY(mu_);
+  uint64_t down_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t down_max_pending_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* inflight_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread pusher_;
 };

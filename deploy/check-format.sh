@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that every C++ file in the tree is formatted as .clang-format says
-# (Google style, 100 columns). Lists the files that are not and exits 1;
+# (Google style, 100 columns), and that no merge conflict marker was
+# committed. Lists the files that are not and exits 1;
 # `deploy/check-format.sh --fix` formats them in place.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +14,11 @@ mapfile -t files < <(git ls-files '*.cc' '*.h' | grep -v '^testdata/')
 if [[ "${1:-}" == "--fix" ]]; then
   clang-format -i "${files[@]}"
   exit 0
+fi
+# A merge conflict committed by mistake (clang-format would indent it).
+if git grep -nE '^[[:space:]]*(<<<<<<<|>>>>>>>) ' -- . ':!deploy/check-format.sh' >&2; then
+  echo "check-format: merge conflict markers above" >&2
+  exit 1
 fi
 bad=()
 for f in "${files[@]}"; do

@@ -2,9 +2,12 @@
 # The README's "run it" command: installs dependencies, builds, then runs a
 # whole local stack in a temp dir:
 #   private MariaDB (vitrage-mariadb) -> vitrage-persistor
-#   vitrage-collector (a synthetic cloud, or --topology FILE) -> vitrage-graph
-# and prints where to look. Ctrl-C (or --duration N) stops everything it
-# started, by pid.
+#   vitrage-collector (a synthetic cloud of 8 hosts, 5 changes/s, or --topology FILE) -> vitrage-graph
+#   (evaluator on, with the sample templates of deploy/templates/)
+# and prints where to look (pids, logs, config, metrics). Ctrl-C, kill of
+# this script (SIGTERM) or the end of --duration N stops everything it
+# started, by pid, at once. The logs and vitrage.conf stay in the stack's
+# directory afterwards; the database files are removed unless --keep.
 #
 #   deploy/run-local-stack.sh [--duration SECONDS] [--topology FILE]
 #                             [--no-persistency] [--keep]
@@ -31,22 +34,39 @@ fi
 
 STACK=$(mktemp -d /tmp/vitrage-stack.XXXXXX)
 PIDS=()
+SLEEPER=""
 cleanup() {
+  trap '' INT TERM
   echo "stack: stopping"
+  [[ -n $SLEEPER ]] && kill -TERM "$SLEEPER" 2>/dev/null
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do
     kill -TERM "${PIDS[i]}" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "${PIDS[i]}" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  if [[ $KEEP == 0 ]]; then rm -rf "$STACK"; else echo "stack: kept $STACK"; fi
+  if [[ $KEEP == 0 ]]; then
+    rm -rf "$STACK/mariadb"
+    echo "stack: stopped; logs and config kept in $STACK (database removed; --keep keeps it too)"
+  else
+    echo "stack: stopped; kept $STACK (logs, config and database)"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
+# Waits without blocking signals: bash runs a trap only once the foreground
+# command ends, so a plain `sleep N` would hold a kill of this script for N
+# seconds; `wait` returns at once on a signal.
+pause() {
+  sleep "$1" &
+  SLEEPER=$!
+  wait "$SLEEPER" || true
+  SLEEPER=""
+}
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P_PORT=$(free_port); G_PORT=$(free_port); C_PORT=$(free_port)
-GM_PORT=$(free_port); CM_PORT=$(free_port)
+GM_PORT=$(free_port); CM_PORT=$(free_port); PM_PORT=$(free_port)
 
 bin() { echo "$BUILD_DIR/$1"; }
 have() { [[ -x $(bin "$1") ]]; }
@@ -64,7 +84,14 @@ if [[ $PERSISTENCY == true ]]; then
     sleep 0.1
   done
   DB_URL=$(head -1 "$STACK/mariadb.url")
-  echo "stack: MariaDB at $DB_URL (log $STACK/mariadb/mariadbd.log)"
+  MARIADB_PID=""
+  for _ in $(seq 20); do  # its stderr line follows the URL on stdout
+    MARIADB_PID=$(sed -n 's/.*mariadbd pid \([0-9]*\).*/\1/p' "$STACK/mariadb.log" | head -n 1)
+    [[ -n $MARIADB_PID ]] && break
+    sleep 0.1
+  done
+  [[ -n $MARIADB_PID ]] || MARIADB_PID=$(cat "$STACK/mariadb/mariadbd.pid" 2>/dev/null || true)
+  echo "stack: MariaDB at $DB_URL: vitrage-mariadb pid ${PIDS[0]}, mariadbd pid ${MARIADB_PID:-?} (log $STACK/mariadb/mariadbd.log)"
 fi
 
 cat >"$STACK/vitrage.conf" <<CONF
@@ -78,12 +105,15 @@ connection = ${DB_URL:-mysql://root@127.0.0.1:3306/vitrage}
 
 [persistor]
 listen_address = 127.0.0.1:$P_PORT
+metrics_address = 127.0.0.1:$PM_PORT
 
 [graph]
 datasources_values_dir = $DSV_DIR
 listen_address = 127.0.0.1:$G_PORT
 collector_address = 127.0.0.1:$C_PORT
 metrics_address = 127.0.0.1:$GM_PORT
+# The evaluator with the sample templates (host alarm -> instances suspect).
+templates_dir = $ROOT/deploy/templates
 
 [collector]
 listen_address = 127.0.0.1:$C_PORT
@@ -126,17 +156,19 @@ stack: running. Where to look:
   topology:  $CTL --config $CONF topology --type nova.host
   log:       $CTL --config $CONF log --limit 5
   grpcurl:   integration_tests/grpc_probe.py 127.0.0.1:$G_PORT list
-  metrics:   http://127.0.0.1:$GM_PORT/metrics (graph), http://127.0.0.1:$CM_PORT/metrics (collector)
+  alarms:    $CTL --config $CONF alarms --type vitrage   (deduced by deploy/templates/)
+  metrics:   http://127.0.0.1:$GM_PORT/metrics (graph), http://127.0.0.1:$PM_PORT/metrics (persistor), http://127.0.0.1:$CM_PORT/metrics (collector)
+  restart one service by hand: docs/runbook.md, "Restarting one service by hand"
 The commands of docs/diagnostics.md run as written in a shell that did:
   export PATH=$BUILD_DIR/graph_service:$ROOT/integration_tests:\$PATH VITRAGE_CONFIG=$CONF GRAPH=127.0.0.1:$G_PORT PERSISTOR=127.0.0.1:$P_PORT COLLECTOR=127.0.0.1:$C_PORT
-Press Ctrl-C to stop.
+Press Ctrl-C (or kill $$) to stop; logs and config stay in $STACK.
 INFO
 
 if [[ $DURATION != 0 ]]; then
-  sleep "$DURATION"
+  pause "$DURATION"
   # --duration is the smoke test of this script: the stack must be ACTIVE.
   "$CTL" --config "$CONF" status
   "$CTL" --config "$CONF" status | grep -q '"role": "ACTIVE"'
   exit $?
 fi
-while true; do sleep 3600; done
+while true; do pause 3600; done

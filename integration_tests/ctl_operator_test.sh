@@ -186,6 +186,11 @@ expect 0 "vertex by vitrage_id" "${C[@]}" --config "$CONF" vertex v-vm-1
 has "vertex v-vm-1" '"id": "v-vm-1"' "$OUT"
 expect 1 "alarms of a type nobody has" "${C[@]}" --config "$CONF" alarms --type nagios
 has "no alarms" "nothing matched: no alarm of type nagios" "$ERR"
+# Item 9: with no templates_dir the evaluator is off, and alarms says so.
+has "alarms says the evaluator is off" \
+	"the evaluator is off ([graph] templates_dir is not set): no deduced alarms" "$ERR"
+expect 0 "alarms, evaluator off" "${C[@]}" --config "$CONF" alarms
+has "alarms notes the evaluator is off" "note: the evaluator is off" "$ERR"
 expect 1 "log after the end" "${C[@]}" --config "$CONF" log --after 999999
 has "log after the end" "nothing matched: no journal record after seq 999999 (the durable seq is" "$ERR"
 

@@ -21,6 +21,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/testing/process.h"
+#include "common/testing/test_dirs.h"
 #include "integration_tests/stack.h"
 #include "integration_tests/test_templates.h"
 
@@ -356,6 +357,49 @@ TEST(EvaluatorTest, ActionsSurviveKill9OnceAndFreshStartBuildsTheSameGraph) {
   ASSERT_TRUE(end.ok());
   EXPECT_GT(end->evaluator().actions_undone(), 0u);
   (void)std::system(("rm -rf " + templates).c_str());
+}
+
+// Issue 26, item 9: the templates shipped in deploy/templates/, on the
+// default stack's synthetic cloud and change rate (deploy/run-local-stack.sh:
+// 8 hosts, change_rate 5), give deduced alarms with an RCA within a minute.
+TEST(EvaluatorTest, ShippedTemplatesActOnTheDefaultStackWithinAMinute) {
+  StackOptions o;
+  o.change_rate = 5;
+  o.conf.push_back(
+      {"graph", "templates_dir = " + RequiredEnvDir("VITRAGE_SOURCE_DIR") + "/deploy/templates"});
+  Stack stack(o);
+  absl::Status started = stack.Start();
+  ASSERT_TRUE(started.ok()) << started << "\n" << stack.LogTail("graph");
+  auto st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->evaluator().enabled());
+  EXPECT_GE(st->evaluator().templates(), 1u);
+  EXPECT_EQ(st->evaluator().template_errors_size(), 0) << st->evaluator().template_errors(0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  std::vector<v1::Vertex> deduced;
+  v1::GetRcaResponse rca;
+  while (absl::Now() < deadline) {
+    auto alarms = Alarms(stack, "vitrage");
+    ASSERT_TRUE(alarms.ok()) << alarms.status();
+    for (const v1::Vertex& a : *alarms) {
+      if (Prop(a, "name") != "instance suspect") continue;
+      grpc::ClientContext ctx;
+      v1::GetRcaRequest req;
+      req.set_alarm_id(a.id());
+      rca.Clear();
+      if (stack.GraphStub()->GetRca(&ctx, req, &rca).ok() && rca.alarms_size() >= 2 &&
+          rca.edges_size() >= 1) {
+        deduced.push_back(a);
+        break;
+      }
+    }
+    if (!deduced.empty()) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  ASSERT_FALSE(deduced.empty()) << "no deduced \"instance suspect\" alarm with an RCA within 60 s\n"
+                                << stack.LogTail("graph");
+  EXPECT_EQ(rca.edges(0).label(), "causes");
+  EXPECT_EQ(Prop(rca.alarms(1), "vitrage_type"), "zabbix");
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/grpc_util.h"
+#include "common/testing/process.h"
 #include "common/testing/test_dirs.h"
 #include "integration_tests/expect.h"
 #include "integration_tests/stack.h"
@@ -17,6 +19,21 @@ namespace vitrage::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// Lines of `text` that contain `needle`.
+int CountLines(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The value of an unlabelled metric in a /metrics page (-1: absent).
+double MetricValue(const std::string& page, const std::string& name) {
+  size_t at = page.find("\n" + name + " ");
+  return at == std::string::npos ? -1.0 : std::stod(page.substr(at + name.size() + 2));
+}
 
 StackOptions Changing(uint64_t changes, double rate) {
   StackOptions o;
@@ -34,13 +51,38 @@ TEST(FailoverTest, RestartAfterSigtermKeepsTheTopology) {
   ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto before = stack.GraphStatus(true);
   ASSERT_TRUE(before.ok());
+  ASSERT_GT(before->last_snapshot_seq(), 0u) << "the get_all snapshot";
+  // The fresh start's get_all left its totals in status (issue 26).
+  EXPECT_FALSE(before->get_all_running());
+  EXPECT_GT(before->get_all_received(), 0u);
+  EXPECT_GT(before->get_all_seconds(), 0);
+  const absl::Time before_at = absl::Now();
 
   int st = stack.graph().Stop(absl::Seconds(20));
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  absl::SleepFor(absl::Seconds(2));  // the stored snapshot ages meanwhile
   ASSERT_TRUE(stack.StartGraph().ok());
   ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
   auto after = stack.GraphStatus(true);
   ASSERT_TRUE(after.ok());
+  // Issue 26, item 2: from recovery on, status reports the newest stored
+  // snapshot (seq, id, size) with its real age, not "none" or "just now".
+  EXPECT_EQ(after->last_snapshot_seq(), before->last_snapshot_seq());
+  EXPECT_EQ(after->last_snapshot_id(), after->recovery().snapshot_id());
+  EXPECT_GT(after->last_snapshot_bytes(), 0u);
+  EXPECT_GE(
+      after->last_snapshot_age_seconds(),
+      before->last_snapshot_age_seconds() + absl::ToDoubleSeconds(absl::Now() - before_at) - 0.5)
+      << "the age counts from when the snapshot was taken";
+  {
+    auto m = stack.FetchMetrics(stack.graph_metrics_port());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(MetricValue(*m, "vitrage_graph_snapshot_seq"),
+              static_cast<double>(before->last_snapshot_seq()));
+    EXPECT_GE(MetricValue(*m, "vitrage_graph_snapshot_age_seconds"), 2.0);
+    EXPECT_EQ(MetricValue(*m, "vitrage_graph_snapshot_bytes"),
+              static_cast<double>(after->last_snapshot_bytes()));
+  }
   EXPECT_EQ(after->digest(), before->digest());
   EXPECT_EQ(after->applied_seq(), before->applied_seq());
   EXPECT_TRUE(after->recovery().get_all_reason().empty()) << after->recovery().get_all_reason();
@@ -81,18 +123,34 @@ TEST(FailoverTest, Kill9WhileEventsFlowLosesAndDoublesNothing) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   absl::SleepFor(absl::Seconds(1));
+  const size_t log_start = ReadFileOrEmpty(stack.log("collector")).size();
   stack.graph().Kill9();
   // Events wait in the collector's outbox while the graph is down.
   absl::SleepFor(absl::Seconds(1));
   auto waiting = stack.CollectorStatus();
   ASSERT_TRUE(waiting.ok());
   EXPECT_GT(waiting->pending(), 0u);
+  // Issue 26, item 6: the collector says the link is down (and why) once,
+  // and nothing about the graph acking while it is dead.
+  {
+    std::string log = ReadFileOrEmpty(stack.log("collector")).substr(log_start);
+    EXPECT_EQ(CountLines(log, "outbox: link to the graph down: "), 1) << log;
+    EXPECT_EQ(CountLines(log, "link to the graph back"), 0) << log;
+    EXPECT_EQ(CountLines(log, "graph acks again"), 0) << log;
+  }
   ASSERT_TRUE(stack.StartGraph().ok());
   ASSERT_TRUE(stack.WaitGraphActive(absl::Seconds(30)).ok());
   ExpectGraphMatchesCollector(stack, absl::Seconds(90));
   auto c = stack.CollectorStatus();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->acked(), 1500u);
+  // ... and once that it is back: how long it was down, what waited.
+  std::string log = ReadFileOrEmpty(stack.log("collector")).substr(log_start);
+  EXPECT_EQ(CountLines(log, "outbox: link to the graph down: "), 1) << log;
+  EXPECT_EQ(CountLines(log, "outbox: link to the graph back after "), 1) << log;
+  EXPECT_LT(log.find("link to the graph down"), log.find("link to the graph back after"));
+  EXPECT_THAT(log, ::testing::ContainsRegex("back after [0-9.]+m?s down \\([0-9]+ failed "
+                                            "attempts\\): up to [1-9][0-9]* events waited"));
 }
 
 TEST(FailoverTest, StaleGraphIsFencedAndWritesNothingAfterTheNewOneStarts) {
@@ -463,20 +521,128 @@ TEST(FailoverTest, PersistorKill9WhileEventsFlow) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   absl::SleepFor(absl::Seconds(1));
+  {
+    auto st = stack.GraphStatus();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_TRUE(st->journal_connected());
+    EXPECT_FALSE(st->journal_since().empty());
+  }
+  const size_t log_start = ReadFileOrEmpty(stack.log("graph")).size();
   stack.persistor().Kill9();
   absl::SleepFor(absl::Seconds(2));
   // The graph keeps serving queries while the persistor is away.
   auto st = stack.GraphStatus();
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->role(), v1::ACTIVE);
+  // Issue 26, item 7: the journal's state shows at once (status, metrics).
+  EXPECT_FALSE(st->journal_connected());
+  EXPECT_GE(st->journal_since_seconds(), 1.0);
+  EXPECT_GT(st->journal_lag_records(), 0u);
+  EXPECT_EQ(st->journal_lag_records(), st->applied_seq() - st->durable_seq());
+  EXPECT_GE(st->journal_lag_seconds(), 1.0);
+  {
+    auto m = stack.FetchMetrics(stack.graph_metrics_port());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(MetricValue(*m, "vitrage_graph_journal_connected"), 0);
+    EXPECT_GE(MetricValue(*m, "vitrage_graph_durable_lag_seconds"), 1.0);
+    EXPECT_GE(MetricValue(*m, "vitrage_graph_journal_state_seconds"), 1.0);
+  }
   ASSERT_TRUE(stack.StartPersistor().ok());
   ExpectGraphMatchesCollector(stack, absl::Seconds(90));
+  st = stack.GraphStatus();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->journal_connected());
+  EXPECT_EQ(st->journal_lag_records(), 0u);
+  EXPECT_EQ(st->journal_lag_seconds(), 0);
+  // Issue 26, item 6: one line when the link went down (with why), one
+  // when it was back (how long, how much was buffered); no line per retry.
+  std::string log = ReadFileOrEmpty(stack.log("graph")).substr(log_start);
+  EXPECT_EQ(CountLines(log, "journal: link to the persistor at "), 2) << log;
+  EXPECT_EQ(CountLines(log, "down: the Append stream ended ("), 1) << log;
+  EXPECT_THAT(log, ::testing::ContainsRegex("journal: link to the persistor at [0-9.:]+ back "
+                                            "after [0-9.]+m?s down \\([0-9]+ failed attempts\\): "
+                                            "up to [1-9][0-9]* records were buffered"));
+  EXPECT_EQ(CountLines(log, "stream to persistor ended"), 0) << log;
+}
+
+// Issue 26, item 3: a persistor that cannot reach its database serves
+// status and health (NOT_SERVING) and metrics at once, logs one line per
+// attempt with backoff (never "shutting down"), and starts serving by
+// itself once the database is back.
+TEST(FailoverTest, PersistorWithoutItsDatabaseServesStatusAtOnce) {
+  Stack stack(Changing(300, 200));
+  ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
+  stack.persistor().Kill9();
+  stack.db().Kill9();
+  const size_t log_start = ReadFileOrEmpty(stack.log("persistor")).size();
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(stack.StartPersistor().ok())
+      << "the persistor must answer GetStatus without its database";
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(10));
+  auto health = grpc::health::v1::Health::NewStub(
+      MakeChannel(absl::StrCat("127.0.0.1:", stack.persistor_port()), ServerRole::kPersistor));
+  auto h = CheckHealth(health.get(), "", absl::Seconds(5));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(*h, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  absl::SleepFor(absl::Seconds(4));
+  auto p = stack.PersistorStatus();
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(p->database_reachable());
+  EXPECT_FALSE(p->ready());
+  EXPECT_FALSE(p->last_database_error().empty());
+  EXPECT_FALSE(p->database_unreachable_since().empty());
+  EXPECT_GE(p->database_unreachable_seconds(), 3.0);
+  {
+    auto m = stack.FetchMetrics(stack.persistor_metrics_port());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(MetricValue(*m, "vitrage_persistor_database_reachable"), 0);
+    EXPECT_EQ(MetricValue(*m, "vitrage_persistor_ready"), 0);
+    EXPECT_GE(MetricValue(*m, "vitrage_persistor_database_unreachable_seconds"), 3.0);
+  }
+  // Everything but status is refused, saying why.
+  {
+    grpc::ClientContext ctx;
+    v1::AcquireEpochResponse resp;
+    grpc::Status s = stack.PersistorStub()->AcquireEpoch(&ctx, v1::AcquireEpochRequest(), &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(s.error_message(), HasSubstr("has not reached its database"));
+  }
+  std::string log = ReadFileOrEmpty(stack.log("persistor")).substr(log_start);
+  EXPECT_EQ(CountLines(log, "shutting down"), 0) << log;
+  EXPECT_EQ(CountLines(log, "is unreachable, reconnecting with backoff"), 1) << log;
+  // One line per attempt: attempts 2, 3, ... each once; the backoff keeps
+  // them few (100 ms doubling to 2 s: about 6 in 4 s).
+  const int attempts = CountLines(log, " unreachable (attempt ");
+  EXPECT_GE(attempts, 2) << log;
+  EXPECT_LE(attempts, 10) << log;
+  for (int a = 2; a <= attempts + 1; ++a) {
+    EXPECT_EQ(CountLines(log, absl::StrCat("(attempt ", a, ",")), 1) << a << "\n" << log;
+  }
+  // The database returns: the persistor serves by itself, the graph drains.
+  ASSERT_TRUE(stack.db().Start().ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  bool serving = false;
+  while (!serving && absl::Now() < deadline) {
+    auto hh = CheckHealth(health.get(), "", absl::Seconds(5));
+    serving = hh.ok() && *hh == grpc::health::v1::HealthCheckResponse::SERVING;
+    if (!serving) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(serving) << stack.LogTail("persistor");
+  p = stack.PersistorStatus();
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->database_reachable());
+  EXPECT_TRUE(p->ready());
+  EXPECT_EQ(p->database_unreachable_seconds(), 0);
+  ExpectGraphMatchesCollector(stack, absl::Seconds(90));
+  log = ReadFileOrEmpty(stack.log("persistor")).substr(log_start);
+  EXPECT_EQ(CountLines(log, "is reachable again after "), 1) << log;
 }
 
 TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
   Stack stack(Changing(1500, 500));
   ASSERT_TRUE(stack.Start().ok()) << stack.LogTail("graph");
   absl::SleepFor(absl::Seconds(1));
+  const size_t log_start = ReadFileOrEmpty(stack.log("persistor")).size();
   stack.db().Kill9();
   absl::SleepFor(absl::Seconds(1));
   ASSERT_TRUE(stack.db().Start().ok());
@@ -487,6 +653,14 @@ TEST(FailoverTest, MysqldKill9WhileEventsFlow) {
   size_t at = m->find("\nvitrage_persistor_mysql_errors_total ");
   ASSERT_NE(at, std::string::npos) << *m;
   EXPECT_GT(std::stod(m->substr(at + 38)), 0);
+  // Issue 26, item 6: one line when the database went away, one when it
+  // was back (with how long).
+  std::string log = ReadFileOrEmpty(stack.log("persistor")).substr(log_start);
+  // (A connection that breaks after the reconnect may make a second pair.)
+  EXPECT_GE(CountLines(log, "is unreachable, reconnecting with backoff"), 1) << log;
+  EXPECT_EQ(CountLines(log, "is unreachable, reconnecting with backoff"),
+            CountLines(log, "is reachable again after "))
+      << log;
   // And the store holds it: a restarted graph has the same content.
   auto before = stack.GraphStatus(true);
   stack.graph().Kill9();

@@ -128,6 +128,26 @@ expect 0 "stop of the standby" agent vitrage-graph stop "${G_ENV[@]}" OCF_RESKEY
 expect 0 "graph start" agent vitrage-graph start "${G_ENV[@]}"
 [ "$(ctl status | json_field role)" = ACTIVE ] || die "graph start returned before ACTIVE"
 expect 0 "graph monitor" agent vitrage-graph monitor "${G_ENV[@]}"
+# Issue 26, item 7: with the persistor gone the graph stays ACTIVE, but the
+# monitor sees the journal disconnected and fails past journal_timeout.
+kill -9 "$(cat "$T/persistor.pid")"
+sleep 0.5
+expect 0 "monitor of a graph whose journal just lost the persistor" agent vitrage-graph \
+	monitor "${G_ENV[@]}" OCF_RESKEY_journal_timeout=60
+grep -q "journal disconnected from the persistor for" "$T/agent-actions.log" ||
+	die "the monitor's info line does not show the journal's state"
+sleep 2.5
+expect 1 "monitor past journal_timeout with the persistor gone" agent vitrage-graph monitor \
+	"${G_ENV[@]}" OCF_RESKEY_journal_timeout=2
+tail -n 5 "$T/agent-actions.log" | grep -q "ACTIVE but its journal disconnected from the persistor" ||
+	die "the exit reason does not say the journal is disconnected: $(tail -n 5 "$T/agent-actions.log")"
+expect 0 "persistor start again" agent vitrage-persistor start "${P_ENV[@]}"
+for (( i = 0; i < 100; i++ )); do
+	[ "$(ctl status 2>/dev/null | json_field journalConnected)" = true ] && break
+	sleep 0.1
+done
+expect 0 "graph monitor once the journal is back" agent vitrage-graph monitor "${G_ENV[@]}" \
+	OCF_RESKEY_journal_timeout=2
 kill -9 "$(cat "$T/graph.pid")"
 sleep 0.2
 expect 7 "monitor after kill -9" agent vitrage-graph monitor "${G_ENV[@]}"

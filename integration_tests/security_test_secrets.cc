@@ -87,8 +87,8 @@ class SecretsTest : public ::testing::Test {
     bool answered = false;
     while (absl::Now() < deadline && p->running()) {
       // A wrong password before the first connection: the persistor retries
-      // without serving yet; its log says why.
-      if (ReadFileOrEmpty(log).find("database not reachable yet") != std::string::npos) {
+      // (serving GetStatus meanwhile, with the error); its log says why.
+      if (ReadFileOrEmpty(log).find("unreachable (attempt 2,") != std::string::npos) {
         absl::SleepFor(absl::Milliseconds(500));
         break;
       }

@@ -5,6 +5,7 @@
 //                     [--listen HOST:PORT] [--database_url URL]
 #include <glog/logging.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR2);  // start-up failed for good (see below)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   vitrage::persistor::PersistorOptions options;
@@ -195,29 +197,9 @@ int main(int argc, char** argv) {
   options.stream_stall_timeout = config.persistor.stream_stall_timeout;
 
   LOG(INFO) << "vitrage-persistor starting: database " << url->Redacted() << ", listen " << listen;
-  std::unique_ptr<vitrage::persistor::PersistorService> service;
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (true) {
-    absl::StatusOr<std::unique_ptr<vitrage::persistor::PersistorService>> s =
-        vitrage::persistor::PersistorService::Create(options);
-    if (s.ok()) {
-      service = std::move(*s);
-      break;
-    }
-    if (s.status().code() != absl::StatusCode::kUnavailable) {
-      LOG(ERROR) << "cannot start: " << s.status().message();
-      return 1;
-    }
-    LOG(WARNING) << "database not reachable yet, retrying in " << absl::FormatDuration(backoff)
-                 << ": " << s.status().message();
-    timespec ts = absl::ToTimespec(backoff);
-    if (sigtimedwait(&signals, nullptr, &ts) > 0) {
-      LOG(INFO) << "signal received before start-up finished; exiting";
-      return 0;
-    }
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
-
+  // Metrics and gRPC come up before the database is reached: an operator
+  // (and pacemaker's monitor) sees status "database unreachable" and health
+  // NOT_SERVING at once, not a port that refuses connections.
   std::string metrics_address =
       flags.metrics.empty() ? config.persistor.metrics_address : flags.metrics;
   if (!metrics_address.empty()) {
@@ -228,15 +210,27 @@ int main(int argc, char** argv) {
     }
     LOG(INFO) << "metrics on http://" << metrics_address << "/metrics";
   }
+  // A start-up error no retry mends ends the process (exit 1) through the
+  // signal loop below.
+  std::unique_ptr<vitrage::persistor::PersistorService> service =
+      vitrage::persistor::PersistorService::StartInBackground(
+          options, [](const absl::Status&) { kill(getpid(), SIGUSR2); });
+  service->ExportMetrics();
   int port = 0;
   std::unique_ptr<grpc::Server> server =
       vitrage::StartServer(listen, {service.get()}, &port, options.max_message_bytes);
   if (server == nullptr) return 1;
   service->AttachServer(server.get());
-  LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port << ")";
+  LOG(INFO) << "vitrage-persistor serving on " << listen << " (port " << port << ")"
+            << (service->ready() ? "" : "; health NOT_SERVING until the database is reached");
 
   int sig = 0;
   while (sigwait(&signals, &sig) != 0) {
+  }
+  if (sig == SIGUSR2) {
+    server->Shutdown(std::chrono::system_clock::now());
+    service->Stop();
+    return 1;
   }
   LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": stopping";
   service->BeginShutdown();

@@ -82,6 +82,57 @@ std::string JournalClient::last_error() const {
   absl::MutexLock l(&mu_);
   return last_error_;
 }
+bool JournalClient::link_up() const {
+  absl::MutexLock l(&mu_);
+  return link_up_;
+}
+absl::Time JournalClient::link_since() const {
+  absl::MutexLock l(&mu_);
+  return link_since_;
+}
+absl::Duration JournalClient::lag_age() const {
+  absl::MutexLock l(&mu_);
+  if (buffer_.empty()) return absl::ZeroDuration();
+  return absl::Now() - buffer_.front().appended;
+}
+
+std::string JournalClient::PeerName() const {
+  return options_.persistor_address.empty()
+             ? std::string("the persistor")
+             : absl::StrCat("the persistor at ", options_.persistor_address);
+}
+
+void JournalClient::LinkDownLocked(const grpc::Status& st, absl::Duration backoff) {
+  down_max_buffered_ = std::max<uint64_t>(down_max_buffered_, buffer_.size());
+  ++down_attempts_;
+  if (!link_up_) {
+    VLOG(1) << "journal: stream to " << PeerName() << " ended again (" << st.error_code() << ": "
+            << st.error_message() << "); " << buffer_.size() << " records not durable";
+    return;
+  }
+  link_up_ = false;
+  link_since_ = absl::Now();
+  LOG(WARNING) << "journal: link to " << PeerName() << " down: the Append stream ended ("
+               << st.error_code() << ": " << st.error_message() << "); " << buffer_.size()
+               << " records not durable (durable seq " << durable_seq_
+               << "), kept and re-sent; reconnecting with backoff from "
+               << absl::FormatDuration(backoff) << " (one line when it is back)";
+}
+
+void JournalClient::LinkUpLocked() {
+  if (link_up_) return;
+  const absl::Time now = absl::Now();
+  down_max_buffered_ = std::max<uint64_t>(down_max_buffered_, buffer_.size());
+  LOG(INFO) << "journal: link to " << PeerName() << " back after "
+            << absl::FormatDuration(absl::Trunc(now - link_since_, absl::Milliseconds(1)))
+            << " down (" << down_attempts_ << " failed attempts): up to " << down_max_buffered_
+            << " records were buffered; durable seq " << durable_seq_ << ", " << buffer_.size()
+            << " records still to ack";
+  link_up_ = true;
+  link_since_ = now;
+  down_attempts_ = 0;
+  down_max_buffered_ = 0;
+}
 
 absl::Status JournalClient::Append(const v1::JournalRecord& record) {
   std::string encoded;
@@ -95,8 +146,9 @@ absl::Status JournalClient::Append(const v1::JournalRecord& record) {
                                                    " epoch ", record.epoch(), ", expected seq ",
                                                    next_seq_, " epoch ", epoch_));
   }
-  if (buffer_.empty()) progress_ = absl::Now();
-  buffer_.push_back(Entry{record.seq(), std::move(encoded)});
+  const absl::Time now = absl::Now();
+  if (buffer_.empty()) progress_ = now;
+  buffer_.push_back(Entry{record.seq(), std::move(encoded), now});
   buffer_bytes_ += bytes;
   ++next_seq_;
   return absl::OkStatus();
@@ -179,9 +231,7 @@ void JournalClient::Run() {
     }
     ++reconnects_;
     if (absl::Now() - started > absl::Seconds(5)) backoff = options_.min_backoff;
-    LOG(WARNING) << "journal: stream to persistor ended (" << st.error_code() << ": "
-                 << st.error_message() << "); " << buffer_.size()
-                 << " records not durable; reconnecting in " << absl::FormatDuration(backoff);
+    LinkDownLocked(st, backoff);
     absl::Time until = absl::Now() + backoff;
     auto stop = [this] {
       mu_.AssertHeld();
@@ -240,6 +290,12 @@ grpc::Status JournalClient::RunStream() {
       peer_max_records_ = get(kMaxRecordsPerAppendKey);
       peer_max_bytes_ = get(kMaxAppendBytesKey);
       limits_known_ = true;
+      // The persistor answered on this stream (its announcement): with
+      // nothing to re-send the link is back now; else at the first ack.
+      if (peer_max_records_ > 0) {
+        connected_ = true;
+        if (buffer_.empty()) LinkUpLocked();
+      }
     }
     v1::AppendResponse resp;
     bool first = true;
@@ -264,6 +320,7 @@ grpc::Status JournalClient::RunStream() {
         // send below what is durable.
         if (d > sent_seq_) sent_seq_ = d;
       }
+      LinkUpLocked();  // the persistor acks again (no-op while up)
     }
     absl::MutexLock l(&mu_);
     stream_broken_ = true;

@@ -73,6 +73,8 @@ struct JournalOptions {
   size_t max_inflight_bytes = 16 << 20;
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
+  // Named in the log lines about the link ("" : "the persistor").
+  std::string persistor_address;
 };
 
 class JournalClient {
@@ -131,11 +133,26 @@ class JournalClient {
   // Why the Append stream last ended ("" if it never did).
   std::string last_error() const;
 
+  // The link to the persistor as the log tells it: up from construction
+  // (the epoch was just acquired through it); down when a stream ends
+  // (one log line, with why); up again once the persistor answers on a new
+  // stream and acks (one log line: how long it was down, how many records
+  // were buffered at most). link_since() is when it last went up or down.
+  bool link_up() const;
+  absl::Time link_since() const;
+  // Age of the oldest record not yet durable (zero when none waits).
+  absl::Duration lag_age() const;
+
  private:
   struct Entry {
     uint64_t seq;
     std::string bytes;  // the serialized JournalRecord
+    absl::Time appended;
   };
+  void LinkDownLocked(const grpc::Status& st, absl::Duration backoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LinkUpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string PeerName() const;
 
   void Run();
   // One stream's life; returns its final status.
@@ -169,6 +186,10 @@ class JournalClient {
   absl::Time progress_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  bool link_up_ ABSL_GUARDED_BY(mu_) = true;
+  absl::Time link_since_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  uint64_t down_attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t down_max_buffered_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<void(const absl::Status&)> on_fatal_ ABSL_GUARDED_BY(mu_);

@@ -67,6 +67,11 @@ TEST(JournalClientUnitTest, ReportsHowLongRecordsWaitAndWhy) {
   EXPECT_GE(j.stalled_for(), absl::Milliseconds(250));
   EXPECT_THAT(j.last_error(), ::testing::HasSubstr("UNAVAILABLE"));
   EXPECT_FALSE(j.connected());
+  // Issue 26: the link went down when the first stream failed, and the
+  // record's age is the durable lag in time.
+  EXPECT_FALSE(j.link_up());
+  EXPECT_GE(absl::Now() - j.link_since(), absl::Milliseconds(200));
+  EXPECT_GE(j.lag_age(), absl::Milliseconds(250));
 }
 
 class JournalClientTest : public vitrage::testing::MariaDbTest {

@@ -588,8 +588,27 @@ int Alarms(const Targets& t, const v1::ListAlarmsRequest& req, bool json) {
   v1::ListAlarmsResponse resp;
   grpc::Status st = GraphStub(t)->ListAlarms(&ctx, req, &resp);
   if (!st.ok()) return Fail(st, t, Service::kGraph);
+  // Deduced alarms need the evaluator: say so when it is off, so that an
+  // empty list is not read as "nothing is wrong".
+  std::string evaluator_off;
+  {
+    grpc::ClientContext sctx;
+    t.Deadline(&sctx);
+    v1::GraphStatus status;
+    if (GraphStub(t)->GetStatus(&sctx, v1::GraphStatusRequest(), &status).ok() &&
+        !status.evaluator().enabled()) {
+      evaluator_off = status.evaluator().templates_dir().empty()
+                          ? "the evaluator is off ([graph] templates_dir is not set): no "
+                            "deduced alarms"
+                          : "the evaluator is not running yet (graph not ACTIVE): no deduced "
+                            "alarms yet";
+      std::cerr << "vitrage-ctl: note: " << evaluator_off << "\n";
+    }
+  }
   if (resp.alarms_size() == 0 && !req.vitrage_type().empty()) {
-    return Nothing(absl::StrCat("nothing matched: no alarm of type ", req.vitrage_type()));
+    return Nothing(absl::StrCat("nothing matched: no alarm of type ", req.vitrage_type(),
+                                evaluator_off.empty() ? "" : " (", evaluator_off,
+                                evaluator_off.empty() ? "" : ")"));
   }
   if (json) {
     PrintJson(resp);

@@ -97,6 +97,13 @@ void Engine::MakeRooms() {
     absl::MutexLock l(&status_mu_);
     epoch_ = epoch;
   };
+  // Status and metrics report the stored snapshot from recovery on, its
+  // age counting from when it was taken (not 0 and "just now").
+  r.snapshot_loaded = [this](uint64_t id, const v1::SnapshotHeader& header) {
+    snapshotter_->NoteRecovered(id, header.seq(),
+                                absl::FromUnixMicros(header.created_unix_micros()),
+                                header.compressed_bytes());
+  };
   RecoveryOptions ro;
   ro.persistor_address = options_.persistor_address;
   ro.owner = options_.owner;
@@ -143,6 +150,15 @@ void Engine::ExportMetrics() {
   auto& snap_age = m::Gauge("vitrage_graph_snapshot_age_seconds",
                             "Seconds since the last stored snapshot (-1: none)");
   auto& snap_seq = m::Gauge("vitrage_graph_snapshot_seq", "Journal seq of the last snapshot");
+  auto& journal_connected = m::Gauge("vitrage_graph_journal_connected",
+                                     "1 while the journal's link to the persistor is up");
+  auto& journal_state_seconds =
+      m::Gauge("vitrage_graph_journal_state_seconds",
+               "Seconds since the journal's link to the persistor went up or down");
+  auto& lag_seconds = m::Gauge("vitrage_graph_durable_lag_seconds",
+                               "Age of the oldest record not yet durable (0: none waits)");
+  auto& get_all_received = m::Gauge("vitrage_graph_get_all_received",
+                                    "Entities received by the running (or last) get_all");
   std::map<std::string, prometheus::Gauge*> phases;
   for (const char* p :
        {"acquire_epoch", "snapshot_load", "replay", "index_rebuild", "get_all", "total"}) {
@@ -150,7 +166,8 @@ void Engine::ExportMetrics() {
                           "Duration of each phase of the last recovery", {{"phase", p}});
   }
   m::AddRefresher([=, &applied_seq, &durable_seq, &lag, &buf_records, &buf_bytes, &reconnects,
-                   &vertices, &edges, &role, &snap_age, &snap_seq] {
+                   &vertices, &edges, &role, &snap_age, &snap_seq, &journal_connected,
+                   &journal_state_seconds, &lag_seconds, &get_all_received] {
     v1::GraphStatus st = Status(false);
     applied_seq.Set(st.applied_seq());
     durable_seq.Set(st.durable_seq());
@@ -166,6 +183,10 @@ void Engine::ExportMetrics() {
     role.Set(st.role());
     snap_age.Set(st.last_snapshot_age_seconds());
     snap_seq.Set(st.last_snapshot_seq());
+    journal_connected.Set(st.journal_connected() ? 1 : 0);
+    journal_state_seconds.Set(st.journal_since_seconds());
+    lag_seconds.Set(st.journal_lag_seconds());
+    get_all_received.Set(static_cast<double>(st.get_all_received()));
     const auto& r = st.recovery();
     phases.at("acquire_epoch")->Set(r.acquire_epoch_ms());
     phases.at("snapshot_load")->Set(r.snapshot_load_ms());
@@ -806,7 +827,16 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     st.set_durable_seq(journal->durable_seq());
     st.set_buffered_records(journal->buffered_records());
     st.set_buffered_bytes(journal->buffered_bytes());
+    // The link to the persistor and the durable lag (issue 26).
+    const absl::Time since = journal->link_since();
+    st.set_journal_connected(journal->link_up());
+    st.set_journal_since(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", since, absl::UTCTimeZone()));
+    st.set_journal_since_seconds(absl::ToDoubleSeconds(absl::Now() - since));
+    st.set_journal_lag_records(
+        st.applied_seq() > st.durable_seq() ? st.applied_seq() - st.durable_seq() : 0);
+    st.set_journal_lag_seconds(absl::ToDoubleSeconds(journal->lag_age()));
   }
+  get_all_->FillProgress(&st);
   snapshotter_->FillStatus(&st);
   if (follower_) follower_->FillStatus(&st);
   return st;

@@ -72,6 +72,35 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
       state->handler->CancelGetAll();
     }
   } close_get_all{state_};
+  // Progress for status (get_all_received etc.) and the log (every 5 s).
+  {
+    absl::MutexLock l(&progress_mu_);
+    received_ = 0;
+    running_ = true;
+    start_ = t0;
+    end_ = absl::InfinitePast();
+  }
+  struct EndProgress {
+    GetAll* get_all;
+    ~EndProgress() {
+      absl::MutexLock l(&get_all->progress_mu_);
+      get_all->end_ = absl::Now();
+      get_all->running_ = false;
+    }
+  } end_progress{this};
+  absl::Time next_progress_log = t0 + absl::Seconds(5);
+  auto progress = [&](uint64_t received) {
+    {
+      absl::MutexLock l(&progress_mu_);
+      received_ = received;
+    }
+    const absl::Time now = absl::Now();
+    if (now < next_progress_log) return;
+    next_progress_log = now + absl::Seconds(5);
+    LOG(INFO) << "get_all: " << received << " entities received so far in "
+              << absl::FormatDuration(absl::Trunc(now - t0, absl::Milliseconds(100)))
+              << " (collector at " << options_.collector_address << ")";
+  };
   while (true) {
     RETURN_IF_ERROR(hooks_.stopped());
     {
@@ -108,6 +137,9 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
           ctx.TryCancel();
           break;
         }
+        // An image's vertices, in proportion to its chunks received.
+        const uint64_t chunks = std::max<uint64_t>(1, image->header.chunk_count());
+        progress(image->header.vertex_count() * image->chunks.size() / chunks);
         continue;
       }
       if (resp->events_size() == 0) continue;
@@ -119,6 +151,7 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
         hooks_.apply_locked(ev);
         ++events;
       }
+      progress(events);
     }
     grpc::Status st = reader->Finish();
     if (bad_image.ok() && st.ok() && image != nullptr) {
@@ -274,6 +307,16 @@ bool GetAll::DropPartialImageLocked() {
   if (replay_image_ == nullptr) return false;
   replay_image_.reset();
   return true;
+}
+
+void GetAll::FillProgress(v1::GraphStatus* st) const {
+  absl::MutexLock l(&progress_mu_);
+  st->set_get_all_running(running_);
+  st->set_get_all_received(received_);
+  if (start_ != absl::InfinitePast()) {
+    const absl::Time end = running_ || end_ == absl::InfinitePast() ? absl::Now() : end_;
+    st->set_get_all_seconds(absl::ToDoubleSeconds(end - start_));
+  }
 }
 
 }  // namespace vitrage::service

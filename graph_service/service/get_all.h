@@ -101,6 +101,11 @@ class GetAll {
   // Whether the log read so far ends inside an image. REQUIRES: state->mu.
   bool InImageLocked() const { return replay_image_ != nullptr; }
 
+  // The running (or last) get_all's progress: get_all_running,
+  // get_all_received (entities so far; an image's vertices in proportion
+  // to its chunks) and get_all_seconds.
+  void FillProgress(v1::GraphStatus* st) const;
+
  private:
   struct IncomingImage {
     IncomingImage(const v1::SnapshotHeader& h, const snapshot::DecodeOptions& options)
@@ -121,6 +126,12 @@ class GetAll {
   const Hooks hooks_;
   // The image being rebuilt from replayed or followed records (state_->mu).
   std::unique_ptr<IncomingImage> replay_image_;
+
+  mutable absl::Mutex progress_mu_;
+  uint64_t received_ ABSL_GUARDED_BY(progress_mu_) = 0;
+  bool running_ ABSL_GUARDED_BY(progress_mu_) = false;
+  absl::Time start_ ABSL_GUARDED_BY(progress_mu_) = absl::InfinitePast();
+  absl::Time end_ ABSL_GUARDED_BY(progress_mu_) = absl::InfinitePast();
 };
 
 }  // namespace vitrage::service

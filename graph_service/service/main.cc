@@ -27,32 +27,29 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
-<<<<<<< HEAD
 #include "common/version.h"
-    =======
 #include "graph_service/bus/listener.h"
 #include "graph_service/service/bus_sink.h"
-    >>>>>>> bus
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
 
-    // jemalloc's options for this process (read at its first allocation; a
-    // MALLOC_CONF environment variable is applied after them, so an operator
-    // can still change any of them). A recovering graph fills a fresh process
-    // with its many small objects: with 4 KiB pages that is a page fault for
-    // every few dozen of them, which on a virtual machine costs more than the
-    // decoding itself. thp:always backs jemalloc's extents with 2 MiB pages
-    // (madvise, so it works with the kernel's default "madvise" setting);
-    // narenas:1 keeps one arena, so that huge pages are not left half used in
-    // one arena per thread (what each saved: docs/performance.md). main() then
-    // reserves jemalloc's heap in one large piece (ReserveHugePageHeap,
-    // common/huge_page_heap.h): without it most of jemalloc's small mappings
-    // still take 4 KiB pages. Once ACTIVE the engine stops new huge pages
-    // (Engine::StopHugePages). Without jemalloc (sanitizer builds) this symbol
-    // is unused.
-    extern "C" {
-  const char* malloc_conf = "thp:always,narenas:1";
+// jemalloc's options for this process (read at its first allocation; a
+// MALLOC_CONF environment variable is applied after them, so an operator
+// can still change any of them). A recovering graph fills a fresh process
+// with its many small objects: with 4 KiB pages that is a page fault for
+// every few dozen of them, which on a virtual machine costs more than the
+// decoding itself. thp:always backs jemalloc's extents with 2 MiB pages
+// (madvise, so it works with the kernel's default "madvise" setting);
+// narenas:1 keeps one arena, so that huge pages are not left half used in
+// one arena per thread (what each saved: docs/performance.md). main() then
+// reserves jemalloc's heap in one large piece (ReserveHugePageHeap,
+// common/huge_page_heap.h): without it most of jemalloc's small mappings
+// still take 4 KiB pages. Once ACTIVE the engine stops new huge pages
+// (Engine::StopHugePages). Without jemalloc (sanitizer builds) this symbol
+// is unused.
+extern "C" {
+const char* malloc_conf = "thp:always,narenas:1";
 }
 
 int main(int argc, char** argv) {
@@ -112,6 +109,7 @@ int main(int argc, char** argv) {
   options.persistor_address = config.persistency.persistor_address;
   options.collector_address = config.graph.collector_address;
   options.journal.max_buffer_records = config.persistency.buffer_max_records;
+  options.journal.persistor_address = config.persistency.persistor_address;
   options.journal.max_buffer_bytes = config.persistency.buffer_max_bytes;
   options.snapshot_interval = config.persistency.snapshot_interval;
   options.get_all_after_downtime = config.persistency.get_all_after_downtime;

@@ -111,6 +111,7 @@ absl::StatusOr<Recovery::Outcome> Recovery::Run(absl::Time began) {
     have_snapshot = false;
   }
   uint64_t base = have_snapshot ? header.seq() : 0;
+  if (have_snapshot && hooks_.snapshot_loaded) hooks_.snapshot_loaded(snapshot_id, header);
   hooks_.phase(absl::StrCat("replaying log after seq ", base));
   absl::Time t = absl::Now();
   int64_t last_time = have_snapshot ? header.seq_time_unix_micros() : 0;

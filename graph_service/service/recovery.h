@@ -67,6 +67,9 @@ class Recovery {
     std::function<void(const std::function<void(v1::RecoveryTimings*)>& edit)> timings;
     // The epoch acquired.
     std::function<void(uint64_t epoch)> epoch;
+    // The snapshot Run loaded (id, header), before the replay: status and
+    // metrics report it from then on. May be empty.
+    std::function<void(uint64_t id, const v1::SnapshotHeader& header)> snapshot_loaded;
   };
 
   struct Outcome {

@@ -88,14 +88,30 @@ void Snapshotter::NoteStored(uint64_t seq, absl::Time when) {
   absl::MutexLock l(&mu_);
   last_time_ = when;
   last_seq_ = seq;
+  stored_time_ = when;
+  stored_id_ = 0;
+  stored_bytes_ = 0;
   last_error_.clear();
+}
+
+void Snapshotter::NoteRecovered(uint64_t id, uint64_t seq, absl::Time created, uint64_t bytes) {
+  absl::MutexLock l(&mu_);
+  if (seq < last_seq_) return;  // a newer one was stored meanwhile
+  last_seq_ = seq;
+  stored_time_ = created;
+  stored_id_ = id;
+  stored_bytes_ = bytes;
+  if (bytes_metric_ != nullptr) bytes_metric_->Set(static_cast<double>(bytes));
 }
 
 void Snapshotter::FillStatus(v1::GraphStatus* st) const {
   absl::MutexLock l(&mu_);
   st->set_last_snapshot_seq(last_seq_);
-  st->set_last_snapshot_age_seconds(
-      last_time_ == absl::InfinitePast() ? -1 : absl::ToDoubleSeconds(absl::Now() - last_time_));
+  st->set_last_snapshot_id(stored_id_);
+  st->set_last_snapshot_bytes(stored_bytes_);
+  st->set_last_snapshot_age_seconds(stored_time_ == absl::InfinitePast()
+                                        ? -1
+                                        : absl::ToDoubleSeconds(absl::Now() - stored_time_));
   st->set_last_snapshot_error(last_error_);
 }
 
@@ -129,6 +145,9 @@ void Snapshotter::Run() {
     last_time_ = absl::Now();
     if (result.ok()) {
       last_seq_ = result->seq();
+      stored_time_ = last_time_;
+      stored_id_ = result->snapshot_id();
+      stored_bytes_ = result->stored_bytes();
       last_error_.clear();
       if (duration_metric_ != nullptr) {
         duration_metric_->Observe(result->total_ms() / 1000.0);

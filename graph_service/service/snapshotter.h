@@ -103,6 +103,10 @@ class Snapshotter {
   // A snapshot stored by someone else (the hot standby) at `seq`, at
   // `when`: the periodic timer counts from `when`.
   void NoteStored(uint64_t seq, absl::Time when);
+  // The snapshot recovery loaded (the newest stored one): status and
+  // metrics report it until a newer one is stored. Its age counts from
+  // `created` (when it was taken); the periodic timer is not touched.
+  void NoteRecovered(uint64_t id, uint64_t seq, absl::Time created, uint64_t bytes);
   // The last snapshot's seq, age and error.
   void FillStatus(v1::GraphStatus* st) const;
   // Registers the snapshot metrics (common/metrics.h). Call once, before
@@ -128,6 +132,11 @@ class Snapshotter {
   absl::StatusOr<v1::TakeSnapshotResponse> result_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The newest stored snapshot this graph knows (for status and metrics;
+  // last_time_ is the periodic timer's).
+  absl::Time stored_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t stored_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t stored_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(mu_);

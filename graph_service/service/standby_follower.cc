@@ -65,6 +65,11 @@ absl::Status StandbyFollower::Start() {
   absl::Status loaded = recovery_->LoadSnapshot(&snapshot_id, &header, nullptr, &skipped);
   if (!loaded.ok() && !absl::IsNotFound(loaded)) return loaded;
   loaded_snapshot_id_ = snapshot_id;
+  if (loaded.ok()) {
+    snapshotter_->NoteRecovered(snapshot_id, header.seq(),
+                                absl::FromUnixMicros(header.created_unix_micros()),
+                                header.compressed_bytes());
+  }
   hooks_.timings([&](v1::RecoveryTimings* timings) {
     timings->set_snapshots_skipped(skipped);
     timings->set_snapshot_id(snapshot_id);

@@ -88,9 +88,13 @@ absl::StatusOr<std::unique_ptr<Connection>> ConnectionPool::Connect() {
 void ConnectionPool::ReportSuccess() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!reachable_) {
-    LOG(INFO) << "database " << options_.url.Redacted() << " is reachable again";
+    LOG(INFO) << "database " << options_.url.Redacted() << " is reachable again after "
+              << absl::FormatDuration(
+                     absl::Trunc(absl::Now() - unreachable_since_, absl::Milliseconds(1)))
+              << " unreachable";
   }
   reachable_ = true;
+  unreachable_since_ = absl::InfinitePast();
   backoff_ = absl::ZeroDuration();
   next_attempt_ = absl::InfinitePast();
 }
@@ -103,6 +107,7 @@ void ConnectionPool::ReportFailure(const absl::Status& status) {
   if (reachable_) {
     LOG(WARNING) << "database " << options_.url.Redacted()
                  << " is unreachable, reconnecting with backoff: " << status.message();
+    unreachable_since_ = absl::Now();
   }
   reachable_ = false;
   last_error_ = std::string(status.message());
@@ -125,6 +130,16 @@ bool ConnectionPool::reachable() const {
 std::string ConnectionPool::last_error() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_error_;
+}
+
+absl::Time ConnectionPool::unreachable_since() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reachable_ ? absl::InfinitePast() : unreachable_since_;
+}
+
+absl::Duration ConnectionPool::next_attempt_in() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::max(absl::ZeroDuration(), next_attempt_ - absl::Now());
 }
 
 size_t ConnectionPool::leased(Use use) const {

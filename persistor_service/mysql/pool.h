@@ -76,6 +76,10 @@ class ConnectionPool {
 
   bool reachable() const;
   std::string last_error() const;
+  // When the database became unreachable (InfinitePast while reachable).
+  absl::Time unreachable_since() const;
+  // How long until the next connect attempt the backoff allows (zero: now).
+  absl::Duration next_attempt_in() const;
   // Connections leased now for `use`.
   size_t leased(Use use) const;
   const Limits& limits() const { return limits_; }
@@ -93,6 +97,7 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   bool reachable_ = true;
   std::string last_error_;
+  absl::Time unreachable_since_ = absl::InfinitePast();
   absl::Duration backoff_ = absl::ZeroDuration();
   absl::Time next_attempt_ = absl::InfinitePast();
 };

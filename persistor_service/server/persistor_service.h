@@ -19,7 +19,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "persistor_service/mysql/pool.h"
@@ -41,9 +45,25 @@ class PersistorService final
   // by a dead persistor, starts the writer, monitor and retention threads.
   // UNAVAILABLE when the database cannot be reached (the caller retries).
   static absl::StatusOr<std::unique_ptr<PersistorService>> Create(PersistorOptions options);
+  // The same start-up on a thread of its own, retried with backoff (one log
+  // line per attempt) while the database cannot be reached: the service can
+  // be served at once. Until it is ready, GetStatus answers
+  // (database_reachable=false, since when, the last error, ready=false),
+  // health is NOT_SERVING and every other call gets UNAVAILABLE.
+  // `on_fatal` is called (from that thread) with an error that no retry
+  // mends (not UNAVAILABLE); the process should exit.
+  static std::unique_ptr<PersistorService> StartInBackground(
+      PersistorOptions options, std::function<void(const absl::Status&)> on_fatal);
   ~PersistorService() override;
 
-  // Lets the monitor drive the server's health service.
+  // True once start-up finished (Create, or the background start-up).
+  bool ready() const { return ready_.load(); }
+  // Registers gauges (common/metrics.h): database reachability and since
+  // when, ready, epoch and durable seq. Call at most once.
+  void ExportMetrics();
+
+  // Lets the monitor drive the server's health service (NOT_SERVING until
+  // ready).
   void AttachServer(grpc::Server* server);
   // Graceful stop, part 1: new Append batches get UNAVAILABLE; the commit
   // in flight finishes and is acked. Call before grpc::Server::Shutdown.
@@ -79,7 +99,12 @@ class PersistorService final
 
  private:
   explicit PersistorService(PersistorOptions options);
+  // Schema, leftovers, then the writer, monitor and retention threads.
   absl::Status Init();
+  // The background start-up's loop.
+  void InitLoop(std::function<void(const absl::Status&)> on_fatal);
+  // UNAVAILABLE (naming the database's state) until ready.
+  grpc::Status CheckReady(const char* method) const;
 
   const PersistorOptions options_;
   mysql::ConnectionPool pool_;
@@ -90,6 +115,13 @@ class PersistorService final
   Snapshots snapshots_;
   Retention retention_;
   HealthMonitor health_;
+
+  std::atomic<bool> ready_{false};
+  std::mutex init_mu_;
+  std::condition_variable init_cv_;
+  bool init_stop_ = false;          // guarded by init_mu_
+  grpc::Server* server_ = nullptr;  // guarded by init_mu_
+  std::thread init_thread_;
 };
 
 }  // namespace vitrage::persistor
