@@ -82,8 +82,7 @@ const json& Arg(const json& args, const char* name) {
 }
 
 absl::Status BadArg(absl::string_view method, absl::string_view name, absl::string_view want) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(method, ": argument '", name, "' must be ", want));
+  return absl::InvalidArgumentError(absl::StrCat(method, ": argument '", name, "' must be ", want));
 }
 
 // A string argument or None.
@@ -129,8 +128,10 @@ json Eq(const char* key, json v) { return json{{"==", json{{key, std::move(v)}}}
 
 // base._add_project_to_query
 json AddProject(json query, const json& project_id, bool is_admin) {
-  json pq = is_admin ? json{{"or", json::array({Eq("project_id", project_id), Eq("project_id", nullptr)})}}
-                     : Eq("project_id", project_id);
+  json pq =
+      is_admin
+          ? json{{"or", json::array({Eq("project_id", project_id), Eq("project_id", nullptr)})}}
+          : Eq("project_id", project_id);
   if (query.is_object() && query.contains("and") && query["and"].is_array()) {
     query["and"].push_back(std::move(pq));
     return query;
@@ -140,8 +141,9 @@ json AddProject(json query, const json& project_id, bool is_admin) {
 
 // base._get_query_with_project
 json QueryWithProject(const char* category, const json& project_id, bool is_admin) {
-  json q = {{"and", json::array({Eq("vitrage_is_deleted", false), Eq("vitrage_is_placeholder", false),
-                                 Eq("vitrage_category", category)})}};
+  json q = {
+      {"and", json::array({Eq("vitrage_is_deleted", false), Eq("vitrage_is_placeholder", false),
+                           Eq("vitrage_category", category)})}};
   return AddProject(std::move(q), project_id, is_admin);
 }
 
@@ -367,13 +369,15 @@ absl::StatusOr<json> GetTopology(const Graph& g, const json& args, const json& c
     }
     json current = query;
     if (!all_tenants) {
-      current = json{{"and", json::array({query, json{{"or", json::array({Eq("project_id", project_id),
-                                                                           Eq("project_id", nullptr)})}}})}};
+      current = json{
+          {"and", json::array({query, json{{"or", json::array({Eq("project_id", project_id),
+                                                               Eq("project_id", nullptr)})}}})}};
     }
     ASSIGN_OR_RETURN(Query match, Query::Compile(current));
     if (root_slot == graph::kNoSlot) {
-      return absl::NotFoundError(absl::StrCat("get_topology: no root vertex ",
-                                              root ? absl::StrCat("\"", *root, "\"") : "(no cluster)"));
+      return absl::NotFoundError(
+          absl::StrCat("get_topology: no root vertex ",
+                       root ? absl::StrCat("\"", *root, "\"") : "(no cluster)"));
     }
     ASSIGN_OR_RETURN(nl, GraphQueryVertices(g, root_slot, match, depth));
   } else if (all_tenants) {
@@ -383,17 +387,18 @@ absl::StatusOr<json> GetTopology(const Graph& g, const json& args, const json& c
                                   [&](Slot e) { return !EdgeNotDeleted(g, e); }),
                    nl.edges.end());
   } else {
-    json q = Truthy(query) ? AddProject(query, project_id, is_admin)
-                           : json{{"or", json::array({QueryWithProject("RESOURCE", project_id, is_admin),
-                                                      QueryWithProject("ALARM", project_id, true)})}};
+    json q = Truthy(query)
+                 ? AddProject(query, project_id, is_admin)
+                 : json{{"or", json::array({QueryWithProject("RESOURCE", project_id, is_admin),
+                                            QueryWithProject("ALARM", project_id, true)})}};
     ASSIGN_OR_RETURN(std::vector<Slot> targets, Select(g, q));
     std::vector<char> keep(g.vertex_slot_bound(), 0);
     for (Slot v : targets) keep[v] = 1;
     if (root_slot != graph::kNoSlot) {
       AddPathsFrom(g, root_slot, &keep);
     } else if (root) {
-      return absl::NotFoundError(absl::StrCat("get_topology: source node \"", *root,
-                                              "\" is not in the graph"));
+      return absl::NotFoundError(
+          absl::StrCat("get_topology: source node \"", *root, "\" is not in the graph"));
     } else {
       AddReachable(g, &keep);
     }
@@ -448,7 +453,8 @@ absl::StatusOr<json> ResourceQuery(absl::string_view method, const json& args, c
 }
 
 absl::StatusOr<json> GetResources(const Graph& g, const json& args, const json& ctx) {
-  RETURN_IF_ERROR(RequireArgs("get_resources", args, {}, {"resource_type", "all_tenants", "query"}));
+  RETURN_IF_ERROR(
+      RequireArgs("get_resources", args, {}, {"resource_type", "all_tenants", "query"}));
   ASSIGN_OR_RETURN(json q, ResourceQuery("get_resources", args, ctx));
   ASSIGN_OR_RETURN(std::vector<Slot> vs, Select(g, q));
   PickleWriter w;
@@ -522,11 +528,13 @@ absl::StatusOr<json> ShowVertex(const Graph& g, absl::string_view method, const 
   ASSIGN_OR_RETURN(std::optional<std::string> id, OptString(method, args, "vitrage_id"));
   if (!id) return json(nullptr);
   Slot v = g.FindVertex(*id);
-  if (v == graph::kNoSlot || g.VertexProps(v).GetString(graph::keys::kVitrageCategory) != category) {
+  if (v == graph::kNoSlot ||
+      g.VertexProps(v).GetString(graph::keys::kVitrageCategory) != category) {
     return json(nullptr);
   }
   const Properties& p = g.VertexProps(v);
-  if (!Truthy(Ctx(ctx, "is_admin", false)) && !PyEquals(p.Find(kProjectId), Ctx(ctx, "project_id", nullptr))) {
+  if (!Truthy(Ctx(ctx, "is_admin", false)) &&
+      !PyEquals(p.Find(kProjectId), Ctx(ctx, "project_id", nullptr))) {
     return json(nullptr);
   }
   return json(PropsJson(p));
@@ -581,7 +589,8 @@ std::vector<AlarmRow> ActiveAlarms(const Graph& g) {
       return;
     }
     std::string start = NormalizeTimestamp(p.GetString(kUpdateTs));
-    if (start.empty()) start = NormalizeTimestamp(p.GetString(graph::keys::kVitrageSampleTimestamp));
+    if (start.empty())
+      start = NormalizeTimestamp(p.GetString(graph::keys::kVitrageSampleTimestamp));
     if (start.empty()) start = "1970-01-01 00:00:00";
     rows.push_back({v, std::move(start)});
   });
@@ -601,8 +610,8 @@ bool ProjectAllows(const Graph& g, const AlarmRow& r, const std::string& pid, bo
 bool Like(absl::string_view s, absl::string_view pat) {
   size_t si = 0, pi = 0, star = std::string::npos, mark = 0;
   while (si < s.size()) {
-    if (pi < pat.size() && (pat[pi] == '_' || absl::ascii_tolower(pat[pi]) ==
-                                                  absl::ascii_tolower(s[si]))) {
+    if (pi < pat.size() &&
+        (pat[pi] == '_' || absl::ascii_tolower(pat[pi]) == absl::ascii_tolower(s[si]))) {
       ++si;
       ++pi;
     } else if (pi < pat.size() && pat[pi] == '%') {
@@ -621,7 +630,6 @@ bool Like(absl::string_view s, absl::string_view pat) {
 
 // A list argument as a list (a single value becomes [value]).
 json AsList(const json& j) { return j.is_array() ? j : json::array({j}); }
-
 
 void PickleAlarm(const Graph& g, const AlarmRow& r, PickleWriter* w) {
   w->BeginDict();
@@ -646,9 +654,9 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
       kw[it.key()] = it.value();
     }
   }
-  static const char* kKnown[] = {"start",       "end",         "limit",     "sort_by",
-                                 "sort_dirs",   "filter_by",   "filter_vals", "next_page",
-                                 "marker",      "only_active_alarms"};
+  static const char* kKnown[] = {
+      "start",     "end",         "limit",     "sort_by", "sort_dirs",
+      "filter_by", "filter_vals", "next_page", "marker",  "only_active_alarms"};
   for (auto it = kw.begin(); it != kw.end(); ++it) {
     bool known = false;
     for (const char* k : kKnown) known = known || it.key() == k;
@@ -661,8 +669,10 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
   const bool all_tenants = Truthy(Arg(args_in, "all_tenants"));
   std::optional<std::string> project_id;
   bool is_admin = false;
-  if (kw.contains("filter_by")) kw["filter_by"] = Truthy(kw["filter_by"]) ? AsList(kw["filter_by"]) : json::array();
-  if (kw.contains("filter_vals")) kw["filter_vals"] = Truthy(kw["filter_vals"]) ? AsList(kw["filter_vals"]) : json::array();
+  if (kw.contains("filter_by"))
+    kw["filter_by"] = Truthy(kw["filter_by"]) ? AsList(kw["filter_by"]) : json::array();
+  if (kw.contains("filter_vals"))
+    kw["filter_vals"] = Truthy(kw["filter_vals"]) ? AsList(kw["filter_vals"]) : json::array();
   if (!vitrage_id || vitrage_id->empty() || *vitrage_id == "all") {
     if (!all_tenants) {
       json pid = Ctx(ctx, "project_id", "no-project");
@@ -718,7 +728,8 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
   if (only_active && (!start.empty() || !end.empty())) {
     return absl::InvalidArgumentError("'only_active_alarms' can't be used with 'start' or 'end' ");
   }
-  if (!end.empty() && start.empty()) return absl::InvalidArgumentError("'end' can't be used without 'start'");
+  if (!end.empty() && start.empty())
+    return absl::InvalidArgumentError("'end' can't be used without 'start'");
   if (filter_by.empty() != filter_vals.empty()) {
     return absl::InvalidArgumentError(
         "Cannot perform filtering, one of filter_by or filter_vals are missing");
@@ -751,8 +762,9 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
     bool ok = true;
     for (size_t i = 0; i < filter_by.size() && ok; ++i) {
       auto col = r.Column(g, filter_by[i].get<std::string>());
-      const json vals = Truthy(filter_vals[i]) && filter_vals[i].is_array() ? filter_vals[i]
-                                                                            : json::array({filter_vals[i]});
+      const json vals = Truthy(filter_vals[i]) && filter_vals[i].is_array()
+                            ? filter_vals[i]
+                            : json::array({filter_vals[i]});
       bool any = false;
       for (const json& v : vals) {
         if (!v.is_string()) return BadArg(kM, "filter_vals", "strings");
@@ -788,9 +800,8 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
     size_t from = 0;
     if (kw.contains("marker") && kw["marker"].is_string()) {
       const std::string marker = kw["marker"].get<std::string>();
-      auto it = std::find_if(kept.begin(), kept.end(), [&](const AlarmRow& r) {
-        return g.VertexId(r.v) == marker;
-      });
+      auto it = std::find_if(kept.begin(), kept.end(),
+                             [&](const AlarmRow& r) { return g.VertexId(r.v) == marker; });
       if (it != kept.end()) {
         size_t m = it - kept.begin();
         if (next_page) {
@@ -880,7 +891,8 @@ absl::StatusOr<json> GetRca(const Graph& g, const json& args, const json& ctx) {
   }
   // Nodes in the table's primary-key order (vitrage_id).
   std::vector<Slot> nodes(node_ids.begin(), node_ids.end());
-  std::sort(nodes.begin(), nodes.end(), [&](Slot a, Slot b) { return g.VertexId(a) < g.VertexId(b); });
+  std::sort(nodes.begin(), nodes.end(),
+            [&](Slot a, Slot b) { return g.VertexId(a) < g.VertexId(b); });
   absl::flat_hash_map<Slot, int64_t> index;
   int64_t inspected = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -925,9 +937,11 @@ absl::StatusOr<json> TemplateVersions(const json& args) {
 }
 
 absl::StatusOr<json> ValidateTemplate(const json& args) {
-  RETURN_IF_ERROR(RequireArgs("validate_template", args, {"templates", "template_type"}, {"params"}));
+  RETURN_IF_ERROR(
+      RequireArgs("validate_template", args, {"templates", "template_type"}, {"params"}));
   const json& templates = Arg(args, "templates");
-  if (!templates.is_array()) return BadArg("validate_template", "templates", "a list of [path, content]");
+  if (!templates.is_array())
+    return BadArg("validate_template", "templates", "a list of [path, content]");
   const json& tt = Arg(args, "template_type");
   json results = json::array();
   for (const json& t : templates) {
@@ -1044,9 +1058,10 @@ absl::StatusOr<json> Call(absl::string_view method, const json& args, const json
     return json(true);
   }
   if (method == "add_template" || method == "delete_template") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        method, " is not supported by this vitrage-graph: it runs the templates of its "
-                "[graph] templates_dir; change them there and restart it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(method,
+                     " is not supported by this vitrage-graph: it runs the templates of its "
+                     "[graph] templates_dir; change them there and restart it"));
   }
   if (method == "post" || method == "get_all_webhooks" || method == "get_webhook" ||
       method == "add_webhook" || method == "delete_webhook") {

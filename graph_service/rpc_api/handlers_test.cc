@@ -87,7 +87,8 @@ graph::Graph FixtureGraph() {
   alarm("a1-zbx", "zabbix", "host1", "CRITICAL",
         {{"update_timestamp", "2026-12-01T09:00:00Z"}, {"id", nullptr}});
   alarm("a2-aodh", "aodh", "inst2", "WARNING",
-        {{"project_id", "p2"}, {"vitrage_resource_project_id", "p2"},
+        {{"project_id", "p2"},
+         {"vitrage_resource_project_id", "p2"},
          {"update_timestamp", "2026-12-01T11:30:00+01:00"}});
   alarm("a3-deduced", "vitrage", "inst1", "SEVERE",
         {{"vitrage_resource_project_id", "p1"}, {"update_timestamp", "2026-12-01T09:30:00Z"}});
@@ -112,15 +113,25 @@ const json kTreeQuery = json::parse(R"({"and": [
           {"==": {"vitrage_type": "nova.host"}}, {"==": {"vitrage_type": "nova.zone"}}]}]})");
 
 json Topo(const char* type, json depth, json query, json root, bool all) {
-  return {{"graph_type", type}, {"depth", depth}, {"query", query}, {"root", root},
+  return {{"graph_type", type},
+          {"depth", depth},
+          {"query", query},
+          {"root", root},
           {"all_tenants", all}};
 }
 // As vitrage-api's alarm list sends it.
 json AlarmList(json vitrage_id, bool all, json extra = json::object()) {
-  json a = {{"vitrage_id", vitrage_id}, {"all_tenants", all}, {"start", nullptr}, {"end", nullptr},
-            {"limit", 10000}, {"sort_by", {"start_timestamp", "vitrage_id"}},
-            {"sort_dirs", {"asc", "asc"}}, {"filter_by", json::array()},
-            {"filter_vals", json::array()}, {"next_page", true}, {"marker", nullptr},
+  json a = {{"vitrage_id", vitrage_id},
+            {"all_tenants", all},
+            {"start", nullptr},
+            {"end", nullptr},
+            {"limit", 10000},
+            {"sort_by", {"start_timestamp", "vitrage_id"}},
+            {"sort_dirs", {"asc", "asc"}},
+            {"filter_by", json::array()},
+            {"filter_vals", json::array()},
+            {"next_page", true},
+            {"marker", nullptr},
             {"only_active_alarms", true}};
   a.update(extra);
   return a;
@@ -140,43 +151,73 @@ std::vector<TestCall> FixtureCalls() {
     "entities": {"host": {"type": "nova.host"}},
     "scenarios": [{"condition": "alarm [on] host", "actions": []}]})");
   return {
-      {"topology graph admin", "get_topology", kAdmin, Topo("graph", nullptr, nullptr, nullptr, false)},
+      {"topology graph admin", "get_topology", kAdmin,
+       Topo("graph", nullptr, nullptr, nullptr, false)},
       {"topology graph p1", "get_topology", kP1, Topo("graph", nullptr, nullptr, nullptr, false)},
-      {"topology graph p1 admin", "get_topology", kP1Admin, Topo("graph", nullptr, nullptr, nullptr, false)},
+      {"topology graph p1 admin", "get_topology", kP1Admin,
+       Topo("graph", nullptr, nullptr, nullptr, false)},
       {"topology graph p2", "get_topology", kP2, Topo("graph", nullptr, nullptr, nullptr, false)},
-      {"topology graph all tenants", "get_topology", kP1, Topo("graph", nullptr, nullptr, nullptr, true)},
+      {"topology graph all tenants", "get_topology", kP1,
+       Topo("graph", nullptr, nullptr, nullptr, true)},
       {"topology graph query", "get_topology", kAdmin,
        Topo("graph", nullptr, Eq("vitrage_type", "nova.instance"), nullptr, false)},
       {"topology graph query all tenants", "get_topology", kAdmin,
        Topo("graph", nullptr, json::parse(R"({"or": [{"==": {"vitrage_category": "ALARM"}},
-            {"==": {"vitrage_type": "nova.host"}}]})"), nullptr, true)},
+            {"==": {"vitrage_type": "nova.host"}}]})"),
+            nullptr, true)},
       {"topology tree", "get_topology", kAdmin, Topo("tree", nullptr, kTreeQuery, nullptr, false)},
-      {"topology tree all tenants", "get_topology", kP2, Topo("tree", nullptr, kTreeQuery, nullptr, true)},
+      {"topology tree all tenants", "get_topology", kP2,
+       Topo("tree", nullptr, kTreeQuery, nullptr, true)},
       {"topology tree p2", "get_topology", kP2, Topo("tree", nullptr, kTreeQuery, nullptr, false)},
       {"topology root depth", "get_topology", kAdmin, Topo("graph", 1, kTreeQuery, "host1", true)},
       {"topology root depth 2", "get_topology", kAdmin, Topo("tree", 2, kTreeQuery, "zone", false)},
-      {"topology tree without query", "get_topology", kAdmin, Topo("tree", nullptr, nullptr, nullptr, false)},
+      {"topology tree without query", "get_topology", kAdmin,
+       Topo("tree", nullptr, nullptr, nullptr, false)},
       {"topology bad query", "get_topology", kAdmin,
        Topo("graph", nullptr, json{{"~=", json{{"a", 1}}}}, nullptr, true)},
       {"topology ordering type error", "get_topology", kAdmin,
        Topo("graph", nullptr, json{{">", json{{"size", 1}}}}, nullptr, true)},
       {"topology ordering", "get_topology", kAdmin,
        Topo("graph", nullptr, json::parse(R"({"and": [{"==": {"vitrage_type": "neutron.port"}},
-            {">=": {"size": 2.5}}]})"), nullptr, true)},
-      {"resources admin", "get_resources", kAdmin,
+            {">=": {"size": 2.5}}]})"),
+            nullptr, true)},
+      {"resources admin",
+       "get_resources",
+       kAdmin,
        {{"resource_type", nullptr}, {"all_tenants", false}, {"query", nullptr}}},
-      {"resources p1", "get_resources", kP1,
+      {"resources p1",
+       "get_resources",
+       kP1,
        {{"resource_type", nullptr}, {"all_tenants", false}, {"query", nullptr}}},
-      {"resources type all", "get_resources", kP1,
+      {"resources type all",
+       "get_resources",
+       kP1,
        {{"resource_type", "nova.instance"}, {"all_tenants", true}, {"query", nullptr}}},
-      {"resources query", "get_resources", kAdmin,
+      {"resources query",
+       "get_resources",
+       kAdmin,
        {{"resource_type", nullptr}, {"all_tenants", true}, {"query", Eq("state", "ERROR")}}},
-      {"count resources", "count_resources", kAdmin,
-       {{"resource_type", nullptr}, {"all_tenants", true}, {"query", nullptr}, {"group_by", nullptr}}},
-      {"count resources by state p1", "count_resources", kP1,
-       {{"resource_type", nullptr}, {"all_tenants", false}, {"query", nullptr}, {"group_by", "state"}}},
-      {"count resources by project", "count_resources", kAdmin,
-       {{"resource_type", nullptr}, {"all_tenants", true}, {"query", nullptr}, {"group_by", "project_id"}}},
+      {"count resources",
+       "count_resources",
+       kAdmin,
+       {{"resource_type", nullptr},
+        {"all_tenants", true},
+        {"query", nullptr},
+        {"group_by", nullptr}}},
+      {"count resources by state p1",
+       "count_resources",
+       kP1,
+       {{"resource_type", nullptr},
+        {"all_tenants", false},
+        {"query", nullptr},
+        {"group_by", "state"}}},
+      {"count resources by project",
+       "count_resources",
+       kAdmin,
+       {{"resource_type", nullptr},
+        {"all_tenants", true},
+        {"query", nullptr},
+        {"group_by", "project_id"}}},
       {"show resource", "show_resource", kAdmin, {{"vitrage_id", "inst1"}}},
       {"show resource own project", "show_resource", kP1, {{"vitrage_id", "inst1"}}},
       {"show resource other project", "show_resource", kP1, {{"vitrage_id", "inst2"}}},
@@ -197,7 +238,8 @@ std::vector<TestCall> FixtureCalls() {
        AlarmList("all", true, {{"sort_by", "name"}, {"sort_dirs", "desc"}})},
       {"alarms filtered", "get_alarms", kAdmin,
        AlarmList("all", true, {{"filter_by", {"vitrage_type"}}, {"filter_vals", {"ZABB"}}})},
-      {"alarms bad sort dir", "get_alarms", kAdmin, AlarmList("all", true, {{"sort_dirs", {"up"}}})},
+      {"alarms bad sort dir", "get_alarms", kAdmin,
+       AlarmList("all", true, {{"sort_dirs", {"up"}}})},
       {"alarm counts admin", "get_alarm_counts", kAdmin, {{"all_tenants", false}}},
       {"alarm counts all", "get_alarm_counts", kP1, {{"all_tenants", true}}},
       {"alarm counts p1", "get_alarm_counts", kP1, {{"all_tenants", false}}},
@@ -207,10 +249,16 @@ std::vector<TestCall> FixtureCalls() {
       {"rca p1", "get_rca", kP1, {{"root", "a4-deduced"}, {"all_tenants", false}}},
       {"rca missing alarm", "get_rca", kAdmin, {{"root", "nope"}, {"all_tenants", true}}},
       {"template versions", "template_versions", kAdmin, json::object()},
-      {"validate templates", "validate_template", kAdmin,
+      {"validate templates",
+       "validate_template",
+       kAdmin,
        {{"templates", {{"/tmp/t1.yaml", tmpl}}}, {"template_type", nullptr}, {"params", nullptr}}},
-      {"validate bad template", "validate_template", kAdmin,
-       {{"templates", {{"/tmp/t2.yaml", bad_tmpl}}}, {"template_type", nullptr}, {"params", nullptr}}},
+      {"validate bad template",
+       "validate_template",
+       kAdmin,
+       {{"templates", {{"/tmp/t2.yaml", bad_tmpl}}},
+        {"template_type", nullptr},
+        {"params", nullptr}}},
       {"is alive", "is_alive", kAdmin, json::object()},
       {"unknown method", "drop_tables", kAdmin, json::object()},
   };
@@ -237,8 +285,9 @@ json CanonicalNodeLink(const json& g, std::vector<std::string>* problems) {
   }
   json links = json::object();
   for (json l : g["links"]) {
-    std::string key = absl::StrCat(ids.at(l["source"].get<size_t>()), "|",
-                                   ids.at(l["target"].get<size_t>()), "|", l["key"].get<std::string>());
+    std::string key =
+        absl::StrCat(ids.at(l["source"].get<size_t>()), "|", ids.at(l["target"].get<size_t>()), "|",
+                     l["key"].get<std::string>());
     l.erase("source");
     l.erase("target");
     links[key] = l;
@@ -279,9 +328,9 @@ void Diff(const json& up, const json& ours, const std::string& path, std::vector
   }
   // 1 == 1.0 as in Python.
   if (up.is_number() && ours.is_number() && up.get<double>() == ours.get<double>()) return;
-  if (up != ours) d->push_back(absl::StrCat(path, ": upstream ", up.dump(), ", ours ", ours.dump()));
+  if (up != ours)
+    d->push_back(absl::StrCat(path, ": upstream ", up.dump(), ", ours ", ours.dump()));
 }
-
 
 // Runs the calls on `g` with ours and upstream's handlers; returns the
 // number of calls compared.
@@ -289,7 +338,8 @@ void CompareWithUpstream(const graph::Graph& g, const std::vector<TestCall>& cal
                          const std::string& tag) {
   json req = {{"vertices", json::array()}, {"edges", json::array()}, {"calls", json::array()}};
   g.ForEachVertex([&](graph::Slot v) {
-    req["vertices"].push_back({std::string(g.VertexId(v)), graph::PropertiesToJson(g.VertexProps(v))});
+    req["vertices"].push_back(
+        {std::string(g.VertexId(v)), graph::PropertiesToJson(g.VertexProps(v))});
   });
   g.ForEachEdge([&](graph::Slot e) {
     req["edges"].push_back({std::string(g.VertexId(g.EdgeSource(e))),
@@ -299,7 +349,8 @@ void CompareWithUpstream(const graph::Graph& g, const std::vector<TestCall>& cal
   for (const TestCall& c : calls) {
     auto r = Call(c.method, c.args, c.ctx, &g, nullptr);
     json ours = r.ok() ? *r : json{{"__error__", std::string(r.status().message())}};
-    req["calls"].push_back({{"method", c.method}, {"ctx", c.ctx}, {"args", c.args}, {"ours", ours}});
+    req["calls"].push_back(
+        {{"method", c.method}, {"ctx", c.ctx}, {"args", c.args}, {"ours", ours}});
   }
   const char* tmp = getenv("TEST_TMPDIR");
   std::string dir = tmp ? tmp : "/tmp";
@@ -352,10 +403,17 @@ TEST(UpstreamParity, TopologyResourcesAndAlarmsOfThe1kWorkloadAnswerAsUpstream) 
       {"topology", "get_topology", kAdmin, Topo("graph", nullptr, nullptr, nullptr, false)},
       {"topology all", "get_topology", kAdmin, Topo("graph", nullptr, nullptr, nullptr, true)},
       {"tree", "get_topology", kAdmin, Topo("tree", nullptr, kTreeQuery, nullptr, false)},
-      {"resources", "get_resources", kAdmin,
+      {"resources",
+       "get_resources",
+       kAdmin,
        {{"resource_type", nullptr}, {"all_tenants", true}, {"query", nullptr}}},
-      {"count", "count_resources", kAdmin,
-       {{"resource_type", nullptr}, {"all_tenants", false}, {"query", nullptr}, {"group_by", nullptr}}},
+      {"count",
+       "count_resources",
+       kAdmin,
+       {{"resource_type", nullptr},
+        {"all_tenants", false},
+        {"query", nullptr},
+        {"group_by", nullptr}}},
       {"alarms", "get_alarms", kAdmin, AlarmList("all", false)},
       {"alarm counts", "get_alarm_counts", kAdmin, {{"all_tenants", false}}},
   };
@@ -409,7 +467,8 @@ TEST(Handlers, QueryKeysNoVertexHasAreNotInterned) {
   graph::Graph g = FixtureGraph();
   const uint32_t before = graph::KeyCount();
   auto r = Call("get_resources",
-                json{{"resource_type", nullptr}, {"all_tenants", true},
+                json{{"resource_type", nullptr},
+                     {"all_tenants", true},
                      {"query", Eq("never_seen_key_4711", "x")}},
                 kAdmin, &g, nullptr);
   ASSERT_TRUE(r.ok()) << r.status();

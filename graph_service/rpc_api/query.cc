@@ -12,7 +12,7 @@ using json = nlohmann::json;
 
 struct Query::Node {
   enum Op { kAnd, kOr, kLt, kLe, kEq, kNe, kGe, kGt } op;
-  std::vector<Node> children;                           // kAnd, kOr
+  std::vector<Node> children;                         // kAnd, kOr
   std::vector<std::pair<graph::KeyId, json>> leaves;  // comparisons
 };
 
@@ -80,8 +80,7 @@ const char* OpName(Query::Node::Op op) {
 }
 
 absl::Status Invalid(const json& q, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid query format ", q.dump(), ": ", why));
+  return absl::InvalidArgumentError(absl::StrCat("invalid query format ", q.dump(), ": ", why));
 }
 
 absl::Status CompileNode(const json& q, const json& whole, Query::Node* out) {
@@ -102,9 +101,8 @@ absl::Status CompileNode(const json& q, const json& whole, Query::Node* out) {
     }
     return absl::OkStatus();
   }
-  static const std::pair<const char*, N::Op> kOps[] = {{"<", N::kLt},  {"<=", N::kLe},
-                                                       {"==", N::kEq}, {"!=", N::kNe},
-                                                       {">=", N::kGe}, {">", N::kGt}};
+  static const std::pair<const char*, N::Op> kOps[] = {
+      {"<", N::kLt}, {"<=", N::kLe}, {"==", N::kEq}, {"!=", N::kNe}, {">=", N::kGe}, {">", N::kGt}};
   for (const auto& [name, code] : kOps) {
     if (op != name) continue;
     if (!arg.is_object()) return Invalid(whole, absl::StrCat("'", op, "' takes a dict"));
@@ -112,8 +110,7 @@ absl::Status CompileNode(const json& q, const json& whole, Query::Node* out) {
     for (auto m = arg.begin(); m != arg.end(); ++m) {
       // A key no element has is never interned (client input must not
       // grow the process-wide key table): it reads as absent everywhere.
-      graph::KeyId key =
-          graph::KeyIsInterned(m.key()) ? graph::InternKey(m.key()) : kNeverAKey;
+      graph::KeyId key = graph::KeyIsInterned(m.key()) ? graph::InternKey(m.key()) : kNeverAKey;
       out->leaves.emplace_back(key, m.value());
     }
     return absl::OkStatus();
