@@ -48,6 +48,11 @@ struct Config {
   // [DEFAULT]
   bool debug = false;   // verbose logging (glog -v=1)
   std::string log_dir;  // glog directory; empty: stderr only
+  // oslo.messaging's bus (the same keys as upstream's vitrage.conf):
+  // vitrage-api's RPC calls reach the graph there (docs/api.md).
+  std::string transport_url;  // rabbit://USER:PASS@HOST:PORT/VHOST; empty: no RPC server
+  std::string control_exchange = "vitrage";
+  std::string rpc_topic = "rpcapiv1";
 
   // [persistency] (alias [persistancy])
   struct Persistency {
@@ -99,6 +104,8 @@ struct Config {
     // A hot standby's log stream with no message (heartbeats come every
     // second) for this long is cancelled and opened again.
     absl::Duration standby_stream_timeout = absl::Seconds(5);
+    // RPC server workers (parallel vitrage-api calls) when transport_url is set.
+    int rpc_workers = 2;
   } graph;
 
   // [persistor]

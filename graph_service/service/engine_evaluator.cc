@@ -293,4 +293,12 @@ absl::StatusOr<v1::GetRcaResponse> Engine::GetRca(const v1::GetRcaRequest& req) 
   return resp;
 }
 
+absl::Status Engine::ReadActiveGraph(
+    const std::function<void(const graph::Graph&, const evaluator::TemplateSet*)>& fn) {
+  if (!active()) return absl::UnavailableError("vitrage-graph is not ACTIVE");
+  absl::ReaderMutexLock l(&mu_);
+  fn(graph_, evaluator_ ? &evaluator_->templates() : nullptr);
+  return absl::OkStatus();
+}
+
 }  // namespace vitrage::service
