@@ -30,12 +30,8 @@ std::string Failure(const absl::Status& s, absl::string_view method) {
     module = "oslo_messaging.rpc.dispatcher";
     args = json::array({std::string(method)});
   }
-  json f = {{"class", cls},
-            {"module", module},
-            {"message", std::string(s.message())},
-            {"tb", json::array()},
-            {"args", args},
-            {"kwargs", json::object()}};
+  json f = {{"class", cls},        {"module", module}, {"message", std::string(s.message())},
+            {"tb", json::array()}, {"args", args},     {"kwargs", json::object()}};
   return f.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 

@@ -27,7 +27,8 @@ class TestAccess : public GraphAccess {
       p["vitrage_is_placeholder"] = false;
       ASSERT_TRUE(g_.AddVertex(id, graph::PropertiesFromJson(p)).ok());
     };
-    add("c", {{"vitrage_category", "RESOURCE"}, {"vitrage_type", "openstack.cluster"},
+    add("c", {{"vitrage_category", "RESOURCE"},
+              {"vitrage_type", "openstack.cluster"},
               {"id", "OpenStack Cluster"}});
     add("h", {{"vitrage_category", "RESOURCE"}, {"vitrage_type", "nova.host"}, {"id", "h1"}});
     graph::Properties ep = graph::PropertiesFromJson(
@@ -66,8 +67,9 @@ class RpcServerTest : public testing::RabbitMqTest {
     EXPECT_NE(src, nullptr);
     std::string in = absl::StrCat(rabbit_->dir(), "/calls_", getpid(), ".json");
     std::ofstream(in) << calls.dump();
-    std::string cmd = absl::StrCat("/usr/bin/python3 ", src, "/graph_service/rpc_api/rpc_client.py ",
-                                   rabbit_->url(), " ", in, " 2>/dev/null");
+    std::string cmd =
+        absl::StrCat("/usr/bin/python3 ", src, "/graph_service/rpc_api/rpc_client.py ",
+                     rabbit_->url(), " ", in, " 2>/dev/null");
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[65536];
@@ -90,13 +92,18 @@ TEST_F(RpcServerTest, OsloClientGetsAnswersAndClearErrors) {
       {{"method", "show_resource"}, {"ctx", kCtx}, {"args", {{"vitrage_id", "h"}}}},
       {{"method", "get_topology"},
        {"ctx", kCtx},
-       {"args", {{"graph_type", "graph"}, {"depth", nullptr}, {"query", nullptr},
-                 {"root", nullptr}, {"all_tenants", true}}}},
+       {"args",
+        {{"graph_type", "graph"},
+         {"depth", nullptr},
+         {"query", nullptr},
+         {"root", nullptr},
+         {"all_tenants", true}}}},
       {{"method", "drop_tables"}, {"ctx", kCtx}},
       {{"method", "show_resource"}, {"ctx", kCtx}, {"args", {{"vitrage_id", {1, 2}}}}},
       {{"method", "add_template"},
        {"ctx", kCtx},
-       {"args", {{"templates", json::array()}, {"template_type", "standard"}, {"params", nullptr}}}},
+       {"args",
+        {{"templates", json::array()}, {"template_type", "standard"}, {"params", nullptr}}}},
   }));
   ASSERT_TRUE(r.is_array()) << r;
   ASSERT_EQ(r.size(), 6u);
@@ -147,7 +154,8 @@ TEST_F(RpcServerTest, MalformedRequestsGetFailureRepliesAndTheServerGoesOn) {
   };
   std::string deep = "[";
   for (int i = 0; i < 100000; ++i) deep += "[";
-  std::string deep_args = absl::StrCat(R"({"method": "get_rca", "_msg_id": "m1", "_reply_q": "reply_test", "args": )", deep);
+  std::string deep_args = absl::StrCat(
+      R"({"method": "get_rca", "_msg_id": "m1", "_reply_q": "reply_test", "args": )", deep);
   for (int i = 0; i < 100001; ++i) deep_args += "]";
   deep_args += "}";
   json envelope = {{"oslo.version", "2.0"}, {"oslo.message", deep_args}};
@@ -156,8 +164,15 @@ TEST_F(RpcServerTest, MalformedRequestsGetFailureRepliesAndTheServerGoesOn) {
       {"method not a string", request({{"method", 7}})},
       {"args a list", request({{"method", "get_rca"}, {"args", {1, 2}}})},
       {"deep args", envelope.dump()},
-      {"huge args", request({{"method", "get_rca"}, {"args", {{"root", std::string(3 << 20, 'x')}}}})},
-      {"wrong types", request({{"method", "get_topology"}, {"args", {{"graph_type", 1}, {"depth", "x"}, {"query", nullptr}, {"root", nullptr}, {"all_tenants", false}}}})},
+      {"huge args",
+       request({{"method", "get_rca"}, {"args", {{"root", std::string(3 << 20, 'x')}}}})},
+      {"wrong types", request({{"method", "get_topology"},
+                               {"args",
+                                {{"graph_type", 1},
+                                 {"depth", "x"},
+                                 {"query", nullptr},
+                                 {"root", nullptr},
+                                 {"all_tenants", false}}}})},
       {"bad query",
        request(json::parse(R"({"method": "get_resources", "args": {"query": {"and": 5}}})"))},
   };

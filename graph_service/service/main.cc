@@ -60,10 +60,9 @@ class EngineGraphAccess : public vitrage::rpc_api::GraphAccess {
   bool Active() const override { return engine_->active(); }
   absl::StatusOr<nlohmann::json> Read(const ReadFn& fn) override {
     absl::StatusOr<nlohmann::json> out = absl::UnavailableError("vitrage-graph is not ACTIVE");
-    absl::Status s = engine_->ReadActiveGraph(
-        [&](const vitrage::graph::Graph& g, const vitrage::evaluator::TemplateSet* t) {
-          out = fn(g, t);
-        });
+    absl::Status s =
+        engine_->ReadActiveGraph([&](const vitrage::graph::Graph& g,
+                                     const vitrage::evaluator::TemplateSet* t) { out = fn(g, t); });
     if (!s.ok()) return s;
     return out;
   }
