@@ -53,7 +53,6 @@ is_replaced() {
     */libprotobuf.so | */libprotobuf.so.* | -lprotobuf) return 0 ;;
     */libssl.so | */libssl.so.* | -lssl) return 0 ;;
     */libcrypto.so | */libcrypto.so.* | -lcrypto) return 0 ;;
-    */librabbitmq.so | */librabbitmq.so.* | -lrabbitmq) return 0 ;;
   esac
   return 1
 }

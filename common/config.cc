@@ -113,6 +113,111 @@ const std::vector<KeySpec>& Keys() {
          c.log_dir = o.value;
          return absl::OkStatus();
        }},
+      {"DEFAULT", "transport_url",
+       [](const Origin& o, Config& c) -> absl::Status {
+         // Checked by the bus (amqp/transport_url.h) at start-up; here only
+         // the scheme, and the value (it holds a password) is never echoed.
+         if (!o.value.empty() && !absl::StartsWith(o.value, "rabbit://") &&
+             !absl::StartsWith(o.value, "amqp://")) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               o.Describe(), ": only rabbit:// URLs are supported (value not shown: it may "
+               "hold a password)"));
+         }
+         c.bus.transport_url = o.value;
+         return absl::OkStatus();
+       }},
+      {"DEFAULT", "control_exchange",
+       [](const Origin& o, Config& c) {
+         c.bus.control_exchange = o.value;
+         return absl::OkStatus();
+       }},
+      {"datasources", "notification_topics",
+       [](const Origin& o, Config& c) -> absl::Status {
+         c.bus.topics.clear();
+         for (absl::string_view t : absl::StrSplit(o.value, ',', absl::SkipWhitespace())) {
+           t = absl::StripAsciiWhitespace(t);
+           if (t.find_first_of(" \t#*") != absl::string_view::npos) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat(o.Describe(), ": \"", t, "\" is not a topic or priority name"));
+           }
+           c.bus.topics.emplace_back(t);
+         }
+         if (c.bus.topics.empty()) {
+           return absl::InvalidArgumentError(absl::StrCat(o.Describe(), ": empty list"));
+         }
+         return absl::OkStatus();
+       }},
+      {"datasources", "notification_exchange",
+       [](const Origin& o, Config& c) {
+         c.bus.exchange = o.value;
+         return absl::OkStatus();
+       }},
+      {"datasources", "notification_priorities",
+       [](const Origin& o, Config& c) -> absl::Status {
+         c.bus.priorities.clear();
+         for (absl::string_view t : absl::StrSplit(o.value, ',', absl::SkipWhitespace())) {
+           t = absl::StripAsciiWhitespace(t);
+           if (t.find_first_of(" \t#*") != absl::string_view::npos) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat(o.Describe(), ": \"", t, "\" is not a topic or priority name"));
+           }
+           c.bus.priorities.emplace_back(t);
+         }
+         if (c.bus.priorities.empty()) {
+           return absl::InvalidArgumentError(absl::StrCat(o.Describe(), ": empty list"));
+         }
+         return absl::OkStatus();
+       }},
+      {"datasources", "notification_dead_letter_queue",
+       [](const Origin& o, Config& c) {
+         c.bus.dead_letter_queue = o.value;
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "ssl",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.ssl, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "ssl_ca_file",
+       [](const Origin& o, Config& c) {
+         c.bus.ssl_ca_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "ssl_cert_file",
+       [](const Origin& o, Config& c) {
+         c.bus.ssl_cert_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "ssl_key_file",
+       [](const Origin& o, Config& c) {
+         c.bus.ssl_key_file = o.value;
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "ssl_enforce_hostname_verification",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.ssl_enforce_hostname_verification, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "heartbeat_timeout_threshold",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.heartbeat_timeout_threshold, ParseInt(o, 0, 3600));
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "rabbit_qos_prefetch_count",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.prefetch, ParseInt(o, 1, 65535));
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "amqp_durable_queues",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.durable_queues, ParseBool(o));
+         return absl::OkStatus();
+       }},
+      {"oslo_messaging_rabbit", "amqp_auto_delete",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.bus.auto_delete, ParseBool(o));
+         return absl::OkStatus();
+       }},
       {"persistency", "enable_persistency",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.persistency.enabled, ParseBool(o));
@@ -245,25 +350,12 @@ const std::vector<KeySpec>& Keys() {
          c.collector.metrics_address = o.value;
          return absl::OkStatus();
        }},
-      {"DEFAULT", "transport_url",
-       [](const Origin& o, Config& c) {
-         c.transport_url = o.value;
-         return absl::OkStatus();
-       }},
-      {"DEFAULT", "control_exchange",
-       [](const Origin& o, Config& c) {
-         if (o.value.empty()) {
-           return absl::InvalidArgumentError(absl::StrCat(o.Describe(), ": must not be empty"));
-         }
-         c.control_exchange = o.value;
-         return absl::OkStatus();
-       }},
       {"DEFAULT", "rpc_topic",
        [](const Origin& o, Config& c) {
          if (o.value.empty()) {
            return absl::InvalidArgumentError(absl::StrCat(o.Describe(), ": must not be empty"));
          }
-         c.rpc_topic = o.value;
+         c.bus.rpc_topic = o.value;
          return absl::OkStatus();
        }},
       {"graph", "rpc_workers",

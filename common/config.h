@@ -48,11 +48,6 @@ struct Config {
   // [DEFAULT]
   bool debug = false;   // verbose logging (glog -v=1)
   std::string log_dir;  // glog directory; empty: stderr only
-  // oslo.messaging's bus (the same keys as upstream's vitrage.conf):
-  // vitrage-api's RPC calls reach the graph there (docs/api.md).
-  std::string transport_url;  // rabbit://USER:PASS@HOST:PORT/VHOST; empty: no RPC server
-  std::string control_exchange = "vitrage";
-  std::string rpc_topic = "rpcapiv1";
 
   // [persistency] (alias [persistancy])
   struct Persistency {
@@ -86,6 +81,37 @@ struct Config {
     std::string password_env;   // ... or from this environment variable
     absl::Duration connect_timeout = absl::Seconds(5);
   } database;
+
+  // The OpenStack message bus (graph_service/bus/, docs/bus.md): where
+  // vitrage-graph takes notifications from, keys named as in upstream
+  // Vitrage and oslo.messaging. No transport_url: no bus.
+  //   [DEFAULT] transport_url, control_exchange
+  //   [datasources] notification_topics, notification_exchange, ...
+  //   [oslo_messaging_rabbit] ssl*, heartbeat, prefetch, durable queues
+  struct Bus {
+    // rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST. Holds a
+    // password: shown only redacted (amqp/transport_url.h).
+    std::string transport_url;
+    std::string control_exchange = "vitrage";  // [DEFAULT] control_exchange
+    // [DEFAULT] rpc_topic: vitrage-api's RPC calls to the graph (docs/api.md).
+    std::string rpc_topic = "rpcapiv1";
+    std::vector<std::string> topics = {"vitrage_notifications"};
+    std::string exchange;  // notification_exchange; empty: control_exchange
+    // Queues <topic>.<priority>; upstream's endpoint takes "info" only.
+    std::vector<std::string> priorities = {"info"};
+    // Messages the graph cannot take go here with their reason.
+    std::string dead_letter_queue = "vitrage_notifications.dead_letter";
+    // [oslo_messaging_rabbit]
+    bool ssl = false;
+    std::string ssl_ca_file;
+    std::string ssl_cert_file;
+    std::string ssl_key_file;
+    bool ssl_enforce_hostname_verification = false;
+    int heartbeat_timeout_threshold = 60;  // seconds; 0: off
+    int prefetch = 1000;                   // rabbit_qos_prefetch_count (>= 1 here)
+    bool durable_queues = false;           // amqp_durable_queues
+    bool auto_delete = false;              // amqp_auto_delete
+  } bus;
 
   // [graph]
   struct Graph {

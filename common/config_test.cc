@@ -13,6 +13,61 @@ namespace {
 
 using ::testing::HasSubstr;
 
+TEST(ConfigTest, ReadsTheBusKeysTheOpenStackWay) {
+  auto c = ParseConfig(R"([DEFAULT]
+transport_url = rabbit://u:pw@h1:5672,u:pw@h2:5672/v
+[datasources]
+notification_topics = a, b
+notification_exchange = nova
+[oslo_messaging_rabbit]
+ssl = true
+ssl_ca_file = /ca.pem
+rabbit_qos_prefetch_count = 64
+amqp_durable_queues = true
+)",
+                       "t.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->bus.transport_url, "rabbit://u:pw@h1:5672,u:pw@h2:5672/v");
+  EXPECT_EQ(c->bus.topics, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c->bus.exchange, "nova");
+  EXPECT_EQ(c->bus.priorities, (std::vector<std::string>{"info"}));
+  EXPECT_TRUE(c->bus.ssl);
+  EXPECT_EQ(c->bus.ssl_ca_file, "/ca.pem");
+  EXPECT_EQ(c->bus.prefetch, 64);
+  EXPECT_TRUE(c->bus.durable_queues);
+  EXPECT_TRUE(ParseConfig("", "t.conf")->bus.transport_url.empty()) << "no bus by default";
+}
+
+TEST(ConfigTest, ReadsTheRpcApiKeys) {
+  auto d = ParseConfig("", "t.conf");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->bus.rpc_topic, "rpcapiv1");
+  EXPECT_EQ(d->bus.control_exchange, "vitrage");
+  EXPECT_EQ(d->graph.rpc_workers, 2);
+  auto c = ParseConfig("[DEFAULT]\nrpc_topic = rpcapiv2\ncontrol_exchange = v2\n"
+                       "[graph]\nrpc_workers = 4\n",
+                       "t.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->bus.rpc_topic, "rpcapiv2");
+  EXPECT_EQ(c->bus.control_exchange, "v2");
+  EXPECT_EQ(c->graph.rpc_workers, 4);
+  c = ParseConfig("[DEFAULT]\nrpc_topic =\n", "t.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("rpc_topic"));
+  EXPECT_FALSE(ParseConfig("[graph]\nrpc_workers = 0\n", "t.conf").ok());
+}
+
+TEST(ConfigTest, BusErrorsNameTheKeyAndNeverThePassword) {
+  auto c = ParseConfig("[DEFAULT]\ntransport_url = kafka://u:hunter2@h/\n", "t.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("[DEFAULT] transport_url"));
+  EXPECT_THAT(c.status().message(), ::testing::Not(HasSubstr("hunter2")));
+  c = ParseConfig("[oslo_messaging_rabbit]\nrabbit_qos_prefetch_count = 0\n", "t.conf");
+  EXPECT_FALSE(c.ok());
+  c = ParseConfig("[datasources]\nnotification_topics = a b\n", "t.conf");
+  EXPECT_FALSE(c.ok());
+}
+
 TEST(ConfigTest, DefaultsWhenEmpty) {
   auto c = ParseConfig("", "vitrage.conf");
   ASSERT_TRUE(c.ok()) << c.status();

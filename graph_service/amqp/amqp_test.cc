@@ -38,10 +38,10 @@ TEST(TransportUrlTest, EmptyPathIsTheDefaultVhost) {
 }
 
 TEST(TransportUrlTest, ErrorsNameTheProblemAndNeverThePassword) {
-  for (const char* bad : {"rabbit://u:secret@h:0/", "rabbit://u:secret@h:99999/",
-                          "rabbit://u:secret@h:abc/", "kafka://u:secret@h/", "u:secret@h",
-                          "rabbit://u:secret@/", "rabbit:///", "rabbit://u:secret@[::1/",
-                          "rabbit://u:sec%zzret@h/"}) {
+  for (const char* bad :
+       {"rabbit://u:secret@h:0/", "rabbit://u:secret@h:99999/", "rabbit://u:secret@h:abc/",
+        "kafka://u:secret@h/", "u:secret@h", "rabbit://u:secret@/", "rabbit:///",
+        "rabbit://u:secret@[::1/", "rabbit://u:sec%zzret@h/"}) {
     auto u = ParseTransportUrl(bad);
     ASSERT_FALSE(u.ok()) << bad;
     EXPECT_TRUE(absl::IsInvalidArgument(u.status())) << bad;

@@ -105,10 +105,11 @@ absl::Status Connection::CheckReply(const char* what, const amqp_rpc_reply_t_& r
     case AMQP_RESPONSE_NORMAL:
       return absl::OkStatus();
     case AMQP_RESPONSE_NONE:
-      return Break(absl::UnavailableError(absl::StrCat(what, ": no reply from ", host_.Redacted())));
+      return Break(
+          absl::UnavailableError(absl::StrCat(what, ": no reply from ", host_.Redacted())));
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-      return Break(absl::UnavailableError(absl::StrCat(what, " at ", host_.Redacted(), ": ",
-                                                       amqp_error_string2(r.library_error))));
+      return Break(absl::UnavailableError(
+          absl::StrCat(what, " at ", host_.Redacted(), ": ", amqp_error_string2(r.library_error))));
     case AMQP_RESPONSE_SERVER_EXCEPTION: {
       // Acknowledge the close so the broker frees the connection.
       if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
@@ -138,8 +139,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
     if (socket == nullptr) return absl::InternalError("amqp_ssl_socket_new failed");
     if (!options.tls.ca_file.empty()) {
       if (amqp_ssl_socket_set_cacert(socket, options.tls.ca_file.c_str()) != AMQP_STATUS_OK) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "[oslo_messaging_rabbit] ssl_ca_file \"", options.tls.ca_file, "\": cannot load it"));
+        return absl::InvalidArgumentError(absl::StrCat("[oslo_messaging_rabbit] ssl_ca_file \"",
+                                                       options.tls.ca_file, "\": cannot load it"));
       }
       amqp_ssl_socket_set_verify_peer(socket, 1);
       amqp_ssl_socket_set_verify_hostname(socket, options.tls.verify_hostname ? 1 : 0);
@@ -150,9 +151,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
     if (!options.tls.cert_file.empty() || !options.tls.key_file.empty()) {
       if (amqp_ssl_socket_set_key(socket, options.tls.cert_file.c_str(),
                                   options.tls.key_file.c_str()) != AMQP_STATUS_OK) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "[oslo_messaging_rabbit] ssl_cert_file \"", options.tls.cert_file,
-            "\" / ssl_key_file \"", options.tls.key_file, "\": cannot load them"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("[oslo_messaging_rabbit] ssl_cert_file \"", options.tls.cert_file,
+                         "\" / ssl_key_file \"", options.tls.key_file, "\": cannot load them"));
       }
     }
   } else {
@@ -186,7 +187,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
           "to the vhost)"));
     }
     absl::Status s = c->CheckReply("login", r);
-    return absl::Status(s.code(), absl::StrCat(s.message(), " (vhost \"", options.url.vhost, "\")"));
+    return absl::Status(s.code(),
+                        absl::StrCat(s.message(), " (vhost \"", options.url.vhost, "\")"));
   }
   amqp_channel_open(conn, 1);
   if (absl::Status s = c->CheckReply("channel.open"); !s.ok()) return s;
@@ -205,8 +207,8 @@ absl::Status Connection::DeclareExchange(const std::string& name, const std::str
 absl::StatusOr<uint32_t> Connection::DeclareQueue(const std::string& name, bool durable,
                                                   bool auto_delete) {
   if (absl::Status s = CheckUsable(); !s.ok()) return s;
-  amqp_queue_declare_ok_t* ok =
-      amqp_queue_declare(state_->conn, 1, Bytes(name), 0, durable, 0, auto_delete, amqp_empty_table);
+  amqp_queue_declare_ok_t* ok = amqp_queue_declare(state_->conn, 1, Bytes(name), 0, durable, 0,
+                                                   auto_delete, amqp_empty_table);
   if (absl::Status s = CheckReply(absl::StrCat("queue.declare \"", name, "\"").c_str()); !s.ok()) {
     return s;
   }
@@ -295,8 +297,8 @@ absl::StatusOr<std::optional<Delivery>> Connection::Next(absl::Duration timeout)
     }
   }
   if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-    return Break(absl::UnavailableError(
-        absl::StrCat("reading from ", host_.Redacted(), ": ", amqp_error_string2(r.library_error))));
+    return Break(absl::UnavailableError(absl::StrCat("reading from ", host_.Redacted(), ": ",
+                                                     amqp_error_string2(r.library_error))));
   }
   return CheckReply("basic.consume");
 }
@@ -361,9 +363,9 @@ absl::Status Connection::Publish(const std::string& exchange, const std::string&
     timeval tv = Timeval(deadline - absl::Now());
     rc = amqp_simple_wait_frame_noblock(conn, &frame, &tv);
     if (rc == AMQP_STATUS_TIMEOUT) {
-      return Break(absl::DeadlineExceededError(absl::StrCat(
-          "publish to ", host_.Redacted(), ": no confirm within ",
-          absl::FormatDuration(options_.timeout))));
+      return Break(absl::DeadlineExceededError(
+          absl::StrCat("publish to ", host_.Redacted(), ": no confirm within ",
+                       absl::FormatDuration(options_.timeout))));
     }
     if (rc != AMQP_STATUS_OK) {
       return Break(absl::UnavailableError(
@@ -386,9 +388,9 @@ absl::Status Connection::Publish(const std::string& exchange, const std::string&
       auto* ack = static_cast<amqp_basic_ack_t*>(m.decoded);
       if (ack->delivery_tag < tag && !ack->multiple) continue;
       if (returned) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "publish to exchange \"", exchange, "\" key \"", routing_key,
-            "\": unroutable (no queue bound), returned by the broker"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("publish to exchange \"", exchange, "\" key \"", routing_key,
+                         "\": unroutable (no queue bound), returned by the broker"));
       }
       return absl::OkStatus();
     }
@@ -446,14 +448,13 @@ absl::StatusOr<Connection*> Link::Get(const std::function<bool()>& stop) {
         LOG(INFO) << what_ << ": connected to " << host.Redacted() << " vhost \""
                   << options_.url.vhost << "\""
                   << (attempts > 1 ? absl::StrCat(" after ", attempts, " attempts in ",
-                                                  absl::FormatDuration(absl::Now() - started),
-                                                  " (", absl::FormatDuration(waited), " waited)")
+                                                  absl::FormatDuration(absl::Now() - started), " (",
+                                                  absl::FormatDuration(waited), " waited)")
                                    : std::string());
       } else {
         LOG(INFO) << what_ << ": link back to " << host.Redacted() << " after "
-                  << absl::FormatDuration(absl::Now() - down_since_) << " down ("
-                  << attempts << " attempts, " << absl::FormatDuration(waited)
-                  << " waited in backoff)";
+                  << absl::FormatDuration(absl::Now() - down_since_) << " down (" << attempts
+                  << " attempts, " << absl::FormatDuration(waited) << " waited in backoff)";
       }
       down_since_ = absl::Now();
       return conn_.get();

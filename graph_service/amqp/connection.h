@@ -163,8 +163,7 @@ class Link {
   // `setup` runs on each new connection before Get() returns it (declare,
   // bind, qos, consume); its error breaks that connection and counts as a
   // failed attempt. `what` names the link in its log lines ("bus").
-  Link(ConnectionOptions options, std::string what,
-       std::function<absl::Status(Connection&)> setup);
+  Link(ConnectionOptions options, std::string what, std::function<absl::Status(Connection&)> setup);
   ~Link();
 
   // A connected, set-up Connection. Tries the hosts in turn, then waits

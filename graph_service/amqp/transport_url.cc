@@ -44,8 +44,8 @@ std::string TransportUrl::Redacted() const {
   for (size_t i = 0; i < hosts.size(); ++i) {
     const BrokerHost& h = hosts[i];
     const bool v6 = h.host.find(':') != std::string::npos;
-    absl::StrAppend(&out, i ? "," : "", h.user, ":***@", v6 ? "[" : "", h.host, v6 ? "]" : "",
-                    ":", h.port);
+    absl::StrAppend(&out, i ? "," : "", h.user, ":***@", v6 ? "[" : "", h.host, v6 ? "]" : "", ":",
+                    h.port);
   }
   absl::StrAppend(&out, "/", vhost == "/" ? "" : vhost);
   return out;
@@ -59,8 +59,8 @@ absl::StatusOr<TransportUrl> ParseTransportUrl(absl::string_view url) {
   }
   const absl::string_view scheme = url.substr(0, scheme_end);
   if (scheme != "rabbit" && scheme != "amqp" && scheme != "kombu+rabbit") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "transport_url: scheme \"", scheme, "\" is not supported (only rabbit:// is)"));
+    return absl::InvalidArgumentError(absl::StrCat("transport_url: scheme \"", scheme,
+                                                   "\" is not supported (only rabbit:// is)"));
   }
   absl::string_view rest = url.substr(scheme_end + 3);
   absl::string_view netloc = rest.substr(0, rest.find_first_of("/?#"));
@@ -104,8 +104,8 @@ absl::StatusOr<TransportUrl> ParseTransportUrl(absl::string_view url) {
       absl::string_view after = hostport.substr(close + 1);
       if (!after.empty()) {
         if (after[0] != ':') {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "transport_url: host ", index, ": unexpected \"", after, "\" after ']'"));
+          return absl::InvalidArgumentError(absl::StrCat("transport_url: host ", index,
+                                                         ": unexpected \"", after, "\" after ']'"));
         }
         port_text = after.substr(1);
       }
@@ -120,8 +120,8 @@ absl::StatusOr<TransportUrl> ParseTransportUrl(absl::string_view url) {
     if (!port_text.empty()) {
       int port = 0;
       if (!absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat("transport_url: host ", index, " (",
-                                                       h.host, "): port \"", port_text,
+        return absl::InvalidArgumentError(absl::StrCat("transport_url: host ", index, " (", h.host,
+                                                       "): port \"", port_text,
                                                        "\" is not a number in 1..65535"));
       }
       h.port = port;

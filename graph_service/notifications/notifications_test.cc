@@ -49,11 +49,14 @@ TEST(OsloEnvelopeTest, WrapThenParseGivesTheMessageBack) {
 }
 
 TEST(OsloEnvelopeTest, WrapReplacesInvalidUtf8InsteadOfThrowing) {
-  json msg = {{"s", std::string("a\xff" "b")}};
+  json msg = {{"s", std::string("a\xff"
+                                "b")}};
   std::string body = WrapOsloEnvelope(msg);
   absl::StatusOr<json> back = ParseOsloEnvelope(body);
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ((*back)["s"], "a\xef\xbf\xbd" "b");
+  EXPECT_EQ((*back)["s"],
+            "a\xef\xbf\xbd"
+            "b");
 }
 
 TEST(OsloEnvelopeTest, MessageWithoutEnvelopeIsTakenAsIs) {

@@ -24,9 +24,9 @@ absl::Status CheckText(absl::string_view what, absl::string_view text,
                                                    " ([limits] max_event_bytes)"));
   }
   if (int depth = JsonDepth(text, limits.max_json_depth); depth > limits.max_json_depth) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " nests ", depth, " levels (or more); at most ",
-                                                   limits.max_json_depth,
-                                                   " ([limits] max_json_depth)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " nests ", depth, " levels (or more); at most ", limits.max_json_depth,
+                     " ([limits] max_json_depth)"));
   }
   return absl::OkStatus();
 }

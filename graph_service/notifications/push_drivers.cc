@@ -23,54 +23,53 @@ struct Listened {
 const absl::flat_hash_map<std::string, Listened>& EventTypes() {
   static const auto* const kTypes = [] {
     auto* m = new absl::flat_hash_map<std::string, Listened>();
-    for (const char* t :
-         {"instance.create.end",
-          "instance.create.error",
-          "instance.delete.end",
-          "instance.delete.start",
-          "instance.evacuate",
-          "instance.interface_attach.end",
-          "instance.interface_attach.error",
-          "instance.interface_detach.end",
-          "instance.live_migration_abort.end",
-          "instance.live_migration_force_complete.end",
-          "instance.live_migration_post.end",
-          "instance.live_migration_post_dest.end",
-          "instance.live_migration_rollback.end",
-          "instance.live_migration_rollback_dest.end",
-          "instance.lock",
-          "instance.pause.end",
-          "instance.power_off.end",
-          "instance.power_on.end",
-          "instance.reboot.end",
-          "instance.reboot.error",
-          "instance.rebuild.end",
-          "instance.rebuild.error",
-          "instance.rescue.end",
-          "instance.resize.end",
-          "instance.resize.error",
-          "instance.resize_confirm.end",
-          "instance.resize_finish.end",
-          "instance.resize_prep.end",
-          "instance.resize_revert.end",
-          "instance.restore.end",
-          "instance.resume.end",
-          "instance.shelve.end",
-          "instance.shelve_offload.end",
-          "instance.shutdown.end",
-          "instance.soft_delete.end",
-          "instance.snapshot.end",
-          "instance.suspend.end",
-          "instance.unlock",
-          "instance.unpause.end",
-          "instance.unrescue.end",
-          "instance.unshelve.end",
-          "instance.update",
-          "instance.volume_attach.end",
-          "instance.volume_attach.error",
-          "instance.volume_detach.end",
-          "instance.volume_swap.end",
-          "instance.volume_swap.error"}) {
+    for (const char* t : {"instance.create.end",
+                          "instance.create.error",
+                          "instance.delete.end",
+                          "instance.delete.start",
+                          "instance.evacuate",
+                          "instance.interface_attach.end",
+                          "instance.interface_attach.error",
+                          "instance.interface_detach.end",
+                          "instance.live_migration_abort.end",
+                          "instance.live_migration_force_complete.end",
+                          "instance.live_migration_post.end",
+                          "instance.live_migration_post_dest.end",
+                          "instance.live_migration_rollback.end",
+                          "instance.live_migration_rollback_dest.end",
+                          "instance.lock",
+                          "instance.pause.end",
+                          "instance.power_off.end",
+                          "instance.power_on.end",
+                          "instance.reboot.end",
+                          "instance.reboot.error",
+                          "instance.rebuild.end",
+                          "instance.rebuild.error",
+                          "instance.rescue.end",
+                          "instance.resize.end",
+                          "instance.resize.error",
+                          "instance.resize_confirm.end",
+                          "instance.resize_finish.end",
+                          "instance.resize_prep.end",
+                          "instance.resize_revert.end",
+                          "instance.restore.end",
+                          "instance.resume.end",
+                          "instance.shelve.end",
+                          "instance.shelve_offload.end",
+                          "instance.shutdown.end",
+                          "instance.soft_delete.end",
+                          "instance.snapshot.end",
+                          "instance.suspend.end",
+                          "instance.unlock",
+                          "instance.unpause.end",
+                          "instance.unrescue.end",
+                          "instance.unshelve.end",
+                          "instance.update",
+                          "instance.volume_attach.end",
+                          "instance.volume_attach.error",
+                          "instance.volume_detach.end",
+                          "instance.volume_swap.end",
+                          "instance.volume_swap.error"}) {
       (*m)[t] = {Driver::kNovaInstance, false};
     }
     for (const char* t : {"compute.instance.create.error",
@@ -95,9 +94,9 @@ const absl::flat_hash_map<std::string, Listened>& EventTypes() {
                           "compute.instance.unpause.end"}) {
       (*m)[t] = {Driver::kNovaInstance, true};
     }
-    for (const char* t : {"volume.create.start", "volume.create.end", "volume.attach.start",
-                          "volume.attach.end", "volume.detach.start", "volume.detach.end",
-                          "volume.delete.start", "volume.delete.end"}) {
+    for (const char* t :
+         {"volume.create.start", "volume.create.end", "volume.attach.start", "volume.attach.end",
+          "volume.detach.start", "volume.detach.end", "volume.delete.start", "volume.delete.end"}) {
       (*m)[t] = {Driver::kCinderVolume};
     }
     for (const char* t : {"network.create.end", "network.update.end", "network.delete.end"}) {
@@ -184,8 +183,8 @@ bool IsListenedEventType(const std::string& event_type) {
   return EventTypes().contains(event_type);
 }
 
-absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(
-    const Notification& n, const PushDriverOptions& options) {
+absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n,
+                                                                 const PushDriverOptions& options) {
   std::vector<nlohmann::json> out;
   // Upstream's DriversNotificationEndpoint has only info(): the listener
   // consumes <topic>.info, and the dispatcher drops other priorities.
@@ -222,8 +221,8 @@ absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(
       std::string owner;
       if (port != event.end()) {
         if (!port->is_object()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              n.event_type, " payload port is a JSON ", port->type_name(), ", not an object"));
+          return absl::InvalidArgumentError(absl::StrCat(n.event_type, " payload port is a JSON ",
+                                                         port->type_name(), ", not an object"));
         }
         auto dev = port->find("device_owner");
         if (dev != port->end()) {
@@ -252,8 +251,8 @@ absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(
         std::string name = host->get<std::string>();
         auto mapped = options.zabbix_hosts.find(name);
         if (mapped == options.zabbix_hosts.end()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              n.event_type, " payload host \"", name, "\" is not in the zabbix_conf mapping"));
+          return absl::InvalidArgumentError(absl::StrCat(n.event_type, " payload host \"", name,
+                                                         "\" is not in the zabbix_conf mapping"));
         }
         event["zabbix_resource_name"] = name;
         event["resource_name"] = mapped->second.name;

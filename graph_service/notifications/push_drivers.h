@@ -65,8 +65,8 @@ struct PushDriverOptions {
 // passes an event without the entity's id on, and its transformer then
 // fails or keys the vertex by "None"; rejecting it here lets the caller set
 // the message aside with a reason.
-absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(
-    const Notification& n, const PushDriverOptions& options);
+absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n,
+                                                                 const PushDriverOptions& options);
 // The same with the default options (versioned nova notifications, no
 // zabbix mapping, the current time).
 absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n);

@@ -62,6 +62,10 @@ struct RpcServerOptions {
   amqp::ConnectionOptions connection;
   std::string exchange = "vitrage";  // [DEFAULT] control_exchange
   std::string topic = "rpcapiv1";    // [DEFAULT] rpc_topic
+  // [oslo_messaging_rabbit] amqp_durable_queues, amqp_auto_delete: how oslo
+  // declares the topic exchange and queue (the broker refuses a mismatch).
+  bool durable = false;
+  bool auto_delete = false;
   // Consumers, each with its own connections (calls run in parallel under
   // the graph's reader lock).
   int workers = 2;

@@ -335,6 +335,17 @@ std::string Engine::RestartedSourceLocked(const v1::PushEventsRequest& req) cons
 void Engine::NoteMarkLocked(const std::string& source, uint64_t seq) {
   uint64_t& m = marks_[source];
   if (seq > m) m = seq;
+  if (absl::StartsWith(source, kBusSourcePrefix)) {
+    bus_marks_.emplace_back(applied_seq_, source);
+    PruneBusMarksLocked();
+  }
+}
+
+void Engine::PruneBusMarksLocked() {
+  while (!bus_marks_.empty() && bus_marks_.front().first + kBusMarkRecords < applied_seq_) {
+    marks_.erase(bus_marks_.front().second);
+    bus_marks_.pop_front();
+  }
 }
 
 uint64_t Engine::CommitRecordLocked(v1::JournalRecord record) {
@@ -566,6 +577,11 @@ v1::GraphStatus Engine::Status(bool with_digest) {
     if (with_digest) st.set_digest(graph::Digest(graph_));
     FillEvaluatorStatusLocked(st.mutable_evaluator());
     for (const auto& [source, seq] : marks_) {
+      // One per bus message: counted, not listed.
+      if (absl::StartsWith(source, kBusSourcePrefix)) {
+        st.mutable_bus()->set_message_marks(st.bus().message_marks() + 1);
+        continue;
+      }
       v1::SourceMark* m = st.add_source_marks();
       m->set_source(source);
       m->set_source_seq(seq);

@@ -86,6 +86,12 @@
 
 namespace vitrage::service {
 
+// Events of one message of the OpenStack bus come with source
+// kBusSourcePrefix + the message's message_id and source_seq 1..n: a
+// redelivered message is recognised by its mark (graph_service/bus/).
+inline constexpr char kBusSourcePrefix[] = "bus:";
+inline constexpr uint64_t kBusMarkRecords = 200'000;
+
 struct EngineOptions {
   bool persistency = true;
   std::string persistor_address = "127.0.0.1:9701";
@@ -351,6 +357,15 @@ class Engine {
   // typical record never makes the arena allocate).
   ReusableArena record_arena_ ABSL_GUARDED_BY(mu_){256 << 10, 1 << 20};
   absl::flat_hash_map<std::string, uint64_t> marks_ ABSL_GUARDED_BY(mu_);
+  // The marks of bus messages (sources kBusSourcePrefix + message_id, one
+  // per message) in the order they were noted, with the applied seq then:
+  // each is kept for kBusMarkRecords journal records, long enough for any
+  // redelivery (a message is redelivered only while unacked, at most the
+  // bus prefetch at a time), and then dropped so that marks do not grow
+  // with every message ever taken. Marks loaded from a snapshot count from
+  // the snapshot's seq.
+  std::deque<std::pair<uint64_t, std::string>> bus_marks_ ABSL_GUARDED_BY(mu_);
+  void PruneBusMarksLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<evaluator::Evaluator> evaluator_ ABSL_GUARDED_BY(mu_);
   bool evaluator_on_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
@@ -112,6 +113,7 @@ absl::Status Engine::Recover() {
     absl::MutexLock l(&mu_);
     graph_.Clear();
     marks_.clear();
+    bus_marks_.clear();
     applied_seq_ = 0;
     evaluator_needs_full_pass_ = true;
     have_snapshot = false;
@@ -132,6 +134,7 @@ absl::Status Engine::Recover() {
     absl::MutexLock l(&mu_);
     graph_.Clear();
     marks_.clear();
+    bus_marks_.clear();
     applied_seq_ = ep.durable_seq();
   }
   if (get_all_reason.empty()) {
@@ -295,7 +298,13 @@ absl::Status Engine::LoadSnapshot(uint64_t* snapshot_id, v1::SnapshotHeader* hea
       absl::MutexLock l(&mu_);
       graph_ = std::move(g);
       marks_.clear();
-      for (const auto& m : sections.source_marks) marks_[m.source()] = m.source_seq();
+      bus_marks_.clear();
+      for (const auto& m : sections.source_marks) {
+        marks_[m.source()] = m.source_seq();
+        if (absl::StartsWith(m.source(), kBusSourcePrefix)) {
+          bus_marks_.emplace_back(header->seq(), m.source());
+        }
+      }
       NoteSnapshotEvaluatorStateLocked(sections.evaluator_state);
       applied_seq_ = header->seq();
       last_record_time_ = header->seq_time_unix_micros();
@@ -419,6 +428,7 @@ absl::Status Engine::ApplyLogRecordLocked(const v1::JournalRecord& rec) {
   if (rec.reset()) {
     graph_.Clear();
     marks_.clear();
+    bus_marks_.clear();
   }
   const uint64_t overflows = graph::KeyTableOverflows();
   absl::Status s =

@@ -168,6 +168,7 @@ absl::Status Engine::RunStandby() {
       absl::MutexLock l(&mu_);
       graph_.Clear();
       marks_.clear();
+      bus_marks_.clear();
       applied_seq_ = 0;
     }
     return Recover();

@@ -128,6 +128,7 @@ grpc::Status GraphApi::GetVertex(grpc::ServerContext*, const v1::GetVertexReques
 grpc::Status GraphApi::GetStatus(grpc::ServerContext*, const v1::GraphStatusRequest* req,
                                  v1::GraphStatus* resp) {
   *resp = engine_->Status(req->with_digest());
+  if (status_hook_) status_hook_(resp);
   return grpc::Status::OK;
 }
 

@@ -2,6 +2,8 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_GRAPH_API_H_
 
+#include <functional>
+
 #include "common/config.h"
 #include "graph_service/service/engine.h"
 #include "vitrage/v1/graph.grpc.pb.h"
@@ -35,8 +37,13 @@ class GraphApi final : public v1::Graph::Service {
   grpc::Status Promote(grpc::ServerContext*, const v1::PromoteRequest* req,
                        v1::PromoteResponse* resp) override;
 
+  // Adds to every GetStatus answer (the bus listener's part). Set before
+  // the server starts.
+  void SetStatusHook(std::function<void(v1::GraphStatus*)> hook) { status_hook_ = std::move(hook); }
+
  private:
   Engine* engine_;
+  std::function<void(v1::GraphStatus*)> status_hook_;
   const Config::Limits limits_;
 };
 

@@ -28,7 +28,9 @@
 #include "common/metrics.h"
 #include "common/tls.h"
 #include "graph_service/amqp/transport_url.h"
+#include "graph_service/bus/listener.h"
 #include "graph_service/rpc_api/rpc_server.h"
+#include "graph_service/service/bus_sink.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
@@ -167,6 +169,22 @@ int main(int argc, char** argv) {
   };
   vitrage::service::Engine engine(options, handler_factory);
   vitrage::service::GraphApi api(&engine, config.limits);
+  // The OpenStack bus (no transport_url: none). It consumes only once the
+  // engine is ACTIVE (below): after snapshot, replay and evaluator; a
+  // standby starts it when promoted.
+  std::unique_ptr<vitrage::service::EngineBusSink> bus_sink;
+  std::unique_ptr<vitrage::bus::Listener> bus;
+  if (!config.bus.transport_url.empty()) {
+    auto bus_options = vitrage::bus::ListenerOptions::FromConfig(config);
+    if (!bus_options.ok()) {
+      LOG(ERROR) << bus_options.status().message();
+      return 2;
+    }
+    bus_sink = std::make_unique<vitrage::service::EngineBusSink>(&engine);
+    bus = std::make_unique<vitrage::bus::Listener>(std::move(*bus_options), bus_sink.get());
+    api.SetStatusHook(
+        [l = bus.get()](vitrage::v1::GraphStatus* st) { l->FillStatus(st->mutable_bus()); });
+  }
   if (!config.graph.metrics_address.empty()) engine.ExportMetrics();
   // An active graph starts recovering now, while the metrics and gRPC
   // servers start (a few ms of the failover time); the engine answers calls
@@ -212,8 +230,9 @@ int main(int argc, char** argv) {
   // vitrage-api's RPC calls on the bus, answered while ACTIVE.
   EngineGraphAccess rpc_access(&engine);
   std::unique_ptr<vitrage::rpc_api::RpcServer> rpc;
-  if (!config.transport_url.empty()) {
-    auto url = vitrage::amqp::ParseTransportUrl(config.transport_url);
+  if (!config.bus.transport_url.empty()) {
+    const vitrage::Config::Bus& b = config.bus;
+    auto url = vitrage::amqp::ParseTransportUrl(b.transport_url);
     if (!url.ok()) {
       LOG(ERROR) << "[DEFAULT] transport_url: " << url.status().message();
       server->Shutdown();
@@ -223,9 +242,17 @@ int main(int argc, char** argv) {
     }
     vitrage::rpc_api::RpcServerOptions ro;
     ro.connection.url = *url;
+    ro.connection.tls.enabled = b.ssl;
+    ro.connection.tls.ca_file = b.ssl_ca_file;
+    ro.connection.tls.cert_file = b.ssl_cert_file;
+    ro.connection.tls.key_file = b.ssl_key_file;
+    ro.connection.tls.verify_hostname = b.ssl_enforce_hostname_verification;
+    ro.connection.heartbeat_seconds = b.heartbeat_timeout_threshold;
     ro.connection.name = "vitrage-graph rpc";
-    ro.exchange = config.control_exchange;
-    ro.topic = config.rpc_topic;
+    ro.exchange = b.control_exchange;
+    ro.topic = b.rpc_topic;
+    ro.durable = b.durable_queues;
+    ro.auto_delete = b.auto_delete;
     ro.workers = config.graph.rpc_workers;
     ro.limits = config.limits;
     rpc = std::make_unique<vitrage::rpc_api::RpcServer>(ro, &rpc_access);
@@ -252,6 +279,7 @@ int main(int argc, char** argv) {
     health->SetServingStatus(kStandbyName, false);
     health->SetServingStatus("", true);
     health->SetServingStatus(kActiveName, true);
+    if (bus) bus->Start();
     absl::Status fatal = engine.WaitForFatal();
     if (!fatal.ok()) {
       exit_code = absl::IsFailedPrecondition(fatal) ? 3 : 1;
@@ -260,6 +288,7 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "vitrage-graph: start-up failed: " << started;
     exit_code = absl::IsFailedPrecondition(started) ? 3 : 1;
   }
+  if (bus) bus->Stop();
   health->SetServingStatus(false);
   if (rpc) rpc->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

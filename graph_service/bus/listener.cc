@@ -1,0 +1,308 @@
+#include "graph_service/bus/listener.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "graph_service/notifications/notification.h"
+#include "graph_service/notifications/oslo_envelope.h"
+#include "graph_service/processor/event_json.h"
+
+namespace vitrage::bus {
+namespace {
+
+// The source of a message's events. Engine::kBusSourcePrefix is the same
+// literal; a message_id keeps [A-Za-z0-9._:-] and %-escapes the rest ('@'
+// would make the intake take it for a collector run).
+constexpr char kSourcePrefix[] = "bus:";
+
+std::string SourceOf(const std::string& message_id) {
+  std::string out = kSourcePrefix;
+  for (unsigned char c : message_id) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ListenerOptions> ListenerOptions::FromConfig(const Config& config) {
+  const Config::Bus& b = config.bus;
+  ListenerOptions o;
+  absl::StatusOr<amqp::TransportUrl> url = amqp::ParseTransportUrl(b.transport_url);
+  if (!url.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.path, ": [DEFAULT] ", url.status().message()));
+  }
+  o.connection.url = *url;
+  o.connection.tls.enabled = b.ssl;
+  o.connection.tls.ca_file = b.ssl_ca_file;
+  o.connection.tls.cert_file = b.ssl_cert_file;
+  o.connection.tls.key_file = b.ssl_key_file;
+  o.connection.tls.verify_hostname = b.ssl_enforce_hostname_verification;
+  o.connection.heartbeat_seconds = b.heartbeat_timeout_threshold;
+  o.connection.name = "vitrage-graph notifications";
+  o.exchange = b.exchange.empty() ? b.control_exchange : b.exchange;
+  for (const std::string& t : b.topics) {
+    for (const std::string& p : b.priorities) o.queues.push_back(absl::StrCat(t, ".", p));
+  }
+  o.durable_queues = b.durable_queues;
+  o.auto_delete = b.auto_delete;
+  o.dead_letter_queue = b.dead_letter_queue;
+  o.prefetch = static_cast<uint16_t>(std::clamp(b.prefetch, 1, 65535));
+  o.limits = config.limits;
+  return o;
+}
+
+absl::StatusOr<v1::PushEventsRequest> NotificationRequest(const std::string& body,
+                                                          const ListenerOptions& options,
+                                                          std::string* message_id) {
+  absl::StatusOr<nlohmann::json> msg = notifications::ParseOsloEnvelope(body, options.limits);
+  if (!msg.ok()) return msg.status();
+  if (msg->is_object()) {
+    auto it = msg->find("message_id");
+    if (it != msg->end() && it->is_string()) *message_id = it->get<std::string>();
+  }
+  absl::StatusOr<notifications::Notification> n = notifications::ParseNotification(*msg);
+  if (!n.ok()) return n.status();
+  absl::StatusOr<std::vector<nlohmann::json>> events =
+      notifications::NotificationToEvents(*n, options.drivers);
+  if (!events.ok()) return events.status();
+  v1::PushEventsRequest req;
+  const std::string source = SourceOf(n->message_id);
+  for (size_t i = 0; i < events->size(); ++i) {
+    v1::Event* ev = req.add_events();
+    ev->set_source(source);
+    ev->set_source_seq(i + 1);
+    processor::JsonToMapValue((*events)[i], ev->mutable_fields());
+  }
+  return req;
+}
+
+Listener::Listener(ListenerOptions options, EventSink* sink)
+    : options_(std::move(options)), sink_(sink) {
+  absl::MutexLock l(&mu_);
+  status_.set_enabled(true);
+  status_.set_broker(options_.connection.url.Redacted());
+  for (const std::string& q : options_.queues) status_.add_queues(q);
+}
+
+Listener::~Listener() { Stop(); }
+
+void Listener::Start() {
+  consume_ = std::make_unique<amqp::Link>(options_.connection, "bus",
+                                          [this](amqp::Connection& c) { return SetUp(c); });
+  publish_ = std::make_unique<amqp::Link>(
+      options_.connection, "bus dead-letter", [this](amqp::Connection& c) -> absl::Status {
+        absl::StatusOr<uint32_t> q = c.DeclareQueue(options_.dead_letter_queue, true, false);
+        if (!q.ok()) return q.status();
+        return c.EnableConfirms();
+      });
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Listener::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  consume_.reset();
+  publish_.reset();
+}
+
+void Listener::FillStatus(v1::BusStatus* out) const {
+  absl::MutexLock l(&mu_);
+  const uint64_t marks = out->message_marks();
+  *out = status_;
+  out->set_message_marks(marks);
+}
+
+absl::Status Listener::SetUp(amqp::Connection& c) {
+  // As oslo's listener (impl_rabbit.py declare_topic_consumer): a topic
+  // exchange, one queue per <topic>.<priority> bound with that key, both
+  // durable / auto-delete as amqp_durable_queues / amqp_auto_delete (they
+  // must match what the publishers declare, or the broker refuses).
+  if (absl::Status s = c.DeclareExchange(options_.exchange, "topic", options_.durable_queues,
+                                         options_.auto_delete);
+      !s.ok()) {
+    return s;
+  }
+  uint64_t ready = 0;
+  for (const std::string& q : options_.queues) {
+    absl::StatusOr<uint32_t> n = c.DeclareQueue(q, options_.durable_queues, options_.auto_delete);
+    if (!n.ok()) return n.status();
+    ready += *n;
+    if (absl::Status s = c.BindQueue(q, options_.exchange, q); !s.ok()) return s;
+  }
+  if (absl::Status s = c.Qos(options_.prefetch); !s.ok()) return s;
+  for (const std::string& q : options_.queues) {
+    if (absl::Status s = c.Consume(q); !s.ok()) return s;
+  }
+  absl::MutexLock l(&mu_);
+  status_.set_connected(true);
+  status_.set_connects(status_.connects() + 1);
+  if (!counted_waiting_) {
+    counted_waiting_ = true;
+    consume_start_ = absl::Now();
+    status_.set_messages_waiting_at_start(ready);
+    LOG(INFO) << "bus: consuming " << absl::StrJoin(options_.queues, ", ") << " on exchange \""
+              << options_.exchange << "\" (prefetch " << options_.prefetch << "); " << ready
+              << " notifications waiting";
+    if (ready == 0) status_.set_drained(true);
+  }
+  return absl::OkStatus();
+}
+
+void Listener::NoteDone(uint64_t n) {
+  absl::MutexLock l(&mu_);
+  done_since_start_ += n;
+  if (!status_.drained() && done_since_start_ >= status_.messages_waiting_at_start()) {
+    status_.set_drained(true);
+    status_.set_drain_ms(absl::ToDoubleMilliseconds(absl::Now() - consume_start_));
+    LOG(INFO) << "bus: the " << status_.messages_waiting_at_start()
+              << " notifications that waited are drained in " << status_.drain_ms()
+              << " ms (applied " << status_.messages_applied() << ", duplicates "
+              << status_.messages_duplicate() << ", dead-lettered "
+              << status_.messages_dead_lettered() << ", ignored " << status_.messages_ignored()
+              << ")";
+  }
+}
+
+void Listener::Run() {
+  auto stop = [this] { return stop_.load(); };
+  std::vector<amqp::Delivery> batch;
+  while (!stop_) {
+    absl::StatusOr<amqp::Connection*> c = consume_->Get(stop);
+    if (!c.ok()) break;  // stopped
+    batch.clear();
+    absl::StatusOr<std::optional<amqp::Delivery>> d = (*c)->Next(absl::Milliseconds(200));
+    absl::Status s = d.status();
+    while (s.ok() && d->has_value()) {
+      batch.push_back(std::move(**d));
+      if (batch.size() >= options_.prefetch) break;
+      d = (*c)->Next(absl::ZeroDuration());
+      s = d.status();
+    }
+    if (s.ok() && !batch.empty()) s = Process(**c, batch);
+    if (s.ok() && batch.empty()) {
+      absl::MutexLock l(&mu_);
+      if (!status_.drained() && counted_waiting_) {
+        // Nothing more comes: what waited was taken (some by an earlier
+        // connection, or deleted meanwhile).
+        done_since_start_ = std::max(done_since_start_, status_.messages_waiting_at_start());
+      }
+    }
+    if (batch.empty()) NoteDone(0);
+    if (!s.ok() && !stop_) {
+      {
+        absl::MutexLock l(&mu_);
+        status_.set_connected(false);
+        status_.set_last_error(std::string(s.message()));
+      }
+      consume_->Broken(s);
+    }
+  }
+  absl::MutexLock l(&mu_);
+  status_.set_connected(false);
+}
+
+absl::Status Listener::DeadLetter(const amqp::Delivery& d, const std::string& message_id,
+                                  const absl::Status& why) {
+  auto stop = [this] { return stop_.load(); };
+  amqp::OutMessage m;
+  m.body = d.body;
+  m.headers = {{"x-vitrage-reason", std::string(why.message())},
+               {"x-original-exchange", d.exchange},
+               {"x-original-routing-key", d.routing_key}};
+  if (!message_id.empty()) m.headers.emplace_back("x-message-id", message_id);
+  while (true) {
+    absl::StatusOr<amqp::Connection*> p = publish_->Get(stop);
+    if (!p.ok()) return p.status();
+    absl::Status s = (*p)->Publish("", options_.dead_letter_queue, m);
+    if (s.ok()) break;
+    publish_->Broken(s);
+  }
+  LOG(WARNING) << "bus: message " << (message_id.empty() ? "(no message_id)" : message_id)
+               << " from " << d.routing_key << " set aside in " << options_.dead_letter_queue
+               << ": " << why.message();
+  return absl::OkStatus();
+}
+
+absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>& batch) {
+  std::vector<uint64_t> acks;  // in delivery order
+  bool dead_lettered = false;
+  EventSink::Applied last;
+  bool any_applied = false;
+  uint64_t applied = 0, duplicates = 0, ignored = 0, dead = 0;
+  for (const amqp::Delivery& d : batch) {
+    std::string message_id;
+    absl::StatusOr<v1::PushEventsRequest> req = NotificationRequest(d.body, options_, &message_id);
+    if (req.ok() && req->events_size() == 0) {
+      ++ignored;
+      acks.push_back(d.tag);
+      continue;
+    }
+    // (A StatusOr cannot hold an OK status: set below when req is ok.)
+    absl::StatusOr<EventSink::Applied> r = absl::UnknownError("not applied");
+    if (!req.ok()) r = req.status();
+    while (req.ok()) {
+      r = sink_->Apply(*req);
+      if (r.ok() || absl::IsInvalidArgument(r.status())) break;
+      // Not taken now (journal full, graph not ACTIVE): the same message
+      // again, reading nothing more meanwhile.
+      if (stop_) return absl::CancelledError("stopping");
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    if (!r.ok()) {
+      if (absl::Status s = DeadLetter(d, message_id, r.status()); !s.ok()) return s;
+      if (absl::Status s = c.Ack(d.tag, false); !s.ok()) return s;
+      dead_lettered = true;
+      ++dead;
+      continue;
+    }
+    if (r->applied == 0 && r->duplicates > 0) {
+      ++duplicates;
+    } else {
+      ++applied;
+    }
+    last = *r;
+    any_applied = true;
+    acks.push_back(d.tag);
+  }
+  if (any_applied) {
+    while (true) {
+      absl::Status s = sink_->WaitDurable(last);
+      if (s.ok()) break;
+      if (!absl::IsDeadlineExceeded(s) || stop_) {
+        // Not durable: no ack; the broker redelivers them to whoever
+        // consumes next, and the marks of what did become durable dedupe.
+        return absl::UnavailableError(absl::StrCat("events not durable: ", s.message()));
+      }
+    }
+  }
+  if (!acks.empty()) {
+    if (!dead_lettered && acks.size() == batch.size()) {
+      if (absl::Status s = c.Ack(acks.back(), /*multiple=*/true); !s.ok()) return s;
+    } else {
+      for (uint64_t tag : acks) {
+        if (absl::Status s = c.Ack(tag, false); !s.ok()) return s;
+      }
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    status_.set_messages_applied(status_.messages_applied() + applied);
+    status_.set_messages_duplicate(status_.messages_duplicate() + duplicates);
+    status_.set_messages_ignored(status_.messages_ignored() + ignored);
+    status_.set_messages_dead_lettered(status_.messages_dead_lettered() + dead);
+  }
+  NoteDone(batch.size());
+  return absl::OkStatus();
+}
+
+}  // namespace vitrage::bus
