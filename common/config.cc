@@ -390,6 +390,19 @@ const std::vector<KeySpec>& Keys() {
          c.collector.metrics_address = o.value;
          return absl::OkStatus();
        }},
+      {"DEFAULT", "rpc_topic",
+       [](const Origin& o, Config& c) {
+         if (o.value.empty()) {
+           return absl::InvalidArgumentError(absl::StrCat(o.Describe(), ": must not be empty"));
+         }
+         c.bus.rpc_topic = o.value;
+         return absl::OkStatus();
+       }},
+      {"graph", "rpc_workers",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.graph.rpc_workers, ParseInt(o, 1, 64));
+         return absl::OkStatus();
+       }},
       {"graph", "standby",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.graph.standby, ParseBool(o));

@@ -100,6 +100,8 @@ struct Config {
     // password: shown only redacted (amqp/transport_url.h).
     std::string transport_url;
     std::string control_exchange = "vitrage";  // [DEFAULT] control_exchange
+    // [DEFAULT] rpc_topic: vitrage-api's RPC calls to the graph (docs/api.md).
+    std::string rpc_topic = "rpcapiv1";
     std::vector<std::string> topics = {"vitrage_notifications"};
     std::string exchange;  // notification_exchange; empty: control_exchange
     // Queues <topic>.<priority>; upstream's endpoint takes "info" only.
@@ -135,6 +137,8 @@ struct Config {
     // A hot standby's log stream with no message (heartbeats come every
     // second) for this long is cancelled and opened again.
     absl::Duration standby_stream_timeout = absl::Seconds(5);
+    // RPC server workers (parallel vitrage-api calls) when transport_url is set.
+    int rpc_workers = 2;
   } graph;
 
   // [persistor]

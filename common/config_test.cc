@@ -38,6 +38,26 @@ amqp_durable_queues = true
   EXPECT_TRUE(ParseConfig("", "t.conf")->bus.transport_url.empty()) << "no bus by default";
 }
 
+TEST(ConfigTest, ReadsTheRpcApiKeys) {
+  auto d = ParseConfig("", "t.conf");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->bus.rpc_topic, "rpcapiv1");
+  EXPECT_EQ(d->bus.control_exchange, "vitrage");
+  EXPECT_EQ(d->graph.rpc_workers, 2);
+  auto c = ParseConfig(
+      "[DEFAULT]\nrpc_topic = rpcapiv2\ncontrol_exchange = v2\n"
+      "[graph]\nrpc_workers = 4\n",
+      "t.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->bus.rpc_topic, "rpcapiv2");
+  EXPECT_EQ(c->bus.control_exchange, "v2");
+  EXPECT_EQ(c->graph.rpc_workers, 4);
+  c = ParseConfig("[DEFAULT]\nrpc_topic =\n", "t.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("rpc_topic"));
+  EXPECT_FALSE(ParseConfig("[graph]\nrpc_workers = 0\n", "t.conf").ok());
+}
+
 TEST(ConfigTest, BusErrorsNameTheKeyAndNeverThePassword) {
   auto c = ParseConfig("[DEFAULT]\ntransport_url = kafka://u:hunter2@h/\n", "t.conf");
   ASSERT_FALSE(c.ok());

@@ -10,7 +10,20 @@
 # directory afterwards; the database files are removed unless --keep.
 #
 #   deploy/run-local-stack.sh [--duration SECONDS] [--topology FILE]
-#                             [--no-persistency] [--keep]
+#                             [--no-persistency] [--keep] [--openstack]
+#                             [--templates DIR] [--change-rate N]
+#
+# --openstack also starts what an OpenStack deployment has around
+# vitrage-graph, on 127.0.0.1: a private RabbitMQ (deploy/rabbitmq-private.sh)
+# whose URL the graph gets as [DEFAULT] transport_url, and upstream's real
+# vitrage-api (Debian's 9.0.0, noauth) on that bus, with a SQLite database
+# listing the templates the graph's evaluator loaded
+# (deploy/vitrage-api-templates.py). It prints
+#   stack: vitrage CLI env: . FILE
+# after which `vitrage topology show` (python3-vitrageclient) works.
+# --templates DIR: the evaluator's [graph] templates_dir (default
+# deploy/templates: host alarm -> instances suspect, with an RCA); --change-rate N:
+# the collector's change events per second (default 5).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
@@ -18,13 +31,20 @@ DURATION=0
 TOPOLOGY=""
 PERSISTENCY=true
 KEEP=0
+OPENSTACK=0
+TEMPLATES=$ROOT/deploy/templates
+CHANGE_RATE=5
 while (($#)); do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --topology) TOPOLOGY=$2; shift 2 ;;
     --no-persistency) PERSISTENCY=false; shift ;;
     --keep) KEEP=1; shift ;;
-    *) echo "usage: $0 [--duration SECONDS] [--topology FILE] [--no-persistency] [--keep]" >&2; exit 2 ;;
+    --openstack) OPENSTACK=1; shift ;;
+    --templates) TEMPLATES=$(cd "$2" && pwd); shift 2 ;;
+    --change-rate) CHANGE_RATE=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration SECONDS] [--topology FILE] [--no-persistency] [--keep]" \
+            "[--openstack] [--templates DIR] [--change-rate N]" >&2; exit 2 ;;
   esac
 done
 
@@ -45,6 +65,9 @@ cleanup() {
     kill -KILL "${PIDS[i]}" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  if [[ -f $STACK/rabbitmq/transport_url ]]; then
+    bash "$ROOT/deploy/rabbitmq-private.sh" stop "$STACK/rabbitmq" >/dev/null 2>&1 || true
+  fi
   if [[ $KEEP == 0 ]]; then
     rm -rf "$STACK/mariadb"
     echo "stack: stopped; logs and config kept in $STACK (database removed; --keep keeps it too)"
@@ -94,7 +117,18 @@ if [[ $PERSISTENCY == true ]]; then
   echo "stack: MariaDB at $DB_URL: vitrage-mariadb pid ${PIDS[0]}, mariadbd pid ${MARIADB_PID:-?} (log $STACK/mariadb/mariadbd.log)"
 fi
 
+TRANSPORT_URL=""
+if [[ $OPENSTACK == 1 ]]; then
+  bash "$ROOT/deploy/rabbitmq-private.sh" start "$STACK/rabbitmq" >"$STACK/rabbitmq.out" 2>&1 ||
+    { cat "$STACK/rabbitmq.out"; exit 1; }
+  TRANSPORT_URL=$(cat "$STACK/rabbitmq/transport_url")
+  echo "stack: RabbitMQ at $TRANSPORT_URL (dir $STACK/rabbitmq)"
+fi
+
 cat >"$STACK/vitrage.conf" <<CONF
+[DEFAULT]
+transport_url = $TRANSPORT_URL
+
 [persistency]
 enable_persistency = $PERSISTENCY
 persistor_address = 127.0.0.1:$P_PORT
@@ -109,18 +143,17 @@ metrics_address = 127.0.0.1:$PM_PORT
 
 [graph]
 datasources_values_dir = $DSV_DIR
+templates_dir = $TEMPLATES
 listen_address = 127.0.0.1:$G_PORT
 collector_address = 127.0.0.1:$C_PORT
 metrics_address = 127.0.0.1:$GM_PORT
-# The evaluator with the sample templates (host alarm -> instances suspect).
-templates_dir = $ROOT/deploy/templates
 
 [collector]
 listen_address = 127.0.0.1:$C_PORT
 graph_address = 127.0.0.1:$G_PORT
 metrics_address = 127.0.0.1:$CM_PORT
 topology_file = $TOPOLOGY
-change_rate = 5
+change_rate = $CHANGE_RATE
 
 # Local development: plaintext, said explicitly (docs/security.md).
 [ssl]
@@ -146,6 +179,39 @@ start graph graph_service/vitrage-graph
 
 CTL=$(bin graph_service/vitrage-ctl)
 CONF=$STACK/vitrage.conf
+if [[ $OPENSTACK == 1 ]]; then
+  # Upstream's vitrage-api, unchanged, in noauth mode (as
+  # ../shared/recipes/openstack-bus): its RPC calls reach our graph.
+  API_PORT=$(free_port)
+  for _ in $(seq 300); do
+    "$CTL" --graph "127.0.0.1:$G_PORT" status 2>/dev/null | grep -q '"role": "ACTIVE"' && break
+    sleep 0.2
+  done
+  /usr/bin/python3 "$ROOT/deploy/vitrage-api-templates.py" "$STACK/vitrage-api.db" \
+    "$TEMPLATES" <("$CTL" --graph "127.0.0.1:$G_PORT" status 2>/dev/null) ||
+    echo "stack: warning: could not list the templates for vitrage-api"
+  cat >"$STACK/vitrage-api.conf" <<CONF
+[DEFAULT]
+transport_url = $TRANSPORT_URL
+[api]
+auth_mode = noauth
+host = 127.0.0.1
+port = $API_PORT
+paste_config = /etc/vitrage/api-paste.ini
+[database]
+connection = sqlite:///$STACK/vitrage-api.db
+CONF
+  /usr/bin/python3 -c "import sys; sys.argv=['vitrage-api','--config-file','$STACK/vitrage-api.conf']; from vitrage.cli.api import main; main()" \
+    >"$STACK/vitrage-api.log" 2>&1 &
+  PIDS+=($!)
+  echo "stack: vitrage-api pid $! on http://127.0.0.1:$API_PORT (log $STACK/vitrage-api.log)"
+  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null && break; sleep 0.2; done
+  cat >"$STACK/client.env" <<ENV
+export OS_AUTH_TYPE=vitrage-noauth VITRAGE_ENDPOINT=http://127.0.0.1:$API_PORT
+export VITRAGE_USER_ID=admin VITRAGE_PROJECT_ID=admin VITRAGE_ROLES=admin
+ENV
+  echo "stack: vitrage CLI env: . $STACK/client.env"
+fi
 cat <<INFO
 
 stack: running. Where to look:

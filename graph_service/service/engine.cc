@@ -866,6 +866,14 @@ absl::StatusOr<v1::GetRcaResponse> Engine::GetRca(const v1::GetRcaRequest& req) 
   return resp;
 }
 
+absl::Status Engine::ReadActiveGraph(
+    const std::function<void(const graph::Graph&, const evaluator::TemplateSet*)>& fn) {
+  if (!active()) return absl::UnavailableError("vitrage-graph is not ACTIVE");
+  absl::ReaderMutexLock l(&state_.mu);
+  fn(state_.graph, evaluator_.templates());
+  return absl::OkStatus();
+}
+
 // ------------------------------------------------------------- snapshots
 
 absl::Status Engine::StartSnapshotter() {

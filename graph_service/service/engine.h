@@ -180,6 +180,11 @@ class Engine {
   absl::StatusOr<v1::ListAlarmsResponse> ListAlarms(const v1::ListAlarmsRequest& req);
   absl::StatusOr<v1::GetRcaResponse> GetRca(const v1::GetRcaRequest& req);
 
+  // Runs `fn` with the graph and the evaluator's templates (null when the
+  // evaluator is off) under the graph's reader lock, if the engine is
+  // ACTIVE; UNAVAILABLE otherwise. For the bus RPC API (graph_service/rpc_api).
+  absl::Status ReadActiveGraph(
+      const std::function<void(const graph::Graph&, const evaluator::TemplateSet*)>& fn);
   // True once the graph can answer queries.
   bool readable() const;
   bool active() const;

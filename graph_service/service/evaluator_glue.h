@@ -55,6 +55,10 @@ class EvaluatorGlue {
   explicit EvaluatorGlue(std::string templates_dir);
 
   bool has_templates() const { return evaluator_ != nullptr; }
+  // The templates loaded (the RPC API lists them); null without.
+  const evaluator::TemplateSet* templates() const {
+    return evaluator_ ? &evaluator_->templates() : nullptr;
+  }
   bool on() const { return on_; }
   // Whether the loaded snapshot's evaluator section named these templates.
   bool templates_match_snapshot() const { return snapshot_templates_match_; }

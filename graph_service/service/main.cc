@@ -28,7 +28,9 @@
 #include "common/metrics.h"
 #include "common/tls.h"
 #include "common/version.h"
+#include "graph_service/amqp/transport_url.h"
 #include "graph_service/bus/listener.h"
+#include "graph_service/rpc_api/rpc_server.h"
 #include "graph_service/service/bus_sink.h"
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
@@ -51,6 +53,28 @@
 extern "C" {
 const char* malloc_conf = "thp:always,narenas:1";
 }
+
+namespace {
+
+// The RPC API's view of the engine (graph_service/rpc_api/rpc_server.h).
+class EngineGraphAccess : public vitrage::rpc_api::GraphAccess {
+ public:
+  explicit EngineGraphAccess(vitrage::service::Engine* engine) : engine_(engine) {}
+  bool Active() const override { return engine_->active(); }
+  absl::StatusOr<nlohmann::json> Read(const ReadFn& fn) override {
+    absl::StatusOr<nlohmann::json> out = absl::UnavailableError("vitrage-graph is not ACTIVE");
+    absl::Status s =
+        engine_->ReadActiveGraph([&](const vitrage::graph::Graph& g,
+                                     const vitrage::evaluator::TemplateSet* t) { out = fn(g, t); });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+ private:
+  vitrage::service::Engine* engine_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Before anything big is allocated: see common/huge_page_heap.h.
@@ -213,6 +237,40 @@ int main(int argc, char** argv) {
             << options.persistor_address << ", collector " << options.collector_address << "); "
             << (options.standby ? "hot standby" : "recovering");
 
+  // vitrage-api's RPC calls on the bus, answered while ACTIVE.
+  EngineGraphAccess rpc_access(&engine);
+  std::unique_ptr<vitrage::rpc_api::RpcServer> rpc;
+  if (!config.bus.transport_url.empty()) {
+    const vitrage::Config::Bus& b = config.bus;
+    auto url = vitrage::amqp::ParseTransportUrl(b.transport_url);
+    if (!url.ok()) {
+      LOG(ERROR) << "[DEFAULT] transport_url: " << url.status().message();
+      server->Shutdown();
+      engine.Shutdown();
+      if (early_start.joinable()) early_start.join();
+      return 2;
+    }
+    vitrage::rpc_api::RpcServerOptions ro;
+    ro.connection.url = *url;
+    ro.connection.tls.enabled = b.ssl;
+    ro.connection.tls.ca_file = b.ssl_ca_file;
+    ro.connection.tls.cert_file = b.ssl_cert_file;
+    ro.connection.tls.key_file = b.ssl_key_file;
+    ro.connection.tls.verify_hostname = b.ssl_enforce_hostname_verification;
+    ro.connection.heartbeat_seconds = b.heartbeat_timeout_threshold;
+    ro.connection.name = "vitrage-graph rpc";
+    ro.exchange = b.control_exchange;
+    ro.topic = b.rpc_topic;
+    ro.durable = b.durable_queues;
+    ro.auto_delete = b.auto_delete;
+    ro.workers = config.graph.rpc_workers;
+    ro.limits = config.limits;
+    rpc = std::make_unique<vitrage::rpc_api::RpcServer>(ro, &rpc_access);
+    rpc->Start();
+    LOG(INFO) << "RPC API on " << url->Redacted() << " exchange " << ro.exchange << " topic "
+              << ro.topic << " (" << ro.workers << " workers, calls taken while ACTIVE)";
+  }
+
   std::atomic<int> exit_code{0};
   std::thread signals([&] {
     int sig = 0;
@@ -247,6 +305,7 @@ int main(int argc, char** argv) {
   }
   if (bus) bus->Stop();
   health->SetServingStatus(false);
+  if (rpc) rpc->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   engine.Shutdown();
   LOG(INFO) << "vitrage-graph: exiting with code " << exit_code;

@@ -1,0 +1,185 @@
+#include "graph_service/rpc_api/pickle.h"
+
+#include <zlib.h>
+
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "glog/logging.h"
+
+namespace vitrage::rpc_api {
+namespace {
+
+void PutLe32(uint32_t v, std::string* out) {
+  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+               static_cast<char>(v >> 24)};
+  out->append(b, 4);
+}
+
+}  // namespace
+
+PickleWriter::PickleWriter() { out_.append("\x80\x02", 2); }
+
+void PickleWriter::BeginDict() {
+  out_.append("}(", 2);  // EMPTY_DICT, MARK
+  ++depth_;
+}
+void PickleWriter::EndDict() {
+  out_.push_back('u');  // SETITEMS
+  --depth_;
+}
+void PickleWriter::BeginList() {
+  out_.append("](", 2);  // EMPTY_LIST, MARK
+  ++depth_;
+}
+void PickleWriter::EndList() {
+  out_.push_back('e');  // APPENDS
+  --depth_;
+}
+
+void PickleWriter::Str(absl::string_view s) {
+  out_.push_back('X');  // BINUNICODE: uint32 length + UTF-8
+  PutLe32(static_cast<uint32_t>(s.size()), &out_);
+  out_.append(s.data(), s.size());
+}
+
+void PickleWriter::Int(int64_t i) {
+  if (i >= INT32_MIN && i <= INT32_MAX) {
+    out_.push_back('J');  // BININT
+    PutLe32(static_cast<uint32_t>(static_cast<int32_t>(i)), &out_);
+    return;
+  }
+  // LONG1: little-endian two's complement, shortest form.
+  char bytes[8];
+  uint64_t u = static_cast<uint64_t>(i);
+  for (int k = 0; k < 8; ++k) bytes[k] = static_cast<char>(u >> (8 * k));
+  int n = 8;
+  while (n > 1) {
+    const bool neg_top = (bytes[n - 2] & 0x80) != 0;
+    if ((bytes[n - 1] == 0 && !neg_top) || (bytes[n - 1] == static_cast<char>(0xff) && neg_top)) {
+      --n;
+    } else {
+      break;
+    }
+  }
+  out_.push_back('\x8a');
+  out_.push_back(static_cast<char>(n));
+  out_.append(bytes, n);
+}
+
+void PickleWriter::Float(double d) {
+  out_.push_back('G');  // BINFLOAT: big-endian IEEE 754
+  uint64_t u;
+  memcpy(&u, &d, 8);
+  char b[8];
+  for (int k = 0; k < 8; ++k) b[k] = static_cast<char>(u >> (8 * (7 - k)));
+  out_.append(b, 8);
+}
+
+void PickleWriter::Bool(bool b) { out_.push_back(b ? '\x88' : '\x89'); }
+void PickleWriter::None() { out_.push_back('N'); }
+
+void PickleWriter::Value(const graph::Value& v) {
+  using K = graph::Value::Kind;
+  switch (v.kind()) {
+    case K::kNull:
+      None();
+      return;
+    case K::kBool:
+      Bool(v.bool_value());
+      return;
+    case K::kInt:
+      Int(v.int_value());
+      return;
+    case K::kDouble:
+      Float(v.double_value());
+      return;
+    case K::kString:
+      Str(v.string_value());
+      return;
+    case K::kList:
+      BeginList();
+      for (const graph::Value& x : v.list_items()) Value(x);
+      EndList();
+      return;
+    case K::kMap:
+      BeginDict();
+      for (const graph::MapEntry* e : graph::SortedByName(v.map_entries())) {
+        Str(graph::KeyName(e->first));
+        Value(e->second);
+      }
+      EndDict();
+      return;
+  }
+}
+
+void PickleWriter::PropertiesMembers(const graph::Properties& p) {
+  for (const graph::MapEntry* e : graph::SortedByName(p.items())) {
+    Str(graph::KeyName(e->first));
+    Value(e->second);
+  }
+}
+
+void PickleWriter::Json(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      None();
+      return;
+    case nlohmann::json::value_t::boolean:
+      Bool(j.get<bool>());
+      return;
+    case nlohmann::json::value_t::number_integer:
+      Int(j.get<int64_t>());
+      return;
+    case nlohmann::json::value_t::number_unsigned: {
+      uint64_t u = j.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(INT64_MAX)) {
+        Int(static_cast<int64_t>(u));
+      } else {
+        Float(static_cast<double>(u));
+      }
+      return;
+    }
+    case nlohmann::json::value_t::number_float:
+      Float(j.get<double>());
+      return;
+    case nlohmann::json::value_t::string:
+      Str(j.get_ref<const std::string&>());
+      return;
+    case nlohmann::json::value_t::array:
+      BeginList();
+      for (const auto& x : j) Json(x);
+      EndList();
+      return;
+    case nlohmann::json::value_t::object:
+      BeginDict();
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        Str(it.key());
+        Json(it.value());
+      }
+      EndDict();
+      return;
+    case nlohmann::json::value_t::binary:
+      None();
+      return;
+  }
+}
+
+std::string PickleWriter::Finish() {
+  DCHECK_EQ(depth_, 0);
+  out_.push_back('.');
+  return std::move(out_);
+}
+
+std::string CompressObj(absl::string_view pickle, int level) {
+  uLongf cap = compressBound(pickle.size());
+  std::string z(cap, '\0');
+  int rc = compress2(reinterpret_cast<Bytef*>(z.data()), &cap,
+                     reinterpret_cast<const Bytef*>(pickle.data()), pickle.size(), level);
+  CHECK_EQ(rc, Z_OK) << "zlib compress2";
+  z.resize(cap);
+  return absl::Base64Escape(z);
+}
+
+}  // namespace vitrage::rpc_api

@@ -1,0 +1,214 @@
+#include "graph_service/rpc_api/query.h"
+
+#include <cmath>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+
+namespace vitrage::rpc_api {
+
+using graph::Value;
+using json = nlohmann::json;
+
+struct Query::Node {
+  enum Op { kAnd, kOr, kLt, kLe, kEq, kNe, kGe, kGt } op;
+  std::vector<Node> children;                         // kAnd, kOr
+  std::vector<std::pair<graph::KeyId, json>> leaves;  // comparisons
+};
+
+namespace {
+
+// No interned key has this id (ids are below the table's capacity).
+constexpr graph::KeyId kNeverAKey = graph::kKeyTableCapacity;
+
+bool IsNumber(const json& j) { return j.is_number() || j.is_boolean(); }
+bool IsNumber(const Value& v) {
+  auto k = v.kind();
+  return k == Value::Kind::kInt || k == Value::Kind::kDouble || k == Value::Kind::kBool;
+}
+
+// -1, 0, 1 for numbers; exact for int/int.
+int CompareNumbers(const Value& a, const json& b) {
+  if (a.kind() != Value::Kind::kDouble && (b.is_number_integer() || b.is_boolean())) {
+    int64_t x = a.kind() == Value::Kind::kBool ? a.bool_value() : a.int_value();
+    int64_t y = b.is_boolean() ? b.get<bool>() : b.get<int64_t>();
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  double x = a.kind() == Value::Kind::kDouble ? a.double_value()
+             : a.kind() == Value::Kind::kBool ? a.bool_value()
+                                              : static_cast<double>(a.int_value());
+  double y = b.is_boolean() ? b.get<bool>() : b.get<double>();
+  if (x < y) return -1;
+  if (x > y) return 1;
+  if (x == y) return 0;
+  return 2;  // NaN: unordered
+}
+
+// Python's a < b etc.: *type_error set when the types do not order.
+// Returns -1, 0, 1, or 2 when unordered (NaN).
+int PyCompare(const Value* a, const json& b, bool* type_error) {
+  if (a != nullptr && IsNumber(*a) && IsNumber(b)) return CompareNumbers(*a, b);
+  if (a != nullptr && a->is_string() && b.is_string()) {
+    int c = a->string_value().compare(b.get_ref<const std::string&>());
+    return c < 0 ? -1 : (c > 0 ? 1 : 0);
+  }
+  if (a != nullptr && a->kind() == Value::Kind::kList && b.is_array()) {
+    const auto& items = a->list_items();
+    size_t n = std::min(items.size(), b.size());
+    for (size_t i = 0; i < n; ++i) {
+      if (!PyEquals(&items[i], b[i])) return PyCompare(&items[i], b[i], type_error);
+    }
+    return items.size() < b.size() ? -1 : (items.size() > b.size() ? 1 : 0);
+  }
+  *type_error = true;
+  return 0;
+}
+
+const char* OpName(Query::Node::Op op) {
+  switch (op) {
+    case Query::Node::kLt:
+      return "<";
+    case Query::Node::kLe:
+      return "<=";
+    case Query::Node::kGe:
+      return ">=";
+    case Query::Node::kGt:
+      return ">";
+    default:
+      return "==";
+  }
+}
+
+absl::Status Invalid(const json& q, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("invalid query format ", q.dump(), ": ", why));
+}
+
+absl::Status CompileNode(const json& q, const json& whole, Query::Node* out) {
+  if (!q.is_object() || q.empty()) {
+    return Invalid(whole, "a query element must be a one-key dict");
+  }
+  // Python's dict.popitem() takes the last member.
+  auto it = std::prev(q.end());
+  const std::string& op = it.key();
+  const json& arg = it.value();
+  using N = Query::Node;
+  if (op == "and" || op == "or") {
+    if (!arg.is_array()) return Invalid(whole, absl::StrCat("'", op, "' takes a list"));
+    out->op = op == "and" ? N::kAnd : N::kOr;
+    out->children.resize(arg.size());
+    for (size_t i = 0; i < arg.size(); ++i) {
+      if (absl::Status s = CompileNode(arg[i], whole, &out->children[i]); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  static const std::pair<const char*, N::Op> kOps[] = {
+      {"<", N::kLt}, {"<=", N::kLe}, {"==", N::kEq}, {"!=", N::kNe}, {">=", N::kGe}, {">", N::kGt}};
+  for (const auto& [name, code] : kOps) {
+    if (op != name) continue;
+    if (!arg.is_object()) return Invalid(whole, absl::StrCat("'", op, "' takes a dict"));
+    out->op = code;
+    for (auto m = arg.begin(); m != arg.end(); ++m) {
+      // A key no element has is never interned (client input must not
+      // grow the process-wide key table): it reads as absent everywhere.
+      graph::KeyId key = graph::KeyIsInterned(m.key()) ? graph::InternKey(m.key()) : kNeverAKey;
+      out->leaves.emplace_back(key, m.value());
+    }
+    return absl::OkStatus();
+  }
+  return Invalid(whole, absl::StrCat("unknown operator '", op, "'"));
+}
+
+bool Eval(const Query::Node& n, const graph::Properties& p, std::string* error) {
+  using N = Query::Node;
+  switch (n.op) {
+    case N::kAnd:
+      if (n.children.empty()) return false;
+      for (const N& c : n.children) {
+        if (!Eval(c, p, error)) return false;
+      }
+      return true;
+    case N::kOr:
+      for (const N& c : n.children) {
+        if (Eval(c, p, error)) return true;
+      }
+      return false;
+    default:
+      break;
+  }
+  if (n.leaves.empty()) return false;
+  for (const auto& [key, want] : n.leaves) {
+    const Value* have = p.Find(key);
+    bool ok;
+    if (n.op == N::kEq || n.op == N::kNe) {
+      ok = PyEquals(have, want) == (n.op == N::kEq);
+    } else {
+      bool type_error = false;
+      int c = PyCompare(have, want, &type_error);
+      if (type_error) {
+        if (error->empty()) {
+          *error = absl::StrCat("'", OpName(n.op), "' not supported between the value of a ",
+                                "property and ", want.dump());
+        }
+        return false;
+      }
+      switch (n.op) {
+        case N::kLt:
+          ok = c == -1;
+          break;
+        case N::kLe:
+          ok = c == -1 || c == 0;
+          break;
+        case N::kGe:
+          ok = c == 1 || c == 0;
+          break;
+        default:
+          ok = c == 1;
+          break;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PyEquals(const Value* a, const json& b) {
+  if (a == nullptr || a->is_null()) return b.is_null();
+  if (IsNumber(*a)) return IsNumber(b) && CompareNumbers(*a, b) == 0;
+  switch (a->kind()) {
+    case Value::Kind::kString:
+      return b.is_string() && a->string_value() == b.get_ref<const std::string&>();
+    case Value::Kind::kList: {
+      if (!b.is_array() || b.size() != a->list_items().size()) return false;
+      for (size_t i = 0; i < b.size(); ++i) {
+        if (!PyEquals(&a->list_items()[i], b[i])) return false;
+      }
+      return true;
+    }
+    case Value::Kind::kMap: {
+      if (!b.is_object() || b.size() != a->map_entries().size()) return false;
+      for (const auto& [k, v] : a->map_entries()) {
+        auto it = b.find(std::string(graph::KeyName(k)));
+        if (it == b.end() || !PyEquals(&v, *it)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<Query> Query::Compile(const json& q) {
+  auto root = std::make_shared<Node>();
+  if (absl::Status s = CompileNode(q, q, root.get()); !s.ok()) return s;
+  Query out;
+  out.root_ = std::move(root);
+  return out;
+}
+
+bool Query::Matches(const graph::Properties& p, std::string* error) const {
+  return Eval(*root_, p, error);
+}
+
+}  // namespace vitrage::rpc_api
