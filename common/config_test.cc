@@ -44,9 +44,10 @@ TEST(ConfigTest, ReadsTheRpcApiKeys) {
   EXPECT_EQ(d->bus.rpc_topic, "rpcapiv1");
   EXPECT_EQ(d->bus.control_exchange, "vitrage");
   EXPECT_EQ(d->graph.rpc_workers, 2);
-  auto c = ParseConfig("[DEFAULT]\nrpc_topic = rpcapiv2\ncontrol_exchange = v2\n"
-                       "[graph]\nrpc_workers = 4\n",
-                       "t.conf");
+  auto c = ParseConfig(
+      "[DEFAULT]\nrpc_topic = rpcapiv2\ncontrol_exchange = v2\n"
+      "[graph]\nrpc_workers = 4\n",
+      "t.conf");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->bus.rpc_topic, "rpcapiv2");
   EXPECT_EQ(c->bus.control_exchange, "v2");

@@ -72,16 +72,26 @@ int main(int argc, char** argv) {
   }
   const json admin = {{"project_id", "admin"}, {"is_admin", true}};
   auto topo = [](bool all) {
-    return json{{"graph_type", "graph"}, {"depth", nullptr}, {"query", nullptr},
-                {"root", nullptr}, {"all_tenants", all}};
+    return json{{"graph_type", "graph"},
+                {"depth", nullptr},
+                {"query", nullptr},
+                {"root", nullptr},
+                {"all_tenants", all}};
   };
   std::vector<BenchCall> calls = {
       {"get_topology (vitrage topology show)", "get_topology", admin, topo(false)},
       {"get_topology --all-tenants", "get_topology", admin, topo(true)},
-      {"get_resources --all-tenants", "get_resources", admin,
+      {"get_resources --all-tenants",
+       "get_resources",
+       admin,
        {{"resource_type", nullptr}, {"all_tenants", true}, {"query", nullptr}}},
-      {"count_resources", "count_resources", admin,
-       {{"resource_type", nullptr}, {"all_tenants", false}, {"query", nullptr}, {"group_by", nullptr}}},
+      {"count_resources",
+       "count_resources",
+       admin,
+       {{"resource_type", nullptr},
+        {"all_tenants", false},
+        {"query", nullptr},
+        {"group_by", nullptr}}},
   };
   std::vector<double> ours;
   for (const BenchCall& c : calls) {
@@ -111,9 +121,9 @@ int main(int argc, char** argv) {
     }
     std::string calls_file = absl::StrCat("/tmp/rpc_api_bench_", getpid(), ".json");
     std::ofstream(calls_file) << in.dump();
-    std::string out = Run(absl::StrCat("/usr/bin/python3 ", src,
-                                       "/bench/rpc_api/upstream_bench.py ", graph_file, " ",
-                                       calls_file, " ", reps, " 2>/dev/null"));
+    std::string out =
+        Run(absl::StrCat("/usr/bin/python3 ", src, "/bench/rpc_api/upstream_bench.py ", graph_file,
+                         " ", calls_file, " ", reps, " 2>/dev/null"));
     std::remove(calls_file.c_str());
     up = json::parse(out, nullptr, false);
     if (!up.is_object()) {

@@ -148,10 +148,13 @@ void RpcServer::Stop() {
 void RpcServer::Worker(int index) {
   const std::string name = absl::StrCat("rpc ", options_.topic, " #", index);
   amqp::Link consume(options_.connection, name, [this](amqp::Connection& c) -> absl::Status {
-    if (absl::Status s = c.DeclareExchange(options_.exchange, "topic", options_.durable, options_.auto_delete); !s.ok()) {
+    if (absl::Status s =
+            c.DeclareExchange(options_.exchange, "topic", options_.durable, options_.auto_delete);
+        !s.ok()) {
       return s;
     }
-    if (auto q = c.DeclareQueue(options_.topic, options_.durable, options_.auto_delete); !q.ok()) return q.status();
+    if (auto q = c.DeclareQueue(options_.topic, options_.durable, options_.auto_delete); !q.ok())
+      return q.status();
     if (absl::Status s = c.BindQueue(options_.topic, options_.exchange, options_.topic); !s.ok()) {
       return s;
     }
