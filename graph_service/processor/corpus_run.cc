@@ -1,6 +1,7 @@
 #include "graph_service/processor/corpus_run.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -16,6 +17,12 @@ CorpusRun::CorpusRun()
       by_key_(std::make_shared<absl::flat_hash_map<std::string, std::vector<std::string>>>()) {}
 
 absl::StatusOr<std::unique_ptr<CorpusRun>> CorpusRun::Create(const std::string& values_dir) {
+  StateTable states = StateTable::Defaults();
+  if (!values_dir.empty()) RETURN_IF_ERROR(states.LoadDirectory(values_dir));
+  return Create(states);
+}
+
+std::unique_ptr<CorpusRun> CorpusRun::Create(const StateTable& states) {
   std::unique_ptr<CorpusRun> run(new CorpusRun());
   ProcessorOptions opts;
   opts.id_generator = ConformanceIdGenerator();
@@ -26,7 +33,7 @@ absl::StatusOr<std::unique_ptr<CorpusRun>> CorpusRun::Create(const std::string& 
     mints->emplace_back(id, key);
     (*by_key)[key].push_back(id);
   };
-  if (!values_dir.empty()) RETURN_IF_ERROR(opts.states.LoadDirectory(values_dir));
+  opts.states = states;
   run->processor_ = std::make_unique<Processor>(&run->graph_, std::move(opts));
   return run;
 }
@@ -40,6 +47,12 @@ void CorpusRun::SetUpstreamIdMap(const std::map<std::string, std::string>& id_to
 }
 
 absl::Status CorpusRun::ProcessJson(nlohmann::json j) {
+  absl::StatusOr<Event> ev = ToEvent(std::move(j));
+  if (!ev.ok()) return ev.status();
+  return Process(*ev);
+}
+
+absl::StatusOr<Event> CorpusRun::ToEvent(nlohmann::json j) const {
   if (j.value("vitrage_entity_type", "") == "consistency" && j.contains("vitrage_id") &&
       j["vitrage_id"].is_string()) {
     auto it = upstream_.find(j["vitrage_id"].get<std::string>());
@@ -50,9 +63,7 @@ absl::Status CorpusRun::ProcessJson(nlohmann::json j) {
       }
     }
   }
-  auto ev = EventFromJson(j);
-  if (!ev.ok()) return ev.status();
-  return processor_->Process(*ev, nullptr);
+  return EventFromJson(j);
 }
 
 absl::flat_hash_map<std::string, std::string> CorpusRun::CanonicalNames() const {
