@@ -90,6 +90,9 @@ EntityVertex ResourceVertex(const Event& ev, const ResourceSpec& spec) {
   EntityVertex v;
   v.key = NaturalKey{std::string(kResource), std::string(spec.type), std::string(spec.id)};
   graph::Properties& p = v.props;
+  // Every member below, plus what the processor adds (identity, datasource
+  // name, aggregated states): one allocation instead of growing 4 times.
+  p.Reserve(9 + spec.metadata.size() + 8);
   p.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, kResource));
   p.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, spec.type));
   p.Set(keys::kId, Value::String(spec.id));

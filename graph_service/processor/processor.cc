@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <memory>
 #include <random>
 #include <utility>
 
@@ -107,16 +108,56 @@ Clock WallClock() {
   return [](const Event&) { return FormatNow(absl::Now()); };
 }
 
+namespace {
+
+int Digits(absl::string_view s, size_t pos, size_t n) {
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ" + 0.5 s as FormatNow writes it, without parsing
+// into a time: half a second added to a whole second never carries. False
+// (the caller parses) unless every field is in range.
+bool HalfSecondAfter(absl::string_view in, std::string* out) {
+  if (in.size() != 20 || in[4] != '-' || in[7] != '-' || in[10] != 'T' || in[13] != ':' ||
+      in[16] != ':' || in[19] != 'Z') {
+    return false;
+  }
+  const int year = Digits(in, 0, 4), month = Digits(in, 5, 2), day = Digits(in, 8, 2);
+  const int hour = Digits(in, 11, 2), minute = Digits(in, 14, 2), second = Digits(in, 17, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 59) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return false;
+  out->assign(in.data(), 10);
+  out->push_back(' ');
+  out->append(in.data() + 11, 8);
+  out->append(".500000+00:00");
+  return true;
+}
+
+}  // namespace
+
 Clock SampleDatePlusHalfSecondClock() {
   return [](const Event& ev) {
     // Consecutive events mostly share a sample date: remember the last one.
     thread_local std::string last_in, last_out;
     absl::string_view in = ev.GetString(ekeys::kSampleDate);
     if (!in.empty() && in == last_in) return last_out;
+    if (HalfSecondAfter(in, &last_out)) {
+      last_in.assign(in.data(), in.size());
+      return last_out;
+    }
     absl::Time t;
     std::string err;
-    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(ev.GetString(ekeys::kSampleDate)),
-                         absl::UTCTimeZone(), &t, &err)) {
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(in), absl::UTCTimeZone(), &t, &err)) {
       t = absl::Now();
       last_in.clear();
       return FormatNow(t + absl::Milliseconds(500));
@@ -130,7 +171,16 @@ Clock SampleDatePlusHalfSecondClock() {
 std::string Md5Hex(absl::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), md, &n, EVP_md5(), nullptr);
+  // Fetched once, and one context per thread: EVP_Digest(..., EVP_md5())
+  // looks the provider's implementation up and allocates a context on
+  // every call (OpenSSL 3), most of a short digest's time.
+  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           &EVP_MD_CTX_free);
+  if (md5 == nullptr || ctx == nullptr || !EVP_DigestInit_ex2(ctx.get(), md5, nullptr) ||
+      !EVP_DigestUpdate(ctx.get(), s.data(), s.size()) || !EVP_DigestFinal_ex(ctx.get(), md, &n)) {
+    EVP_Digest(s.data(), s.size(), md, &n, EVP_md5(), nullptr);
+  }
   static const char kHex[] = "0123456789abcdef";
   std::string out(2 * n, '0');
   for (unsigned int i = 0; i < n; ++i) {
@@ -280,6 +330,12 @@ void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Proper
 }
 
 Value Processor::CachedId(const NaturalKey& key) {
+  if (key.cached_id.is_string()) return key.cached_id;
+  key.cached_id = CachedIdOf(key);
+  return key.cached_id;
+}
+
+Value Processor::CachedIdOf(const NaturalKey& key) {
   thread_local std::string k;  // reused: no allocation on a hit
   k.clear();
   k.append(key.category).append(1, ':').append(key.type).append(1, ':').append(key.id);
@@ -404,9 +460,9 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
     if (ns != kNoSlot && IsDeleted(graph_->VertexProps(ns))) continue;
     if (CanUpdate(ns, n.vertex.props)) {
       // Room for what AddIdentity and Aggregate add (no regrowth).
-      Properties props;
-      props.Reserve(n.vertex.props.size() + kAddedKeys);
-      props = n.vertex.props;
+      // (Taken, not copied: a neighbour's props are not read again.)
+      Properties props = std::move(n.vertex.props);
+      props.Reserve(props.size() + kAddedKeys);
       AddIdentity(n.vertex.key, nid, &props, ns);
       Aggregate(&props, ns);
       // update_entity_graph_vertex: a placeholder naming a real vertex
@@ -532,9 +588,9 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
   const std::string now = options_.clock(ev);
   absl::string_view ds_name = ev.GetString(ekeys::kDatasourceName);
   EntityVertex& ev_vertex = ent->vertex;
-  Properties props;
-  props.Reserve(ev_vertex.props.size() + kAddedKeys);
-  props = ev_vertex.props;
+  // (Taken, not copied: the entity's props are not read again.)
+  Properties props = std::move(ev_vertex.props);
+  props.Reserve(props.size() + kAddedKeys);
   auto set_ds_name = [&] {
     if (!ds_name.empty()) {
       props.Set(keys::kVitrageDatasourceName,

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
@@ -512,6 +514,44 @@ TEST_F(ProcessorTest, LegacyNovaNotificationsAreKeyedByInstanceId) {
   absl::Status st = p_.Process(*ev, nullptr);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("instance_id"), std::string::npos) << st;
+}
+
+// The clock's shortcut (text, no time parsing) gives what parsing gives,
+// for random dates and the edges of months, leap years and days.
+TEST(SampleDateClockTest, ShortcutMatchesParsing) {
+  Clock clock = SampleDatePlusHalfSecondClock();
+  auto parsed = [](const std::string& in) {
+    absl::Time t;
+    std::string err;
+    EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", in, absl::UTCTimeZone(), &t, &err)) << in;
+    return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00:00", t + absl::Milliseconds(500),
+                            absl::UTCTimeZone());
+  };
+  auto at = [&](const std::string& in) {
+    Event ev;
+    ev.fields.Set(ekeys::kSampleDate, graph::Value::String(in));
+    return clock(ev);
+  };
+  std::vector<std::string> inputs = {"2024-02-29T23:59:59Z", "2023-12-31T23:59:59Z",
+                                     "2000-02-29T00:00:00Z", "2024-05-01T10:00:00Z",
+                                     "1999-01-01T00:00:00Z", "2024-05-01T10:00:00Z"};
+  std::mt19937_64 rng(25);
+  for (int i = 0; i < 2000; ++i) {
+    absl::Time t = absl::FromUnixSeconds(static_cast<int64_t>(rng() % 4000000000ull));
+    inputs.push_back(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()));
+  }
+  for (const std::string& in : inputs) EXPECT_EQ(at(in), parsed(in)) << in;
+  // Out of range: not taken by the shortcut (parsed, or now when unparsable).
+  for (const char* in : {"2023-02-29T10:00:00Z", "2024-13-01T10:00:00Z", "2024-05-01T24:00:00Z",
+                         "2024-05-01T10:00:0xZ", "2024-05-01 10:00:00Z"}) {
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", in, absl::UTCTimeZone(), &t, &err)) {
+      EXPECT_EQ(at(in), parsed(in)) << in;
+    } else {
+      EXPECT_NE(at(in).substr(0, 10), std::string(in).substr(0, 10)) << in;
+    }
+  }
 }
 
 // 50,000 nested arrays (100 KB): the converters recurse once per level, so
