@@ -13,8 +13,7 @@ using graph::Graph;
 using graph::Slot;
 
 CorpusRun::CorpusRun()
-    : mints_(std::make_shared<std::vector<std::pair<std::string, std::string>>>()),
-      by_key_(std::make_shared<absl::flat_hash_map<std::string, std::vector<std::string>>>()) {}
+    : mints_(std::make_shared<std::vector<std::pair<std::string, std::string>>>()) {}
 
 absl::StatusOr<std::unique_ptr<CorpusRun>> CorpusRun::Create(const std::string& values_dir) {
   StateTable states = StateTable::Defaults();
@@ -28,10 +27,10 @@ std::unique_ptr<CorpusRun> CorpusRun::Create(const StateTable& states) {
   opts.id_generator = ConformanceIdGenerator();
   opts.clock = SampleDatePlusHalfSecondClock();
   auto mints = run->mints_;
-  auto by_key = run->by_key_;
-  opts.on_mint = [mints, by_key](const std::string& id, const std::string& key) {
+  // The mint log only: ToEvent finds a key's n-th id in it (consistency
+  // events are few; a mint is every new key).
+  opts.on_mint = [mints](const std::string& id, const std::string& key) {
     mints->emplace_back(id, key);
-    (*by_key)[key].push_back(id);
   };
   opts.states = states;
   run->processor_ = std::make_unique<Processor>(&run->graph_, std::move(opts));
@@ -57,9 +56,13 @@ absl::StatusOr<Event> CorpusRun::ToEvent(nlohmann::json j) const {
       j["vitrage_id"].is_string()) {
     auto it = upstream_.find(j["vitrage_id"].get<std::string>());
     if (it != upstream_.end()) {
-      auto ours = by_key_->find(it->second.first);
-      if (ours != by_key_->end() && ours->second.size() >= it->second.second) {
-        j["vitrage_id"] = ours->second[it->second.second - 1];
+      // Our n-th id minted for the same key.
+      size_t n = 0;
+      for (const auto& [id, key] : *mints_) {
+        if (key == it->second.first && ++n == it->second.second) {
+          j["vitrage_id"] = id;
+          break;
+        }
       }
     }
   }

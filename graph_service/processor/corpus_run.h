@@ -62,8 +62,6 @@ class CorpusRun {
   CorpusRun();
   graph::Graph graph_;
   std::shared_ptr<std::vector<std::pair<std::string, std::string>>> mints_;
-  // Our ids minted for each key, in order.
-  std::shared_ptr<absl::flat_hash_map<std::string, std::vector<std::string>>> by_key_;
   // Upstream id -> (key, n).
   absl::flat_hash_map<std::string, std::pair<std::string, size_t>> upstream_;
   std::unique_ptr<Processor> processor_;

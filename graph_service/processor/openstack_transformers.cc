@@ -93,16 +93,21 @@ EntityVertex ResourceVertex(const Event& ev, const ResourceSpec& spec) {
   // Every member below, plus what the processor adds (identity, datasource
   // name, aggregated states): one allocation instead of growing 4 times.
   p.Reserve(9 + spec.metadata.size() + 8);
-  p.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, kResource));
-  p.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, spec.type));
-  p.Set(keys::kId, Value::String(spec.id));
-  PutIf(&p, keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
-  p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
-  p.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
-  PutIf(&p, keys::kUpdateTimestamp, spec.update_timestamp);
-  PutIf(&p, keys::kState, spec.state);
-  PutIf(&p, kProjectId, spec.project_id);
-  for (const auto& m : spec.metadata) PutIf(&p, m.first, &m.second);
+  // Appended, then sorted once (the last of a key wins, as with Set).
+  auto put_if = [&p](KeyId k, const Value* val) {
+    if (val != nullptr && !val->is_null()) p.AppendUnsorted(k, *val);
+  };
+  p.AppendUnsorted(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, kResource));
+  p.AppendUnsorted(keys::kVitrageType, Value::StringFor(keys::kVitrageType, spec.type));
+  p.AppendUnsorted(keys::kId, Value::String(spec.id));
+  put_if(keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
+  p.AppendUnsorted(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.AppendUnsorted(keys::kVitrageIsPlaceholder, Value::Bool(false));
+  put_if(keys::kUpdateTimestamp, spec.update_timestamp);
+  put_if(keys::kState, spec.state);
+  put_if(kProjectId, spec.project_id);
+  for (const auto& m : spec.metadata) put_if(m.first, &m.second);
+  p.SortAndDedupe();
   return v;
 }
 

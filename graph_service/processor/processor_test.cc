@@ -1,5 +1,7 @@
 #include "graph_service/processor/processor.h"
 
+#include <openssl/evp.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -514,6 +516,32 @@ TEST_F(ProcessorTest, LegacyNovaNotificationsAreKeyedByInstanceId) {
   absl::Status st = p_.Process(*ev, nullptr);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("instance_id"), std::string::npos) << st;
+}
+
+// Md5Hex (our own MD5) equals OpenSSL's, for every length around the
+// block and padding edges and random bytes.
+TEST(Md5HexTest, MatchesOpenssl) {
+  auto openssl = [](const std::string& s) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(s.data(), s.size(), md, &n, EVP_md5(), nullptr);
+    static const char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < n; ++i) {
+      out.push_back(kHex[md[i] >> 4]);
+      out.push_back(kHex[md[i] & 15]);
+    }
+    return out;
+  };
+  EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(Md5Hex("The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6");
+  std::mt19937_64 rng(25);
+  for (size_t len = 0; len < 300; ++len) {
+    std::string s(len, '\0');
+    for (char& c : s) c = static_cast<char>(rng());
+    EXPECT_EQ(Md5Hex(s), openssl(s)) << len;
+  }
 }
 
 // The clock's shortcut (text, no time parsing) gives what parsing gives,
