@@ -1,6 +1,7 @@
 #include "graph_service/processor/corpus_run.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -12,21 +13,26 @@ using graph::Graph;
 using graph::Slot;
 
 CorpusRun::CorpusRun()
-    : mints_(std::make_shared<std::vector<std::pair<std::string, std::string>>>()),
-      by_key_(std::make_shared<absl::flat_hash_map<std::string, std::vector<std::string>>>()) {}
+    : mints_(std::make_shared<std::vector<std::pair<std::string, std::string>>>()) {}
 
 absl::StatusOr<std::unique_ptr<CorpusRun>> CorpusRun::Create(const std::string& values_dir) {
+  StateTable states = StateTable::Defaults();
+  if (!values_dir.empty()) RETURN_IF_ERROR(states.LoadDirectory(values_dir));
+  return Create(states);
+}
+
+std::unique_ptr<CorpusRun> CorpusRun::Create(const StateTable& states) {
   std::unique_ptr<CorpusRun> run(new CorpusRun());
   ProcessorOptions opts;
   opts.id_generator = ConformanceIdGenerator();
   opts.clock = SampleDatePlusHalfSecondClock();
   auto mints = run->mints_;
-  auto by_key = run->by_key_;
-  opts.on_mint = [mints, by_key](const std::string& id, const std::string& key) {
+  // The mint log only: ToEvent finds a key's n-th id in it (consistency
+  // events are few; a mint is every new key).
+  opts.on_mint = [mints](const std::string& id, const std::string& key) {
     mints->emplace_back(id, key);
-    (*by_key)[key].push_back(id);
   };
-  if (!values_dir.empty()) RETURN_IF_ERROR(opts.states.LoadDirectory(values_dir));
+  opts.states = states;
   run->processor_ = std::make_unique<Processor>(&run->graph_, std::move(opts));
   return run;
 }
@@ -40,19 +46,27 @@ void CorpusRun::SetUpstreamIdMap(const std::map<std::string, std::string>& id_to
 }
 
 absl::Status CorpusRun::ProcessJson(nlohmann::json j) {
+  absl::StatusOr<Event> ev = ToEvent(std::move(j));
+  if (!ev.ok()) return ev.status();
+  return Process(*ev);
+}
+
+absl::StatusOr<Event> CorpusRun::ToEvent(nlohmann::json j) const {
   if (j.value("vitrage_entity_type", "") == "consistency" && j.contains("vitrage_id") &&
       j["vitrage_id"].is_string()) {
     auto it = upstream_.find(j["vitrage_id"].get<std::string>());
     if (it != upstream_.end()) {
-      auto ours = by_key_->find(it->second.first);
-      if (ours != by_key_->end() && ours->second.size() >= it->second.second) {
-        j["vitrage_id"] = ours->second[it->second.second - 1];
+      // Our n-th id minted for the same key.
+      size_t n = 0;
+      for (const auto& [id, key] : *mints_) {
+        if (key == it->second.first && ++n == it->second.second) {
+          j["vitrage_id"] = id;
+          break;
+        }
       }
     }
   }
-  auto ev = EventFromJson(j);
-  if (!ev.ok()) return ev.status();
-  return processor_->Process(*ev, nullptr);
+  return EventFromJson(j);
 }
 
 absl::flat_hash_map<std::string, std::string> CorpusRun::CanonicalNames() const {

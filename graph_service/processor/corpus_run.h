@@ -31,6 +31,8 @@ class CorpusRun {
   // `values_dir`: upstream's datasources_values (*.yaml); "" keeps the
   // built-in state tables.
   static absl::StatusOr<std::unique_ptr<CorpusRun>> Create(const std::string& values_dir);
+  // With state tables already loaded (the bench: one load for every run).
+  static std::unique_ptr<CorpusRun> Create(const StateTable& states);
 
   // Upstream's ids -> natural keys (meta.json's `id_map`, or the harness's
   // mint log): a consistency event's raw vitrage_id then names our vertex of
@@ -38,8 +40,15 @@ class CorpusRun {
   // (or for an id it lacks) the raw id is used as is.
   void SetUpstreamIdMap(const std::map<std::string, std::string>& id_to_key);
 
-  // Processes one event (the dict upstream's processor received).
+  // Processes one event (the dict upstream's processor received):
+  // ToEvent, then Process.
   absl::Status ProcessJson(nlohmann::json event);
+  // The event of `event` (a consistency event's upstream vitrage_id mapped
+  // to ours, as far as the ids minted so far allow). The processor bench
+  // converts with this outside the timed part.
+  absl::StatusOr<Event> ToEvent(nlohmann::json event) const;
+  // The processor on a converted event.
+  absl::Status Process(const Event& event) { return processor_->Process(event, nullptr); }
 
   const graph::Graph& graph() const { return graph_; }
   // Every id minted, in order, with its natural key.
@@ -53,8 +62,6 @@ class CorpusRun {
   CorpusRun();
   graph::Graph graph_;
   std::shared_ptr<std::vector<std::pair<std::string, std::string>>> mints_;
-  // Our ids minted for each key, in order.
-  std::shared_ptr<absl::flat_hash_map<std::string, std::vector<std::string>>> by_key_;
   // Upstream id -> (key, n).
   absl::flat_hash_map<std::string, std::pair<std::string, size_t>> upstream_;
   std::unique_ptr<Processor> processor_;

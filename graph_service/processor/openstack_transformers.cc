@@ -90,16 +90,24 @@ EntityVertex ResourceVertex(const Event& ev, const ResourceSpec& spec) {
   EntityVertex v;
   v.key = NaturalKey{std::string(kResource), std::string(spec.type), std::string(spec.id)};
   graph::Properties& p = v.props;
-  p.Set(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, kResource));
-  p.Set(keys::kVitrageType, Value::StringFor(keys::kVitrageType, spec.type));
-  p.Set(keys::kId, Value::String(spec.id));
-  PutIf(&p, keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
-  p.Set(keys::kVitrageIsDeleted, Value::Bool(false));
-  p.Set(keys::kVitrageIsPlaceholder, Value::Bool(false));
-  PutIf(&p, keys::kUpdateTimestamp, spec.update_timestamp);
-  PutIf(&p, keys::kState, spec.state);
-  PutIf(&p, kProjectId, spec.project_id);
-  for (const auto& m : spec.metadata) PutIf(&p, m.first, &m.second);
+  // Every member below, plus what the processor adds (identity, datasource
+  // name, aggregated states): one allocation instead of growing 4 times.
+  p.Reserve(9 + spec.metadata.size() + 8);
+  // Appended, then sorted once (the last of a key wins, as with Set).
+  auto put_if = [&p](KeyId k, const Value* val) {
+    if (val != nullptr && !val->is_null()) p.AppendUnsorted(k, *val);
+  };
+  p.AppendUnsorted(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, kResource));
+  p.AppendUnsorted(keys::kVitrageType, Value::StringFor(keys::kVitrageType, spec.type));
+  p.AppendUnsorted(keys::kId, Value::String(spec.id));
+  put_if(keys::kVitrageSampleTimestamp, ev.Find(ekeys::kSampleDate));
+  p.AppendUnsorted(keys::kVitrageIsDeleted, Value::Bool(false));
+  p.AppendUnsorted(keys::kVitrageIsPlaceholder, Value::Bool(false));
+  put_if(keys::kUpdateTimestamp, spec.update_timestamp);
+  put_if(keys::kState, spec.state);
+  put_if(kProjectId, spec.project_id);
+  for (const auto& m : spec.metadata) put_if(m.first, &m.second);
+  p.SortAndDedupe();
   return v;
 }
 
@@ -193,27 +201,45 @@ absl::Status NovaInstanceTransformer::Transform(const Event& ev, Entity* out) co
   }
   ResourceSpec spec;
   spec.type = "nova.instance";
+  // upstream's field extractors (nova/instance/field_extractor.py): a
+  // snapshot's, a versioned notification's (under nova_object.data) or a
+  // legacy one's. Upstream picks the notification reader by
+  // use_nova_versioned_notifications, and its push driver forwards only the
+  // event types of that setting (legacy: `compute.instance.*`), so the
+  // event type tells which one upstream would use.
   const Value* host;
-  if (IsUpdate(ev)) {
+  const Value* instance_name;
+  absl::string_view id_field;
+  if (IsUpdate(ev) && absl::StartsWith(et, "compute.instance.")) {
+    id_field = "instance_id";
+    spec.id = ev.GetString(K("instance_id"));
+    spec.state = ev.Find(K("state"));
+    spec.project_id = ev.Find(K("tenant_id"));
+    host = ev.Find(K("host"));
+    spec.metadata.emplace_back(keys::kName, Copy(ev.Find(K("hostname"))));
+    instance_name = nullptr;  // the legacy extractor has none
+  } else if (IsUpdate(ev)) {
+    id_field = "nova_object.data.uuid";
     const Value* data = ev.Find(K("nova_object.data"));
     spec.id = Str(Get(data, K("uuid")));
     spec.state = Get(data, K("state"));
     spec.project_id = Get(data, K("tenant_id"));
     host = Get(data, K("host"));
     spec.metadata.emplace_back(keys::kName, Copy(Get(data, K("host_name"))));
-    spec.metadata.emplace_back(kHostId, Copy(host));
-    spec.metadata.emplace_back(kInstanceName, Copy(Get(data, K("instance_name"))));
+    instance_name = Get(data, K("instance_name"));
   } else {
+    id_field = "id";
     spec.id = ev.GetString(keys::kId);
     spec.state = ev.Find(K("status"));
     spec.project_id = ev.Find(K("tenant_id"));
     host = ev.Find(K("OS-EXT-SRV-ATTR:host"));
     spec.metadata.emplace_back(keys::kName, Copy(ev.Find(keys::kName)));
-    spec.metadata.emplace_back(kHostId, Copy(host));
-    spec.metadata.emplace_back(kInstanceName, Copy(ev.Find(K("OS-EXT-SRV-ATTR:instance_name"))));
+    instance_name = ev.Find(K("OS-EXT-SRV-ATTR:instance_name"));
   }
-  if (spec.id.empty())
-    return Missing("nova.instance", IsUpdate(ev) ? "nova_object.data.uuid" : "id");
+  spec.metadata.emplace_back(kHostId, Copy(host));
+  // upstream: `if instance_name: metadata['instance_name'] = ...`
+  if (Truthy(instance_name)) spec.metadata.emplace_back(kInstanceName, *instance_name);
+  if (spec.id.empty()) return Missing("nova.instance", id_field);
   spec.update_timestamp = ev.Find(ekeys::kSampleDate);
   out->vertex = ResourceVertex(ev, spec);
   if (!Str(host).empty()) {

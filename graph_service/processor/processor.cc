@@ -1,12 +1,13 @@
 #include "graph_service/processor/processor.h"
 
-#include <openssl/evp.h>
-
 #include <array>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -107,16 +108,56 @@ Clock WallClock() {
   return [](const Event&) { return FormatNow(absl::Now()); };
 }
 
+namespace {
+
+int Digits(absl::string_view s, size_t pos, size_t n) {
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ" + 0.5 s as FormatNow writes it, without parsing
+// into a time: half a second added to a whole second never carries. False
+// (the caller parses) unless every field is in range.
+bool HalfSecondAfter(absl::string_view in, std::string* out) {
+  if (in.size() != 20 || in[4] != '-' || in[7] != '-' || in[10] != 'T' || in[13] != ':' ||
+      in[16] != ':' || in[19] != 'Z') {
+    return false;
+  }
+  const int year = Digits(in, 0, 4), month = Digits(in, 5, 2), day = Digits(in, 8, 2);
+  const int hour = Digits(in, 11, 2), minute = Digits(in, 14, 2), second = Digits(in, 17, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 59) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return false;
+  out->assign(in.data(), 10);
+  out->push_back(' ');
+  out->append(in.data() + 11, 8);
+  out->append(".500000+00:00");
+  return true;
+}
+
+}  // namespace
+
 Clock SampleDatePlusHalfSecondClock() {
   return [](const Event& ev) {
     // Consecutive events mostly share a sample date: remember the last one.
     thread_local std::string last_in, last_out;
     absl::string_view in = ev.GetString(ekeys::kSampleDate);
     if (!in.empty() && in == last_in) return last_out;
+    if (HalfSecondAfter(in, &last_out)) {
+      last_in.assign(in.data(), in.size());
+      return last_out;
+    }
     absl::Time t;
     std::string err;
-    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(ev.GetString(ekeys::kSampleDate)),
-                         absl::UTCTimeZone(), &t, &err)) {
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", std::string(in), absl::UTCTimeZone(), &t, &err)) {
       t = absl::Now();
       last_in.clear();
       return FormatNow(t + absl::Milliseconds(500));
@@ -127,13 +168,89 @@ Clock SampleDatePlusHalfSecondClock() {
   };
 }
 
+namespace {
+
+// MD5 (RFC 1321) of a short string, in one call: EVP_Digest's provider
+// lookup and context set-up cost several times the hashing of a natural
+// key (~50 bytes). Md5HexTest checks it against OpenSSL.
+void Md5(absl::string_view s, unsigned char out[16]) {
+  static constexpr uint32_t kK[64] = {
+      0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
+      0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
+      0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
+      0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
+      0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
+      0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+      0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
+      0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+      0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+      0xeb86d391};
+  static constexpr int kR[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+                                 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+                                 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+  uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  auto block = [&h](const unsigned char* b) {
+    uint32_t m[16];
+    for (int i = 0; i < 16; ++i) {
+      m[i] = uint32_t{b[4 * i]} | uint32_t{b[4 * i + 1]} << 8 | uint32_t{b[4 * i + 2]} << 16 |
+             uint32_t{b[4 * i + 3]} << 24;
+    }
+    uint32_t a = h[0], bb = h[1], c = h[2], d = h[3];
+    for (int i = 0; i < 64; ++i) {
+      uint32_t f;
+      int g;
+      if (i < 16) {
+        f = (bb & c) | (~bb & d);
+        g = i;
+      } else if (i < 32) {
+        f = (d & bb) | (~d & c);
+        g = (5 * i + 1) % 16;
+      } else if (i < 48) {
+        f = bb ^ c ^ d;
+        g = (3 * i + 5) % 16;
+      } else {
+        f = c ^ (bb | ~d);
+        g = (7 * i) % 16;
+      }
+      const uint32_t t = d;
+      d = c;
+      c = bb;
+      const uint32_t x = a + f + kK[i] + m[g];
+      bb = bb + ((x << kR[i]) | (x >> (32 - kR[i])));
+      a = t;
+    }
+    h[0] += a;
+    h[1] += bb;
+    h[2] += c;
+    h[3] += d;
+  };
+  const size_t n = s.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) block(p + i);
+  unsigned char tail[128] = {};
+  const size_t rest = n - i;
+  std::memcpy(tail, p + i, rest);
+  tail[rest] = 0x80;
+  const size_t len = rest + 1 + 8 <= 64 ? 64 : 128;
+  const uint64_t bits = uint64_t{n} * 8;
+  for (int k = 0; k < 8; ++k) tail[len - 8 + k] = static_cast<unsigned char>(bits >> (8 * k));
+  block(tail);
+  if (len == 128) block(tail + 64);
+  for (int k = 0; k < 4; ++k) {
+    for (int j = 0; j < 4; ++j) out[4 * k + j] = static_cast<unsigned char>(h[k] >> (8 * j));
+  }
+}
+
+}  // namespace
+
 std::string Md5Hex(absl::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), md, &n, EVP_md5(), nullptr);
+  unsigned char md[16];
+  Md5(s, md);
   static const char kHex[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (unsigned int i = 0; i < n; ++i) {
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
     out[2 * i] = kHex[md[i] >> 4];
     out[2 * i + 1] = kHex[md[i] & 15];
   }
@@ -280,6 +397,12 @@ void Processor::AddIdentity(const NaturalKey& key, const std::string& id, Proper
 }
 
 Value Processor::CachedId(const NaturalKey& key) {
+  if (key.cached_id.is_string()) return key.cached_id;
+  key.cached_id = CachedIdOf(key);
+  return key.cached_id;
+}
+
+Value Processor::CachedIdOf(const NaturalKey& key) {
   thread_local std::string k;  // reused: no allocation on a hit
   k.clear();
   k.append(key.category).append(1, ':').append(key.type).append(1, ':').append(key.id);
@@ -404,9 +527,9 @@ absl::Status Processor::ConnectNeighbors(const std::string& entity_id,
     if (ns != kNoSlot && IsDeleted(graph_->VertexProps(ns))) continue;
     if (CanUpdate(ns, n.vertex.props)) {
       // Room for what AddIdentity and Aggregate add (no regrowth).
-      Properties props;
-      props.Reserve(n.vertex.props.size() + kAddedKeys);
-      props = n.vertex.props;
+      // (Taken, not copied: a neighbour's props are not read again.)
+      Properties props = std::move(n.vertex.props);
+      props.Reserve(props.size() + kAddedKeys);
       AddIdentity(n.vertex.key, nid, &props, ns);
       Aggregate(&props, ns);
       // update_entity_graph_vertex: a placeholder naming a real vertex
@@ -450,11 +573,12 @@ absl::Status Processor::UpdateNeighbors(const std::string& entity_id,
   std::vector<bool> valid(neighbors->size(), false);
   Slot v = graph_->FindVertex(entity_id);
   if (v != kNoSlot && !neighbors->empty()) {
-    std::vector<Slot> edges(graph_->OutEdges(v).begin(), graph_->OutEdges(v).end());
+    // (On the stack for the usual few edges.)
+    absl::InlinedVector<Slot, 16> edges(graph_->OutEdges(v).begin(), graph_->OutEdges(v).end());
     for (Slot e : graph_->InEdges(v)) {
       if (graph_->EdgeSource(e) != v) edges.push_back(e);
     }
-    std::vector<Slot> obsolete;
+    absl::InlinedVector<Slot, 8> obsolete;
     for (Slot e : edges) {
       Slot other = graph_->EdgeSource(e) == v ? graph_->EdgeTarget(e) : graph_->EdgeSource(e);
       const Properties& op = graph_->VertexProps(other);
@@ -532,9 +656,9 @@ absl::Status Processor::ProcessEntity(const Event& ev, Entity* ent, v1::GraphDel
   const std::string now = options_.clock(ev);
   absl::string_view ds_name = ev.GetString(ekeys::kDatasourceName);
   EntityVertex& ev_vertex = ent->vertex;
-  Properties props;
-  props.Reserve(ev_vertex.props.size() + kAddedKeys);
-  props = ev_vertex.props;
+  // (Taken, not copied: the entity's props are not read again.)
+  Properties props = std::move(ev_vertex.props);
+  props.Reserve(props.size() + kAddedKeys);
   auto set_ds_name = [&] {
     if (!ds_name.empty()) {
       props.Set(keys::kVitrageDatasourceName,

@@ -146,8 +146,10 @@ class Processor {
   static constexpr graph::Slot kUnknownSlot = graph::kNoSlot - 1;
   void AddIdentity(const NaturalKey& key, const std::string& id, graph::Properties* props,
                    graph::Slot slot = kUnknownSlot);
-  // vitrage_cached_id of `key` (md5 of its string), memoized.
+  // vitrage_cached_id of `key` (md5 of its string), memoized in `key`
+  // and in cached_ids_ (CachedIdOf).
   graph::Value CachedId(const NaturalKey& key);
+  graph::Value CachedIdOf(const NaturalKey& key);
   void Aggregate(graph::Properties* props, graph::Slot existing);
   bool CanUpdate(graph::Slot existing, const graph::Properties& props) const;
   absl::Status UpsertVertex(const std::string& id, graph::Properties props, bool keep_nulls,

@@ -72,7 +72,7 @@ EntityVertex MakePlaceholder(absl::string_view category, absl::string_view type,
   v.key = NaturalKey{std::string(category), std::string(type), std::string(id)};
   v.placeholder = is_placeholder;
   graph::Properties& p = v.props;
-  p.Reserve(6);
+  p.Reserve(8);  // + a neighbour's state and name (MakeNeighbor)
   p.AppendUnsorted(keys::kId, Value::String(id));
   p.AppendUnsorted(keys::kVitrageType, Value::StringFor(keys::kVitrageType, type));
   p.AppendUnsorted(keys::kVitrageCategory, Value::StringFor(keys::kVitrageCategory, category));

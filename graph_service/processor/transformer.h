@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -41,11 +42,17 @@ const char* GraphActionName(GraphAction a);
 // Identifies an entity independent of its vertex id. Resources use
 // (RESOURCE, vitrage_type, id).
 struct NaturalKey {
+  NaturalKey() = default;
+  NaturalKey(std::string c, std::string t, std::string i)
+      : category(std::move(c)), type(std::move(t)), id(std::move(i)) {}
   std::string category;
   std::string type;
   std::string id;
   // "category:type:id", the string whose md5 is vitrage_cached_id.
   std::string ToString() const;
+  // The processor's memo of that md5 (null until it is first asked for):
+  // a key is resolved, then named in the vertex it writes.
+  mutable graph::Value cached_id;
 };
 
 // A vertex as a transformer describes it: natural key + properties (without

@@ -11,6 +11,15 @@ get_all snapshots with the outdated pass, consistency passes after time
 jumps. Events are the dicts upstream's processor receives (shaped like
 testdata/conformance's); the templates are the corpus's own events.
 
+Nova notifications are versioned (`instance.*`) or legacy
+(`compute.instance.*`, the payload nova sends with
+use_nova_versioned_notifications false; template: the legacy case of
+testdata/notifications/driver_cases.jsonl): per seed, from a random
+stream of its own (so the rest of a seed's sequence does not depend on
+it), all versioned (60 % of seeds), all legacy (20 %) or mixed (20 %,
+as across a change of the setting). upstream.py sets the setting for
+each event as the push driver that forwarded it had it.
+
 A sequence is a list of items: an event dict, or a directive
 {"_pass": "consistency", "now": T} / {"_pass": "outdated", "datasource":
 D, "start": T, "now": T} that the harness expands on upstream's graph.
@@ -25,6 +34,17 @@ import random
 BASE = datetime.datetime(2024, 5, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "..", "..", "testdata", "conformance", "scenarios")
+NOTIFICATIONS = os.path.join(HERE, "..", "..", "testdata", "notifications")
+
+# versioned event type -> the legacy one nova sends for the same change
+LEGACY_TYPES = {
+    "instance.create.end": "compute.instance.create.end",
+    "instance.update": "compute.instance.power_on.end",
+    "instance.pause.end": "compute.instance.pause.end",
+    "instance.power_off.end": "compute.instance.power_off.end",
+    "instance.live_migration_post.end": "compute.instance.live_migration.post.dest.end",
+    "instance.delete.end": "compute.instance.delete.end",
+}
 
 
 def fmt(t):
@@ -49,12 +69,22 @@ def templates():
                     e["vitrage_datasource_action"] == "update":
                 k = ("nova.instance", False)
             _templates.setdefault(k, e)
+    for line in open(os.path.join(NOTIFICATIONS, "driver_cases.jsonl")):
+        c = json.loads(line)
+        if c["name"] == "legacy_nova_taken_when_legacy":
+            e = dict(c["message"]["payload"])
+            e.update(vitrage_entity_type="nova.instance",
+                     vitrage_datasource_name="nova.instance",
+                     vitrage_datasource_action="update")
+            _templates["nova.instance", "legacy"] = e
     return _templates
 
 
 class Cloud(object):
-    def __init__(self, rnd):
+    def __init__(self, rnd, legacy_rnd=None, legacy_share=0.0):
         self.r = rnd
+        self.legacy_r = legacy_rnd
+        self.legacy_share = legacy_share
         self.t = 0
         self.zones = {"zone-0": True, "zone-1": True}
         self.hosts = {"host-%d" % i: "zone-%d" % (i % 2) for i in range(4)}
@@ -115,6 +145,12 @@ class Cloud(object):
 
     def vm_notification(self, vid, event_type):
         vm = self.vms[vid]
+        if self.legacy_share and self.legacy_r.random() < self.legacy_share:
+            e = copy.deepcopy(templates()[("nova.instance", "legacy")])
+            e.update(instance_id=vid, hostname=vm["name"], display_name=vm["name"],
+                     host=vm["host"], node=vm["host"], state=vm["state"].lower(),
+                     tenant_id=vm["tenant"], vitrage_event_type=LEGACY_TYPES[event_type])
+            return e
         e = copy.deepcopy(templates()[("nova.instance", False)])
         d = e["nova_object.data"]
         d.update(uuid=vid, host_name=vm["name"], display_name=vm["name"],
@@ -377,7 +413,9 @@ class Cloud(object):
 
 def generate(seed, length=None):
     r = random.Random(seed)
-    c = Cloud(r)
+    legacy_r = random.Random("legacy-%d" % seed)
+    mode = legacy_r.random()
+    c = Cloud(r, legacy_r, 0.0 if mode < 0.6 else 1.0 if mode < 0.8 else 0.5)
     length = length or r.randint(20, 90)
     # Start-up get_all in a random type order: placeholders, then filled.
     kinds = ["nova.host", "nova.instance", "nova.zone", "neutron.network",

@@ -165,6 +165,7 @@ class Upstream(object):
         """`deviations`: model docs/transformers.md's deliberate deviations
         (_install_deviations); False runs upstream exactly."""
         configure(values_dir)
+        CONF.set_override("use_nova_versioned_notifications", True)
         transformer_base.TransformerBase.key_to_uuid_cache.clear()
         self.graph = NXGraph("Entity Graph")
         self.processor = proc.Processor(e_graph=self.graph)
@@ -190,19 +191,36 @@ class Upstream(object):
 
     def process(self, event):
         """Processes one event (a dict, copied) at sample date + 0.5 s."""
+        self.process_timed(event)
+
+    def process_timed(self, event, clock=None):
+        """process(); returns the seconds `clock` (e.g. time.perf_counter)
+        measured around Processor.process_event alone (the copy, clock and
+        setting overrides around it not counted), or 0.0 without one."""
         ev = copy.deepcopy(event)
         sample = ev.get("vitrage_sample_date")
         if sample:
             self.set_now(parse_sample_date(sample) +
                          datetime.timedelta(milliseconds=500))
         self._event = ev
+        # The setting the push driver that forwarded `ev` had: it forwards
+        # legacy nova notifications (compute.instance.*) only when
+        # use_nova_versioned_notifications is false, versioned ones only
+        # when true; the transformer reads the fields by the same setting.
+        versioned = not str(ev.get("vitrage_event_type", "")).startswith(
+            "compute.instance.")
+        if CONF.use_nova_versioned_notifications != versioned:
+            CONF.set_override("use_nova_versioned_notifications", versioned)
+        t0 = clock() if clock else 0.0
         try:
             self.processor.process_event(ev)
         except Exception:  # vitrage-graph logs and goes on (partial update)
             self.errors += 1
         finally:
+            secs = clock() - t0 if clock else 0.0
             self._event = None
             timeutils.clear_time_override()
+        return secs
 
     def consistency_events(self, now):
         """The events of ConsistencyEnforcer.periodic_process at `now`."""
