@@ -27,12 +27,9 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/tls.h"
-<<<<<<< HEAD
 #include "common/version.h"
-=======
 #include "graph_service/bus/listener.h"
 #include "graph_service/service/bus_sink.h"
->>>>>>> bus
 #include "graph_service/service/engine.h"
 #include "graph_service/service/graph_api.h"
 #include "graph_service/service/processor_handler.h"
