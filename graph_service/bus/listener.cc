@@ -188,6 +188,9 @@ void Listener::Run() {
         **c, unacked_ >= options_.prefetch ? absl::Milliseconds(100) : absl::ZeroDuration());
     batch.clear();
     absl::StatusOr<std::optional<amqp::Delivery>> d = absl::UnknownError("not read");
+    // Only the long wait, with nothing unacked, can tell that the queues
+    // are empty (the short ones poll between batches).
+    const bool idle_wait = in_flight_.empty() && unacked_ == 0;
     if (s.ok()) {
       // Always read (a zero wait when the prefetch is in flight): reading
       // is what answers the broker's heartbeats. The prefetch is per
@@ -217,7 +220,7 @@ void Listener::Run() {
       // Nothing new: wait a little for the journal.
       s = AckDurable(**c, absl::Milliseconds(20));
     }
-    if (s.ok() && batch.empty() && in_flight_.empty()) {
+    if (s.ok() && batch.empty() && idle_wait) {
       absl::MutexLock l(&mu_);
       if (!status_.drained() && counted_waiting_) {
         // Nothing more comes: what waited was taken (some by an earlier
@@ -225,7 +228,7 @@ void Listener::Run() {
         done_since_start_ = std::max(done_since_start_, status_.messages_waiting_at_start());
       }
     }
-    if (batch.empty()) NoteDone(0);
+    if (batch.empty() && idle_wait) NoteDone(0);
     if (!s.ok() && !stop_) {
       {
         absl::MutexLock l(&mu_);
