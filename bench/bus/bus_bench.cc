@@ -4,6 +4,10 @@
 //
 //   bus_bench [--messages N] [--drain N] [--publishers P] [--prefetch K]
 //
+// Defaults: 50,000 messages, a drain of 100,000, 2 publishers, prefetch
+// 4,000 (rabbit_qos_prefetch_count for the graph, basic.qos for the
+// ceiling's consumer).
+//
 // The publisher: this program, in C++ (rabbitmq-c, P connections, one
 // thread each, no publisher confirms), sending what oslo_messaging's
 // Notifier sends for nova's instance.create.end: the 2.0 envelope
@@ -285,7 +289,7 @@ int main(int argc, char** argv) {
   setenv("VITRAGE_SOURCE_DIR", VITRAGE_BENCH_SOURCE_DIR, /*overwrite=*/0);
   setenv("VITRAGE_BINARY_DIR", VITRAGE_BENCH_BINARY_DIR, /*overwrite=*/0);
   uint64_t n = 50000, drain = 100000;
-  int publishers = 2, prefetch = 1000;
+  int publishers = 2, prefetch = 4000;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--messages") && i + 1 < argc) {
       n = std::strtoull(argv[++i], nullptr, 10);
