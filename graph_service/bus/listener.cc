@@ -176,20 +176,51 @@ void Listener::NoteDone(uint64_t n) {
 void Listener::Run() {
   auto stop = [this] { return stop_.load(); };
   std::vector<amqp::Delivery> batch;
+  // A quarter of the prefetch per batch: several batches in flight, the
+  // next applied while the previous becomes durable.
+  const size_t max_batch = std::max<size_t>(1, options_.prefetch / 4);
   while (!stop_) {
     absl::StatusOr<amqp::Connection*> c = consume_->Get(stop);
     if (!c.ok()) break;  // stopped
+    // Ack what is durable; when the broker sends no more (the prefetch is
+    // all in flight), wait for the oldest batch instead of reading.
+    absl::Status s = AckDurable(
+        **c, unacked_ >= options_.prefetch ? absl::Milliseconds(100) : absl::ZeroDuration());
     batch.clear();
-    absl::StatusOr<std::optional<amqp::Delivery>> d = (*c)->Next(absl::Milliseconds(200));
-    absl::Status s = d.status();
-    while (s.ok() && d->has_value()) {
-      batch.push_back(std::move(**d));
-      if (batch.size() >= options_.prefetch) break;
-      d = (*c)->Next(absl::ZeroDuration());
+    absl::StatusOr<std::optional<amqp::Delivery>> d = absl::UnknownError("not read");
+    // Only the long wait, with nothing unacked, can tell that the queues
+    // are empty (the short ones poll between batches).
+    const bool idle_wait = in_flight_.empty() && unacked_ == 0;
+    if (s.ok()) {
+      // Always read (a zero wait when the prefetch is in flight): reading
+      // is what answers the broker's heartbeats. The prefetch is per
+      // queue, so with several queues more can come.
+      d = (*c)->Next(in_flight_.empty()              ? absl::Milliseconds(200)
+                     : unacked_ >= options_.prefetch ? absl::ZeroDuration()
+                                                     : absl::Milliseconds(2));
       s = d.status();
+      while (s.ok() && d->has_value()) {
+        batch.push_back(std::move(**d));
+        if (batch.size() >= max_batch) break;
+        d = (*c)->Next(absl::ZeroDuration());
+        s = d.status();
+      }
     }
-    if (s.ok() && !batch.empty()) s = Process(**c, batch);
-    if (s.ok() && batch.empty()) {
+    if (s.ok() && !batch.empty()) {
+      InFlight f;
+      s = Process(**c, batch, &f);
+      if (s.ok()) {
+        unacked_ += f.deliveries;
+        in_flight_.push_back(f);
+        // Acked at once when nothing of it waits for the journal.
+        s = AckDurable(**c, absl::ZeroDuration());
+      }
+    }
+    if (s.ok() && batch.empty() && !in_flight_.empty()) {
+      // Nothing new: wait a little for the journal.
+      s = AckDurable(**c, absl::Milliseconds(20));
+    }
+    if (s.ok() && batch.empty() && idle_wait) {
       absl::MutexLock l(&mu_);
       if (!status_.drained() && counted_waiting_) {
         // Nothing more comes: what waited was taken (some by an earlier
@@ -197,18 +228,64 @@ void Listener::Run() {
         done_since_start_ = std::max(done_since_start_, status_.messages_waiting_at_start());
       }
     }
-    if (batch.empty()) NoteDone(0);
+    if (batch.empty() && idle_wait) NoteDone(0);
     if (!s.ok() && !stop_) {
       {
         absl::MutexLock l(&mu_);
         status_.set_connected(false);
         status_.set_last_error(std::string(s.message()));
       }
+      // Its delivery tags mean nothing on the next connection: the broker
+      // redelivers what was not acked, and the marks of what did become
+      // durable dedupe it.
+      in_flight_.clear();
+      unacked_ = 0;
       consume_->Broken(s);
     }
   }
+  in_flight_.clear();
+  unacked_ = 0;
   absl::MutexLock l(&mu_);
   status_.set_connected(false);
+}
+
+absl::Status Listener::AckDurable(amqp::Connection& c, absl::Duration wait) {
+  uint64_t ack_tag = 0;
+  InFlight done;
+  while (!in_flight_.empty()) {
+    const InFlight& f = in_flight_.front();
+    if (f.wait) {
+      absl::Status s = sink_->WaitDurable(f.applied, wait);
+      if (absl::IsDeadlineExceeded(s)) break;
+      if (!s.ok()) {
+        // Not durable: no ack; the broker redelivers them to whoever
+        // consumes next, and the marks of what did become durable dedupe.
+        return absl::UnavailableError(absl::StrCat("events not durable: ", s.message()));
+      }
+    }
+    wait = absl::ZeroDuration();  // only the oldest is waited for
+    if (f.ack_tag != 0) ack_tag = f.ack_tag;
+    done.deliveries += f.deliveries;
+    done.applied_messages += f.applied_messages;
+    done.duplicates += f.duplicates;
+    done.ignored += f.ignored;
+    done.dead += f.dead;
+    in_flight_.pop_front();
+  }
+  if (done.deliveries == 0) return absl::OkStatus();
+  unacked_ -= done.deliveries;
+  if (ack_tag != 0) {
+    if (absl::Status s = c.Ack(ack_tag, /*multiple=*/true); !s.ok()) return s;
+  }
+  {
+    absl::MutexLock l(&mu_);
+    status_.set_messages_applied(status_.messages_applied() + done.applied_messages);
+    status_.set_messages_duplicate(status_.messages_duplicate() + done.duplicates);
+    status_.set_messages_ignored(status_.messages_ignored() + done.ignored);
+    status_.set_messages_dead_lettered(status_.messages_dead_lettered() + done.dead);
+  }
+  NoteDone(done.deliveries);
+  return absl::OkStatus();
 }
 
 absl::Status Listener::DeadLetter(const amqp::Delivery& d, const std::string& message_id,
@@ -233,18 +310,16 @@ absl::Status Listener::DeadLetter(const amqp::Delivery& d, const std::string& me
   return absl::OkStatus();
 }
 
-absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>& batch) {
-  std::vector<uint64_t> acks;  // in delivery order
-  bool dead_lettered = false;
-  EventSink::Applied last;
-  bool any_applied = false;
-  uint64_t applied = 0, duplicates = 0, ignored = 0, dead = 0;
+absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>& batch,
+                               InFlight* out) {
+  InFlight& f = *out;
+  f.deliveries = batch.size();
   for (const amqp::Delivery& d : batch) {
     std::string message_id;
     absl::StatusOr<v1::PushEventsRequest> req = NotificationRequest(d.body, options_, &message_id);
     if (req.ok() && req->events_size() == 0) {
-      ++ignored;
-      acks.push_back(d.tag);
+      ++f.ignored;
+      f.ack_tag = d.tag;
       continue;
     }
     // (A StatusOr cannot hold an OK status: set below when req is ok.)
@@ -259,49 +334,24 @@ absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>&
       absl::SleepFor(absl::Milliseconds(100));
     }
     if (!r.ok()) {
+      // Set aside, then acked on its own (a later multiple ack must not
+      // name its tag again: the broker would close the channel).
       if (absl::Status s = DeadLetter(d, message_id, r.status()); !s.ok()) return s;
       if (absl::Status s = c.Ack(d.tag, false); !s.ok()) return s;
-      dead_lettered = true;
-      ++dead;
+      ++f.dead;
       continue;
     }
     if (r->applied == 0 && r->duplicates > 0) {
-      ++duplicates;
+      ++f.duplicates;
     } else {
-      ++applied;
+      ++f.applied_messages;
     }
-    last = *r;
-    any_applied = true;
-    acks.push_back(d.tag);
+    // A duplicate may be of a record that is not durable yet: wait for
+    // everything applied so far (wait_seq) either way.
+    f.applied = *r;
+    f.wait = true;
+    f.ack_tag = d.tag;
   }
-  if (any_applied) {
-    while (true) {
-      absl::Status s = sink_->WaitDurable(last);
-      if (s.ok()) break;
-      if (!absl::IsDeadlineExceeded(s) || stop_) {
-        // Not durable: no ack; the broker redelivers them to whoever
-        // consumes next, and the marks of what did become durable dedupe.
-        return absl::UnavailableError(absl::StrCat("events not durable: ", s.message()));
-      }
-    }
-  }
-  if (!acks.empty()) {
-    if (!dead_lettered && acks.size() == batch.size()) {
-      if (absl::Status s = c.Ack(acks.back(), /*multiple=*/true); !s.ok()) return s;
-    } else {
-      for (uint64_t tag : acks) {
-        if (absl::Status s = c.Ack(tag, false); !s.ok()) return s;
-      }
-    }
-  }
-  {
-    absl::MutexLock l(&mu_);
-    status_.set_messages_applied(status_.messages_applied() + applied);
-    status_.set_messages_duplicate(status_.messages_duplicate() + duplicates);
-    status_.set_messages_ignored(status_.messages_ignored() + ignored);
-    status_.set_messages_dead_lettered(status_.messages_dead_lettered() + dead);
-  }
-  NoteDone(batch.size());
   return absl::OkStatus();
 }
 

@@ -26,6 +26,11 @@
 //   * back-pressure: at most rabbit_qos_prefetch_count unacked messages per
 //     queue; while the journal is full the listener retries the same
 //     message and reads nothing more.
+// Throughput: deliveries are taken in batches (at most a quarter of the
+// prefetch each); a batch's events are applied, and while they become
+// durable the next batch is read and applied (pipelined, up to the
+// prefetch unacked); each batch that is durable is acked with one
+// basic.ack multiple=true.
 // Start() is called once the graph is ACTIVE (after snapshot load, replay
 // and evaluator enable); a standby never starts one. The first time it
 // consumes it counts the messages waiting and logs (and reports in
@@ -35,6 +40,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,9 +69,10 @@ class EventSink {
   // INVALID_ARGUMENT: refused, nothing applied (the message is
   // dead-lettered); other errors: try again later.
   virtual absl::StatusOr<Applied> Apply(const v1::PushEventsRequest& req) = 0;
-  // OK once `applied` is durable; DEADLINE_EXCEEDED: wait again; other
-  // errors: it may never be (the graph is going down).
-  virtual absl::Status WaitDurable(const Applied& applied) = 0;
+  // OK once `applied` is durable, waiting at most `timeout` (zero: a
+  // poll); DEADLINE_EXCEEDED: not yet, wait again; other errors: it may
+  // never be (the graph is going down).
+  virtual absl::Status WaitDurable(const Applied& applied, absl::Duration timeout) = 0;
 };
 
 struct ListenerOptions {
@@ -110,8 +117,21 @@ class Listener {
   struct Pending;
   void Run();
   absl::Status SetUp(amqp::Connection& c);
-  // Processes one batch of deliveries; an error means the link broke.
-  absl::Status Process(amqp::Connection& c, std::vector<amqp::Delivery>& batch);
+  // One batch of deliveries, applied (or dead-lettered, or ignored), not
+  // yet acked: acked (multiple) up to `ack_tag` once `applied` is durable.
+  struct InFlight {
+    uint64_t ack_tag = 0;  // 0: every delivery of it was acked on its own
+    bool wait = false;     // some events were applied: wait for `applied`
+    EventSink::Applied applied;
+    uint64_t deliveries = 0;
+    uint64_t applied_messages = 0, duplicates = 0, ignored = 0, dead = 0;
+  };
+  // Applies one batch of deliveries; an error means the link broke.
+  absl::Status Process(amqp::Connection& c, std::vector<amqp::Delivery>& batch, InFlight* out);
+  // Acks the in-flight batches that are durable, oldest first, waiting at
+  // most `wait` for the oldest. An error means the link broke (or the
+  // events may never be durable: no ack, the broker redelivers).
+  absl::Status AckDurable(amqp::Connection& c, absl::Duration wait);
   absl::Status DeadLetter(const amqp::Delivery& d, const std::string& message_id,
                           const absl::Status& why);
   void NoteDone(uint64_t n);
@@ -122,6 +142,10 @@ class Listener {
   std::thread thread_;
   std::unique_ptr<amqp::Link> consume_;
   std::unique_ptr<amqp::Link> publish_;
+  // Batches applied, not acked yet, oldest first; of the current
+  // connection only (dropped with it: the broker redelivers them).
+  std::deque<InFlight> in_flight_;
+  uint64_t unacked_ = 0;  // deliveries in in_flight_
 
   mutable absl::Mutex mu_;
   v1::BusStatus status_ ABSL_GUARDED_BY(mu_);

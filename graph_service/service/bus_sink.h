@@ -1,6 +1,8 @@
 // The bus listener's way into the engine (graph_service/bus/listener.h):
 // the push intake the collector uses, nothing else. Each bus message is one
-// request (ApplyPush), durable once FinishPush says so.
+// request (ApplyPush), durable once the journal's durable seq reaches the
+// seq ApplyPush returned (the wait FinishPush does, with the caller's
+// timeout, so the listener can poll while it applies the next batch).
 #ifndef VITRAGE_GRAPH_SERVICE_SERVICE_BUS_SINK_H_
 #define VITRAGE_GRAPH_SERVICE_SERVICE_BUS_SINK_H_
 
@@ -18,10 +20,8 @@ class EngineBusSink : public bus::EventSink {
     if (!t.ok()) return t.status();
     return Applied{t->wait_seq, t->resp.applied(), t->resp.duplicates()};
   }
-  absl::Status WaitDurable(const Applied& a) override {
-    Engine::PushTicket t;
-    t.wait_seq = a.wait_seq;
-    return engine_->FinishPush(std::move(t)).status();
+  absl::Status WaitDurable(const Applied& a, absl::Duration timeout) override {
+    return engine_->WaitDurable(a.wait_seq, timeout);
   }
 
  private:

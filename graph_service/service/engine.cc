@@ -737,6 +737,12 @@ absl::StatusOr<v1::PushEventsResponse> Engine::FinishPush(PushTicket ticket) {
   return intake_.Finish(journal_.get(), std::move(ticket.resp), ticket.wait_seq);
 }
 
+absl::Status Engine::WaitDurable(uint64_t seq, absl::Duration timeout) {
+  journal::JournalClient* journal = PublishedJournal();
+  if (journal == nullptr) return absl::OkStatus();
+  return journal->WaitDurable(seq, absl::Now() + timeout);
+}
+
 // ----------------------------------------------------------------- reads
 
 absl::Status Engine::GetTopology(const v1::GetTopologyRequest& req,

@@ -160,6 +160,10 @@ class Engine {
   };
   absl::StatusOr<PushTicket> ApplyPush(const v1::PushEventsRequest& req);
   absl::StatusOr<v1::PushEventsResponse> FinishPush(PushTicket ticket);
+  // OK once journal seq `seq` is durable (at once without persistency),
+  // DEADLINE_EXCEEDED when it is not after `timeout` (zero: a poll), other
+  // errors when it may never be (the journal failed or is shut down).
+  absl::Status WaitDurable(uint64_t seq, absl::Duration timeout);
 
   // Builds the answer under a read lock, then hands batches to `sink`
   // (which may block on the network) without holding it.
