@@ -222,7 +222,8 @@ stack: running. Where to look:
   topology:  $CTL --config $CONF topology --type nova.host
   log:       $CTL --config $CONF log --limit 5
   grpcurl:   integration_tests/grpc_probe.py 127.0.0.1:$G_PORT list
-  alarms:    $CTL --config $CONF alarms --type vitrage   (deduced by deploy/templates/)
+  alarms:    $CTL --config $CONF alarms
+             (the deduced ones, type "vitrage", come from deploy/templates/ within a minute)
   metrics:   http://127.0.0.1:$GM_PORT/metrics (graph), http://127.0.0.1:$PM_PORT/metrics (persistor), http://127.0.0.1:$CM_PORT/metrics (collector)
   restart one service by hand: docs/runbook.md, "Restarting one service by hand"
 The commands of docs/diagnostics.md run as written in a shell that did:

@@ -247,6 +247,9 @@ void Engine::Fatal(const absl::Status& s) {
     phase_ = absl::StrCat("fenced: ", s.message());
     LOG(ERROR) << "FENCED: another vitrage-graph holds a newer epoch (" << s.message()
                << "); this one stops taking events and exits";
+  } else if (IsConfigurationError(s)) {
+    phase_ = absl::StrCat("failed: ", s.message());
+    LOG(ERROR) << "vitrage-graph: configuration error: " << s.message();
   } else {
     phase_ = absl::StrCat("failed: ", s.message());
     LOG(ERROR) << "vitrage-graph cannot go on: " << s;

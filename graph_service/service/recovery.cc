@@ -235,6 +235,10 @@ absl::Status Recovery::AcquireEpoch(v1::AcquireEpochResponse* resp) {
     req.set_owner(options_.owner);
     grpc::Status st = persistor_->AcquireEpoch(&ctx, req, resp);
     if (st.ok()) return absl::OkStatus();
+    if (IsWrongService(st)) {
+      return WrongServiceError(options_.persistor_address, "vitrage.v1.Persistor",
+                               "[persistency] persistor_address");
+    }
     if (!IsTransient(st)) return FromGrpcStatus(st);
     // A server refused by the TLS role check shows only as UNAVAILABLE.
     std::string refused = LastServerRefusal(options_.persistor_address);
