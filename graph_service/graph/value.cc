@@ -643,4 +643,25 @@ std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props) {
   return out;
 }
 
+bool Truthy(const Value* v) {
+  if (v == nullptr) return false;
+  switch (v->kind()) {
+    case Value::Kind::kNull:
+      return false;
+    case Value::Kind::kBool:
+      return v->bool_value();
+    case Value::Kind::kInt:
+      return v->int_value() != 0;
+    case Value::Kind::kDouble:
+      return v->double_value() != 0;
+    case Value::Kind::kString:
+      return !v->string_value().empty();
+    case Value::Kind::kList:
+      return !v->list_items().empty();
+    case Value::Kind::kMap:
+      return !v->map_entries().empty();
+  }
+  return false;
+}
+
 }  // namespace vitrage::graph

@@ -280,6 +280,11 @@ class Properties {
 // JSON writer with sort_keys needs.
 std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props);
 
+// Python's truthiness of a value (null, false, 0, "", [] and {} are false);
+// false for nullptr (a missing key). Upstream's transformers and API
+// handlers test values this way.
+bool Truthy(const Value* v);
+
 }  // namespace vitrage::graph
 
 #endif  // VITRAGE_GRAPH_SERVICE_GRAPH_VALUE_H_

@@ -15,6 +15,7 @@ namespace vitrage::processor {
 
 using graph::KeyId;
 using graph::MapEntry;
+using graph::Truthy;
 using graph::Value;
 namespace keys = graph::keys;
 
@@ -44,28 +45,6 @@ const Value* Get(const Value* m, KeyId k) {
 }
 
 absl::string_view Str(const Value* v) { return v ? v->AsString() : absl::string_view(); }
-
-// Python truthiness of a JSON value.
-bool Truthy(const Value* v) {
-  if (v == nullptr) return false;
-  switch (v->kind()) {
-    case Value::Kind::kNull:
-      return false;
-    case Value::Kind::kBool:
-      return v->bool_value();
-    case Value::Kind::kInt:
-      return v->int_value() != 0;
-    case Value::Kind::kDouble:
-      return v->double_value() != 0;
-    case Value::Kind::kString:
-      return !v->string_value().empty();
-    case Value::Kind::kList:
-      return !v->list_items().empty();
-    case Value::Kind::kMap:
-      return !v->map_entries().empty();
-  }
-  return false;
-}
 
 absl::Status Missing(absl::string_view type, absl::string_view field) {
   return absl::InvalidArgumentError(

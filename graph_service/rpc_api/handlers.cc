@@ -24,6 +24,7 @@ namespace {
 using graph::Graph;
 using graph::Properties;
 using graph::Slot;
+using graph::Truthy;
 using graph::Value;
 using json = nlohmann::json;
 
@@ -52,26 +53,6 @@ bool Truthy(const json& j) {
     default:
       return false;
   }
-}
-bool Truthy(const Value* v) {
-  if (v == nullptr) return false;
-  switch (v->kind()) {
-    case Value::Kind::kNull:
-      return false;
-    case Value::Kind::kBool:
-      return v->bool_value();
-    case Value::Kind::kInt:
-      return v->int_value() != 0;
-    case Value::Kind::kDouble:
-      return v->double_value() != 0;
-    case Value::Kind::kString:
-      return !v->string_value().empty();
-    case Value::Kind::kList:
-      return !v->list_items().empty();
-    case Value::Kind::kMap:
-      return !v->map_entries().empty();
-  }
-  return false;
 }
 
 // Argument `name` (null when absent).
