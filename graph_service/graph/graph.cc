@@ -108,7 +108,28 @@ void Graph::PrefetchVertexAt(Slot v, int step) const {
       break;
     }
     default:
+      r.id.Prefetch();
       for (const MapEntry& e : r.props.items()) e.second.Prefetch();
+      break;
+  }
+}
+
+void Graph::PrefetchEdgeAt(Slot e, int step) const {
+  if (e >= edges_.size()) return;
+  const EdgeRec& r = edges_[e];
+  switch (step) {
+    case 0:
+      __builtin_prefetch(&r);
+      break;
+    case 1: {
+      const std::vector<MapEntry>& items = r.props.items();
+      const char* p = reinterpret_cast<const char*>(items.data());
+      const size_t bytes = items.size() * sizeof(MapEntry);
+      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+      break;
+    }
+    default:
+      for (const MapEntry& m : r.props.items()) m.second.Prefetch();
       break;
   }
 }
