@@ -128,6 +128,7 @@ absl::Status Stack::Start() {
     if (auto s = StartPersistor(); !s.ok()) return s;
   }
   if (auto s = StartCollector(); !s.ok()) return s;
+  if (!options_.start_graph) return absl::OkStatus();
   if (auto s = StartGraph(); !s.ok()) return s;
   return WaitGraphActive(absl::Seconds(60));
 }

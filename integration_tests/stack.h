@@ -48,6 +48,9 @@ struct StackOptions {
   // HOST:PORT the collector pushes to instead of the stack's graph port
   // (e.g. a test's switchable forwarder standing in for a virtual IP).
   std::string collector_graph_address;
+  // false: Start() stops once the collector serves; the caller starts the
+  // graph (a benchmark timing the graph's own start).
+  bool start_graph = true;
 };
 
 class Stack {
@@ -56,7 +59,8 @@ class Stack {
   ~Stack();
 
   // Starts MariaDB (when persistency), persistor, collector, graph, and
-  // waits until the graph is ACTIVE.
+  // waits until the graph is ACTIVE (without the graph when
+  // !options.start_graph).
   absl::Status Start();
 
   absl::Status StartPersistor();

@@ -101,6 +101,15 @@ class Graph {
   // apart (VertexLookahead). A hint: `v` may have been removed or reused
   // since it was looked up, or be kNoSlot; changes nothing.
   void PrefetchVertexAt(Slot v, int step) const;
+  // Starts loading what LoadEdge(s, t, label, ...) probes first: the edge
+  // index entry and the target's record (a hint, as above).
+  void PrefetchLoadEdge(Slot s, Slot t, KeyId label) const {
+    edge_index_.prefetch(EdgeKey{s, t, label});
+    if (t < vertices_.size()) __builtin_prefetch(&vertices_[t]);
+  }
+  // The same for edge `e`: step 0 its record, 1 its property members, 2
+  // the values they point to (the encoder reads edges in key order).
+  void PrefetchEdgeAt(Slot e, int step) const;
   // REQUIRE: `v` is a live vertex slot.
   absl::string_view VertexId(Slot v) const { return vertices_[v].id.string_value(); }
   const Properties& VertexProps(Slot v) const { return vertices_[v].props; }

@@ -137,7 +137,22 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   std::vector<Slot> vertices = g.VerticesById();
   std::vector<uint32_t> position(g.vertex_slot_bound(), 0);
   for (uint32_t i = 0; i < vertices.size(); ++i) position[vertices[i]] = i;
-  for (Slot v : vertices) {
+  // Elements are read in id order, not in memory order: each one's record,
+  // members and values would be a cache miss waited for in turn at a
+  // million vertices. Start their loads a few elements ahead, one step
+  // per element (graph::VertexLookahead does the same for updates).
+  constexpr size_t kRecord = 6, kMembers = 4, kValues = 2;
+  auto ahead = [](size_t i, size_t n, const auto& at) {
+    if (i == 0) {
+      for (size_t j = 0; j < kRecord && j < n; ++j) at(j, j < kValues ? 2 : j < kMembers ? 1 : 0);
+    }
+    if (i + kRecord < n) at(i + kRecord, 0);
+    if (i + kMembers < n) at(i + kMembers, 1);
+    if (i + kValues < n) at(i + kValues, 2);
+  };
+  for (size_t i = 0; i < vertices.size(); ++i) {
+    const Slot v = vertices[i];
+    ahead(i, vertices.size(), [&](size_t j, int step) { g.PrefetchVertexAt(vertices[j], step); });
     size_t n = pw->PrepareVertex(g, v);
     ASSIGN_OR_RETURN(bool flushed, w.Room(n));
     if (flushed) pw->PrepareVertex(g, v);  // indices into the new chunk's table
@@ -148,7 +163,10 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
       digest_flush(false);
     }
   }
-  for (Slot e : g.EdgesByKey(vertices)) {
+  const std::vector<Slot> edges = g.EdgesByKey(vertices);
+  for (size_t i = 0; i < edges.size(); ++i) {
+    const Slot e = edges[i];
+    ahead(i, edges.size(), [&](size_t j, int step) { g.PrefetchEdgeAt(edges[j], step); });
     uint32_t s = position[g.EdgeSource(e)], t = position[g.EdgeTarget(e)];
     size_t n = pw->PrepareEdge(g, e, s, t);
     ASSIGN_OR_RETURN(bool flushed, w.Room(n));
