@@ -77,7 +77,8 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
       state->handler->CancelGetAll();
     }
   } close_get_all{state_};
-  // Progress for status (get_all_received etc.) and the log (every 5 s).
+  // Progress for status (get_all_received etc.) and the log (every
+  // progress_log_interval, 5 s by default).
   {
     absl::MutexLock l(&progress_mu_);
     received_ = 0;
@@ -93,7 +94,7 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
       get_all->running_ = false;
     }
   } end_progress{this};
-  absl::Time next_progress_log = t0 + absl::Seconds(5);
+  absl::Time next_progress_log = t0 + options_.progress_log_interval;
   auto progress = [&](uint64_t received) {
     {
       absl::MutexLock l(&progress_mu_);
@@ -101,7 +102,7 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
     }
     const absl::Time now = absl::Now();
     if (now < next_progress_log) return;
-    next_progress_log = now + absl::Seconds(5);
+    next_progress_log = now + options_.progress_log_interval;
     LOG(INFO) << "get_all: " << received << " entities received so far in "
               << absl::FormatDuration(absl::Trunc(now - t0, absl::Milliseconds(100)))
               << " (collector at " << options_.collector_address << ")";

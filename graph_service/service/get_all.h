@@ -62,6 +62,8 @@ struct GetAllOptions {
   // [limits]: what an image header may announce.
   uint64_t max_graph_vertices = 50'000'000;
   uint64_t max_graph_edges = 50'000'000;
+  // How often a running get_all logs how much it has received.
+  absl::Duration progress_log_interval = absl::Seconds(5);
 };
 
 class GetAll {

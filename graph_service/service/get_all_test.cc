@@ -3,11 +3,14 @@
 // from the log, and the restart of a collector.
 #include "graph_service/service/get_all.h"
 
+#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +39,7 @@ class GetAllTest : public ::testing::Test {
     };
     h.commit_locked = [this](v1::JournalRecord* rec) { Commit(rec); };
     h.journal = [] { return nullptr; };
+    hooks_ = h;
     get_all_ = std::make_unique<GetAll>(GetAllOptions{}, stub_.get(), &state_, h);
   }
 
@@ -58,6 +62,7 @@ class GetAllTest : public ::testing::Test {
   testing::FakeCollector collector_;
   std::unique_ptr<v1::Collector::Stub> stub_;
   GraphState state_;
+  GetAll::Hooks hooks_;
   std::unique_ptr<GetAll> get_all_;
   std::vector<std::pair<v1::GraphRole, std::string>> phases_;
   std::vector<v1::JournalRecord> records_;
@@ -77,6 +82,73 @@ TEST_F(GetAllTest, EventsThenAReconcileRecordWithTheCoveredSeq) {
   ASSERT_EQ(collector_.requests().size(), 1u);
   EXPECT_EQ(collector_.requests()[0].action(), "init_snapshot");
   EXPECT_TRUE(collector_.requests()[0].accept_image());
+}
+
+// Collects the log lines that report a running get_all's progress.
+class ProgressLines : public google::LogSink {
+ public:
+  ProgressLines() { google::AddLogSink(this); }
+  ~ProgressLines() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int, const struct ::tm*,
+            const char* message, size_t length) override {
+    std::string line(message, length);
+    if (line.find("entities received so far") == std::string::npos) return;
+    absl::MutexLock l(&mu_);
+    lines_.push_back(std::move(line));
+  }
+  std::vector<std::string> lines() {
+    absl::MutexLock l(&mu_);
+    return lines_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+// A slow collector: status shows the get_all running with a count that
+// grows, and the log says how much arrived, every progress_log_interval.
+TEST_F(GetAllTest, SlowGetAllReportsItsProgressInStatusAndTheLog) {
+  std::vector<v1::GetAllResponse> batches;
+  for (int b = 0; b < 6; ++b) batches.push_back(Batch("collector@1", 7, 10));
+  collector_.Answer(batches);
+  collector_.set_batch_delay(absl::Milliseconds(100));
+  GetAllOptions options;
+  options.progress_log_interval = absl::Milliseconds(150);
+  GetAll get_all(options, stub_.get(), &state_, hooks_);
+  ProgressLines log;
+
+  absl::StatusOr<absl::Duration> took;
+  std::atomic<bool> done{false};
+  std::thread run([&] {
+    took = get_all.Run("fresh start", /*live=*/false);
+    done = true;
+  });
+  bool seen_partial = false;
+  while (!done) {
+    v1::GraphStatus st;
+    get_all.FillProgress(&st);
+    if (st.get_all_running() && st.get_all_received() > 0 && st.get_all_received() < 60) {
+      seen_partial = true;
+      EXPECT_GT(st.get_all_seconds(), 0.0);
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  run.join();
+  ASSERT_TRUE(took.ok()) << took.status();
+  EXPECT_TRUE(seen_partial) << "status never showed a get_all part way";
+  v1::GraphStatus st;
+  get_all.FillProgress(&st);
+  EXPECT_FALSE(st.get_all_running());
+  EXPECT_EQ(st.get_all_received(), 60u);
+  EXPECT_GE(st.get_all_seconds(), 0.5);
+  // ~600 ms of stream at most one line per 150 ms, the first after 150 ms.
+  const std::vector<std::string> lines = log.lines();
+  EXPECT_GE(lines.size(), 2u);
+  EXPECT_LE(lines.size(), static_cast<size_t>(st.get_all_seconds() / 0.15) + 1);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_THAT(lines[0], HasSubstr("get_all: "));
+  EXPECT_THAT(lines[0], HasSubstr("(collector at "));
 }
 
 TEST_F(GetAllTest, RecoveryRetriesAnUnreachableCollector) {

@@ -321,7 +321,15 @@ class FakeCollector final : public v1::Collector::Service {
       }
       batches = batches_;
     }
-    for (const auto& b : batches) writer->Write(b);
+    absl::Duration delay;
+    {
+      absl::MutexLock l(&mu_);
+      delay = batch_delay_;
+    }
+    for (const auto& b : batches) {
+      if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
+      writer->Write(b);
+    }
     return grpc::Status::OK;
   }
 
@@ -334,11 +342,17 @@ class FakeCollector final : public v1::Collector::Service {
     absl::MutexLock l(&mu_);
     return requests_;
   }
+  // A slow collector: waits `delay` before each batch it sends.
+  void set_batch_delay(absl::Duration delay) {
+    absl::MutexLock l(&mu_);
+    batch_delay_ = delay;
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<v1::GetAllResponse> batches_ ABSL_GUARDED_BY(mu_);
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration batch_delay_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::GetAllRequest> requests_ ABSL_GUARDED_BY(mu_);
   InProcessServer server_;
 };
