@@ -99,6 +99,12 @@ Listener::~Listener() { Stop(); }
 void Listener::Start() {
   consume_ = std::make_unique<amqp::Link>(options_.connection, "bus",
                                           [this](amqp::Connection& c) { return SetUp(c); });
+  // A broker we cannot reach or talk to (refused login, a TLS handshake
+  // that fails) shows in the status, not only in the log.
+  consume_->set_on_attempt_failed([this](const absl::Status& why) {
+    absl::MutexLock l(&mu_);
+    status_.set_last_error(std::string(why.message()));
+  });
   publish_ = std::make_unique<amqp::Link>(
       options_.connection, "bus dead-letter", [this](amqp::Connection& c) -> absl::Status {
         absl::StatusOr<uint32_t> q = c.DeclareQueue(options_.dead_letter_queue, true, false);
