@@ -69,6 +69,12 @@ class EventSink {
   // INVALID_ARGUMENT: refused, nothing applied (the message is
   // dead-lettered); other errors: try again later.
   virtual absl::StatusOr<Applied> Apply(const v1::PushEventsRequest& req) = 0;
+  // Apply of several requests (one per message) in order, at once. The
+  // outer error: nothing applied, try the whole batch again later.
+  // Otherwise result i is request i's (INVALID_ARGUMENT: that one refused,
+  // nothing of it applied). By default, Apply of each in turn.
+  virtual absl::StatusOr<std::vector<absl::StatusOr<Applied>>> ApplyBatch(
+      const std::vector<const v1::PushEventsRequest*>& reqs);
   // OK once `applied` is durable, waiting at most `timeout` (zero: a
   // poll); DEADLINE_EXCEEDED: not yet, wait again; other errors: it may
   // never be (the graph is going down).
