@@ -244,10 +244,18 @@ void Listener::Run() {
       s = AckDurable(**c, absl::Milliseconds(20));
     }
     if (s.ok() && batch.empty() && idle_wait) {
-      absl::MutexLock l(&mu_);
-      if (!status_.drained() && counted_waiting_) {
-        // Nothing more comes: what waited was taken (some by an earlier
-        // connection, or deleted meanwhile).
+      bool undrained;
+      {
+        absl::MutexLock l(&mu_);
+        undrained = !status_.drained() && counted_waiting_;
+      }
+      // Nothing came for a while, nothing is unacked. That alone does not
+      // mean the queues are empty: a broker paging a long queue in from
+      // disk, or short of CPU, can pause its deliveries for longer. Ask it.
+      if (undrained && QueuesEmpty()) {
+        // What waited was taken (some by an earlier connection, or
+        // deleted meanwhile).
+        absl::MutexLock l(&mu_);
         done_since_start_ = std::max(done_since_start_, status_.messages_waiting_at_start());
       }
     }
@@ -270,6 +278,26 @@ void Listener::Run() {
   unacked_ = 0;
   absl::MutexLock l(&mu_);
   status_.set_connected(false);
+}
+
+bool Listener::QueuesEmpty() {
+  // On the dead-letter link: the consuming connection's frames are all
+  // read by Next(); a synchronous method there could meet a delivery.
+  auto stop = [this] { return stop_.load(); };
+  absl::StatusOr<amqp::Connection*> p = publish_->Get(stop);
+  if (!p.ok()) return false;
+  for (const std::string& q : options_.queues) {
+    // queue.declare with the consumer's own arguments: its message count
+    // is the messages ready (not those delivered and unacked).
+    absl::StatusOr<uint32_t> ready =
+        (*p)->DeclareQueue(q, options_.durable_queues, options_.auto_delete);
+    if (!ready.ok()) {
+      publish_->Broken(ready.status());
+      return false;
+    }
+    if (*ready > 0) return false;
+  }
+  return true;
 }
 
 absl::Status Listener::AckDurable(amqp::Connection& c, absl::Duration wait) {

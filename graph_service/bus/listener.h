@@ -141,6 +141,9 @@ class Listener {
   absl::Status DeadLetter(const amqp::Delivery& d, const std::string& message_id,
                           const absl::Status& why);
   void NoteDone(uint64_t n);
+  // True when the broker says no message is ready in any consumed queue
+  // (asked on the dead-letter link); false when not, or it cannot say.
+  bool QueuesEmpty();
 
   const ListenerOptions options_;
   EventSink* const sink_;
