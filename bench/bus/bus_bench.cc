@@ -59,6 +59,9 @@ amqp::ConnectionOptions Options(const std::string& url) {
   amqp::ConnectionOptions o;
   o.url = *amqp::ParseTransportUrl(url);
   o.heartbeat_seconds = 0;
+  // The publishers' closing queue.declare is answered after the broker
+  // has queued every message sent before it: minutes, on a loaded machine.
+  o.timeout = absl::Minutes(5);
   o.name = "bus_bench";
   return o;
 }
