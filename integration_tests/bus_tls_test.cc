@@ -157,21 +157,20 @@ TEST_F(BusTlsTest, TheGraphConsumesOverTls) {
   // The real oslo Notifier publishes (on the plain listener; the broker is
   // one).
   const std::string log = stack->dir() + "/publish.log";
-  auto p = Process::Start({"/usr/bin/python3", SourceDir() + "/integration_tests/bus_publish.py",
-                           "--url", rabbit_->url(), "--durable", "nova", "--topic", "t_tls",
-                           "--count", "50"},
-                          log);
+  auto p = Process::Start(
+      {"/usr/bin/python3", SourceDir() + "/integration_tests/bus_publish.py", "--url",
+       rabbit_->url(), "--durable", "nova", "--topic", "t_tls", "--count", "50"},
+      log);
   ASSERT_TRUE(p.ok()) << p.status();
   auto st = p->Wait(absl::Seconds(300));
   ASSERT_TRUE(st.ok() && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << ReadFileOrEmpty(log);
   v1::BusStatus b;
   s = WaitBus(
-      *stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 50; },
-      absl::Seconds(120), &b);
+      *stack, [](const v1::BusStatus& b) { return b.messages_applied() >= 50; }, absl::Seconds(120),
+      &b);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(b.messages_dead_lettered(), 0u);
-  EXPECT_EQ(b.broker(),
-            absl::StrCat("rabbit://guest:***@127.0.0.1:", rabbit_->tls_port(), "/"));
+  EXPECT_EQ(b.broker(), absl::StrCat("rabbit://guest:***@127.0.0.1:", rabbit_->tls_port(), "/"));
   // The broker's view: the graph's connection came in on the TLS port and
   // is TLS.
   auto conns = rabbit_->Ctl({"list_connections", "--no-table-headers", "name", "ssl"});
