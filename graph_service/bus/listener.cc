@@ -283,8 +283,12 @@ void Listener::Run() {
 bool Listener::QueuesEmpty() {
   // On the dead-letter link: the consuming connection's frames are all
   // read by Next(); a synchronous method there could meet a delivery.
-  auto stop = [this] { return stop_.load(); };
-  absl::StatusOr<amqp::Connection*> p = publish_->Get(stop);
+  // Bounded: this thread also reads the consuming connection (and so
+  // answers its heartbeats); a link that will not come is asked again at
+  // the next pause.
+  const absl::Time give_up = absl::Now() + absl::Seconds(2);
+  absl::StatusOr<amqp::Connection*> p =
+      publish_->Get([this, give_up] { return stop_.load() || absl::Now() > give_up; });
   if (!p.ok()) return false;
   for (const std::string& q : options_.queues) {
     // queue.declare with the consumer's own arguments: its message count
