@@ -46,7 +46,68 @@ bool AmqpAnswers(int port) {
   return ok;
 }
 
+// True when 127.0.0.1:port accepts a TCP connection.
+bool TcpAccepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// Runs openssl with `args`; its output in the error.
+absl::Status OpenSsl(const std::string& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string log = dir + "/openssl.out";
+  auto rc = RunCommand(argv, log, absl::Seconds(60));
+  if (!rc.ok()) return rc.status();
+  if (*rc != 0) {
+    return absl::InternalError(absl::StrCat("openssl ", absl::StrJoin(args, " "), " exited ", *rc,
+                                            ": ", ReadFileOrEmpty(log).substr(0, 2000)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> RabbitMqFixture::MakeTestCa(const std::string& dir,
+                                                        const std::string& name) {
+  std::filesystem::create_directories(dir);
+  // EC keys: quick to make on a loaded machine.
+  if (absl::Status s =
+          OpenSsl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2",
+                        "-subj", "/CN=" + name});
+      !s.ok()) {
+    return s;
+  }
+  return dir + "/ca.pem";
+}
+
+absl::Status RabbitMqFixture::MakeTestCert(const std::string& ca_dir, const std::string& prefix,
+                                           const std::string& cn, const std::string& san) {
+  const std::string base = ca_dir + "/" + prefix;
+  if (absl::Status s = OpenSsl(
+          ca_dir, {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                   "-keyout", base + ".key", "-out", base + ".csr", "-subj", "/CN=" + cn});
+      !s.ok()) {
+    return s;
+  }
+  std::ofstream(base + ".ext") << "subjectAltName=" << san << "\n"
+                               << "basicConstraints=CA:FALSE\n";
+  return OpenSsl(ca_dir, {"x509", "-req", "-in", base + ".csr", "-CA", ca_dir + "/ca.pem", "-CAkey",
+                          ca_dir + "/ca.key", "-CAcreateserial", "-out", base + ".pem", "-days",
+                          "2", "-extfile", base + ".ext"});
+}
+
+std::string RabbitMqFixture::tls_url() const {
+  return absl::StrCat("rabbit://guest:guest@127.0.0.1:", tls_port_, "/");
+}
 
 RabbitMqFixture::RabbitMqFixture(Options options) : options_(std::move(options)) {}
 
@@ -110,6 +171,24 @@ absl::Status RabbitMqFixture::Start() {
       return absl::InternalError("no free port on 127.0.0.1");
     }
     node_ = absl::StrCat("vitrage", port_, "@localhost");
+    if (options_.tls) {
+      tls_port_ = PickFreePort();
+      if (tls_port_ == 0) return absl::InternalError("no free port on 127.0.0.1");
+      const std::string tls = dir_ + "/tls";
+      if (auto ca = MakeTestCa(tls, "vitrage-test-ca"); !ca.ok()) return ca.status();
+      if (absl::Status s = MakeTestCert(tls, "server", "localhost", "DNS:localhost,IP:127.0.0.1");
+          !s.ok()) {
+        return s;
+      }
+      // The TLS listener on loopback only; clients need no certificate.
+      std::ofstream(dir_ + "/rabbitmq.conf", std::ios::app)
+          << "listeners.ssl.1 = 127.0.0.1:" << tls_port_ << "\n"
+          << "ssl_options.cacertfile = " << tls << "/ca.pem\n"
+          << "ssl_options.certfile = " << tls << "/server.pem\n"
+          << "ssl_options.keyfile = " << tls << "/server.key\n"
+          << "ssl_options.verify = verify_none\n"
+          << "ssl_options.fail_if_no_peer_cert = false\n";
+    }
   }
   auto p = Process::Start({"/usr/lib/rabbitmq/bin/rabbitmq-server"}, dir_ + "/server.out", Env());
   if (!p.ok()) return p.status();
@@ -118,7 +197,8 @@ absl::Status RabbitMqFixture::Start() {
 }
 
 absl::Status RabbitMqFixture::WaitForListener(absl::Time deadline) {
-  while (!AmqpAnswers(port_)) {
+  // The TLS listener opens with the plain one; a TCP connect is enough.
+  while (!AmqpAnswers(port_) || (tls_port_ != 0 && !TcpAccepts(tls_port_))) {
     if (!server_.running()) {
       std::string out = ReadFileOrEmpty(dir_ + "/server.out");
       if (out.size() > 3000) out = out.substr(out.size() - 3000);

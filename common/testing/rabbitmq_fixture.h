@@ -13,6 +13,12 @@
 //
 // Durability is stock: a persistent message on a durable queue that the
 // broker confirmed survives Kill9() + Start().
+//
+// With Options::tls the broker also listens with TLS (AMQPS) on a fourth
+// free port of 127.0.0.1, with a throwaway CA and a server certificate
+// (CN localhost, subjectAltName DNS:localhost and IP:127.0.0.1) that the
+// first Start() makes with `openssl` in DIR/tls (MakeTestCa); the plain
+// listener stays for publishers and rabbitmqctl.
 #ifndef VITRAGE_COMMON_TESTING_RABBITMQ_FIXTURE_H_
 #define VITRAGE_COMMON_TESTING_RABBITMQ_FIXTURE_H_
 
@@ -36,6 +42,8 @@ class RabbitMqFixture {
     // How long Start() waits for the AMQP listener (first boot of a node
     // creates its schema: ~5 s idle, 30+ s on a loaded 2-core machine).
     absl::Duration start_timeout = absl::Seconds(180);
+    // Also listen with TLS (tls_port(), ca_file()).
+    bool tls = false;
   };
 
   RabbitMqFixture() : RabbitMqFixture(Options{}) {}
@@ -66,6 +74,23 @@ class RabbitMqFixture {
   // loopback only, which is all this broker listens on).
   std::string url() const;
 
+  // With Options::tls: the TLS listener's port, the CA that signed the
+  // broker's certificate (PEM), and rabbit://guest:guest@127.0.0.1:TLS_PORT/
+  // (oslo takes TLS from [oslo_messaging_rabbit] ssl, not from the URL).
+  int tls_port() const { return tls_port_; }
+  std::string ca_file() const { return dir_ + "/tls/ca.pem"; }
+  std::string tls_url() const;
+
+  // Makes a throwaway CA in `dir` (created if needed): DIR/ca.pem and
+  // DIR/ca.key, subject CN=`name`, valid two days, with `openssl`. Returns
+  // the certificate's path. Also what a test takes as "the wrong CA".
+  static absl::StatusOr<std::string> MakeTestCa(const std::string& dir, const std::string& name);
+  // A key and a certificate for `cn` (plus subjectAltName `san`, e.g.
+  // "DNS:localhost,IP:127.0.0.1") signed by the CA MakeTestCa made in
+  // `ca_dir`: DIR/PREFIX.pem and DIR/PREFIX.key.
+  static absl::Status MakeTestCert(const std::string& ca_dir, const std::string& prefix,
+                                   const std::string& cn, const std::string& san);
+
   // Runs rabbitmqctl against this node; its stdout (stderr in the error).
   absl::StatusOr<std::string> Ctl(const std::vector<std::string>& args) const;
   // Messages ready + unacked in `queue` (rabbitmqctl list_queues); NOT_FOUND
@@ -84,6 +109,7 @@ class RabbitMqFixture {
   int port_ = 0;
   int dist_port_ = 0;
   int epmd_port_ = 0;
+  int tls_port_ = 0;
   Process server_;
 };
 

@@ -4,6 +4,9 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -25,6 +28,55 @@ amqp_bytes_t Bytes(const std::string& s) {
   b.len = s.size();
   b.bytes = const_cast<char*>(s.data());
   return b;
+}
+
+// The first error OpenSSL met verifying the broker's certificate on this
+// thread's handshake (0: none). rabbitmq-c completes the handshake and then
+// only says "verification failed"; this says why.
+thread_local int tls_verify_error = 0;
+
+int RecordVerifyError(int preverify_ok, X509_STORE_CTX* ctx) {
+  if (!preverify_ok && tls_verify_error == 0) tls_verify_error = X509_STORE_CTX_get_error(ctx);
+  return preverify_ok;  // the outcome is rabbitmq-c's to decide
+}
+
+bool IsTlsError(int rc) {
+  return rc == AMQP_STATUS_SSL_ERROR || rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ||
+         rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || rc == AMQP_STATUS_SSL_CONNECTION_FAILED;
+}
+
+// Why a TLS handshake failed, in words an operator can act on: rabbitmq-c's
+// status, OpenSSL's reason (e.g. "certificate verify failed"), and which
+// [oslo_messaging_rabbit] key is the likely culprit.
+std::string TlsFailure(int rc, const std::string& where, const std::string& host,
+                       const TlsOptions& tls) {
+  std::string openssl;
+  // rabbitmq-c leaves OpenSSL's error queue (of this thread) as it was.
+  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(e);
+    if (reason != nullptr) openssl = reason;  // the last one is the closest
+  }
+  if (tls_verify_error != 0) {
+    openssl = X509_verify_cert_error_string(tls_verify_error);
+    tls_verify_error = 0;
+  }
+  std::string out = absl::StrCat("TLS handshake with ", where, " failed: ", amqp_error_string2(rc),
+                                 openssl.empty() ? "" : absl::StrCat(" (", openssl, ")"));
+  if (rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED) {
+    absl::StrAppend(&out,
+                    "; the broker's certificate does not name the host of transport_url "
+                    "([oslo_messaging_rabbit] ssl_enforce_hostname_verification)");
+  } else if (!tls.ca_file.empty()) {
+    absl::StrAppend(&out, "; is the broker's certificate signed by [oslo_messaging_rabbit] ",
+                    "ssl_ca_file \"", tls.ca_file, "\"",
+                    tls.verify_hostname ? absl::StrCat(" and does it name ", host,
+                                                       " (ssl_enforce_hostname_verification)")
+                                        : "",
+                    "? is this port the broker's TLS listener?");
+  } else {
+    absl::StrAppend(&out, "; is this port the broker's TLS listener?");
+  }
+  return out;
 }
 
 std::string Str(amqp_bytes_t b) {
@@ -143,7 +195,24 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
                                                        options.tls.ca_file, "\": cannot load it"));
       }
       amqp_ssl_socket_set_verify_peer(socket, 1);
-      amqp_ssl_socket_set_verify_hostname(socket, options.tls.verify_hostname ? 1 : 0);
+      // The name is checked by OpenSSL during the chain's verification, not
+      // by rabbitmq-c's own check, which knows DNS names only: a
+      // transport_url host that is an IP address must match an IP
+      // subjectAltName (as Python's ssl does for oslo).
+      amqp_ssl_socket_set_verify_hostname(socket, 0);
+      auto* ctx = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+      if (ctx != nullptr) SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), RecordVerifyError);
+      if (options.tls.verify_hostname) {
+        X509_VERIFY_PARAM* param = ctx == nullptr ? nullptr : SSL_CTX_get0_param(ctx);
+        const bool ok =
+            param != nullptr &&
+            (X509_VERIFY_PARAM_set1_ip_asc(param, host.host.c_str()) == 1 ||
+             X509_VERIFY_PARAM_set1_host(param, host.host.c_str(), host.host.size()) == 1);
+        if (!ok) {
+          return absl::InternalError(
+              absl::StrCat("cannot set up the TLS name check for ", host.host));
+        }
+      }
     } else {
       amqp_ssl_socket_set_verify_peer(socket, 0);
       amqp_ssl_socket_set_verify_hostname(socket, 0);
@@ -163,7 +232,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   timeval tv = Timeval(options.timeout);
   amqp_set_handshake_timeout(conn, &tv);
   amqp_set_rpc_timeout(conn, &tv);
+  if (options.tls.enabled) {
+    ERR_clear_error();
+    tls_verify_error = 0;
+  }
   int rc = amqp_socket_open_noblock(socket, host.host.c_str(), host.port, &tv);
+  if (rc != AMQP_STATUS_OK && options.tls.enabled && IsTlsError(rc)) {
+    return absl::UnavailableError(TlsFailure(rc, where, host.host, options.tls));
+  }
   if (rc != AMQP_STATUS_OK) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to ", where, ": ", amqp_error_string2(rc)));
@@ -459,6 +535,7 @@ absl::StatusOr<Connection*> Link::Get(const std::function<bool()>& stop) {
       down_since_ = absl::Now();
       return conn_.get();
     }
+    if (on_attempt_failed_) on_attempt_failed_(s);
     // Try the next host at once; after a full round, back off.
     ++next_host_;
     if (!logged_waiting) {

@@ -173,6 +173,11 @@ class Link {
   // The current connection failed (or its owner gives it up): drop it. The
   // next Get() reconnects. Logs the "link down" line.
   void Broken(const absl::Status& why);
+  // Called by Get() with why each connection attempt failed (the log says
+  // it once; an owner's status may want each). Set before the first Get().
+  void set_on_attempt_failed(std::function<void(const absl::Status&)> fn) {
+    on_attempt_failed_ = std::move(fn);
+  }
   // Connections made so far (1 after the first Get()).
   int connects() const { return connects_; }
   bool connected() const { return conn_ != nullptr; }
@@ -181,6 +186,7 @@ class Link {
   const ConnectionOptions options_;
   const std::string what_;
   const std::function<absl::Status(Connection&)> setup_;
+  std::function<void(const absl::Status&)> on_attempt_failed_;
   std::unique_ptr<Connection> conn_;
   size_t next_host_ = 0;
   int connects_ = 0;

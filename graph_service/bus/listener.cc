@@ -70,13 +70,13 @@ absl::StatusOr<v1::PushEventsRequest> NotificationRequest(const std::string& bod
     auto it = msg->find("message_id");
     if (it != msg->end() && it->is_string()) *message_id = it->get<std::string>();
   }
-  absl::StatusOr<notifications::Notification> n = notifications::ParseNotification(*msg);
+  absl::StatusOr<notifications::Notification> n = notifications::ParseNotification(std::move(*msg));
   if (!n.ok()) return n.status();
+  const std::string source = SourceOf(n->message_id);
   absl::StatusOr<std::vector<nlohmann::json>> events =
-      notifications::NotificationToEvents(*n, options.drivers);
+      notifications::NotificationToEvents(std::move(*n), options.drivers);
   if (!events.ok()) return events.status();
   v1::PushEventsRequest req;
-  const std::string source = SourceOf(n->message_id);
   for (size_t i = 0; i < events->size(); ++i) {
     v1::Event* ev = req.add_events();
     ev->set_source(source);
@@ -84,6 +84,23 @@ absl::StatusOr<v1::PushEventsRequest> NotificationRequest(const std::string& bod
     processor::JsonToMapValue((*events)[i], ev->mutable_fields());
   }
   return req;
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<EventSink::Applied>>> EventSink::ApplyBatch(
+    const std::vector<const v1::PushEventsRequest*>& reqs) {
+  std::vector<absl::StatusOr<Applied>> out;
+  out.reserve(reqs.size());
+  for (const v1::PushEventsRequest* req : reqs) {
+    absl::StatusOr<Applied> r = Apply(*req);
+    if (!r.ok() && !absl::IsInvalidArgument(r.status())) {
+      if (out.empty()) return r.status();
+      // The ones before are applied: refuse the rest as a batch error
+      // would claim otherwise; give what is known, the rest again later.
+      break;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 Listener::Listener(ListenerOptions options, EventSink* sink)
@@ -99,6 +116,12 @@ Listener::~Listener() { Stop(); }
 void Listener::Start() {
   consume_ = std::make_unique<amqp::Link>(options_.connection, "bus",
                                           [this](amqp::Connection& c) { return SetUp(c); });
+  // A broker we cannot reach or talk to (refused login, a TLS handshake
+  // that fails) shows in the status, not only in the log.
+  consume_->set_on_attempt_failed([this](const absl::Status& why) {
+    absl::MutexLock l(&mu_);
+    status_.set_last_error(std::string(why.message()));
+  });
   publish_ = std::make_unique<amqp::Link>(
       options_.connection, "bus dead-letter", [this](amqp::Connection& c) -> absl::Status {
         absl::StatusOr<uint32_t> q = c.DeclareQueue(options_.dead_letter_queue, true, false);
@@ -221,10 +244,18 @@ void Listener::Run() {
       s = AckDurable(**c, absl::Milliseconds(20));
     }
     if (s.ok() && batch.empty() && idle_wait) {
-      absl::MutexLock l(&mu_);
-      if (!status_.drained() && counted_waiting_) {
-        // Nothing more comes: what waited was taken (some by an earlier
-        // connection, or deleted meanwhile).
+      bool undrained;
+      {
+        absl::MutexLock l(&mu_);
+        undrained = !status_.drained() && counted_waiting_;
+      }
+      // Nothing came for a while, nothing is unacked. That alone does not
+      // mean the queues are empty: a broker paging a long queue in from
+      // disk, or short of CPU, can pause its deliveries for longer. Ask it.
+      if (undrained && QueuesEmpty()) {
+        // What waited was taken (some by an earlier connection, or
+        // deleted meanwhile).
+        absl::MutexLock l(&mu_);
         done_since_start_ = std::max(done_since_start_, status_.messages_waiting_at_start());
       }
     }
@@ -247,6 +278,30 @@ void Listener::Run() {
   unacked_ = 0;
   absl::MutexLock l(&mu_);
   status_.set_connected(false);
+}
+
+bool Listener::QueuesEmpty() {
+  // On the dead-letter link: the consuming connection's frames are all
+  // read by Next(); a synchronous method there could meet a delivery.
+  // Bounded: this thread also reads the consuming connection (and so
+  // answers its heartbeats); a link that will not come is asked again at
+  // the next pause.
+  const absl::Time give_up = absl::Now() + absl::Seconds(2);
+  absl::StatusOr<amqp::Connection*> p =
+      publish_->Get([this, give_up] { return stop_.load() || absl::Now() > give_up; });
+  if (!p.ok()) return false;
+  for (const std::string& q : options_.queues) {
+    // queue.declare with the consumer's own arguments: its message count
+    // is the messages ready (not those delivered and unacked).
+    absl::StatusOr<uint32_t> ready =
+        (*p)->DeclareQueue(q, options_.durable_queues, options_.auto_delete);
+    if (!ready.ok()) {
+      publish_->Broken(ready.status());
+      return false;
+    }
+    if (*ready > 0) return false;
+  }
+  return true;
 }
 
 absl::Status Listener::AckDurable(amqp::Connection& c, absl::Duration wait) {
@@ -314,41 +369,68 @@ absl::Status Listener::Process(amqp::Connection& c, std::vector<amqp::Delivery>&
                                InFlight* out) {
   InFlight& f = *out;
   f.deliveries = batch.size();
-  for (const amqp::Delivery& d : batch) {
+  // Parse every message of the batch, then apply all their events at once.
+  struct Parsed {
     std::string message_id;
-    absl::StatusOr<v1::PushEventsRequest> req = NotificationRequest(d.body, options_, &message_id);
-    if (req.ok() && req->events_size() == 0) {
+    absl::StatusOr<v1::PushEventsRequest> req = absl::UnknownError("not parsed");
+    absl::StatusOr<EventSink::Applied> applied = absl::UnknownError("not applied");
+  };
+  std::vector<Parsed> parsed(batch.size());
+  std::vector<const v1::PushEventsRequest*> reqs;
+  std::vector<size_t> of_req;
+  reqs.reserve(batch.size());
+  of_req.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Parsed& p = parsed[i];
+    p.req = NotificationRequest(batch[i].body, options_, &p.message_id);
+    if (!p.req.ok()) {
+      p.applied = p.req.status();
+    } else if (p.req->events_size() > 0) {
+      reqs.push_back(&*p.req);
+      of_req.push_back(i);
+    }
+  }
+  // Applied in slices the sink takes whole (a slice's outer error leaves
+  // the slice unapplied: the same slice again).
+  size_t next = 0;
+  while (next < reqs.size()) {
+    std::vector<const v1::PushEventsRequest*> slice(reqs.begin() + next, reqs.end());
+    absl::StatusOr<std::vector<absl::StatusOr<EventSink::Applied>>> r = sink_->ApplyBatch(slice);
+    if (r.ok() && !r->empty()) {
+      for (size_t k = 0; k < r->size(); ++k) parsed[of_req[next + k]].applied = (*r)[k];
+      next += r->size();
+      continue;
+    }
+    // Not taken now (journal full, graph not ACTIVE): the same messages
+    // again, reading nothing more meanwhile.
+    if (stop_) return absl::CancelledError("stopping");
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const amqp::Delivery& d = batch[i];
+    Parsed& p = parsed[i];
+    if (p.req.ok() && p.req->events_size() == 0) {
       ++f.ignored;
       f.ack_tag = d.tag;
       continue;
     }
-    // (A StatusOr cannot hold an OK status: set below when req is ok.)
-    absl::StatusOr<EventSink::Applied> r = absl::UnknownError("not applied");
-    if (!req.ok()) r = req.status();
-    while (req.ok()) {
-      r = sink_->Apply(*req);
-      if (r.ok() || absl::IsInvalidArgument(r.status())) break;
-      // Not taken now (journal full, graph not ACTIVE): the same message
-      // again, reading nothing more meanwhile.
-      if (stop_) return absl::CancelledError("stopping");
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    if (!r.ok()) {
+    if (!p.applied.ok()) {
       // Set aside, then acked on its own (a later multiple ack must not
       // name its tag again: the broker would close the channel).
-      if (absl::Status s = DeadLetter(d, message_id, r.status()); !s.ok()) return s;
+      if (absl::Status s = DeadLetter(d, p.message_id, p.applied.status()); !s.ok()) return s;
       if (absl::Status s = c.Ack(d.tag, false); !s.ok()) return s;
       ++f.dead;
       continue;
     }
-    if (r->applied == 0 && r->duplicates > 0) {
+    const EventSink::Applied& a = *p.applied;
+    if (a.applied == 0 && a.duplicates > 0) {
       ++f.duplicates;
     } else {
       ++f.applied_messages;
     }
     // A duplicate may be of a record that is not durable yet: wait for
     // everything applied so far (wait_seq) either way.
-    f.applied = *r;
+    if (!f.wait || a.wait_seq > f.applied.wait_seq) f.applied = a;
     f.wait = true;
     f.ack_tag = d.tag;
   }

@@ -69,6 +69,12 @@ class EventSink {
   // INVALID_ARGUMENT: refused, nothing applied (the message is
   // dead-lettered); other errors: try again later.
   virtual absl::StatusOr<Applied> Apply(const v1::PushEventsRequest& req) = 0;
+  // Apply of several requests (one per message) in order, at once. The
+  // outer error: nothing applied, try the whole batch again later.
+  // Otherwise result i is request i's (INVALID_ARGUMENT: that one refused,
+  // nothing of it applied). By default, Apply of each in turn.
+  virtual absl::StatusOr<std::vector<absl::StatusOr<Applied>>> ApplyBatch(
+      const std::vector<const v1::PushEventsRequest*>& reqs);
   // OK once `applied` is durable, waiting at most `timeout` (zero: a
   // poll); DEADLINE_EXCEEDED: not yet, wait again; other errors: it may
   // never be (the graph is going down).
@@ -135,6 +141,9 @@ class Listener {
   absl::Status DeadLetter(const amqp::Delivery& d, const std::string& message_id,
                           const absl::Status& why);
   void NoteDone(uint64_t n);
+  // True when the broker says no message is ready in any consumed queue
+  // (asked on the dead-letter link); false when not, or it cannot say.
+  bool QueuesEmpty();
 
   const ListenerOptions options_;
   EventSink* const sink_;

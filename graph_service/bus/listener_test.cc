@@ -58,5 +58,48 @@ TEST(NotificationRequestTest, UnlistenedTypeMakesNoEventAndBadBodiesSayWhy) {
   EXPECT_THAT(no_type.status().message(), HasSubstr("event_type"));
 }
 
+// A sink whose Apply refuses requests with a "bad" source and is full
+// (UNAVAILABLE) from the `full_at`-th call on.
+class FakeSink : public EventSink {
+ public:
+  absl::StatusOr<Applied> Apply(const v1::PushEventsRequest& req) override {
+    if (++calls_ >= full_at_) return absl::UnavailableError("journal full");
+    if (req.events(0).source() == "bad") return absl::InvalidArgumentError("refused");
+    return Applied{static_cast<uint64_t>(calls_), 1, 0};
+  }
+  absl::Status WaitDurable(const Applied&, absl::Duration) override { return absl::OkStatus(); }
+  int calls_ = 0;
+  int full_at_ = 1000;
+};
+
+v1::PushEventsRequest Req(const std::string& source) {
+  v1::PushEventsRequest r;
+  r.add_events()->set_source(source);
+  return r;
+}
+
+TEST(EventSinkTest, DefaultApplyBatchGivesEachResultAndStopsAtARetryableError) {
+  const v1::PushEventsRequest a = Req("a"), bad = Req("bad"), c = Req("c");
+  FakeSink sink;
+  auto all = sink.ApplyBatch({&a, &bad, &c});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_TRUE((*all)[0].ok());
+  EXPECT_TRUE(absl::IsInvalidArgument((*all)[1].status())) << "refused: that one only";
+  EXPECT_TRUE((*all)[2].ok());
+  EXPECT_EQ((*all)[2]->wait_seq, 3u);
+
+  // Full at the second: the first is applied and said so, the rest is for
+  // later; full at the first: the whole batch is for later.
+  FakeSink part;
+  part.full_at_ = 2;
+  auto some = part.ApplyBatch({&a, &c, &c});
+  ASSERT_TRUE(some.ok()) << some.status();
+  EXPECT_EQ(some->size(), 1u);
+  FakeSink none;
+  none.full_at_ = 1;
+  EXPECT_TRUE(absl::IsUnavailable(none.ApplyBatch({&a, &c}).status()));
+}
+
 }  // namespace
 }  // namespace vitrage::bus

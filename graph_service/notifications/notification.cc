@@ -29,6 +29,11 @@ absl::Status Field(const nlohmann::json& msg, const char* key, bool non_empty, b
 }  // namespace
 
 absl::StatusOr<Notification> ParseNotification(const nlohmann::json& msg) {
+  nlohmann::json copy = msg;
+  return ParseNotification(std::move(copy));
+}
+
+absl::StatusOr<Notification> ParseNotification(nlohmann::json&& msg) {
   if (!msg.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat("notification is a JSON ", msg.type_name(), ", not an object"));
@@ -45,7 +50,7 @@ absl::StatusOr<Notification> ParseNotification(const nlohmann::json& msg) {
     return absl::InvalidArgumentError(
         absl::StrCat("notification ", n.message_id, " (", n.event_type, ") has no payload"));
   }
-  n.payload = *payload;
+  n.payload = std::move(*payload);
   return n;
 }
 

@@ -28,6 +28,8 @@ struct Notification {
 // string nor null (oslo's Notifier may send null), or when payload is
 // missing.
 absl::StatusOr<Notification> ParseNotification(const nlohmann::json& msg);
+// The same, taking the payload out of `msg` instead of copying it.
+absl::StatusOr<Notification> ParseNotification(nlohmann::json&& msg);
 
 }  // namespace vitrage::notifications
 

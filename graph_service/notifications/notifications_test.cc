@@ -65,6 +65,52 @@ TEST(OsloEnvelopeTest, WrapThenParseGivesTheMessageBack) {
   EXPECT_EQ(*back, msg);
 }
 
+// The envelope is read without a JSON document when it has oslo's exact
+// shape, and by the full parser otherwise: both must give what parsing
+// the envelope, then its oslo.message text, gives.
+TEST(OsloEnvelopeTest, EveryEnvelopeShapeGivesTheFullParsersMessage) {
+  json msg = NovaCreate();
+  msg["payload"]["nova_object.data"]["display_name"] =
+      "q\"uote back\\slash /slash\nnew\tline \x01ctl caf\xc3\xa9 \xe2\x9c\x93";
+  const std::string text = msg.dump(-1, ' ', /*ensure_ascii=*/true);
+  const std::string quoted = json(text).dump();  // the text as a JSON string
+  const std::vector<std::string> bodies = {
+      WrapOsloEnvelope(msg),
+      // json.dumps' separators, either key order, more whitespace.
+      "{\"oslo.version\": \"2.0\", \"oslo.message\": " + quoted + "}",
+      "{\"oslo.message\": " + quoted + ", \"oslo.version\": \"2.0\"}",
+      " \n{ \"oslo.version\" :\t\"2.0\" ,\r\n\"oslo.message\":" + quoted + " } \n",
+      // Left to the full parser: a \u escape in the envelope, another
+      // compatible version, an escaped key.
+      "{\"oslo.version\": \"2.0\", \"oslo.message\": " +
+          json(msg.dump(-1, ' ', /*ensure_ascii=*/false)).dump(-1, ' ', true) + "}",
+      "{\"oslo.version\": \"2.0.0\", \"oslo.message\": " + quoted + "}",
+      "{\"oslo.\\u0076ersion\": \"2.0\", \"oslo.message\": " + quoted + "}",
+  };
+  for (const std::string& body : bodies) {
+    json env = json::parse(body);
+    json expected = json::parse(env["oslo.message"].get<std::string>());
+    absl::StatusOr<json> got = ParseOsloEnvelope(body);
+    ASSERT_TRUE(got.ok()) << body << ": " << got.status();
+    EXPECT_EQ(*got, expected) << body;
+    EXPECT_EQ(*got, msg) << body;
+  }
+  // Almost oslo's shape, but not JSON or not an envelope: the full
+  // parser's verdict, as before.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseOsloEnvelope("{\"oslo.version\": \"2.0\", \"oslo.message\": " + quoted).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseOsloEnvelope("{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\"}").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseOsloEnvelope("{\"oslo.version\": \"3.0\", \"oslo.message\": " + quoted + "}").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseOsloEnvelope("{\"oslo.version\": \"2.0\", \"oslo.message\": \"a\x01b\"}").status()));
+  absl::StatusOr<json> extra =
+      ParseOsloEnvelope("{\"oslo.version\": \"2.0\", \"oslo.message\": " + quoted + ", \"x\": 1}");
+  ASSERT_TRUE(extra.ok()) << extra.status();  // deserialize_msg ignores other keys
+  EXPECT_EQ(*extra, msg);
+}
+
 TEST(OsloEnvelopeTest, WrapReplacesInvalidUtf8InsteadOfThrowing) {
   json msg = {{"s", std::string("a\xff"
                                 "b")}};

@@ -76,11 +76,120 @@ absl::Status CheckVersion(const nlohmann::json& v) {
   return absl::OkStatus();
 }
 
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// A JSON string at body[*pos] (the opening quote), unescaped into *out.
+// False for anything the fast path leaves to the full parser: \u escapes,
+// control characters, an unterminated string, a bad escape.
+bool FastString(absl::string_view body, size_t* pos, std::string* out) {
+  size_t i = *pos;
+  if (i >= body.size() || body[i] != '"') return false;
+  ++i;
+  out->clear();
+  while (true) {
+    // The run up to the next quote or backslash, copied at once.
+    size_t j = i;
+    while (j < body.size() && body[j] != '"' && body[j] != '\\') {
+      if (static_cast<unsigned char>(body[j]) < 0x20) return false;
+      ++j;
+    }
+    if (j >= body.size()) return false;
+    out->append(body.data() + i, j - i);
+    if (body[j] == '"') {
+      *pos = j + 1;
+      return true;
+    }
+    if (j + 1 >= body.size()) return false;
+    switch (body[j + 1]) {
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
+      default:
+        return false;  // \u (never in oslo's ASCII-only outer text) or bad
+    }
+    i = j + 2;
+  }
+}
+
+// oslo's serialize_msg output, read without building a JSON document:
+// {"oslo.version": "2.0", "oslo.message": "<text>"} in either order, any
+// JSON whitespace. Fills *text and returns true only for exactly that (two
+// distinct keys, version "2.0", plain escapes); anything else, valid or
+// not, goes to the full parser, which then decides and names the error.
+bool FastEnvelope(absl::string_view body, std::string* text) {
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < body.size() && IsJsonSpace(body[i])) ++i;
+  };
+  skip();
+  if (i >= body.size() || body[i] != '{') return false;
+  ++i;
+  bool have_version = false, have_message = false;
+  std::string key, value;
+  for (int member = 0; member < 2; ++member) {
+    skip();
+    if (member == 1) {
+      if (i >= body.size() || body[i] != ',') return false;
+      ++i;
+      skip();
+    }
+    if (!FastString(body, &i, &key)) return false;
+    skip();
+    if (i >= body.size() || body[i] != ':') return false;
+    ++i;
+    skip();
+    if (key == kVersionKey && !have_version) {
+      if (!FastString(body, &i, &value) || value != kOsloEnvelopeVersion) return false;
+      have_version = true;
+    } else if (key == kMessageKey && !have_message) {
+      if (!FastString(body, &i, text)) return false;
+      have_message = true;
+    } else {
+      return false;
+    }
+  }
+  skip();
+  if (i >= body.size() || body[i] != '}') return false;
+  ++i;
+  skip();
+  return i == body.size();
+}
+
 }  // namespace
 
 absl::StatusOr<nlohmann::json> ParseOsloEnvelope(std::string_view body_in,
                                                  const Config::Limits& limits) {
   const absl::string_view body(body_in.data(), body_in.size());
+  if (body.size() > limits.max_event_bytes) {
+    return CheckText("message body", body, limits);  // names the size
+  }
+  // What oslo sends, without a JSON document for the envelope: the
+  // envelope nests one level, so only its text is bounded and parsed.
+  if (std::string text; limits.max_json_depth >= 1 && FastEnvelope(body, &text)) {
+    if (absl::Status s = CheckText(kMessageKey, text, limits); !s.ok()) return s;
+    return ParseObject(kMessageKey, text);
+  }
   if (absl::Status s = CheckText("message body", body, limits); !s.ok()) return s;
   absl::StatusOr<nlohmann::json> outer = ParseObject("message body", body);
   if (!outer.ok()) return outer.status();

@@ -212,6 +212,12 @@ bool IsListenedEventType(const std::string& event_type) {
 
 absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n,
                                                                  const PushDriverOptions& options) {
+  Notification copy = n;
+  return NotificationToEvents(std::move(copy), options);
+}
+
+absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(Notification&& n,
+                                                                 const PushDriverOptions& options) {
   std::vector<nlohmann::json> out;
   // Upstream's DriversNotificationEndpoint has only info(): the listener
   // consumes <topic>.info, and the dispatcher drops other priorities.
@@ -228,7 +234,9 @@ absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notificat
     return absl::InvalidArgumentError(absl::StrCat(n.event_type, " payload is a JSON ",
                                                    n.payload.type_name(), ", not an object"));
   }
-  nlohmann::json event = n.payload;
+  // The event is the payload (taken, not copied: n.payload is not read
+  // again).
+  nlohmann::json event = std::move(n.payload);
   absl::Status s;
   switch (l.driver) {
     case Driver::kNovaInstance:

@@ -67,6 +67,9 @@ struct PushDriverOptions {
 // the message aside with a reason.
 absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n,
                                                                  const PushDriverOptions& options);
+// The same, taking n.payload (the event is made of it) instead of copying.
+absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(Notification&& n,
+                                                                 const PushDriverOptions& options);
 // The same with the default options (versioned nova notifications, no
 // zabbix mapping, the current time).
 absl::StatusOr<std::vector<nlohmann::json>> NotificationToEvents(const Notification& n);

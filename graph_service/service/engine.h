@@ -159,6 +159,14 @@ class Engine {
     uint64_t wait_seq = 0;  // durable at this seq, every event is
   };
   absl::StatusOr<PushTicket> ApplyPush(const v1::PushEventsRequest& req);
+  // ApplyPush of several requests in order (the bus: one per message),
+  // with the role checked, the journal admitted and the graph locked once
+  // for all of them. The outer error is one the caller retries the whole
+  // batch on (not ACTIVE, journal full or failed): nothing was applied.
+  // Otherwise result i is request i's: its ticket, or INVALID_ARGUMENT
+  // when the request is refused (nothing of it applied; the others are).
+  absl::StatusOr<std::vector<absl::StatusOr<PushTicket>>> ApplyPushBatch(
+      const std::vector<const v1::PushEventsRequest*>& reqs);
   absl::StatusOr<v1::PushEventsResponse> FinishPush(PushTicket ticket);
   // OK once journal seq `seq` is durable (at once without persistency),
   // DEADLINE_EXCEEDED when it is not after `timeout` (zero: a poll), other
