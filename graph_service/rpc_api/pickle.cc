@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -18,7 +19,12 @@ void PutLe32(uint32_t v, std::string* out) {
 
 }  // namespace
 
-PickleWriter::PickleWriter() { out_.append("\x80\x02", 2); }
+// Distinct interned string values kept in the memo at most (beyond it
+// they are written in full): bounds the memo of a graph whose "interned"
+// values turn out to be many.
+constexpr size_t kMaxValueMemo = 4096;
+
+PickleWriter::PickleWriter(bool memo) : memo_(memo) { out_.append("\x80\x02", 2); }
 
 void PickleWriter::BeginDict() {
   out_.append("}(", 2);  // EMPTY_DICT, MARK
@@ -38,9 +44,75 @@ void PickleWriter::EndList() {
 }
 
 void PickleWriter::Str(absl::string_view s) {
-  out_.push_back('X');  // BINUNICODE: uint32 length + UTF-8
-  PutLe32(static_cast<uint32_t>(s.size()), &out_);
+  // BINUNICODE: uint32 length + UTF-8
+  char h[5] = {'X', static_cast<char>(s.size()), static_cast<char>(s.size() >> 8),
+               static_cast<char>(s.size() >> 16), static_cast<char>(s.size() >> 24)};
+  out_.append(h, 5);
   out_.append(s.data(), s.size());
+}
+
+void PickleWriter::Put(uint32_t index) {
+  if (index < 256) {
+    char b[2] = {'q', static_cast<char>(index)};  // BINPUT
+    out_.append(b, 2);
+  } else {
+    out_.push_back('r');  // LONG_BINPUT
+    PutLe32(index, &out_);
+  }
+}
+
+void PickleWriter::Get(uint32_t index) {
+  if (index < 256) {
+    char b[2] = {'h', static_cast<char>(index)};  // BINGET
+    out_.append(b, 2);
+  } else {
+    out_.push_back('j');  // LONG_BINGET
+    PutLe32(index, &out_);
+  }
+}
+
+void PickleWriter::MemoStr(absl::string_view s, int64_t* slot) {
+  if (*slot >= 0) {
+    Get(static_cast<uint32_t>(*slot));
+    return;
+  }
+  Str(s);
+  *slot = next_memo_++;
+  Put(static_cast<uint32_t>(*slot));
+}
+
+void PickleWriter::Name(absl::string_view s) {
+  if (!memo_) {
+    Str(s);
+    return;
+  }
+  MemoStr(s, &name_memo_.try_emplace(s, -1).first->second);
+}
+
+void PickleWriter::Key(graph::KeyId key) {
+  if (!memo_) {
+    Str(graph::KeyName(key));
+    return;
+  }
+  if (key >= key_memo_.size()) key_memo_.resize(std::max<size_t>(key + 1, graph::KeyCount()), -1);
+  MemoStr(graph::KeyName(key), &key_memo_[key]);
+}
+
+void PickleWriter::Member(graph::KeyId key, const graph::Value& v) {
+  Key(key);
+  if (memo_ && v.is_string() && graph::KeyInternsValues(key)) {
+    absl::string_view s = v.string_value();
+    auto it = value_memo_.find(s);
+    if (it != value_memo_.end()) {
+      MemoStr(s, &it->second);
+      return;
+    }
+    if (value_memo_.size() < kMaxValueMemo) {
+      MemoStr(s, &value_memo_.emplace(std::string(s), -1).first->second);
+      return;
+    }
+  }
+  Value(v);
 }
 
 void PickleWriter::Int(int64_t i) {
@@ -105,7 +177,7 @@ void PickleWriter::Value(const graph::Value& v) {
     case K::kMap:
       BeginDict();
       for (const graph::MapEntry* e : graph::SortedByName(v.map_entries())) {
-        Str(graph::KeyName(e->first));
+        Key(e->first);
         Value(e->second);
       }
       EndDict();
@@ -114,10 +186,29 @@ void PickleWriter::Value(const graph::Value& v) {
 }
 
 void PickleWriter::PropertiesMembers(const graph::Properties& p) {
-  for (const graph::MapEntry* e : graph::SortedByName(p.items())) {
-    Str(graph::KeyName(e->first));
-    Value(e->second);
+  for (const graph::MapEntry* e : graph::SortedByName(p.items())) Member(e->first, e->second);
+}
+
+const std::vector<const graph::MapEntry*>& NameOrder::Of(
+    const std::vector<graph::MapEntry>& items) {
+  uint64_t h = items.size();
+  for (const graph::MapEntry& e : items) h = (h ^ e.first) * 0x9e3779b97f4a7c15ull;
+  out_.clear();
+  auto it = cache_.find(h);
+  bool same = it != cache_.end() && it->second.keys.size() == items.size();
+  for (size_t i = 0; same && i < items.size(); ++i) same = it->second.keys[i] == items[i].first;
+  if (same) {
+    for (uint32_t i : it->second.order) out_.push_back(&items[i]);
+    return out_;
   }
+  out_ = graph::SortedByName(items);
+  if (it == cache_.end() && cache_.size() < 4096) {
+    Cached c;
+    for (const graph::MapEntry& e : items) c.keys.push_back(e.first);
+    for (const graph::MapEntry* e : out_) c.order.push_back(static_cast<uint32_t>(e - &items[0]));
+    cache_.emplace(h, std::move(c));
+  }
+  return out_;
 }
 
 void PickleWriter::Json(const nlohmann::json& j) {
