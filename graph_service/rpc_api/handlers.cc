@@ -144,7 +144,10 @@ absl::StatusOr<std::vector<Slot>> Select(const Graph& g, const json& q) {
   ASSIGN_OR_RETURN(Query compiled, Query::Compile(q));
   std::vector<Slot> out;
   std::string error;
+  const Slot bound = static_cast<Slot>(g.vertex_slot_bound());
   g.ForEachVertex([&](Slot v) {
+    // The members of a vertex a few ahead are a cache miss to start now.
+    if (v + 8 < bound) __builtin_prefetch(g.VertexProps(v + 8).items().data());
     if (error.empty() && compiled.Matches(g.VertexProps(v), &error)) out.push_back(v);
   });
   if (!error.empty()) return absl::InvalidArgumentError(error);
@@ -586,28 +589,57 @@ bool IsAlarmColumn(absl::string_view c) {
 
 std::vector<AlarmRow> ActiveAlarms(const Graph& g) {
   std::vector<AlarmRow> rows;
+  // Alarms share few timestamps (interned values): each is parsed once.
+  absl::flat_hash_map<absl::string_view, std::string> normalized;
+  auto normalize = [&](absl::string_view ts) -> const std::string& {
+    auto it = normalized.find(ts);
+    if (it == normalized.end()) it = normalized.emplace(ts, NormalizeTimestamp(ts)).first;
+    return it->second;
+  };
+  const Slot bound = static_cast<Slot>(g.vertex_slot_bound());
   g.ForEachVertex([&](Slot v) {
+    if (v + 8 < bound) __builtin_prefetch(g.VertexProps(v + 8).items().data());
     const Properties& p = g.VertexProps(v);
     if (p.GetString(graph::keys::kVitrageCategory) != "ALARM") return;
     if (Truthy(p.Find(graph::keys::kVitrageIsDeleted)) ||
         Truthy(p.Find(graph::keys::kVitrageIsPlaceholder))) {
       return;
     }
-    std::string start = NormalizeTimestamp(p.GetString(kUpdateTs));
-    if (start.empty())
-      start = NormalizeTimestamp(p.GetString(graph::keys::kVitrageSampleTimestamp));
+    std::string start = normalize(p.GetString(kUpdateTs));
+    if (start.empty()) start = normalize(p.GetString(graph::keys::kVitrageSampleTimestamp));
     if (start.empty()) start = "1970-01-01 00:00:00";
     rows.push_back({v, std::move(start)});
   });
   return rows;
 }
 
+// Column `key` of the alarm's row (not NULL) equals `want`: as
+// Column(...) == want, without copying the column.
+bool ColumnIs(const Properties& p, graph::KeyId key, const std::string& want) {
+  const Value* val = p.Find(key);
+  if (val == nullptr || val->is_null()) return false;
+  if (val->is_string()) return val->string_value() == want;
+  std::string s;
+  graph::AppendPythonJson(*val, &s);
+  return s == want;
+}
+
+bool ColumnNull(const Properties& p, graph::KeyId key) {
+  const Value* val = p.Find(key);
+  return val == nullptr || val->is_null();
+}
+
 // history_facade._add_project_filtering_to_query
 bool ProjectAllows(const Graph& g, const AlarmRow& r, const std::string& pid, bool is_admin) {
-  auto p = r.Column(g, "project_id");
-  auto rp = r.Column(g, "vitrage_resource_project_id");
-  const bool p_eq = p && *p == pid, rp_eq = rp && *rp == pid;
-  if (is_admin) return p_eq || rp_eq || ((p_eq || !p) && (rp_eq || !rp));
+  static const graph::KeyId kResourceProject = graph::InternKey("vitrage_resource_project_id");
+  const Properties& props = g.VertexProps(r.v);
+  const bool p_eq = ColumnIs(props, kProjectId, pid);
+  const bool rp_eq = ColumnIs(props, kResourceProject, pid);
+  if (is_admin) {
+    return p_eq || rp_eq ||
+           ((p_eq || ColumnNull(props, kProjectId)) &&
+            (rp_eq || ColumnNull(props, kResourceProject)));
+  }
   return p_eq || rp_eq;
 }
 
@@ -789,18 +821,30 @@ absl::StatusOr<Answer> GetAlarms(const Graph& g, const json& args_in, const json
     if (sort_dirs.size() < sort_by.size()) {
       return absl::InvalidArgumentError("sort_dirs must name a direction for each sort key");
     }
-    // NULL sorts first, as in MySQL.
-    auto less = [&](const AlarmRow& a, const AlarmRow& b) {
+    // NULL sorts first, as in MySQL. The sort columns of each row are
+    // read once.
+    std::vector<std::vector<std::optional<std::string>>> cols(sort_by.size());
+    for (size_t i = 0; i < sort_by.size(); ++i) {
+      cols[i].reserve(kept.size());
+      for (const AlarmRow& r : kept) cols[i].push_back(r.Column(g, sort_by[i]));
+    }
+    std::vector<uint32_t> perm(kept.size());
+    for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<uint32_t>(k);
+    auto less = [&](uint32_t a, uint32_t b) {
       for (size_t i = 0; i < sort_by.size(); ++i) {
-        auto x = a.Column(g, sort_by[i]);
-        auto y = b.Column(g, sort_by[i]);
+        const auto& x = cols[i][a];
+        const auto& y = cols[i][b];
         if (x == y) continue;
         bool lt = !x || (y && *x < *y);
         return sort_dirs[i] == "asc" ? lt : !lt;
       }
       return false;
     };
-    std::stable_sort(kept.begin(), kept.end(), less);
+    std::stable_sort(perm.begin(), perm.end(), less);
+    std::vector<AlarmRow> sorted;
+    sorted.reserve(kept.size());
+    for (uint32_t k : perm) sorted.push_back(std::move(kept[k]));
+    kept = std::move(sorted);
     size_t from = 0;
     if (kw.contains("marker") && kw["marker"].is_string()) {
       const std::string marker = kw["marker"].get<std::string>();

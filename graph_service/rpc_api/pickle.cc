@@ -1,73 +1,71 @@
 #include "graph_service/rpc_api/pickle.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/escaping.h"
 #include "glog/logging.h"
 
 namespace vitrage::rpc_api {
-namespace {
-
-void PutLe32(uint32_t v, std::string* out) {
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
-               static_cast<char>(v >> 24)};
-  out->append(b, 4);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // Distinct interned string values kept in the memo at most (beyond it
 // they are written in full): bounds the memo of a graph whose "interned"
 // values turn out to be many.
 constexpr size_t kMaxValueMemo = 4096;
 
-PickleWriter::PickleWriter(bool memo) : memo_(memo) { out_.append("\x80\x02", 2); }
+PickleWriter::PickleWriter(bool memo) : memo_(memo) { Bytes("\x80\x02", 2); }
+
+void PickleWriter::Grow(size_t n) { out_.resize(std::max(used_ + n, out_.size() * 2 + 4096)); }
 
 void PickleWriter::BeginDict() {
-  out_.append("}(", 2);  // EMPTY_DICT, MARK
+  Bytes("}(", 2);  // EMPTY_DICT, MARK
   ++depth_;
 }
 void PickleWriter::EndDict() {
-  out_.push_back('u');  // SETITEMS
+  Byte('u');  // SETITEMS
   --depth_;
 }
 void PickleWriter::BeginList() {
-  out_.append("](", 2);  // EMPTY_LIST, MARK
+  Bytes("](", 2);  // EMPTY_LIST, MARK
   ++depth_;
 }
 void PickleWriter::EndList() {
-  out_.push_back('e');  // APPENDS
+  Byte('e');  // APPENDS
   --depth_;
 }
 
 void PickleWriter::Str(absl::string_view s) {
   // BINUNICODE: uint32 length + UTF-8
-  char h[5] = {'X', static_cast<char>(s.size()), static_cast<char>(s.size() >> 8),
-               static_cast<char>(s.size() >> 16), static_cast<char>(s.size() >> 24)};
-  out_.append(h, 5);
-  out_.append(s.data(), s.size());
+  char* p = Room(5 + s.size());
+  p[0] = 'X';
+  p[1] = static_cast<char>(s.size());
+  p[2] = static_cast<char>(s.size() >> 8);
+  p[3] = static_cast<char>(s.size() >> 16);
+  p[4] = static_cast<char>(s.size() >> 24);
+  memcpy(p + 5, s.data(), s.size());
 }
 
 void PickleWriter::Put(uint32_t index) {
   if (index < 256) {
     char b[2] = {'q', static_cast<char>(index)};  // BINPUT
-    out_.append(b, 2);
+    Bytes(b, 2);
   } else {
-    out_.push_back('r');  // LONG_BINPUT
-    PutLe32(index, &out_);
+    Byte('r');  // LONG_BINPUT
+    Le32(index);
   }
 }
 
 void PickleWriter::Get(uint32_t index) {
   if (index < 256) {
     char b[2] = {'h', static_cast<char>(index)};  // BINGET
-    out_.append(b, 2);
+    Bytes(b, 2);
   } else {
-    out_.push_back('j');  // LONG_BINGET
-    PutLe32(index, &out_);
+    Byte('j');  // LONG_BINGET
+    Le32(index);
   }
 }
 
@@ -117,8 +115,8 @@ void PickleWriter::Member(graph::KeyId key, const graph::Value& v) {
 
 void PickleWriter::Int(int64_t i) {
   if (i >= INT32_MIN && i <= INT32_MAX) {
-    out_.push_back('J');  // BININT
-    PutLe32(static_cast<uint32_t>(static_cast<int32_t>(i)), &out_);
+    Byte('J');  // BININT
+    Le32(static_cast<uint32_t>(static_cast<int32_t>(i)));
     return;
   }
   // LONG1: little-endian two's complement, shortest form.
@@ -134,22 +132,22 @@ void PickleWriter::Int(int64_t i) {
       break;
     }
   }
-  out_.push_back('\x8a');
-  out_.push_back(static_cast<char>(n));
-  out_.append(bytes, n);
+  Byte('\x8a');
+  Byte(static_cast<char>(n));
+  Bytes(bytes, n);
 }
 
 void PickleWriter::Float(double d) {
-  out_.push_back('G');  // BINFLOAT: big-endian IEEE 754
+  Byte('G');  // BINFLOAT: big-endian IEEE 754
   uint64_t u;
   memcpy(&u, &d, 8);
   char b[8];
   for (int k = 0; k < 8; ++k) b[k] = static_cast<char>(u >> (8 * (7 - k)));
-  out_.append(b, 8);
+  Bytes(b, 8);
 }
 
-void PickleWriter::Bool(bool b) { out_.push_back(b ? '\x88' : '\x89'); }
-void PickleWriter::None() { out_.push_back('N'); }
+void PickleWriter::Bool(bool b) { Byte(b ? '\x88' : '\x89'); }
+void PickleWriter::None() { Byte('N'); }
 
 void PickleWriter::Value(const graph::Value& v) {
   using K = graph::Value::Kind;
@@ -259,17 +257,30 @@ void PickleWriter::Json(const nlohmann::json& j) {
 
 std::string PickleWriter::Finish() {
   DCHECK_EQ(depth_, 0);
-  out_.push_back('.');
+  Byte('.');
+  out_.resize(used_);
+  used_ = 0;
   return std::move(out_);
 }
 
 std::string CompressObj(absl::string_view pickle, int level) {
-  uLongf cap = compressBound(pickle.size());
-  std::string z(cap, '\0');
-  int rc = compress2(reinterpret_cast<Bytef*>(z.data()), &cap,
-                     reinterpret_cast<const Bytef*>(pickle.data()), pickle.size(), level);
-  CHECK_EQ(rc, Z_OK) << "zlib compress2";
-  z.resize(cap);
+  struct Free {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  // One compressor per thread and level (allocating one costs more than a
+  // small answer).
+  thread_local std::unique_ptr<libdeflate_compressor, Free> compressor;
+  thread_local int compressor_level = -1;
+  if (compressor == nullptr || compressor_level != level) {
+    compressor.reset(libdeflate_alloc_compressor(level));
+    compressor_level = level;
+  }
+  CHECK(compressor != nullptr) << "libdeflate_alloc_compressor(" << level << ")";
+  std::string z(libdeflate_zlib_compress_bound(compressor.get(), pickle.size()), '\0');
+  size_t n =
+      libdeflate_zlib_compress(compressor.get(), pickle.data(), pickle.size(), z.data(), z.size());
+  CHECK_GT(n, 0u) << "libdeflate_zlib_compress: the bound was too small";
+  z.resize(n);
   return absl::Base64Escape(z);
 }
 

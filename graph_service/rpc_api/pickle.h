@@ -22,6 +22,7 @@
 #define VITRAGE_GRAPH_SERVICE_RPC_API_PICKLE_H_
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ class PickleWriter {
   explicit PickleWriter(bool memo = true);
 
   // Room for about `bytes` of pickle (saves regrowing a large one).
-  void Reserve(size_t bytes) { out_.reserve(bytes); }
+  void Reserve(size_t bytes) {
+    if (bytes > out_.size()) out_.resize(bytes);
+  }
   void BeginDict();
   void EndDict();
   void BeginList();
@@ -69,15 +72,32 @@ class PickleWriter {
 
   // Appends STOP and returns the pickle.
   std::string Finish();
-  std::string* buffer() { return &out_; }
 
  private:
+  // `n` bytes to write at the end of the pickle.
+  char* Room(size_t n) {
+    if (used_ + n > out_.size()) Grow(n);
+    char* p = &out_[used_];
+    used_ += n;
+    return p;
+  }
+  void Grow(size_t n);
+  void Byte(char c) { *Room(1) = c; }
+  void Bytes(const char* b, size_t n) { memcpy(Room(n), b, n); }
+  void Le32(uint32_t v) {
+    char* p = Room(4);
+    p[0] = static_cast<char>(v);
+    p[1] = static_cast<char>(v >> 8);
+    p[2] = static_cast<char>(v >> 16);
+    p[3] = static_cast<char>(v >> 24);
+  }
   void Put(uint32_t index);
   void Get(uint32_t index);
   // Writes `s` memoized in `*slot` (-1: not yet written).
   void MemoStr(absl::string_view s, int64_t* slot);
 
-  std::string out_;
+  std::string out_;  // out_[0, used_) is the pickle so far
+  size_t used_ = 0;
   int depth_ = 0;
   const bool memo_;
   uint32_t next_memo_ = 0;
@@ -103,7 +123,9 @@ class NameOrder {
   std::vector<const graph::MapEntry*> out_;
 };
 
-// base64(zlib.compress(data, level)), as compress_obj(obj, level=1).
+// base64 of `pickle` in zlib's format (zlib.decompress reads it), compressed
+// at `level` (1: as compress_obj(obj, level=1)) by libdeflate, so not the
+// same bytes as zlib would write.
 std::string CompressObj(absl::string_view pickle, int level = 1);
 
 }  // namespace vitrage::rpc_api

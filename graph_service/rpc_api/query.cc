@@ -10,10 +10,39 @@ namespace vitrage::rpc_api {
 using graph::Value;
 using json = nlohmann::json;
 
+// A comparison's value, also in native form for == and != (the common
+// filters: vitrage_category == "RESOURCE", vitrage_is_deleted == false,
+// project_id == null), so that testing a vertex reads no JSON.
+struct Leaf {
+  enum Type { kNull, kNumber, kString, kOther };
+  Leaf(graph::KeyId k, const json& w) : key(k), want(w) {
+    if (w.is_null()) {
+      type = kNull;
+    } else if (w.is_boolean() || w.is_number_integer()) {
+      type = kNumber;
+      is_int = true;
+      i = w.is_boolean() ? w.get<bool>() : w.get<int64_t>();
+    } else if (w.is_number_float()) {
+      type = kNumber;
+      d = w.get<double>();
+    } else if (w.is_string()) {
+      type = kString;
+      s = w.get<std::string>();
+    }
+  }
+  graph::KeyId key;
+  json want;
+  Type type = kOther;
+  bool is_int = false;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
 struct Query::Node {
   enum Op { kAnd, kOr, kLt, kLe, kEq, kNe, kGe, kGt } op;
-  std::vector<Node> children;                         // kAnd, kOr
-  std::vector<std::pair<graph::KeyId, json>> leaves;  // comparisons
+  std::vector<Node> children;  // kAnd, kOr
+  std::vector<Leaf> leaves;    // comparisons
 };
 
 namespace {
@@ -62,6 +91,29 @@ int PyCompare(const Value* a, const json& b, bool* type_error) {
   }
   *type_error = true;
   return 0;
+}
+
+// PyEquals(a, leaf.want), reading the leaf's native form.
+bool LeafEquals(const Value* a, const Leaf& l) {
+  switch (l.type) {
+    case Leaf::kNull:
+      return a == nullptr || a->is_null();
+    case Leaf::kString:
+      return a != nullptr && a->is_string() && a->string_value() == l.s;
+    case Leaf::kNumber: {
+      if (a == nullptr || !IsNumber(*a)) return false;
+      if (a->kind() != Value::Kind::kDouble && l.is_int) {
+        return (a->kind() == Value::Kind::kBool ? a->bool_value() : a->int_value()) == l.i;
+      }
+      const double x = a->kind() == Value::Kind::kDouble ? a->double_value()
+                       : a->kind() == Value::Kind::kBool ? a->bool_value()
+                                                         : static_cast<double>(a->int_value());
+      return x == (l.is_int ? static_cast<double>(l.i) : l.d);
+    }
+    case Leaf::kOther:
+      break;
+  }
+  return PyEquals(a, l.want);
 }
 
 const char* OpName(Query::Node::Op op) {
@@ -136,11 +188,12 @@ bool Eval(const Query::Node& n, const graph::Properties& p, std::string* error) 
       break;
   }
   if (n.leaves.empty()) return false;
-  for (const auto& [key, want] : n.leaves) {
-    const Value* have = p.Find(key);
+  for (const Leaf& leaf : n.leaves) {
+    const Value* have = p.Find(leaf.key);
+    const json& want = leaf.want;
     bool ok;
     if (n.op == N::kEq || n.op == N::kNe) {
-      ok = PyEquals(have, want) == (n.op == N::kEq);
+      ok = LeafEquals(have, leaf) == (n.op == N::kEq);
     } else {
       bool type_error = false;
       int c = PyCompare(have, want, &type_error);
