@@ -122,6 +122,22 @@ int main(int argc, char** argv) {
         {"all_tenants", false},
         {"query", nullptr},
         {"group_by", nullptr}}},
+      // As vitrage-api sends `vitrage alarm list` (the CLI's limit 1000).
+      {"get_alarms (vitrage alarm list)",
+       "get_alarms",
+       admin,
+       {{"vitrage_id", "all"},
+        {"all_tenants", false},
+        {"start", nullptr},
+        {"end", nullptr},
+        {"limit", "1000"},
+        {"sort_by", {"start_timestamp", "vitrage_id"}},
+        {"sort_dirs", {"asc", "asc"}},
+        {"filter_by", nullptr},
+        {"filter_vals", nullptr},
+        {"next_page", "True"},
+        {"marker", nullptr},
+        {"only_active_alarms", true}}},
   };
   // Per call: the median over `reps` of the whole answer (wall), of the
   // part under the graph's lock (rpc_api::Read), and of the thread's CPU

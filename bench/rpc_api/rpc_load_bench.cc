@@ -27,13 +27,13 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "common/huge_page_heap.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/huge_page_heap.h"
 #include "common/testing/process.h"
 #include "common/testing/rabbitmq_fixture.h"
 #include "graph_service/amqp/connection.h"
@@ -82,10 +82,10 @@ struct Result {
   std::string first_error;
 };
 
-const json kCtx = {{"project_id", "admin"},  {"is_admin", true},    {"user_id", "admin"},
-                   {"user_name", "admin"},   {"tenant", "admin"},   {"auth_token", nullptr},
-                   {"request_id", "req-1"},  {"read_only", false},  {"show_deleted", false},
-                   {"roles", {"admin"}},     {"is_admin_project", true}};
+const json kCtx = {{"project_id", "admin"}, {"is_admin", true},        {"user_id", "admin"},
+                   {"user_name", "admin"},  {"tenant", "admin"},       {"auth_token", nullptr},
+                   {"request_id", "req-1"}, {"read_only", false},      {"show_deleted", false},
+                   {"roles", {"admin"}},    {"is_admin_project", true}};
 
 // One client: its own connection and reply queue (declared as oslo's
 // client declares it: a direct exchange and a queue of the same name, so
@@ -116,11 +116,12 @@ void Client(const vitrage::amqp::TransportUrl& url, const std::string& topic, in
     return;
   }
   std::mt19937_64 rng(index * 7919 + 1);
-  int64_t n = 0;
   while (absl::Now() < until) {
     json msg = {{"method", load.method}, {"args", load.args}};
     if (load.method == "show_resource") msg["args"]["vitrage_id"] = ids[rng() % ids.size()];
-    const std::string msg_id = absl::StrCat(topic, "-", index, "-", n++);
+    // Unique over the whole run: oslo's server drops a _unique_id it saw.
+    static std::atomic<uint64_t> serial{0};
+    const std::string msg_id = absl::StrCat(topic, "-", index, "-", serial++);
     msg["_msg_id"] = msg_id;
     msg["_reply_q"] = reply_q;
     msg["_unique_id"] = absl::StrCat("u", msg_id);
@@ -206,6 +207,7 @@ std::string Shell(const std::string& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // the table as it goes
   const vitrage::HugePageHeap heap = vitrage::ReserveHugePageHeap();
   std::string src = VITRAGE_SOURCE_DIR_DEFAULT;
   std::string graph_file = absl::StrCat(VITRAGE_WORKLOAD_DIR_DEFAULT, "/graph_100k.jsonl.zst");
@@ -359,10 +361,9 @@ int main(int argc, char** argv) {
               : "-";
       absl::PrintF("%-26s %7d %11.0f %9.2f %9.2f %13s %9s  %s\n", l.name, n, ours.calls_per_s,
                    ours.p50_ms, ours.p99_ms,
-                   upstream ? absl::StrFormat("%.1f", theirs.calls_per_s) : "-", ratio,
-                   ">= 10x upstream");
-      const std::string row = absl::StrCat(l.name, " (", l.method, ", 100k, ", n,
-                                           " concurrent clients, over the bus)");
+                   upstream ? absl::StrFormat("%.1f", theirs.calls_per_s) : "-", ratio, "-");
+      const std::string row =
+          absl::StrCat(l.name, " (", l.method, ", 100k, ", n, " concurrent clients, over the bus)");
       auto put = [&](const std::string& what, const std::string& v, const char* unit,
                      const char* target) {
         tsv << when << "\t" << commit << "\t" << row << " " << what << "\t" << v << "\t" << unit
@@ -372,11 +373,10 @@ int main(int argc, char** argv) {
       put("ours p50", absl::StrFormat("%.2f", ours.p50_ms), "ms", "-");
       if (upstream) {
         put("upstream", absl::StrFormat("%.1f", theirs.calls_per_s), "calls/s", "-");
-        put("ratio", absl::StrFormat("%.1f", ours.calls_per_s / theirs.calls_per_s), "x",
-            ">= 10x");
+        put("ratio", absl::StrFormat("%.1f", ours.calls_per_s / theirs.calls_per_s), "x", "-");
       }
-      tsv << when << "\t" << commit << "\tmachine load average (1 min, 2 cores) before "
-          << row << "\t" << load1 << "\t\t-\n";
+      tsv << when << "\t" << commit << "\tmachine load average (1 min, 2 cores) before " << row
+          << "\t" << load1 << "\t\t-\n";
     }
   }
 
@@ -394,9 +394,9 @@ int main(int argc, char** argv) {
   const std::string call_file = absl::StrCat(rabbit.dir(), "/topology_call.json");
   std::ofstream(call_file) << topo_call.dump();
   auto timed_call = [&](const std::string& topic, int reps) -> json {
-    std::string out = Shell(absl::StrCat("/usr/bin/python3 ", src, "/bench/rpc_api/rpc_call_timer.py ",
-                                         rabbit.url(), " ", topic, " ", reps, " ", call_file,
-                                         " 2>", rabbit.dir(), "/rpc_call_timer.err"));
+    std::string out = Shell(absl::StrCat(
+        "/usr/bin/python3 ", src, "/bench/rpc_api/rpc_call_timer.py ", rabbit.url(), " ", topic,
+        " ", reps, " ", call_file, " 2>", rabbit.dir(), "/rpc_call_timer.err"));
     json r = json::parse(out, nullptr, false);
     if (!r.is_object()) {
       std::cerr << "rpc_call_timer.py (" << topic << ") failed: " << out << "\n"
@@ -423,8 +423,8 @@ int main(int argc, char** argv) {
     tsv << when << "\t" << commit << "\t" << row << " ours\t" << absl::StrFormat("%.0f", om)
         << "\tms\t-\n";
     if (um > 0) {
-      tsv << when << "\t" << commit << "\t" << row << " upstream\t"
-          << absl::StrFormat("%.0f", um) << "\tms\t-\n";
+      tsv << when << "\t" << commit << "\t" << row << " upstream\t" << absl::StrFormat("%.0f", um)
+          << "\tms\t-\n";
       tsv << when << "\t" << commit << "\t" << row << " speedup\t"
           << absl::StrFormat("%.1f", um / om) << "\tx\t>= 10x\n";
     }
@@ -449,8 +449,8 @@ int main(int argc, char** argv) {
         absl::StrCat(rabbit.dir(), "/vitrage-api.log"));
     bool up_api = false;
     for (int i = 0; i < 300 && api.ok() && !up_api; ++i) {
-      up_api = Shell(absl::StrCat("(exec 3<>/dev/tcp/127.0.0.1/", port,
-                                  ") 2>/dev/null && echo ok")) == "ok";
+      up_api = Shell(absl::StrCat("bash -c '(exec 3<>/dev/tcp/127.0.0.1/", port,
+                                  ") 2>/dev/null && echo ok'")) == "ok";
       if (!up_api) absl::SleepFor(absl::Milliseconds(200));
     }
     if (!up_api) {
@@ -461,18 +461,20 @@ int main(int argc, char** argv) {
       const std::string load1 = Shell("cut -d' ' -f1 /proc/loadavg");
       const std::string out = absl::StrCat(rabbit.dir(), "/topology.json");
       const absl::Time t0 = absl::Now();
-      const std::string rc = Shell(absl::StrCat(
-          "OS_AUTH_TYPE=vitrage-noauth VITRAGE_ENDPOINT=http://127.0.0.1:", port,
-          " VITRAGE_USER_ID=admin VITRAGE_PROJECT_ID=admin VITRAGE_ROLES=admin "
-          "vitrage topology show --all-tenants >",
-          out, " 2>&1; echo $?"));
+      const std::string rc =
+          Shell(absl::StrCat("OS_AUTH_TYPE=vitrage-noauth VITRAGE_ENDPOINT=http://127.0.0.1:", port,
+                             " VITRAGE_USER_ID=admin VITRAGE_PROJECT_ID=admin VITRAGE_ROLES=admin "
+                             "vitrage topology show --all-tenants >",
+                             out, " 2>&1; echo $?"));
       const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
-      const std::string nodes = Shell(absl::StrCat(
-          "/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[\"nodes\"]))' ",
-          out, " 2>/dev/null"));
-      absl::PrintF("vitrage topology show --all-tenants end to end (CLI + vitrage-api + ours), "
-                   "load %s: %.1f s, exit %s, %s nodes\n",
-                   load1, secs, rc, nodes.empty() ? "no" : nodes);
+      const std::string nodes =
+          Shell(absl::StrCat("/usr/bin/python3 -c 'import json,sys; "
+                             "print(len(json.load(open(sys.argv[1]))[\"nodes\"]))' ",
+                             out, " 2>/dev/null"));
+      absl::PrintF(
+          "vitrage topology show --all-tenants end to end (CLI + vitrage-api + ours), "
+          "load %s: %.1f s, exit %s, %s nodes\n",
+          load1, secs, rc, nodes.empty() ? "no" : nodes);
       if (rc != "0" || nodes.empty()) {
         std::cerr << Shell(absl::StrCat("head -c 600 ", out)) << "\n";
         ++failed;
