@@ -15,7 +15,7 @@ PACKAGES=(
   galera-4 rsync socat lsof util-linux
   # libraries
   libabsl-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+  libzstd-dev libdeflate-dev libssl-dev libjemalloc-dev prometheus-cpp-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   # tools used by tests and scripts
   python3 python3-grpcio python3-protobuf zstd procps iproute2 openssl
   # the OpenStack bus (private RabbitMQ, AMQP client) and upstream Vitrage 9.0.0

@@ -4,7 +4,8 @@
     upstream_bench.py GRAPH.jsonl.zst CALLS.json REPS
 
 Loads the graph into upstream's NXGraph, runs each call REPS times on
-upstream's TopologyApis / ResourceApis, prints {"name": median seconds}.
+upstream's TopologyApis / ResourceApis, prints {"name": median seconds,
+"name cpu": median CPU seconds of the calling thread}.
 """
 import json
 import statistics
@@ -40,12 +41,16 @@ def main():
         fn = None
         for h in handlers:
             fn = fn or getattr(h, c['method'], None)
-        times = []
+        if fn is None:  # a handler that needs upstream's database
+            continue
+        times, cpu = [], []
         for _ in range(reps):
-            t = time.perf_counter()
+            t, tc = time.perf_counter(), time.thread_time()
             fn(dict(c['ctx']), **c['args'])
             times.append(time.perf_counter() - t)
+            cpu.append(time.thread_time() - tc)
         out[c['name']] = statistics.median(times)
+        out[c['name'] + ' cpu'] = statistics.median(cpu)
     print(json.dumps(out))
 
 

@@ -139,12 +139,25 @@ json ResourcesAllQuery() {
                                Eq("vitrage_is_placeholder", false)})}};
 }
 
+// Starts loading the members of vertex slot `v` (when in range): the
+// members of the vertex kPrefetchAhead slots on are a cache (and TLB) miss
+// started while this one is tested.
+constexpr Slot kPrefetchAhead = 24;
+inline void PrefetchMembers(const Graph& g, Slot v) {
+  if (v >= g.vertex_slot_bound()) return;
+  const std::vector<graph::MapEntry>& items = g.VertexProps(v).items();
+  const char* p = reinterpret_cast<const char*>(items.data());
+  const size_t bytes = std::min<size_t>(items.size() * sizeof(graph::MapEntry), 512);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
+
 // Vertices matching `q`, in slot order.
 absl::StatusOr<std::vector<Slot>> Select(const Graph& g, const json& q) {
   ASSIGN_OR_RETURN(Query compiled, Query::Compile(q));
   std::vector<Slot> out;
   std::string error;
   g.ForEachVertex([&](Slot v) {
+    PrefetchMembers(g, v + kPrefetchAhead);
     if (error.empty() && compiled.Matches(g.VertexProps(v), &error)) out.push_back(v);
   });
   if (!error.empty()) return absl::InvalidArgumentError(error);
@@ -166,32 +179,38 @@ struct NodeLink {
 
 // Writes json_output_graph(raw=True) of `nl` as a pickled dict.
 void PickleNodeLink(const Graph& g, const NodeLink& nl, PickleWriter* w) {
-  absl::flat_hash_map<Slot, int64_t> index;
-  index.reserve(nl.nodes.size());
-  for (size_t i = 0; i < nl.nodes.size(); ++i) index[nl.nodes[i]] = static_cast<int64_t>(i);
+  // Position of each node by slot (-1: not a node).
+  std::vector<int32_t> index(g.vertex_slot_bound(), -1);
+  for (size_t i = 0; i < nl.nodes.size(); ++i) index[nl.nodes[i]] = static_cast<int32_t>(i);
   const graph::KeyId kIdKey = graph::keys::kId;
+  // About 400 bytes a node and 100 an edge with the memo.
+  w->Reserve(nl.nodes.size() * 400 + nl.edges.size() * 100 + 256);
+  NameOrder order;
   w->BeginDict();
-  w->Str("directed");
+  w->Name("directed");
   w->Bool(true);
-  w->Str("multigraph");
+  w->Name("multigraph");
   w->Bool(true);
-  w->Str("graph");
+  w->Name("graph");
   w->BeginDict();
   w->EndDict();
-  w->Str("nodes");
+  w->Name("nodes");
   w->BeginList();
   for (size_t i = 0; i < nl.nodes.size(); ++i) {
     const Properties& p = g.VertexProps(nl.nodes[i]);
     w->BeginDict();
-    for (const graph::MapEntry* e : graph::SortedByName(p.items())) {
-      if (e->first == kIdKey) continue;
-      w->Str(graph::KeyName(e->first));
-      w->Value(e->second);
+    const Value* id = nullptr;
+    for (const graph::MapEntry* e : order.Of(p.items())) {
+      if (e->first == kIdKey) {
+        id = &e->second;
+        continue;
+      }
+      w->Member(e->first, e->second);
     }
-    w->Str("id");
-    if (const Value* id = p.Find(kIdKey)) {
+    w->Key(kIdKey);
+    if (id != nullptr) {
       w->Value(*id);
-      w->Str("graph_index");
+      w->Name("graph_index");
       w->Int(static_cast<int64_t>(i));
     } else {
       w->Str(g.VertexId(nl.nodes[i]));
@@ -199,36 +218,41 @@ void PickleNodeLink(const Graph& g, const NodeLink& nl, PickleWriter* w) {
     w->EndDict();
   }
   w->EndList();
-  w->Str("links");
+  w->Name("links");
   w->BeginList();
+  // Edge properties named as the members written after them are left out
+  // (a name never interned is no edge's property).
+  auto key_of = [](absl::string_view name) {
+    return graph::KeyIsInterned(name) ? graph::InternKey(name) : graph::kKeyTableCapacity;
+  };
+  const graph::KeyId kSource = key_of("source"), kTarget = key_of("target"), kKey = key_of("key");
   for (Slot e : nl.edges) {
     w->BeginDict();
-    for (const graph::MapEntry* m : graph::SortedByName(g.EdgeProps(e).items())) {
-      absl::string_view k = graph::KeyName(m->first);
-      if (k == "source" || k == "target" || k == "key") continue;
-      w->Str(k);
-      w->Value(m->second);
+    for (const graph::MapEntry* m : order.Of(g.EdgeProps(e).items())) {
+      if (m->first == kSource || m->first == kTarget || m->first == kKey) continue;
+      w->Member(m->first, m->second);
     }
-    w->Str("source");
-    w->Int(index.at(g.EdgeSource(e)));
-    w->Str("target");
-    w->Int(index.at(g.EdgeTarget(e)));
-    w->Str("key");
-    w->Str(g.EdgeLabel(e));
+    w->Name("source");
+    w->Int(index[g.EdgeSource(e)]);
+    w->Name("target");
+    w->Int(index[g.EdgeTarget(e)]);
+    w->Name("key");
+    w->Key(g.EdgeLabelId(e));
     w->EndDict();
   }
   w->EndList();
-  w->Str("raw");
+  w->Name("raw");
   w->Bool(true);
   w->EndDict();
 }
 
 // nx subgraph(vertices): the edges among them, in node order.
 void InducedEdges(const Graph& g, NodeLink* nl) {
-  absl::flat_hash_set<Slot> in(nl->nodes.begin(), nl->nodes.end());
+  std::vector<char> in(g.vertex_slot_bound(), 0);
+  for (Slot v : nl->nodes) in[v] = 1;
   for (Slot v : nl->nodes) {
     for (Slot e : g.OutEdges(v)) {
-      if (in.contains(g.EdgeTarget(e))) nl->edges.push_back(e);
+      if (in[g.EdgeTarget(e)]) nl->edges.push_back(e);
     }
   }
 }
@@ -311,7 +335,7 @@ void AddReachable(const Graph& g, std::vector<char>* keep) {
   }
 }
 
-absl::StatusOr<json> GetTopology(const Graph& g, const json& args, const json& ctx) {
+absl::StatusOr<Answer> GetTopology(const Graph& g, const json& args, const json& ctx) {
   RETURN_IF_ERROR(RequireArgs("get_topology", args,
                               {"graph_type", "depth", "query", "root", "all_tenants"}, {}));
   const json& gt = Arg(args, "graph_type");
@@ -416,7 +440,7 @@ absl::StatusOr<json> GetTopology(const Graph& g, const json& args, const json& c
   }
   PickleWriter w;
   PickleNodeLink(g, nl, &w);
-  return json(CompressObj(w.Finish()));
+  return Answer::Compressed(w.Finish());
 }
 
 // ------------------------------------------------------------- resources
@@ -433,23 +457,27 @@ absl::StatusOr<json> ResourceQuery(absl::string_view method, const json& args, c
   return q;
 }
 
-absl::StatusOr<json> GetResources(const Graph& g, const json& args, const json& ctx) {
+absl::StatusOr<Answer> GetResources(const Graph& g, const json& args, const json& ctx) {
   RETURN_IF_ERROR(
       RequireArgs("get_resources", args, {}, {"resource_type", "all_tenants", "query"}));
   ASSIGN_OR_RETURN(json q, ResourceQuery("get_resources", args, ctx));
   ASSIGN_OR_RETURN(std::vector<Slot> vs, Select(g, q));
   PickleWriter w;
+  w.Reserve(vs.size() * 400 + 256);
+  NameOrder order;
   w.BeginDict();
-  w.Str("resources");
+  w.Name("resources");
   w.BeginList();
   for (Slot v : vs) {
     w.BeginDict();
-    w.PropertiesMembers(g.VertexProps(v));
+    for (const graph::MapEntry* e : order.Of(g.VertexProps(v).items())) {
+      w.Member(e->first, e->second);
+    }
     w.EndDict();
   }
   w.EndList();
   w.EndDict();
-  return json(CompressObj(w.Finish()));
+  return Answer::Compressed(w.Finish());
 }
 
 // str() of a dict key as json.dumps writes it.
@@ -472,7 +500,7 @@ absl::StatusOr<std::string> JsonKey(const Value* v) {
   }
 }
 
-absl::StatusOr<json> CountResources(const Graph& g, const json& args, const json& ctx) {
+absl::StatusOr<Answer> CountResources(const Graph& g, const json& args, const json& ctx) {
   RETURN_IF_ERROR(RequireArgs("count_resources", args, {},
                               {"resource_type", "all_tenants", "query", "group_by"}));
   ASSIGN_OR_RETURN(json q, ResourceQuery("count_resources", args, ctx));
@@ -482,18 +510,27 @@ absl::StatusOr<json> CountResources(const Graph& g, const json& args, const json
   const graph::KeyId key =
       graph::KeyIsInterned(group_by) ? graph::InternKey(group_by) : graph::kKeyTableCapacity;
   ASSIGN_OR_RETURN(std::vector<Slot> vs, Select(g, q));
-  json counts = json::object();
+  // Counted by the key's text (a string value is its own text: no copy).
+  absl::flat_hash_map<std::string, int64_t> by_key;
   for (Slot v : vs) {
     const Value* val = g.VertexProps(v).Find(key);
-    std::string k;
     if (val == nullptr) {
-      k = "";  // node_data.get(group_by, '')
+      ++by_key[""];  // node_data.get(group_by, '')
+    } else if (val->is_string()) {
+      absl::string_view k = val->string_value();
+      auto it = by_key.find(k);
+      if (it != by_key.end()) {
+        ++it->second;
+      } else {
+        by_key.emplace(std::string(k), 1);
+      }
     } else {
-      ASSIGN_OR_RETURN(k, JsonKey(val));
+      ASSIGN_OR_RETURN(std::string k, JsonKey(val));
+      ++by_key[k];
     }
-    auto& c = counts[k];
-    c = c.is_null() ? 1 : c.get<int64_t>() + 1;
   }
+  json counts = json::object();
+  for (const auto& [k, n] : by_key) counts[k] = n;
   return json(counts.dump());
 }
 
@@ -503,8 +540,8 @@ std::string PropsJson(const Properties& p) {
   return s;
 }
 
-absl::StatusOr<json> ShowVertex(const Graph& g, absl::string_view method, const char* category,
-                                const json& args, const json& ctx) {
+absl::StatusOr<Answer> ShowVertex(const Graph& g, absl::string_view method, const char* category,
+                                  const json& args, const json& ctx) {
   RETURN_IF_ERROR(RequireArgs(method, args, {"vitrage_id"}, {}));
   ASSIGN_OR_RETURN(std::optional<std::string> id, OptString(method, args, "vitrage_id"));
   if (!id) return json(nullptr);
@@ -562,28 +599,56 @@ bool IsAlarmColumn(absl::string_view c) {
 
 std::vector<AlarmRow> ActiveAlarms(const Graph& g) {
   std::vector<AlarmRow> rows;
+  // Alarms share few timestamps (interned values): each is parsed once.
+  absl::flat_hash_map<absl::string_view, std::string> normalized;
+  auto normalize = [&](absl::string_view ts) -> const std::string& {
+    auto it = normalized.find(ts);
+    if (it == normalized.end()) it = normalized.emplace(ts, NormalizeTimestamp(ts)).first;
+    return it->second;
+  };
   g.ForEachVertex([&](Slot v) {
+    PrefetchMembers(g, v + kPrefetchAhead);
     const Properties& p = g.VertexProps(v);
     if (p.GetString(graph::keys::kVitrageCategory) != "ALARM") return;
     if (Truthy(p.Find(graph::keys::kVitrageIsDeleted)) ||
         Truthy(p.Find(graph::keys::kVitrageIsPlaceholder))) {
       return;
     }
-    std::string start = NormalizeTimestamp(p.GetString(kUpdateTs));
-    if (start.empty())
-      start = NormalizeTimestamp(p.GetString(graph::keys::kVitrageSampleTimestamp));
+    std::string start = normalize(p.GetString(kUpdateTs));
+    if (start.empty()) start = normalize(p.GetString(graph::keys::kVitrageSampleTimestamp));
     if (start.empty()) start = "1970-01-01 00:00:00";
     rows.push_back({v, std::move(start)});
   });
   return rows;
 }
 
+// Column `key` of the alarm's row (not NULL) equals `want`: as
+// Column(...) == want, without copying the column.
+bool ColumnIs(const Properties& p, graph::KeyId key, const std::string& want) {
+  const Value* val = p.Find(key);
+  if (val == nullptr || val->is_null()) return false;
+  if (val->is_string()) return val->string_value() == want;
+  std::string s;
+  graph::AppendPythonJson(*val, &s);
+  return s == want;
+}
+
+bool ColumnNull(const Properties& p, graph::KeyId key) {
+  const Value* val = p.Find(key);
+  return val == nullptr || val->is_null();
+}
+
 // history_facade._add_project_filtering_to_query
 bool ProjectAllows(const Graph& g, const AlarmRow& r, const std::string& pid, bool is_admin) {
-  auto p = r.Column(g, "project_id");
-  auto rp = r.Column(g, "vitrage_resource_project_id");
-  const bool p_eq = p && *p == pid, rp_eq = rp && *rp == pid;
-  if (is_admin) return p_eq || rp_eq || ((p_eq || !p) && (rp_eq || !rp));
+  static const graph::KeyId kResourceProject = graph::InternKey("vitrage_resource_project_id");
+  const Properties& props = g.VertexProps(r.v);
+  const bool p_eq = ColumnIs(props, kProjectId, pid);
+  const bool rp_eq = ColumnIs(props, kResourceProject, pid);
+  if (is_admin) {
+    return p_eq || rp_eq ||
+           ((p_eq || ColumnNull(props, kProjectId)) &&
+            (rp_eq || ColumnNull(props, kResourceProject)));
+  }
   return p_eq || rp_eq;
 }
 
@@ -612,20 +677,19 @@ bool Like(absl::string_view s, absl::string_view pat) {
 // A list argument as a list (a single value becomes [value]).
 json AsList(const json& j) { return j.is_array() ? j : json::array({j}); }
 
-void PickleAlarm(const Graph& g, const AlarmRow& r, PickleWriter* w) {
+void PickleAlarm(const Graph& g, const AlarmRow& r, NameOrder* order, PickleWriter* w) {
   w->BeginDict();
   const Properties& p = g.VertexProps(r.v);
-  for (const graph::MapEntry* e : graph::SortedByName(p.items())) {
+  for (const graph::MapEntry* e : order->Of(p.items())) {
     if (graph::KeyName(e->first) == "start_timestamp") continue;
-    w->Str(graph::KeyName(e->first));
-    w->Value(e->second);
+    w->Member(e->first, e->second);
   }
-  w->Str("start_timestamp");
+  w->Name("start_timestamp");
   w->Str(absl::StrCat(r.start, "+00:00"));
   w->EndDict();
 }
 
-absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& ctx) {
+absl::StatusOr<Answer> GetAlarms(const Graph& g, const json& args_in, const json& ctx) {
   constexpr absl::string_view kM = "get_alarms";
   RETURN_IF_ERROR(RequireArgs(kM, args_in, {"vitrage_id", "all_tenants"}, {}, true));
   // _parse_kwargs: None values dropped.
@@ -766,18 +830,30 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
     if (sort_dirs.size() < sort_by.size()) {
       return absl::InvalidArgumentError("sort_dirs must name a direction for each sort key");
     }
-    // NULL sorts first, as in MySQL.
-    auto less = [&](const AlarmRow& a, const AlarmRow& b) {
+    // NULL sorts first, as in MySQL. The sort columns of each row are
+    // read once.
+    std::vector<std::vector<std::optional<std::string>>> cols(sort_by.size());
+    for (size_t i = 0; i < sort_by.size(); ++i) {
+      cols[i].reserve(kept.size());
+      for (const AlarmRow& r : kept) cols[i].push_back(r.Column(g, sort_by[i]));
+    }
+    std::vector<uint32_t> perm(kept.size());
+    for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<uint32_t>(k);
+    auto less = [&](uint32_t a, uint32_t b) {
       for (size_t i = 0; i < sort_by.size(); ++i) {
-        auto x = a.Column(g, sort_by[i]);
-        auto y = b.Column(g, sort_by[i]);
+        const auto& x = cols[i][a];
+        const auto& y = cols[i][b];
         if (x == y) continue;
         bool lt = !x || (y && *x < *y);
         return sort_dirs[i] == "asc" ? lt : !lt;
       }
       return false;
     };
-    std::stable_sort(kept.begin(), kept.end(), less);
+    std::stable_sort(perm.begin(), perm.end(), less);
+    std::vector<AlarmRow> sorted;
+    sorted.reserve(kept.size());
+    for (uint32_t k : perm) sorted.push_back(std::move(kept[k]));
+    kept = std::move(sorted);
     size_t from = 0;
     if (kw.contains("marker") && kw["marker"].is_string()) {
       const std::string marker = kw["marker"].get<std::string>();
@@ -799,16 +875,17 @@ absl::StatusOr<json> GetAlarms(const Graph& g, const json& args_in, const json& 
     kept = std::move(page);
   }
   PickleWriter w;
+  NameOrder order;
   w.BeginDict();
-  w.Str("alarms");
+  w.Name("alarms");
   w.BeginList();
-  for (const AlarmRow& r : kept) PickleAlarm(g, r, &w);
+  for (const AlarmRow& r : kept) PickleAlarm(g, r, &order, &w);
   w.EndList();
   w.EndDict();
-  return json(CompressObj(w.Finish()));
+  return Answer::Compressed(w.Finish());
 }
 
-absl::StatusOr<json> GetAlarmCounts(const Graph& g, const json& args, const json& ctx) {
+absl::StatusOr<Answer> GetAlarmCounts(const Graph& g, const json& args, const json& ctx) {
   RETURN_IF_ERROR(RequireArgs("get_alarm_counts", args, {"all_tenants"}, {}));
   std::optional<std::string> project_id;
   bool is_admin = false;
@@ -826,7 +903,7 @@ absl::StatusOr<json> GetAlarmCounts(const Graph& g, const json& args, const json
   return json(counts.dump());
 }
 
-absl::StatusOr<json> GetRca(const Graph& g, const json& args, const json& ctx) {
+absl::StatusOr<Answer> GetRca(const Graph& g, const json& args, const json& ctx) {
   RETURN_IF_ERROR(RequireArgs("get_rca", args, {"root", "all_tenants"}, {}));
   ASSIGN_OR_RETURN(std::optional<std::string> root, OptString("get_rca", args, "root"));
   std::optional<std::string> project_id;
@@ -910,14 +987,14 @@ absl::StatusOr<json> GetRca(const Graph& g, const json& args, const json& ctx) {
 
 // ------------------------------------------------------------- templates
 
-absl::StatusOr<json> TemplateVersions(const json& args) {
+absl::StatusOr<Answer> TemplateVersions(const json& args) {
   RETURN_IF_ERROR(RequireArgs("template_versions", args, {}, {}));
   return json::array({json{{"version", "v1"}, {"status", "SUPPORTED"}},
                       json{{"version", "v2"}, {"status", "SUPPORTED"}},
                       json{{"version", "v3"}, {"status", "CURRENT"}}});
 }
 
-absl::StatusOr<json> ValidateTemplate(const json& args) {
+absl::StatusOr<Answer> ValidateTemplate(const json& args) {
   RETURN_IF_ERROR(
       RequireArgs("validate_template", args, {"templates", "template_type"}, {"params"}));
   const json& templates = Arg(args, "templates");
@@ -1015,8 +1092,19 @@ bool MethodReadsGraph(absl::string_view m) {
          m == "get_alarm_counts" || m == "get_rca";
 }
 
+json Finish(Answer a) {
+  if (!a.compress) return std::move(a.value);
+  return json(CompressObj(a.pickle));
+}
+
 absl::StatusOr<json> Call(absl::string_view method, const json& args, const json& ctx,
                           const Graph* g, const evaluator::TemplateSet* templates) {
+  ASSIGN_OR_RETURN(Answer a, Read(method, args, ctx, g, templates));
+  return Finish(std::move(a));
+}
+
+absl::StatusOr<Answer> Read(absl::string_view method, const json& args, const json& ctx,
+                            const Graph* g, const evaluator::TemplateSet* templates) {
   (void)templates;
   if (!args.is_object()) return absl::InvalidArgumentError("args must be a dict");
   static const json kEmpty = json::object();

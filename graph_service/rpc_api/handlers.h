@@ -31,8 +31,8 @@
 // Tenancy as upstream: the call's context (project_id, is_admin) and
 // all_tenants filter what is seen.
 //
-// Thread safety: the functions read the graph; the caller holds the graph's
-// reader lock for the duration of the call.
+// Thread safety: Call and Read read the graph; the caller holds the graph's
+// reader lock for their duration (Finish needs no lock).
 #ifndef VITRAGE_GRAPH_SERVICE_RPC_API_HANDLERS_H_
 #define VITRAGE_GRAPH_SERVICE_RPC_API_HANDLERS_H_
 
@@ -48,6 +48,33 @@ namespace vitrage::rpc_api {
 
 // True when `method` reads the graph (the caller must then pass one).
 bool MethodReadsGraph(absl::string_view method);
+
+// What a method computed from the graph, before the last encoding step:
+// either the result itself, or (get_topology, get_resources, get_alarms)
+// the pickle that compress_obj turns into the result. The pickle owns its
+// bytes, so Finish() needs neither the graph nor its lock: a large reply is
+// compressed after the caller let go of the graph.
+struct Answer {
+  Answer() = default;
+  Answer(nlohmann::json v) : value(std::move(v)) {}  // NOLINT: a plain result
+  static Answer Compressed(std::string pickle) {
+    Answer a;
+    a.pickle = std::move(pickle);
+    a.compress = true;
+    return a;
+  }
+  nlohmann::json value;
+  std::string pickle;
+  bool compress = false;
+};
+
+// Call in two steps: Read() under the graph's reader lock (`graph` may be
+// null when !MethodReadsGraph(method)), Finish() with no lock held.
+absl::StatusOr<Answer> Read(absl::string_view method, const nlohmann::json& args,
+                            const nlohmann::json& ctx, const graph::Graph* graph,
+                            const evaluator::TemplateSet* templates);
+// The JSON value of the RPC reply's "result".
+nlohmann::json Finish(Answer answer);
 
 // Runs `method` with keyword arguments `args` (a JSON object) in context
 // `ctx` (the RPC context: project_id, is_admin, ...). The result is the

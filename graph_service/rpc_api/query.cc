@@ -1,5 +1,6 @@
 #include "graph_service/rpc_api/query.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 
@@ -10,10 +11,43 @@ namespace vitrage::rpc_api {
 using graph::Value;
 using json = nlohmann::json;
 
+// A comparison's value, also in native form for == and != (the common
+// filters: vitrage_category == "RESOURCE", vitrage_is_deleted == false,
+// project_id == null), so that testing a vertex reads no JSON.
+struct Leaf {
+  enum Type { kNull, kNumber, kString, kOther };
+  Leaf(graph::KeyId k, const json& w) : key(k), want(w) {
+    if (w.is_null()) {
+      type = kNull;
+    } else if (w.is_boolean() || w.is_number_integer()) {
+      type = kNumber;
+      is_int = true;
+      i = w.is_boolean() ? w.get<bool>() : w.get<int64_t>();
+    } else if (w.is_number_float()) {
+      type = kNumber;
+      d = w.get<double>();
+    } else if (w.is_string()) {
+      type = kString;
+      s = w.get<std::string>();
+    }
+  }
+  graph::KeyId key;
+  json want;
+  int slot = -1;  // its key's place in Node::keys of the root, or -1
+  Type type = kOther;
+  bool is_int = false;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
 struct Query::Node {
   enum Op { kAnd, kOr, kLt, kLe, kEq, kNe, kGe, kGt } op;
-  std::vector<Node> children;                         // kAnd, kOr
-  std::vector<std::pair<graph::KeyId, json>> leaves;  // comparisons
+  std::vector<Node> children;  // kAnd, kOr
+  std::vector<Leaf> leaves;    // comparisons
+  // The root's: the distinct keys its leaves read, by id (each vertex's
+  // members, sorted by key id too, are then looked up in one pass).
+  std::vector<graph::KeyId> keys;
 };
 
 namespace {
@@ -62,6 +96,29 @@ int PyCompare(const Value* a, const json& b, bool* type_error) {
   }
   *type_error = true;
   return 0;
+}
+
+// PyEquals(a, leaf.want), reading the leaf's native form.
+bool LeafEquals(const Value* a, const Leaf& l) {
+  switch (l.type) {
+    case Leaf::kNull:
+      return a == nullptr || a->is_null();
+    case Leaf::kString:
+      return a != nullptr && a->is_string() && a->string_value() == l.s;
+    case Leaf::kNumber: {
+      if (a == nullptr || !IsNumber(*a)) return false;
+      if (a->kind() != Value::Kind::kDouble && l.is_int) {
+        return (a->kind() == Value::Kind::kBool ? a->bool_value() : a->int_value()) == l.i;
+      }
+      const double x = a->kind() == Value::Kind::kDouble ? a->double_value()
+                       : a->kind() == Value::Kind::kBool ? a->bool_value()
+                                                         : static_cast<double>(a->int_value());
+      return x == (l.is_int ? static_cast<double>(l.i) : l.d);
+    }
+    case Leaf::kOther:
+      break;
+  }
+  return PyEquals(a, l.want);
 }
 
 const char* OpName(Query::Node::Op op) {
@@ -118,29 +175,40 @@ absl::Status CompileNode(const json& q, const json& whole, Query::Node* out) {
   return Invalid(whole, absl::StrCat("unknown operator '", op, "'"));
 }
 
-bool Eval(const Query::Node& n, const graph::Properties& p, std::string* error) {
+// Keys a query's leaves read at most for the one-pass lookup.
+constexpr size_t kMaxResolvedKeys = 32;
+
+void CollectLeaves(Query::Node* n, std::vector<Leaf*>* out) {
+  for (Leaf& l : n->leaves) out->push_back(&l);
+  for (Query::Node& c : n->children) CollectLeaves(&c, out);
+}
+
+// `found[i]`: the value of p's member with key root.keys[i], or null.
+bool Eval(const Query::Node& n, const graph::Properties& p, const Value* const* found,
+          std::string* error) {
   using N = Query::Node;
   switch (n.op) {
     case N::kAnd:
       if (n.children.empty()) return false;
       for (const N& c : n.children) {
-        if (!Eval(c, p, error)) return false;
+        if (!Eval(c, p, found, error)) return false;
       }
       return true;
     case N::kOr:
       for (const N& c : n.children) {
-        if (Eval(c, p, error)) return true;
+        if (Eval(c, p, found, error)) return true;
       }
       return false;
     default:
       break;
   }
   if (n.leaves.empty()) return false;
-  for (const auto& [key, want] : n.leaves) {
-    const Value* have = p.Find(key);
+  for (const Leaf& leaf : n.leaves) {
+    const Value* have = leaf.slot >= 0 ? found[leaf.slot] : p.Find(leaf.key);
+    const json& want = leaf.want;
     bool ok;
     if (n.op == N::kEq || n.op == N::kNe) {
-      ok = PyEquals(have, want) == (n.op == N::kEq);
+      ok = LeafEquals(have, leaf) == (n.op == N::kEq);
     } else {
       bool type_error = false;
       int c = PyCompare(have, want, &type_error);
@@ -202,13 +270,36 @@ bool PyEquals(const Value* a, const json& b) {
 absl::StatusOr<Query> Query::Compile(const json& q) {
   auto root = std::make_shared<Node>();
   if (absl::Status s = CompileNode(q, q, root.get()); !s.ok()) return s;
+  std::vector<Leaf*> leaves;
+  CollectLeaves(root.get(), &leaves);
+  for (const Leaf* l : leaves) root->keys.push_back(l->key);
+  std::sort(root->keys.begin(), root->keys.end());
+  root->keys.erase(std::unique(root->keys.begin(), root->keys.end()), root->keys.end());
+  if (root->keys.size() <= kMaxResolvedKeys) {
+    for (Leaf* l : leaves) {
+      l->slot = static_cast<int>(std::lower_bound(root->keys.begin(), root->keys.end(), l->key) -
+                                 root->keys.begin());
+    }
+  } else {
+    root->keys.clear();  // leaves look their keys up one by one
+  }
   Query out;
   out.root_ = std::move(root);
   return out;
 }
 
 bool Query::Matches(const graph::Properties& p, std::string* error) const {
-  return Eval(*root_, p, error);
+  const std::vector<graph::KeyId>& keys = root_->keys;
+  const Value* found[kMaxResolvedKeys];
+  // Both sorted by key id: one merge pass.
+  size_t k = 0;
+  for (const graph::MapEntry& e : p.items()) {
+    if (k == keys.size()) break;
+    while (k < keys.size() && keys[k] < e.first) found[k++] = nullptr;
+    if (k < keys.size() && keys[k] == e.first) found[k++] = &e.second;
+  }
+  while (k < keys.size()) found[k++] = nullptr;
+  return Eval(*root_, p, found, error);
 }
 
 }  // namespace vitrage::rpc_api

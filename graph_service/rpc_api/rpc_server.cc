@@ -35,14 +35,50 @@ std::string Failure(const absl::Status& s, absl::string_view method) {
   return f.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
-std::string ReplyBody(const std::string& msg_id, const json& result, const std::string* failure) {
-  json msg = {{"result", result},
-              {"failure", failure ? json(*failure) : json(nullptr)},
-              {"ending", true},
-              {"_msg_id", msg_id},
-              {"_unique_id", UniqueId()}};
-  return notifications::WrapOsloEnvelope(msg);
+// True when `s` is written as is inside a JSON string (printable ASCII
+// without '"' and '\\'): a compress_obj result (base64) is.
+bool PlainJsonText(absl::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
 }
+
+}  // namespace
+
+std::string ReplyBody(const std::string& msg_id, const json& result, const std::string* failure) {
+  auto body = [&](const json& r) {
+    json msg = {{"result", r},
+                {"failure", failure ? json(*failure) : json(nullptr)},
+                {"ending", true},
+                {"_msg_id", msg_id},
+                {"_unique_id", UniqueId()}};
+    return notifications::WrapOsloEnvelope(msg);
+  };
+  if (!result.is_string() || result.get_ref<const std::string&>().size() < 4096 ||
+      !PlainJsonText(result.get_ref<const std::string&>())) {
+    return body(result);
+  }
+  // A large plain string (a compressed answer of megabytes): the envelope
+  // of the same message with "result": "" ("result" sorts last, so its
+  // empty value ends the message: ...\"result\":\"\"}"), with the string
+  // put between those quotes. The same bytes as body(result), without
+  // escaping the string twice.
+  const std::string& text = result.get_ref<const std::string&>();
+  std::string empty = body(json(""));
+  constexpr char kEnd[] = "\\\"\\\"}";  // \"\"}
+  size_t at = empty.rfind(kEnd);
+  if (at == std::string::npos) return body(result);  // not reached: a safe fallback
+  at += 2;                                           // after the opening \"
+  std::string out;
+  out.reserve(empty.size() + text.size());
+  out.append(empty, 0, at);
+  out.append(text);
+  out.append(empty, at, std::string::npos);
+  return out;
+}
+
+namespace {
 
 // For a body ParseOsloEnvelope refused: the reply address only (top-level
 // strings of the message), so the caller hears why instead of timing out.
@@ -101,9 +137,21 @@ std::optional<Reply> HandleRequest(std::string_view body, GraphAccess* access,
       if (!args.is_object()) {
         result = absl::InvalidArgumentError("args must be a dict of keyword arguments");
       } else if (MethodReadsGraph(method)) {
-        result = access->Read([&](const graph::Graph& g, const evaluator::TemplateSet* t) {
-          return Call(method, args, ctx, &g, t);
-        });
+        // Under the graph's lock only what needs the graph; a large reply
+        // is compressed and encoded after, so intake is not held up.
+        absl::StatusOr<Answer> answer = absl::UnknownError("not read");
+        absl::StatusOr<json> read =
+            access->Read([&](const graph::Graph& g, const evaluator::TemplateSet* t) {
+              answer = Read(method, args, ctx, &g, t);
+              return json(nullptr);
+            });
+        if (!read.ok()) {
+          result = read.status();
+        } else if (!answer.ok()) {
+          result = answer.status();
+        } else {
+          result = Finish(std::move(*answer));
+        }
       } else {
         result = Call(method, args, ctx, nullptr, nullptr);
       }

@@ -84,6 +84,11 @@ struct Reply {
 std::optional<Reply> HandleRequest(std::string_view body, GraphAccess* access,
                                    const Config::Limits& limits);
 
+// The reply body (an oslo envelope) of call `msg_id`: `result`, or the
+// serialized `failure` when non-null (then `result` is ignored).
+std::string ReplyBody(const std::string& msg_id, const nlohmann::json& result,
+                      const std::string* failure);
+
 class RpcServer {
  public:
   // REQUIRES: `access` outlives the server.

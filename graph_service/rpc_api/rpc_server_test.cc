@@ -199,5 +199,31 @@ TEST_F(RpcServerTest, MalformedRequestsGetFailureRepliesAndTheServerGoesOn) {
   EXPECT_EQ(r[0]["result"], true) << r;
 }
 
+// A large compressed answer is spliced into the envelope instead of being
+// escaped twice: the same bytes as the plain way, for any such string.
+TEST(ReplyBodyTest, LargePlainResultIsTheSameBytesAsThePlainEncoding) {
+  std::string b64;
+  for (uint64_t i = 0; i < 300000; ++i) b64.push_back("ABCxyz019+/="[(i * 7919) % 12]);
+  for (const std::string& result : {b64, b64.substr(0, 5000), std::string(8000, 'Q')}) {
+    std::string ours = ReplyBody("msg-1", json(result), nullptr);
+    auto parsed = notifications::ParseOsloEnvelope(ours);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ((*parsed)["result"], result);
+    json msg = {{"result", result},
+                {"failure", nullptr},
+                {"ending", true},
+                {"_msg_id", "msg-1"},
+                {"_unique_id", (*parsed)["_unique_id"]}};
+    EXPECT_EQ(ours, notifications::WrapOsloEnvelope(msg));
+  }
+  // Strings that need escaping take the plain way.
+  std::string quoted(6000, 'a');
+  quoted[100] = '"';
+  quoted[200] = '\\';
+  auto parsed = notifications::ParseOsloEnvelope(ReplyBody("m", json(quoted), nullptr));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ((*parsed)["result"], quoted);
+}
+
 }  // namespace
 }  // namespace vitrage::rpc_api
