@@ -7,6 +7,7 @@
 #include <cppconn/statement.h>
 #include <mysql_driver.h>
 
+#include <array>
 #include <mutex>
 
 #include "absl/strings/numbers.h"
@@ -244,36 +245,35 @@ void Connection::Rollback() {
 }
 
 void AppendBlobLiteral(absl::string_view bytes, std::string* sql) {
-  sql->reserve(sql->size() + bytes.size() + bytes.size() / 16 + 12);
-  sql->push_back('\'');
+  // The escape of each byte (0: none). A journal batch passes through here
+  // whole, so the bytes are written through a pointer into room made once
+  // (at most two output bytes per input byte), not appended one by one.
+  static constexpr auto kEscape = [] {
+    std::array<char, 256> t{};
+    t[static_cast<unsigned char>('\0')] = '0';
+    t[static_cast<unsigned char>('\n')] = 'n';
+    t[static_cast<unsigned char>('\r')] = 'r';
+    t[static_cast<unsigned char>('\\')] = '\\';
+    t[static_cast<unsigned char>('\'')] = '\'';
+    t[static_cast<unsigned char>('"')] = '"';
+    t[static_cast<unsigned char>('\032')] = 'Z';
+    return t;
+  }();
+  const size_t at = sql->size();
+  sql->resize(at + 2 * bytes.size() + 2);
+  char* out = sql->data() + at;
+  *out++ = '\'';
   for (char c : bytes) {
-    switch (c) {
-      case '\0':
-        sql->append("\\0");
-        break;
-      case '\n':
-        sql->append("\\n");
-        break;
-      case '\r':
-        sql->append("\\r");
-        break;
-      case '\\':
-        sql->append("\\\\");
-        break;
-      case '\'':
-        sql->append("\\'");
-        break;
-      case '"':
-        sql->append("\\\"");
-        break;
-      case '\032':
-        sql->append("\\Z");
-        break;
-      default:
-        sql->push_back(c);
+    const char e = kEscape[static_cast<unsigned char>(c)];
+    if (e != 0) {
+      *out++ = '\\';
+      *out++ = e;
+    } else {
+      *out++ = c;
     }
   }
-  sql->push_back('\'');
+  *out++ = '\'';
+  sql->resize(static_cast<size_t>(out - sql->data()));
 }
 
 std::string QuoteString(absl::string_view text) {
