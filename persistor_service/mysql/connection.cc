@@ -2,6 +2,7 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
@@ -87,6 +88,11 @@ Connection::Connection(std::unique_ptr<sql::Connection> conn, std::string server
     : conn_(std::move(conn)), server_(std::move(server)) {}
 
 Connection::~Connection() {
+  try {
+    prepared_.clear();
+  } catch (const std::exception&) {
+    // Closing a statement of a dead connection may throw.
+  }
   if (conn_ != nullptr) {
     try {
       conn_->close();
@@ -145,6 +151,43 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectOption
   } catch (const sql::SQLException&) {
   }
   return std::unique_ptr<Connection>(new Connection(std::move(conn), std::move(server)));
+}
+
+absl::Status Connection::StatementError(const std::exception& ex, const std::string& sql) {
+  const auto* e = dynamic_cast<const sql::SQLException*>(&ex);
+  if (e == nullptr) {
+    broken_ = true;
+    return absl::InternalError(
+        Printable(absl::StrCat("mysql ", server_, ": ", ex.what(), " [", Excerpt(sql), "]")));
+  }
+  if (IsConnectionError(e->getErrorCode()) || e->getErrorCode() == 0) broken_ = true;
+  if (e->getErrorCode() == 0) {
+    return absl::UnavailableError(
+        Printable(absl::StrCat("mysql ", server_, ": ", e->what(), " [", Excerpt(sql), "]")));
+  }
+  return StatusFromMysqlError(e->getErrorCode(), e->getSQLState(), e->what(), server_,
+                              Excerpt(sql));
+}
+
+absl::StatusOr<uint64_t> Connection::ExecutePrepared(
+    const std::string& sql, const std::function<void(sql::PreparedStatement*)>& bind) {
+  if (broken_) {
+    return absl::UnavailableError(absl::StrCat("mysql ", server_, ": connection is broken"));
+  }
+  try {
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      if (prepared_.size() >= kMaxPrepared) prepared_.erase(prepared_.begin());
+      std::unique_ptr<sql::PreparedStatement> st(conn_->prepareStatement(sql));
+      it = prepared_.emplace(sql, std::move(st)).first;
+    }
+    sql::PreparedStatement* st = it->second.get();
+    bind(st);
+    int affected = st->executeUpdate();
+    return static_cast<uint64_t>(affected < 0 ? 0 : affected);
+  } catch (const std::exception& e) {
+    return StatementError(e, sql);
+  }
 }
 
 absl::StatusOr<uint64_t> Connection::Execute(const std::string& sql) {
