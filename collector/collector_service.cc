@@ -285,7 +285,7 @@ grpc::Status CollectorService::GetAllImage(grpc::ServerContext* ctx, const std::
 grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
                                          const v1::CollectorStatusRequest* req,
                                          v1::CollectorStatus* resp) {
-  OutboxCounters c = outbox_.counters();
+  OutboxCounters c = outbox_.counters(req->ack_latency_from_seq());
   resp->set_pending(c.pending);
   resp->set_acked(c.acked);
   resp->set_retries(c.retries);
@@ -295,6 +295,10 @@ grpc::Status CollectorService::GetStatus(grpc::ServerContext*,
   resp->set_ack_latency_p50_ms(c.ack_p50_ms);
   resp->set_ack_latency_p99_ms(c.ack_p99_ms);
   resp->set_ack_latency_max_ms(c.ack_max_ms);
+  resp->set_ack_latency_p999_ms(c.ack_p999_ms);
+  resp->set_ack_latency_samples(c.ack_samples);
+  resp->set_ack_queued_p50_ms(c.queued_p50_ms);
+  resp->set_ack_queued_p99_ms(c.queued_p99_ms);
   resp->set_generating(generating_);
   resp->set_dead_lettered(c.dead_lettered);
   for (uint64_t seq : c.dead_lettered_seqs) resp->add_dead_lettered_seqs(seq);

@@ -454,6 +454,12 @@ void CheckDeadLettering(bool stream, bool name_events) {
     EXPECT_THAT(c.dead_lettered_seqs, ::testing::ElementsAre(7, 13));
     EXPECT_EQ(c.pending, 0u);
     EXPECT_EQ(c.acked_seq, 20u);
+    // One ack latency sample per acked event; from_seq keeps the later ones.
+    EXPECT_EQ(c.ack_samples, 18u);
+    EXPECT_LE(c.ack_p50_ms, c.ack_p99_ms);
+    EXPECT_LE(c.queued_p99_ms, c.ack_max_ms);
+    EXPECT_EQ(outbox.counters(11).ack_samples, 9u);  // 11..20 without 13
+    EXPECT_EQ(outbox.counters(21).ack_samples, 0u);
   }
   EXPECT_EQ(graph.applied(), want);
   std::vector<std::string> lines = ReadLines(o.dead_letter_file);

@@ -80,20 +80,33 @@ void Outbox::SetPaused(bool paused) {
   paused_ = paused;
 }
 
-OutboxCounters Outbox::counters() const {
-  absl::MutexLock l(&mu_);
-  OutboxCounters c = counters_;
-  if (!latency_ms_.empty()) {
-    std::vector<float> v = latency_ms_;
-    auto at = [&](double q) {
-      size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
-      std::nth_element(v.begin(), v.begin() + i, v.end());
-      return v[i];
-    };
-    c.ack_p50_ms = at(0.50);
-    c.ack_p99_ms = at(0.99);
-    c.ack_max_ms = *std::max_element(v.begin(), v.end());
+OutboxCounters Outbox::counters(uint64_t latency_from_seq) const {
+  std::vector<float> total, queued;
+  OutboxCounters c;
+  {
+    absl::MutexLock l(&mu_);
+    c = counters_;
+    total.reserve(latency_.size());
+    queued.reserve(latency_.size());
+    for (const LatencySample& s : latency_) {
+      if (s.seq < latency_from_seq) continue;
+      total.push_back(s.total_ms);
+      queued.push_back(s.queued_ms);
+    }
   }
+  if (total.empty()) return c;
+  auto at = [](std::vector<float>& v, double q) {
+    size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+    std::nth_element(v.begin(), v.begin() + i, v.end());
+    return v[i];
+  };
+  c.ack_samples = total.size();
+  c.ack_p50_ms = at(total, 0.50);
+  c.ack_p99_ms = at(total, 0.99);
+  c.ack_p999_ms = at(total, 0.999);
+  c.ack_max_ms = *std::max_element(total.begin(), total.end());
+  c.queued_p50_ms = at(queued, 0.50);
+  c.queued_p99_ms = at(queued, 0.99);
   return c;
 }
 
@@ -135,11 +148,15 @@ void Outbox::AckLocked(uint64_t last, uint64_t count, uint64_t duplicates) {
       queue_.pop_front();
       continue;
     }
-    float ms = static_cast<float>(absl::ToDoubleMilliseconds(now - queue_.front().added));
-    if (latency_ms_.size() < kSamples) {
-      latency_ms_.push_back(ms);
+    const Pending& p = queue_.front();
+    LatencySample sample{
+        p.seq, static_cast<float>(absl::ToDoubleMilliseconds(now - p.added)),
+        static_cast<float>(absl::ToDoubleMilliseconds(
+            p.first_sent == absl::InfinitePast() ? absl::ZeroDuration() : p.first_sent - p.added))};
+    if (latency_.size() < kSamples) {
+      latency_.push_back(sample);
     } else {
-      latency_ms_[latency_next_++ % kSamples] = ms;
+      latency_[latency_next_++ % kSamples] = sample;
     }
     queue_.pop_front();
   }
@@ -162,10 +179,13 @@ uint64_t Outbox::FillLocked(size_t first, size_t n,
   if (counters_.acked_seq < isolate_until_) n = 1;
   uint64_t last = 0;
   *live = 0;
+  const absl::Time now = absl::Now();
   for (size_t i = first; i < queue_.size() && *live < n; ++i) {
-    last = queue_[i].seq;
-    if (queue_[i].dead) continue;
-    out->Add()->assign(queue_[i].bytes);
+    Pending& p = queue_[i];
+    last = p.seq;
+    if (p.dead) continue;
+    if (p.first_sent == absl::InfinitePast()) p.first_sent = now;
+    out->Add()->assign(p.bytes);
     ++*live;
   }
   return last;

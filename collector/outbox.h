@@ -61,10 +61,16 @@ struct OutboxCounters {
   // acked_seq moves past them: nothing waits behind them).
   uint64_t dead_lettered = 0;
   std::vector<uint64_t> dead_lettered_seqs;  // the last kMaxDeadLetteredSeqs
-  // Time from Add() to the graph's ack, over the last 100k acked events.
+  // Time from Add() to the graph's ack, over the last 100k acked events
+  // (those with source_seq >= counters()'s from_seq).
   double ack_p50_ms = 0;
   double ack_p99_ms = 0;
+  double ack_p999_ms = 0;
   double ack_max_ms = 0;
+  uint64_t ack_samples = 0;
+  // Of it, the time from Add() to the event's first send.
+  double queued_p50_ms = 0;
+  double queued_p99_ms = 0;
 };
 
 class Outbox {
@@ -96,7 +102,9 @@ class Outbox {
   // Pauses / resumes pushing (tests; an operator draining a graph).
   void SetPaused(bool paused);
 
-  OutboxCounters counters() const;
+  // The ack latency figures cover the acked events with source_seq >=
+  // `latency_from_seq` among the last 100k (0: all of those).
+  OutboxCounters counters(uint64_t latency_from_seq = 0) const;
   const std::string& source() const { return options_.source; }
 
   void Shutdown();
@@ -128,7 +136,14 @@ class Outbox {
     uint64_t seq;       // source_seq
     std::string bytes;  // the serialized v1::Event, source and seq set
     absl::Time added;
-    bool dead = false;  // dead-lettered: never sent again
+    absl::Time first_sent = absl::InfinitePast();  // InfinitePast: not sent yet
+    bool dead = false;                             // dead-lettered: never sent again
+  };
+  // One acked event's latency: source_seq, Add() -> ack, Add() -> first send.
+  struct LatencySample {
+    uint64_t seq;
+    float total_ms;
+    float queued_ms;
   };
 
   const OutboxOptions options_;
@@ -138,7 +153,7 @@ class Outbox {
 
   mutable absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<float> latency_ms_ ABSL_GUARDED_BY(mu_);  // ring of samples
+  std::vector<LatencySample> latency_ ABSL_GUARDED_BY(mu_);  // ring of samples
   size_t latency_next_ ABSL_GUARDED_BY(mu_) = 0;
   OutboxCounters counters_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;

@@ -61,9 +61,14 @@ BenchReport::BenchReport(BenchReportLayout layout)
 
 bool BenchReport::Finish() const {
   const std::string date = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+  // VITRAGE_BENCH_COMMIT names the binaries' commit when they are not the
+  // source tree's (an A/B run against another build's binaries).
+  const char* named = std::getenv("VITRAGE_BENCH_COMMIT");
   const std::string commit =
-      layout_.with_commit ? Capture({"git", "-C", SourceDir(), "rev-parse", "--short", "HEAD"})
-                          : "";
+      !layout_.with_commit ? ""
+      : named != nullptr && *named != '\0'
+          ? std::string(named)
+          : Capture({"git", "-C", SourceDir(), "rev-parse", "--short", "HEAD"});
 
   int width = 44;
   for (const auto& r : rows_) width = std::max(width, static_cast<int>(r.metric.size()));

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_util.h"
 #include "common/input_limits.h"
+#include "common/metrics.h"
 #include "common/reusable_arena.h"
 
 namespace vitrage::service {
@@ -40,24 +41,39 @@ grpc::Status GraphApi::PushEventStream(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::PushEventsResponse, v1::PushEventsRequest>* stream) {
   constexpr size_t kMaxQueued = 64;
+  // Where a request's time goes on this side (the collector sees the rest:
+  // transit both ways): applying it, and from its arrival to its ack.
+  static auto& apply_seconds =
+      metrics::Histogram("vitrage_graph_push_apply_seconds",
+                         "PushEventStream: time to apply one request (intake lock wait included)",
+                         metrics::LatencyBuckets());
+  static auto& request_seconds =
+      metrics::Histogram("vitrage_graph_push_request_seconds",
+                         "PushEventStream: time from a request's arrival to its ack being written",
+                         metrics::LatencyBuckets());
+  struct Queued {
+    Engine::PushTicket ticket;
+    absl::Time arrived;
+  };
   absl::Mutex mu;
-  std::deque<Engine::PushTicket> queue;
+  std::deque<Queued> queue;
   bool reading_done = false;
   absl::Status ack_error;  // set by the acker: stop reading
   std::thread acker([&] {
     while (true) {
-      Engine::PushTicket t;
+      Queued q;
       {
         absl::MutexLock l(&mu);
         auto ready = [&] { return !queue.empty() || reading_done; };
         mu.Await(absl::Condition(&ready));
         if (queue.empty()) return;
-        t = std::move(queue.front());
+        q = std::move(queue.front());
         queue.pop_front();
       }
-      absl::StatusOr<v1::PushEventsResponse> r = engine_->FinishPush(std::move(t));
+      absl::StatusOr<v1::PushEventsResponse> r = engine_->FinishPush(std::move(q.ticket));
       absl::Status s = r.ok() ? absl::OkStatus() : r.status();
       if (s.ok() && !stream->Write(*r)) s = absl::CancelledError("client went away");
+      if (s.ok()) request_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - q.arrived));
       if (!s.ok()) {
         absl::MutexLock l(&mu);
         ack_error = s;
@@ -77,6 +93,7 @@ grpc::Status GraphApi::PushEventStream(
     v1::PushEventsRequest& req =
         *google::protobuf::Arena::CreateMessage<v1::PushEventsRequest>(arena.get());
     if (!stream->Read(&req)) break;
+    const absl::Time arrived = absl::Now();
     if (absl::Status s = CheckPushEvents(req, limits_); !s.ok()) {
       LOG_EVERY_N(WARNING, 100) << "refused PushEventStream request: " << s.message()
                                 << " (every 100th logged)";
@@ -88,11 +105,12 @@ grpc::Status GraphApi::PushEventStream(
       error = t.status();
       break;
     }
+    apply_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
     absl::MutexLock l(&mu);
     auto room = [&] { return queue.size() < kMaxQueued || !ack_error.ok(); };
     mu.Await(absl::Condition(&room));
     if (!ack_error.ok()) break;
-    queue.push_back(std::move(*t));
+    queue.push_back(Queued{std::move(*t), arrived});
   }
   {
     absl::MutexLock l(&mu);

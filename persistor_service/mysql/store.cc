@@ -1,5 +1,6 @@
 #include "persistor_service/mysql/store.h"
 
+#include <cppconn/prepared_statement.h>
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
@@ -241,11 +242,44 @@ absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_d
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
     static constexpr char kInsert[] = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+    // Runs of kPreparedLogRows rows go through one prepared statement (the
+    // server parses it once per connection, and the records travel as they
+    // are instead of as escaped literals); the rest, and runs too large for
+    // one statement, as text.
+    static const std::string kPrepared = [] {
+      std::string sql = kInsert;
+      for (size_t i = 0; i < kPreparedLogRows; ++i)
+        absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?)");
+      return sql;
+    }();
+    size_t at = 0;
+    while (rows.size() - at >= kPreparedLogRows) {
+      size_t bytes = 0;
+      for (size_t i = at; i < at + kPreparedLogRows; ++i) bytes += rows[i]->bytes.size() + 32;
+      if (bytes > max_statement_bytes) break;
+      ASSIGN_OR_RETURN(uint64_t inserted,
+                       conn_->ExecutePrepared(kPrepared, [&](sql::PreparedStatement* st) {
+                         unsigned int p = 1;
+                         for (size_t i = at; i < at + kPreparedLogRows; ++i) {
+                           const LogRow& row = *rows[i];
+                           st->setUInt64(p++, row.seq);
+                           st->setUInt64(p++, row.epoch);
+                           st->setUInt(p++, row.crc32c);
+                           st->setString(p++, row.bytes);
+                         }
+                       }));
+      if (inserted != kPreparedLogRows) {
+        return absl::InternalError(absl::StrCat("prepared journal INSERT stored ", inserted,
+                                                " rows of ", kPreparedLogRows));
+      }
+      at += kPreparedLogRows;
+    }
     std::string sql;
     sql.reserve(std::min<size_t>(max_statement_bytes + 4096, 64 << 20));
     sql.append(kInsert);
     bool first = true;
-    for (const LogRow* row : rows) {
+    for (size_t i = at; i < rows.size(); ++i) {
+      const LogRow* row = rows[i];
       if (!first && sql.size() + row->bytes.size() + 64 > max_statement_bytes) {
         RETURN_IF_ERROR(conn_->Execute(sql).status());
         sql.assign(kInsert);
@@ -257,7 +291,7 @@ absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_d
       AppendBlobLiteral(row->bytes, &sql);
       sql.push_back(')');
     }
-    RETURN_IF_ERROR(conn_->Execute(sql).status());
+    if (!first) RETURN_IF_ERROR(conn_->Execute(sql).status());
     // The fence, last: it waits for the previous group's commit (row lock)
     // and then sees its durable_seq.
     const uint64_t last = rows.back()->seq;

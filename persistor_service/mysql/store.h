@@ -52,6 +52,9 @@ struct AcquiredEpoch {
 };
 
 // One journal record as stored: its deterministic serialization + CRC32C.
+// Journal rows per prepared multi-row INSERT (Store::AppendLog).
+inline constexpr size_t kPreparedLogRows = 128;
+
 struct LogRow {
   uint64_t seq = 0;
   uint64_t epoch = 0;

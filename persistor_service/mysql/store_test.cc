@@ -168,5 +168,77 @@ TEST_F(StoreTest, AppendLogIsFencedByEpochAndDurableSeq) {
   EXPECT_EQ(e->owner, "other:2");
 }
 
+// Runs of kPreparedLogRows rows go through the prepared statement, the
+// rest as text; every byte value must come back as written either way, a
+// run over the statement size limit falls back to text, and a duplicate
+// key through the prepared statement is ALREADY_EXISTS with nothing kept.
+TEST_F(StoreTest, AppendLogStoresPreparedAndTextRowsAlike) {
+  auto conn = Connection::Open(Options("append_prepared"));
+  ASSERT_TRUE(conn.ok());
+  Store store(conn->get());
+  ASSERT_TRUE(store.Migrate().ok());
+  ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
+  const size_t n = 2 * kPreparedLogRows + 7;
+  std::vector<LogRow> rows(n);
+  std::vector<const LogRow*> ptrs;
+  for (size_t i = 0; i < n; ++i) {
+    rows[i].seq = i + 1;
+    rows[i].epoch = 1;
+    rows[i].crc32c = static_cast<uint32_t>(0xfffffff0u + i % 16);
+    for (int b = 0; b < 256; ++b) rows[i].bytes.push_back(static_cast<char>((b + i) % 256));
+    ptrs.push_back(&rows[i]);
+  }
+  auto executes = [&]() -> uint64_t {
+    auto r = (*conn)->Query("SHOW SESSION STATUS LIKE 'Com_stmt_execute'");
+    if (!r.ok() || r->empty()) return 0;
+    auto v = CellToUint((*r)[0][1], "Com_stmt_execute");
+    return v.ok() ? *v : 0;
+  };
+  const uint64_t executes0 = executes();
+  auto ok = store.AppendLog(1, 0, ptrs, 1 << 20);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, GuardResult::kDone);
+  EXPECT_EQ(executes() - executes0, 2u);  // two prepared runs, the rest as text
+  // One row too large for a prepared run of its own (a 40 KiB statement
+  // limit): every row of the next batch goes as text.
+  std::vector<LogRow> more(kPreparedLogRows);
+  std::vector<const LogRow*> more_ptrs;
+  for (size_t i = 0; i < more.size(); ++i) {
+    more[i] = LogRow{n + i + 1, 1, 7, std::string(i == 5 ? 30000 : 100, static_cast<char>(i))};
+    more_ptrs.push_back(&more[i]);
+  }
+  const uint64_t executes1 = executes();
+  auto text = store.AppendLog(1, n, more_ptrs, 40 << 10);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, GuardResult::kDone);
+  EXPECT_EQ(executes(), executes1);  // all as text
+  auto back = store.ReadLog(1, 10 * n, 10 * n);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), n + more.size());
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ((*back)[i].seq, rows[i].seq);
+    EXPECT_EQ((*back)[i].crc32c, rows[i].crc32c);
+    EXPECT_EQ((*back)[i].bytes, rows[i].bytes) << "seq " << rows[i].seq;
+  }
+  for (size_t i = 0; i < more.size(); ++i) EXPECT_EQ((*back)[n + i].bytes, more[i].bytes);
+  // A resend of stored seqs through the prepared statement.
+  const uint64_t durable = n + more.size();
+  std::vector<LogRow> dup(kPreparedLogRows);
+  std::vector<const LogRow*> dup_ptrs;
+  for (size_t i = 0; i < dup.size(); ++i) {
+    dup[i] = LogRow{durable - 3 + i, 1, 0, "dup"};
+    dup_ptrs.push_back(&dup[i]);
+  }
+  auto again = store.AppendLog(1, durable, dup_ptrs, 1 << 20);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  auto e = store.ReadEpoch();
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->durable_seq, durable);
+  auto tail = store.ReadLog(durable - 3, durable + 200, 300);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->size(), 4u);
+  EXPECT_EQ(tail->back().bytes, more.back().bytes);
+}
+
 }  // namespace
 }  // namespace vitrage::persistor::mysql
