@@ -4,7 +4,13 @@
 //   graph_bench [--workload DIR] [--results FILE] [--reps N]
 //       (DIR: the generated workloads, default this build's workload/)
 //   graph_bench --profile encode|decode|processor|tail [--reps N] [--no-lookahead]
-//       (GRAPH_BENCH_GRAPH_CACHE=FILE: load graph_100k from a snapshot file)
+//       (GRAPH_BENCH_GRAPH_CACHE=FILE: load graph_100k from a snapshot file;
+//        GRAPH_BENCH_SYNTHETIC_HOSTS=N: profile the collector's synthetic
+//        cloud of N hosts instead, e.g. 70000 for the 1M tier of issue 27;
+//        GRAPH_BENCH_SERIAL: one thread, as the snapshot child;
+//        GRAPH_BENCH_DIGEST: compute the digest, as the service does;
+//        GRAPH_BENCH_HELPER: with SERIAL, a helper process, as the child;
+//        GRAPH_BENCH_ZSTD_LEVEL=N)
 //
 // Prints a table (ours, Vitrage, target) and appends one line per metric to
 // bench/results/graph.tsv (date, git commit, metric, value, unit, target).
@@ -79,6 +85,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collector/model.h"
 #include "common/reusable_arena.h"
 #include "google/protobuf/arena.h"
 #include "graph_service/graph/digest.h"
@@ -479,10 +486,11 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
 
 int Profile(const std::string& what, const Graph& g, int reps) {
   snapshot::EncodeOptions eo;
-  eo.compute_digest = false;
+  eo.compute_digest = getenv("GRAPH_BENCH_DIGEST") != nullptr;  // as the service's snapshots
   if (getenv("GRAPH_BENCH_ZSTD_LEVEL")) eo.zstd_level = atoi(getenv("GRAPH_BENCH_ZSTD_LEVEL"));
   snapshot::DecodeOptions dopt;
   if (getenv("GRAPH_BENCH_SERIAL")) eo.parallel = dopt.parallel = false;
+  eo.helper_process = getenv("GRAPH_BENCH_HELPER") != nullptr;  // with SERIAL
   dopt.verify_digest = false;
   auto enc = *snapshot::EncodeSnapshotToMemory(g, {}, {}, eo);
   double t0 = NowMs();
@@ -491,8 +499,9 @@ int Profile(const std::string& what, const Graph& g, int reps) {
     if (what == "decode")
       Check(snapshot::DecodeSnapshot(enc.header, enc.chunks, nullptr, dopt).status(), "decode");
   }
-  fprintf(stderr, "%s: %.1f ms per rep (level %d, %.2f MB)\n", what.c_str(), (NowMs() - t0) / reps,
-          eo.zstd_level, enc.header.compressed_bytes() / 1e6);
+  fprintf(stderr, "%s: %.1f ms per rep (level %d, %.2f MB, body %.2f MB)\n", what.c_str(),
+          (NowMs() - t0) / reps, eo.zstd_level, enc.header.compressed_bytes() / 1e6,
+          enc.header.uncompressed_bytes() / 1e6);
   return 0;
 }
 
@@ -529,7 +538,12 @@ int main(int argc, char** argv) {
   // saved to) that snapshot file, which is much faster to load under
   // valgrind --tool=callgrind than the JSONL file.
   const char* cache = profile.empty() ? nullptr : getenv("GRAPH_BENCH_GRAPH_CACHE");
-  if (cache != nullptr && access(cache, R_OK) == 0) {
+  const char* synthetic = profile.empty() ? nullptr : getenv("GRAPH_BENCH_SYNTHETIC_HOSTS");
+  if (synthetic != nullptr) {
+    vitrage::collector::Model model(1);
+    model.BuildSynthetic(vitrage::collector::SyntheticForHosts(atoi(synthetic)));
+    g = model.graph();
+  } else if (cache != nullptr && access(cache, R_OK) == 0) {
     g = ReadSnapshotFile(cache);
   } else {
     Check(workload::LoadGraphFile(wl + "graph_100k.jsonl.zst", &g), "load");
@@ -540,8 +554,8 @@ int main(int argc, char** argv) {
     }
   }
   double load_ms = NowMs() - t0;
-  fprintf(stderr, "loaded graph_100k: %zu vertices, %zu edges in %.0f ms\n", g.vertex_count(),
-          g.edge_count(), load_ms);
+  fprintf(stderr, "loaded %s: %zu vertices, %zu edges in %.0f ms\n",
+          synthetic ? "synthetic cloud" : "graph_100k", g.vertex_count(), g.edge_count(), load_ms);
 
   if (profile == "tail") {
     TailResult t = TailBench(wl, g, reps);
