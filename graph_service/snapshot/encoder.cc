@@ -27,11 +27,6 @@ using graph::Slot;
 
 namespace {
 
-// With a digest to compute, the helper process encodes this share (per
-// cent) of the elements: the caller's digest of all of them costs about
-// as much as encoding (docs/performance.md).
-constexpr size_t kHelperShareWithDigest = 65;
-
 // Cuts chunk bodies and compresses them. With `parallel`, chunk i is
 // compressed (and checksummed) on a second thread while the caller
 // serializes chunk i + 1; chunks still reach the sink in order, on the
@@ -223,20 +218,12 @@ absl::Status EncodeElements(const Graph& g, const Order& o, size_t begin, size_t
   return absl::OkStatus();
 }
 
-// Feeds elements [begin, end) of the order to `digest` only.
-void DigestElements(const Graph& g, const Order& o, size_t begin, size_t end, DigestFeed* digest) {
-  const size_t nv = o.vertices.size();
-  const size_t vend = std::min(end, nv);
-  for (size_t i = begin; i < vend; ++i) {
-    Ahead(i, begin, vend, [&](size_t j, int step) { g.PrefetchVertexAt(o.vertices[j], step); });
-    digest->Vertex(g, o.vertices[i]);
-  }
-  const size_t ebegin = std::max(begin, nv) - nv, eend = end - nv;
-  for (size_t i = ebegin; i < eend && end > nv; ++i) {
-    Ahead(i, ebegin, eend, [&](size_t j, int step) { g.PrefetchEdgeAt(o.edges[j], step); });
-    digest->Edge(g, o.edges[i]);
-  }
-}
+// Where the helper's elements begin. A vertex and an edge cost about the
+// same to encode and digest (an edge's digest record names both ends by
+// id: two more cold strings), and the caller has sorted the elements
+// before the fork (about a fifth of its part at a million vertices,
+// graph_bench --profile encode), so the helper takes 9/16 of them.
+size_t HelperSplit(const Order& o) { return o.size() * 7 / 16; }
 
 // The sections, in the last chunk.
 absl::Status EncodeSections(const SnapshotSections& sections, ChunkWriter* w) {
@@ -258,8 +245,9 @@ absl::Status EncodeSections(const SnapshotSections& sections, ChunkWriter* w) {
 // --- The helper process (EncodeOptions::helper_process).
 
 // Its output: frames of [type byte][u64 length][payload]: 'C' a chunk (in
-// order), 'E' an error message.
+// order), 'D' the hex digest of its elements (last), 'E' an error message.
 constexpr char kHelperChunk = 'C';
+constexpr char kHelperDigest = 'D';
 constexpr char kHelperError = 'E';
 
 bool WriteAll(int fd, const char* p, size_t n) {
@@ -299,12 +287,17 @@ bool WriteFrame(int fd, char type, const std::string& payload) {
     return absl::OkStatus();
   };
   absl::Status st;
+  std::unique_ptr<DigestFeed> digest;
+  if (options.compute_digest) digest = std::make_unique<DigestFeed>();
   {
     ChunkWriter w(options, sink);
-    st = EncodeElements(g, o, begin, o.size(), &w, nullptr);
+    st = EncodeElements(g, o, begin, o.size(), &w, digest.get());
     if (st.ok()) st = EncodeSections(sections, &w);
     if (st.ok()) st = w.Flush();
     if (st.ok()) st = w.Deliver();
+  }
+  if (st.ok() && digest && !WriteFrame(fd, kHelperDigest, digest->Finish())) {
+    st = absl::InternalError("snapshot helper: cannot write its output");
   }
   if (!st.ok()) {
     WriteFrame(fd, kHelperError, st.ToString());
@@ -343,9 +336,10 @@ class Helper {
   }
 
   // Waits for the helper and hands its chunks to `sink`, numbered from
-  // `first_index`. Adds their sizes to the totals.
+  // `first_index`. Adds their sizes to the totals; `*digest` gets the hex
+  // digest of the helper's elements (when it computed one).
   absl::Status Collect(uint32_t first_index, const ChunkSink& sink, uint32_t* chunks,
-                       uint64_t* uncompressed, uint64_t* compressed) {
+                       uint64_t* uncompressed, uint64_t* compressed, std::string* digest) {
     const int status = Reap();
     struct stat st;
     if (::fstat(fd_, &st) != 0) {
@@ -373,6 +367,10 @@ class Helper {
       const char* p = data.data() + pos;
       pos += len;
       if (type == kHelperError) return absl::InternalError(std::string(p, len));
+      if (type == kHelperDigest) {
+        digest->assign(p, len);
+        continue;
+      }
       if (type != kHelperChunk) return absl::InternalError("snapshot helper: unknown frame");
       v1::SnapshotChunk chunk;
       if (!chunk.ParseFromArray(p, static_cast<int>(len))) {
@@ -419,12 +417,12 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   if (options.compute_digest) digest = std::make_unique<DigestFeed>();
   uint32_t chunks = 0;
   uint64_t uncompressed = 0, compressed = 0;
+  uint64_t digest_split = 0;
+  std::string digest_hex;
   if (options.helper_process && !options.parallel && n >= kMinHelperElements) {
-    // The helper takes the later elements; this process the earlier ones
-    // and the whole digest, which costs about as much as encoding
-    // (docs/performance.md), so it keeps less to encode when it digests.
-    const size_t split = digest ? n * kHelperShareWithDigest / 100 : n / 2;
-    const size_t begin = n - split;
+    // The helper takes the later elements, this process the earlier ones;
+    // each digests what it encodes (format.h: digest_split).
+    const size_t begin = HelperSplit(order);
     Helper helper;
     RETURN_IF_ERROR(helper.Start(g, order, begin, sections, options));
     {
@@ -436,8 +434,13 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
       uncompressed = w.uncompressed();
       compressed = w.compressed();
     }
-    if (digest) DigestElements(g, order, begin, n, digest.get());
-    RETURN_IF_ERROR(helper.Collect(chunks, sink, &chunks, &uncompressed, &compressed));
+    std::string second;
+    RETURN_IF_ERROR(helper.Collect(chunks, sink, &chunks, &uncompressed, &compressed, &second));
+    if (digest) {
+      if (second.empty()) return absl::InternalError("snapshot helper: no digest");
+      digest_split = begin;
+      digest_hex = graph::CombineDigestParts(digest->Finish(), second);
+    }
   } else {
     ChunkWriter w(options, sink);
     RETURN_IF_ERROR(EncodeElements(g, order, 0, n, &w, digest.get()));
@@ -447,6 +450,7 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
     chunks = w.chunks();
     uncompressed = w.uncompressed();
     compressed = w.compressed();
+    if (digest) digest_hex = digest->Finish();
   }
 
   header->Clear();
@@ -458,7 +462,8 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   header->set_chunk_count(chunks);
   header->set_uncompressed_bytes(uncompressed);
   header->set_compressed_bytes(compressed);
-  if (digest) header->set_digest(digest->Finish());
+  header->set_digest(digest_hex);
+  header->set_digest_split(digest_split);
   header->set_created_unix_micros(info.created_unix_micros);
   header->set_seq_time_unix_micros(info.seq_time_unix_micros);
   return absl::OkStatus();
