@@ -569,6 +569,10 @@ int main(int argc, char** argv) {
   fprintf(stderr, "loaded %s: %zu vertices, %zu edges in %.0f ms\n",
           synthetic ? "synthetic cloud" : "graph_100k", g.vertex_count(), g.edge_count(), load_ms);
 
+  // GRAPH_BENCH_PRINT_DIGEST: the loaded graph's digest (to compare a
+  // snapshot file another build wrote with the workload's meta.json).
+  if (getenv("GRAPH_BENCH_PRINT_DIGEST"))
+    fprintf(stderr, "digest %s\n", vitrage::graph::Digest(g).c_str());
   if (profile == "tail") {
     TailResult t = TailBench(wl, g, reps);
     fprintf(stderr, "tail: %.2f ms (CPU %.2f), with decode %.2f ms; replay %.2f ms (CPU %.2f)\n",
