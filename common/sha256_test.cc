@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -69,6 +71,32 @@ TEST(Sha256Test, EqualsOpenSslOnRandomBuffers) {
     }
     ASSERT_EQ(s.HexDigest(), OpenSslHex(data)) << data.size() << " bytes";
   }
+}
+
+// The tests above run the SHA extensions where the CPU has them; this one
+// runs the portable code too, and both must agree with OpenSSL.
+TEST(Sha256Test, PortableAndHardwareAgree) {
+  const bool hardware = Sha256::HardwareAccelerated();
+  std::mt19937_64 rng(27);
+  for (int i = 0; i < 300; ++i) {
+    std::string data(i < 200 ? static_cast<size_t>(i) : rng() % (100 << 10), '\0');
+    for (char& c : data) c = static_cast<char>(rng());
+    Sha256::UseHardwareForTest(false);
+    EXPECT_FALSE(Sha256::HardwareAccelerated());
+    const std::string portable = Sha256::HexOf(data);
+    Sha256::UseHardwareForTest(true);
+    ASSERT_EQ(Sha256::HardwareAccelerated(), hardware);
+    ASSERT_EQ(portable, OpenSslHex(data)) << data.size() << " bytes";
+    ASSERT_EQ(Sha256::HexOf(data), portable) << data.size() << " bytes";
+  }
+}
+
+// On a CPU with the SHA extensions (this project's machines), they are used.
+TEST(Sha256Test, UsesTheShaExtensionsWhereTheCpuHasThem) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(cpuinfo)), std::istreambuf_iterator<char>());
+  if (text.find(" sha_ni") == std::string::npos) GTEST_SKIP() << "no sha_ni in /proc/cpuinfo";
+  EXPECT_TRUE(Sha256::HardwareAccelerated());
 }
 
 TEST(Sha256Test, ResetStartsOver) {

@@ -26,6 +26,16 @@ void AppendEdgeDigestRecord(const Graph& g, Slot e, std::string* out);
 // The digest of `g` (see above). Never fails.
 std::string Digest(const Graph& g);
 
+// The snapshot header's digest when it was computed in two parts (format
+// version 3, v1::SnapshotHeader::digest_split): the records above, of
+// the first `split` elements (vertices in id order, then edges) hashed
+// alone and the others alone; the result is the SHA-256 hex of the two
+// hex digests concatenated. `split` may be 0 or the element count (one
+// part is then the digest of no records).
+std::string DigestInTwoParts(const Graph& g, uint64_t split);
+// The same combination of two parts' hex digests.
+std::string CombineDigestParts(const std::string& first, const std::string& second);
+
 }  // namespace vitrage::graph
 
 #endif  // VITRAGE_GRAPH_SERVICE_GRAPH_DIGEST_H_

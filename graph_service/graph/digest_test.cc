@@ -79,5 +79,24 @@ TEST(DigestTest, GraphDigestAndSnapshotEncodeMakeNoOpenSslCall) {
   EXPECT_GT(g_openssl_allocations.load(), before) << "the counter does not count";
 }
 
+// The two-part digest (snapshot format version 3) is the documented
+// combination of the two parts' SHA-256 over the same records.
+TEST(DigestTest, DigestInTwoPartsHashesEachPartsRecords) {
+  Graph g = SmallGraph();
+  std::vector<std::string> records;
+  std::vector<Slot> vertices = g.VerticesById();
+  for (Slot v : vertices) AppendVertexDigestRecord(g, v, &records.emplace_back());
+  for (Slot e : g.EdgesByKey(vertices)) AppendEdgeDigestRecord(g, e, &records.emplace_back());
+  ASSERT_EQ(records.size(), 399u);
+  for (size_t split : {size_t{0}, size_t{1}, size_t{150}, size_t{200}, size_t{201}, size_t{399}}) {
+    std::string first, second;
+    for (size_t i = 0; i < records.size(); ++i) (i < split ? first : second) += records[i];
+    EXPECT_EQ(DigestInTwoParts(g, split),
+              OpenSslSha256Hex(OpenSslSha256Hex(first) + OpenSslSha256Hex(second)))
+        << "split " << split;
+  }
+  EXPECT_EQ(DigestInTwoParts(g, 399), CombineDigestParts(Digest(g), Sha256::HexOf("")));
+}
+
 }  // namespace
 }  // namespace vitrage::graph

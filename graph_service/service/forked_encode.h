@@ -27,6 +27,11 @@
 //   * zstd (one single-threaded ZSTD_CCtx), crc32c, protobuf serialization
 //     of heap messages (no arenas, no descriptor lookups), absl::StrCat /
 //     Status: no locks. EncodeOptions::parallel is off: no worker thread.
+//   * EncodeOptions::helper_process: the child forks one helper process
+//     (a copy of the single-threaded child, so nothing is frozen in it)
+//     that encodes the later elements under the same rules, dies with the
+//     child (PR_SET_PDEATHSIG) and is reaped by it; its chunks come back
+//     through a memfd. That is how the encode uses the second core.
 //   * Property names: graph::KeyName() reads the key table without its
 //     lock; the encoder never interns (InternKey would lock).
 //   * mu_ of the Engine: held by the forking thread, so the child's copy is

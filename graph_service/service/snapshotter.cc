@@ -177,7 +177,8 @@ absl::StatusOr<v1::TakeSnapshotResponse> Snapshotter::SnapshotByFork(
   if (!from_standby) info.epoch = journal_->epoch();
   snapshot::EncodeOptions eo;
   eo.compute_digest = options_.compute_digest;
-  eo.parallel = false;  // the child must not start threads
+  eo.parallel = false;       // the child must not start threads,
+  eo.helper_process = true;  // but may fork a helper for the second core
   double stall_ms = 0;
   absl::StatusOr<ForkedEncode> child = fork_(from_standby, eo, &info, &stall_ms);
   // The active logs its failures here; the standby snapshotter logs them

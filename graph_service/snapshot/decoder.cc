@@ -91,6 +91,16 @@ absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
         absl::StrCat("snapshot seq ", header.seq(), ": header says ", header.edge_count(),
                      " edges; the limit is ", options_.max_edges, " ([limits] max_graph_edges)")));
   }
+  if (header.digest_split() != 0 &&
+      (header.format_version() < 3 ||
+       header.digest_split() > header.vertex_count() + header.edge_count())) {
+    return Fail(absl::DataLossError(
+        absl::StrCat("snapshot seq ", header.seq(), ": digest_split ", header.digest_split(),
+                     header.format_version() < 3
+                         ? absl::StrCat(" in a format version ", header.format_version(), " header")
+                         : absl::StrCat(" beyond the ", header.vertex_count() + header.edge_count(),
+                                        " elements"))));
+  }
   header_ = header;
   key_overflows_at_begin_ = graph::KeyTableOverflows();
   state_->format_version = header.format_version();
@@ -234,9 +244,15 @@ absl::Status SnapshotDecoder::Finish() {
                      "); this graph cannot be loaded in this process")));
   }
   if (options_.verify_digest && !header_.digest().empty()) {
-    std::string d = graph::Digest(graph_);
+    std::string d = header_.digest_split() == 0
+                        ? graph::Digest(graph_)
+                        : graph::DigestInTwoParts(graph_, header_.digest_split());
     if (d != header_.digest()) {
-      return err(absl::StrCat("digest mismatch (header ", header_.digest(), ", graph ", d, ")"));
+      return err(
+          absl::StrCat("digest mismatch (header ", header_.digest(), ", graph ", d,
+                       header_.digest_split() == 0
+                           ? ")"
+                           : absl::StrCat(", in two parts at ", header_.digest_split(), ")")));
     }
   }
   finished_ = true;

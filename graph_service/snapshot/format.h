@@ -1,15 +1,17 @@
-// Snapshot format, version 2 (kFormatVersion); version 1 is still read.
+// Snapshot format, version 3 (kFormatVersion); versions 1 and 2 are still
+// read.
 //
 // A snapshot is the graph at journal seq S plus opaque sections (the
 // per-source dedupe table, the evaluator state, the processor state). On the
 // wire and in the store it is one v1::SnapshotHeader and N v1::SnapshotChunk
 // messages (proto/vitrage/v1/snapshot.proto):
 //
-//   header: format_version = 2, seq = S, epoch, vertex_count, edge_count,
+//   header: format_version = 3, seq = S, epoch, vertex_count, edge_count,
 //           chunk_count = N, uncompressed_bytes (sum of the bodies),
 //           compressed_bytes (sum of the data fields), digest (the workload
 //           digest of the graph, graph/digest.h; "" when the writer did not
-//           compute it), created_unix_micros, seq_time_unix_micros.
+//           compute it), digest_split (0, or where the digest was split in
+//           two parts, below), created_unix_micros, seq_time_unix_micros.
 //   chunk i (i = 0 .. N-1, dense, in order):
 //           index = i
 //           data = zstd frame (one frame, content size recorded) of a
@@ -37,6 +39,20 @@
 // evaluator_state, processor_state) are in the last chunk only. A snapshot
 // of an empty graph still has one chunk (holding the sections, maybe empty).
 //
+// Version 3 differs from version 2 in the header only: digest_split. A
+// writer that encodes with two processes (EncodeOptions::helper_process:
+// vitrage-graph's forked snapshot child and its helper) has each process
+// digest the elements it encodes, so the digest of the whole, a JSON
+// rendering and SHA-256 of every element that cost more than the encode
+// itself, is not left to one core. digest_split = k > 0 then says that
+// `digest` is graph::DigestInTwoParts(graph, k): the SHA-256 hex of the hex
+// digests of the first k elements' records and of the others'. With
+// digest_split = 0 the digest is the whole graph's, as in version 2, so a
+// version 2 snapshot reads as a version 3 one whose digest_split is 0;
+// this reader loads both (snapshot_test). A version 2 reader refuses a
+// version 3 snapshot by its version ("unknown format version 3"), rather
+// than misreading a split digest as a mismatch.
+//
 // Version 1 (still read, no longer written): the same, but elements are in
 // `vertices` / `edges` (v1::Vertex, v1::Edge with string keys and end ids)
 // and there is no key table. A body that mixes the versions' element fields
@@ -51,7 +67,8 @@
 //
 // Reader checks, each failing with a message naming the chunk
 // ("snapshot chunk 7: crc mismatch (stored 0x1a2b3c4d, computed 0x...)"):
-// unknown format_version; chunk index not the next expected one (missing,
+// unknown format_version; a digest_split beyond the header's element
+// count or in a version before 3; chunk index not the next expected one (missing,
 // repeated or reordered chunk); a chunk after chunk_count; crc32c; zstd
 // errors; decompressed size != uncompressed_size; a malformed body; a
 // vertex or edge that does not fit the graph (duplicate, an end position,
@@ -60,9 +77,11 @@
 // chunk_count, vertex/edge counts and byte totals different from the
 // header, and the digest (when present and verification is on).
 //
-// Work split (both sides use two threads): the writer compresses and
-// checksums chunk i on a second thread while it serializes chunk i + 1; the
-// reader decompresses chunk i + 1 while it parses chunk i. The digest is
+// Work split (both sides use two threads, or two processes): the writer
+// compresses and checksums chunk i on a second thread while it serializes
+// chunk i + 1, or, where it must not start threads, forks a helper
+// process for the later elements (digest_split above); the reader
+// decompresses and parses chunk i + 1 while it loads chunk i. The digest is
 // optional on both sides (EncodeOptions::compute_digest,
 // DecodeOptions::verify_digest); it costs a JSON rendering and SHA-256 of
 // the graph, more than the codec itself.
@@ -78,7 +97,7 @@
 
 namespace vitrage::snapshot {
 
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
 
 // Writer's bound on a chunk body (uncompressed).

@@ -62,7 +62,20 @@ struct EncodeOptions {
   // anything is reserved.
   uint64_t max_vertices = 50'000'000;
   uint64_t max_edges = 50'000'000;
+  // For a caller that must not start threads (parallel off: vitrage-graph's
+  // forked snapshot child, service/forked_encode.h): fork one helper
+  // process that encodes the later part of the elements (and the sections)
+  // into chunks of its own, handed back through an anonymous in-memory
+  // file and renumbered after the caller's; the caller encodes the earlier
+  // part and computes the digest of the whole. Two cores instead of one.
+  // The helper obeys the forked child's rules (no threads, locks or
+  // logging; it dies with the caller). Graphs under kMinHelperElements
+  // elements are encoded by the caller alone.
+  bool helper_process = false;
 };
+
+// Below this many vertices + edges a helper process costs more than it saves.
+inline constexpr size_t kMinHelperElements = 50'000;
 
 // Receives each chunk, in index order. A non-OK status aborts the encode.
 using ChunkSink = std::function<absl::Status(v1::SnapshotChunk&& chunk)>;
