@@ -715,25 +715,31 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
     }
     RETURN_IF_ERROR(Intake::Admit(journal_.get(), req.events_size()));
     absl::MutexLock l(&state_.mu);
-    for (int i = 0; i < req.events_size(); ++i) {
-      state_.handler->Lookahead(req.events(), i);
-      const v1::Event& ev = req.events(i);
-      if (ev.source_seq() != 0) {
-        auto it = state_.marks.find(ev.source());
-        if (it != state_.marks.end() && ev.source_seq() <= it->second) {
-          resp.set_duplicates(resp.duplicates() + 1);
-          continue;
-        }
-      }
-      ApplyLocked(ev, /*dedupe=*/true);
-      resp.set_applied(resp.applied() + 1);
-    }
+    resp = ApplyEventsLocked(req);
     // A re-sent event may have been applied by an earlier call whose
     // record is not durable yet: wait for everything applied so far.
     wait_seq = state_.applied_seq;
   }
   intake_.Count(resp);
   return PushTicket{std::move(resp), wait_seq};
+}
+
+v1::PushEventsResponse Engine::ApplyEventsLocked(const v1::PushEventsRequest& req) {
+  v1::PushEventsResponse resp;
+  for (int i = 0; i < req.events_size(); ++i) {
+    state_.handler->Lookahead(req.events(), i);
+    const v1::Event& ev = req.events(i);
+    if (ev.source_seq() != 0) {
+      auto it = state_.marks.find(ev.source());
+      if (it != state_.marks.end() && ev.source_seq() <= it->second) {
+        resp.set_duplicates(resp.duplicates() + 1);
+        continue;
+      }
+    }
+    ApplyLocked(ev, /*dedupe=*/true);
+    resp.set_applied(resp.applied() + 1);
+  }
+  return resp;
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<Engine::PushTicket>>> Engine::ApplyPushBatch(
@@ -779,20 +785,7 @@ absl::StatusOr<std::vector<absl::StatusOr<Engine::PushTicket>>> Engine::ApplyPus
         out[r] = s;
         continue;
       }
-      v1::PushEventsResponse resp;
-      for (int i = 0; i < req.events_size(); ++i) {
-        state_.handler->Lookahead(req.events(), i);
-        const v1::Event& ev = req.events(i);
-        if (ev.source_seq() != 0) {
-          auto it = state_.marks.find(ev.source());
-          if (it != state_.marks.end() && ev.source_seq() <= it->second) {
-            resp.set_duplicates(resp.duplicates() + 1);
-            continue;
-          }
-        }
-        ApplyLocked(ev, /*dedupe=*/true);
-        resp.set_applied(resp.applied() + 1);
-      }
+      v1::PushEventsResponse resp = ApplyEventsLocked(req);
       // As ApplyPush: a duplicate may be of a record not durable yet.
       out[r] = PushTicket{std::move(resp), state_.applied_seq};
     }

@@ -255,6 +255,11 @@ class Engine {
   // Applies one event under mu and journals it. Returns its seq (0 when
   // persistency is off).
   uint64_t ApplyLocked(const v1::Event& ev, bool dedupe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  // Applies a push's events in order, skipping (and counting) those at or
+  // below their source's mark: the intake step ApplyPush and
+  // ApplyPushBatch share.
+  v1::PushEventsResponse ApplyEventsLocked(const v1::PushEventsRequest& req)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // Journals `record` (already applied) and then evaluates what it changed
   // when the evaluator is on. Returns its seq.
   uint64_t CommitEvaluatedLocked(v1::JournalRecord* record)
