@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
+#include "graph_service/snapshot/frames.h"
 
 namespace vitrage::service {
 namespace {
@@ -25,26 +26,7 @@ constexpr char kHeader = 'H';
 constexpr char kChunk = 'C';
 constexpr char kError = 'E';
 
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool WriteFrame(int fd, char type, const std::string& payload) {
-  char head[9];
-  head[0] = type;
-  uint64_t len = payload.size();
-  std::memcpy(head + 1, &len, sizeof(len));
-  return WriteAll(fd, head, sizeof(head)) && WriteAll(fd, payload.data(), payload.size());
-}
+using snapshot::WriteFrame;
 
 [[noreturn]] void ChildMain(pid_t parent, int fd, const ForkedEncode::EncodeFn& encode) {
   // Die with the parent; it may already be gone.

@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/snapshot/body_codec.h"
+#include "graph_service/snapshot/frames.h"
 #include "graph_service/snapshot/snapshot.h"
 #include "graph_service/snapshot/worker.h"
 
@@ -249,27 +250,6 @@ absl::Status EncodeSections(const SnapshotSections& sections, ChunkWriter* w) {
 constexpr char kHelperChunk = 'C';
 constexpr char kHelperDigest = 'D';
 constexpr char kHelperError = 'E';
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool WriteFrame(int fd, char type, const std::string& payload) {
-  char head[9];
-  head[0] = type;
-  uint64_t len = payload.size();
-  std::memcpy(head + 1, &len, sizeof(len));
-  return WriteAll(fd, head, sizeof(head)) && WriteAll(fd, payload.data(), payload.size());
-}
 
 // Runs in the helper: elements [begin, end) and the sections, chunk
 // indices from 0. Never returns.
