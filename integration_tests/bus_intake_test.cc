@@ -266,6 +266,11 @@ TEST_F(BusIntakeTest, Kill9OfTheGraphWithThousandsWaitingAppliesEachOnceAfterRec
   absl::Status s = WaitBus(
       *stack, [](const v1::BusStatus& b) { return b.drained(); }, absl::Seconds(300), &b);
   ASSERT_TRUE(s.ok()) << s;
+  // "Drained" only once the broker holds none of them (it used to be said
+  // after any 200 ms pause in deliveries, with most still queued).
+  auto left = rabbit_->QueueDepth(topic_ + ".info");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, 0) << "drained was reported with notifications still queued";
   ASSERT_TRUE(WaitQueueEmpty(topic_ + ".info", absl::Seconds(120)).ok());
   EXPECT_GE(b.messages_waiting_at_start(), static_cast<uint64_t>(more));
   EXPECT_LE(b.messages_waiting_at_start(), static_cast<uint64_t>(n + more));
