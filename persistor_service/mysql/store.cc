@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
 #include "common/status_macros.h"
 
 namespace vitrage::persistor::mysql {
@@ -64,6 +65,13 @@ const std::vector<Migration>& Migrations() {
            " data LONGBLOB NOT NULL,"
            " PRIMARY KEY (snapshot_id, chunk_index)"
            ") ENGINE=InnoDB",
+       }},
+      {2,
+       "graph_log rows hold packs of consecutive records (last_seq)",
+       {
+           // 0 on the rows written before: one record each (log_pack.h).
+           "ALTER TABLE graph_log ADD COLUMN IF NOT EXISTS"
+           " last_seq BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER seq",
        }},
   };
   return *migrations;
@@ -149,6 +157,37 @@ absl::Status DeleteChunks(Connection* conn, uint64_t snapshot_id) {
   }
 }
 
+constexpr char kLogColumns[] = "seq, last_seq, epoch, crc32c, record";
+
+// Decodes rows of kLogColumns, keeping the records with from <= seq <= to.
+absl::Status DecodeLogRows(std::vector<Row>& rows, uint64_t from, uint64_t to,
+                           std::vector<LogRow>* out) {
+  for (Row& r : rows) {
+    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(r[0], "seq"));
+    ASSIGN_OR_RETURN(uint64_t last_seq, CellToUint(r[1], "last_seq"));
+    ASSIGN_OR_RETURN(uint64_t epoch, CellToUint(r[2], "epoch"));
+    ASSIGN_OR_RETURN(uint64_t crc, CellToUint(r[3], "crc32c"));
+    RETURN_IF_ERROR(DecodeRow(seq, last_seq, epoch, static_cast<uint32_t>(crc),
+                              std::move(r[4]).value_or(""), from, to, out));
+  }
+  return absl::OkStatus();
+}
+
+// The first seq of the row that holds record `seq`, or nullopt when no
+// row does. Reads only the key columns of one row (the primary key's
+// order, backwards from seq).
+absl::StatusOr<std::optional<uint64_t>> RowHolding(Connection* conn, uint64_t seq,
+                                                   const char* lock = "") {
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn->Query(absl::StrCat("SELECT seq, last_seq FROM graph_log WHERE seq <= ",
+                                            seq, " ORDER BY seq DESC LIMIT 1", lock)));
+  if (rows.empty()) return std::optional<uint64_t>();
+  ASSIGN_OR_RETURN(uint64_t first, CellToUint(rows[0][0], "seq"));
+  ASSIGN_OR_RETURN(uint64_t last, CellToUint(rows[0][1], "last_seq"));
+  if (std::max(first, last) < seq) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(first);
+}
+
 }  // namespace
 
 absl::StatusOr<int> Store::Migrate() {
@@ -223,9 +262,38 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
     // Records after the durable seq were never made durable (AppendLog
     // inserts them and moves durable_seq in one transaction, so there are
     // none unless the table was changed by hand or by a bug): the new
-    // writer's seqs start at durable_seq + 1, so they go.
-    ASSIGN_OR_RETURN(a.dropped_records, conn_->Execute(absl::StrCat(
-                                            "DELETE FROM graph_log WHERE seq > ", a.durable_seq)));
+    // writer's seqs start at durable_seq + 1, so they go, also from a
+    // pack that holds the durable seq.
+    ASSIGN_OR_RETURN(std::vector<Row> after,
+                     conn_->Query(absl::StrCat("SELECT COALESCE(SUM(GREATEST(seq, last_seq) - seq"
+                                               " + 1), 0) FROM graph_log WHERE seq > ",
+                                               a.durable_seq)));
+    ASSIGN_OR_RETURN(a.dropped_records, CellToUint(after[0][0], "records"));
+    RETURN_IF_ERROR(
+        conn_->Execute(absl::StrCat("DELETE FROM graph_log WHERE seq > ", a.durable_seq)).status());
+    ASSIGN_OR_RETURN(std::optional<uint64_t> holder,
+                     RowHolding(conn_, a.durable_seq, " FOR UPDATE"));
+    if (holder.has_value()) {
+      const uint64_t seq = *holder;
+      ASSIGN_OR_RETURN(
+          std::vector<Row> at,
+          conn_->Query(absl::StrCat("SELECT ", kLogColumns, " FROM graph_log WHERE seq=", seq)));
+      ASSIGN_OR_RETURN(uint64_t last_seq, CellToUint(at[0][1], "last_seq"));
+      if (last_seq > a.durable_seq) {
+        std::vector<LogRow> kept;
+        RETURN_IF_ERROR(DecodeLogRows(at, seq, a.durable_seq, &kept));
+        a.dropped_records += last_seq - a.durable_seq;
+        const std::vector<const LogRow*> ptrs = PointersTo(kept);
+        std::string pack;
+        if (ptrs.size() > 1) EncodePack(ptrs.data(), ptrs.size(), &pack);
+        const std::string& record = ptrs.size() > 1 ? pack : kept[0].bytes;
+        std::string sql = absl::StrCat("UPDATE graph_log SET last_seq=", a.durable_seq,
+                                       ", crc32c=", crc32c::Value(record), ", record=");
+        AppendBlobLiteral(record, &sql);
+        absl::StrAppend(&sql, " WHERE seq=", seq);
+        RETURN_IF_ERROR(conn_->Execute(sql).status());
+      }
+    }
     RETURN_IF_ERROR(conn_->Commit());
     return a;
   };
@@ -236,62 +304,47 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
 
 absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_durable,
                                              const std::vector<const LogRow*>& rows,
-                                             size_t max_statement_bytes,
                                              const std::function<void()>& before_fence,
                                              const std::function<void()>& after_fence) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i]->seq != expected_durable + 1 + i) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("journal append after durable seq ", expected_durable, ": row ", i,
+                       " has seq ", rows[i]->seq, ", not ", expected_durable + 1 + i));
+    }
+  }
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
-    static constexpr char kInsert[] = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
-    // Runs of kPreparedLogRows rows go through one prepared statement (the
-    // server parses it once per connection, and the records travel as they
-    // are instead of as escaped literals); the rest, and runs too large for
-    // one statement, as text.
-    static const std::string kPrepared = [] {
-      std::string sql = kInsert;
-      for (size_t i = 0; i < kPreparedLogRows; ++i)
-        absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?)");
-      return sql;
-    }();
-    size_t at = 0;
-    while (rows.size() - at >= kPreparedLogRows) {
-      size_t bytes = 0;
-      for (size_t i = at; i < at + kPreparedLogRows; ++i) bytes += rows[i]->bytes.size() + 32;
-      if (bytes > max_statement_bytes) break;
+    // One prepared INSERT a pack: the server parses the statement once per
+    // connection, and the bytes travel as they are.
+    static constexpr char kInsert[] =
+        "INSERT INTO graph_log (seq, last_seq, epoch, crc32c, record) VALUES (?,?,?,?,?)";
+    std::string pack;
+    for (size_t at = 0; at < rows.size();) {
+      const size_t n = NextPackSize(rows.data() + at, rows.size() - at);
+      const LogRow& first = *rows[at];
+      const std::string* record = &first.bytes;
+      uint32_t crc = first.crc32c;
+      if (n > 1) {
+        pack.clear();
+        EncodePack(rows.data() + at, n, &pack);
+        record = &pack;
+        crc = crc32c::Value(pack);
+      }
       ASSIGN_OR_RETURN(uint64_t inserted,
-                       conn_->ExecutePrepared(kPrepared, [&](sql::PreparedStatement* st) {
-                         unsigned int p = 1;
-                         for (size_t i = at; i < at + kPreparedLogRows; ++i) {
-                           const LogRow& row = *rows[i];
-                           st->setUInt64(p++, row.seq);
-                           st->setUInt64(p++, row.epoch);
-                           st->setUInt(p++, row.crc32c);
-                           st->setString(p++, row.bytes);
-                         }
+                       conn_->ExecutePrepared(kInsert, [&](sql::PreparedStatement* st) {
+                         st->setUInt64(1, first.seq);
+                         st->setUInt64(2, first.seq + n - 1);
+                         st->setUInt64(3, first.epoch);
+                         st->setUInt(4, crc);
+                         st->setString(5, *record);
                        }));
-      if (inserted != kPreparedLogRows) {
-        return absl::InternalError(absl::StrCat("prepared journal INSERT stored ", inserted,
-                                                " rows of ", kPreparedLogRows));
+      if (inserted != 1) {
+        return absl::InternalError(
+            absl::StrCat("journal INSERT of seq ", first.seq, " stored ", inserted, " rows"));
       }
-      at += kPreparedLogRows;
+      at += n;
     }
-    std::string sql;
-    sql.reserve(std::min<size_t>(max_statement_bytes + 4096, 64 << 20));
-    sql.append(kInsert);
-    bool first = true;
-    for (size_t i = at; i < rows.size(); ++i) {
-      const LogRow* row = rows[i];
-      if (!first && sql.size() + row->bytes.size() + 64 > max_statement_bytes) {
-        RETURN_IF_ERROR(conn_->Execute(sql).status());
-        sql.assign(kInsert);
-        first = true;
-      }
-      if (!first) sql.push_back(',');
-      first = false;
-      absl::StrAppend(&sql, "(", row->seq, ",", row->epoch, ",", row->crc32c, ",");
-      AppendBlobLiteral(row->bytes, &sql);
-      sql.push_back(')');
-    }
-    if (!first) RETURN_IF_ERROR(conn_->Execute(sql).status());
     // The fence, last: it waits for the previous group's commit (row lock)
     // and then sees its durable_seq.
     const uint64_t last = rows.back()->seq;
@@ -317,21 +370,17 @@ absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_d
 
 absl::StatusOr<std::vector<LogRow>> Store::ReadLog(uint64_t from_seq, uint64_t to_seq,
                                                    size_t max_rows) {
-  ASSIGN_OR_RETURN(std::vector<Row> rows,
-                   conn_->Query(absl::StrCat(
-                       "SELECT seq, epoch, crc32c, record FROM graph_log WHERE seq >= ", from_seq,
-                       " AND seq <= ", to_seq, " ORDER BY seq LIMIT ", max_rows)));
   std::vector<LogRow> out;
-  out.reserve(rows.size());
-  for (Row& r : rows) {
-    LogRow row;
-    ASSIGN_OR_RETURN(row.seq, CellToUint(r[0], "seq"));
-    ASSIGN_OR_RETURN(row.epoch, CellToUint(r[1], "epoch"));
-    ASSIGN_OR_RETURN(uint64_t crc, CellToUint(r[2], "crc32c"));
-    row.crc32c = static_cast<uint32_t>(crc);
-    row.bytes = std::move(r[3]).value_or("");
-    out.push_back(std::move(row));
-  }
+  if (from_seq > to_seq || max_rows == 0) return out;
+  to_seq = std::min(to_seq, from_seq + max_rows - 1);
+  // The row that holds from_seq may start before it.
+  ASSIGN_OR_RETURN(std::optional<uint64_t> holder, RowHolding(conn_, from_seq));
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      conn_->Query(absl::StrCat("SELECT ", kLogColumns,
+                                " FROM graph_log WHERE seq >= ", holder.value_or(from_seq),
+                                " AND seq <= ", to_seq, " ORDER BY seq")));
+  RETURN_IF_ERROR(DecodeLogRows(rows, from_seq, to_seq, &out));
   return out;
 }
 
@@ -340,7 +389,15 @@ absl::StatusOr<LogBounds> Store::ReadLogBounds() {
   LogBounds b;
   if (rows.empty() || !rows[0][0].has_value()) return b;
   ASSIGN_OR_RETURN(b.first_seq, CellToUint(rows[0][0], "min seq"));
-  ASSIGN_OR_RETURN(b.last_seq, CellToUint(rows[0][1], "max seq"));
+  ASSIGN_OR_RETURN(uint64_t last_row, CellToUint(rows[0][1], "max seq"));
+  ASSIGN_OR_RETURN(std::vector<Row> last,
+                   conn_->Query(absl::StrCat("SELECT GREATEST(seq, last_seq) FROM graph_log"
+                                             " WHERE seq=",
+                                             last_row)));
+  b.last_seq = last_row;
+  if (!last.empty()) {
+    ASSIGN_OR_RETURN(b.last_seq, CellToUint(last[0][0], "last seq"));
+  }
   return b;
 }
 
@@ -454,8 +511,12 @@ absl::Status Store::CheckStandbySnapshot(uint64_t seq, uint64_t epoch) {
                                                         " (seq ", newest_seq, ")"));
     }
   }
-  ASSIGN_OR_RETURN(std::vector<Row> rec,
-                   conn_->Query(absl::StrCat("SELECT epoch FROM graph_log WHERE seq=", seq)));
+  ASSIGN_OR_RETURN(std::optional<uint64_t> holder, RowHolding(conn_, seq));
+  std::vector<Row> rec;
+  if (holder.has_value()) {
+    ASSIGN_OR_RETURN(rec,
+                     conn_->Query(absl::StrCat("SELECT epoch FROM graph_log WHERE seq=", *holder)));
+  }
   if (rec.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("standby snapshot at seq ", seq, ": log record ", seq,
@@ -604,9 +665,10 @@ absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id, ui
 }
 
 absl::StatusOr<uint64_t> Store::PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit) {
-  return conn_->Execute(absl::StrCat(
-      "DELETE FROM graph_log WHERE seq <= ", upto_seq, " AND stored_at < NOW(6) - INTERVAL ",
-      absl::ToInt64Microseconds(age), " MICROSECOND ORDER BY seq LIMIT ", limit));
+  return conn_->Execute(
+      absl::StrCat("DELETE FROM graph_log WHERE seq <= ", upto_seq, " AND last_seq <= ", upto_seq,
+                   " AND stored_at < NOW(6) - INTERVAL ", absl::ToInt64Microseconds(age),
+                   " MICROSECOND ORDER BY seq LIMIT ", limit));
 }
 
 }  // namespace vitrage::persistor::mysql

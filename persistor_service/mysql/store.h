@@ -1,11 +1,13 @@
 // The persistor's tables and every statement run on them. Nothing above
-// this layer sees SQL. Schema (version 1; the migrations: Migrations() in store.cc):
+// this layer sees SQL. Schema (version 2; the migrations: Migrations() in store.cc):
 //
 //   schema_version  (id=1, version, updated_at)
 //   writer_epoch    (id=1, epoch, owner, acquired_at, durable_seq,
 //                    write_count)            the fencing row; durable_seq is
 //                                            the highest committed log seq
-//   graph_log       (seq PK, epoch, crc32c, record LONGBLOB, stored_at)
+//   graph_log       (seq PK, last_seq, epoch, crc32c, record LONGBLOB,
+//                    stored_at)              one record or a pack of
+//                                            seq..last_seq (log_pack.h)
 //   graph_snapshots (snapshot_id PK, seq, epoch, format_version,
 //                    header LONGBLOB, header_crc32c, chunk_count,
 //                    stored_bytes, uncompressed_bytes, complete, writer,
@@ -31,11 +33,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "persistor_service/mysql/connection.h"
+#include "persistor_service/mysql/log_pack.h"
 
 namespace vitrage::persistor::mysql {
 
 // The schema version this binary creates and expects.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct EpochRow {
   uint64_t epoch = 0;
@@ -49,17 +52,6 @@ struct AcquiredEpoch {
   std::string previous_owner;
   uint64_t durable_seq = 0;
   uint64_t dropped_records = 0;  // records after durable_seq, deleted
-};
-
-// One journal record as stored: its deterministic serialization + CRC32C.
-// Journal rows per prepared multi-row INSERT (Store::AppendLog).
-inline constexpr size_t kPreparedLogRows = 128;
-
-struct LogRow {
-  uint64_t seq = 0;
-  uint64_t epoch = 0;
-  uint32_t crc32c = 0;
-  std::string bytes;
 };
 
 struct LogBounds {
@@ -109,8 +101,8 @@ class Store {
   absl::StatusOr<AcquiredEpoch> AcquireEpoch(const std::string& owner);
 
   // One transaction: inserts `rows` (consecutive, the first =
-  // expected_durable + 1) with multi-row INSERTs of at most
-  // `max_statement_bytes` each, then the fence: sets durable_seq if the
+  // expected_durable + 1, else INVALID_ARGUMENT) as packs (log_pack.h), one
+  // prepared INSERT each, then the fence: sets durable_seq if the
   // current epoch is `epoch` and the durable seq is `expected_durable`
   // (waiting for the row lock of an uncommitted predecessor), then COMMITs.
   // `before_fence` runs just before the fencing UPDATE, `after_fence` just
@@ -118,12 +110,14 @@ class Store {
   // REQUIRES: rows non-empty.
   absl::StatusOr<GuardResult> AppendLog(uint64_t epoch, uint64_t expected_durable,
                                         const std::vector<const LogRow*>& rows,
-                                        size_t max_statement_bytes,
                                         const std::function<void()>& before_fence = nullptr,
                                         const std::function<void()>& after_fence = nullptr);
 
-  // Records with from <= seq <= to, in seq order, at most `max_rows`.
+  // Records with from <= seq <= to, in seq order, at most `max_rows`,
+  // unpacked; a damaged pack is DATA_LOSS (log_pack.h, DecodeRow). A
+  // one-record row's CRC is returned as stored (the caller checks it).
   absl::StatusOr<std::vector<LogRow>> ReadLog(uint64_t from_seq, uint64_t to_seq, size_t max_rows);
+  // The first row's seq and the last row's last record.
   absl::StatusOr<LogBounds> ReadLogBounds();
 
   // Starts a read-only transaction with a consistent snapshot (so a long
@@ -176,8 +170,9 @@ class Store {
   absl::StatusOr<std::vector<ChunkRow>> ReadChunks(uint64_t snapshot_id, uint32_t from_index,
                                                    size_t max_rows);
 
-  // Deletes log records with seq <= upto_seq stored more than `age` ago,
-  // at most `limit` (one transaction). Returns how many were deleted.
+  // Deletes the rows whose records all have seq <= upto_seq, stored more
+  // than `age` ago, at most `limit` rows (one transaction). Returns how
+  // many rows were deleted.
   absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit);
 
   Connection* conn() const { return conn_; }

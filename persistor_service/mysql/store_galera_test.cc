@@ -64,12 +64,6 @@ std::vector<LogRow> Rows(uint64_t first, uint64_t last, uint64_t epoch) {
   }
   return rows;
 }
-std::vector<const LogRow*> Ptrs(const std::vector<LogRow>& rows) {
-  std::vector<const LogRow*> out;
-  for (const LogRow& r : rows) out.push_back(&r);
-  return out;
-}
-
 TEST_F(StoreGaleraTest, CommitAbortedByAnotherNodeIsAbortedAndStoresNothing) {
   CreateDatabase("bf_abort");
   auto c0 = Open(0, "bf_abort");
@@ -84,7 +78,7 @@ TEST_F(StoreGaleraTest, CommitAbortedByAnotherNodeIsAbortedAndStoresNothing) {
   // a change of the same row meanwhile: Galera aborts our transaction and
   // the explicit COMMIT reports it (1213), as ABORTED.
   std::vector<LogRow> rows = Rows(1, 3, epoch->epoch);
-  auto r = s0.AppendLog(epoch->epoch, 0, Ptrs(rows), 1 << 20, nullptr, [&] {
+  auto r = s0.AppendLog(epoch->epoch, 0, PointersTo(rows), nullptr, [&] {
     auto q = cluster_->Query(
         1, "USE bf_abort; UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1");
     EXPECT_TRUE(q.ok()) << q.status();
@@ -105,7 +99,7 @@ TEST_F(StoreGaleraTest, CommitAbortedByAnotherNodeIsAbortedAndStoresNothing) {
     EXPECT_EQ(b->last_seq, 0u) << "node " << node;
   }
   // The retry (what the log writer does with ABORTED) commits.
-  auto again = s0.AppendLog(epoch->epoch, 0, Ptrs(rows), 1 << 20);
+  auto again = s0.AppendLog(epoch->epoch, 0, PointersTo(rows));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, GuardResult::kDone);
   // Read on node 2 right away: wsrep_sync_wait=1 makes it see the commit.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
 #include "common/testing/mariadb_fixture.h"
 #include "common/testing/mariadb_test.h"
 #include "common/testing/process.h"
@@ -146,15 +147,16 @@ TEST_F(StoreTest, AppendLogIsFencedByEpochAndDurableSeq) {
   EXPECT_EQ(a->epoch, 1u);
   LogRow r1{1, 1, 0, "one"};
   LogRow r2{2, 1, 0, "two"};
-  auto ok = store.AppendLog(1, 0, {&r1, &r2}, 1 << 20);
+  auto ok = store.AppendLog(1, 0, {&r1, &r2});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(*ok, GuardResult::kDone);
-  LogRow r3{3, 1, 0, "three"};
-  auto moved = store.AppendLog(1, 1, {&r3}, 1 << 20);
+  LogRow r6{6, 1, 0, "six"};  // as if the durable seq were 5
+  auto moved = store.AppendLog(1, 5, {&r6});
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(*moved, GuardResult::kDurableMoved);
   ASSERT_TRUE(store.AcquireEpoch("other:2").ok());
-  auto stale = store.AppendLog(1, 2, {&r3}, 1 << 20);
+  LogRow r3{3, 1, 0, "three"};
+  auto stale = store.AppendLog(1, 2, {&r3});
   ASSERT_TRUE(stale.ok());
   EXPECT_EQ(*stale, GuardResult::kStaleEpoch);
   auto rows = store.ReadLog(1, 10, 10);
@@ -168,26 +170,29 @@ TEST_F(StoreTest, AppendLogIsFencedByEpochAndDurableSeq) {
   EXPECT_EQ(e->owner, "other:2");
 }
 
-// Runs of kPreparedLogRows rows go through the prepared statement, the
-// rest as text; every byte value must come back as written either way, a
-// run over the statement size limit falls back to text, and a duplicate
-// key through the prepared statement is ALREADY_EXISTS with nothing kept.
-TEST_F(StoreTest, AppendLogStoresPreparedAndTextRowsAlike) {
-  auto conn = Connection::Open(Options("append_prepared"));
+std::vector<LogRow> MakeRows(uint64_t first, size_t n, size_t bytes, uint64_t epoch = 1) {
+  std::vector<LogRow> rows(n);
+  for (size_t i = 0; i < n; ++i) {
+    rows[i].seq = first + i;
+    rows[i].epoch = epoch;
+    for (size_t b = 0; b < bytes; ++b) rows[i].bytes.push_back(static_cast<char>((b + i) % 256));
+    rows[i].crc32c = crc32c::Value(rows[i].bytes);
+  }
+  return rows;
+}
+
+// A group commit is one prepared INSERT per pack (log_pack.h): every byte
+// value comes back as written, from any seq inside a pack; a group that
+// does not start at durable + 1 is refused; a resend of stored seqs is
+// ALREADY_EXISTS with nothing kept.
+TEST_F(StoreTest, AppendLogStoresPacksOfRecords) {
+  auto conn = Connection::Open(Options("append_packs"));
   ASSERT_TRUE(conn.ok());
   Store store(conn->get());
   ASSERT_TRUE(store.Migrate().ok());
   ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
-  const size_t n = 2 * kPreparedLogRows + 7;
-  std::vector<LogRow> rows(n);
-  std::vector<const LogRow*> ptrs;
-  for (size_t i = 0; i < n; ++i) {
-    rows[i].seq = i + 1;
-    rows[i].epoch = 1;
-    rows[i].crc32c = static_cast<uint32_t>(0xfffffff0u + i % 16);
-    for (int b = 0; b < 256; ++b) rows[i].bytes.push_back(static_cast<char>((b + i) % 256));
-    ptrs.push_back(&rows[i]);
-  }
+  const size_t n = 2 * kMaxPackRecords + 7;
+  std::vector<LogRow> rows = MakeRows(1, n, 100);
   auto executes = [&]() -> uint64_t {
     auto r = (*conn)->Query("SHOW SESSION STATUS LIKE 'Com_stmt_execute'");
     if (!r.ok() || r->empty()) return 0;
@@ -195,49 +200,111 @@ TEST_F(StoreTest, AppendLogStoresPreparedAndTextRowsAlike) {
     return v.ok() ? *v : 0;
   };
   const uint64_t executes0 = executes();
-  auto ok = store.AppendLog(1, 0, ptrs, 1 << 20);
+  auto ok = store.AppendLog(1, 0, PointersTo(rows));
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(*ok, GuardResult::kDone);
-  EXPECT_EQ(executes() - executes0, 2u);  // two prepared runs, the rest as text
-  // One row too large for a prepared run of its own (a 40 KiB statement
-  // limit): every row of the next batch goes as text.
-  std::vector<LogRow> more(kPreparedLogRows);
-  std::vector<const LogRow*> more_ptrs;
-  for (size_t i = 0; i < more.size(); ++i) {
-    more[i] = LogRow{n + i + 1, 1, 7, std::string(i == 5 ? 30000 : 100, static_cast<char>(i))};
-    more_ptrs.push_back(&more[i]);
-  }
-  const uint64_t executes1 = executes();
-  auto text = store.AppendLog(1, n, more_ptrs, 40 << 10);
-  ASSERT_TRUE(text.ok()) << text.status();
-  EXPECT_EQ(*text, GuardResult::kDone);
-  EXPECT_EQ(executes(), executes1);  // all as text
+  EXPECT_EQ(executes() - executes0, 3u);  // two full packs and one of 7
+  auto shape = (*conn)->Query("SELECT seq, last_seq FROM graph_log ORDER BY seq");
+  ASSERT_TRUE(shape.ok());
+  ASSERT_EQ(shape->size(), 3u);
+  EXPECT_EQ(*(*shape)[1][0], absl::StrCat(kMaxPackRecords + 1));
+  EXPECT_EQ(*(*shape)[2][1], absl::StrCat(n));
+  // One record alone is a one-record row.
+  std::vector<LogRow> one = MakeRows(n + 1, 1, 10);
+  ASSERT_TRUE(store.AppendLog(1, n, PointersTo(one)).ok());
   auto back = store.ReadLog(1, 10 * n, 10 * n);
   ASSERT_TRUE(back.ok()) << back.status();
-  ASSERT_EQ(back->size(), n + more.size());
+  ASSERT_EQ(back->size(), n + 1);
   for (size_t i = 0; i < n; ++i) {
     EXPECT_EQ((*back)[i].seq, rows[i].seq);
     EXPECT_EQ((*back)[i].crc32c, rows[i].crc32c);
-    EXPECT_EQ((*back)[i].bytes, rows[i].bytes) << "seq " << rows[i].seq;
+    ASSERT_EQ((*back)[i].bytes, rows[i].bytes) << "seq " << rows[i].seq;
   }
-  for (size_t i = 0; i < more.size(); ++i) EXPECT_EQ((*back)[n + i].bytes, more[i].bytes);
-  // A resend of stored seqs through the prepared statement.
-  const uint64_t durable = n + more.size();
-  std::vector<LogRow> dup(kPreparedLogRows);
-  std::vector<const LogRow*> dup_ptrs;
-  for (size_t i = 0; i < dup.size(); ++i) {
-    dup[i] = LogRow{durable - 3 + i, 1, 0, "dup"};
-    dup_ptrs.push_back(&dup[i]);
-  }
-  auto again = store.AppendLog(1, durable, dup_ptrs, 1 << 20);
+  EXPECT_EQ(back->back().bytes, one[0].bytes);
+  // Inside a pack, across two, and limited by max_rows.
+  auto mid = store.ReadLog(kMaxPackRecords - 1, n, 4);
+  ASSERT_TRUE(mid.ok()) << mid.status();
+  ASSERT_EQ(mid->size(), 4u);
+  EXPECT_EQ(mid->front().seq, kMaxPackRecords - 1);
+  EXPECT_EQ((*mid)[3].bytes, rows[kMaxPackRecords + 1].bytes);
+  auto bounds = store.ReadLogBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->first_seq, 1u);
+  EXPECT_EQ(bounds->last_seq, n + 1);
+
+  const uint64_t durable = n + 1;
+  std::vector<LogRow> gap = MakeRows(durable + 2, 3, 10);
+  auto refused = store.AppendLog(1, durable, PointersTo(gap));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("has seq " + absl::StrCat(durable + 2)));
+  // A resend of stored seqs (what another persistor committed meanwhile):
+  // the first pack's key is taken.
+  std::vector<LogRow> dup = MakeRows(n - 6, 30, 10);
+  auto again = store.AppendLog(1, n - 7, PointersTo(dup));
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
   auto e = store.ReadEpoch();
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->durable_seq, durable);
   auto tail = store.ReadLog(durable - 3, durable + 200, 300);
   ASSERT_TRUE(tail.ok());
-  EXPECT_EQ(tail->size(), 4u);
-  EXPECT_EQ(tail->back().bytes, more.back().bytes);
+  ASSERT_EQ(tail->size(), 4u);
+  EXPECT_EQ(tail->front().bytes, rows[n - 3].bytes);
+}
+
+// Rows written by schema version 1 (one record each, no last_seq) read
+// back next to packs; pruning and a new epoch never cut a pack's records
+// that must stay.
+TEST_F(StoreTest, VersionOneRowsPruneAndEpochChangeAroundPacks) {
+  auto conn = Connection::Open(Options("packs_around"));
+  ASSERT_TRUE(conn.ok());
+  Store store(conn->get());
+  ASSERT_TRUE(store.Migrate().ok());
+  ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
+  std::vector<LogRow> old_rows = MakeRows(1, 3, 40);
+  std::string sql = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+  for (const LogRow& r : old_rows) {
+    absl::StrAppend(&sql, r.seq == 1 ? "" : ",", "(", r.seq, ",1,", r.crc32c, ",");
+    AppendBlobLiteral(r.bytes, &sql);
+    sql += ")";
+  }
+  ASSERT_TRUE((*conn)->Execute(sql).ok());
+  ASSERT_TRUE((*conn)->Execute("UPDATE writer_epoch SET durable_seq=3").ok());
+  std::vector<LogRow> packed = MakeRows(4, 10, 40);
+  ASSERT_TRUE(store.AppendLog(1, 3, PointersTo(packed)).ok());
+  auto all = store.ReadLog(2, 100, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 12u);
+  EXPECT_EQ((*all)[1].bytes, old_rows[2].bytes);
+  EXPECT_EQ((*all)[2].bytes, packed[0].bytes);
+  // Pruning up to seq 8 deletes the old rows but keeps the pack 4..13.
+  auto pruned = store.PruneLog(8, absl::ZeroDuration(), 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 3u);
+  auto bounds = store.ReadLogBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->first_seq, 4u);
+  EXPECT_EQ(bounds->last_seq, 13u);
+  // The standby's check finds record 9 inside the pack, with its epoch.
+  EXPECT_TRUE(store.CheckStandbySnapshot(9, 1).ok());
+  EXPECT_THAT(store.CheckStandbySnapshot(9, 2).message(), HasSubstr("epoch"));
+  // durable_seq moved back by hand into the pack: the next epoch keeps
+  // 4..9 and drops 10..13.
+  ASSERT_TRUE((*conn)->Execute("UPDATE writer_epoch SET durable_seq=9").ok());
+  auto a = store.AcquireEpoch("me:2");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->dropped_records, 4u);
+  auto kept = store.ReadLog(1, 100, 100);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_EQ(kept->size(), 6u);
+  EXPECT_EQ(kept->back().seq, 9u);
+  EXPECT_EQ(kept->back().bytes, packed[5].bytes);
+  std::vector<LogRow> next = MakeRows(10, 2, 7, 2);
+  ASSERT_TRUE(store.AppendLog(2, 9, PointersTo(next)).ok());
+  auto after = store.ReadLog(9, 100, 100);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->size(), 3u);
+  EXPECT_EQ((*after)[1].epoch, 2u);
+  EXPECT_EQ((*after)[2].bytes, next[1].bytes);
 }
 
 }  // namespace

@@ -406,7 +406,7 @@ absl::Status LogWriter::Commit(Group& g, std::unique_ptr<mysql::Connection>& con
     // The predecessor's fencing UPDATE must come first: ours then waits
     // for its row lock and sees its durable seq.
     absl::StatusOr<mysql::GuardResult> r = store.AppendLog(
-        g.epoch, g.expected_durable, g.fresh, options_.max_statement_bytes,
+        g.epoch, g.expected_durable, g.fresh,
         [&] {
           std::unique_lock<std::mutex> lock(mu_);
           pipe_cv_.wait(lock, [&] { return fenced_upto_ + 1 >= g.ticket; });

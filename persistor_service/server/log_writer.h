@@ -4,7 +4,7 @@
 // everything queued with the same epoch (up to max_batch_bytes) as one
 // group, validates it, and hands it to a commit worker; batches that arrive
 // meanwhile form the next group (group commit). Each group is one
-// transaction: multi-row INSERTs of the new records, then
+// transaction: INSERTs of the new records in packs (mysql/log_pack.h), then
 //   UPDATE writer_epoch SET durable_seq=LAST WHERE epoch=E AND durable_seq=FIRST-1
 // then an explicit COMMIT. Two workers (two connections) pipeline: group
 // k+1 inserts while group k commits; its guarded UPDATE waits for k's row
@@ -64,9 +64,8 @@ struct PendingBatch {
 class LogWriter {
  public:
   struct Options {
-    size_t max_batch_bytes = 8 << 20;      // one group commit at most
-    size_t max_statement_bytes = 4 << 20;  // below max_allowed_packet
-    int pipeline_depth = 2;                // commit workers (connections)
+    size_t max_batch_bytes = 8 << 20;  // one group commit at most
+    int pipeline_depth = 2;            // commit workers (connections)
   };
 
   LogWriter(mysql::ConnectionPool* pool, Options options);

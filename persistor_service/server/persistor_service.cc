@@ -46,8 +46,7 @@ PersistorService::PersistorService(PersistorOptions options)
                 static_cast<size_t>(kWriteDbConnections),
                 static_cast<size_t>(std::max(kMinDbConnections, options_.max_db_connections) -
                                     kOwnDbConnections - kWriteDbConnections)}),
-      writer_(&pool_, LogWriter::Options{options_.max_batch_bytes,
-                                         std::min<size_t>(options_.max_batch_bytes, 4 << 20)}),
+      writer_(&pool_, LogWriter::Options{options_.max_batch_bytes}),
       read_streams_(ReadStreams::Options{std::max(1, options_.max_read_streams),
                                          options_.stream_stall_timeout}),
       log_reader_(&pool_, &writer_, &shutting_down_),

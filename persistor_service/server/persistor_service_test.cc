@@ -18,6 +18,7 @@
 #include "common/grpc_util.h"
 #include "common/testing/mariadb_test.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "persistor_service/mysql/log_pack.h"
 #include "persistor_service/server/test_util.h"
 #include "vitrage/wire/encoded.pb.h"
 
@@ -59,14 +60,23 @@ class PersistorServiceTest : public vitrage::testing::MariaDbTest {
   // `owner` and records 1..last_seq appended in it. Returns the epoch, or 0
   // (never an epoch) after a failure, which is recorded: callers
   // ASSERT_NE(e, 0u).
-  uint64_t StartWithLog(uint64_t last_seq, const std::string& owner = "test:1") {
+  // Records 1..last_seq, appended `rows_of` at a time, each batch acked
+  // before the next is sent: graph_log rows of `rows_of` records each (one
+  // row, one pack, by default).
+  uint64_t StartWithLog(uint64_t last_seq, const std::string& owner = "test:1",
+                        uint64_t rows_of = 0) {
     StartPersistor();
     if (HasFatalFailure()) return 0;
     const uint64_t e = Acquire(owner);
     if (e == 0) return 0;
-    auto r = AppendBatches(stub_.get(), {MakeBatch(e, 1, last_seq)});
-    EXPECT_TRUE(r.status.ok()) << r.status.error_message();
-    return r.status.ok() ? e : 0;
+    if (rows_of == 0) rows_of = last_seq;
+    for (uint64_t first = 1; first <= last_seq; first += rows_of) {
+      auto r = AppendBatches(stub_.get(),
+                             {MakeBatch(e, first, std::min(last_seq, first + rows_of - 1))});
+      EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+      if (!r.status.ok()) return 0;
+    }
+    return e;
   }
 
   std::string Sql(const std::string& sql) {
@@ -133,7 +143,9 @@ TEST_F(PersistorServiceTest, ManyPipelinedBatchesAreAllDurable) {
   ASSERT_EQ(r.acks.size(), batches.size());
   for (size_t i = 1; i < r.acks.size(); ++i) EXPECT_GE(r.acks[i], r.acks[i - 1]);
   EXPECT_EQ(r.acks.back(), 2000u);
-  EXPECT_EQ(Sql("SELECT COUNT(*), MIN(seq), MAX(seq) FROM graph_log"), "2000\t1\t2000\n");
+  EXPECT_EQ(Sql("SELECT SUM(GREATEST(seq, last_seq) - seq + 1), MIN(seq), MAX(GREATEST(seq, "
+                "last_seq)) FROM graph_log"),
+            "2000\t1\t2000\n");
   // Group commit: fewer transactions than batches were needed (write_count
   // counts the epoch acquisition and each commit).
   auto commits = Sql("SELECT write_count FROM writer_epoch");
@@ -166,7 +178,8 @@ TEST_F(PersistorServiceTest, ResendWithDifferentContentIsAlreadyExists) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_THAT(r.status.error_message(),
               HasSubstr("record seq 3 is already stored with different content"));
-  EXPECT_EQ(Sql("SELECT MAX(seq), durable_seq FROM graph_log, writer_epoch"), "5\t5\n");
+  EXPECT_EQ(Sql("SELECT MAX(GREATEST(seq, last_seq)), durable_seq FROM graph_log, writer_epoch"),
+            "5\t5\n");
 }
 
 TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
@@ -175,7 +188,7 @@ TEST_F(PersistorServiceTest, GapIsOutOfRangeNamingBothSeqs) {
   auto r = AppendBatches(stub_.get(), {MakeBatch(e, 8, 9)});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_THAT(r.status.error_message(), HasSubstr("gap: record seq 8 but durable seq is 5"));
-  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "5\n");
+  EXPECT_EQ(Sql("SELECT SUM(GREATEST(seq, last_seq) - seq + 1) FROM graph_log"), "5\n");
 }
 
 TEST_F(PersistorServiceTest, ErrorEndsStreamWhileClientWaitsForAcks) {
@@ -207,7 +220,7 @@ TEST_F(PersistorServiceTest, StaleEpochIsFencedAndWritesNothing) {
               HasSubstr(absl::StrCat("stale epoch ", old_epoch, ": epoch ", new_epoch,
                                      " was acquired by new-graph:2")));
   EXPECT_TRUE(r.acks.empty());
-  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_log"), "3\n");
+  EXPECT_EQ(Sql("SELECT SUM(GREATEST(seq, last_seq) - seq + 1) FROM graph_log"), "3\n");
   // The new writer continues at 4.
   auto ok = AppendBatches(stub_.get(), {MakeBatch(new_epoch, 4, 6)});
   EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
@@ -249,7 +262,8 @@ TEST_F(PersistorServiceTest, EpochAcquiredDuringPipelinedAppendsFencesOldWriter)
   // ends exactly at the durable seq AcquireEpoch returned.
   EXPECT_GE(taken.durable_seq(), 2000u);
   EXPECT_LE(acked.load(), taken.durable_seq());
-  EXPECT_EQ(Sql("SELECT MAX(seq), COUNT(*), MAX(epoch) FROM graph_log"),
+  EXPECT_EQ(Sql("SELECT MAX(GREATEST(seq, last_seq)), SUM(GREATEST(seq, last_seq) - seq + 1), "
+                "MAX(epoch) FROM graph_log"),
             absl::StrCat(taken.durable_seq(), "\t", taken.durable_seq(), "\t", old_epoch, "\n"));
   auto more = AppendBatches(
       stub_.get(), {MakeBatch(taken.epoch(), taken.durable_seq() + 1, taken.durable_seq() + 5)});
@@ -334,8 +348,15 @@ TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
   st = send(ok, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(resp.durable_seq(), 2u);
-  EXPECT_EQ(Sql("SELECT HEX(record) FROM graph_log WHERE seq = 2"),
-            absl::StrCat(absl::AsciiStrToUpper(absl::BytesToHexString(ok.records(1))), "\n"));
+  // Both in one pack (mysql/log_pack.h): each record's length, its bytes.
+  std::vector<mysql::LogRow> rows(2);
+  rows[0].bytes = ok.records(0);
+  rows[1].bytes = ok.records(1);
+  const mysql::LogRow* ptrs[] = {&rows[0], &rows[1]};
+  std::string pack;
+  mysql::EncodePack(ptrs, 2, &pack);
+  EXPECT_EQ(Sql("SELECT last_seq, HEX(record) FROM graph_log WHERE seq = 1"),
+            absl::StrCat("2\t", absl::AsciiStrToUpper(absl::BytesToHexString(pack)), "\n"));
 }
 
 TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
@@ -360,18 +381,28 @@ TEST_F(PersistorServiceTest, ReadLogBatchesStayUnderMaxBatchBytes) {
   EXPECT_GE(responses, 13);
 }
 
+// A damaged pack (records 1..5 in one row) and a damaged one-record row
+// (record 6, appended alone).
 TEST_F(PersistorServiceTest, ReadLogReportsCorruptedRecordAsDataLoss) {
   const uint64_t e = StartWithLog(5);
   ASSERT_NE(e, 0u);
-  Sql("UPDATE graph_log SET record=CONCAT(record, 'x') WHERE seq=3");
-  auto log = testing::ReadLog(stub_.get(), 0);
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 6, 6)}).status.ok());
+  EXPECT_EQ(Sql("SELECT seq, last_seq FROM graph_log ORDER BY seq"), "1\t5\n6\t6\n");
+  Sql("UPDATE graph_log SET record=CONCAT(record, 'x') WHERE seq=6");
+  auto log = testing::ReadLog(stub_.get(), 5);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(log.status().message(), HasSubstr("log record seq 3: crc mismatch"));
+  EXPECT_THAT(log.status().message(), HasSubstr("log record seq 6: crc mismatch"));
+  Sql("UPDATE graph_log SET record=CONCAT(record, 'x') WHERE seq=1");
+  log = testing::ReadLog(stub_.get(), 2);
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(log.status().message(), HasSubstr("log records seq 1..5 (one row): crc mismatch"));
 }
 
 TEST_F(PersistorServiceTest, ReadLogReportsHoleAsDataLoss) {
-  const uint64_t e = StartWithLog(5);
+  const uint64_t e = StartWithLog(3);
   ASSERT_NE(e, 0u);
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 4, 4)}).status.ok());
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 5, 5)}).status.ok());
   Sql("DELETE FROM graph_log WHERE seq=4");
   auto log = testing::ReadLog(stub_.get(), 0);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
@@ -588,7 +619,7 @@ TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) 
 }
 
 TEST_F(PersistorServiceTest, RetentionKeepsNewestTwoSnapshotsAndPrunesTheLog) {
-  const uint64_t e = StartWithLog(30);
+  const uint64_t e = StartWithLog(30, "test:1", 10);
   ASSERT_NE(e, 0u);
   std::vector<uint64_t> ids;
   for (uint64_t seq : {10, 20, 30}) {
@@ -724,11 +755,36 @@ TEST_F(StandbySnapshotTest, ThatCouldMoveAnythingIsRefused) {
   ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 21, 22)}).status.ok());
 }
 
+// Retention deletes whole rows: a pack (mysql/log_pack.h) that holds a
+// record some kept snapshot needs is kept with the older records in it.
+TEST_F(PersistorServiceTest, RetentionKeepsAPackThatHoldsNeededRecords) {
+  const uint64_t e = StartWithLog(30, "test:1", 15);
+  ASSERT_NE(e, 0u);
+  for (uint64_t seq : {5, 10, 20}) {
+    ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(seq, e, 1, 100)).ok());
+  }
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  auto st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  // The oldest kept snapshot is at 10: the row 1..15 holds 11..15.
+  EXPECT_EQ(st->first_seq(), 1u);
+  auto tail = testing::ReadLog(stub_.get(), 10);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  ASSERT_EQ(tail->size(), 20u);
+  EXPECT_EQ(tail->front().seq(), 11u);
+  ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(25, e, 1, 100)).ok());
+  ASSERT_TRUE(persistor_->service()->RunRetentionOnce().ok());
+  st = testing::GetStatus(stub_.get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->first_seq(), 16u);
+  EXPECT_EQ(Sql("SELECT seq, last_seq FROM graph_log"), "16\t30\n");
+}
+
 // Snapshot seqs need not grow with their ids (a standby's can be published
 // while the active's, at a lower seq, is still encoding): retention keeps
 // the records every kept snapshot needs.
 TEST_F(PersistorServiceTest, RetentionKeepsTheRecordsOfEveryKeptSnapshot) {
-  const uint64_t e = StartWithLog(40);
+  const uint64_t e = StartWithLog(40, "test:1", 5);
   ASSERT_NE(e, 0u);
   ASSERT_TRUE(testing::PutSnapshot(stub_.get(), testing::MakeSnapshot(10, e, 1, 100)).ok());
   ASSERT_TRUE(testing::PutSnapshot(stub_.get(), StandbySnapshot(30, e)).ok());

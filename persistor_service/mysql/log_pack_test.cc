@@ -1,0 +1,110 @@
+#include "persistor_service/mysql/log_pack.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/crc32c.h"
+
+namespace vitrage::persistor::mysql {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<LogRow> Rows(uint64_t first, size_t n, size_t bytes, uint64_t epoch = 3) {
+  std::vector<LogRow> rows(n);
+  for (size_t i = 0; i < n; ++i) {
+    rows[i].seq = first + i;
+    rows[i].epoch = epoch;
+    // Every byte value, and lengths that need 1, 2 and 3 varint bytes.
+    const size_t len = i % 3 == 0 ? bytes : (i % 3 == 1 ? 0 : bytes * 200 + 1);
+    for (size_t b = 0; b < len; ++b) rows[i].bytes.push_back(static_cast<char>((b + i) % 256));
+    rows[i].crc32c = crc32c::Value(rows[i].bytes);
+  }
+  return rows;
+}
+
+std::string Pack(const std::vector<LogRow>& rows) {
+  std::vector<const LogRow*> p = PointersTo(rows);
+  std::string out;
+  EncodePack(p.data(), p.size(), &out);
+  return out;
+}
+
+TEST(LogPackTest, RoundTripsEveryRecordAndRange) {
+  const std::vector<LogRow> rows = Rows(10, 7, 130);
+  const std::string pack = Pack(rows);
+  const uint32_t crc = crc32c::Value(pack);
+  std::vector<LogRow> all;
+  ASSERT_TRUE(DecodeRow(10, 16, 3, crc, pack, 0, 100, &all).ok());
+  ASSERT_EQ(all.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(all[i].seq, rows[i].seq);
+    EXPECT_EQ(all[i].epoch, 3u);
+    EXPECT_EQ(all[i].bytes, rows[i].bytes) << i;
+    EXPECT_EQ(all[i].crc32c, rows[i].crc32c) << i;
+  }
+  std::vector<LogRow> middle;
+  ASSERT_TRUE(DecodeRow(10, 16, 3, crc, pack, 12, 13, &middle).ok());
+  ASSERT_EQ(middle.size(), 2u);
+  EXPECT_EQ(middle[0].seq, 12u);
+  EXPECT_EQ(middle[1].bytes, rows[3].bytes);
+}
+
+// Rows written before schema version 2 (last_seq 0) and one-record rows
+// are the record itself, its stored CRC passed on unchecked.
+TEST(LogPackTest, OneRecordRowIsTheRecord) {
+  std::vector<LogRow> out;
+  ASSERT_TRUE(DecodeRow(5, 0, 2, 0x1234, "raw", 1, 9, &out).ok());
+  ASSERT_TRUE(DecodeRow(6, 6, 2, 0x99, "raw6", 1, 9, &out).ok());
+  ASSERT_TRUE(DecodeRow(10, 0, 2, 0x99, "outside", 1, 9, &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].seq, 5u);
+  EXPECT_EQ(out[0].crc32c, 0x1234u);
+  EXPECT_EQ(out[0].bytes, "raw");
+  EXPECT_EQ(out[1].seq, 6u);
+}
+
+TEST(LogPackTest, DamagedPacksAreDataLossNamingTheRow) {
+  const std::vector<LogRow> rows = Rows(1, 4, 50);
+  const std::string pack = Pack(rows);
+  std::vector<LogRow> out = {LogRow{}};
+  auto decode = [&](uint64_t last, const std::string& bytes, bool fix_crc = true) {
+    const uint32_t crc = fix_crc ? crc32c::Value(bytes) : crc32c::Value(pack);
+    return DecodeRow(1, last, 1, crc, bytes, 1, 100, &out);
+  };
+  absl::Status s = decode(4, pack + "x", /*fix_crc=*/false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("log records seq 1..4 (one row): crc mismatch"));
+  s = decode(5, pack);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("holds 4 records, not 5"));
+  s = decode(3, pack);
+  EXPECT_THAT(s.message(), HasSubstr("holds more than 3 records"));
+  s = decode(4, pack.substr(0, pack.size() - 1));
+  EXPECT_THAT(s.message(), HasSubstr("record seq 4 claims"));
+  s = decode(4, pack + "\xff\xff\xff\xff\xff\x01");
+  EXPECT_THAT(s.message(), HasSubstr("record seq 5 has a malformed length"));
+  // Nothing of a damaged row is handed out.
+  EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(LogPackTest, PacksStopAtTheirLimitsAndAtAnEpochChange) {
+  std::vector<LogRow> small = Rows(1, kMaxPackRecords + 10, 1);
+  std::vector<const LogRow*> p = PointersTo(small);
+  EXPECT_EQ(NextPackSize(p.data(), p.size()), kMaxPackRecords);
+  EXPECT_EQ(NextPackSize(p.data(), 1), 1u);
+  EXPECT_EQ(NextPackSize(p.data(), 0), 0u);
+  std::vector<LogRow> big(5);
+  for (auto& r : big) r.bytes.assign(kMaxPackBytes / 3, 'b');
+  p = PointersTo(big);
+  EXPECT_EQ(NextPackSize(p.data(), p.size()), 2u);
+  big[0].bytes.assign(kMaxPackBytes * 2, 'B');  // larger than a pack: alone
+  EXPECT_EQ(NextPackSize(p.data(), p.size()), 1u);
+  std::vector<LogRow> epochs = Rows(1, 6, 10);
+  epochs[4].epoch = 4;
+  p = PointersTo(epochs);
+  EXPECT_EQ(NextPackSize(p.data(), p.size()), 4u);
+}
+
+}  // namespace
+}  // namespace vitrage::persistor::mysql
