@@ -229,8 +229,10 @@ absl::Status WaitSnapshotAt(Stack& stack, uint64_t seq) {
   return absl::DeadlineExceededError("no snapshot at seq " + std::to_string(seq));
 }
 
+// target_ms: the best round's target (issue 6); median_target_ms: the
+// median round's (issue 27).
 absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
-                           const std::string& upstream) {
+                           double median_target_ms, const std::string& upstream) {
   std::printf("failover %s + %d-event tail:\n", size.c_str(), tail);
   StackOptions o;
   o.topology_file = Workload("graph_" + size + ".jsonl.zst");
@@ -271,6 +273,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
   if (!before.ok()) return before.status();
 
   double best = 1e18, best_internal = 0;
+  std::vector<double> rounds;
   v1::RecoveryTimings timings;
   for (int round = 0; round < g_rounds; ++round) {
     stack.graph().Kill9();
@@ -297,6 +300,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
         after.recovery().replay_ms(),
         static_cast<unsigned long long>(after.recovery().records_replayed()),
         cost.ok ? cost.minor_faults : -1LL, cost.ok ? cost.cpu_ms : -1.0);
+    rounds.push_back(*ms);
     if (*ms < best) {
       best = *ms;
       best_internal = after.recovery().total_ms();
@@ -305,6 +309,12 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
   }
   Report(absl::StrCat("failover ", size, "+", tail / 1000, "k spawn->ACTIVE"), best, "ms", upstream,
          absl::StrFormat("<= %.0f ms", target_ms), best <= target_ms);
+  std::sort(rounds.begin(), rounds.end());
+  const double median = rounds[rounds.size() / 2];
+  Report(absl::StrCat("failover ", size, "+", tail / 1000, "k spawn->ACTIVE, median of ",
+                      rounds.size()),
+         median, "ms", upstream, absl::StrFormat("<= %.0f ms", median_target_ms),
+         median <= median_target_ms);
   // Where the best round's time went (rows with no target of their own).
   const std::string phase = absl::StrCat("failover ", size, "+", tail / 1000, "k phase: ");
   Report(phase + "before the engine (exec, loading, main)", best - best_internal, "ms", "n/a", "-",
@@ -915,8 +925,8 @@ int main(int argc, char** argv) {
     if (!events_given) throughput = latency = false;
   }
   for (const auto& size : sizes) {
-    absl::Status s = size == "100k" ? BenchFailover("100k", 10000, 400, "2,785 ms")
-                                    : BenchFailover(size, 1000, 60, "989 ms");
+    absl::Status s = size == "100k" ? BenchFailover("100k", 10000, 400, 120, "2,785 ms")
+                                    : BenchFailover(size, 1000, 60, 40, "989 ms");
     if (!s.ok()) {
       std::fprintf(stderr, "failover %s: %s\n", size.c_str(), std::string(s.message()).c_str());
       return 1;

@@ -84,8 +84,7 @@ absl::Status DecodeRow(uint64_t seq, uint64_t last_seq, uint64_t epoch, uint32_t
     }
     if (len > record.size() - pos) {
       damaged = absl::DataLossError(absl::StrCat(what, ": record seq ", s, " claims ", len,
-                                                 " bytes but ", record.size() - pos,
-                                                 " are left"));
+                                                 " bytes but ", record.size() - pos, " are left"));
       break;
     }
     if (s > last_seq) {
@@ -95,14 +94,15 @@ absl::Status DecodeRow(uint64_t seq, uint64_t last_seq, uint64_t epoch, uint32_t
     }
     if (s >= from && s <= to) {
       absl::string_view bytes(record.data() + pos, len);
-      out->push_back(LogRow{s, epoch, crc32c::Value(bytes.data(), bytes.size()), std::string(bytes)});
+      out->push_back(
+          LogRow{s, epoch, crc32c::Value(bytes.data(), bytes.size()), std::string(bytes)});
     }
     pos += len;
     ++s;
   }
   if (damaged.ok() && s != last_seq + 1) {
-    damaged = absl::DataLossError(absl::StrCat(what, ": holds ", s - seq, " records, not ",
-                                               last_seq - seq + 1));
+    damaged = absl::DataLossError(
+        absl::StrCat(what, ": holds ", s - seq, " records, not ", last_seq - seq + 1));
   }
   if (!damaged.ok()) out->resize(size_before);
   return damaged;
