@@ -83,8 +83,10 @@ std::unique_ptr<grpc::Server> StartServer(const std::string& address,
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, ServerRole server,
-                                           int max_message_bytes) {
+                                           int max_message_bytes, const std::string& connection) {
   grpc::ChannelArguments args;
+  // Part of the subchannel's key: another value, another connection.
+  if (!connection.empty()) args.SetString("vitrage.connection", connection);
   args.SetMaxReceiveMessageSize(max_message_bytes);
   args.SetMaxSendMessageSize(max_message_bytes);
   // Reconnect quickly after a failover.

@@ -44,8 +44,14 @@ std::unique_ptr<grpc::Server> StartServer(const std::string& address,
 // when ConfigureTls (common/tls.h) set one, plaintext otherwise. With TLS
 // the server must present a certificate of role `server` (and of the CA,
 // for the host dialled); any other server is refused at the handshake.
+// Channels to one address share one TCP connection (gRPC's subchannel
+// pool) unless `connection` names another: bulk transfers get their own,
+// so that HTTP/2's connection-wide flow-control window, filled by a
+// snapshot the peer writes slowly, never holds up small latency-bound
+// calls (the journal's appends).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, ServerRole server,
-                                           int max_message_bytes = 8 << 20);
+                                           int max_message_bytes = 8 << 20,
+                                           const std::string& connection = "");
 
 }  // namespace vitrage
 

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/mutex.h"
 #include "common/testing/process.h"
 #include "vitrage/v1/collector.grpc.pb.h"
 
@@ -72,6 +73,53 @@ TEST(GrpcUtilTest, ServerAnswersReflectionAndHealthLikeGrpcurl) {
   server->GetHealthCheckService()->SetServingStatus("", false);
   health = Probe(addr, {"health"}, &rc);
   EXPECT_THAT(health, HasSubstr("NOT_SERVING"));
+  server->Shutdown();
+}
+
+// Records the peer (client address and port: one per TCP connection) of
+// each call.
+class PeerCollector final : public v1::Collector::Service {
+ public:
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::CollectorStatusRequest*,
+                         v1::CollectorStatus*) override {
+    absl::MutexLock l(&mu_);
+    peers_.push_back(context->peer());
+    return grpc::Status::OK;
+  }
+  std::vector<std::string> peers() {
+    absl::MutexLock l(&mu_);
+    return peers_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> peers_;
+};
+
+// Channels to one address share a connection unless MakeChannel's
+// `connection` differs (the graph's snapshots must not share the
+// journal's).
+TEST(GrpcUtilTest, ANamedConnectionIsAConnectionOfItsOwn) {
+  PeerCollector service;
+  int port = 0;
+  auto server = StartServer("127.0.0.1:0", {&service}, &port);
+  ASSERT_NE(server, nullptr);
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  auto call = [](const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext ctx;
+    v1::CollectorStatus status;
+    return v1::Collector::NewStub(channel)->GetStatus(&ctx, v1::CollectorStatusRequest(), &status);
+  };
+  auto journal = MakeChannel(addr, ServerRole::kCollector);
+  auto same = MakeChannel(addr, ServerRole::kCollector);
+  auto snapshots = MakeChannel(addr, ServerRole::kCollector, 8 << 20, "snapshots");
+  ASSERT_TRUE(call(journal).ok());
+  ASSERT_TRUE(call(same).ok());
+  ASSERT_TRUE(call(snapshots).ok());
+  std::vector<std::string> peers = service.peers();
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_EQ(peers[0], peers[1]);
+  EXPECT_NE(peers[0], peers[2]);
   server->Shutdown();
 }
 

@@ -404,6 +404,12 @@ double ProbeStall(Stack& stack, const std::function<void()>& work) {
   std::atomic<bool> stop{false};
   std::atomic<bool> during{false};
   double worst_before = 0, worst_during = 0;
+  // Where in the window the worst one was, and how many took over 10 ms:
+  // a stall at the fork, during the encode or while the snapshot is
+  // stored tell different stories.
+  absl::Time window_start = absl::InfinitePast();
+  double worst_at = 0;
+  std::vector<std::pair<double, double>> over_10ms;  // (sent at, ms)
   std::thread probe([&] {
     uint64_t seq = 0;
     while (!stop) {
@@ -421,20 +427,37 @@ double ProbeStall(Stack& stack, const std::function<void()>& work) {
       absl::Time t = absl::Now();
       grpc::Status s = stub->PushEvents(&ctx, req, &resp);
       double ms = absl::ToDoubleMilliseconds(absl::Now() - t);
-      if (s.ok()) {
-        double& worst = during ? worst_during : worst_before;
-        worst = std::max(worst, ms);
+      if (s.ok() && during) {
+        if (ms > worst_during) {
+          worst_during = ms;
+          worst_at = absl::ToDoubleMilliseconds(t - window_start);
+        }
+        if (ms > 10) over_10ms.emplace_back(absl::ToDoubleMilliseconds(t - window_start), ms);
+      } else if (s.ok()) {
+        worst_before = std::max(worst_before, ms);
       }
       absl::SleepFor(absl::Milliseconds(2));
     }
   });
   absl::SleepFor(absl::Seconds(2));
+  window_start = absl::Now();
   during = true;
   work();
   during = false;
+  const double window_ms = absl::ToDoubleMilliseconds(absl::Now() - window_start);
   stop = true;
   probe.join();
-  std::printf("  probe worst ack %.1f ms before, %.1f ms during\n", worst_before, worst_during);
+  std::printf(
+      "  probe worst ack %.1f ms before, %.1f ms during (sent %.0f ms into the %.0f ms window; "
+      "%zu acks over 10 ms%s",
+      worst_before, worst_during, worst_at, window_ms, over_10ms.size(),
+      over_10ms.empty() ? ")\n" : ": ");
+  for (size_t i = 0; i < over_10ms.size() && i < 12; ++i) {
+    std::printf("%s%.0f ms at %.0f", i ? ", " : "", over_10ms[i].second, over_10ms[i].first);
+  }
+  if (!over_10ms.empty()) std::printf(")\n");
+  std::printf("  (the probe window opened at %s UTC: VITRAGE_KEEP_STACK=1 keeps the logs)\n",
+              absl::FormatTime("%H:%M:%E6S", window_start, absl::UTCTimeZone()).c_str());
   return std::max(0.0, worst_during - worst_before);
 }
 

@@ -47,12 +47,17 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
     // "recovery: snapshot N: call open after X ms" shows what is left of it.
     persistor_channel_->GetState(/*try_to_connect=*/true);
     persistor_ = v1::Persistor::NewStub(persistor_channel_);
+    // Snapshots (tens of MB) go on a connection of their own: on the
+    // journal's, they held its appends up behind HTTP/2's flow control
+    // (tens of ms of ack latency at 1M; docs/performance.md).
+    snapshot_persistor_ = v1::Persistor::NewStub(
+        MakeChannel(options_.persistor_address, ServerRole::kPersistor, 64 << 20, "snapshots"));
   }
   SnapshotterOptions snap;
   snap.interval = options_.snapshot_interval;
   snap.compute_digest = options_.snapshot_digest;
   snapshotter_ = std::make_unique<Snapshotter>(
-      snap, persistor_.get(),
+      snap, snapshot_persistor_.get(),
       [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
              double* stall_ms) { return ForkSnapshotEncoder(from_standby, eo, info, stall_ms); },
       [this](const absl::Status& s) { Fatal(s); },

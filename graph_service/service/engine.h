@@ -300,6 +300,8 @@ class Engine {
   const EngineOptions options_;
   std::shared_ptr<grpc::Channel> persistor_channel_;
   std::unique_ptr<v1::Persistor::Stub> persistor_;
+  // PutSnapshot's own connection (MakeChannel's `connection`).
+  std::unique_ptr<v1::Persistor::Stub> snapshot_persistor_;
   std::unique_ptr<v1::Collector::Stub> collector_;
   // Set once by OpenJournal() under status_mu_ (never after Shutdown()),
   // then never reset before destruction. Threads that are not ordered

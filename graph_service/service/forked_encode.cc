@@ -36,7 +36,10 @@ using snapshot::WriteFrame;
   // restarted after a kill -9 must be able to bind it at once).
   if (fd > 3) ::close_range(3, fd - 1, 0);
   ::close_range(fd + 1, ~0U, 0);
-  ::setpriority(PRIO_PROCESS, 0, 10);
+  // The lowest priority short of SCHED_IDLE (which an always-busy graph
+  // could starve): the graph's own threads, and the persistor and MariaDB
+  // they wait for, run first (issue 27, the processing stall).
+  ::setpriority(PRIO_PROCESS, 0, 19);
   auto encoded = encode();
   if (!encoded.ok()) {
     WriteFrame(fd, kError, encoded.status().ToString());

@@ -456,6 +456,12 @@ absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id, uint64_
                                                    uint64_t* stored_bytes) {
   RETURN_IF_ERROR(conn_->Begin());
   auto txn = [&]() -> absl::StatusOr<GuardResult> {
+    // The snapshot's own checks first; the fence (the writer_epoch row,
+    // which every journal commit also updates) last, so that the journal
+    // waits for this transaction's row lock only during its COMMIT.
+    ASSIGN_OR_RETURN(UnpublishedSnapshot snap, LockSnapshotRow(conn_, snapshot_id));
+    *stored_bytes = snap.stored_bytes;
+    RETURN_IF_ERROR(MarkSnapshotComplete(conn_, snapshot_id, snap.chunk_count));
     ASSIGN_OR_RETURN(
         uint64_t changed,
         conn_->Execute(absl::StrCat("UPDATE writer_epoch SET write_count=write_count+1 WHERE id=1"
@@ -466,15 +472,12 @@ absl::StatusOr<GuardResult> Store::PublishSnapshot(uint64_t snapshot_id, uint64_
       return GuardResult::kStaleEpoch;
     }
     ASSIGN_OR_RETURN(EpochRow now, ReadEpoch());
-    ASSIGN_OR_RETURN(UnpublishedSnapshot snap, LockSnapshotRow(conn_, snapshot_id));
-    *stored_bytes = snap.stored_bytes;
     if (snap.seq > now.durable_seq) {
       return absl::FailedPreconditionError(
           absl::StrCat("snapshot seq ", snap.seq, " is beyond the durable seq ", now.durable_seq,
                        ": append (and wait for the ack of) every record up to the"
                        " snapshot's seq before publishing it"));
     }
-    RETURN_IF_ERROR(MarkSnapshotComplete(conn_, snapshot_id, snap.chunk_count));
     RETURN_IF_ERROR(conn_->Commit());
     return GuardResult::kDone;
   };
