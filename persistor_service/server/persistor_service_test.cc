@@ -755,6 +755,82 @@ TEST_F(StandbySnapshotTest, ThatCouldMoveAnythingIsRefused) {
   ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e2, 21, 22)}).status.ok());
 }
 
+// A PutSnapshot stream whose client sent its header and went quiet (a
+// stopped graph, a hostile client) holds no database connection: more of
+// them than there are write connections leave AcquireEpoch (a failover)
+// unharmed.
+TEST_F(PersistorServiceTest, StalledSnapshotUploadsHoldNoDatabaseConnection) {
+  options_.max_db_connections = kMinDbConnections;  // kWriteDbConnections for writes
+  StartPersistor();
+  const uint64_t e = Acquire();
+  ASSERT_NE(e, 0u);
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  constexpr int kStalled = kWriteDbConnections + 2;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientWriter<v1::PutSnapshotRequest>>> writers;
+  std::vector<v1::PutSnapshotResponse> responses(kStalled);
+  for (int i = 0; i < kStalled; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    writers.push_back(stub_->PutSnapshot(contexts.back().get(), &responses[i]));
+    v1::PutSnapshotRequest req;
+    *req.mutable_header() = testing::MakeSnapshot(5, e, 2, 100).header;
+    ASSERT_TRUE(writers.back()->Write(req));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (Sql("SELECT COUNT(*) FROM graph_snapshots") != absl::StrCat(kStalled, "\n")) {
+    ASSERT_LT(absl::Now(), deadline) << "the stalled uploads' rows never appeared";
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const absl::Time t0 = absl::Now();
+  auto taken = testing::AcquireEpoch(stub_.get(), "next-graph:2");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->epoch(), e + 1);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& w : writers) EXPECT_FALSE(w->Finish().ok());
+}
+
+// A PutSnapshot stream whose client sends nothing for stream_stall_timeout
+// is ended and leaves nothing behind; so is one that never sends its
+// header.
+TEST_F(PersistorServiceTest, SilentSnapshotUploadEndsAfterTheStallTimeout) {
+  options_.stream_stall_timeout = absl::Seconds(1);
+  StartPersistor();
+  const uint64_t e = Acquire();
+  ASSERT_NE(e, 0u);
+  ASSERT_TRUE(AppendBatches(stub_.get(), {MakeBatch(e, 1, 5)}).status.ok());
+  const testing::TestSnapshot snap = testing::MakeSnapshot(5, e, 3, 100);
+  // Deadlines of the client's own, so that a persistor that never ends the
+  // streams fails the test instead of hanging it.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::PutSnapshotResponse resp;
+  auto writer = stub_->PutSnapshot(&ctx, &resp);
+  v1::PutSnapshotRequest req;
+  *req.mutable_header() = snap.header;
+  ASSERT_TRUE(writer->Write(req));
+  req.Clear();
+  *req.mutable_chunk() = snap.chunks[0];
+  ASSERT_TRUE(writer->Write(req));
+  const absl::Time t0 = absl::Now();
+  grpc::Status st = writer->Finish();  // without WritesDone: the client is silent
+  EXPECT_FALSE(st.ok());
+  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(700));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(10));
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM graph_snapshots"), "0\n");
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM snapshot_chunks"), "0\n");
+
+  grpc::ClientContext quiet_ctx;
+  quiet_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto quiet = stub_->PutSnapshot(&quiet_ctx, &resp);
+  const absl::Time t1 = absl::Now();
+  EXPECT_FALSE(quiet->Finish().ok());
+  EXPECT_LT(absl::Now() - t1, absl::Seconds(10));
+  // The persistor goes on: a snapshot sent without pauses is stored.
+  auto put = testing::PutSnapshot(stub_.get(), snap);
+  ASSERT_TRUE(put.ok()) << put.status();
+}
+
 // Retention deletes whole rows: a pack (mysql/log_pack.h) that holds a
 // record some kept snapshot needs is kept with the older records in it.
 TEST_F(PersistorServiceTest, RetentionKeepsAPackThatHoldsNeededRecords) {

@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "persistor_service/server/db_errors.h"
 #include "persistor_service/server/read_pages.h"
+#include "persistor_service/server/upload_watch.h"
 
 namespace vitrage::persistor {
 namespace {
@@ -117,10 +118,19 @@ absl::Status Snapshots::DoPut(grpc::ServerContext* context,
   if (shutting_down_->load()) {
     return absl::UnavailableError("vitrage-persistor is shutting down");
   }
+  UploadWatch::Call watch(&upload_watch_, context);
+  auto silent = [&](const std::string& what) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(what, " from ", context->peer(), ": the client sent nothing for ",
+                     absl::FormatDuration(upload_watch_.timeout()),
+                     " ([persistor] stream_stall_timeout); stream ended"));
+  };
   vitrage::v1::PutSnapshotRequest msg;
   if (!reader->Read(&msg)) {
+    if (watch.timed_out()) return silent("PutSnapshot: no header");
     return absl::InvalidArgumentError("empty PutSnapshot stream: no header");
   }
+  watch.Working();
   if (!msg.has_header()) {
     return absl::InvalidArgumentError("the first PutSnapshot message must be the header");
   }
@@ -131,47 +141,53 @@ absl::Status Snapshots::DoPut(grpc::ServerContext* context,
   if (header.epoch() == 0) {
     return absl::InvalidArgumentError("snapshot header: epoch 0 (call AcquireEpoch first)");
   }
-  ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_->Acquire());
-  mysql::Store store(conn.get());
-  // Snapshots from a hot standby (header.from_standby; the standby holds no
-  // epoch). A snapshot at seq S is the state after applying the log's
-  // records 1..S. Once durable, a record never changes: a new writer
-  // continues at durable_seq + 1 and a fenced writer's records are
-  // refused. So a snapshot built from durable records is valid whoever
-  // builds it, and the writer is not needed to vouch for it. What this
-  // path must never do is move anything forward or fence anyone, hence:
-  //   * it never writes the writer_epoch row (no epoch, durable seq or
-  //     write count changes; no lock the writer's commits would wait for);
-  //     rejections are FAILED_PRECONDITION with the reason, never the
-  //     fencing error, and the standby does not treat them as fencing;
-  //   * header.epoch must be the epoch of record S as stored (so it is
-  //     <= the current epoch and ties the snapshot to the log it claims);
-  //   * S <= the durable seq and record S still stored (not pruned);
-  //   * S above every complete snapshot's seq, so a lagging standby cannot
-  //     push a newer snapshot out of the kept ones.
-  // Checked before the chunks are taken, and again in the publishing
-  // transaction (Store::PublishStandbySnapshot).
+  // A database connection is leased for each step only, never while the
+  // client is waited for: streams that stall must not take the write
+  // connections AcquireEpoch needs.
   const bool from_standby = header.from_standby();
-  if (from_standby) {
-    if (absl::Status c = store.CheckStandbySnapshot(header.seq(), header.epoch()); !c.ok()) {
-      if (c.code() != absl::StatusCode::kFailedPrecondition) return NoteFailure(pool_, c);
-      LOG(INFO) << "standby snapshot at seq " << header.seq() << " refused: " << c.message();
-      return c;
+  absl::StatusOr<uint64_t> id;
+  {
+    ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_->Acquire());
+    mysql::Store store(conn.get());
+    // Snapshots from a hot standby (header.from_standby; the standby holds no
+    // epoch). A snapshot at seq S is the state after applying the log's
+    // records 1..S. Once durable, a record never changes: a new writer
+    // continues at durable_seq + 1 and a fenced writer's records are
+    // refused. So a snapshot built from durable records is valid whoever
+    // builds it, and the writer is not needed to vouch for it. What this
+    // path must never do is move anything forward or fence anyone, hence:
+    //   * it never writes the writer_epoch row (no epoch, durable seq or
+    //     write count changes; no lock the writer's commits would wait for);
+    //     rejections are FAILED_PRECONDITION with the reason, never the
+    //     fencing error, and the standby does not treat them as fencing;
+    //   * header.epoch must be the epoch of record S as stored (so it is
+    //     <= the current epoch and ties the snapshot to the log it claims);
+    //   * S <= the durable seq and record S still stored (not pruned);
+    //   * S above every complete snapshot's seq, so a lagging standby cannot
+    //     push a newer snapshot out of the kept ones.
+    // Checked before the chunks are taken, and again in the publishing
+    // transaction (Store::PublishStandbySnapshot).
+    if (from_standby) {
+      if (absl::Status c = store.CheckStandbySnapshot(header.seq(), header.epoch()); !c.ok()) {
+        if (c.code() != absl::StatusCode::kFailedPrecondition) return NoteFailure(pool_, c);
+        LOG(INFO) << "standby snapshot at seq " << header.seq() << " refused: " << c.message();
+        return c;
+      }
+    } else {
+      absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
+      if (!row.ok()) return NoteFailure(pool_, row.status());
+      if (row->epoch != header.epoch()) {
+        absl::Status f = FencingError(header.epoch(), *row);
+        LOG(WARNING) << "fencing: rejected snapshot: " << f.message();
+        return f;
+      }
     }
-  } else {
-    absl::StatusOr<mysql::EpochRow> row = store.ReadEpoch();
-    if (!row.ok()) return NoteFailure(pool_, row.status());
-    if (row->epoch != header.epoch()) {
-      absl::Status f = FencingError(header.epoch(), *row);
-      LOG(WARNING) << "fencing: rejected snapshot: " << f.message();
-      return f;
-    }
+    const std::string header_bytes = SerializeDeterministic(header);
+    id = store.CreateSnapshot(header.seq(), header.epoch(), header.format_version(),
+                              header.chunk_count(), header.uncompressed_bytes(), header_bytes,
+                              crc32c::Value(header_bytes), options_->instance);
+    if (!id.ok()) return NoteFailure(pool_, id.status());
   }
-  const std::string header_bytes = SerializeDeterministic(header);
-  absl::StatusOr<uint64_t> id = store.CreateSnapshot(
-      header.seq(), header.epoch(), header.format_version(), header.chunk_count(),
-      header.uncompressed_bytes(), header_bytes, crc32c::Value(header_bytes), options_->instance);
-  if (!id.ok()) return NoteFailure(pool_, id.status());
   *snapshot_id = *id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -182,7 +198,9 @@ absl::Status Snapshots::DoPut(grpc::ServerContext* context,
   uint64_t compressed = 0, uncompressed = 0;
   std::vector<mysql::ChunkRow> pending;
   size_t pending_bytes = 0;
+  watch.Waiting();
   while (reader->Read(&msg)) {
+    watch.Working();
     if (!msg.has_chunk()) {
       return absl::InvalidArgumentError(
           absl::StrCat("snapshot ", *id, ": a second header after ", expected, " chunks"));
@@ -215,13 +233,19 @@ absl::Status Snapshots::DoPut(grpc::ServerContext* context,
     ++expected;
     if (pending_bytes >= kChunkWriteBytes || expected == header.chunk_count()) {
       absl::Status s = RetryAborted([&]() -> absl::StatusOr<bool> {
-                         RETURN_IF_ERROR(store.PutChunks(*id, pending));
+                         ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_->Acquire());
+                         RETURN_IF_ERROR(mysql::Store(conn.get()).PutChunks(*id, pending));
                          return true;
                        }).status();
       if (!s.ok()) return NoteFailure(pool_, s);
       pending.clear();
       pending_bytes = 0;
     }
+    watch.Waiting();
+  }
+  if (watch.timed_out()) {
+    return silent(absl::StrCat("snapshot ", *id, " (", expected, " of ", header.chunk_count(),
+                               " chunks received)"));
   }
   if (context->IsCancelled()) {
     return absl::CancelledError(absl::StrCat("snapshot ", *id, ": stream broken off after ",
@@ -242,6 +266,8 @@ absl::Status Snapshots::DoPut(grpc::ServerContext* context,
         absl::StrCat("snapshot ", *id, ": header says ", header.uncompressed_bytes(),
                      " uncompressed bytes, chunks have ", uncompressed));
   }
+  ASSIGN_OR_RETURN(mysql::ConnectionPool::Lease conn, pool_->Acquire());
+  mysql::Store store(conn.get());
   uint64_t stored_bytes = 0;
   if (from_standby) {
     absl::Status p =

@@ -21,6 +21,7 @@
 #include "persistor_service/mysql/store.h"
 #include "persistor_service/server/options.h"
 #include "persistor_service/server/read_streams.h"
+#include "persistor_service/server/upload_watch.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
 
 namespace vitrage::persistor {
@@ -35,7 +36,8 @@ class Snapshots {
       : pool_(pool),
         options_(options),
         shutting_down_(shutting_down),
-        published_(std::move(published)) {}
+        published_(std::move(published)),
+        upload_watch_(options->stream_stall_timeout) {}
 
   // Start-up: deletes the incomplete snapshots written by a persistor of
   // `host` whose pid is gone, or idle for longer than
@@ -73,6 +75,7 @@ class Snapshots {
   const PersistorOptions* const options_;
   const std::atomic<bool>* const shutting_down_;
   const std::function<void()> published_;
+  UploadWatch upload_watch_;  // ends PutSnapshot streams that go silent
 
   mutable std::mutex mu_;
   std::set<uint64_t> in_progress_;
