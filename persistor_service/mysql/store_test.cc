@@ -307,5 +307,53 @@ TEST_F(StoreTest, VersionOneRowsPruneAndEpochChangeAroundPacks) {
   EXPECT_EQ((*after)[2].bytes, next[1].bytes);
 }
 
+// The upgrade: a version 1 database (no last_seq) with records in it
+// migrates to version 2 in place, and its rows read as before, next to
+// the packs written after.
+TEST_F(StoreTest, VersionOneDatabaseMigratesAndKeepsItsRecords) {
+  auto conn = Connection::Open(Options("upgrade_v1"));
+  ASSERT_TRUE(conn.ok());
+  Store store(conn->get());
+  ASSERT_TRUE(store.Migrate().ok());
+  // Back to version 1's shape and number.
+  ASSERT_TRUE((*conn)->Execute("ALTER TABLE graph_log DROP COLUMN last_seq").ok());
+  ASSERT_TRUE((*conn)->Execute("UPDATE schema_version SET version=1").ok());
+  // What a version 1 persistor left: epoch 1, records 1..4, one row each.
+  std::vector<LogRow> old_rows = MakeRows(1, 4, 30);
+  std::string sql = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+  for (const LogRow& r : old_rows) {
+    absl::StrAppend(&sql, r.seq == 1 ? "" : ",", "(", r.seq, ",1,", r.crc32c, ",");
+    AppendBlobLiteral(r.bytes, &sql);
+    sql += ")";
+  }
+  ASSERT_TRUE((*conn)->Execute(sql).ok());
+  ASSERT_TRUE(
+      (*conn)->Execute("UPDATE writer_epoch SET epoch=1, owner='old:1', durable_seq=4").ok());
+
+  auto before = store.Migrate();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(*before, 1);
+  auto again = store.Migrate();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, kSchemaVersion);
+  std::vector<LogRow> packed = MakeRows(5, 3, 30);
+  auto ok = store.AppendLog(1, 4, PointersTo(packed));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, GuardResult::kDone);
+  auto all = store.ReadLog(1, 100, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 7u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*all)[i].bytes, old_rows[i].bytes);
+    EXPECT_EQ((*all)[i].crc32c, old_rows[i].crc32c);
+  }
+  EXPECT_EQ((*all)[6].bytes, packed[2].bytes);
+  auto shape = (*conn)->Query("SELECT seq, last_seq FROM graph_log ORDER BY seq");
+  ASSERT_TRUE(shape.ok());
+  ASSERT_EQ(shape->size(), 5u);  // four version 1 rows and one pack
+  EXPECT_EQ(*(*shape)[0][1], "0");
+  EXPECT_EQ(*(*shape)[4][1], "7");
+}
+
 }  // namespace
 }  // namespace vitrage::persistor::mysql
