@@ -85,10 +85,12 @@ void Engine::MakeRooms() {
   // Get_all runs on the thread that publishes the journal (recovery) or
   // under intake_mu_ after it.
   g.journal = [this] { return journal_.get(); };
-  get_all_ =
-      std::make_unique<GetAll>(GetAllOptions{options_.collector_address,
-                                             options_.max_graph_vertices, options_.max_graph_edges},
-                               collector_.get(), &state_, std::move(g));
+  GetAllOptions get_all_options;
+  get_all_options.collector_address = options_.collector_address;
+  get_all_options.max_graph_vertices = options_.max_graph_vertices;
+  get_all_options.max_graph_edges = options_.max_graph_edges;
+  get_all_options.max_distinct_keys = options_.max_distinct_keys;
+  get_all_ = std::make_unique<GetAll>(get_all_options, collector_.get(), &state_, std::move(g));
   if (!options_.persistency) return;
 
   auto timings = [this](const std::function<void(v1::RecoveryTimings*)>& edit) {

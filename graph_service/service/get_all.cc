@@ -11,6 +11,8 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
+#include "graph_service/graph/key_budget.h"
+#include "graph_service/graph/value.h"
 
 namespace vitrage::service {
 namespace {
@@ -125,6 +127,7 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
     std::string source;
     uint64_t covered = 0;
     events = 0;
+    uint64_t over_key_limit = 0;
     std::unique_ptr<IncomingImage> image;
     absl::Status bad_image;
     // Where an image's time goes (logged with it): the first response, the
@@ -162,8 +165,19 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
       }
       absl::MutexLock l(&state_->mu);
       for (const v1::Event& ev : resp->events()) {
-        hooks_.apply_locked(ev);
         ++events;
+        // Keys stay interned for the life of the process: the bound
+        // PushEvents and the bus keep applies here too (graph/key_budget.h).
+        if (graph::KeyCount() + ev.ByteSizeLong() / 2 > options_.max_distinct_keys) {
+          graph::KeyBudget keys(options_.max_distinct_keys);
+          if (absl::Status k = keys.Add(ev); !k.ok()) {
+            if (++over_key_limit <= 3) {
+              LOG(WARNING) << "get_all: event " << events << " skipped: " << k.message();
+            }
+            continue;
+          }
+        }
+        hooks_.apply_locked(ev);
       }
       progress(events);
     }
@@ -202,6 +216,14 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
       // as any change (at recovery it is off and a full pass follows).
       hooks_.commit_locked(&rec);
       shape = absl::StrCat(events, " events");
+      if (over_key_limit > 0) {
+        absl::StrAppend(&shape, ", of which ", over_key_limit,
+                        " skipped: over [limits] max_distinct_keys");
+        LOG(WARNING) << "get_all: " << over_key_limit << " of " << events
+                     << " events skipped: their property keys would pass [limits] "
+                        "max_distinct_keys ("
+                     << options_.max_distinct_keys << ")";
+      }
       break;
     }
     if (!live && IsWrongService(st)) {

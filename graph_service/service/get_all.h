@@ -64,6 +64,9 @@ struct GetAllOptions {
   uint64_t max_graph_edges = 50'000'000;
   // How often a running get_all logs how much it has received.
   absl::Duration progress_log_interval = absl::Seconds(5);
+  // [limits] max_distinct_keys: a get_all event whose new property keys
+  // would pass it is skipped (logged, counted), as PushEvents refuses it.
+  uint64_t max_distinct_keys = 1'000'000;
 };
 
 class GetAll {

@@ -84,6 +84,53 @@ TEST_F(GetAllTest, EventsThenAReconcileRecordWithTheCoveredSeq) {
   EXPECT_TRUE(collector_.requests()[0].accept_image());
 }
 
+// [limits] max_distinct_keys holds for get_all's events as for
+// PushEvents: an event whose new property keys would pass the limit is
+// skipped (nothing of it interned or applied), the others are applied.
+TEST_F(GetAllTest, AnEventOverTheKeyLimitIsSkipped) {
+  v1::GetAllResponse batch = Batch("collector@1", 3, 2);
+  processor::PassthroughOp op;
+  op.kind = processor::PassthroughOp::kSetVertex;
+  op.id = "wide";
+  op.props.Set(graph::InternKey("vitrage_id"), graph::Value::String("wide"));
+  op.props.Set(graph::InternKey("vitrage_category"), graph::Value::String("RESOURCE"));
+  op.props.Set(graph::InternKey("vitrage_type"), graph::Value::String("nova.host"));
+  v1::Event wide;
+  processor::EncodePassthrough({op}, "update", "2026-12-01T00:00:00Z", wide.mutable_fields());
+  // 200 keys never seen in this process, added to the encoded event (the
+  // op's props) without interning them here.
+  v1::MapValue* props = nullptr;
+  for (auto& f : *wide.mutable_fields()->mutable_entries()) {
+    if (f.key() != "ops") continue;
+    for (auto& e : *f.mutable_value()
+                        ->mutable_list_value()
+                        ->mutable_values(0)
+                        ->mutable_map_value()
+                        ->mutable_entries()) {
+      if (e.key() == "props") props = e.mutable_value()->mutable_map_value();
+    }
+  }
+  ASSERT_NE(props, nullptr);
+  for (int i = 0; i < 200; ++i) {
+    v1::Property* p = props->add_entries();
+    p->set_key(absl::StrCat("get-all-key-budget-test-", i));
+    p->mutable_value()->set_string_value("x");
+  }
+  *batch.add_events() = wide;
+  collector_.Answer({batch});
+  GetAllOptions options;
+  options.max_distinct_keys = graph::KeyCount() + 100;
+  GetAll get_all(options, stub_.get(), &state_, hooks_);
+  const uint32_t keys_before = graph::KeyCount();
+  auto took = get_all.Run("fresh start", /*live=*/false);
+  ASSERT_TRUE(took.ok()) << took.status();
+  EXPECT_EQ(graph::KeyCount(), keys_before);
+  EXPECT_FALSE(graph::KeyIsInterned("get-all-key-budget-test-0"));
+  absl::MutexLock l(&state_.mu);
+  EXPECT_EQ(state_.graph.vertex_count(), 2u);
+  EXPECT_EQ(records_.back().event_kind(), "get_all reconcile");
+}
+
 // Collects the log lines that report a running get_all's progress.
 class ProgressLines : public google::LogSink {
  public:
