@@ -76,4 +76,8 @@ absl::Status KeyBudget::Add(const v1::Event& event) {
   return absl::OkStatus();
 }
 
+bool KeyBudget::SurelyFits(size_t encoded_bytes, uint64_t limit) {
+  return uint64_t{KeyCount()} + encoded_bytes / 2 <= limit;
+}
+
 }  // namespace vitrage::graph

@@ -12,7 +12,6 @@
 #include "common/grpc_util.h"
 #include "common/status_macros.h"
 #include "graph_service/graph/key_budget.h"
-#include "graph_service/graph/value.h"
 
 namespace vitrage::service {
 namespace {
@@ -168,7 +167,7 @@ absl::StatusOr<absl::Duration> GetAll::Run(const std::string& reason, bool live)
         ++events;
         // Keys stay interned for the life of the process: the bound
         // PushEvents and the bus keep applies here too (graph/key_budget.h).
-        if (graph::KeyCount() + ev.ByteSizeLong() / 2 > options_.max_distinct_keys) {
+        if (!graph::KeyBudget::SurelyFits(ev.ByteSizeLong(), options_.max_distinct_keys)) {
           graph::KeyBudget keys(options_.max_distinct_keys);
           if (absl::Status k = keys.Add(ev); !k.ok()) {
             if (++over_key_limit <= 3) {

@@ -44,10 +44,7 @@ absl::Status Intake::Check(const v1::PushEventsRequest& req,
 }
 
 absl::Status Intake::CheckKeys(const v1::PushEventsRequest& req) const {
-  // Each key costs at least 2 bytes of the encoded request (tag and
-  // length; 3 in a JSON body), so a request whose size cannot reach the
-  // limit needs no walk (the walk parses JSON bodies a second time).
-  if (graph::KeyCount() + req.ByteSizeLong() / 2 <= options_.max_distinct_keys) {
+  if (graph::KeyBudget::SurelyFits(req.ByteSizeLong(), options_.max_distinct_keys)) {
     return absl::OkStatus();
   }
   graph::KeyBudget keys(options_.max_distinct_keys);

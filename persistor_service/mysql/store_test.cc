@@ -181,6 +181,18 @@ std::vector<LogRow> MakeRows(uint64_t first, size_t n, size_t bytes, uint64_t ep
   return rows;
 }
 
+// Stores `rows` as a version 1 persistor did: one row each, no last_seq.
+absl::Status InsertOneRowEach(Connection* conn, const std::vector<LogRow>& rows) {
+  std::string sql = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    absl::StrAppend(&sql, i == 0 ? "" : ",", "(", rows[i].seq, ",", rows[i].epoch, ",",
+                    rows[i].crc32c, ",");
+    AppendBlobLiteral(rows[i].bytes, &sql);
+    sql += ")";
+  }
+  return conn->Execute(sql).status();
+}
+
 // A group commit is one prepared INSERT per pack (log_pack.h): every byte
 // value comes back as written, from any seq inside a pack; a group that
 // does not start at durable + 1 is refused; a resend of stored seqs is
@@ -261,13 +273,7 @@ TEST_F(StoreTest, VersionOneRowsPruneAndEpochChangeAroundPacks) {
   ASSERT_TRUE(store.Migrate().ok());
   ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
   std::vector<LogRow> old_rows = MakeRows(1, 3, 40);
-  std::string sql = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
-  for (const LogRow& r : old_rows) {
-    absl::StrAppend(&sql, r.seq == 1 ? "" : ",", "(", r.seq, ",1,", r.crc32c, ",");
-    AppendBlobLiteral(r.bytes, &sql);
-    sql += ")";
-  }
-  ASSERT_TRUE((*conn)->Execute(sql).ok());
+  ASSERT_TRUE(InsertOneRowEach(conn->get(), old_rows).ok());
   ASSERT_TRUE((*conn)->Execute("UPDATE writer_epoch SET durable_seq=3").ok());
   std::vector<LogRow> packed = MakeRows(4, 10, 40);
   ASSERT_TRUE(store.AppendLog(1, 3, PointersTo(packed)).ok());
@@ -320,13 +326,7 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndKeepsItsRecords) {
   ASSERT_TRUE((*conn)->Execute("UPDATE schema_version SET version=1").ok());
   // What a version 1 persistor left: epoch 1, records 1..4, one row each.
   std::vector<LogRow> old_rows = MakeRows(1, 4, 30);
-  std::string sql = "INSERT INTO graph_log (seq, epoch, crc32c, record) VALUES ";
-  for (const LogRow& r : old_rows) {
-    absl::StrAppend(&sql, r.seq == 1 ? "" : ",", "(", r.seq, ",1,", r.crc32c, ",");
-    AppendBlobLiteral(r.bytes, &sql);
-    sql += ")";
-  }
-  ASSERT_TRUE((*conn)->Execute(sql).ok());
+  ASSERT_TRUE(InsertOneRowEach(conn->get(), old_rows).ok());
   ASSERT_TRUE(
       (*conn)->Execute("UPDATE writer_epoch SET epoch=1, owner='old:1', durable_seq=4").ok());
 
