@@ -1,6 +1,7 @@
 #include <zstd.h>
 
 #include <cinttypes>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,46 +11,45 @@
 #include "graph_service/graph/digest.h"
 #include "graph_service/snapshot/body_codec.h"
 #include "graph_service/snapshot/snapshot.h"
-#include "graph_service/snapshot/worker.h"
 
 namespace vitrage::snapshot {
 
-// A chunk whose body is being (or has been) decompressed.
+// A chunk on its way into the graph: decompressed and (version 2 and
+// later) parsed by whichever thread claims it, then loaded in index order by
+// the caller's thread.
 struct SnapshotDecoder::Pending {
   uint32_t index = 0;
   uint64_t compressed_size = 0;
   std::string data;  // the compressed bytes (the caller's chunk may not live on)
   uint64_t uncompressed_size = 0;
-  std::string body;
-  ZSTD_DCtx* dctx = nullptr;
+  std::unique_ptr<char[]> body;  // uncompressed_size bytes (not zero-filled first)
   uint32_t format_version = 0;
   bool parsed = false;  // Work() parsed the body into `elements`
   internal::ParsedChunk elements;
-  bool submitted = false;              // Work() was handed to the worker
-  internal::Worker* worker = nullptr;  // set until Work() is waited for
-  absl::Status status;                 // Work()'s result, from the worker
+  absl::Status status;  // Work()'s result
+  // Guarded by the decoder's mu_.
+  bool claimed = false;  // a thread is running (or ran) Work()
+  bool done = false;     // Work() has finished
 
-  ~Pending() {
-    if (worker != nullptr) worker->Wait();
-    ZSTD_freeDCtx(dctx);
-  }
-  absl::Status Decompress() {
-    body.resize(uncompressed_size);
-    size_t n = ZSTD_decompressDCtx(dctx, body.data(), body.size(), data.data(), data.size());
+  absl::string_view Body() const { return absl::string_view(body.get(), uncompressed_size); }
+  absl::Status Decompress(ZSTD_DCtx* dctx) {
+    body.reset(new char[uncompressed_size]);
+    size_t n = ZSTD_decompressDCtx(dctx, body.get(), uncompressed_size, data.data(), data.size());
     if (ZSTD_isError(n)) return absl::DataLossError(absl::StrCat("zstd: ", ZSTD_getErrorName(n)));
     if (n != uncompressed_size) {
       return absl::DataLossError(
           absl::StrCat("decompressed ", n, " bytes, chunk says ", uncompressed_size));
     }
+    std::string().swap(data);  // not needed any more
     return absl::OkStatus();
   }
   // What can run off the graph's thread: decompression and, for version 2,
   // parsing into `elements`.
-  absl::Status Work() {
-    RETURN_IF_ERROR(Decompress());
+  absl::Status Work(ZSTD_DCtx* dctx) {
+    RETURN_IF_ERROR(Decompress(dctx));
     if (format_version < 2) return absl::OkStatus();
     parsed = true;
-    return internal::ParseBody(body, format_version, nullptr, nullptr, &elements);
+    return internal::ParseBody(Body(), format_version, nullptr, nullptr, &elements);
   }
 };
 
@@ -57,14 +57,58 @@ SnapshotDecoder::SnapshotDecoder(DecodeOptions options)
     : options_(options), state_(std::make_unique<internal::DecodeState>()) {}
 
 SnapshotDecoder::~SnapshotDecoder() {
-  pending_.reset();  // waits for a running decompression
-  worker_.reset();
-  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(spare_dctx_));
+  if (worker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();  // after the chunk it is working on, if any
+  }
+  queue_.clear();
+  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_));
 }
 
 absl::Status SnapshotDecoder::Fail(absl::Status st) {
   error_ = st;
   return st;
+}
+
+SnapshotDecoder::Pending* SnapshotDecoder::FirstUnclaimedLocked() {
+  for (auto& p : queue_) {
+    if (!p->claimed) return p.get();
+  }
+  return nullptr;
+}
+
+SnapshotDecoder::Pending* SnapshotDecoder::LastUnclaimedLocked() {
+  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+    if (!(*it)->claimed) return it->get();
+  }
+  return nullptr;
+}
+
+void SnapshotDecoder::WorkerLoop() {
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    Pending* job = nullptr;
+    cv_.wait(l, [&] {
+      if (stop_) return true;
+      job = FirstUnclaimedLocked();
+      return job != nullptr;
+    });
+    if (stop_) break;
+    job->claimed = true;
+    l.unlock();
+    absl::Status st = job->Work(dctx);
+    l.lock();
+    job->status = std::move(st);
+    job->done = true;
+    cv_.notify_all();
+  }
+  l.unlock();
+  ZSTD_freeDCtx(dctx);
 }
 
 absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
@@ -106,44 +150,64 @@ absl::Status SnapshotDecoder::Begin(const v1::SnapshotHeader& header) {
   state_->format_version = header.format_version();
   graph_.Reserve(header.vertex_count(), header.edge_count());
   state_->vertex_slots.reserve(header.vertex_count());
-  pending_ = std::make_unique<Pending>();
-  pending_->dctx = ZSTD_createDCtx();
-  pending_->index = ~0u;  // nothing pending
+  dctx_ = ZSTD_createDCtx();
   return absl::OkStatus();
 }
 
-absl::Status SnapshotDecoder::ParsePending() {
-  Pending& p = *pending_;
-  if (p.index == ~0u) return absl::OkStatus();
-  const uint32_t i = p.index;
-  p.index = ~0u;
+absl::Status SnapshotDecoder::LoadChunk(Pending* p) {
+  const uint32_t i = p->index;
   auto err = [&](absl::string_view msg) {
     return Fail(absl::DataLossError(absl::StrCat("snapshot chunk ", i, ": ", msg)));
   };
+  if (!p->status.ok()) return err(p->status.message());
   absl::Status st;
-  if (p.submitted) {
-    if (p.worker != nullptr) p.worker->Wait();
-    p.worker = nullptr;
-    st = std::move(p.status);
-  } else {
-    st = p.Work();
-  }
-  if (!st.ok()) return err(st.message());
-  if (!p.parsed) {
-    st = internal::ParseBody(p.body, p.format_version, &graph_, state_.get(), &p.elements);
+  if (!p->parsed) {
+    st = internal::ParseBody(p->Body(), p->format_version, &graph_, state_.get(), &p->elements);
     if (!st.ok()) return err(st.message());
   }
-  st = internal::LoadParsed(&p.elements, &graph_, state_.get());
+  st = internal::LoadParsed(&p->elements, &graph_, state_.get());
   if (!st.ok()) return err(st.message());
-  internal::BodySections& sec = p.elements.sections;
+  internal::BodySections& sec = p->elements.sections;
   if (sec.present) {
     if (i + 1 != header_.chunk_count()) return err("sections in a chunk other than the last");
     sections_.source_marks = std::move(sec.source_marks);
     sections_.evaluator_state = std::move(sec.evaluator_state);
     sections_.processor_state = std::move(sec.processor_state);
   }
-  uncompressed_bytes_ += p.body.size();
-  compressed_bytes_ += p.compressed_size;
+  uncompressed_bytes_ += p->uncompressed_size;
+  compressed_bytes_ += p->compressed_size;
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotDecoder::Drain(bool all) {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!queue_.empty()) {
+    Pending* front = queue_.front().get();
+    if (front->done) {
+      std::unique_ptr<Pending> p = std::move(queue_.front());
+      queue_.pop_front();
+      l.unlock();
+      RETURN_IF_ERROR(LoadChunk(p.get()));
+      p.reset();  // frees the chunk's memory outside the lock
+      l.lock();
+      continue;
+    }
+    // Until a few chunks are queued, take the next one from the caller:
+    // the worker has work and the caller's thread has none to wait for.
+    if (!all && queue_.size() < kQueuedChunks) return absl::OkStatus();
+    // Rather than wait for the worker, parse a chunk here: the newest, so
+    // that the oldest (the next to load) stays the worker's.
+    if (Pending* job = LastUnclaimedLocked()) {
+      job->claimed = true;
+      l.unlock();
+      absl::Status st = job->Work(static_cast<ZSTD_DCtx*>(dctx_));
+      l.lock();
+      job->status = std::move(st);
+      job->done = true;
+      continue;
+    }
+    cv_.wait(l, [front] { return front->done; });
+  }
   return absl::OkStatus();
 }
 
@@ -171,48 +235,32 @@ absl::Status SnapshotDecoder::AddChunk(const v1::SnapshotChunk& chunk) {
     return err(absl::StrCat("uncompressed size ", chunk.uncompressed_size(), " exceeds limit"));
   }
   ++next_index_;
+  auto p = std::make_unique<Pending>();
+  p->index = i;
+  p->compressed_size = data.size();
+  p->data = data;
+  p->uncompressed_size = chunk.uncompressed_size();
+  p->format_version = header_.format_version();
   if (!options_.parallel) {
-    Pending& p = *pending_;
-    p.index = i;
-    p.compressed_size = data.size();
-    p.data = data;
-    p.uncompressed_size = chunk.uncompressed_size();
-    p.format_version = header_.format_version();
-    p.parsed = false;
-    p.elements = internal::ParsedChunk();
-    return ParsePending();
+    p->status = p->Work(static_cast<ZSTD_DCtx*>(dctx_));
+    return LoadChunk(p.get());
   }
-  // Start decompressing chunk i on the worker, then parse chunk i - 1 here.
-  auto next = std::make_unique<Pending>();
-  next->index = i;
-  next->compressed_size = data.size();
-  next->data = data;
-  next->uncompressed_size = chunk.uncompressed_size();
-  next->dctx = static_cast<ZSTD_DCtx*>(spare_dctx_);
-  spare_dctx_ = nullptr;
-  if (next->dctx == nullptr) next->dctx = ZSTD_createDCtx();
-  Pending* np = next.get();
-  np->format_version = header_.format_version();
-  if (!worker_) worker_ = std::make_unique<internal::Worker>();
-  // The worker runs one job at a time: collect chunk i - 1's first.
-  if (pending_->worker != nullptr) {
-    pending_->worker->Wait();
-    pending_->worker = nullptr;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    queue_.push_back(std::move(p));
   }
-  np->worker = worker_.get();
-  np->submitted = true;
-  worker_->Submit([np] { np->status = np->Work(); });
-  absl::Status st = ParsePending();
-  spare_dctx_ = pending_->dctx;
-  pending_->dctx = nullptr;
-  std::swap(pending_, next);  // `next` now holds the parsed chunk; its body is freed
-  return st;
+  if (!worker_.joinable()) {
+    worker_ = std::thread([this] { WorkerLoop(); });
+  } else {
+    cv_.notify_all();
+  }
+  return Drain(/*all=*/false);
 }
 
 absl::Status SnapshotDecoder::Finish() {
   if (!error_.ok()) return error_;
   if (!begun_) return Fail(absl::FailedPreconditionError("snapshot: Finish before header"));
-  RETURN_IF_ERROR(ParsePending());
+  RETURN_IF_ERROR(Drain(/*all=*/true));
   auto err = [&](absl::string_view msg) {
     return Fail(absl::DataLossError(absl::StrCat("snapshot seq ", header_.seq(), ": ", msg)));
   };
@@ -256,8 +304,6 @@ absl::Status SnapshotDecoder::Finish() {
     }
   }
   finished_ = true;
-  pending_.reset();
-  worker_.reset();
   state_.reset();
   return absl::OkStatus();
 }

@@ -10,10 +10,14 @@
 #ifndef VITRAGE_GRAPH_SERVICE_SNAPSHOT_SNAPSHOT_H_
 #define VITRAGE_GRAPH_SERVICE_SNAPSHOT_SNAPSHOT_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -101,9 +105,9 @@ absl::StatusOr<EncodedSnapshot> EncodeSnapshotToMemory(const graph::Graph& g,
 struct DecodeOptions {
   // Recompute the digest at Finish() and compare with the header's.
   bool verify_digest = true;
-  // Decompress chunk i + 1 on a second thread while chunk i is parsed.
-  // Errors found there are reported by the next AddChunk() or Finish(),
-  // still naming the chunk.
+  // Decompress and parse chunks on a second thread while earlier ones are
+  // added to the graph (up to a few chunks ahead). Errors found there are
+  // reported by a later AddChunk() or Finish(), still naming the chunk.
   bool parallel = true;
   // The largest vertex and edge counts a header may announce ([limits]
   // max_graph_vertices / max_graph_edges): checked by Begin() before
@@ -141,8 +145,16 @@ class SnapshotDecoder {
 
  private:
   absl::Status Fail(absl::Status st);
-  // Parses the chunk whose decompression is pending, if any.
-  absl::Status ParsePending();
+  struct Pending;
+  // Adds a decompressed (and parsed) chunk to the graph.
+  absl::Status LoadChunk(Pending* p);
+  // Loads the queued chunks that are ready, in order. With `all`, until the
+  // queue is empty (parsing chunks on this thread too); otherwise until
+  // fewer than kQueuedChunks wait, so the caller can add the next.
+  absl::Status Drain(bool all);
+  Pending* FirstUnclaimedLocked();
+  Pending* LastUnclaimedLocked();
+  void WorkerLoop();
 
   DecodeOptions options_;
   v1::SnapshotHeader header_;
@@ -154,10 +166,18 @@ class SnapshotDecoder {
   uint64_t uncompressed_bytes_ = 0;
   uint64_t compressed_bytes_ = 0;
   uint64_t key_overflows_at_begin_ = 0;
-  struct Pending;
-  std::unique_ptr<Pending> pending_;  // the chunk being decompressed
-  void* spare_dctx_ = nullptr;        // ZSTD_DCtx handed between Pendings
-  std::unique_ptr<internal::Worker> worker_;
+  // Parallel decoding: chunks are queued in index order; the worker thread
+  // decompresses and parses the oldest unclaimed one, the caller's thread
+  // loads them into the graph in order and, rather than wait, parses the
+  // newest unclaimed one itself (so both cores stay busy whichever side is
+  // slower).
+  static constexpr size_t kQueuedChunks = 8;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;  // not yet loaded; guarded by mu_
+  bool stop_ = false;                           // guarded by mu_
+  std::thread worker_;
+  void* dctx_ = nullptr;  // ZSTD_DCtx of the caller's thread
   std::unique_ptr<internal::DecodeState> state_;
   graph::Graph graph_;
   SnapshotSections sections_;

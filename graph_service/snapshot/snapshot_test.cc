@@ -544,6 +544,59 @@ TEST_F(SnapshotCorruptionTest, ValidCrcButBadBodyIsNamed) {
   EXPECT_NE(st.message().find("snapshot chunk 2: malformed body"), std::string::npos) << st;
 }
 
+// The parallel decoder parses chunks on its worker or on the caller's
+// thread (whichever is free) and loads them in order: a bad chunk anywhere
+// is named the same way by both decoders, and nothing after it is loaded.
+TEST_F(SnapshotCorruptionTest, BadBodyIsNamedWhicheverThreadParsesIt) {
+  std::string garbage = "\x0a\xff\xff\xff\x0f";
+  std::string data(ZSTD_compressBound(garbage.size()), '\0');
+  data.resize(ZSTD_compress(data.data(), data.size(), garbage.data(), garbage.size(), 1));
+  const size_t n = snap_.chunks.size();
+  for (size_t bad : {size_t{0}, size_t{5}, n / 2, n - 2, n - 1}) {
+    std::vector<v1::SnapshotChunk> chunks = snap_.chunks;
+    chunks[bad].set_data(data);
+    chunks[bad].set_uncompressed_size(garbage.size());
+    chunks[bad].set_crc32c(crc32c::Value(data.data(), data.size()));
+    for (bool par : {false, true}) {
+      DecodeOptions o;
+      o.parallel = par;
+      absl::Status st = DecodeSnapshot(snap_.header, chunks, nullptr, o).status();
+      EXPECT_NE(st.message().find(absl::StrCat("snapshot chunk ", bad, ": malformed body")),
+                std::string::npos)
+          << "chunk " << bad << (par ? " parallel: " : " serial: ") << st;
+    }
+  }
+}
+
+// A decoder dropped in the middle of a stream (the persistor went away)
+// stops its worker and frees the chunks it had queued.
+TEST_F(SnapshotCorruptionTest, DecoderDroppedMidStreamStopsItsWorker) {
+  for (size_t stop : {size_t{1}, size_t{3}, snap_.chunks.size() - 1}) {
+    SnapshotDecoder d;
+    ASSERT_TRUE(d.Begin(snap_.header).ok());
+    for (size_t i = 0; i < stop; ++i) ASSERT_TRUE(d.AddChunk(snap_.chunks[i]).ok()) << i;
+  }
+  // And one that fails on a chunk keeps failing without touching the rest.
+  SnapshotDecoder d;
+  ASSERT_TRUE(d.Begin(snap_.header).ok());
+  std::vector<v1::SnapshotChunk> chunks = snap_.chunks;
+  chunks[1].set_uncompressed_size(chunks[1].uncompressed_size() + 1);
+  absl::Status first;
+  for (const auto& c : chunks) {
+    absl::Status st = d.AddChunk(c);
+    if (!st.ok()) {
+      if (first.ok()) first = st;
+      EXPECT_EQ(st, first);
+    }
+  }
+  absl::Status fin = d.Finish();
+  EXPECT_FALSE(fin.ok());
+  if (!first.ok()) {
+    EXPECT_EQ(fin, first);
+  }
+  EXPECT_NE(fin.message().find("snapshot chunk 1: decompressed"), std::string::npos) << fin;
+}
+
 TEST_F(SnapshotCorruptionTest, KeyIndexOutsideTheKeyTableIsNamed) {
   // Re-encode chunk 0 with its key table cut short (valid CRC).
   v1::SnapshotChunkBody b = ParseChunk(snap_.chunks[0]);
