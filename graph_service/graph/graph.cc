@@ -156,14 +156,21 @@ absl::InlinedVector<Slot, 1> Graph::FindByNaturalKey(absl::string_view category,
   return out;
 }
 
-void Graph::IndexNaturalKey(Slot v) {
-  const Properties& p = vertices_[v].props;
+Graph::NaturalKey Graph::NaturalKeyOf(const Properties& p) {
+  NaturalKey key;
   const Value* c = p.Find(keys::kVitrageCategory);
   const Value* t = p.Find(keys::kVitrageType);
-  if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
+  if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return key;
   std::string buf;
-  natural_index_[NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf))]
-      .push_back(v);
+  key.indexed = true;
+  key.hash = NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf));
+  return key;
+}
+
+void Graph::IndexNaturalKey(Slot v) { IndexNaturalKey(v, NaturalKeyOf(vertices_[v].props)); }
+
+void Graph::IndexNaturalKey(Slot v, const NaturalKey& key) {
+  if (key.indexed) natural_index_[key.hash].push_back(v);
 }
 
 void Graph::UnindexNaturalKey(Slot v) {
@@ -428,6 +435,11 @@ void Graph::EraseEdge(Slot e) {
 // --------------------------------------------------------- bulk loading
 
 Slot Graph::LoadVertex(Value id, Properties props) {
+  const NaturalKey key = NaturalKeyOf(props);
+  return LoadVertex(std::move(id), std::move(props), key);
+}
+
+Slot Graph::LoadVertex(Value id, Properties props, const NaturalKey& key) {
   if (!id.is_string() || id.string_value().empty()) return kNoSlot;
   if (!id.is_stable_string()) id = Value::StableString(id.string_value());
   auto ins = vertex_index_.try_emplace(id.string_value(), kNoSlot);
@@ -444,7 +456,7 @@ Slot Graph::LoadVertex(Value id, Properties props) {
   r.id = std::move(id);  // the characters (the index's key) do not move
   r.props = std::move(props);
   ins.first->second = s;
-  IndexNaturalKey(s);
+  IndexNaturalKey(s, key);
   return s;
 }
 

@@ -230,6 +230,21 @@ class Graph {
   // is kept as is, so a vertex can share it with its vitrage_id property).
   // Returns its slot, or kNoSlot when the id is empty or already present.
   Slot LoadVertex(Value id, Properties props);
+  // Where a vertex goes in the natural-key index (FindByNaturalKey): not at
+  // all without string vitrage_category and vitrage_type properties.
+  struct NaturalKey {
+    bool indexed = false;
+    uint64_t hash = 0;
+  };
+  // A pure function of `props` (thread-safe): a loader may compute it on
+  // another thread, then hand it to LoadVertex.
+  static NaturalKey NaturalKeyOf(const Properties& props);
+  // LoadVertex with `key` == NaturalKeyOf(props), computed beforehand.
+  Slot LoadVertex(Value id, Properties props, const NaturalKey& key);
+  // Starts loading the natural-key index entry of `key` (a hint).
+  void PrefetchNaturalKey(const NaturalKey& key) const {
+    if (key.indexed) natural_index_.prefetch(key.hash);
+  }
   // Adds edge (s, t, label). REQUIRES: `s` and `t` are live vertex slots.
   // False (nothing added) when the edge exists.
   bool LoadEdge(Slot s, Slot t, KeyId label, Properties props);
@@ -270,6 +285,7 @@ class Graph {
   Slot InsertEdge(Slot s, Slot t, KeyId label, Properties props);
   void EraseEdge(Slot e);
   void IndexNaturalKey(Slot v);
+  void IndexNaturalKey(Slot v, const NaturalKey& key);
   void UnindexNaturalKey(Slot v);
   static uint64_t NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i);
   absl::Status ApplyChangeLogged(const v1::GraphChange& change, int index, std::vector<Undo>* undo);

@@ -483,7 +483,9 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedC
     }
   }
   if (idv.is_null()) idv = Value::StableString(id);
-  out->vertices.push_back({std::move(idv), TakeProps(scratch)});
+  graph::Properties props = TakeProps(scratch);
+  const graph::Graph::NaturalKey natural = graph::Graph::NaturalKeyOf(props);
+  out->vertices.push_back({std::move(idv), std::move(props), natural});
   return absl::OkStatus();
 }
 
@@ -725,11 +727,13 @@ absl::Status LoadParsed(ParsedChunk* chunk, graph::Graph* g, DecodeState* state)
   uint64_t index = 0;
   auto& vertices = chunk->vertices;
   for (size_t i = 0; i < vertices.size(); ++i) {
-    if (i + kAhead < vertices.size() && vertices[i + kAhead].id.is_string()) {
-      g->PrefetchVertex(vertices[i + kAhead].id.string_value());
+    if (i + kAhead < vertices.size()) {
+      const ParsedChunk::Vertex& a = vertices[i + kAhead];
+      if (a.id.is_string()) g->PrefetchVertex(a.id.string_value());
+      g->PrefetchNaturalKey(a.natural);
     }
     ParsedChunk::Vertex& v = vertices[i];
-    graph::Slot slot = g->LoadVertex(v.id, std::move(v.props));
+    graph::Slot slot = g->LoadVertex(v.id, std::move(v.props), v.natural);
     if (slot == graph::kNoSlot) {
       return Numbered(
           absl::AlreadyExistsError(absl::StrCat("vertex ", v.id.AsString(), " already exists")),

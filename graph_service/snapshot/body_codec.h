@@ -88,6 +88,7 @@ struct ParsedChunk {
   struct Vertex {
     graph::Value id;
     graph::Properties props;
+    graph::Graph::NaturalKey natural;  // of props, computed by the parser
   };
   struct Edge {
     uint64_t source, target;  // vertex positions in the snapshot
