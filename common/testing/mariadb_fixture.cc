@@ -98,6 +98,11 @@ absl::Status MariaDbFixture::StartOnce() {
   if (port_ == 0) return absl::InternalError("no free port on 127.0.0.1");
   size_t log_offset = ReadFileOrEmpty(error_log_).size();
   std::filesystem::create_directories(tmpdir());
+  // The redo log holds 1 GiB: with 256 MiB, the 1M-vertex tier of
+  // service_bench filled it while a 64 MB snapshot was stored, and InnoDB
+  // then held every commit (the journal's too) for 20-60 ms while it
+  // flushed pages to move its checkpoint (docs/runbook.md, "Sizing
+  // MariaDB"). The file is allocated, not written, at start.
   std::vector<std::string> argv = {"mariadbd",
                                    "--no-defaults",
                                    "--datadir=" + datadir_,
@@ -109,7 +114,7 @@ absl::Status MariaDbFixture::StartOnce() {
                                    "--pid-file=" + dir_ + "/mariadbd.pid",
                                    "--skip-name-resolve",
                                    "--innodb-buffer-pool-size=256M",
-                                   "--innodb-log-file-size=256M",
+                                   "--innodb-log-file-size=1G",
                                    "--max-connections=500"};
   if (IsRoot()) argv.push_back("--user=root");
   for (const auto& a : options_.extra_args) argv.push_back(a);

@@ -426,21 +426,36 @@ absl::StatusOr<uint64_t> Store::CreateSnapshot(uint64_t seq, uint64_t epoch,
 
 absl::Status Store::PutChunks(uint64_t snapshot_id, const std::vector<ChunkRow>& chunks) {
   if (chunks.empty()) return absl::OkStatus();
+  // One prepared INSERT a chunk: the bytes travel as they are. (As an
+  // escaped literal in the statement text, mariadbd's parser spent ~20 ms
+  // of both cores unescaping the last chunks of a 64 MB snapshot, while the
+  // journal's commits waited for a core.)
+  static constexpr char kInsert[] =
+      "INSERT INTO snapshot_chunks (snapshot_id, chunk_index, crc32c, uncompressed_size, data)"
+      " VALUES (?,?,?,?,?)";
   uint64_t bytes = 0;
-  std::string sql =
-      "INSERT INTO snapshot_chunks (snapshot_id, chunk_index, crc32c,"
-      " uncompressed_size, data) VALUES ";
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const ChunkRow& c = chunks[i];
-    if (i > 0) sql.push_back(',');
-    absl::StrAppend(&sql, "(", snapshot_id, ",", c.index, ",", c.crc32c, ",", c.uncompressed_size,
-                    ",");
-    AppendBlobLiteral(c.data, &sql);
-    sql.push_back(')');
+  RETURN_IF_ERROR(conn_->Begin());
+  absl::Status s;
+  for (const ChunkRow& c : chunks) {
+    absl::StatusOr<uint64_t> inserted =
+        conn_->ExecutePrepared(kInsert, [&](sql::PreparedStatement* st) {
+          st->setUInt64(1, snapshot_id);
+          st->setUInt64(2, c.index);
+          st->setUInt(3, c.crc32c);
+          st->setUInt64(4, c.uncompressed_size);
+          st->setString(5, c.data);
+        });
+    if (!inserted.ok()) {
+      s = inserted.status();
+      break;
+    }
+    if (*inserted != 1) {
+      s = absl::InternalError(absl::StrCat("snapshot ", snapshot_id, " chunk ", c.index,
+                                           ": INSERT stored ", *inserted, " rows"));
+      break;
+    }
     bytes += c.data.size();
   }
-  RETURN_IF_ERROR(conn_->Begin());
-  absl::Status s = conn_->Execute(sql).status();
   if (s.ok()) {
     s = conn_
             ->Execute(absl::StrCat("UPDATE graph_snapshots SET stored_bytes=stored_bytes+", bytes,
