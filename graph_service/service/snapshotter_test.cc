@@ -5,10 +5,13 @@
 #include "graph_service/service/snapshotter.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/resource.h>
 
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "graph_service/graph/graph.h"
@@ -95,6 +98,22 @@ class SnapshotterTest : public ::testing::Test {
   uint64_t seq_ ABSL_GUARDED_BY(graph_mu_) = 0;
   absl::Status fatal_ ABSL_GUARDED_BY(graph_mu_);
 };
+
+// The encoder process gives way to everything else (SCHED_IDLE): a graph
+// thread, the persistor or MariaDB waking up takes its core at once, so a
+// snapshot does not delay acks (issue 27, the processing stall).
+TEST(ForkedEncodeTest, EncoderRunsAtIdlePriority) {
+  auto child = ForkedEncode::Start([]() -> absl::StatusOr<snapshot::EncodedSnapshot> {
+    return absl::InternalError(
+        absl::StrCat("policy ", ::sched_getscheduler(0), " nice ", ::getpriority(PRIO_PROCESS, 0)));
+  });
+  ASSERT_TRUE(child.ok()) << child.status();
+  auto r = child->Wait(absl::Seconds(30), [] { return false; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(absl::StrCat("policy ", SCHED_IDLE, " nice 19")),
+            std::string::npos)
+      << r.status();
+}
 
 TEST_F(SnapshotterTest, RequestedSnapshotIsStoredAtTheGraphsSeq) {
   Make();
