@@ -410,6 +410,34 @@ struct Tables {
 absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
                               std::vector<MapEntry>* out) {
   const std::vector<KeyId>& keys = tables.keys;
+  // The shapes the writer makes for almost every property, read without
+  // the general loop: a key index under 128 with a value reference under
+  // 128, or with a value message holding a bool or a string under 128
+  // bytes. Anything else takes the general path below, which reads every
+  // valid encoding and names what is wrong with an invalid one.
+  const auto* p = reinterpret_cast<const uint8_t*>(in.data());
+  const size_t n = in.size();
+  if (n >= 4 && p[0] == 0x08 && p[1] < 0x80 && p[1] < keys.size()) {
+    const KeyId key = keys[p[1]];
+    if (n == 4 && p[2] == 0x18 && p[3] != 0 && p[3] < 0x80 && p[3] <= tables.values.size()) {
+      out->emplace_back(key, tables.values[p[3] - 1]);
+      return absl::OkStatus();
+    }
+    if (p[2] == 0x12 && p[3] < 0x80 && n == 4u + p[3] && p[3] >= 2) {
+      const uint8_t* v = p + 4;
+      const size_t vn = p[3];
+      if (vn == 2 && v[0] == 0x10 && v[1] < 0x80) {  // bool_value
+        out->emplace_back(key, Value::Bool(v[1] != 0));
+        return absl::OkStatus();
+      }
+      if (v[0] == 0x2a && v[1] < 0x80 && vn == 2u + v[1]) {  // string_value
+        out->emplace_back(
+            key,
+            Value::StringFor(key, absl::string_view(reinterpret_cast<const char*>(v + 2), v[1])));
+        return absl::OkStatus();
+      }
+    }
+  }
   Reader r(in);
   uint64_t index = 0, ref = 0;
   absl::string_view v;

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
 #include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
+#include "graph_service/snapshot/body_codec.h"
 #include "graph_service/workload/workload.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -349,6 +351,66 @@ TEST(SnapshotTest, VersionTwoDecodeSharesVertexIdWithVitrageId) {
     if (vid != nullptr && vid->AsString().data() == dec->VertexId(v).data()) ++shared;
   });
   EXPECT_EQ(shared, dec->vertex_count());
+}
+
+// A length-delimited protobuf field (field numbers < 16, lengths < 128).
+std::string Field(int field, const std::string& bytes) {
+  return std::string(1, static_cast<char>(field << 3 | 2)) +
+         std::string(1, static_cast<char>(bytes.size())) + bytes;
+}
+
+// The parser reads the writer's usual property shapes on a fast path and
+// everything else on the general one: both give the same properties, and a
+// reference outside the value table is an error either way.
+TEST(SnapshotBodyTest, FastAndGeneralPropertyPathsAgree) {
+  auto body = [](const std::vector<std::string>& props) {
+    std::string b = Field(6, "a") + Field(6, "b") + Field(6, "c") + Field(6, "d") + Field(6, "e") +
+                    Field(6, "vitrage_id") + Field(9, "shared");
+    std::string v = Field(1, "v1");
+    for (const std::string& p : props) v += Field(2, p);
+    return Field(7, v) + b;
+  };
+  const std::string fast_ref("\x08\x00\x18\x01", 4);
+  const std::string long_ref("\x08\x80\x00\x18\x01", 5);  // index 0 in two bytes
+  const std::string fast_bool("\x08\x01\x12\x02\x10\x07", 6);
+  const std::string fast_str(
+      "\x08\x02\x12\x05\x2a\x03"
+      "abc",
+      9);
+  const std::string reordered_str(
+      "\x12\x05\x2a\x03"
+      "abc"
+      "\x08\x03",
+      9);
+  const std::string int_value("\x08\x04\x12\x02\x18\x2a", 6);
+  for (const auto& [props, want] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{fast_ref, fast_bool, fast_str, reordered_str, int_value},
+            "a=shared b=true c=abc d=abc e=42"},
+           {{long_ref}, "a=shared"}}) {
+    internal::ParsedChunk chunk;
+    absl::Status st = internal::ParseBody(body(props), 2, nullptr, nullptr, &chunk);
+    ASSERT_TRUE(st.ok()) << st;
+    ASSERT_EQ(chunk.vertices.size(), 1u);
+    std::string got;
+    for (const auto& [k, v] : chunk.vertices[0].props) {
+      if (!got.empty()) got += " ";
+      got += std::string(graph::KeyName(k)) + "=";
+      if (v.is_string()) got += std::string(v.string_value());
+      if (v.kind() == graph::Value::Kind::kBool) got += v.bool_value() ? "true" : "false";
+      if (v.kind() == graph::Value::Kind::kInt) got += std::to_string(v.int_value());
+    }
+    EXPECT_EQ(got, want);
+  }
+  for (const std::string& bad : {std::string("\x08\x00\x18\x05", 4),  // ref 5 of 1
+                                 std::string("\x08\x09\x18\x01", 4),  // key 9 of 6
+                                 std::string("\x08\x00\x12\x05\x2a\x09"
+                                             "abc",
+                                             9)}) {  // short
+    internal::ParsedChunk chunk;
+    absl::Status st = internal::ParseBody(body({bad}), 2, nullptr, nullptr, &chunk);
+    EXPECT_FALSE(st.ok()) << "accepted " << absl::CEscape(bad);
+    EXPECT_NE(st.message().find("vertex #0: malformed body"), std::string::npos) << st;
+  }
 }
 
 class SnapshotCorruptionTest : public ::testing::Test {
