@@ -90,48 +90,44 @@ Slot Graph::FindVertex(absl::string_view id) const {
   return it == vertex_index_.end() ? kNoSlot : it->second;
 }
 
+namespace {
+
+// Step 1 of a prefetch: an element's property members; later steps: the
+// values they point to.
+void PrefetchProps(const Properties& props, int step) {
+  const std::vector<MapEntry>& items = props.items();
+  if (step == 1) {
+    const char* p = reinterpret_cast<const char*>(items.data());
+    const size_t bytes = items.size() * sizeof(MapEntry);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+    return;
+  }
+  for (const MapEntry& e : items) e.second.Prefetch();
+}
+
+}  // namespace
+
 void Graph::PrefetchVertexAt(Slot v, int step) const {
   if (v >= vertices_.size()) return;
   const VertexRec& r = vertices_[v];
-  switch (step) {
-    case 0: {
-      const char* p = reinterpret_cast<const char*>(&r);
-      __builtin_prefetch(p);
-      __builtin_prefetch(p + sizeof(VertexRec) - 1);
-      break;
-    }
-    case 1: {
-      const std::vector<MapEntry>& items = r.props.items();
-      const char* p = reinterpret_cast<const char*>(items.data());
-      const size_t bytes = items.size() * sizeof(MapEntry);
-      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-      break;
-    }
-    default:
-      r.id.Prefetch();
-      for (const MapEntry& e : r.props.items()) e.second.Prefetch();
-      break;
+  if (step == 0) {
+    const char* p = reinterpret_cast<const char*>(&r);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + sizeof(VertexRec) - 1);
+    return;
   }
+  if (step > 1) r.id.Prefetch();
+  PrefetchProps(r.props, step);
 }
 
 void Graph::PrefetchEdgeAt(Slot e, int step) const {
   if (e >= edges_.size()) return;
   const EdgeRec& r = edges_[e];
-  switch (step) {
-    case 0:
-      __builtin_prefetch(&r);
-      break;
-    case 1: {
-      const std::vector<MapEntry>& items = r.props.items();
-      const char* p = reinterpret_cast<const char*>(items.data());
-      const size_t bytes = items.size() * sizeof(MapEntry);
-      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-      break;
-    }
-    default:
-      for (const MapEntry& m : r.props.items()) m.second.Prefetch();
-      break;
+  if (step == 0) {
+    __builtin_prefetch(&r);
+    return;
   }
+  PrefetchProps(r.props, step);
 }
 
 uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i) {
@@ -372,15 +368,25 @@ absl::Status Graph::Topology(const TopologyQuery& q, Subgraph* out) const {
 
 // ----------------------------------------------------- storage primitives
 
-Slot Graph::InsertVertex(Value id, Properties props) {
-  Slot s;
-  if (!free_vertices_.empty()) {
-    s = free_vertices_.back();
-    free_vertices_.pop_back();
-  } else {
-    s = static_cast<Slot>(vertices_.size());
-    vertices_.emplace_back();
+namespace {
+
+// A slot of `recs` for a new element: the most recently freed one, or a
+// new one at the end.
+template <typename Rec>
+Slot TakeSlot(std::vector<Rec>& recs, std::vector<Slot>& free) {
+  if (!free.empty()) {
+    const Slot s = free.back();
+    free.pop_back();
+    return s;
   }
+  recs.emplace_back();
+  return static_cast<Slot>(recs.size() - 1);
+}
+
+}  // namespace
+
+Slot Graph::InsertVertex(Value id, Properties props) {
+  const Slot s = TakeSlot(vertices_, free_vertices_);
   VertexRec& r = vertices_[s];
   r.id = std::move(id);
   r.props = std::move(props);
@@ -401,20 +407,18 @@ void Graph::EraseVertex(Slot v) {
 }
 
 Slot Graph::InsertEdge(Slot s, Slot t, KeyId label, Properties props) {
-  Slot e;
-  if (!free_edges_.empty()) {
-    e = free_edges_.back();
-    free_edges_.pop_back();
-  } else {
-    e = static_cast<Slot>(edges_.size());
-    edges_.emplace_back();
-  }
+  const Slot e = PlaceEdge(s, t, label, std::move(props));
+  edge_index_.emplace(EdgeKey{s, t, label}, e);
+  return e;
+}
+
+Slot Graph::PlaceEdge(Slot s, Slot t, KeyId label, Properties props) {
+  const Slot e = TakeSlot(edges_, free_edges_);
   EdgeRec& r = edges_[e];
   r.source = s;
   r.target = t;
   r.label = label;
   r.props = std::move(props);
-  edge_index_.emplace(EdgeKey{s, t, label}, e);
   vertices_[s].out.push_back(e);
   vertices_[t].in.push_back(e);
   return e;
@@ -444,14 +448,7 @@ Slot Graph::LoadVertex(Value id, Properties props, const NaturalKey& key) {
   if (!id.is_stable_string()) id = Value::StableString(id.string_value());
   auto ins = vertex_index_.try_emplace(id.string_value(), kNoSlot);
   if (!ins.second) return kNoSlot;
-  Slot s;
-  if (!free_vertices_.empty()) {
-    s = free_vertices_.back();
-    free_vertices_.pop_back();
-  } else {
-    s = static_cast<Slot>(vertices_.size());
-    vertices_.emplace_back();
-  }
+  const Slot s = TakeSlot(vertices_, free_vertices_);
   VertexRec& r = vertices_[s];
   r.id = std::move(id);  // the characters (the index's key) do not move
   r.props = std::move(props);
@@ -463,22 +460,7 @@ Slot Graph::LoadVertex(Value id, Properties props, const NaturalKey& key) {
 bool Graph::LoadEdge(Slot s, Slot t, KeyId label, Properties props) {
   auto ins = edge_index_.try_emplace(EdgeKey{s, t, label}, kNoSlot);
   if (!ins.second) return false;
-  Slot e;
-  if (!free_edges_.empty()) {
-    e = free_edges_.back();
-    free_edges_.pop_back();
-  } else {
-    e = static_cast<Slot>(edges_.size());
-    edges_.emplace_back();
-  }
-  EdgeRec& r = edges_[e];
-  r.source = s;
-  r.target = t;
-  r.label = label;
-  r.props = std::move(props);
-  ins.first->second = e;
-  vertices_[s].out.push_back(e);
-  vertices_[t].in.push_back(e);
+  ins.first->second = PlaceEdge(s, t, label, std::move(props));
   return true;
 }
 

@@ -283,6 +283,9 @@ class Graph {
   Slot InsertVertex(Value id, Properties props);
   void EraseVertex(Slot v);  // REQUIRES: no edges
   Slot InsertEdge(Slot s, Slot t, KeyId label, Properties props);
+  // Fills a slot with edge (s, t, label) and links it to its ends (not to
+  // edge_index_).
+  Slot PlaceEdge(Slot s, Slot t, KeyId label, Properties props);
   void EraseEdge(Slot e);
   void IndexNaturalKey(Slot v);
   void IndexNaturalKey(Slot v, const NaturalKey& key);
