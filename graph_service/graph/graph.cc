@@ -66,8 +66,13 @@ Graph& Graph::operator=(Graph&&) noexcept = default;
 Graph::~Graph() = default;
 
 void Graph::Reserve(size_t vertices, size_t edges) {
-  vertices_.reserve(vertices);
-  edges_.reserve(edges);
+  // The slot vectors get a quarter more: what follows a load (a replayed
+  // tail, new events) then does not move every record to a buffer twice
+  // the size while the old one is still held (at 1M vertices ~90 MB at
+  // once). Capacity never touched costs address space, not memory. The
+  // hash indexes get exactly the count: their arrays are touched all over.
+  vertices_.reserve(vertices + vertices / 4);
+  edges_.reserve(edges + edges / 4);
   vertex_index_.reserve(vertices);
   edge_index_.reserve(edges);
   natural_index_.reserve(vertices);

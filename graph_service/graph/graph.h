@@ -82,7 +82,8 @@ class Graph {
   size_t vertex_count() const { return vertex_index_.size(); }
   size_t edge_count() const { return edge_index_.size(); }
 
-  // Pre-sizes the indexes for a load of about this many elements.
+  // Pre-sizes the indexes for a load of about this many elements (the
+  // slot vectors with room for a quarter more).
   void Reserve(size_t vertices, size_t edges);
 
   // ------------------------------------------------------------- vertices

@@ -39,6 +39,27 @@ TEST(ValueTest, SmallAndLargeStringsCompareByContent) {
             Value::List({Value::Int(1), Value::Null()}));
 }
 
+// A graph reserved for a load keeps room for a quarter more elements: the
+// records of a replayed tail do not move every vertex and edge record to
+// a new buffer while the old one is held (a peak of ~90 MB at 1M).
+TEST(GraphTest, ReserveLeavesRoomForATailWithoutMovingRecords) {
+  Graph g;
+  g.Reserve(100, 100);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_NE(g.LoadVertex(Value::String("v" + std::to_string(i)), Properties()), kNoSlot);
+  }
+  for (int i = 1; i < 100; ++i) ASSERT_TRUE(g.LoadEdge(0, i, InternKey("contains"), {}));
+  ASSERT_TRUE(g.LoadEdge(1, 0, InternKey("contains"), {}));
+  const Properties* vertex0 = &g.VertexProps(0);
+  const Properties* edge0 = &g.EdgeProps(0);
+  for (int i = 100; i < 125; ++i) {
+    ASSERT_TRUE(g.AddVertex("v" + std::to_string(i), Properties()).ok());
+    ASSERT_TRUE(g.AddEdge("v0", "v" + std::to_string(i), "contains", Properties()).ok());
+  }
+  EXPECT_EQ(&g.VertexProps(0), vertex0) << "the vertex records moved";
+  EXPECT_EQ(&g.EdgeProps(0), edge0) << "the edge records moved";
+}
+
 TEST(GraphTest, AddFindUpdateRemoveVertex) {
   Graph g;
   ASSERT_TRUE(g.AddVertex("v1", Resource("nova.host", "h1")).ok());
