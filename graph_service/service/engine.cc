@@ -1002,11 +1002,12 @@ absl::StatusOr<ForkedEncode> Engine::ForkSnapshotEncoder(bool from_standby,
   info->seq = state_.applied_seq;
   info->seq_time_unix_micros = state_.last_record_time;
   info->created_unix_micros = absl::ToUnixMicros(locked);
-  absl::StatusOr<ForkedEncode> child =
-      ForkedEncode::Start([this, info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  absl::StatusOr<ForkedEncode> child = ForkedEncode::Start(
+      [this, info, &eo]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
         // In the child: mu is held by this (copied) thread; nothing changes.
         return snapshot::EncodeSnapshotToMemory(state_.graph, *info, SnapshotSectionsLocked(), eo);
-      });
+      },
+      /*idle=*/!from_standby);
   *stall_ms = Ms(absl::Now() - locked);
   return child;
 }

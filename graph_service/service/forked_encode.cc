@@ -29,7 +29,7 @@ constexpr char kError = 'E';
 
 using snapshot::WriteFrame;
 
-[[noreturn]] void ChildMain(pid_t parent, int fd, const ForkedEncode::EncodeFn& encode) {
+[[noreturn]] void ChildMain(pid_t parent, int fd, const ForkedEncode::EncodeFn& encode, bool idle) {
   // Die with the parent; it may already be gone.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(3);
@@ -39,12 +39,13 @@ using snapshot::WriteFrame;
   ::close_range(fd + 1, ~0U, 0);
   // SCHED_IDLE (its helper inherits it): whenever a thread of the graph,
   // the persistor or MariaDB wakes up it takes the core at once (issue 27,
-  // the processing stall). At nice 19 the encoder kept the core until its
-  // slice ended, and acks came 10-27 ms late during the encode. Like nice
-  // 19 it still gets a small share of a core the graph keeps busy.
+  // the processing stall). At nice 19 alone the encoder kept the core
+  // until its slice ended, and acks came 10-27 ms late during the encode.
   ::setpriority(PRIO_PROCESS, 0, 19);
-  struct sched_param idle_param = {};
-  ::sched_setscheduler(0, SCHED_IDLE, &idle_param);
+  if (idle) {
+    struct sched_param idle_param = {};
+    ::sched_setscheduler(0, SCHED_IDLE, &idle_param);
+  }
   auto encoded = encode();
   if (!encoded.ok()) {
     WriteFrame(fd, kError, encoded.status().ToString());
@@ -61,7 +62,7 @@ using snapshot::WriteFrame;
 
 }  // namespace
 
-absl::StatusOr<ForkedEncode> ForkedEncode::Start(const EncodeFn& encode) {
+absl::StatusOr<ForkedEncode> ForkedEncode::Start(const EncodeFn& encode, bool idle) {
   int fd = ::memfd_create("vitrage-snapshot", MFD_CLOEXEC);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("memfd_create: ", std::strerror(errno)));
@@ -76,7 +77,7 @@ absl::StatusOr<ForkedEncode> ForkedEncode::Start(const EncodeFn& encode) {
     ::close(fd);
     return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(err)));
   }
-  if (pid == 0) ChildMain(parent, fd, encode);
+  if (pid == 0) ChildMain(parent, fd, encode, idle);
   return ForkedEncode(pid, fd);
 }
 

@@ -61,8 +61,13 @@ class ForkedEncode {
 
   // Forks; the child runs `encode` and writes its result to an anonymous
   // in-memory file. The caller holds whatever lock makes the state
-  // consistent, and releases it as soon as Start() returns.
-  static absl::StatusOr<ForkedEncode> Start(const EncodeFn& encode);
+  // consistent, and releases it as soon as Start() returns. The child runs
+  // at nice 19, and with `idle` as SCHED_IDLE too (the active's snapshots:
+  // any thread that wakes up preempts it at once, so intake is not
+  // delayed; but on a machine whose cores are all busy it gets almost
+  // nothing, so a standby, which has no intake to protect and must store
+  // its snapshot before the active takes its own, uses nice 19 only).
+  static absl::StatusOr<ForkedEncode> Start(const EncodeFn& encode, bool idle = true);
 
   ForkedEncode(ForkedEncode&& o) noexcept;
   ForkedEncode& operator=(ForkedEncode&&) = delete;
