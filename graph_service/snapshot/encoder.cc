@@ -222,9 +222,10 @@ absl::Status EncodeElements(const Graph& g, const Order& o, size_t begin, size_t
 // Where the helper's elements begin. A vertex and an edge cost about the
 // same to encode and digest (an edge's digest record names both ends by
 // id: two more cold strings), and the caller has sorted the elements
-// before the fork (about a fifth of its part at a million vertices,
-// graph_bench --profile encode), so the helper takes 9/16 of them.
-size_t HelperSplit(const Order& o) { return o.size() * 7 / 16; }
+// before the fork and reads the helper's chunks back after it, so the
+// helper takes 10/16 of them: at a million vertices the two then use
+// about the same CPU (graph_bench --profile encode, docs/performance.md).
+size_t HelperSplit(const Order& o) { return o.size() * 6 / 16; }
 
 // The sections, in the last chunk.
 absl::Status EncodeSections(const SnapshotSections& sections, ChunkWriter* w) {
