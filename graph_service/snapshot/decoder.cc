@@ -49,7 +49,11 @@ struct SnapshotDecoder::Pending {
     RETURN_IF_ERROR(Decompress(dctx));
     if (format_version < 2) return absl::OkStatus();
     parsed = true;
-    return internal::ParseBody(Body(), format_version, nullptr, nullptr, &elements);
+    absl::Status st = internal::ParseBody(Body(), format_version, nullptr, nullptr, &elements);
+    // The elements hold copies of what they use: a parsed chunk waiting
+    // in the queue keeps no body (at most the two being parsed exist).
+    body.reset();
+    return st;
   }
 };
 
