@@ -109,18 +109,16 @@ namespace workload = vitrage::workload;
 namespace v1 = vitrage::v1;
 
 // CPU time of the calling thread (less sensitive to a loaded machine).
-double ThreadCpuMs() {
+double CpuMs(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(clock, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-// CPU of every thread of this process (the codec's worker included).
-double ProcessCpuMs() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+// CPU of this thread, and of every thread of this process (the codec's
+// worker included).
+double ThreadCpuMs() { return CpuMs(CLOCK_THREAD_CPUTIME_ID); }
+double ProcessCpuMs() { return CpuMs(CLOCK_PROCESS_CPUTIME_ID); }
 
 double g_processor_cpu_eps = 0;
 

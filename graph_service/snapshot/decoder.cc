@@ -92,6 +92,15 @@ SnapshotDecoder::Pending* SnapshotDecoder::LastUnclaimedLocked() {
   return nullptr;
 }
 
+void SnapshotDecoder::RunClaimed(Pending* job, void* dctx, std::unique_lock<std::mutex>& l) {
+  job->claimed = true;
+  l.unlock();
+  absl::Status st = job->Work(static_cast<ZSTD_DCtx*>(dctx));
+  l.lock();
+  job->status = std::move(st);
+  job->done = true;
+}
+
 void SnapshotDecoder::WorkerLoop() {
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
   std::unique_lock<std::mutex> l(mu_);
@@ -103,12 +112,7 @@ void SnapshotDecoder::WorkerLoop() {
       return job != nullptr;
     });
     if (stop_) break;
-    job->claimed = true;
-    l.unlock();
-    absl::Status st = job->Work(dctx);
-    l.lock();
-    job->status = std::move(st);
-    job->done = true;
+    RunClaimed(job, dctx, l);
     cv_.notify_all();
   }
   l.unlock();
@@ -202,12 +206,7 @@ absl::Status SnapshotDecoder::Drain(bool all) {
     // Rather than wait for the worker, parse a chunk here: the newest, so
     // that the oldest (the next to load) stays the worker's.
     if (Pending* job = LastUnclaimedLocked()) {
-      job->claimed = true;
-      l.unlock();
-      absl::Status st = job->Work(static_cast<ZSTD_DCtx*>(dctx_));
-      l.lock();
-      job->status = std::move(st);
-      job->done = true;
+      RunClaimed(job, dctx_, l);
       continue;
     }
     cv_.wait(l, [front] { return front->done; });

@@ -29,7 +29,6 @@
 namespace vitrage::snapshot {
 namespace internal {
 struct DecodeState;
-class Worker;
 }  // namespace internal
 
 // The opaque sections stored next to the graph.
@@ -154,6 +153,9 @@ class SnapshotDecoder {
   absl::Status Drain(bool all);
   Pending* FirstUnclaimedLocked();
   Pending* LastUnclaimedLocked();
+  // Claims `job`, runs its Work() with `l` (on mu_) released, and marks it
+  // done. REQUIRES: `l` holds mu_; it holds it again on return.
+  static void RunClaimed(Pending* job, void* dctx, std::unique_lock<std::mutex>& l);
   void WorkerLoop();
 
   DecodeOptions options_;
