@@ -493,6 +493,8 @@ int Profile(const std::string& what, const Graph& g, int reps) {
   snapshot::EncodeOptions eo;
   eo.compute_digest = getenv("GRAPH_BENCH_DIGEST") != nullptr;  // as the service's snapshots
   if (getenv("GRAPH_BENCH_ZSTD_LEVEL")) eo.zstd_level = atoi(getenv("GRAPH_BENCH_ZSTD_LEVEL"));
+  // GRAPH_BENCH_FORMAT=3: the previous format (no compact forms), for A/B.
+  if (getenv("GRAPH_BENCH_FORMAT")) eo.format_version = atoi(getenv("GRAPH_BENCH_FORMAT"));
   snapshot::DecodeOptions dopt;
   if (getenv("GRAPH_BENCH_SERIAL")) eo.parallel = dopt.parallel = false;
   eo.helper_process = getenv("GRAPH_BENCH_HELPER") != nullptr;  // with SERIAL

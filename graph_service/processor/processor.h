@@ -47,6 +47,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "common/md5.h"
 #include "graph_service/graph/graph.h"
 #include "graph_service/processor/event.h"
 #include "graph_service/processor/state_table.h"
@@ -75,7 +76,7 @@ Clock WallClock();
 Clock SampleDatePlusHalfSecondClock();
 
 // md5 hex of `s` (vitrage_cached_id is md5 of the natural key string).
-std::string Md5Hex(absl::string_view s);
+using ::vitrage::Md5Hex;
 
 // Told of every id the processor mints, with the natural key
 // ("category:type:id") it was minted for (the corpus's canonical form).

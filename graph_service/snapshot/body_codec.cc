@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/md5.h"
 #include "common/status_macros.h"
 
 namespace vitrage::snapshot::internal {
@@ -171,6 +172,126 @@ inline void PutVarintField(int field, uint64_t v, std::string* out) {
 // place (field 2) or a reference into the value table (field 3).
 inline size_t PackedPropertySize(uint32_t index, size_t value_size, uint32_t ref) {
   return 1 + VarintSize(index) + (ref != 0 ? 1 + VarintSize(ref) : LenFieldSize(value_size));
+}
+
+// ------------------------------------------------------------- compact forms (version 4)
+
+constexpr KeyId kNoKey = ~KeyId{0};
+
+inline int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+constexpr char kHexChars[] = "0123456789abcdef";
+
+// True when `s` is a canonical UUID (8-4-4-4-12 lowercase hex digits); its
+// 16 bytes go to `out`.
+bool UuidBytes(absl::string_view s, char out[16]) {
+  if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+  int n = 0, hi = -1;
+  for (size_t i = 0; i < 36; ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    const int d = HexDigit(s[i]);
+    if (d < 0) return false;
+    if (hi < 0) {
+      hi = d;
+    } else {
+      out[n++] = static_cast<char>(hi << 4 | d);
+      hi = -1;
+    }
+  }
+  return true;
+}
+
+// REQUIRES: bytes.size() == 16.
+void AppendUuidText(absl::string_view bytes, std::string* out) {
+  char text[36];
+  char* t = text;
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *t++ = '-';
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    *t++ = kHexChars[b >> 4];
+    *t++ = kHexChars[b & 15];
+  }
+  out->append(text, sizeof(text));
+}
+
+void AppendHexText(absl::string_view bytes, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + 2 * bytes.size());
+  char* t = &(*out)[at];
+  for (char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    *t++ = kHexChars[b >> 4];
+    *t++ = kHexChars[b & 15];
+  }
+}
+
+// Lowercase hex strings of at least this many digits (an even number) are
+// written as their bytes: shorter ones (numbers, mostly) gain nothing.
+constexpr size_t kMinHexDigits = 16;
+
+bool IsHexText(absl::string_view s) {
+  if (s.size() < kMinHexDigits || s.size() % 2 != 0) return false;
+  for (char c : s) {
+    if (HexDigit(c) < 0) return false;
+  }
+  return true;
+}
+
+void PutHexAsBytes(absl::string_view hex, std::string* out) {
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    out->push_back(static_cast<char>(HexDigit(hex[i]) << 4 | HexDigit(hex[i + 1])));
+  }
+}
+
+// The natural-key string the processor hashes into vitrage_cached_id:
+// "<vitrage_category>:<vitrage_type>:<id>". False when one of the three is
+// missing or not a string. `find` maps a key to its value or nullptr.
+template <typename Find>
+bool CachedIdKey(Find find, std::string* key) {
+  const Value* cat = find(graph::keys::kVitrageCategory);
+  const Value* type = find(graph::keys::kVitrageType);
+  const Value* id = find(graph::keys::kId);
+  if (cat == nullptr || type == nullptr || id == nullptr || !cat->is_string() ||
+      !type->is_string() || !id->is_string()) {
+    return false;
+  }
+  const absl::string_view c = cat->string_value(), t = type->string_value(), i = id->string_value();
+  key->clear();
+  key->append(c.data(), c.size()).append(1, ':');
+  key->append(t.data(), t.size()).append(1, ':');
+  key->append(i.data(), i.size());
+  return true;
+}
+
+// True when `p` holds a vitrage_cached_id that is the md5 of its natural
+// key (the reader can recompute it).
+bool CachedIdDerivable(const Properties& p) {
+  const Value* cached = p.Find(graph::keys::kVitrageCachedId);
+  if (cached == nullptr || !cached->is_string() || cached->string_value().size() != 32) {
+    return false;
+  }
+  thread_local std::string key;
+  if (!CachedIdKey([&p](KeyId k) { return p.Find(k); }, &key)) return false;
+  unsigned char md[16];
+  Md5(key, md);
+  const absl::string_view hex = cached->string_value();
+  for (int i = 0; i < 16; ++i) {
+    if (hex[2 * i] != kHexChars[md[i] >> 4] || hex[2 * i + 1] != kHexChars[md[i] & 15]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t u) {
+  return static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
 }
 
 // ------------------------------------------------------------- reading
@@ -401,11 +522,17 @@ absl::Status ParseEdge(absl::string_view in, graph::Graph* g, DecodeState* state
   return absl::OkStatus();
 }
 
-// A chunk's tables (format version 2).
+// A chunk's tables (format version 2), and whether the chunk may use
+// version 4's compact forms.
 struct Tables {
   std::vector<KeyId> keys;
   std::vector<Value> values;
+  bool v4 = false;
 };
+
+absl::Status NotBefore4(absl::string_view what) {
+  return Malformed(absl::StrCat(what, " (a version 4 field) in an older snapshot"));
+}
 
 absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
                               std::vector<MapEntry>* out) {
@@ -440,8 +567,8 @@ absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
   }
   Reader r(in);
   uint64_t index = 0, ref = 0;
-  absl::string_view v;
-  bool have_v = false;
+  absl::string_view v, hex, uuid;
+  bool have_v = false, have_hex = false, have_uuid = false;
   while (!r.done()) {
     int f, wt;
     if (!r.Tag(&f, &wt)) return Malformed("bad property tag");
@@ -452,6 +579,10 @@ absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
     } else if (f == 2 && wt == kLen) {
       if (!r.Bytes(&v)) return Malformed("bad property value");
       have_v = true;
+    } else if ((f == 4 || f == 5) && wt == kLen) {
+      if (!tables.v4) return NotBefore4(f == 4 ? "hex_value" : "uuid_value");
+      if (!r.Bytes(f == 4 ? &hex : &uuid)) return Malformed("bad property value bytes");
+      (f == 4 ? have_hex : have_uuid) = true;
     } else if (!r.Skip(wt)) {
       return Malformed("bad property field");
     }
@@ -461,12 +592,30 @@ absl::Status ParsePackedProps(absl::string_view in, const Tables& tables,
                                   keys.size(), " keys)"));
   }
   KeyId key = keys[index];
+  if (int{have_v} + int{ref != 0} + int{have_hex} + int{have_uuid} > 1) {
+    return Malformed(absl::StrCat("property ", KeyName(key), " has more than one value"));
+  }
   if (ref != 0) {
-    if (have_v || ref > tables.values.size()) {
+    if (ref > tables.values.size()) {
       return Malformed(absl::StrCat("property value reference ", ref, " outside the value table (",
                                     tables.values.size(), " values)"));
     }
     out->emplace_back(key, tables.values[ref - 1]);
+    return absl::OkStatus();
+  }
+  if (have_hex || have_uuid) {
+    if (have_uuid && uuid.size() != 16) {
+      return Malformed(absl::StrCat("property ", KeyName(key), ": uuid_value of ", uuid.size(),
+                                    " bytes (16 expected)"));
+    }
+    thread_local std::string text;
+    text.clear();
+    if (have_uuid) {
+      AppendUuidText(uuid, &text);
+    } else {
+      AppendHexText(hex, &text);
+    }
+    out->emplace_back(key, Value::StringFor(key, text));
     return absl::OkStatus();
   }
   MapEntry& e = out->emplace_back(key, Value());
@@ -486,7 +635,9 @@ graph::Properties TakeProps(std::vector<MapEntry>* scratch) {
 absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedChunk* out,
                                std::vector<MapEntry>* scratch) {
   Reader r(in);
-  absl::string_view id, s;
+  absl::string_view id, uuid_id, s;
+  uint64_t vitrage_id_is_id = 0, cached_id_derived = 0;
+  bool have_uuid_id = false;
   scratch->clear();
   while (!r.done()) {
     int f, wt;
@@ -496,38 +647,88 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedC
     } else if (f == 2 && wt == kLen) {
       if (!r.Bytes(&s)) return Malformed("bad vertex property");
       RETURN_IF_ERROR(ParsePackedProps(s, keys, scratch));
+    } else if (f == 3 && wt == kLen) {
+      if (!keys.v4) return NotBefore4("uuid_id");
+      if (!r.Bytes(&uuid_id)) return Malformed("bad vertex uuid_id");
+      have_uuid_id = true;
+    } else if ((f == 4 || f == 5) && wt == kVarint) {
+      if (!keys.v4) return NotBefore4(f == 4 ? "vitrage_id_is_id" : "cached_id_derived");
+      if (!r.Varint(f == 4 ? &vitrage_id_is_id : &cached_id_derived)) {
+        return Malformed("bad vertex flag");
+      }
     } else if (!r.Skip(wt)) {
       return Malformed("bad vertex field");
     }
+  }
+  thread_local std::string id_text;
+  if (have_uuid_id) {
+    if (!id.empty()) return Malformed("vertex with both an id and a uuid_id");
+    if (uuid_id.size() != 16) {
+      return Malformed(absl::StrCat("vertex uuid_id of ", uuid_id.size(), " bytes (16 expected)"));
+    }
+    id_text.clear();
+    AppendUuidText(uuid_id, &id_text);
+    id = id_text;
   }
   if (id.empty()) return Malformed("vertex without an id");
   // The vertex shares its id string with its vitrage_id property.
   Value idv;
   for (const MapEntry& e : *scratch) {
-    if (e.first == graph::keys::kVitrageId && e.second.is_stable_string() &&
-        e.second.string_value() == id) {
-      idv = e.second;
-      break;
+    if (e.first == graph::keys::kVitrageId) {
+      if (vitrage_id_is_id != 0) return Malformed("vitrage_id both listed and implied");
+      if (e.second.is_stable_string() && e.second.string_value() == id) {
+        idv = e.second;
+        break;
+      }
     }
   }
   if (idv.is_null()) idv = Value::StableString(id);
+  if (vitrage_id_is_id != 0) scratch->emplace_back(graph::keys::kVitrageId, idv);
+  if (cached_id_derived != 0) {
+    thread_local std::string key;
+    auto find = [scratch](KeyId k) -> const Value* {
+      for (const MapEntry& e : *scratch) {
+        if (e.first == k) return &e.second;
+      }
+      return nullptr;
+    };
+    if (find(graph::keys::kVitrageCachedId) != nullptr) {
+      return Malformed("vitrage_cached_id both listed and derived");
+    }
+    if (!CachedIdKey(find, &key)) {
+      return Malformed(
+          "vitrage_cached_id derived, but vitrage_category, vitrage_type or id is not a string");
+    }
+    unsigned char md[16];
+    Md5(key, md);
+    key.clear();
+    AppendHexText(absl::string_view(reinterpret_cast<const char*>(md), 16), &key);
+    scratch->emplace_back(graph::keys::kVitrageCachedId,
+                          Value::StringFor(graph::keys::kVitrageCachedId, key));
+  }
   graph::Properties props = TakeProps(scratch);
   const graph::Graph::NaturalKey natural = graph::Graph::NaturalKeyOf(props);
   out->vertices.push_back({std::move(idv), std::move(props), natural});
   return absl::OkStatus();
 }
 
+// `last_source`: the source position of the chunk's previous edge (0 before
+// the first); version 4 edges give their ends as steps from it.
 absl::Status ParsePackedEdge(absl::string_view in, const Tables& tables, ParsedChunk* out,
-                             std::vector<MapEntry>* scratch) {
+                             std::vector<MapEntry>* scratch, uint64_t* last_source) {
   Reader r(in);
-  uint64_t src = 0, dst = 0, label = 0;
+  uint64_t src = 0, dst = 0, label = 0, step = 0, offset = 0;
   absl::string_view s;
   scratch->clear();
   while (!r.done()) {
     int f, wt;
     if (!r.Tag(&f, &wt)) return Malformed("bad edge tag");
     if (f >= 1 && f <= 3 && wt == kVarint) {
+      if (f != 3 && tables.v4) return Malformed("edge positions in a version 4 snapshot");
       if (!r.Varint(f == 1 ? &src : f == 2 ? &dst : &label)) return Malformed("bad edge key");
+    } else if ((f == 5 || f == 6) && wt == kVarint) {
+      if (!tables.v4) return NotBefore4(f == 5 ? "source_step" : "target_offset");
+      if (!r.Varint(f == 5 ? &step : &offset)) return Malformed("bad edge step");
     } else if (f == 4 && wt == kLen) {
       if (!r.Bytes(&s)) return Malformed("bad edge property");
       RETURN_IF_ERROR(ParsePackedProps(s, tables, scratch));
@@ -538,6 +739,19 @@ absl::Status ParsePackedEdge(absl::string_view in, const Tables& tables, ParsedC
   const std::vector<KeyId>& keys = tables.keys;
   if (label >= keys.size() || graph::KeyName(keys[label]).empty()) {
     return Malformed(absl::StrCat("edge label index ", label, " outside the key table"));
+  }
+  if (tables.v4) {
+    // Positions are far below 2^62: a step that leaves [0, 2^62) is corrupt.
+    constexpr int64_t kLimit = int64_t{1} << 62;
+    const int64_t d = UnZigZag(step), o = UnZigZag(offset);
+    const int64_t last = static_cast<int64_t>(*last_source);
+    if (d < -last || d >= kLimit - last || o < -(last + d) || o >= kLimit - (last + d)) {
+      return Malformed(absl::StrCat("edge ends outside the vertex positions (source step ", d,
+                                    ", target offset ", o, ", previous source ", last, ")"));
+    }
+    src = static_cast<uint64_t>(last + d);
+    dst = static_cast<uint64_t>(last + d + o);
+    *last_source = src;
   }
   out->edges.push_back({src, dst, keys[label], TakeProps(scratch)});
   return absl::OkStatus();
@@ -576,11 +790,31 @@ uint32_t PackedWriter::ValueRef(KeyId k, const Value& v) {
   return ins.first->second;
 }
 
-size_t PackedWriter::PrepareProps(const Properties& p) {
+size_t PackedWriter::PrepareProps(const Properties& p, KeyId skip1, KeyId skip2) {
   size_t n = 0;
+  char uuid[16];
   for (const MapEntry& e : p) {
+    if (e.first == skip1 || e.first == skip2) {
+      forms_.push_back(kLeftOut);
+      value_sizes_.push_back(0);
+      value_refs_.push_back(0);
+      continue;
+    }
     uint32_t ref = ValueRef(e.first, e.second);
-    size_t vs = ref != 0 ? 0 : ValueSize(e.second);
+    Form form = ref != 0 ? kRef : kInPlace;
+    size_t vs = 0;
+    if (form == kInPlace && compact_ && e.second.is_string()) {
+      const absl::string_view text = e.second.string_value();
+      if (UuidBytes(text, uuid)) {
+        form = kUuid;
+        vs = 16;
+      } else if (IsHexText(text)) {
+        form = kHex;
+        vs = text.size() / 2;
+      }
+    }
+    if (form == kInPlace) vs = ValueSize(e.second);
+    forms_.push_back(form);
     value_sizes_.push_back(vs);
     value_refs_.push_back(ref);
     n += LenFieldSize(PackedPropertySize(Index(e.first), vs, ref));
@@ -591,42 +825,88 @@ size_t PackedWriter::PrepareProps(const Properties& p) {
 void PackedWriter::AppendProps(int field, const Properties& p, std::string* out) {
   size_t i = 0;
   for (const MapEntry& e : p) {
-    uint32_t index = index_of_[e.first] - 1;
+    const Form form = forms_[i];
     size_t vs = value_sizes_[i];
     uint32_t ref = value_refs_[i++];
+    if (form == kLeftOut) continue;
+    uint32_t index = index_of_[e.first] - 1;
     PutTag(field, kLen, out);
     PutVarint(PackedPropertySize(index, vs, ref), out);
     PutVarintField(1, index, out);
-    if (ref != 0) {
-      PutVarintField(3, ref, out);
-      continue;
+    switch (form) {
+      case kRef:
+        PutVarintField(3, ref, out);
+        break;
+      case kHex:
+        PutTag(4, kLen, out);
+        PutVarint(vs, out);
+        PutHexAsBytes(e.second.string_value(), out);
+        break;
+      case kUuid: {
+        char uuid[16];
+        UuidBytes(e.second.string_value(), uuid);
+        PutTag(5, kLen, out);
+        PutVarint(16, out);
+        out->append(uuid, 16);
+        break;
+      }
+      default:
+        PutTag(2, kLen, out);
+        PutVarint(vs, out);
+        PutValue(e.second, out);
     }
-    PutTag(2, kLen, out);
-    PutVarint(vs, out);
-    PutValue(e.second, out);
   }
 }
 
 size_t PackedWriter::PrepareVertex(const graph::Graph& g, graph::Slot v) {
   value_sizes_.clear();
   value_refs_.clear();
-  msg_size_ = StrFieldSize(g.VertexId(v)) + PrepareProps(g.VertexProps(v));
+  forms_.clear();
+  const Properties& p = g.VertexProps(v);
+  const absl::string_view id = g.VertexId(v);
+  uuid_id_ = vitrage_id_is_id_ = cached_id_derived_ = false;
+  if (compact_) {
+    uuid_id_ = UuidBytes(id, uuid_bytes_);
+    const Value* vid = p.Find(graph::keys::kVitrageId);
+    vitrage_id_is_id_ = vid != nullptr && vid->is_string() && vid->string_value() == id;
+    cached_id_derived_ = CachedIdDerivable(p);
+  }
+  msg_size_ = (uuid_id_ ? LenFieldSize(16) : StrFieldSize(id)) + (vitrage_id_is_id_ ? 2 : 0) +
+              (cached_id_derived_ ? 2 : 0) +
+              PrepareProps(p, vitrage_id_is_id_ ? graph::keys::kVitrageId : kNoKey,
+                           cached_id_derived_ ? graph::keys::kVitrageCachedId : kNoKey);
   return LenFieldSize(msg_size_);
 }
 
 void PackedWriter::AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out) {
   PutTag(kBodyPackedVertices, kLen, out);
   PutVarint(msg_size_, out);
-  PutStrField(1, g.VertexId(v), out);
+  if (uuid_id_) {
+    PutStrFieldAlways(3, absl::string_view(uuid_bytes_, 16), out);
+  } else {
+    PutStrField(1, g.VertexId(v), out);
+  }
   AppendProps(2, g.VertexProps(v), out);
+  if (vitrage_id_is_id_) PutVarintField(4, 1, out);
+  if (cached_id_derived_) PutVarintField(5, 1, out);
 }
 
+// Version 4 writes the ends as steps (fields 5 and 6), leaving out zeros.
 size_t PackedWriter::PrepareEdge(const graph::Graph& g, graph::Slot e, uint64_t source,
                                  uint64_t target) {
   value_sizes_.clear();
   value_refs_.clear();
-  msg_size_ = 1 + VarintSize(source) + 1 + VarintSize(target) + 1 +
-              VarintSize(Index(g.EdgeLabelId(e))) + PrepareProps(g.EdgeProps(e));
+  forms_.clear();
+  size_t ends;
+  if (compact_) {
+    const uint64_t step = ZigZag(static_cast<int64_t>(source - last_source_));
+    const uint64_t offset = ZigZag(static_cast<int64_t>(target - source));
+    ends = (step != 0 ? 1 + VarintSize(step) : 0) + (offset != 0 ? 1 + VarintSize(offset) : 0);
+  } else {
+    ends = 1 + VarintSize(source) + 1 + VarintSize(target);
+  }
+  msg_size_ =
+      ends + 1 + VarintSize(Index(g.EdgeLabelId(e))) + PrepareProps(g.EdgeProps(e), kNoKey, kNoKey);
   return LenFieldSize(msg_size_);
 }
 
@@ -634,8 +914,16 @@ void PackedWriter::AppendEdge(const graph::Graph& g, graph::Slot e, uint64_t sou
                               uint64_t target, std::string* out) {
   PutTag(kBodyPackedEdges, kLen, out);
   PutVarint(msg_size_, out);
-  PutVarintField(1, source, out);
-  PutVarintField(2, target, out);
+  if (compact_) {
+    const uint64_t step = ZigZag(static_cast<int64_t>(source - last_source_));
+    const uint64_t offset = ZigZag(static_cast<int64_t>(target - source));
+    if (step != 0) PutVarintField(5, step, out);
+    if (offset != 0) PutVarintField(6, offset, out);
+    last_source_ = source;
+  } else {
+    PutVarintField(1, source, out);
+    PutVarintField(2, target, out);
+  }
   PutVarintField(3, index_of_[g.EdgeLabelId(e)] - 1, out);
   AppendProps(4, g.EdgeProps(e), out);
 }
@@ -647,6 +935,7 @@ void PackedWriter::AppendKeyTable(std::string* out) {
   }
   table_.clear();
   key_table_bytes_ = 0;
+  last_source_ = 0;
   for (absl::string_view v : values_) PutStrFieldAlways(kBodyValues, v, out);
   values_.clear();
   value_index_.clear();
@@ -666,6 +955,7 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
   // Pass 1: the key table and the sections (the writer puts the key table
   // last, after the elements that use it).
   Tables tables;
+  tables.v4 = format_version >= 4;
   std::vector<KeyId>& keys = tables.keys;
   {
     Reader r(body);
@@ -714,7 +1004,7 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
   // Pass 2: the elements (pass 1 validated the framing).
   thread_local std::vector<MapEntry> scratch;
   Reader r(body);
-  uint64_t vertex_index = 0, edge_index = 0;
+  uint64_t vertex_index = 0, edge_index = 0, last_source = 0;
   while (!r.done()) {
     int f = 0, wt = 0;
     absl::string_view s;
@@ -735,8 +1025,8 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
       }
       case kBodyEdges:
       case kBodyPackedEdges: {
-        absl::Status st =
-            f == kBodyEdges ? ParseEdge(s, g, state) : ParsePackedEdge(s, tables, out, &scratch);
+        absl::Status st = f == kBodyEdges ? ParseEdge(s, g, state)
+                                          : ParsePackedEdge(s, tables, out, &scratch, &last_source);
         if (!st.ok()) return Numbered(st, "edge", edge_index);
         ++edge_index;
         break;

@@ -35,6 +35,11 @@ inline constexpr int kBodyValues = 9;          // version 2
 // ones.
 class PackedWriter {
  public:
+  // `format_version` 2/3 writes only version 2 fields; 4 (kFormatVersion)
+  // also the compact forms: UUID and hex strings as bytes, vitrage_id and a
+  // derivable vitrage_cached_id left out, edge ends as steps.
+  explicit PackedWriter(uint32_t format_version = 4) : compact_(format_version >= 4) {}
+
   size_t PrepareVertex(const graph::Graph& g, graph::Slot v);
   void AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out);
   // `source` / `target`: the ends' positions in the snapshot's vertex order.
@@ -46,12 +51,26 @@ class PackedWriter {
   void AppendKeyTable(std::string* out);
 
  private:
+  // How a property's value is written.
+  enum Form : uint8_t { kInPlace, kRef, kHex, kUuid, kLeftOut };
+
   uint32_t Index(graph::KeyId k);
   // value_ref of `v` for key `k` (index + 1 into the value table), or 0
   // when the value is written in place.
   uint32_t ValueRef(graph::KeyId k, const graph::Value& v);
-  size_t PrepareProps(const graph::Properties& p);
+  // Properties whose key is `skip1` or `skip2` are left out.
+  size_t PrepareProps(const graph::Properties& p, graph::KeyId skip1, graph::KeyId skip2);
   void AppendProps(int field, const graph::Properties& p, std::string* out);
+
+  const bool compact_;
+  // Of the prepared vertex (version 4).
+  bool uuid_id_ = false;
+  bool vitrage_id_is_id_ = false;
+  bool cached_id_derived_ = false;
+  char uuid_bytes_[16];
+  // Source position of the last edge appended to this chunk (version 4).
+  uint64_t last_source_ = 0;
+  std::vector<Form> forms_;  // per property of the prepared element
 
   std::vector<uint32_t> index_of_;  // KeyId -> index + 1 in this chunk (0: none)
   std::vector<graph::KeyId> table_;

@@ -35,7 +35,7 @@ namespace {
 class ChunkWriter {
  public:
   ChunkWriter(const EncodeOptions& opts, const ChunkSink& sink)
-      : opts_(opts), sink_(sink), cctx_(ZSTD_createCCtx()) {
+      : opts_(opts), sink_(sink), cctx_(ZSTD_createCCtx()), packer_(opts.format_version) {
     body_.reserve(opts.max_chunk_body_bytes + 4096);
   }
   ~ChunkWriter() {
@@ -392,6 +392,11 @@ class Helper {
 absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
                             const SnapshotSections& sections, const EncodeOptions& options,
                             const ChunkSink& sink, v1::SnapshotHeader* header) {
+  if (options.format_version != kFormatVersion && options.format_version != 3) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot write snapshot format version ",
+                                                   options.format_version, " (only 3 and ",
+                                                   kFormatVersion, ")"));
+  }
   const Order order = MakeOrder(g);
   const size_t n = order.size();
   std::unique_ptr<DigestFeed> digest;
@@ -435,7 +440,7 @@ absl::Status EncodeSnapshot(const Graph& g, const SnapshotInfo& info,
   }
 
   header->Clear();
-  header->set_format_version(kFormatVersion);
+  header->set_format_version(options.format_version);
   header->set_seq(info.seq);
   header->set_epoch(info.epoch);
   header->set_vertex_count(order.vertices.size());

@@ -1,4 +1,4 @@
-// Snapshot format, version 3 (kFormatVersion); versions 1 and 2 are still
+// Snapshot format, version 4 (kFormatVersion); versions 1 to 3 are still
 // read.
 //
 // A snapshot is the graph at journal seq S plus opaque sections (the
@@ -6,7 +6,7 @@
 // wire and in the store it is one v1::SnapshotHeader and N v1::SnapshotChunk
 // messages (proto/vitrage/v1/snapshot.proto):
 //
-//   header: format_version = 3, seq = S, epoch, vertex_count, edge_count,
+//   header: format_version = 4, seq = S, epoch, vertex_count, edge_count,
 //           chunk_count = N, uncompressed_bytes (sum of the bodies),
 //           compressed_bytes (sum of the data fields), digest (the workload
 //           digest of the graph, graph/digest.h; "" when the writer did not
@@ -53,6 +53,26 @@
 // version 3 snapshot by its version ("unknown format version 3"), rather
 // than misreading a split digest as a mismatch.
 //
+// Version 4 differs from version 3 in the bodies only: compact forms for
+// values zstd cannot shrink (random ids as hex text), each used only when
+// it gives back exactly the stored value:
+//   PackedVertex.uuid_id: the id, a canonical UUID (8-4-4-4-12 lowercase
+//     hex), as its 16 bytes (`id` is then empty);
+//   PackedVertex.vitrage_id_is_id: a property vitrage_id equal to the id,
+//     not listed;
+//   PackedVertex.cached_id_derived: a property vitrage_cached_id equal to
+//     the md5 hex of "<vitrage_category>:<vitrage_type>:<id>" of the
+//     vertex's own string properties (the processor's natural key), not
+//     listed; the reader computes it;
+//   PackedProperty.uuid_value / hex_value: a string value that is a
+//     canonical UUID, or at least 16 lowercase hex digits (even), as bytes;
+//   PackedEdge.source_step / target_offset (sint64) instead of source /
+//     target: source = the previous edge's source in this chunk (0 for the
+//     chunk's first edge) + source_step; target = source + target_offset.
+// A version 4 body with edge `source`/`target`, or an older one with any
+// of these fields, is malformed. The writer still writes version 3 when
+// asked (EncodeOptions::format_version).
+//
 // Version 1 (still read, no longer written): the same, but elements are in
 // `vertices` / `edges` (v1::Vertex, v1::Edge with string keys and end ids)
 // and there is no key table. A body that mixes the versions' element fields
@@ -97,7 +117,7 @@
 
 namespace vitrage::snapshot {
 
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
 
 // Writer's bound on a chunk body (uncompressed).

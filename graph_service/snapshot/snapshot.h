@@ -50,6 +50,9 @@ struct SnapshotInfo {
 };
 
 struct EncodeOptions {
+  // The format version to write: kFormatVersion, or 3 for a reader one
+  // version behind (tests; format.h). Other values are refused.
+  uint32_t format_version = kFormatVersion;
   // zstd level of each chunk (1 = fastest).
   int zstd_level = 1;
   // Cut a chunk before its body would exceed this (<= kMaxChunkBodyBytes

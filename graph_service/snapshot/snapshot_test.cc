@@ -6,11 +6,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <string>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/md5.h"
 #include "common/testing/test_dirs.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
@@ -131,7 +134,15 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
   EXPECT_EQ(enc->header.format_version(), kFormatVersion);
   graph::Graph rebuilt;
   std::vector<std::string> ids;  // vertex positions -> ids
-  size_t marks = 0, refs = 0;
+  size_t marks = 0, refs = 0, uuid_ids = 0, uuid_values = 0, hex_values = 0, implied = 0,
+         derived = 0;
+  // Version 4's compact forms, undone with nothing from the codec.
+  auto uuid_text = [](const std::string& bytes) {
+    EXPECT_EQ(bytes.size(), 16u);
+    std::string h = absl::BytesToHexString(bytes);
+    return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-",
+                        h.substr(16, 4), "-", h.substr(20));
+  };
   for (const auto& c : enc->chunks) {
     v1::SnapshotChunkBody b = ParseChunk(c);
     EXPECT_EQ(b.vertices_size() + b.edges_size(), 0) << "version 1 fields in a version 2 body";
@@ -145,24 +156,56 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
           EXPECT_FALSE(p.has_value());
           q->mutable_value()->set_string_value(b.values(p.value_ref() - 1));
           ++refs;
+        } else if (!p.uuid_value().empty()) {
+          q->mutable_value()->set_string_value(uuid_text(p.uuid_value()));
+          ++uuid_values;
+        } else if (!p.hex_value().empty()) {
+          q->mutable_value()->set_string_value(absl::BytesToHexString(p.hex_value()));
+          ++hex_values;
         } else {
           *q->mutable_value() = p.value();
         }
       }
     };
+    auto prop = [](const v1::Vertex& v, absl::string_view key) {
+      for (const auto& p : v.properties()) {
+        if (p.key() == key) return p.value().string_value();
+      }
+      return std::string();
+    };
     for (const auto& pv : b.packed_vertices()) {
       v1::Vertex v;
-      v.set_id(pv.id());
+      v.set_id(pv.uuid_id().empty() ? pv.id() : uuid_text(pv.uuid_id()));
+      uuid_ids += !pv.uuid_id().empty();
       to_props(pv.properties(), v.mutable_properties());
-      ids.push_back(pv.id());
+      if (pv.vitrage_id_is_id()) {
+        v1::Property* q = v.add_properties();
+        q->set_key("vitrage_id");
+        q->mutable_value()->set_string_value(v.id());
+        ++implied;
+      }
+      if (pv.cached_id_derived()) {
+        std::string key = absl::StrCat(prop(v, "vitrage_category"), ":", prop(v, "vitrage_type"),
+                                       ":", prop(v, "id"));
+        v1::Property* q = v.add_properties();
+        q->set_key("vitrage_cached_id");
+        q->mutable_value()->set_string_value(vitrage::Md5Hex(key));
+        ++derived;
+      }
+      ids.push_back(v.id());
       ASSERT_TRUE(graph::AddVertexFromProto(v, &rebuilt).ok());
     }
+    uint64_t last_source = 0;
     for (const auto& pe : b.packed_edges()) {
       v1::Edge e;
-      ASSERT_LT(pe.source(), ids.size());
-      ASSERT_LT(pe.target(), ids.size());
-      e.set_source_id(ids[pe.source()]);
-      e.set_target_id(ids[pe.target()]);
+      EXPECT_EQ(pe.source() + pe.target(), 0u) << "version 3 edge ends in a version 4 body";
+      const uint64_t source = last_source + pe.source_step();
+      const uint64_t target = source + pe.target_offset();
+      last_source = source;
+      ASSERT_LT(source, ids.size());
+      ASSERT_LT(target, ids.size());
+      e.set_source_id(ids[source]);
+      e.set_target_id(ids[target]);
       e.set_label(b.keys(pe.label()));
       to_props(pe.properties(), e.mutable_properties());
       ASSERT_TRUE(graph::AddEdgeFromProto(e, &rebuilt).ok());
@@ -171,6 +214,10 @@ TEST(SnapshotTest, BodiesAreValidProtobufWithPerChunkKeyTables) {
   }
   EXPECT_EQ(marks, 2u);
   EXPECT_GT(refs, 0u) << "no value in a value table";
+  EXPECT_GT(uuid_ids, 0u) << "no UUID id written as bytes";
+  EXPECT_GT(implied, 0u) << "no vitrage_id left out";
+  EXPECT_GT(derived, 0u) << "no vitrage_cached_id left out";
+  EXPECT_GT(uuid_values + hex_values, 0u) << "no value written as bytes";
   EXPECT_EQ(graph::Digest(rebuilt), enc->header.digest());
 }
 
@@ -214,8 +261,8 @@ TEST(SnapshotTest, HelperProcessEncodeDecodesToTheSameGraph) {
   ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
   EXPECT_EQ(a->header.digest(), graph::Digest(g));
   EXPECT_EQ(a->header.digest_split(), 0u);
-  // Each process digested its own elements (format version 3).
-  EXPECT_EQ(b->header.format_version(), 3u);
+  // Each process digested its own elements (format version 3 and later).
+  EXPECT_EQ(b->header.format_version(), kFormatVersion);
   const uint64_t split = b->header.digest_split();
   EXPECT_GT(split, 0u);
   EXPECT_LT(split, g.vertex_count() + g.edge_count());
@@ -278,6 +325,7 @@ TEST(SnapshotTest, SplitDigestIsVerified) {
 TEST(SnapshotTest, VersionTwoSnapshotsStillDecode) {
   EncodeOptions o;
   o.parallel = false;
+  o.format_version = 3;
   auto enc = EncodeSnapshotToMemory(Graph1k(), Info(), Sections(), o);
   ASSERT_TRUE(enc.ok()) << enc.status();
   ASSERT_EQ(enc->header.digest_split(), 0u);
@@ -287,6 +335,45 @@ TEST(SnapshotTest, VersionTwoSnapshotsStillDecode) {
   ASSERT_TRUE(dec.ok()) << dec.status();
   EXPECT_EQ(graph::Digest(*dec), graph::Digest(Graph1k()));
   EXPECT_EQ(sections.evaluator_state, "evaluator-bytes");
+}
+
+// What the previous writer (format version 3) wrote: no compact forms; this
+// reader loads it, and it is larger than version 4's on the same graph.
+// Version 3's edge positions in a version 4 body, and version 4's fields in
+// a version 3 body, are refused.
+TEST(SnapshotTest, VersionThreeSnapshotsStillDecode) {
+  const graph::Graph& g = Graph1k();
+  EncodeOptions o;
+  o.format_version = 3;
+  auto v3 = EncodeSnapshotToMemory(g, Info(), Sections(), o);
+  ASSERT_TRUE(v3.ok()) << v3.status();
+  EXPECT_EQ(v3->header.format_version(), 3u);
+  for (const auto& c : v3->chunks) {
+    v1::SnapshotChunkBody b = ParseChunk(c);
+    for (const auto& pv : b.packed_vertices()) {
+      EXPECT_TRUE(pv.uuid_id().empty() && !pv.vitrage_id_is_id() && !pv.cached_id_derived());
+      for (const auto& p : pv.properties()) {
+        EXPECT_TRUE(p.uuid_value().empty() && p.hex_value().empty());
+      }
+    }
+    for (const auto& pe : b.packed_edges()) EXPECT_EQ(pe.source_step() + pe.target_offset(), 0);
+  }
+  auto dec = DecodeSnapshot(v3->header, v3->chunks);
+  ASSERT_TRUE(dec.ok()) << dec.status();
+  EXPECT_EQ(graph::Digest(*dec), graph::Digest(g));
+  auto v4 = EncodeSnapshotToMemory(g, Info(), Sections());
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_LT(v4->header.compressed_bytes(), v3->header.compressed_bytes());
+  // Labels swapped: each body is refused for the other version's fields.
+  v3->header.set_format_version(4);
+  absl::Status st = DecodeSnapshot(v3->header, v3->chunks).status();
+  EXPECT_NE(st.message().find("edge positions in a version 4 snapshot"), std::string::npos) << st;
+  v4->header.set_format_version(3);
+  st = DecodeSnapshot(v4->header, v4->chunks).status();
+  EXPECT_NE(st.message().find("(a version 4 field) in an older snapshot"), std::string::npos) << st;
+  o.format_version = 5;
+  EXPECT_EQ(EncodeSnapshotToMemory(g, Info(), Sections(), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // A sink that fails while the helper runs: the error comes back, and the
@@ -686,10 +773,96 @@ TEST_F(SnapshotCorruptionTest, EdgeEndOutsideTheVerticesIsNamed) {
   v1::SnapshotChunk& last = snap_.chunks.back();
   v1::SnapshotChunkBody b = ParseChunk(last);
   ASSERT_GT(b.packed_edges_size(), 0);
-  b.mutable_packed_edges(0)->set_target(snap_.header.vertex_count());
+  // (The chunk's first edge: its step from 0 is its source position.)
+  v1::PackedEdge* e = b.mutable_packed_edges(0);
+  e->set_target_offset(static_cast<int64_t>(snap_.header.vertex_count()) - e->source_step());
   last = MakeChunk(last.index(), b);
   absl::Status st = Decode(snap_.header, snap_.chunks);
   EXPECT_NE(st.message().find("is not a vertex position"), std::string::npos) << st;
+}
+
+// Steps before position 0 (or past what any graph holds) are named
+// without arithmetic overflow.
+TEST_F(SnapshotCorruptionTest, EdgeStepsOutsideThePositionsAreNamed) {
+  const size_t i = snap_.chunks.size() - 1;
+  const v1::SnapshotChunkBody good = ParseChunk(snap_.chunks[i]);
+  ASSERT_GT(good.packed_edges_size(), 1);
+  const int64_t kMin = std::numeric_limits<int64_t>::min(),
+                kMax = std::numeric_limits<int64_t>::max();
+  for (auto [step, offset] : std::vector<std::pair<int64_t, int64_t>>{
+           {-1, 0}, {0, -1}, {kMin, 0}, {kMax, 0}, {0, kMax}, {0, kMin}, {kMax, kMax}}) {
+    std::vector<v1::SnapshotChunk> chunks = snap_.chunks;
+    v1::SnapshotChunkBody b = good;
+    b.mutable_packed_edges(0)->set_source_step(step);
+    b.mutable_packed_edges(0)->set_target_offset(offset);
+    chunks[i] = MakeChunk(i, b);
+    absl::Status st = Decode(snap_.header, chunks);
+    EXPECT_NE(st.message().find("edge ends outside the vertex positions"), std::string::npos)
+        << step << " " << offset << ": " << st;
+  }
+}
+
+// Version 4's compact vertex and value forms, corrupted: each is named.
+TEST_F(SnapshotCorruptionTest, CompactFormsThatCannotBeUndoneAreNamed) {
+  const v1::SnapshotChunkBody good = ParseChunk(snap_.chunks[0]);
+  ASSERT_GT(good.packed_vertices_size(), 0);
+  // The first vertex with a UUID id, a left-out vitrage_id and a derived
+  // vitrage_cached_id.
+  int v = 0;
+  while (v < good.packed_vertices_size() && (good.packed_vertices(v).uuid_id().empty() ||
+                                             !good.packed_vertices(v).vitrage_id_is_id() ||
+                                             !good.packed_vertices(v).cached_id_derived())) {
+    ++v;
+  }
+  ASSERT_LT(v, good.packed_vertices_size()) << "no vertex with every compact form";
+  auto expect = [&](const std::function<void(v1::SnapshotChunkBody*, v1::PackedVertex*)>& corrupt,
+                    absl::string_view message) {
+    std::vector<v1::SnapshotChunk> chunks = snap_.chunks;
+    v1::SnapshotChunkBody b = good;
+    corrupt(&b, b.mutable_packed_vertices(v));
+    chunks[0] = MakeChunk(0, b);
+    absl::Status st = Decode(snap_.header, chunks);
+    EXPECT_NE(st.message().find(message), std::string::npos) << message << ": " << st;
+    EXPECT_NE(st.message().find(absl::StrCat("snapshot chunk 0: vertex #", v)), std::string::npos)
+        << st;
+  };
+  expect([](v1::SnapshotChunkBody*, v1::PackedVertex* pv) { pv->set_uuid_id("short"); },
+         "vertex uuid_id of 5 bytes (16 expected)");
+  expect([](v1::SnapshotChunkBody*, v1::PackedVertex* pv) { pv->set_id("x"); },
+         "vertex with both an id and a uuid_id");
+  expect(
+      [](v1::SnapshotChunkBody* b, v1::PackedVertex* pv) {
+        v1::PackedProperty* p = pv->add_properties();
+        p->set_key(b->keys_size());
+        b->add_keys("vitrage_id");
+        p->mutable_value()->set_string_value("other");
+      },
+      "vitrage_id both listed and implied");
+  expect(
+      [&](v1::SnapshotChunkBody*, v1::PackedVertex* pv) {
+        for (int k = 0; k < pv->properties_size(); ++k) {
+          if (good.keys(pv->properties(k).key()) == "vitrage_type") {
+            pv->mutable_properties()->DeleteSubrange(k, 1);
+            break;
+          }
+        }
+      },
+      "vitrage_cached_id derived, but vitrage_category, vitrage_type or id is not a string");
+  expect(
+      [](v1::SnapshotChunkBody*, v1::PackedVertex* pv) {
+        v1::PackedProperty* p = pv->mutable_properties(0);
+        p->clear_value_ref();
+        p->clear_value();
+        p->set_uuid_value("0123456789abcdef0");
+      },
+      "uuid_value of 17 bytes (16 expected)");
+  expect(
+      [](v1::SnapshotChunkBody*, v1::PackedVertex* pv) {
+        v1::PackedProperty* p = pv->mutable_properties(0);
+        p->set_hex_value("\x01\x02");
+        p->mutable_value()->set_string_value("x");
+      },
+      "has more than one value");
 }
 
 }  // namespace

@@ -1,0 +1,22 @@
+// MD5 (RFC 1321) of short strings: vitrage_cached_id is the md5 hex of a
+// vertex's natural key ("category:type:id"). The processor mints it and the
+// snapshot reader recomputes it (snapshot/format.h, version 4).
+#ifndef VITRAGE_COMMON_MD5_H_
+#define VITRAGE_COMMON_MD5_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace vitrage {
+
+// MD5 of `s` in one call: EVP_Digest's provider lookup and context set-up
+// cost several times the hashing of a natural key (~50 bytes).
+// processor_test's Md5HexTest checks it against OpenSSL.
+void Md5(absl::string_view s, unsigned char out[16]);
+// Lowercase hex of Md5(s) (32 characters).
+std::string Md5Hex(absl::string_view s);
+
+}  // namespace vitrage
+
+#endif  // VITRAGE_COMMON_MD5_H_
