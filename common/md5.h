@@ -4,6 +4,7 @@
 #ifndef VITRAGE_COMMON_MD5_H_
 #define VITRAGE_COMMON_MD5_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -16,6 +17,15 @@ namespace vitrage {
 void Md5(absl::string_view s, unsigned char out[16]);
 // Lowercase hex of Md5(s) (32 characters).
 std::string Md5Hex(absl::string_view s);
+
+// The longest string Md5x4 takes: two blocks with their padding (a
+// natural key with a UUID id needs two).
+inline constexpr size_t kMd5x4MaxBytes = 119;
+// Md5 of four strings at once, in the four lanes of 128-bit vector
+// registers: about four times the throughput of four Md5 calls (MD5's
+// steps depend on each other, so one hash leaves most of a core idle).
+// REQUIRES: s[i].size() <= kMd5x4MaxBytes.
+void Md5x4(const absl::string_view s[4], unsigned char out[4][16]);
 
 }  // namespace vitrage
 

@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -541,6 +542,25 @@ TEST(Md5HexTest, MatchesOpenssl) {
     std::string s(len, '\0');
     for (char& c : s) c = static_cast<char>(rng());
     EXPECT_EQ(Md5Hex(s), openssl(s)) << len;
+  }
+  // Four at once (the snapshot reader's derived cached ids), every length
+  // it takes in every lane.
+  for (size_t len = 0; len <= kMd5x4MaxBytes; ++len) {
+    std::string s[4];
+    absl::string_view v[4];
+    for (int l = 0; l < 4; ++l) {
+      s[l].resize((len + 13 * l) % (kMd5x4MaxBytes + 1));
+      for (char& c : s[l]) c = static_cast<char>(rng());
+      v[l] = s[l];
+    }
+    unsigned char md[4][16];
+    Md5x4(v, md);
+    for (int l = 0; l < 4; ++l) {
+      EXPECT_EQ(absl::BytesToHexString(
+                    absl::string_view(reinterpret_cast<const char*>(md[l]), sizeof(md[l]))),
+                openssl(s[l]))
+          << len << " lane " << l;
+    }
   }
 }
 

@@ -684,6 +684,7 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedC
   }
   if (idv.is_null()) idv = Value::StableString(id);
   if (vitrage_id_is_id != 0) scratch->emplace_back(graph::keys::kVitrageId, idv);
+  bool derive = false;
   if (cached_id_derived != 0) {
     thread_local std::string key;
     auto find = [scratch](KeyId k) -> const Value* {
@@ -699,17 +700,55 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedC
       return Malformed(
           "vitrage_cached_id derived, but vitrage_category, vitrage_type or id is not a string");
     }
-    unsigned char md[16];
-    Md5(key, md);
-    key.clear();
-    AppendHexText(absl::string_view(reinterpret_cast<const char*>(md), 16), &key);
-    scratch->emplace_back(graph::keys::kVitrageCachedId,
-                          Value::StringFor(graph::keys::kVitrageCachedId, key));
+    const size_t begin = out->derive_keys.size();
+    out->derive_keys.append(key);
+    out->derive.push_back({out->vertices.size(), begin, out->derive_keys.size()});
+    // A place for it, so that setting it later moves nothing.
+    scratch->emplace_back(graph::keys::kVitrageCachedId, Value());
+    derive = true;
   }
   graph::Properties props = TakeProps(scratch);
-  const graph::Graph::NaturalKey natural = graph::Graph::NaturalKeyOf(props);
+  // A derived cached id may be part of the natural key (alarms): computed
+  // with it, in DeriveCachedIds.
+  const graph::Graph::NaturalKey natural =
+      derive ? graph::Graph::NaturalKey() : graph::Graph::NaturalKeyOf(props);
   out->vertices.push_back({std::move(idv), std::move(props), natural});
   return absl::OkStatus();
+}
+
+// Adds the derived vitrage_cached_id of every vertex in chunk->derive, and
+// then its natural key.
+void DeriveCachedIds(ParsedChunk* chunk) {
+  const auto& d = chunk->derive;
+  auto key = [chunk](const ParsedChunk::Derive& x) {
+    return absl::string_view(chunk->derive_keys).substr(x.begin, x.end - x.begin);
+  };
+  unsigned char md[4][16];
+  std::string hex;
+  for (size_t i = 0; i < d.size(); i += 4) {
+    const size_t n = std::min<size_t>(4, d.size() - i);
+    absl::string_view keys[4];
+    bool short_keys = n == 4;
+    for (size_t j = 0; j < n; ++j) {
+      keys[j] = key(d[i + j]);
+      short_keys = short_keys && keys[j].size() <= kMd5x4MaxBytes;
+    }
+    if (short_keys) {
+      Md5x4(keys, md);
+    } else {
+      for (size_t j = 0; j < n; ++j) Md5(keys[j], md[j]);
+    }
+    for (size_t j = 0; j < n; ++j) {
+      hex.clear();
+      AppendHexText(absl::string_view(reinterpret_cast<const char*>(md[j]), 16), &hex);
+      ParsedChunk::Vertex& v = chunk->vertices[d[i + j].vertex];
+      v.props.Set(graph::keys::kVitrageCachedId,
+                  Value::StringFor(graph::keys::kVitrageCachedId, hex));
+      v.natural = graph::Graph::NaturalKeyOf(v.props);
+    }
+  }
+  chunk->derive.clear();
+  chunk->derive_keys.clear();
 }
 
 // `last_source`: the source position of the chunk's previous edge (0 before
@@ -1035,6 +1074,7 @@ absl::Status ParseBody(absl::string_view body, uint32_t format_version, graph::G
         break;
     }
   }
+  DeriveCachedIds(out);
   return absl::OkStatus();
 }
 

@@ -117,6 +117,15 @@ struct ParsedChunk {
   std::vector<Vertex> vertices;
   std::vector<Edge> edges;
   BodySections sections;
+  // Version 4 vertices whose vitrage_cached_id is derived: computed for
+  // the whole chunk at the end of ParseBody, four md5s at a time. `key`
+  // is [begin, end) of derive_keys, the natural-key string hashed.
+  struct Derive {
+    size_t vertex;
+    size_t begin, end;
+  };
+  std::vector<Derive> derive;
+  std::string derive_keys;
 };
 
 // Parses a serialized SnapshotChunkBody of `format_version`. Version 2
