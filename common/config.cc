@@ -303,6 +303,11 @@ const std::vector<KeySpec>& Keys() {
          ASSIGN_OR_RETURN(c.persistency.snapshots_to_keep, ParseInt(o, 2, 100));
          return absl::OkStatus();
        }},
+      {"persistency", "snapshot_format",
+       [](const Origin& o, Config& c) -> absl::Status {
+         ASSIGN_OR_RETURN(c.persistency.snapshot_format, ParseInt(o, 3, 4));
+         return absl::OkStatus();
+       }},
       {"persistency", "verify_snapshot_digest",
        [](const Origin& o, Config& c) -> absl::Status {
          ASSIGN_OR_RETURN(c.persistency.verify_snapshot_digest, ParseBool(o));

@@ -73,6 +73,10 @@ struct Config {
     // checked; the digest adds a full pass over the graph (about as long
     // as the decode itself) to catch encoder bugs.
     bool verify_snapshot_digest = false;
+    // The snapshot format version written: 4 (the newest), or 3 while a
+    // graph that reads only up to 3 may still load them (a rolling
+    // upgrade; docs/formats.md).
+    int snapshot_format = 4;
     // The graph's journal: records waiting this long with none becoming
     // durable make an ACTIVE graph unhealthy (0: never).
     absl::Duration journal_stall_timeout = absl::Seconds(30);

@@ -145,6 +145,15 @@ TEST(ConfigTest, OutOfRangeIsAnError) {
   c = ParseConfig("[persistency]\nsnapshots_to_keep = 1\n", "f");
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.status().message(), HasSubstr("out of range"));
+  for (const char* bad : {"2", "5", "four"}) {
+    c = ParseConfig(absl::StrCat("[persistency]\nsnapshot_format = ", bad, "\n"), "f");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_THAT(c.status().message(), HasSubstr("snapshot_format"));
+  }
+  c = ParseConfig("[persistency]\nsnapshot_format = 3\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->persistency.snapshot_format, 3);
+  EXPECT_EQ(ParseConfig("", "f")->persistency.snapshot_format, 4);
 }
 
 TEST(ConfigTest, UnknownKeyIsAnError) {

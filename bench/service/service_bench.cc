@@ -229,6 +229,15 @@ absl::Status WaitSnapshotAt(Stack& stack, uint64_t seq) {
   return absl::DeadlineExceededError("no snapshot at seq " + std::to_string(seq));
 }
 
+// --snapshot-format N: [persistency] snapshot_format for the failover and
+// scale stacks (0: the default), for an A/B of the formats.
+int g_snapshot_format = 0;
+void AddSnapshotFormat(StackOptions* o) {
+  if (g_snapshot_format != 0) {
+    o->conf.push_back({"persistency", absl::StrCat("snapshot_format = ", g_snapshot_format)});
+  }
+}
+
 // target_ms: the best round's target (issue 6); median_target_ms: the
 // median round's (issue 27).
 absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
@@ -236,6 +245,7 @@ absl::Status BenchFailover(const std::string& size, int tail, double target_ms,
   std::printf("failover %s + %d-event tail:\n", size.c_str(), tail);
   StackOptions o;
   o.topology_file = Workload("graph_" + size + ".jsonl.zst");
+  AddSnapshotFormat(&o);
   Stack stack(o);
   absl::Time t0 = absl::Now();
   if (auto s = stack.Start(); !s.ok()) return s;
@@ -471,6 +481,7 @@ absl::Status BenchScale(const std::string& tier, int hosts, int tail) {
   // Only the get_all's snapshot and take-snapshot: the failover replays
   // the whole tail.
   o.conf.push_back({"persistency", "snapshot_interval = 86400"});
+  AddSnapshotFormat(&o);
   Stack stack(o);
   if (auto s = stack.Start(); !s.ok()) return s;
   // A collector that has been up a while has its image ready: the graph's
@@ -928,6 +939,8 @@ int main(int argc, char** argv) {
       g_push_window = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--skip-failover")) {
       sizes.clear();
+    } else if (!std::strcmp(argv[i], "--snapshot-format") && i + 1 < argc) {
+      g_snapshot_format = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
       g_rounds = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--detect") && i + 1 < argc &&
@@ -939,7 +952,8 @@ int main(int argc, char** argv) {
                    "[--skip-throughput] [--skip-unthrottled] [--skip-latency] "
                    "[--latency-seconds S] [--latency-push-window N] [--skip-failover] "
                    "[--push-batch N] [--push-window N] "
-                   "[--rounds N] [--detect watch|poll] [--scale 10k,100k,1m]\n");
+                   "[--rounds N] [--detect watch|poll] [--scale 10k,100k,1m] "
+                   "[--snapshot-format 3|4]\n");
       return 2;
     }
   }

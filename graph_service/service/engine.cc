@@ -56,6 +56,7 @@ Engine::Engine(EngineOptions options, const HandlerFactory& make_handler)
   SnapshotterOptions snap;
   snap.interval = options_.snapshot_interval;
   snap.compute_digest = options_.snapshot_digest;
+  snap.format_version = options_.snapshot_format;
   snapshotter_ = std::make_unique<Snapshotter>(
       snap, snapshot_persistor_.get(),
       [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,

@@ -106,6 +106,8 @@ struct EngineOptions {
   absl::Duration push_timeout = absl::Seconds(20);
   // Compute the content digest into each snapshot header.
   bool snapshot_digest = true;
+  // The snapshot format version written ([persistency] snapshot_format).
+  uint32_t snapshot_format = snapshot::kFormatVersion;
   // Recompute and compare it when loading a snapshot.
   bool verify_snapshot_digest = false;
   // Vitrage's consistency pass (EventHandler::Periodic) runs this often

@@ -177,6 +177,7 @@ absl::StatusOr<v1::TakeSnapshotResponse> Snapshotter::SnapshotByFork(
   if (!from_standby) info.epoch = journal_->epoch();
   snapshot::EncodeOptions eo;
   eo.compute_digest = options_.compute_digest;
+  eo.format_version = options_.format_version;
   eo.parallel = false;       // the child must not start threads,
   eo.helper_process = true;  // but may fork a helper for the second core
   double stall_ms = 0;

@@ -48,6 +48,8 @@ struct SnapshotterOptions {
   absl::Duration interval = absl::Seconds(600);
   // Compute the content digest into each snapshot header.
   bool compute_digest = true;
+  // The format version written (snapshot/format.h).
+  uint32_t format_version = snapshot::kFormatVersion;
 };
 
 class Snapshotter {

@@ -45,9 +45,11 @@ class SnapshotterTest : public ::testing::Test {
   }
 
   // The snapshotter, its journal durable up to the graph's seq.
-  void Make(absl::Duration interval = absl::Seconds(600), Snapshotter::SkipFn skip = nullptr) {
+  void Make(absl::Duration interval = absl::Seconds(600), Snapshotter::SkipFn skip = nullptr,
+            uint32_t format_version = snapshot::kFormatVersion) {
     SnapshotterOptions options;
     options.interval = interval;
+    options.format_version = format_version;
     snapshotter_ = std::make_unique<Snapshotter>(
         options, stub_.get(),
         [this](bool from_standby, const snapshot::EncodeOptions& eo, snapshot::SnapshotInfo* info,
@@ -134,6 +136,7 @@ TEST_F(SnapshotterTest, RequestedSnapshotIsStoredAtTheGraphsSeq) {
   EXPECT_EQ(stored[0].header.seq(), 2u);
   EXPECT_EQ(stored[0].header.epoch(), kEpoch);
   EXPECT_FALSE(stored[0].header.from_standby());
+  EXPECT_EQ(stored[0].header.format_version(), snapshot::kFormatVersion);
   auto g = snapshot::DecodeSnapshot(stored[0].header, stored[0].chunks);
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ(g->vertex_count(), 2u);
@@ -143,6 +146,26 @@ TEST_F(SnapshotterTest, RequestedSnapshotIsStoredAtTheGraphsSeq) {
   EXPECT_GE(st.last_snapshot_age_seconds(), 0);
   EXPECT_EQ(st.last_snapshot_error(), "");
   EXPECT_TRUE(fatal().ok());
+}
+
+// [persistency] snapshot_format = 3 (a rolling upgrade): the stored
+// snapshot is version 3, for both the active's and a standby's.
+TEST_F(SnapshotterTest, SnapshotFormatThreeIsWrittenWhenAsked) {
+  Make(absl::Seconds(600), nullptr, 3);
+  ASSERT_TRUE(snapshotter_->Start(journal_.get()).ok());
+  ASSERT_TRUE(snapshotter_->Request().ok());
+  ASSERT_TRUE(
+      snapshotter_
+          ->TakeStandbySnapshot([] { return false; }, [](grpc::ClientContext*) { return true; })
+          .ok());
+  auto stored = persistor_.stored();
+  ASSERT_EQ(stored.size(), 2u);
+  for (const auto& s : stored) {
+    EXPECT_EQ(s.header.format_version(), 3u);
+    auto g = snapshot::DecodeSnapshot(s.header, s.chunks);
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_EQ(g->vertex_count(), 2u);
+  }
 }
 
 TEST_F(SnapshotterTest, FailedStoreIsReportedAndThePreviousStays) {
