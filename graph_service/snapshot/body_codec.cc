@@ -267,24 +267,35 @@ bool CachedIdKey(Find find, std::string* key) {
   return true;
 }
 
-// True when `p` holds a vitrage_cached_id that is the md5 of its natural
-// key (the reader can recompute it).
-bool CachedIdDerivable(const Properties& p) {
+// The vitrage_cached_id of `p` when it may be derived (a 32-character
+// string, and a natural key in `key`), else empty.
+absl::string_view CachedIdCandidate(const Properties& p, std::string* key) {
   const Value* cached = p.Find(graph::keys::kVitrageCachedId);
   if (cached == nullptr || !cached->is_string() || cached->string_value().size() != 32) {
-    return false;
+    return absl::string_view();
   }
-  thread_local std::string key;
-  if (!CachedIdKey([&p](KeyId k) { return p.Find(k); }, &key)) return false;
-  unsigned char md[16];
-  Md5(key, md);
-  const absl::string_view hex = cached->string_value();
+  if (!CachedIdKey([&p](KeyId k) { return p.Find(k); }, key)) return absl::string_view();
+  return cached->string_value();
+}
+
+bool IsMd5Hex(absl::string_view hex, const unsigned char md[16]) {
   for (int i = 0; i < 16; ++i) {
     if (hex[2 * i] != kHexChars[md[i] >> 4] || hex[2 * i + 1] != kHexChars[md[i] & 15]) {
       return false;
     }
   }
   return true;
+}
+
+// True when `p` holds a vitrage_cached_id that is the md5 of its natural
+// key (the reader can recompute it).
+bool CachedIdDerivable(const Properties& p) {
+  thread_local std::string key;
+  const absl::string_view cached = CachedIdCandidate(p, &key);
+  if (cached.empty()) return false;
+  unsigned char md[16];
+  Md5(key, md);
+  return IsMd5Hex(cached, md);
 }
 
 inline uint64_t ZigZag(int64_t v) {
@@ -897,18 +908,49 @@ void PackedWriter::AppendProps(int field, const Properties& p, std::string* out)
   }
 }
 
+void PackedWriter::PlanVertices(const graph::Graph& g, const graph::Slot* v, size_t n) {
+  planned_ = 0;
+  if (!compact_) return;
+  thread_local std::string keys[kPlan];
+  absl::string_view cached[kPlan], lanes[kPlan];
+  int fit = 0;  // candidates whose key Md5x4 takes
+  for (size_t i = 0; i < n && i < kPlan; ++i) {
+    plan_[planned_] = v[i];
+    cached[planned_] = CachedIdCandidate(g.VertexProps(v[i]), &keys[planned_]);
+    derivable_[planned_] = false;
+    const bool fits = !cached[planned_].empty() && keys[planned_].size() <= kMd5x4MaxBytes;
+    fit += fits;
+    lanes[planned_] = fits ? absl::string_view(keys[planned_]) : absl::string_view();
+    ++planned_;
+  }
+  unsigned char md[kPlan][16];
+  if (fit >= 2) {
+    Md5x4(lanes, md);  // the other lanes hash ""
+  }
+  for (int i = 0; i < planned_; ++i) {
+    if (cached[i].empty()) continue;
+    if (fit < 2 || keys[i].size() > kMd5x4MaxBytes) Md5(keys[i], md[i]);
+    derivable_[i] = IsMd5Hex(cached[i], md[i]);
+  }
+}
+
 size_t PackedWriter::PrepareVertex(const graph::Graph& g, graph::Slot v) {
   value_sizes_.clear();
   value_refs_.clear();
   forms_.clear();
   const Properties& p = g.VertexProps(v);
   const absl::string_view id = g.VertexId(v);
-  uuid_id_ = vitrage_id_is_id_ = cached_id_derived_ = false;
+  uuid_id_ = vitrage_id_is_id_ = false;
+  cached_id_derived_ = 0;
   if (compact_) {
     uuid_id_ = UuidBytes(id, uuid_bytes_);
     const Value* vid = p.Find(graph::keys::kVitrageId);
     vitrage_id_is_id_ = vid != nullptr && vid->is_string() && vid->string_value() == id;
-    cached_id_derived_ = CachedIdDerivable(p);
+    cached_id_derived_ = -1;
+    for (int i = 0; i < planned_; ++i) {
+      if (plan_[i] == v) cached_id_derived_ = derivable_[i];
+    }
+    if (cached_id_derived_ < 0) cached_id_derived_ = CachedIdDerivable(p);
   }
   msg_size_ = (uuid_id_ ? LenFieldSize(16) : StrFieldSize(id)) + (vitrage_id_is_id_ ? 2 : 0) +
               (cached_id_derived_ ? 2 : 0) +

@@ -40,6 +40,10 @@ class PackedWriter {
   // derivable vitrage_cached_id left out, edge ends as steps.
   explicit PackedWriter(uint32_t format_version = 4) : compact_(format_version >= 4) {}
 
+  // Works out, four md5s at a time, which of the next (up to four)
+  // vertices' vitrage_cached_id may be left out; PrepareVertex of one of
+  // them then uses the answer instead of hashing on its own.
+  void PlanVertices(const graph::Graph& g, const graph::Slot* v, size_t n);
   size_t PrepareVertex(const graph::Graph& g, graph::Slot v);
   void AppendVertex(const graph::Graph& g, graph::Slot v, std::string* out);
   // `source` / `target`: the ends' positions in the snapshot's vertex order.
@@ -66,7 +70,11 @@ class PackedWriter {
   // Of the prepared vertex (version 4).
   bool uuid_id_ = false;
   bool vitrage_id_is_id_ = false;
-  bool cached_id_derived_ = false;
+  int cached_id_derived_ = 0;  // -1 while not known
+  static constexpr int kPlan = 4;
+  graph::Slot plan_[kPlan];
+  bool derivable_[kPlan];
+  int planned_ = 0;
   char uuid_bytes_[16];
   // Source position of the last edge appended to this chunk (version 4).
   uint64_t last_source_ = 0;

@@ -199,6 +199,7 @@ absl::Status EncodeElements(const Graph& g, const Order& o, size_t begin, size_t
   for (size_t i = begin; i < vend; ++i) {
     const Slot v = o.vertices[i];
     Ahead(i, begin, vend, [&](size_t j, int step) { g.PrefetchVertexAt(o.vertices[j], step); });
+    if ((i - begin) % 4 == 0) pw->PlanVertices(g, &o.vertices[i], std::min<size_t>(4, vend - i));
     size_t n = pw->PrepareVertex(g, v);
     ASSIGN_OR_RETURN(bool flushed, w->Room(n));
     if (flushed) pw->PrepareVertex(g, v);  // indices into the new chunk's table
