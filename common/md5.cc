@@ -131,7 +131,7 @@ void Md5(absl::string_view s, unsigned char out[16]) {
   }
   unsigned char tail[128] = {};
   const size_t rest = n - i;
-  std::memcpy(tail, p + i, rest);
+  if (rest > 0) std::memcpy(tail, p + i, rest);  // p may be null when empty
   tail[rest] = 0x80;
   const size_t len = rest + 1 + 8 <= 64 ? 64 : 128;
   const uint64_t bits = uint64_t{n} * 8;
@@ -157,7 +157,7 @@ void Md5x4(const absl::string_view s[4], unsigned char out[4][16]) {
     blocks[l] = n + 9 <= 64 ? 1 : 2;
     most = std::max(most, blocks[l]);
     auto* b = reinterpret_cast<unsigned char*>(words[l]);
-    std::memcpy(b, s[l].data(), n);
+    if (n > 0) std::memcpy(b, s[l].data(), n);  // data() may be null when empty
     b[n] = 0x80;
     const uint64_t bits = uint64_t{n} * 8;
     std::memcpy(b + 64 * blocks[l] - 8, &bits, 8);  // little-endian host
