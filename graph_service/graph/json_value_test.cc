@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace vitrage::graph {
@@ -77,6 +78,15 @@ TEST(PythonJsonTest, MatchesPythonOnTrickyValues) {
       R"({"\u00e9key": 1, "ekey": 2, "Zkey": 3})",
       R"([1e-4, 1e-5, 1e15, 1e16, 1.7976931348623157e308, 5e-324, 100.0, 0.5])",
   };
+  // A character that needs escaping at every position of a string longer
+  // than the writer's 16-byte scan, and around its block edges.
+  for (const char* special : {"\\\"", "\\\\", "\\u0001", "\\u007f", "\\u00e9", "\\n"}) {
+    for (size_t k = 0; k < 40; ++k) {
+      lines.push_back(
+          absl::StrCat("[\"", std::string(k, 'a'), special, std::string(39 - k, 'b'), "\"]"));
+    }
+  }
+  lines.push_back(absl::StrCat("[\"", std::string(64, 'x'), "\"]"));
   // Random doubles too.
   std::mt19937_64 rng(42);
   for (int i = 0; i < 200; ++i) {
