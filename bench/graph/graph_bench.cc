@@ -3,7 +3,7 @@
 //
 //   graph_bench [--workload DIR] [--results FILE] [--reps N]
 //       (DIR: the generated workloads, default this build's workload/)
-//   graph_bench --profile encode|decode|processor|tail [--reps N] [--no-lookahead]
+//   graph_bench --profile encode|decode|processor|tail|sizes [--reps N] [--no-lookahead]
 //       (GRAPH_BENCH_GRAPH_CACHE=FILE: load graph_100k from a snapshot file;
 //        GRAPH_BENCH_SYNTHETIC_HOSTS=N: profile the collector's synthetic
 //        cloud of N hosts instead, e.g. 70000 for the 1M tier of issue 27;
@@ -68,6 +68,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -76,6 +77,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -90,6 +92,7 @@
 #include "google/protobuf/arena.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/graph.h"
+#include "graph_service/graph/json_value.h"
 #include "graph_service/processor/passthrough_event.h"
 #include "graph_service/processor/processor.h"
 #include "graph_service/service/engine.h"
@@ -489,7 +492,60 @@ TailResult TailBench(const std::string& wl, const Graph& g, int reps) {
   return r;
 }
 
+// --profile sizes: where a snapshot's compressed bytes go. For each
+// property key, the column of its values over the vertices in snapshot
+// (id) order, as text, compressed alone with zstd level 1; the vertex ids
+// likewise; and the snapshot itself in format 3 and in the current format.
+// Columns that stay large after compression are entropy zstd cannot
+// remove (random ids written as hex text were most of the 1M snapshot).
+int SizesProfile(const Graph& g) {
+  auto z = [](const std::string& s) {
+    std::string out(ZSTD_compressBound(s.size()), '\0');
+    const size_t n = ZSTD_compress(out.data(), out.size(), s.data(), s.size(), 1);
+    return ZSTD_isError(n) ? s.size() : n;
+  };
+  std::map<std::string, std::string> columns;
+  for (vitrage::graph::Slot v : g.VerticesById()) {
+    const absl::string_view id = g.VertexId(v);
+    columns["(vertex id)"].append(id.data(), id.size()).push_back('\n');
+    for (const auto& [key, value] : g.VertexProps(v)) {
+      std::string& col = columns[std::string(vitrage::graph::KeyName(key))];
+      if (value.is_string()) {
+        const absl::string_view t = value.string_value();
+        col.append(t.data(), t.size());
+      } else {
+        vitrage::graph::AppendPythonJson(value, &col);
+      }
+      col.push_back('\n');
+    }
+  }
+  std::vector<std::pair<size_t, std::string>> order;
+  std::map<std::string, size_t> raw;
+  for (const auto& [key, col] : columns) {
+    order.emplace_back(z(col), key);
+    raw[key] = col.size();
+  }
+  std::sort(order.rbegin(), order.rend());
+  fprintf(stderr, "%zu vertices, %zu edges; vertex columns by compressed size (zstd 1, alone):\n",
+          g.vertex_count(), g.edge_count());
+  for (const auto& [n, key] : order) {
+    fprintf(stderr, "  %-36s raw %9.2f MB  compressed %8.2f MB\n", key.c_str(), raw[key] / 1e6,
+            n / 1e6);
+  }
+  for (uint32_t version : {3u, snapshot::kFormatVersion}) {
+    snapshot::EncodeOptions eo;
+    eo.compute_digest = false;
+    eo.format_version = version;
+    auto enc = snapshot::EncodeSnapshotToMemory(g, {}, {}, eo);
+    Check(enc.status(), "encode");
+    fprintf(stderr, "snapshot format %u: %.2f MB (bodies %.2f MB)\n", version,
+            enc->header.compressed_bytes() / 1e6, enc->header.uncompressed_bytes() / 1e6);
+  }
+  return 0;
+}
+
 int Profile(const std::string& what, const Graph& g, int reps) {
+  if (what == "sizes") return SizesProfile(g);
   snapshot::EncodeOptions eo;
   eo.compute_digest = getenv("GRAPH_BENCH_DIGEST") != nullptr;  // as the service's snapshots
   if (getenv("GRAPH_BENCH_ZSTD_LEVEL")) eo.zstd_level = atoi(getenv("GRAPH_BENCH_ZSTD_LEVEL"));
