@@ -181,6 +181,29 @@ void Md5x4(const absl::string_view s[4], unsigned char out[4][16]) {
   }
 }
 
+void Md5Batch(const absl::string_view* s, size_t n, unsigned char* out) {
+  for (size_t i = 0; i < n; i += 4) {
+    const size_t m = std::min<size_t>(4, n - i);
+    absl::string_view lanes[4];  // "" in the lanes Md5x4 does not take
+    bool fits[4] = {};
+    int fit = 0;
+    for (size_t j = 0; j < m; ++j) {
+      fits[j] = s[i + j].size() <= kMd5x4MaxBytes;
+      if (fits[j]) lanes[j] = s[i + j];
+      fit += fits[j];
+    }
+    unsigned char md[4][16];
+    if (fit >= 2) Md5x4(lanes, md);
+    for (size_t j = 0; j < m; ++j) {
+      if (fit >= 2 && fits[j]) {
+        std::memcpy(out + 16 * (i + j), md[j], 16);
+      } else {
+        Md5(s[i + j], out + 16 * (i + j));
+      }
+    }
+  }
+}
+
 std::string Md5Hex(absl::string_view s) {
   unsigned char md[16];
   Md5(s, md);

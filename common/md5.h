@@ -26,6 +26,10 @@ inline constexpr size_t kMd5x4MaxBytes = 119;
 // steps depend on each other, so one hash leaves most of a core idle).
 // REQUIRES: s[i].size() <= kMd5x4MaxBytes.
 void Md5x4(const absl::string_view s[4], unsigned char out[4][16]);
+// Md5 of each of the `n` strings s[i] into out[16 * i, 16 * i + 16): four
+// at a time with Md5x4 where at least two of a group of four fit it, one
+// at a time otherwise (and for any string longer than kMd5x4MaxBytes).
+void Md5Batch(const absl::string_view* s, size_t n, unsigned char* out);
 
 }  // namespace vitrage
 

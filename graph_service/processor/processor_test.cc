@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -560,6 +561,24 @@ TEST(Md5HexTest, MatchesOpenssl) {
                     absl::string_view(reinterpret_cast<const char*>(md[l]), sizeof(md[l]))),
                 openssl(s[l]))
           << len << " lane " << l;
+    }
+  }
+  // In batches of any size, with strings too long for Md5x4 among them.
+  for (size_t n = 0; n <= 9; ++n) {
+    std::vector<std::string> s(n);
+    std::vector<absl::string_view> v(n);
+    for (size_t i = 0; i < n; ++i) {
+      s[i].resize(rng() % 200);
+      for (char& c : s[i]) c = static_cast<char>(rng());
+      v[i] = s[i];
+    }
+    std::vector<unsigned char> md(16 * n);
+    Md5Batch(v.data(), n, md.data());
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(
+          absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(&md[16 * i]), 16)),
+          openssl(s[i]))
+          << "batch of " << n << ", string " << i << " of " << s[i].size() << " bytes";
     }
   }
 }

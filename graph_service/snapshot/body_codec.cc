@@ -250,6 +250,9 @@ void PutHexAsBytes(absl::string_view hex, std::string* out) {
 // The natural-key string the processor hashes into vitrage_cached_id:
 // "<vitrage_category>:<vitrage_type>:<id>". False when one of the three is
 // missing or not a string. `find` maps a key to its value or nullptr.
+// Written out here rather than shared with the processor: it is part of
+// format 4 (what cached_id_derived means) and must not follow a change
+// there.
 template <typename Find>
 bool CachedIdKey(Find find, std::string* key) {
   const Value* cat = find(graph::keys::kVitrageCategory);
@@ -285,17 +288,6 @@ bool IsMd5Hex(absl::string_view hex, const unsigned char md[16]) {
     }
   }
   return true;
-}
-
-// True when `p` holds a vitrage_cached_id that is the md5 of its natural
-// key (the reader can recompute it).
-bool CachedIdDerivable(const Properties& p) {
-  thread_local std::string key;
-  const absl::string_view cached = CachedIdCandidate(p, &key);
-  if (cached.empty()) return false;
-  unsigned char md[16];
-  Md5(key, md);
-  return IsMd5Hex(cached, md);
 }
 
 inline uint64_t ZigZag(int64_t v) {
@@ -731,32 +723,22 @@ absl::Status ParsePackedVertex(absl::string_view in, const Tables& keys, ParsedC
 // then its natural key.
 void DeriveCachedIds(ParsedChunk* chunk) {
   const auto& d = chunk->derive;
-  auto key = [chunk](const ParsedChunk::Derive& x) {
-    return absl::string_view(chunk->derive_keys).substr(x.begin, x.end - x.begin);
-  };
-  unsigned char md[4][16];
+  thread_local std::vector<absl::string_view> keys;
+  thread_local std::vector<unsigned char> md;
+  keys.clear();
+  for (const ParsedChunk::Derive& x : d) {
+    keys.push_back(absl::string_view(chunk->derive_keys).substr(x.begin, x.end - x.begin));
+  }
+  md.resize(16 * d.size());
+  Md5Batch(keys.data(), keys.size(), md.data());
   std::string hex;
-  for (size_t i = 0; i < d.size(); i += 4) {
-    const size_t n = std::min<size_t>(4, d.size() - i);
-    absl::string_view keys[4];
-    bool short_keys = n == 4;
-    for (size_t j = 0; j < n; ++j) {
-      keys[j] = key(d[i + j]);
-      short_keys = short_keys && keys[j].size() <= kMd5x4MaxBytes;
-    }
-    if (short_keys) {
-      Md5x4(keys, md);
-    } else {
-      for (size_t j = 0; j < n; ++j) Md5(keys[j], md[j]);
-    }
-    for (size_t j = 0; j < n; ++j) {
-      hex.clear();
-      AppendHexText(absl::string_view(reinterpret_cast<const char*>(md[j]), 16), &hex);
-      ParsedChunk::Vertex& v = chunk->vertices[d[i + j].vertex];
-      v.props.Set(graph::keys::kVitrageCachedId,
-                  Value::StringFor(graph::keys::kVitrageCachedId, hex));
-      v.natural = graph::Graph::NaturalKeyOf(v.props);
-    }
+  for (size_t i = 0; i < d.size(); ++i) {
+    hex.clear();
+    AppendHexText(absl::string_view(reinterpret_cast<const char*>(&md[16 * i]), 16), &hex);
+    ParsedChunk::Vertex& v = chunk->vertices[d[i].vertex];
+    v.props.Set(graph::keys::kVitrageCachedId,
+                Value::StringFor(graph::keys::kVitrageCachedId, hex));
+    v.natural = graph::Graph::NaturalKeyOf(v.props);
   }
   chunk->derive.clear();
   chunk->derive_keys.clear();
@@ -911,26 +893,25 @@ void PackedWriter::AppendProps(int field, const Properties& p, std::string* out)
 void PackedWriter::PlanVertices(const graph::Graph& g, const graph::Slot* v, size_t n) {
   planned_ = 0;
   if (!compact_) return;
+  // The candidates' natural keys, hashed together.
   thread_local std::string keys[kPlan];
-  absl::string_view cached[kPlan], lanes[kPlan];
-  int fit = 0;  // candidates whose key Md5x4 takes
+  absl::string_view cached[kPlan], hashed[kPlan];
+  int candidate[kPlan];
+  size_t candidates = 0;
   for (size_t i = 0; i < n && i < kPlan; ++i) {
     plan_[planned_] = v[i];
-    cached[planned_] = CachedIdCandidate(g.VertexProps(v[i]), &keys[planned_]);
     derivable_[planned_] = false;
-    const bool fits = !cached[planned_].empty() && keys[planned_].size() <= kMd5x4MaxBytes;
-    fit += fits;
-    lanes[planned_] = fits ? absl::string_view(keys[planned_]) : absl::string_view();
+    cached[planned_] = CachedIdCandidate(g.VertexProps(v[i]), &keys[planned_]);
+    if (!cached[planned_].empty()) {
+      candidate[candidates] = planned_;
+      hashed[candidates++] = keys[planned_];
+    }
     ++planned_;
   }
-  unsigned char md[kPlan][16];
-  if (fit >= 2) {
-    Md5x4(lanes, md);  // the other lanes hash ""
-  }
-  for (int i = 0; i < planned_; ++i) {
-    if (cached[i].empty()) continue;
-    if (fit < 2 || keys[i].size() > kMd5x4MaxBytes) Md5(keys[i], md[i]);
-    derivable_[i] = IsMd5Hex(cached[i], md[i]);
+  unsigned char md[kPlan * 16];
+  Md5Batch(hashed, candidates, md);
+  for (size_t c = 0; c < candidates; ++c) {
+    derivable_[candidate[c]] = IsMd5Hex(cached[candidate[c]], md + 16 * c);
   }
 }
 
@@ -940,17 +921,20 @@ size_t PackedWriter::PrepareVertex(const graph::Graph& g, graph::Slot v) {
   forms_.clear();
   const Properties& p = g.VertexProps(v);
   const absl::string_view id = g.VertexId(v);
-  uuid_id_ = vitrage_id_is_id_ = false;
-  cached_id_derived_ = 0;
+  uuid_id_ = vitrage_id_is_id_ = cached_id_derived_ = false;
   if (compact_) {
     uuid_id_ = UuidBytes(id, uuid_bytes_);
     const Value* vid = p.Find(graph::keys::kVitrageId);
     vitrage_id_is_id_ = vid != nullptr && vid->is_string() && vid->string_value() == id;
-    cached_id_derived_ = -1;
+    int planned = -1;
     for (int i = 0; i < planned_; ++i) {
-      if (plan_[i] == v) cached_id_derived_ = derivable_[i];
+      if (plan_[i] == v) planned = i;
     }
-    if (cached_id_derived_ < 0) cached_id_derived_ = CachedIdDerivable(p);
+    if (planned < 0) {  // a caller that did not plan ahead
+      PlanVertices(g, &v, 1);
+      planned = 0;
+    }
+    cached_id_derived_ = derivable_[planned];
   }
   msg_size_ = (uuid_id_ ? LenFieldSize(16) : StrFieldSize(id)) + (vitrage_id_is_id_ ? 2 : 0) +
               (cached_id_derived_ ? 2 : 0) +

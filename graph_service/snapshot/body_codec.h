@@ -70,7 +70,7 @@ class PackedWriter {
   // Of the prepared vertex (version 4).
   bool uuid_id_ = false;
   bool vitrage_id_is_id_ = false;
-  int cached_id_derived_ = 0;  // -1 while not known
+  bool cached_id_derived_ = false;
   static constexpr int kPlan = 4;
   graph::Slot plan_[kPlan];
   bool derivable_[kPlan];
