@@ -3,7 +3,7 @@
 //
 //   graph_bench [--workload DIR] [--results FILE] [--reps N]
 //       (DIR: the generated workloads, default this build's workload/)
-//   graph_bench --profile encode|decode|processor|tail|sizes [--reps N] [--no-lookahead]
+//   graph_bench --profile encode|decode|processor|tail|sizes|memory [--reps N] [--no-lookahead]
 //       (GRAPH_BENCH_GRAPH_CACHE=FILE: load graph_100k from a snapshot file;
 //        GRAPH_BENCH_SYNTHETIC_HOSTS=N: profile the collector's synthetic
 //        cloud of N hosts instead, e.g. 70000 for the 1M tier of issue 27;
@@ -544,8 +544,60 @@ int SizesProfile(const Graph& g) {
   return 0;
 }
 
+// --profile memory: where the in-memory graph's bytes go: members per
+// element, distinct key sets, heap strings by key, the graph's own estimate
+// (graph_bench --rss FILE gives the process's peak for the same load).
+int MemoryProfile(const Graph& g) {
+  size_t vmembers = 0, emembers = 0, vcap = 0, ecap = 0;
+  std::map<std::string, std::pair<size_t, size_t>> heap_by_key;  // count, bytes
+  std::map<size_t, size_t> vsizes, esizes;
+  std::map<std::string, size_t> shapes;
+  g.ForEachVertex([&](vitrage::graph::Slot v) {
+    const auto& p = g.VertexProps(v);
+    vmembers += p.size();
+    vcap += p.items().capacity();
+    vsizes[p.size()]++;
+    std::string shape;
+    for (const auto& [k, val] : p) {
+      absl::StrAppend(&shape, k, ",");
+      size_t hb = val.HeapBytes();
+      if (hb) {
+        auto& e = heap_by_key[std::string(vitrage::graph::KeyName(k))];
+        e.first++;
+        e.second += hb;
+      }
+    }
+    shapes[shape]++;
+  });
+  g.ForEachEdge([&](vitrage::graph::Slot e) {
+    const auto& p = g.EdgeProps(e);
+    emembers += p.size();
+    ecap += p.items().capacity();
+    esizes[p.size()]++;
+    for (const auto& [k, val] : p) {
+      size_t hb = val.HeapBytes();
+      if (hb) {
+        auto& x = heap_by_key[absl::StrCat("edge:", vitrage::graph::KeyName(k))];
+        x.first++;
+        x.second += hb;
+      }
+    }
+  });
+  fprintf(stderr,
+          "%zu vertices, %zu vertex members (cap %zu), %zu edges, %zu edge members (cap %zu)\n",
+          g.vertex_count(), vmembers, vcap, g.edge_count(), emembers, ecap);
+  fprintf(stderr, "distinct vertex key shapes: %zu\n", shapes.size());
+  for (auto& [n, c] : vsizes) fprintf(stderr, "  vertex size %zu: %zu\n", n, c);
+  for (auto& [n, c] : esizes) fprintf(stderr, "  edge size %zu: %zu\n", n, c);
+  for (auto& [k, e] : heap_by_key)
+    fprintf(stderr, "  heap %-32s %9zu values %8.1f MB\n", k.c_str(), e.first, e.second / 1e6);
+  fprintf(stderr, "ApproxHeapBytes %.1f MB\n", g.ApproxHeapBytes() / 1e6);
+  return 0;
+}
+
 int Profile(const std::string& what, const Graph& g, int reps) {
   if (what == "sizes") return SizesProfile(g);
+  if (what == "memory") return MemoryProfile(g);
   snapshot::EncodeOptions eo;
   eo.compute_digest = getenv("GRAPH_BENCH_DIGEST") != nullptr;  // as the service's snapshots
   if (getenv("GRAPH_BENCH_ZSTD_LEVEL")) eo.zstd_level = atoi(getenv("GRAPH_BENCH_ZSTD_LEVEL"));

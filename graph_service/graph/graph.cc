@@ -7,6 +7,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "graph_service/graph/proto_convert.h"
 
 namespace vitrage::graph {
@@ -86,13 +87,14 @@ void Graph::Clear() {
   vertex_index_.clear();
   edge_index_.clear();
   natural_index_.clear();
+  natural_overflow_.clear();
 }
 
 // ------------------------------------------------------------- lookups
 
 Slot Graph::FindVertex(absl::string_view id) const {
-  auto it = vertex_index_.find(id);
-  return it == vertex_index_.end() ? kNoSlot : it->second;
+  auto it = vertex_index_.find(IdProbeFor(id));
+  return it == vertex_index_.end() ? kNoSlot : it->slot;
 }
 
 namespace {
@@ -144,15 +146,20 @@ absl::InlinedVector<Slot, 1> Graph::FindByNaturalKey(absl::string_view category,
                                                      absl::string_view type,
                                                      absl::string_view id) const {
   absl::InlinedVector<Slot, 1> out;
-  auto it = natural_index_.find(NaturalKeyHash(category, type, id));
+  const uint32_t h = static_cast<uint32_t>(NaturalKeyHash(category, type, id));
+  auto it = natural_index_.find(h);
   if (it == natural_index_.end()) return out;
   std::string buf;
-  for (Slot s : it->second) {
+  auto check = [&](Slot s) {
     const Properties& p = vertices_[s].props;
     if (p.GetString(keys::kVitrageCategory) == category &&
         p.GetString(keys::kVitrageType) == type && NaturalId(p, &buf) == id) {
       out.push_back(s);
     }
+  };
+  check(it->second & ~kNaturalOverflowBit);
+  if (it->second & kNaturalOverflowBit) {
+    for (Slot s : natural_overflow_.find(h)->second) check(s);
   }
   return out;
 }
@@ -171,7 +178,12 @@ Graph::NaturalKey Graph::NaturalKeyOf(const Properties& p) {
 void Graph::IndexNaturalKey(Slot v) { IndexNaturalKey(v, NaturalKeyOf(vertices_[v].props)); }
 
 void Graph::IndexNaturalKey(Slot v, const NaturalKey& key) {
-  if (key.indexed) natural_index_[key.hash].push_back(v);
+  if (!key.indexed) return;
+  const uint32_t h = static_cast<uint32_t>(key.hash);
+  auto [it, added] = natural_index_.try_emplace(h, v);
+  if (added) return;
+  it->second |= kNaturalOverflowBit;
+  natural_overflow_[h].push_back(v);
 }
 
 void Graph::UnindexNaturalKey(Slot v) {
@@ -180,12 +192,26 @@ void Graph::UnindexNaturalKey(Slot v) {
   const Value* t = p.Find(keys::kVitrageType);
   if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
   std::string buf;
-  auto it =
-      natural_index_.find(NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
+  const uint32_t h = static_cast<uint32_t>(
+      NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
+  auto it = natural_index_.find(h);
   if (it == natural_index_.end()) return;
-  auto& slots = it->second;
-  slots.erase(std::remove(slots.begin(), slots.end(), v), slots.end());
-  if (slots.empty()) natural_index_.erase(it);
+  if (!(it->second & kNaturalOverflowBit)) {
+    if (it->second == v) natural_index_.erase(it);
+    return;
+  }
+  auto more = natural_overflow_.find(h);
+  auto& slots = more->second;
+  if ((it->second & ~kNaturalOverflowBit) == v) {
+    it->second = slots.back() | kNaturalOverflowBit;  // another vertex with h takes its place
+    slots.pop_back();
+  } else {
+    slots.erase(std::remove(slots.begin(), slots.end(), v), slots.end());
+  }
+  if (slots.empty()) {
+    natural_overflow_.erase(more);
+    it->second &= ~kNaturalOverflowBit;
+  }
 }
 
 Slot Graph::FindEdge(absl::string_view source_id, absl::string_view target_id,
@@ -395,7 +421,9 @@ Slot Graph::InsertVertex(Value id, Properties props) {
   VertexRec& r = vertices_[s];
   r.id = std::move(id);
   r.props = std::move(props);
-  vertex_index_.emplace(r.id.string_value(), s);
+  DCHECK(r.id.is_stable_string());  // the index keeps where its characters are
+  const absl::string_view id_view = r.id.string_value();
+  vertex_index_.insert(IdEntry{id_view.data(), s, IdHashOf(id_view)});
   IndexNaturalKey(s);
   return s;
 }
@@ -403,7 +431,7 @@ Slot Graph::InsertVertex(Value id, Properties props) {
 void Graph::EraseVertex(Slot v) {
   UnindexNaturalKey(v);
   VertexRec& r = vertices_[v];
-  vertex_index_.erase(r.id.string_value());
+  vertex_index_.erase(IdProbeFor(r.id.string_value()));
   r.id = Value();
   r.props = Properties();
   r.out = {};
@@ -451,13 +479,20 @@ Slot Graph::LoadVertex(Value id, Properties props) {
 Slot Graph::LoadVertex(Value id, Properties props, const NaturalKey& key) {
   if (!id.is_string() || id.string_value().empty()) return kNoSlot;
   if (!id.is_stable_string()) id = Value::StableString(id.string_value());
-  auto ins = vertex_index_.try_emplace(id.string_value(), kNoSlot);
-  if (!ins.second) return kNoSlot;
+  const IdProbe probe = IdProbeFor(id.string_value());
+  // The slot TakeSlot will give, so that the entry is complete when made.
+  const Slot next =
+      free_vertices_.empty() ? static_cast<Slot>(vertices_.size()) : free_vertices_.back();
+  bool added = false;
+  vertex_index_.lazy_emplace(probe, [&](const auto& ctor) {
+    added = true;
+    ctor(IdEntry{probe.id.data(), next, probe.hash});
+  });
+  if (!added) return kNoSlot;
   const Slot s = TakeSlot(vertices_, free_vertices_);
   VertexRec& r = vertices_[s];
-  r.id = std::move(id);  // the characters (the index's key) do not move
+  r.id = std::move(id);  // the characters (the index entry's) do not move
   r.props = std::move(props);
-  ins.first->second = s;
   IndexNaturalKey(s, key);
   return s;
 }
@@ -877,9 +912,10 @@ size_t Graph::ApproxHeapBytes() const {
     if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
   }
   for (const auto& e : edges_) n += e.props.HeapBytes();
-  n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);
+  n += vertex_index_.capacity() * (sizeof(IdEntry) + 1);
   n += edge_index_.capacity() * (sizeof(EdgeKey) + sizeof(Slot) + 1);
-  n += natural_index_.capacity() * (8 + sizeof(absl::InlinedVector<Slot, 1>) + 1);
+  n += natural_index_.capacity() * (sizeof(uint32_t) + sizeof(Slot) + 1);
+  n += natural_overflow_.capacity() * (sizeof(uint32_t) + sizeof(absl::InlinedVector<Slot, 2>) + 1);
   return n;
 }
 

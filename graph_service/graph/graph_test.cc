@@ -1,10 +1,13 @@
 #include "graph_service/graph/graph.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "graph_service/graph/digest.h"
 #include "graph_service/graph/proto_convert.h"
 #include "gtest/gtest.h"
@@ -42,6 +45,19 @@ TEST(ValueTest, SmallAndLargeStringsCompareByContent) {
 // A graph reserved for a load keeps room for a quarter more elements: the
 // records of a replayed tail do not move every vertex and edge record to
 // a new buffer while the old one is held (a peak of ~90 MB at 1M).
+TEST(ValueTest, StableStringViewFindsTheSizeOfEveryStableString) {
+  for (size_t n : {0, 1, 14, 15, 36, 100, 70000}) {
+    const std::string s(n, 'q');
+    const Value v = Value::StableString(s);
+    ASSERT_TRUE(v.is_stable_string());
+    EXPECT_EQ(Value::StableStringView(v.string_value().data()), s);
+    const Value interned = Value::String(s + "-interned-value", /*intern=*/true);
+    if (interned.is_stable_string()) {
+      EXPECT_EQ(Value::StableStringView(interned.string_value().data()), s + "-interned-value");
+    }
+  }
+}
+
 TEST(GraphTest, ReserveLeavesRoomForATailWithoutMovingRecords) {
   Graph g;
   g.Reserve(100, 100);
@@ -220,6 +236,129 @@ TEST(GraphTest, CopiesAreIndependent) {
   EXPECT_TRUE(copy.HasVertex("a-long-vertex-identifier-0001"));
   EXPECT_FALSE(copy.HasVertex("b"));
   EXPECT_EQ(copy.FindByNaturalKey("RESOURCE", "t", "a").size(), 1u);
+}
+
+// Two strings "<prefix><n>" whose 32-bit index hashes (`hash`) are equal
+// (a birthday search: about 80,000 tries).
+template <typename HashFn>
+std::pair<std::string, std::string> Colliding(const std::string& prefix, HashFn hash) {
+  absl::flat_hash_map<uint32_t, std::string> seen;
+  for (int n = 0;; ++n) {
+    std::string s = prefix + std::to_string(n);
+    auto [it, added] = seen.emplace(hash(s), s);
+    if (!added) return {it->second, s};
+  }
+}
+
+TEST(GraphTest, VertexIdsWhoseIndexHashesCollide) {
+  auto [a, b] =
+      Colliding("vertex-", [](const std::string& s) { return Graph::VertexIndexHash(s); });
+  ASSERT_NE(a, b);
+  Graph g;
+  ASSERT_TRUE(g.AddVertex(a, Properties()).ok());
+  EXPECT_FALSE(g.HasVertex(b));
+  ASSERT_TRUE(g.AddVertex(b, Properties()).ok());
+  EXPECT_EQ(g.AddVertex(b, Properties()).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(g.VertexId(g.FindVertex(a)), a);
+  EXPECT_EQ(g.VertexId(g.FindVertex(b)), b);
+  Graph copy = g;
+  ASSERT_TRUE(g.RemoveVertex(a).ok());
+  EXPECT_FALSE(g.HasVertex(a));
+  EXPECT_EQ(g.VertexId(g.FindVertex(b)), b);
+  // The snapshot loader's path.
+  EXPECT_EQ(g.LoadVertex(Value::String(b), Properties()), kNoSlot);
+  EXPECT_NE(g.LoadVertex(Value::String(a), Properties()), kNoSlot);
+  EXPECT_EQ(g.VertexId(g.FindVertex(a)), a);
+  EXPECT_EQ(g.vertex_count(), 2u);
+  EXPECT_EQ(copy.VertexId(copy.FindVertex(a)), a);
+  EXPECT_EQ(copy.VertexId(copy.FindVertex(b)), b);
+}
+
+TEST(GraphTest, NaturalKeysThatShareTheIndexHashOrTheKey) {
+  auto [x, y] = Colliding("host-", [](const std::string& s) {
+    return Graph::NaturalIndexHash("RESOURCE", "nova.host", s);
+  });
+  Graph g;
+  // Three vertices with natural key x (a deleted one and its successors),
+  // one with y (same 32 bits, another key); removed in every position.
+  ASSERT_TRUE(g.AddVertex("x1", Resource("nova.host", x.c_str())).ok());
+  ASSERT_TRUE(g.AddVertex("y1", Resource("nova.host", y.c_str())).ok());
+  ASSERT_TRUE(g.AddVertex("x2", Resource("nova.host", x.c_str())).ok());
+  ASSERT_TRUE(g.AddVertex("x3", Resource("nova.host", x.c_str())).ok());
+  auto ids = [&](const std::string& id) {
+    std::vector<std::string> out;
+    for (Slot s : g.FindByNaturalKey("RESOURCE", "nova.host", id)) out.emplace_back(g.VertexId(s));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids(x), (V{"x1", "x2", "x3"}));
+  EXPECT_EQ(ids(y), (V{"y1"}));
+  ASSERT_TRUE(g.RemoveVertex("x1").ok());  // the first one indexed
+  EXPECT_EQ(ids(x), (V{"x2", "x3"}));
+  EXPECT_EQ(ids(y), (V{"y1"}));
+  ASSERT_TRUE(g.RemoveVertex("x3").ok());
+  EXPECT_EQ(ids(x), (V{"x2"}));
+  ASSERT_TRUE(g.RemoveVertex("y1").ok());
+  EXPECT_EQ(ids(x), (V{"x2"}));
+  EXPECT_TRUE(ids(y).empty());
+  ASSERT_TRUE(g.UpdateVertex("x2", P({{"id", Value::String(y)}}), {}).ok());
+  EXPECT_TRUE(ids(x).empty());
+  EXPECT_EQ(ids(y), (V{"x2"}));
+  ASSERT_TRUE(g.RemoveVertex("x2").ok());
+  EXPECT_TRUE(ids(y).empty());
+}
+
+// The indexes against a plain model, through adds, removals (slot reuse),
+// natural-key changes, copies and moves.
+TEST(GraphTest, IndexesMatchAModelThroughChurn) {
+  Graph g;
+  std::map<std::string, std::string> model;  // vertex id -> natural id
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  auto check = [&](const Graph& h) {
+    ASSERT_EQ(h.vertex_count(), model.size());
+    std::map<std::string, std::vector<std::string>> by_natural;
+    for (const auto& [id, nat] : model) by_natural[nat].push_back(id);
+    for (const auto& [id, nat] : model) {
+      const Slot s = h.FindVertex(id);
+      ASSERT_NE(s, kNoSlot) << id;
+      EXPECT_EQ(h.VertexId(s), id);
+    }
+    for (const auto& [nat, want] : by_natural) {
+      std::vector<std::string> got;
+      for (Slot s : h.FindByNaturalKey("RESOURCE", "t", nat)) got.emplace_back(h.VertexId(s));
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, want) << nat;
+    }
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string id = absl::StrCat("v", next() % 600);
+    const std::string nat = absl::StrCat("n", next() % 150);
+    auto it = model.find(id);
+    const int op = static_cast<int>(next() % 3);
+    if (it == model.end()) {
+      ASSERT_TRUE(g.AddVertex(id, Resource("t", nat.c_str())).ok());
+      model[id] = nat;
+    } else if (op == 0) {
+      ASSERT_TRUE(g.RemoveVertex(id).ok());
+      model.erase(it);
+    } else {
+      ASSERT_TRUE(g.UpdateVertex(id, P({{"id", Value::String(nat)}}), {}).ok());
+      it->second = nat;
+    }
+    if (round % 5000 == 4999) {
+      check(g);
+      Graph copy = g;
+      check(copy);
+      Graph moved = std::move(copy);
+      check(moved);
+    }
+  }
+  check(g);
 }
 
 TEST(GraphTest, IdsOfEveryLengthAroundTheInlineLimit) {
