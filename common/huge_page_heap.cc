@@ -2,6 +2,7 @@
 
 #include <sys/prctl.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,21 @@ constexpr int kMallocxTcacheNone = (-1 + 2) << 8;  // MALLOCX_TCACHE_NONE
 }  // namespace
 
 bool JemallocPresent() { return mallocx != nullptr && dallocx != nullptr && mallctl != nullptr; }
+
+std::string HeapSummary() {
+  if (!JemallocPresent()) return "heap: not jemalloc";
+  uint64_t epoch = 1;
+  size_t len = sizeof(epoch);
+  mallctl("epoch", &epoch, &len, &epoch, len);  // refreshes the stats
+  auto mib = [](const char* name) {
+    size_t v = 0, n = sizeof(v);
+    return mallctl(name, &v, &n, nullptr, 0) == 0 ? v / double(1 << 20) : -1.0;
+  };
+  char buf[160];
+  snprintf(buf, sizeof buf, "heap: %.0f MiB in use, %.0f MiB in pages of it, %.0f MiB resident",
+           mib("stats.allocated"), mib("stats.active"), mib("stats.resident"));
+  return buf;
+}
 
 HugePageHeap ReserveHugePageHeap(size_t bytes) {
   HugePageHeap heap;

@@ -48,6 +48,11 @@ bool JemallocPresent();
 
 HugePageHeap ReserveHugePageHeap(size_t bytes = kHugePageHeapBytes);
 
+// jemalloc's view of the heap, for the log: bytes the program holds, the
+// pages those lie in, and the memory resident for the heap (freed pages
+// stay resident until jemalloc's decay returns them).
+std::string HeapSummary();
+
 // From here on the kernel gives this process 4 KiB pages only (prctl
 // PR_SET_THP_DISABLE; the huge pages it has stay until written after a
 // fork). For after a start-up that wanted huge pages: each new one is

@@ -398,7 +398,7 @@ absl::Status Engine::Start() {
               << (timings_.get_all_reason().empty()
                       ? std::string()
                       : absl::StrCat(" (", timings_.get_all_reason(), ")"))
-              << ")";
+              << "); " << HeapSummary();
   }
   StopHugePages();
   return absl::OkStatus();

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/huge_page_heap.h"
 #include "common/status_macros.h"
 #include "common/tls.h"
 #include "graph_service/graph/key_budget.h"
@@ -94,7 +95,7 @@ absl::StatusOr<Recovery::Outcome> Recovery::Run(absl::Time began) {
     LOG(INFO) << "recovery: snapshot " << snapshot_id << " (seq " << header.seq() << ", "
               << header.vertex_count() << " vertices, " << header.edge_count() << " edges, "
               << header.compressed_bytes() << " bytes) loaded in " << Ms(t_loaded - t_start)
-              << " ms";
+              << " ms; " << HeapSummary();
   } else {
     LOG(INFO) << "recovery: the store has no complete snapshot";
   }
@@ -141,7 +142,7 @@ absl::StatusOr<Recovery::Outcome> Recovery::Run(absl::Time began) {
     timings->set_index_rebuild_ms(0);
   });
   LOG(INFO) << "recovery: replayed " << replayed_records << " records in " << Ms(absl::Now() - t)
-            << " ms; graph at seq " << ep.durable_seq();
+            << " ms; graph at seq " << ep.durable_seq() << "; " << HeapSummary();
   return out;
 }
 
