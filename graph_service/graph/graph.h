@@ -293,8 +293,8 @@ class Graph {
 
   // The vertex index holds, per vertex, where its id's characters are
   // (they never move: ids are stable strings), its slot and 32 bits of the
-  // id's hash: 16 bytes, where a string_view and a slot took 24 (~17 MB at
-  // 1M vertices). A lookup compares the stored hash, then the characters,
+  // id's hash: 16 bytes, where a string_view and a slot took 24
+  // (docs/performance.md). A lookup compares the stored hash, then the characters,
   // as a string_view key would. Lookups and erasures go by an IdProbe;
   // entries compare equal only to themselves, so inserts that must find
   // a duplicate go through lazy_emplace with a probe.
@@ -349,8 +349,9 @@ class Graph {
   // vertices with the same 32 bits (a deleted vertex and its successor, a
   // hash collision) in natural_overflow_, and then kNaturalOverflowBit is
   // set in the slot here. 8 bytes a vertex where a uint64_t and an
-  // InlinedVector took 24 (~34 MB at 1M vertices). Callers compare the
-  // properties.
+  // InlinedVector took 24 (docs/performance.md). Callers compare the
+  // properties. Vertex slots stay below 2^31 (a graph that large would not
+  // fit in memory).
   static constexpr Slot kNaturalOverflowBit = Slot{1} << 31;
   absl::flat_hash_map<uint32_t, Slot> natural_index_;
   absl::flat_hash_map<uint32_t, absl::InlinedVector<Slot, 2>> natural_overflow_;

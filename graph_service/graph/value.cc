@@ -15,8 +15,8 @@ namespace internal {
 
 // A heap string: an 8-byte header, then the characters and a NUL. The
 // header is kept at 8 bytes (the flag shares a word with the size) so that
-// a 36-character UUID takes jemalloc's 48-byte class, not the 64-byte one:
-// ~30 MB of a 1M-vertex graph (docs/performance.md).
+// a 36-character UUID takes jemalloc's 48-byte class, not the 64-byte one
+// (docs/performance.md).
 struct StrRep {
   std::atomic<uint32_t> refs;
   uint32_t size : 31;
