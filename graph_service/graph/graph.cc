@@ -7,7 +7,6 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "glog/logging.h"
 #include "graph_service/graph/proto_convert.h"
 
 namespace vitrage::graph {
@@ -93,8 +92,8 @@ void Graph::Clear() {
 // ------------------------------------------------------------- lookups
 
 Slot Graph::FindVertex(absl::string_view id) const {
-  auto it = vertex_index_.find(IdProbeFor(id));
-  return it == vertex_index_.end() ? kNoSlot : it->slot;
+  auto it = vertex_index_.find(id);
+  return it == vertex_index_.end() ? kNoSlot : it->second;
 }
 
 namespace {
@@ -421,9 +420,7 @@ Slot Graph::InsertVertex(Value id, Properties props) {
   VertexRec& r = vertices_[s];
   r.id = std::move(id);
   r.props = std::move(props);
-  DCHECK(r.id.is_stable_string());  // the index keeps where its characters are
-  const absl::string_view id_view = r.id.string_value();
-  vertex_index_.insert(IdEntry{id_view.data(), s, IdHashOf(id_view)});
+  vertex_index_.emplace(r.id.string_value(), s);
   IndexNaturalKey(s);
   return s;
 }
@@ -431,7 +428,7 @@ Slot Graph::InsertVertex(Value id, Properties props) {
 void Graph::EraseVertex(Slot v) {
   UnindexNaturalKey(v);
   VertexRec& r = vertices_[v];
-  vertex_index_.erase(IdProbeFor(r.id.string_value()));
+  vertex_index_.erase(r.id.string_value());
   r.id = Value();
   r.props = Properties();
   r.out = {};
@@ -479,20 +476,13 @@ Slot Graph::LoadVertex(Value id, Properties props) {
 Slot Graph::LoadVertex(Value id, Properties props, const NaturalKey& key) {
   if (!id.is_string() || id.string_value().empty()) return kNoSlot;
   if (!id.is_stable_string()) id = Value::StableString(id.string_value());
-  const IdProbe probe = IdProbeFor(id.string_value());
-  // The slot TakeSlot will give, so that the entry is complete when made.
-  const Slot next =
-      free_vertices_.empty() ? static_cast<Slot>(vertices_.size()) : free_vertices_.back();
-  bool added = false;
-  vertex_index_.lazy_emplace(probe, [&](const auto& ctor) {
-    added = true;
-    ctor(IdEntry{probe.id.data(), next, probe.hash});
-  });
-  if (!added) return kNoSlot;
+  auto ins = vertex_index_.try_emplace(id.string_value(), kNoSlot);
+  if (!ins.second) return kNoSlot;
   const Slot s = TakeSlot(vertices_, free_vertices_);
   VertexRec& r = vertices_[s];
-  r.id = std::move(id);  // the characters (the index entry's) do not move
+  r.id = std::move(id);  // the characters (the index's key) do not move
   r.props = std::move(props);
+  ins.first->second = s;
   IndexNaturalKey(s, key);
   return s;
 }
@@ -912,7 +902,7 @@ size_t Graph::ApproxHeapBytes() const {
     if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
   }
   for (const auto& e : edges_) n += e.props.HeapBytes();
-  n += vertex_index_.capacity() * (sizeof(IdEntry) + 1);
+  n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);
   n += edge_index_.capacity() * (sizeof(EdgeKey) + sizeof(Slot) + 1);
   n += natural_index_.capacity() * (sizeof(uint32_t) + sizeof(Slot) + 1);
   n += natural_overflow_.capacity() * (sizeof(uint32_t) + sizeof(absl::InlinedVector<Slot, 2>) + 1);

@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
@@ -96,7 +95,7 @@ class Graph {
   // Starts loading the index entry FindVertex(id) reads, without waiting
   // for it (a hint for callers that know a lookup is coming; changes
   // nothing, so it may run under a reader lock).
-  void PrefetchVertex(absl::string_view id) const { vertex_index_.prefetch(IdProbeFor(id)); }
+  void PrefetchVertex(absl::string_view id) const { vertex_index_.prefetch(id); }
   // Starts loading, one step per call, what an update of vertex `v` reads:
   // step 0 its record, 1 its property members, 2 the values they point to.
   // Each step reads what the step before loaded, so a caller issues them
@@ -257,9 +256,8 @@ class Graph {
   // Approximate heap bytes held (for memory reporting).
   size_t ApproxHeapBytes() const;
 
-  // The 32 bits of a vertex id / a natural key that the indexes keep
-  // (tests: to make two keys that share them).
-  static uint32_t VertexIndexHash(absl::string_view id) { return IdHashOf(id); }
+  // The 32 bits of a natural key that the natural-key index keeps (tests:
+  // to make two keys that share them).
   static uint32_t NaturalIndexHash(absl::string_view category, absl::string_view type,
                                    absl::string_view id) {
     return static_cast<uint32_t>(NaturalKeyHash(category, type, id));
@@ -291,39 +289,6 @@ class Graph {
   };
   struct Undo;
 
-  // The vertex index holds, per vertex, where its id's characters are
-  // (they never move: ids are stable strings), its slot and 32 bits of the
-  // id's hash: 16 bytes, where a string_view and a slot took 24
-  // (docs/performance.md). A lookup compares the stored hash, then the characters,
-  // as a string_view key would. Lookups and erasures go by an IdProbe;
-  // entries compare equal only to themselves, so inserts that must find
-  // a duplicate go through lazy_emplace with a probe.
-  struct IdEntry {
-    const char* chars;
-    Slot slot;
-    uint32_t hash;
-  };
-  struct IdProbe {
-    absl::string_view id;
-    uint32_t hash;
-  };
-  struct IdHash {
-    using is_transparent = void;
-    size_t operator()(const IdEntry& e) const { return e.hash; }
-    size_t operator()(const IdProbe& p) const { return p.hash; }
-  };
-  struct IdEq {
-    using is_transparent = void;
-    bool operator()(const IdEntry& a, const IdEntry& b) const { return a.slot == b.slot; }
-    bool operator()(const IdEntry& a, const IdProbe& p) const {
-      return a.hash == p.hash && Value::StableStringView(a.chars) == p.id;
-    }
-    bool operator()(const IdProbe& p, const IdEntry& a) const { return (*this)(a, p); }
-  };
-  static uint32_t IdHashOf(absl::string_view id) {
-    return static_cast<uint32_t>(absl::Hash<absl::string_view>()(id));
-  }
-  static IdProbe IdProbeFor(absl::string_view id) { return IdProbe{id, IdHashOf(id)}; }
 
   Slot InsertVertex(Value id, Properties props);
   void EraseVertex(Slot v);  // REQUIRES: no edges
@@ -343,7 +308,7 @@ class Graph {
   std::vector<Slot> free_vertices_;
   std::vector<EdgeRec> edges_;
   std::vector<Slot> free_edges_;
-  absl::flat_hash_set<IdEntry, IdHash, IdEq> vertex_index_;
+  absl::flat_hash_map<absl::string_view, Slot> vertex_index_;  // views into VertexRec::id
   absl::flat_hash_map<EdgeKey, Slot> edge_index_;
   // Natural key (32 bits of NaturalKey::hash) -> a vertex with it; further
   // vertices with the same 32 bits (a deleted vertex and its successor, a

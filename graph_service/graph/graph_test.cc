@@ -45,19 +45,6 @@ TEST(ValueTest, SmallAndLargeStringsCompareByContent) {
 // A graph reserved for a load keeps room for a quarter more elements: the
 // records of a replayed tail do not move every vertex and edge record to
 // a new buffer while the old one is held (a peak of ~90 MB at 1M).
-TEST(ValueTest, StableStringViewFindsTheSizeOfEveryStableString) {
-  for (size_t n : {0, 1, 14, 15, 36, 100, 70000}) {
-    const std::string s(n, 'q');
-    const Value v = Value::StableString(s);
-    ASSERT_TRUE(v.is_stable_string());
-    EXPECT_EQ(Value::StableStringView(v.string_value().data()), s);
-    const Value interned = Value::String(s + "-interned-value", /*intern=*/true);
-    if (interned.is_stable_string()) {
-      EXPECT_EQ(Value::StableStringView(interned.string_value().data()), s + "-interned-value");
-    }
-  }
-}
-
 TEST(GraphTest, ReserveLeavesRoomForATailWithoutMovingRecords) {
   Graph g;
   g.Reserve(100, 100);
@@ -248,30 +235,6 @@ std::pair<std::string, std::string> Colliding(const std::string& prefix, HashFn 
     auto [it, added] = seen.emplace(hash(s), s);
     if (!added) return {it->second, s};
   }
-}
-
-TEST(GraphTest, VertexIdsWhoseIndexHashesCollide) {
-  auto [a, b] =
-      Colliding("vertex-", [](const std::string& s) { return Graph::VertexIndexHash(s); });
-  ASSERT_NE(a, b);
-  Graph g;
-  ASSERT_TRUE(g.AddVertex(a, Properties()).ok());
-  EXPECT_FALSE(g.HasVertex(b));
-  ASSERT_TRUE(g.AddVertex(b, Properties()).ok());
-  EXPECT_EQ(g.AddVertex(b, Properties()).code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(g.VertexId(g.FindVertex(a)), a);
-  EXPECT_EQ(g.VertexId(g.FindVertex(b)), b);
-  Graph copy = g;
-  ASSERT_TRUE(g.RemoveVertex(a).ok());
-  EXPECT_FALSE(g.HasVertex(a));
-  EXPECT_EQ(g.VertexId(g.FindVertex(b)), b);
-  // The snapshot loader's path.
-  EXPECT_EQ(g.LoadVertex(Value::String(b), Properties()), kNoSlot);
-  EXPECT_NE(g.LoadVertex(Value::String(a), Properties()), kNoSlot);
-  EXPECT_EQ(g.VertexId(g.FindVertex(a)), a);
-  EXPECT_EQ(g.vertex_count(), 2u);
-  EXPECT_EQ(copy.VertexId(copy.FindVertex(a)), a);
-  EXPECT_EQ(copy.VertexId(copy.FindVertex(b)), b);
 }
 
 TEST(GraphTest, NaturalKeysThatShareTheIndexHashOrTheKey) {

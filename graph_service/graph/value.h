@@ -137,16 +137,6 @@ class Value {
   // A string value whose characters never move (never stored inline), so a
   // string_view of it stays valid as long as any copy of the Value lives.
   static Value StableString(absl::string_view s);
-  // The string whose characters start at `data`. REQUIRES: `data` is
-  // string_value().data() of a stable string (is_stable_string()) that is
-  // still alive.
-  static absl::string_view StableStringView(const char* data) {
-    // The heap string's header ends with a 32-bit word holding the size in
-    // its low 31 bits (internal::StrRep, value.cc).
-    uint32_t word;
-    memcpy(&word, data - sizeof(word), sizeof(word));
-    return absl::string_view(data, word & 0x7fffffffu);
-  }
   static Value StringFor(KeyId key, absl::string_view s) {
     return String(s, KeyInternsValues(key));
   }
