@@ -289,7 +289,6 @@ class Graph {
   };
   struct Undo;
 
-
   Slot InsertVertex(Value id, Properties props);
   void EraseVertex(Slot v);  // REQUIRES: no edges
   Slot InsertEdge(Slot s, Slot t, KeyId label, Properties props);
