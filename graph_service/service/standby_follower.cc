@@ -167,6 +167,14 @@ void StandbyFollower::FollowLog() {
     absl::Status error;
     while (error.ok() && reader->Read(&resp)) {
       uint64_t applied;
+      // The persistor's durable seq first: a status read while the records
+      // apply then sees them as lag, never an applied seq past the
+      // durable one.
+      {
+        absl::MutexLock l(&mu_);
+        durable_ = std::max(durable_, resp.durable_seq());
+        last_msg_ = absl::Now();
+      }
       {
         absl::MutexLock l(&state_->mu);
         for (const v1::JournalRecord& rec : resp.records()) {
@@ -182,11 +190,6 @@ void StandbyFollower::FollowLog() {
           record_epoch_ = rec.epoch();
         }
         applied = state_->applied_seq;
-      }
-      {
-        absl::MutexLock l(&mu_);
-        durable_ = std::max(durable_, resp.durable_seq());
-        last_msg_ = absl::Now();
       }
       backoff = absl::Milliseconds(50);
       failures = 0;
