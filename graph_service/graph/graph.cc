@@ -136,16 +136,17 @@ void Graph::PrefetchEdgeAt(Slot e, int step) const {
   PrefetchProps(r.props, step);
 }
 
-uint64_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i) {
-  return absl::Hash<std::tuple<absl::string_view, absl::string_view, absl::string_view>>()(
-      std::make_tuple(c, t, i));
+uint32_t Graph::NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i) {
+  return static_cast<uint32_t>(
+      absl::Hash<std::tuple<absl::string_view, absl::string_view, absl::string_view>>()(
+          std::make_tuple(c, t, i)));
 }
 
 absl::InlinedVector<Slot, 1> Graph::FindByNaturalKey(absl::string_view category,
                                                      absl::string_view type,
                                                      absl::string_view id) const {
   absl::InlinedVector<Slot, 1> out;
-  const uint32_t h = static_cast<uint32_t>(NaturalKeyHash(category, type, id));
+  const uint32_t h = NaturalKeyHash(category, type, id);
   auto it = natural_index_.find(h);
   if (it == natural_index_.end()) return out;
   std::string buf;
@@ -178,7 +179,7 @@ void Graph::IndexNaturalKey(Slot v) { IndexNaturalKey(v, NaturalKeyOf(vertices_[
 
 void Graph::IndexNaturalKey(Slot v, const NaturalKey& key) {
   if (!key.indexed) return;
-  const uint32_t h = static_cast<uint32_t>(key.hash);
+  const uint32_t h = key.hash;
   auto [it, added] = natural_index_.try_emplace(h, v);
   if (added) return;
   it->second |= kNaturalOverflowBit;
@@ -191,8 +192,7 @@ void Graph::UnindexNaturalKey(Slot v) {
   const Value* t = p.Find(keys::kVitrageType);
   if (c == nullptr || t == nullptr || !c->is_string() || !t->is_string()) return;
   std::string buf;
-  const uint32_t h = static_cast<uint32_t>(
-      NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf)));
+  const uint32_t h = NaturalKeyHash(c->string_value(), t->string_value(), NaturalId(p, &buf));
   auto it = natural_index_.find(h);
   if (it == natural_index_.end()) return;
   if (!(it->second & kNaturalOverflowBit)) {

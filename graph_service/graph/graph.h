@@ -30,7 +30,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
-#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -236,7 +235,7 @@ class Graph {
   // all without string vitrage_category and vitrage_type properties.
   struct NaturalKey {
     bool indexed = false;
-    uint64_t hash = 0;
+    uint32_t hash = 0;  // the 32 bits the natural-key index keeps
   };
   // A pure function of `props` (thread-safe): a loader may compute it on
   // another thread, then hand it to LoadVertex.
@@ -245,7 +244,7 @@ class Graph {
   Slot LoadVertex(Value id, Properties props, const NaturalKey& key);
   // Starts loading the natural-key index entry of `key` (a hint).
   void PrefetchNaturalKey(const NaturalKey& key) const {
-    if (key.indexed) natural_index_.prefetch(static_cast<uint32_t>(key.hash));
+    if (key.indexed) natural_index_.prefetch(key.hash);
   }
   // Adds edge (s, t, label). REQUIRES: `s` and `t` are live vertex slots.
   // False (nothing added) when the edge exists.
@@ -260,7 +259,7 @@ class Graph {
   // to make two keys that share them).
   static uint32_t NaturalIndexHash(absl::string_view category, absl::string_view type,
                                    absl::string_view id) {
-    return static_cast<uint32_t>(NaturalKeyHash(category, type, id));
+    return NaturalKeyHash(category, type, id);
   }
 
  private:
@@ -299,7 +298,7 @@ class Graph {
   void IndexNaturalKey(Slot v);
   void IndexNaturalKey(Slot v, const NaturalKey& key);
   void UnindexNaturalKey(Slot v);
-  static uint64_t NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i);
+  static uint32_t NaturalKeyHash(absl::string_view c, absl::string_view t, absl::string_view i);
   absl::Status ApplyChangeLogged(const v1::GraphChange& change, int index, std::vector<Undo>* undo);
   void Rollback(std::vector<Undo>* undo);
 
@@ -309,7 +308,7 @@ class Graph {
   std::vector<Slot> free_edges_;
   absl::flat_hash_map<absl::string_view, Slot> vertex_index_;  // views into VertexRec::id
   absl::flat_hash_map<EdgeKey, Slot> edge_index_;
-  // Natural key (32 bits of NaturalKey::hash) -> a vertex with it; further
+  // Natural key (NaturalKeyHash, 32 bits) -> a vertex with it; further
   // vertices with the same 32 bits (a deleted vertex and its successor, a
   // hash collision) in natural_overflow_, and then kNaturalOverflowBit is
   // set in the slot here. 8 bytes a vertex where a uint64_t and an
