@@ -683,10 +683,28 @@ absl::StatusOr<std::vector<ChunkRow>> Store::ReadChunks(uint64_t snapshot_id, ui
 }
 
 absl::StatusOr<uint64_t> Store::PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit) {
-  return conn_->Execute(
-      absl::StrCat("DELETE FROM graph_log WHERE seq <= ", upto_seq, " AND last_seq <= ", upto_seq,
-                   " AND stored_at < NOW(6) - INTERVAL ", absl::ToInt64Microseconds(age),
-                   " MICROSECOND ORDER BY seq LIMIT ", limit));
+  // The rows first, by a plain SELECT (a consistent read: no locks), then
+  // a DELETE of those keys. A DELETE over the range "seq <= upto" would
+  // also lock the row after the range (InnoDB's next-key locking), and
+  // that can be the journal's tail: a pipelined group's INSERT, not
+  // committed because its worker waits, in the persistor, for the group
+  // before it (LogWriter's fence order), whose INSERT into the gap waits
+  // behind the DELETE. InnoDB sees no cycle and the journal stood still
+  // for innodb_lock_wait_timeout (50 s). Point deletes by primary key
+  // lock only the rows they delete.
+  ASSIGN_OR_RETURN(std::vector<Row> rows,
+                   conn_->Query(absl::StrCat(
+                       "SELECT seq FROM graph_log WHERE seq <= ", upto_seq,
+                       " AND last_seq <= ", upto_seq, " AND stored_at < NOW(6) - INTERVAL ",
+                       absl::ToInt64Microseconds(age), " MICROSECOND ORDER BY seq LIMIT ", limit)));
+  if (rows.empty()) return 0;
+  std::string sql = "DELETE FROM graph_log WHERE seq IN (";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSIGN_OR_RETURN(uint64_t seq, CellToUint(rows[i][0], "seq"));
+    absl::StrAppend(&sql, i ? "," : "", seq);
+  }
+  absl::StrAppend(&sql, ") AND last_seq <= ", upto_seq);
+  return conn_->Execute(sql);
 }
 
 }  // namespace vitrage::persistor::mysql

@@ -172,7 +172,8 @@ class Store {
 
   // Deletes the rows whose records all have seq <= upto_seq, stored more
   // than `age` ago, at most `limit` rows (one transaction). Returns how
-  // many rows were deleted.
+  // many rows were deleted. Takes row locks on those rows only, none on
+  // the log's tail (store.cc says why).
   absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit);
 
   Connection* conn() const { return conn_; }
