@@ -271,37 +271,45 @@ TEST_F(StoreTest, AppendLogStoresPacksOfRecords) {
 // innodb_lock_wait_timeout (hardening_test caught it as 20 s without an
 // ack).
 TEST_F(StoreTest, PruneLogDoesNotWaitForTheUncommittedTail) {
-  const ConnectOptions options = Options("prune_tail");
-  auto conn = Connection::Open(options);
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  Store store(conn->get());
-  ASSERT_TRUE(store.Migrate().ok());
-  ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
-  ASSERT_TRUE(InsertOneRowEach(conn->get(), MakeRows(1, 3, 40)).ok());
-  ASSERT_TRUE((*conn)->Execute("UPDATE writer_epoch SET durable_seq=3").ok());
-  // The next group but one: seq 5, inserted, not committed (seq 4's group
-  // has not inserted yet).
-  auto tail = Connection::Open(options);
-  ASSERT_TRUE(tail.ok()) << tail.status();
-  ASSERT_TRUE((*tail)->Begin().ok());
-  ASSERT_TRUE((*tail)
-                  ->Execute("INSERT INTO graph_log (seq, last_seq, epoch, crc32c, record)"
-                            " VALUES (5, 5, 1, 0, 'x')")
-                  .ok());
-  // A prune up to the last durable row, unable to sit out a lock wait.
-  ASSERT_TRUE((*conn)->Execute("SET SESSION innodb_lock_wait_timeout=1").ok());
-  auto pruned = store.PruneLog(3, absl::ZeroDuration(), 100);
-  ASSERT_TRUE(pruned.ok()) << pruned.status();
-  EXPECT_EQ(*pruned, 3u);
-  // Nor does seq 4's INSERT, into the gap, wait for anything the prune left.
-  auto gap = Connection::Open(options);
-  ASSERT_TRUE(gap.ok()) << gap.status();
-  ASSERT_TRUE((*gap)->Execute("SET SESSION innodb_lock_wait_timeout=1").ok());
-  EXPECT_TRUE((*gap)
-                  ->Execute("INSERT INTO graph_log (seq, last_seq, epoch, crc32c, record)"
-                            " VALUES (4, 4, 1, 0, 'y')")
-                  .ok());
-  (*tail)->Rollback();
+  // Few rows, and many with all but the tail going (where an optimizer
+  // could prefer a scan, which would lock the tail).
+  for (const uint64_t n : {3, 200, 501, 600, 2000, 5000}) {
+    SCOPED_TRACE(absl::StrCat(n, " rows"));
+    const ConnectOptions options = Options(absl::StrCat("prune_tail_", n));
+    auto conn = Connection::Open(options);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    Store store(conn->get());
+    ASSERT_TRUE(store.Migrate().ok());
+    ASSERT_TRUE(store.AcquireEpoch("me:1").ok());
+    ASSERT_TRUE(InsertOneRowEach(conn->get(), MakeRows(1, n, 40)).ok());
+    ASSERT_TRUE((*conn)->Execute(absl::StrCat("UPDATE writer_epoch SET durable_seq=", n)).ok());
+    // The next group but one: seq n + 2, inserted, not committed (seq
+    // n + 1's group has not inserted yet).
+    auto tail = Connection::Open(options);
+    ASSERT_TRUE(tail.ok()) << tail.status();
+    ASSERT_TRUE((*tail)->Begin().ok());
+    ASSERT_TRUE((*tail)
+                    ->Execute(absl::StrCat("INSERT INTO graph_log (seq, last_seq, epoch, crc32c,"
+                                           " record) VALUES (",
+                                           n + 2, ", ", n + 2, ", 1, 0, 'x')"))
+                    .ok());
+    // A prune up to the last durable row, unable to sit out a lock wait.
+    ASSERT_TRUE((*conn)->Execute("SET SESSION innodb_lock_wait_timeout=1").ok());
+    auto pruned = store.PruneLog(n, absl::ZeroDuration(), 10000);
+    ASSERT_TRUE(pruned.ok()) << pruned.status();
+    EXPECT_EQ(*pruned, n);
+    // Nor does seq n + 1's INSERT, into the gap, wait for anything the
+    // prune left.
+    auto gap = Connection::Open(options);
+    ASSERT_TRUE(gap.ok()) << gap.status();
+    ASSERT_TRUE((*gap)->Execute("SET SESSION innodb_lock_wait_timeout=1").ok());
+    EXPECT_TRUE((*gap)
+                    ->Execute(absl::StrCat("INSERT INTO graph_log (seq, last_seq, epoch, crc32c,"
+                                           " record) VALUES (",
+                                           n + 1, ", ", n + 1, ", 1, 0, 'y')"))
+                    .ok());
+    (*tail)->Rollback();
+  }
 }
 
 // Rows written by schema version 1 (one record each, no last_seq) read
