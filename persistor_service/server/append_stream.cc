@@ -16,6 +16,7 @@
 #include "common/crc32c.h"
 #include "common/grpc_util.h"
 #include "persistor_service/mysql/store.h"
+#include "persistor_service/server/record_check.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
 #include "vitrage/wire/encoded.pb.h"
 
@@ -23,7 +24,6 @@ namespace vitrage::persistor {
 namespace {
 
 using vitrage::v1::AppendResponse;
-using vitrage::v1::JournalRecord;
 using vitrage::wire::EncodedAppendRequest;
 
 // One Append stream. Reads batches, hands them to the LogWriter, writes one
@@ -33,9 +33,9 @@ using vitrage::wire::EncodedAppendRequest;
 // The stream is a raw method: a request is parsed as EncodedAppendRequest
 // (vitrage/wire/encoded.proto, the same bytes as an AppendRequest), which
 // leaves every record as the bytes the graph serialized. Each record is
-// still parsed once (on an arena, reset per request) to check it is a
-// well-formed JournalRecord with the batch's seq and epoch, and is then
-// stored byte for byte as received.
+// checked without being built (record_check.h: the parser's verdict, its
+// seq and epoch) to be a well-formed JournalRecord with the batch's seq
+// and epoch, and is then stored byte for byte as received.
 class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                       public BatchSink,
                       public std::enable_shared_from_this<AppendReactor> {
@@ -151,27 +151,23 @@ class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
     uint64_t expect = 0;
     for (int i = 0; i < req->records_size(); ++i) {
       std::string* bytes = req->mutable_records(i);
-      JournalRecord* r = google::protobuf::Arena::CreateMessage<JournalRecord>(&arena_);
-      if (!r->ParseFromString(*bytes)) {
-        arena_.Reset();
+      RecordHead head;
+      if (!CheckJournalRecord(*bytes, &head)) {
         return absl::InvalidArgumentError(absl::StrCat("Append: record ", i, " of the batch (",
                                                        bytes->size(),
                                                        " bytes) is not a valid JournalRecord"));
       }
-      const uint64_t seq = r->seq();
-      const uint64_t epoch = r->epoch();
+      const uint64_t seq = head.seq;
+      const uint64_t epoch = head.epoch;
       if (i == 0) expect = seq;
       if (seq == 0) {
-        arena_.Reset();
         return absl::InvalidArgumentError("record with seq 0 (seqs start at 1)");
       }
       if (seq != expect) {
-        arena_.Reset();
         return absl::InvalidArgumentError(absl::StrCat(
             "records in a batch must have consecutive seqs: seq ", seq, " follows ", expect - 1));
       }
       if (epoch != req->epoch()) {
-        arena_.Reset();
         return absl::InvalidArgumentError(absl::StrCat("record seq ", seq, " has epoch ", epoch,
                                                        " but the batch has epoch ", req->epoch()));
       }
@@ -184,7 +180,6 @@ class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       batch->rows.push_back(std::move(row));
       ++expect;
     }
-    arena_.Reset();
     return batch;
   }
 
@@ -242,7 +237,6 @@ class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
   std::shared_ptr<AppendReactor> self_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
-  google::protobuf::Arena arena_;  // records being checked (MakeBatch)
   std::deque<uint64_t> acks_;
   std::deque<size_t> inflight_sizes_;
   size_t inflight_bytes_ = 0;
