@@ -73,9 +73,26 @@ enum class Kind { kVarint, kFixed32, kFixed64, kString, kBytes, kMessage, kGroup
 
 struct Table;
 
+// The wire type a field of each kind is written with.
+WireType WireOf(Kind kind) {
+  switch (kind) {
+    case Kind::kVarint:
+      return WireFormatLite::WIRETYPE_VARINT;
+    case Kind::kFixed32:
+      return WireFormatLite::WIRETYPE_FIXED32;
+    case Kind::kFixed64:
+      return WireFormatLite::WIRETYPE_FIXED64;
+    case Kind::kGroup:
+      return WireFormatLite::WIRETYPE_START_GROUP;
+    default:
+      return WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  }
+}
+
 struct Field {
+  bool known = false;  // a field of the message type (else: unknown)
   Kind kind = Kind::kBytes;
-  WireType wire = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  WireType wire = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;  // WireOf(kind)
   bool packable = false;  // repeated numeric: also length-delimited (packed)
   const Table* sub = nullptr;
 };
@@ -83,8 +100,7 @@ struct Field {
 // A message type's fields by number (the numbers used in our protos are
 // small, so a vector).
 struct Table {
-  std::vector<Field> by_number;  // index = field number; kind/wire unset = unknown
-  std::vector<bool> known;
+  std::vector<Field> by_number;  // index = field number
 };
 
 class Tables {
@@ -102,11 +118,10 @@ class Tables {
     int max = 0;
     for (int i = 0; i < d->field_count(); ++i) max = std::max(max, d->field(i)->number());
     raw->by_number.resize(max + 1);
-    raw->known.assign(max + 1, false);
     for (int i = 0; i < d->field_count(); ++i) {
       const FieldDescriptor* f = d->field(i);
       Field& out = raw->by_number[f->number()];
-      raw->known[f->number()] = true;
+      out.known = true;
       out.packable = f->is_packable();
       switch (f->type()) {
         case FieldDescriptor::TYPE_INT32:
@@ -118,42 +133,36 @@ class Tables {
         case FieldDescriptor::TYPE_BOOL:
         case FieldDescriptor::TYPE_ENUM:
           out.kind = Kind::kVarint;
-          out.wire = WireFormatLite::WIRETYPE_VARINT;
           break;
         case FieldDescriptor::TYPE_FIXED32:
         case FieldDescriptor::TYPE_SFIXED32:
         case FieldDescriptor::TYPE_FLOAT:
           out.kind = Kind::kFixed32;
-          out.wire = WireFormatLite::WIRETYPE_FIXED32;
           break;
         case FieldDescriptor::TYPE_FIXED64:
         case FieldDescriptor::TYPE_SFIXED64:
         case FieldDescriptor::TYPE_DOUBLE:
           out.kind = Kind::kFixed64;
-          out.wire = WireFormatLite::WIRETYPE_FIXED64;
           break;
         case FieldDescriptor::TYPE_STRING:
           // proto3 strings must be UTF-8 (the parser fails on others).
           out.kind = f->file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO3
                          ? Kind::kString
                          : Kind::kBytes;
-          out.wire = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
           break;
         case FieldDescriptor::TYPE_BYTES:
           out.kind = Kind::kBytes;
-          out.wire = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
           break;
         case FieldDescriptor::TYPE_MESSAGE:
           out.kind = Kind::kMessage;
-          out.wire = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
           out.sub = Build(f->message_type());
           break;
         case FieldDescriptor::TYPE_GROUP:
           out.kind = Kind::kGroup;
-          out.wire = WireFormatLite::WIRETYPE_START_GROUP;
           out.sub = Build(f->message_type());
           break;
       }
+      out.wire = WireOf(out.kind);
     }
     return raw;
   }
@@ -224,7 +233,9 @@ bool CheckMessage(Cursor* c, const Table* t, int depth, uint32_t end_group, Reco
     if (number == 0) return false;
     const WireType wire = WireFormatLite::GetTagWireType(tag);
     if (wire == WireFormatLite::WIRETYPE_END_GROUP) return tag == end_group;
-    const Field* f = number < t->known.size() && t->known[number] ? &t->by_number[number] : nullptr;
+    const Field* f = number < t->by_number.size() && t->by_number[number].known
+                         ? &t->by_number[number]
+                         : nullptr;
     if (f == nullptr ||
         (wire != f->wire && !(f->packable && wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED))) {
       if (!SkipUnknown(c, tag, depth)) return false;
