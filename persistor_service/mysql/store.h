@@ -171,9 +171,10 @@ class Store {
                                                    size_t max_rows);
 
   // Deletes the rows whose records all have seq <= upto_seq, stored more
-  // than `age` ago, at most `limit` rows (one transaction). Returns how
-  // many rows were deleted. Takes row locks on those rows only, none on
-  // the log's tail (store.cc says why).
+  // than `age` ago, at most `limit` rows (in statements of at most 500
+  // rows, each its own transaction). Returns how many rows were deleted.
+  // Takes row locks on those rows only, none on the log's tail (store.cc
+  // says why).
   absl::StatusOr<uint64_t> PruneLog(uint64_t upto_seq, absl::Duration age, uint64_t limit);
 
   Connection* conn() const { return conn_; }
