@@ -598,15 +598,10 @@ TEST_F(PersistorServiceTest, BrokenOffSnapshotStreamLeavesNothingVisible) {
   }
   EXPECT_EQ(testing::GetLatestSnapshot(stub_.get()).status().code(), absl::StatusCode::kNotFound);
   // The server cleans the rows up once it sees the break.
-  std::string left;
-  for (int i = 0; i < 500; ++i) {
-    left =
-        Sql("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
-            " (SELECT COUNT(*) FROM snapshot_chunks)");
-    if (left == "0\t0\n") break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  EXPECT_EQ(left, "0\t0\n");
+  EXPECT_EQ(SqlEventually("SELECT (SELECT COUNT(*) FROM graph_snapshots),"
+                          " (SELECT COUNT(*) FROM snapshot_chunks)",
+                          "0\t0\n"),
+            "0\t0\n");
 }
 
 TEST_F(PersistorServiceTest, CorruptedChunkRowIsDataLossAndOlderSnapshotServes) {
@@ -789,11 +784,10 @@ TEST_F(PersistorServiceTest, StalledSnapshotUploadsHoldNoDatabaseConnection) {
     *req.mutable_header() = testing::MakeSnapshot(5, e, 2, 100).header;
     ASSERT_TRUE(writers.back()->Write(req));
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (Sql("SELECT COUNT(*) FROM graph_snapshots") != absl::StrCat(kStalled, "\n")) {
-    ASSERT_LT(absl::Now(), deadline) << "the stalled uploads' rows never appeared";
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  const std::string all_stalled = absl::StrCat(kStalled, "\n");
+  ASSERT_EQ(SqlEventually("SELECT COUNT(*) FROM graph_snapshots", all_stalled, absl::Seconds(20)),
+            all_stalled)
+      << "the stalled uploads' rows never appeared";
   const absl::Time t0 = absl::Now();
   auto taken = testing::AcquireEpoch(stub_.get(), "next-graph:2");
   ASSERT_TRUE(taken.ok()) << taken.status();
