@@ -30,11 +30,6 @@ int CountLines(const std::string& text, const std::string& needle) {
 }
 
 // The value of an unlabelled metric in a /metrics page (-1: absent).
-double MetricValue(const std::string& page, const std::string& name) {
-  size_t at = page.find("\n" + name + " ");
-  return at == std::string::npos ? -1.0 : std::stod(page.substr(at + name.size() + 2));
-}
-
 StackOptions Changing(uint64_t changes, double rate) {
   StackOptions o;
   o.change_rate = rate;

@@ -3,12 +3,16 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 
@@ -29,6 +33,8 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
 
 absl::StatusOr<std::string> Stack::FetchMetrics(int port) const {
   std::string out = absl::StrCat(dir_, "/metrics-", port, ".txt");
+  // RunCommand appends to its log: a second fetch must not read the first.
+  std::remove(out.c_str());
   auto rc = RunCommand({"/usr/bin/python3", "-c",
                         absl::StrCat("import urllib.request,sys; sys.stdout.write("
                                      "urllib.request.urlopen('http://127.0.0.1:",
@@ -38,6 +44,17 @@ absl::StatusOr<std::string> Stack::FetchMetrics(int port) const {
   std::string text = ReadFileOrEmpty(out);
   if (*rc != 0) return absl::UnavailableError("GET /metrics failed: " + text);
   return text;
+}
+
+double MetricValue(const std::string& page, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (!absl::StartsWith(line, name) || line.size() <= name.size() || line[name.size()] != ' ') {
+      continue;
+    }
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+  }
+  return -1;
 }
 
 Stack::~Stack() {

@@ -171,6 +171,10 @@ std::string Binary(const std::string& rel);
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
     grpc::health::v1::Health::Stub* stub, const std::string& service, absl::Duration timeout);
 
+// The value of the sample `name` (a metric without labels, or a
+// histogram's _sum / _count) in a Prometheus text page; -1 when absent.
+double MetricValue(const std::string& page, const std::string& name);
+
 }  // namespace vitrage::testing
 
 #endif  // VITRAGE_INTEGRATION_TESTS_STACK_H_

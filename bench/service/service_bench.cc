@@ -601,20 +601,10 @@ absl::Status BenchScale(const std::string& tier, int hosts, int tail) {
   return absl::OkStatus();
 }
 
-// The value of the last sample of `name` (a counter, or a histogram's
-// _sum / _count) in Prometheus text; 0 when absent. The last: the file
-// Stack::FetchMetrics reads back holds every scrape of that port so far.
-double MetricValue(const std::string& page, const std::string& name) {
-  double value = 0;
-  for (absl::string_view line : absl::StrSplit(page, '\n')) {
-    if (!absl::StartsWith(line, name)) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    const size_t sp = line.rfind(' ');
-    double v = 0;
-    if (sp != absl::string_view::npos && absl::SimpleAtod(line.substr(sp + 1), &v)) value = v;
-  }
-  return value;
+// A counter or histogram sample in a /metrics page, 0 before it exists
+// (a counter appears at its first increment).
+double Counted(const std::string& page, const std::string& name) {
+  return std::max(0.0, MetricValue(page, name));
 }
 
 // The floor under a durable ack: while `stop` is false, writes 4 KiB and
@@ -649,12 +639,12 @@ double Percentile(const std::vector<double>& sorted, double q) {
 // quantile of the observations between scrapes `a` and `b` falls (-1: none).
 double BucketQuantileMs(const std::string& a, const std::string& b, const std::string& name,
                         double q) {
-  const double n = MetricValue(b, name + "_count") - MetricValue(a, name + "_count");
+  const double n = Counted(b, name + "_count") - Counted(a, name + "_count");
   if (n <= 0) return -1;
   for (const char* le : {"0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "0.2",
                          "0.5", "1", "2", "5", "10"}) {
     const std::string bucket = absl::StrCat(name, "_bucket{le=\"", le, "\"}");
-    if (MetricValue(b, bucket) - MetricValue(a, bucket) >= q * n) return std::atof(le) * 1e3;
+    if (Counted(b, bucket) - Counted(a, bucket) >= q * n) return std::atof(le) * 1e3;
   }
   return 1e4;
 }
@@ -732,7 +722,7 @@ absl::StatusOr<LatencyRun> AckLatencyRun(double rate) {
   if (!all.ok()) return all.status();
   run.startup_p99 = all->ack_latency_p99_ms();
   auto delta = [](const std::string& a, const std::string& b, const std::string& name) {
-    return MetricValue(b, name) - MetricValue(a, name);
+    return Counted(b, name) - Counted(a, name);
   };
   const double waits = delta(*g0, *g1, "vitrage_graph_push_durable_wait_seconds_count");
   if (waits > 0) {

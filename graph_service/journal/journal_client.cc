@@ -57,6 +57,23 @@ uint64_t JournalClient::buffered_bytes() const {
   absl::MutexLock l(&mu_);
   return buffer_bytes_;
 }
+JournalClient::Hold::Hold(JournalClient* client) : client_(client) {
+  if (client_ == nullptr) return;
+  absl::MutexLock l(&client_->mu_);
+  ++client_->holds_;
+}
+
+JournalClient::Hold::~Hold() {
+  if (client_ == nullptr) return;
+  absl::MutexLock l(&client_->mu_);
+  --client_->holds_;  // the sender's condition is evaluated at the unlock
+}
+
+uint64_t JournalClient::batches_sent() const {
+  absl::MutexLock l(&mu_);
+  return batches_sent_;
+}
+
 uint64_t JournalClient::reconnects() const {
   absl::MutexLock l(&mu_);
   return reconnects_;
@@ -350,6 +367,10 @@ grpc::Status JournalClient::RunStream() {
         if (buffer_.empty() || buffer_.back().seq <= sent_seq_) {
           return false;
         }
+        if (holds_ > 0 && buffer_.back().seq - sent_seq_ < options_.hold_flush_records &&
+            buffer_bytes_ - inflight_bytes_ < options_.hold_flush_bytes) {
+          return false;  // more of the same piece of work is coming
+        }
         return inflight_bytes_ <= options_.max_inflight_bytes;
       };
       mu_.Await(absl::Condition(&ready));
@@ -373,6 +394,7 @@ grpc::Status JournalClient::RunStream() {
         sent_seq_ = e.seq;
       }
       inflight_bytes_ += bytes;
+      ++batches_sent_;
     }
     if (!stream->Write(req)) break;
   }

@@ -71,6 +71,10 @@ struct JournalOptions {
   absl::Duration limits_wait = absl::Seconds(2);
   // Sent but not yet acked, at most (keeps the persistor's queue short).
   size_t max_inflight_bytes = 16 << 20;
+  // While a Hold lives, the sender sends only once this many records (or
+  // bytes) wait unsent; the rest goes when the last Hold ends.
+  size_t hold_flush_records = 512;
+  size_t hold_flush_bytes = 512 << 10;
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
   // Named in the log lines about the link ("" : "the persistor").
@@ -107,6 +111,28 @@ class JournalClient {
   // the fatal status.
   absl::Status WaitDurable(uint64_t seq, absl::Time deadline);
 
+  // Held sends. Without one, the sender wakes at the first record of a
+  // piece of work and sends it alone, then the next few, and so on: one
+  // Append, one persistor batch and one response per handful of records.
+  // The owner holds the sends while it applies one piece of work (a push
+  // request, a batch of bus messages), whose acks all wait for its last
+  // record anyway; its records then go as one batch when the Hold ends,
+  // or in batches of hold_flush_records while it lasts (a long piece of
+  // work still streams). Nothing waits on a timer: an idle graph's single
+  // event goes at once, a busy one's in larger batches. `client` may be
+  // null (no journal). Holds nest; the owner must not wait for its own
+  // records to become durable while it holds.
+  class Hold {
+   public:
+    explicit Hold(JournalClient* client);
+    ~Hold();
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    JournalClient* const client_;
+  };
+
   // Stops the sender. Buffered records that are not durable stay unacked
   // (their events will be re-sent by the collector to the next graph).
   void Shutdown();
@@ -120,6 +146,8 @@ class JournalClient {
   uint64_t buffered_records() const;
   uint64_t buffered_bytes() const;
   uint64_t reconnects() const;
+  // Append requests (batches) sent, on every stream so far.
+  uint64_t batches_sent() const;
   // Records per AppendRequest on the current (or last) stream: the smaller
   // of max_batch_records and what the persistor announced.
   size_t batch_records_limit() const;
@@ -180,6 +208,8 @@ class JournalClient {
   size_t batch_records_ ABSL_GUARDED_BY(mu_);         // the limits in force
   size_t batch_wire_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // 0: no wire cap
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t batches_sent_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   // See stalled_for(): when the buffer last became non-empty or advanced.

@@ -142,6 +142,60 @@ TEST_F(JournalClientTest, PersistorAtDefaultLimitLeavesTheClientsBatchSize) {
   EXPECT_EQ(client.batch_records_limit(), JournalOptions{}.max_batch_records);
 }
 
+// While the owner holds the sends (one push request, one batch of bus
+// messages being applied), its records go as one Append when the hold
+// ends, not one each; a long piece of work still streams in batches of
+// hold_flush_records.
+TEST_F(JournalClientTest, HeldSendsGoAsOneBatchOrInFullBatches) {
+  auto p = pt::InProcessPersistor::Start(options_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto stub = (*p)->NewStub();
+  auto e = pt::AcquireEpoch(stub.get(), "graph:1");
+  ASSERT_TRUE(e.ok()) << e.status();
+  JournalOptions jo;
+  jo.hold_flush_records = 4;
+  JournalClient client(MakeChannel((*p)->address(), ServerRole::kPersistor), jo, e->epoch(), 0);
+  ASSERT_TRUE(client.Append(pt::MakeRecord(1, e->epoch())).ok());
+  ASSERT_TRUE(client.WaitDurable(1, absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_EQ(client.batches_sent(), 1u) << "no hold: the record goes at once";
+
+  {
+    JournalClient::Hold hold(&client);
+    JournalClient::Hold nested(&client);
+    for (uint64_t seq = 2; seq <= 4; ++seq) {
+      ASSERT_TRUE(client.Append(pt::MakeRecord(seq, e->epoch())).ok());
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    EXPECT_EQ(client.durable_seq(), 1u) << "held: nothing sent yet";
+    EXPECT_EQ(client.batches_sent(), 1u);
+  }
+  ASSERT_TRUE(client.WaitDurable(4, absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_EQ(client.batches_sent(), 2u) << "the three held records in one Append";
+
+  {
+    JournalClient::Hold hold(&client);
+    for (uint64_t seq = 5; seq <= 8; ++seq) {
+      ASSERT_TRUE(client.Append(pt::MakeRecord(seq, e->epoch())).ok());
+    }
+    // Four unsent records: a full batch goes while the hold lasts.
+    ASSERT_TRUE(client.WaitDurable(8, absl::Now() + absl::Seconds(60)).ok());
+    EXPECT_EQ(client.batches_sent(), 3u);
+    for (uint64_t seq = 9; seq <= 10; ++seq) {
+      ASSERT_TRUE(client.Append(pt::MakeRecord(seq, e->epoch())).ok());
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    EXPECT_EQ(client.durable_seq(), 8u) << "two records: they wait for the hold's end";
+    EXPECT_EQ(client.batches_sent(), 3u);
+  }
+  ASSERT_TRUE(client.WaitDurable(10, absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_EQ(client.batches_sent(), 4u);
+  JournalClient::Hold no_journal(nullptr);  // the graph without persistency
+  auto log = pt::ReadLog(stub.get(), 0);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 10u);
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_EQ((*log)[i].seq(), i + 1);
+}
+
 TEST_F(JournalClientTest, DrainsExactlyOnceAfterAnOutageLongerThanTheBuffer) {
   auto p = persistor::testing::InProcessPersistor::Start(options_);
   ASSERT_TRUE(p.ok()) << p.status();

@@ -722,6 +722,8 @@ absl::StatusOr<Engine::PushTicket> Engine::ApplyPush(const v1::PushEventsRequest
       if (!s.ok()) LOG(ERROR) << "reconcile after " << restarted << " failed: " << s;
     }
     RETURN_IF_ERROR(Intake::Admit(journal_.get(), req.events_size()));
+    // The request's records go to the persistor together (journal_client.h).
+    journal::JournalClient::Hold hold(journal_.get());
     absl::MutexLock l(&state_.mu);
     resp = ApplyEventsLocked(req);
     // A re-sent event may have been applied by an earlier call whose
@@ -784,6 +786,9 @@ absl::StatusOr<std::vector<absl::StatusOr<Engine::PushTicket>>> Engine::ApplyPus
   {
     absl::MutexLock intake(&intake_mu_);
     RETURN_IF_ERROR(Intake::Admit(journal_.get(), events));
+    // The batch's records go to the persistor in few Appends, not one
+    // each (journal_client.h).
+    journal::JournalClient::Hold hold(journal_.get());
     absl::MutexLock l(&state_.mu);
     for (size_t r = 0; r < reqs.size(); ++r) {
       if (!valid[r]) continue;

@@ -15,6 +15,7 @@
 #include "common/append_limits.h"
 #include "common/crc32c.h"
 #include "common/grpc_util.h"
+#include "common/metrics.h"
 #include "persistor_service/mysql/store.h"
 #include "persistor_service/server/record_check.h"
 #include "vitrage/v1/persistor.grpc.pb.h"
@@ -76,6 +77,10 @@ class AppendReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::Byt
       Advance();
       return;
     }
+    static auto& batches = vitrage::metrics::Counter(
+        "vitrage_persistor_append_batches_total",
+        "Append requests (batches of journal records) accepted from the graph");
+    batches.Increment();
     (*batch)->sink = keep;
     inflight_bytes_ += (*batch)->bytes;
     inflight_sizes_.push_back((*batch)->bytes);
