@@ -1,5 +1,9 @@
 #include "persistor_service/mysql/log_pack.h"
 
+#include <zstd.h>
+
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
 
@@ -32,6 +36,48 @@ bool GetVarint32(const char* data, size_t size, size_t* pos, uint32_t* v) {
 
 std::string Hex32(uint32_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad8)); }
 
+// A plain pack is never larger: NextPackSize keeps each record's bytes
+// and 5 for its length within kMaxPackBytes.
+constexpr size_t kMaxPlainPackBytes = kMaxPackBytes;
+
+// zstd's fastest level: most of the gain (records repeat their property
+// names and values), the least CPU.
+constexpr int kPackLevel = 1;
+
+ZSTD_CCtx* ThreadCompressor() {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(),
+                                                                    ZSTD_freeCCtx);
+  return c.get();
+}
+
+ZSTD_DCtx* ThreadDecompressor() {
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(),
+                                                                    ZSTD_freeDCtx);
+  return d.get();
+}
+
+// The plain pack inside a compressed one, or why there is none.
+absl::Status Decompress(const std::string& what, const std::string& stored, std::string* plain) {
+  const char* frame = stored.data() + 1;
+  const size_t frame_size = stored.size() - 1;
+  const unsigned long long size = ZSTD_getFrameContentSize(frame, frame_size);
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return absl::DataLossError(absl::StrCat(what, ": the compressed pack has no valid zstd frame"));
+  }
+  if (size > kMaxPlainPackBytes || size == 0) {
+    return absl::DataLossError(absl::StrCat(what, ": the compressed pack claims ", size,
+                                            " bytes (a pack holds 1 to ", kMaxPlainPackBytes, ")"));
+  }
+  plain->resize(size);
+  const size_t n =
+      ZSTD_decompressDCtx(ThreadDecompressor(), plain->data(), plain->size(), frame, frame_size);
+  if (ZSTD_isError(n) || n != size) {
+    return absl::DataLossError(absl::StrCat(what, ": the compressed pack does not decompress (",
+                                            ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short", ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 size_t NextPackSize(const LogRow* const* rows, size_t n) {
@@ -56,6 +102,23 @@ void EncodePack(const LogRow* const* rows, size_t n, std::string* out) {
   }
 }
 
+void EncodeStoredPack(const LogRow* const* rows, size_t n, std::string* out) {
+  thread_local std::string plain;
+  plain.clear();
+  EncodePack(rows, n, &plain);
+  out->resize(1 + ZSTD_compressBound(plain.size()));
+  const size_t z = ZSTD_compressCCtx(ThreadCompressor(), out->data() + 1, out->size() - 1,
+                                     plain.data(), plain.size(), kPackLevel);
+  // Plain when that is smaller, unless the first record is empty (never
+  // so in a journal): then the plain pack would start with the marker.
+  if (!ZSTD_isError(z) && 1 + z >= plain.size() && plain[0] != kCompressedPack) {
+    out->assign(plain);
+    return;
+  }
+  (*out)[0] = kCompressedPack;
+  out->resize(1 + z);
+}
+
 absl::Status DecodeRow(uint64_t seq, uint64_t last_seq, uint64_t epoch, uint32_t crc32c,
                        std::string record, uint64_t from, uint64_t to, std::vector<LogRow>* out) {
   if (last_seq <= seq) {
@@ -70,6 +133,11 @@ absl::Status DecodeRow(uint64_t seq, uint64_t last_seq, uint64_t epoch, uint32_t
   if (computed != crc32c) {
     return absl::DataLossError(absl::StrCat(what, ": crc mismatch (stored ", Hex32(crc32c),
                                             ", computed ", Hex32(computed), ")"));
+  }
+  if (!record.empty() && record[0] == kCompressedPack) {
+    std::string plain;
+    if (absl::Status s = Decompress(what, record, &plain); !s.ok()) return s;
+    record = std::move(plain);
   }
   const size_t size_before = out->size();
   size_t pos = 0;

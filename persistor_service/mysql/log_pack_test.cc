@@ -2,9 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
 
 namespace vitrage::persistor::mysql {
@@ -125,6 +127,108 @@ TEST(LogPackTest, RandomlyDamagedPacksNeverCrash) {
     }
   }
   EXPECT_GT(refused, 10000);
+}
+
+// Journal records repeat their property names: what a row stores is the
+// pack zstd-compressed, 0x00 first, unless that is not smaller.
+std::vector<LogRow> Alike(uint64_t first, size_t n) {
+  std::vector<LogRow> rows(n);
+  for (size_t i = 0; i < n; ++i) {
+    rows[i].seq = first + i;
+    rows[i].epoch = 3;
+    rows[i].bytes = absl::StrCat("vitrage_type nova.instance vitrage_category RESOURCE id vm-", i,
+                                 " state ACTIVE host_id host-", i % 4);
+    rows[i].crc32c = crc32c::Value(rows[i].bytes);
+  }
+  return rows;
+}
+
+std::string Stored(const std::vector<LogRow>& rows) {
+  std::vector<const LogRow*> p = PointersTo(rows);
+  std::string out = "stale";
+  EncodeStoredPack(p.data(), p.size(), &out);
+  return out;
+}
+
+TEST(LogPackTest, StoredPacksAreCompressedWhenThatIsSmaller) {
+  const std::vector<LogRow> rows = Alike(20, 50);
+  const std::string stored = Stored(rows);
+  ASSERT_FALSE(stored.empty());
+  EXPECT_EQ(stored[0], kCompressedPack);
+  EXPECT_LT(stored.size() * 3, Pack(rows).size());
+  std::vector<LogRow> out;
+  ASSERT_TRUE(DecodeRow(20, 69, 3, crc32c::Value(stored), stored, 0, 100, &out).ok());
+  ASSERT_EQ(out.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(out[i].seq, rows[i].seq);
+    EXPECT_EQ(out[i].bytes, rows[i].bytes) << i;
+    EXPECT_EQ(out[i].crc32c, rows[i].crc32c) << i;
+  }
+  // Bytes that do not compress are stored as the plain pack.
+  std::vector<LogRow> noise = Rows(1, 2, 20);
+  std::mt19937 rng(7);
+  for (LogRow& r : noise) {
+    r.bytes.resize(40);
+    for (char& c : r.bytes) c = static_cast<char>(rng() | 1);
+    r.crc32c = crc32c::Value(r.bytes);
+  }
+  EXPECT_EQ(Stored(noise), Pack(noise));
+  // A plain pack starting with 0x00 would read as compressed: a pack whose
+  // first record is empty (never so in a journal) is always compressed.
+  std::vector<LogRow> empty_first = Rows(1, 2, 20);
+  empty_first[0].bytes.clear();
+  const std::string ef = Stored(empty_first);
+  EXPECT_EQ(ef[0], kCompressedPack);
+  out.clear();
+  ASSERT_TRUE(DecodeRow(1, 2, 3, crc32c::Value(ef), ef, 0, 100, &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].bytes, "");
+  EXPECT_EQ(out[1].bytes, empty_first[1].bytes);
+}
+
+TEST(LogPackTest, DamagedCompressedPacksAreDataLoss) {
+  const std::string stored = Stored(Alike(1, 40));
+  ASSERT_EQ(stored[0], kCompressedPack);
+  std::vector<LogRow> out;
+  auto decode = [&](const std::string& bytes) {
+    return DecodeRow(1, 40, 3, crc32c::Value(bytes), bytes, 0, 100, &out);
+  };
+  absl::Status s = decode(stored.substr(0, stored.size() - 3));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("log records seq 1..40 (one row): the compressed pack"));
+  s = decode(std::string(1, kCompressedPack) + "not zstd at all");
+  EXPECT_THAT(s.message(), HasSubstr("has no valid zstd frame"));
+  s = decode(std::string(1, kCompressedPack));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  // A frame that claims more than any pack holds is not decompressed.
+  std::string huge(kMaxPackBytes + 1, 'a');
+  std::string frame(ZSTD_compressBound(huge.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), huge.data(), huge.size(), 1));
+  s = decode(std::string(1, kCompressedPack) + frame);
+  EXPECT_THAT(s.message(), HasSubstr("the compressed pack claims 1048577 bytes"));
+  // A frame that holds a damaged pack.
+  std::string bad_pack = Pack(Alike(1, 40));
+  bad_pack.pop_back();
+  frame.assign(ZSTD_compressBound(bad_pack.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), bad_pack.data(), bad_pack.size(), 1));
+  s = decode(std::string(1, kCompressedPack) + frame);
+  EXPECT_THAT(s.message(), HasSubstr("record seq 40 claims"));
+  EXPECT_TRUE(out.empty());
+  // Damaged at random: DATA_LOSS or the right records, never a crash.
+  std::mt19937 rng(20261208);
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = stored;
+    bytes[1 + rng() % (bytes.size() - 1)] = static_cast<char>(rng());
+    if (rng() % 2) bytes.resize(1 + rng() % bytes.size());
+    out.clear();
+    s = decode(bytes);
+    if (s.ok()) {
+      ASSERT_EQ(out.size(), 40u);
+    } else {
+      ASSERT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+      ASSERT_TRUE(out.empty());
+    }
+  }
 }
 
 TEST(LogPackTest, PacksStopAtTheirLimitsAndAtAnEpochChange) {

@@ -73,6 +73,9 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE graph_log ADD COLUMN IF NOT EXISTS"
            " last_seq BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER seq",
        }},
+      // No statement: the number keeps a persistor of version 2, which
+      // could not read these packs, from starting on this database.
+      {3, "graph_log packs may be stored zstd-compressed (log_pack.h)", {}},
   };
   return *migrations;
 }
@@ -285,7 +288,7 @@ absl::StatusOr<AcquiredEpoch> Store::AcquireEpoch(const std::string& owner) {
         a.dropped_records += last_seq - a.durable_seq;
         const std::vector<const LogRow*> ptrs = PointersTo(kept);
         std::string pack;
-        if (ptrs.size() > 1) EncodePack(ptrs.data(), ptrs.size(), &pack);
+        if (ptrs.size() > 1) EncodeStoredPack(ptrs.data(), ptrs.size(), &pack);
         const std::string& record = ptrs.size() > 1 ? pack : kept[0].bytes;
         std::string sql = absl::StrCat("UPDATE graph_log SET last_seq=", a.durable_seq,
                                        ", crc32c=", crc32c::Value(record), ", record=");
@@ -326,8 +329,7 @@ absl::StatusOr<GuardResult> Store::AppendLog(uint64_t epoch, uint64_t expected_d
       const std::string* record = &first.bytes;
       uint32_t crc = first.crc32c;
       if (n > 1) {
-        pack.clear();
-        EncodePack(rows.data() + at, n, &pack);
+        EncodeStoredPack(rows.data() + at, n, &pack);
         record = &pack;
         crc = crc32c::Value(pack);
       }

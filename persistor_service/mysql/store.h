@@ -1,5 +1,5 @@
 // The persistor's tables and every statement run on them. Nothing above
-// this layer sees SQL. Schema (version 2; the migrations: Migrations() in store.cc):
+// this layer sees SQL. Schema (version 3; the migrations: Migrations() in store.cc):
 //
 //   schema_version  (id=1, version, updated_at)
 //   writer_epoch    (id=1, epoch, owner, acquired_at, durable_seq,
@@ -38,7 +38,7 @@
 namespace vitrage::persistor::mysql {
 
 // The schema version this binary creates and expects.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct EpochRow {
   uint64_t epoch = 0;

@@ -404,5 +404,65 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndKeepsItsRecords) {
   EXPECT_EQ(*(*shape)[4][1], "7");
 }
 
+// The upgrade to version 3: the plain packs a version 2 persistor wrote
+// read back next to the compressed ones written after, and a version 2
+// persistor would refuse the database from then on.
+TEST_F(StoreTest, VersionTwoPacksReadNextToCompressedOnes) {
+  auto conn = Connection::Open(Options("upgrade_v2"));
+  ASSERT_TRUE(conn.ok());
+  Store store(conn->get());
+  ASSERT_TRUE(store.Migrate().ok());
+  ASSERT_TRUE((*conn)->Execute("UPDATE schema_version SET version=2").ok());
+  // What a version 2 persistor left: records 1..6 in one plain pack.
+  std::vector<LogRow> old_rows = MakeRows(1, 6, 300);
+  std::vector<const LogRow*> old_ptrs = PointersTo(old_rows);
+  std::string plain;
+  EncodePack(old_ptrs.data(), old_ptrs.size(), &plain);
+  std::string sql =
+      absl::StrCat("INSERT INTO graph_log (seq, last_seq, epoch, crc32c, record) VALUES (1, 6, 1, ",
+                   crc32c::Value(plain), ", ");
+  AppendBlobLiteral(plain, &sql);
+  ASSERT_TRUE((*conn)->Execute(sql + ")").ok());
+  ASSERT_TRUE(
+      (*conn)->Execute("UPDATE writer_epoch SET epoch=1, owner='old:1', durable_seq=6").ok());
+
+  auto before = store.Migrate();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(*before, 2);
+  std::vector<LogRow> fresh = MakeRows(7, 6, 300);
+  auto ok = store.AppendLog(1, 6, PointersTo(fresh));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  auto first_bytes = (*conn)->Query(
+      "SELECT HEX(LEFT(record, 1)), LENGTH(record) FROM graph_log"
+      " ORDER BY seq");
+  ASSERT_TRUE(first_bytes.ok());
+  ASSERT_EQ(first_bytes->size(), 2u);
+  EXPECT_NE(*(*first_bytes)[0][0], "00") << "the old pack, plain";
+  EXPECT_EQ(*(*first_bytes)[1][0], "00") << "the new pack, compressed";
+  EXPECT_LT(std::stoul(*(*first_bytes)[1][1]), 6 * 300 / 2);
+  auto all = store.ReadLog(1, 100, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 12u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ((*all)[i].bytes, old_rows[i].bytes) << i;
+    EXPECT_EQ((*all)[6 + i].bytes, fresh[i].bytes) << i;
+    EXPECT_EQ((*all)[6 + i].crc32c, fresh[i].crc32c) << i;
+  }
+  // A new epoch drops what is past durable_seq inside a compressed pack
+  // and stores the rest again (compressed or not, it reads the same).
+  ASSERT_TRUE((*conn)->Execute("UPDATE writer_epoch SET durable_seq=9").ok());
+  auto e = store.AcquireEpoch("new:2");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->dropped_records, 3u);
+  all = store.ReadLog(1, 100, 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 9u);
+  EXPECT_EQ(all->back().bytes, fresh[2].bytes);
+  // A version 2 persistor's check, seen from here: the number is newer.
+  auto version = (*conn)->Query("SELECT version FROM schema_version");
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*(*version)[0][0], "3");
+}
+
 }  // namespace
 }  // namespace vitrage::persistor::mysql

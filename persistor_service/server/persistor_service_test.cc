@@ -361,13 +361,14 @@ TEST_F(PersistorServiceTest, RecordBytesThatDoNotParseAreInvalidArgument) {
   st = send(ok, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(resp.durable_seq(), 2u);
-  // Both in one pack (mysql/log_pack.h): each record's length, its bytes.
+  // Both in one pack (mysql/log_pack.h): each record's length, its bytes,
+  // compressed when that is smaller.
   std::vector<mysql::LogRow> rows(2);
   rows[0].bytes = ok.records(0);
   rows[1].bytes = ok.records(1);
   const mysql::LogRow* ptrs[] = {&rows[0], &rows[1]};
   std::string pack;
-  mysql::EncodePack(ptrs, 2, &pack);
+  mysql::EncodeStoredPack(ptrs, 2, &pack);
   EXPECT_EQ(Sql("SELECT last_seq, HEX(record) FROM graph_log WHERE seq = 1"),
             absl::StrCat("2\t", absl::AsciiStrToUpper(absl::BytesToHexString(pack)), "\n"));
 }
