@@ -103,6 +103,10 @@ struct ListenerOptions {
 absl::StatusOr<v1::PushEventsRequest> NotificationRequest(const std::string& body,
                                                           const ListenerOptions& options,
                                                           std::string* message_id);
+// The same, built into *out (which may live on an arena); *out is
+// unspecified on an error.
+absl::Status NotificationRequest(const std::string& body, const ListenerOptions& options,
+                                 std::string* message_id, v1::PushEventsRequest* out);
 
 class Listener {
  public:
