@@ -28,9 +28,9 @@
 //     message and reads nothing more.
 // Throughput: deliveries are taken in batches (at most a quarter of the
 // prefetch each); a batch's events are applied, and while they become
-// durable the next batch is read and applied (pipelined, up to the
-// prefetch unacked); each batch that is durable is acked with one
-// basic.ack multiple=true.
+// durable the next batch is read (and applied once they are, or once it
+// is full: up to the prefetch unacked); each batch that is durable is
+// acked with one basic.ack multiple=true.
 // Start() is called once the graph is ACTIVE (after snapshot load, replay
 // and evaluator enable); a standby never starts one. The first time it
 // consumes it counts the messages waiting and logs (and reports in
@@ -89,6 +89,9 @@ struct ListenerOptions {
   bool auto_delete = false;
   std::string dead_letter_queue;
   uint16_t prefetch = 1000;
+  // While the batches before it are not durable yet, a batch keeps
+  // reading, for at most this long from its first delivery (see Run()).
+  absl::Duration gather_window = absl::Milliseconds(20);
   Config::Limits limits;
   notifications::PushDriverOptions drivers;
 
