@@ -57,6 +57,7 @@ uint64_t JournalClient::buffered_bytes() const {
   absl::MutexLock l(&mu_);
   return buffer_bytes_;
 }
+
 JournalClient::Hold::Hold(JournalClient* client) : client_(client) {
   if (client_ == nullptr) return;
   absl::MutexLock l(&client_->mu_);
