@@ -171,8 +171,9 @@ std::string Binary(const std::string& rel);
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
     grpc::health::v1::Health::Stub* stub, const std::string& service, absl::Duration timeout);
 
-// The value of the sample `name` (a metric without labels, or a
-// histogram's _sum / _count) in a Prometheus text page; -1 when absent.
+// The value of the sample `name` (a metric without labels, a histogram's
+// _sum / _count, or a sample with its labels written out, as
+// `x_bucket{le="0.01"}`) in a Prometheus text page; -1 when absent.
 double MetricValue(const std::string& page, const std::string& name);
 
 }  // namespace vitrage::testing

@@ -36,10 +36,6 @@ bool GetVarint32(const char* data, size_t size, size_t* pos, uint32_t* v) {
 
 std::string Hex32(uint32_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad8)); }
 
-// A plain pack is never larger: NextPackSize keeps each record's bytes
-// and 5 for its length within kMaxPackBytes.
-constexpr size_t kMaxPlainPackBytes = kMaxPackBytes;
-
 // zstd's fastest level: most of the gain (records repeat their property
 // names and values), the least CPU.
 constexpr int kPackLevel = 1;
@@ -64,9 +60,11 @@ absl::Status Decompress(const std::string& what, const std::string& stored, std:
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
     return absl::DataLossError(absl::StrCat(what, ": the compressed pack has no valid zstd frame"));
   }
-  if (size > kMaxPlainPackBytes || size == 0) {
+  // No plain pack is larger: NextPackSize keeps each record's bytes and
+  // 5 for its length within kMaxPackBytes.
+  if (size > kMaxPackBytes || size == 0) {
     return absl::DataLossError(absl::StrCat(what, ": the compressed pack claims ", size,
-                                            " bytes (a pack holds 1 to ", kMaxPlainPackBytes, ")"));
+                                            " bytes (a pack holds 1 to ", kMaxPackBytes, ")"));
   }
   plain->resize(size);
   const size_t n =
