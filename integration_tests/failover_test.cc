@@ -95,13 +95,17 @@ TEST(FailoverTest, MetricsEndpointsReportProgress) {
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_role 3"));  // ACTIVE
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_durable_lag_records 0"));
   // Every event was either applied or acked as covered by the get_all.
-  auto value = [&](const std::string& name) {
-    size_t at = g->find("\n" + name + " ");
-    return at == std::string::npos ? -1.0 : std::stod(g->substr(at + name.size() + 2));
-  };
-  EXPECT_EQ(
-      value("vitrage_graph_events_applied_total") + value("vitrage_graph_events_duplicate_total"),
-      200);
+  EXPECT_EQ(MetricValue(*g, "vitrage_graph_events_applied_total") +
+                MetricValue(*g, "vitrage_graph_events_duplicate_total"),
+            200);
+  // A second scrape reads the page as it is now, not the first one again
+  // (FetchMetrics once handed back every earlier scrape of the port).
+  const double up_for = MetricValue(*g, "vitrage_graph_journal_state_seconds");
+  ASSERT_GE(up_for, 0);
+  absl::SleepFor(absl::Milliseconds(1500));
+  auto g2 = stack.FetchMetrics(stack.graph_metrics_port());
+  ASSERT_TRUE(g2.ok()) << g2.status();
+  EXPECT_GE(MetricValue(*g2, "vitrage_graph_journal_state_seconds"), up_for + 1.0);
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_recovery_phase_milliseconds{phase=\"get_all\"}"));
   EXPECT_THAT(*g, HasSubstr("vitrage_graph_push_durable_wait_seconds_bucket"));
   auto c = stack.FetchMetrics(stack.collector_metrics_port());
