@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 #include "absl/time/clock.h"
 
 namespace vitrage::service {
@@ -46,13 +48,16 @@ void LogPrefetch::Run() {
   req.set_max_batch_bytes(batch_bytes_);
   auto reader = persistor_->ReadLog(&ctx_, req);
   uint64_t records = 0;
+  uint64_t bytes_read = 0;
+  uint64_t waits = 0;  // times the queue was full and the stream waited
   while (true) {
     v1::ReadLogResponse resp;
     {
       absl::MutexLock l(&mu_);
+      if (queued_bytes_ >= max_queued_bytes_) ++waits;
       mu_.Await(absl::Condition(
           +[](LogPrefetch* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return p->stop_ || p->queued_bytes_ < kMaxQueuedBytes;
+            return p->stop_ || p->queued_bytes_ < p->max_queued_bytes_;
           },
           this));
       if (stop_) break;
@@ -64,12 +69,17 @@ void LogPrefetch::Run() {
     if (!reader->Read(&resp)) break;
     records += resp.records_size();
     const size_t bytes = resp.ByteSizeLong();
+    bytes_read += bytes;
     absl::MutexLock l(&mu_);
     queue_.emplace_back(std::move(resp), bytes);
     queued_bytes_ += bytes;
+    max_queued_seen_ = std::max(max_queued_seen_, queued_bytes_);
   }
   ctx_.TryCancel();  // a no-op once the stream ended; ends it when stopped early
   grpc::Status st = reader->Finish();
+  LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " read " << records
+            << " records (" << bytes_read / (1 << 20) << " MiB); the queue was full " << waits
+            << " times (at most " << max_queued_bytes_ / (1 << 20) << " MiB wait for the replay)";
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
     LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after " << records
               << " records (" << st.error_message() << "); the replay reads the rest itself";

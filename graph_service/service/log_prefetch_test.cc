@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "absl/time/clock.h"
+
 #include "graph_service/service/test_util.h"
 #include "persistor_service/server/test_util.h"
 
@@ -63,6 +65,27 @@ TEST_F(LogPrefetchTest, StoppedEarlyItEndsAfterWhatItQueuedInOrder) {
   }
   EXPECT_LE(last, 50u);
   EXPECT_FALSE(prefetch.Next(&resp));
+}
+
+TEST_F(LogPrefetchTest, HoldsAtMostItsQueueLimitUntilTheReplayTakes) {
+  // 50 records of ~1000 bytes in responses of ~4 KiB; at most ~8 KiB may
+  // wait, so the stream stops after about 3 responses until Next.
+  LogPrefetch prefetch(stub_.get(), /*batch_bytes=*/4096, /*max_queued_bytes=*/8192);
+  prefetch.Start(0);
+  absl::SleepFor(absl::Milliseconds(300));  // time to read all 50 if it could
+  // The queue stops growing once it holds the limit: one response past it
+  // at most.
+  EXPECT_LT(prefetch.max_queued_seen(), 8192u + 6000u);
+  EXPECT_GE(prefetch.max_queued_seen(), 8192u);
+  std::vector<uint64_t> seqs;
+  v1::ReadLogResponse resp;
+  while (prefetch.Next(&resp)) {
+    for (const auto& rec : resp.records()) seqs.push_back(rec.seq());
+  }
+  // Everything still arrives, in order, as the replay takes it.
+  ASSERT_EQ(seqs.size(), 50u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], 1 + i);
+  EXPECT_LT(prefetch.max_queued_seen(), 8192u + 6000u);
 }
 
 TEST_F(LogPrefetchTest, NeverStartedStopsAtOnce) {
