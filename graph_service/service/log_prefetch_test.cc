@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-
 #include "graph_service/service/test_util.h"
 #include "persistor_service/server/test_util.h"
 
