@@ -110,6 +110,9 @@ class Outbox {
   void Shutdown();
 
  private:
+  // The head's bytes besides the source's characters: two tags, the
+  // source's length and the seq as varints.
+  static constexpr size_t kMaxHeadOverhead = 24;
   void Run();
   // One PushEventStream session: returns when the stream ends (error, the
   // graph went away, pause or shutdown). UNIMPLEMENTED: the graph has no
