@@ -42,7 +42,7 @@ std::string CanonicalDigest(const graph::Graph& g) {
   vs.reserve(g.vertex_count());
   const Value now = Value::String("<now>");
   auto normalize = [&](graph::Properties* p) {
-    for (const graph::MapEntry& e : std::vector<graph::MapEntry>(p->items())) {
+    for (const graph::MapEntry& e : std::vector<graph::MapEntry>(p->begin(), p->end())) {
       if (e.second.is_string() && IsProcessorNow(e.second.string_value())) p->Set(e.first, now);
     }
   };

@@ -555,7 +555,7 @@ int MemoryProfile(const Graph& g) {
   g.ForEachVertex([&](vitrage::graph::Slot v) {
     const auto& p = g.VertexProps(v);
     vmembers += p.size();
-    vcap += p.items().capacity();
+    vcap += p.capacity();
     vsizes[p.size()]++;
     std::string shape;
     for (const auto& [k, val] : p) {
@@ -572,7 +572,7 @@ int MemoryProfile(const Graph& g) {
   g.ForEachEdge([&](vitrage::graph::Slot e) {
     const auto& p = g.EdgeProps(e);
     emembers += p.size();
-    ecap += p.items().capacity();
+    ecap += p.capacity();
     esizes[p.size()]++;
     for (const auto& [k, val] : p) {
       size_t hb = val.HeapBytes();

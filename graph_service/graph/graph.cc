@@ -101,7 +101,7 @@ namespace {
 // Step 1 of a prefetch: an element's property members; later steps: the
 // values they point to.
 void PrefetchProps(const Properties& props, int step) {
-  const std::vector<MapEntry>& items = props.items();
+  absl::Span<const MapEntry> items = props.items();
   if (step == 1) {
     const char* p = reinterpret_cast<const char*>(items.data());
     const size_t bytes = items.size() * sizeof(MapEntry);
@@ -554,7 +554,7 @@ bool Graph::UpdateVertexAt(Slot s, absl::Span<const MapEntry> set, absl::Span<co
   // The members of `set` whose value differs, by one merge walk over both
   // sorted lists. Typically most values are unchanged and the vertex is
   // cold: start loading the strings, lists and maps to compare first.
-  const std::vector<MapEntry>& old = props.items();
+  absl::Span<const MapEntry> old = props.items();
   for (const MapEntry& e : old) e.second.Prefetch();
   absl::InlinedVector<const MapEntry*, 8> changed;
   bool reindex = false;

@@ -42,6 +42,73 @@ TEST(ValueTest, SmallAndLargeStringsCompareByContent) {
             Value::List({Value::Int(1), Value::Null()}));
 }
 
+// Properties is one pointer to a block (the graph keeps one per element);
+// the block holds live heap strings, which must be copied, moved, erased
+// and sorted without leaks or double frees (ASan runs this test).
+TEST(PropertiesTest, OnePointerHoldsSortedMembersThroughEveryOperation) {
+  static_assert(sizeof(Properties) == sizeof(void*), "a graph element pays one pointer");
+  const std::string long_a(40, 'a'), long_b(40, 'b');
+  Properties p;
+  EXPECT_TRUE(p.empty());
+  EXPECT_EQ(p.capacity(), 0u);  // no block while empty
+  EXPECT_EQ(p.HeapBytes(), 0u);
+  const KeyId k1 = InternKey("props_test_k1"), k2 = InternKey("props_test_k2"),
+              k3 = InternKey("props_test_k3"), k4 = InternKey("props_test_k4");
+  // Out of key order: inserts in the middle move the members up.
+  EXPECT_TRUE(p.Set(k3, Value::String(long_a)));
+  EXPECT_TRUE(p.Set(k1, Value::Int(1)));
+  EXPECT_TRUE(p.Set(k4, Value::String("x")));
+  EXPECT_TRUE(p.Set(k2, Value::String(long_b)));
+  EXPECT_FALSE(p.Set(k2, Value::String(long_b)));  // unchanged
+  ASSERT_EQ(p.size(), 4u);
+  std::vector<KeyId> order;
+  for (const auto& [k, v] : p) order.push_back(k);
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+  EXPECT_EQ(p.GetString(k3), long_a);
+  EXPECT_EQ(p.Find(k1)->int_value(), 1);
+  EXPECT_EQ(p.Find(InternKey("props_test_absent")), nullptr);
+
+  Properties copy = p;  // shares the values, owns its block
+  EXPECT_EQ(copy, p);
+  EXPECT_TRUE(copy.Erase(k2));
+  EXPECT_FALSE(copy.Erase(k2));
+  EXPECT_EQ(copy.size(), 3u);
+  EXPECT_EQ(p.size(), 4u);
+  EXPECT_EQ(p.GetString(k2), long_b);
+  EXPECT_NE(copy, p);
+  copy = p;
+  EXPECT_EQ(copy, p);
+
+  Properties moved = std::move(copy);
+  EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(moved, p);
+
+  // Unsorted appends with a duplicate: the last one wins.
+  Properties built;
+  built.Reserve(2);
+  built.AppendUnsorted(k4, Value::String("x"));
+  built.AppendUnsorted(k2, Value::String("stale"));
+  built.AppendUnsorted(k1, Value::Int(1));  // grows past the reservation
+  built.AppendUnsorted(k3, Value::String(long_a));
+  built.AppendUnsorted(k2, Value::String(long_b));
+  built.SortAndDedupe();
+  EXPECT_EQ(built, p);
+  EXPECT_GE(built.capacity(), 5u);
+  built.ShrinkToFit();
+  EXPECT_EQ(built.capacity(), 4u);
+  EXPECT_EQ(built, p);
+
+  std::vector<MapEntry> items = built.TakeItems();
+  EXPECT_TRUE(built.empty());
+  EXPECT_EQ(items.size(), 4u);
+  Properties adopted;
+  adopted.Adopt(std::move(items));
+  adopted.SortAndDedupe();
+  EXPECT_EQ(adopted, p);
+  adopted.Clear();
+  EXPECT_EQ(adopted.capacity(), 0u);
+}
+
 // A graph reserved for a load keeps room for a quarter more elements: the
 // records of a replayed tail do not move every vertex and edge record to
 // a new buffer while the old one is held (a peak of ~90 MB at 1M).

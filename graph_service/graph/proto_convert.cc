@@ -125,7 +125,7 @@ bool ReplaceVertexPropsFromProto(Graph* g, Slot v, const v1::MapValue& props,
   // The vertex's members are cold (a random vertex of a large graph): start
   // loading all of their lines now, so that the loads overlap each other and
   // the key interning below.
-  const std::vector<MapEntry>& old = g->VertexProps(v).items();
+  absl::Span<const MapEntry> old = g->VertexProps(v).items();
   {
     const char* p = reinterpret_cast<const char*>(old.data());
     const size_t bytes = old.size() * sizeof(MapEntry);

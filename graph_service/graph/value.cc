@@ -534,62 +534,157 @@ size_t Value::HeapBytes() const {
 
 // ----------------------------------------------------------- Properties
 
+Properties::Properties(const Properties& o) {
+  const size_t n = o.size();
+  if (n == 0) return;
+  Reallocate(n);
+  const MapEntry* src = o.data();
+  MapEntry* dst = data();
+  for (size_t i = 0; i < n; ++i) new (dst + i) MapEntry(src[i]);
+  rep_->size = static_cast<uint32_t>(n);
+}
+
+Properties& Properties::operator=(const Properties& o) {
+  if (this != &o) {
+    Properties copy(o);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void Properties::Free() {
+  if (rep_ == nullptr) return;
+  MapEntry* a = data();
+  for (uint32_t i = 0; i < rep_->size; ++i) a[i].~MapEntry();
+  ::operator delete(rep_);
+  rep_ = nullptr;
+}
+
+void Properties::Reallocate(size_t cap) {
+  const size_t n = size();
+  if (cap == 0) {
+    Free();
+    return;
+  }
+  Rep* r = static_cast<Rep*>(::operator new(sizeof(Rep) + cap * sizeof(MapEntry)));
+  r->size = static_cast<uint32_t>(n);
+  r->cap = static_cast<uint32_t>(cap);
+  if (rep_ != nullptr) {
+    // Relocated as bytes: each member ends up in exactly one place, so
+    // nothing is retained, released or destroyed.
+    if (n > 0) {
+      memcpy(static_cast<void*>(reinterpret_cast<char*>(r) + sizeof(Rep)),
+             static_cast<const void*>(data()), n * sizeof(MapEntry));
+    }
+    ::operator delete(rep_);
+  }
+  rep_ = r;
+}
+
+void Properties::Grow(size_t n) {
+  const size_t cap = capacity();
+  if (n <= cap) return;
+  Reallocate(std::max(n, cap * 2));
+}
+
+void Properties::Reserve(size_t n) {
+  if (n > capacity()) Reallocate(n);
+}
+
+void Properties::ShrinkToFit() {
+  if (capacity() > size()) Reallocate(size());
+}
+
+void Properties::Adopt(std::vector<MapEntry> items) {
+  Free();
+  if (items.empty()) return;
+  Reallocate(items.size());
+  MapEntry* dst = data();
+  for (size_t i = 0; i < items.size(); ++i) new (dst + i) MapEntry(std::move(items[i]));
+  rep_->size = static_cast<uint32_t>(items.size());
+}
+
+std::vector<MapEntry> Properties::TakeItems() {
+  std::vector<MapEntry> out;
+  out.reserve(size());
+  for (MapEntry *e = data(), *end = data() + size(); e != end; ++e) out.push_back(std::move(*e));
+  Free();
+  return out;
+}
+
 const Value* Properties::Find(KeyId key) const {
+  const MapEntry* a = data();
+  const size_t n = size();
   // Linear scan beats binary search for the typical ~16 members.
-  if (items_.size() <= 24) {
-    for (const auto& e : items_) {
-      if (e.first == key) return &e.second;
-      if (e.first > key) return nullptr;
+  if (n <= 24) {
+    for (size_t i = 0; i < n; ++i) {
+      if (a[i].first == key) return &a[i].second;
+      if (a[i].first > key) return nullptr;
     }
     return nullptr;
   }
-  auto it = std::lower_bound(items_.begin(), items_.end(), key,
-                             [](const MapEntry& e, KeyId k) { return e.first < k; });
-  return (it != items_.end() && it->first == key) ? &it->second : nullptr;
+  const MapEntry* it =
+      std::lower_bound(a, a + n, key, [](const MapEntry& e, KeyId k) { return e.first < k; });
+  return (it != a + n && it->first == key) ? &it->second : nullptr;
 }
 
 bool Properties::Set(KeyId key, Value v) {
-  if (items_.empty() || items_.back().first < key) {  // builders often go in key order
-    items_.emplace_back(key, std::move(v));
+  size_t n = size();
+  MapEntry* a = data();
+  if (n == 0 || a[n - 1].first < key) {  // builders often go in key order
+    AppendUnsorted(key, std::move(v));
     return true;
   }
-  auto it = std::lower_bound(items_.begin(), items_.end(), key,
-                             [](const MapEntry& e, KeyId k) { return e.first < k; });
-  if (it != items_.end() && it->first == key) {
+  MapEntry* it =
+      std::lower_bound(a, a + n, key, [](const MapEntry& e, KeyId k) { return e.first < k; });
+  if (it != a + n && it->first == key) {
     if (it->second == v) return false;
     it->second = std::move(v);
     return true;
   }
-  items_.insert(it, MapEntry(key, std::move(v)));
+  const size_t pos = static_cast<size_t>(it - a);
+  Grow(n + 1);
+  a = data();
+  // Members move up as bytes (relocatable), leaving room at `pos`.
+  memmove(static_cast<void*>(a + pos + 1), static_cast<const void*>(a + pos),
+          (n - pos) * sizeof(MapEntry));
+  new (a + pos) MapEntry(key, std::move(v));
+  ++rep_->size;
   return true;
 }
 
 bool Properties::Erase(KeyId key) {
-  auto it = std::lower_bound(items_.begin(), items_.end(), key,
-                             [](const MapEntry& e, KeyId k) { return e.first < k; });
-  if (it == items_.end() || it->first != key) return false;
-  items_.erase(it);
+  const size_t n = size();
+  MapEntry* a = data();
+  MapEntry* it =
+      std::lower_bound(a, a + n, key, [](const MapEntry& e, KeyId k) { return e.first < k; });
+  if (it == a + n || it->first != key) return false;
+  it->~MapEntry();
+  memmove(static_cast<void*>(it), static_cast<const void*>(it + 1),
+          static_cast<size_t>(a + n - (it + 1)) * sizeof(MapEntry));
+  --rep_->size;
   return true;
 }
 
 void Properties::SortAndDedupe() {
-  auto less = [](const MapEntry& a, const MapEntry& b) { return a.first < b.first; };
+  const size_t n = size();
+  MapEntry* a = data();
+  auto less = [](const MapEntry& x, const MapEntry& y) { return x.first < y.first; };
   bool strictly_sorted = true;
-  for (size_t i = 1; i < items_.size(); ++i) {
-    if (items_[i - 1].first >= items_[i].first) {
+  for (size_t i = 1; i < n; ++i) {
+    if (a[i - 1].first >= a[i].first) {
       strictly_sorted = false;
       break;
     }
   }
   if (strictly_sorted) return;
-  if (items_.size() <= 32) {
+  if (n <= 32) {
     // Insertion sort: stable and, unlike std::stable_sort, allocation-free.
     // A Value is relocatable (its moves are byte copies that empty the
     // source), so members are moved as bytes: each ends up in exactly one
     // place and nothing is retained or released.
-    MapEntry* a = items_.data();
     alignas(MapEntry) unsigned char tmp[sizeof(MapEntry)];
-    for (size_t i = 1; i < items_.size(); ++i) {
+    for (size_t i = 1; i < n; ++i) {
       KeyId k = a[i].first;
       if (!(k < a[i - 1].first)) continue;
       memcpy(tmp, static_cast<void*>(&a[i]), sizeof(MapEntry));
@@ -600,23 +695,25 @@ void Properties::SortAndDedupe() {
       memcpy(static_cast<void*>(&a[j]), tmp, sizeof(MapEntry));
     }
   } else {
-    std::stable_sort(items_.begin(), items_.end(), less);
+    std::stable_sort(a, a + n, less);
   }
   size_t out = 0;
-  for (size_t i = 0; i < items_.size(); ++i) {
-    if (out > 0 && items_[out - 1].first == items_[i].first) {
-      items_[out - 1].second = std::move(items_[i].second);
+  for (size_t i = 0; i < n; ++i) {
+    if (out > 0 && a[out - 1].first == a[i].first) {
+      a[out - 1].second = std::move(a[i].second);
     } else {
-      if (out != i) items_[out] = std::move(items_[i]);
+      if (out != i) a[out] = std::move(a[i]);
       ++out;
     }
   }
-  items_.resize(out);
+  for (size_t i = out; i < n; ++i) a[i].~MapEntry();
+  rep_->size = static_cast<uint32_t>(out);
 }
 
 size_t Properties::HeapBytes() const {
-  size_t n = items_.capacity() * sizeof(MapEntry);
-  for (const auto& e : items_) n += e.second.HeapBytes();
+  if (rep_ == nullptr) return 0;
+  size_t n = sizeof(Rep) + rep_->cap * sizeof(MapEntry);
+  for (const auto& e : *this) n += e.second.HeapBytes();
   return n;
 }
 
@@ -636,7 +733,7 @@ const std::vector<uint32_t>& KeyRanks(KeyId needed) {
 }
 }  // namespace
 
-std::vector<const MapEntry*> SortedByName(const std::vector<MapEntry>& props) {
+std::vector<const MapEntry*> SortedByName(absl::Span<const MapEntry> props) {
   std::vector<const MapEntry*> out;
   out.reserve(props.size());
   KeyId max_id = 0;

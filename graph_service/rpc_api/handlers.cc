@@ -145,7 +145,7 @@ json ResourcesAllQuery() {
 constexpr Slot kPrefetchAhead = 24;
 inline void PrefetchMembers(const Graph& g, Slot v) {
   if (v >= g.vertex_slot_bound()) return;
-  const std::vector<graph::MapEntry>& items = g.VertexProps(v).items();
+  absl::Span<const graph::MapEntry> items = g.VertexProps(v).items();
   const char* p = reinterpret_cast<const char*>(items.data());
   const size_t bytes = std::min<size_t>(items.size() * sizeof(graph::MapEntry), 512);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);

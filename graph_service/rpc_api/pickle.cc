@@ -187,8 +187,7 @@ void PickleWriter::PropertiesMembers(const graph::Properties& p) {
   for (const graph::MapEntry* e : graph::SortedByName(p.items())) Member(e->first, e->second);
 }
 
-const std::vector<const graph::MapEntry*>& NameOrder::Of(
-    const std::vector<graph::MapEntry>& items) {
+const std::vector<const graph::MapEntry*>& NameOrder::Of(absl::Span<const graph::MapEntry> items) {
   uint64_t h = items.size();
   for (const graph::MapEntry& e : items) h = (h ^ e.first) * 0x9e3779b97f4a7c15ull;
   out_.clear();

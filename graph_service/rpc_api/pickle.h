@@ -112,7 +112,7 @@ class PickleWriter {
 class NameOrder {
  public:
   // Valid until the next call.
-  const std::vector<const graph::MapEntry*>& Of(const std::vector<graph::MapEntry>& items);
+  const std::vector<const graph::MapEntry*>& Of(absl::Span<const graph::MapEntry> items);
 
  private:
   struct Cached {
