@@ -307,10 +307,10 @@ std::vector<Slot> Graph::IncidentEdges(Slot v, const EdgeFilter& filter) const {
     out.push_back(e);
   };
   if (filter.direction != EdgeFilter::kIn) {
-    for (Slot e : vertices_[v].out) consider(e);
+    for (Slot e : vertices_[v].edges.out()) consider(e);
   }
   if (filter.direction != EdgeFilter::kOut) {
-    for (Slot e : vertices_[v].in) consider(e);
+    for (Slot e : vertices_[v].edges.in()) consider(e);
   }
   return out;
 }
@@ -431,8 +431,7 @@ void Graph::EraseVertex(Slot v) {
   vertex_index_.erase(r.id.string_value());
   r.id = Value();
   r.props = Properties();
-  r.out = {};
-  r.in = {};
+  r.edges.Clear();
   free_vertices_.push_back(v);
 }
 
@@ -449,18 +448,16 @@ Slot Graph::PlaceEdge(Slot s, Slot t, KeyId label, Properties props) {
   r.target = t;
   r.label = label;
   r.props = std::move(props);
-  vertices_[s].out.push_back(e);
-  vertices_[t].in.push_back(e);
+  vertices_[s].edges.AddOut(e);
+  vertices_[t].edges.AddIn(e);
   return e;
 }
 
 void Graph::EraseEdge(Slot e) {
   EdgeRec& r = edges_[e];
   edge_index_.erase(EdgeKey{r.source, r.target, r.label});
-  auto& out = vertices_[r.source].out;
-  out.erase(std::find(out.begin(), out.end(), e));
-  auto& in = vertices_[r.target].in;
-  in.erase(std::find(in.begin(), in.end(), e));
+  vertices_[r.source].edges.EraseOut(e);
+  vertices_[r.target].edges.EraseIn(e);
   r.source = r.target = kNoSlot;
   r.props = Properties();
   free_edges_.push_back(e);
@@ -627,8 +624,9 @@ absl::Status Graph::RemoveVertex(absl::string_view id, v1::GraphDelta* delta) {
   Slot s = FindVertex(id);
   if (s == kNoSlot) return absl::NotFoundError(absl::StrCat("vertex ", id, " not found"));
   // Out edges then in edges (a self-loop appears in both: remove once).
-  while (!vertices_[s].out.empty() || !vertices_[s].in.empty()) {
-    Slot e = !vertices_[s].out.empty() ? vertices_[s].out.back() : vertices_[s].in.back();
+  while (!vertices_[s].edges.empty()) {
+    const Adjacency& adj = vertices_[s].edges;
+    Slot e = !adj.out().empty() ? adj.out().back() : adj.in().back();
     if (delta != nullptr) {
       const EdgeRec& r = edges_[e];
       auto* c = delta->add_changes()->mutable_edge();
@@ -761,8 +759,8 @@ absl::Status Graph::ApplyChangeLogged(const v1::GraphChange& change, int index,
         }
         if (undo) {
           // Remaining edges are removed with the vertex: log them first.
-          std::vector<Slot> es(vertices_[s].out.begin(), vertices_[s].out.end());
-          for (Slot e : vertices_[s].in) {
+          std::vector<Slot> es(vertices_[s].edges.out().begin(), vertices_[s].edges.out().end());
+          for (Slot e : vertices_[s].edges.in()) {
             if (edges_[e].source != s) es.push_back(e);
           }
           // Undone in reverse: the vertex comes back before its edges.
@@ -898,8 +896,7 @@ size_t Graph::ApproxHeapBytes() const {
   size_t n = vertices_.capacity() * sizeof(VertexRec) + edges_.capacity() * sizeof(EdgeRec);
   for (const auto& v : vertices_) {
     n += v.props.HeapBytes() + v.id.HeapBytes();
-    if (v.out.size() > 4) n += v.out.capacity() * sizeof(Slot);
-    if (v.in.size() > 4) n += v.in.capacity() * sizeof(Slot);
+    n += v.edges.HeapBytes();
   }
   for (const auto& e : edges_) n += e.props.HeapBytes();
   n += vertex_index_.capacity() * (sizeof(absl::string_view) + sizeof(Slot) + 1);

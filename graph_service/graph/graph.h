@@ -22,6 +22,7 @@
 #ifndef VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
 #define VITRAGE_GRAPH_SERVICE_GRAPH_GRAPH_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -115,8 +116,8 @@ class Graph {
   absl::string_view VertexId(Slot v) const { return vertices_[v].id.string_value(); }
   const Properties& VertexProps(Slot v) const { return vertices_[v].props; }
   // Edge slots leaving / entering `v`, in insertion order.
-  const absl::InlinedVector<Slot, 4>& OutEdges(Slot v) const { return vertices_[v].out; }
-  const absl::InlinedVector<Slot, 4>& InEdges(Slot v) const { return vertices_[v].in; }
+  absl::Span<const Slot> OutEdges(Slot v) const { return vertices_[v].edges.out(); }
+  absl::Span<const Slot> InEdges(Slot v) const { return vertices_[v].edges.in(); }
 
   // Vertices whose (vitrage_category, vitrage_type, id) string properties
   // equal the arguments (for an ALARM vertex without `id`, as zabbix's,
@@ -263,11 +264,41 @@ class Graph {
   }
 
  private:
+  // The edges of a vertex: its out edges, then its in edges, each in the
+  // order they were added, in one small vector and a count (two vectors
+  // took 16 bytes more a vertex: docs/performance.md, "Scale tiers").
+  class Adjacency {
+   public:
+    absl::Span<const Slot> out() const { return absl::Span<const Slot>(slots_.data(), n_out_); }
+    absl::Span<const Slot> in() const {
+      return absl::Span<const Slot>(slots_.data() + n_out_, slots_.size() - n_out_);
+    }
+    bool empty() const { return slots_.empty(); }
+    void AddOut(Slot e) {
+      slots_.insert(slots_.begin() + n_out_, e);
+      ++n_out_;
+    }
+    void AddIn(Slot e) { slots_.push_back(e); }
+    // REQUIRE: `e` is there.
+    void EraseOut(Slot e) {
+      slots_.erase(std::find(slots_.begin(), slots_.begin() + n_out_, e));
+      --n_out_;
+    }
+    void EraseIn(Slot e) { slots_.erase(std::find(slots_.begin() + n_out_, slots_.end(), e)); }
+    void Clear() {
+      slots_ = {};
+      n_out_ = 0;
+    }
+    size_t HeapBytes() const { return slots_.size() > 4 ? slots_.capacity() * sizeof(Slot) : 0; }
+
+   private:
+    absl::InlinedVector<Slot, 4> slots_;
+    uint32_t n_out_ = 0;
+  };
   struct VertexRec {
     Value id;  // null when the slot is free
     Properties props;
-    absl::InlinedVector<Slot, 4> out;
-    absl::InlinedVector<Slot, 4> in;
+    Adjacency edges;
   };
   struct EdgeRec {
     Slot source = kNoSlot;  // kNoSlot when the slot is free

@@ -109,6 +109,45 @@ TEST(PropertiesTest, OnePointerHoldsSortedMembersThroughEveryOperation) {
   EXPECT_EQ(adopted.capacity(), 0u);
 }
 
+// A vertex keeps its out and in edges in one vector (out first): each list
+// keeps the order its edges were added in through removals, and a
+// self-loop is in both.
+TEST(GraphTest, OutAndInEdgesKeepTheirOrderThroughRemovals) {
+  Graph g;
+  for (const char* id : {"a", "b", "c", "d", "e", "f"}) ASSERT_TRUE(g.AddVertex(id, {}).ok());
+  auto ids = [&](absl::Span<const Slot> edges, bool targets) {
+    std::string out;
+    for (Slot e : edges)
+      absl::StrAppend(&out, g.VertexId(targets ? g.EdgeTarget(e) : g.EdgeSource(e)));
+    return out;
+  };
+  const Slot a = g.FindVertex("a");
+  // Interleaved so that an out edge is inserted before in edges.
+  ASSERT_TRUE(g.AddEdge("e", "a", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("a", "b", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("f", "a", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("a", "c", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("a", "a", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("a", "d", "l", {}).ok());
+  ASSERT_TRUE(g.AddEdge("b", "a", "l", {}).ok());
+  EXPECT_EQ(ids(g.OutEdges(a), true), "bcad");
+  EXPECT_EQ(ids(g.InEdges(a), false), "efab");
+  ASSERT_TRUE(g.RemoveEdge("a", "c", "l").ok());
+  ASSERT_TRUE(g.RemoveEdge("f", "a", "l").ok());
+  EXPECT_EQ(ids(g.OutEdges(a), true), "bad");
+  EXPECT_EQ(ids(g.InEdges(a), false), "eab");
+  ASSERT_TRUE(g.RemoveEdge("a", "a", "l").ok());  // from both lists
+  EXPECT_EQ(ids(g.OutEdges(a), true), "bd");
+  EXPECT_EQ(ids(g.InEdges(a), false), "eb");
+  EXPECT_EQ(ids(g.OutEdges(g.FindVertex("b")), true), "a");
+  EXPECT_EQ(ids(g.InEdges(g.FindVertex("b")), false), "a");
+  ASSERT_TRUE(g.AddEdge("a", "a", "l", {}).ok());
+  ASSERT_TRUE(g.RemoveVertex("a").ok());  // with its edges, the self-loop once
+  EXPECT_EQ(g.edge_count(), 0u);
+  EXPECT_TRUE(g.OutEdges(g.FindVertex("b")).empty());
+  EXPECT_TRUE(g.InEdges(g.FindVertex("d")).empty());
+}
+
 // A graph reserved for a load keeps room for a quarter more elements: the
 // records of a replayed tail do not move every vertex and edge record to
 // a new buffer while the old one is held (a peak of ~90 MB at 1M).
