@@ -77,12 +77,13 @@ void LogPrefetch::Run() {
   }
   ctx_.TryCancel();  // a no-op once the stream ended; ends it when stopped early
   grpc::Status st = reader->Finish();
-  LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " read " << records
-            << " records (" << bytes_read / (1 << 20) << " MiB); the queue was full " << waits
-            << " times (at most " << max_queued_bytes_ / (1 << 20) << " MiB wait for the replay)";
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
     LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " ended after " << records
               << " records (" << st.error_message() << "); the replay reads the rest itself";
+  } else {
+    LOG(INFO) << "recovery: log read-ahead after seq " << after_seq_ << " read " << records
+              << " records (" << bytes_read / (1 << 20) << " MiB); the queue was full " << waits
+              << " times (at most " << max_queued_bytes_ / (1 << 20) << " MiB wait for the replay)";
   }
   absl::MutexLock l(&mu_);
   done_ = true;
